@@ -1,0 +1,192 @@
+//! The shared vocabulary of AI-First Runtime.
+//!
+//! These types are what the compiler (`forge`), the `#[capability]` macro and the runtime agree on.
+//! The crate depends on `serde` only, so every other crate can use it without pulling in a runtime.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// One side effect of a capability: what it does (`read` … `execute`) or where it reaches
+/// (`network` … `database`). A capability's effects are a set of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Observes state without changing it.
+    Read,
+    /// Brings a new resource into existence.
+    Create,
+    /// Changes an existing resource.
+    Update,
+    /// Removes a resource.
+    Delete,
+    /// Triggers an action whose consequences are not a plain state change (send, run, charge…).
+    Execute,
+    /// Talks to another machine.
+    Network,
+    /// Touches the local filesystem.
+    Filesystem,
+    /// Starts or signals processes.
+    Process,
+    /// Reads or changes environment variables or host configuration.
+    Environment,
+    /// Talks to a database.
+    Database,
+}
+
+impl Effect {
+    /// Every effect, in canonical order.
+    pub const ALL: [Effect; 10] = [
+        Effect::Read,
+        Effect::Create,
+        Effect::Update,
+        Effect::Delete,
+        Effect::Execute,
+        Effect::Network,
+        Effect::Filesystem,
+        Effect::Process,
+        Effect::Environment,
+        Effect::Database,
+    ];
+
+    /// The lower-case name used in manifests, attributes and CLI flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Read => "read",
+            Effect::Create => "create",
+            Effect::Update => "update",
+            Effect::Delete => "delete",
+            Effect::Execute => "execute",
+            Effect::Network => "network",
+            Effect::Filesystem => "filesystem",
+            Effect::Process => "process",
+            Effect::Environment => "environment",
+            Effect::Database => "database",
+        }
+    }
+
+    /// Parses a lower-case effect name.
+    pub fn parse(s: &str) -> Option<Effect> {
+        Effect::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// `true` for the "where it reaches" effects (`network`, `filesystem`, …).
+    pub fn is_scope(self) -> bool {
+        matches!(
+            self,
+            Effect::Network
+                | Effect::Filesystem
+                | Effect::Process
+                | Effect::Environment
+                | Effect::Database
+        )
+    }
+
+    /// `true` for effects that change state.
+    pub fn is_mutating(self) -> bool {
+        matches!(
+            self,
+            Effect::Create | Effect::Update | Effect::Delete | Effect::Execute
+        )
+    }
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// MCP `ToolAnnotations` hints. `None` means "not stated" (clients then assume the spec defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Annotations {
+    pub read_only_hint: Option<bool>,
+    pub destructive_hint: Option<bool>,
+    pub idempotent_hint: Option<bool>,
+    pub open_world_hint: Option<bool>,
+}
+
+/// How sure an inference is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+/// The kind of an undo plan; see [`UndoPlan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UndoKind {
+    /// Read-only: nothing to undo.
+    None,
+    /// Call another capability with arguments taken from this call (`POST /pets` → `DELETE /pets/{id}`).
+    Inverse,
+    /// Snapshot before, write the snapshot back after (`PUT`/`PATCH` on an item).
+    Restore,
+    /// Snapshot before, create from the snapshot after (`DELETE` on an item).
+    Recreate,
+    /// Snapshot the files named by path arguments.
+    FileSnapshot,
+    /// A hand-written compensation.
+    Custom,
+    /// Cannot be undone; policy must allow it explicitly.
+    Irreversible,
+}
+
+/// A reference to another capability, by its final name and the operation id it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapabilityRef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+}
+
+/// A data-shaped undo plan: everything in it can be journaled and replayed after a restart.
+///
+/// Argument expressions are strings such as `$args.petId`, `$result.id` or `$snapshot`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndoPlan {
+    pub kind: UndoKind,
+    pub confidence: Confidence,
+    /// The capability that performs the compensation (inverse, restore or create call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<CapabilityRef>,
+    /// The capability that takes the snapshot before the call (restore, recreate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<CapabilityRef>,
+    /// Arguments of the compensating call, as expressions over `$args`, `$result`, `$snapshot`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+    /// Why the plan is `irreversible`, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What the inference matched, in words.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effect_names_round_trip() {
+        for e in Effect::ALL {
+            assert_eq!(Effect::parse(e.as_str()), Some(e));
+        }
+        assert_eq!(Effect::parse("write"), None);
+    }
+
+    #[test]
+    fn scopes_are_not_mutations() {
+        for e in Effect::ALL {
+            assert!(!(e.is_scope() && e.is_mutating()), "{e}");
+        }
+        assert!(Effect::Delete.is_mutating());
+        assert!(!Effect::Read.is_mutating());
+    }
+}

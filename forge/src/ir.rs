@@ -1,0 +1,179 @@
+//! The capability IR: what every front end produces and every back end consumes.
+
+use std::collections::BTreeMap;
+
+use aifirst_capability::{Annotations, Effect, UndoPlan};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The result of lowering one API description.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ir {
+    pub api: ApiInfo,
+    pub capabilities: Vec<Capability>,
+    /// Security schemes the description defines, by name.
+    pub security_schemes: BTreeMap<String, SecurityScheme>,
+}
+
+/// What the description says about itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiInfo {
+    pub title: String,
+    pub version: String,
+    /// The dialect it was written in: `swagger 2.0`, `openapi 3.0.3`, `openapi 3.1.0`.
+    pub source_format: String,
+    /// The root file, as the user named it.
+    pub file: String,
+}
+
+/// One operation an agent can perform.
+#[derive(Debug, Clone, Serialize)]
+pub struct Capability {
+    /// MCP-safe, unique, snake_case tool name.
+    pub name: String,
+    /// The operationId it came from, when there was one.
+    pub operation_id: Option<String>,
+    pub title: Option<String>,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub deprecated: bool,
+    /// JSON Schema 2020-12, root `type: object`, self-contained.
+    pub input_schema: Value,
+    /// JSON Schema 2020-12 of the success response body, when the description gives one.
+    pub output_schema: Option<Value>,
+    /// Side effects, filled in by inference; empty until then.
+    pub effects: Vec<Effect>,
+    pub annotations: Annotations,
+    pub undo: Option<UndoPlan>,
+    pub binding: Binding,
+    /// Where the operation is defined.
+    pub source: SourceRef,
+}
+
+/// Where an IR node came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceRef {
+    pub file: String,
+    pub pointer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+/// How a capability is carried out.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Binding {
+    Http(HttpBinding),
+}
+
+/// An HTTP operation.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpBinding {
+    /// Upper-case method.
+    pub method: String,
+    /// Path template as written (`/pets/{petId}`).
+    pub path: String,
+    pub params: Vec<ParamBinding>,
+    pub body: Option<BodyBinding>,
+    pub servers: Vec<Server>,
+    /// Alternatives: any one requirement satisfies the operation; an empty list means no auth.
+    pub security: Vec<BTreeMap<String, Vec<String>>>,
+}
+
+/// Where a parameter goes in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamLocation {
+    Path,
+    Query,
+    Header,
+    Cookie,
+}
+
+impl ParamLocation {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "path" => ParamLocation::Path,
+            "query" => ParamLocation::Query,
+            "header" => ParamLocation::Header,
+            "cookie" => ParamLocation::Cookie,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamLocation::Path => "path",
+            ParamLocation::Query => "query",
+            ParamLocation::Header => "header",
+            ParamLocation::Cookie => "cookie",
+        }
+    }
+}
+
+/// One parameter: the property it is in the input schema and its original name on the wire.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamBinding {
+    /// Property name in the input schema.
+    pub property: String,
+    /// Name as the description spells it.
+    pub name: String,
+    #[serde(rename = "in")]
+    pub location: ParamLocation,
+    pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explode: Option<bool>,
+}
+
+/// The request body and how it maps onto input properties.
+#[derive(Debug, Clone, Serialize)]
+pub struct BodyBinding {
+    pub media_type: String,
+    pub required: bool,
+    #[serde(flatten)]
+    pub shape: BodyShape,
+}
+
+/// Whether the body's properties were merged into the input's root or kept under one property.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "shape", rename_all = "snake_case")]
+pub enum BodyShape {
+    /// Each body property is a root property: `(input property, body field)` pairs.
+    Flattened { fields: Vec<(String, String)> },
+    /// The whole body is the value of one input property.
+    Wrapped { property: String },
+}
+
+/// A server the operation may be sent to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Server {
+    pub url: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+}
+
+/// A way to authenticate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SecurityScheme {
+    ApiKey {
+        name: String,
+        #[serde(rename = "in")]
+        location: String,
+    },
+    Http {
+        scheme: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bearer_format: Option<String>,
+    },
+    Oauth2 {
+        /// Flow names the description offers (`authorizationCode`, `clientCredentials`, …).
+        flows: Vec<String>,
+    },
+    OpenIdConnect {
+        url: String,
+    },
+    MutualTls,
+}

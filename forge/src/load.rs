@@ -1,0 +1,431 @@
+//! Reading a description from disk: JSON or YAML into a `serde_json::Value`, and mapping JSON
+//! pointers back to source lines for diagnostics.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Number, Value};
+
+use crate::diag::split_pointer;
+
+/// Why a file could not be read as a document at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path} is not valid YAML: {source}")]
+    Yaml {
+        path: PathBuf,
+        #[source]
+        source: serde_norway::Error,
+    },
+    #[error("{path}: YAML value at {at} cannot be represented as JSON: {why}")]
+    YamlShape {
+        path: PathBuf,
+        at: String,
+        why: String,
+    },
+}
+
+/// The syntax a document was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    Json,
+    Yaml,
+}
+
+/// A parsed file: its text (kept for line lookups) and its value.
+#[derive(Debug)]
+pub struct Source {
+    pub text: String,
+    pub syntax: Syntax,
+    pub value: Value,
+}
+
+/// Reads and parses a file. JSON is detected by its first non-blank character; anything else is YAML.
+pub fn load_file(path: &Path) -> Result<Source, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| LoadError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+    })?;
+    parse_text(text, path)
+}
+
+/// Parses text already in memory; `path` is only used in errors.
+pub fn parse_text(text: String, path: &Path) -> Result<Source, LoadError> {
+    let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let first = body.trim_start().chars().next();
+    if matches!(first, Some('{') | Some('[')) {
+        match serde_json::from_str::<Value>(body) {
+            Ok(value) => {
+                return Ok(Source {
+                    text,
+                    syntax: Syntax::Json,
+                    value,
+                })
+            }
+            // Flow-style YAML also starts with `{`; fall back to YAML before giving up.
+            Err(json_err) => {
+                return match yaml_to_json(body, path) {
+                    Ok(value) => Ok(Source {
+                        text,
+                        syntax: Syntax::Yaml,
+                        value,
+                    }),
+                    Err(_) => Err(LoadError::Json {
+                        path: path.to_path_buf(),
+                        source: json_err,
+                    }),
+                };
+            }
+        }
+    }
+    let value = yaml_to_json(body, path)?;
+    Ok(Source {
+        text,
+        syntax: Syntax::Yaml,
+        value,
+    })
+}
+
+fn yaml_to_json(text: &str, path: &Path) -> Result<Value, LoadError> {
+    let mut yaml: serde_norway::Value =
+        serde_norway::from_str(text).map_err(|source| LoadError::Yaml {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    yaml.apply_merge().map_err(|source| LoadError::Yaml {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    convert_yaml(yaml, path, &mut String::new())
+}
+
+/// Converts YAML to JSON: non-string keys become their text (`200:` → `"200"`), tags are dropped.
+fn convert_yaml(v: serde_norway::Value, path: &Path, at: &mut String) -> Result<Value, LoadError> {
+    use serde_norway::Value as Y;
+    Ok(match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Number(i.into())
+            } else if let Some(u) = n.as_u64() {
+                Value::Number(u.into())
+            } else {
+                // NaN and infinities have no JSON form; they mean nothing in an API description.
+                n.as_f64()
+                    .and_then(Number::from_f64)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null)
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                let len = at.len();
+                at.push('/');
+                at.push_str(&i.to_string());
+                out.push(convert_yaml(item, path, at)?);
+                at.truncate(len);
+            }
+            Value::Array(out)
+        }
+        Y::Mapping(m) => {
+            let mut out = Map::with_capacity(m.len());
+            for (k, v) in m {
+                let key = match k {
+                    Y::String(s) => s,
+                    Y::Number(n) => n.to_string(),
+                    Y::Bool(b) => b.to_string(),
+                    Y::Null => "null".to_string(),
+                    other => {
+                        return Err(LoadError::YamlShape {
+                            path: path.to_path_buf(),
+                            at: if at.is_empty() {
+                                "/".into()
+                            } else {
+                                at.clone()
+                            },
+                            why: format!("a mapping key must be a scalar, found {other:?}"),
+                        })
+                    }
+                };
+                let len = at.len();
+                at.push('/');
+                at.push_str(&key);
+                let value = convert_yaml(v, path, at)?;
+                at.truncate(len);
+                out.insert(key, value);
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(t) => convert_yaml(t.value, path, at)?,
+    })
+}
+
+/// The 1-based line a JSON pointer points at, when it can be found in the source text.
+pub fn line_of(source: &Source, pointer: &str) -> Option<usize> {
+    let tokens = split_pointer(pointer)?;
+    let offset = match source.syntax {
+        Syntax::Json => json_offset(source.text.as_bytes(), &tokens)?,
+        Syntax::Yaml => return yaml_line(&source.text, &tokens),
+    };
+    Some(
+        source.text.as_bytes()[..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1,
+    )
+}
+
+// ---- JSON: a small scanner that walks the pointer without building values ----
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// Reads a JSON string starting at `i` (on the quote); returns (decoded, index after).
+fn read_string(b: &[u8], i: usize) -> Option<(String, usize)> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    let mut has_escape = false;
+    while j < b.len() {
+        match b[j] {
+            b'\\' => {
+                has_escape = true;
+                j += 2;
+            }
+            b'"' => {
+                let raw = &b[i..=j];
+                let s = if has_escape {
+                    serde_json::from_slice::<String>(raw).ok()?
+                } else {
+                    String::from_utf8(b[i + 1..j].to_vec()).ok()?
+                };
+                return Some((s, j + 1));
+            }
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+/// Skips one JSON value starting at `i`; returns the index after it.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    let i = skip_ws(b, i);
+    match b.get(i)? {
+        b'"' => read_string(b, i).map(|(_, j)| j),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = read_string(b, j)?.1;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            {
+                j += 1;
+            }
+            Some(j)
+        }
+    }
+}
+
+fn json_offset(b: &[u8], tokens: &[String]) -> Option<usize> {
+    let mut i = skip_ws(b, 0);
+    for token in tokens {
+        match b.get(i)? {
+            b'{' => {
+                i = skip_ws(b, i + 1);
+                loop {
+                    if b.get(i)? == &b'}' {
+                        return None;
+                    }
+                    let key_at = i;
+                    let (key, after) = read_string(b, i)?;
+                    i = skip_ws(b, after);
+                    if b.get(i)? != &b':' {
+                        return None;
+                    }
+                    i = skip_ws(b, i + 1);
+                    if &key == token {
+                        let _ = key_at;
+                        break;
+                    }
+                    i = skip_ws(b, skip_value(b, i)?);
+                    match b.get(i)? {
+                        b',' => i = skip_ws(b, i + 1),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                let index: usize = token.parse().ok()?;
+                i = skip_ws(b, i + 1);
+                for _ in 0..index {
+                    i = skip_ws(b, skip_value(b, i)?);
+                    if b.get(i)? != &b',' {
+                        return None;
+                    }
+                    i = skip_ws(b, i + 1);
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(i)
+}
+
+// ---- YAML: block-style heuristic (flow style and odd quoting give `None`) ----
+
+fn yaml_line(text: &str, tokens: &[String]) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    // The node being searched starts at `start`; when `item` is set, that line is a sequence item
+    // whose `- ` counts as indentation (its first key sits on the dash's line).
+    let mut start = 0usize;
+    let mut parent_indent: isize = -1;
+    let mut item = false;
+    let mut found = None;
+    for token in tokens {
+        let want_index = token.parse::<usize>().ok();
+        let mut child_indent: Option<usize> = None;
+        let mut seq_index = 0usize;
+        let mut hit = None;
+        for (n, raw) in lines.iter().enumerate().skip(start) {
+            let (mut indent, mut trimmed) = {
+                let t = raw.trim_start();
+                (raw.len() - t.len(), t)
+            };
+            if item && n == start {
+                trimmed = trimmed.strip_prefix('-').unwrap_or(trimmed);
+                let t = trimmed.trim_start();
+                indent += raw.trim_start().len() - t.len();
+                trimmed = t;
+            }
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let is_seq = trimmed == "-" || trimmed.starts_with("- ");
+            // A block sequence may sit at its key's own indentation.
+            let inside = (indent as isize) > parent_indent
+                || (is_seq && want_index.is_some() && indent as isize == parent_indent);
+            if !inside {
+                break;
+            }
+            let ci = *child_indent.get_or_insert(indent);
+            if indent != ci {
+                continue;
+            }
+            match want_index {
+                Some(i) if is_seq => {
+                    if seq_index == i {
+                        hit = Some((n, indent, true));
+                        break;
+                    }
+                    seq_index += 1;
+                }
+                _ if yaml_key_matches(trimmed, token) => {
+                    hit = Some((n, indent, false));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let (n, indent, is_item) = hit?;
+        found = Some(n);
+        parent_indent = indent as isize;
+        item = is_item;
+        start = if is_item { n } else { n + 1 };
+    }
+    found.map(|n| n + 1)
+}
+
+fn yaml_key_matches(trimmed: &str, token: &str) -> bool {
+    for quote in ["", "\"", "'"] {
+        let candidate = format!("{quote}{token}{quote}:");
+        if let Some(rest) = trimmed.strip_prefix(&candidate) {
+            if rest.is_empty() || rest.starts_with(' ') {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> Source {
+        parse_text(text.to_string(), Path::new("t")).unwrap()
+    }
+
+    #[test]
+    fn yaml_anchors_merge_keys_and_integer_keys() {
+        let s = src("base: &b {type: string}\nx:\n  <<: *b\n  format: uuid\nresponses:\n  200: {description: ok}\n");
+        assert_eq!(s.value["x"]["type"], "string");
+        assert_eq!(s.value["x"]["format"], "uuid");
+        assert_eq!(s.value["responses"]["200"]["description"], "ok");
+    }
+
+    #[test]
+    fn json_pointer_lines() {
+        let s = src("{\n  \"paths\": {\n    \"/a\": {\n      \"get\": {}\n    },\n    \"/b~c\": {\"post\": 1}\n  }\n}\n");
+        assert_eq!(line_of(&s, "/paths/~1a/get"), Some(4));
+        assert_eq!(line_of(&s, "/paths/~1b~0c/post"), Some(6));
+        assert_eq!(line_of(&s, "/paths/~1zzz"), None);
+    }
+
+    #[test]
+    fn yaml_pointer_lines() {
+        let s = src("openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters:\n        - name: x\n          in: query\n        - name: y\n          in: path\n  /b:\n    post: {}\n");
+        assert_eq!(line_of(&s, "/paths/~1a/get"), Some(4));
+        assert_eq!(line_of(&s, "/paths/~1a/get/parameters/1"), Some(8));
+        assert_eq!(line_of(&s, "/paths/~1a/get/parameters/1/in"), Some(9));
+        assert_eq!(line_of(&s, "/paths/~1b/post"), Some(11));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(parse_text("{ not json".into(), Path::new("t")).is_err());
+        assert!(parse_text("a: [unclosed".into(), Path::new("t")).is_err());
+    }
+}
