@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use aifirst_capability::{Annotations, Effect, UndoPlan};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// The result of lowering one API description.
@@ -40,7 +41,9 @@ pub struct Capability {
     /// JSON Schema 2020-12, root `type: object`, self-contained.
     pub input_schema: Value,
     /// JSON Schema 2020-12 of the success response body, when the description gives one.
-    pub output_schema: Option<Value>,
+    /// Kept as compact JSON text: on large APIs the expanded response schemas are the biggest
+    /// part of the IR, and nothing walks them deeply (see [`Capability::output_schema_value`]).
+    pub output_schema: Option<Box<RawValue>>,
     /// Side effects, filled in by inference; empty until then.
     pub effects: Vec<Effect>,
     pub annotations: Annotations,
@@ -48,6 +51,15 @@ pub struct Capability {
     pub binding: Binding,
     /// Where the operation is defined.
     pub source: SourceRef,
+}
+
+impl Capability {
+    /// The output schema as a value (parsed on each call).
+    pub fn output_schema_value(&self) -> Option<Value> {
+        self.output_schema
+            .as_ref()
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+    }
 }
 
 /// Where an IR node came from.

@@ -1,7 +1,10 @@
 //! forge: the AI-First Runtime compiler.
 pub mod diag;
 pub mod docs;
+pub mod inspect;
 pub mod ir;
 pub mod load;
+pub mod lower;
+pub mod naming;
 pub mod normalize;
 pub mod schema;

@@ -1,7 +1,9 @@
 //! Reading a description from disk: JSON or YAML into a `serde_json::Value`, and mapping JSON
 //! pointers back to source lines for diagnostics.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde_json::{Map, Number, Value};
 
@@ -49,7 +51,12 @@ pub struct Source {
     pub text: String,
     pub syntax: Syntax,
     pub value: Value,
+    /// Pointer → (byte offset, line) of the nodes near the root, built on first lookup.
+    index: OnceLock<HashMap<String, (usize, usize)>>,
 }
+
+/// How deep the line index goes: `/paths/{path}/{method}` is three tokens.
+const INDEX_DEPTH: usize = 3;
 
 /// Reads and parses a file. JSON is detected by its first non-blank character; anything else is YAML.
 pub fn load_file(path: &Path) -> Result<Source, LoadError> {
@@ -75,6 +82,7 @@ pub fn parse_text(text: String, path: &Path) -> Result<Source, LoadError> {
                     text,
                     syntax: Syntax::Json,
                     value,
+                    index: OnceLock::new(),
                 })
             }
             // Flow-style YAML also starts with `{`; fall back to YAML before giving up.
@@ -84,6 +92,7 @@ pub fn parse_text(text: String, path: &Path) -> Result<Source, LoadError> {
                         text,
                         syntax: Syntax::Yaml,
                         value,
+                        index: OnceLock::new(),
                     }),
                     Err(_) => Err(LoadError::Json {
                         path: path.to_path_buf(),
@@ -98,6 +107,7 @@ pub fn parse_text(text: String, path: &Path) -> Result<Source, LoadError> {
         text,
         syntax: Syntax::Yaml,
         value,
+        index: OnceLock::new(),
     })
 }
 
@@ -180,18 +190,177 @@ fn convert_yaml(v: serde_norway::Value, path: &Path, at: &mut String) -> Result<
 
 /// The 1-based line a JSON pointer points at, when it can be found in the source text.
 pub fn line_of(source: &Source, pointer: &str) -> Option<usize> {
+    let index = source.index.get_or_init(|| build_index(source));
+    if let Some(&(_, line)) = index.get(pointer) {
+        return Some(line);
+    }
     let tokens = split_pointer(pointer)?;
-    let offset = match source.syntax {
-        Syntax::Json => json_offset(source.text.as_bytes(), &tokens)?,
-        Syntax::Yaml => return yaml_line(&source.text, &tokens),
-    };
-    Some(
-        source.text.as_bytes()[..offset]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1,
-    )
+    match source.syntax {
+        Syntax::Json => {
+            // Resume from the deepest indexed ancestor instead of the top of the file.
+            let bytes = source.text.as_bytes();
+            let mut start = (0usize, 0usize);
+            let mut prefix = String::new();
+            for (depth, token) in tokens.iter().enumerate().take(INDEX_DEPTH) {
+                prefix = crate::diag::push_token(&prefix, token);
+                match index.get(&prefix) {
+                    Some(&(offset, _)) => start = (offset, depth + 1),
+                    None => break,
+                }
+            }
+            let offset = json_offset_from(bytes, start.0, &tokens[start.1..])?;
+            Some(line_at(bytes, offset))
+        }
+        Syntax::Yaml => yaml_line(&source.text, &tokens),
+    }
+}
+
+fn line_at(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+fn build_index(source: &Source) -> HashMap<String, (usize, usize)> {
+    let mut out = HashMap::new();
+    match source.syntax {
+        Syntax::Json => {
+            let bytes = source.text.as_bytes();
+            let mut offsets = Vec::new();
+            json_index(
+                bytes,
+                skip_ws(bytes, 0),
+                &mut String::new(),
+                0,
+                &mut offsets,
+            );
+            // One pass over the text turns offsets (already increasing) into lines.
+            let mut line = 1usize;
+            let mut pos = 0usize;
+            for (pointer, offset) in offsets {
+                line += bytes[pos..offset].iter().filter(|&&b| b == b'\n').count();
+                pos = offset;
+                out.insert(pointer, (offset, line));
+            }
+        }
+        Syntax::Yaml => yaml_index(&source.text, &mut out),
+    }
+    out
+}
+
+/// Records the offset of every node up to [`INDEX_DEPTH`] tokens deep; returns the index after the value.
+fn json_index(
+    b: &[u8],
+    i: usize,
+    at: &mut String,
+    depth: usize,
+    out: &mut Vec<(String, usize)>,
+) -> Option<usize> {
+    out.push((at.clone(), i));
+    if depth == INDEX_DEPTH {
+        return skip_value(b, i);
+    }
+    match b.get(i)? {
+        b'{' => {
+            let mut j = skip_ws(b, i + 1);
+            if b.get(j)? == &b'}' {
+                return Some(j + 1);
+            }
+            loop {
+                let (key, after) = read_string(b, j)?;
+                j = skip_ws(b, after);
+                if b.get(j)? != &b':' {
+                    return None;
+                }
+                j = skip_ws(b, j + 1);
+                let len = at.len();
+                *at = crate::diag::push_token(at, &key);
+                j = skip_ws(b, json_index(b, j, at, depth + 1, out)?);
+                at.truncate(len);
+                match b.get(j)? {
+                    b',' => j = skip_ws(b, j + 1),
+                    b'}' => return Some(j + 1),
+                    _ => return None,
+                }
+            }
+        }
+        b'[' => {
+            let mut j = skip_ws(b, i + 1);
+            if b.get(j)? == &b']' {
+                return Some(j + 1);
+            }
+            let mut n = 0usize;
+            loop {
+                let len = at.len();
+                at.push('/');
+                at.push_str(&n.to_string());
+                j = skip_ws(b, json_index(b, j, at, depth + 1, out)?);
+                at.truncate(len);
+                n += 1;
+                match b.get(j)? {
+                    b',' => j = skip_ws(b, j + 1),
+                    b']' => return Some(j + 1),
+                    _ => return None,
+                }
+            }
+        }
+        _ => skip_value(b, i),
+    }
+}
+
+/// Block-style YAML keys up to [`INDEX_DEPTH`] deep, outside sequences.
+fn yaml_index(text: &str, out: &mut HashMap<String, (usize, usize)>) {
+    let mut stack: Vec<(usize, String)> = Vec::new(); // (indent, pointer)
+    let mut offset = 0usize;
+    for (n, raw) in text.split('\n').enumerate() {
+        let line_offset = offset;
+        offset += raw.len() + 1;
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("---") {
+            continue;
+        }
+        let indent = raw.len() - trimmed.len();
+        while stack.last().is_some_and(|(i, _)| *i >= indent) {
+            stack.pop();
+        }
+        if trimmed.starts_with('-') {
+            // Inside a sequence: keys below are not indexed (the fallback scan finds them).
+            stack.push((indent, String::from("\u{0}")));
+            continue;
+        }
+        let Some(key) = yaml_key(trimmed) else {
+            continue;
+        };
+        let parent = stack.last().map(|(_, p)| p.as_str()).unwrap_or("");
+        if parent.contains('\u{0}') {
+            stack.push((indent, String::from("\u{0}")));
+            continue;
+        }
+        let pointer = crate::diag::push_token(parent, &key);
+        if stack.len() < INDEX_DEPTH {
+            out.entry(pointer.clone())
+                .or_insert((line_offset + indent, n + 1));
+        }
+        stack.push((indent, pointer));
+    }
+}
+
+/// The key of a `key: value` / `"key":` / `'key':` line.
+fn yaml_key(trimmed: &str) -> Option<String> {
+    if let Some(rest) = trimmed.strip_prefix('"') {
+        let end = rest.find("\":")?;
+        return serde_json::from_str::<String>(&format!("\"{}\"", &rest[..end])).ok();
+    }
+    if let Some(rest) = trimmed.strip_prefix('\'') {
+        let end = rest.find("':")?;
+        return Some(rest[..end].replace("''", "'"));
+    }
+    let end = trimmed
+        .find(": ")
+        .or_else(|| trimmed.strip_suffix(':').map(str::len))?;
+    let key = &trimmed[..end];
+    if key.starts_with(['{', '[', '&', '*', '!', '|', '>']) {
+        return None;
+    }
+    Some(key.to_string())
 }
 
 // ---- JSON: a small scanner that walks the pointer without building values ----
@@ -231,18 +400,31 @@ fn read_string(b: &[u8], i: usize) -> Option<(String, usize)> {
     None
 }
 
+/// Skips a JSON string starting at `i` (on the quote) without decoding it.
+fn skip_string(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    while j < b.len() {
+        match b[j] {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+    None
+}
+
 /// Skips one JSON value starting at `i`; returns the index after it.
 fn skip_value(b: &[u8], i: usize) -> Option<usize> {
     let i = skip_ws(b, i);
     match b.get(i)? {
-        b'"' => read_string(b, i).map(|(_, j)| j),
+        b'"' => skip_string(b, i),
         b'{' | b'[' => {
             let mut depth = 0usize;
             let mut j = i;
             while j < b.len() {
                 match b[j] {
                     b'"' => {
-                        j = read_string(b, j)?.1;
+                        j = skip_string(b, j)?;
                         continue;
                     }
                     b'{' | b'[' => depth += 1,
@@ -269,8 +451,8 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-fn json_offset(b: &[u8], tokens: &[String]) -> Option<usize> {
-    let mut i = skip_ws(b, 0);
+fn json_offset_from(b: &[u8], start: usize, tokens: &[String]) -> Option<usize> {
+    let mut i = skip_ws(b, start);
     for token in tokens {
         match b.get(i)? {
             b'{' => {
@@ -279,7 +461,6 @@ fn json_offset(b: &[u8], tokens: &[String]) -> Option<usize> {
                     if b.get(i)? == &b'}' {
                         return None;
                     }
-                    let key_at = i;
                     let (key, after) = read_string(b, i)?;
                     i = skip_ws(b, after);
                     if b.get(i)? != &b':' {
@@ -287,7 +468,6 @@ fn json_offset(b: &[u8], tokens: &[String]) -> Option<usize> {
                     }
                     i = skip_ws(b, i + 1);
                     if &key == token {
-                        let _ = key_at;
                         break;
                     }
                     i = skip_ws(b, skip_value(b, i)?);
@@ -421,6 +601,15 @@ mod tests {
         assert_eq!(line_of(&s, "/paths/~1a/get/parameters/1"), Some(8));
         assert_eq!(line_of(&s, "/paths/~1a/get/parameters/1/in"), Some(9));
         assert_eq!(line_of(&s, "/paths/~1b/post"), Some(11));
+        assert_eq!(line_of(&s, "/paths/~1a/get/parameters/0/name"), Some(6));
+    }
+
+    #[test]
+    fn deep_json_pointers_resume_from_the_index() {
+        let s = src("{\"paths\": {\"/a\": {\"get\": {\n\"parameters\": [\n{\"name\": \"x\"},\n{\"name\": \"y\"}]}}}}");
+        assert_eq!(line_of(&s, "/paths/~1a/get"), Some(1));
+        assert_eq!(line_of(&s, "/paths/~1a/get/parameters/1"), Some(4));
+        assert_eq!(line_of(&s, "/paths/~1a/get/parameters/1/name"), Some(4));
     }
 
     #[test]

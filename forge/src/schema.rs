@@ -9,6 +9,10 @@
 //!   exponential growth.
 //! * In the input direction `readOnly` properties are dropped; in the output direction `writeOnly`
 //!   ones are.
+//! * Output schemas are shallow: references are expanded [`OUTPUT_REF_DEPTH`] levels deep and
+//!   deeper ones become `{"title": "Name"}` stubs. Inputs must be exact (arguments are validated
+//!   against them); outputs are documentation and the fields undo binds to, and a fully expanded
+//!   response graph of an API like Stripe's is hundreds of megabytes.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
@@ -20,6 +24,8 @@ use crate::docs::{DocId, DocSet, RefError};
 
 /// Above this many JSON nodes a referenced schema goes to `$defs` instead of being inlined.
 pub const INLINE_LIMIT: usize = 2_000;
+/// How many levels of references an output schema expands before it stubs them.
+pub const OUTPUT_REF_DEPTH: u8 = 2;
 /// Deeper nesting than this (through inlined references) is cut off with a diagnostic.
 const MAX_DEPTH: usize = 256;
 
@@ -32,6 +38,14 @@ pub enum Direction {
 
 type NodeId = usize;
 
+/// What a memoised conversion depends on besides its target: direction, and for outputs the
+/// reference depth it was expanded at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Mode {
+    Input,
+    Output(u8),
+}
+
 struct Memo {
     value: Value,
     size: usize,
@@ -41,8 +55,9 @@ struct Memo {
 /// Converts schemas of one description; shares memoised conversions across all its operations.
 pub struct SchemaBuilder<'a> {
     docs: &'a DocSet,
-    ids: HashMap<(DocId, String, Direction), NodeId>,
-    nodes: Vec<(DocId, String, Direction)>,
+    ids: HashMap<(DocId, String, Mode), NodeId>,
+    nodes: Vec<(DocId, String, Mode)>,
+    out_depth: u8,
     memo: HashMap<NodeId, Rc<Memo>>,
     on_stack: HashSet<NodeId>,
     recursive: HashSet<NodeId>,
@@ -74,6 +89,7 @@ impl<'a> SchemaBuilder<'a> {
             docs,
             ids: HashMap::new(),
             nodes: Vec::new(),
+            out_depth: 0,
             memo: HashMap::new(),
             on_stack: HashSet::new(),
             recursive: HashSet::new(),
@@ -167,13 +183,13 @@ impl<'a> SchemaBuilder<'a> {
         }
     }
 
-    fn node(&mut self, doc: DocId, pointer: &str, dir: Direction) -> NodeId {
-        if let Some(&id) = self.ids.get(&(doc, pointer.to_string(), dir)) {
+    fn node(&mut self, doc: DocId, pointer: &str, mode: Mode) -> NodeId {
+        if let Some(&id) = self.ids.get(&(doc, pointer.to_string(), mode)) {
             return id;
         }
         let id = self.nodes.len();
-        self.nodes.push((doc, pointer.to_string(), dir));
-        self.ids.insert((doc, pointer.to_string(), dir), id);
+        self.nodes.push((doc, pointer.to_string(), mode));
+        self.ids.insert((doc, pointer.to_string(), mode), id);
         id
     }
 
@@ -254,7 +270,25 @@ impl<'a> SchemaBuilder<'a> {
         let Some(target) = self.docs.get(target_doc, &pointer) else {
             return (json!({}), 1);
         };
-        let n = self.node(target_doc, &pointer, dir);
+        let mode = match dir {
+            Direction::Input => Mode::Input,
+            Direction::Output => Mode::Output(self.out_depth),
+        };
+        if mode == Mode::Output(OUTPUT_REF_DEPTH) {
+            let name = pointer
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .replace("~1", "/")
+                .replace("~0", "~");
+            let mut stub = Map::new();
+            stub.insert("title".into(), json!(name));
+            if let Some(d) = map.get("description").or_else(|| target.get("description")) {
+                stub.insert("description".into(), d.clone());
+            }
+            return (Value::Object(stub), 1);
+        }
+        let n = self.node(target_doc, &pointer, mode);
         let referenced = if self.on_stack.contains(&n) {
             self.recursive.insert(n);
             (self.def_ref(n), 1)
@@ -264,7 +298,13 @@ impl<'a> SchemaBuilder<'a> {
                 None => {
                     self.on_stack.insert(n);
                     self.needs.push(BTreeSet::new());
+                    if dir == Direction::Output {
+                        self.out_depth += 1;
+                    }
                     let (value, size) = self.convert_sized(target_doc, &pointer, target, dir);
+                    if dir == Direction::Output {
+                        self.out_depth -= 1;
+                    }
                     let needs = self.needs.pop().unwrap_or_default();
                     self.on_stack.remove(&n);
                     let m = Rc::new(Memo { value, size, needs });
@@ -516,10 +556,8 @@ fn apply_nullable(out: &mut Map<String, Value>) {
                 out.insert("type".into(), json!([t, "null"]));
             }
         }
-        Some(Value::Array(types)) => {
-            if !types.iter().any(|t| t == "null") {
-                types.push(json!("null"));
-            }
+        Some(Value::Array(types)) if !types.iter().any(|t| t == "null") => {
+            types.push(json!("null"));
         }
         _ => {}
     }
@@ -580,7 +618,7 @@ mod tests {
         let (v, defs) = convert(
             &docs,
             json!({"$ref": "#/components/schemas/Node"}),
-            Direction::Output,
+            Direction::Input,
         );
         assert_eq!(v, json!({"$ref": "#/$defs/Node"}));
         assert_eq!(
@@ -590,6 +628,37 @@ mod tests {
         assert_eq!(
             defs["Node"]["properties"]["tag"],
             json!({"type": "string", "description": "a tag"})
+        );
+    }
+
+    #[test]
+    fn output_references_are_expanded_to_a_bounded_depth() {
+        let (_d, docs) = docset(
+            r##"{"components": {"schemas": {
+            "A": {"type": "object", "properties": {"b": {"$ref": "#/components/schemas/B"}}},
+            "B": {"type": "object", "properties": {"c": {"$ref": "#/components/schemas/C"}}},
+            "C": {"type": "object", "properties": {"d": {"$ref": "#/components/schemas/D"}}},
+            "D": {"type": "object", "description": "deep", "properties": {"x": {"type": "string"}}}}}}"##,
+        );
+        let (v, defs) = convert(
+            &docs,
+            json!({"$ref": "#/components/schemas/A"}),
+            Direction::Output,
+        );
+        assert!(defs.is_empty());
+        assert_eq!(
+            v["properties"]["b"]["properties"]["c"],
+            json!({"title": "C"})
+        );
+        // Inputs are exact.
+        let (v, _) = convert(
+            &docs,
+            json!({"$ref": "#/components/schemas/A"}),
+            Direction::Input,
+        );
+        assert_eq!(
+            v["properties"]["b"]["properties"]["c"]["properties"]["d"]["properties"]["x"]["type"],
+            "string"
         );
     }
 

@@ -1,0 +1,369 @@
+//! `forge inspect`: the IR as a table or as JSON, with a summary of what an MCP client would see.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::diag::{Diagnostic, Severity};
+use crate::ir::{Binding, Capability};
+use crate::lower::{Lowered, Stats};
+
+/// Which capabilities to show.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Keep only capabilities with at least one of these tags (empty: all).
+    pub include_tags: Vec<String>,
+    /// Drop capabilities with any of these tags.
+    pub exclude_tags: Vec<String>,
+    /// Keep only capabilities whose name or operationId matches one of these globs (`*`, `?`).
+    pub ops: Vec<String>,
+}
+
+impl Filter {
+    pub fn keeps(&self, cap: &Capability) -> bool {
+        let has = |tags: &[String]| {
+            cap.tags
+                .iter()
+                .any(|t| tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+        };
+        if !self.include_tags.is_empty() && !has(&self.include_tags) {
+            return false;
+        }
+        if has(&self.exclude_tags) {
+            return false;
+        }
+        if !self.ops.is_empty() {
+            let id = cap.operation_id.as_deref().unwrap_or("");
+            return self
+                .ops
+                .iter()
+                .any(|p| glob(p, &cap.name) || (!id.is_empty() && glob(p, id)));
+        }
+        true
+    }
+}
+
+/// Shell-style glob with `*` and `?`, case-sensitive.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// A rough token count for JSON and prose: about four bytes a token.
+pub fn approx_tokens(bytes: usize) -> usize {
+    bytes.div_ceil(4)
+}
+
+/// The tool entry an MCP `tools/list` response carries for a capability. Output schemas are not
+/// served by default (they cost context and do not help a model choose a tool); they are counted
+/// separately in the summary.
+pub fn mcp_tool(cap: &Capability) -> Value {
+    let mut tool = Map::new();
+    tool.insert("name".into(), json!(cap.name));
+    if let Some(t) = &cap.title {
+        tool.insert("title".into(), json!(t));
+    }
+    tool.insert("description".into(), json!(cap.description));
+    tool.insert("inputSchema".into(), cap.input_schema.clone());
+    let a = serde_json::to_value(&cap.annotations).unwrap_or(Value::Null);
+    if let Value::Object(a) = a {
+        let set: Map<String, Value> = a.into_iter().filter(|(_, v)| !v.is_null()).collect();
+        if !set.is_empty() {
+            tool.insert("annotations".into(), Value::Object(set));
+        }
+    }
+    Value::Object(tool)
+}
+
+/// The figures under the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub stats: Stats,
+    /// Capabilities left after filters.
+    pub shown: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    /// The MCP `tools/list` payload for the shown capabilities.
+    pub tools_list_bytes: usize,
+    pub tools_list_tokens: usize,
+    /// What serving output schemas too would add.
+    pub output_schema_bytes: usize,
+    pub output_schema_tokens: usize,
+    /// The five largest tools by payload size.
+    pub largest: Vec<ToolSize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolSize {
+    pub name: String,
+    pub bytes: usize,
+    pub tokens: usize,
+}
+
+/// A capability as `forge inspect --format json` shows it (a stable contract).
+#[derive(Debug, Serialize)]
+struct CapabilityView<'a> {
+    name: &'a str,
+    operation_id: Option<&'a str>,
+    method: &'a str,
+    path: &'a str,
+    title: Option<&'a str>,
+    description: &'a str,
+    tags: &'a [String],
+    deprecated: bool,
+    input_schema: &'a Value,
+    output_schema: Option<&'a serde_json::value::RawValue>,
+    effects: &'a [aifirst_capability::Effect],
+    annotations: Value,
+    undo: Option<&'a aifirst_capability::UndoPlan>,
+    binding: &'a Binding,
+    tokens: usize,
+    source: &'a crate::ir::SourceRef,
+}
+
+/// Everything `inspect` prints, computed once.
+pub struct Report<'a> {
+    pub shown: Vec<(&'a Capability, usize)>,
+    pub diagnostics: &'a [Diagnostic],
+    pub summary: Summary,
+}
+
+pub fn report<'a>(lowered: &'a Lowered, filter: &Filter) -> Report<'a> {
+    let mut shown = Vec::new();
+    let mut total = 2usize; // `[` `]`
+    let mut out_bytes = 0usize;
+    let mut sizes = Vec::new();
+    for cap in lowered.ir.capabilities.iter().filter(|c| filter.keeps(c)) {
+        let bytes = serde_json::to_vec(&mcp_tool(cap))
+            .map(|v| v.len())
+            .unwrap_or(0);
+        total += bytes + 1;
+        if let Some(o) = &cap.output_schema {
+            out_bytes += o.get().len() + "\"outputSchema\":,".len();
+        }
+        sizes.push(ToolSize {
+            name: cap.name.clone(),
+            bytes,
+            tokens: approx_tokens(bytes),
+        });
+        shown.push((cap, bytes));
+    }
+    let total = total + r#"{"tools":}"#.len();
+    sizes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+    sizes.truncate(5);
+    let count = |s: Severity| {
+        lowered
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == s)
+            .count()
+    };
+    let summary = Summary {
+        stats: lowered.stats.clone(),
+        shown: shown.len(),
+        errors: count(Severity::Error),
+        warnings: count(Severity::Warning),
+        tools_list_bytes: total,
+        tools_list_tokens: approx_tokens(total),
+        output_schema_bytes: out_bytes,
+        output_schema_tokens: approx_tokens(out_bytes),
+        largest: sizes,
+    };
+    Report {
+        shown,
+        diagnostics: &lowered.diagnostics,
+        summary,
+    }
+}
+
+impl Report<'_> {
+    /// The JSON contract: `{"capabilities":[…],"diagnostics":[…],"summary":{…}}`.
+    pub fn to_json(&self) -> Value {
+        let caps: Vec<Value> = self
+            .shown
+            .iter()
+            .map(|(cap, bytes)| {
+                let Binding::Http(http) = &cap.binding;
+                let a = &cap.annotations;
+                let view = CapabilityView {
+                    name: &cap.name,
+                    operation_id: cap.operation_id.as_deref(),
+                    method: &http.method,
+                    path: &http.path,
+                    title: cap.title.as_deref(),
+                    description: &cap.description,
+                    tags: &cap.tags,
+                    deprecated: cap.deprecated,
+                    input_schema: &cap.input_schema,
+                    output_schema: cap.output_schema.as_deref(),
+                    effects: &cap.effects,
+                    annotations: json!({
+                        "readOnlyHint": a.read_only_hint,
+                        "destructiveHint": a.destructive_hint,
+                        "idempotentHint": a.idempotent_hint,
+                        "openWorldHint": a.open_world_hint,
+                    }),
+                    undo: cap.undo.as_ref(),
+                    binding: &cap.binding,
+                    tokens: approx_tokens(*bytes),
+                    source: &cap.source,
+                };
+                serde_json::to_value(view).unwrap_or(Value::Null)
+            })
+            .collect();
+        json!({
+            "capabilities": caps,
+            "diagnostics": self.diagnostics,
+            "summary": self.summary,
+        })
+    }
+
+    /// The human table, one row a capability, then the summary.
+    pub fn to_table(&self) -> String {
+        const PATH_MAX: usize = 56;
+        let rows: Vec<[String; 6]> = self
+            .shown
+            .iter()
+            .map(|(cap, bytes)| {
+                let Binding::Http(http) = &cap.binding;
+                let mut route = format!("{} {}", http.method, http.path);
+                if route.chars().count() > PATH_MAX {
+                    route = route.chars().take(PATH_MAX - 1).collect::<String>() + "…";
+                }
+                let effects = if cap.effects.is_empty() {
+                    "-".to_string()
+                } else {
+                    cap.effects
+                        .iter()
+                        .map(|e| e.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                let undo = match &cap.undo {
+                    None => "-".to_string(),
+                    Some(u) => {
+                        let kind = serde_json::to_value(u.kind).ok();
+                        let conf = serde_json::to_value(u.confidence).ok();
+                        format!(
+                            "{} ({})",
+                            kind.as_ref().and_then(Value::as_str).unwrap_or("?"),
+                            conf.as_ref().and_then(Value::as_str).unwrap_or("?")
+                        )
+                    }
+                };
+                let params = match cap.input_schema.get("properties") {
+                    Some(Value::Object(p)) => p.len(),
+                    _ => 0,
+                };
+                [
+                    cap.name.clone(),
+                    route,
+                    params.to_string(),
+                    effects,
+                    undo,
+                    approx_tokens(*bytes).to_string(),
+                ]
+            })
+            .collect();
+        let header = ["NAME", "METHOD PATH", "PARAMS", "EFFECTS", "UNDO", "TOKENS"];
+        let mut widths = header.map(|h| h.chars().count());
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r.iter()) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let line = |cells: [&str; 6], out: &mut String| {
+            let mut l = String::new();
+            for (i, (c, w)) in cells.iter().zip(widths.iter()).enumerate() {
+                let pad = w.saturating_sub(c.chars().count());
+                if i == 2 || i == 5 {
+                    let _ = write!(l, "{}{}", " ".repeat(pad), c);
+                } else {
+                    let _ = write!(l, "{}{}", c, " ".repeat(pad));
+                }
+                if i < 5 {
+                    l.push_str("  ");
+                }
+            }
+            out.push_str(l.trim_end());
+            out.push('\n');
+        };
+        line(header, &mut out);
+        for r in &rows {
+            line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]], &mut out);
+        }
+        let s = &self.summary;
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{} operations: {} imported, {} skipped, {} renamed; {} shown",
+            s.stats.operations, s.stats.imported, s.stats.skipped, s.stats.renamed, s.shown
+        );
+        let _ = writeln!(
+            out,
+            "diagnostics: {} errors, {} warnings",
+            s.errors, s.warnings
+        );
+        let _ = writeln!(
+            out,
+            "MCP tools/list: {} bytes, ~{} tokens (output schemas would add {} bytes, ~{} tokens)",
+            s.tools_list_bytes, s.tools_list_tokens, s.output_schema_bytes, s.output_schema_tokens
+        );
+        if !s.largest.is_empty() {
+            let _ = writeln!(out, "largest tools:");
+            for t in &s.largest {
+                let _ = writeln!(
+                    out,
+                    "  {:<48}  {:>7} bytes  ~{} tokens",
+                    t.name, t.bytes, t.tokens
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("*", "anything"));
+        assert!(glob("list_*", "list_pets"));
+        assert!(!glob("list_*", "get_pet"));
+        assert!(glob("*pet?", "get_pets"));
+        assert!(glob("repos_*_issue*", "repos_create_issue_comment"));
+        assert!(!glob("a?c", "abbc"));
+    }
+
+    #[test]
+    fn token_estimate_rounds_up() {
+        assert_eq!(approx_tokens(0), 0);
+        assert_eq!(approx_tokens(1), 1);
+        assert_eq!(approx_tokens(8), 2);
+        assert_eq!(approx_tokens(9), 3);
+    }
+}
