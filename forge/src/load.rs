@@ -188,8 +188,23 @@ fn convert_yaml(v: serde_norway::Value, path: &Path, at: &mut String) -> Result<
     })
 }
 
-/// The 1-based line a JSON pointer points at, when it can be found in the source text.
+/// The 1-based line a JSON pointer points at; when the node itself cannot be found in the text
+/// (flow-style YAML, say), the line of its nearest ancestor that can.
 pub fn line_of(source: &Source, pointer: &str) -> Option<usize> {
+    let mut p = pointer;
+    loop {
+        if let Some(line) = exact_line_of(source, p) {
+            return Some(line);
+        }
+        match p.rsplit_once('/') {
+            Some((parent, _)) if !parent.is_empty() => p = parent,
+            _ => return None,
+        }
+    }
+}
+
+/// The 1-based line of exactly this node, when it can be found in the source text.
+fn exact_line_of(source: &Source, pointer: &str) -> Option<usize> {
     let index = source.index.get_or_init(|| build_index(source));
     if let Some(&(_, line)) = index.get(pointer) {
         return Some(line);
@@ -591,7 +606,9 @@ mod tests {
         let s = src("{\n  \"paths\": {\n    \"/a\": {\n      \"get\": {}\n    },\n    \"/b~c\": {\"post\": 1}\n  }\n}\n");
         assert_eq!(line_of(&s, "/paths/~1a/get"), Some(4));
         assert_eq!(line_of(&s, "/paths/~1b~0c/post"), Some(6));
-        assert_eq!(line_of(&s, "/paths/~1zzz"), None);
+        // A node that is not there points at its nearest ancestor that is.
+        assert_eq!(line_of(&s, "/paths/~1zzz"), Some(2));
+        assert_eq!(line_of(&s, "/nothing"), None);
     }
 
     #[test]

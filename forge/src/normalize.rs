@@ -94,19 +94,19 @@ pub fn swagger2_to_oas3(root: &mut Value) {
     let global_consumes = string_list(obj.get("consumes"));
     let global_produces = string_list(obj.get("produces"));
     let shared_params = obj
-        .remove("parameters")
+        .shift_remove("parameters")
         .and_then(into_object)
         .unwrap_or_default();
 
     // servers from host + basePath + schemes
     let host = obj
-        .remove("host")
+        .shift_remove("host")
         .and_then(|v| v.as_str().map(str::to_string));
     let base = obj
-        .remove("basePath")
+        .shift_remove("basePath")
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    let schemes = string_list(obj.remove("schemes").as_ref());
+    let schemes = string_list(obj.shift_remove("schemes").as_ref());
     let mut servers = Vec::new();
     match host {
         Some(h) => {
@@ -128,7 +128,7 @@ pub fn swagger2_to_oas3(root: &mut Value) {
 
     // components
     let mut components = Map::new();
-    if let Some(defs) = obj.remove("definitions") {
+    if let Some(defs) = obj.shift_remove("definitions") {
         components.insert("schemas".into(), defs);
     }
     let mut comp_params = Map::new();
@@ -153,14 +153,14 @@ pub fn swagger2_to_oas3(root: &mut Value) {
     if !comp_bodies.is_empty() {
         components.insert("requestBodies".into(), Value::Object(comp_bodies));
     }
-    if let Some(Value::Object(responses)) = obj.remove("responses") {
+    if let Some(Value::Object(responses)) = obj.shift_remove("responses") {
         let converted: Map<String, Value> = responses
             .into_iter()
             .map(|(k, r)| (k, convert_response(r, &global_produces)))
             .collect();
         components.insert("responses".into(), Value::Object(converted));
     }
-    if let Some(Value::Object(sec)) = obj.remove("securityDefinitions") {
+    if let Some(Value::Object(sec)) = obj.shift_remove("securityDefinitions") {
         let converted: Map<String, Value> = sec
             .into_iter()
             .map(|(k, s)| (k, convert_security_scheme(s)))
@@ -174,7 +174,7 @@ pub fn swagger2_to_oas3(root: &mut Value) {
             let Some(item) = item.as_object_mut() else {
                 continue;
             };
-            let path_params = match item.remove("parameters") {
+            let path_params = match item.shift_remove("parameters") {
                 Some(Value::Array(a)) => a,
                 _ => Vec::new(),
             };
@@ -193,9 +193,9 @@ pub fn swagger2_to_oas3(root: &mut Value) {
         }
     }
     obj.insert("components".into(), Value::Object(components));
-    obj.remove("swagger");
-    obj.remove("consumes");
-    obj.remove("produces");
+    obj.shift_remove("swagger");
+    obj.shift_remove("consumes");
+    obj.shift_remove("produces");
     obj.insert("openapi".into(), Value::String("3.0.3".into()));
     rewrite_refs(root);
 }
@@ -237,15 +237,15 @@ fn convert_operation(
     global_consumes: &[String],
     global_produces: &[String],
 ) {
-    let consumes = match op.remove("consumes") {
+    let consumes = match op.shift_remove("consumes") {
         Some(v) => string_list(Some(&v)),
         None => global_consumes.to_vec(),
     };
-    let produces = match op.remove("produces") {
+    let produces = match op.shift_remove("produces") {
         Some(v) => string_list(Some(&v)),
         None => global_produces.to_vec(),
     };
-    let own = match op.remove("parameters") {
+    let own = match op.shift_remove("parameters") {
         Some(Value::Array(a)) => a,
         _ => Vec::new(),
     };
@@ -286,7 +286,7 @@ fn convert_operation(
     if let Some(b) = body {
         op.insert("requestBody".into(), b);
     }
-    if let Some(Value::Object(responses)) = op.remove("responses") {
+    if let Some(Value::Object(responses)) = op.shift_remove("responses") {
         let converted: Map<String, Value> = responses
             .into_iter()
             .map(|(k, r)| (k, convert_response(r, &produces)))
@@ -410,22 +410,22 @@ fn convert_response(r: Value, produces: &[String]) -> Value {
     if obj.contains_key("$ref") {
         return Value::Object(obj);
     }
-    if let Some(schema) = obj.remove("schema") {
+    if let Some(schema) = obj.shift_remove("schema") {
         let mut content = Map::new();
         for mt in media_types(produces) {
             content.insert(mt, json!({ "schema": schema.clone() }));
         }
         obj.insert("content".into(), Value::Object(content));
     }
-    obj.remove("examples");
-    if let Some(Value::Object(headers)) = obj.remove("headers") {
+    obj.shift_remove("examples");
+    if let Some(Value::Object(headers)) = obj.shift_remove("headers") {
         let converted: Map<String, Value> = headers
             .into_iter()
             .map(|(k, h)| {
                 let mut schema = h.clone();
                 let mut out = Map::new();
                 if let Some(s) = schema.as_object_mut() {
-                    if let Some(d) = s.remove("description") {
+                    if let Some(d) = s.shift_remove("description") {
                         out.insert("description".into(), d);
                     }
                 }

@@ -354,7 +354,7 @@ impl<'a> SchemaBuilder<'a> {
             }
         }
         if is_nullable(&siblings) && !out.contains_key("type") {
-            let all_of = out.remove("allOf").unwrap_or(Value::Null);
+            let all_of = out.shift_remove("allOf").unwrap_or(Value::Null);
             out.insert("anyOf".into(), json!([{"allOf": all_of}, {"type": "null"}]));
         }
         (Value::Object(out), size + sib_size + 1)
@@ -491,7 +491,7 @@ impl<'a> SchemaBuilder<'a> {
             }
         }
         if matches!(out.get("required"), Some(Value::Array(a)) if a.is_empty()) {
-            out.remove("required");
+            out.shift_remove("required");
         }
         if is_nullable(map) {
             apply_nullable(&mut out);
