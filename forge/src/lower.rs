@@ -611,6 +611,7 @@ impl<'a> Lowerer<'a> {
             None if media_rank(media_type) >= 4 => json!({"type": "string", "format": "binary"}),
             None => json!({}),
         };
+        let schema = merge_all_of(&schema).unwrap_or(schema);
         let flattenable = media_rank(media_type) <= 3
             && schema
                 .get("properties")
@@ -777,6 +778,69 @@ impl<'a> Lowerer<'a> {
     }
 }
 
+/// Merges `allOf: [object, object, …]` into one object when every member is a plain object schema
+/// (only `type: object`, `properties`, `required`, `description`, `title`) and no property is
+/// defined twice. `None` when the schema is not of that shape.
+pub fn merge_all_of(schema: &Value) -> Option<Value> {
+    let obj = schema.as_object()?;
+    let members = obj.get("allOf")?.as_array()?;
+    let plain_root = obj
+        .keys()
+        .all(|k| ["allOf", "type", "description", "title"].contains(&k.as_str()));
+    if !plain_root || obj.get("type").is_some_and(|t| t != "object") {
+        return None;
+    }
+    let mut properties = Map::new();
+    let mut required: Vec<Value> = Vec::new();
+    let mut description = obj.get("description").cloned();
+    for m in members {
+        let m = match m.get("allOf") {
+            Some(_) => merge_all_of(m)?,
+            None => m.clone(),
+        };
+        let mo = m.as_object()?;
+        let plain = mo.keys().all(|k| {
+            ["type", "properties", "required", "description", "title"].contains(&k.as_str())
+        });
+        if !plain || mo.get("type").is_some_and(|t| t != "object") {
+            return None;
+        }
+        for (k, v) in mo
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if properties.insert(k.clone(), v.clone()).is_some() {
+                return None;
+            }
+        }
+        for r in mo
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !required.contains(r) {
+                required.push(r.clone());
+            }
+        }
+        if description.is_none() {
+            description = mo.get("description").cloned();
+        }
+    }
+    let mut out = Map::new();
+    out.insert("type".into(), json!("object"));
+    if let Some(d) = description {
+        out.insert("description".into(), d);
+    }
+    out.insert("properties".into(), Value::Object(properties));
+    if !required.is_empty() {
+        out.insert("required".into(), Value::Array(required));
+    }
+    Some(Value::Object(out))
+}
+
 static EMPTY_PARAM: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 
 /// `{petId}` style variables of a path template, in order.
@@ -886,6 +950,25 @@ mod tests {
         assert_eq!(template_vars("/a/{b}/c/{d_e}"), vec!["b", "d_e"]);
         assert!(template_vars("/plain").is_empty());
         assert_eq!(template_vars("/broken/{x"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn all_of_of_plain_objects_merges() {
+        let s = json!({"allOf": [
+            {"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}},
+            {"allOf": [{"properties": {"b": {"type": "integer"}}, "required": ["b"]}]}
+        ]});
+        assert_eq!(
+            merge_all_of(&s),
+            Some(
+                json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a", "b"]})
+            )
+        );
+        // Conflicting or non-plain members are left alone.
+        let clash = json!({"allOf": [{"properties": {"a": {}}}, {"properties": {"a": {}}}]});
+        assert_eq!(merge_all_of(&clash), None);
+        let union = json!({"allOf": [{"oneOf": [{}, {}]}]});
+        assert_eq!(merge_all_of(&union), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///
 /// Exit codes: 0 clean, 1 usable with diagnostics (findings), 2 nothing usable (error).
 #[derive(Parser, Debug)]
-#[command(name = "forge", version, about, long_about)]
+#[command(name = "forge", version, about, long_about, term_width = 100)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

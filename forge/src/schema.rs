@@ -270,6 +270,19 @@ impl<'a> SchemaBuilder<'a> {
         let Some(target) = self.docs.get(target_doc, &pointer) else {
             return (json!({}), 1);
         };
+        // A chain of bare references that comes back on itself describes nothing.
+        if target.get("$ref").is_some() {
+            if let Err(err) = self.docs.follow(target_doc, &pointer, target) {
+                let at_ref = push_token(at, "$ref");
+                self.report(
+                    doc,
+                    &at_ref,
+                    "unresolved-ref",
+                    format!("{err}; accepted as any value"),
+                );
+                return (json!({}), 1);
+            }
+        }
         let mode = match dir {
             Direction::Input => Mode::Input,
             Direction::Output => Mode::Output(self.out_depth),
@@ -716,6 +729,30 @@ mod tests {
         );
         let total = v.to_string().len() + Value::Object(defs).to_string().len();
         assert!(total < 2_000_000, "output grew to {total} bytes");
+    }
+
+    #[test]
+    fn pure_reference_loops_are_reported() {
+        let (_d, docs) = docset(
+            r##"{"components": {"schemas": {
+            "A": {"$ref": "#/components/schemas/B"}, "B": {"$ref": "#/components/schemas/A"}}}}"##,
+        );
+        let mut b = SchemaBuilder::new(&docs);
+        b.begin();
+        let v = b.convert(
+            0,
+            "/x",
+            &json!({"$ref": "#/components/schemas/A"}),
+            Direction::Input,
+        );
+        assert_eq!(v, json!({}));
+        assert!(b.end().is_empty());
+        assert_eq!(b.diags[0].code, "unresolved-ref");
+        assert!(
+            b.diags[0].message.contains("loop"),
+            "{}",
+            b.diags[0].message
+        );
     }
 
     #[test]
