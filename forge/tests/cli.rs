@@ -1,5 +1,7 @@
 //! The `forge` binary: exit codes, formats, filters, help.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
 use assert_cmd::Command;
 use serde_json::Value;
 

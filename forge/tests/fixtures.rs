@@ -1,5 +1,7 @@
 //! The front end on the team's fixtures: committed IR snapshots plus the properties they must have.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
