@@ -115,11 +115,7 @@ impl DocSet {
         let mut next = 0;
         while next < self.docs.len() {
             let mut found = Vec::new();
-            collect_file_refs(
-                &self.docs[next].source.value,
-                &mut String::new(),
-                &mut found,
-            );
+            collect_file_refs(&self.docs[next].source.value, &mut found);
             for (pointer, reference) in found {
                 let file_part = reference.split('#').next().unwrap_or("").to_string();
                 if self.failed.contains_key(&(next, file_part.clone())) {
@@ -318,37 +314,49 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Collects `(pointer, reference)` for every `$ref` that names another file.
-fn collect_file_refs(v: &Value, at: &mut String, out: &mut Vec<(String, String)>) {
-    match v {
-        Value::Object(map) => {
-            if let Some(Value::String(r)) = map.get("$ref") {
-                if !r.starts_with('#') {
-                    out.push((crate::diag::push_token(at, "$ref"), r.clone()));
+/// Collects `(pointer, reference)` for every `$ref` that names another file. The pointer is only
+/// built for the (rare) hits; the walk itself allocates nothing.
+fn collect_file_refs(v: &Value, out: &mut Vec<(String, String)>) {
+    fn walk<'v>(v: &'v Value, path: &mut Vec<Token<'v>>, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    if !r.starts_with('#') {
+                        let mut pointer = String::new();
+                        for t in path.iter() {
+                            pointer = match t {
+                                Token::Key(k) => crate::diag::push_token(&pointer, k),
+                                Token::Index(i) => format!("{pointer}/{i}"),
+                            };
+                        }
+                        out.push((crate::diag::push_token(&pointer, "$ref"), r.clone()));
+                    }
+                }
+                for (k, child) in map {
+                    if matches!(child, Value::Object(_) | Value::Array(_)) {
+                        path.push(Token::Key(k));
+                        walk(child, path, out);
+                        path.pop();
+                    }
                 }
             }
-            for (k, child) in map {
-                if matches!(child, Value::Object(_) | Value::Array(_)) {
-                    let len = at.len();
-                    *at = crate::diag::push_token(at, k);
-                    collect_file_refs(child, at, out);
-                    at.truncate(len);
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    if matches!(child, Value::Object(_) | Value::Array(_)) {
+                        path.push(Token::Index(i));
+                        walk(child, path, out);
+                        path.pop();
+                    }
                 }
             }
+            _ => {}
         }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                if matches!(child, Value::Object(_) | Value::Array(_)) {
-                    let len = at.len();
-                    at.push('/');
-                    at.push_str(&i.to_string());
-                    collect_file_refs(child, at, out);
-                    at.truncate(len);
-                }
-            }
-        }
-        _ => {}
     }
+    enum Token<'v> {
+        Key(&'v str),
+        Index(usize),
+    }
+    walk(v, &mut Vec::new(), out);
 }
 
 #[cfg(test)]

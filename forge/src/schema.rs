@@ -15,7 +15,7 @@
 //!   response graph of an API like Stripe's is hundreds of megabytes.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
@@ -52,13 +52,17 @@ struct Memo {
     needs: BTreeSet<NodeId>,
 }
 
+/// The memoised conversions of one description, kept by [`crate::lower::Lowered`] so a short-lived
+/// process may exit without freeing them one node at a time.
+pub struct MemoTable(#[allow(dead_code)] HashMap<NodeId, Arc<Memo>>);
+
 /// Converts schemas of one description; shares memoised conversions across all its operations.
 pub struct SchemaBuilder<'a> {
     docs: &'a DocSet,
     ids: HashMap<(DocId, String, Mode), NodeId>,
     nodes: Vec<(DocId, String, Mode)>,
     out_depth: u8,
-    memo: HashMap<NodeId, Rc<Memo>>,
+    memo: HashMap<NodeId, Arc<Memo>>,
     on_stack: HashSet<NodeId>,
     recursive: HashSet<NodeId>,
     def_names: HashMap<(DocId, String), String>,
@@ -100,6 +104,11 @@ impl<'a> SchemaBuilder<'a> {
             reported: HashSet::new(),
             diags: Vec::new(),
         }
+    }
+
+    /// Ends the builder: its diagnostics, and the memo table to keep or drop.
+    pub fn into_parts(self) -> (Vec<Diagnostic>, MemoTable) {
+        (self.diags, MemoTable(self.memo))
     }
 
     /// Starts a new root schema: definitions needed from here on are collected for [`Self::end`].
@@ -307,7 +316,7 @@ impl<'a> SchemaBuilder<'a> {
             (self.def_ref(n), 1)
         } else {
             let memo = match self.memo.get(&n) {
-                Some(m) => Rc::clone(m),
+                Some(m) => Arc::clone(m),
                 None => {
                     self.on_stack.insert(n);
                     self.needs.push(BTreeSet::new());
@@ -320,8 +329,8 @@ impl<'a> SchemaBuilder<'a> {
                     }
                     let needs = self.needs.pop().unwrap_or_default();
                     self.on_stack.remove(&n);
-                    let m = Rc::new(Memo { value, size, needs });
-                    self.memo.insert(n, Rc::clone(&m));
+                    let m = Arc::new(Memo { value, size, needs });
+                    self.memo.insert(n, Arc::clone(&m));
                     m
                 }
             };
