@@ -10,6 +10,9 @@ use aifirst_forge::lower::{import_openapi, Options};
 use aifirst_forge::naming;
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// forge compiles API descriptions into capabilities an AI agent can call safely.
 ///
 /// Exit codes: 0 clean, 1 usable with diagnostics (findings), 2 nothing usable (error).
