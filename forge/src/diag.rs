@@ -111,6 +111,14 @@ pub fn push_token(pointer: &str, token: &str) -> String {
     out
 }
 
+/// The last reference token of a JSON pointer, unescaped (`""` for the whole document).
+pub fn last_token(pointer: &str) -> String {
+    pointer
+        .rsplit_once('/')
+        .map(|(_, t)| t.replace("~1", "/").replace("~0", "~"))
+        .unwrap_or_default()
+}
+
 /// Splits a JSON pointer into unescaped reference tokens. `None` if it is not a pointer.
 pub fn split_pointer(pointer: &str) -> Option<Vec<String>> {
     if pointer.is_empty() {

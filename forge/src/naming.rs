@@ -44,10 +44,9 @@ pub fn from_method_path(method: &str, path: &str) -> String {
     snake_case(&format!("{method}_{path}"))
 }
 
-/// A property name clients accept (`^[a-zA-Z0-9_.-]{1,64}$`); the original name stays in the binding.
-pub fn property_name(s: &str) -> String {
-    let mut out: String = s
-        .chars()
+/// Replaces every character outside `[A-Za-z0-9_.-]` with `_`.
+pub fn safe_chars(s: &str) -> String {
+    s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "_.-".contains(c) {
                 c
@@ -55,7 +54,12 @@ pub fn property_name(s: &str) -> String {
                 '_'
             }
         })
-        .collect();
+        .collect()
+}
+
+/// A property name clients accept (`^[a-zA-Z0-9_.-]{1,64}$`); the original name stays in the binding.
+pub fn property_name(s: &str) -> String {
+    let mut out = safe_chars(s);
     // `filter[name]` → `filter_name_`; drop trailing separators that carry no meaning.
     while out.len() > 1 && out.ends_with('_') {
         out.pop();

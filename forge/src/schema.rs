@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use crate::diag::{push_token, Diagnostic, Severity};
+use crate::diag::{last_token, push_token, Diagnostic, Severity};
 use crate::docs::{DocId, DocSet, RefError};
 
 /// Above this many JSON nodes a referenced schema goes to `$defs` instead of being inlined.
@@ -208,21 +208,7 @@ impl<'a> SchemaBuilder<'a> {
         let name = match self.def_names.get(&key) {
             Some(name) => name.clone(),
             None => {
-                let base: String = pointer
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("def")
-                    .replace("~1", "/")
-                    .replace("~0", "~")
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
+                let base = crate::naming::safe_chars(&last_token(&pointer));
                 let base = if base.is_empty() {
                     "def".to_string()
                 } else {
@@ -297,12 +283,7 @@ impl<'a> SchemaBuilder<'a> {
             Direction::Output => Mode::Output(self.out_depth),
         };
         if mode == Mode::Output(OUTPUT_REF_DEPTH) {
-            let name = pointer
-                .rsplit('/')
-                .next()
-                .unwrap_or("")
-                .replace("~1", "/")
-                .replace("~0", "~");
+            let name = last_token(&pointer);
             let mut stub = Map::new();
             stub.insert("title".into(), json!(name));
             if let Some(d) = map.get("description").or_else(|| target.get("description")) {
