@@ -145,9 +145,30 @@ pub struct CapabilityRef {
     pub operation_id: Option<String>,
 }
 
-/// A data-shaped undo plan: everything in it can be journaled and replayed after a restart.
+/// A call to make: a capability and its arguments as expressions.
 ///
-/// Argument expressions are strings such as `$args.petId`, `$result.id` or `$snapshot`.
+/// Expressions: `$args.NAME` (an argument of the original call), `$result.PATH` (a dotted path into
+/// its response body), `$location.id` (the last path segment of its `Location` response header),
+/// `$snapshot` (the whole snapshot body) and `$snapshot.PATH`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    pub capability: CapabilityRef,
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+}
+
+/// When a compensation applies, judged from the snapshot taken before the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guard {
+    /// Only when the snapshot found nothing (the call brought the state into being: undo a star only if
+    /// it was not starred before).
+    SnapshotAbsent,
+    /// Only when the snapshot found something (the call removed existing state).
+    SnapshotPresent,
+}
+
+/// A data-shaped undo plan: everything in it can be journaled and replayed after a restart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UndoPlan {
     pub kind: UndoKind,
@@ -155,18 +176,74 @@ pub struct UndoPlan {
     /// The capability that performs the compensation (inverse, restore or create call).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<CapabilityRef>,
-    /// The capability that takes the snapshot before the call (restore, recreate).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<CapabilityRef>,
-    /// Arguments of the compensating call, as expressions over `$args`, `$result`, `$snapshot`.
+    /// Arguments of the compensating call, as expressions (see [`Call`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub args: BTreeMap<String, String>,
+    /// The capability that takes the snapshot before the call (restore, recreate, guarded inverses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<CapabilityRef>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub snapshot_args: BTreeMap<String, String>,
+    /// When the compensation applies; absent means always.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<Guard>,
+    /// What to run instead when the snapshot found nothing (a create-or-replace that created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_absent: Option<Call>,
     /// Why the plan is `irreversible`, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// What the inference matched, in words.
     #[serde(default)]
     pub evidence: Vec<String>,
+}
+
+impl UndoPlan {
+    /// A plan of `kind` with no calls.
+    pub fn bare(kind: UndoKind, confidence: Confidence) -> Self {
+        UndoPlan {
+            kind,
+            confidence,
+            target: None,
+            args: BTreeMap::new(),
+            snapshot: None,
+            snapshot_args: BTreeMap::new(),
+            guard: None,
+            when_absent: None,
+            reason: None,
+            evidence: Vec::new(),
+        }
+    }
+
+    /// An `irreversible` plan with its reason.
+    pub fn irreversible(reason: impl Into<String>, confidence: Confidence) -> Self {
+        let mut p = UndoPlan::bare(UndoKind::Irreversible, confidence);
+        p.reason = Some(reason.into());
+        p
+    }
+
+    /// `true` when the plan can actually undo something.
+    pub fn reverses(&self) -> bool {
+        !matches!(self.kind, UndoKind::Irreversible | UndoKind::None)
+    }
+}
+
+impl Annotations {
+    /// The MCP hints implied by a set of effects and idempotence.
+    pub fn from_effects(effects: &[Effect], idempotent: bool) -> Self {
+        let mutating = effects.iter().any(|e| e.is_mutating());
+        // MCP: destructiveHint false means "only additive updates".
+        let destructive = effects
+            .iter()
+            .any(|e| matches!(e, Effect::Update | Effect::Delete | Effect::Execute));
+        let open_world = effects.iter().any(|e| matches!(e, Effect::Network));
+        Annotations {
+            read_only_hint: Some(!mutating),
+            destructive_hint: Some(mutating && destructive),
+            idempotent_hint: Some(!mutating || idempotent),
+            open_world_hint: Some(open_world),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -188,5 +265,30 @@ mod tests {
         }
         assert!(Effect::Delete.is_mutating());
         assert!(!Effect::Read.is_mutating());
+    }
+
+    #[test]
+    fn annotations_follow_effects() {
+        let read = Annotations::from_effects(&[Effect::Read, Effect::Network], false);
+        assert_eq!(read.read_only_hint, Some(true));
+        assert_eq!(read.destructive_hint, Some(false));
+        assert_eq!(read.idempotent_hint, Some(true));
+        assert_eq!(read.open_world_hint, Some(true));
+        let create = Annotations::from_effects(&[Effect::Create, Effect::Network], false);
+        assert_eq!(create.read_only_hint, Some(false));
+        assert_eq!(create.destructive_hint, Some(false), "creating is additive");
+        assert_eq!(create.idempotent_hint, Some(false));
+        let delete = Annotations::from_effects(&[Effect::Delete, Effect::Network], true);
+        assert_eq!(delete.destructive_hint, Some(true));
+        assert_eq!(delete.idempotent_hint, Some(true));
+        let local = Annotations::from_effects(&[Effect::Update, Effect::Filesystem], true);
+        assert_eq!(local.open_world_hint, Some(false));
+    }
+
+    #[test]
+    fn irreversible_plans_do_not_reverse() {
+        assert!(!UndoPlan::irreversible("money", Confidence::High).reverses());
+        assert!(!UndoPlan::bare(UndoKind::None, Confidence::High).reverses());
+        assert!(UndoPlan::bare(UndoKind::Inverse, Confidence::Low).reverses());
     }
 }

@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::diag::{Diagnostic, Severity};
+use aifirst_capability::{Confidence, Effect};
+
+use crate::diag::{Diagnostic, Location, Severity};
+use crate::infer::Coverage;
 use crate::ir::{Binding, Capability};
 use crate::lower::{Lowered, Stats};
 
@@ -112,6 +115,8 @@ pub struct Summary {
     pub output_schema_tokens: usize,
     /// The five largest tools by payload size.
     pub largest: Vec<ToolSize>,
+    /// Undo coverage of the shown mutating capabilities.
+    pub undo: Coverage,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,6 +194,7 @@ pub fn report<'a>(lowered: &'a Lowered, filter: &Filter) -> Report<'a> {
         output_schema_bytes: out_bytes,
         output_schema_tokens: approx_tokens(out_bytes),
         largest: sizes,
+        undo: Coverage::of(shown.iter().map(|(c, _)| *c)),
     };
     Report {
         shown,
@@ -251,14 +257,17 @@ impl Report<'_> {
                 if route.chars().count() > PATH_MAX {
                     route = route.chars().take(PATH_MAX - 1).collect::<String>() + "…";
                 }
-                let effects = if cap.effects.is_empty() {
+                // Scopes (`network` for every HTTP capability) are in the JSON, not the table.
+                let kinds: Vec<&str> = cap
+                    .effects
+                    .iter()
+                    .filter(|e| !e.is_scope())
+                    .map(|e| e.as_str())
+                    .collect();
+                let effects = if kinds.is_empty() {
                     "-".to_string()
                 } else {
-                    cap.effects
-                        .iter()
-                        .map(|e| e.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
+                    kinds.join(",")
                 };
                 let undo = match &cap.undo {
                     None => "-".to_string(),
@@ -326,6 +335,18 @@ impl Report<'_> {
             "diagnostics: {} errors, {} warnings",
             s.errors, s.warnings
         );
+        let u = &s.undo;
+        let _ = writeln!(
+            out,
+            "undo: {} of {} mutating capabilities have a plan ({:.1}%): {} high, {} medium, {} low confidence; {} irreversible",
+            u.reversible,
+            u.mutating,
+            u.percent(),
+            u.high,
+            u.medium,
+            u.low,
+            u.irreversible
+        );
         let _ = writeln!(
             out,
             "MCP tools/list: {} bytes, ~{} tokens (output schemas would add {} bytes, ~{} tokens)",
@@ -342,6 +363,90 @@ impl Report<'_> {
             }
         }
         out
+    }
+}
+
+/// What `forge check` enforces.
+#[derive(Debug, Clone)]
+pub struct CheckRules {
+    /// Effects no capability may have.
+    pub deny: Vec<Effect>,
+    /// Every mutating capability needs a plan that reverses it.
+    pub require_undo: bool,
+    /// Plans below this confidence count as missing.
+    pub min_confidence: Confidence,
+}
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub code: &'static str,
+    pub capability: String,
+    pub message: String,
+    pub location: Location,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "violation[{}]: {}\n  --> {}",
+            self.code, self.message, self.location
+        )
+    }
+}
+
+/// Every violation of `rules` among the capabilities `filter` keeps, in order.
+pub fn check(lowered: &Lowered, filter: &Filter, rules: &CheckRules) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for cap in lowered.ir.capabilities.iter().filter(|c| filter.keeps(c)) {
+        let Binding::Http(http) = &cap.binding;
+        let route = format!("{} {}", http.method, http.path);
+        let location = Location {
+            file: cap.source.file.clone(),
+            pointer: cap.source.pointer.clone(),
+            line: cap.source.line,
+        };
+        for e in cap.effects.iter().filter(|e| rules.deny.contains(e)) {
+            out.push(Violation {
+                code: "denied-effect",
+                capability: cap.name.clone(),
+                message: format!("`{}` ({route}) has denied effect `{e}`", cap.name),
+                location: location.clone(),
+            });
+        }
+        if rules.require_undo && cap.effects.iter().any(|e| e.is_mutating()) {
+            let why = match &cap.undo {
+                None => Some("has no undo plan".to_string()),
+                Some(p) if !p.reverses() => Some(format!(
+                    "is irreversible: {}",
+                    p.reason.as_deref().unwrap_or("no reason given")
+                )),
+                Some(p) if p.confidence < rules.min_confidence => Some(format!(
+                    "has an undo plan of {} confidence, below the required {}",
+                    conf_text(p.confidence),
+                    conf_text(rules.min_confidence)
+                )),
+                Some(_) => None,
+            };
+            if let Some(why) = why {
+                out.push(Violation {
+                    code: "no-undo",
+                    capability: cap.name.clone(),
+                    message: format!("`{}` ({route}) {why}", cap.name),
+                    location,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn conf_text(c: Confidence) -> &'static str {
+    match c {
+        Confidence::High => "high",
+        Confidence::Medium => "medium",
+        Confidence::Low => "low",
     }
 }
 

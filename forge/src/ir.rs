@@ -51,6 +51,22 @@ pub struct Capability {
     pub binding: Binding,
     /// Where the operation is defined.
     pub source: SourceRef,
+    /// What inference reads besides the above; not part of the IR contract.
+    #[serde(skip)]
+    pub hints: Hints,
+}
+
+/// Facts from the description that inference uses and the IR does not otherwise keep.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// `x-aifirst-effects`, `x-aifirst-undo`, `x-mcp-annotations` as written on the operation.
+    pub effects: Option<Value>,
+    pub undo: Option<Value>,
+    pub annotations: Option<Value>,
+    /// The success response has a `Location` header.
+    pub location_header: bool,
+    /// OpenAPI links of the success response: (target operationId, parameter → expression).
+    pub links: Vec<(String, BTreeMap<String, String>)>,
 }
 
 impl Capability {

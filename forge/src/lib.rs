@@ -1,6 +1,7 @@
 //! forge: the AI-First Runtime compiler.
 pub mod diag;
 pub mod docs;
+pub mod infer;
 pub mod inspect;
 pub mod ir;
 pub mod load;

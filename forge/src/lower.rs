@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::diag::{push_token, Diagnostic, Severity};
 use crate::docs::{DocId, DocSet};
 use crate::ir::{
-    ApiInfo, Binding, BodyBinding, BodyShape, Capability, HttpBinding, Ir, ParamBinding,
+    ApiInfo, Binding, BodyBinding, BodyShape, Capability, Hints, HttpBinding, Ir, ParamBinding,
     ParamLocation, SecurityScheme, Server, SourceRef,
 };
 use crate::naming::{self, Namer, Rename};
@@ -28,12 +28,15 @@ pub const METHODS: [&str; 8] = [
 pub struct Options {
     /// Longest capability name (default 48; clamped to 16..=64).
     pub max_name_len: usize,
+    /// Project overrides of inferred effects, annotations and undo (`forge.toml`).
+    pub overrides: crate::infer::Overrides,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             max_name_len: naming::DEFAULT_MAX_NAME_LEN,
+            overrides: crate::infer::Overrides::default(),
         }
     }
 }
@@ -148,12 +151,14 @@ pub fn import_openapi(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagno
     } = lowerer;
     let (schema_diags, memo) = schemas.into_parts();
     diags.extend(schema_diags);
+    let mut ir = Ir {
+        api,
+        capabilities,
+        security_schemes,
+    };
+    diags.extend(crate::infer::infer(&mut ir, &opts.overrides));
     Ok(Lowered {
-        ir: Ir {
-            api,
-            capabilities,
-            security_schemes,
-        },
+        ir,
         diagnostics: diags,
         stats,
         retained: Retained {
@@ -586,6 +591,7 @@ impl<'a> Lowerer<'a> {
             .or_else(|| security_of(self.docs.root().get("security")))
             .unwrap_or_default();
         let loc = self.docs.location(doc, at);
+        let hints = self.hints(op, doc, at);
         Ok(Capability {
             name,
             operation_id,
@@ -611,7 +617,59 @@ impl<'a> Lowerer<'a> {
                 pointer: loc.pointer,
                 line: loc.line,
             },
+            hints,
         })
+    }
+
+    /// Override extensions, and the success response's `Location` header and links.
+    fn hints(&self, op: &Map<String, Value>, doc: DocId, at: &str) -> Hints {
+        let mut hints = Hints {
+            effects: op.get("x-aifirst-effects").cloned(),
+            undo: op.get("x-aifirst-undo").cloned(),
+            annotations: op.get("x-mcp-annotations").cloned(),
+            ..Hints::default()
+        };
+        let Some(responses) = op.get("responses").and_then(Value::as_object) else {
+            return hints;
+        };
+        let mut codes: Vec<&String> = responses.keys().filter(|k| k.starts_with('2')).collect();
+        codes.sort();
+        let r_base = push_token(at, "responses");
+        let Some(code) = codes.first() else {
+            return hints;
+        };
+        let Some(raw) = responses.get(*code) else {
+            return hints;
+        };
+        let Ok((r_doc, r_at, response)) = self.docs.follow(doc, &push_token(&r_base, code), raw)
+        else {
+            return hints;
+        };
+        hints.location_header = response
+            .get("headers")
+            .and_then(Value::as_object)
+            .is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("location")));
+        let links = response.get("links").and_then(Value::as_object);
+        for (name, link) in links.into_iter().flatten() {
+            let l_at = push_token(&push_token(&r_at, "links"), name);
+            let Ok((_, _, link)) = self.docs.follow(r_doc, &l_at, link) else {
+                continue;
+            };
+            let Some(target) = link.get("operationId").and_then(Value::as_str) else {
+                continue;
+            };
+            let params = link
+                .get("parameters")
+                .and_then(Value::as_object)
+                .map(|p| {
+                    p.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), link_expression(v.as_str()?)?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            hints.links.push((target.to_string(), params));
+        }
+        hints
     }
 
     fn lower_body(
@@ -866,6 +924,25 @@ pub fn merge_all_of(schema: &Value) -> Option<Value> {
 
 static EMPTY_PARAM: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 
+/// An OpenAPI runtime expression as an undo argument expression:
+/// `$response.body#/id` → `$result.id`, `$request.path.petId` → `$args.petId`.
+fn link_expression(expr: &str) -> Option<String> {
+    if let Some(ptr) = expr.strip_prefix("$response.body#") {
+        let path: Vec<String> = crate::diag::split_pointer(ptr)?;
+        return Some(if path.is_empty() {
+            "$result".into()
+        } else {
+            format!("$result.{}", path.join("."))
+        });
+    }
+    for prefix in ["$request.path.", "$request.query.", "$request.header."] {
+        if let Some(name) = expr.strip_prefix(prefix) {
+            return Some(format!("$args.{name}"));
+        }
+    }
+    None
+}
+
 /// `{petId}` style variables of a path template, in order.
 pub fn template_vars(path: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -992,6 +1069,23 @@ mod tests {
         assert_eq!(merge_all_of(&clash), None);
         let union = json!({"allOf": [{"oneOf": [{}, {}]}]});
         assert_eq!(merge_all_of(&union), None);
+    }
+
+    #[test]
+    fn link_expressions() {
+        assert_eq!(
+            link_expression("$response.body#/id").as_deref(),
+            Some("$result.id")
+        );
+        assert_eq!(
+            link_expression("$response.body#/data/id").as_deref(),
+            Some("$result.data.id")
+        );
+        assert_eq!(
+            link_expression("$request.path.petId").as_deref(),
+            Some("$args.petId")
+        );
+        assert_eq!(link_expression("$statusCode"), None);
     }
 
     #[test]

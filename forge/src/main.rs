@@ -4,18 +4,20 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use aifirst_capability::{Confidence, Effect};
 use aifirst_forge::diag::Severity;
-use aifirst_forge::inspect::{report, Filter};
-use aifirst_forge::lower::{import_openapi, Options};
+use aifirst_forge::infer::Overrides;
+use aifirst_forge::inspect::{check, report, CheckRules, Filter};
+use aifirst_forge::lower::{import_openapi, Lowered, Options};
 use aifirst_forge::naming;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// forge compiles API descriptions into capabilities an AI agent can call safely.
 ///
-/// Exit codes: 0 clean, 1 usable with diagnostics (findings), 2 nothing usable (error).
+/// Exit codes: 0 clean, 1 findings (diagnostics or check violations), 2 error (nothing usable).
 #[derive(Parser, Debug)]
 #[command(name = "forge", version, about, long_about, term_width = 100)]
 struct Cli {
@@ -29,8 +31,9 @@ enum Command {
     ///
     /// Reads Swagger 2.0, OpenAPI 3.0 and 3.1 in JSON or YAML, including descriptions split over
     /// several files (references must stay inside the root file's directory; remote references
-    /// are refused). Prints one row a capability and a summary with the size of the MCP
-    /// `tools/list` payload, or the whole IR with `--format json`.
+    /// are refused). Prints one row a capability with its inferred effects and undo plan, and a
+    /// summary with undo coverage and the size of the MCP `tools/list` payload; `--format json`
+    /// prints the whole IR.
     ///
     /// Examples:
     ///   forge inspect fixtures/petstore/openapi.yaml
@@ -38,28 +41,61 @@ enum Command {
     ///   forge inspect api.json --format json > ir.json
     #[command(verbatim_doc_comment)]
     Inspect {
-        /// The OpenAPI description (JSON or YAML).
-        spec: PathBuf,
+        #[command(flatten)]
+        spec: SpecArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
-        /// Keep only operations with this tag (repeatable).
-        #[arg(long = "include-tag", value_name = "TAG")]
-        include_tags: Vec<String>,
-        /// Drop operations with this tag (repeatable).
-        #[arg(long = "exclude-tag", value_name = "TAG")]
-        exclude_tags: Vec<String>,
-        /// Keep only capabilities whose name or operationId matches this glob (`*`, `?`; repeatable).
-        #[arg(long = "ops", value_name = "PATTERN")]
-        ops: Vec<String>,
-        /// Longest capability name; longer ones are shortened with a stable hash (16–64).
-        #[arg(long, value_name = "N", default_value_t = naming::DEFAULT_MAX_NAME_LEN as u16,
-              value_parser = clap::value_parser!(u16).range(16..=64))]
-        max_name_len: u16,
         /// Also print informational diagnostics (renames) in table mode.
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Lint a description against a safety policy; exits 1 listing every violation.
+    ///
+    /// Meant for CI: fail the build when an API grows operations an agent must not call, or
+    /// mutating operations that cannot be undone.
+    ///
+    /// Examples:
+    ///   forge check openapi.yaml --deny delete,execute
+    ///   forge check openapi.yaml --require-undo --min-confidence medium
+    #[command(verbatim_doc_comment)]
+    Check {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Effects no capability may have (comma-separated: read, create, update, delete, execute, …).
+        #[arg(long, value_delimiter = ',', value_parser = parse_effect, value_name = "EFFECTS")]
+        deny: Vec<Effect>,
+        /// Every mutating capability needs an undo plan (not `irreversible`).
+        #[arg(long)]
+        require_undo: bool,
+        /// With --require-undo: plans below this confidence count as missing.
+        #[arg(long, value_enum, default_value_t = MinConfidence::Low)]
+        min_confidence: MinConfidence,
+    },
+}
+
+/// What both `inspect` and `check` read.
+#[derive(Args, Debug)]
+struct SpecArgs {
+    /// The OpenAPI description (JSON or YAML).
+    spec: PathBuf,
+    /// Project overrides of effects, annotations and undo plans (a forge.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Keep only operations with this tag (repeatable).
+    #[arg(long = "include-tag", value_name = "TAG")]
+    include_tags: Vec<String>,
+    /// Drop operations with this tag (repeatable).
+    #[arg(long = "exclude-tag", value_name = "TAG")]
+    exclude_tags: Vec<String>,
+    /// Keep only capabilities whose name or operationId matches this glob (`*`, `?`; repeatable,
+    /// or comma-separated).
+    #[arg(long = "ops", value_name = "PATTERN")]
+    ops: Vec<String>,
+    /// Longest capability name; longer ones are shortened with a stable hash (16–64).
+    #[arg(long, value_name = "N", default_value_t = naming::DEFAULT_MAX_NAME_LEN as u16,
+          value_parser = clap::value_parser!(u16).range(16..=64))]
+    max_name_len: u16,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -70,70 +106,135 @@ enum Format {
     Json,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum MinConfidence {
+    Low,
+    Medium,
+    High,
+}
+
+fn parse_effect(s: &str) -> Result<Effect, String> {
+    Effect::parse(s.trim()).ok_or_else(|| {
+        let all: Vec<&str> = Effect::ALL.iter().map(|e| e.as_str()).collect();
+        format!("unknown effect `{s}` (one of {})", all.join(", "))
+    })
+}
+
+/// Loads and lowers the spec; on failure prints why and gives the exit code.
+fn load(spec: &SpecArgs) -> Result<(Lowered, Filter), u8> {
+    let overrides = match &spec.config {
+        None => Overrides::default(),
+        Some(path) => match Overrides::load(path) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("error[bad-config]: {e}");
+                return Err(2);
+            }
+        },
+    };
+    let opts = Options {
+        max_name_len: usize::from(spec.max_name_len),
+        overrides,
+    };
+    let lowered = import_openapi(&spec.spec, &opts).map_err(|d| {
+        eprintln!("{d}");
+        2u8
+    })?;
+    let filter = Filter {
+        include_tags: spec.include_tags.clone(),
+        exclude_tags: spec.exclude_tags.clone(),
+        ops: spec
+            .ops
+            .iter()
+            .flat_map(|p| p.split(','))
+            .map(str::to_string)
+            .collect(),
+    };
+    Ok((lowered, filter))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let code = match cli.command {
         Command::Inspect {
             spec,
             format,
-            include_tags,
-            exclude_tags,
-            ops,
-            max_name_len,
             verbose,
-        } => {
-            let lowered = match import_openapi(
-                &spec,
-                &Options {
-                    max_name_len: usize::from(max_name_len),
-                },
-            ) {
-                Ok(l) => l,
-                Err(d) => {
-                    eprintln!("{d}");
-                    return ExitCode::from(2);
-                }
-            };
-            let filter = Filter {
-                include_tags,
-                exclude_tags,
-                ops: ops
-                    .iter()
-                    .flat_map(|p| p.split(','))
-                    .map(str::to_string)
-                    .collect(),
-            };
-            let rep = report(&lowered, &filter);
-            let mut stdout = std::io::stdout().lock();
-            let written = match format {
-                Format::Json => serde_json::to_writer_pretty(&mut stdout, &rep.to_json())
-                    .map_err(std::io::Error::from)
-                    .and_then(|_| writeln!(stdout)),
-                Format::Table => {
-                    let mut stderr = std::io::stderr().lock();
-                    for d in rep.diagnostics {
-                        if d.severity > Severity::Info || verbose {
-                            let _ = writeln!(stderr, "{d}\n");
-                        }
+        } => match load(&spec) {
+            Err(code) => code,
+            Ok((lowered, filter)) => {
+                let rep = report(&lowered, &filter);
+                let mut stdout = std::io::stdout().lock();
+                let written = match format {
+                    Format::Json => serde_json::to_writer_pretty(&mut stdout, &rep.to_json())
+                        .map_err(std::io::Error::from)
+                        .and_then(|_| writeln!(stdout)),
+                    Format::Table => {
+                        print_diagnostics(rep.diagnostics, verbose);
+                        stdout.write_all(rep.to_table().as_bytes())
                     }
-                    stdout.write_all(rep.to_table().as_bytes())
-                }
-            };
-            if let Err(e) = written {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    eprintln!("error: cannot write output: {e}");
-                    return ExitCode::from(2);
+                };
+                let _ = stdout.flush();
+                match written {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        eprintln!("error: cannot write output: {e}");
+                        2
+                    }
+                    _ if rep.summary.errors + rep.summary.warnings > 0 => 1,
+                    _ => 0,
                 }
             }
-            let _ = stdout.flush();
-            let code = if rep.summary.errors + rep.summary.warnings > 0 {
-                1
-            } else {
-                0
-            };
-            // Freeing a large API's document and IR node by node takes a sixth of the run; the
-            // operating system reclaims it at once. Output is flushed above.
-            std::process::exit(code)
+        },
+        Command::Check {
+            spec,
+            deny,
+            require_undo,
+            min_confidence,
+        } => match load(&spec) {
+            Err(code) => code,
+            Ok((lowered, filter)) => {
+                print_diagnostics(&lowered.diagnostics, false);
+                let rules = CheckRules {
+                    deny,
+                    require_undo,
+                    min_confidence: match min_confidence {
+                        MinConfidence::Low => Confidence::Low,
+                        MinConfidence::Medium => Confidence::Medium,
+                        MinConfidence::High => Confidence::High,
+                    },
+                };
+                let violations = check(&lowered, &filter, &rules);
+                let mut stdout = std::io::stdout().lock();
+                for v in &violations {
+                    let _ = writeln!(stdout, "{v}\n");
+                }
+                let checked = lowered
+                    .ir
+                    .capabilities
+                    .iter()
+                    .filter(|c| filter.keeps(c))
+                    .count();
+                let _ = writeln!(
+                    stdout,
+                    "{} violation{} in {checked} capabilities",
+                    violations.len(),
+                    if violations.len() == 1 { "" } else { "s" }
+                );
+                let _ = stdout.flush();
+                u8::from(!violations.is_empty())
+            }
+        },
+    };
+    // Freeing a large API's document and IR node by node takes a sixth of the run; the operating
+    // system reclaims it at once. Output is flushed above.
+    std::process::exit(i32::from(code))
+}
+
+fn print_diagnostics(diags: &[aifirst_forge::diag::Diagnostic], verbose: bool) {
+    let mut stderr = std::io::stderr().lock();
+    for d in diags {
+        if d.severity > Severity::Info || verbose {
+            let _ = writeln!(stderr, "{d}\n");
         }
     }
 }

@@ -283,7 +283,10 @@ fn names_are_mcp_safe_unique_and_within_budget() {
     }
     let short = import_openapi(
         Path::new(&fixture("hostile/openapi.yaml")),
-        &Options { max_name_len: 20 },
+        &Options {
+            max_name_len: 20,
+            ..Options::default()
+        },
     )
     .unwrap();
     assert!(short.ir.capabilities.iter().all(|c| c.name.len() <= 20));

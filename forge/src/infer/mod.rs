@@ -1,0 +1,396 @@
+//! Inference: side effects, MCP annotations and an undo plan for every HTTP capability.
+//!
+//! Precision over coverage: a plan is only proposed when the description shows the operation that
+//! reverses the call and where its arguments come from; otherwise the plan is `irreversible` with
+//! the reason. Every plan says how sure it is and what it matched.
+//!
+//! Overrides, strongest first: project configuration (`forge.toml`, [`Overrides`]) > extensions on
+//! the operation (`x-aifirst-effects`, `x-aifirst-undo`, `x-mcp-annotations`) > inference.
+
+mod overrides;
+mod paths;
+mod undo;
+
+pub use overrides::{OpOverride, Overrides};
+
+use aifirst_capability::{Annotations, Confidence, Effect, UndoKind, UndoPlan};
+
+use crate::diag::Diagnostic;
+use crate::ir::{Binding, Capability, Ir};
+use paths::{Index, Seg};
+
+/// What an operation does, judged from method and path shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Class {
+    Read,
+    /// A POST whose result is computed from the request alone (search, render, validate…).
+    ReadOnlyPost,
+    Create,
+    /// PUT without a body that a DELETE on the same path reverses (star, follow, lock…).
+    ToggleOn,
+    Update,
+    Delete,
+    /// An action (`/charges/{id}/capture`, `/runs/{id}/cancel`, `/dispatches`); the verb matched.
+    Execute(String),
+}
+
+/// Words that make a POST read-only when they name its last path segment or its operation.
+const READ_ONLY_POST: [&str; 14] = [
+    "search",
+    "query",
+    "render",
+    "validate",
+    "validation",
+    "preview",
+    "lookup",
+    "estimate",
+    "calculate",
+    "simulate",
+    "dryrun",
+    "compare",
+    "count",
+    "explain",
+];
+
+/// Verbs that make a POST an action rather than a create.
+pub(crate) const ACTION_VERBS: [&str; 97] = [
+    "capture",
+    "cancel",
+    "refund",
+    "refunds",
+    "approve",
+    "reject",
+    "merge",
+    "merges",
+    "close",
+    "reopen",
+    "archive",
+    "unarchive",
+    "publish",
+    "unpublish",
+    "start",
+    "stop",
+    "restart",
+    "reboot",
+    "rerun",
+    "retry",
+    "run",
+    "execute",
+    "trigger",
+    "dispatch",
+    "dispatches",
+    "send",
+    "resend",
+    "sync",
+    "lock",
+    "unlock",
+    "pay",
+    "void",
+    "finalize",
+    "confirm",
+    "verify",
+    "reset",
+    "rotate",
+    "transfer",
+    "enable",
+    "disable",
+    "activate",
+    "deactivate",
+    "suspend",
+    "unsuspend",
+    "resume",
+    "pause",
+    "test",
+    "ping",
+    "deploy",
+    "rollback",
+    "revoke",
+    "accept",
+    "decline",
+    "mark",
+    "attach",
+    "detach",
+    "apply",
+    "resolve",
+    "invoke",
+    "regenerate",
+    "renew",
+    "upgrade",
+    "downgrade",
+    "poweron",
+    "poweroff",
+    "shutdown",
+    "rebuild",
+    "resize",
+    "migrate",
+    "import",
+    "export",
+    "generate",
+    "convert",
+    "redeliver",
+    "move",
+    "follow",
+    "unfollow",
+    "star",
+    "unstar",
+    "mute",
+    "unmute",
+    "pin",
+    "unpin",
+    "block",
+    "unblock",
+    "subscribe",
+    "unsubscribe",
+    "hide",
+    "unhide",
+    "watch",
+    "unwatch",
+    "assign",
+    "unassign",
+    "notify",
+    "submit",
+    "complete",
+    "expire",
+];
+
+/// Runs inference over every capability and applies overrides. Returns diagnostics about overrides.
+pub fn infer(ir: &mut Ir, overrides: &Overrides) -> Vec<Diagnostic> {
+    let index = Index::new(&ir.capabilities);
+    let mut plans = Vec::with_capacity(ir.capabilities.len());
+    for (i, cap) in ir.capabilities.iter().enumerate() {
+        let (class, why) = classify(i, cap, &index);
+        let idempotent = matches!(
+            class,
+            Class::Read | Class::ReadOnlyPost | Class::ToggleOn | Class::Delete
+        ) || (matches!(class, Class::Update) && http(cap).method == "PUT");
+        let mut plan = undo::plan(i, &class, &ir.capabilities, &index);
+        plan.evidence.insert(0, why);
+        plans.push((class, idempotent, plan));
+    }
+    let mut diags = Vec::new();
+    for (cap, (class, idempotent, plan)) in ir.capabilities.iter_mut().zip(plans) {
+        let mut effects = vec![
+            match class {
+                Class::Read | Class::ReadOnlyPost => Effect::Read,
+                Class::Create | Class::ToggleOn => Effect::Create,
+                Class::Update => Effect::Update,
+                Class::Delete => Effect::Delete,
+                Class::Execute(_) => Effect::Execute,
+            },
+            Effect::Network,
+        ];
+        effects.sort();
+        cap.effects = effects;
+        cap.annotations = Annotations::from_effects(&cap.effects, idempotent);
+        cap.undo = Some(plan);
+    }
+    let names = overrides::NameTable::new(&ir.capabilities);
+    for i in 0..ir.capabilities.len() {
+        let ext = overrides::from_extensions(&ir.capabilities[i], &mut diags);
+        let project = overrides.for_capability(&ir.capabilities[i]).cloned();
+        for o in [ext, project].into_iter().flatten() {
+            overrides::apply(&mut ir.capabilities[i], &o, &names, &mut diags);
+        }
+    }
+    diags
+}
+
+pub(crate) fn http(cap: &Capability) -> &crate::ir::HttpBinding {
+    let Binding::Http(h) = &cap.binding;
+    h
+}
+
+/// Lower-case words of a path segment or operation id: `create-webhook` → [create, webhook].
+pub(crate) fn words(s: &str) -> Vec<String> {
+    crate::naming::snake_case(s)
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub(crate) fn classify(i: usize, cap: &Capability, index: &Index) -> (Class, String) {
+    let h = http(cap);
+    let segs = &index.segs[i];
+    match h.method.as_str() {
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" => (Class::Read, format!("{} reads", h.method)),
+        "DELETE" => (Class::Delete, "DELETE removes".into()),
+        "PATCH" => (Class::Update, "PATCH changes an existing resource".into()),
+        "PUT" => {
+            let optional_body = h.body.as_ref().is_some_and(|b| !b.required)
+                && h.params
+                    .iter()
+                    .all(|p| p.location == crate::ir::ParamLocation::Path)
+                && cap
+                    .input_schema
+                    .get("required")
+                    .and_then(|r| r.as_array())
+                    .is_some_and(|r| {
+                        r.iter().all(|x| {
+                            h.params
+                                .iter()
+                                .any(|p| p.property == x.as_str().unwrap_or_default())
+                        })
+                    });
+            let no_get = index.find(i, "GET").is_none();
+            if index.find(i, "DELETE").is_some() && (h.body.is_none() || (optional_body && no_get))
+            {
+                (
+                    Class::ToggleOn,
+                    "PUT without a required body, paired with DELETE on the same path: a toggle"
+                        .into(),
+                )
+            } else {
+                (
+                    Class::Update,
+                    "PUT creates or replaces the resource at its path".into(),
+                )
+            }
+        }
+        "POST" => classify_post(i, cap, segs, index),
+        other => (
+            Class::Execute(other.to_ascii_lowercase()),
+            format!("{other} is not a standard method"),
+        ),
+    }
+}
+
+fn classify_post(i: usize, cap: &Capability, segs: &[Seg], index: &Index) -> (Class, String) {
+    let last_lit = segs.iter().rev().find_map(|s| match s {
+        Seg::Lit(l) => Some(l.as_str()),
+        Seg::Var(_) => None,
+    });
+    let last_words = last_lit.map(words).unwrap_or_default();
+    let id_words = cap.operation_id.as_deref().map(words).unwrap_or_default();
+    // Read-only POSTs: the last segment names the computation, or the operation id starts or ends with it.
+    let ro = |w: &String| READ_ONLY_POST.contains(&w.as_str());
+    let id_edge = [id_words.first(), id_words.last()];
+    let joined_last: String = last_words.concat();
+    if last_words.iter().any(ro)
+        || id_edge.iter().flatten().any(|w| ro(w))
+        || READ_ONLY_POST.contains(&joined_last.as_str())
+    {
+        let w = last_words
+            .iter()
+            .chain(id_words.iter())
+            .find(|w| ro(w))
+            .cloned()
+            .unwrap_or(joined_last);
+        return (
+            Class::ReadOnlyPost,
+            format!("POST named `{w}`: computed from the request, changes nothing (likely)"),
+        );
+    }
+    if matches!(segs.last(), Some(Seg::Var(_))) {
+        return (
+            Class::Update,
+            "POST on an item path updates it (Stripe style)".into(),
+        );
+    }
+    if let Some(verb) = last_words
+        .iter()
+        .find(|w| ACTION_VERBS.contains(&w.as_str()))
+    {
+        return (
+            Class::Execute(verb.clone()),
+            format!("POST on an action path (`{verb}`)"),
+        );
+    }
+    if let Some(verb) = id_words
+        .iter()
+        .find(|w| undo::DISPATCH.contains(&w.as_str()))
+    {
+        return (
+            Class::Execute(verb.clone()),
+            format!("the operation id names an action (`{verb}`)"),
+        );
+    }
+    if index.has_item_child(i) {
+        return (
+            Class::Create,
+            "POST on a collection that has item paths beneath it".into(),
+        );
+    }
+    if index.find(i, "GET").is_some() {
+        return (
+            Class::Create,
+            "POST on a path that is also listed with GET: a collection".into(),
+        );
+    }
+    match last_lit {
+        Some(l) if l.ends_with('s') && !l.ends_with("ss") => (
+            Class::Create,
+            format!("POST on a plural noun (`{l}`): a collection"),
+        ),
+        Some(l) => (
+            Class::Execute(l.to_string()),
+            format!("POST on `{l}`, which is neither a collection nor an item"),
+        ),
+        None => (
+            Class::Execute("post".into()),
+            "POST on the root path".into(),
+        ),
+    }
+}
+
+/// Share of mutating capabilities with a plan that reverses them, by confidence.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Coverage {
+    pub mutating: usize,
+    pub reversible: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+    pub irreversible: usize,
+}
+
+impl Coverage {
+    pub fn of<'a>(caps: impl IntoIterator<Item = &'a Capability>) -> Coverage {
+        let mut c = Coverage::default();
+        for cap in caps {
+            if !cap.effects.iter().any(|e| e.is_mutating()) {
+                continue;
+            }
+            c.mutating += 1;
+            match &cap.undo {
+                Some(p) if p.reverses() => {
+                    c.reversible += 1;
+                    match p.confidence {
+                        Confidence::High => c.high += 1,
+                        Confidence::Medium => c.medium += 1,
+                        Confidence::Low => c.low += 1,
+                    }
+                }
+                Some(p) if p.kind == UndoKind::Irreversible => c.irreversible += 1,
+                _ => c.irreversible += 1,
+            }
+        }
+        c
+    }
+
+    pub fn percent(&self) -> f64 {
+        if self.mutating == 0 {
+            100.0
+        } else {
+            self.reversible as f64 * 100.0 / self.mutating as f64
+        }
+    }
+}
+
+/// Parses a bare plan kind name.
+pub(crate) fn undo_kind(s: &str) -> Option<UndoKind> {
+    Some(match s {
+        "none" => UndoKind::None,
+        "inverse" => UndoKind::Inverse,
+        "restore" => UndoKind::Restore,
+        "recreate" => UndoKind::Recreate,
+        "file_snapshot" => UndoKind::FileSnapshot,
+        "custom" => UndoKind::Custom,
+        "irreversible" => UndoKind::Irreversible,
+        _ => return None,
+    })
+}
+
+pub(crate) fn bare(kind: UndoKind, c: Confidence) -> UndoPlan {
+    UndoPlan::bare(kind, c)
+}

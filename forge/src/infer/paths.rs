@@ -1,0 +1,108 @@
+//! Path shapes: segments, normalised keys, and lookups of sibling operations.
+
+use std::collections::HashMap;
+
+use crate::ir::Capability;
+
+/// One path segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Lit(String),
+    Var(String),
+}
+
+pub fn segments(path: &str) -> Vec<Seg> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(
+            |s| match s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+                Some(v) => Seg::Var(v.to_string()),
+                None => Seg::Lit(s.to_string()),
+            },
+        )
+        .collect()
+}
+
+/// `/pets/{petId}` → `/pets/{}`: paths that differ only in variable names match.
+pub fn key(segs: &[Seg]) -> String {
+    let mut out = String::new();
+    for s in segs {
+        out.push('/');
+        match s {
+            Seg::Lit(l) => out.push_str(l),
+            Seg::Var(_) => out.push_str("{}"),
+        }
+    }
+    out
+}
+
+/// Every capability's path, indexed for sibling lookups.
+pub struct Index {
+    pub segs: Vec<Vec<Seg>>,
+    pub keys: Vec<String>,
+    by_key: HashMap<String, Vec<usize>>,
+    methods: Vec<String>,
+}
+
+impl Index {
+    pub fn new(caps: &[Capability]) -> Index {
+        let mut segs = Vec::with_capacity(caps.len());
+        let mut keys = Vec::with_capacity(caps.len());
+        let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut methods = Vec::with_capacity(caps.len());
+        for (i, c) in caps.iter().enumerate() {
+            let h = super::http(c);
+            let s = segments(&h.path);
+            let k = key(&s);
+            by_key.entry(k.clone()).or_default().push(i);
+            segs.push(s);
+            keys.push(k);
+            methods.push(h.method.clone());
+        }
+        Index {
+            segs,
+            keys,
+            by_key,
+            methods,
+        }
+    }
+
+    /// The operation with `method` on the same (normalised) path as capability `i`.
+    pub fn find(&self, i: usize, method: &str) -> Option<usize> {
+        self.at(&self.keys[i], method)
+    }
+
+    /// The operation with `method` on a normalised path.
+    pub fn at(&self, key: &str, method: &str) -> Option<usize> {
+        self.by_key
+            .get(key)?
+            .iter()
+            .copied()
+            .find(|&j| self.methods[j] == method)
+    }
+
+    /// Every operation with `method`.
+    pub fn with_method<'a>(&'a self, method: &'a str) -> impl Iterator<Item = usize> + 'a {
+        (0..self.methods.len()).filter(move |&j| self.methods[j] == method)
+    }
+
+    /// `true` when some operation sits on `path/{var}` below capability `i`'s path.
+    pub fn has_item_child(&self, i: usize) -> bool {
+        self.by_key.contains_key(&format!("{}/{{}}", self.keys[i]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_ignore_variable_names() {
+        assert_eq!(key(&segments("/pets/{petId}/star")), "/pets/{}/star");
+        assert_eq!(key(&segments("/pets/{id}/star")), "/pets/{}/star");
+        assert_eq!(
+            segments("/a/{b}"),
+            vec![Seg::Lit("a".into()), Seg::Var("b".into())]
+        );
+    }
+}

@@ -1,0 +1,869 @@
+//! Undo plans for HTTP capabilities.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aifirst_capability::{Call, CapabilityRef, Confidence, Guard, UndoKind, UndoPlan};
+use serde_json::Value;
+
+use super::paths::{key, Index, Seg};
+use super::{bare, http, words, Class};
+use crate::ir::{BodyShape, Capability, ParamLocation};
+
+/// Verbs whose POST moves money.
+const MONEY: [&str; 8] = [
+    "capture", "refund", "refunds", "pay", "payout", "transfer", "charge", "finalize",
+];
+/// Verbs whose POST starts work or sends something out.
+pub(crate) const DISPATCH: [&str; 17] = [
+    "send",
+    "resend",
+    "notify",
+    "dispatch",
+    "dispatches",
+    "trigger",
+    "run",
+    "rerun",
+    "retry",
+    "execute",
+    "invoke",
+    "deploy",
+    "test",
+    "ping",
+    "redeliver",
+    "submit",
+    "generate",
+];
+/// Pairs of verbs that reverse each other (and any `x` / `unx`).
+const PAIRS: [(&str, &str); 16] = [
+    ("lock", "unlock"),
+    ("archive", "unarchive"),
+    ("enable", "disable"),
+    ("publish", "unpublish"),
+    ("activate", "deactivate"),
+    ("suspend", "unsuspend"),
+    ("suspend", "resume"),
+    ("pause", "resume"),
+    ("start", "stop"),
+    ("close", "reopen"),
+    ("poweron", "poweroff"),
+    ("attach", "detach"),
+    ("hide", "unhide"),
+    ("assign", "unassign"),
+    ("block", "unblock"),
+    ("follow", "unfollow"),
+];
+
+/// Names of fields whose value an API never gives back.
+const SECRET_WORDS: [&str; 11] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "private_key",
+    "privatekey",
+    "api_key",
+    "apikey",
+    "credential",
+    "encrypted",
+    "passphrase",
+];
+
+pub fn plan(i: usize, class: &Class, caps: &[Capability], index: &Index) -> UndoPlan {
+    let ctx = Ctx { caps, index };
+    match class {
+        Class::Read => with(
+            bare(UndoKind::None, Confidence::High),
+            "reads only: nothing to undo",
+        ),
+        Class::ReadOnlyPost => with(
+            bare(UndoKind::None, Confidence::Medium),
+            "read-only by its name; nothing to undo if that is right",
+        ),
+        Class::Create => ctx.create(i),
+        Class::ToggleOn => ctx.toggle(i, "DELETE", Guard::SnapshotAbsent),
+        Class::Update => ctx.update(i),
+        Class::Delete => ctx.delete(i),
+        Class::Execute(verb) => ctx.execute(i, verb),
+    }
+}
+
+fn with(mut p: UndoPlan, evidence: impl Into<String>) -> UndoPlan {
+    p.evidence.push(evidence.into());
+    p
+}
+
+fn irreversible(reason: impl Into<String>, c: Confidence) -> UndoPlan {
+    UndoPlan::irreversible(reason, c)
+}
+
+fn cref(cap: &Capability) -> CapabilityRef {
+    CapabilityRef {
+        name: cap.name.clone(),
+        operation_id: cap.operation_id.clone(),
+    }
+}
+
+/// Top-level property names of a schema (through `allOf` and local `$defs` references);
+/// the flag says the schema is an array.
+pub(crate) fn top_level_props(schema: &Value) -> (bool, BTreeSet<String>) {
+    let (is_array, props) = top_level_schemas(schema);
+    (is_array, props.into_keys().collect())
+}
+
+/// Like [`top_level_props`], with each property's schema.
+pub(crate) fn top_level_schemas(schema: &Value) -> (bool, BTreeMap<String, Value>) {
+    fn walk(v: &Value, root: &Value, out: &mut BTreeMap<String, Value>, depth: usize) {
+        if depth > 8 {
+            return;
+        }
+        if let Some(r) = v.get("$ref").and_then(Value::as_str) {
+            if let Some(name) = r.strip_prefix("#/$defs/") {
+                if let Some(t) = root.get("$defs").and_then(|d| d.get(name)) {
+                    walk(t, root, out, depth + 1);
+                }
+            }
+        }
+        if let Some(p) = v.get("properties").and_then(Value::as_object) {
+            for (k, s) in p {
+                out.entry(k.clone()).or_insert_with(|| s.clone());
+            }
+        }
+        for m in v
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            walk(m, root, out, depth + 1);
+        }
+    }
+    let is_array = schema.get("type").is_some_and(|t| {
+        t == "array" || t.as_array().is_some_and(|a| a.iter().any(|x| x == "array"))
+    });
+    let mut out = BTreeMap::new();
+    if !is_array {
+        walk(schema, schema, &mut out, 0);
+    }
+    (is_array, out)
+}
+
+fn out_props(cap: &Capability) -> Option<(bool, BTreeSet<String>)> {
+    cap.output_schema_value().map(|v| top_level_props(&v))
+}
+
+/// The JSON types a schema allows, when it says (`null` left out).
+fn types(schema: &Value) -> Option<BTreeSet<String>> {
+    let t = schema.get("type")?;
+    let mut out: BTreeSet<String> = match t {
+        Value::String(s) => [s.clone()].into(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        _ => return None,
+    };
+    out.remove("null");
+    if out.contains("number") {
+        out.insert("integer".into());
+    }
+    Some(out)
+}
+
+/// Fields of `target`'s body that the snapshot (`get`'s output) returns in a shape the target does
+/// not accept (`enforce_admins` is an object in the GET but a boolean in the PUT).
+fn shape_mismatches(
+    target: &Capability,
+    get: &Capability,
+    fields: &[(String, String)],
+) -> Vec<String> {
+    let Some(out) = get.output_schema_value() else {
+        return Vec::new();
+    };
+    let (_, snap) = top_level_schemas(&out);
+    let input = target.input_schema.get("properties");
+    fields
+        .iter()
+        .filter_map(|(prop, field)| {
+            let want = types(input?.get(prop)?)?;
+            let have = types(snap.get(field)?)?;
+            (want.is_disjoint(&have) && !(want.contains("integer") && have.contains("number")))
+                .then(|| field.clone())
+        })
+        .collect()
+}
+
+fn normalised(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+fn secret_like(field: &str) -> bool {
+    let f = crate::naming::snake_case(field);
+    SECRET_WORDS.iter().any(|w| f.contains(w))
+}
+
+/// The input property of a path parameter named `var`.
+fn path_prop<'a>(cap: &'a Capability, var: &str) -> Option<&'a str> {
+    http(cap)
+        .params
+        .iter()
+        .find(|p| p.location == ParamLocation::Path && p.name == var)
+        .map(|p| p.property.as_str())
+}
+
+/// Body fields as (input property, field name), or the wrapping property.
+enum Body<'a> {
+    None,
+    Fields(&'a [(String, String)]),
+    Wrapped(&'a str),
+}
+
+fn body(cap: &Capability) -> Body<'_> {
+    match &http(cap).body {
+        None => Body::None,
+        Some(b) => match &b.shape {
+            BodyShape::Flattened { fields } => Body::Fields(fields),
+            BodyShape::Wrapped { property } => Body::Wrapped(property),
+        },
+    }
+}
+
+fn required(cap: &Capability) -> BTreeSet<String> {
+    cap.input_schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Arguments of a compensating call, how sure we are of them, and why.
+type Binding = (BTreeMap<String, String>, Confidence, Vec<String>);
+
+struct Ctx<'a> {
+    caps: &'a [Capability],
+    index: &'a Index,
+}
+
+impl Ctx<'_> {
+    fn vars(&self, i: usize) -> Vec<&str> {
+        self.index.segs[i]
+            .iter()
+            .filter_map(|s| match s {
+                Seg::Var(v) => Some(v.as_str()),
+                Seg::Lit(_) => None,
+            })
+            .collect()
+    }
+
+    /// Path arguments of `to` taken from `from`'s arguments, variable by variable in order
+    /// (the two paths have the same shape, or `to`'s is a prefix of `from`'s).
+    fn positional(&self, from: usize, to: usize) -> Option<BTreeMap<String, String>> {
+        let (fv, tv) = (self.vars(from), self.vars(to));
+        if tv.len() > fv.len() {
+            return None;
+        }
+        let mut args = BTreeMap::new();
+        for (f, t) in fv.iter().zip(tv.iter()) {
+            let fp = path_prop(&self.caps[from], f)?;
+            let tp = path_prop(&self.caps[to], t)?;
+            args.insert(tp.to_string(), format!("$args.{fp}"));
+        }
+        Some(args)
+    }
+
+    fn create(&self, i: usize) -> UndoPlan {
+        let c = &self.caps[i];
+        let out = out_props(c);
+        if matches!(out, Some((true, _))) {
+            return irreversible(
+                "the response is a list: the call may create several items",
+                Confidence::Medium,
+            );
+        }
+        if let Some(p) = self.set_pair(i) {
+            return p;
+        }
+        let item_key = format!("{}/{{}}", self.index.keys[i]);
+        let mut candidates: Vec<(usize, Confidence, String)> = Vec::new();
+        if let Some(d) = self.index.at(&item_key, "DELETE") {
+            candidates.push((
+                d,
+                Confidence::High,
+                format!("DELETE {} removes the item", http(&self.caps[d]).path),
+            ));
+        } else {
+            // The item may live elsewhere: same literal segments, one more variable at the end.
+            let lits = |segs: &[Seg]| -> Vec<String> {
+                segs.iter()
+                    .filter_map(|s| match s {
+                        Seg::Lit(l) => Some(l.clone()),
+                        Seg::Var(_) => None,
+                    })
+                    .collect()
+            };
+            let mine = lits(&self.index.segs[i]);
+            let found: Vec<usize> = self
+                .index
+                .with_method("DELETE")
+                .filter(|&j| {
+                    matches!(self.index.segs[j].last(), Some(Seg::Var(_)))
+                        && lits(&self.index.segs[j]) == mine
+                })
+                .collect();
+            if let [d] = found[..] {
+                candidates.push((
+                    d,
+                    Confidence::Medium,
+                    format!(
+                        "DELETE {} names the same resource",
+                        http(&self.caps[d]).path
+                    ),
+                ));
+            }
+        }
+        let mut failures = Vec::new();
+        for (d, base, why) in candidates {
+            match self.bind_created(i, d, base, out.as_ref().map(|o| &o.1)) {
+                Ok((args, conf, how)) => {
+                    let mut p = bare(UndoKind::Inverse, conf.min(base));
+                    p.target = Some(cref(&self.caps[d]));
+                    p.args = args;
+                    p.evidence.push(why);
+                    p.evidence.extend(how);
+                    return p;
+                }
+                Err(e) => failures.push(format!("{why}, but {e}")),
+            }
+        }
+        let mut p = irreversible(
+            failures
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "no DELETE found that removes what this creates".into()),
+            Confidence::Medium,
+        );
+        p.evidence.extend(failures);
+        p
+    }
+
+    /// Arguments of DELETE `d` that removes what create `i` made.
+    fn bind_created(
+        &self,
+        i: usize,
+        d: usize,
+        base: Confidence,
+        out: Option<&BTreeSet<String>>,
+    ) -> Result<Binding, String> {
+        let (c, del) = (&self.caps[i], &self.caps[d]);
+        let dvars = self.vars(d);
+        let Some((id_var, others)) = dvars.split_last() else {
+            return Err("it has no path variable".into());
+        };
+        let mut args = BTreeMap::new();
+        let mut how = Vec::new();
+        for v in others {
+            let prop = path_prop(del, v).ok_or("its path parameters are not declared")?;
+            if let Some(cp) = path_prop(c, v) {
+                args.insert(prop.to_string(), format!("$args.{cp}"));
+            } else if out.is_some_and(|o| o.contains(*v)) {
+                args.insert(prop.to_string(), format!("$result.{v}"));
+            } else {
+                return Err(format!("`{v}` cannot be bound"));
+            }
+        }
+        let id_prop = path_prop(del, id_var).ok_or("its path parameters are not declared")?;
+        // 1. OpenAPI links on the create response.
+        for (target, params) in &c.hints.links {
+            let target_key = self
+                .caps
+                .iter()
+                .position(|x| x.operation_id.as_deref() == Some(target))
+                .map(|j| self.index.keys[j].clone());
+            let expr = params.get(*id_var).or_else(|| {
+                (target_key.as_deref() == Some(self.index.keys[d].as_str()) && params.len() == 1)
+                    .then(|| params.values().next())
+                    .flatten()
+            });
+            if let Some(e) = expr {
+                args.insert(id_prop.to_string(), e.clone());
+                how.push(format!(
+                    "`{id_var}` from the response's OpenAPI link `{target}` ({e})"
+                ));
+                return Ok((args, Confidence::High, how));
+            }
+        }
+        // 2. The caller chose the id: it is one of the create's own arguments.
+        let own = c.input_schema.get("properties").and_then(Value::as_object);
+        if let Some(k) = own.and_then(|p| {
+            p.keys()
+                .find(|k| *k == id_var || normalised(k) == normalised(id_var))
+        }) {
+            if !out.is_some_and(|o| o.contains(*id_var)) {
+                args.insert(id_prop.to_string(), format!("$args.{k}"));
+                how.push(format!(
+                    "`{id_var}` is chosen by the caller (argument `{k}`)"
+                ));
+                return Ok((args, Confidence::High, how));
+            }
+        }
+        // 3. The response names the id.
+        let lower = id_var.to_ascii_lowercase();
+        let pick = |name: &str, conf: Confidence, why: &str| {
+            Some((
+                format!("$result.{name}"),
+                conf,
+                format!("`{id_var}` = response `{name}` ({why})"),
+            ))
+        };
+        let bound = out.and_then(|o| {
+            if o.contains(*id_var) {
+                return pick(id_var, Confidence::High, "same name");
+            }
+            if let Some(n) = o.iter().find(|n| normalised(n) == normalised(id_var)) {
+                return pick(n, Confidence::High, "same name, other spelling");
+            }
+            let on_item = base == Confidence::High;
+            let strong = if on_item {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
+            if (lower == "id" || lower.ends_with("id")) && o.contains("id") {
+                return pick("id", strong, "the item's id");
+            }
+            if lower.contains("number") && o.contains("number") {
+                return pick("number", strong, "the item's number");
+            }
+            for suffix in [
+                "name", "slug", "key", "sid", "uuid", "code", "login", "username",
+            ] {
+                if lower.ends_with(suffix) && o.contains(suffix) {
+                    return pick(suffix, Confidence::Medium, "matching suffix");
+                }
+            }
+            None
+        });
+        if let Some((expr, conf, why)) = bound {
+            args.insert(id_prop.to_string(), expr);
+            how.push(why);
+            return Ok((args, conf, how));
+        }
+        if c.hints.location_header {
+            args.insert(id_prop.to_string(), "$location.id".into());
+            how.push(format!("`{id_var}` = last segment of the Location header"));
+            return Ok((args, Confidence::Low, how));
+        }
+        Err(format!(
+            "the response does not say the new item's `{id_var}`"
+        ))
+    }
+
+    /// Add/remove pairs: POST and DELETE on the same path taking the same body fields
+    /// (add assignees / remove assignees). Reverses with the same arguments.
+    fn set_pair(&self, i: usize) -> Option<UndoPlan> {
+        let other = if http(&self.caps[i]).method == "POST" {
+            "DELETE"
+        } else {
+            "POST"
+        };
+        let j = self.index.find(i, other)?;
+        let (Body::Fields(mine), Body::Fields(theirs)) = (body(&self.caps[i]), body(&self.caps[j]))
+        else {
+            return None;
+        };
+        let names =
+            |f: &[(String, String)]| f.iter().map(|(_, n)| n.clone()).collect::<BTreeSet<_>>();
+        if names(mine) != names(theirs) {
+            return None;
+        }
+        let mut args = self.positional(i, j)?;
+        for (mine_prop, field) in mine {
+            let (their_prop, _) = theirs.iter().find(|(_, f)| f == field)?;
+            args.insert(their_prop.clone(), format!("$args.{mine_prop}"));
+        }
+        let mut p = bare(UndoKind::Inverse, Confidence::Medium);
+        p.target = Some(cref(&self.caps[j]));
+        p.args = args;
+        p.evidence.push(format!(
+            "{other} {} takes the same fields: it removes what this adds",
+            http(&self.caps[j]).path
+        ));
+        p.evidence
+            .push("items that were already there are removed by undo too".into());
+        Some(p)
+    }
+
+    /// A toggle reversed by `method` on the same path; `guard` says when the reversal applies.
+    fn toggle(&self, i: usize, method: &str, guard: Guard) -> UndoPlan {
+        let Some(j) = self.index.find(i, method) else {
+            return irreversible(format!("no {method} on the same path"), Confidence::Medium);
+        };
+        let Some(args) = self.positional(i, j) else {
+            return irreversible("path parameters are not declared", Confidence::Low);
+        };
+        let mut p = bare(UndoKind::Inverse, Confidence::High);
+        p.target = Some(cref(&self.caps[j]));
+        p.args = args;
+        p.evidence
+            .push(format!("{method} {} reverses it", http(&self.caps[j]).path));
+        match self.index.find(i, "GET") {
+            Some(g) => {
+                p.snapshot = Some(cref(&self.caps[g]));
+                p.snapshot_args = self.positional(i, g).unwrap_or_default();
+                p.guard = Some(guard);
+                p.evidence.push(format!(
+                    "GET {} tells the state before, so undo only reverses a real change",
+                    http(&self.caps[g]).path
+                ));
+            }
+            None => {
+                p.confidence = Confidence::Medium;
+                p.evidence.push(
+                    "no GET tells the state before: undo reverses even if nothing changed".into(),
+                );
+            }
+        }
+        p
+    }
+
+    fn update(&self, i: usize) -> UndoPlan {
+        let c = &self.caps[i];
+        let method = http(c).method.as_str();
+        let Some(g) = self.index.find(i, "GET") else {
+            return irreversible(
+                "no GET on the same path to snapshot the resource before changing it",
+                Confidence::Medium,
+            );
+        };
+        let mut args = match self.positional(i, i) {
+            Some(a) => a,
+            None => return irreversible("path parameters are not declared", Confidence::Low),
+        };
+        let readable = out_props(&self.caps[g]);
+        let mut p = bare(UndoKind::Restore, Confidence::High);
+        p.evidence.push(format!(
+            "GET {} snapshots it; {method} writes the snapshot back",
+            http(&self.caps[g]).path
+        ));
+        match body(c) {
+            Body::None => {
+                return irreversible(
+                    format!("the {method} has no body to write a snapshot back through"),
+                    Confidence::Medium,
+                );
+            }
+            Body::Wrapped(prop) => {
+                args.insert(prop.to_string(), "$snapshot".into());
+                p.confidence = Confidence::Medium;
+                p.evidence.push("the body is not an object with known fields; the whole snapshot is written back".into());
+            }
+            Body::Fields(fields) => {
+                match readable {
+                    None | Some((true, _)) => {
+                        for (prop, field) in fields {
+                            args.insert(prop.clone(), format!("$snapshot.{field}"));
+                        }
+                        p.confidence = Confidence::Low;
+                        p.evidence.push(
+                            "the GET response has no object schema; fields written back unchecked"
+                                .into(),
+                        );
+                    }
+                    Some((false, props)) => {
+                        let unreadable: Vec<&str> = fields
+                            .iter()
+                            .map(|(_, f)| f.as_str())
+                            .filter(|f| !props.contains(*f))
+                            .collect();
+                        if let Some(secret) = unreadable.iter().find(|f| secret_like(f)) {
+                            let mut ir = irreversible(
+                            format!("sets `{secret}`, which the API never returns, so the old value cannot be restored"),
+                            Confidence::High,
+                        );
+                            ir.evidence.push(format!(
+                                "GET {} does not return `{secret}`",
+                                http(&self.caps[g]).path
+                            ));
+                            return ir;
+                        }
+                        let mismatched = shape_mismatches(c, &self.caps[g], fields);
+                        if let Some(f) = mismatched.first() {
+                            return irreversible(
+                            format!("the GET returns `{f}` in another shape than the {method} accepts"),
+                            Confidence::Medium,
+                        );
+                        }
+                        for (prop, field) in fields.iter().filter(|(_, f)| props.contains(f)) {
+                            args.insert(prop.clone(), format!("$snapshot.{field}"));
+                        }
+                        if fields.iter().all(|(_, f)| !props.contains(f)) {
+                            return irreversible(
+                                "none of the fields it sets are returned by the GET",
+                                Confidence::Medium,
+                            );
+                        }
+                        if !unreadable.is_empty() {
+                            p.confidence = Confidence::Low;
+                            p.evidence.push(format!(
+                                "not returned by the GET, so not restored: {}",
+                                unreadable.join(", ")
+                            ));
+                        } else {
+                            p.evidence
+                                .push("every field it sets is returned by the GET".into());
+                        }
+                    }
+                }
+            }
+        }
+        p.target = Some(cref(c));
+        p.args = args;
+        p.snapshot = Some(cref(&self.caps[g]));
+        p.snapshot_args = self.positional(i, g).unwrap_or_default();
+        if method == "PUT" {
+            if let Some(d) = self.index.find(i, "DELETE") {
+                p.when_absent = Some(Call {
+                    capability: cref(&self.caps[d]),
+                    args: self.positional(i, d).unwrap_or_default(),
+                });
+                p.evidence.push(
+                    "if nothing was there before, the PUT created it: undo deletes it".into(),
+                );
+            }
+        }
+        p
+    }
+
+    fn delete(&self, i: usize) -> UndoPlan {
+        if let Some(p) = self.set_pair(i) {
+            return p;
+        }
+        // A toggle's off switch: PUT or POST on the same path that a toggle-on classifies as such.
+        for m in ["PUT", "POST"] {
+            if let Some(j) = self.index.find(i, m) {
+                if super::classify(j, &self.caps[j], self.index).0 == Class::ToggleOn
+                    || (m == "POST" && http(&self.caps[j]).body.is_none())
+                {
+                    return self.toggle(i, m, Guard::SnapshotPresent);
+                }
+            }
+        }
+        let is_item = matches!(self.index.segs[i].last(), Some(Seg::Var(_)));
+        let Some(g) = self.index.find(i, "GET") else {
+            return irreversible("no GET to read it before deleting it", Confidence::Medium);
+        };
+        let Some((false, readable)) = out_props(&self.caps[g]) else {
+            return irreversible(
+                "the GET response is not one object to recreate it from",
+                Confidence::Medium,
+            );
+        };
+        let not_action = |j: &usize| {
+            let last = http(&self.caps[*j]).path.rsplit('/').next().unwrap_or("");
+            !words(last)
+                .iter()
+                .any(|w| super::ACTION_VERBS.contains(&w.as_str()))
+        };
+        let with_body = |j: &usize| http(&self.caps[*j]).body.is_some();
+        let segs = &self.index.segs[i];
+        let (j, conf, why) = if is_item {
+            // Prefer PUT on the item itself (same id), else POST on the collection (new id).
+            let parent = key(&segs[..segs.len() - 1]);
+            let via_put = self.index.find(i, "PUT").filter(with_body);
+            let via_post = self.index.at(&parent, "POST").filter(not_action);
+            match (via_put, via_post) {
+                (Some(j), _) => (
+                    j,
+                    Confidence::High,
+                    "PUT on the item recreates it under the same id",
+                ),
+                (None, Some(j)) => (
+                    j,
+                    Confidence::Medium,
+                    "POST on the collection recreates it, under a new id",
+                ),
+                (None, None) => {
+                    return irreversible(
+                        "no PUT on the item and no POST on its collection to recreate it",
+                        Confidence::Medium,
+                    )
+                }
+            }
+        } else {
+            // A setting or singleton: written again through the same path.
+            let via_post = self
+                .index
+                .find(i, "POST")
+                .filter(with_body)
+                .filter(not_action);
+            let via_put = self.index.find(i, "PUT").filter(with_body);
+            match via_post.or(via_put) {
+                Some(j) => (
+                    j,
+                    Confidence::Medium,
+                    "a singleton: the same path's write operation sets it again from the snapshot",
+                ),
+                None => {
+                    return irreversible(
+                        "deletes something that is not one item, and nothing writes it back",
+                        Confidence::Medium,
+                    )
+                }
+            }
+        };
+        let target = &self.caps[j];
+        let Some(mut args) = self.positional(i, j) else {
+            return irreversible("path parameters are not declared", Confidence::Low);
+        };
+        let req = required(target);
+        match body(target) {
+            Body::Fields(fields) => {
+                if let Some(f) = shape_mismatches(target, &self.caps[g], fields).first() {
+                    return irreversible(
+                        format!(
+                            "the GET returns `{f}` in another shape than {} accepts",
+                            http(target).method
+                        ),
+                        Confidence::Medium,
+                    );
+                }
+                for (prop, field) in fields {
+                    if readable.contains(field) {
+                        args.insert(prop.clone(), format!("$snapshot.{field}"));
+                    } else if req.contains(prop) {
+                        return irreversible(
+                            format!("recreating it needs `{field}`, which the GET does not return"),
+                            Confidence::High,
+                        );
+                    }
+                }
+            }
+            Body::Wrapped(prop) => {
+                args.insert(prop.to_string(), "$snapshot".into());
+            }
+            Body::None => {}
+        }
+        let mut p = bare(UndoKind::Recreate, conf);
+        p.snapshot = Some(cref(&self.caps[g]));
+        p.snapshot_args = self.positional(i, g).unwrap_or_default();
+        p.target = Some(cref(target));
+        p.args = args;
+        p.evidence
+            .push(format!("GET {} snapshots it", http(&self.caps[g]).path));
+        p.evidence.push(why.into());
+        p
+    }
+
+    fn execute(&self, i: usize, verb: &str) -> UndoPlan {
+        let segs = &self.index.segs[i];
+        let my_words = segs
+            .last()
+            .map(|s| match s {
+                Seg::Lit(l) => words(l),
+                Seg::Var(_) => Vec::new(),
+            })
+            .unwrap_or_default();
+        let parent = key(&segs[..segs.len().saturating_sub(1)]);
+        // A sibling action whose name swaps one word for its opposite.
+        let opposite = |w: &str| -> Vec<String> {
+            let mut o: Vec<String> = PAIRS
+                .iter()
+                .filter_map(|(a, b)| {
+                    if *a == w {
+                        Some(b.to_string())
+                    } else if *b == w {
+                        Some(a.to_string())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            match w.strip_prefix("un") {
+                Some(rest) if !rest.is_empty() => o.push(rest.to_string()),
+                _ => o.push(format!("un{w}")),
+            }
+            o
+        };
+        for (k, w) in my_words.iter().enumerate() {
+            for opp in opposite(w) {
+                let mut want = my_words.clone();
+                want[k] = opp.clone();
+                let found = (0..self.caps.len()).find(|&j| {
+                    j != i
+                        && http(&self.caps[j]).method != "GET"
+                        && self.index.segs[j].len() == segs.len()
+                        && key(&self.index.segs[j][..segs.len().saturating_sub(1)]) == parent
+                        && matches!(self.index.segs[j].last(), Some(Seg::Lit(l)) if words(l) == want)
+                });
+                if let Some(j) = found {
+                    if let Some(args) = self.positional(i, j) {
+                        let mut p = bare(UndoKind::Inverse, Confidence::Medium);
+                        p.target = Some(cref(&self.caps[j]));
+                        p.args = args;
+                        p.evidence.push(format!(
+                            "`{opp}` reverses `{w}`: {} {}",
+                            http(&self.caps[j]).method,
+                            http(&self.caps[j]).path
+                        ));
+                        p.evidence.push("the state before is not checked: undo reverses even if nothing changed".into());
+                        return p;
+                    }
+                }
+            }
+        }
+        if MONEY.contains(&verb) {
+            return irreversible(format!("`{verb}` moves money"), Confidence::High);
+        }
+        if verb == "merge" || verb == "merges" {
+            return irreversible("a merge cannot be taken back", Confidence::High);
+        }
+        if DISPATCH.contains(&verb) {
+            return irreversible(
+                format!("`{verb}` starts work or sends something that cannot be recalled"),
+                Confidence::High,
+            );
+        }
+        irreversible(
+            format!("no operation reverses `{verb}`"),
+            Confidence::Medium,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn top_level_properties_through_all_of_and_defs() {
+        let s = json!({"allOf": [{"$ref": "#/$defs/Base"}, {"properties": {"b": {}}}],
+                       "$defs": {"Base": {"properties": {"a": {}}}}});
+        let (arr, props) = top_level_props(&s);
+        assert!(!arr);
+        assert_eq!(props.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(top_level_props(&json!({"type": "array", "items": {}})).0);
+    }
+
+    #[test]
+    fn secrets_are_recognised() {
+        for f in [
+            "password",
+            "encrypted_value",
+            "clientSecret",
+            "api_key",
+            "accessToken",
+        ] {
+            assert!(secret_like(f), "{f}");
+        }
+        for f in ["name", "description", "key_id_hint"] {
+            assert!(!secret_like(f), "{f}");
+        }
+    }
+}
