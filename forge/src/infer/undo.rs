@@ -169,27 +169,124 @@ fn types(schema: &Value) -> Option<BTreeSet<String>> {
     Some(out)
 }
 
-/// Fields of `target`'s body that the snapshot (`get`'s output) returns in a shape the target does
-/// not accept (`enforce_admins` is an object in the GET but a boolean in the PUT).
-fn shape_mismatches(
+/// How well a snapshot value fits what the target accepts.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
+enum Fit {
+    /// Same shape as far as the schemas say.
+    Good,
+    /// Same top-level type, but nested fields or enum values the target may reject.
+    Doubtful,
+    /// A different type altogether (`enforce_admins`: object in the GET, boolean in the PUT).
+    Wrong,
+}
+
+fn fit(have: &Value, want: &Value, depth: usize) -> Fit {
+    if depth > 4 {
+        return Fit::Good;
+    }
+    if let (Some(w), Some(h)) = (types(want), types(have)) {
+        if w.is_disjoint(&h) {
+            return Fit::Wrong;
+        }
+    }
+    let mut worst = Fit::Good;
+    // Values the snapshot may hold that the target does not accept.
+    if let (Some(Value::Array(we)), Some(Value::Array(he))) = (want.get("enum"), have.get("enum")) {
+        if he.iter().any(|v| !v.is_null() && !we.contains(v)) {
+            worst = Fit::Doubtful;
+        }
+    }
+    let (hp, wp) = (top_level_schemas(have).1, top_level_schemas(want).1);
+    // The target expects named fields; the snapshot's shape is not described: unknown fit.
+    if hp.is_empty() && !wp.is_empty() && types(have).is_none_or(|t| t.contains("object")) {
+        worst = worst.max(Fit::Doubtful);
+    }
+    if !hp.is_empty() && !wp.is_empty() {
+        for (k, hs) in &hp {
+            let nested = match wp.get(k) {
+                None => Fit::Doubtful,
+                Some(ws) => fit(hs, ws, depth + 1).min(Fit::Doubtful),
+            };
+            worst = worst.max(nested);
+        }
+    }
+    if let (Some(hi), Some(wi)) = (have.get("items"), want.get("items")) {
+        worst = worst.max(fit(hi, wi, depth + 1).min(Fit::Doubtful));
+    }
+    worst
+}
+
+/// Fields of `target`'s body whose snapshot value (from `get`'s output) does not fit:
+/// (wrong type, doubtful).
+fn misfits(
     target: &Capability,
     get: &Capability,
     fields: &[(String, String)],
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let Some(out) = get.output_schema_value() else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let (_, snap) = top_level_schemas(&out);
     let input = target.input_schema.get("properties");
-    fields
-        .iter()
-        .filter_map(|(prop, field)| {
-            let want = types(input?.get(prop)?)?;
-            let have = types(snap.get(field)?)?;
-            (want.is_disjoint(&have) && !(want.contains("integer") && have.contains("number")))
-                .then(|| field.clone())
-        })
-        .collect()
+    let (mut wrong, mut doubtful) = (Vec::new(), Vec::new());
+    for (prop, field) in fields {
+        let (Some(want), Some(have)) = (input.and_then(|i| i.get(prop)), snap.get(field)) else {
+            continue;
+        };
+        match fit(have, want, 0) {
+            Fit::Good => {}
+            Fit::Doubtful => doubtful.push(field.clone()),
+            Fit::Wrong => wrong.push(field.clone()),
+        }
+    }
+    (wrong, doubtful)
+}
+
+/// `true` when the item's id (the last path variable) is assigned by the server (an integer), so a
+/// PUT on the item can only update it, never bring it back.
+fn server_assigned_id(cap: &Capability) -> bool {
+    let Some(var) = http(cap)
+        .path
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.strip_prefix('{'))
+        .and_then(|s| s.strip_suffix('}'))
+    else {
+        return false;
+    };
+    let Some(prop) = path_prop(cap, var) else {
+        return false;
+    };
+    cap.input_schema
+        .get("properties")
+        .and_then(|p| p.get(prop))
+        .and_then(types)
+        .is_some_and(|t| t.contains("integer"))
+}
+
+/// `selected_repository_ids` / `team_ids` → `$snapshot.repositories[*].id` when the snapshot has a
+/// list of objects with an `id` whose name starts like the field's stem.
+fn id_projection(field: &str, snapshot: &Value) -> Option<String> {
+    let base = field.strip_suffix("_ids")?;
+    let base = base.strip_prefix("selected_").unwrap_or(base);
+    let stem: String = base
+        .chars()
+        .take(base.len().saturating_sub(1).max(3))
+        .collect();
+    let (_, props) = top_level_schemas(snapshot);
+    let (name, _) = props.iter().find(|(name, schema)| {
+        name.starts_with(&stem)
+            && types(schema).is_some_and(|t| t.contains("array"))
+            && schema
+                .get("items")
+                .is_some_and(|it| top_level_props(it).1.contains("id"))
+    })?;
+    Some(format!("$snapshot.{name}[*].id"))
+}
+
+/// `true` when a GET tells presence by its status alone (204 / 404), not by a body.
+fn presence_only(get: &Capability) -> bool {
+    get.output_schema.is_none()
 }
 
 fn normalised(s: &str) -> String {
@@ -242,6 +339,13 @@ fn required(cap: &Capability) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// Body arguments that write a snapshot back, how faithfully, and why.
+struct WriteBack {
+    args: BTreeMap<String, String>,
+    confidence: Confidence,
+    notes: Vec<String>,
+}
+
 /// Arguments of a compensating call, how sure we are of them, and why.
 type Binding = (BTreeMap<String, String>, Confidence, Vec<String>);
 
@@ -279,15 +383,15 @@ impl Ctx<'_> {
 
     fn create(&self, i: usize) -> UndoPlan {
         let c = &self.caps[i];
+        if let Some(p) = self.set_pair(i) {
+            return p;
+        }
         let out = out_props(c);
         if matches!(out, Some((true, _))) {
             return irreversible(
                 "the response is a list: the call may create several items",
                 Confidence::Medium,
             );
-        }
-        if let Some(p) = self.set_pair(i) {
-            return p;
         }
         let item_key = format!("{}/{{}}", self.index.keys[i]);
         let mut candidates: Vec<(usize, Confidence, String)> = Vec::new();
@@ -422,11 +526,22 @@ impl Ctx<'_> {
             ))
         };
         let bound = out.and_then(|o| {
+            // Ids and numbers are canonical; other fields (a `ref`, a `name`) may be formatted
+            // differently in the path than in the body, so an exact match is only medium.
+            let canonical = lower == "id"
+                || lower.ends_with("id")
+                || lower.contains("number")
+                || lower.ends_with("uuid");
+            let same_name = if canonical {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
             if o.contains(*id_var) {
-                return pick(id_var, Confidence::High, "same name");
+                return pick(id_var, same_name, "same name");
             }
             if let Some(n) = o.iter().find(|n| normalised(n) == normalised(id_var)) {
-                return pick(n, Confidence::High, "same name, other spelling");
+                return pick(n, same_name, "same name, other spelling");
             }
             let on_item = base == Confidence::High;
             let strong = if on_item {
@@ -473,6 +588,11 @@ impl Ctx<'_> {
             "POST"
         };
         let j = self.index.find(i, other)?;
+        // The POST side must add something (not check a token that shares the DELETE's fields).
+        let post = if other == "POST" { j } else { i };
+        if super::classify(post, &self.caps[post], self.index).0 != Class::Create {
+            return None;
+        }
         let (Body::Fields(mine), Body::Fields(theirs)) = (body(&self.caps[i]), body(&self.caps[j]))
         else {
             return None;
@@ -513,12 +633,19 @@ impl Ctx<'_> {
         p.evidence
             .push(format!("{method} {} reverses it", http(&self.caps[j]).path));
         match self.index.find(i, "GET") {
-            Some(g) => {
+            Some(g) if presence_only(&self.caps[g]) => {
                 p.snapshot = Some(cref(&self.caps[g]));
                 p.snapshot_args = self.positional(i, g).unwrap_or_default();
                 p.guard = Some(guard);
                 p.evidence.push(format!(
-                    "GET {} tells the state before, so undo only reverses a real change",
+                    "GET {} tells by its status whether it was there, so undo only reverses a real change",
+                    http(&self.caps[g]).path
+                ));
+            }
+            Some(g) => {
+                p.confidence = Confidence::Medium;
+                p.evidence.push(format!(
+                    "GET {} returns a state, not presence: undo reverses even if nothing changed",
                     http(&self.caps[g]).path
                 ));
             }
@@ -532,6 +659,117 @@ impl Ctx<'_> {
         p
     }
 
+    /// The body arguments that write a snapshot back through `target`, or why that cannot work.
+    /// Secrets are never written back: APIs return them masked or not at all.
+    fn write_back(
+        &self,
+        target: usize,
+        get: usize,
+        readable: &BTreeSet<String>,
+    ) -> Result<WriteBack, UndoPlan> {
+        let t = &self.caps[target];
+        let method = http(t).method.as_str();
+        let mut wb = WriteBack {
+            args: BTreeMap::new(),
+            confidence: Confidence::High,
+            notes: Vec::new(),
+        };
+        let fields = match body(t) {
+            Body::None => return Ok(wb),
+            Body::Wrapped(prop) => {
+                wb.args.insert(prop.to_string(), "$snapshot".into());
+                wb.confidence = Confidence::Medium;
+                wb.notes.push(
+                    "the body's fields are not known; the whole snapshot is written back".into(),
+                );
+                return Ok(wb);
+            }
+            Body::Fields(fields) => fields,
+        };
+        let req = required(t);
+        if let Some((_, secret)) = fields
+            .iter()
+            .find(|(p, f)| secret_like(f) && req.contains(p))
+        {
+            let mut ir = irreversible(
+                format!("needs `{secret}`, a secret the API never returns in clear, so the old value cannot be restored"),
+                Confidence::High,
+            );
+            ir.evidence.push(format!(
+                "`{secret}` is required by {method} {}",
+                http(t).path
+            ));
+            return Err(ir);
+        }
+        // `selected_repository_ids` written back from the snapshot's `repositories[*].id`.
+        let snapshot_schema = self.caps[get].output_schema_value();
+        let projections: BTreeMap<&str, String> = fields
+            .iter()
+            .filter(|(_, f)| !readable.contains(f))
+            .filter_map(|(_, f)| Some((f.as_str(), id_projection(f, snapshot_schema.as_ref()?)?)))
+            .collect();
+        let restorable: Vec<(String, String)> = fields
+            .iter()
+            .filter(|(_, f)| readable.contains(f) && !secret_like(f))
+            .cloned()
+            .collect();
+        if let Some((_, f)) = fields.iter().find(|(p, f)| {
+            req.contains(p) && !readable.contains(f) && !projections.contains_key(f.as_str())
+        }) {
+            return Err(irreversible(
+                format!("needs `{f}`, which the GET does not return"),
+                Confidence::High,
+            ));
+        }
+        if !projections.is_empty() {
+            for (prop, field) in fields {
+                if let Some(expr) = projections.get(field.as_str()) {
+                    wb.args.insert(prop.clone(), expr.clone());
+                    wb.notes.push(format!("`{field}` = {expr}"));
+                }
+            }
+            wb.confidence = Confidence::Medium;
+        }
+        let (wrong, doubtful) = misfits(t, &self.caps[get], &restorable);
+        if let Some(f) = wrong.first() {
+            return Err(irreversible(
+                format!("the GET returns `{f}` in another shape than {method} accepts"),
+                Confidence::Medium,
+            ));
+        }
+        if restorable.is_empty() && projections.is_empty() {
+            return Err(irreversible(
+                "none of the fields it writes are returned by the GET",
+                Confidence::Medium,
+            ));
+        }
+        for (prop, field) in &restorable {
+            wb.args.insert(prop.clone(), format!("$snapshot.{field}"));
+        }
+        let lost: Vec<&str> = fields
+            .iter()
+            .map(|(_, f)| f.as_str())
+            .filter(|f| !restorable.iter().any(|(_, r)| r == f) && !projections.contains_key(f))
+            .collect();
+        if !lost.is_empty() {
+            wb.confidence = Confidence::Low;
+            wb.notes.push(format!(
+                "not written back (not returned by the GET, or secret): {}",
+                lost.join(", ")
+            ));
+        } else if !doubtful.is_empty() {
+            wb.confidence = wb.confidence.min(Confidence::Medium);
+            wb.notes.push(format!(
+                "the GET's `{}` may hold values or fields {method} does not accept",
+                doubtful.join("`, `")
+            ));
+        } else if projections.is_empty() {
+            wb.notes
+                .push("every field it writes is returned by the GET in a shape it accepts".into());
+        }
+        Ok(wb)
+    }
+
     fn update(&self, i: usize) -> UndoPlan {
         let c = &self.caps[i];
         let method = http(c).method.as_str();
@@ -541,92 +779,41 @@ impl Ctx<'_> {
                 Confidence::Medium,
             );
         };
-        let mut args = match self.positional(i, i) {
-            Some(a) => a,
-            None => return irreversible("path parameters are not declared", Confidence::Low),
+        let Some(mut args) = self.positional(i, i) else {
+            return irreversible("path parameters are not declared", Confidence::Low);
         };
-        let readable = out_props(&self.caps[g]);
-        let mut p = bare(UndoKind::Restore, Confidence::High);
+        if matches!(body(c), Body::None) {
+            return irreversible(
+                format!("the {method} has no body to write a snapshot back through"),
+                Confidence::Medium,
+            );
+        }
+        let readable = match out_props(&self.caps[g]) {
+            Some((false, props)) => props,
+            Some((true, _)) => return self.restore_list(i, g, args),
+            None => {
+                return irreversible(
+                    "the GET response is not one object to restore from",
+                    Confidence::Medium,
+                )
+            }
+        };
+        let wb = match self.write_back(i, g, &readable) {
+            Ok(wb) => wb,
+            Err(plan) => return plan,
+        };
+        args.extend(wb.args);
+        let mut p = bare(UndoKind::Restore, wb.confidence);
         p.evidence.push(format!(
             "GET {} snapshots it; {method} writes the snapshot back",
             http(&self.caps[g]).path
         ));
-        match body(c) {
-            Body::None => {
-                return irreversible(
-                    format!("the {method} has no body to write a snapshot back through"),
-                    Confidence::Medium,
-                );
-            }
-            Body::Wrapped(prop) => {
-                args.insert(prop.to_string(), "$snapshot".into());
-                p.confidence = Confidence::Medium;
-                p.evidence.push("the body is not an object with known fields; the whole snapshot is written back".into());
-            }
-            Body::Fields(fields) => {
-                match readable {
-                    None | Some((true, _)) => {
-                        for (prop, field) in fields {
-                            args.insert(prop.clone(), format!("$snapshot.{field}"));
-                        }
-                        p.confidence = Confidence::Low;
-                        p.evidence.push(
-                            "the GET response has no object schema; fields written back unchecked"
-                                .into(),
-                        );
-                    }
-                    Some((false, props)) => {
-                        let unreadable: Vec<&str> = fields
-                            .iter()
-                            .map(|(_, f)| f.as_str())
-                            .filter(|f| !props.contains(*f))
-                            .collect();
-                        if let Some(secret) = unreadable.iter().find(|f| secret_like(f)) {
-                            let mut ir = irreversible(
-                            format!("sets `{secret}`, which the API never returns, so the old value cannot be restored"),
-                            Confidence::High,
-                        );
-                            ir.evidence.push(format!(
-                                "GET {} does not return `{secret}`",
-                                http(&self.caps[g]).path
-                            ));
-                            return ir;
-                        }
-                        let mismatched = shape_mismatches(c, &self.caps[g], fields);
-                        if let Some(f) = mismatched.first() {
-                            return irreversible(
-                            format!("the GET returns `{f}` in another shape than the {method} accepts"),
-                            Confidence::Medium,
-                        );
-                        }
-                        for (prop, field) in fields.iter().filter(|(_, f)| props.contains(f)) {
-                            args.insert(prop.clone(), format!("$snapshot.{field}"));
-                        }
-                        if fields.iter().all(|(_, f)| !props.contains(f)) {
-                            return irreversible(
-                                "none of the fields it sets are returned by the GET",
-                                Confidence::Medium,
-                            );
-                        }
-                        if !unreadable.is_empty() {
-                            p.confidence = Confidence::Low;
-                            p.evidence.push(format!(
-                                "not returned by the GET, so not restored: {}",
-                                unreadable.join(", ")
-                            ));
-                        } else {
-                            p.evidence
-                                .push("every field it sets is returned by the GET".into());
-                        }
-                    }
-                }
-            }
-        }
+        p.evidence.extend(wb.notes);
         p.target = Some(cref(c));
         p.args = args;
         p.snapshot = Some(cref(&self.caps[g]));
         p.snapshot_args = self.positional(i, g).unwrap_or_default();
-        if method == "PUT" {
+        if method == "PUT" && !server_assigned_id(c) {
             if let Some(d) = self.index.find(i, "DELETE") {
                 p.when_absent = Some(Call {
                     capability: cref(&self.caps[d]),
@@ -640,11 +827,45 @@ impl Ctx<'_> {
         p
     }
 
+    /// The GET returns a list and the update's body is one list field: write the list back.
+    fn restore_list(&self, i: usize, g: usize, mut args: BTreeMap<String, String>) -> UndoPlan {
+        let c = &self.caps[i];
+        let Body::Fields([(prop, field)]) = body(c) else {
+            return irreversible(
+                "the GET returns a list; the update takes more than that list",
+                Confidence::Medium,
+            );
+        };
+        let is_list = c
+            .input_schema
+            .get("properties")
+            .and_then(|p| p.get(prop))
+            .and_then(types)
+            .is_some_and(|t| t.contains("array"));
+        if !is_list {
+            return irreversible(
+                "the GET returns a list; the update does not take one",
+                Confidence::Medium,
+            );
+        }
+        args.insert(prop.clone(), "$snapshot".into());
+        let mut p = bare(UndoKind::Restore, Confidence::Medium);
+        p.evidence.push(format!(
+            "GET {} returns the list that `{field}` replaces; the snapshot is written back",
+            http(&self.caps[g]).path
+        ));
+        p.target = Some(cref(c));
+        p.args = args;
+        p.snapshot = Some(cref(&self.caps[g]));
+        p.snapshot_args = self.positional(i, g).unwrap_or_default();
+        p
+    }
+
     fn delete(&self, i: usize) -> UndoPlan {
         if let Some(p) = self.set_pair(i) {
             return p;
         }
-        // A toggle's off switch: PUT or POST on the same path that a toggle-on classifies as such.
+        // A toggle's off switch: PUT or POST on the same path that classifies as a toggle-on.
         for m in ["PUT", "POST"] {
             if let Some(j) = self.index.find(i, m) {
                 if super::classify(j, &self.caps[j], self.index).0 == Class::ToggleOn
@@ -675,7 +896,11 @@ impl Ctx<'_> {
         let (j, conf, why) = if is_item {
             // Prefer PUT on the item itself (same id), else POST on the collection (new id).
             let parent = key(&segs[..segs.len() - 1]);
-            let via_put = self.index.find(i, "PUT").filter(with_body);
+            let via_put = self
+                .index
+                .find(i, "PUT")
+                .filter(with_body)
+                .filter(|&j| !server_assigned_id(&self.caps[j]));
             let via_post = self.index.at(&parent, "POST").filter(not_action);
             match (via_put, via_post) {
                 (Some(j), _) => (
@@ -717,46 +942,23 @@ impl Ctx<'_> {
                 }
             }
         };
-        let target = &self.caps[j];
         let Some(mut args) = self.positional(i, j) else {
             return irreversible("path parameters are not declared", Confidence::Low);
         };
-        let req = required(target);
-        match body(target) {
-            Body::Fields(fields) => {
-                if let Some(f) = shape_mismatches(target, &self.caps[g], fields).first() {
-                    return irreversible(
-                        format!(
-                            "the GET returns `{f}` in another shape than {} accepts",
-                            http(target).method
-                        ),
-                        Confidence::Medium,
-                    );
-                }
-                for (prop, field) in fields {
-                    if readable.contains(field) {
-                        args.insert(prop.clone(), format!("$snapshot.{field}"));
-                    } else if req.contains(prop) {
-                        return irreversible(
-                            format!("recreating it needs `{field}`, which the GET does not return"),
-                            Confidence::High,
-                        );
-                    }
-                }
-            }
-            Body::Wrapped(prop) => {
-                args.insert(prop.to_string(), "$snapshot".into());
-            }
-            Body::None => {}
-        }
-        let mut p = bare(UndoKind::Recreate, conf);
+        let wb = match self.write_back(j, g, &readable) {
+            Ok(wb) => wb,
+            Err(plan) => return plan,
+        };
+        args.extend(wb.args);
+        let mut p = bare(UndoKind::Recreate, conf.min(wb.confidence));
         p.snapshot = Some(cref(&self.caps[g]));
         p.snapshot_args = self.positional(i, g).unwrap_or_default();
-        p.target = Some(cref(target));
+        p.target = Some(cref(&self.caps[j]));
         p.args = args;
         p.evidence
             .push(format!("GET {} snapshots it", http(&self.caps[g]).path));
         p.evidence.push(why.into());
+        p.evidence.extend(wb.notes);
         p
     }
 
@@ -849,6 +1051,40 @@ mod tests {
         assert!(!arr);
         assert_eq!(props.into_iter().collect::<Vec<_>>(), ["a", "b"]);
         assert!(top_level_props(&json!({"type": "array", "items": {}})).0);
+    }
+
+    #[test]
+    fn id_lists_are_projected_from_object_lists() {
+        let snap = json!({"type": "object", "properties": {
+            "total_count": {"type": "integer"},
+            "repositories": {"type": "array", "items": {"type": "object", "properties": {"id": {}, "name": {}}}}}});
+        assert_eq!(
+            id_projection("selected_repository_ids", &snap).as_deref(),
+            Some("$snapshot.repositories[*].id")
+        );
+        assert_eq!(id_projection("team_ids", &snap), None);
+        assert_eq!(id_projection("repository", &snap), None);
+    }
+
+    #[test]
+    fn snapshot_shapes_must_fit_the_target() {
+        let want = json!({"type": "array", "items": {"type": "object", "properties": {"id": {"type": "integer"}, "value": {}}}});
+        let described = json!({"type": "array", "items": {"type": "object", "properties": {"id": {"type": "integer"}}}});
+        let undescribed =
+            json!({"type": "array", "items": {"type": "object", "additionalProperties": true}});
+        let extra = json!({"type": "array", "items": {"type": "object", "properties": {"id": {}, "name": {}}}});
+        assert_eq!(fit(&described, &want, 0), Fit::Good);
+        assert_eq!(fit(&undescribed, &want, 0), Fit::Doubtful);
+        assert_eq!(fit(&extra, &want, 0), Fit::Doubtful);
+        assert_eq!(
+            fit(&json!({"type": "object"}), &json!({"type": "boolean"}), 0),
+            Fit::Wrong
+        );
+        let states = json!({"type": "string", "enum": ["active", "pending"]});
+        assert_eq!(
+            fit(&states, &json!({"type": "string", "enum": ["active"]}), 0),
+            Fit::Doubtful
+        );
     }
 
     #[test]
