@@ -96,6 +96,11 @@ fn irreversible(reason: impl Into<String>, c: Confidence) -> UndoPlan {
     UndoPlan::irreversible(reason, c)
 }
 
+/// [`irreversible`], boxed for `Err` positions.
+fn nope(reason: impl Into<String>, c: Confidence) -> Box<UndoPlan> {
+    Box::new(irreversible(reason, c))
+}
+
 fn cref(cap: &Capability) -> CapabilityRef {
     CapabilityRef {
         name: cap.name.clone(),
@@ -666,7 +671,7 @@ impl Ctx<'_> {
         target: usize,
         get: usize,
         readable: &BTreeSet<String>,
-    ) -> Result<WriteBack, UndoPlan> {
+    ) -> Result<WriteBack, Box<UndoPlan>> {
         let t = &self.caps[target];
         let method = http(t).method.as_str();
         let mut wb = WriteBack {
@@ -699,7 +704,7 @@ impl Ctx<'_> {
                 "`{secret}` is required by {method} {}",
                 http(t).path
             ));
-            return Err(ir);
+            return Err(Box::new(ir));
         }
         // `selected_repository_ids` written back from the snapshot's `repositories[*].id`.
         let snapshot_schema = self.caps[get].output_schema_value();
@@ -716,7 +721,7 @@ impl Ctx<'_> {
         if let Some((_, f)) = fields.iter().find(|(p, f)| {
             req.contains(p) && !readable.contains(f) && !projections.contains_key(f.as_str())
         }) {
-            return Err(irreversible(
+            return Err(nope(
                 format!("needs `{f}`, which the GET does not return"),
                 Confidence::High,
             ));
@@ -732,13 +737,13 @@ impl Ctx<'_> {
         }
         let (wrong, doubtful) = misfits(t, &self.caps[get], &restorable);
         if let Some(f) = wrong.first() {
-            return Err(irreversible(
+            return Err(nope(
                 format!("the GET returns `{f}` in another shape than {method} accepts"),
                 Confidence::Medium,
             ));
         }
         if restorable.is_empty() && projections.is_empty() {
-            return Err(irreversible(
+            return Err(nope(
                 "none of the fields it writes are returned by the GET",
                 Confidence::Medium,
             ));
@@ -800,7 +805,7 @@ impl Ctx<'_> {
         };
         let wb = match self.write_back(i, g, &readable) {
             Ok(wb) => wb,
-            Err(plan) => return plan,
+            Err(plan) => return *plan,
         };
         args.extend(wb.args);
         let mut p = bare(UndoKind::Restore, wb.confidence);
@@ -947,7 +952,7 @@ impl Ctx<'_> {
         };
         let wb = match self.write_back(j, g, &readable) {
             Ok(wb) => wb,
-            Err(plan) => return plan,
+            Err(plan) => return *plan,
         };
         args.extend(wb.args);
         let mut p = bare(UndoKind::Recreate, conf.min(wb.confidence));
