@@ -58,7 +58,8 @@ snapshot!(ir_cyclic, "cyclic/openapi.json");
 snapshot!(ir_hostile, "hostile/openapi.yaml");
 snapshot!(ir_webhooks_only, "webhooks-only/openapi.yaml");
 
-const ALL: [&str; 7] = [
+const ALL: [&str; 8] = [
+    "inference/openapi.yaml",
     "petstore/openapi.yaml",
     "petstore/swagger.yaml",
     "openapi31/openapi.yaml",

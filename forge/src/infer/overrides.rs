@@ -218,6 +218,12 @@ pub(crate) fn apply(
     if o.effects.is_some() || o.idempotent.is_some() {
         cap.annotations = Annotations::from_effects(&cap.effects, idempotent);
     }
+    // Declared read-only: nothing to undo, whatever inference guessed.
+    if o.effects.is_some() && o.undo.is_none() && !cap.effects.iter().any(|e| e.is_mutating()) {
+        let mut plan = UndoPlan::bare(UndoKind::None, Confidence::High);
+        plan.evidence = vec![format!("read-only as set by {origin}")];
+        cap.undo = Some(plan);
+    }
     if let Some(a) = &o.annotations {
         for (k, v) in a {
             let slot = match k.as_str() {

@@ -557,6 +557,18 @@ impl Ctx<'_> {
             if (lower == "id" || lower.ends_with("id")) && o.contains("id") {
                 return pick("id", strong, "the item's id");
             }
+            // Stripe names the variable after the resource: `/v1/customers/{customer}`.
+            let collection = self.index.segs[i].iter().rev().find_map(|s| match s {
+                Seg::Lit(l) => Some(l.to_ascii_lowercase()),
+                Seg::Var(_) => None,
+            });
+            let singular = collection.map(|c| match c.strip_suffix("ies") {
+                Some(stem) => format!("{stem}y"),
+                None => c.strip_suffix('s').unwrap_or(&c).to_string(),
+            });
+            if singular.is_some_and(|s| normalised(&s) == normalised(id_var)) && o.contains("id") {
+                return pick("id", strong, "the variable names the resource; its id");
+            }
             if lower.contains("number") && o.contains("number") {
                 return pick("number", strong, "the item's number");
             }

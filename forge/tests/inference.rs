@@ -1,0 +1,448 @@
+//! Effect and undo inference on fixtures with known inverses and known traps.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
+use std::path::Path;
+
+use aifirst_capability::{Confidence, Effect, Guard, UndoKind};
+use aifirst_forge::infer::Overrides;
+use aifirst_forge::ir::Capability;
+use aifirst_forge::lower::{import_openapi, Lowered, Options};
+
+const FIXTURE: &str = "../fixtures/inference/openapi.yaml";
+
+fn lower_with(overrides: Overrides) -> Lowered {
+    import_openapi(
+        Path::new(FIXTURE),
+        &Options {
+            overrides,
+            ..Options::default()
+        },
+    )
+    .unwrap()
+}
+
+fn cap<'a>(l: &'a Lowered, name: &str) -> &'a Capability {
+    l.ir.capabilities
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+/// One line a capability: effects, plan kind, confidence, target, bound arguments, guard, reason.
+fn plan_table(l: &Lowered) -> String {
+    let mut out = String::new();
+    for c in &l.ir.capabilities {
+        let u = c.undo.as_ref().unwrap();
+        let effects: Vec<&str> = c.effects.iter().map(|e| e.as_str()).collect();
+        let args: Vec<String> = u.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!(
+            "{:<34} {:<16} {:?}/{:?} -> {} [{}]{}{}\n",
+            c.name,
+            effects.join(","),
+            u.kind,
+            u.confidence,
+            u.target.as_ref().map(|t| t.name.as_str()).unwrap_or("-"),
+            args.join(" "),
+            u.guard.map(|g| format!(" guard={g:?}")).unwrap_or_default(),
+            u.reason
+                .as_ref()
+                .map(|r| format!(" reason: {r}"))
+                .unwrap_or_default(),
+        ));
+    }
+    out
+}
+
+#[test]
+fn plans_snapshot() {
+    insta::assert_snapshot!(
+        "inference_plans",
+        plan_table(&lower_with(Overrides::default()))
+    );
+}
+
+/// (capability, main effect, plan kind, confidence, compensating capability)
+const EXPECTED: &[(&str, Effect, UndoKind, Confidence, Option<&str>)] = &[
+    // Stripe style: POST on a collection creates, POST on the item updates.
+    (
+        "create_customer",
+        Effect::Create,
+        UndoKind::Inverse,
+        Confidence::High,
+        Some("delete_customer"),
+    ),
+    (
+        "update_customer",
+        Effect::Update,
+        UndoKind::Restore,
+        Confidence::High,
+        Some("update_customer"),
+    ),
+    (
+        "delete_customer",
+        Effect::Delete,
+        UndoKind::Recreate,
+        Confidence::Medium,
+        Some("create_customer"),
+    ),
+    // A read-only POST, said with lower confidence.
+    (
+        "search_customers",
+        Effect::Read,
+        UndoKind::None,
+        Confidence::Medium,
+        None,
+    ),
+    // Actions.
+    (
+        "capture_charge",
+        Effect::Execute,
+        UndoKind::Irreversible,
+        Confidence::High,
+        None,
+    ),
+    (
+        "cancel_run",
+        Effect::Execute,
+        UndoKind::Irreversible,
+        Confidence::Medium,
+        None,
+    ),
+    (
+        "create_dispatch_event",
+        Effect::Execute,
+        UndoKind::Irreversible,
+        Confidence::High,
+        None,
+    ),
+    (
+        "merge_branch",
+        Effect::Execute,
+        UndoKind::Irreversible,
+        Confidence::High,
+        None,
+    ),
+    (
+        "pause_subscription",
+        Effect::Execute,
+        UndoKind::Inverse,
+        Confidence::Medium,
+        Some("resume_subscription"),
+    ),
+    // Secrets cannot be read back.
+    (
+        "set_secret",
+        Effect::Update,
+        UndoKind::Irreversible,
+        Confidence::High,
+        None,
+    ),
+    (
+        "delete_secret",
+        Effect::Delete,
+        UndoKind::Irreversible,
+        Confidence::High,
+        None,
+    ),
+    (
+        "update_hook_config",
+        Effect::Update,
+        UndoKind::Restore,
+        Confidence::Low,
+        Some("update_hook_config"),
+    ),
+    // Toggles: guarded by a presence GET, unguarded (medium) with a state GET.
+    (
+        "star_repo",
+        Effect::Create,
+        UndoKind::Inverse,
+        Confidence::High,
+        Some("unstar_repo"),
+    ),
+    (
+        "unstar_repo",
+        Effect::Delete,
+        UndoKind::Inverse,
+        Confidence::High,
+        Some("star_repo"),
+    ),
+    (
+        "enable_automated_security_fixes",
+        Effect::Create,
+        UndoKind::Inverse,
+        Confidence::Medium,
+        Some("disable_automated_security_fixes"),
+    ),
+    // The item path sits elsewhere than under the collection.
+    (
+        "create_issue_comment",
+        Effect::Create,
+        UndoKind::Inverse,
+        Confidence::Medium,
+        Some("delete_issue_comment"),
+    ),
+    (
+        "add_assignees",
+        Effect::Create,
+        UndoKind::Inverse,
+        Confidence::Medium,
+        Some("remove_assignees"),
+    ),
+    (
+        "remove_assignees",
+        Effect::Delete,
+        UndoKind::Inverse,
+        Confidence::Medium,
+        Some("add_assignees"),
+    ),
+    (
+        "create_widget",
+        Effect::Create,
+        UndoKind::Inverse,
+        Confidence::Low,
+        Some("delete_widget"),
+    ),
+    (
+        "create_variable",
+        Effect::Create,
+        UndoKind::Inverse,
+        Confidence::High,
+        Some("delete_variable"),
+    ),
+    // GET and PUT disagree on a shape.
+    (
+        "set_protection",
+        Effect::Update,
+        UndoKind::Irreversible,
+        Confidence::Medium,
+        None,
+    ),
+    // Server-assigned ids: recreated through the collection, not the item's PUT.
+    (
+        "delete_review",
+        Effect::Delete,
+        UndoKind::Recreate,
+        Confidence::Medium,
+        Some("create_review"),
+    ),
+    // The description overrides inference.
+    (
+        "generate_report",
+        Effect::Read,
+        UndoKind::None,
+        Confidence::High,
+        None,
+    ),
+    (
+        "close_account",
+        Effect::Delete,
+        UndoKind::Irreversible,
+        Confidence::High,
+        None,
+    ),
+];
+
+#[test]
+fn known_inverses_and_traps() {
+    let l = lower_with(Overrides::default());
+    for (name, effect, kind, confidence, target) in EXPECTED {
+        let c = cap(&l, name);
+        let u = c.undo.as_ref().unwrap();
+        assert!(
+            c.effects.contains(effect),
+            "{name}: effects {:?}",
+            c.effects
+        );
+        assert!(
+            c.effects.contains(&Effect::Network),
+            "{name}: HTTP is network"
+        );
+        assert_eq!(
+            (u.kind, u.confidence),
+            (*kind, *confidence),
+            "{name}: {u:#?}"
+        );
+        assert_eq!(
+            u.target.as_ref().map(|t| t.name.as_str()),
+            *target,
+            "{name}"
+        );
+        assert!(!u.evidence.is_empty(), "{name}: a plan says why");
+    }
+}
+
+#[test]
+fn arguments_are_bound_where_they_come_from() {
+    let l = lower_with(Overrides::default());
+    let args = |n: &str| cap(&l, n).undo.as_ref().unwrap().args.clone();
+    assert_eq!(args("create_customer")["customer"], "$result.id");
+    assert_eq!(args("create_issue_comment")["comment_id"], "$result.id");
+    assert_eq!(args("create_issue_comment")["owner"], "$args.owner");
+    assert_eq!(args("create_widget")["widgetId"], "$location.id");
+    assert_eq!(args("create_variable")["name"], "$args.name");
+    assert_eq!(args("add_assignees")["assignees"], "$args.assignees");
+    // The masked secret is never written back; the other fields are.
+    let hook = args("update_hook_config");
+    assert_eq!(hook["url"], "$snapshot.url");
+    assert!(!hook.contains_key("secret"), "{hook:?}");
+    // A guarded toggle snapshots with the presence GET.
+    let star = cap(&l, "star_repo").undo.as_ref().unwrap();
+    assert_eq!(star.guard, Some(Guard::SnapshotAbsent));
+    assert_eq!(star.snapshot.as_ref().unwrap().name, "check_starred");
+    assert!(cap(&l, "enable_automated_security_fixes")
+        .undo
+        .as_ref()
+        .unwrap()
+        .guard
+        .is_none());
+    // Stripe's POST update writes the snapshot back through itself.
+    let upd = cap(&l, "update_customer").undo.as_ref().unwrap();
+    assert_eq!(upd.snapshot.as_ref().unwrap().name, "get_customer");
+    assert_eq!(upd.args["email"], "$snapshot.email");
+}
+
+#[test]
+fn annotations_follow_effects_and_extensions() {
+    let l = lower_with(Overrides::default());
+    let a = |n: &str| cap(&l, n).annotations.clone();
+    let create = a("create_customer");
+    assert_eq!(
+        (create.read_only_hint, create.destructive_hint),
+        (Some(false), Some(false))
+    );
+    let delete = a("delete_customer");
+    assert_eq!(
+        (delete.destructive_hint, delete.idempotent_hint),
+        (Some(true), Some(true))
+    );
+    let search = a("search_customers");
+    assert_eq!(search.read_only_hint, Some(true));
+    assert_eq!(a("capture_charge").open_world_hint, Some(true));
+    // x-aifirst-effects made it read-only; x-mcp-annotations set idempotence.
+    let report = a("generate_report");
+    assert_eq!(
+        (report.read_only_hint, report.idempotent_hint),
+        (Some(true), Some(true))
+    );
+}
+
+#[test]
+fn project_config_beats_extensions_beats_inference() {
+    let toml = r#"
+        [operations.closeAccount]
+        undo = { kind = "recreate", target = "createCustomer", snapshot = "getCustomer", args = { email = "$snapshot.email" } }
+
+        [operations.capture_charge]
+        effects = ["execute", "network"]
+        annotations = { destructiveHint = false }
+        undo = "irreversible"
+
+        [operations.createWidget]
+        effects = ["create", "teleport"]
+        undo = { kind = "inverse", target = "noSuchOperation" }
+    "#;
+    let overrides = Overrides::parse(toml, "forge.toml").unwrap();
+    let l = lower_with(overrides);
+    // forge.toml over the operation's own x-aifirst-undo.
+    let close = cap(&l, "close_account").undo.as_ref().unwrap();
+    assert_eq!(close.kind, UndoKind::Recreate);
+    assert_eq!(close.target.as_ref().unwrap().name, "create_customer");
+    assert_eq!(close.args["email"], "$snapshot.email");
+    assert!(
+        close.evidence[0].contains("forge.toml"),
+        "{:?}",
+        close.evidence
+    );
+    // Annotation override by name.
+    assert_eq!(
+        cap(&l, "capture_charge").annotations.destructive_hint,
+        Some(false)
+    );
+    // Bad overrides are reported, and the rest of them still applies.
+    let bad: Vec<&str> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "bad-override")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(bad.iter().any(|m| m.contains("teleport")));
+    assert!(bad.iter().any(|m| m.contains("noSuchOperation")));
+    assert_eq!(
+        cap(&l, "create_widget").undo.as_ref().unwrap().kind,
+        UndoKind::Inverse,
+        "inference kept"
+    );
+    assert!(l
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "bad-override")
+        .all(|d| d.location.file == "forge.toml"));
+}
+
+#[test]
+fn malformed_project_config_is_an_error_naming_the_file() {
+    let err =
+        Overrides::parse("[operations.x]\nundo = 3\nbogus = true\n", "forge.toml").unwrap_err();
+    assert!(err.to_string().contains("forge.toml"), "{err}");
+}
+
+#[test]
+fn check_cli_lists_every_violation_with_exit_1() {
+    use assert_cmd::Command;
+    let run = |args: &[&str]| {
+        let out = Command::cargo_bin("forge")
+            .unwrap()
+            .arg("check")
+            .arg(FIXTURE)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    };
+    let (code, out) = run(&["--deny", "execute"]);
+    assert_eq!(code, 1);
+    for name in [
+        "capture_charge",
+        "cancel_run",
+        "merge_branch",
+        "pause_subscription",
+    ] {
+        assert!(out.contains(&format!("`{name}`")), "{name} missing:\n{out}");
+    }
+    let (code, out) = run(&[
+        "--require-undo",
+        "--min-confidence",
+        "high",
+        "--ops",
+        "star_repo,unstar_repo,create_customer",
+    ]);
+    assert_eq!(
+        (code, out.trim_end().lines().last().unwrap()),
+        (0, "0 violations in 3 capabilities"),
+        "{out}"
+    );
+    let (code, out) = run(&["--require-undo", "--ops", "set_secret"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("violation[no-undo]") && out.contains("secret"),
+        "{out}"
+    );
+    let out = Command::cargo_bin("forge")
+        .unwrap()
+        .args(["check", FIXTURE, "--deny", "teleport"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::cargo_bin("forge")
+        .unwrap()
+        .args(["check", FIXTURE, "--config", "/nonexistent/forge.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad-config"));
+}
