@@ -65,6 +65,8 @@ pub struct Hints {
     pub annotations: Option<Value>,
     /// The success response has a `Location` header.
     pub location_header: bool,
+    /// The operation's 2xx status codes, as written.
+    pub statuses: Vec<String>,
     /// OpenAPI links of the success response: (target operationId, parameter → expression).
     pub links: Vec<(String, BTreeMap<String, String>)>,
 }

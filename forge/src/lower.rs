@@ -634,6 +634,7 @@ impl<'a> Lowerer<'a> {
         };
         let mut codes: Vec<&String> = responses.keys().filter(|k| k.starts_with('2')).collect();
         codes.sort();
+        hints.statuses = codes.iter().map(|c| c.to_string()).collect();
         let r_base = push_token(at, "responses");
         let Some(code) = codes.first() else {
             return hints;

@@ -175,7 +175,7 @@ pub fn infer(ir: &mut Ir, overrides: &Overrides) -> Vec<Diagnostic> {
                 Class::Create | Class::ToggleOn => Effect::Create,
                 Class::Update => Effect::Update,
                 Class::Delete => Effect::Delete,
-                Class::Execute(_) => Effect::Execute,
+                Class::Execute(verb) => action_effect(&verb),
             },
             Effect::Network,
         ];
@@ -233,7 +233,20 @@ pub(crate) fn classify(i: usize, cap: &Capability, index: &Index) -> (Class, Str
                         })
                     });
             let no_get = index.find(i, "GET").is_none();
-            if index.find(i, "DELETE").is_some() && (h.body.is_none() || (optional_body && no_get))
+            // A GET that returns the resource itself (not 204/404 presence) makes the PUT an update.
+            let resource_get = matches!(index.segs[i].last(), Some(Seg::Var(_)))
+                && index.find(i, "GET").is_some_and(|g| index.has_output[g]);
+            // A sub-resource like `/lock` or `/subscription`, not an item that a PUT may update.
+            let optional_body = optional_body && matches!(index.segs[i].last(), Some(Seg::Lit(_)));
+            // A toggle is named by its path alone: query or header parameters make it an update.
+            let path_only = h
+                .params
+                .iter()
+                .all(|p| p.location == crate::ir::ParamLocation::Path);
+            if path_only
+                && !resource_get
+                && index.find(i, "DELETE").is_some()
+                && (h.body.is_none() || (optional_body && no_get))
             {
                 (
                     Class::ToggleOn,
@@ -281,11 +294,63 @@ fn classify_post(i: usize, cap: &Capability, segs: &[Seg], index: &Index) -> (Cl
             format!("POST named `{w}`: computed from the request, changes nothing (likely)"),
         );
     }
-    if matches!(segs.last(), Some(Seg::Var(_))) {
+    if let Some(Seg::Var(var)) = segs.last() {
+        if index.find(i, "PUT").is_some() || index.find(i, "PATCH").is_some() {
+            return (
+                Class::Create,
+                "POST on an item path that PUT or PATCH updates: it creates the item at that path"
+                    .into(),
+            );
+        }
+        let parent = segs.iter().rev().nth(1).and_then(|s| match s {
+            Seg::Lit(l) => Some(l.to_ascii_lowercase()),
+            Seg::Var(_) => None,
+        });
+        let singular = parent.as_deref().map(|c| match c.strip_suffix("ies") {
+            Some(stem) => format!("{stem}y"),
+            None => c.strip_suffix('s').unwrap_or(c).to_string(),
+        });
+        let v = crate::naming::snake_case(var);
+        let names_item = singular
+            .is_some_and(|s| crate::naming::snake_case(&s).replace('_', "") == v.replace('_', ""))
+            || ["id", "uuid", "gid", "sid", "number", "key"]
+                .iter()
+                .any(|s| v == *s || v.ends_with(&format!("_{s}")));
+        if names_item {
+            return (
+                Class::Update,
+                "POST on an item path updates it (Stripe style)".into(),
+            );
+        }
         return (
-            Class::Update,
-            "POST on an item path updates it (Stripe style)".into(),
+            Class::Create,
+            format!("POST under `{{{var}}}`, which scopes a collection rather than naming an item"),
         );
+    }
+    if let Some(verb) = last_words
+        .iter()
+        .find(|w| undo::MONEY.contains(&w.as_str()))
+    {
+        return (
+            Class::Execute(verb.clone()),
+            format!("POST on a money movement (`{verb}`)"),
+        );
+    }
+    // Items beneath it make it a collection, whatever its name (`/deploy_keys`, `/check-runs`).
+    if index.has_item_child(i) {
+        return (
+            Class::Create,
+            "POST on a collection that has item paths beneath it".into(),
+        );
+    }
+    // RPC style: the segment starts with a verb (`addFollowers`, `removeMembers`, `setMetric`).
+    if let (Some(first), true) = (last_words.first(), last_words.len() > 1) {
+        if RPC_VERBS.contains(&first.as_str()) || ACTION_VERBS.contains(&first.as_str()) {
+            return (
+                Class::Execute(first.clone()),
+                format!("POST on an action named by a verb (`{first}`)"),
+            );
+        }
     }
     if let Some(verb) = last_words
         .iter()
@@ -303,12 +368,6 @@ fn classify_post(i: usize, cap: &Capability, segs: &[Seg], index: &Index) -> (Cl
         return (
             Class::Execute(verb.clone()),
             format!("the operation id names an action (`{verb}`)"),
-        );
-    }
-    if index.has_item_child(i) {
-        return (
-            Class::Create,
-            "POST on a collection that has item paths beneath it".into(),
         );
     }
     if index.find(i, "GET").is_some() {
@@ -330,6 +389,32 @@ fn classify_post(i: usize, cap: &Capability, segs: &[Seg], index: &Index) -> (Cl
             Class::Execute("post".into()),
             "POST on the root path".into(),
         ),
+    }
+}
+
+/// Verbs that start RPC-style action segments (`addFollowers`, `removeMembers`).
+const RPC_VERBS: [&str; 10] = [
+    "add",
+    "remove",
+    "set",
+    "unset",
+    "insert",
+    "delete",
+    "duplicate",
+    "instantiate",
+    "reorder",
+    "update",
+];
+
+/// The effect of an action verb: adding is a create, removing a delete, the rest execute.
+fn action_effect(verb: &str) -> Effect {
+    match verb {
+        "add" | "insert" | "attach" | "assign" | "follow" | "star" | "subscribe" | "pin"
+        | "watch" => Effect::Create,
+        "remove" | "delete" | "detach" | "unassign" | "unfollow" | "unstar" | "unsubscribe"
+        | "unpin" | "unwatch" => Effect::Delete,
+        "set" | "unset" | "update" | "reorder" | "move" | "rename" => Effect::Update,
+        _ => Effect::Execute,
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Index {
     pub keys: Vec<String>,
     by_key: HashMap<String, Vec<usize>>,
     methods: Vec<String>,
+    /// Whether each operation's success response has a body schema.
+    pub has_output: Vec<bool>,
 }
 
 impl Index {
@@ -59,11 +61,13 @@ impl Index {
             keys.push(k);
             methods.push(h.method.clone());
         }
+        let has_output = caps.iter().map(|c| c.output_schema.is_some()).collect();
         Index {
             segs,
             keys,
             by_key,
             methods,
+            has_output,
         }
     }
 

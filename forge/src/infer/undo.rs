@@ -10,7 +10,7 @@ use super::{bare, http, words, Class};
 use crate::ir::{BodyShape, Capability, ParamLocation};
 
 /// Verbs whose POST moves money.
-const MONEY: [&str; 8] = [
+pub(crate) const MONEY: [&str; 8] = [
     "capture", "refund", "refunds", "pay", "payout", "transfer", "charge", "finalize",
 ];
 /// Verbs whose POST starts work or sends something out.
@@ -34,7 +34,9 @@ pub(crate) const DISPATCH: [&str; 17] = [
     "generate",
 ];
 /// Pairs of verbs that reverse each other (and any `x` / `unx`).
-const PAIRS: [(&str, &str); 16] = [
+const PAIRS: [(&str, &str); 18] = [
+    ("add", "remove"),
+    ("insert", "delete"),
     ("lock", "unlock"),
     ("archive", "unarchive"),
     ("enable", "disable"),
@@ -245,6 +247,33 @@ fn misfits(
         }
     }
     (wrong, doubtful)
+}
+
+/// `true` when a PUT on this item can bring it into being: the client names the item (a name-like
+/// last path variable: `environment_name`, `username`, `key`, `{owner}/{repo}`), or the PUT says it
+/// may answer `201 Created`.
+fn put_creates(cap: &Capability) -> bool {
+    if cap.hints.statuses.iter().any(|s| s == "201") {
+        return true;
+    }
+    let Some(var) = http(cap)
+        .path
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.strip_prefix('{'))
+        .and_then(|s| s.strip_suffix('}'))
+    else {
+        return false;
+    };
+    let v = crate::naming::snake_case(var);
+    const NAMED: [&str; 16] = [
+        "name", "slug", "key", "username", "login", "email", "path", "ref", "repo", "owner", "org",
+        "branch", "tag", "label", "sha", "code",
+    ];
+    !server_assigned_id(cap)
+        && NAMED
+            .iter()
+            .any(|n| v == *n || v.ends_with(&format!("_{n}")))
 }
 
 /// `true` when the item's id (the last path variable) is assigned by the server (an integer), so a
@@ -695,7 +724,7 @@ impl Ctx<'_> {
             Body::None => return Ok(wb),
             Body::Wrapped(prop) => {
                 wb.args.insert(prop.to_string(), "$snapshot".into());
-                wb.confidence = Confidence::Medium;
+                wb.confidence = Confidence::Low;
                 wb.notes.push(
                     "the body's fields are not known; the whole snapshot is written back".into(),
                 );
@@ -830,7 +859,7 @@ impl Ctx<'_> {
         p.args = args;
         p.snapshot = Some(cref(&self.caps[g]));
         p.snapshot_args = self.positional(i, g).unwrap_or_default();
-        if method == "PUT" && !server_assigned_id(c) {
+        if method == "PUT" && put_creates(c) {
             if let Some(d) = self.index.find(i, "DELETE") {
                 p.when_absent = Some(Call {
                     capability: cref(&self.caps[d]),
@@ -917,7 +946,7 @@ impl Ctx<'_> {
                 .index
                 .find(i, "PUT")
                 .filter(with_body)
-                .filter(|&j| !server_assigned_id(&self.caps[j]));
+                .filter(|&j| put_creates(&self.caps[j]));
             let via_post = self.index.at(&parent, "POST").filter(not_action);
             match (via_put, via_post) {
                 (Some(j), _) => (
@@ -979,6 +1008,45 @@ impl Ctx<'_> {
         p
     }
 
+    /// Adds `j`'s body arguments from `i`'s own: the same fields pass through (`addFollowers`'
+    /// `followers` to `removeFollowers`). `None` when `j` needs a body `i` does not have.
+    fn pass_body(
+        &self,
+        i: usize,
+        j: usize,
+        mut args: BTreeMap<String, String>,
+    ) -> Option<BTreeMap<String, String>> {
+        match (body(&self.caps[i]), body(&self.caps[j])) {
+            (_, Body::None) => Some(args),
+            (Body::Fields(mine), Body::Fields(theirs)) => {
+                let req = required(&self.caps[j]);
+                for (their_prop, field) in theirs {
+                    match mine.iter().find(|(_, f)| f == field) {
+                        Some((my_prop, _)) => {
+                            args.insert(their_prop.clone(), format!("$args.{my_prop}"));
+                        }
+                        None if req.contains(their_prop) => return None,
+                        None => {}
+                    }
+                }
+                Some(args)
+            }
+            (Body::Wrapped(mine), Body::Wrapped(theirs)) => {
+                args.insert(theirs.to_string(), format!("$args.{mine}"));
+                Some(args)
+            }
+            (_, _)
+                if http(&self.caps[j])
+                    .body
+                    .as_ref()
+                    .is_some_and(|b| b.required) =>
+            {
+                None
+            }
+            _ => Some(args),
+        }
+    }
+
     fn execute(&self, i: usize, verb: &str) -> UndoPlan {
         let segs = &self.index.segs[i];
         let my_words = segs
@@ -1021,7 +1089,8 @@ impl Ctx<'_> {
                         && matches!(self.index.segs[j].last(), Some(Seg::Lit(l)) if words(l) == want)
                 });
                 if let Some(j) = found {
-                    if let Some(args) = self.positional(i, j) {
+                    if let Some(args) = self.positional(i, j).and_then(|a| self.pass_body(i, j, a))
+                    {
                         let mut p = bare(UndoKind::Inverse, Confidence::Medium);
                         p.target = Some(cref(&self.caps[j]));
                         p.args = args;
