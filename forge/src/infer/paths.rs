@@ -11,15 +11,23 @@ pub enum Seg {
     Var(String),
 }
 
+/// A path's segments. A segment with a variable in it (`{id}.json`) counts as that variable, and a
+/// format extension (`groups.json`) is left out, so Rails-style paths line up with plain ones.
 pub fn segments(path: &str) -> Vec<Seg> {
     path.split('/')
         .filter(|s| !s.is_empty())
-        .map(
-            |s| match s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
-                Some(v) => Seg::Var(v.to_string()),
-                None => Seg::Lit(s.to_string()),
-            },
-        )
+        .map(|s| {
+            if let (Some(open), Some(close)) = (s.find('{'), s.rfind('}')) {
+                if open < close {
+                    return Seg::Var(s[open + 1..close].to_string());
+                }
+            }
+            let lit = [".json", ".xml"]
+                .iter()
+                .find_map(|e| s.strip_suffix(e))
+                .unwrap_or(s);
+            Seg::Lit(lit.to_string())
+        })
         .collect()
 }
 

@@ -154,6 +154,43 @@ pub(crate) fn top_level_schemas(schema: &Value) -> (bool, BTreeMap<String, Value
     (is_array, out)
 }
 
+/// The scalar fields of a create's response that can name the new item, and the path prefix they sit
+/// under: `{"domain": {"name": …}}` (DigitalOcean, Hetzner) gives the fields of `domain` and
+/// `domain.`. The flag says the response is a list.
+fn response_fields(cap: &Capability) -> Option<(bool, BTreeSet<String>, String)> {
+    let v = cap.output_schema_value()?;
+    let (is_array, props) = top_level_schemas(&v);
+    if is_array {
+        return Some((true, BTreeSet::new(), String::new()));
+    }
+    let scalar = |s: &Value| types(s).is_none_or(|t| !t.contains("object") && !t.contains("array"));
+    let wrappers: Vec<(&String, &Value)> = props
+        .iter()
+        .filter(|(k, s)| {
+            !["links", "meta", "_links", "pagination", "action", "actions"].contains(&k.as_str())
+                && types(s).is_some_and(|t| t.contains("object"))
+                && !top_level_schemas(s).1.is_empty()
+        })
+        .collect();
+    if !props.contains_key("id") {
+        if let [(name, inner)] = wrappers[..] {
+            let fields = top_level_schemas(inner)
+                .1
+                .into_iter()
+                .filter(|(_, s)| scalar(s))
+                .map(|(k, _)| k)
+                .collect();
+            return Some((false, fields, format!("{name}.")));
+        }
+    }
+    let fields = props
+        .into_iter()
+        .filter(|(_, s)| scalar(s))
+        .map(|(k, _)| k)
+        .collect();
+    Some((false, fields, String::new()))
+}
+
 fn out_props(cap: &Capability) -> Option<(bool, BTreeSet<String>)> {
     cap.output_schema_value().map(|v| top_level_props(&v))
 }
@@ -420,8 +457,8 @@ impl Ctx<'_> {
         if let Some(p) = self.set_pair(i) {
             return p;
         }
-        let out = out_props(c);
-        if matches!(out, Some((true, _))) {
+        let out = response_fields(c);
+        if matches!(out, Some((true, _, _))) {
             return irreversible(
                 "the response is a list: the call may create several items",
                 Confidence::Medium,
@@ -467,7 +504,8 @@ impl Ctx<'_> {
         }
         let mut failures = Vec::new();
         for (d, base, why) in candidates {
-            match self.bind_created(i, d, base, out.as_ref().map(|o| &o.1)) {
+            let prefix = out.as_ref().map(|o| o.2.as_str()).unwrap_or("");
+            match self.bind_created(i, d, base, out.as_ref().map(|o| &o.1), prefix) {
                 Ok((args, conf, how)) => {
                     let mut p = bare(UndoKind::Inverse, conf.min(base));
                     p.target = Some(cref(&self.caps[d]));
@@ -497,6 +535,7 @@ impl Ctx<'_> {
         d: usize,
         base: Confidence,
         out: Option<&BTreeSet<String>>,
+        prefix: &str,
     ) -> Result<Binding, String> {
         let (c, del) = (&self.caps[i], &self.caps[d]);
         let dvars = self.vars(d);
@@ -510,7 +549,7 @@ impl Ctx<'_> {
             if let Some(cp) = path_prop(c, v) {
                 args.insert(prop.to_string(), format!("$args.{cp}"));
             } else if out.is_some_and(|o| o.contains(*v)) {
-                args.insert(prop.to_string(), format!("$result.{v}"));
+                args.insert(prop.to_string(), format!("$result.{prefix}{v}"));
             } else {
                 return Err(format!("`{v}` cannot be bound"));
             }
@@ -554,7 +593,7 @@ impl Ctx<'_> {
         let lower = id_var.to_ascii_lowercase();
         let pick = |name: &str, conf: Confidence, why: &str| {
             Some((
-                format!("$result.{name}"),
+                format!("$result.{prefix}{name}"),
                 conf,
                 format!("`{id_var}` = response `{name}` ({why})"),
             ))
@@ -1034,6 +1073,16 @@ impl Ctx<'_> {
             (Body::Wrapped(mine), Body::Wrapped(theirs)) => {
                 args.insert(theirs.to_string(), format!("$args.{mine}"));
                 Some(args)
+            }
+            // `i` has nothing to pass; fine only if `j` needs nothing.
+            (_, Body::Fields(theirs)) => {
+                let req = required(&self.caps[j]);
+                let needs = http(&self.caps[j])
+                    .body
+                    .as_ref()
+                    .is_some_and(|b| b.required)
+                    || theirs.iter().any(|(p, _)| req.contains(p));
+                (!needs).then_some(args)
             }
             (_, _)
                 if http(&self.caps[j])
