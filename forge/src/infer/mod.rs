@@ -234,8 +234,14 @@ pub(crate) fn classify(i: usize, cap: &Capability, index: &Index) -> (Class, Str
                     });
             let no_get = index.find(i, "GET").is_none();
             // A GET that returns the resource itself (not 204/404 presence) makes the PUT an update.
+            // On an item, only a GET that answers by status (204/404) shows it is a relation that
+            // is switched on and off; any other GET, or none, leaves the PUT an update.
             let resource_get = matches!(index.segs[i].last(), Some(Seg::Var(_)))
-                && index.find(i, "GET").is_some_and(|g| index.has_output[g]);
+                && match index.find(i, "GET") {
+                    Some(g) => !index.presence[g],
+                    // No GET: the PUT itself must answer like a switch, 204 and no body.
+                    None => !(index.presence[i]),
+                };
             // A sub-resource like `/lock` or `/subscription`, not an item that a PUT may update.
             let optional_body = optional_body && matches!(index.segs[i].last(), Some(Seg::Lit(_)));
             // A toggle is named by its path alone: query or header parameters make it an update.
@@ -274,6 +280,10 @@ fn classify_post(i: usize, cap: &Capability, segs: &[Seg], index: &Index) -> (Cl
         Seg::Var(_) => None,
     });
     let last_words = last_lit.map(words).unwrap_or_default();
+    // Dotted RPC names (`admin.usergroups.addChannels`): the verb is in the last part.
+    let action_words = last_lit
+        .and_then(|l| l.rsplit_once('.').map(|(_, a)| words(a)))
+        .unwrap_or_else(|| last_words.clone());
     let id_words = cap.operation_id.as_deref().map(words).unwrap_or_default();
     // Read-only POSTs: the last segment names the computation, or the operation id starts or ends with it.
     let ro = |w: &String| READ_ONLY_POST.contains(&w.as_str());
@@ -295,7 +305,8 @@ fn classify_post(i: usize, cap: &Capability, segs: &[Seg], index: &Index) -> (Cl
         );
     }
     if let Some(Seg::Var(var)) = segs.last() {
-        if index.find(i, "PUT").is_some() || index.find(i, "PATCH").is_some() {
+        let created = cap.hints.statuses.iter().any(|s| s == "201");
+        if created && (index.find(i, "PUT").is_some() || index.find(i, "PATCH").is_some()) {
             return (
                 Class::Create,
                 "POST on an item path that PUT or PATCH updates: it creates the item at that path"
@@ -344,7 +355,7 @@ fn classify_post(i: usize, cap: &Capability, segs: &[Seg], index: &Index) -> (Cl
         );
     }
     // RPC style: the segment starts with a verb (`addFollowers`, `removeMembers`, `setMetric`).
-    if let (Some(first), true) = (last_words.first(), last_words.len() > 1) {
+    if let (Some(first), true) = (action_words.first(), action_words.len() > 1) {
         if RPC_VERBS.contains(&first.as_str()) || ACTION_VERBS.contains(&first.as_str()) {
             return (
                 Class::Execute(first.clone()),

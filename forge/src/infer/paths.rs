@@ -50,8 +50,9 @@ pub struct Index {
     pub keys: Vec<String>,
     by_key: HashMap<String, Vec<usize>>,
     methods: Vec<String>,
-    /// Whether each operation's success response has a body schema.
-    pub has_output: Vec<bool>,
+    /// Whether each operation answers by status alone: a `204` success and no body schema
+    /// (`GET /user/following/{username}`: 204 when following, 404 when not).
+    pub presence: Vec<bool>,
 }
 
 impl Index {
@@ -69,13 +70,16 @@ impl Index {
             keys.push(k);
             methods.push(h.method.clone());
         }
-        let has_output = caps.iter().map(|c| c.output_schema.is_some()).collect();
+        let presence = caps
+            .iter()
+            .map(|c| c.output_schema.is_none() && c.hints.statuses.iter().any(|s| s == "204"))
+            .collect();
         Index {
             segs,
             keys,
             by_key,
             methods,
-            has_output,
+            presence,
         }
     }
 

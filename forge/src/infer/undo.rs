@@ -172,7 +172,13 @@ fn response_fields(cap: &Capability) -> Option<(bool, BTreeSet<String>, String)>
                 && !top_level_schemas(s).1.is_empty()
         })
         .collect();
-    if !props.contains_key("id") {
+    let meaningful = props
+        .keys()
+        .filter(|k| {
+            !["links", "meta", "_links", "pagination", "action", "actions"].contains(&k.as_str())
+        })
+        .count();
+    if !props.contains_key("id") && meaningful == 1 {
         if let [(name, inner)] = wrappers[..] {
             let fields = top_level_schemas(inner)
                 .1
@@ -357,7 +363,7 @@ fn id_projection(field: &str, snapshot: &Value) -> Option<String> {
 
 /// `true` when a GET tells presence by its status alone (204 / 404), not by a body.
 fn presence_only(get: &Capability) -> bool {
-    get.output_schema.is_none()
+    get.output_schema.is_none() && get.hints.statuses.iter().any(|s| s == "204")
 }
 
 fn normalised(s: &str) -> String {
@@ -667,40 +673,66 @@ impl Ctx<'_> {
     /// Add/remove pairs: POST and DELETE on the same path taking the same body fields
     /// (add assignees / remove assignees). Reverses with the same arguments.
     fn set_pair(&self, i: usize) -> Option<UndoPlan> {
-        let other = if http(&self.caps[i]).method == "POST" {
-            "DELETE"
-        } else {
-            "POST"
-        };
-        let j = self.index.find(i, other)?;
-        // The POST side must add something (not check a token that shares the DELETE's fields).
-        let post = if other == "POST" { j } else { i };
-        if super::classify(post, &self.caps[post], self.index).0 != Class::Create {
+        // Sets are collections (`/assignees`, `/me/albums`), not items.
+        if !matches!(self.index.segs[i].last(), Some(Seg::Lit(_))) {
             return None;
         }
-        let (Body::Fields(mine), Body::Fields(theirs)) = (body(&self.caps[i]), body(&self.caps[j]))
-        else {
-            return None;
+        let other = if http(&self.caps[i]).method == "DELETE" {
+            ["POST", "PUT"]
+                .into_iter()
+                .find_map(|m| self.index.find(i, m))?
+        } else {
+            self.index.find(i, "DELETE")?
         };
-        let names =
-            |f: &[(String, String)]| f.iter().map(|(_, n)| n.clone()).collect::<BTreeSet<_>>();
-        if names(mine) != names(theirs) {
+        let j = other;
+        // The adding side must add something (not check a token that shares the DELETE's fields).
+        let adder = if http(&self.caps[i]).method == "DELETE" {
+            j
+        } else {
+            i
+        };
+        let class = super::classify(adder, &self.caps[adder], self.index).0;
+        if http(&self.caps[adder]).method == "POST" && class != Class::Create {
+            return None;
+        }
+        // What names the set: body fields and query parameters, by their wire names.
+        let members = |k: usize| -> Option<BTreeMap<String, String>> {
+            let mut m = BTreeMap::new();
+            match body(&self.caps[k]) {
+                Body::Fields(f) => m.extend(f.iter().map(|(p, n)| (n.clone(), p.clone()))),
+                Body::Wrapped(p) => {
+                    m.insert("\u{0}body".into(), p.to_string());
+                }
+                Body::None => {}
+            }
+            for p in http(&self.caps[k])
+                .params
+                .iter()
+                .filter(|p| p.location == ParamLocation::Query)
+            {
+                m.insert(p.name.clone(), p.property.clone());
+            }
+            Some(m)
+        };
+        let (mine, theirs) = (members(i)?, members(j)?);
+        if mine.is_empty() || mine.keys().ne(theirs.keys()) {
             return None;
         }
         let mut args = self.positional(i, j)?;
-        for (mine_prop, field) in mine {
-            let (their_prop, _) = theirs.iter().find(|(_, f)| f == field)?;
-            args.insert(their_prop.clone(), format!("$args.{mine_prop}"));
+        for (name, their_prop) in &theirs {
+            args.insert(their_prop.clone(), format!("$args.{}", mine.get(name)?));
         }
+        let other = http(&self.caps[j]).method.as_str();
         let mut p = bare(UndoKind::Inverse, Confidence::Medium);
         p.target = Some(cref(&self.caps[j]));
         p.args = args;
         p.evidence.push(format!(
-            "{other} {} takes the same fields: it removes what this adds",
+            "{other} {} takes the same items: it reverses this for exactly those",
             http(&self.caps[j]).path
         ));
-        p.evidence
-            .push("items that were already there are removed by undo too".into());
+        p.evidence.push(
+            "items that were already there (or already gone) are reversed by undo too".into(),
+        );
         Some(p)
     }
 
@@ -858,6 +890,12 @@ impl Ctx<'_> {
     fn update(&self, i: usize) -> UndoPlan {
         let c = &self.caps[i];
         let method = http(c).method.as_str();
+        // `PUT /me/albums?ids=…` adds to a set that `DELETE /me/albums?ids=…` takes away.
+        if method == "PUT" {
+            if let Some(p) = self.set_pair(i) {
+                return p;
+            }
+        }
         let Some(g) = self.index.find(i, "GET") else {
             return irreversible(
                 "no GET on the same path to snapshot the resource before changing it",
@@ -953,8 +991,9 @@ impl Ctx<'_> {
         // A toggle's off switch: PUT or POST on the same path that classifies as a toggle-on.
         for m in ["PUT", "POST"] {
             if let Some(j) = self.index.find(i, m) {
+                let literal = matches!(self.index.segs[i].last(), Some(Seg::Lit(_)));
                 if super::classify(j, &self.caps[j], self.index).0 == Class::ToggleOn
-                    || (m == "POST" && http(&self.caps[j]).body.is_none())
+                    || (m == "POST" && literal && http(&self.caps[j]).body.is_none())
                 {
                     return self.toggle(i, m, Guard::SnapshotPresent);
                 }
