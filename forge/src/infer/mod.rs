@@ -322,11 +322,12 @@ fn classify_post(i: usize, cap: &Capability, segs: &[Seg], index: &Index) -> (Cl
             None => c.strip_suffix('s').unwrap_or(c).to_string(),
         });
         let v = crate::naming::snake_case(var);
-        let names_item = singular
-            .is_some_and(|s| crate::naming::snake_case(&s).replace('_', "") == v.replace('_', ""))
-            || ["id", "uuid", "gid", "sid", "number", "key"]
-                .iter()
-                .any(|s| v == *s || v.ends_with(&format!("_{s}")));
+        let names_item = singular.is_some_and(|s| {
+            v.replace('_', "")
+                .starts_with(&crate::naming::snake_case(&s).replace('_', ""))
+        }) || ["id", "uuid", "gid", "sid", "number", "key"]
+            .iter()
+            .any(|s| v == *s || v.ends_with(&format!("_{s}")));
         if names_item {
             return (
                 Class::Update,
@@ -338,13 +339,15 @@ fn classify_post(i: usize, cap: &Capability, segs: &[Seg], index: &Index) -> (Cl
             format!("POST under `{{{var}}}`, which scopes a collection rather than naming an item"),
         );
     }
-    if let Some(verb) = last_words
-        .iter()
-        .find(|w| undo::MONEY.contains(&w.as_str()))
-    {
+    // Money moves when the action is a money verb (`/capture`, `/v1/refunds`), not when a noun
+    // merely mentions it (`payoutSettings`, `addApplePayDomains`).
+    let lead = action_words.first().map(String::as_str).unwrap_or("");
+    let money = (action_words.len() == 1 && undo::MONEY.contains(&lead))
+        || (undo::MONEY.contains(&lead) && !index.has_item_child(i));
+    if money {
         return (
-            Class::Execute(verb.clone()),
-            format!("POST on a money movement (`{verb}`)"),
+            Class::Execute(lead.to_string()),
+            format!("POST on a money movement (`{lead}`)"),
         );
     }
     // Items beneath it make it a collection, whatever its name (`/deploy_keys`, `/check-runs`).

@@ -10,8 +10,19 @@ use super::{bare, http, words, Class};
 use crate::ir::{BodyShape, Capability, ParamLocation};
 
 /// Verbs whose POST moves money.
-pub(crate) const MONEY: [&str; 8] = [
-    "capture", "refund", "refunds", "pay", "payout", "transfer", "charge", "finalize",
+pub(crate) const MONEY: [&str; 12] = [
+    "capture",
+    "refund",
+    "refunds",
+    "pay",
+    "payout",
+    "payouts",
+    "transfer",
+    "transfers",
+    "charge",
+    "charges",
+    "payments",
+    "finalize",
 ];
 /// Verbs whose POST starts work or sends something out.
 pub(crate) const DISPATCH: [&str; 17] = [
