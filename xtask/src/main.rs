@@ -25,6 +25,7 @@ fn main() -> Result<()> {
             std::hint::black_box(&v);
             std::process::exit(0)
         }
+        Some("undo-sample") => undo_sample(&args[1..]),
         Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
         _ => {
             eprintln!(
@@ -33,7 +34,10 @@ fn main() -> Result<()> {
                  bench-inspect [--runs N] [--spec FILE]  median time and peak RSS of `forge inspect` on\n  \
                  {:<39}GitHub's REST description, against plain serde_json parsing\n  \
                  corpus [DIR]                           per-spec import report (default ../shared/corpus/openapi)\n  \
+                 undo-sample SPEC [--n 30] [--seed 1] [--high]\n  \
+                 {:<39}N random undo plans of mutating operations, one line each, to check by hand\n  \
                  fetch-github                           download GitHub's description into target/bench-data",
+                "",
                 ""
             );
             Ok(())
@@ -234,6 +238,101 @@ fn bench_inspect(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// SplitMix64: a fixed, dependency-free generator so a sample can be drawn again from its seed.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn undo_sample(args: &[String]) -> Result<()> {
+    use aifirst_forge::ir::Binding;
+    use aifirst_forge::lower::{import_openapi, Options};
+
+    let mut spec = None;
+    let (mut n, mut seed, mut high) = (30usize, 1u64, false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--n" => n = it.next().context("--n N")?.parse()?,
+            "--seed" => seed = it.next().context("--seed S")?.parse()?,
+            "--high" => high = true,
+            other => spec = Some(PathBuf::from(other)),
+        }
+    }
+    let spec = spec.context("undo-sample SPEC")?;
+    let lowered = import_openapi(&spec, &Options::default()).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let caps = &lowered.ir.capabilities;
+    let mut pool: Vec<usize> = (0..caps.len())
+        .filter(|&i| caps[i].effects.iter().any(|e| e.is_mutating()))
+        .filter(|&i| {
+            !high
+                || caps[i].undo.as_ref().is_some_and(|u| {
+                    u.reverses() && u.confidence == aifirst_capability::Confidence::High
+                })
+        })
+        .collect();
+    // Partial Fisher-Yates: the first n of a seeded shuffle, then in path order for reading.
+    let mut rng = SplitMix(seed);
+    let take = n.min(pool.len());
+    for k in 0..take {
+        let j = k + (rng.next() % (pool.len() - k) as u64) as usize;
+        pool.swap(k, j);
+    }
+    let mut picked: Vec<usize> = pool[..take].to_vec();
+    let route = |i: usize| {
+        let Binding::Http(h) = &caps[i].binding;
+        format!("{} {}", h.method, h.path)
+    };
+    picked.sort_by_key(|&i| route(i));
+    let by_name = |name: &str| caps.iter().position(|c| c.name == name);
+    for (k, &i) in picked.iter().enumerate() {
+        let c = &caps[i];
+        let Some(u) = &c.undo else { continue };
+        let effect = c
+            .effects
+            .iter()
+            .find(|e| !e.is_scope())
+            .map(|e| e.as_str())
+            .unwrap_or("-");
+        let kind = serde_json::to_value(u.kind)?;
+        let conf = serde_json::to_value(u.confidence)?;
+        let mut line = format!(
+            "{:2}. {} [{effect}] {}/{}",
+            k + 1,
+            route(i),
+            kind.as_str().unwrap_or("?"),
+            conf.as_str().unwrap_or("?")
+        );
+        match u.target.as_ref().and_then(|t| by_name(&t.name)) {
+            Some(t) => {
+                let bound: Vec<String> = u
+                    .args
+                    .iter()
+                    .filter(|(_, v)| !v.starts_with("$args."))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                line.push_str(&format!(" -> {} [{}]", route(t), bound.join(" ")));
+                if let Some(g) = u.guard {
+                    line.push_str(&format!(
+                        " guard={}",
+                        serde_json::to_value(g)?.as_str().unwrap_or("?")
+                    ));
+                }
+            }
+            None => line.push_str(&format!(" ({})", u.reason.as_deref().unwrap_or(""))),
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
 fn corpus(args: &[String]) -> Result<()> {
     use aifirst_forge::inspect::{report, Filter};
     use aifirst_forge::lower::{import_openapi, Options};
@@ -254,8 +353,8 @@ fn corpus(args: &[String]) -> Result<()> {
         .collect();
     specs.sort();
     println!(
-        "{:<34} {:>9} {:>6} {:>5} {:>5} {:>6} {:>6} {:>10} {:>8}",
-        "spec", "bytes", "ops", "imp", "skip", "renam", "diags", "tokens", "ms"
+        "{:<34} {:>9} {:>6} {:>5} {:>5} {:>6} {:>6} {:>10} {:>8} {:>14}",
+        "spec", "bytes", "ops", "imp", "skip", "renam", "diags", "tokens", "ms", "undo (h/m/l)"
     );
     for spec in specs {
         let name = spec
@@ -269,14 +368,18 @@ fn corpus(args: &[String]) -> Result<()> {
                 let rep = report(&lowered, &Filter::default());
                 let s = &rep.summary;
                 println!(
-                    "{name:<34} {size:>9} {:>6} {:>5} {:>5} {:>6} {:>6} {:>10} {:>8.1}",
+                    "{name:<34} {size:>9} {:>6} {:>5} {:>5} {:>6} {:>6} {:>10} {:>8.1} {:>5.1}% {}/{}/{}",
                     s.stats.operations,
                     s.stats.imported,
                     s.stats.skipped,
                     s.stats.renamed,
                     s.errors + s.warnings,
                     s.tools_list_tokens,
-                    ms(t.elapsed())
+                    ms(t.elapsed()),
+                    s.undo.percent(),
+                    s.undo.high,
+                    s.undo.medium,
+                    s.undo.low
                 );
                 for d in lowered
                     .diagnostics
