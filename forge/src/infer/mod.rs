@@ -245,10 +245,12 @@ pub(crate) fn classify(i: usize, cap: &Capability, index: &Index) -> (Class, Str
             // A sub-resource like `/lock` or `/subscription`, not an item that a PUT may update.
             let optional_body = optional_body && matches!(index.segs[i].last(), Some(Seg::Lit(_)));
             // A toggle is named by its path alone: query or header parameters make it an update.
+            // A switch has nothing beneath it (`/lock`, `/star`); `/addon` with `/addon/linkers` is a resource.
             let path_only = h
                 .params
                 .iter()
-                .all(|p| p.location == crate::ir::ParamLocation::Path);
+                .all(|p| p.location == crate::ir::ParamLocation::Path)
+                && !index.has_children(i);
             if path_only
                 && !resource_get
                 && index.find(i, "DELETE").is_some()

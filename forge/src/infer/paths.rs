@@ -102,6 +102,12 @@ impl Index {
         (0..self.methods.len()).filter(move |&j| self.methods[j] == method)
     }
 
+    /// `true` when any operation sits below capability `i`'s path (it is a container, not a switch).
+    pub fn has_children(&self, i: usize) -> bool {
+        let prefix = format!("{}/", self.keys[i]);
+        self.by_key.keys().any(|k| k.starts_with(&prefix))
+    }
+
     /// `true` when some operation sits on `path/{var}` below capability `i`'s path.
     pub fn has_item_child(&self, i: usize) -> bool {
         self.by_key.contains_key(&format!("{}/{{}}", self.keys[i]))

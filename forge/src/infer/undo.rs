@@ -481,6 +481,24 @@ impl Ctx<'_> {
                 Confidence::Medium,
             );
         }
+        // Created at its own path (`POST /repositories/{workspace}/{repo_slug}`): DELETE the same path.
+        let updated_here =
+            self.index.find(i, "PUT").is_some() || self.index.find(i, "PATCH").is_some();
+        if matches!(self.index.segs[i].last(), Some(Seg::Var(_))) && updated_here {
+            if let Some(d) = self.index.find(i, "DELETE") {
+                if let Some(args) = self.positional(i, d) {
+                    let mut p = bare(UndoKind::Inverse, Confidence::High);
+                    p.target = Some(cref(&self.caps[d]));
+                    p.args = args;
+                    p.evidence.push(format!(
+                        "created at its own path; DELETE {} removes it",
+                        http(&self.caps[d]).path
+                    ));
+                    return p;
+                }
+            }
+            return irreversible("no DELETE on the path it creates", Confidence::Medium);
+        }
         let item_key = format!("{}/{{}}", self.index.keys[i]);
         let mut candidates: Vec<(usize, Confidence, String)> = Vec::new();
         if let Some(d) = self.index.at(&item_key, "DELETE") {
@@ -640,7 +658,39 @@ impl Ctx<'_> {
                 Confidence::Medium
             };
             if (lower == "id" || lower.ends_with("id")) && o.contains("id") {
-                return pick("id", strong, "the item's id");
+                // `petId` under `/pets`, `hook_id` under `/hooks`: the id of this resource. A
+                // qualified id (`encoded_id`, `external_id`) may be another identifier.
+                let qualifier = normalised(
+                    id_var
+                        .strip_suffix("Id")
+                        .or_else(|| id_var.strip_suffix("_id"))
+                        .unwrap_or(""),
+                );
+                let resource = self.index.segs[i]
+                    .iter()
+                    .rev()
+                    .find_map(|s| match s {
+                        Seg::Lit(l) => Some(l.to_ascii_lowercase()),
+                        Seg::Var(_) => None,
+                    })
+                    .map(|c| {
+                        normalised(
+                            c.strip_suffix("ies")
+                                .map(|s| format!("{s}y"))
+                                .as_deref()
+                                .unwrap_or_else(|| c.strip_suffix('s').unwrap_or(&c)),
+                        )
+                    })
+                    .unwrap_or_default();
+                let names_resource = qualifier.is_empty()
+                    || (!resource.is_empty()
+                        && (qualifier.ends_with(&resource) || resource.ends_with(&qualifier)));
+                let conf = if names_resource {
+                    strong
+                } else {
+                    Confidence::Medium
+                };
+                return pick("id", conf, "the item's id");
             }
             // Stripe names the variable after the resource: `/v1/customers/{customer}`.
             let collection = self.index.segs[i].iter().rev().find_map(|s| match s {
@@ -1002,7 +1052,8 @@ impl Ctx<'_> {
         // A toggle's off switch: PUT or POST on the same path that classifies as a toggle-on.
         for m in ["PUT", "POST"] {
             if let Some(j) = self.index.find(i, m) {
-                let literal = matches!(self.index.segs[i].last(), Some(Seg::Lit(_)));
+                let literal = matches!(self.index.segs[i].last(), Some(Seg::Lit(_)))
+                    && !self.index.has_children(i);
                 if super::classify(j, &self.caps[j], self.index).0 == Class::ToggleOn
                     || (m == "POST" && literal && http(&self.caps[j]).body.is_none())
                 {
@@ -1077,6 +1128,12 @@ impl Ctx<'_> {
                 }
             }
         };
+        if is_item && http(&self.caps[j]).method == "POST" && http(&self.caps[j]).body.is_none() {
+            return irreversible(
+                "the collection's POST takes no body to recreate the item from",
+                Confidence::Medium,
+            );
+        }
         let Some(mut args) = self.positional(i, j) else {
             return irreversible("path parameters are not declared", Confidence::Low);
         };
