@@ -108,6 +108,24 @@ impl Index {
         self.by_key.keys().any(|k| k.starts_with(&prefix))
     }
 
+    /// Collections of items directly inside item `i` (`/sites/{id}` → `deploys` when
+    /// `/sites/{id}/deploys/{deploy_id}` exists), sorted.
+    pub fn item_collections_below(&self, i: usize) -> Vec<String> {
+        let prefix = format!("{}/", self.keys[i]);
+        let mut out: Vec<String> = self
+            .by_key
+            .keys()
+            .filter_map(|k| {
+                let rest = k.strip_prefix(&prefix)?;
+                let (name, tail) = rest.split_once('/')?;
+                (tail == "{}" && name != "{}").then(|| name.to_string())
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// `true` when some operation sits on `path/{var}` below capability `i`'s path.
     pub fn has_item_child(&self, i: usize) -> bool {
         self.by_key.contains_key(&format!("{}/{{}}", self.keys[i]))

@@ -183,13 +183,10 @@ fn response_fields(cap: &Capability) -> Option<(bool, BTreeSet<String>, String)>
                 && !top_level_schemas(s).1.is_empty()
         })
         .collect();
-    let meaningful = props
-        .keys()
-        .filter(|k| {
-            !["links", "meta", "_links", "pagination", "action", "actions"].contains(&k.as_str())
-        })
-        .count();
-    if !props.contains_key("id") && meaningful == 1 {
+    // A wrapper stands beside at most a couple of informational scalars (`message`,
+    // `root_password`); a full resource (a campaign with a nested `created_by`) has many.
+    let scalars = props.values().filter(|s| scalar(s)).count();
+    if !props.contains_key("id") && scalars <= 2 {
         if let [(name, inner)] = wrappers[..] {
             let fields = top_level_schemas(inner)
                 .1
@@ -779,6 +776,20 @@ impl Ctx<'_> {
         if mine.is_empty() || mine.keys().ne(theirs.keys()) {
             return None;
         }
+        // The set's items must be named: a list (`ids`, `assignees`, `droplet_ids`), not one scalar
+        // identifier (`?username=`), which names a resource that PUT updates and DELETE destroys.
+        let listed = mine.iter().any(|(name, prop)| {
+            let schema = self.caps[i]
+                .input_schema
+                .get("properties")
+                .and_then(|p| p.get(prop));
+            schema.and_then(types).is_some_and(|t| t.contains("array"))
+                || (name.ends_with('s') && !name.ends_with("ss"))
+                || name.starts_with('\u{0}')
+        });
+        if !listed {
+            return None;
+        }
         let mut args = self.positional(i, j)?;
         for (name, their_prop) in &theirs {
             args.insert(their_prop.clone(), format!("$args.{}", mine.get(name)?));
@@ -1062,6 +1073,14 @@ impl Ctx<'_> {
             }
         }
         let is_item = matches!(self.index.segs[i].last(), Some(Seg::Var(_)));
+        if is_item {
+            if let Some(inner) = self.index.item_collections_below(i).first() {
+                return irreversible(
+                    format!("it contains `{inner}`; recreating it from a snapshot would not bring those back"),
+                    Confidence::High,
+                );
+            }
+        }
         let Some(g) = self.index.find(i, "GET") else {
             return irreversible("no GET to read it before deleting it", Confidence::Medium);
         };
