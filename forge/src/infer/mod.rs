@@ -324,9 +324,13 @@ fn classify_post(i: usize, cap: &Capability, segs: &[Seg], index: &Index) -> (Cl
             None => c.strip_suffix('s').unwrap_or(c).to_string(),
         });
         let v = crate::naming::snake_case(var);
+        // `{customer}`, `{shipping_rate_token}` under `shipping_rates`, `{item}` under `subscription_items`.
         let names_item = singular.is_some_and(|s| {
-            v.replace('_', "")
-                .starts_with(&crate::naming::snake_case(&s).replace('_', ""))
+            let (var, res) = (
+                v.replace('_', ""),
+                crate::naming::snake_case(&s).replace('_', ""),
+            );
+            var.starts_with(&res) || (var.len() >= 3 && res.ends_with(&var))
         }) || ["id", "uuid", "gid", "sid", "number", "key"]
             .iter()
             .any(|s| v == *s || v.ends_with(&format!("_{s}")));
