@@ -175,14 +175,18 @@ fn main() -> ExitCode {
                     }
                 };
                 let _ = stdout.flush();
-                match written {
+                let code = match written {
                     Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                         eprintln!("error: cannot write output: {e}");
                         2
                     }
                     _ if rep.summary.errors + rep.summary.warnings > 0 => 1,
                     _ => 0,
-                }
+                };
+                drop(rep);
+                // Keep the document and IR alive until exit: see the comment at `process::exit`.
+                std::mem::forget(lowered);
+                code
             }
         },
         Command::Check {
@@ -221,7 +225,9 @@ fn main() -> ExitCode {
                     if violations.len() == 1 { "" } else { "s" }
                 );
                 let _ = stdout.flush();
-                u8::from(!violations.is_empty())
+                let code = u8::from(!violations.is_empty());
+                std::mem::forget(lowered);
+                code
             }
         },
     };

@@ -156,17 +156,26 @@ pub(crate) const ACTION_VERBS: [&str; 97] = [
 /// Runs inference over every capability and applies overrides. Returns diagnostics about overrides.
 pub fn infer(ir: &mut Ir, overrides: &Overrides) -> Vec<Diagnostic> {
     let index = Index::new(&ir.capabilities);
+    let classified: Vec<(Class, String)> = ir
+        .capabilities
+        .iter()
+        .enumerate()
+        .map(|(i, cap)| classify(i, cap, &index))
+        .collect();
+    let classes: Vec<Class> = classified.iter().map(|(c, _)| c.clone()).collect();
+    let planner = undo::Planner::new(&ir.capabilities, &index, classes);
     let mut plans = Vec::with_capacity(ir.capabilities.len());
-    for (i, cap) in ir.capabilities.iter().enumerate() {
-        let (class, why) = classify(i, cap, &index);
+    for (i, (class, why)) in classified.into_iter().enumerate() {
+        let cap = &ir.capabilities[i];
         let idempotent = matches!(
             class,
             Class::Read | Class::ReadOnlyPost | Class::ToggleOn | Class::Delete
         ) || (matches!(class, Class::Update) && http(cap).method == "PUT");
-        let mut plan = undo::plan(i, &class, &ir.capabilities, &index);
+        let mut plan = planner.plan(i);
         plan.evidence.insert(0, why);
         plans.push((class, idempotent, plan));
     }
+    drop(planner);
     let mut diags = Vec::new();
     for (cap, (class, idempotent, plan)) in ir.capabilities.iter_mut().zip(plans) {
         let mut effects = vec![
@@ -183,6 +192,12 @@ pub fn infer(ir: &mut Ir, overrides: &Overrides) -> Vec<Diagnostic> {
         cap.effects = effects;
         cap.annotations = Annotations::from_effects(&cap.effects, idempotent);
         cap.undo = Some(plan);
+    }
+    let any_extension = ir.capabilities.iter().any(|c| {
+        c.hints.effects.is_some() || c.hints.undo.is_some() || c.hints.annotations.is_some()
+    });
+    if overrides.operations.is_empty() && !any_extension {
+        return diags;
     }
     let names = overrides::NameTable::new(&ir.capabilities);
     for i in 0..ir.capabilities.len() {

@@ -50,6 +50,8 @@ pub struct Index {
     pub keys: Vec<String>,
     by_key: HashMap<String, Vec<usize>>,
     methods: Vec<String>,
+    /// Words of each path's last segment when it is a literal (`unarchive` → [unarchive]).
+    pub last_words: Vec<Vec<String>>,
     /// Whether each operation answers by status alone: a `204` success and no body schema
     /// (`GET /user/following/{username}`: 204 when following, 404 when not).
     pub presence: Vec<bool>,
@@ -70,6 +72,13 @@ impl Index {
             keys.push(k);
             methods.push(h.method.clone());
         }
+        let last_words = segs
+            .iter()
+            .map(|s: &Vec<Seg>| match s.last() {
+                Some(Seg::Lit(l)) => super::words(l),
+                _ => Vec::new(),
+            })
+            .collect();
         let presence = caps
             .iter()
             .map(|c| c.output_schema.is_none() && c.hints.statuses.iter().any(|s| s == "204"))
@@ -80,6 +89,7 @@ impl Index {
             by_key,
             methods,
             presence,
+            last_words,
         }
     }
 

@@ -81,8 +81,38 @@ const SECRET_WORDS: [&str; 11] = [
     "passphrase",
 ];
 
-pub fn plan(i: usize, class: &Class, caps: &[Capability], index: &Index) -> UndoPlan {
-    let ctx = Ctx { caps, index };
+/// Shared, lazily filled state for planning every capability of one IR.
+pub struct Planner<'a> {
+    caps: &'a [Capability],
+    index: &'a Index,
+    outputs: Vec<std::sync::OnceLock<Option<Value>>>,
+    classes: Vec<Class>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(caps: &'a [Capability], index: &'a Index, classes: Vec<Class>) -> Self {
+        Planner {
+            caps,
+            index,
+            outputs: (0..caps.len())
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+            classes,
+        }
+    }
+
+    pub fn plan(&self, i: usize) -> UndoPlan {
+        let ctx = Ctx {
+            caps: self.caps,
+            index: self.index,
+            outputs: &self.outputs,
+            classes: &self.classes,
+        };
+        plan(i, &self.classes[i], &ctx)
+    }
+}
+
+fn plan(i: usize, class: &Class, ctx: &Ctx<'_>) -> UndoPlan {
     match class {
         Class::Read => with(
             bare(UndoKind::None, Confidence::High),
@@ -125,12 +155,17 @@ fn cref(cap: &Capability) -> CapabilityRef {
 /// the flag says the schema is an array.
 pub(crate) fn top_level_props(schema: &Value) -> (bool, BTreeSet<String>) {
     let (is_array, props) = top_level_schemas(schema);
-    (is_array, props.into_keys().collect())
+    (is_array, props.into_keys().map(str::to_string).collect())
 }
 
 /// Like [`top_level_props`], with each property's schema.
-pub(crate) fn top_level_schemas(schema: &Value) -> (bool, BTreeMap<String, Value>) {
-    fn walk(v: &Value, root: &Value, out: &mut BTreeMap<String, Value>, depth: usize) {
+pub(crate) fn top_level_schemas(schema: &Value) -> (bool, BTreeMap<&str, &Value>) {
+    fn walk<'v>(
+        v: &'v Value,
+        root: &'v Value,
+        out: &mut BTreeMap<&'v str, &'v Value>,
+        depth: usize,
+    ) {
         if depth > 8 {
             return;
         }
@@ -143,7 +178,7 @@ pub(crate) fn top_level_schemas(schema: &Value) -> (bool, BTreeMap<String, Value
         }
         if let Some(p) = v.get("properties").and_then(Value::as_object) {
             for (k, s) in p {
-                out.entry(k.clone()).or_insert_with(|| s.clone());
+                out.entry(k.as_str()).or_insert(s);
             }
         }
         for m in v
@@ -168,17 +203,17 @@ pub(crate) fn top_level_schemas(schema: &Value) -> (bool, BTreeMap<String, Value
 /// The scalar fields of a create's response that can name the new item, and the path prefix they sit
 /// under: `{"domain": {"name": …}}` (DigitalOcean, Hetzner) gives the fields of `domain` and
 /// `domain.`. The flag says the response is a list.
-fn response_fields(cap: &Capability) -> Option<(bool, BTreeSet<String>, String)> {
-    let v = cap.output_schema_value()?;
-    let (is_array, props) = top_level_schemas(&v);
+fn response_fields(v: Option<&Value>) -> Option<(bool, BTreeSet<String>, String)> {
+    let (is_array, props) = top_level_schemas(v?);
     if is_array {
         return Some((true, BTreeSet::new(), String::new()));
     }
     let scalar = |s: &Value| types(s).is_none_or(|t| !t.contains("object") && !t.contains("array"));
-    let wrappers: Vec<(&String, &Value)> = props
+    let wrappers: Vec<(&str, &Value)> = props
         .iter()
+        .map(|(k, s)| (*k, *s))
         .filter(|(k, s)| {
-            !["links", "meta", "_links", "pagination", "action", "actions"].contains(&k.as_str())
+            !["links", "meta", "_links", "pagination", "action", "actions"].contains(k)
                 && types(s).is_some_and(|t| t.contains("object"))
                 && !top_level_schemas(s).1.is_empty()
         })
@@ -192,7 +227,7 @@ fn response_fields(cap: &Capability) -> Option<(bool, BTreeSet<String>, String)>
                 .1
                 .into_iter()
                 .filter(|(_, s)| scalar(s))
-                .map(|(k, _)| k)
+                .map(|(k, _)| k.to_string())
                 .collect();
             return Some((false, fields, format!("{name}.")));
         }
@@ -200,13 +235,13 @@ fn response_fields(cap: &Capability) -> Option<(bool, BTreeSet<String>, String)>
     let fields = props
         .into_iter()
         .filter(|(_, s)| scalar(s))
-        .map(|(k, _)| k)
+        .map(|(k, _)| k.to_string())
         .collect();
     Some((false, fields, String::new()))
 }
 
-fn out_props(cap: &Capability) -> Option<(bool, BTreeSet<String>)> {
-    cap.output_schema_value().map(|v| top_level_props(&v))
+fn out_props(v: Option<&Value>) -> Option<(bool, BTreeSet<String>)> {
+    v.map(top_level_props)
 }
 
 /// The JSON types a schema allows, when it says (`null` left out).
@@ -278,17 +313,18 @@ fn fit(have: &Value, want: &Value, depth: usize) -> Fit {
 /// (wrong type, doubtful).
 fn misfits(
     target: &Capability,
-    get: &Capability,
+    snapshot: Option<&Value>,
     fields: &[(String, String)],
 ) -> (Vec<String>, Vec<String>) {
-    let Some(out) = get.output_schema_value() else {
+    let Some(out) = snapshot else {
         return (Vec::new(), Vec::new());
     };
-    let (_, snap) = top_level_schemas(&out);
+    let (_, snap) = top_level_schemas(out);
     let input = target.input_schema.get("properties");
     let (mut wrong, mut doubtful) = (Vec::new(), Vec::new());
     for (prop, field) in fields {
-        let (Some(want), Some(have)) = (input.and_then(|i| i.get(prop)), snap.get(field)) else {
+        let (Some(want), Some(have)) = (input.and_then(|i| i.get(prop)), snap.get(field.as_str()))
+        else {
             continue;
         };
         match fit(have, want, 0) {
@@ -437,9 +473,19 @@ type Binding = (BTreeMap<String, String>, Confidence, Vec<String>);
 struct Ctx<'a> {
     caps: &'a [Capability],
     index: &'a Index,
+    /// Output schemas, parsed on first use.
+    outputs: &'a [std::sync::OnceLock<Option<Value>>],
+    /// Each capability's class, computed once.
+    classes: &'a [Class],
 }
 
 impl Ctx<'_> {
+    fn output(&self, i: usize) -> Option<&Value> {
+        self.outputs[i]
+            .get_or_init(|| self.caps[i].output_schema_value())
+            .as_ref()
+    }
+
     fn vars(&self, i: usize) -> Vec<&str> {
         self.index.segs[i]
             .iter()
@@ -467,11 +513,10 @@ impl Ctx<'_> {
     }
 
     fn create(&self, i: usize) -> UndoPlan {
-        let c = &self.caps[i];
         if let Some(p) = self.set_pair(i) {
             return p;
         }
-        let out = response_fields(c);
+        let out = response_fields(self.output(i));
         if matches!(out, Some((true, _, _))) {
             return irreversible(
                 "the response is a list: the call may create several items",
@@ -749,7 +794,7 @@ impl Ctx<'_> {
         } else {
             i
         };
-        let class = super::classify(adder, &self.caps[adder], self.index).0;
+        let class = self.classes[adder].clone();
         if http(&self.caps[adder]).method == "POST" && class != Class::Create {
             return None;
         }
@@ -891,11 +936,11 @@ impl Ctx<'_> {
             return Err(Box::new(ir));
         }
         // `selected_repository_ids` written back from the snapshot's `repositories[*].id`.
-        let snapshot_schema = self.caps[get].output_schema_value();
+        let snapshot_schema = self.output(get);
         let projections: BTreeMap<&str, String> = fields
             .iter()
             .filter(|(_, f)| !readable.contains(f))
-            .filter_map(|(_, f)| Some((f.as_str(), id_projection(f, snapshot_schema.as_ref()?)?)))
+            .filter_map(|(_, f)| Some((f.as_str(), id_projection(f, snapshot_schema?)?)))
             .collect();
         let restorable: Vec<(String, String)> = fields
             .iter()
@@ -919,7 +964,7 @@ impl Ctx<'_> {
             }
             wb.confidence = Confidence::Medium;
         }
-        let (wrong, doubtful) = misfits(t, &self.caps[get], &restorable);
+        let (wrong, doubtful) = misfits(t, self.output(get), &restorable);
         if let Some(f) = wrong.first() {
             return Err(nope(
                 format!("the GET returns `{f}` in another shape than {method} accepts"),
@@ -983,7 +1028,7 @@ impl Ctx<'_> {
                 Confidence::Medium,
             );
         }
-        let readable = match out_props(&self.caps[g]) {
+        let readable = match out_props(self.output(g)) {
             Some((false, props)) => props,
             Some((true, _)) => return self.restore_list(i, g, args),
             None => {
@@ -1065,7 +1110,7 @@ impl Ctx<'_> {
             if let Some(j) = self.index.find(i, m) {
                 let literal = matches!(self.index.segs[i].last(), Some(Seg::Lit(_)))
                     && !self.index.has_children(i);
-                if super::classify(j, &self.caps[j], self.index).0 == Class::ToggleOn
+                if self.classes[j] == Class::ToggleOn
                     || (m == "POST" && literal && http(&self.caps[j]).body.is_none())
                 {
                     return self.toggle(i, m, Guard::SnapshotPresent);
@@ -1084,7 +1129,7 @@ impl Ctx<'_> {
         let Some(g) = self.index.find(i, "GET") else {
             return irreversible("no GET to read it before deleting it", Confidence::Medium);
         };
-        let Some((false, readable)) = out_props(&self.caps[g]) else {
+        let Some((false, readable)) = out_props(self.output(g)) else {
             return irreversible(
                 "the GET response is not one object to recreate it from",
                 Confidence::Medium,
@@ -1261,7 +1306,7 @@ impl Ctx<'_> {
                         && http(&self.caps[j]).method != "GET"
                         && self.index.segs[j].len() == segs.len()
                         && key(&self.index.segs[j][..segs.len().saturating_sub(1)]) == parent
-                        && matches!(self.index.segs[j].last(), Some(Seg::Lit(l)) if words(l) == want)
+                        && self.index.last_words[j] == want
                 });
                 if let Some(j) = found {
                     if let Some(args) = self.positional(i, j).and_then(|a| self.pass_body(i, j, a))
