@@ -330,13 +330,9 @@ fn classify_post(i: usize, cap: &Capability, segs: &[Seg], index: &Index) -> (Cl
                     .into(),
             );
         }
-        let parent = segs.iter().rev().nth(1).and_then(|s| match s {
-            Seg::Lit(l) => Some(l.to_ascii_lowercase()),
+        let singular = segs.iter().rev().nth(1).and_then(|s| match s {
+            Seg::Lit(l) => Some(paths::singular(l)),
             Seg::Var(_) => None,
-        });
-        let singular = parent.as_deref().map(|c| match c.strip_suffix("ies") {
-            Some(stem) => format!("{stem}y"),
-            None => c.strip_suffix('s').unwrap_or(c).to_string(),
         });
         let v = crate::naming::snake_case(var);
         // `{customer}`, `{shipping_rate_token}` under `shipping_rates`, `{item}` under `subscription_items`.

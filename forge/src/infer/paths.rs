@@ -31,6 +31,23 @@ pub fn segments(path: &str) -> Vec<Seg> {
         .collect()
 }
 
+/// The last literal segment of a path (`/repos/{o}/{r}/issues/{n}` → `issues`).
+pub fn last_literal(segs: &[Seg]) -> Option<&str> {
+    segs.iter().rev().find_map(|s| match s {
+        Seg::Lit(l) => Some(l.as_str()),
+        Seg::Var(_) => None,
+    })
+}
+
+/// The singular of a collection's name, lower-case: `customers` → `customer`, `policies` → `policy`.
+pub fn singular(collection: &str) -> String {
+    let c = collection.to_ascii_lowercase();
+    match c.strip_suffix("ies") {
+        Some(stem) => format!("{stem}y"),
+        None => c.strip_suffix('s').unwrap_or(&c).to_string(),
+    }
+}
+
 /// `/pets/{petId}` → `/pets/{}`: paths that differ only in variable names match.
 pub fn key(segs: &[Seg]) -> String {
     let mut out = String::new();

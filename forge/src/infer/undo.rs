@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aifirst_capability::{Call, CapabilityRef, Confidence, Guard, UndoKind, UndoPlan};
 use serde_json::Value;
 
-use super::paths::{key, Index, Seg};
+use super::paths::{key, last_literal, singular, Index, Seg};
 use super::{bare, http, words, Class};
 use crate::ir::{BodyShape, Capability, ParamLocation};
 
@@ -336,6 +336,16 @@ fn misfits(
     (wrong, doubtful)
 }
 
+/// The last path variable, when the path ends in one (`/pets/{petId}` → `petId`).
+fn last_var(cap: &Capability) -> Option<&str> {
+    http(cap)
+        .path
+        .rsplit('/')
+        .next()?
+        .strip_prefix('{')?
+        .strip_suffix('}')
+}
+
 /// `true` when a PUT on this item can bring it into being: the client names the item (a name-like
 /// last path variable: `environment_name`, `username`, `key`, `{owner}/{repo}`), or the PUT says it
 /// may answer `201 Created`.
@@ -343,13 +353,7 @@ fn put_creates(cap: &Capability) -> bool {
     if cap.hints.statuses.iter().any(|s| s == "201") {
         return true;
     }
-    let Some(var) = http(cap)
-        .path
-        .rsplit('/')
-        .next()
-        .and_then(|s| s.strip_prefix('{'))
-        .and_then(|s| s.strip_suffix('}'))
-    else {
+    let Some(var) = last_var(cap) else {
         return false;
     };
     let v = crate::naming::snake_case(var);
@@ -366,13 +370,7 @@ fn put_creates(cap: &Capability) -> bool {
 /// `true` when the item's id (the last path variable) is assigned by the server (an integer), so a
 /// PUT on the item can only update it, never bring it back.
 fn server_assigned_id(cap: &Capability) -> bool {
-    let Some(var) = http(cap)
-        .path
-        .rsplit('/')
-        .next()
-        .and_then(|s| s.strip_prefix('{'))
-        .and_then(|s| s.strip_suffix('}'))
-    else {
+    let Some(var) = last_var(cap) else {
         return false;
     };
     let Some(prop) = path_prop(cap, var) else {
@@ -675,6 +673,10 @@ impl Ctx<'_> {
                 format!("`{id_var}` = response `{name}` ({why})"),
             ))
         };
+        // The created resource, by its collection's name (`pets` → `pet`).
+        let resource = last_literal(&self.index.segs[i])
+            .map(singular)
+            .unwrap_or_default();
         let bound = out.and_then(|o| {
             // Ids and numbers are canonical; other fields (a `ref`, a `name`) may be formatted
             // differently in the path than in the body, so an exact match is only medium.
@@ -708,22 +710,7 @@ impl Ctx<'_> {
                         .or_else(|| id_var.strip_suffix("_id"))
                         .unwrap_or(""),
                 );
-                let resource = self.index.segs[i]
-                    .iter()
-                    .rev()
-                    .find_map(|s| match s {
-                        Seg::Lit(l) => Some(l.to_ascii_lowercase()),
-                        Seg::Var(_) => None,
-                    })
-                    .map(|c| {
-                        normalised(
-                            c.strip_suffix("ies")
-                                .map(|s| format!("{s}y"))
-                                .as_deref()
-                                .unwrap_or_else(|| c.strip_suffix('s').unwrap_or(&c)),
-                        )
-                    })
-                    .unwrap_or_default();
+                let resource = normalised(&resource);
                 let names_resource = qualifier.is_empty()
                     || (!resource.is_empty()
                         && (qualifier.ends_with(&resource) || resource.ends_with(&qualifier)));
@@ -735,15 +722,10 @@ impl Ctx<'_> {
                 return pick("id", conf, "the item's id");
             }
             // Stripe names the variable after the resource: `/v1/customers/{customer}`.
-            let collection = self.index.segs[i].iter().rev().find_map(|s| match s {
-                Seg::Lit(l) => Some(l.to_ascii_lowercase()),
-                Seg::Var(_) => None,
-            });
-            let singular = collection.map(|c| match c.strip_suffix("ies") {
-                Some(stem) => format!("{stem}y"),
-                None => c.strip_suffix('s').unwrap_or(&c).to_string(),
-            });
-            if singular.is_some_and(|s| normalised(&s) == normalised(id_var)) && o.contains("id") {
+            if !resource.is_empty()
+                && normalised(&resource) == normalised(id_var)
+                && o.contains("id")
+            {
                 return pick("id", strong, "the variable names the resource; its id");
             }
             if lower.contains("number") && o.contains("number") {
