@@ -1,0 +1,638 @@
+//! `#[capability]`: turns a free function into a registered, schema-typed capability.
+//!
+//! The expansion refers to the runtime only through `::aifirst::__private`, wraps its items in
+//! `const _: () = { … };`, and reports every mistake at once, at the user's tokens, while still
+//! emitting the user's function so one mistake does not cascade into others.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Expr, ExprLit, FnArg, GenericArgument, ItemFn, Lit, LitStr, Pat, PathArguments,
+    ReturnType, Type,
+};
+
+/// Marks a free function (sync or async) as a capability. See the crate `aifirst` and
+/// docs/HANDLER_DEVELOPER_GUIDE.md.
+#[proc_macro_attribute]
+pub fn capability(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand(attr.into(), item.into()).into()
+}
+
+const EFFECTS: [&str; 10] = [
+    "read",
+    "create",
+    "update",
+    "delete",
+    "execute",
+    "network",
+    "filesystem",
+    "process",
+    "environment",
+    "database",
+];
+const DESTRUCTIVE: [&str; 3] = ["update", "delete", "execute"];
+
+/// Mistakes found so far; all of them are reported together.
+#[derive(Default)]
+struct Errors(Vec<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.0.push(syn::Error::new(span, msg));
+    }
+    fn to_compile_errors(&self) -> TokenStream2 {
+        self.0.iter().map(syn::Error::to_compile_error).collect()
+    }
+}
+
+enum Undo {
+    Function(syn::Path),
+    Plan {
+        kind: String,
+        target: LitStr,
+        args: Vec<(String, LitStr)>,
+    },
+    Custom,
+}
+
+#[derive(Default)]
+struct Attrs {
+    name: Option<LitStr>,
+    description: Option<LitStr>,
+    effects: Option<(Span, Vec<(String, Span)>)>,
+    idempotent: Option<Span>,
+    hints: [Option<(bool, Span)>; 4],
+    undo: Option<(Undo, Span)>,
+    irreversible: Option<LitStr>,
+}
+
+const HINTS: [&str; 4] = [
+    "read_only_hint",
+    "destructive_hint",
+    "idempotent_hint",
+    "open_world_hint",
+];
+
+fn parse_attrs(attr: TokenStream2, errors: &mut Errors) -> Attrs {
+    let mut a = Attrs::default();
+    let parser = syn::meta::parser(|meta| {
+        let key = meta
+            .path
+            .get_ident()
+            .map(|i| i.to_string())
+            .unwrap_or_default();
+        let span = meta.path.span();
+        let dup = |errors: &mut Errors, set: bool| {
+            if set {
+                errors.push(span, format!("duplicate attribute `{key}`"));
+            }
+        };
+        match key.as_str() {
+            "name" => {
+                dup(errors, a.name.is_some());
+                a.name = Some(meta.value()?.parse()?);
+            }
+            "description" => {
+                dup(errors, a.description.is_some());
+                a.description = Some(meta.value()?.parse()?);
+            }
+            "effects" => {
+                dup(errors, a.effects.is_some());
+                let mut list = Vec::new();
+                meta.parse_nested_meta(|e| {
+                    let name = e
+                        .path
+                        .get_ident()
+                        .map(|i| i.to_string())
+                        .unwrap_or_default();
+                    list.push((name, e.path.span()));
+                    Ok(())
+                })?;
+                a.effects = Some((span, list));
+            }
+            "idempotent" => {
+                dup(errors, a.idempotent.is_some());
+                a.idempotent = Some(span);
+            }
+            h if HINTS.contains(&h) => {
+                let i = HINTS.iter().position(|x| *x == h).unwrap_or(0);
+                dup(errors, a.hints[i].is_some());
+                let v: syn::LitBool = meta.value()?.parse()?;
+                a.hints[i] = Some((v.value, span));
+            }
+            "undo" => {
+                dup(errors, a.undo.is_some());
+                let expr: Expr = meta.value()?.parse()?;
+                if let Some(u) = parse_undo(&expr, errors) {
+                    a.undo = Some((u, expr.span()));
+                }
+            }
+            "irreversible" => {
+                dup(errors, a.irreversible.is_some());
+                a.irreversible = Some(meta.value()?.parse()?);
+            }
+            _ => {
+                errors.push(
+                    span,
+                    format!(
+                        "unknown attribute `{key}`; expected one of: name, description, effects(...), idempotent, \
+                         undo = ..., irreversible = \"...\", {}",
+                        HINTS.join(", ")
+                    ),
+                );
+                // Skip its value, if any, so parsing can go on.
+                if meta.input.peek(syn::Token![=]) {
+                    let _: Expr = meta.value()?.parse()?;
+                } else if meta.input.peek(syn::token::Paren) {
+                    let _ = meta.parse_nested_meta(|m| {
+                        let _ = m.value().and_then(|v| v.parse::<Expr>());
+                        Ok(())
+                    });
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, attr) {
+        errors.0.push(e);
+    }
+    a
+}
+
+fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
+    match expr {
+        Expr::Path(p) if p.path.is_ident("custom") => Some(Undo::Custom),
+        Expr::Path(p) => Some(Undo::Function(p.path.clone())),
+        Expr::Call(call) => {
+            let kind = match &*call.func {
+                Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+                _ => None,
+            };
+            let Some(kind) =
+                kind.filter(|k| ["inverse", "restore", "recreate"].contains(&k.as_str()))
+            else {
+                errors.push(
+                    call.func.span(),
+                    "expected `inverse(...)`, `restore(...)` or `recreate(...)`",
+                );
+                return None;
+            };
+            let mut args = call.args.iter();
+            let target = match args.next() {
+                Some(Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                })) => s.clone(),
+                other => {
+                    let span = other.map(Spanned::span).unwrap_or_else(|| call.span());
+                    errors.push(span, format!("`{kind}(...)` starts with the name of the capability that undoes this one, as a string"));
+                    return None;
+                }
+            };
+            if target.value().is_empty() {
+                errors.push(target.span(), "the compensating capability's name is empty");
+            }
+            let mut out = Vec::new();
+            for a in args {
+                let Expr::Assign(assign) = a else {
+                    errors.push(a.span(), "expected `argument = \"$args.x\"` (or `$result.…`, `$snapshot…`, `$location.id`)");
+                    continue;
+                };
+                let name = match &*assign.left {
+                    Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+                    _ => None,
+                };
+                let value = match &*assign.right {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(s), ..
+                    }) => Some(s.clone()),
+                    _ => None,
+                };
+                match (name, value) {
+                    (Some(n), Some(v)) => {
+                        let e = v.value();
+                        let ok = ["$args.", "$result", "$snapshot", "$location."]
+                            .iter()
+                            .any(|p| e.starts_with(p));
+                        if !ok {
+                            errors.push(
+                                v.span(),
+                                format!("bad undo expression `{e}`: expected `$args.NAME`, `$result.PATH`, `$snapshot…` or `$location.id`"),
+                            );
+                        }
+                        out.push((n, v));
+                    }
+                    _ => errors.push(a.span(), "expected `argument = \"$args.x\"`"),
+                }
+            }
+            Some(Undo::Plan {
+                kind,
+                target,
+                args: out,
+            })
+        }
+        other => {
+            errors.push(other.span(), "expected a function path, `inverse(...)`, `restore(...)`, `recreate(...)` or `custom`");
+            None
+        }
+    }
+}
+
+fn doc_text(attrs: &[Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => Some(s.value().trim().to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let text = lines.join("\n").trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+fn is_ctx_type(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) if r.mutability.is_none() => match &*r.elem {
+            Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Ctx"),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// The success type and whether the function returns `Result<T, E>`.
+fn output_type(ret: &ReturnType) -> (Type, bool) {
+    let ReturnType::Type(_, ty) = ret else {
+        return (syn::parse_quote!(()), false);
+    };
+    if let Type::Path(p) = &**ty {
+        if let Some(last) = p.path.segments.last() {
+            if last.ident == "Result" {
+                if let PathArguments::AngleBracketed(args) = &last.arguments {
+                    let types: Vec<&Type> = args
+                        .args
+                        .iter()
+                        .filter_map(|a| match a {
+                            GenericArgument::Type(t) => Some(t),
+                            _ => None,
+                        })
+                        .collect();
+                    if types.len() == 2 {
+                        return (types[0].clone(), true);
+                    }
+                }
+            }
+        }
+    }
+    ((**ty).clone(), false)
+}
+
+fn mcp_safe(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let mut errors = Errors::default();
+    let mut func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            let mut out = syn::Error::new(e.span(), "#[capability] goes on a free function")
+                .to_compile_error();
+            out.extend(item);
+            return out;
+        }
+    };
+    let attrs = parse_attrs(attr, &mut errors);
+
+    // ---- signature
+    let sig = &func.sig;
+    if !sig.generics.params.is_empty() {
+        errors.push(sig.generics.span(), "a capability cannot be generic: its arguments are deserialised from JSON into concrete types");
+    }
+    let mut uses_ctx = false;
+    let mut fields: Vec<(syn::Ident, Type, Vec<Attribute>)> = Vec::new();
+    for (i, arg) in sig.inputs.iter().enumerate() {
+        match arg {
+            FnArg::Receiver(r) => errors.push(
+                r.span(),
+                "a capability is a free function; `self` is not allowed",
+            ),
+            FnArg::Typed(pt) => {
+                let ident = match &*pt.pat {
+                    Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                        pi.ident.clone()
+                    }
+                    other => {
+                        errors.push(
+                            other.span(),
+                            "capability parameters must be plain names (no patterns)",
+                        );
+                        continue;
+                    }
+                };
+                if is_ctx_type(&pt.ty) {
+                    if i != 0 {
+                        errors.push(pt.ty.span(), "`&Ctx` must be the first parameter");
+                    }
+                    uses_ctx = true;
+                    continue;
+                }
+                if ident == "ctx" {
+                    errors.push(
+                        pt.ty.span(),
+                        "`ctx` must have type `&Ctx` (the runtime context)",
+                    );
+                    continue;
+                }
+                match &*pt.ty {
+                    Type::Reference(r) if r.mutability.is_some() => {
+                        errors.push(pt.ty.span(), "`&mut` parameters are not allowed: arguments arrive as JSON and are owned by the call");
+                        continue;
+                    }
+                    Type::Reference(_) => {
+                        errors.push(pt.ty.span(), "borrowed parameters cannot be deserialised; take an owned type (e.g. `String` for `&str`)");
+                        continue;
+                    }
+                    Type::ImplTrait(_) => {
+                        errors.push(
+                            pt.ty.span(),
+                            "`impl Trait` parameters are not allowed: name a concrete type",
+                        );
+                        continue;
+                    }
+                    _ => {}
+                }
+                fields.push((ident, (*pt.ty).clone(), pt.attrs.clone()));
+            }
+        }
+    }
+
+    // ---- attributes
+    let name = attrs
+        .name
+        .as_ref()
+        .map(LitStr::value)
+        .unwrap_or_else(|| sig.ident.to_string());
+    let name_span = attrs
+        .name
+        .as_ref()
+        .map(LitStr::span)
+        .unwrap_or_else(|| sig.ident.span());
+    if !mcp_safe(&name) {
+        errors.push(
+            name_span,
+            format!("capability name `{name}` is not MCP-safe: use 1 to 64 of `a-z A-Z 0-9 _ -`"),
+        );
+    }
+    let description = attrs
+        .description
+        .as_ref()
+        .map(LitStr::value)
+        .or_else(|| doc_text(&func.attrs))
+        .unwrap_or_default();
+    if description.is_empty() {
+        errors.push(
+            sig.ident.span(),
+            "a capability needs a description: write a `///` doc comment or `description = \"…\"`",
+        );
+    }
+    let mut effects: Vec<String> = Vec::new();
+    match &attrs.effects {
+        None => errors.push(
+            sig.ident.span(),
+            "declare what the capability does: `effects(read)`, `effects(create, network)`, …",
+        ),
+        Some((_, list)) => {
+            for (e, span) in list {
+                if EFFECTS.contains(&e.as_str()) {
+                    if !effects.contains(e) {
+                        effects.push(e.clone());
+                    }
+                } else {
+                    errors.push(
+                        *span,
+                        format!(
+                            "unknown effect `{e}`; expected one of: {}",
+                            EFFECTS.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let destructive = effects.iter().any(|e| DESTRUCTIVE.contains(&e.as_str()));
+    match (&attrs.undo, &attrs.irreversible) {
+        (Some((_, span)), Some(_)) => errors.push(*span, "declare either `undo = …` or `irreversible = \"…\"`, not both"),
+        (None, None) if destructive => errors.push(
+            attrs.effects.as_ref().map(|(s, _)| *s).unwrap_or_else(|| sig.ident.span()),
+            "this capability changes or removes state (update, delete or execute) but declares no undo: \
+             add `undo = …` or say `irreversible = \"why\"`",
+        ),
+        _ => {}
+    }
+    if let Some(r) = &attrs.irreversible {
+        if r.value().trim().is_empty() {
+            errors.push(
+                r.span(),
+                "say why it is irreversible: `irreversible = \"moves money\"`",
+            );
+        }
+    }
+
+    // Strip the parameter attributes (docs become field descriptions) from the emitted function.
+    for arg in func.sig.inputs.iter_mut() {
+        if let FnArg::Typed(pt) = arg {
+            pt.attrs.clear();
+        }
+    }
+    if !errors.0.is_empty() {
+        let mut out = errors.to_compile_errors();
+        out.extend(func.to_token_stream());
+        return out;
+    }
+
+    // ---- expansion
+    let fn_ident = &func.sig.ident;
+    let field_idents: Vec<&syn::Ident> = fields.iter().map(|(i, _, _)| i).collect();
+    let field_defs = fields
+        .iter()
+        .map(|(i, t, attrs)| quote! { #(#attrs)* #i: #t });
+    let ctx_arg = uses_ctx.then(|| quote!(ctx,));
+    let call = quote! { #fn_ident(#ctx_arg #(p.#field_idents),*) };
+    let call = if func.sig.asyncness.is_some() {
+        quote!(#call.await)
+    } else {
+        call
+    };
+    let (out_ty, is_result) = output_type(&func.sig.output);
+    let produce = if is_result {
+        quote! {
+            match #call {
+                ::core::result::Result::Ok(v) => ::aifirst::__private::to_output(v),
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(::aifirst::__private::handler_error(e)),
+            }
+        }
+    } else {
+        quote! { ::aifirst::__private::to_output(#call) }
+    };
+    let effect_idents = effects.iter().map(|e| {
+        let variant = format_ident!("{}", capitalise(e));
+        quote!(::aifirst::Effect::#variant)
+    });
+    let idempotent = attrs.idempotent.is_some()
+        || (!effects.is_empty()
+            && !effects
+                .iter()
+                .any(|e| ["create", "update", "delete", "execute"].contains(&e.as_str())));
+    let hint = |i: usize| match attrs.hints[i] {
+        Some((v, _)) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    };
+    let (h0, h1, h2, h3) = (hint(0), hint(1), hint(2), hint(3));
+    let undo = match (&attrs.undo, &attrs.irreversible) {
+        (_, Some(reason)) => quote!(::aifirst::UndoDecl::Irreversible { reason: #reason }),
+        (Some((Undo::Custom, _)), _) => quote!(::aifirst::UndoDecl::Custom),
+        (Some((Undo::Function(path), _)), _) => {
+            let text = path.to_token_stream().to_string().replace(' ', "");
+            quote!(::aifirst::UndoDecl::Function { path: #text, call: #path })
+        }
+        (Some((Undo::Plan { kind, target, args }, _)), _) => {
+            let kind = format_ident!("{}", capitalise(kind));
+            let args = args
+                .iter()
+                .map(|(n, e)| quote!(::aifirst::ArgExpr { name: #n, expr: #e }));
+            quote!(::aifirst::UndoDecl::Plan { kind: ::aifirst::UndoKind::#kind, target: #target, args: &[#(#args),*] })
+        }
+        (None, None) => quote!(::aifirst::UndoDecl::Undeclared),
+    };
+    let line = quote_spanned!(fn_ident.span()=> ::core::line!());
+    let expanded = quote! {
+        #func
+
+        #[doc(hidden)]
+        const _: () = {
+            #[derive(::aifirst::__private::serde::Deserialize, ::aifirst::__private::schemars::JsonSchema)]
+            #[serde(crate = "::aifirst::__private::serde")]
+            #[schemars(crate = "::aifirst::__private::schemars")]
+            struct __AifirstParams { #(#field_defs),* }
+
+            fn __aifirst_call<'a>(
+                ctx: &'a ::aifirst::Ctx,
+                args: ::aifirst::__private::Value,
+            ) -> ::aifirst::__private::BoxFuture<'a, ::core::result::Result<::aifirst::__private::Value, ::aifirst::ToolError>> {
+                let _ = ctx;
+                ::std::boxed::Box::pin(async move {
+                    let p: __AifirstParams = ::aifirst::__private::from_args(args)?;
+                    let _ = &p;
+                    #produce
+                })
+            }
+
+            fn __aifirst_output_schema() -> ::core::option::Option<::aifirst::__private::schemars::Schema> {
+                #[allow(unused_imports)]
+                use ::aifirst::__private::{HasOutputSchema as _, NoOutputSchema as _};
+                (&&::aifirst::__private::OutputProbe::<#out_ty>(::core::marker::PhantomData)).output_schema()
+            }
+
+            #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
+            #[linkme(crate = ::aifirst::__private::linkme)]
+            static __AIFIRST_DEF: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+                name: #name,
+                description: #description,
+                effects: &[#(#effect_idents),*],
+                idempotent: #idempotent,
+                hints: ::aifirst::AnnotationHints { read_only: #h0, destructive: #h1, idempotent: #h2, open_world: #h3 },
+                undo: #undo,
+                input_schema: ::aifirst::__private::schema_of::<__AifirstParams>,
+                output_schema: __aifirst_output_schema,
+                call: __aifirst_call,
+                location: ::aifirst::SourceLocation { file: ::core::file!(), line: #line, module: ::core::module_path!() },
+            };
+        };
+    };
+    expanded
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pretty(attr: TokenStream2, item: TokenStream2) -> String {
+        let out = expand(attr, item);
+        let file: syn::File = syn::parse2(out).expect("expansion parses as a file");
+        prettyplease::unparse(&file)
+    }
+
+    #[test]
+    fn expands_a_sync_capability() {
+        insta::assert_snapshot!(pretty(
+            quote!(effects(read)),
+            quote! {
+                /// Adds two numbers.
+                fn add(
+                    /// The first number.
+                    a: i64,
+                    b: i64,
+                ) -> i64 { a + b }
+            }
+        ));
+    }
+
+    #[test]
+    fn expands_an_async_capability_with_ctx_and_result() {
+        insta::assert_snapshot!(pretty(
+            quote!(name = "fetch_note", effects(read, network), idempotent),
+            quote! {
+                /// Fetches a note.
+                async fn fetch(ctx: &Ctx, id: String) -> Result<Note, std::io::Error> { todo!() }
+            }
+        ));
+    }
+
+    #[test]
+    fn expands_an_undo_declaring_capability() {
+        insta::assert_snapshot!(pretty(
+            quote!(
+                effects(create, filesystem),
+                undo = inverse("delete_note", id = "$result.id")
+            ),
+            quote! {
+                /// Creates a note.
+                fn create_note(title: String) -> Result<Note, String> { todo!() }
+            }
+        ));
+    }
+
+    #[test]
+    fn all_mistakes_are_reported_at_once_and_the_item_survives() {
+        let out = expand(
+            quote!(effects(teleport, delete), bogus = 1),
+            quote! { fn f<T>(x: &mut T) {} },
+        )
+        .to_string();
+        assert_eq!(out.matches("compile_error").count(), 6, "{out}");
+        assert!(
+            out.contains("fn f"),
+            "the user's item is still emitted: {out}"
+        );
+    }
+}

@@ -1,0 +1,66 @@
+//! Paths the `#[capability]` expansion uses. Not a public API: anything here may change.
+
+pub use linkme;
+pub use schemars;
+pub use serde;
+pub use serde_json::Value;
+
+pub use crate::def::{BoxFuture, CallFn};
+use crate::ToolError;
+
+/// Every capability linked into the binary.
+#[linkme::distributed_slice]
+pub static CAPABILITIES: [crate::CapabilityDef];
+
+/// Arguments → the generated params struct; errors name the field.
+pub fn from_args<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, ToolError> {
+    let args = match args {
+        Value::Null => Value::Object(Default::default()),
+        other => other,
+    };
+    serde_json::from_value(args).map_err(|e| ToolError::InvalidArguments {
+        message: e.to_string(),
+    })
+}
+
+/// A handler's value → JSON.
+pub fn to_output<T: serde::Serialize>(value: T) -> Result<Value, ToolError> {
+    serde_json::to_value(value).map_err(|e| ToolError::Output {
+        message: e.to_string(),
+    })
+}
+
+/// The input schema of a params struct (JSON Schema 2020-12).
+pub fn schema_of<T: schemars::JsonSchema>() -> schemars::Schema {
+    schemars::SchemaGenerator::default().into_root_schema_for::<T>()
+}
+
+/// Output schema only when the result type implements `JsonSchema` (autoref specialisation).
+pub struct OutputProbe<T>(pub core::marker::PhantomData<T>);
+
+pub trait HasOutputSchema {
+    fn output_schema(&self) -> Option<schemars::Schema>;
+}
+
+// Method lookup on `&&OutputProbe<T>` tries the impl on `&OutputProbe<T>` first: that is the one
+// that needs `T: JsonSchema`; otherwise it derefs once and finds the fallback.
+impl<T: schemars::JsonSchema> HasOutputSchema for &OutputProbe<T> {
+    fn output_schema(&self) -> Option<schemars::Schema> {
+        Some(schema_of::<T>())
+    }
+}
+
+pub trait NoOutputSchema {
+    fn output_schema(&self) -> Option<schemars::Schema>;
+}
+
+impl<T> NoOutputSchema for OutputProbe<T> {
+    fn output_schema(&self) -> Option<schemars::Schema> {
+        None
+    }
+}
+
+/// Handler errors → tool errors.
+pub fn handler_error<E: core::fmt::Display>(e: E) -> ToolError {
+    ToolError::handler(e)
+}

@@ -1,0 +1,80 @@
+//! The context a capability runs in.
+
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+/// A data-shaped compensation recorded during a call: journaled, replayable after a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compensation {
+    pub capability: String,
+    pub args: Value,
+}
+
+/// What a compensating function receives: the original call's arguments and result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UndoCall {
+    pub args: Value,
+    pub result: Value,
+}
+
+type UndoClosure = Box<dyn FnOnce() -> Result<(), String> + Send>;
+
+/// The runtime context of one call. Handlers take it as an optional first parameter `ctx: &Ctx`.
+#[derive(Default)]
+pub struct Ctx {
+    closures: Mutex<Vec<UndoClosure>>,
+    compensations: Mutex<Vec<Compensation>>,
+}
+
+impl Ctx {
+    pub fn new() -> Self {
+        Ctx::default()
+    }
+
+    /// Records an in-process compensation. It cannot outlive the process; the journal marks it so.
+    pub fn on_undo(&self, undo: impl FnOnce() -> Result<(), String> + Send + 'static) {
+        if let Ok(mut c) = self.closures.lock() {
+            c.push(Box::new(undo));
+        }
+    }
+
+    /// Records a compensation as data: call `capability` with `args` to undo this call.
+    pub fn compensate(&self, capability: impl Into<String>, args: Value) {
+        if let Ok(mut c) = self.compensations.lock() {
+            c.push(Compensation {
+                capability: capability.into(),
+                args,
+            });
+        }
+    }
+
+    /// Takes the compensations recorded so far (newest last).
+    pub fn take_compensations(&self) -> Vec<Compensation> {
+        self.compensations
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
+    }
+
+    /// Runs and clears the in-process compensations, newest first; stops at the first failure.
+    pub fn run_undo_closures(&self) -> Result<usize, String> {
+        let closures = self
+            .closures
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default();
+        let mut done = 0;
+        for f in closures.into_iter().rev() {
+            f()?;
+            done += 1;
+        }
+        Ok(done)
+    }
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,114 @@
+//! The compile-time definition of a capability.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use aifirst_capability::{Annotations, Effect, UndoKind};
+use schemars::Schema;
+use serde_json::Value;
+
+use crate::{Ctx, ToolError, UndoCall};
+
+/// A boxed future of a call's result.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The entry point the macro generates: deserialise arguments, call the function, serialise.
+pub type CallFn = for<'a> fn(&'a Ctx, Value) -> BoxFuture<'a, Result<Value, ToolError>>;
+
+/// A compensating function declared with `undo = path::to::fn`: it receives the original call's
+/// arguments and result.
+pub type UndoFn = fn(&Ctx, &UndoCall) -> Result<(), ToolError>;
+
+/// Where a capability is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLocation {
+    pub file: &'static str,
+    pub line: u32,
+    pub module: &'static str,
+}
+
+impl std::fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{} ({})", self.file, self.line, self.module)
+    }
+}
+
+/// Annotation overrides written on the capability; `None` keeps the derived hint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnnotationHints {
+    pub read_only: Option<bool>,
+    pub destructive: Option<bool>,
+    pub idempotent: Option<bool>,
+    pub open_world: Option<bool>,
+}
+
+/// One argument of a data-shaped compensation: `arg = "$result.id"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgExpr {
+    pub name: &'static str,
+    pub expr: &'static str,
+}
+
+/// How a capability says it is undone.
+#[derive(Debug, Clone, Copy)]
+pub enum UndoDecl {
+    /// Nothing declared: the capability changes nothing destructive.
+    Undeclared,
+    /// A compensating function.
+    Function { path: &'static str, call: UndoFn },
+    /// A data plan (`inverse(...)`, `restore(...)`): journaled and replayable.
+    Plan {
+        kind: UndoKind,
+        target: &'static str,
+        args: &'static [ArgExpr],
+    },
+    /// The body records its own compensation with [`Ctx::on_undo`].
+    Custom,
+    /// Cannot be undone; policy must allow it.
+    Irreversible { reason: &'static str },
+}
+
+/// Everything the runtime knows about a capability, as a `const`.
+pub struct CapabilityDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub effects: &'static [Effect],
+    pub idempotent: bool,
+    pub hints: AnnotationHints,
+    pub undo: UndoDecl,
+    /// JSON Schema 2020-12 of the arguments.
+    pub input_schema: fn() -> Schema,
+    /// JSON Schema of the result, when its type implements `JsonSchema`.
+    pub output_schema: fn() -> Option<Schema>,
+    pub call: CallFn,
+    pub location: SourceLocation,
+}
+
+impl CapabilityDef {
+    /// MCP annotations: derived from the effects, then the declared overrides.
+    pub fn annotations(&self) -> Annotations {
+        let mut a = Annotations::from_effects(self.effects, self.idempotent);
+        let h = self.hints;
+        a.read_only_hint = h.read_only.or(a.read_only_hint);
+        a.destructive_hint = h.destructive.or(a.destructive_hint);
+        a.idempotent_hint = h.idempotent.or(a.idempotent_hint);
+        a.open_world_hint = h.open_world.or(a.open_world_hint);
+        a
+    }
+
+    /// Calls the capability with JSON arguments.
+    pub async fn invoke(&self, ctx: &Ctx, args: Value) -> Result<Value, ToolError> {
+        (self.call)(ctx, args).await
+    }
+}
+
+impl std::fmt::Debug for CapabilityDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CapabilityDef")
+            .field("name", &self.name)
+            .field("effects", &self.effects)
+            .field("undo", &self.undo)
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}

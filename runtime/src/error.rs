@@ -1,0 +1,27 @@
+//! Errors a capability call can end in.
+
+use std::fmt;
+
+/// Why a call did not produce a result. Serialises to a structured MCP tool error.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ToolError {
+    /// The arguments do not fit the input schema.
+    #[error("invalid arguments: {message}")]
+    InvalidArguments { message: String },
+    /// The handler returned an error.
+    #[error("{message}")]
+    Handler { message: String },
+    /// The result could not be turned into JSON.
+    #[error("the result cannot be serialised: {message}")]
+    Output { message: String },
+}
+
+impl ToolError {
+    /// A handler error from anything printable.
+    pub fn handler(e: impl fmt::Display) -> Self {
+        ToolError::Handler {
+            message: e.to_string(),
+        }
+    }
+}

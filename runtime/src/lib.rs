@@ -1,0 +1,38 @@
+//! AI-First Runtime: the crate generated and hand-written capabilities run on.
+//!
+//! A capability is a function marked with [`capability`]. The macro registers a [`CapabilityDef`]
+//! at compile time; [`Registry::new`] collects every definition linked into the binary.
+//!
+//! ```
+//! use aifirst::{capability, Ctx};
+//!
+//! /// Adds two numbers.
+//! #[capability(effects(read))]
+//! fn add(
+//!     /// The first number.
+//!     a: i64,
+//!     /// The second number.
+//!     b: i64,
+//! ) -> i64 {
+//!     a + b
+//! }
+//!
+//! let registry = aifirst::Registry::new().unwrap();
+//! assert!(registry.get("add").is_some());
+//! ```
+
+mod ctx;
+mod def;
+mod error;
+mod registry;
+
+pub use aifirst_capability::{Annotations, Confidence, Effect, UndoKind, UndoPlan};
+pub use aifirst_macros::capability;
+pub use ctx::{Compensation, Ctx, UndoCall};
+pub use def::{AnnotationHints, ArgExpr, CapabilityDef, SourceLocation, UndoDecl, UndoFn};
+pub use error::ToolError;
+pub use registry::{DuplicateCapability, Registry};
+
+/// What the `#[capability]` macro expands to refers to; not a public API.
+#[doc(hidden)]
+pub mod __private;

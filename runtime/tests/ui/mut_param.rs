@@ -1,0 +1,9 @@
+use aifirst::capability;
+
+/// Appends.
+#[capability(effects(read))]
+fn append(list: &mut Vec<u8>) -> usize {
+    list.len()
+}
+
+fn main() {}

@@ -1,0 +1,170 @@
+//! Two crates of capabilities linked into one binary: the registry sees all of them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use aifirst::{Ctx, Effect, Registry, ToolError, UndoDecl, UndoKind};
+use serde_json::{json, Value};
+
+// Linking: the registry only sees crates that are part of the binary.
+use caps_a as _;
+use caps_b as _;
+
+/// Runs a future to completion on this thread (the handlers here never wait on I/O).
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn call(reg: &Registry, name: &str, args: Value) -> Result<Value, ToolError> {
+    let ctx = Ctx::new();
+    block_on(reg.get(name).unwrap().invoke(&ctx, args))
+}
+
+#[test]
+fn registry_sees_both_crates_with_schemas_and_effects() {
+    let reg = Registry::new().unwrap();
+    let names: Vec<&str> = reg.iter().map(|d| d.name).collect();
+    assert_eq!(
+        names,
+        [
+            "caps_a_create_note",
+            "caps_a_delete_note",
+            "caps_b_bump",
+            "caps_b_get",
+            "caps_b_set",
+            "caps_b_shout"
+        ]
+    );
+
+    let create = reg.get("caps_a_create_note").unwrap();
+    assert_eq!(create.description, "Creates a note.");
+    assert_eq!(create.effects, [Effect::Create]);
+    let input = (create.input_schema)();
+    let input = input.as_value();
+    assert_eq!(input["type"], "object");
+    assert_eq!(input["properties"]["title"]["type"], "string");
+    assert_eq!(
+        input["properties"]["title"]["description"],
+        "The note's title."
+    );
+    assert_eq!(input["required"], json!(["title"]));
+    let output = (create.output_schema)().expect("Note implements JsonSchema");
+    assert!(output.as_value()["properties"].get("id").is_some());
+    match create.undo {
+        UndoDecl::Plan { kind, target, args } => {
+            assert_eq!((kind, target), (UndoKind::Inverse, "caps_a_delete_note"));
+            assert_eq!((args[0].name, args[0].expr), ("id", "$result.id"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let annotations = create.annotations();
+    assert_eq!(
+        (annotations.read_only_hint, annotations.destructive_hint),
+        (Some(false), Some(false))
+    );
+
+    let delete = reg.get("caps_a_delete_note").unwrap();
+    assert!(matches!(
+        delete.undo,
+        UndoDecl::Irreversible {
+            reason: "deleted notes are not kept"
+        }
+    ));
+    assert_eq!(delete.annotations().destructive_hint, Some(true));
+
+    let shout = reg.get("caps_b_shout").unwrap();
+    assert!((shout.output_schema)().is_none(), "Shout has no JsonSchema");
+    let input = (shout.input_schema)();
+    assert_eq!(
+        input.as_value()["required"],
+        json!(["text"]),
+        "Option<u8> is optional"
+    );
+    assert_eq!(shout.annotations().read_only_hint, Some(true));
+    assert!(matches!(
+        reg.get("caps_b_bump").unwrap().undo,
+        UndoDecl::Function { path: "unbump", .. }
+    ));
+    assert!(matches!(
+        reg.get("caps_b_set").unwrap().undo,
+        UndoDecl::Custom
+    ));
+    assert!(reg
+        .get("caps_a_create_note")
+        .unwrap()
+        .location
+        .file
+        .ends_with("caps-a/src/lib.rs"));
+}
+
+#[test]
+fn calls_go_through_json_with_errors_that_name_the_field() {
+    let reg = Registry::new().unwrap();
+    let note = call(&reg, "caps_a_create_note", json!({"title": "milk"})).unwrap();
+    assert_eq!(note["title"], "milk");
+    let err = call(&reg, "caps_a_create_note", json!({"title": 3})).unwrap_err();
+    assert!(
+        matches!(&err, ToolError::InvalidArguments { message } if message.contains("invalid type")),
+        "{err:?}"
+    );
+    let err = call(&reg, "caps_a_create_note", json!({})).unwrap_err();
+    assert!(
+        matches!(&err, ToolError::InvalidArguments { message } if message.contains("title")),
+        "{err:?}"
+    );
+    let err = call(&reg, "caps_a_create_note", json!({"title": " "})).unwrap_err();
+    assert_eq!(
+        err,
+        ToolError::Handler {
+            message: "a note needs a title".into()
+        }
+    );
+    assert_eq!(
+        call(&reg, "caps_b_shout", json!({"text": "hi", "marks": 3})).unwrap(),
+        json!({"text": "HI!!!"})
+    );
+}
+
+#[test]
+fn custom_and_function_undo_work() {
+    let reg = Registry::new().unwrap();
+    let ctx = Ctx::new();
+    let set = reg.get("caps_b_set").unwrap();
+    block_on(set.invoke(&ctx, json!({"key": "k", "value": 5}))).unwrap();
+    block_on(set.invoke(&ctx, json!({"key": "k", "value": 7}))).unwrap();
+    assert_eq!(
+        call(&reg, "caps_b_get", json!({"key": "k"})).unwrap(),
+        json!(7)
+    );
+    assert_eq!(ctx.run_undo_closures(), Ok(2));
+    assert_eq!(
+        call(&reg, "caps_b_get", json!({"key": "k"})).unwrap(),
+        Value::Null
+    );
+
+    let bump = reg.get("caps_b_bump").unwrap();
+    let args = json!({"key": "b"});
+    let result = call(&reg, "caps_b_bump", args.clone()).unwrap();
+    let UndoDecl::Function { call: undo, .. } = bump.undo else {
+        panic!()
+    };
+    undo(&Ctx::new(), &aifirst::UndoCall { args, result }).unwrap();
+    assert_eq!(
+        call(&reg, "caps_b_get", json!({"key": "b"})).unwrap(),
+        json!(0)
+    );
+}
