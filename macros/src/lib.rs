@@ -52,6 +52,7 @@ enum Undo {
     Plan {
         kind: String,
         target: LitStr,
+        snapshot: Option<LitStr>,
         args: Vec<(String, LitStr)>,
     },
     Custom,
@@ -194,6 +195,7 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                 errors.push(target.span(), "the compensating capability's name is empty");
             }
             let mut out = Vec::new();
+            let mut snapshot = None;
             for a in args {
                 let Expr::Assign(assign) = a else {
                     errors.push(a.span(), "expected `argument = \"$args.x\"` (or `$result.…`, `$snapshot…`, `$location.id`)");
@@ -210,6 +212,15 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                     _ => None,
                 };
                 match (name, value) {
+                    (Some(n), Some(v)) if n == "snapshot" => {
+                        if kind == "inverse" {
+                            errors.push(
+                                v.span(),
+                                "`snapshot = …` goes with `restore(...)` and `recreate(...)`",
+                            );
+                        }
+                        snapshot = Some(v);
+                    }
                     (Some(n), Some(v)) => {
                         let e = v.value();
                         let ok = ["$args.", "$result", "$snapshot", "$location."]
@@ -226,9 +237,16 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                     _ => errors.push(a.span(), "expected `argument = \"$args.x\"`"),
                 }
             }
+            if kind != "inverse" && snapshot.is_none() {
+                errors.push(
+                    call.span(),
+                    format!("`{kind}(...)` needs `snapshot = \"capability\"`: the call that reads the state before"),
+                );
+            }
             Some(Undo::Plan {
                 kind,
                 target,
+                snapshot,
                 args: out,
             })
         }
@@ -507,12 +525,32 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             let text = path.to_token_stream().to_string().replace(' ', "");
             quote!(::aifirst::UndoDecl::Function { path: #text, call: #path })
         }
-        (Some((Undo::Plan { kind, target, args }, _)), _) => {
+        (
+            Some((
+                Undo::Plan {
+                    kind,
+                    target,
+                    snapshot,
+                    args,
+                },
+                _,
+            )),
+            _,
+        ) => {
             let kind = format_ident!("{}", capitalise(kind));
             let args = args
                 .iter()
                 .map(|(n, e)| quote!(::aifirst::ArgExpr { name: #n, expr: #e }));
-            quote!(::aifirst::UndoDecl::Plan { kind: ::aifirst::UndoKind::#kind, target: #target, args: &[#(#args),*] })
+            let snapshot = match snapshot {
+                Some(s) => quote!(::core::option::Option::Some(#s)),
+                None => quote!(::core::option::Option::None),
+            };
+            quote!(::aifirst::UndoDecl::Plan {
+                kind: ::aifirst::UndoKind::#kind,
+                target: #target,
+                snapshot: #snapshot,
+                args: &[#(#args),*],
+            })
         }
         (None, None) => quote!(::aifirst::UndoDecl::Undeclared),
     };

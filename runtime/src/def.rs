@@ -60,6 +60,8 @@ pub enum UndoDecl {
     Plan {
         kind: UndoKind,
         target: &'static str,
+        /// The capability that reads the state before the call (`restore`, `recreate`).
+        snapshot: Option<&'static str>,
         args: &'static [ArgExpr],
     },
     /// The body records its own compensation with [`Ctx::on_undo`].

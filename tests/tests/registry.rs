@@ -43,6 +43,8 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
         [
             "caps_a_create_note",
             "caps_a_delete_note",
+            "caps_a_get_note",
+            "caps_a_rename_note",
             "caps_b_bump",
             "caps_b_get",
             "caps_b_set",
@@ -55,6 +57,10 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
     assert_eq!(create.effects, [Effect::Create]);
     let input = (create.input_schema)();
     let input = input.as_value();
+    assert_eq!(
+        input["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
     assert_eq!(input["type"], "object");
     assert_eq!(input["properties"]["title"]["type"], "string");
     assert_eq!(
@@ -65,8 +71,16 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
     let output = (create.output_schema)().expect("Note implements JsonSchema");
     assert!(output.as_value()["properties"].get("id").is_some());
     match create.undo {
-        UndoDecl::Plan { kind, target, args } => {
-            assert_eq!((kind, target), (UndoKind::Inverse, "caps_a_delete_note"));
+        UndoDecl::Plan {
+            kind,
+            target,
+            snapshot,
+            args,
+        } => {
+            assert_eq!(
+                (kind, target, snapshot),
+                (UndoKind::Inverse, "caps_a_delete_note", None)
+            );
             assert_eq!((args[0].name, args[0].expr), ("id", "$result.id"));
         }
         other => panic!("{other:?}"),
@@ -76,6 +90,22 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
         (annotations.read_only_hint, annotations.destructive_hint),
         (Some(false), Some(false))
     );
+
+    match reg.get("caps_a_rename_note").unwrap().undo {
+        UndoDecl::Plan {
+            kind,
+            snapshot,
+            args,
+            ..
+        } => {
+            assert_eq!(
+                (kind, snapshot),
+                (UndoKind::Restore, Some("caps_a_get_note"))
+            );
+            assert_eq!(args.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
 
     let delete = reg.get("caps_a_delete_note").unwrap();
     assert!(matches!(

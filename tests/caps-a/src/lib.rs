@@ -39,3 +39,21 @@ pub fn caps_a_delete_note(id: u64) -> bool {
         .map(|mut n| n.remove(&id).is_some())
         .unwrap_or(false)
 }
+
+/// Reads a note.
+#[capability(effects(read))]
+pub fn caps_a_get_note(id: u64) -> Option<String> {
+    NOTES.lock().ok()?.get(&id).cloned()
+}
+
+/// Renames a note; undone by writing the old title back.
+#[capability(
+    effects(update),
+    undo = restore("caps_a_rename_note", snapshot = "caps_a_get_note", id = "$args.id", title = "$snapshot")
+)]
+pub fn caps_a_rename_note(id: u64, title: String) -> bool {
+    NOTES
+        .lock()
+        .map(|mut n| n.insert(id, title).is_some())
+        .unwrap_or(false)
+}
