@@ -122,7 +122,11 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
     assert_eq!(
         input.as_value()["required"],
         json!(["text"]),
-        "Option<u8> is optional"
+        "Option<u8> and #[serde(default)] are optional"
+    );
+    assert_eq!(
+        input.as_value()["properties"]["whisper"]["description"],
+        "Whisper instead."
     );
     assert_eq!(shout.annotations().read_only_hint, Some(true));
     assert!(matches!(
@@ -166,6 +170,10 @@ fn calls_go_through_json_with_errors_that_name_the_field() {
     assert_eq!(
         call(&reg, "caps_b_shout", json!({"text": "hi", "marks": 3})).unwrap(),
         json!({"text": "HI!!!"})
+    );
+    assert_eq!(
+        call(&reg, "caps_b_shout", json!({"text": "Hi", "whisper": true})).unwrap(),
+        json!({"text": "hi!"})
     );
 }
 

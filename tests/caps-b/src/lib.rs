@@ -21,10 +21,18 @@ pub async fn caps_b_shout(
     text: String,
     /// How many exclamation marks (default 1).
     marks: Option<u8>,
+    /// Whisper instead.
+    #[serde(default)]
+    whisper: bool,
 ) -> Shout {
     let marks = "!".repeat(usize::from(marks.unwrap_or(1)));
+    let text = if whisper {
+        text.to_lowercase()
+    } else {
+        text.to_uppercase()
+    };
     Shout {
-        text: format!("{}{marks}", text.to_uppercase()),
+        text: format!("{text}{marks}"),
     }
 }
 
