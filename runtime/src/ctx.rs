@@ -57,6 +57,11 @@ impl Ctx {
             .unwrap_or_default()
     }
 
+    /// `true` when the handler recorded in-process compensations.
+    pub fn has_closures(&self) -> bool {
+        self.closures.lock().map(|c| !c.is_empty()).unwrap_or(false)
+    }
+
     /// Runs and clears the in-process compensations, newest first; stops at the first failure.
     pub fn run_undo_closures(&self) -> Result<usize, String> {
         let closures = self

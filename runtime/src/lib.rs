@@ -23,14 +23,24 @@
 
 mod ctx;
 mod def;
+mod engine;
 mod error;
+mod expr;
+mod journal;
+mod policy;
 mod registry;
 
 pub use aifirst_capability::{Annotations, Confidence, Effect, UndoKind, UndoPlan};
 pub use aifirst_macros::capability;
 pub use ctx::{Compensation, Ctx, UndoCall};
 pub use def::{AnnotationHints, ArgExpr, CapabilityDef, SourceLocation, UndoDecl, UndoFn};
+pub use engine::{
+    default_state_dir, CallError, CallEvent, CallOptions, Engine, Recorder, UndoReport,
+};
 pub use error::ToolError;
+pub use expr::{resolve as resolve_expr, ExprError, Scope};
+pub use journal::{Journal, JournalError, Replay, Step, StepState, StepUndo};
+pub use policy::{Policy, Rule, Verdict};
 pub use registry::{DuplicateCapability, Registry};
 
 /// What the `#[capability]` macro expands to refers to; not a public API.

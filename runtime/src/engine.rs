@@ -1,0 +1,427 @@
+//! The engine: validate, decide, run, journal; and undo.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::def::{CapabilityDef, UndoDecl};
+use crate::expr::{resolve, Scope};
+use crate::journal::{Journal, JournalError, Replay, Step, StepUndo};
+use crate::policy::{Policy, Verdict};
+use crate::{Ctx, Registry, ToolError, UndoCall};
+
+/// Why a call did not run, or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("no capability `{0}`")]
+    Unknown(String),
+    #[error("invalid arguments at `{field}`: {message}")]
+    InvalidArguments { field: String, message: String },
+    #[error("refused: {0}")]
+    Denied(String),
+    #[error("needs confirmation: {0}")]
+    NeedsConfirmation(String),
+    #[error("could not take the snapshot undo needs: {0}")]
+    Snapshot(String),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// How a call is made.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallOptions {
+    /// The user confirmed a call the policy wants confirmed.
+    pub confirmed: bool,
+}
+
+/// What an undo did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UndoReport {
+    /// Steps undone, newest first.
+    pub undone: Vec<i64>,
+    /// The step that could not be undone, and why; it and every older step stay on the stack.
+    pub failed: Option<(i64, String)>,
+}
+
+/// One finished call or undo, for the audit log.
+#[derive(Debug)]
+pub struct CallEvent<'a> {
+    pub session: &'a str,
+    pub capability: &'a str,
+    pub args: &'a Value,
+    pub outcome: Result<&'a Value, String>,
+    pub step: Option<i64>,
+    pub duration: Duration,
+}
+
+/// Receives every call and every undo (the audit log implements this).
+pub trait Recorder: Send + Sync {
+    fn call(&self, event: &CallEvent<'_>);
+    fn undo(&self, session: &str, step: i64, outcome: Result<(), &str>);
+}
+
+/// Executes capabilities with validation, policy and a durable undo journal.
+pub struct Engine {
+    registry: Registry,
+    policy: Policy,
+    journal: Journal,
+    validators: Mutex<HashMap<&'static str, Arc<jsonschema::Validator>>>,
+    /// In-process compensations by step: gone when this engine (process) is.
+    closures: Mutex<HashMap<i64, Ctx>>,
+    recorder: Option<Arc<dyn Recorder>>,
+}
+
+/// The state directory: `AIFIRST_STATE_DIR`, else `.aifirst` in the working directory.
+pub fn default_state_dir() -> PathBuf {
+    std::env::var_os("AIFIRST_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".aifirst"))
+}
+
+impl Engine {
+    pub fn open(
+        registry: Registry,
+        policy: Policy,
+        state_dir: &Path,
+    ) -> Result<Engine, JournalError> {
+        Ok(Engine {
+            registry,
+            policy,
+            journal: Journal::open(state_dir)?,
+            validators: Mutex::new(HashMap::new()),
+            closures: Mutex::new(HashMap::new()),
+            recorder: None,
+        })
+    }
+
+    pub fn with_recorder(mut self, recorder: Arc<dyn Recorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn validator(&self, def: &'static CapabilityDef) -> Option<Arc<jsonschema::Validator>> {
+        let mut cache = self.validators.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = cache.get(def.name) {
+            return Some(Arc::clone(v));
+        }
+        let schema = (def.input_schema)();
+        let v = Arc::new(jsonschema::validator_for(schema.as_value()).ok()?);
+        cache.insert(def.name, Arc::clone(&v));
+        Some(v)
+    }
+
+    /// Calls a capability in a session.
+    pub async fn call(
+        &self,
+        session: &str,
+        name: &str,
+        args: Value,
+        opts: CallOptions,
+    ) -> Result<Value, CallError> {
+        let started = Instant::now();
+        let outcome = self.call_inner(session, name, args.clone(), opts).await;
+        if let Some(r) = &self.recorder {
+            let (value, step) = match &outcome {
+                Ok((v, s)) => (Ok(v), *s),
+                Err(e) => (Err(e.to_string()), None),
+            };
+            r.call(&CallEvent {
+                session,
+                capability: name,
+                args: &args,
+                outcome: value,
+                step,
+                duration: started.elapsed(),
+            });
+        }
+        outcome.map(|(v, _)| v)
+    }
+
+    async fn call_inner(
+        &self,
+        session: &str,
+        name: &str,
+        args: Value,
+        opts: CallOptions,
+    ) -> Result<(Value, Option<i64>), CallError> {
+        let def = self
+            .registry
+            .get(name)
+            .ok_or_else(|| CallError::Unknown(name.to_string()))?;
+        let args = lenient(def, args);
+        if let Some(v) = self.validator(def) {
+            if let Some(e) = v.iter_errors(&args).next() {
+                let field = e.instance_path().to_string();
+                return Err(CallError::InvalidArguments {
+                    field: if field.is_empty() { "/".into() } else { field },
+                    message: e.to_string(),
+                });
+            }
+        }
+        match self.policy.decide(def) {
+            Verdict::Allow => {}
+            Verdict::Deny(why) => return Err(CallError::Denied(why)),
+            Verdict::Confirm(why) if !opts.confirmed => {
+                return Err(CallError::NeedsConfirmation(why))
+            }
+            Verdict::Confirm(_) => {}
+        }
+        // Snapshot before the call, for plans that write the old state back.
+        let snapshot = match def.undo {
+            UndoDecl::Plan {
+                snapshot: Some(snap),
+                args: plan_args,
+                ..
+            } => {
+                let scope = Scope {
+                    args: &args,
+                    result: &Value::Null,
+                    snapshot: None,
+                };
+                let mut snap_args = Map::new();
+                for a in plan_args.iter().filter(|a| a.expr.starts_with("$args.")) {
+                    if let Ok(v) = resolve(a.expr, &scope) {
+                        snap_args.insert(a.name.to_string(), v);
+                    }
+                }
+                let sdef = self
+                    .registry
+                    .get(snap)
+                    .ok_or_else(|| CallError::Snapshot(format!("no capability `{snap}`")))?;
+                let v = sdef
+                    .invoke(&Ctx::new(), Value::Object(snap_args))
+                    .await
+                    .map_err(|e| CallError::Snapshot(e.to_string()))?;
+                Some(v)
+            }
+            _ => None,
+        };
+        let ctx = Ctx::new();
+        let result = def.invoke(&ctx, args.clone()).await?;
+        let mutating = def.effects.iter().any(|e| e.is_mutating());
+        let undo = match def.undo {
+            UndoDecl::Undeclared if !mutating => return Ok((result, None)),
+            UndoDecl::Undeclared => StepUndo::Irreversible {
+                reason: "no undo declared".into(),
+            },
+            UndoDecl::Irreversible { reason } => StepUndo::Irreversible {
+                reason: reason.into(),
+            },
+            UndoDecl::Function { .. } => StepUndo::Function {
+                capability: def.name.to_string(),
+            },
+            UndoDecl::Plan {
+                kind,
+                target,
+                args: plan_args,
+                ..
+            } => {
+                let scope = Scope {
+                    args: &args,
+                    result: &result,
+                    snapshot: snapshot.as_ref(),
+                };
+                let mut resolved = Map::new();
+                let mut missing = None;
+                for a in plan_args {
+                    match resolve(a.expr, &scope) {
+                        Ok(v) => {
+                            resolved.insert(a.name.to_string(), v);
+                        }
+                        Err(e) => missing = Some(e.to_string()),
+                    }
+                }
+                match missing {
+                    Some(why) => StepUndo::Irreversible {
+                        reason: format!("{kind:?} plan unusable: {why}"),
+                    },
+                    None => StepUndo::Calls {
+                        calls: vec![Replay {
+                            capability: target.to_string(),
+                            args: Value::Object(resolved),
+                        }],
+                    },
+                }
+            }
+            UndoDecl::Custom => {
+                let calls: Vec<Replay> = ctx
+                    .take_compensations()
+                    .into_iter()
+                    .map(|c| Replay {
+                        capability: c.capability,
+                        args: c.args,
+                    })
+                    .collect();
+                if ctx.has_closures() {
+                    StepUndo::InProcess { calls }
+                } else {
+                    StepUndo::Calls { calls }
+                }
+            }
+        };
+        let id = self.journal.record(session, name, &args, &result, &undo)?;
+        if matches!(undo, StepUndo::InProcess { .. }) {
+            self.closures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, ctx);
+        }
+        Ok((result, Some(id)))
+    }
+
+    /// Undoes the last `n` steps of a session, newest first. A step that cannot be undone stops the
+    /// undo; it and the older steps stay on the stack.
+    pub async fn undo(&self, session: &str, n: usize) -> Result<UndoReport, CallError> {
+        let steps: Vec<Step> = self.journal.pending(session)?.into_iter().take(n).collect();
+        self.undo_steps(session, steps).await
+    }
+
+    /// Undoes every step after a checkpoint.
+    pub async fn undo_to(&self, session: &str, checkpoint: &str) -> Result<UndoReport, CallError> {
+        let Some(mark) = self.journal.checkpoint_step(session, checkpoint)? else {
+            return Err(CallError::Unknown(format!("checkpoint `{checkpoint}`")));
+        };
+        let steps: Vec<Step> = self
+            .journal
+            .pending(session)?
+            .into_iter()
+            .filter(|s| s.id > mark)
+            .collect();
+        self.undo_steps(session, steps).await
+    }
+
+    pub fn checkpoint(&self, session: &str, name: &str) -> Result<i64, CallError> {
+        Ok(self.journal.checkpoint(session, name)?)
+    }
+
+    /// Every step of a session, oldest first.
+    pub fn history(&self, session: &str) -> Result<Vec<Step>, CallError> {
+        Ok(self.journal.history(session)?)
+    }
+
+    async fn undo_steps(&self, session: &str, steps: Vec<Step>) -> Result<UndoReport, CallError> {
+        let mut report = UndoReport::default();
+        for step in steps {
+            let outcome = self.undo_one(&step).await;
+            if let Some(r) = &self.recorder {
+                r.undo(
+                    session,
+                    step.id,
+                    outcome.as_ref().map(|_| ()).map_err(String::as_str),
+                );
+            }
+            match outcome {
+                Ok(()) => {
+                    self.journal.mark_undone(step.id)?;
+                    report.undone.push(step.id);
+                }
+                Err(why) => {
+                    report.failed = Some((step.id, why));
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn undo_one(&self, step: &Step) -> Result<(), String> {
+        match &step.undo {
+            StepUndo::Irreversible { reason } => {
+                Err(format!("`{}` cannot be undone: {reason}", step.capability))
+            }
+            StepUndo::Calls { calls } => self.replay(calls).await,
+            StepUndo::Function { capability } => {
+                let def = self
+                    .registry
+                    .get(capability)
+                    .ok_or_else(|| format!("no capability `{capability}` in this binary"))?;
+                let UndoDecl::Function { call, .. } = def.undo else {
+                    return Err(format!(
+                        "`{capability}` no longer declares an undo function"
+                    ));
+                };
+                call(
+                    &Ctx::new(),
+                    &UndoCall {
+                        args: step.args.clone(),
+                        result: step.result.clone(),
+                    },
+                )
+                .map_err(|e| e.to_string())
+            }
+            StepUndo::InProcess { calls } => {
+                let ctx = self
+                    .closures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&step.id);
+                let Some(ctx) = ctx else {
+                    return Err(format!(
+                        "`{}` recorded an in-process compensation, and the process that recorded it has ended",
+                        step.capability
+                    ));
+                };
+                if let Err(e) = ctx.run_undo_closures() {
+                    // Keep what is left runnable for a retry.
+                    self.closures
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(step.id, ctx);
+                    return Err(e);
+                }
+                self.replay(calls).await
+            }
+        }
+    }
+
+    async fn replay(&self, calls: &[Replay]) -> Result<(), String> {
+        for c in calls.iter().rev() {
+            let def = self
+                .registry
+                .get(&c.capability)
+                .ok_or_else(|| format!("no capability `{}`", c.capability))?;
+            def.invoke(&Ctx::new(), c.args.clone())
+                .await
+                .map_err(|e| format!("`{}` failed: {e}", c.capability))?;
+        }
+        Ok(())
+    }
+}
+
+/// LLM clients often send objects and arrays as JSON strings: decode those where the schema wants one.
+fn lenient(def: &CapabilityDef, args: Value) -> Value {
+    let Value::Object(mut map) = args else {
+        return args;
+    };
+    let schema = (def.input_schema)();
+    let props = schema
+        .as_value()
+        .get("properties")
+        .cloned()
+        .unwrap_or(Value::Null);
+    for (k, v) in map.iter_mut() {
+        let Value::String(text) = v else { continue };
+        let wants = props
+            .get(k)
+            .and_then(|p| p.get("type"))
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        if wants.contains("object") || wants.contains("array") {
+            if let Ok(parsed @ (Value::Object(_) | Value::Array(_))) =
+                serde_json::from_str::<Value>(text)
+            {
+                *v = parsed;
+            }
+        }
+    }
+    Value::Object(map)
+}

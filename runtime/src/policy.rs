@@ -1,0 +1,81 @@
+//! Which calls may run: by capability name, then by effect; irreversible calls need explicit leave.
+
+use std::collections::BTreeMap;
+
+use aifirst_capability::Effect;
+use serde::Deserialize;
+
+use crate::def::{CapabilityDef, UndoDecl};
+
+/// What a rule says about a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    Allow,
+    Deny,
+    /// Run only when the caller (a person, through MCP elicitation or a flag) confirms.
+    Confirm,
+}
+
+/// The policy of an engine. The default allows everything except irreversible calls.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Rules by capability name; they win over effect rules and over `allow_irreversible`.
+    #[serde(default)]
+    pub capabilities: BTreeMap<String, Rule>,
+    /// Rules by effect; the strictest rule among a capability's effects applies.
+    #[serde(default)]
+    pub effects: BTreeMap<Effect, Rule>,
+    /// Let irreversible capabilities run (subject to the other rules).
+    #[serde(default)]
+    pub allow_irreversible: bool,
+}
+
+/// The policy's answer for one capability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Deny(String),
+    Confirm(String),
+}
+
+impl Policy {
+    pub fn decide(&self, def: &CapabilityDef) -> Verdict {
+        match self.capabilities.get(def.name) {
+            Some(Rule::Allow) => return Verdict::Allow,
+            Some(Rule::Deny) => return Verdict::Deny(format!("policy denies `{}`", def.name)),
+            Some(Rule::Confirm) => {
+                return Verdict::Confirm(format!("policy asks to confirm `{}`", def.name))
+            }
+            None => {}
+        }
+        if let UndoDecl::Irreversible { reason } = def.undo {
+            if !self.allow_irreversible {
+                return Verdict::Deny(format!(
+                    "`{}` cannot be undone ({reason}); allow it by name or with allow_irreversible",
+                    def.name
+                ));
+            }
+        }
+        let mut verdict = Verdict::Allow;
+        for e in def.effects {
+            match self.effects.get(e) {
+                Some(Rule::Deny) => {
+                    return Verdict::Deny(format!(
+                        "policy denies the effect `{e}` of `{}`",
+                        def.name
+                    ))
+                }
+                Some(Rule::Confirm) => {
+                    verdict = Verdict::Confirm(format!(
+                        "policy asks to confirm the effect `{e}` of `{}`",
+                        def.name
+                    ))
+                }
+                _ => {}
+            }
+        }
+        verdict
+    }
+}

@@ -1,0 +1,338 @@
+//! The engine end to end: validation, policy, the journal, every kind of undo, across engines.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+use aifirst::{
+    capability, CallError, CallOptions, Ctx, Engine, Policy, Registry, Rule, StepUndo, ToolError,
+    UndoCall,
+};
+use serde_json::{json, Value};
+
+/// A store shared by the capabilities below (per test binary; tests use distinct keys).
+static STORE: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+fn store() -> std::sync::MutexGuard<'static, BTreeMap<String, String>> {
+    STORE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Creates an entry.
+#[capability(effects(create), undo = inverse("remove", key = "$result.key"))]
+fn put(key: String, value: String) -> Value {
+    store().insert(key.clone(), value);
+    json!({ "key": key })
+}
+
+/// Removes an entry.
+#[capability(effects(delete), irreversible = "removed entries are gone")]
+fn remove(key: String) -> bool {
+    store().remove(&key).is_some()
+}
+
+/// Reads an entry.
+#[capability(effects(read))]
+fn get(key: String) -> Option<String> {
+    store().get(&key).cloned()
+}
+
+/// Changes an entry; undone by writing the old value back.
+#[capability(effects(update), undo = restore("set", snapshot = "get", key = "$args.key", value = "$snapshot"))]
+fn set(key: String, value: Option<String>) -> Result<(), String> {
+    let mut s = store();
+    match value {
+        Some(v) => s.insert(key, v),
+        None => s.remove(&key),
+    };
+    Ok(())
+}
+
+fn unappend(_ctx: &Ctx, call: &UndoCall) -> Result<(), ToolError> {
+    let key = call.args["key"].as_str().unwrap_or_default();
+    let n = call.args["suffix"].as_str().unwrap_or_default().len();
+    let mut s = store();
+    if let Some(v) = s.get_mut(key) {
+        v.truncate(v.len().saturating_sub(n));
+    }
+    Ok(())
+}
+
+/// Appends to an entry.
+#[capability(effects(update), undo = unappend)]
+fn append(key: String, suffix: String) -> String {
+    let mut s = store();
+    let v = s.entry(key).or_default();
+    v.push_str(&suffix);
+    v.clone()
+}
+
+/// Upper-cases an entry, remembering how to go back in a closure.
+#[capability(effects(update), undo = custom)]
+fn shout(ctx: &Ctx, key: String) -> bool {
+    let mut s = store();
+    let Some(v) = s.get_mut(&key) else {
+        return false;
+    };
+    let old = v.clone();
+    *v = v.to_uppercase();
+    ctx.on_undo(move || {
+        store().insert(key, old);
+        Ok(())
+    });
+    true
+}
+
+/// Configures something from a structured value.
+#[capability(effects(read))]
+fn configure(options: BTreeMap<String, u32>, tags: Vec<String>) -> usize {
+    options.len() + tags.len()
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn engine(dir: &std::path::Path, policy: Policy) -> Engine {
+    Engine::open(Registry::new().unwrap(), policy, dir).unwrap()
+}
+
+fn call(e: &Engine, session: &str, name: &str, args: Value) -> Result<Value, CallError> {
+    block_on(e.call(session, name, args, CallOptions::default()))
+}
+
+fn value(key: &str) -> Option<String> {
+    store().get(key).cloned()
+}
+
+#[test]
+fn inverse_restore_function_and_closure_plans_undo_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Policy::default());
+    call(&e, "s1", "put", json!({"key": "a", "value": "x"})).unwrap();
+    call(&e, "s1", "set", json!({"key": "a", "value": "y"})).unwrap();
+    call(&e, "s1", "append", json!({"key": "a", "suffix": "zz"})).unwrap();
+    call(&e, "s1", "shout", json!({"key": "a"})).unwrap();
+    assert_eq!(value("a").as_deref(), Some("YZZ"));
+    let kinds: Vec<&'static str> = e
+        .history("s1")
+        .unwrap()
+        .iter()
+        .map(|s| match s.undo {
+            StepUndo::Calls { .. } => "calls",
+            StepUndo::Function { .. } => "function",
+            StepUndo::InProcess { .. } => "in_process",
+            StepUndo::Irreversible { .. } => "irreversible",
+        })
+        .collect();
+    assert_eq!(kinds, ["calls", "calls", "function", "in_process"]);
+
+    let r = block_on(e.undo("s1", 1)).unwrap();
+    assert_eq!((r.undone.len(), r.failed.clone()), (1, None));
+    assert_eq!(value("a").as_deref(), Some("yzz"), "closure undone");
+    block_on(e.undo("s1", 1)).unwrap();
+    assert_eq!(value("a").as_deref(), Some("y"), "function undone");
+    block_on(e.undo("s1", 1)).unwrap();
+    assert_eq!(value("a").as_deref(), Some("x"), "snapshot restored");
+    // The inverse of `put` is `remove`, which policy refuses when an agent calls it (irreversible);
+    // run as a compensation it is part of an undo the caller asked for, so it runs.
+    block_on(e.undo("s1", 1)).unwrap();
+    assert_eq!(value("a"), None, "inverse ran");
+    assert!(
+        block_on(e.undo("s1", 1)).unwrap().undone.is_empty(),
+        "nothing left"
+    );
+}
+
+#[test]
+fn a_failed_undo_stops_and_keeps_the_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(
+        dir.path(),
+        Policy {
+            allow_irreversible: true,
+            ..Policy::default()
+        },
+    );
+    call(&e, "s2", "put", json!({"key": "b", "value": "1"})).unwrap();
+    call(&e, "s2", "remove", json!({"key": "b"})).unwrap();
+    call(&e, "s2", "put", json!({"key": "c", "value": "2"})).unwrap();
+    let r = block_on(e.undo("s2", 3)).unwrap();
+    assert_eq!(r.undone.len(), 1, "the newest step was undone");
+    let (_, why) = r.failed.expect("the irreversible step stops the undo");
+    assert!(why.contains("cannot be undone"), "{why}");
+    assert_eq!(
+        e.history("s2")
+            .unwrap()
+            .iter()
+            .filter(|s| s.state == aifirst::StepState::Done)
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn checkpoints_bound_an_undo() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Policy::default());
+    call(&e, "s3", "put", json!({"key": "d1", "value": "1"})).unwrap();
+    e.checkpoint("s3", "before-batch").unwrap();
+    call(&e, "s3", "put", json!({"key": "d2", "value": "2"})).unwrap();
+    call(&e, "s3", "put", json!({"key": "d3", "value": "3"})).unwrap();
+    let r = block_on(e.undo_to("s3", "before-batch")).unwrap();
+    assert_eq!(r.undone.len(), 2);
+    assert_eq!(
+        (value("d1").is_some(), value("d2"), value("d3")),
+        (true, None, None)
+    );
+    assert!(matches!(
+        block_on(e.undo_to("s3", "nope")),
+        Err(CallError::Unknown(_))
+    ));
+}
+
+#[test]
+fn arguments_are_validated_and_leniently_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Policy::default());
+    match call(&e, "s4", "put", json!({"key": "k", "value": 3})) {
+        Err(CallError::InvalidArguments { field, .. }) => assert_eq!(field, "/value"),
+        other => panic!("{other:?}"),
+    }
+    match call(&e, "s4", "put", json!({"key": "k"})) {
+        Err(CallError::InvalidArguments { message, .. }) => {
+            assert!(message.contains("value"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // An object and an array sent as JSON strings, as LLM clients do.
+    let n = call(
+        &e,
+        "s4",
+        "configure",
+        json!({"options": "{\"a\": 1, \"b\": 2}", "tags": "[\"x\"]"}),
+    )
+    .unwrap();
+    assert_eq!(n, json!(3));
+    assert!(matches!(
+        call(&e, "s4", "nope", json!({})),
+        Err(CallError::Unknown(_))
+    ));
+    assert!(
+        e.history("s4").unwrap().is_empty(),
+        "reads and refusals leave no steps"
+    );
+}
+
+#[test]
+fn policy_refuses_irreversible_denied_and_unconfirmed_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Policy::default());
+    assert!(
+        matches!(call(&e, "s5", "remove", json!({"key": "x"})), Err(CallError::Denied(why)) if why.contains("cannot be undone"))
+    );
+    let strict = Policy {
+        effects: [
+            (aifirst::Effect::Update, Rule::Confirm),
+            (aifirst::Effect::Create, Rule::Deny),
+        ]
+        .into(),
+        capabilities: [("remove".to_string(), Rule::Allow)].into(),
+        allow_irreversible: false,
+    };
+    let e = engine(dir.path(), strict);
+    assert!(matches!(
+        call(&e, "s5", "put", json!({"key": "p", "value": "v"})),
+        Err(CallError::Denied(_))
+    ));
+    assert!(matches!(
+        call(&e, "s5", "append", json!({"key": "p", "suffix": "v"})),
+        Err(CallError::NeedsConfirmation(_))
+    ));
+    block_on(e.call(
+        "s5",
+        "append",
+        json!({"key": "p", "suffix": "v"}),
+        CallOptions { confirmed: true },
+    ))
+    .unwrap();
+    call(&e, "s5", "remove", json!({"key": "p"})).unwrap();
+}
+
+#[test]
+fn a_new_engine_undoes_journaled_steps_and_reports_lost_closures() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = engine(dir.path(), Policy::default());
+        call(&e, "s6", "put", json!({"key": "e", "value": "v"})).unwrap();
+        call(&e, "s6", "shout", json!({"key": "e"})).unwrap();
+    }
+    // A new engine on the same state directory: what a new process sees.
+    let e = engine(dir.path(), Policy::default());
+    assert_eq!(e.history("s6").unwrap().len(), 2);
+    let r = block_on(e.undo("s6", 2)).unwrap();
+    assert!(r.undone.is_empty());
+    let (_, why) = r.failed.unwrap();
+    assert!(
+        why.contains("in-process compensation"),
+        "never silently dropped: {why}"
+    );
+    // Nothing was dropped: both steps are still pending, for a person to decide about.
+    assert_eq!(
+        e.history("s6")
+            .unwrap()
+            .iter()
+            .filter(|s| s.state == aifirst::StepState::Done)
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn many_sessions_in_parallel() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Arc::new(engine(dir.path(), Policy::default()));
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let e = Arc::clone(&e);
+            std::thread::spawn(move || {
+                let session = format!("par{t}");
+                for i in 0..25 {
+                    call(
+                        &e,
+                        &session,
+                        "put",
+                        json!({"key": format!("par{t}-{i}"), "value": "v"}),
+                    )
+                    .unwrap();
+                }
+                let r = block_on(e.undo(&session, 25)).unwrap();
+                assert_eq!(r.undone.len(), 25);
+                assert!(r.failed.is_none());
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert!(
+        store().keys().all(|k| !k.starts_with("par")),
+        "every session undid its own steps"
+    );
+    for t in 0..8 {
+        assert_eq!(e.history(&format!("par{t}")).unwrap().len(), 25);
+    }
+}
