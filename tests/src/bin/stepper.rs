@@ -1,0 +1,98 @@
+//! A tiny agent process for the journal tests: it makes calls or undoes them, then exits (or is
+//! killed). Its capabilities create and remove real files, so other processes can see the effect.
+//!
+//! ```text
+//! stepper burst STATE_DIR DATA_DIR N     # N calls, printing `ack I` after each returns
+//! stepper undo  STATE_DIR SESSION N      # undo N steps, print the report as JSON
+//! ```
+
+use std::future::Future;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use aifirst::{capability, CallOptions, Engine, Policy, Registry};
+use serde_json::json;
+
+/// Creates an empty file.
+#[capability(effects(create, filesystem), undo = inverse("unlink", path = "$args.path"))]
+fn touch(path: String) -> Result<String, std::io::Error> {
+    std::fs::write(&path, b"")?;
+    Ok(path)
+}
+
+/// Removes a file.
+#[capability(
+    effects(delete, filesystem),
+    irreversible = "the file's content is not kept"
+)]
+fn unlink(path: String) -> Result<bool, std::io::Error> {
+    std::fs::remove_file(path).map(|_| true)
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let registry = Registry::new().map_err(|e| e.to_string())?;
+    match args {
+        [cmd, state, data, n] if cmd == "burst" => {
+            let engine = Engine::open(registry, Policy::default(), Path::new(state))
+                .map_err(|e| e.to_string())?;
+            let n: usize = n.parse().map_err(|_| "N must be a number")?;
+            let mut out = std::io::stdout().lock();
+            for i in 0..n {
+                let path = Path::new(data).join(format!("f{i}"));
+                block_on(engine.call(
+                    "burst",
+                    "touch",
+                    json!({ "path": path }),
+                    CallOptions::default(),
+                ))
+                .map_err(|e| e.to_string())?;
+                // Acknowledged: the step is journaled before `call` returned.
+                writeln!(out, "ack {i}")
+                    .and_then(|_| out.flush())
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        [cmd, state, session, n] if cmd == "undo" => {
+            let engine = Engine::open(registry, Policy::default(), Path::new(state))
+                .map_err(|e| e.to_string())?;
+            let n: usize = n.parse().map_err(|_| "N must be a number")?;
+            let report = block_on(engine.undo(session, n)).map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                json!({ "undone": report.undone, "failed": report.failed.map(|f| f.1) })
+            );
+            Ok(())
+        }
+        _ => Err("usage: stepper burst STATE DATA N | stepper undo STATE SESSION N".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stepper: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
