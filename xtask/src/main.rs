@@ -26,6 +26,7 @@ fn main() -> Result<()> {
             std::process::exit(0)
         }
         Some("undo-sample") => undo_sample(&args[1..]),
+        Some("bench-engine") => bench_engine(&args[1..]),
         Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
         _ => {
             eprintln!(
@@ -36,6 +37,7 @@ fn main() -> Result<()> {
                  corpus [DIR]                           per-spec import report (default ../shared/corpus/openapi)\n  \
                  undo-sample SPEC [--n 30] [--seed 1] [--high]\n  \
                  {:<39}N random undo plans of mutating operations, one line each, to check by hand\n  \
+                 bench-engine [--calls N]               engine overhead per call (journal on) and calls/s on 2 threads\n  \
                  fetch-github                           download GitHub's description into target/bench-data",
                 "",
                 ""
@@ -235,6 +237,110 @@ fn bench_inspect(args: &[String]) -> Result<()> {
         rss as f64 / 1_048_576.0
     );
     println!("    {summary}");
+    Ok(())
+}
+
+/// A capability that does nothing, so the benchmark measures the engine around it.
+#[aifirst::capability(effects(create), undo = inverse("bench_noop", n = "$args.n"))]
+fn bench_noop(n: u64) -> u64 {
+    n
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = Waker::from(std::sync::Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn bench_engine(args: &[String]) -> Result<()> {
+    use aifirst::{CallOptions, Engine, Policy, Registry};
+    let calls: usize = match args {
+        [flag, n] if flag == "--calls" => n.parse()?,
+        _ => 20_000,
+    };
+    let dir = tempfile::tempdir()?;
+    let engine = std::sync::Arc::new(Engine::open(
+        Registry::new()?,
+        Policy::default(),
+        dir.path(),
+    )?);
+    let def = engine
+        .registry()
+        .get("bench_noop")
+        .context("bench_noop not registered")?;
+    let ctx = aifirst::Ctx::new();
+
+    // Baseline: the same capability invoked directly (deserialise, call, serialise), no engine.
+    let mut direct = Vec::with_capacity(calls);
+    for i in 0..calls {
+        let t = Instant::now();
+        block_on(def.invoke(&ctx, serde_json::json!({ "n": i })))?;
+        direct.push(t.elapsed());
+    }
+    // Through the engine: validation, policy, the call, and a journal commit (WAL, synchronous=NORMAL).
+    let mut through = Vec::with_capacity(calls);
+    for i in 0..calls {
+        let t = Instant::now();
+        block_on(engine.call(
+            "bench",
+            "bench_noop",
+            serde_json::json!({ "n": i }),
+            CallOptions::default(),
+        ))?;
+        through.push(t.elapsed());
+    }
+    // Throughput on two threads (the machine has two cores), separate sessions.
+    let per_thread = calls / 2;
+    let t = Instant::now();
+    let handles: Vec<_> = (0..2)
+        .map(|th| {
+            let engine = std::sync::Arc::clone(&engine);
+            std::thread::spawn(move || -> Result<()> {
+                let session = format!("bench{th}");
+                for i in 0..per_thread {
+                    block_on(engine.call(
+                        &session,
+                        "bench_noop",
+                        serde_json::json!({ "n": i }),
+                        CallOptions::default(),
+                    ))?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join()
+            .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
+    }
+    let wall = t.elapsed();
+    let (d, e) = (median(direct), median(through));
+    println!("engine, {calls} calls of a no-op capability, medians");
+    println!(
+        "  direct invoke (baseline)          {:>8.1} µs",
+        d.as_secs_f64() * 1e6
+    );
+    println!(
+        "  engine.call, journal on           {:>8.1} µs   overhead {:.1} µs   (goal <= 100 µs)",
+        e.as_secs_f64() * 1e6,
+        (e.as_secs_f64() - d.as_secs_f64()) * 1e6
+    );
+    println!(
+        "  2 threads: {} calls in {:.2} s = {:.0} calls/s                   (goal >= 10,000/s)",
+        per_thread * 2,
+        wall.as_secs_f64(),
+        (per_thread * 2) as f64 / wall.as_secs_f64()
+    );
     Ok(())
 }
 
