@@ -53,6 +53,8 @@ enum Undo {
         kind: String,
         target: LitStr,
         snapshot: Option<LitStr>,
+        guard: Option<LitStr>,
+        when_absent: Option<LitStr>,
         args: Vec<(String, LitStr)>,
     },
     Custom,
@@ -196,6 +198,8 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
             }
             let mut out = Vec::new();
             let mut snapshot = None;
+            let mut guard: Option<LitStr> = None;
+            let mut when_absent: Option<LitStr> = None;
             for a in args {
                 let Expr::Assign(assign) = a else {
                     errors.push(a.span(), "expected `argument = \"$args.x\"` (or `$result.…`, `$snapshot…`, `$location.id`)");
@@ -212,14 +216,21 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                     _ => None,
                 };
                 match (name, value) {
-                    (Some(n), Some(v)) if n == "snapshot" => {
-                        if kind == "inverse" {
+                    (Some(n), Some(v)) if n == "snapshot" => snapshot = Some(v),
+                    (Some(n), Some(v)) if n == "guard" => {
+                        if !["snapshot_absent", "snapshot_present"].contains(&v.value().as_str()) {
                             errors.push(
                                 v.span(),
-                                "`snapshot = …` goes with `restore(...)` and `recreate(...)`",
+                                "`guard` is `\"snapshot_absent\"` or `\"snapshot_present\"`",
                             );
                         }
-                        snapshot = Some(v);
+                        guard = Some(v);
+                    }
+                    (Some(n), Some(v)) if n == "when_absent" => {
+                        if kind != "restore" {
+                            errors.push(v.span(), "`when_absent = …` goes with `restore(...)`");
+                        }
+                        when_absent = Some(v);
                     }
                     (Some(n), Some(v)) => {
                         let e = v.value();
@@ -237,6 +248,18 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                     _ => errors.push(a.span(), "expected `argument = \"$args.x\"`"),
                 }
             }
+            if kind == "inverse" && snapshot.is_some() && guard.is_none() {
+                errors.push(
+                    call.span(),
+                    "an `inverse(...)` with `snapshot = …` needs `guard = …`: when does it apply?",
+                );
+            }
+            if let (Some(g), None) = (&guard, &snapshot) {
+                errors.push(
+                    g.span(),
+                    "`guard = …` needs `snapshot = \"capability\"` to tell the state before",
+                );
+            }
             if kind != "inverse" && snapshot.is_none() {
                 errors.push(
                     call.span(),
@@ -247,6 +270,8 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                 kind,
                 target,
                 snapshot,
+                guard,
+                when_absent,
                 args: out,
             })
         }
@@ -498,7 +523,11 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         quote! {
             match #call {
                 ::core::result::Result::Ok(v) => ::aifirst::__private::to_output(v),
-                ::core::result::Result::Err(e) => ::core::result::Result::Err(::aifirst::__private::handler_error(e)),
+                ::core::result::Result::Err(e) => {
+                    #[allow(unused_imports)]
+                    use ::aifirst::__private::{ViaDisplay as _, ViaToolError as _};
+                    ::core::result::Result::Err((&&::aifirst::__private::ErrWrap(e)).to_tool_error())
+                }
             }
         }
     } else {
@@ -531,6 +560,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                     kind,
                     target,
                     snapshot,
+                    guard,
+                    when_absent,
                     args,
                 },
                 _,
@@ -545,10 +576,25 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 Some(s) => quote!(::core::option::Option::Some(#s)),
                 None => quote!(::core::option::Option::None),
             };
+            let guard = match guard.as_ref().map(LitStr::value).as_deref() {
+                Some("snapshot_absent") => quote!(::core::option::Option::Some(
+                    ::aifirst::Guard::SnapshotAbsent
+                )),
+                Some("snapshot_present") => quote!(::core::option::Option::Some(
+                    ::aifirst::Guard::SnapshotPresent
+                )),
+                _ => quote!(::core::option::Option::None),
+            };
+            let when_absent = match when_absent {
+                Some(w) => quote!(::core::option::Option::Some(#w)),
+                None => quote!(::core::option::Option::None),
+            };
             quote!(::aifirst::UndoDecl::Plan {
                 kind: ::aifirst::UndoKind::#kind,
                 target: #target,
                 snapshot: #snapshot,
+                guard: #guard,
+                when_absent: #when_absent,
                 args: &[#(#args),*],
             })
         }

@@ -60,7 +60,28 @@ impl<T> NoOutputSchema for OutputProbe<T> {
     }
 }
 
-/// Handler errors → tool errors.
-pub fn handler_error<E: core::fmt::Display>(e: E) -> ToolError {
-    ToolError::handler(e)
+/// Handler errors → tool errors: a `ToolError` passes through unchanged (an HTTP 404 stays a 404),
+/// anything else printable becomes `ToolError::Handler` (autoref specialisation again).
+pub struct ErrWrap<E>(pub E);
+
+pub trait ViaToolError {
+    fn to_tool_error(&self) -> ToolError;
+}
+
+// Called as `(&&ErrWrap(e)).to_tool_error()`: this impl's receiver is `&&ErrWrap<ToolError>`, so
+// it is found before the fallback, whose receiver is `&ErrWrap<E>`.
+impl ViaToolError for &ErrWrap<ToolError> {
+    fn to_tool_error(&self) -> ToolError {
+        self.0.clone()
+    }
+}
+
+pub trait ViaDisplay {
+    fn to_tool_error(&self) -> ToolError;
+}
+
+impl<E: core::fmt::Display> ViaDisplay for ErrWrap<E> {
+    fn to_tool_error(&self) -> ToolError {
+        ToolError::handler(&self.0)
+    }
 }

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use aifirst_capability::{Annotations, Effect, UndoKind};
+use aifirst_capability::{Annotations, Effect, Guard, UndoKind};
 use schemars::Schema;
 use serde_json::Value;
 
@@ -60,8 +60,13 @@ pub enum UndoDecl {
     Plan {
         kind: UndoKind,
         target: &'static str,
-        /// The capability that reads the state before the call (`restore`, `recreate`).
+        /// The capability that reads the state before the call (`restore`, `recreate`, guarded
+        /// inverses). An HTTP 404 from it means "absent".
         snapshot: Option<&'static str>,
+        /// When the compensation applies, judged from the snapshot.
+        guard: Option<Guard>,
+        /// For a restore: what to call instead when the snapshot found nothing (the call created it).
+        when_absent: Option<&'static str>,
         args: &'static [ArgExpr],
     },
     /// The body records its own compensation with [`Ctx::on_undo`].

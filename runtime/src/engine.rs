@@ -11,7 +11,15 @@ use crate::def::{CapabilityDef, UndoDecl};
 use crate::expr::{resolve, Scope};
 use crate::journal::{Journal, JournalError, Replay, Step, StepUndo};
 use crate::policy::{Policy, Verdict};
-use crate::{Ctx, Registry, ToolError, UndoCall};
+use crate::{Ctx, Guard, Registry, ToolError, UndoCall};
+
+/// What the snapshot before a call found.
+enum Snapshot {
+    None,
+    Present(Value),
+    /// The snapshot call answered 404: the resource did not exist.
+    Absent,
+}
 
 /// Why a call did not run, or did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +184,7 @@ impl Engine {
             Verdict::Confirm(_) => {}
         }
         // Snapshot before the call, for plans that write the old state back.
+        // Snapshot before the call, for plans that write the old state back or are guarded.
         let snapshot = match def.undo {
             UndoDecl::Plan {
                 snapshot: Some(snap),
@@ -197,13 +206,13 @@ impl Engine {
                     .registry
                     .get(snap)
                     .ok_or_else(|| CallError::Snapshot(format!("no capability `{snap}`")))?;
-                let v = sdef
-                    .invoke(&Ctx::new(), Value::Object(snap_args))
-                    .await
-                    .map_err(|e| CallError::Snapshot(e.to_string()))?;
-                Some(v)
+                match sdef.invoke(&Ctx::new(), Value::Object(snap_args)).await {
+                    Ok(v) => Snapshot::Present(v),
+                    Err(ToolError::Http { status: 404, .. }) => Snapshot::Absent,
+                    Err(e) => return Err(CallError::Snapshot(e.to_string())),
+                }
             }
-            _ => None,
+            _ => Snapshot::None,
         };
         let ctx = Ctx::new();
         let result = def.invoke(&ctx, args.clone()).await?;
@@ -223,16 +232,35 @@ impl Engine {
                 kind,
                 target,
                 args: plan_args,
+                guard,
+                when_absent,
                 ..
             } => {
+                let skip = matches!(
+                    (guard, &snapshot),
+                    (Some(Guard::SnapshotAbsent), Snapshot::Present(_))
+                        | (Some(Guard::SnapshotPresent), Snapshot::Absent)
+                );
+                // A restore whose snapshot found nothing: the call created it, so undo removes it.
+                let (target, use_snapshot) = match (when_absent, &snapshot) {
+                    (Some(instead), Snapshot::Absent) => (instead, false),
+                    _ => (target, true),
+                };
+                let snap_value = match &snapshot {
+                    Snapshot::Present(v) if use_snapshot => Some(v),
+                    _ => None,
+                };
                 let scope = Scope {
                     args: &args,
                     result: &result,
-                    snapshot: snapshot.as_ref(),
+                    snapshot: snap_value,
                 };
                 let mut resolved = Map::new();
                 let mut missing = None;
-                for a in plan_args {
+                for a in plan_args
+                    .iter()
+                    .filter(|a| use_snapshot || !a.expr.starts_with("$snapshot"))
+                {
                     match resolve(a.expr, &scope) {
                         Ok(v) => {
                             resolved.insert(a.name.to_string(), v);
@@ -240,11 +268,13 @@ impl Engine {
                         Err(e) => missing = Some(e.to_string()),
                     }
                 }
-                match missing {
-                    Some(why) => StepUndo::Irreversible {
+                match (skip, missing) {
+                    // Guarded: the call changed nothing the plan would reverse.
+                    (true, _) => StepUndo::Calls { calls: Vec::new() },
+                    (false, Some(why)) => StepUndo::Irreversible {
                         reason: format!("{kind:?} plan unusable: {why}"),
                     },
-                    None => StepUndo::Calls {
+                    (false, None) => StepUndo::Calls {
                         calls: vec![Replay {
                             capability: target.to_string(),
                             args: Value::Object(resolved),

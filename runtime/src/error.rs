@@ -12,6 +12,12 @@ pub enum ToolError {
     /// The handler returned an error.
     #[error("{message}")]
     Handler { message: String },
+    /// The API answered with a status outside 2xx.
+    #[error("HTTP {status}: {message}")]
+    Http { status: u16, message: String },
+    /// The request did not reach the API or got no answer (connection, timeout, TLS).
+    #[error("request failed: {message}")]
+    Transport { message: String },
     /// The result could not be turned into JSON.
     #[error("the result cannot be serialised: {message}")]
     Output { message: String },

@@ -26,11 +26,12 @@ mod def;
 mod engine;
 mod error;
 mod expr;
+pub mod http;
 mod journal;
 mod policy;
 mod registry;
 
-pub use aifirst_capability::{Annotations, Confidence, Effect, UndoKind, UndoPlan};
+pub use aifirst_capability::{Annotations, Confidence, Effect, Guard, UndoKind, UndoPlan};
 pub use aifirst_macros::capability;
 pub use ctx::{Compensation, Ctx, UndoCall};
 pub use def::{AnnotationHints, ArgExpr, CapabilityDef, SourceLocation, UndoDecl, UndoFn};

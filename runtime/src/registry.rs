@@ -50,6 +50,19 @@ impl Registry {
         Ok(Registry { by_name })
     }
 
+    /// Adds a capability at run time (a plugin, a definition built from a loaded description).
+    pub fn register(&mut self, def: &'static CapabilityDef) -> Result<(), DuplicateCapability> {
+        if let Some(first) = self.by_name.get(def.name) {
+            return Err(DuplicateCapability {
+                name: def.name,
+                first: first.location,
+                second: def.location,
+            });
+        }
+        self.by_name.insert(def.name, def);
+        Ok(())
+    }
+
     pub fn get(&self, name: &str) -> Option<&'static CapabilityDef> {
         self.by_name.get(name).copied()
     }

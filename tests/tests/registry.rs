@@ -76,7 +76,10 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
             target,
             snapshot,
             args,
+            guard,
+            when_absent,
         } => {
+            assert_eq!((guard, when_absent), (None, None));
             assert_eq!(
                 (kind, target, snapshot),
                 (UndoKind::Inverse, "caps_a_delete_note", None)
@@ -143,6 +146,18 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
         .location
         .file
         .ends_with("caps-a/src/lib.rs"));
+}
+
+#[test]
+fn capabilities_can_be_registered_at_run_time() {
+    let compiled = Registry::new().unwrap();
+    let mut reg = Registry::from_defs([]).unwrap();
+    assert!(reg.is_empty());
+    let shout = compiled.get("caps_b_shout").unwrap();
+    reg.register(shout).unwrap();
+    assert_eq!(reg.len(), 1);
+    let err = reg.register(shout).unwrap_err();
+    assert_eq!(err.name, "caps_b_shout");
 }
 
 #[test]
