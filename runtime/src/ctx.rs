@@ -49,6 +49,12 @@ impl Ctx {
         }
     }
 
+    /// The shared HTTP client (rustls, connection pooling) for handlers that call APIs themselves;
+    /// generated handlers go through [`crate::http::call`], which uses the same client.
+    pub fn http(&self) -> Result<&'static reqwest::Client, crate::ToolError> {
+        crate::http::client()
+    }
+
     /// Takes the compensations recorded so far (newest last).
     pub fn take_compensations(&self) -> Vec<Compensation> {
         self.compensations

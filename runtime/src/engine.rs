@@ -107,6 +107,11 @@ impl Engine {
         })
     }
 
+    /// Opens the engine on the default state directory ([`default_state_dir`]).
+    pub fn open_default(registry: Registry, policy: Policy) -> Result<Engine, JournalError> {
+        Engine::open(registry, policy, &default_state_dir())
+    }
+
     pub fn with_recorder(mut self, recorder: Arc<dyn Recorder>) -> Self {
         self.recorder = Some(recorder);
         self

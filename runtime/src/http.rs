@@ -76,7 +76,7 @@ fn env(api: &Api, key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn client() -> Result<&'static reqwest::Client, ToolError> {
+pub(crate) fn client() -> Result<&'static reqwest::Client, ToolError> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {

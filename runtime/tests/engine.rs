@@ -301,6 +301,74 @@ fn a_new_engine_undoes_journaled_steps_and_reports_lost_closures() {
     );
 }
 
+#[derive(Default)]
+struct Log(Mutex<Vec<String>>);
+
+impl aifirst::Recorder for Log {
+    fn call(&self, ev: &aifirst::CallEvent<'_>) {
+        let outcome = match &ev.outcome {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("err: {e}"),
+        };
+        self.0.lock().unwrap().push(format!(
+            "call {} {} step={:?} {outcome}",
+            ev.session,
+            ev.capability,
+            ev.step.is_some()
+        ));
+    }
+    fn undo(&self, session: &str, _step: i64, outcome: Result<(), &str>) {
+        self.0.lock().unwrap().push(format!(
+            "undo {session} {}",
+            if outcome.is_ok() { "ok" } else { "failed" }
+        ));
+    }
+}
+
+#[test]
+fn every_call_and_undo_passes_through_the_recorder() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Log::default());
+    let e = engine(dir.path(), Policy::default()).with_recorder(log.clone());
+    call(&e, "rec", "put", json!({"key": "r1", "value": "v"})).unwrap();
+    call(&e, "rec", "get", json!({"key": "r1"})).unwrap();
+    let _ = call(&e, "rec", "remove", json!({"key": "r1"}));
+    let _ = call(&e, "rec", "put", json!({"key": 1}));
+    block_on(e.undo("rec", 1)).unwrap();
+    let lines = log.0.lock().unwrap().clone();
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert_eq!(lines[0], "call rec put step=true ok");
+    assert_eq!(lines[1], "call rec get step=false ok");
+    assert!(
+        lines[2].starts_with("call rec remove step=false err: refused"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].starts_with("call rec put step=false err: invalid arguments"),
+        "{}",
+        lines[3]
+    );
+    assert_eq!(lines[4], "undo rec ok");
+}
+
+#[test]
+fn the_state_directory_comes_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    // Only this test reads AIFIRST_STATE_DIR in this binary.
+    std::env::set_var("AIFIRST_STATE_DIR", &state);
+    assert_eq!(aifirst::default_state_dir(), state);
+    let e = Engine::open_default(Registry::new().unwrap(), Policy::default()).unwrap();
+    call(&e, "env", "put", json!({"key": "env1", "value": "v"})).unwrap();
+    assert!(state.join("journal.sqlite3").is_file());
+    std::env::remove_var("AIFIRST_STATE_DIR");
+    assert_eq!(
+        aifirst::default_state_dir(),
+        std::path::PathBuf::from(".aifirst")
+    );
+}
+
 #[test]
 fn many_sessions_in_parallel() {
     let dir = tempfile::tempdir().unwrap();
