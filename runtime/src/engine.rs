@@ -11,6 +11,7 @@ use crate::def::{CapabilityDef, UndoDecl};
 use crate::expr::{resolve, Scope};
 use crate::journal::{Journal, JournalError, Replay, Step, StepUndo};
 use crate::policy::{Policy, Verdict};
+use crate::redact::Redactor;
 use crate::{Ctx, Guard, Registry, ToolError, UndoCall};
 
 /// What the snapshot before a call found.
@@ -61,9 +62,12 @@ pub struct UndoReport {
 pub struct CallEvent<'a> {
     pub session: &'a str,
     pub capability: &'a str,
+    /// The capability, when it exists.
+    pub def: Option<&'static CapabilityDef>,
     pub args: &'a Value,
     pub outcome: Result<&'a Value, String>,
-    pub step: Option<i64>,
+    /// The journal step and how it is undone, when the call left one.
+    pub step: Option<(i64, &'a StepUndo)>,
     pub duration: Duration,
 }
 
@@ -82,6 +86,7 @@ pub struct Engine {
     /// In-process compensations by step: gone when this engine (process) is.
     closures: Mutex<HashMap<i64, Ctx>>,
     recorder: Option<Arc<dyn Recorder>>,
+    redactor: Redactor,
 }
 
 /// The state directory: `AIFIRST_STATE_DIR`, else `.aifirst` in the working directory.
@@ -104,12 +109,19 @@ impl Engine {
             validators: Mutex::new(HashMap::new()),
             closures: Mutex::new(HashMap::new()),
             recorder: None,
+            redactor: Redactor::default(),
         })
     }
 
     /// Opens the engine on the default state directory ([`default_state_dir`]).
     pub fn open_default(registry: Registry, policy: Policy) -> Result<Engine, JournalError> {
         Engine::open(registry, policy, &default_state_dir())
+    }
+
+    /// Replaces the default redaction of what the journal stores.
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
     }
 
     pub fn with_recorder(mut self, recorder: Arc<dyn Recorder>) -> Self {
@@ -144,12 +156,13 @@ impl Engine {
         let outcome = self.call_inner(session, name, args.clone(), opts).await;
         if let Some(r) = &self.recorder {
             let (value, step) = match &outcome {
-                Ok((v, s)) => (Ok(v), *s),
+                Ok((v, s)) => (Ok(v), s.as_ref().map(|(id, u)| (*id, u))),
                 Err(e) => (Err(e.to_string()), None),
             };
             r.call(&CallEvent {
                 session,
                 capability: name,
+                def: self.registry.get(name),
                 args: &args,
                 outcome: value,
                 step,
@@ -165,7 +178,7 @@ impl Engine {
         name: &str,
         args: Value,
         opts: CallOptions,
-    ) -> Result<(Value, Option<i64>), CallError> {
+    ) -> Result<(Value, Option<(i64, StepUndo)>), CallError> {
         let def = self
             .registry
             .get(name)
@@ -303,14 +316,22 @@ impl Engine {
                 }
             }
         };
-        let id = self.journal.record(session, name, &args, &result, &undo)?;
+        // Secrets never reach the disk; a compensation that needed one fails honestly at undo time.
+        let undo = redact_undo(&self.redactor, undo);
+        let id = self.journal.record(
+            session,
+            name,
+            &self.redactor.redact(&args),
+            &self.redactor.redact(&result),
+            &undo,
+        )?;
         if matches!(undo, StepUndo::InProcess { .. }) {
             self.closures
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id, ctx);
         }
-        Ok((result, Some(id)))
+        Ok((result, Some((id, undo))))
     }
 
     /// Undoes the last `n` steps of a session, newest first. A step that cannot be undone stops the
@@ -429,6 +450,23 @@ impl Engine {
                 .map_err(|e| format!("`{}` failed: {e}", c.capability))?;
         }
         Ok(())
+    }
+}
+
+fn redact_undo(r: &Redactor, undo: StepUndo) -> StepUndo {
+    let calls = |calls: Vec<Replay>| -> Vec<Replay> {
+        calls
+            .into_iter()
+            .map(|c| Replay {
+                capability: c.capability,
+                args: r.redact(&c.args),
+            })
+            .collect()
+    };
+    match undo {
+        StepUndo::Calls { calls: c } => StepUndo::Calls { calls: calls(c) },
+        StepUndo::InProcess { calls: c } => StepUndo::InProcess { calls: calls(c) },
+        other => other,
     }
 }
 

@@ -21,6 +21,7 @@
 //! assert!(registry.get("add").is_some());
 //! ```
 
+pub mod audit;
 mod ctx;
 mod def;
 mod engine;
@@ -29,7 +30,9 @@ mod expr;
 pub mod http;
 mod journal;
 mod policy;
+mod redact;
 mod registry;
+pub mod report;
 
 pub use aifirst_capability::{Annotations, Confidence, Effect, Guard, UndoKind, UndoPlan};
 pub use aifirst_macros::capability;
@@ -42,6 +45,7 @@ pub use error::ToolError;
 pub use expr::{resolve as resolve_expr, ExprError, Scope};
 pub use journal::{Journal, JournalError, Replay, Step, StepState, StepUndo};
 pub use policy::{Policy, Rule, Verdict};
+pub use redact::{RedactionPolicy, Redactor, REDACTED};
 pub use registry::{DuplicateCapability, Registry};
 
 /// What the `#[capability]` macro expands to refers to; not a public API.

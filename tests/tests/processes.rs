@@ -5,7 +5,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use aifirst::{Journal, StepState};
+use aifirst::audit::AuditLog;
+use aifirst::{Journal, Redactor, StepState};
 use serde_json::Value;
 
 const STEPPER: &str = env!("CARGO_BIN_EXE_stepper");
@@ -99,4 +100,15 @@ fn kill_9_loses_no_acknowledged_step() {
             "acknowledged step {i} is missing from the journal"
         );
     }
+    // The audit record of every acknowledged call was committed before the call returned, too,
+    // and the chain is intact up to the kill.
+    let audit = AuditLog::open(state.path(), Redactor::default()).unwrap();
+    let records = audit.records(Some("burst"), None).unwrap();
+    assert!(
+        records.len() >= acked.len(),
+        "{} audited < {} acknowledged",
+        records.len(),
+        acked.len()
+    );
+    assert_eq!(audit.verify().unwrap().first_bad, None);
 }

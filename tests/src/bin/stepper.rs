@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use aifirst::{capability, CallOptions, Engine, Policy, Registry};
+use aifirst::audit::AuditLog;
+use aifirst::{capability, CallOptions, Engine, Policy, Redactor, Registry};
 use serde_json::json;
 
 /// Creates an empty file.
@@ -51,8 +52,11 @@ fn run(args: &[String]) -> Result<(), String> {
     let registry = Registry::new().map_err(|e| e.to_string())?;
     match args {
         [cmd, state, data, n] if cmd == "burst" => {
+            let audit =
+                AuditLog::open(Path::new(state), Redactor::default()).map_err(|e| e.to_string())?;
             let engine = Engine::open(registry, Policy::default(), Path::new(state))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .with_recorder(Arc::new(audit));
             let n: usize = n.parse().map_err(|_| "N must be a number")?;
             let mut out = std::io::stdout().lock();
             for i in 0..n {

@@ -1,0 +1,315 @@
+//! The audit log: secrets never reach the disk, tampering is detected, reports render.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+use aifirst::audit::AuditLog;
+use aifirst::{capability, CallOptions, Engine, Policy, Redactor, Registry};
+use serde_json::{json, Value};
+
+static NOTES: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
+
+/// Stores a note, with credentials for a downstream system.
+#[capability(effects(create), undo = inverse("forget", id = "$result.id"))]
+fn remember(
+    note: String,
+    password: Option<String>,
+    headers: Option<BTreeMap<String, String>>,
+) -> Value {
+    let mut n = NOTES.lock().unwrap();
+    let id = n.len() as u64 + 1;
+    n.insert(id, note.clone());
+    json!({ "id": id, "echo": note, "headers": headers, "password": password })
+}
+
+/// Forgets a note.
+#[capability(effects(delete), irreversible = "forgotten notes are gone")]
+fn forget(id: u64) -> bool {
+    NOTES.lock().unwrap().remove(&id).is_some()
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn audited(dir: &Path) -> (Engine, Arc<AuditLog>) {
+    let log = Arc::new(AuditLog::open(dir, Redactor::default()).unwrap());
+    let engine = Engine::open(Registry::new().unwrap(), Policy::default(), dir)
+        .unwrap()
+        .with_recorder(log.clone());
+    (engine, log)
+}
+
+const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----";
+
+/// (where it goes, the secret, a fragment that must not appear anywhere)
+fn secrets() -> Vec<(&'static str, String, String)> {
+    let github = format!("ghp_{}", "a1B2c3D4e5".repeat(4));
+    let stripe = format!("sk_live_{}", "4eC39HqLyjWDarjtT1zdp7dc");
+    vec![
+        ("password key", "hunter2-correct-horse".into(), "hunter2-correct-horse".into()),
+        ("bearer", "Bearer abcdefghijklmnopqrstuvwxyz012345".into(), "abcdefghijklmnopqrstuvwxyz012345".into()),
+        (
+            "jwt",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U".into(),
+            "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U".into(),
+        ),
+        ("aws", "AKIAIOSFODNN7EXAMPLE".into(), "AKIAIOSFODNN7EXAMPLE".into()),
+        ("github", github.clone(), github),
+        ("slack", "xoxb-1234567890-abcdefghijKLMNOP".into(), "xoxb-1234567890-abcdefghijKLMNOP".into()),
+        ("stripe", stripe.clone(), stripe),
+        ("pem", PEM.into(), "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj".into()),
+        ("card", "4111 1111 1111 1111".into(), "4111 1111 1111 1111".into()),
+    ]
+}
+
+fn all_bytes_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(all_bytes_under(&p));
+        } else {
+            out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out
+}
+
+#[test]
+fn secrets_of_every_kind_are_absent_from_every_byte_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, log) = audited(dir.path());
+    for (kind, secret, _) in secrets() {
+        let args = match kind {
+            "password key" => json!({"note": "plain", "password": secret}),
+            "bearer" => json!({"note": "see header", "headers": {"Authorization": secret}}),
+            _ => json!({"note": format!("here it is: {secret} (keep safe)")}),
+        };
+        block_on(engine.call("secrets", "remember", args, CallOptions::default())).unwrap();
+    }
+    // A failure whose message carries a secret, and an undo.
+    let _ = block_on(engine.call(
+        "secrets",
+        "remember",
+        json!({"note": 5, "password": "hunter2-correct-horse"}),
+        CallOptions::default(),
+    ));
+    block_on(engine.undo("secrets", 1)).unwrap();
+    drop(engine);
+    drop(log);
+    let files = all_bytes_under(dir.path());
+    assert!(
+        files.iter().any(|(p, _)| p.ends_with("audit.sqlite3")),
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (kind, _, fragment) in secrets() {
+        for (path, bytes) in &files {
+            let found = bytes
+                .windows(fragment.len())
+                .any(|w| w == fragment.as_bytes());
+            assert!(!found, "the {kind} secret is in {path}");
+        }
+    }
+    // What was recorded is still useful: the note text around the secret survives.
+    let log = AuditLog::open(dir.path(), Redactor::default()).unwrap();
+    let recs = log.records(Some("secrets"), None).unwrap();
+    assert!(
+        recs.iter().any(|r| r
+            .args
+            .contains("here it is: [REDACTED:aws_access_key] (keep safe)")),
+        "{:#?}",
+        recs[3].args
+    );
+    assert_eq!(log.verify().unwrap().first_bad, None);
+}
+
+fn seeded(dir: &Path, n: usize) -> Arc<AuditLog> {
+    let (engine, log) = audited(dir);
+    for i in 0..n {
+        block_on(engine.call(
+            "t",
+            "remember",
+            json!({"note": format!("n{i}")}),
+            CallOptions::default(),
+        ))
+        .unwrap();
+    }
+    log
+}
+
+fn raw(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("audit.sqlite3")).unwrap()
+}
+
+#[test]
+fn editing_a_record_is_found_at_that_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = seeded(dir.path(), 5);
+    assert_eq!(log.verify().unwrap().first_bad, None);
+    raw(dir.path())
+        .execute(
+            "UPDATE records SET args = '{\"note\":\"forged\"}' WHERE seq = 3",
+            [],
+        )
+        .unwrap();
+    let (seq, why) = log.verify().unwrap().first_bad.unwrap();
+    assert_eq!(seq, 3);
+    assert!(why.contains("modified"), "{why}");
+}
+
+#[test]
+fn deleting_a_record_is_found_at_that_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = seeded(dir.path(), 5);
+    raw(dir.path())
+        .execute("DELETE FROM records WHERE seq = 3", [])
+        .unwrap();
+    let (seq, why) = log.verify().unwrap().first_bad.unwrap();
+    assert_eq!(seq, 3);
+    assert!(why.contains("missing"), "{why}");
+    // Deleting the newest records and re-hashing is the one edit a chain alone cannot see; an
+    // exported copy (JSONL with every hash) or a periodically noted head hash can.
+}
+
+#[test]
+fn swapping_records_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = seeded(dir.path(), 5);
+    let c = raw(dir.path());
+    c.execute_batch(
+        "UPDATE records SET seq = -2 WHERE seq = 2; UPDATE records SET seq = 2 WHERE seq = 4; UPDATE records SET seq = 4 WHERE seq = -2;",
+    )
+    .unwrap();
+    let (seq, _) = log.verify().unwrap().first_bad.unwrap();
+    assert_eq!(seq, 2, "the first swapped record");
+}
+
+#[test]
+fn export_uses_opentelemetry_genai_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = seeded(dir.path(), 3);
+    let text = log.export_jsonl(None, None).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["gen_ai.tool.name"], "remember");
+    assert_eq!(lines[0]["gen_ai.operation.name"], "execute_tool");
+    assert_eq!(lines[0]["gen_ai.conversation.id"], "t");
+    assert_eq!(lines[2]["gen_ai.tool.call.id"], "3");
+    assert_eq!(lines[0]["aifirst.undo.state"], "available");
+}
+
+#[test]
+fn the_html_report_is_self_contained_and_renders_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, log) = audited(dir.path());
+    for i in 0..4 {
+        block_on(engine.call(
+            "rep",
+            "remember",
+            json!({"note": format!("r{i}"), "password": "pw-SECRET-1"}),
+            CallOptions::default(),
+        ))
+        .unwrap();
+    }
+    let _ = block_on(engine.call("rep", "forget", json!({"id": 1}), CallOptions::default())); // refused: irreversible
+    let _ = block_on(engine.call(
+        "rep",
+        "remember",
+        json!({"note": 1}),
+        CallOptions::default(),
+    )); // invalid
+    block_on(engine.undo("rep", 2)).unwrap();
+    let html = log.report_html(None, None).unwrap();
+    for external in ["src=", "href=", "url(", "@import", "<script"] {
+        assert!(
+            !html.contains(external),
+            "the report loads nothing: found {external}"
+        );
+    }
+    assert!(!html.contains("pw-SECRET-1"));
+    let path = dir.path().join("report.html");
+    std::fs::write(&path, &html).unwrap();
+
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect(
+            "Chromium is needed for this test: `apt-get install chromium` (.ci/run installs it)",
+        );
+    let profile = tempfile::tempdir().unwrap();
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let out = std::process::Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", path.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("AI-First Runtime: audit report"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dom.contains("<b id=\"calls\">6</b>"),
+        "six calls, as rendered: {dom}"
+    );
+    assert!(dom.contains("<b id=\"failed\">2</b>"));
+    assert!(dom.contains("<b id=\"undos\">2</b>"));
+    assert!(dom.contains("intact (8 records, hash chain verified)"));
+    assert!(dom.contains("id=\"timeline\""));
+    // A screenshot, for people to look at (kept next to the report in the temp dir).
+    let shot = dir.path().join("report.png");
+    let out = std::process::Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1200,1400")
+        .arg(format!("file://{}", path.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "a real picture"
+    );
+    if let Ok(keep) = std::env::var("AIFIRST_KEEP_REPORT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+}
