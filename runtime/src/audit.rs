@@ -373,6 +373,7 @@ impl AuditLog {
                 "aifirst.undo.plan": r.undo_plan,
                 "aifirst.undo.state": r.undo_state,
                 "aifirst.step": r.step,
+                "aifirst.client": r.client,
                 "aifirst.hash": r.hash,
             });
             out.push_str(&line.to_string());
@@ -461,7 +462,7 @@ impl Recorder for AuditLog {
             step: ev.step.map(|(id, _)| id),
             undo_plan: ev.def.map(|d| plan_kind(&d.undo)).unwrap_or("none").into(),
             undo_state: undo_state.into(),
-            client: None,
+            client: ev.client.map(|c| self.redactor.redact_text(c)),
             prev_hash: String::new(),
             hash: String::new(),
         };

@@ -42,10 +42,12 @@ pub enum CallError {
 }
 
 /// How a call is made.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CallOptions {
     /// The user confirmed a call the policy wants confirmed.
     pub confirmed: bool,
+    /// Who asked for the call (e.g. the MCP client's name and version); recorded in the audit log.
+    pub client: Option<String>,
 }
 
 /// What an undo did.
@@ -69,6 +71,8 @@ pub struct CallEvent<'a> {
     /// The journal step and how it is undone, when the call left one.
     pub step: Option<(i64, &'a StepUndo)>,
     pub duration: Duration,
+    /// Who asked for the call, when the caller said (`CallOptions::client`).
+    pub client: Option<&'a str>,
 }
 
 /// Receives every call and every undo (the audit log implements this).
@@ -153,6 +157,7 @@ impl Engine {
         opts: CallOptions,
     ) -> Result<Value, CallError> {
         let started = Instant::now();
+        let client = opts.client.clone();
         let outcome = self.call_inner(session, name, args.clone(), opts).await;
         if let Some(r) = &self.recorder {
             let (value, step) = match &outcome {
@@ -167,6 +172,7 @@ impl Engine {
                 outcome: value,
                 step,
                 duration: started.elapsed(),
+                client: client.as_deref(),
             });
         }
         outcome.map(|(v, _)| v)

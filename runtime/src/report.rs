@@ -133,14 +133,15 @@ pub fn html(records: &[AuditRecord], policy: &RedactionPolicy, verified: Option<
     h.push_str("</svg>");
 
     let list = |title: &str, id: &str, rows: &[&&AuditRecord]| {
-        let mut t = format!("<h2>{}</h2><table id={id}><tr><th>#</th><th>time</th><th>session</th><th>capability</th><th>status</th><th>undo</th><th>error</th></tr>", esc(title));
+        let mut t = format!("<h2>{}</h2><table id={id}><tr><th>#</th><th>time</th><th>session</th><th>client</th><th>capability</th><th>status</th><th>undo</th><th>error</th></tr>", esc(title));
         for r in rows {
             let _ = write!(
                 t,
-                "<tr><td class=n>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td class=n>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 r.seq,
                 esc(&r.started_at),
                 esc(&r.session),
+                esc(r.client.as_deref().unwrap_or("")),
                 esc(&r.capability),
                 esc(&r.status),
                 esc(&r.undo_state),

@@ -148,7 +148,10 @@ fn seeded(dir: &Path, n: usize) -> Arc<AuditLog> {
             "t",
             "remember",
             json!({"note": format!("n{i}")}),
-            CallOptions::default(),
+            CallOptions {
+                client: Some("claude-desktop/1.2".into()),
+                ..CallOptions::default()
+            },
         ))
         .unwrap();
     }
@@ -217,6 +220,11 @@ fn export_uses_opentelemetry_genai_names() {
     assert_eq!(lines[0]["gen_ai.conversation.id"], "t");
     assert_eq!(lines[2]["gen_ai.tool.call.id"], "3");
     assert_eq!(lines[0]["aifirst.undo.state"], "available");
+    assert_eq!(lines[1]["aifirst.client"], "claude-desktop/1.2");
+    assert_eq!(
+        log.records(None, None).unwrap()[2].client.as_deref(),
+        Some("claude-desktop/1.2")
+    );
 }
 
 #[test]

@@ -266,7 +266,10 @@ fn policy_refuses_irreversible_denied_and_unconfirmed_calls() {
         "s5",
         "append",
         json!({"key": "p", "suffix": "v"}),
-        CallOptions { confirmed: true },
+        CallOptions {
+            confirmed: true,
+            ..CallOptions::default()
+        },
     ))
     .unwrap();
     call(&e, "s5", "remove", json!({"key": "p"})).unwrap();
