@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -217,13 +217,12 @@ impl AuditLog {
             source,
         };
         let tx = conn.unchecked_transaction().map_err(sql)?;
+        // A read error must not restart the chain at GENESIS: only an empty table does.
         let (last_seq, prev): (i64, String) = tx
-            .query_row(
-                "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap_or((0, GENESIS.to_string()));
+            .prepare_cached("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")
+            .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(sql)?
+            .unwrap_or_else(|| (0, GENESIS.to_string()));
         rec.seq = last_seq + 1;
         rec.prev_hash = prev.clone();
         rec.hash = rec.compute_hash(&prev);
