@@ -104,6 +104,16 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 ";
 
+/// Opens a runtime database the way the journal and the audit log both want it: WAL,
+/// `synchronous = NORMAL` (a killed process loses no commit), and a 5 s busy timeout for other writers.
+pub(crate) fn open_wal(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
 impl Journal {
     /// Opens (or creates) `journal.sqlite3` in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<Journal, JournalError> {
@@ -116,13 +126,7 @@ impl Journal {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sql)?;
+        let conn = open_wal(&path).map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         Ok(Journal {
             conn: Mutex::new(conn),
