@@ -301,29 +301,7 @@ fn bench_engine(args: &[String]) -> Result<()> {
     }
     // Throughput on two threads (the machine has two cores), separate sessions.
     let per_thread = calls / 2;
-    let t = Instant::now();
-    let handles: Vec<_> = (0..2)
-        .map(|th| {
-            let engine = std::sync::Arc::clone(&engine);
-            std::thread::spawn(move || -> Result<()> {
-                let session = format!("bench{th}");
-                for i in 0..per_thread {
-                    block_on(engine.call(
-                        &session,
-                        "bench_noop",
-                        serde_json::json!({ "n": i }),
-                        CallOptions::default(),
-                    ))?;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join()
-            .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
-    }
-    let wall = t.elapsed();
+    let wall = two_threads(&engine, per_thread)?;
     let (d, e) = (median(direct), median(through));
     println!("engine, {calls} calls of a no-op capability, medians");
     println!(
@@ -363,29 +341,7 @@ fn bench_engine(args: &[String]) -> Result<()> {
         ))?;
         through_audit.push(t.elapsed());
     }
-    let t = Instant::now();
-    let handles: Vec<_> = (0..2)
-        .map(|th| {
-            let engine = std::sync::Arc::clone(&audited);
-            std::thread::spawn(move || -> Result<()> {
-                let session = format!("bench{th}");
-                for i in 0..per_thread {
-                    block_on(engine.call(
-                        &session,
-                        "bench_noop",
-                        serde_json::json!({ "n": i }),
-                        CallOptions::default(),
-                    ))?;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join()
-            .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
-    }
-    let wall_audit = t.elapsed();
+    let wall_audit = two_threads(&audited, per_thread)?;
     let a = median(through_audit);
     println!(
         "  engine.call, journal + audit      {:>8.1} µs   {:.2}x the journal-only call",
@@ -407,6 +363,35 @@ fn bench_engine(args: &[String]) -> Result<()> {
     );
     println!("  audit chain verified: {} records", v.records);
     Ok(())
+}
+
+/// Wall time for two threads (the machine has two cores), each making `per_thread` no-op calls in its
+/// own session.
+fn two_threads(engine: &std::sync::Arc<aifirst::Engine>, per_thread: usize) -> Result<Duration> {
+    use aifirst::CallOptions;
+    let t = Instant::now();
+    let handles: Vec<_> = (0..2)
+        .map(|th| {
+            let engine = std::sync::Arc::clone(engine);
+            std::thread::spawn(move || -> Result<()> {
+                let session = format!("bench{th}");
+                for i in 0..per_thread {
+                    block_on(engine.call(
+                        &session,
+                        "bench_noop",
+                        serde_json::json!({ "n": i }),
+                        CallOptions::default(),
+                    ))?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join()
+            .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
+    }
+    Ok(t.elapsed())
 }
 
 /// SplitMix64: a fixed, dependency-free generator so a sample can be drawn again from its seed.
