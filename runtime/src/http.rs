@@ -91,6 +91,29 @@ pub(crate) fn client() -> Result<&'static reqwest::Client, ToolError> {
         .map_err(|e| ToolError::Transport { message: e.clone() })
 }
 
+static ALLOWED_HOSTS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Restricts every later request to these hosts (`example.com` or `example.com:8080`); an empty
+/// list allows any host. `airun` sets this from `allowed_hosts` in `airun.toml`.
+pub fn set_allowed_hosts(hosts: Vec<String>) {
+    *ALLOWED_HOSTS.write().unwrap_or_else(|p| p.into_inner()) = hosts;
+}
+
+/// Whether `url` may be reached under [`set_allowed_hosts`].
+fn host_allowed(url: &reqwest::Url) -> bool {
+    let allowed = ALLOWED_HOSTS.read().unwrap_or_else(|p| p.into_inner());
+    if allowed.is_empty() {
+        return true;
+    }
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let with_port = url.port_or_known_default().map(|p| format!("{host}:{p}"));
+    allowed
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(host) || Some(a.to_ascii_lowercase()) == with_port)
+}
+
 fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -127,6 +150,17 @@ pub async fn call(api: &Api, op: &Operation, args: &Value) -> Result<Value, Tool
         path = path.replace(&format!("{{{}}}", p.name), &encode_segment(&text(v)));
     }
     let url = format!("{}{}", base.trim_end_matches('/'), path);
+    let parsed = reqwest::Url::parse(&url).map_err(|e| ToolError::Transport {
+        message: format!("bad URL `{url}`: {e}"),
+    })?;
+    if !host_allowed(&parsed) {
+        return Err(ToolError::Transport {
+            message: format!(
+                "host `{}` is not in allowed_hosts",
+                parsed.host_str().unwrap_or("")
+            ),
+        });
+    }
     let method = reqwest::Method::from_bytes(op.method.as_bytes()).map_err(|e| {
         ToolError::InvalidArguments {
             message: e.to_string(),
@@ -136,7 +170,7 @@ pub async fn call(api: &Api, op: &Operation, args: &Value) -> Result<Value, Tool
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
     let mut req = client()?
-        .request(method, &url)
+        .request(method, parsed)
         .timeout(Duration::from_secs(timeout));
     let mut query: Vec<(String, String)> = Vec::new();
     let mut cookies: Vec<String> = Vec::new();

@@ -1,0 +1,592 @@
+//! The command line every capability binary shares.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use aifirst::audit::AuditLog;
+use aifirst::{CallError, CallOptions, Engine, Policy, Redactor, Registry, Rule, StepState};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::exit;
+use crate::mcp::{McpServer, ServeOptions};
+use crate::output::{describe, first_line, table, undo_summary};
+
+/// Who the binary is: its name in help and in MCP `initialize`.
+#[derive(Debug, Clone, Copy)]
+pub struct App {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub about: &'static str,
+}
+
+const LONG_ABOUT: &str = "Every call goes through the engine: its arguments are validated against \
+the capability's schema, the policy decides whether it may run, and it is written to the undo \
+journal and the tamper-evident audit log in the state directory.";
+
+/// Call, undo, audit and serve the capabilities linked into this binary.
+///
+/// Every call goes through the engine: its arguments are validated against the capability's
+/// schema, the policy decides whether it may run, and it is written to the undo journal and the
+/// tamper-evident audit log in the state directory.
+#[derive(Debug, Parser)]
+#[command(
+    name = "airun",
+    version,
+    after_help = "Configuration: ./airun.toml (or --config) sets the policy, state directory, session, \
+meta tools, redaction and allowed hosts; flags win over AIFIRST_STATE_DIR / AIFIRST_SESSION, which win \
+over the file.\n\nExit codes: 0 done; 1 the call, undo or check failed or was refused; 2 the command \
+line, configuration or arguments were wrong."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// Configuration file [default: ./airun.toml when it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the undo journal and audit log live [env: AIFIRST_STATE_DIR] [default: .aifirst]
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// The session calls are journaled under; undo and history work per session [env:
+    /// AIFIRST_SESSION] [default: default]
+    #[arg(long, global = true, value_name = "NAME")]
+    session: Option<String>,
+    /// Print JSON on stdout instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    /// Allow this capability whatever its effects (repeatable)
+    #[arg(long, global = true, value_name = "CAPABILITY")]
+    allow: Vec<String>,
+    /// Refuse this capability (repeatable)
+    #[arg(long, global = true, value_name = "CAPABILITY")]
+    deny: Vec<String>,
+    /// Let capabilities that cannot be undone run
+    #[arg(long, global = true)]
+    allow_irreversible: bool,
+    /// Confirm every call the policy asks to confirm
+    #[arg(long, short = 'y', global = true)]
+    yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the capabilities: name, effects, how each is undone
+    List {
+        /// Only capabilities with this effect (read, create, update, delete, network, …)
+        #[arg(long, value_name = "EFFECT")]
+        effect: Option<String>,
+    },
+    /// Show one capability: description, effects, annotations, undo plan and schemas
+    Describe {
+        /// The capability's name
+        name: String,
+    },
+    /// Call a capability
+    #[command(after_help = "Example: call create_note --args '{\"title\":\"x\"}'")]
+    Call {
+        /// The capability's name
+        name: String,
+        /// Arguments as a JSON object, or @FILE to read them from a file
+        #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
+        args: String,
+    },
+    /// Undo the last N calls of the session (default 1), or every call after a checkpoint
+    Undo {
+        /// How many steps to undo
+        #[arg(conflicts_with = "to")]
+        steps: Option<usize>,
+        /// Undo every step after this checkpoint
+        #[arg(long, value_name = "CHECKPOINT")]
+        to: Option<String>,
+    },
+    /// The calls of the session, oldest first, with their undo state
+    History,
+    /// Mark the current point of the session so `undo --to NAME` can return to it
+    Checkpoint {
+        /// The checkpoint's name
+        name: String,
+    },
+    /// Verify, report on and export the audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Serve the capabilities over MCP: stdio by default, streamable HTTP with --http
+    #[command(
+        after_help = "Claude Desktop, Claude Code and Cursor start the binary with `serve`; see docs/INTEGRATION_GUIDE.md."
+    )]
+    Serve {
+        /// Serve streamable HTTP at this address (e.g. 127.0.0.1:8080), path /mcp
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
+        /// Do not offer the undo, history and checkpoint tools
+        #[arg(long)]
+        no_meta_tools: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; names the first record that was modified, deleted or reordered
+    Verify,
+    /// Write a self-contained HTML compliance report
+    Report {
+        /// The HTML file to write
+        #[arg(long, value_name = "FILE")]
+        html: PathBuf,
+        /// Only records since this time (RFC 3339, e.g. 2026-11-24T00:00:00Z)
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+    },
+    /// Export records as JSON lines with OpenTelemetry GenAI attribute names
+    Export {
+        /// JSON lines (the only format, and the default)
+        #[arg(long)]
+        jsonl: bool,
+        /// Only records since this time (RFC 3339)
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Write to this file instead of stdout
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Why a command did not succeed, and with which exit code.
+enum Fail {
+    /// The command line, configuration or arguments were wrong (exit 2).
+    Usage(String),
+    /// The operation failed or was refused (exit 1).
+    Failed(String),
+}
+
+impl From<CallError> for Fail {
+    fn from(e: CallError) -> Fail {
+        match e {
+            CallError::Unknown(_) | CallError::InvalidArguments { .. } => {
+                Fail::Usage(e.to_string())
+            }
+            CallError::NeedsConfirmation(why) => Fail::Failed(format!(
+                "needs confirmation: {why}; pass --yes to confirm, or allow it in airun.toml"
+            )),
+            CallError::Denied(why) => Fail::Failed(format!(
+                "refused: {why} (on the command line: --allow NAME or --allow-irreversible)"
+            )),
+            other => Fail::Failed(other.to_string()),
+        }
+    }
+}
+
+/// Runs the CLI with the process's arguments.
+pub fn run(app: App) -> ExitCode {
+    run_from(app, std::env::args_os())
+}
+
+/// Runs the CLI with these arguments (the first is the program name).
+pub fn run_from<I, T>(app: App, args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let command = Cli::command()
+        .name(app.name)
+        .bin_name(app.name)
+        .version(app.version)
+        .about(app.about)
+        .long_about(format!("{}\n\n{LONG_ABOUT}", app.about));
+    let cli = match command
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(exit::USAGE));
+        }
+    };
+    let json = cli.global.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match runtime.block_on(execute(app, cli)) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(fail) => {
+            let (code, message) = match fail {
+                Fail::Usage(m) => (exit::USAGE, m),
+                Fail::Failed(m) => (exit::FAILED, m),
+            };
+            if json {
+                println!("{}", json!({"error": message, "exit_code": code}));
+            }
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// What the configuration, the environment and the flags settle on.
+struct Settings {
+    state_dir: PathBuf,
+    session: String,
+    /// The session was named by a flag or the environment (audit commands filter on it then).
+    session_given: bool,
+    policy: Policy,
+    redactor: Redactor,
+    meta_tools: bool,
+}
+
+fn settle(g: &Global) -> Result<Settings, Fail> {
+    let (config, path) =
+        Config::load(g.config.as_deref()).map_err(|e| Fail::Usage(e.to_string()))?;
+    let redactor = config
+        .redactor(
+            path.as_deref()
+                .unwrap_or(Path::new(crate::config::DEFAULT_FILE)),
+        )
+        .map_err(|e| Fail::Usage(e.to_string()))?;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let state_dir = g
+        .state_dir
+        .clone()
+        .or_else(|| env("AIFIRST_STATE_DIR").map(PathBuf::from))
+        .or(config.state_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(".aifirst"));
+    let given = g.session.clone().or_else(|| env("AIFIRST_SESSION"));
+    let session_given = given.is_some();
+    let session = given
+        .or(config.session.clone())
+        .unwrap_or_else(|| "default".to_string());
+    let mut policy = config.policy.clone();
+    for name in &g.allow {
+        policy.capabilities.insert(name.clone(), Rule::Allow);
+    }
+    for name in &g.deny {
+        policy.capabilities.insert(name.clone(), Rule::Deny);
+    }
+    policy.allow_irreversible |= g.allow_irreversible;
+    aifirst::http::set_allowed_hosts(config.allowed_hosts.clone());
+    Ok(Settings {
+        state_dir,
+        session,
+        session_given,
+        policy,
+        redactor,
+        meta_tools: config.meta_tools.enabled,
+    })
+}
+
+fn registry() -> Result<Registry, Fail> {
+    Registry::new().map_err(|e| Fail::Failed(e.to_string()))
+}
+
+fn open_audit(s: &Settings) -> Result<AuditLog, Fail> {
+    AuditLog::open(&s.state_dir, s.redactor.clone()).map_err(|e| Fail::Failed(e.to_string()))
+}
+
+fn open_engine(s: &Settings) -> Result<Engine, Fail> {
+    let audit = open_audit(s)?;
+    let engine = Engine::open(registry()?, s.policy.clone(), &s.state_dir)
+        .map_err(|e| Fail::Failed(e.to_string()))?;
+    Ok(engine
+        .with_redactor(s.redactor.clone())
+        .with_recorder(Arc::new(audit)))
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
+    let g = &cli.global;
+    let s = settle(g)?;
+    match cli.command {
+        Command::List { effect } => list(g.json, effect.as_deref()),
+        Command::Describe { name } => {
+            let reg = registry()?;
+            let def = reg
+                .get(&name)
+                .ok_or_else(|| Fail::Usage(unknown(&reg, &name)))?;
+            let d = describe(def);
+            if g.json {
+                print_json(&d);
+            } else {
+                let mut out = format!("{}\n\n{}\n\n", def.name, def.description);
+                let effects: Vec<String> = def.effects.iter().map(ToString::to_string).collect();
+                out.push_str(&format!("effects:      {}\n", effects.join(", ")));
+                out.push_str(&format!("annotations:  {}\n", d["annotations"]));
+                out.push_str(&format!("undo:         {}\n", undo_summary(def)));
+                out.push_str(&format!("defined at:   {}\n", def.location));
+                out.push_str(&format!(
+                    "arguments:\n{}\n",
+                    serde_json::to_string_pretty(&d["input_schema"]).unwrap_or_default()
+                ));
+                print!("{out}");
+            }
+            Ok(())
+        }
+        Command::Call { name, args } => {
+            let args = read_args(&args)?;
+            let engine = open_engine(&s)?;
+            if engine.registry().get(&name).is_none() {
+                return Err(Fail::Usage(unknown(engine.registry(), &name)));
+            }
+            let opts = CallOptions {
+                confirmed: g.yes,
+                client: Some(format!("{} cli", app.name)),
+            };
+            let v = engine.call(&s.session, &name, args, opts).await?;
+            if g.json {
+                println!("{v}");
+            } else {
+                print_json(&v);
+            }
+            Ok(())
+        }
+        Command::Undo { steps, to } => {
+            let engine = open_engine(&s)?;
+            let report = match &to {
+                Some(cp) => engine.undo_to(&s.session, cp).await?,
+                None => engine.undo(&s.session, steps.unwrap_or(1)).await?,
+            };
+            if g.json {
+                print_json(&json!({
+                    "undone": report.undone,
+                    "failed": report.failed.as_ref().map(|(step, why)| json!({"step": step, "reason": why})),
+                }));
+            } else if report.undone.is_empty() && report.failed.is_none() {
+                println!("nothing to undo in session `{}`", s.session);
+            } else {
+                for id in &report.undone {
+                    println!("undone step {id}");
+                }
+            }
+            match report.failed {
+                Some((step, why)) => Err(Fail::Failed(format!(
+                    "step {step} could not be undone: {why}"
+                ))),
+                None => Ok(()),
+            }
+        }
+        Command::History => {
+            let engine = open_engine(&s)?;
+            let steps = engine.history(&s.session)?;
+            if g.json {
+                print_json(&serde_json::to_value(&steps).unwrap_or(Value::Null));
+            } else if steps.is_empty() {
+                println!("no calls in session `{}`", s.session);
+            } else {
+                let mut rows = vec![vec![
+                    "STEP".to_string(),
+                    "STATE".to_string(),
+                    "CAPABILITY".to_string(),
+                    "UNDO".to_string(),
+                ]];
+                for st in &steps {
+                    let state = match st.state {
+                        StepState::Done => "done",
+                        StepState::Undone => "undone",
+                    };
+                    let undo = serde_json::to_value(&st.undo)
+                        .ok()
+                        .and_then(|v| v.get("kind").and_then(Value::as_str).map(str::to_string))
+                        .unwrap_or_default();
+                    rows.push(vec![
+                        st.id.to_string(),
+                        state.to_string(),
+                        st.capability.clone(),
+                        undo,
+                    ]);
+                }
+                print!("{}", table(&rows));
+            }
+            Ok(())
+        }
+        Command::Checkpoint { name } => {
+            let engine = open_engine(&s)?;
+            let step = engine.checkpoint(&s.session, &name)?;
+            if g.json {
+                print_json(&json!({"checkpoint": name, "after_step": step}));
+            } else {
+                println!("checkpoint `{name}` after step {step}");
+            }
+            Ok(())
+        }
+        Command::Audit(cmd) => audit(&s, g.json, cmd),
+        Command::Serve {
+            http,
+            no_meta_tools,
+        } => {
+            let engine = open_engine(&s)?;
+            let server = McpServer::new(
+                engine,
+                ServeOptions {
+                    name: app.name.to_string(),
+                    version: app.version.to_string(),
+                    session: s.session.clone(),
+                    meta_tools: s.meta_tools && !no_meta_tools,
+                    auto_confirm: g.yes,
+                },
+            )
+            .map_err(Fail::Usage)?;
+            match http {
+                None => crate::mcp::serve_stdio(server).await,
+                Some(addr) => crate::mcp::serve_http(server, addr).await,
+            }
+            .map_err(Fail::Failed)
+        }
+    }
+}
+
+fn unknown(reg: &Registry, name: &str) -> String {
+    let mut near: Vec<&str> = reg
+        .iter()
+        .map(|d| d.name)
+        .filter(|n| n.contains(name) || name.contains(n))
+        .take(5)
+        .collect();
+    near.sort_unstable();
+    if near.is_empty() {
+        format!("no capability `{name}` (see `list`)")
+    } else {
+        format!("no capability `{name}`; did you mean {}?", near.join(", "))
+    }
+}
+
+fn read_args(text: &str) -> Result<Value, Fail> {
+    let (text, from) = match text.strip_prefix('@') {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| Fail::Usage(format!("cannot read {path}: {e}")))?,
+            path.to_string(),
+        ),
+        None => (text.to_string(), "--args".to_string()),
+    };
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        Fail::Usage(format!(
+            "{from} is not JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if !v.is_object() {
+        return Err(Fail::Usage(format!("{from} must be a JSON object")));
+    }
+    Ok(v)
+}
+
+fn list(json_out: bool, effect: Option<&str>) -> Result<(), Fail> {
+    let reg = registry()?;
+    let mut defs: Vec<_> = reg
+        .iter()
+        .filter(|d| effect.is_none_or(|e| d.effects.iter().any(|x| x.to_string() == e)))
+        .collect();
+    defs.sort_by_key(|d| d.name);
+    if json_out {
+        let v: Vec<Value> = defs
+            .iter()
+            .map(|d| {
+                json!({
+                    "name": d.name,
+                    "description": d.description,
+                    "effects": d.effects,
+                    "annotations": d.annotations(),
+                    "undo": undo_summary(d),
+                })
+            })
+            .collect();
+        print_json(&Value::Array(v));
+        return Ok(());
+    }
+    let mut rows = vec![vec![
+        "CAPABILITY".to_string(),
+        "EFFECTS".to_string(),
+        "UNDO".to_string(),
+        "DESCRIPTION".to_string(),
+    ]];
+    for d in &defs {
+        let effects: Vec<String> = d.effects.iter().map(ToString::to_string).collect();
+        rows.push(vec![
+            d.name.to_string(),
+            effects.join(","),
+            first_line(&undo_summary(d), 40),
+            first_line(d.description, 60),
+        ]);
+    }
+    print!("{}", table(&rows));
+    println!("{} capabilities", defs.len());
+    Ok(())
+}
+
+fn audit(s: &Settings, json_out: bool, cmd: AuditCommand) -> Result<(), Fail> {
+    let log = open_audit(s)?;
+    let failed = |e: aifirst::audit::AuditError| Fail::Failed(e.to_string());
+    let session = s.session_given.then_some(s.session.as_str());
+    match cmd {
+        AuditCommand::Verify => {
+            let v = log.verify().map_err(failed)?;
+            if json_out {
+                print_json(&json!({
+                    "records": v.records,
+                    "intact": v.first_bad.is_none(),
+                    "first_bad": v.first_bad.as_ref().map(|(seq, why)| json!({"seq": seq, "reason": why})),
+                }));
+            }
+            match v.first_bad {
+                None => {
+                    if !json_out {
+                        println!(
+                            "audit log intact: {} records, hash chain verified",
+                            v.records
+                        );
+                    }
+                    Ok(())
+                }
+                Some((seq, why)) => Err(Fail::Failed(format!(
+                    "audit log tampered with at record {seq}: {why}"
+                ))),
+            }
+        }
+        AuditCommand::Report { html, since } => {
+            let page = log.report_html(session, since.as_deref()).map_err(failed)?;
+            std::fs::write(&html, page)
+                .map_err(|e| Fail::Failed(format!("cannot write {}: {e}", html.display())))?;
+            if json_out {
+                print_json(&json!({"report": html}));
+            } else {
+                println!("wrote {}", html.display());
+            }
+            Ok(())
+        }
+        AuditCommand::Export {
+            jsonl: _,
+            since,
+            output,
+        } => {
+            let lines = log
+                .export_jsonl(session, since.as_deref())
+                .map_err(failed)?;
+            match output {
+                Some(path) => std::fs::write(&path, lines)
+                    .map_err(|e| Fail::Failed(format!("cannot write {}: {e}", path.display()))),
+                None => std::io::stdout()
+                    .write_all(lines.as_bytes())
+                    .map_err(|e| Fail::Failed(e.to_string())),
+            }
+        }
+    }
+}

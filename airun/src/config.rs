@@ -1,0 +1,179 @@
+//! `airun.toml`: policy, state directory, session, meta tools, redaction and allowed hosts.
+//!
+//! Precedence, strongest first: command-line flags, `AIFIRST_STATE_DIR` / `AIFIRST_SESSION`,
+//! the configuration file, the defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use aifirst::{Policy, Redactor};
+use serde::Deserialize;
+
+/// The name looked for in the working directory when `--config` is not given.
+pub const DEFAULT_FILE: &str = "airun.toml";
+
+/// The parsed configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the undo journal and the audit log live (default `.aifirst`).
+    pub state_dir: Option<PathBuf>,
+    /// The session calls are journaled under (default `default`).
+    pub session: Option<String>,
+    /// Which calls may run.
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub meta_tools: MetaTools,
+    #[serde(default)]
+    pub redaction: Redaction,
+    /// Hosts HTTP capabilities may reach (`api.example.com`, `127.0.0.1:8080`); empty means any.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+}
+
+/// The MCP meta tools (`undo`, `history`, `checkpoint`), on by default.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaTools {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for MetaTools {
+    fn default() -> Self {
+        MetaTools { enabled: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Extra redaction on top of the built-in key names and value patterns.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redaction {
+    /// More key names whose values are always redacted.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// More value patterns: name = regular expression.
+    #[serde(default)]
+    pub patterns: BTreeMap<String, String>,
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: redaction pattern `{name}` is not a valid regular expression: {message}")]
+    Pattern {
+        path: PathBuf,
+        name: String,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads `path`, or `airun.toml` in the working directory when it exists, or the defaults.
+    pub fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from(DEFAULT_FILE);
+                if !p.is_file() {
+                    return Ok((Config::default(), None));
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let config = Config::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.clone(),
+            message,
+        })?;
+        config.redactor(&path)?;
+        Ok((config, Some(path)))
+    }
+
+    /// Parses configuration text; the error names the line and column.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+
+    /// The redactor: the built-in rules plus this file's.
+    pub fn redactor(&self, path: &Path) -> Result<Redactor, ConfigError> {
+        let mut r = Redactor::default();
+        for k in &self.redaction.keys {
+            r = r.with_key(k);
+        }
+        for (name, pattern) in &self.redaction.patterns {
+            r = r
+                .with_pattern(name, pattern)
+                .map_err(|e| ConfigError::Pattern {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_file() {
+        let c = Config::parse(
+            r#"
+state_dir = "/tmp/x"
+session = "agent-1"
+allowed_hosts = ["127.0.0.1:8080"]
+[policy]
+allow_irreversible = true
+[policy.effects]
+delete = "confirm"
+[policy.capabilities]
+wipe = "deny"
+[meta_tools]
+enabled = false
+[redaction]
+keys = ["ssn"]
+patterns = { order_id = "ORD-[0-9]+" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.state_dir.as_deref(), Some(Path::new("/tmp/x")));
+        assert_eq!(c.session.as_deref(), Some("agent-1"));
+        assert!(c.policy.allow_irreversible);
+        assert!(!c.meta_tools.enabled);
+        assert_eq!(c.redaction.keys, ["ssn"]);
+        let r = c.redactor(Path::new("airun.toml")).unwrap();
+        assert_eq!(r.redact_text("see ORD-123"), "see [REDACTED]");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let e = Config::parse("state_dir = \"x\"\npolcy = 1\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("polcy"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_pattern_names_itself() {
+        let c = Config::parse("[redaction]\npatterns = { broken = \"(\" }\n").unwrap();
+        let e = c.redactor(Path::new("airun.toml")).unwrap_err().to_string();
+        assert!(e.contains("`broken`"), "{e}");
+    }
+}

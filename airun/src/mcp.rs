@@ -1,0 +1,560 @@
+//! The MCP server: the registry as tools, every call through the engine, undo as a tool.
+//!
+//! - `tools/list`: one tool per capability with its input and output schemas, the annotations
+//!   derived from its effects, and `_meta` naming the effects and the undo plan; plus the meta
+//!   tools `undo`, `history` and `checkpoint` unless they are switched off.
+//! - `tools/call`: validation, policy, journal and audit happen in the engine. Anything that goes
+//!   wrong is a tool result with `isError` and a message the model can relay; an unknown tool is a
+//!   JSON-RPC `invalid params` error. The server never stops serving because of a request.
+//! - Calls the policy wants confirmed are put to the user through elicitation: an
+//!   `input_required` result on protocol 2026-07-28, an `elicitation/create` request on older
+//!   versions, and a refusal that says how to allow the call when the client cannot ask.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aifirst::{CallError, CallOptions, CapabilityDef, Engine, UndoDecl};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    InputRequest, InputRequiredResult, JsonObject, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{json, Map, Value};
+
+use crate::output::undo_summary;
+
+/// The names of the meta tools.
+pub const META_TOOLS: [&str; 3] = ["undo", "history", "checkpoint"];
+
+/// The key of the confirmation request in an `input_required` result.
+const CONFIRM_KEY: &str = "confirm";
+
+/// Serves an engine's registry over MCP. Cheap to clone: one per HTTP session shares the engine.
+#[derive(Clone)]
+pub struct McpServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    session: String,
+    name: String,
+    version: String,
+    /// Confirm every call the policy wants confirmed (`--yes`).
+    auto_confirm: bool,
+    tools: Vec<Tool>,
+    meta: bool,
+    /// Confirmations asked for with `input_required`: state token → (tool, arguments).
+    pending: Mutex<HashMap<String, (String, Value)>>,
+    counter: AtomicU64,
+}
+
+/// Options of [`McpServer::new`].
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The server's name and version in `initialize`.
+    pub name: String,
+    pub version: String,
+    /// The journal session calls are recorded under.
+    pub session: String,
+    /// Offer `undo`, `history` and `checkpoint`.
+    pub meta_tools: bool,
+    /// Treat every confirmation the policy asks for as given.
+    pub auto_confirm: bool,
+}
+
+impl McpServer {
+    /// Builds the tool list once; fails when a capability's name collides with a meta tool.
+    pub fn new(engine: Engine, opts: ServeOptions) -> Result<McpServer, String> {
+        let mut tools: Vec<Tool> = engine.registry().iter().map(tool_of).collect();
+        if opts.meta_tools {
+            if let Some(clash) = tools.iter().find(|t| META_TOOLS.contains(&t.name.as_ref())) {
+                return Err(format!(
+                    "capability `{}` has the name of a meta tool; serve with --no-meta-tools or rename it",
+                    clash.name
+                ));
+            }
+            tools.extend(meta_tools());
+        }
+        Ok(McpServer {
+            inner: Arc::new(Inner {
+                engine,
+                session: opts.session,
+                name: opts.name,
+                version: opts.version,
+                auto_confirm: opts.auto_confirm,
+                tools,
+                meta: opts.meta_tools,
+                pending: Mutex::new(HashMap::new()),
+                counter: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The tools `tools/list` answers with.
+    pub fn tools(&self) -> &[Tool] {
+        &self.inner.tools
+    }
+
+    async fn call_capability(
+        &self,
+        def: &'static CapabilityDef,
+        request: CallToolRequestParams,
+        ctx: &RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        let args = Value::Object(request.arguments.clone().unwrap_or_default());
+        let client = ctx
+            .client_info()
+            .map(|i| format!("{} {}", i.name, i.version));
+        let mut opts = CallOptions {
+            confirmed: self.inner.auto_confirm,
+            client,
+        };
+        if let Some(state) = &request.request_state {
+            match self.take_confirmation(state, def.name, &args, &request) {
+                Ok(true) => opts.confirmed = true,
+                Ok(false) => {
+                    return error_result(
+                        "declined",
+                        &format!("the user did not confirm `{}`; it did not run", def.name),
+                    )
+                }
+                Err(why) => return error_result("invalid_request", &why),
+            }
+        }
+        let engine = &self.inner.engine;
+        let session = &self.inner.session;
+        match engine
+            .call(session, def.name, args.clone(), opts.clone())
+            .await
+        {
+            Ok(v) => success(def, v),
+            Err(CallError::NeedsConfirmation(why)) => {
+                self.ask_confirmation(def, args, opts, why, ctx).await
+            }
+            Err(e) => call_error(&e),
+        }
+    }
+
+    async fn ask_confirmation(
+        &self,
+        def: &'static CapabilityDef,
+        args: Value,
+        mut opts: CallOptions,
+        why: String,
+        ctx: &RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        let can_elicit = ctx
+            .client_capabilities()
+            .is_some_and(|c| c.elicitation.is_some());
+        let message = confirm_message(def, &args, &why);
+        if !can_elicit {
+            return error_result(
+                "needs_confirmation",
+                &format!(
+                    "{why}. This client cannot ask the user, so the call was refused. \
+                     The user can allow it with `--allow {name}` or `{name} = \"allow\"` under \
+                     [policy.capabilities] in airun.toml.",
+                    name = def.name
+                ),
+            );
+        }
+        let modern = ctx
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        if modern {
+            let token = self.remember(def.name, &args);
+            let request: Result<InputRequest, _> = serde_json::from_value(json!({
+                "method": "elicitation/create",
+                "params": {
+                    "mode": "form",
+                    "message": message,
+                    "requestedSchema": confirm_schema(),
+                }
+            }));
+            return match request {
+                Ok(r) => CallToolResponse::InputRequired(InputRequiredResult::new(
+                    Some([(CONFIRM_KEY.to_string(), r)].into_iter().collect()),
+                    Some(token),
+                )),
+                Err(e) => error_result("internal", &e.to_string()),
+            };
+        }
+        match ctx.peer.elicit::<Confirm>(message).await {
+            Ok(Some(Confirm { confirm: true })) => {
+                opts.confirmed = true;
+                match self
+                    .inner
+                    .engine
+                    .call(&self.inner.session, def.name, args, opts)
+                    .await
+                {
+                    Ok(v) => success(def, v),
+                    Err(e) => call_error(&e),
+                }
+            }
+            Ok(_) | Err(rmcp::service::ElicitationError::UserDeclined) => error_result(
+                "declined",
+                &format!("the user did not confirm `{}`; it did not run", def.name),
+            ),
+            Err(e) => error_result(
+                "needs_confirmation",
+                &format!("{why}; asking the user failed ({e}), so the call was refused"),
+            ),
+        }
+    }
+
+    fn remember(&self, name: &str, args: &Value) -> String {
+        let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let token = format!("confirm-{n}-{nanos:x}-{:x}", std::process::id());
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.clone(), (name.to_string(), args.clone()));
+        token
+    }
+
+    /// Whether the retry of an `input_required` call carries the user's confirmation.
+    fn take_confirmation(
+        &self,
+        state: &str,
+        name: &str,
+        args: &Value,
+        request: &CallToolRequestParams,
+    ) -> Result<bool, String> {
+        let pending = self
+            .inner
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(state);
+        match pending {
+            Some((n, a)) if n == name && &a == args => {}
+            _ => {
+                return Err(
+                    "requestState does not belong to this call; call the tool again".to_string(),
+                )
+            }
+        }
+        let answer = request
+            .input_responses
+            .as_ref()
+            .and_then(|r| r.get(CONFIRM_KEY));
+        Ok(answer.is_some_and(|a| {
+            a.get("action").and_then(Value::as_str) == Some("accept")
+                && a.pointer("/content/confirm").and_then(Value::as_bool) == Some(true)
+        }))
+    }
+
+    async fn call_meta(&self, name: &str, args: &JsonObject) -> CallToolResponse {
+        let engine = &self.inner.engine;
+        let session = &self.inner.session;
+        match name {
+            "undo" => {
+                let report = if let Some(cp) = args.get("checkpoint").and_then(Value::as_str) {
+                    engine.undo_to(session, cp).await
+                } else {
+                    let steps = args.get("steps").and_then(Value::as_u64).unwrap_or(1);
+                    engine
+                        .undo(session, usize::try_from(steps).unwrap_or(usize::MAX))
+                        .await
+                };
+                match report {
+                    Ok(r) => {
+                        let v = json!({
+                            "undone": r.undone,
+                            "failed": r.failed.as_ref().map(|(step, why)| json!({"step": step, "reason": why})),
+                        });
+                        let mut result = CallToolResult::structured(v);
+                        if r.failed.is_some() {
+                            result.is_error = Some(true);
+                        }
+                        result.into()
+                    }
+                    Err(e) => call_error(&e),
+                }
+            }
+            "history" => match engine.history(session) {
+                Ok(steps) => {
+                    let limit = args
+                        .get("limit")
+                        .and_then(Value::as_u64)
+                        .and_then(|n| usize::try_from(n).ok())
+                        .unwrap_or(50);
+                    let skip = steps.len().saturating_sub(limit);
+                    let steps: Vec<Value> = steps
+                        .into_iter()
+                        .skip(skip)
+                        .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+                        .collect();
+                    CallToolResult::structured(json!({ "steps": steps })).into()
+                }
+                Err(e) => call_error(&e),
+            },
+            _ => {
+                let Some(cp) = args.get("name").and_then(Value::as_str) else {
+                    return error_result("invalid_arguments", "`name` (a string) is required");
+                };
+                match engine.checkpoint(session, cp) {
+                    Ok(step) => {
+                        CallToolResult::structured(json!({"checkpoint": cp, "after_step": step}))
+                            .into()
+                    }
+                    Err(e) => call_error(&e),
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+struct Confirm {
+    /// Run the call.
+    confirm: bool,
+}
+
+rmcp::elicit_safe!(Confirm);
+
+fn confirm_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "confirm": {"type": "boolean", "title": "Run it", "description": "Run this call."}
+        },
+        "required": ["confirm"]
+    })
+}
+
+fn confirm_message(def: &CapabilityDef, args: &Value, why: &str) -> String {
+    let mut args = args.to_string();
+    if args.len() > 500 {
+        let mut cut = 500;
+        while !args.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        args.truncate(cut);
+        args.push('…');
+    }
+    let undo = match def.undo {
+        UndoDecl::Irreversible { reason } => format!("It cannot be undone: {reason}."),
+        _ => format!("Undo: {}.", undo_summary(def)),
+    };
+    format!("{why}. Run `{}` with {args}? {undo}", def.name)
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        info.server_info = Implementation::new(&self.inner.name, &self.inner.version);
+        let instructions = if self.inner.meta {
+            "Every call is journaled. `undo` reverts the last steps (or back to a `checkpoint`); \
+             `history` lists them. Tools marked destructive may ask the user to confirm."
+        } else {
+            "Every call is journaled and audited."
+        };
+        info.with_instructions(instructions)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.inner.tools.clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.inner.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        if let Some(def) = self.inner.engine.registry().get(&request.name) {
+            return Ok(self.call_capability(def, request, &context).await);
+        }
+        if self.inner.meta && META_TOOLS.contains(&request.name.as_ref()) {
+            let args = request.arguments.clone().unwrap_or_default();
+            return Ok(self.call_meta(&request.name, &args).await);
+        }
+        Err(McpError::invalid_params(
+            format!("unknown tool `{}`", request.name),
+            None,
+        ))
+    }
+}
+
+fn object(v: Value) -> Arc<JsonObject> {
+    match v {
+        Value::Object(m) => Arc::new(m),
+        _ => Arc::new(Map::new()),
+    }
+}
+
+/// The MCP tool of a capability.
+pub fn tool_of(def: &'static CapabilityDef) -> Tool {
+    let input = object((def.input_schema)().as_value().clone());
+    let mut tool = Tool::new(def.name, def.description, input);
+    if let Some(out) = (def.output_schema)() {
+        // MCP wants an object at the root of an output schema.
+        if out.as_value().get("type").and_then(Value::as_str) == Some("object") {
+            tool = tool.with_raw_output_schema(object(out.as_value().clone()));
+        }
+    }
+    let a = def.annotations();
+    let mut ann = ToolAnnotations::new();
+    if let Some(v) = a.read_only_hint {
+        ann = ann.read_only(v);
+    }
+    if let Some(v) = a.destructive_hint {
+        ann = ann.destructive(v);
+    }
+    if let Some(v) = a.idempotent_hint {
+        ann = ann.idempotent(v);
+    }
+    if let Some(v) = a.open_world_hint {
+        ann = ann.open_world(v);
+    }
+    let mut meta = rmcp::model::MetaObject::new();
+    meta.insert("aifirst/effects".into(), json!(def.effects));
+    meta.insert("aifirst/undo".into(), json!(undo_summary(def)));
+    tool.with_annotations(ann).with_meta(meta)
+}
+
+fn meta_tools() -> Vec<Tool> {
+    let undo = Tool::new(
+        "undo",
+        "Undo the most recent calls of this session, newest first (default: the last one), or \
+         every call after a checkpoint. Stops at the first step that cannot be undone.",
+        object(json!({
+            "type": "object",
+            "properties": {
+                "steps": {"type": "integer", "minimum": 1, "description": "How many steps to undo (default 1)."},
+                "checkpoint": {"type": "string", "description": "Undo every step after this checkpoint instead."}
+            }
+        })),
+    )
+    .with_annotations(ToolAnnotations::new().read_only(false).destructive(true).idempotent(false).open_world(true));
+    let history = Tool::new(
+        "history",
+        "The calls of this session, oldest first, with their undo state (done or undone).",
+        object(json!({
+            "type": "object",
+            "properties": {
+                "limit": {"type": "integer", "minimum": 1, "description": "Only the last N steps (default 50)."}
+            }
+        })),
+    )
+    .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
+    let checkpoint = Tool::new(
+        "checkpoint",
+        "Mark the current point of this session so `undo` can later return to it.",
+        object(json!({
+            "type": "object",
+            "properties": {"name": {"type": "string", "description": "The checkpoint's name."}},
+            "required": ["name"]
+        })),
+    )
+    .with_annotations(
+        ToolAnnotations::new()
+            .read_only(false)
+            .destructive(false)
+            .idempotent(true)
+            .open_world(false),
+    );
+    vec![undo, history, checkpoint]
+}
+
+fn success(def: &CapabilityDef, v: Value) -> CallToolResponse {
+    let text = match &v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    let structured = (def.output_schema)()
+        .is_some_and(|s| s.as_value().get("type").and_then(Value::as_str) == Some("object"));
+    if structured && v.is_object() {
+        result.structured_content = Some(v);
+    }
+    result.into()
+}
+
+fn error_result(kind: &str, message: &str) -> CallToolResponse {
+    let mut r = CallToolResult::error(vec![ContentBlock::text(format!("{kind}: {message}"))]);
+    let mut meta = rmcp::model::MetaObject::new();
+    meta.insert("aifirst/error".into(), json!(kind));
+    r.meta = Some(meta);
+    r.into()
+}
+
+fn call_error(e: &CallError) -> CallToolResponse {
+    let kind = match e {
+        CallError::Unknown(_) => "unknown",
+        CallError::InvalidArguments { .. } => "invalid_arguments",
+        CallError::Denied(_) => "refused",
+        CallError::NeedsConfirmation(_) => "needs_confirmation",
+        CallError::Snapshot(_) => "snapshot_failed",
+        CallError::Tool(_) => "handler_failed",
+        CallError::Journal(_) => "journal_failed",
+    };
+    error_result(kind, &e.to_string())
+}
+
+/// Serves MCP over stdin/stdout until the client closes stdin.
+pub async fn serve_stdio(server: McpServer) -> Result<(), String> {
+    use rmcp::ServiceExt;
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| format!("MCP initialization failed: {e}"))?;
+    running
+        .waiting()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("MCP server stopped: {e}"))
+}
+
+/// Serves MCP streamable HTTP at `http://ADDR/mcp` until Ctrl-C.
+pub async fn serve_http(server: McpServer, addr: std::net::SocketAddr) -> Result<(), String> {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+
+    let mut hosts = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+        hosts.push(addr.ip().to_string());
+    }
+    let config = StreamableHttpServerConfig::default().with_allowed_hosts(hosts);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let router = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    eprintln!("serving MCP on http://{local}/mcp (Ctrl-C stops)");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| format!("HTTP server failed: {e}"))
+}

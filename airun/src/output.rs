@@ -1,0 +1,100 @@
+//! How capabilities are described to people (`list`, `describe`) and to MCP clients (`_meta`).
+
+use aifirst::{CapabilityDef, UndoDecl};
+use serde_json::{json, Value};
+
+/// One line saying how a capability is undone.
+pub fn undo_summary(def: &CapabilityDef) -> String {
+    match def.undo {
+        UndoDecl::Undeclared => "not needed".to_string(),
+        UndoDecl::Function { path, .. } => format!("function {path}"),
+        UndoDecl::Plan {
+            kind, target, args, ..
+        } => {
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| format!("{} = {}", a.name, a.expr))
+                .collect();
+            let kind = format!("{kind:?}").to_lowercase();
+            format!("{kind}: {target}({})", args.join(", "))
+        }
+        UndoDecl::Custom => "recorded by the handler".to_string(),
+        UndoDecl::Irreversible { reason } => format!("irreversible: {reason}"),
+    }
+}
+
+/// Everything `describe --json` prints about a capability.
+pub fn describe(def: &CapabilityDef) -> Value {
+    json!({
+        "name": def.name,
+        "description": def.description,
+        "effects": def.effects,
+        "idempotent": def.idempotent,
+        "annotations": def.annotations(),
+        "undo": undo_summary(def),
+        "irreversible": matches!(def.undo, UndoDecl::Irreversible { .. }),
+        "input_schema": (def.input_schema)().as_value(),
+        "output_schema": (def.output_schema)().map(|s| s.as_value().clone()),
+        "defined_at": def.location.to_string(),
+    })
+}
+
+/// The first line of a description, cut to `max` characters.
+pub fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.chars().count() <= max {
+        return line.to_string();
+    }
+    let mut out: String = line.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Left-aligned columns separated by two spaces.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < r.len() {
+                let pad = widths[c].saturating_sub(cell.chars().count()) + 2;
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_line_cuts_on_characters() {
+        assert_eq!(first_line("héllo wörld\nmore", 5), "héll…");
+        assert_eq!(first_line("short", 10), "short");
+        assert_eq!(first_line("", 10), "");
+    }
+
+    #[test]
+    fn table_aligns() {
+        let t = table(&[
+            vec!["a".into(), "bb".into(), "c".into()],
+            vec!["aaa".into(), "b".into(), "c".into()],
+        ]);
+        assert_eq!(t, "a    bb  c\naaa  b   c\n");
+    }
+}
