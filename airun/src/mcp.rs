@@ -489,8 +489,9 @@ fn success(def: &CapabilityDef, v: Value) -> CallToolResponse {
     result.into()
 }
 
+/// A tool error: `message` is what the model reads, `kind` goes in `_meta` for programs.
 fn error_result(kind: &str, message: &str) -> CallToolResponse {
-    let mut r = CallToolResult::error(vec![ContentBlock::text(format!("{kind}: {message}"))]);
+    let mut r = CallToolResult::error(vec![ContentBlock::text(message)]);
     let mut meta = rmcp::model::MetaObject::new();
     meta.insert("aifirst/error".into(), json!(kind));
     r.meta = Some(meta);
@@ -507,7 +508,11 @@ fn call_error(e: &CallError) -> CallToolResponse {
         CallError::Tool(_) => "handler_failed",
         CallError::Journal(_) => "journal_failed",
     };
-    error_result(kind, &e.to_string())
+    let message = match e {
+        CallError::Tool(t) => format!("the call failed: {t}"),
+        other => other.to_string(),
+    };
+    error_result(kind, &message)
 }
 
 /// Serves MCP over stdin/stdout until the client closes stdin.

@@ -32,7 +32,10 @@ pub fn to_output<T: serde::Serialize>(value: T) -> Result<Value, ToolError> {
 
 /// The input schema of a params struct (JSON Schema 2020-12).
 pub fn schema_of<T: schemars::JsonSchema>() -> schemars::Schema {
-    schemars::SchemaGenerator::default().into_root_schema_for::<T>()
+    let mut schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
+    // The hidden struct's name says nothing to a model; leave the title out.
+    schema.remove("title");
+    schema
 }
 
 /// Output schema only when the result type implements `JsonSchema` (autoref specialisation).

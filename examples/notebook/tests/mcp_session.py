@@ -1,0 +1,83 @@
+"""Drives an MCP server with the official Python SDK and prints what it saw as one JSON object.
+
+    python mcp_session.py stdio BINARY MODE CONFIRM [SERVER ARGS...]
+    python mcp_session.py http URL MODE CONFIRM
+
+MODE is the SDK's connect mode: `auto` (protocol 2026-07-28, confirmations as input_required
+results) or `legacy` (the initialize handshake, confirmations as elicitation requests).
+CONFIRM is how the user answers a confirmation: `accept`, `decline` or `none` (the client
+cannot ask the user at all).
+
+The Rust test (tests/mcp.rs) makes the assertions; this script only records.
+"""
+
+import asyncio
+import json
+import os
+import sys
+
+import mcp.types as types
+from mcp import Client, StdioServerParameters
+
+
+def wire(model):
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+async def session(server, mode, confirm):
+    asked = []
+
+    async def on_elicit(context, params):
+        asked.append(params.message)
+        if confirm == "accept":
+            return types.ElicitResult(action="accept", content={"confirm": True})
+        return types.ElicitResult(action="decline")
+
+    out = {"elicitations": asked}
+    client = Client(
+        server,
+        mode=mode,
+        elicitation_callback=None if confirm == "none" else on_elicit,
+        client_info=types.Implementation(name="python-sdk-test", version="9.9"),
+        read_timeout_seconds=60,
+    )
+    async with client as c:
+        out["protocol"] = c.protocol_version
+        out["server"] = wire(c.server_info) if c.server_info else None
+        listed = await c.list_tools()
+        out["tools"] = {t.name: wire(t) for t in listed.tools}
+
+        async def call(key, name, args):
+            try:
+                out[key] = wire(await c.call_tool(name, args))
+            except Exception as e:  # a protocol error: record it, keep going
+                out[key] = {"exception": type(e).__name__, "message": str(e)}
+
+        await call("create", "create_note", {"title": "from mcp", "body": "hi"})
+        await call("rename", "rename_note", {"id": 1, "title": "renamed"})
+        await call("pin", "pin_note", {"id": 1})
+        await call("checkpoint", "checkpoint", {"name": "before-second"})
+        await call("create2", "create_note", {"title": "second"})
+        await call("undo_to", "undo", {"checkpoint": "before-second"})
+        await call("undo2", "undo", {"steps": 2})
+        await call("history", "history", {})
+        # What must not stop the server.
+        await call("unknown", "no_such_tool", {})
+        await call("invalid", "create_note", {"title": 5})
+        await call("failing", "fail", {})
+        await call("irreversible", "purge_notes", {})
+        await call("confirmed_delete", "delete_note", {"id": 1})
+        await call("after", "noop", {})
+    return out
+
+
+async def main():
+    kind, target, mode, confirm, *rest = sys.argv[1:]
+    if kind == "stdio":
+        server = StdioServerParameters(command=target, args=rest, env=dict(os.environ))
+    else:
+        server = target
+    print(json.dumps(await session(server, mode, confirm)))
+
+
+asyncio.run(main())
