@@ -160,7 +160,7 @@ patterns = { order_id = "ORD-[0-9]+" }
         assert!(!c.meta_tools.enabled);
         assert_eq!(c.redaction.keys, ["ssn"]);
         let r = c.redactor(Path::new("airun.toml")).unwrap();
-        assert_eq!(r.redact_text("see ORD-123"), "see [REDACTED]");
+        assert_eq!(r.redact_text("see ORD-123"), "see [REDACTED:order_id]");
     }
 
     #[test]
