@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+mod mcp;
+
 const GITHUB_PACKAGE: &str = "@octokit/openapi@23.0.2";
 const GITHUB_TARBALL: &str = "octokit-openapi-23.0.2.tgz";
 const GITHUB_MEMBER: &str = "package/generated/api.github.com.json";
@@ -27,6 +29,7 @@ fn main() -> Result<()> {
         }
         Some("undo-sample") => undo_sample(&args[1..]),
         Some("bench-engine") => bench_engine(&args[1..]),
+        Some("bench-mcp") => mcp::bench_mcp(&args[1..]),
         Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
         _ => {
             eprintln!(

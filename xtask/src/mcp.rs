@@ -1,0 +1,176 @@
+//! `cargo xtask bench-mcp [--bin PATH] [--calls N] [--lists N]`: the MCP server over stdio.
+//!
+//! - `tools/list` latency (median of `--lists` requests) for the binary's registry;
+//! - `tools/call` round trip of the `noop` capability (median of `--calls`), when the binary has
+//!   one, against a baseline measured in the same run: the same request line echoed back by
+//!   `cat` over the same kind of pipes (the transport floor).
+//!
+//! Without `--bin` it builds and uses the release `notebook` example.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::median;
+
+struct Peer {
+    child: Child,
+    stdin: BufWriter<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    line: String,
+}
+
+impl Peer {
+    fn spawn(mut cmd: Command) -> Result<Peer> {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("spawning the server")?;
+        let stdin = BufWriter::new(child.stdin.take().context("stdin")?);
+        let stdout = BufReader::new(child.stdout.take().context("stdout")?);
+        Ok(Peer {
+            child,
+            stdin,
+            stdout,
+            line: String::new(),
+        })
+    }
+
+    /// Sends one line and reads one line back.
+    fn round_trip(&mut self, request: &str) -> Result<&str> {
+        self.stdin.write_all(request.as_bytes())?;
+        self.stdin.write_all(b"\n")?;
+        self.stdin.flush()?;
+        self.line.clear();
+        if self.stdout.read_line(&mut self.line)? == 0 {
+            bail!("the peer closed its stdout");
+        }
+        Ok(&self.line)
+    }
+
+    fn notify(&mut self, message: &str) -> Result<()> {
+        self.stdin.write_all(message.as_bytes())?;
+        self.stdin.write_all(b"\n")?;
+        Ok(self.stdin.flush()?)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn timed(n: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<Duration>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f()?;
+        out.push(t.elapsed());
+    }
+    Ok(out)
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+pub fn bench_mcp(args: &[String]) -> Result<()> {
+    let mut bin: Option<PathBuf> = None;
+    let mut calls = 5_000usize;
+    let mut lists = 50usize;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--bin" => bin = Some(PathBuf::from(it.next().context("--bin PATH")?)),
+            "--calls" => calls = it.next().context("--calls N")?.parse()?,
+            "--lists" => lists = it.next().context("--lists N")?.parse()?,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    let bin = match bin {
+        Some(b) => b,
+        None => {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--release", "-q", "-p", "notebook"])
+                .status()?;
+            if !status.success() {
+                bail!("building the notebook example failed");
+            }
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/notebook")
+        }
+    };
+    let work = tempfile::tempdir()?;
+    let mut cmd = Command::new(&bin);
+    cmd.arg("serve")
+        .current_dir(work.path())
+        .env("NOTEBOOK_DIR", work.path())
+        .env("AIFIRST_STATE_DIR", work.path().join("state"));
+    let mut server = Peer::spawn(cmd)?;
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion":"2025-06-18","capabilities":{},
+        "clientInfo":{"name":"bench","version":"0"}}});
+    let answer: Value = serde_json::from_str(server.round_trip(&init.to_string())?)?;
+    if answer.get("result").is_none() {
+        bail!("initialize failed: {answer}");
+    }
+    server.notify(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}).to_string())?;
+
+    let list = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}).to_string();
+    let first: Value = serde_json::from_str(server.round_trip(&list)?)?;
+    let tools = first["result"]["tools"].as_array().map_or(0, Vec::len);
+    let bytes = server.line.len();
+    let has_noop = first["result"]["tools"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t["name"] == "noop"));
+    let list_times = timed(lists, || server.round_trip(&list).map(|_| ()))?;
+    println!(
+        "tools/list: {tools} tools, {:.1} KiB: median {:.2} ms over {lists} requests ({})",
+        bytes as f64 / 1024.0,
+        us(median(list_times)) / 1e3,
+        bin.display()
+    );
+    if !has_noop {
+        println!("no `noop` capability: tools/call round trip not measured");
+        return Ok(());
+    }
+
+    let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call",
+        "params":{"name":"noop","arguments":{}}})
+    .to_string();
+    let reply: Value = serde_json::from_str(server.round_trip(&call)?)?;
+    if reply["result"]["isError"] != false {
+        bail!("noop failed: {reply}");
+    }
+    timed(200, || server.round_trip(&call).map(|_| ()))?;
+    let call_times = timed(calls, || server.round_trip(&call).map(|_| ()))?;
+
+    let mut cat = Peer::spawn(Command::new("cat"))?;
+    timed(200, || cat.round_trip(&call).map(|_| ()))?;
+    let echo_times = timed(calls, || cat.round_trip(&call).map(|_| ()))?;
+
+    let mut sorted = call_times.clone();
+    sorted.sort();
+    let p99 = sorted[sorted.len() * 99 / 100];
+    let call_med = median(call_times);
+    let echo_med = median(echo_times);
+    println!(
+        "tools/call noop over stdio: median {:.1} µs (p99 {:.1} µs) over {calls} calls, journaled and audited",
+        us(call_med),
+        us(p99)
+    );
+    println!(
+        "baseline, the same line echoed by `cat` over pipes: median {:.1} µs; MCP adds {:.1} µs ({:.1}×)",
+        us(echo_med),
+        us(call_med.saturating_sub(echo_med)),
+        call_med.as_secs_f64() / echo_med.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}
