@@ -69,6 +69,10 @@ struct Attrs {
     hints: [Option<(bool, Span)>; 4],
     undo: Option<(Undo, Span)>,
     irreversible: Option<LitStr>,
+    /// A JSON Schema given as text: the function then takes the whole arguments object as one
+    /// parameter (generated code uses this).
+    input_schema: Option<LitStr>,
+    output_schema: Option<LitStr>,
 }
 
 const HINTS: [&str; 4] = [
@@ -136,12 +140,20 @@ fn parse_attrs(attr: TokenStream2, errors: &mut Errors) -> Attrs {
                 dup(errors, a.irreversible.is_some());
                 a.irreversible = Some(meta.value()?.parse()?);
             }
+            "input_schema" => {
+                dup(errors, a.input_schema.is_some());
+                a.input_schema = Some(meta.value()?.parse()?);
+            }
+            "output_schema" => {
+                dup(errors, a.output_schema.is_some());
+                a.output_schema = Some(meta.value()?.parse()?);
+            }
             _ => {
                 errors.push(
                     span,
                     format!(
                         "unknown attribute `{key}`; expected one of: name, description, effects(...), idempotent, \
-                         undo = ..., irreversible = \"...\", {}",
+                         undo = ..., irreversible = \"...\", input_schema = \"{{...}}\", output_schema = \"{{...}}\", {}",
                         HINTS.join(", ")
                     ),
                 );
@@ -493,6 +505,24 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         }
     }
 
+    for lit in [&attrs.input_schema, &attrs.output_schema]
+        .into_iter()
+        .flatten()
+    {
+        match serde_json::from_str::<serde_json::Value>(&lit.value()) {
+            Ok(serde_json::Value::Object(_)) => {}
+            Ok(_) => errors.push(lit.span(), "a JSON Schema must be a JSON object"),
+            Err(e) => errors.push(lit.span(), format!("not valid JSON: {e}")),
+        }
+    }
+    if attrs.input_schema.is_some() && fields.len() != 1 {
+        errors.push(
+            sig.ident.span(),
+            "with `input_schema = \"…\"` the function takes the whole arguments object as its one \
+             parameter (besides `ctx`), e.g. `args: aifirst::Value`",
+        );
+    }
+
     // Strip the parameter attributes (docs become field descriptions) from the emitted function.
     for arg in func.sig.inputs.iter_mut() {
         if let FnArg::Typed(pt) = arg {
@@ -512,7 +542,12 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         .iter()
         .map(|(i, t, attrs)| quote! { #(#attrs)* #i: #t });
     let ctx_arg = uses_ctx.then(|| quote!(ctx,));
-    let call = quote! { #fn_ident(#ctx_arg #(p.#field_idents),*) };
+    let raw = attrs.input_schema.is_some();
+    let call = if raw {
+        quote! { #fn_ident(#ctx_arg p) }
+    } else {
+        quote! { #fn_ident(#ctx_arg #(p.#field_idents),*) }
+    };
     let call = if func.sig.asyncness.is_some() {
         quote!(#call.await)
     } else {
@@ -601,15 +636,43 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         (None, None) => quote!(::aifirst::UndoDecl::Undeclared),
     };
     let line = quote_spanned!(fn_ident.span()=> ::core::line!());
+    let (params, parse_args, input_schema) = match (&attrs.input_schema, fields.first()) {
+        (Some(lit), Some((_, ty, _))) => (
+            quote! {
+                fn __aifirst_input_schema() -> ::aifirst::__private::schemars::Schema {
+                    ::aifirst::__private::schema_from_json(#lit)
+                }
+            },
+            quote! { let p: #ty = ::aifirst::__private::from_args(args)?; },
+            quote!(__aifirst_input_schema),
+        ),
+        _ => (
+            quote! {
+                #[derive(::aifirst::__private::serde::Deserialize, ::aifirst::__private::schemars::JsonSchema)]
+                #[serde(crate = "::aifirst::__private::serde")]
+                #[schemars(crate = "::aifirst::__private::schemars")]
+                struct __AifirstParams { #(#field_defs),* }
+            },
+            quote! { let p: __AifirstParams = ::aifirst::__private::from_args(args)?; },
+            quote!(::aifirst::__private::schema_of::<__AifirstParams>),
+        ),
+    };
+    let output_schema = match &attrs.output_schema {
+        Some(lit) => quote! {
+            ::core::option::Option::Some(::aifirst::__private::schema_from_json(#lit))
+        },
+        None => quote! {
+            #[allow(unused_imports)]
+            use ::aifirst::__private::{HasOutputSchema as _, NoOutputSchema as _};
+            (&&::aifirst::__private::OutputProbe::<#out_ty>(::core::marker::PhantomData)).output_schema()
+        },
+    };
     let expanded = quote! {
         #func
 
         #[doc(hidden)]
         const _: () = {
-            #[derive(::aifirst::__private::serde::Deserialize, ::aifirst::__private::schemars::JsonSchema)]
-            #[serde(crate = "::aifirst::__private::serde")]
-            #[schemars(crate = "::aifirst::__private::schemars")]
-            struct __AifirstParams { #(#field_defs),* }
+            #params
 
             fn __aifirst_call<'a>(
                 ctx: &'a ::aifirst::Ctx,
@@ -617,16 +680,14 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             ) -> ::aifirst::__private::BoxFuture<'a, ::core::result::Result<::aifirst::__private::Value, ::aifirst::ToolError>> {
                 let _ = ctx;
                 ::std::boxed::Box::pin(async move {
-                    let p: __AifirstParams = ::aifirst::__private::from_args(args)?;
+                    #parse_args
                     let _ = &p;
                     #produce
                 })
             }
 
             fn __aifirst_output_schema() -> ::core::option::Option<::aifirst::__private::schemars::Schema> {
-                #[allow(unused_imports)]
-                use ::aifirst::__private::{HasOutputSchema as _, NoOutputSchema as _};
-                (&&::aifirst::__private::OutputProbe::<#out_ty>(::core::marker::PhantomData)).output_schema()
+                #output_schema
             }
 
             #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
@@ -638,7 +699,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 idempotent: #idempotent,
                 hints: ::aifirst::AnnotationHints { read_only: #h0, destructive: #h1, idempotent: #h2, open_world: #h3 },
                 undo: #undo,
-                input_schema: ::aifirst::__private::schema_of::<__AifirstParams>,
+                input_schema: #input_schema,
                 output_schema: __aifirst_output_schema,
                 call: __aifirst_call,
                 location: ::aifirst::SourceLocation { file: ::core::file!(), line: #line, module: ::core::module_path!() },

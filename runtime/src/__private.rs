@@ -38,6 +38,13 @@ pub fn schema_of<T: schemars::JsonSchema>() -> schemars::Schema {
     schema
 }
 
+/// A schema given as JSON text (`input_schema = "…"`; the macro checked it is a JSON object).
+pub fn schema_from_json(text: &str) -> schemars::Schema {
+    serde_json::from_str::<serde_json::Map<String, Value>>(text)
+        .map(schemars::Schema::from)
+        .unwrap_or_else(|_| schemars::Schema::from(serde_json::Map::new()))
+}
+
 /// Output schema only when the result type implements `JsonSchema` (autoref specialisation).
 pub struct OutputProbe<T>(pub core::marker::PhantomData<T>);
 

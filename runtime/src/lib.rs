@@ -47,6 +47,8 @@ pub use journal::{Journal, JournalError, Replay, Step, StepState, StepUndo};
 pub use policy::{Policy, Rule, Verdict};
 pub use redact::{RedactionPolicy, Redactor, REDACTED};
 pub use registry::{DuplicateCapability, Registry};
+/// Arguments and results are JSON.
+pub use serde_json::Value;
 
 /// What the `#[capability]` macro expands to refers to; not a public API.
 #[doc(hidden)]

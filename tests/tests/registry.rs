@@ -48,7 +48,8 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
             "caps_b_bump",
             "caps_b_get",
             "caps_b_set",
-            "caps_b_shout"
+            "caps_b_shout",
+            "raw_schema_echo"
         ]
     );
 
@@ -220,4 +221,32 @@ fn custom_and_function_undo_work() {
         call(&reg, "caps_b_get", json!({"key": "b"})).unwrap(),
         json!(0)
     );
+}
+
+/// A capability whose schema is given as JSON text, as `forge import` emits them.
+#[aifirst::capability(
+    name = "raw_schema_echo",
+    description = "Echoes its arguments.",
+    effects(read),
+    input_schema = r#"{"type":"object","properties":{"q":{"type":"string","description":"What to echo."}},"required":["q"]}"#,
+    output_schema = r#"{"type":"object","properties":{"q":{"type":"string"}}}"#
+)]
+async fn raw_schema_echo(args: aifirst::Value) -> Result<aifirst::Value, ToolError> {
+    Ok(args)
+}
+
+#[test]
+fn schemas_given_as_json_text_are_used_verbatim() {
+    let reg = Registry::new().unwrap();
+    let def = reg.get("raw_schema_echo").unwrap();
+    assert_eq!(
+        (def.input_schema)().as_value(),
+        &json!({"type":"object","properties":{"q":{"type":"string","description":"What to echo."}},"required":["q"]})
+    );
+    assert_eq!(
+        (def.output_schema)().unwrap().as_value(),
+        &json!({"type":"object","properties":{"q":{"type":"string"}}})
+    );
+    let v = block_on(def.invoke(&Ctx::new(), json!({"q": "hi", "extra": 1}))).unwrap();
+    assert_eq!(v, json!({"q": "hi", "extra": 1}));
 }
