@@ -217,9 +217,19 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                     errors.push(a.span(), "expected `argument = \"$args.x\"` (or `$result.…`, `$snapshot…`, `$location.id`)");
                     continue;
                 };
-                let name = match &*assign.left {
-                    Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
-                    _ => None,
+                // `name = "…"`, or `"any-name" = "…"` for an argument whose name is not a Rust
+                // identifier (always an argument, never `snapshot`/`guard`/`when_absent`).
+                let (name, quoted) = match &*assign.left {
+                    Expr::Path(p) => (
+                        p.path
+                            .get_ident()
+                            .map(|i| i.to_string().trim_start_matches("r#").to_string()),
+                        false,
+                    ),
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(s), ..
+                    }) => (Some(s.value()), true),
+                    _ => (None, false),
                 };
                 let value = match &*assign.right {
                     Expr::Lit(ExprLit {
@@ -228,8 +238,8 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                     _ => None,
                 };
                 match (name, value) {
-                    (Some(n), Some(v)) if n == "snapshot" => snapshot = Some(v),
-                    (Some(n), Some(v)) if n == "guard" => {
+                    (Some(n), Some(v)) if n == "snapshot" && !quoted => snapshot = Some(v),
+                    (Some(n), Some(v)) if n == "guard" && !quoted => {
                         if !["snapshot_absent", "snapshot_present"].contains(&v.value().as_str()) {
                             errors.push(
                                 v.span(),
@@ -238,7 +248,7 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                         }
                         guard = Some(v);
                     }
-                    (Some(n), Some(v)) if n == "when_absent" => {
+                    (Some(n), Some(v)) if n == "when_absent" && !quoted => {
                         if kind != "restore" {
                             errors.push(v.span(), "`when_absent = …` goes with `restore(...)`");
                         }

@@ -49,6 +49,7 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
             "caps_b_get",
             "caps_b_set",
             "caps_b_shout",
+            "quoted_undo_args",
             "raw_schema_echo"
         ]
     );
@@ -249,4 +250,27 @@ fn schemas_given_as_json_text_are_used_verbatim() {
     );
     let v = block_on(def.invoke(&Ctx::new(), json!({"q": "hi", "extra": 1}))).unwrap();
     assert_eq!(v, json!({"q": "hi", "extra": 1}));
+}
+
+/// Undo arguments whose names are not Rust identifiers are quoted.
+#[aifirst::capability(
+    name = "quoted_undo_args",
+    description = "Creates a thing.",
+    effects(create),
+    undo = inverse("raw_schema_echo", "pet-id" = "$result.id", "snapshot" = "$args.x"),
+    input_schema = r#"{"type":"object"}"#
+)]
+async fn quoted_undo_args(args: aifirst::Value) -> Result<aifirst::Value, ToolError> {
+    Ok(args)
+}
+
+#[test]
+fn quoted_undo_argument_names_are_arguments() {
+    let reg = Registry::new().unwrap();
+    let UndoDecl::Plan { args, snapshot, .. } = reg.get("quoted_undo_args").unwrap().undo else {
+        panic!("a plan");
+    };
+    let names: Vec<&str> = args.iter().map(|a| a.name).collect();
+    assert_eq!(names, ["pet-id", "snapshot"]);
+    assert!(snapshot.is_none());
 }
