@@ -1,6 +1,7 @@
 //! forge: the AI-First Runtime compiler.
 pub mod diag;
 pub mod docs;
+pub mod emit;
 pub mod infer;
 pub mod inspect;
 pub mod ir;
@@ -8,4 +9,5 @@ pub mod load;
 pub mod lower;
 pub mod naming;
 pub mod normalize;
+pub mod scaffold;
 pub mod schema;

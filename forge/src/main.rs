@@ -72,6 +72,108 @@ enum Command {
         #[arg(long, value_enum, default_value_t = MinConfidence::Low)]
         min_confidence: MinConfidence,
     },
+    /// Generate a handler crate from an OpenAPI description: one capability per operation, with
+    /// its effects and undo plan, and a binary that is the shared CLI and MCP server.
+    ///
+    /// The crate builds with no edits: `cargo build` in DIR, then `NAME list`, `NAME call …`,
+    /// `NAME undo`, `NAME serve`. forge records how it was made in DIR/forge.toml (yours to edit:
+    /// filters and overrides) and the files it wrote in DIR/.forge/generated; it never writes
+    /// outside DIR and never overwrites a file you changed unless --force.
+    ///
+    /// Examples:
+    ///   forge import fixtures/petstore/openapi.yaml -o petstore
+    ///   forge import api.github.com.json -o github --include-tag issues --include-tag repos
+    ///   forge import --update -o petstore          # regenerate after the description changed
+    #[command(verbatim_doc_comment)]
+    Import(ImportArgs),
+    /// Scaffold a crate of hand-written capabilities: an example with an undo, a test and a
+    /// README; it builds and passes its tests as generated.
+    ///
+    /// Example:
+    ///   forge new notes && cd notes && cargo test
+    #[command(verbatim_doc_comment)]
+    New {
+        /// The crate's name (also its directory unless -o).
+        name: String,
+        /// Where to create it [default: ./NAME].
+        #[arg(long, short, value_name = "DIR")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// The OpenAPI description (JSON or YAML); not with --update.
+    #[arg(required_unless_present = "update", conflicts_with = "update")]
+    spec: Option<PathBuf>,
+    /// The crate directory to write.
+    #[arg(long, short, value_name = "DIR")]
+    output: PathBuf,
+    /// Regenerate DIR as its forge.toml says (after the description changed).
+    #[arg(long)]
+    update: bool,
+    /// The crate and binary name [default: from the description's title].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Keep only operations with this tag (repeatable); undo plans' targets are kept too.
+    #[arg(long = "include-tag", value_name = "TAG")]
+    include_tags: Vec<String>,
+    /// Drop operations with this tag (repeatable).
+    #[arg(long = "exclude-tag", value_name = "TAG")]
+    exclude_tags: Vec<String>,
+    /// Keep only capabilities whose name or operationId matches this glob (repeatable, or
+    /// comma-separated).
+    #[arg(long = "ops", value_name = "PATTERN")]
+    ops: Vec<String>,
+    /// Overrides of effects, annotations and undo plans (a forge.toml of overrides).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Longest capability name (16–64).
+    #[arg(long, value_name = "N", default_value_t = naming::DEFAULT_MAX_NAME_LEN as u16,
+          value_parser = clap::value_parser!(u16).range(16..=64))]
+    max_name_len: u16,
+    /// Include output schemas (off by default: descriptions are often wrong about responses,
+    /// and MCP clients reject results that do not match their schema).
+    #[arg(long)]
+    output_schemas: bool,
+    /// Leave out the `[workspace]` table, to add the crate to an enclosing workspace.
+    #[arg(long)]
+    workspace_member: bool,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    /// Overwrite files that were changed by hand.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct RuntimeArgs {
+    /// Depend on the runtime in this checkout of AI-First Runtime (relative paths are taken
+    /// from the crate directory) [default: the checkout forge was built from, if it still exists]
+    #[arg(long, value_name = "DIR", conflicts_with = "runtime_version")]
+    runtime_path: Option<String>,
+    /// Depend on the published runtime crates of this version.
+    #[arg(long, value_name = "VERSION")]
+    runtime_version: Option<String>,
+}
+
+impl RuntimeArgs {
+    /// (path, version) for a crate in `dir`.
+    fn resolve(&self, dir: &std::path::Path) -> (Option<String>, Option<String>) {
+        use aifirst_forge::emit::{own_checkout, record};
+        if let Some(p) = &self.runtime_path {
+            return (Some(p.clone()), None);
+        }
+        if let Some(v) = &self.runtime_version {
+            return (None, Some(v.clone()));
+        }
+        match own_checkout() {
+            Some(root) => (Some(record::relative(&record::absolute(dir), &root)), None),
+            None => (None, Some(env!("CARGO_PKG_VERSION").to_string())),
+        }
+    }
 }
 
 /// What both `inspect` and `check` read.
@@ -230,10 +332,139 @@ fn main() -> ExitCode {
                 code
             }
         },
+        Command::Import(args) => import(args),
+        Command::New {
+            name,
+            output,
+            runtime,
+        } => {
+            let dir = output.unwrap_or_else(|| PathBuf::from(&name));
+            let (path, version) = runtime.resolve(&dir);
+            match aifirst_forge::scaffold::new_crate(&name, &dir, path, version) {
+                Ok(files) => {
+                    println!(
+                        "created {} ({} files); try: cd {} && cargo test && cargo run -- list",
+                        dir.display(),
+                        files,
+                        dir.display()
+                    );
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
+            }
+        }
     };
     // Freeing a large API's document and IR node by node takes a sixth of the run; the operating
     // system reclaims it at once. Output is flushed above.
     std::process::exit(i32::from(code))
+}
+
+fn import(args: ImportArgs) -> u8 {
+    use aifirst_forge::emit::{import_crate, record, ImportError};
+    let dir = &args.output;
+    let (spec, rec) = if args.update {
+        let path = dir.join("forge.toml");
+        let rec = match record::read(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        };
+        (dir.join(&rec.source), rec)
+    } else {
+        let Some(spec) = args.spec.clone() else {
+            eprintln!("error: give a description to import, or --update");
+            return 2;
+        };
+        if spec.extension().is_some_and(|e| e == "py") {
+            eprintln!(
+                "error: {}: importing Python modules is not built yet (the Python front end is a \
+                 later issue); forge imports OpenAPI descriptions (JSON or YAML) today",
+                spec.display()
+            );
+            return 2;
+        }
+        let (runtime_path, runtime_version) = args.runtime.resolve(dir);
+        let config = args
+            .config
+            .as_ref()
+            .map(|c| record::relative(&record::absolute(dir), &record::absolute(c)));
+        let rec = record::ImportRecord {
+            source: String::new(),
+            name: args.name.clone().unwrap_or_default(),
+            include_tags: args.include_tags.clone(),
+            exclude_tags: args.exclude_tags.clone(),
+            ops: args
+                .ops
+                .iter()
+                .flat_map(|p| p.split(','))
+                .map(str::to_string)
+                .collect(),
+            config,
+            max_name_len: args.max_name_len,
+            output_schemas: args.output_schemas,
+            runtime_path,
+            runtime_version,
+            workspace_member: args.workspace_member,
+        };
+        (spec, rec)
+    };
+    eprintln!("forge: importing {} …", spec.display());
+    match import_crate(&spec, dir, rec, args.force) {
+        Ok(out) => {
+            print_diagnostics(&out.lowered.diagnostics, false);
+            let w = &out.written;
+            println!(
+                "{}: {} capabilities in {} modules; {} files written, {} unchanged{}{}",
+                dir.display(),
+                out.emitted.capabilities,
+                out.modules,
+                w.written.len(),
+                w.unchanged.len(),
+                if w.removed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} removed", w.removed.len())
+                },
+                if w.kept.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; kept {} you changed that are no longer generated: {}",
+                        w.kept.len(),
+                        w.kept.join(", ")
+                    )
+                },
+            );
+            if !out.emitted.companions.is_empty() {
+                println!(
+                    "kept {} capabilities the filters left out because undo plans call them: {}",
+                    out.emitted.companions.len(),
+                    out.emitted.companions.join(", ")
+                );
+            }
+            let errors = out
+                .lowered
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity >= Severity::Warning)
+                .count();
+            std::mem::forget(out);
+            u8::from(errors > 0)
+        }
+        Err(ImportError::Spec(d)) => {
+            eprintln!("{d}");
+            2
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
 }
 
 fn print_diagnostics(diags: &[aifirst_forge::diag::Diagnostic], verbose: bool) {

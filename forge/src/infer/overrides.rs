@@ -32,6 +32,10 @@ use crate::ir::Capability;
 pub struct Overrides {
     #[serde(default)]
     pub operations: BTreeMap<String, OpOverride>,
+    /// A generated crate's `forge.toml` also records how it was imported (read by `forge import
+    /// --update`, ignored here).
+    #[serde(default)]
+    pub import: Option<toml::Table>,
     /// The file they came from, for diagnostics.
     #[serde(skip)]
     pub file: String,

@@ -1,0 +1,275 @@
+//! Writing a generated crate: only inside the output directory, never over the user's edits.
+//!
+//! `.forge/generated` lists each file forge wrote with the FNV-1a hash of what it wrote. A file
+//! that exists and is not listed with its current hash was written or changed by someone else:
+//! forge refuses to touch it unless `--force`. Files forge wrote earlier that the new output no
+//! longer has are removed when unchanged. `forge.toml` is written once and then belongs to the user.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use crate::naming::fnv1a;
+
+/// The record of what forge wrote, relative to the crate.
+pub const RECORD: &str = ".forge/generated";
+
+/// What [`write_crate`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WriteReport {
+    pub written: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+    /// Files forge wrote before that the user changed and that are no longer generated: kept.
+    pub kept: Vec<String>,
+}
+
+/// Why nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(
+        "these files were changed by hand or not written by forge; nothing was written \
+         (--force overwrites them):\n{}",
+        .0.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n")
+    )]
+    UserFiles(Vec<String>),
+    #[error("{0} is a symbolic link; forge does not write through links")]
+    Symlink(PathBuf),
+    #[error("refusing to write `{0}`: not a plain relative path")]
+    BadPath(String),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn hash(text: &[u8]) -> String {
+    format!("{:016x}", fnv1a(text))
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A relative path made only of normal components.
+fn checked(rel: &str) -> Result<&Path, WriteError> {
+    let p = Path::new(rel);
+    let ok = !rel.is_empty()
+        && p.components().all(|c| matches!(c, Component::Normal(_)))
+        && !rel.contains('\\');
+    if ok {
+        Ok(p)
+    } else {
+        Err(WriteError::BadPath(rel.to_string()))
+    }
+}
+
+/// Refuses when the path, or a directory on the way to it inside `dir`, is a symbolic link.
+fn no_links(dir: &Path, rel: &Path) -> Result<(), WriteError> {
+    let mut at = dir.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return Err(WriteError::Symlink(at)),
+            Ok(_) => {}
+            Err(_) => break, // does not exist yet: nothing below it does either
+        }
+    }
+    Ok(())
+}
+
+fn read_record(dir: &Path) -> BTreeMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(dir.join(RECORD)) else {
+        return BTreeMap::new();
+    };
+    text.lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(h, p)| (p.to_string(), h.to_string()))
+        .collect()
+}
+
+/// Writes `files` (relative path → content) into `dir`, plus `forge_toml` when the crate has
+/// none. Checks everything before writing anything.
+pub fn write_crate(
+    dir: &Path,
+    files: &BTreeMap<String, String>,
+    forge_toml: &str,
+    force: bool,
+) -> Result<WriteReport, WriteError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let record = read_record(dir);
+    let mut report = WriteReport::default();
+    let mut blocked = Vec::new();
+    let mut to_write: Vec<(&str, &str)> = Vec::new();
+    for (rel, content) in files {
+        let p = checked(rel)?;
+        no_links(dir, p)?;
+        let full = dir.join(p);
+        match std::fs::read(&full) {
+            Ok(existing) if existing == content.as_bytes() => report.unchanged.push(rel.clone()),
+            Ok(existing) => {
+                let ours = record.get(rel).is_some_and(|h| *h == hash(&existing));
+                if ours || force {
+                    to_write.push((rel, content));
+                } else {
+                    blocked.push(rel.clone());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => to_write.push((rel, content)),
+            Err(e) => return Err(io(&full)(e)),
+        }
+    }
+    // Files forge wrote before that are not generated any more.
+    let mut stale = Vec::new();
+    for (rel, h) in &record {
+        if files.contains_key(rel) {
+            continue;
+        }
+        let Ok(p) = checked(rel) else { continue };
+        no_links(dir, p)?;
+        match std::fs::read(dir.join(p)) {
+            Ok(existing) if hash(&existing) == *h => stale.push(rel.clone()),
+            Ok(_) => report.kept.push(rel.clone()),
+            Err(_) => {}
+        }
+    }
+    if !blocked.is_empty() {
+        return Err(WriteError::UserFiles(blocked));
+    }
+    for (rel, content) in to_write {
+        let full = dir.join(rel);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        // Write beside, then rename: a crash never leaves half a file.
+        let tmp = full.with_extension("forge-tmp");
+        std::fs::write(&tmp, content).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &full).map_err(io(&full))?;
+        report.written.push(rel.to_string());
+    }
+    for rel in stale {
+        let full = dir.join(&rel);
+        std::fs::remove_file(&full).map_err(io(&full))?;
+        report.removed.push(rel);
+    }
+    let toml_path = dir.join("forge.toml");
+    no_links(dir, Path::new("forge.toml"))?;
+    if !toml_path.exists() {
+        std::fs::write(&toml_path, forge_toml).map_err(io(&toml_path))?;
+        report.written.push("forge.toml".to_string());
+    }
+    let mut text = String::from(
+        "# Files forge generated and the hash of what it wrote; it overwrites only these, unchanged.\n",
+    );
+    for (rel, content) in files {
+        text.push_str(&format!("{}  {rel}\n", hash(content.as_bytes())));
+    }
+    let rec = dir.join(RECORD);
+    no_links(dir, Path::new(RECORD))?;
+    if let Some(parent) = rec.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::write(&rec, text).map_err(io(&rec))?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn user_edits_are_never_overwritten_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let r = write_crate(d, &files(&[("src/lib.rs", "a")]), "toml", false).unwrap();
+        assert_eq!(r.written, ["src/lib.rs", "forge.toml"]);
+        // Regenerating with new content overwrites an unchanged file.
+        write_crate(d, &files(&[("src/lib.rs", "b")]), "toml", false).unwrap();
+        assert_eq!(std::fs::read_to_string(d.join("src/lib.rs")).unwrap(), "b");
+        // The user edits it: forge refuses, and writes nothing at all.
+        std::fs::write(d.join("src/lib.rs"), "mine").unwrap();
+        let e = write_crate(
+            d,
+            &files(&[("src/lib.rs", "c"), ("src/new.rs", "n")]),
+            "toml",
+            false,
+        )
+        .unwrap_err();
+        assert!(matches!(e, WriteError::UserFiles(ref f) if f == &["src/lib.rs"]));
+        assert!(!d.join("src/new.rs").exists());
+        assert_eq!(
+            std::fs::read_to_string(d.join("src/lib.rs")).unwrap(),
+            "mine"
+        );
+        // --force does.
+        write_crate(d, &files(&[("src/lib.rs", "c")]), "toml", true).unwrap();
+        assert_eq!(std::fs::read_to_string(d.join("src/lib.rs")).unwrap(), "c");
+    }
+
+    #[test]
+    fn forge_toml_belongs_to_the_user_after_the_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_crate(d, &files(&[]), "first", false).unwrap();
+        std::fs::write(d.join("forge.toml"), "edited").unwrap();
+        write_crate(d, &files(&[]), "second", false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.join("forge.toml")).unwrap(),
+            "edited"
+        );
+    }
+
+    #[test]
+    fn files_no_longer_generated_go_unless_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_crate(
+            d,
+            &files(&[("src/a.rs", "a"), ("src/b.rs", "b")]),
+            "t",
+            false,
+        )
+        .unwrap();
+        std::fs::write(d.join("src/b.rs"), "edited").unwrap();
+        let r = write_crate(d, &files(&[("src/lib.rs", "l")]), "t", false).unwrap();
+        assert_eq!(r.removed, ["src/a.rs"]);
+        assert_eq!(r.kept, ["src/b.rs"]);
+        assert!(!d.join("src/a.rs").exists());
+        assert!(d.join("src/b.rs").exists());
+    }
+
+    #[test]
+    fn paths_and_links_cannot_escape() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for bad in ["../x", "/etc/x", "a/../../x", "", "a\\b"] {
+            assert!(
+                matches!(
+                    write_crate(d, &files(&[(bad, "x")]), "t", false),
+                    Err(WriteError::BadPath(_))
+                ),
+                "{bad}"
+            );
+        }
+        let outside = tempfile::tempdir().unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outside.path(), d.join("src")).unwrap();
+            assert!(matches!(
+                write_crate(d, &files(&[("src/lib.rs", "x")]), "t", false),
+                Err(WriteError::Symlink(_))
+            ));
+            assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
+        }
+    }
+}
