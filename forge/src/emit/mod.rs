@@ -240,7 +240,11 @@ pub fn emit(
 
     for (module, members) in &modules {
         let path = format!("src/{}.rs", ident_text(module));
-        let doc = doc_lines(&format!("Capabilities tagged `{module}`."));
+        let tag = members.first().and_then(|c| c.tags.first());
+        let doc = doc_lines(&match tag {
+            Some(t) => format!("Capabilities tagged `{t}`."),
+            None => "Capabilities without a tag.".to_string(),
+        });
         let fns = members.iter().map(|c| handler(c, opts));
         let tokens = quote! {
             #(#![doc = #doc])*
