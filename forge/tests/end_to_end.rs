@@ -1,0 +1,361 @@
+//! From a description to a running, undoable toolset, with real parts: `forge import` the
+//! petstore fixture, `cargo build` the crate it wrote, start a stateful petstore server on
+//! 127.0.0.1, make calls through the generated binary and undo each from a new process, comparing
+//! the server's state. And `forge new`: the scaffold builds and passes its own tests.
+//!
+//! The crates build in `target/generated` with this workspace's Cargo.lock, offline: the
+//! dependencies are the ones the workspace already fetched.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Builds (or tests) a crate outside the workspace, with the workspace's lock file.
+fn cargo(dir: &Path, args: &[&str]) -> Output {
+    std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .arg("--offline")
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", root().join("target/generated"))
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo {args:?} in {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+// ------------------------------------------------------------------ a stateful petstore
+
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Store {
+    pets: BTreeMap<String, Value>,
+    stars: BTreeSet<String>,
+    orders: usize,
+    next: u64,
+    /// Every X-Api-Key header value the server saw.
+    keys: BTreeSet<String>,
+}
+
+impl Store {
+    /// What undo must restore, by pet name: a deleted pet recreated through `POST /pets` gets
+    /// a new server-assigned id (the plan says so; its confidence is medium).
+    fn visible(&self) -> (BTreeMap<String, Value>, BTreeSet<String>, usize) {
+        let name = |id: &str| {
+            self.pets
+                .get(id)
+                .map(|p| p["name"].as_str().unwrap_or("").to_string())
+                .unwrap_or_default()
+        };
+        let pets = self
+            .pets
+            .values()
+            .map(|p| {
+                let mut p = p.clone();
+                let n = p["name"].as_str().unwrap_or("").to_string();
+                p.as_object_mut().unwrap().remove("id");
+                (n, p)
+            })
+            .collect();
+        let stars = self.stars.iter().map(|id| name(id)).collect();
+        (pets, stars, self.orders)
+    }
+
+    fn handle(&mut self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let Some(rest) = path.split('?').next().and_then(|p| p.strip_prefix("/v1/")) else {
+            return (404, json!({"message": "not under /v1"}));
+        };
+        let segs: Vec<&str> = rest.split('/').collect();
+        let pet = |id: &str, b: &Value| {
+            json!({"id": id, "name": b["name"], "tag": b.get("tag").cloned().unwrap_or(Value::Null),
+                   "status": b.get("status").cloned().unwrap_or(json!("available"))})
+        };
+        match (method, segs.as_slice()) {
+            ("GET", ["pets"]) => (200, Value::Array(self.pets.values().cloned().collect())),
+            ("POST", ["pets"]) => {
+                self.next += 1;
+                let id = format!("p{}", self.next);
+                let p = pet(&id, &body);
+                self.pets.insert(id, p.clone());
+                (201, p)
+            }
+            ("GET", ["pets", id]) => match self.pets.get(*id) {
+                Some(p) => (200, p.clone()),
+                None => (404, json!({"message": "no such pet"})),
+            },
+            ("PUT", ["pets", id]) => {
+                let created = !self.pets.contains_key(*id);
+                let p = pet(id, &body);
+                self.pets.insert(id.to_string(), p.clone());
+                (if created { 201 } else { 200 }, p)
+            }
+            ("PATCH", ["pets", id]) => match self.pets.get_mut(*id) {
+                Some(p) => {
+                    for k in ["name", "tag", "status"] {
+                        if let Some(v) = body.get(k) {
+                            p[k] = v.clone();
+                        }
+                    }
+                    (200, p.clone())
+                }
+                None => (404, json!({"message": "no such pet"})),
+            },
+            ("DELETE", ["pets", id]) => match self.pets.remove(*id) {
+                Some(_) => {
+                    self.stars.remove(*id);
+                    (204, Value::Null)
+                }
+                None => (404, json!({"message": "no such pet"})),
+            },
+            ("PUT", ["pets", id, "star"]) => {
+                self.stars.insert(id.to_string());
+                (204, Value::Null)
+            }
+            ("DELETE", ["pets", id, "star"]) => {
+                self.stars.remove(*id);
+                (204, Value::Null)
+            }
+            ("POST", ["store", "orders"]) => {
+                self.orders += 1;
+                (201, json!({"id": self.orders, "status": "placed"}))
+            }
+            _ => (404, json!({"message": "no route"})),
+        }
+    }
+}
+
+fn serve() -> (String, Arc<Mutex<Store>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let store = Arc::new(Mutex::new(Store::default()));
+    let shared = Arc::clone(&store);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let method = parts.next().unwrap_or("").to_string();
+            let path = parts.next().unwrap_or("").to_string();
+            let mut length = 0usize;
+            let mut key = None;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+                let lower = h.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("x-api-key:") {
+                    key = h.split_once(':').map(|(_, v)| v.trim().to_string());
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let (status, reply) = {
+                let mut s = shared.lock().unwrap();
+                s.keys.extend(key);
+                s.handle(&method, &path, body)
+            };
+            let text = if reply.is_null() {
+                String::new()
+            } else {
+                reply.to_string()
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    (url, store)
+}
+
+// ------------------------------------------------------------------ the tests
+
+struct Petstore {
+    bin: PathBuf,
+    work: tempfile::TempDir,
+    url: String,
+}
+
+impl Petstore {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .args(args)
+            .current_dir(self.work.path())
+            .env("PETSTORE_BASE_URL", &self.url)
+            .env("PETSTORE_API_KEY", "test-key-123")
+            .env_remove("AIFIRST_STATE_DIR")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+#[test]
+fn imported_petstore_builds_runs_and_undoes_from_new_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let krate = tmp.path().join("petstore");
+    let root = root();
+    let status = Command::new(env!("CARGO_BIN_EXE_forge"))
+        .arg("import")
+        .arg(root.join("fixtures/petstore/openapi.yaml"))
+        .arg("-o")
+        .arg(&krate)
+        .arg("--runtime-path")
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    cargo(&krate, &["build", "--quiet"]);
+    let bin = root.join("target/generated/debug/petstore");
+    assert!(bin.is_file());
+
+    let (url, store) = serve();
+    // A pet that was there before the agent came.
+    store.lock().unwrap().pets.insert(
+        "s1".into(),
+        json!({"id": "s1", "name": "Seed", "tag": "fish", "status": "pending"}),
+    );
+    let p = Petstore {
+        bin,
+        work: tempfile::tempdir().unwrap(),
+        url,
+    };
+    let state = || store.lock().unwrap().visible();
+
+    let list = p.ok(&["list"]);
+    assert_eq!(list.as_array().unwrap().len(), 10);
+
+    // Calls, each in its own process; the state before each one is kept.
+    let mut before = Vec::new();
+    before.push(state());
+    let rex = p.ok(&[
+        "call",
+        "create_pet",
+        "--args",
+        r#"{"name":"Rex","status":"available"}"#,
+    ]);
+    assert_eq!(rex["id"], "p1");
+    before.push(state());
+    p.ok(&[
+        "call",
+        "update_pet",
+        "--args",
+        r#"{"petId":"p1","status":"sold"}"#,
+    ]);
+    assert_eq!(store.lock().unwrap().pets["p1"]["status"], "sold");
+    before.push(state());
+    p.ok(&[
+        "call",
+        "replace_pet",
+        "--args",
+        r#"{"petId":"p1","name":"Max","tag":"dog"}"#,
+    ]);
+    before.push(state());
+    p.ok(&["call", "star_pet", "--args", r#"{"petId":"p1"}"#]);
+    assert!(store.lock().unwrap().stars.contains("p1"));
+    before.push(state());
+    p.ok(&["call", "delete_pet", "--args", r#"{"petId":"s1"}"#]);
+    assert!(!store.lock().unwrap().pets.contains_key("s1"));
+    assert!(store.lock().unwrap().keys.contains("test-key-123"));
+
+    // An irreversible operation is refused without explicit permission, and never reaches
+    // the server.
+    let out = p.run(&[
+        "call",
+        "place_order",
+        "--args",
+        r#"{"petId":"p1","quantity":1}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be undone"));
+    assert_eq!(store.lock().unwrap().orders, 0);
+
+    // Undo each step from a new process, newest first: the server is back where it was.
+    while let Some(expected) = before.pop() {
+        let undo = p.ok(&["undo"]);
+        assert_eq!(undo["undone"].as_array().unwrap().len(), 1, "{undo}");
+        assert_eq!(state(), expected, "after undoing step {}", before.len() + 1);
+    }
+    assert_eq!(
+        store.lock().unwrap().pets.len(),
+        1,
+        "only the seed pet is left"
+    );
+
+    // With explicit leave (in a session of its own, since it cannot be undone) it runs.
+    p.ok(&[
+        "--session",
+        "orders",
+        "--allow",
+        "place_order",
+        "call",
+        "place_order",
+        "--args",
+        r#"{"petId":"p1","quantity":1}"#,
+    ]);
+    assert_eq!(store.lock().unwrap().orders, 1);
+    let out = p.run(&["--session", "orders", "undo"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be undone"));
+
+    // The audit log saw all of it, intact.
+    let v = p.ok(&["audit", "verify"]);
+    assert_eq!(v["intact"], true);
+}
+
+#[test]
+fn a_new_crate_builds_and_passes_its_tests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("chores");
+    let status = Command::new(env!("CARGO_BIN_EXE_forge"))
+        .args(["new", "chores", "-o"])
+        .arg(&dir)
+        .arg("--runtime-path")
+        .arg(root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = cargo(&dir, &["test", "--quiet"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2 passed"), "{text}");
+}
