@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+mod import;
 mod mcp;
 
 const GITHUB_PACKAGE: &str = "@octokit/openapi@23.0.2";
@@ -30,6 +31,7 @@ fn main() -> Result<()> {
         Some("undo-sample") => undo_sample(&args[1..]),
         Some("bench-engine") => bench_engine(&args[1..]),
         Some("bench-mcp") => mcp::bench_mcp(&args[1..]),
+        Some("bench-import") => import::bench_import(&args[1..]),
         Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
         _ => {
             eprintln!(
