@@ -175,7 +175,8 @@ impl From<CallError> for Fail {
                 Fail::Usage(e.to_string())
             }
             CallError::NeedsConfirmation(why) => Fail::Failed(format!(
-                "needs confirmation: {why}; pass --yes to confirm, or allow it in airun.toml"
+                "needs confirmation: {why}; confirm this call with --yes, or allow it \
+                 (--allow NAME, --allow-irreversible, or airun.toml)"
             )),
             CallError::Denied(why) => Fail::Failed(format!(
                 "refused: {why} (on the command line: --allow NAME or --allow-irreversible)"

@@ -17,7 +17,8 @@ pub enum Rule {
     Confirm,
 }
 
-/// The policy of an engine. The default allows everything except irreversible calls.
+/// The policy of an engine. The default allows everything, except that each irreversible call
+/// needs the caller's confirmation (a person: `--yes` on the command line, MCP elicitation).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -27,9 +28,13 @@ pub struct Policy {
     /// Rules by effect; the strictest rule among a capability's effects applies.
     #[serde(default)]
     pub effects: BTreeMap<Effect, Rule>,
-    /// Let irreversible capabilities run (subject to the other rules).
+    /// Let irreversible capabilities run without confirmation (subject to the other rules).
     #[serde(default)]
     pub allow_irreversible: bool,
+    /// Refuse irreversible capabilities outright instead of asking for confirmation (unless
+    /// allowed by name or with `allow_irreversible`).
+    #[serde(default)]
+    pub deny_irreversible: bool,
 }
 
 /// The policy's answer for one capability.
@@ -50,12 +55,16 @@ impl Policy {
             }
             None => {}
         }
+        let mut irreversible = None;
         if let UndoDecl::Irreversible { reason } = def.undo {
             if !self.allow_irreversible {
-                return Verdict::Deny(format!(
-                    "`{}` cannot be undone ({reason}); allow it by name or with allow_irreversible",
-                    def.name
-                ));
+                let why = format!("`{}` cannot be undone ({reason})", def.name);
+                if self.deny_irreversible {
+                    return Verdict::Deny(format!(
+                        "{why}; allow it by name or with allow_irreversible"
+                    ));
+                }
+                irreversible = Some(why);
             }
         }
         let mut verdict = Verdict::Allow;
@@ -76,6 +85,9 @@ impl Policy {
                 _ => {}
             }
         }
-        verdict
+        match irreversible {
+            Some(why) => Verdict::Confirm(why),
+            None => verdict,
+        }
     }
 }

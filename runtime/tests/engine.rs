@@ -240,7 +240,19 @@ fn arguments_are_validated_and_leniently_decoded() {
 #[test]
 fn policy_refuses_irreversible_denied_and_unconfirmed_calls() {
     let dir = tempfile::tempdir().unwrap();
+    // By default an irreversible call needs the caller's confirmation, each time.
     let e = engine(dir.path(), Policy::default());
+    assert!(
+        matches!(call(&e, "s5", "remove", json!({"key": "x"})), Err(CallError::NeedsConfirmation(why)) if why.contains("cannot be undone"))
+    );
+    // deny_irreversible refuses it outright.
+    let e = engine(
+        dir.path(),
+        Policy {
+            deny_irreversible: true,
+            ..Policy::default()
+        },
+    );
     assert!(
         matches!(call(&e, "s5", "remove", json!({"key": "x"})), Err(CallError::Denied(why)) if why.contains("cannot be undone"))
     );
@@ -252,6 +264,7 @@ fn policy_refuses_irreversible_denied_and_unconfirmed_calls() {
         .into(),
         capabilities: [("remove".to_string(), Rule::Allow)].into(),
         allow_irreversible: false,
+        deny_irreversible: true,
     };
     let e = engine(dir.path(), strict);
     assert!(matches!(
@@ -343,7 +356,7 @@ fn every_call_and_undo_passes_through_the_recorder() {
     assert_eq!(lines[0], "call rec put step=true ok");
     assert_eq!(lines[1], "call rec get step=false ok");
     assert!(
-        lines[2].starts_with("call rec remove step=false err: refused"),
+        lines[2].starts_with("call rec remove step=false err: needs confirmation"),
         "{}",
         lines[2]
     );

@@ -68,6 +68,38 @@ impl Drop for Peer {
     }
 }
 
+/// Round trips of `line` through `cat`, a writer thread feeding it.
+fn echo_times(line: &std::sync::Arc<String>, n: usize) -> Result<Vec<Duration>> {
+    let mut child = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let mut stdout = BufReader::new(child.stdout.take().context("stdout")?);
+    let (tx, rx) = std::sync::mpsc::channel::<std::sync::Arc<String>>();
+    let writer = std::thread::spawn(move || {
+        for l in rx {
+            if stdin.write_all(l.as_bytes()).is_err() || stdin.write_all(b"\n").is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf = String::new();
+    let times = timed(n, || {
+        tx.send(std::sync::Arc::clone(line))?;
+        buf.clear();
+        if stdout.read_line(&mut buf)? == 0 {
+            bail!("cat closed its stdout");
+        }
+        Ok(())
+    });
+    drop(tx);
+    let _ = writer.join();
+    let _ = child.kill();
+    let _ = child.wait();
+    times
+}
+
 fn timed(n: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<Duration>> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -107,6 +139,10 @@ pub fn bench_mcp(args: &[String]) -> Result<()> {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/notebook")
         }
     };
+    // The server runs in a scratch directory: name the binary absolutely.
+    let bin = bin
+        .canonicalize()
+        .with_context(|| format!("no binary at {}", bin.display()))?;
     let work = tempfile::tempdir()?;
     let mut cmd = Command::new(&bin);
     cmd.arg("serve")
@@ -131,11 +167,22 @@ pub fn bench_mcp(args: &[String]) -> Result<()> {
         .as_array()
         .is_some_and(|t| t.iter().any(|t| t["name"] == "noop"));
     let list_times = timed(lists, || server.round_trip(&list).map(|_| ()))?;
+    // Baseline: the same response's bytes through `cat` over the same kind of pipes (written
+    // from another thread: a line this long does not fit in a pipe's buffer).
+    let reply = std::sync::Arc::new(server.line.trim_end().to_string());
+    let echo_list = echo_times(&reply, lists)?;
+    let (l, e) = (median(list_times), median(echo_list));
     println!(
         "tools/list: {tools} tools, {:.1} KiB: median {:.2} ms over {lists} requests ({})",
         bytes as f64 / 1024.0,
-        us(median(list_times)) / 1e3,
+        us(l) / 1e3,
         bin.display()
+    );
+    println!(
+        "  baseline, the same {:.1} KiB echoed by `cat`: median {:.2} ms ({:.1}×)",
+        bytes as f64 / 1024.0,
+        us(e) / 1e3,
+        l.as_secs_f64() / e.as_secs_f64().max(1e-9)
     );
     if !has_noop {
         println!("no `noop` capability: tools/call round trip not measured");

@@ -135,11 +135,6 @@ fn check_common(s: &Value) {
         .unwrap()
         .contains("/title"));
     assert_eq!(error_kind(&s["failing"]), "handler_failed");
-    assert_eq!(error_kind(&s["irreversible"]), "refused");
-    assert!(s["irreversible"]["content"][0]["text"]
-        .as_str()
-        .unwrap()
-        .contains("cannot be undone"));
     assert_eq!(s["after"]["isError"], false);
 }
 
@@ -160,10 +155,13 @@ fn stdio_modern_protocol_confirms_through_input_required() {
     assert_eq!(s["protocol"], "2026-07-28");
     check_common(&s);
     // The user was asked once, accepted, and the delete ran.
+    // The user was asked twice (the delete, the irreversible purge), accepted, and both ran.
     let asked = s["elicitations"].as_array().unwrap();
-    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked.len(), 2, "{asked:?}");
     assert!(asked[0].as_str().unwrap().contains("delete_note"));
+    assert!(asked[1].as_str().unwrap().contains("It cannot be undone"));
     assert_eq!(s["confirmed_delete"]["isError"], false);
+    assert_eq!(s["irreversible"]["isError"], false);
     assert!(notes(dir.path()).is_empty());
     // The audit log names the client.
     let log = audit_clients(dir.path());
@@ -171,15 +169,17 @@ fn stdio_modern_protocol_confirms_through_input_required() {
         log.contains("\"aifirst.client\":\"python-sdk-test 9.9\""),
         "{log}"
     );
-    // And the undo stack is the same one the CLI sees.
+    // And the undo stack is the same one the CLI sees: its newest step is the purge, which
+    // cannot be undone, so undo stops there and says so.
     let out = Command::new(BIN)
-        .args(["--json", "undo"])
+        .args(["undo"])
         .current_dir(dir.path())
         .env("NOTEBOOK_DIR", dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success());
-    assert_eq!(notes(dir.path()).len(), 1);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("purge_notes"));
+    assert!(notes(dir.path()).is_empty());
 }
 
 #[test]
@@ -188,8 +188,9 @@ fn stdio_legacy_protocol_asks_with_elicitation_and_respects_a_no() {
     let s = session(dir.path(), &["stdio", BIN], "legacy", "decline", &["serve"]);
     assert_ne!(s["protocol"], "2026-07-28");
     check_common(&s);
-    assert_eq!(s["elicitations"].as_array().unwrap().len(), 1);
+    assert_eq!(s["elicitations"].as_array().unwrap().len(), 2);
     assert_eq!(error_kind(&s["confirmed_delete"]), "declined");
+    assert_eq!(error_kind(&s["irreversible"]), "declined");
     assert_eq!(
         notes(dir.path()).len(),
         1,
@@ -283,6 +284,12 @@ fn raw_post(url: &str, body: &str) -> String {
 #[test]
 fn streamable_http_serves_sessions_and_survives_garbage() {
     let dir = workdir();
+    // A strict policy: irreversible calls are refused, not put to the user.
+    std::fs::write(
+        dir.path().join("airun.toml"),
+        "[policy]\ndeny_irreversible = true\n[policy.effects]\ndelete = \"confirm\"\n",
+    )
+    .unwrap();
     let (_server, url) = http_server(dir.path());
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let garbage = raw_post(&url, "{this is not json");
@@ -295,6 +302,11 @@ fn streamable_http_serves_sessions_and_survives_garbage() {
     assert_eq!(s["protocol"], "2026-07-28");
     check_common(&s);
     assert_eq!(s["confirmed_delete"]["isError"], false);
+    assert_eq!(error_kind(&s["irreversible"]), "refused");
+    assert!(s["irreversible"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("cannot be undone"));
     // A second client on the same server, on the older protocol.
     std::fs::remove_file(dir.path().join("notes.json")).unwrap();
     let legacy = session(dir.path(), &["http", &url], "legacy", "decline", &[]);

@@ -65,8 +65,8 @@ async def session(server, mode, confirm):
         await call("unknown", "no_such_tool", {})
         await call("invalid", "create_note", {"title": 5})
         await call("failing", "fail", {})
-        await call("irreversible", "purge_notes", {})
         await call("confirmed_delete", "delete_note", {"id": 1})
+        await call("irreversible", "purge_notes", {})
         await call("after", "noop", {})
     return out
 

@@ -228,13 +228,16 @@ pub fn emit(
         #![allow(clippy::all)]
 
         /// How the API is reached; see the crate documentation.
+        #[rustfmt::skip]
         pub static API: ::aifirst::http::Api = ::aifirst::http::Api {
             env_prefix: #prefix,
             base_url: #base_url,
             auth: &[#(#auth),*],
         };
 
-        #(pub mod #mod_idents;)*
+        // `cargo fmt` leaves generated files as forge wrote them, so `forge import --update`
+        // does not mistake formatting for an edit.
+        #(#[rustfmt::skip] pub mod #mod_idents;)*
     };
     files.insert("src/lib.rs".to_string(), rust("src/lib.rs", lib)?);
 
@@ -260,8 +263,10 @@ pub fn emit(
     let main = quote! {
         //! The shared CLI (`airun`) over this crate's capabilities: list, call, undo, history,
         //! audit, serve (MCP).
+        #[rustfmt::skip]
         use #krate as _;
 
+        #[rustfmt::skip]
         fn main() -> ::std::process::ExitCode {
             ::airun::run(::airun::App {
                 name: #name,
@@ -801,8 +806,9 @@ fn readme(
     let _ = writeln!(
         s,
         "\nPolicy (which calls may run, which need confirmation), the state directory and redaction \
-         are set in `airun.toml`; see the AI-First Runtime integration guide. Irreversible \
-         capabilities are refused unless allowed (`--allow NAME` or `--allow-irreversible`).\n"
+         are set in `airun.toml`; see the AI-First Runtime integration guide. Each call of an \
+         irreversible capability needs the user's confirmation (`--yes`, or MCP elicitation) unless \
+         allowed (`--allow NAME`, `--allow-irreversible`).\n"
     );
     let _ = writeln!(s, "## Capabilities\n");
     let _ = writeln!(

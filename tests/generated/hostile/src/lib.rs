@@ -4,9 +4,11 @@
 //! Configure it with environment variables: `HOSTILE_BASE_URL` (default ``), and credentials `HOSTILE_TOKEN`, `HOSTILE_USERNAME` / `HOSTILE_PASSWORD` or `HOSTILE_API_KEY`. See README.md.
 #![allow(clippy::all)]
 /// How the API is reached; see the crate documentation.
+#[rustfmt::skip]
 pub static API: ::aifirst::http::Api = ::aifirst::http::Api {
     env_prefix: "HOSTILE",
     base_url: "",
     auth: &[],
 };
+#[rustfmt::skip]
 pub mod untagged;

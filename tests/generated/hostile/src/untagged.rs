@@ -7,7 +7,7 @@
     name = "fn",
     description = "Keyword */ name } \"#\n\n```rust\n}\nfn injected() {}\n/*",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn fn_(
     args: ::aifirst::Value,
@@ -27,7 +27,7 @@ pub async fn fn_(
     name = "type",
     description = "GET /type",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn type_(
     args: ::aifirst::Value,
@@ -48,7 +48,7 @@ pub async fn type_(
     description = "POST /type",
     effects(create, network),
     irreversible = "no DELETE found that removes what this creates",
-    input_schema = "{\"type\":\"object\",\"properties\":{\"type\":{\"type\":\"string\"},\"self\":{\"type\":\"string\"},\"weird_key\":{\"type\":\"string\"},\"filter_name\":{\"type\":\"string\"}}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{\"type\":{\"type\":\"string\"},\"self\":{\"type\":\"string\"},\"weird_key\":{\"type\":\"string\"},\"filter_name\":{\"type\":\"string\"}}}",
 )]
 pub async fn self_(
     args: ::aifirst::Value,
@@ -76,7 +76,7 @@ pub async fn self_(
     name = "etc_passwd",
     description = "GET /traversal",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn etc_passwd(
     args: ::aifirst::Value,
@@ -96,7 +96,7 @@ pub async fn etc_passwd(
     name = "list",
     description = "GET /dupes/a",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn list(
     args: ::aifirst::Value,
@@ -116,7 +116,7 @@ pub async fn list(
     name = "list_2",
     description = "GET /dupes/b",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn list_2(
     args: ::aifirst::Value,
@@ -136,7 +136,7 @@ pub async fn list_2(
     name = "list_3",
     description = "GET /dupes/c",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn list_3(
     args: ::aifirst::Value,
@@ -156,7 +156,7 @@ pub async fn list_3(
     name = "get_empty_id",
     description = "GET /empty-id",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn get_empty_id(
     args: ::aifirst::Value,
@@ -176,7 +176,7 @@ pub async fn get_empty_id(
     name = "get_unicode",
     description = "GET /unicode",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn get_unicode(
     args: ::aifirst::Value,
@@ -196,7 +196,7 @@ pub async fn get_unicode(
     name = "this_operation_id_is_far_too_long_for_a_52919db6",
     description = "GET /long",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn this_operation_id_is_far_too_long_for_a_52919db6(
     args: ::aifirst::Value,
@@ -217,7 +217,7 @@ pub async fn this_operation_id_is_far_too_long_for_a_52919db6(
     description = "PATCH /collide/{id}",
     effects(update, network),
     irreversible = "no GET on the same path to snapshot the resource before changing it",
-    input_schema = "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"query_id\":{\"type\":\"integer\"},\"header_id\":{\"type\":\"string\"},\"_expand\":{\"type\":\"string\"},\"body\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"}}}},\"required\":[\"id\"]}"
+    input_schema = "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"query_id\":{\"type\":\"integer\"},\"header_id\":{\"type\":\"string\"},\"_expand\":{\"type\":\"string\"},\"body\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"}}}},\"required\":[\"id\"]}",
 )]
 pub async fn collide(
     args: ::aifirst::Value,
@@ -261,7 +261,7 @@ pub async fn collide(
     name = "outside_ref",
     description = "GET /refs/outside",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn outside_ref(
     args: ::aifirst::Value,
@@ -283,7 +283,7 @@ pub async fn outside_ref(
     effects(delete, network),
     idempotent,
     irreversible = "no GET to read it before deleting it",
-    input_schema = "{\"type\":\"object\",\"properties\":{\"thing\":{\"type\":\"string\"}},\"required\":[\"thing\"]}"
+    input_schema = "{\"type\":\"object\",\"properties\":{\"thing\":{\"type\":\"string\"}},\"required\":[\"thing\"]}",
 )]
 pub async fn undeclared(
     args: ::aifirst::Value,
@@ -291,11 +291,13 @@ pub async fn undeclared(
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
         method: "DELETE",
         path: "/undeclared/{thing}",
-        params: &[::aifirst::http::Param {
-            property: "thing",
-            name: "thing",
-            location: ::aifirst::http::In::Path,
-        }],
+        params: &[
+            ::aifirst::http::Param {
+                property: "thing",
+                name: "thing",
+                location: ::aifirst::http::In::Path,
+            },
+        ],
         body: ::aifirst::http::Body::None,
     };
     ::aifirst::http::call(&crate::API, &OPERATION, &args).await

@@ -4,6 +4,7 @@
 //! Configure it with environment variables: `PETSTORE_BASE_URL` (default `http://127.0.0.1:8080/v1`), and credentials `PETSTORE_TOKEN`, `PETSTORE_USERNAME` / `PETSTORE_PASSWORD` or `PETSTORE_API_KEY`. See README.md.
 #![allow(clippy::all)]
 /// How the API is reached; see the crate documentation.
+#[rustfmt::skip]
 pub static API: ::aifirst::http::Api = ::aifirst::http::Api {
     env_prefix: "PETSTORE",
     base_url: "http://127.0.0.1:8080/v1",
@@ -15,5 +16,7 @@ pub static API: ::aifirst::http::Api = ::aifirst::http::Api {
         ::aifirst::http::Auth::Bearer,
     ],
 };
+#[rustfmt::skip]
 pub mod pets;
+#[rustfmt::skip]
 pub mod store;

@@ -7,7 +7,7 @@
     name = "list_pets",
     description = "List pets",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":20,\"description\":\"How many pets to return.\"},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"],\"description\":\"Only pets with this status.\"}}}"
+    input_schema = "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":20,\"description\":\"How many pets to return.\"},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"],\"description\":\"Only pets with this status.\"}}}",
 )]
 pub async fn list_pets(
     args: ::aifirst::Value,
@@ -62,7 +62,7 @@ pub async fn create_pet(
     name = "get_pet",
     description = "Get a pet",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}"
+    input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
 )]
 pub async fn get_pet(
     args: ::aifirst::Value,
@@ -70,11 +70,13 @@ pub async fn get_pet(
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
         method: "GET",
         path: "/pets/{petId}",
-        params: &[::aifirst::http::Param {
-            property: "petId",
-            name: "petId",
-            location: ::aifirst::http::In::Path,
-        }],
+        params: &[
+            ::aifirst::http::Param {
+                property: "petId",
+                name: "petId",
+                location: ::aifirst::http::In::Path,
+            },
+        ],
         body: ::aifirst::http::Body::None,
     };
     ::aifirst::http::call(&crate::API, &OPERATION, &args).await
@@ -103,11 +105,13 @@ pub async fn replace_pet(
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
         method: "PUT",
         path: "/pets/{petId}",
-        params: &[::aifirst::http::Param {
-            property: "petId",
-            name: "petId",
-            location: ::aifirst::http::In::Path,
-        }],
+        params: &[
+            ::aifirst::http::Param {
+                property: "petId",
+                name: "petId",
+                location: ::aifirst::http::In::Path,
+            },
+        ],
         body: ::aifirst::http::Body::Fields {
             media_type: "application/json",
             fields: &[("name", "name"), ("tag", "tag"), ("status", "status")],
@@ -138,11 +142,13 @@ pub async fn update_pet(
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
         method: "PATCH",
         path: "/pets/{petId}",
-        params: &[::aifirst::http::Param {
-            property: "petId",
-            name: "petId",
-            location: ::aifirst::http::In::Path,
-        }],
+        params: &[
+            ::aifirst::http::Param {
+                property: "petId",
+                name: "petId",
+                location: ::aifirst::http::In::Path,
+            },
+        ],
         body: ::aifirst::http::Body::Fields {
             media_type: "application/json",
             fields: &[("name", "name"), ("tag", "tag"), ("status", "status")],
@@ -174,11 +180,13 @@ pub async fn delete_pet(
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
         method: "DELETE",
         path: "/pets/{petId}",
-        params: &[::aifirst::http::Param {
-            property: "petId",
-            name: "petId",
-            location: ::aifirst::http::In::Path,
-        }],
+        params: &[
+            ::aifirst::http::Param {
+                property: "petId",
+                name: "petId",
+                location: ::aifirst::http::In::Path,
+            },
+        ],
         body: ::aifirst::http::Body::None,
     };
     ::aifirst::http::call(&crate::API, &OPERATION, &args).await
@@ -200,11 +208,13 @@ pub async fn star_pet(
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
         method: "PUT",
         path: "/pets/{petId}/star",
-        params: &[::aifirst::http::Param {
-            property: "petId",
-            name: "petId",
-            location: ::aifirst::http::In::Path,
-        }],
+        params: &[
+            ::aifirst::http::Param {
+                property: "petId",
+                name: "petId",
+                location: ::aifirst::http::In::Path,
+            },
+        ],
         body: ::aifirst::http::Body::None,
     };
     ::aifirst::http::call(&crate::API, &OPERATION, &args).await
@@ -226,11 +236,13 @@ pub async fn unstar_pet(
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
         method: "DELETE",
         path: "/pets/{petId}/star",
-        params: &[::aifirst::http::Param {
-            property: "petId",
-            name: "petId",
-            location: ::aifirst::http::In::Path,
-        }],
+        params: &[
+            ::aifirst::http::Param {
+                property: "petId",
+                name: "petId",
+                location: ::aifirst::http::In::Path,
+            },
+        ],
         body: ::aifirst::http::Body::None,
     };
     ::aifirst::http::call(&crate::API, &OPERATION, &args).await
@@ -242,7 +254,7 @@ pub async fn unstar_pet(
     name = "search_pets",
     description = "Search pets\n\nFinds pets matching a query; changes nothing.",
     effects(read, network),
-    input_schema = "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":20}},\"required\":[\"query\"]}"
+    input_schema = "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":20}},\"required\":[\"query\"]}",
 )]
 pub async fn search_pets(
     args: ::aifirst::Value,

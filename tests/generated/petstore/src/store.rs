@@ -8,7 +8,7 @@
     description = "Place an order for a pet",
     effects(create, network),
     irreversible = "no DELETE found that removes what this creates",
-    input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1},\"card_number\":{\"type\":\"string\"}},\"required\":[\"petId\",\"quantity\"]}"
+    input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1},\"card_number\":{\"type\":\"string\"}},\"required\":[\"petId\",\"quantity\"]}",
 )]
 pub async fn place_order(
     args: ::aifirst::Value,
