@@ -281,6 +281,8 @@ fn settle(g: &Global) -> Result<Settings, Fail> {
     }
     policy.allow_irreversible |= g.allow_irreversible;
     aifirst::http::set_allowed_hosts(config.allowed_hosts.clone());
+    aifirst::fs::set_allowed_roots(&config.allowed_roots)
+        .map_err(|e| Fail::Usage(format!("airun.toml: {e}")))?;
     Ok(Settings {
         state_dir,
         session,

@@ -30,6 +30,9 @@ pub struct Config {
     /// Hosts HTTP capabilities may reach (`api.example.com`, `127.0.0.1:8080`); empty means any.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Directories file capabilities may touch (relative to this file); empty means any.
+    #[serde(default)]
+    pub allowed_roots: Vec<PathBuf>,
 }
 
 /// The MCP meta tools (`undo`, `history`, `checkpoint`), on by default.
@@ -102,6 +105,13 @@ impl Config {
             message,
         })?;
         config.redactor(&path)?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut config = config;
+        for r in &mut config.allowed_roots {
+            if r.is_relative() {
+                *r = base.join(&*r);
+            }
+        }
         Ok((config, Some(path)))
     }
 

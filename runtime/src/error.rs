@@ -18,6 +18,10 @@ pub enum ToolError {
     /// The request did not reach the API or got no answer (connection, timeout, TLS).
     #[error("request failed: {message}")]
     Transport { message: String },
+    /// The call would reach outside what the configuration allows (a host not in
+    /// `allowed_hosts`, a path outside `allowed_roots`).
+    #[error("not allowed: {message}")]
+    NotAllowed { message: String },
     /// The result could not be turned into JSON.
     #[error("the result cannot be serialised: {message}")]
     Output { message: String },

@@ -154,7 +154,7 @@ pub async fn call(api: &Api, op: &Operation, args: &Value) -> Result<Value, Tool
         message: format!("bad URL `{url}`: {e}"),
     })?;
     if !host_allowed(&parsed) {
-        return Err(ToolError::Transport {
+        return Err(ToolError::NotAllowed {
             message: format!(
                 "host `{}` is not in allowed_hosts",
                 parsed.host_str().unwrap_or("")

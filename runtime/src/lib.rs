@@ -27,6 +27,7 @@ mod def;
 mod engine;
 mod error;
 mod expr;
+pub mod fs;
 pub mod http;
 mod journal;
 mod policy;

@@ -78,6 +78,31 @@ fn count_ops(dir: &Path) -> Result<usize> {
     Ok(v["capabilities"].as_array().map_or(0, Vec::len))
 }
 
+/// The release binary of the crate generated from GitHub's description (imported and built
+/// here when missing), for `bench-mcp --github`.
+pub fn github_release_binary() -> Result<PathBuf> {
+    let work = workspace_root().join("target/bench-import");
+    let github = work.join("github");
+    if !github.join("capabilities.json").is_file() {
+        let forge = build_forge()?;
+        import(&forge, &fetch_github()?, &github, "github")?;
+    }
+    std::fs::copy(
+        workspace_root().join("Cargo.lock"),
+        github.join("Cargo.lock"),
+    )?;
+    eprintln!("building the generated GitHub crate (release)…");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "--offline"])
+        .current_dir(&github)
+        .env("CARGO_TARGET_DIR", work.join("target"))
+        .status()?;
+    if !status.success() {
+        bail!("cargo build --release in {} failed", github.display());
+    }
+    Ok(work.join("target/release/github"))
+}
+
 pub fn bench_import(args: &[String]) -> Result<()> {
     let mut runs = 7usize;
     let mut spec = None;

@@ -1,4 +1,5 @@
-//! `cargo xtask bench-mcp [--bin PATH] [--calls N] [--lists N]`: the MCP server over stdio.
+//! `cargo xtask bench-mcp [--bin PATH | --github] [--calls N] [--lists N]`: the MCP server over
+//! stdio. `--github` imports GitHub's description and builds its crate in release first.
 //!
 //! - `tools/list` latency (median of `--lists` requests) for the binary's registry;
 //! - `tools/call` round trip of the `noop` capability (median of `--calls`), when the binary has
@@ -122,6 +123,7 @@ pub fn bench_mcp(args: &[String]) -> Result<()> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--bin" => bin = Some(PathBuf::from(it.next().context("--bin PATH")?)),
+            "--github" => bin = Some(crate::import::github_release_binary()?),
             "--calls" => calls = it.next().context("--calls N")?.parse()?,
             "--lists" => lists = it.next().context("--lists N")?.parse()?,
             other => bail!("unknown argument {other}"),

@@ -27,15 +27,18 @@ struct Store {
     notes: Vec<Note>,
 }
 
-fn path() -> PathBuf {
-    std::env::var_os("NOTEBOOK_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_default()
-        .join("notes.json")
+/// The notes file, checked against the allowed roots (`allowed_roots` in airun.toml).
+fn path() -> Result<PathBuf, ToolError> {
+    aifirst::fs::resolve(
+        std::env::var_os("NOTEBOOK_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join("notes.json"),
+    )
 }
 
 fn load() -> Result<Store, ToolError> {
-    match std::fs::read_to_string(path()) {
+    match std::fs::read_to_string(path()?) {
         Ok(text) => serde_json::from_str(&text).map_err(ToolError::handler),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Store::default()),
         Err(e) => Err(ToolError::handler(e)),
@@ -44,7 +47,7 @@ fn load() -> Result<Store, ToolError> {
 
 fn save(store: &Store) -> Result<(), ToolError> {
     let text = serde_json::to_string_pretty(store).map_err(ToolError::handler)?;
-    std::fs::write(path(), text).map_err(ToolError::handler)
+    std::fs::write(path()?, text).map_err(ToolError::handler)
 }
 
 fn not_found(id: u64) -> ToolError {

@@ -174,6 +174,7 @@ fn exit_codes() {
     b.ok(&["call", "create_note", "--args", r#"{"title":5}"#], 2);
     b.ok(&["call", "create_note", "--args", "@missing.json"], 2);
     b.ok(&["frobnicate"], 2);
+    b.ok(&["serve", "--http", "not-an-address"], 2);
     b.ok(&["undo", "--to", "missing"], 2);
     b.ok(&["--config", "missing.toml", "list"], 2);
     std::fs::write(b.path().join("airun.toml"), "polcy = 1\n").unwrap();
@@ -237,6 +238,39 @@ fn policy_from_the_file_and_flags() {
     std::fs::remove_file(b.path().join("airun.toml")).unwrap();
     b.ok(&["call", "purge_notes", "--allow-irreversible"], 0);
     b.ok(&["call", "purge_notes", "--allow", "purge_notes"], 0);
+}
+
+#[test]
+fn files_outside_the_allowed_roots_are_refused() {
+    let b = Bench::new();
+    std::fs::create_dir_all(b.path().join("allowed")).unwrap();
+    std::fs::write(
+        b.path().join("airun.toml"),
+        "allowed_roots = [\"allowed\"]\n",
+    )
+    .unwrap();
+    // NOTEBOOK_DIR is the bench directory itself: outside `allowed`.
+    let out = b.run(&["call", "create_note", "--args", r#"{"title":"x"}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("outside the allowed roots"), "{err}");
+    assert!(!b.path().join("notes.json").exists());
+    // Inside the root it works.
+    let out = Command::new(env!("CARGO_BIN_EXE_notebook"))
+        .args(["call", "create_note", "--args", r#"{"title":"x"}"#])
+        .current_dir(b.path())
+        .env("NOTEBOOK_DIR", b.path().join("allowed"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(b.path().join("allowed/notes.json").is_file());
+    // A root that does not exist is a configuration error.
+    std::fs::write(b.path().join("airun.toml"), "allowed_roots = [\"nope\"]\n").unwrap();
+    b.ok(&["list"], 2);
 }
 
 #[test]
