@@ -78,7 +78,8 @@ enum Command {
     /// The crate builds with no edits: `cargo build` in DIR, then `NAME list`, `NAME call …`,
     /// `NAME undo`, `NAME serve`. forge records how it was made in DIR/forge.toml (yours to edit:
     /// filters and overrides) and the files it wrote in DIR/.forge/generated; it never writes
-    /// outside DIR and never overwrites a file you changed unless --force.
+    /// outside DIR and never overwrites a file you changed unless --force. The filters keep the
+    /// capabilities that kept ones' undo plans call, too.
     ///
     /// Examples:
     ///   forge import fixtures/petstore/openapi.yaml -o petstore
@@ -117,23 +118,9 @@ struct ImportArgs {
     /// The crate and binary name [default: from the description's title].
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// Keep only operations with this tag (repeatable); undo plans' targets are kept too.
-    #[arg(long = "include-tag", value_name = "TAG")]
-    include_tags: Vec<String>,
-    /// Drop operations with this tag (repeatable).
-    #[arg(long = "exclude-tag", value_name = "TAG")]
-    exclude_tags: Vec<String>,
-    /// Keep only capabilities whose name or operationId matches this glob (repeatable, or
-    /// comma-separated).
-    #[arg(long = "ops", value_name = "PATTERN")]
-    ops: Vec<String>,
-    /// Overrides of effects, annotations and undo plans (a forge.toml of overrides).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Longest capability name (16–64).
-    #[arg(long, value_name = "N", default_value_t = naming::DEFAULT_MAX_NAME_LEN as u16,
-          value_parser = clap::value_parser!(u16).range(16..=64))]
-    max_name_len: u16,
+    /// Filters (capabilities that kept ones' undo plans call are kept too) and overrides.
+    #[command(flatten)]
+    select: SelectArgs,
     /// Include output schemas (off by default: descriptions are often wrong about responses,
     /// and MCP clients reject results that do not match their schema).
     #[arg(long)]
@@ -181,6 +168,13 @@ impl RuntimeArgs {
 struct SpecArgs {
     /// The OpenAPI description (JSON or YAML).
     spec: PathBuf,
+    #[command(flatten)]
+    select: SelectArgs,
+}
+
+/// What `inspect`, `check` and `import` take from a description.
+#[derive(Args, Debug)]
+struct SelectArgs {
     /// Project overrides of effects, annotations and undo plans (a forge.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -198,6 +192,17 @@ struct SpecArgs {
     #[arg(long, value_name = "N", default_value_t = naming::DEFAULT_MAX_NAME_LEN as u16,
           value_parser = clap::value_parser!(u16).range(16..=64))]
     max_name_len: u16,
+}
+
+impl SelectArgs {
+    /// `--ops a,b --ops c` → `[a, b, c]`.
+    fn ops(&self) -> Vec<String> {
+        self.ops
+            .iter()
+            .flat_map(|p| p.split(','))
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -224,7 +229,8 @@ fn parse_effect(s: &str) -> Result<Effect, String> {
 
 /// Loads and lowers the spec; on failure prints why and gives the exit code.
 fn load(spec: &SpecArgs) -> Result<(Lowered, Filter), u8> {
-    let overrides = match &spec.config {
+    let sel = &spec.select;
+    let overrides = match &sel.config {
         None => Overrides::default(),
         Some(path) => match Overrides::load(path) {
             Ok(o) => o,
@@ -235,7 +241,7 @@ fn load(spec: &SpecArgs) -> Result<(Lowered, Filter), u8> {
         },
     };
     let opts = Options {
-        max_name_len: usize::from(spec.max_name_len),
+        max_name_len: usize::from(sel.max_name_len),
         overrides,
     };
     let lowered = import_openapi(&spec.spec, &opts).map_err(|d| {
@@ -243,14 +249,9 @@ fn load(spec: &SpecArgs) -> Result<(Lowered, Filter), u8> {
         2u8
     })?;
     let filter = Filter {
-        include_tags: spec.include_tags.clone(),
-        exclude_tags: spec.exclude_tags.clone(),
-        ops: spec
-            .ops
-            .iter()
-            .flat_map(|p| p.split(','))
-            .map(str::to_string)
-            .collect(),
+        include_tags: sel.include_tags.clone(),
+        exclude_tags: sel.exclude_tags.clone(),
+        ops: sel.ops(),
     };
     Ok((lowered, filter))
 }
@@ -389,23 +390,19 @@ fn import(args: ImportArgs) -> u8 {
             return 2;
         }
         let (runtime_path, runtime_version) = args.runtime.resolve(dir);
-        let config = args
+        let sel = &args.select;
+        let config = sel
             .config
             .as_ref()
             .map(|c| record::relative(&record::absolute(dir), &record::absolute(c)));
         let rec = record::ImportRecord {
             source: String::new(),
             name: args.name.clone().unwrap_or_default(),
-            include_tags: args.include_tags.clone(),
-            exclude_tags: args.exclude_tags.clone(),
-            ops: args
-                .ops
-                .iter()
-                .flat_map(|p| p.split(','))
-                .map(str::to_string)
-                .collect(),
+            include_tags: sel.include_tags.clone(),
+            exclude_tags: sel.exclude_tags.clone(),
+            ops: sel.ops(),
             config,
-            max_name_len: args.max_name_len,
+            max_name_len: sel.max_name_len,
             output_schemas: args.output_schemas,
             runtime_path,
             runtime_version,

@@ -54,6 +54,14 @@ fn not_found(id: u64) -> ToolError {
     ToolError::handler(format!("no note {id}"))
 }
 
+fn note_mut(store: &mut Store, id: u64) -> Result<&mut Note, ToolError> {
+    store
+        .notes
+        .iter_mut()
+        .find(|n| n.id == id)
+        .ok_or_else(|| not_found(id))
+}
+
 /// Creates a note and returns it with its id.
 #[capability(effects(create, filesystem), undo = inverse("delete_note", id = "$result.id"))]
 pub fn create_note(
@@ -104,11 +112,7 @@ pub fn rename_note(
     title: String,
 ) -> Result<Renamed, ToolError> {
     let mut store = load()?;
-    let note = store
-        .notes
-        .iter_mut()
-        .find(|n| n.id == id)
-        .ok_or_else(|| not_found(id))?;
+    let note = note_mut(&mut store, id)?;
     let old_title = std::mem::replace(&mut note.title, title.clone());
     save(&store)?;
     Ok(Renamed {
@@ -129,11 +133,7 @@ pub struct Renamed {
 fn restore_title(_ctx: &Ctx, undo: &UndoCall) -> Result<(), ToolError> {
     let r: Renamed = serde_json::from_value(undo.result.clone()).map_err(ToolError::handler)?;
     let mut store = load()?;
-    let note = store
-        .notes
-        .iter_mut()
-        .find(|n| n.id == r.id)
-        .ok_or_else(|| not_found(r.id))?;
+    let note = note_mut(&mut store, r.id)?;
     note.title = r.old_title;
     save(&store)
 }
@@ -148,11 +148,7 @@ pub fn pin_note(
     pinned: bool,
 ) -> Result<Value, ToolError> {
     let mut store = load()?;
-    let note = store
-        .notes
-        .iter_mut()
-        .find(|n| n.id == id)
-        .ok_or_else(|| not_found(id))?;
+    let note = note_mut(&mut store, id)?;
     let was = std::mem::replace(&mut note.pinned, pinned);
     save(&store)?;
     Ok(serde_json::json!({"id": id, "was": was, "pinned": pinned}))
@@ -166,11 +162,7 @@ fn unpin(_ctx: &Ctx, undo: &UndoCall) -> Result<(), ToolError> {
     let id = undo.result["id"].as_u64().ok_or_else(|| not_found(0))?;
     let was = undo.result["was"].as_bool().unwrap_or(false);
     let mut store = load()?;
-    let note = store
-        .notes
-        .iter_mut()
-        .find(|n| n.id == id)
-        .ok_or_else(|| not_found(id))?;
+    let note = note_mut(&mut store, id)?;
     note.pinned = was;
     save(&store)
 }
