@@ -206,12 +206,16 @@ impl AuditLog {
     /// Appends a record; committed when this returns.
     #[allow(clippy::too_many_arguments)]
     fn append(&self, mut rec: AuditRecord) -> Result<(), AuditError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let sql = |source| AuditError::Sqlite {
             path: self.path.clone(),
             source,
         };
-        let tx = conn.unchecked_transaction().map_err(sql)?;
+        // IMMEDIATE: take the write lock before reading the head, so another process appending
+        // at the same time waits (busy timeout) instead of failing the upgrade from read to write.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
         // A read error must not restart the chain at GENESIS: only an empty table does.
         let (last_seq, prev): (i64, String) = tx
             .prepare_cached("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")

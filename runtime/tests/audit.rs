@@ -321,3 +321,34 @@ fn the_html_report_is_self_contained_and_renders_in_chromium() {
         std::fs::copy(&shot, keep).unwrap();
     }
 }
+
+/// Two writers on one log (an MCP server and a command line, say): every record lands and the
+/// chain stays whole. Each engine has its own connection, as separate processes do.
+#[test]
+fn concurrent_writers_on_one_log_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let dir = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                let (engine, _log) = audited(&dir);
+                for i in 0..150 {
+                    block_on(engine.call(
+                        &format!("w{w}"),
+                        "remember",
+                        json!({"note": format!("w{w}-{i}")}),
+                        CallOptions::default(),
+                    ))
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let log = AuditLog::open(dir.path(), Redactor::default()).unwrap();
+    let v = log.verify().unwrap();
+    assert_eq!(v.records, 300);
+    assert!(v.first_bad.is_none(), "{:?}", v.first_bad);
+}
