@@ -157,8 +157,13 @@ impl AuditLog {
             path: path.clone(),
             source,
         };
-        let conn = crate::journal::open_wal(&path).map_err(sql)?;
-        let version: i64 = conn
+        let mut conn = crate::journal::open_wal(&path).map_err(sql)?;
+        // One transaction, write lock first: two processes opening a new log at once must not
+        // both run the migrations.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(sql)?;
         if version > SCHEMA_VERSION {
@@ -172,14 +177,15 @@ impl AuditLog {
             .enumerate()
             .skip(usize::try_from(version).unwrap_or(0))
         {
-            conn.execute_batch(m).map_err(sql)?;
-            conn.pragma_update(
+            tx.execute_batch(m).map_err(sql)?;
+            tx.pragma_update(
                 None,
                 "user_version",
                 i64::try_from(i + 1).unwrap_or(SCHEMA_VERSION),
             )
             .map_err(sql)?;
         }
+        tx.commit().map_err(sql)?;
         Ok(AuditLog {
             conn: Mutex::new(conn),
             path,
