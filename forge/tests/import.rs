@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aifirst_forge::emit::{plan_crate, record};
+use aifirst_forge::emit::{plan_crate, record, write};
 use assert_cmd::Command;
 
 fn root() -> PathBuf {
@@ -52,13 +52,15 @@ fn committed_generated_crates_are_current() {
         let rec = record::read(&krate.join("forge.toml")).unwrap();
         let spec = krate.join(&rec.source);
         let planned = plan_crate(&spec, &krate, rec).unwrap();
+        if bless {
+            // As `forge import --update --force` would: the record of hashes stays true.
+            write::write_crate(&krate, &planned.emitted.files, &planned.forge_toml, true).unwrap();
+        }
         for (rel, content) in &planned.emitted.files {
             let path = krate.join(rel);
             let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
             if on_disk != *content {
-                if bless {
-                    std::fs::write(&path, content).unwrap();
-                } else {
+                {
                     let line = on_disk
                         .lines()
                         .zip(content.lines())
@@ -71,6 +73,16 @@ fn committed_generated_crates_are_current() {
                     );
                 }
             }
+        }
+        // The record of what forge wrote matches the files, so `--update` would not refuse.
+        let recorded = std::fs::read_to_string(krate.join(write::RECORD)).unwrap();
+        for (rel, content) in &planned.emitted.files {
+            let h = format!("{:016x}", aifirst_forge::naming::fnv1a(content.as_bytes()));
+            assert!(
+                recorded.contains(&format!("{h}  {rel}\n")),
+                "{}: {rel} is not recorded with its hash; rerun with FORGE_BLESS=1",
+                krate.display()
+            );
         }
         checked += 1;
     }
