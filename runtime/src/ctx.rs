@@ -25,6 +25,7 @@ type UndoClosure = Box<dyn FnOnce() -> Result<(), String> + Send>;
 pub struct Ctx {
     closures: Mutex<Vec<UndoClosure>>,
     compensations: Mutex<Vec<Compensation>>,
+    location: Mutex<Option<String>>,
 }
 
 impl Ctx {
@@ -53,6 +54,19 @@ impl Ctx {
     /// generated handlers go through [`crate::http::call`], which uses the same client.
     pub fn http(&self) -> Result<&'static reqwest::Client, crate::ToolError> {
         crate::http::client()
+    }
+
+    /// Records the `Location` header of the call's response (undo plans read it as `$location.id`).
+    /// [`crate::http::call_in`] does this for generated handlers.
+    pub fn set_response_location(&self, location: impl Into<String>) {
+        if let Ok(mut l) = self.location.lock() {
+            *l = Some(location.into());
+        }
+    }
+
+    /// The `Location` header recorded with [`Ctx::set_response_location`], if any.
+    pub fn response_location(&self) -> Option<String> {
+        self.location.lock().ok().and_then(|l| l.clone())
     }
 
     /// Takes the compensations recorded so far (newest last).

@@ -219,6 +219,7 @@ impl Engine {
                     args: &args,
                     result: &Value::Null,
                     snapshot: None,
+                    location: None,
                 };
                 let mut snap_args = Map::new();
                 for a in plan_args.iter().filter(|a| a.expr.starts_with("$args.")) {
@@ -274,10 +275,12 @@ impl Engine {
                     Snapshot::Present(v) if use_snapshot => Some(v),
                     _ => None,
                 };
+                let location = ctx.response_location();
                 let scope = Scope {
                     args: &args,
                     result: &result,
                     snapshot: snap_value,
+                    location: location.as_deref(),
                 };
                 let mut resolved = Map::new();
                 let mut missing = None;

@@ -8,6 +8,8 @@ pub struct Scope<'a> {
     pub args: &'a Value,
     pub result: &'a Value,
     pub snapshot: Option<&'a Value>,
+    /// The response's `Location` header, when the handler recorded one.
+    pub location: Option<&'a str>,
 }
 
 /// Why an expression has no value.
@@ -34,10 +36,13 @@ pub fn resolve(expr: &str, scope: &Scope<'_>) -> Result<Value, ExprError> {
         "$snapshot" => scope.snapshot.ok_or_else(|| err("no snapshot was taken"))?,
         "$location" => {
             let loc = scope
-                .result
-                .pointer("/__location")
-                .and_then(Value::as_str)
+                .location
                 .ok_or_else(|| err("the response had no Location header"))?;
+            let loc = loc
+                .split(['?', '#'])
+                .next()
+                .unwrap_or(loc)
+                .trim_end_matches('/');
             return Ok(Value::String(
                 loc.rsplit('/').next().unwrap_or(loc).to_string(),
             ));
@@ -75,12 +80,13 @@ mod tests {
     #[test]
     fn expressions() {
         let args = json!({"id": 7});
-        let result = json!({"id": 9, "data": {"name": "x"}, "repos": [{"id": 1}, {"id": 2}], "__location": "/pets/42"});
+        let result = json!({"id": 9, "data": {"name": "x"}, "repos": [{"id": 1}, {"id": 2}]});
         let snap = json!({"title": "old"});
         let s = Scope {
             args: &args,
             result: &result,
             snapshot: Some(&snap),
+            location: Some("https://api.example.test/v1/pets/42/?x=1"),
         };
         assert_eq!(resolve("$args.id", &s), Ok(json!(7)));
         assert_eq!(resolve("$result.data.name", &s), Ok(json!("x")));
@@ -94,7 +100,9 @@ mod tests {
             args: &args,
             result: &result,
             snapshot: None,
+            location: None,
         };
         assert!(resolve("$snapshot.title", &no_snap).is_err());
+        assert!(resolve("$location.id", &no_snap).is_err());
     }
 }

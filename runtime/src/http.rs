@@ -137,6 +137,26 @@ fn encode_segment(s: &str) -> String {
 /// Sends one request and returns the response body as JSON (text bodies become a string, empty
 /// bodies `null`). Statuses outside 2xx are [`ToolError::Http`] with an excerpt of the body.
 pub async fn call(api: &Api, op: &Operation, args: &Value) -> Result<Value, ToolError> {
+    send(api, op, args, None).await
+}
+
+/// [`call`], recording the response's `Location` header in `ctx` for undo plans that name
+/// `$location.id` (generated handlers use this).
+pub async fn call_in(
+    ctx: &crate::Ctx,
+    api: &Api,
+    op: &Operation,
+    args: &Value,
+) -> Result<Value, ToolError> {
+    send(api, op, args, Some(ctx)).await
+}
+
+async fn send(
+    api: &Api,
+    op: &Operation,
+    args: &Value,
+    ctx: Option<&crate::Ctx>,
+) -> Result<Value, ToolError> {
     let empty = Map::new();
     let args_map = args.as_object().unwrap_or(&empty);
     let base = env(api, "BASE_URL").unwrap_or_else(|| api.base_url.to_string());
@@ -250,6 +270,11 @@ pub async fn call(api: &Api, op: &Operation, args: &Value) -> Result<Value, Tool
         message: e.to_string(),
     })?;
     let status = resp.status();
+    if let (Some(ctx), Some(loc)) = (ctx, resp.headers().get(reqwest::header::LOCATION)) {
+        if let Ok(loc) = loc.to_str() {
+            ctx.set_response_location(loc);
+        }
+    }
     let body = resp.text().await.map_err(|e| ToolError::Transport {
         message: e.to_string(),
     })?;

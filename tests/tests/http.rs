@@ -61,10 +61,15 @@ fn server() -> &'static (String, Arc<Mutex<State>>) {
                     } else {
                         route(&mut state.lock().unwrap(), &method, &path, body)
                     };
+                    // `{"__location": …}` from a route is a Location header and an empty body.
+                    let (location, reply) = match reply.get("__location").and_then(Value::as_str) {
+                        Some(l) => (format!("location: {l}\r\n"), Value::Null),
+                        None => (String::new(), reply),
+                    };
                     let text = if reply.is_null() { String::new() } else { reply.to_string() };
                     write!(
                         stream,
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{location}connection: close\r\n\r\n{text}",
                         text.len()
                     )
                     .unwrap();
@@ -84,6 +89,16 @@ fn route(s: &mut State, method: &str, path: &str, body: Value) -> (u16, Value) {
             let pet = json!({"id": id, "name": body["name"], "tag": body["tag"]});
             s.pets.insert(id, pet.clone());
             (201, pet)
+        }
+        // The same create, answered only with a Location header.
+        ("POST", ["quiet-pets"]) => {
+            s.next += 1;
+            let id = format!("p{}", s.next);
+            s.pets.insert(
+                id.clone(),
+                json!({"id": id, "name": body["name"], "tag": null}),
+            );
+            (201, json!({"__location": format!("/pets/{id}?created=1")}))
         }
         ("GET", ["pets", id]) => match s.pets.get(*id) {
             Some(p) => (200, p.clone()),
@@ -144,6 +159,18 @@ async fn create_pet(name: String, tag: Option<String>) -> Result<Value, ToolErro
         body: PET_FIELDS,
     };
     http::call(&API, &op, &json!({"name": name, "tag": tag})).await
+}
+
+/// Creates a pet; the API answers with its Location only.
+#[capability(effects(create, network), undo = inverse("delete_pet", id = "$location.id"))]
+async fn create_quiet_pet(ctx: &aifirst::Ctx, name: String) -> Result<Value, ToolError> {
+    let op = Operation {
+        method: "POST",
+        path: "/quiet-pets",
+        params: &[],
+        body: PET_FIELDS,
+    };
+    http::call_in(ctx, &API, &op, &json!({"name": name})).await
 }
 
 /// Gets a pet.
@@ -280,6 +307,31 @@ fn create_is_undone_by_its_inverse() {
     let r = rt.block_on(e.undo("inv", 1)).unwrap();
     assert_eq!((r.undone.len(), r.failed), (1, None));
     assert_eq!(pets_named("inv-"), before, "the created pet is gone");
+}
+
+#[test]
+fn an_id_from_the_location_header_undoes_a_create() {
+    let (_d, e, rt) = setup();
+    let before = pets_named("loc-");
+    let reply = call(
+        &rt,
+        &e,
+        "loc",
+        "create_quiet_pet",
+        json!({"name": "loc-rex"}),
+    )
+    .unwrap();
+    assert_eq!(reply, Value::Null, "the body was empty");
+    assert_eq!(pets_named("loc-").len(), before.len() + 1);
+    let step = e.history("loc").unwrap().pop().unwrap();
+    let text = serde_json::to_string(&step.undo).unwrap();
+    assert!(
+        text.contains("delete_pet") && text.contains("\"id\":\"p"),
+        "{text}"
+    );
+    let r = rt.block_on(e.undo("loc", 1)).unwrap();
+    assert_eq!((r.undone.len(), r.failed), (1, None));
+    assert_eq!(pets_named("loc-"), before, "the created pet is gone");
 }
 
 #[test]

@@ -609,6 +609,7 @@ fn handler(c: &Capability, opts: &EmitOptions) -> TokenStream {
             #output
         )]
         pub async fn #fn_ident(
+            ctx: &::aifirst::Ctx,
             args: ::aifirst::Value,
         ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
             static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -617,7 +618,7 @@ fn handler(c: &Capability, opts: &EmitOptions) -> TokenStream {
                 params: &[#(#params),*],
                 body: #body,
             };
-            ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+            ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
         }
     }
 }

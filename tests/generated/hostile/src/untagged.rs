@@ -10,6 +10,7 @@
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn fn_(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -18,7 +19,7 @@ pub async fn fn_(
         params: &[],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// GET /type
 ///
@@ -30,6 +31,7 @@ pub async fn fn_(
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn type_(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -38,7 +40,7 @@ pub async fn type_(
         params: &[],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// POST /type
 ///
@@ -51,6 +53,7 @@ pub async fn type_(
     input_schema = "{\"type\":\"object\",\"properties\":{\"type\":{\"type\":\"string\"},\"self\":{\"type\":\"string\"},\"weird_key\":{\"type\":\"string\"},\"filter_name\":{\"type\":\"string\"}}}",
 )]
 pub async fn self_(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -67,7 +70,7 @@ pub async fn self_(
             ],
         },
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// GET /traversal
 ///
@@ -79,6 +82,7 @@ pub async fn self_(
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn etc_passwd(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -87,7 +91,7 @@ pub async fn etc_passwd(
         params: &[],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// GET /dupes/a
 ///
@@ -99,6 +103,7 @@ pub async fn etc_passwd(
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn list(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -107,7 +112,7 @@ pub async fn list(
         params: &[],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// GET /dupes/b
 ///
@@ -119,6 +124,7 @@ pub async fn list(
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn list_2(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -127,7 +133,7 @@ pub async fn list_2(
         params: &[],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// GET /dupes/c
 ///
@@ -139,6 +145,7 @@ pub async fn list_2(
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn list_3(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -147,7 +154,7 @@ pub async fn list_3(
         params: &[],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// GET /empty-id
 ///
@@ -159,6 +166,7 @@ pub async fn list_3(
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn get_empty_id(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -167,7 +175,7 @@ pub async fn get_empty_id(
         params: &[],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// GET /unicode
 ///
@@ -179,6 +187,7 @@ pub async fn get_empty_id(
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn get_unicode(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -187,7 +196,7 @@ pub async fn get_unicode(
         params: &[],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// GET /long
 ///
@@ -199,6 +208,7 @@ pub async fn get_unicode(
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn this_operation_id_is_far_too_long_for_a_52919db6(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -207,7 +217,7 @@ pub async fn this_operation_id_is_far_too_long_for_a_52919db6(
         params: &[],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// PATCH /collide/{id}
 ///
@@ -220,6 +230,7 @@ pub async fn this_operation_id_is_far_too_long_for_a_52919db6(
     input_schema = "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"query_id\":{\"type\":\"integer\"},\"header_id\":{\"type\":\"string\"},\"_expand\":{\"type\":\"string\"},\"body\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"}}}},\"required\":[\"id\"]}",
 )]
 pub async fn collide(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -252,7 +263,7 @@ pub async fn collide(
             property: "body",
         },
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// GET /refs/outside
 ///
@@ -264,6 +275,7 @@ pub async fn collide(
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
 pub async fn outside_ref(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -272,7 +284,7 @@ pub async fn outside_ref(
         params: &[],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// DELETE /undeclared/{thing}
 ///
@@ -286,6 +298,7 @@ pub async fn outside_ref(
     input_schema = "{\"type\":\"object\",\"properties\":{\"thing\":{\"type\":\"string\"}},\"required\":[\"thing\"]}",
 )]
 pub async fn undeclared(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -300,5 +313,5 @@ pub async fn undeclared(
         ],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }

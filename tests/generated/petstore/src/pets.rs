@@ -10,6 +10,7 @@
     input_schema = "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":20,\"description\":\"How many pets to return.\"},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"],\"description\":\"Only pets with this status.\"}}}",
 )]
 pub async fn list_pets(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -29,7 +30,7 @@ pub async fn list_pets(
         ],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// Create a pet
 ///
@@ -42,6 +43,7 @@ pub async fn list_pets(
     input_schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"examples\":[\"Rex\"]},\"tag\":{\"type\":[\"string\",\"null\"]},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"]}},\"required\":[\"name\"]}",
 )]
 pub async fn create_pet(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -53,7 +55,7 @@ pub async fn create_pet(
             fields: &[("name", "name"), ("tag", "tag"), ("status", "status")],
         },
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// Get a pet
 ///
@@ -65,6 +67,7 @@ pub async fn create_pet(
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
 )]
 pub async fn get_pet(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -79,7 +82,7 @@ pub async fn get_pet(
         ],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// Replace a pet
 ///
@@ -100,6 +103,7 @@ pub async fn get_pet(
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"},\"name\":{\"type\":\"string\",\"examples\":[\"Rex\"]},\"tag\":{\"type\":[\"string\",\"null\"]},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"]}},\"required\":[\"petId\",\"name\"]}",
 )]
 pub async fn replace_pet(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -117,7 +121,7 @@ pub async fn replace_pet(
             fields: &[("name", "name"), ("tag", "tag"), ("status", "status")],
         },
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// Update some fields of a pet
 ///
@@ -137,6 +141,7 @@ pub async fn replace_pet(
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"},\"name\":{\"type\":\"string\"},\"tag\":{\"type\":[\"string\",\"null\"]},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"]}},\"required\":[\"petId\"]}",
 )]
 pub async fn update_pet(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -154,7 +159,7 @@ pub async fn update_pet(
             fields: &[("name", "name"), ("tag", "tag"), ("status", "status")],
         },
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// Delete a pet
 ///
@@ -175,6 +180,7 @@ pub async fn update_pet(
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
 )]
 pub async fn delete_pet(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -189,7 +195,7 @@ pub async fn delete_pet(
         ],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// Star a pet
 ///
@@ -203,6 +209,7 @@ pub async fn delete_pet(
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
 )]
 pub async fn star_pet(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -217,7 +224,7 @@ pub async fn star_pet(
         ],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// Remove the star from a pet
 ///
@@ -231,6 +238,7 @@ pub async fn star_pet(
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
 )]
 pub async fn unstar_pet(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -245,7 +253,7 @@ pub async fn unstar_pet(
         ],
         body: ::aifirst::http::Body::None,
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
 /// Search pets
 ///
@@ -257,6 +265,7 @@ pub async fn unstar_pet(
     input_schema = "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":20}},\"required\":[\"query\"]}",
 )]
 pub async fn search_pets(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -268,5 +277,5 @@ pub async fn search_pets(
             fields: &[("query", "query"), ("limit", "limit")],
         },
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }

@@ -11,6 +11,7 @@
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1},\"card_number\":{\"type\":\"string\"}},\"required\":[\"petId\",\"quantity\"]}",
 )]
 pub async fn place_order(
+    ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
     static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
@@ -26,5 +27,5 @@ pub async fn place_order(
             ],
         },
     };
-    ::aifirst::http::call(&crate::API, &OPERATION, &args).await
+    ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
