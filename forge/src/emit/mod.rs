@@ -248,7 +248,8 @@ pub fn emit(
             Some(t) => format!("Capabilities tagged `{t}`."),
             None => "Capabilities without a tag.".to_string(),
         });
-        let fns = members.iter().map(|c| handler(c, opts));
+        let names = fn_names(members.iter().map(|c| c.name.as_str()));
+        let fns = members.iter().zip(&names).map(|(c, n)| handler(c, n, opts));
         let tokens = quote! {
             #(#![doc = #doc])*
             #(#fns)*
@@ -297,6 +298,24 @@ fn rust(file: &str, tokens: TokenStream) -> Result<String, EmitError> {
         message: e.to_string(),
     })?;
     Ok(format!("{HEADER}\n{}", prettyplease::unparse(&parsed)))
+}
+
+/// Function names for a module's capabilities: [`ident_text`] of the capability name, numbered
+/// when two names sanitise to the same identifier (`type` and `type_`, `a-b` and `a_b`).
+fn fn_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    names
+        .map(|raw| {
+            let base = ident_text(raw);
+            let mut name = base.clone();
+            let mut n = 2;
+            while !used.insert(name.clone()) {
+                name = format!("{base}_{n}");
+                n += 1;
+            }
+            name
+        })
+        .collect()
 }
 
 /// Capabilities by module: the first tag, sanitised and de-duplicated; untagged ones together.
@@ -532,9 +551,9 @@ fn undo_words(plan: Option<&UndoPlan>) -> String {
 }
 
 /// One handler: the `#[capability]` attribute and a call into the HTTP binding.
-fn handler(c: &Capability, opts: &EmitOptions) -> TokenStream {
+fn handler(c: &Capability, fn_name: &str, opts: &EmitOptions) -> TokenStream {
     let Binding::Http(h) = &c.binding;
-    let fn_ident = ident(&c.name);
+    let fn_ident = Ident::new(fn_name, Span::call_site());
     let name = c.name.as_str();
     let description = if c.description.trim().is_empty() {
         format!("{} {}", h.method, h.path)
@@ -1023,6 +1042,12 @@ mod tests {
             u.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "{u}"
         );
+    }
+
+    #[test]
+    fn function_names_never_collide() {
+        let names = fn_names(["type", "type_", "a-b", "a_b", "x"].into_iter());
+        assert_eq!(names, ["type_", "type__2", "a_b", "a_b_2", "x"]);
     }
 
     #[test]
