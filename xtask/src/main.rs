@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+mod corpus_crates;
 mod import;
 mod mcp;
 
@@ -32,6 +33,7 @@ fn main() -> Result<()> {
         Some("bench-engine") => bench_engine(&args[1..]),
         Some("bench-mcp") => mcp::bench_mcp(&args[1..]),
         Some("bench-import") => import::bench_import(&args[1..]),
+        Some("corpus-crates") => corpus_crates::corpus_crates(&args[1..]),
         Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
         _ => {
             eprintln!(
