@@ -81,7 +81,10 @@ pub fn corpus_crates(args: &[String]) -> Result<()> {
         .output()?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     let warnings = stderr.lines().filter(|l| l.contains("warning:")).count();
-    let errors = stderr.lines().filter(|l| l.contains("error")).count();
+    let errors = stderr
+        .lines()
+        .filter(|l| l.starts_with("error") || l.contains(": error"))
+        .count();
     println!(
         "cargo check: {} ({} crates, {warnings} warnings, {errors} error lines, {:.0} s)",
         if output.status.success() {
