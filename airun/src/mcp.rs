@@ -46,6 +46,8 @@ struct Inner {
     /// Confirm every call the policy wants confirmed (`--yes`).
     auto_confirm: bool,
     tools: Vec<Tool>,
+    /// Capabilities whose tool has an output schema: their results go in `structuredContent`.
+    structured: std::collections::HashSet<String>,
     meta: bool,
     /// Confirmations asked for with `input_required`: state token → (tool, arguments).
     pending: Mutex<HashMap<String, (String, Value)>>,
@@ -79,6 +81,11 @@ impl McpServer {
             }
             tools.extend(meta_tools());
         }
+        let structured = tools
+            .iter()
+            .filter(|t| t.output_schema.is_some())
+            .map(|t| t.name.to_string())
+            .collect();
         Ok(McpServer {
             inner: Arc::new(Inner {
                 engine,
@@ -87,6 +94,7 @@ impl McpServer {
                 version: opts.version,
                 auto_confirm: opts.auto_confirm,
                 tools,
+                structured,
                 meta: opts.meta_tools,
                 pending: Mutex::new(HashMap::new()),
                 counter: AtomicU64::new(0),
@@ -131,7 +139,7 @@ impl McpServer {
             .call(session, def.name, args.clone(), opts.clone())
             .await
         {
-            Ok(v) => success(def, v),
+            Ok(v) => success(self.inner.structured.contains(def.name), v),
             Err(CallError::NeedsConfirmation(why)) => {
                 self.ask_confirmation(def, args, opts, why, ctx).await
             }
@@ -192,7 +200,7 @@ impl McpServer {
                     .call(&self.inner.session, def.name, args, opts)
                     .await
                 {
-                    Ok(v) => success(def, v),
+                    Ok(v) => success(self.inner.structured.contains(def.name), v),
                     Err(e) => call_error(&e),
                 }
             }
@@ -475,14 +483,12 @@ fn meta_tools() -> Vec<Tool> {
     vec![undo, history, checkpoint]
 }
 
-fn success(def: &CapabilityDef, v: Value) -> CallToolResponse {
+fn success(structured: bool, v: Value) -> CallToolResponse {
     let text = match &v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    let structured = (def.output_schema)()
-        .is_some_and(|s| s.as_value().get("type").and_then(Value::as_str) == Some("object"));
     if structured && v.is_object() {
         result.structured_content = Some(v);
     }

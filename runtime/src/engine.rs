@@ -86,7 +86,8 @@ pub struct Engine {
     registry: Registry,
     policy: Policy,
     journal: Journal,
-    validators: Mutex<HashMap<&'static str, Arc<jsonschema::Validator>>>,
+    /// Per capability, built from its input schema on first use.
+    checks: Mutex<HashMap<&'static str, Arc<ArgChecks>>>,
     /// In-process compensations by step: gone when this engine (process) is.
     closures: Mutex<HashMap<i64, Ctx>>,
     recorder: Option<Arc<dyn Recorder>>,
@@ -110,7 +111,7 @@ impl Engine {
             registry,
             policy,
             journal: Journal::open(state_dir)?,
-            validators: Mutex::new(HashMap::new()),
+            checks: Mutex::new(HashMap::new()),
             closures: Mutex::new(HashMap::new()),
             recorder: None,
             redactor: Redactor::default(),
@@ -137,15 +138,33 @@ impl Engine {
         &self.registry
     }
 
-    fn validator(&self, def: &'static CapabilityDef) -> Option<Arc<jsonschema::Validator>> {
-        let mut cache = self.validators.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(v) = cache.get(def.name) {
-            return Some(Arc::clone(v));
+    fn checks(&self, def: &'static CapabilityDef) -> Arc<ArgChecks> {
+        let mut cache = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(def.name) {
+            return Arc::clone(c);
         }
         let schema = (def.input_schema)();
-        let v = Arc::new(jsonschema::validator_for(schema.as_value()).ok()?);
-        cache.insert(def.name, Arc::clone(&v));
-        Some(v)
+        let structured = schema
+            .as_value()
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|props| {
+                props
+                    .iter()
+                    .filter(|(_, p)| {
+                        let t = p.get("type").map(Value::to_string).unwrap_or_default();
+                        t.contains("object") || t.contains("array")
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let c = Arc::new(ArgChecks {
+            validator: jsonschema::validator_for(schema.as_value()).ok(),
+            structured,
+        });
+        cache.insert(def.name, Arc::clone(&c));
+        c
     }
 
     /// Calls a capability in a session.
@@ -189,8 +208,9 @@ impl Engine {
             .registry
             .get(name)
             .ok_or_else(|| CallError::Unknown(name.to_string()))?;
-        let args = lenient(def, args);
-        if let Some(v) = self.validator(def) {
+        let checks = self.checks(def);
+        let args = lenient(&checks.structured, args);
+        if let Some(v) = &checks.validator {
             if let Some(e) = v.iter_errors(&args).next() {
                 let field = e.instance_path().to_string();
                 return Err(CallError::InvalidArguments {
@@ -479,30 +499,25 @@ fn redact_undo(r: &Redactor, undo: StepUndo) -> StepUndo {
     }
 }
 
+/// What the engine checks arguments with, built once per capability.
+struct ArgChecks {
+    validator: Option<jsonschema::Validator>,
+    /// Properties whose schema wants an object or an array.
+    structured: Vec<String>,
+}
+
 /// LLM clients often send objects and arrays as JSON strings: decode those where the schema wants one.
-fn lenient(def: &CapabilityDef, args: Value) -> Value {
+fn lenient(structured: &[String], args: Value) -> Value {
     let Value::Object(mut map) = args else {
         return args;
     };
-    let schema = (def.input_schema)();
-    let props = schema
-        .as_value()
-        .get("properties")
-        .cloned()
-        .unwrap_or(Value::Null);
-    for (k, v) in map.iter_mut() {
+    for k in structured {
+        let Some(v) = map.get_mut(k) else { continue };
         let Value::String(text) = v else { continue };
-        let wants = props
-            .get(k)
-            .and_then(|p| p.get("type"))
-            .map(|t| t.to_string())
-            .unwrap_or_default();
-        if wants.contains("object") || wants.contains("array") {
-            if let Ok(parsed @ (Value::Object(_) | Value::Array(_))) =
-                serde_json::from_str::<Value>(text)
-            {
-                *v = parsed;
-            }
+        if let Ok(parsed @ (Value::Object(_) | Value::Array(_))) =
+            serde_json::from_str::<Value>(text)
+        {
+            *v = parsed;
         }
     }
     Value::Object(map)
