@@ -296,6 +296,28 @@ fn imported_petstore_builds_runs_and_undoes_from_new_processes() {
     before.push(state());
     p.ok(&["call", "delete_pet", "--args", r#"{"petId":"s1"}"#]);
     assert!(!store.lock().unwrap().pets.contains_key("s1"));
+    // Created, then deleted: undoing the delete recreates it under a new id (POST), and undoing
+    // the create must then remove that one — the journal keeps the alias.
+    before.push(state());
+    let tmp = p.ok(&[
+        "call",
+        "create_pet",
+        "--args",
+        r#"{"name":"Tmp","tag":"cat"}"#,
+    ]);
+    before.push(state());
+    p.ok(&[
+        "call",
+        "delete_pet",
+        "--args",
+        &json!({"petId": tmp["id"]}).to_string(),
+    ]);
+    assert!(!store
+        .lock()
+        .unwrap()
+        .pets
+        .values()
+        .any(|p| p["name"] == "Tmp"));
     assert!(store.lock().unwrap().keys.contains("test-key-123"));
 
     // An irreversible operation is refused without explicit permission, and never reaches

@@ -395,8 +395,20 @@ impl Engine {
 
     async fn undo_steps(&self, session: &str, steps: Vec<Step>) -> Result<UndoReport, CallError> {
         let mut report = UndoReport::default();
-        for step in steps {
-            let outcome = self.undo_one(&step).await;
+        // Things earlier undos recreated under new identifiers (a delete undone by a create).
+        let mut aliases = self.journal.aliases(session)?;
+        for mut step in steps {
+            realias(&mut step.undo, &aliases);
+            let outcome = match self.undo_one(&step).await {
+                Ok(done) => {
+                    for (old, new) in self.recreated(&step, &done) {
+                        self.journal.add_alias(session, &old, &new, step.id)?;
+                        aliases.push((old, new));
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
             if let Some(r) = &self.recorder {
                 r.undo(
                     session,
@@ -418,7 +430,8 @@ impl Engine {
         Ok(report)
     }
 
-    async fn undo_one(&self, step: &Step) -> Result<(), String> {
+    /// Runs a step's compensation; returns the data compensations it ran, with their results.
+    async fn undo_one(&self, step: &Step) -> Result<Vec<Done>, String> {
         match &step.undo {
             StepUndo::Irreversible { reason } => {
                 Err(format!("`{}` cannot be undone: {reason}", step.capability))
@@ -441,6 +454,7 @@ impl Engine {
                         result: step.result.clone(),
                     },
                 )
+                .map(|()| Vec::new())
                 .map_err(|e| e.to_string())
             }
             StepUndo::InProcess { calls } => {
@@ -468,17 +482,64 @@ impl Engine {
         }
     }
 
-    async fn replay(&self, calls: &[Replay]) -> Result<(), String> {
+    async fn replay(&self, calls: &[Replay]) -> Result<Vec<Done>, String> {
+        let mut done = Vec::with_capacity(calls.len());
         for c in calls.iter().rev() {
             let def = self
                 .registry
                 .get(&c.capability)
                 .ok_or_else(|| format!("no capability `{}`", c.capability))?;
-            def.invoke(&Ctx::new(), c.args.clone())
+            let ctx = Ctx::new();
+            let result = def
+                .invoke(&ctx, c.args.clone())
                 .await
                 .map_err(|e| format!("`{}` failed: {e}", c.capability))?;
+            done.push(Done {
+                def,
+                args: c.args.clone(),
+                result,
+                location: ctx.response_location(),
+            });
         }
-        Ok(())
+        Ok(done)
+    }
+
+    /// What a compensation recreated under a new identifier: a compensation whose own undo is the
+    /// inverse "call `step`'s capability with `name = <expr>`" brought back what the step
+    /// removed; the step's argument `name` is the old identifier, `<expr>` on the compensation's
+    /// result the new one.
+    fn recreated(&self, step: &Step, done: &[Done]) -> Vec<(Value, Value)> {
+        let mut out = Vec::new();
+        for d in done {
+            let UndoDecl::Plan {
+                kind: crate::UndoKind::Inverse,
+                target,
+                args,
+                ..
+            } = d.def.undo
+            else {
+                continue;
+            };
+            if target != step.capability {
+                continue;
+            }
+            let scope = Scope {
+                args: &d.args,
+                result: &d.result,
+                snapshot: None,
+                location: d.location.as_deref(),
+            };
+            for a in args {
+                let (Some(old), Ok(new)) = (step.args.get(a.name), resolve(a.expr, &scope)) else {
+                    continue;
+                };
+                let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_));
+                if scalar(old) && scalar(&new) && *old != new {
+                    out.push((old.clone(), new));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -496,6 +557,34 @@ fn redact_undo(r: &Redactor, undo: StepUndo) -> StepUndo {
         StepUndo::Calls { calls: c } => StepUndo::Calls { calls: calls(c) },
         StepUndo::InProcess { calls: c } => StepUndo::InProcess { calls: calls(c) },
         other => other,
+    }
+}
+
+/// A data compensation that ran during an undo, with what it returned.
+struct Done {
+    def: &'static CapabilityDef,
+    args: Value,
+    result: Value,
+    location: Option<String>,
+}
+
+/// Rewrites a step's compensation arguments that name something an earlier undo recreated under
+/// a new identifier (top-level argument values, oldest alias first, so chains resolve).
+fn realias(undo: &mut StepUndo, aliases: &[(Value, Value)]) {
+    let (StepUndo::Calls { calls } | StepUndo::InProcess { calls }) = undo else {
+        return;
+    };
+    for c in calls {
+        let Value::Object(args) = &mut c.args else {
+            continue;
+        };
+        for v in args.values_mut() {
+            for (old, new) in aliases {
+                if v == old {
+                    *v = new.clone();
+                }
+            }
+        }
     }
 }
 

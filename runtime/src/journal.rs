@@ -102,6 +102,13 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     step    INTEGER NOT NULL,
     PRIMARY KEY (session, name)
 );
+-- An undo that recreated something under a new identifier: older steps naming `old` mean `new`.
+CREATE TABLE IF NOT EXISTS aliases (
+    session TEXT    NOT NULL,
+    old     TEXT    NOT NULL,
+    new     TEXT    NOT NULL,
+    step    INTEGER NOT NULL
+);
 ";
 
 /// Opens a runtime database the way the journal and the audit log both want it: WAL,
@@ -231,6 +238,42 @@ impl Journal {
             )
             .map(|_| ())
         })
+    }
+
+    /// Records that undoing `step` recreated `old` as `new` (JSON values).
+    pub fn add_alias(
+        &self,
+        session: &str,
+        old: &Value,
+        new: &Value,
+        step: i64,
+    ) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO aliases (session, old, new, step) VALUES (?1, ?2, ?3, ?4)",
+                params![session, old.to_string(), new.to_string(), step],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The aliases of a session, oldest first.
+    pub fn aliases(&self, session: &str) -> Result<Vec<(Value, Value)>, JournalError> {
+        let rows: Vec<(String, String)> = self.with(|c| {
+            let mut st =
+                c.prepare_cached("SELECT old, new FROM aliases WHERE session = ?1 ORDER BY rowid")?;
+            let rows = st.query_map(params![session], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(o, n)| {
+                Some((
+                    serde_json::from_str(&o).ok()?,
+                    serde_json::from_str(&n).ok()?,
+                ))
+            })
+            .collect())
     }
 
     /// Names the current position of a session.
