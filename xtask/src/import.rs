@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::{build_forge, fetch_github, median, ms, run_measured, workspace_root};
 
@@ -104,23 +104,8 @@ pub fn github_release_binary() -> Result<PathBuf> {
 }
 
 pub fn bench_import(args: &[String]) -> Result<()> {
-    let mut runs = 7usize;
-    let mut spec = None;
-    let mut build = true;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--runs" => runs = it.next().context("--runs N")?.parse()?,
-            "--spec" => spec = Some(PathBuf::from(it.next().context("--spec FILE")?)),
-            "--no-build" => build = false,
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    let runs = runs.max(1);
-    let spec = match spec {
-        Some(s) => s,
-        None => fetch_github()?,
-    };
+    let (runs, spec, flags) = crate::bench_args(args, 7, &["--no-build"])?;
+    let build = flags.is_empty();
     let forge = build_forge()?;
     let work = workspace_root().join("target/bench-import");
     std::fs::create_dir_all(&work)?;

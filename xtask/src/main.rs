@@ -151,22 +151,34 @@ fn build_forge() -> Result<PathBuf> {
     Ok(workspace_root().join("target/release/forge"))
 }
 
-fn bench_inspect(args: &[String]) -> Result<()> {
-    let mut runs = 10usize;
+/// What the GitHub benchmarks take: `--runs N`, `--spec FILE` (default: GitHub's description,
+/// fetched once) and the boolean flags in `flags`, returned when given.
+fn bench_args(
+    args: &[String],
+    default_runs: usize,
+    flags: &[&str],
+) -> Result<(usize, PathBuf, Vec<String>)> {
+    let mut runs = default_runs;
     let mut spec = None;
+    let mut given = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--runs" => runs = it.next().context("--runs N")?.parse()?,
             "--spec" => spec = Some(PathBuf::from(it.next().context("--spec FILE")?)),
+            f if flags.contains(&f) => given.push(f.to_string()),
             other => bail!("unknown argument {other}"),
         }
     }
-    let runs = runs.max(1);
     let spec = match spec {
         Some(s) => s,
         None => fetch_github()?,
     };
+    Ok((runs.max(1), spec, given))
+}
+
+fn bench_inspect(args: &[String]) -> Result<()> {
+    let (runs, spec, _) = bench_args(args, 10, &[])?;
     let forge = build_forge()?;
     let bytes = std::fs::read(&spec)?;
 
