@@ -1010,13 +1010,19 @@ pub fn import_crate(
     record: record::ImportRecord,
     force: bool,
 ) -> Result<ImportOutcome, ImportError> {
+    // A crate of its own that depends on this checkout starts from the checkout's lock file: the
+    // same dependency versions the runtime was tested with, and an offline build works.
+    let seed_lock = record.runtime_path.is_some() && !record.workspace_member;
     let planned = plan_crate(spec, dir, record)?;
-    let written = write::write_crate(
-        &record::absolute(dir),
-        &planned.emitted.files,
-        &planned.forge_toml,
-        force,
-    )?;
+    let dir_abs = record::absolute(dir);
+    let mut written =
+        write::write_crate(&dir_abs, &planned.emitted.files, &planned.forge_toml, force)?;
+    if let (true, Some(root)) = (seed_lock, own_checkout()) {
+        let lock = dir_abs.join("Cargo.lock");
+        if !lock.exists() && std::fs::copy(root.join("Cargo.lock"), &lock).is_ok() {
+            written.written.push("Cargo.lock".to_string());
+        }
+    }
     Ok(ImportOutcome {
         lowered: planned.lowered,
         emitted: planned.emitted,
