@@ -363,6 +363,16 @@ fn imported_petstore_builds_runs_and_undoes_from_new_processes() {
     // The audit log saw all of it, intact.
     let v = p.ok(&["audit", "verify"]);
     assert_eq!(v["intact"], true);
+
+    // allowed_hosts in airun.toml keeps calls to the hosts it names.
+    let toml = p.work.path().join("airun.toml");
+    std::fs::write(&toml, "allowed_hosts = [\"api.example.com\"]\n").unwrap();
+    let out = p.run(&["call", "list_pets"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in allowed_hosts"));
+    let port = p.url.split(':').nth(2).unwrap().split('/').next().unwrap();
+    std::fs::write(&toml, format!("allowed_hosts = [\"127.0.0.1:{port}\"]\n")).unwrap();
+    p.ok(&["call", "list_pets"]);
 }
 
 #[test]

@@ -76,7 +76,8 @@ fn each_call_is_undone_from_a_new_process() {
     let created = b.json(&["call", "create_note", "--args", r#"{"title":"a"}"#]);
     assert_eq!(created["id"], 1);
     b.json(&["call", "create_note", "--args", r#"{"title":"b"}"#]);
-    b.json(&["call", "rename_note", "--args", r#"{"id":1,"title":"A"}"#]);
+    std::fs::write(b.path().join("rename.json"), r#"{"id":1,"title":"A"}"#).unwrap();
+    b.json(&["call", "rename_note", "--args", "@rename.json"]);
     b.json(&["call", "pin_note", "--args", r#"{"id":2}"#]);
     b.json(&["call", "delete_note", "--args", r#"{"id":1}"#]);
     assert_eq!(b.notes(), [(2, "b".to_string(), true)]);
