@@ -319,3 +319,53 @@ fn new_refuses_bad_names_and_existing_directories() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
 }
+
+#[test]
+fn an_operation_with_a_server_of_its_own_keeps_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        r#"openapi: 3.0.3
+info: {title: Files, version: "1"}
+servers: [{url: "https://api.example.test/2.0/"}]
+paths:
+  /files/{id}:
+    get:
+      operationId: getFile
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: ok}}
+  /files/content:
+    servers: [{url: "https://upload.example.test/api/2.0"}]
+    post:
+      operationId: uploadFile
+      responses: {"201": {description: created}}
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("files");
+    forge()
+        .args([
+            "import",
+            spec.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let lib = std::fs::read_to_string(out.join("src/lib.rs")).unwrap();
+    assert!(
+        lib.contains(r#"base_url: "https://api.example.test/2.0""#),
+        "{lib}"
+    );
+    let ops = std::fs::read_to_string(out.join("src/untagged.rs")).unwrap();
+    let upload = ops.split("pub async fn upload_file").nth(1).unwrap();
+    assert!(
+        upload.contains(
+            r#"server: ::core::option::Option::Some("https://upload.example.test/api/2.0")"#
+        ),
+        "{upload}"
+    );
+    let get = ops.split("pub async fn get_file").nth(1).unwrap();
+    assert!(get.contains("server: ::core::option::Option::None"));
+}

@@ -1,7 +1,8 @@
 //! The HTTP binding generated capabilities call: one request per call, described by static data.
 //!
 //! Configuration comes from the environment, named after the API's `env_prefix`:
-//! `{PREFIX}_BASE_URL` overrides the spec's server; credentials are `{PREFIX}_TOKEN` (bearer),
+//! `{PREFIX}_BASE_URL` overrides the spec's server (for every operation, also those the spec sends
+//! to a server of their own, such as an upload host); credentials are `{PREFIX}_TOKEN` (bearer),
 //! `{PREFIX}_USERNAME` / `{PREFIX}_PASSWORD` (basic) and `{PREFIX}_API_KEY` (API key, sent where
 //! the scheme says); `{PREFIX}_TIMEOUT_SECS` (default 30).
 
@@ -68,6 +69,9 @@ pub struct Operation {
     pub path: &'static str,
     pub params: &'static [Param],
     pub body: Body,
+    /// A server of the operation's own, when the description gives it one different from the
+    /// API's (`https://upload.example.com`); `None` uses [`Api::base_url`].
+    pub server: Option<&'static str>,
 }
 
 fn env(api: &Api, key: &str) -> Option<String> {
@@ -159,7 +163,8 @@ async fn send(
 ) -> Result<Value, ToolError> {
     let empty = Map::new();
     let args_map = args.as_object().unwrap_or(&empty);
-    let base = env(api, "BASE_URL").unwrap_or_else(|| api.base_url.to_string());
+    let base =
+        env(api, "BASE_URL").unwrap_or_else(|| op.server.unwrap_or(api.base_url).to_string());
     let mut path = op.path.to_string();
     for p in op.params.iter().filter(|p| p.location == In::Path) {
         let v = args_map

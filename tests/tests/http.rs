@@ -157,6 +157,7 @@ async fn create_pet(name: String, tag: Option<String>) -> Result<Value, ToolErro
         path: "/pets",
         params: &[],
         body: PET_FIELDS,
+        server: None,
     };
     http::call(&API, &op, &json!({"name": name, "tag": tag})).await
 }
@@ -169,6 +170,7 @@ async fn create_quiet_pet(ctx: &aifirst::Ctx, name: String) -> Result<Value, Too
         path: "/quiet-pets",
         params: &[],
         body: PET_FIELDS,
+        server: None,
     };
     http::call_in(ctx, &API, &op, &json!({"name": name})).await
 }
@@ -183,6 +185,7 @@ async fn get_pet(id: String) -> Result<Value, ToolError> {
             path: "/pets/{id}",
             params: ID,
             body: Body::None,
+            server: None,
         },
         &json!({"id": id}),
     )
@@ -201,6 +204,7 @@ async fn replace_pet(id: String, name: String, tag: Option<String>) -> Result<Va
         path: "/pets/{id}",
         params: ID,
         body: PET_FIELDS,
+        server: None,
     };
     http::call(&API, &op, &json!({"id": id, "name": name, "tag": tag})).await
 }
@@ -218,6 +222,7 @@ async fn delete_pet(id: String) -> Result<Value, ToolError> {
             path: "/pets/{id}",
             params: ID,
             body: Body::None,
+            server: None,
         },
         &json!({"id": id}),
     )
@@ -232,6 +237,7 @@ async fn check_star(id: String) -> Result<Value, ToolError> {
         path: "/pets/{id}/star",
         params: ID,
         body: Body::None,
+        server: None,
     };
     http::call(&API, &op, &json!({"id": id})).await
 }
@@ -244,6 +250,7 @@ async fn star_pet(id: String) -> Result<Value, ToolError> {
         path: "/pets/{id}/star",
         params: ID,
         body: Body::None,
+        server: None,
     };
     http::call(&API, &op, &json!({"id": id})).await
 }
@@ -256,6 +263,7 @@ async fn unstar_pet(id: String) -> Result<Value, ToolError> {
         path: "/pets/{id}/star",
         params: ID,
         body: Body::None,
+        server: None,
     };
     http::call(&API, &op, &json!({"id": id})).await
 }
@@ -474,6 +482,7 @@ fn parameters_and_credentials_reach_the_server() {
             media_type: "application/json",
             property: "body",
         },
+        server: None,
     };
     let args = json!({"name": "a b/c", "tags": ["x", "y"], "trace": "t1", "session": "s1", "body": {"k": 1}});
     let echo = rt.block_on(http::call(&SECURED, &op, &args)).unwrap();

@@ -249,7 +249,10 @@ pub fn emit(
             None => "Capabilities without a tag.".to_string(),
         });
         let names = fn_names(members.iter().map(|c| c.name.as_str()));
-        let fns = members.iter().zip(&names).map(|(c, n)| handler(c, n, opts));
+        let fns = members
+            .iter()
+            .zip(&names)
+            .map(|(c, n)| handler(c, n, &base_url, opts));
         let tokens = quote! {
             #(#![doc = #doc])*
             #(#fns)*
@@ -352,16 +355,22 @@ fn group_by_module<'a>(caps: &[&'a Capability]) -> BTreeMap<String, Vec<&'a Capa
     out
 }
 
-/// The most common first server of the operations, variables filled with their defaults.
+/// An operation's first server, variables filled with their defaults, without a trailing `/`.
+fn server_url(c: &Capability) -> Option<String> {
+    let Binding::Http(h) = &c.binding;
+    let s = h.servers.first()?;
+    let mut url = s.url.clone();
+    for (k, v) in &s.variables {
+        url = url.replace(&format!("{{{k}}}"), v);
+    }
+    Some(url.trim_end_matches('/').to_string())
+}
+
+/// The most common first server of the operations.
 fn base_url(caps: &[&Capability]) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for c in caps {
-        let Binding::Http(h) = &c.binding;
-        if let Some(s) = h.servers.first() {
-            let mut url = s.url.clone();
-            for (k, v) in &s.variables {
-                url = url.replace(&format!("{{{k}}}"), v);
-            }
+        if let Some(url) = server_url(c) {
             *counts.entry(url).or_default() += 1;
         }
     }
@@ -551,7 +560,7 @@ fn undo_words(plan: Option<&UndoPlan>) -> String {
 }
 
 /// One handler: the `#[capability]` attribute and a call into the HTTP binding.
-fn handler(c: &Capability, fn_name: &str, opts: &EmitOptions) -> TokenStream {
+fn handler(c: &Capability, fn_name: &str, base_url: &str, opts: &EmitOptions) -> TokenStream {
     let Binding::Http(h) = &c.binding;
     let fn_ident = Ident::new(fn_name, Span::call_site());
     let name = c.name.as_str();
@@ -615,6 +624,11 @@ fn handler(c: &Capability, fn_name: &str, opts: &EmitOptions) -> TokenStream {
             }
         }
     };
+    // A server of its own (an upload host, say) when it is not the API's.
+    let server = match server_url(c).filter(|u| u != base_url) {
+        Some(u) => quote!(::core::option::Option::Some(#u)),
+        None => quote!(::core::option::Option::None),
+    };
     quote! {
         #(#[doc = #doc])*
         #[::aifirst::capability(
@@ -636,6 +650,7 @@ fn handler(c: &Capability, fn_name: &str, opts: &EmitOptions) -> TokenStream {
                 path: #path,
                 params: &[#(#params),*],
                 body: #body,
+                server: #server,
             };
             ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
         }

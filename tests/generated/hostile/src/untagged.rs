@@ -18,6 +18,7 @@ pub async fn fn_(
         path: "/fn",
         params: &[],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -39,6 +40,7 @@ pub async fn type_(
         path: "/type",
         params: &[],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -69,6 +71,7 @@ pub async fn self_(
                 ("filter_name", "filter[name]"),
             ],
         },
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -90,6 +93,7 @@ pub async fn etc_passwd(
         path: "/traversal",
         params: &[],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -111,6 +115,7 @@ pub async fn list(
         path: "/dupes/a",
         params: &[],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -132,6 +137,7 @@ pub async fn list_2(
         path: "/dupes/b",
         params: &[],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -153,6 +159,7 @@ pub async fn list_3(
         path: "/dupes/c",
         params: &[],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -174,6 +181,7 @@ pub async fn get_empty_id(
         path: "/empty-id",
         params: &[],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -195,6 +203,7 @@ pub async fn get_unicode(
         path: "/unicode",
         params: &[],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -216,6 +225,7 @@ pub async fn this_operation_id_is_far_too_long_for_a_52919db6(
         path: "/long",
         params: &[],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -262,6 +272,7 @@ pub async fn collide(
             media_type: "application/json",
             property: "body",
         },
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -283,6 +294,7 @@ pub async fn outside_ref(
         path: "/refs/outside",
         params: &[],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -312,6 +324,7 @@ pub async fn undeclared(
             },
         ],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }

@@ -29,6 +29,7 @@ pub async fn list_pets(
             },
         ],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -54,6 +55,7 @@ pub async fn create_pet(
             media_type: "application/json",
             fields: &[("name", "name"), ("tag", "tag"), ("status", "status")],
         },
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -81,6 +83,7 @@ pub async fn get_pet(
             },
         ],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -120,6 +123,7 @@ pub async fn replace_pet(
             media_type: "application/json",
             fields: &[("name", "name"), ("tag", "tag"), ("status", "status")],
         },
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -158,6 +162,7 @@ pub async fn update_pet(
             media_type: "application/json",
             fields: &[("name", "name"), ("tag", "tag"), ("status", "status")],
         },
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -194,6 +199,7 @@ pub async fn delete_pet(
             },
         ],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -223,6 +229,7 @@ pub async fn star_pet(
             },
         ],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -252,6 +259,7 @@ pub async fn unstar_pet(
             },
         ],
         body: ::aifirst::http::Body::None,
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
@@ -276,6 +284,7 @@ pub async fn search_pets(
             media_type: "application/json",
             fields: &[("query", "query"), ("limit", "limit")],
         },
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }

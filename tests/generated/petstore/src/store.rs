@@ -26,6 +26,7 @@ pub async fn place_order(
                 ("card_number", "card_number"),
             ],
         },
+        server: ::core::option::Option::None,
     };
     ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
 }
