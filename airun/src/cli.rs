@@ -54,7 +54,8 @@ struct Global {
     /// Configuration file [default: ./airun.toml when it exists]
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Where the undo journal and audit log live [env: AIFIRST_STATE_DIR] [default: .aifirst]
+    /// Where the undo journal and audit log live [env: AIFIRST_STATE_DIR] [default: .aifirst, or
+    /// ~/.local/state/aifirst/NAME when started in /]
     #[arg(long, global = true, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// The session calls are journaled under; undo and history work per session [env:
@@ -251,7 +252,26 @@ struct Settings {
     meta_tools: bool,
 }
 
-fn settle(g: &Global) -> Result<Settings, Fail> {
+/// Where state goes when nothing names a directory: `.aifirst` in the working directory, unless
+/// that is `/` (desktop MCP clients start servers there, and it is not writable): then the user's
+/// state directory, `$XDG_STATE_HOME/aifirst/NAME` or `~/.local/state/aifirst/NAME`.
+fn default_state_dir(app: &str) -> PathBuf {
+    let at_root = std::env::current_dir().is_ok_and(|d| d.parent().is_none());
+    if !at_root {
+        return PathBuf::from(".aifirst");
+    }
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("XDG_STATE_HOME")
+        .or_else(|| env("HOME").map(|h| h.join(".local/state")))
+        .map(|base| base.join("aifirst").join(app))
+        .unwrap_or_else(|| PathBuf::from(".aifirst"))
+}
+
+fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
     let (config, path) =
         Config::load(g.config.as_deref()).map_err(|e| Fail::Usage(e.to_string()))?;
     let redactor = config
@@ -266,7 +286,7 @@ fn settle(g: &Global) -> Result<Settings, Fail> {
         .clone()
         .or_else(|| env("AIFIRST_STATE_DIR").map(PathBuf::from))
         .or(config.state_dir.clone())
-        .unwrap_or_else(|| PathBuf::from(".aifirst"));
+        .unwrap_or_else(|| default_state_dir(app));
     let given = g.session.clone().or_else(|| env("AIFIRST_SESSION"));
     let session_given = given.is_some();
     let session = given
@@ -316,7 +336,7 @@ fn print_json(v: &Value) {
 
 async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
     let g = &cli.global;
-    let s = settle(g)?;
+    let s = settle(g, app.name)?;
     match cli.command {
         Command::List { effect } => list(g.json, effect.as_deref()),
         Command::Describe { name } => {

@@ -291,6 +291,24 @@ fn state_dir_from_flag_env_and_file() {
     b.ok(&["call", "noop"], 0);
     assert!(b.path().join("file/audit.sqlite3").is_file());
     assert!(!b.path().join(".aifirst").exists());
+    // Started in `/` (as desktop MCP clients do): the user's state directory.
+    let out = Command::new(env!("CARGO_BIN_EXE_notebook"))
+        .args(["call", "noop"])
+        .current_dir("/")
+        .env("HOME", b.path())
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("AIFIRST_STATE_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(b
+        .path()
+        .join(".local/state/aifirst/notebook/audit.sqlite3")
+        .is_file());
 }
 
 #[test]
