@@ -15,8 +15,7 @@ pub fn undo_summary(def: &CapabilityDef) -> String {
                 .iter()
                 .map(|a| format!("{} = {}", a.name, a.expr))
                 .collect();
-            let kind = format!("{kind:?}").to_lowercase();
-            format!("{kind}: {target}({})", args.join(", "))
+            format!("{}: {target}({})", kind.as_str(), args.join(", "))
         }
         UndoDecl::Custom => "recorded by the handler".to_string(),
         UndoDecl::Irreversible { reason } => format!("irreversible: {reason}"),

@@ -117,6 +117,17 @@ pub enum Confidence {
     High,
 }
 
+impl Confidence {
+    /// The lower-case name used in manifests, reports and CLI output (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
 /// The kind of an undo plan; see [`UndoPlan`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +146,36 @@ pub enum UndoKind {
     Custom,
     /// Cannot be undone; policy must allow it explicitly.
     Irreversible,
+}
+
+impl UndoKind {
+    pub const ALL: [UndoKind; 7] = [
+        UndoKind::None,
+        UndoKind::Inverse,
+        UndoKind::Restore,
+        UndoKind::Recreate,
+        UndoKind::FileSnapshot,
+        UndoKind::Custom,
+        UndoKind::Irreversible,
+    ];
+
+    /// The snake_case name used in manifests, attributes and reports (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UndoKind::None => "none",
+            UndoKind::Inverse => "inverse",
+            UndoKind::Restore => "restore",
+            UndoKind::Recreate => "recreate",
+            UndoKind::FileSnapshot => "file_snapshot",
+            UndoKind::Custom => "custom",
+            UndoKind::Irreversible => "irreversible",
+        }
+    }
+
+    /// The kind named by [`UndoKind::as_str`].
+    pub fn parse(s: &str) -> Option<UndoKind> {
+        UndoKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// A reference to another capability, by its final name and the operation id it came from.
@@ -249,6 +290,18 @@ impl Annotations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undo_kind_and_confidence_names_are_the_serde_names() {
+        for k in UndoKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(UndoKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(UndoKind::parse("rollback"), None);
+        for c in [Confidence::Low, Confidence::Medium, Confidence::High] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+    }
 
     #[test]
     fn effect_names_round_trip() {

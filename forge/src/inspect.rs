@@ -424,8 +424,8 @@ pub fn check(lowered: &Lowered, filter: &Filter, rules: &CheckRules) -> Vec<Viol
                 )),
                 Some(p) if p.confidence < rules.min_confidence => Some(format!(
                     "has an undo plan of {} confidence, below the required {}",
-                    conf_text(p.confidence),
-                    conf_text(rules.min_confidence)
+                    p.confidence.as_str(),
+                    rules.min_confidence.as_str()
                 )),
                 Some(_) => None,
             };
@@ -440,14 +440,6 @@ pub fn check(lowered: &Lowered, filter: &Filter, rules: &CheckRules) -> Vec<Viol
         }
     }
     out
-}
-
-fn conf_text(c: Confidence) -> &'static str {
-    match c {
-        Confidence::High => "high",
-        Confidence::Medium => "medium",
-        Confidence::Low => "low",
-    }
 }
 
 #[cfg(test)]

@@ -415,12 +415,8 @@ fn plan_kind(undo: &UndoDecl) -> &'static str {
     match undo {
         UndoDecl::Undeclared => "none",
         UndoDecl::Function { .. } => "function",
-        UndoDecl::Plan { kind, .. } => match kind {
-            aifirst_capability::UndoKind::Inverse => "inverse",
-            aifirst_capability::UndoKind::Restore => "restore",
-            aifirst_capability::UndoKind::Recreate => "recreate",
-            _ => "plan",
-        },
+        // `#[capability]` makes only inverse, restore and recreate plans.
+        UndoDecl::Plan { kind, .. } => kind.as_str(),
         UndoDecl::Custom => "custom",
         UndoDecl::Irreversible { .. } => "irreversible",
     }

@@ -542,18 +542,11 @@ fn undo_words(plan: Option<&UndoPlan>) -> String {
     match plan {
         None => "none needed".to_string(),
         Some(p) => {
-            let kind = serde_json::to_value(p.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            let conf = serde_json::to_value(p.confidence)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let (kind, conf) = (p.kind.as_str(), p.confidence.as_str());
             match (&p.target, &p.reason) {
                 (Some(t), _) => format!("{kind} via `{}` ({conf} confidence)", t.name),
                 (None, Some(r)) => format!("{kind}: {r}"),
-                (None, None) => kind,
+                (None, None) => kind.to_string(),
             }
         }
     }
@@ -871,10 +864,7 @@ fn readme(
             None => ("—".to_string(), "—".to_string()),
             Some(p) => (
                 cell(&undo_words(Some(p))),
-                serde_json::to_value(p.confidence)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                p.confidence.as_str().to_string(),
             ),
         };
         let _ = writeln!(

@@ -493,20 +493,6 @@ impl Coverage {
     }
 }
 
-/// Parses a bare plan kind name.
-pub(crate) fn undo_kind(s: &str) -> Option<UndoKind> {
-    Some(match s {
-        "none" => UndoKind::None,
-        "inverse" => UndoKind::Inverse,
-        "restore" => UndoKind::Restore,
-        "recreate" => UndoKind::Recreate,
-        "file_snapshot" => UndoKind::FileSnapshot,
-        "custom" => UndoKind::Custom,
-        "irreversible" => UndoKind::Irreversible,
-        _ => return None,
-    })
-}
-
 pub(crate) fn bare(kind: UndoKind, c: Confidence) -> UndoPlan {
     UndoPlan::bare(kind, c)
 }

@@ -292,7 +292,7 @@ fn parse_undo(v: &Value, names: &NameTable) -> Result<UndoPlan, String> {
         _ => return Err("undo must be a kind name or a table".into()),
     };
     let kind =
-        super::undo_kind(kind_text).ok_or_else(|| format!("unknown undo kind `{kind_text}`"))?;
+        UndoKind::parse(kind_text).ok_or_else(|| format!("unknown undo kind `{kind_text}`"))?;
     let mut plan = UndoPlan::bare(kind, Confidence::High);
     let Some(m) = obj else {
         if matches!(
