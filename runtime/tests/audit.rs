@@ -3,14 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
 
 use aifirst::audit::AuditLog;
 use aifirst::{capability, CallOptions, Engine, Policy, Redactor, Registry};
 use serde_json::{json, Value};
+
+mod common;
+use common::block_on;
 
 static NOTES: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
 
@@ -31,21 +32,6 @@ fn remember(
 #[capability(effects(delete), irreversible = "forgotten notes are gone")]
 fn forget(id: u64) -> bool {
     NOTES.lock().unwrap().remove(&id).is_some()
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-    let waker = Waker::from(Arc::new(Noop));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
 }
 
 fn audited(dir: &Path) -> (Engine, Arc<AuditLog>) {

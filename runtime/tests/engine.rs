@@ -3,15 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
 
 use aifirst::{
     capability, CallError, CallOptions, Ctx, Engine, Policy, Registry, Rule, StepUndo, ToolError,
     UndoCall,
 };
 use serde_json::{json, Value};
+
+mod common;
+use common::block_on;
 
 /// A store shared by the capabilities below (per test binary; tests use distinct keys).
 static STORE: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
@@ -89,21 +90,6 @@ fn shout(ctx: &Ctx, key: String) -> bool {
 #[capability(effects(read))]
 fn configure(options: BTreeMap<String, u32>, tags: Vec<String>) -> usize {
     options.len() + tags.len()
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-    let waker = Waker::from(Arc::new(Noop));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
 }
 
 fn engine(dir: &std::path::Path, policy: Policy) -> Engine {

@@ -2,32 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
 
-use std::future::Future;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-
 use aifirst::{Ctx, Effect, Registry, ToolError, UndoDecl, UndoKind};
 use serde_json::{json, Value};
 
 // Linking: the registry only sees crates that are part of the binary.
+use aifirst_tests::block_on;
 use caps_a as _;
 use caps_b as _;
-
-/// Runs a future to completion on this thread (the handlers here never wait on I/O).
-fn block_on<F: Future>(f: F) -> F::Output {
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-    let waker = Waker::from(Arc::new(Noop));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
 
 fn call(reg: &Registry, name: &str, args: Value) -> Result<Value, ToolError> {
     let ctx = Ctx::new();

@@ -6,15 +6,14 @@
 //! stepper undo  STATE_DIR SESSION N      # undo N steps, print the report as JSON
 //! ```
 
-use std::future::Future;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 
 use aifirst::audit::AuditLog;
 use aifirst::{capability, CallOptions, Engine, Policy, Redactor, Registry};
+use aifirst_tests::block_on;
 use serde_json::json;
 
 /// Creates an empty file.
@@ -31,21 +30,6 @@ fn touch(path: String) -> Result<String, std::io::Error> {
 )]
 fn unlink(path: String) -> Result<bool, std::io::Error> {
     std::fs::remove_file(path).map(|_| true)
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-    let waker = Waker::from(Arc::new(Noop));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
 }
 
 fn run(args: &[String]) -> Result<(), String> {
