@@ -124,25 +124,34 @@ impl McpServer {
         if let Some(state) = &request.request_state {
             match self.take_confirmation(state, def.name, &args, &request) {
                 Ok(true) => opts.confirmed = true,
-                Ok(false) => {
-                    return error_result(
-                        "declined",
-                        &format!("the user did not confirm `{}`; it did not run", def.name),
-                    )
-                }
+                Ok(false) => return declined(def),
                 Err(why) => return error_result("invalid_request", &why),
             }
         }
-        let engine = &self.inner.engine;
-        let session = &self.inner.session;
-        match engine
-            .call(session, def.name, args.clone(), opts.clone())
-            .await
-        {
-            Ok(v) => success(self.inner.structured.contains(def.name), v),
+        match self.run(def, args.clone(), opts.clone()).await {
             Err(CallError::NeedsConfirmation(why)) => {
                 self.ask_confirmation(def, args, opts, why, ctx).await
             }
+            done => self.answer(def, done),
+        }
+    }
+
+    async fn run(
+        &self,
+        def: &'static CapabilityDef,
+        args: Value,
+        opts: CallOptions,
+    ) -> Result<Value, CallError> {
+        self.inner
+            .engine
+            .call(&self.inner.session, def.name, args, opts)
+            .await
+    }
+
+    /// The tool result of a finished call.
+    fn answer(&self, def: &CapabilityDef, done: Result<Value, CallError>) -> CallToolResponse {
+        match done {
+            Ok(v) => success(self.inner.structured.contains(def.name), v),
             Err(e) => call_error(&e),
         }
     }
@@ -194,20 +203,10 @@ impl McpServer {
         match ctx.peer.elicit::<Confirm>(message).await {
             Ok(Some(Confirm { confirm: true })) => {
                 opts.confirmed = true;
-                match self
-                    .inner
-                    .engine
-                    .call(&self.inner.session, def.name, args, opts)
-                    .await
-                {
-                    Ok(v) => success(self.inner.structured.contains(def.name), v),
-                    Err(e) => call_error(&e),
-                }
+                let done = self.run(def, args, opts).await;
+                self.answer(def, done)
             }
-            Ok(_) | Err(rmcp::service::ElicitationError::UserDeclined) => error_result(
-                "declined",
-                &format!("the user did not confirm `{}`; it did not run", def.name),
-            ),
+            Ok(_) | Err(rmcp::service::ElicitationError::UserDeclined) => declined(def),
             Err(e) => error_result(
                 "needs_confirmation",
                 &format!("{why}; asking the user failed ({e}), so the call was refused"),
@@ -493,6 +492,14 @@ fn success(structured: bool, v: Value) -> CallToolResponse {
         result.structured_content = Some(v);
     }
     result.into()
+}
+
+/// The user said no: nothing ran.
+fn declined(def: &CapabilityDef) -> CallToolResponse {
+    error_result(
+        "declined",
+        &format!("the user did not confirm `{}`; it did not run", def.name),
+    )
 }
 
 /// A tool error: `message` is what the model reads, `kind` goes in `_meta` for programs.
