@@ -387,10 +387,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                 None => engine.undo(&s.session, steps.unwrap_or(1)).await?,
             };
             if g.json {
-                print_json(&json!({
-                    "undone": report.undone,
-                    "failed": report.failed.as_ref().map(|(step, why)| json!({"step": step, "reason": why})),
-                }));
+                print_json(&crate::output::undo_report(&report));
             } else if report.undone.is_empty() && report.failed.is_none() {
                 println!("nothing to undo in session `{}`", s.session);
             } else {
@@ -443,7 +440,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             let engine = open_engine(&s)?;
             let step = engine.checkpoint(&s.session, &name)?;
             if g.json {
-                print_json(&json!({"checkpoint": name, "after_step": step}));
+                print_json(&crate::output::checkpoint(&name, step));
             } else {
                 println!("checkpoint `{name}` after step {step}");
             }

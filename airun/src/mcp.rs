@@ -24,7 +24,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{json, Map, Value};
 
-use crate::output::undo_summary;
+use crate::output::{checkpoint, undo_report, undo_summary};
 
 /// The names of the meta tools.
 pub const META_TOOLS: [&str; 3] = ["undo", "history", "checkpoint"];
@@ -276,11 +276,7 @@ impl McpServer {
                 };
                 match report {
                     Ok(r) => {
-                        let v = json!({
-                            "undone": r.undone,
-                            "failed": r.failed.as_ref().map(|(step, why)| json!({"step": step, "reason": why})),
-                        });
-                        let mut result = CallToolResult::structured(v);
+                        let mut result = CallToolResult::structured(undo_report(&r));
                         if r.failed.is_some() {
                             result.is_error = Some(true);
                         }
@@ -311,10 +307,7 @@ impl McpServer {
                     return error_result("invalid_arguments", "`name` (a string) is required");
                 };
                 match engine.checkpoint(session, cp) {
-                    Ok(step) => {
-                        CallToolResult::structured(json!({"checkpoint": cp, "after_step": step}))
-                            .into()
-                    }
+                    Ok(step) => CallToolResult::structured(checkpoint(cp, step)).into(),
                     Err(e) => call_error(&e),
                 }
             }

@@ -22,6 +22,19 @@ pub fn undo_summary(def: &CapabilityDef) -> String {
     }
 }
 
+/// An undo's outcome as JSON, for `undo --json` and the MCP `undo` tool.
+pub fn undo_report(r: &aifirst::UndoReport) -> Value {
+    json!({
+        "undone": r.undone,
+        "failed": r.failed.as_ref().map(|(step, why)| json!({"step": step, "reason": why})),
+    })
+}
+
+/// A checkpoint as JSON, for `checkpoint --json` and the MCP `checkpoint` tool.
+pub fn checkpoint(name: &str, after_step: i64) -> Value {
+    json!({"checkpoint": name, "after_step": after_step})
+}
+
 /// Everything `describe --json` prints about a capability.
 pub fn describe(def: &CapabilityDef) -> Value {
     json!({
