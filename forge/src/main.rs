@@ -419,7 +419,7 @@ fn import(args: ImportArgs) -> u8 {
                 "{}: {} capabilities in {} modules; {} files written, {} unchanged{}{}",
                 dir.display(),
                 out.emitted.capabilities,
-                out.modules,
+                out.emitted.modules,
                 w.written.len(),
                 w.unchanged.len(),
                 if w.removed.is_empty() {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::emit::{crate_name, toml_str};
+use crate::emit::{crate_name, toml_str, RuntimeDep};
 
 const LIB: &str = r#"//! Hand-written capabilities. Each `#[capability]` function is registered at compile time and
 //! served by the binary (`cargo run -- list`, `call`, `undo`, `serve`).
@@ -207,17 +207,7 @@ pub fn new_crate(
     }
     let prefix = name.to_ascii_uppercase();
     let fill = |t: &str| t.replace("__NAME__", name).replace("__PREFIX__", &prefix);
-    let deps = match (runtime_path, runtime_version) {
-        (Some(p), _) => format!(
-            "aifirst = {{ path = {} }}\nairun = {{ path = {} }}\n",
-            toml_str(&format!("{}/runtime", p.trim_end_matches('/'))),
-            toml_str(&format!("{}/airun", p.trim_end_matches('/')))
-        ),
-        (None, v) => {
-            let v = v.unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string());
-            format!("aifirst = {}\nairun = {}\n", toml_str(&v), toml_str(&v))
-        }
-    };
+    let deps = RuntimeDep::new(runtime_path, runtime_version).toml();
     let cargo = format!(
         "[package]\nname = {n}\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
          [dependencies]\n{deps}serde = {{ version = \"1\", features = [\"derive\"] }}\n\

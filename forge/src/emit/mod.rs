@@ -36,6 +36,34 @@ pub enum RuntimeDep {
     Version(String),
 }
 
+impl RuntimeDep {
+    /// A path when one is given, else the version given, else forge's own version.
+    pub fn new(path: Option<String>, version: Option<String>) -> RuntimeDep {
+        match (path, version) {
+            (Some(p), _) => RuntimeDep::Path(p),
+            (None, Some(v)) => RuntimeDep::Version(v),
+            (None, None) => RuntimeDep::Version(env!("CARGO_PKG_VERSION").to_string()),
+        }
+    }
+
+    /// The `aifirst` and `airun` lines of a `[dependencies]` table.
+    pub fn toml(&self) -> String {
+        match self {
+            RuntimeDep::Path(root) => {
+                let root = root.trim_end_matches('/');
+                format!(
+                    "aifirst = {{ path = {} }}\nairun = {{ path = {} }}\n",
+                    toml_str(&format!("{root}/runtime")),
+                    toml_str(&format!("{root}/airun"))
+                )
+            }
+            RuntimeDep::Version(v) => {
+                format!("aifirst = {}\nairun = {}\n", toml_str(v), toml_str(v))
+            }
+        }
+    }
+}
+
 /// How to emit.
 #[derive(Debug, Clone)]
 pub struct EmitOptions {
@@ -58,6 +86,8 @@ pub struct Emitted {
     pub files: BTreeMap<String, String>,
     /// Capabilities in the crate.
     pub capabilities: usize,
+    /// Source modules (one per tag).
+    pub modules: usize,
     /// Capabilities the filters left out that undo plans of kept ones call, so were kept too.
     pub companions: Vec<String>,
 }
@@ -290,6 +320,7 @@ pub fn emit(
     Ok(Emitted {
         files,
         capabilities: caps.len(),
+        modules: modules.len(),
         companions,
     })
 }
@@ -704,17 +735,7 @@ pub fn toml_str(s: &str) -> String {
 }
 
 fn cargo_toml(opts: &EmitOptions) -> String {
-    let deps = match &opts.runtime {
-        RuntimeDep::Path(root) => {
-            let root = root.trim_end_matches('/');
-            format!(
-                "aifirst = {{ path = {} }}\nairun = {{ path = {} }}\n",
-                toml_str(&format!("{root}/runtime")),
-                toml_str(&format!("{root}/airun"))
-            )
-        }
-        RuntimeDep::Version(v) => format!("aifirst = {}\nairun = {}\n", toml_str(v), toml_str(v)),
-    };
+    let deps = opts.runtime.toml();
     let workspace = if opts.workspace_member {
         ""
     } else {
@@ -924,7 +945,6 @@ pub struct ImportOutcome {
     pub lowered: crate::lower::Lowered,
     pub emitted: Emitted,
     pub written: write::WriteReport,
-    pub modules: usize,
 }
 
 /// Why `forge import` stopped.
@@ -947,7 +967,6 @@ pub struct Planned {
     pub emitted: Emitted,
     /// The `forge.toml` to write when the crate has none.
     pub forge_toml: String,
-    pub modules: usize,
 }
 
 /// Imports `spec` for the crate directory `dir` as `record` says, without writing anything
@@ -986,11 +1005,7 @@ pub fn plan_crate(
         ops: record.ops.clone(),
     };
     let (caps, companions) = select(&lowered.ir, &filter);
-    let runtime = match (&record.runtime_path, &record.runtime_version) {
-        (Some(p), _) => RuntimeDep::Path(p.clone()),
-        (None, Some(v)) => RuntimeDep::Version(v.clone()),
-        (None, None) => RuntimeDep::Version(env!("CARGO_PKG_VERSION").to_string()),
-    };
+    let runtime = RuntimeDep::new(record.runtime_path.clone(), record.runtime_version.clone());
     let emit_opts = EmitOptions {
         name: record.name.clone(),
         runtime,
@@ -998,13 +1013,11 @@ pub fn plan_crate(
         output_schemas: record.output_schemas,
         source: record.source.clone(),
     };
-    let modules = group_by_module(&caps).len();
     let emitted = emit(&lowered.ir, &caps, companions, &emit_opts)?;
     Ok(Planned {
         lowered,
         emitted,
         forge_toml: record::render(&record),
-        modules,
     })
 }
 
@@ -1032,7 +1045,6 @@ pub fn import_crate(
         lowered: planned.lowered,
         emitted: planned.emitted,
         written,
-        modules: planned.modules,
     })
 }
 
