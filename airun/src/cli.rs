@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use aifirst::audit::AuditLog;
-use aifirst::{CallError, CallOptions, Engine, Policy, Redactor, Registry, Rule, StepState};
+use aifirst::{
+    CallError, CallOptions, Engine, Policy, Redactor, Registry, Resolution, Rule, StepState,
+    UndoOptions, UndoTarget,
+};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::{json, Value};
 
@@ -102,13 +105,35 @@ enum Command {
         args: String,
     },
     /// Undo the last N calls of the session (default 1), or every call after a checkpoint
+    #[command(
+        after_help = "Each compensation runs exactly once: the step is claimed before it runs, \
+and two undos of one session take turns. A step a crash left half-done (`intended`: the call was \
+interrupted; `undoing`: its compensation was) stops the undo until you say what happened with \
+--resolve; --skip gives up on a step so the ones below it can be undone.\n\nExamples:\n  \
+undo --dry-run 3          show the compensations of the last 3 steps, run nothing\n  \
+undo --to before-refactor\n  undo --resolve 12 done     step 12's call did take effect\n  \
+undo --skip 12            give up on step 12"
+    )]
     Undo {
         /// How many steps to undo
-        #[arg(conflicts_with = "to")]
+        #[arg(conflicts_with_all = ["to", "skip", "resolve"])]
         steps: Option<usize>,
         /// Undo every step after this checkpoint
-        #[arg(long, value_name = "CHECKPOINT")]
+        #[arg(long, value_name = "CHECKPOINT", conflicts_with_all = ["skip", "resolve"])]
         to: Option<String>,
+        /// Show each compensation (capability and resolved arguments) and run nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Run a compensation even when its target no longer matches what the step left behind
+        #[arg(long)]
+        force: bool,
+        /// Give up on undoing step N (audited): it is marked skipped and the steps below it can be undone
+        #[arg(long, value_name = "N", conflicts_with = "resolve")]
+        skip: Option<i64>,
+        /// Settle step N left half-done by a crash: `done` (the call took effect, or the
+        /// compensation did not), `undone` (the compensation took effect) or `skip`
+        #[arg(long, num_args = 2, value_names = ["N", "done|undone|skip"])]
+        resolve: Vec<String>,
     },
     /// The calls of the session, oldest first, with their undo state
     History,
@@ -136,8 +161,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain; names the first record that was modified, deleted or reordered
-    Verify,
+    /// Check the hash chain and cross-check it with the journal; names the first record that
+    /// was modified, deleted or reordered, a missing tail or file, and steps without records
+    Verify {
+        /// A head printed earlier by `audit head` (and kept elsewhere): it must still be in the chain
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
+    },
+    /// Print the newest record's number and hash, to keep somewhere else as a witness
+    Head,
     /// Write a self-contained HTML compliance report
     Report {
         /// The HTML file to write
@@ -250,6 +282,12 @@ struct Settings {
     policy: Policy,
     redactor: Redactor,
     meta_tools: bool,
+    /// The key of a keyed audit chain (`[audit] key_file`).
+    audit_key: Option<Vec<u8>>,
+    /// The session named by a flag, the environment or the file (MCP HTTP clients then share it).
+    session_named: bool,
+    /// `[mcp] shared_session`.
+    shared_session: Option<String>,
 }
 
 /// Where state goes when nothing names a directory: `.aifirst` in the working directory, unless
@@ -289,9 +327,17 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
         .unwrap_or_else(|| default_state_dir(app));
     let given = g.session.clone().or_else(|| env("AIFIRST_SESSION"));
     let session_given = given.is_some();
+    let session_named = session_given || config.session.is_some();
     let session = given
         .or(config.session.clone())
         .unwrap_or_else(|| "default".to_string());
+    let audit_key = match &config.audit.key_file {
+        Some(k) => Some(
+            aifirst::audit::read_key_file(k, &state_dir)
+                .map_err(|e| Fail::Usage(format!("airun.toml [audit] key_file: {e}")))?,
+        ),
+        None => None,
+    };
     let mut policy = config.policy.clone();
     for name in &g.allow {
         policy.capabilities.insert(name.clone(), Rule::Allow);
@@ -310,6 +356,9 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
         policy,
         redactor,
         meta_tools: config.meta_tools.enabled,
+        audit_key,
+        session_named,
+        shared_session: config.mcp.shared_session.clone(),
     })
 }
 
@@ -318,7 +367,8 @@ fn registry() -> Result<Registry, Fail> {
 }
 
 fn open_audit(s: &Settings) -> Result<AuditLog, Fail> {
-    AuditLog::open(&s.state_dir, s.redactor.clone()).map_err(|e| Fail::Failed(e.to_string()))
+    AuditLog::open_keyed(&s.state_dir, s.redactor.clone(), s.audit_key.clone())
+        .map_err(|e| Fail::Failed(e.to_string()))
 }
 
 fn open_engine(s: &Settings) -> Result<Engine, Fail> {
@@ -380,14 +430,90 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             }
             Ok(())
         }
-        Command::Undo { steps, to } => {
+        Command::Undo {
+            steps,
+            to,
+            dry_run,
+            force,
+            skip,
+            resolve,
+        } => {
             let engine = open_engine(&s)?;
-            let report = match &to {
-                Some(cp) => engine.undo_to(&s.session, cp).await?,
-                None => engine.undo(&s.session, steps.unwrap_or(1)).await?,
+            let client = Some(format!("{} cli", app.name));
+            if let Some(id) = skip {
+                engine.skip(&s.session, id, client.as_deref()).await?;
+                return done_line(
+                    g.json,
+                    json!({"skipped": id}),
+                    &format!("skipped step {id}"),
+                );
+            }
+            if let [n, how] = resolve.as_slice() {
+                let id: i64 = n
+                    .parse()
+                    .map_err(|_| Fail::Usage(format!("--resolve: `{n}` is not a step number")))?;
+                let how = match how.as_str() {
+                    "done" => Resolution::Done,
+                    "undone" => Resolution::Undone,
+                    "skip" => Resolution::Skip,
+                    other => {
+                        return Err(Fail::Usage(format!(
+                            "--resolve {id} {other}: say `done`, `undone` or `skip`"
+                        )))
+                    }
+                };
+                engine
+                    .resolve(&s.session, id, how, client.as_deref())
+                    .await?;
+                let state = engine
+                    .journal()
+                    .step(id)
+                    .ok()
+                    .flatten()
+                    .map(|st| st.state.as_str())
+                    .unwrap_or("?");
+                return done_line(
+                    g.json,
+                    json!({"resolved": id, "state": state}),
+                    &format!("step {id} is now {state}"),
+                );
+            }
+            let target = match &to {
+                Some(cp) => UndoTarget::Checkpoint(cp.clone()),
+                None => UndoTarget::Steps(steps.unwrap_or(1)),
             };
+            let opts = UndoOptions {
+                dry_run,
+                force,
+                client,
+            };
+            let report = engine.undo_with(&s.session, target, opts).await?;
             if g.json {
                 print_json(&crate::output::undo_report(&report));
+            } else if dry_run {
+                if report.planned.is_empty() {
+                    println!("nothing to undo in session `{}`", s.session);
+                }
+                for p in &report.planned {
+                    println!("step {} ({}, {}):", p.step, p.capability, p.state.as_str());
+                    if p.compensations.is_empty() {
+                        println!("  nothing to run");
+                    }
+                    for c in &p.compensations {
+                        println!("  {}({})", c.capability, c.args);
+                        if let Some(e) = &c.expect {
+                            println!(
+                                "    after checking with {}({}) that it still finds {}",
+                                e.read,
+                                e.args,
+                                json!(e.fields)
+                            );
+                        }
+                    }
+                    if let Some(why) = &p.blocked {
+                        println!("  would stop here: {why}");
+                    }
+                }
             } else if report.undone.is_empty() && report.failed.is_none() {
                 println!("nothing to undo in session `{}`", s.session);
             } else {
@@ -415,24 +541,32 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                     "STATE".to_string(),
                     "CAPABILITY".to_string(),
                     "UNDO".to_string(),
+                    "NOTE".to_string(),
                 ]];
                 for st in &steps {
-                    let state = match st.state {
-                        StepState::Done => "done",
-                        StepState::Undone => "undone",
-                    };
-                    let undo = serde_json::to_value(&st.undo)
-                        .ok()
-                        .and_then(|v| v.get("kind").and_then(Value::as_str).map(str::to_string))
-                        .unwrap_or_default();
                     rows.push(vec![
                         st.id.to_string(),
-                        state.to_string(),
+                        st.state.as_str().to_string(),
                         st.capability.clone(),
-                        undo,
+                        st.undo.kind().to_string(),
+                        st.error
+                            .as_deref()
+                            .map(|e| first_line(e, 60))
+                            .unwrap_or_default(),
                     ]);
                 }
                 print!("{}", table(&rows));
+                let stuck: Vec<String> = steps
+                    .iter()
+                    .filter(|st| matches!(st.state, StepState::Intended | StepState::Undoing))
+                    .map(|st| st.id.to_string())
+                    .collect();
+                if !stuck.is_empty() {
+                    eprintln!(
+                        "note: step(s) {} were left half-done by a process that stopped; see `undo --help` (--resolve, --skip)",
+                        stuck.join(", ")
+                    );
+                }
             }
             Ok(())
         }
@@ -457,7 +591,11 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                 ServeOptions {
                     name: app.name.to_string(),
                     version: app.version.to_string(),
-                    session: s.session.clone(),
+                    session: s
+                        .shared_session
+                        .clone()
+                        .unwrap_or_else(|| s.session.clone()),
+                    per_client_sessions: !s.session_named && s.shared_session.is_none(),
                     meta_tools: s.meta_tools && !no_meta_tools,
                     auto_confirm: g.yes,
                 },
@@ -552,35 +690,79 @@ fn list(json_out: bool, effect: Option<&str>) -> Result<(), Fail> {
     Ok(())
 }
 
+fn done_line(json_out: bool, v: Value, text: &str) -> Result<(), Fail> {
+    if json_out {
+        print_json(&v);
+    } else {
+        println!("{text}");
+    }
+    Ok(())
+}
+
 fn audit(s: &Settings, json_out: bool, cmd: AuditCommand) -> Result<(), Fail> {
-    let log = open_audit(s)?;
     let failed = |e: aifirst::audit::AuditError| Fail::Failed(e.to_string());
     let session = s.session_given.then_some(s.session.as_str());
-    match cmd {
-        AuditCommand::Verify => {
-            let v = log.verify().map_err(failed)?;
+    let cmd = match cmd {
+        AuditCommand::Verify { expect_head } => {
+            // Never creates a log: a missing one is a finding.
+            let v =
+                AuditLog::verify_dir(&s.state_dir, s.audit_key.as_deref(), expect_head.as_deref())
+                    .map_err(failed)?;
             if json_out {
                 print_json(&json!({
                     "records": v.records,
-                    "intact": v.first_bad.is_none(),
+                    "intact": v.intact(),
+                    "head": v.head.as_ref().map(|(seq, hash)| json!({"seq": seq, "hash": hash})),
                     "first_bad": v.first_bad.as_ref().map(|(seq, why)| json!({"seq": seq, "reason": why})),
+                    "problems": v.problems,
                 }));
             }
-            match v.first_bad {
-                None => {
-                    if !json_out {
-                        println!(
-                            "audit log intact: {} records, hash chain verified",
-                            v.records
-                        );
-                    }
-                    Ok(())
+            if v.intact() {
+                if !json_out {
+                    println!(
+                        "audit log intact: {} records, hash chain verified{}",
+                        v.records,
+                        if s.audit_key.is_some() {
+                            " (keyed)"
+                        } else {
+                            ""
+                        }
+                    );
                 }
-                Some((seq, why)) => Err(Fail::Failed(format!(
-                    "audit log tampered with at record {seq}: {why}"
-                ))),
+                return Ok(());
             }
+            let msg = match &v.first_bad {
+                Some((seq, why)) => format!("audit log tampered with at record {seq}: {why}"),
+                None => "audit log not intact".to_string(),
+            };
+            let rest: Vec<&String> = v
+                .problems
+                .iter()
+                .filter(|p| v.first_bad.is_none() || !p.starts_with("record "))
+                .collect();
+            let mut text = msg;
+            for p in rest {
+                text.push_str(&format!("\n  - {p}"));
+            }
+            return Err(Fail::Failed(text));
         }
+        AuditCommand::Head => {
+            let v =
+                AuditLog::verify_dir(&s.state_dir, s.audit_key.as_deref(), None).map_err(failed)?;
+            return match v.head {
+                Some((seq, hash)) => done_line(
+                    json_out,
+                    json!({"seq": seq, "hash": hash}),
+                    &format!("{seq} {hash}"),
+                ),
+                None => Err(Fail::Failed("the audit log has no records".into())),
+            };
+        }
+        other => other,
+    };
+    let log = open_audit(s)?;
+    match cmd {
+        AuditCommand::Verify { .. } | AuditCommand::Head => Ok(()),
         AuditCommand::Report { html, since } => {
             let page = log.report_html(session, since.as_deref()).map_err(failed)?;
             std::fs::write(&html, page)

@@ -33,6 +33,28 @@ pub struct Config {
     /// Directories file capabilities may touch (relative to this file); empty means any.
     #[serde(default)]
     pub allowed_roots: Vec<PathBuf>,
+    #[serde(default)]
+    pub audit: Audit,
+    #[serde(default)]
+    pub mcp: Mcp,
+}
+
+/// The audit log.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audit {
+    /// A file (outside the state directory, relative to this file) holding the key of a keyed
+    /// chain: each record's hash is then an HMAC, which nobody without the key can recompute.
+    pub key_file: Option<PathBuf>,
+}
+
+/// The MCP server.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mcp {
+    /// One undo session shared by every HTTP client (by default each client gets its own, so one
+    /// client's `undo` never reverts another's calls).
+    pub shared_session: Option<String>,
 }
 
 /// The MCP meta tools (`undo`, `history`, `checkpoint`), on by default.
@@ -110,6 +132,11 @@ impl Config {
         for r in &mut config.allowed_roots {
             if r.is_relative() {
                 *r = base.join(&*r);
+            }
+        }
+        if let Some(k) = &mut config.audit.key_file {
+            if k.is_relative() {
+                *k = base.join(&*k);
             }
         }
         Ok((config, Some(path)))

@@ -36,11 +36,12 @@ const CONFIRM_KEY: &str = "confirm";
 #[derive(Clone)]
 pub struct McpServer {
     inner: Arc<Inner>,
+    /// The journal session this client's calls and undos go to.
+    session: Arc<str>,
 }
 
 struct Inner {
     engine: Engine,
-    session: String,
     name: String,
     version: String,
     /// Confirm every call the policy wants confirmed (`--yes`).
@@ -52,6 +53,9 @@ struct Inner {
     /// Confirmations asked for with `input_required`: state token → (tool, arguments).
     pending: Mutex<HashMap<String, (String, Value)>>,
     counter: AtomicU64,
+    per_client: bool,
+    /// When the server started (Unix seconds): per-client session names stay unique across runs.
+    started: u64,
 }
 
 /// Options of [`McpServer::new`].
@@ -62,6 +66,10 @@ pub struct ServeOptions {
     pub version: String,
     /// The journal session calls are recorded under.
     pub session: String,
+    /// Over HTTP, give each client its own session (`SESSION-http-<start>-<n>`) so one client's
+    /// `undo` never reverts another's calls. Off when a session was named (flag, environment,
+    /// `session` or `[mcp] shared_session` in airun.toml): every client then shares it.
+    pub per_client_sessions: bool,
     /// Offer `undo`, `history` and `checkpoint`.
     pub meta_tools: bool,
     /// Treat every confirmation the policy asks for as given.
@@ -89,7 +97,6 @@ impl McpServer {
         Ok(McpServer {
             inner: Arc::new(Inner {
                 engine,
-                session: opts.session,
                 name: opts.name,
                 version: opts.version,
                 auto_confirm: opts.auto_confirm,
@@ -98,8 +105,47 @@ impl McpServer {
                 meta: opts.meta_tools,
                 pending: Mutex::new(HashMap::new()),
                 counter: AtomicU64::new(0),
+                per_client: opts.per_client_sessions,
+                started: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
             }),
+            session: Arc::from(opts.session.as_str()),
         })
+    }
+
+    /// The journal session of the client making this request: over streamable HTTP, each MCP
+    /// session (`Mcp-Session-Id`) gets its own undo session, `SESSION-http-<started>-<id hash>`,
+    /// unless sessions are shared. A request without an MCP session (stdio, or a stateless
+    /// request) uses the server's session.
+    fn session_for(&self, ctx: &RequestContext<RoleServer>) -> String {
+        if !self.inner.per_client {
+            return self.session.to_string();
+        }
+        let id = ctx
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok());
+        match id {
+            Some(id) => {
+                // FNV-1a: short, stable, and reveals nothing of the session id itself.
+                let h = id.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+                });
+                format!(
+                    "{}-http-{}-{:08x}",
+                    self.session, self.inner.started, h as u32
+                )
+            }
+            None => self.session.to_string(),
+        }
+    }
+
+    /// The journal session of this server's client.
+    pub fn session(&self) -> &str {
+        &self.session
     }
 
     /// The tools `tools/list` answers with.
@@ -128,7 +174,10 @@ impl McpServer {
                 Err(why) => return error_result("invalid_request", &why),
             }
         }
-        match self.run(def, args.clone(), opts.clone()).await {
+        match self
+            .run(&self.session_for(ctx), def, args.clone(), opts.clone())
+            .await
+        {
             Err(CallError::NeedsConfirmation(why)) => {
                 self.ask_confirmation(def, args, opts, why, ctx).await
             }
@@ -138,14 +187,12 @@ impl McpServer {
 
     async fn run(
         &self,
+        session: &str,
         def: &'static CapabilityDef,
         args: Value,
         opts: CallOptions,
     ) -> Result<Value, CallError> {
-        self.inner
-            .engine
-            .call(&self.inner.session, def.name, args, opts)
-            .await
+        self.inner.engine.call(session, def.name, args, opts).await
     }
 
     /// The tool result of a finished call.
@@ -203,7 +250,7 @@ impl McpServer {
         match ctx.peer.elicit::<Confirm>(message).await {
             Ok(Some(Confirm { confirm: true })) => {
                 opts.confirmed = true;
-                let done = self.run(def, args, opts).await;
+                let done = self.run(&self.session_for(ctx), def, args, opts).await;
                 self.answer(def, done)
             }
             Ok(_) | Err(rmcp::service::ElicitationError::UserDeclined) => declined(def),
@@ -261,19 +308,32 @@ impl McpServer {
         }))
     }
 
-    async fn call_meta(&self, name: &str, args: &JsonObject) -> CallToolResponse {
+    async fn call_meta(
+        &self,
+        name: &str,
+        args: &JsonObject,
+        ctx: &RequestContext<RoleServer>,
+    ) -> CallToolResponse {
         let engine = &self.inner.engine;
-        let session = &self.inner.session;
+        let session = self.session_for(ctx);
+        let session = session.as_str();
         match name {
             "undo" => {
-                let report = if let Some(cp) = args.get("checkpoint").and_then(Value::as_str) {
-                    engine.undo_to(session, cp).await
+                let target = if let Some(cp) = args.get("checkpoint").and_then(Value::as_str) {
+                    aifirst::UndoTarget::Checkpoint(cp.to_string())
                 } else {
                     let steps = args.get("steps").and_then(Value::as_u64).unwrap_or(1);
-                    engine
-                        .undo(session, usize::try_from(steps).unwrap_or(usize::MAX))
-                        .await
+                    aifirst::UndoTarget::Steps(usize::try_from(steps).unwrap_or(usize::MAX))
                 };
+                let opts = aifirst::UndoOptions {
+                    dry_run: args
+                        .get("dry_run")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    force: false,
+                    client: Some("mcp".to_string()),
+                };
+                let report = engine.undo_with(session, target, opts).await;
                 match report {
                     Ok(r) => {
                         let mut result = CallToolResult::structured(undo_report(&r));
@@ -385,7 +445,7 @@ impl ServerHandler for McpServer {
         }
         if self.inner.meta && META_TOOLS.contains(&request.name.as_ref()) {
             let args = request.arguments.clone().unwrap_or_default();
-            return Ok(self.call_meta(&request.name, &args).await);
+            return Ok(self.call_meta(&request.name, &args, &context).await);
         }
         Err(McpError::invalid_params(
             format!("unknown tool `{}`", request.name),
@@ -440,7 +500,8 @@ fn meta_tools() -> Vec<Tool> {
             "type": "object",
             "properties": {
                 "steps": {"type": "integer", "minimum": 1, "description": "How many steps to undo (default 1)."},
-                "checkpoint": {"type": "string", "description": "Undo every step after this checkpoint instead."}
+                "checkpoint": {"type": "string", "description": "Undo every step after this checkpoint instead."},
+                "dry_run": {"type": "boolean", "description": "Only show each compensation that would run (capability and arguments); run nothing."}
             }
         })),
     )
@@ -512,7 +573,11 @@ fn call_error(e: &CallError) -> CallToolResponse {
         CallError::NeedsConfirmation(_) => "needs_confirmation",
         CallError::Snapshot(_) => "snapshot_failed",
         CallError::Tool(_) => "handler_failed",
-        CallError::Journal(_) => "journal_failed",
+        CallError::Journal(_) | CallError::Incomplete { .. } => "journal_failed",
+        CallError::InvalidSchema { .. } => "refused",
+        CallError::Busy(_) => "busy",
+        CallError::Audit(_) => "audit_failed",
+        CallError::NoStep(_) | CallError::WrongState { .. } => "invalid_request",
     };
     let message = match e {
         CallError::Tool(t) => format!("the call failed: {t}"),

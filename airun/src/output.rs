@@ -9,13 +9,20 @@ pub fn undo_summary(def: &CapabilityDef) -> String {
         UndoDecl::Undeclared => "not needed".to_string(),
         UndoDecl::Function { path, .. } => format!("function {path}"),
         UndoDecl::Plan {
-            kind, target, args, ..
+            kind,
+            target,
+            args,
+            check,
+            ..
         } => {
             let args: Vec<String> = args
                 .iter()
                 .map(|a| format!("{} = {}", a.name, a.expr))
                 .collect();
-            format!("{}: {target}({})", kind.as_str(), args.join(", "))
+            let check = check
+                .map(|c| format!(", after checking with {c}"))
+                .unwrap_or_default();
+            format!("{}: {target}({}){check}", kind.as_str(), args.join(", "))
         }
         UndoDecl::Custom => "recorded by the handler".to_string(),
         UndoDecl::Irreversible { reason } => format!("irreversible: {reason}"),
@@ -24,10 +31,14 @@ pub fn undo_summary(def: &CapabilityDef) -> String {
 
 /// An undo's outcome as JSON, for `undo --json` and the MCP `undo` tool.
 pub fn undo_report(r: &aifirst::UndoReport) -> Value {
-    json!({
+    let mut v = json!({
         "undone": r.undone,
         "failed": r.failed.as_ref().map(|(step, why)| json!({"step": step, "reason": why})),
-    })
+    });
+    if !r.planned.is_empty() {
+        v["planned"] = serde_json::to_value(&r.planned).unwrap_or(Value::Null);
+    }
+    v
 }
 
 /// A checkpoint as JSON, for `checkpoint --json` and the MCP `checkpoint` tool.

@@ -55,6 +55,7 @@ enum Undo {
         snapshot: Option<LitStr>,
         guard: Option<LitStr>,
         when_absent: Option<LitStr>,
+        check: Option<LitStr>,
         args: Vec<(String, LitStr)>,
     },
     Custom,
@@ -212,6 +213,7 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
             let mut snapshot = None;
             let mut guard: Option<LitStr> = None;
             let mut when_absent: Option<LitStr> = None;
+            let mut check: Option<LitStr> = None;
             for a in args {
                 let Expr::Assign(assign) = a else {
                     errors.push(a.span(), "expected `argument = \"$args.x\"` (or `$result.…`, `$snapshot…`, `$location.id`)");
@@ -247,6 +249,12 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                             );
                         }
                         guard = Some(v);
+                    }
+                    (Some(n), Some(v)) if n == "check" && !quoted => {
+                        if kind != "inverse" {
+                            errors.push(v.span(), "`check = …` goes with `inverse(...)`; a restore checks with its snapshot");
+                        }
+                        check = Some(v);
                     }
                     (Some(n), Some(v)) if n == "when_absent" && !quoted => {
                         if kind != "restore" {
@@ -294,6 +302,7 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                 snapshot,
                 guard,
                 when_absent,
+                check,
                 args: out,
             })
         }
@@ -607,6 +616,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                     snapshot,
                     guard,
                     when_absent,
+                    check,
                     args,
                 },
                 _,
@@ -634,12 +644,17 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 Some(w) => quote!(::core::option::Option::Some(#w)),
                 None => quote!(::core::option::Option::None),
             };
+            let check = match check {
+                Some(c) => quote!(::core::option::Option::Some(#c)),
+                None => quote!(::core::option::Option::None),
+            };
             quote!(::aifirst::UndoDecl::Plan {
                 kind: ::aifirst::UndoKind::#kind,
                 target: #target,
                 snapshot: #snapshot,
                 guard: #guard,
                 when_absent: #when_absent,
+                check: #check,
                 args: &[#(#args),*],
             })
         }

@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::engine::{CallEvent, Recorder};
-use crate::journal::StepUndo;
+use crate::engine::{CallEvent, CallStatus, Recorder, UndoEvent, UndoPhase};
+use crate::journal::{Journal, StepState, StepUndo};
 use crate::redact::Redactor;
 use crate::UndoDecl;
 
@@ -21,12 +21,12 @@ use crate::UndoDecl;
 pub const MAX_FIELD_BYTES: usize = 16 * 1024;
 
 /// The current schema version (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = ["
 CREATE TABLE records (
     seq         INTEGER PRIMARY KEY,
-    kind        TEXT    NOT NULL,   -- call | undo
+    kind        TEXT    NOT NULL,   -- intent | call | undo
     session     TEXT    NOT NULL,
     capability  TEXT    NOT NULL,
     started_at  TEXT    NOT NULL,   -- RFC 3339, UTC
@@ -36,16 +36,20 @@ CREATE TABLE records (
     annotations TEXT    NOT NULL,   -- JSON object (MCP hints)
     args        TEXT    NOT NULL,   -- redacted JSON, capped
     result      TEXT    NOT NULL,   -- redacted JSON, capped
-    status      TEXT    NOT NULL,   -- ok | error | refused | undone | undo_failed
+    status      TEXT    NOT NULL,   -- started | ok | error | refused | invalid | undo_started | undone | undo_failed | undo_refused | skipped | resolved
     error       TEXT,
-    step        INTEGER,            -- journal step, when the call left one
+    step        INTEGER,            -- journal step, when the call has one
     undo_plan   TEXT    NOT NULL,   -- declared plan kind
-    undo_state  TEXT    NOT NULL,   -- available | in_process_only | irreversible | none | done | failed
+    undo_state  TEXT    NOT NULL,   -- available | in_process_only | irreversible | none | pending | done | failed
     client      TEXT,
     prev_hash   TEXT    NOT NULL,
     hash        TEXT    NOT NULL
 );
 CREATE INDEX records_by_session ON records (session, seq);
+", "
+-- Facts about the log itself: `keyed` = 1 when its chain is an HMAC under a key kept elsewhere.
+CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE INDEX records_by_step ON records (step);
 "];
 
 /// An audit log that could not be opened or written.
@@ -67,6 +71,10 @@ pub enum AuditError {
         "audit log {path} has schema version {found}, newer than this program's {SCHEMA_VERSION}"
     )]
     TooNew { path: PathBuf, found: i64 },
+    #[error("{0}")]
+    Journal(#[from] crate::journal::JournalError),
+    #[error("audit log {path}: {why}")]
+    Key { path: PathBuf, why: String },
 }
 
 /// One audit record, as stored.
@@ -94,8 +102,9 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    /// The hash of this record's content chained to the previous record's hash.
-    pub fn compute_hash(&self, prev_hash: &str) -> String {
+    /// The hash of this record's content chained to the previous record's hash: SHA-256, or
+    /// HMAC-SHA-256 under `key` for a keyed log.
+    pub fn compute_hash(&self, prev_hash: &str, key: Option<&[u8]>) -> String {
         let content = json!([
             self.seq,
             self.kind,
@@ -115,17 +124,62 @@ impl AuditRecord {
             self.undo_state,
             self.client
         ]);
-        let mut h = Sha256::new();
-        h.update(prev_hash.as_bytes());
-        h.update(b"\n");
-        h.update(content.to_string().as_bytes());
-        h.finalize()
-            .iter()
-            .fold(String::with_capacity(64), |mut s, b| {
-                let _ = write!(s, "{b:02x}");
-                s
-            })
+        let mut msg = Vec::with_capacity(prev_hash.len() + 1 + 512);
+        msg.extend_from_slice(prev_hash.as_bytes());
+        msg.push(b'\n');
+        msg.extend_from_slice(content.to_string().as_bytes());
+        let digest = match key {
+            Some(k) => hmac_sha256(k, &msg),
+            None => Sha256::digest(&msg).into(),
+        };
+        hex(&digest)
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// HMAC-SHA-256 (RFC 2104).
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(msg);
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// Reads an audit key file: at least 16 bytes, kept outside the state directory.
+pub fn read_key_file(path: &Path, state_dir: &Path) -> Result<Vec<u8>, String> {
+    let key = std::fs::read(path)
+        .map_err(|e| format!("cannot read the audit key file {}: {e}", path.display()))?;
+    if key.len() < 16 {
+        return Err(format!(
+            "the audit key file {} holds {} bytes; use at least 16 random bytes (e.g. `head -c 32 /dev/urandom > FILE`)",
+            path.display(),
+            key.len()
+        ));
+    }
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if canon(path).starts_with(canon(state_dir)) {
+        return Err(format!(
+            "the audit key file {} is inside the state directory {}: whoever can rewrite the log could then rewrite it with the key; keep it elsewhere",
+            path.display(),
+            state_dir.display()
+        ));
+    }
+    Ok(key)
 }
 
 /// The first record that breaks the chain, if any.
@@ -134,6 +188,18 @@ pub struct Verification {
     pub records: usize,
     /// (sequence number, what is wrong)
     pub first_bad: Option<(i64, String)>,
+    /// The newest record's sequence number and hash, to witness elsewhere (`audit head`).
+    pub head: Option<(i64, String)>,
+    /// Everything found wrong, the chain's first break included: a missing log or tail, a head
+    /// the journal kept that the log no longer has, journal steps without records, a missing key.
+    pub problems: Vec<String>,
+}
+
+impl Verification {
+    /// Nothing was found wrong.
+    pub fn intact(&self) -> bool {
+        self.first_bad.is_none() && self.problems.is_empty()
+    }
 }
 
 /// The first link's "previous hash".
@@ -144,11 +210,28 @@ pub struct AuditLog {
     conn: Mutex<Connection>,
     path: PathBuf,
     redactor: Redactor,
+    /// The HMAC key of a keyed log.
+    key: Option<Vec<u8>>,
+    /// The journal of the same state directory, which keeps the chain's head.
+    journal: Option<Journal>,
 }
 
 impl AuditLog {
+    /// Opens (or creates) the log of `state_dir` for writing. The chain's head is kept in the
+    /// state directory's journal too.
     pub fn open(state_dir: &Path, redactor: Redactor) -> Result<AuditLog, AuditError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| AuditError::Dir {
+        Self::open_keyed(state_dir, redactor, None)
+    }
+
+    /// Opens (or creates) a log whose chain is keyed: HMAC-SHA-256 under `key`, which must be
+    /// kept outside the state directory. A log started without a key cannot take one later,
+    /// and the other way round.
+    pub fn open_keyed(
+        state_dir: &Path,
+        redactor: Redactor,
+        key: Option<Vec<u8>>,
+    ) -> Result<AuditLog, AuditError> {
+        crate::journal::create_private_dir(state_dir).map_err(|source| AuditError::Dir {
             path: state_dir.to_path_buf(),
             source,
         })?;
@@ -158,38 +241,46 @@ impl AuditLog {
             source,
         };
         let mut conn = crate::journal::open_wal(&path).map_err(sql)?;
-        // One transaction, write lock first: two processes opening a new log at once must not
-        // both run the migrations.
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        crate::journal::migrate(&mut conn, &MIGRATIONS).map_err(|(e, newer)| match newer {
+            Some(found) => AuditError::TooNew {
+                path: path.clone(),
+                found,
+            },
+            None => sql(e),
+        })?;
+        let keyed: Option<String> = conn
+            .query_row("SELECT v FROM meta WHERE k = 'keyed'", [], |r| r.get(0))
+            .optional()
             .map_err(sql)?;
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+        let records: i64 = conn
+            .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
             .map_err(sql)?;
-        if version > SCHEMA_VERSION {
-            return Err(AuditError::TooNew {
-                path,
-                found: version,
-            });
+        match (keyed.as_deref(), key.is_some(), records) {
+            (None, true, 0) => {
+                conn.execute("INSERT INTO meta (k, v) VALUES ('keyed', '1')", [])
+                    .map_err(sql)?;
+            }
+            (None, true, _) => {
+                return Err(AuditError::Key {
+                    path,
+                    why: "it was started without a key; a key applies to a new log only (move the old one aside)".into(),
+                })
+            }
+            (Some(_), false, _) => {
+                return Err(AuditError::Key {
+                    path,
+                    why: "it is keyed: configure its key file (`[audit] key_file` in airun.toml)".into(),
+                })
+            }
+            _ => {}
         }
-        for (i, m) in MIGRATIONS
-            .iter()
-            .enumerate()
-            .skip(usize::try_from(version).unwrap_or(0))
-        {
-            tx.execute_batch(m).map_err(sql)?;
-            tx.pragma_update(
-                None,
-                "user_version",
-                i64::try_from(i + 1).unwrap_or(SCHEMA_VERSION),
-            )
-            .map_err(sql)?;
-        }
-        tx.commit().map_err(sql)?;
+        let journal = Journal::open(state_dir)?;
         Ok(AuditLog {
             conn: Mutex::new(conn),
             path,
             redactor,
+            key,
+            journal: Some(journal),
         })
     }
 
@@ -209,8 +300,9 @@ impl AuditLog {
         format!("{}…[truncated {} bytes]", &text[..cut], text.len() - cut)
     }
 
-    /// Appends a record; committed when this returns.
-    #[allow(clippy::too_many_arguments)]
+    /// Appends a record; committed when this returns, and the chain's new head kept in the
+    /// journal. An error means the record may be missing: the engine then refuses (before a
+    /// call) or reports it (after).
     fn append(&self, mut rec: AuditRecord) -> Result<(), AuditError> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let sql = |source| AuditError::Sqlite {
@@ -230,7 +322,7 @@ impl AuditLog {
             .unwrap_or_else(|| (0, GENESIS.to_string()));
         rec.seq = last_seq + 1;
         rec.prev_hash = prev.clone();
-        rec.hash = rec.compute_hash(&prev);
+        rec.hash = rec.compute_hash(&prev, self.key.as_deref());
         tx.prepare_cached(
             "INSERT INTO records (seq, kind, session, capability, started_at, ended_at, duration_us, effects,
              annotations, args, result, status, error, step, undo_plan, undo_state, client, prev_hash, hash)
@@ -244,7 +336,27 @@ impl AuditLog {
             ])
         })
         .map_err(sql)?;
-        tx.commit().map_err(sql)
+        tx.commit().map_err(sql)?;
+        drop(conn);
+        if let Some(j) = &self.journal {
+            j.set_audit_head(rec.seq, &rec.hash)?;
+        }
+        Ok(())
+    }
+
+    /// The newest record's sequence number and hash.
+    pub fn head(&self) -> Result<Option<(i64, String)>, AuditError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.query_row(
+            "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(|source| AuditError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Every record, in order, optionally of one session and from a time on (RFC 3339 prefix compare).
@@ -297,40 +409,128 @@ impl AuditLog {
         Ok(rows)
     }
 
-    /// Recomputes the chain; names the first record that was modified, deleted or reordered.
+    /// Recomputes the chain; names the first record that was modified, deleted or reordered,
+    /// and cross-checks the journal (its kept head, and a record for every step).
     pub fn verify(&self) -> Result<Verification, AuditError> {
         let records = self.records(None, None)?;
-        let mut prev = GENESIS.to_string();
-        for (expected_seq, r) in (1i64..).zip(records.iter()) {
-            if r.seq != expected_seq {
-                let why = if r.seq > expected_seq {
-                    format!("record {expected_seq} is missing (deleted)")
-                } else {
-                    format!("record {} is out of order", r.seq)
-                };
-                return Ok(Verification {
-                    records: records.len(),
-                    first_bad: Some((expected_seq, why)),
-                });
-            }
-            if r.prev_hash != prev {
-                return Ok(Verification {
-                    records: records.len(),
-                    first_bad: Some((r.seq, "does not follow the previous record (reordered, or a record before it was deleted or changed)".into())),
-                });
-            }
-            if r.compute_hash(&prev) != r.hash {
-                return Ok(Verification {
-                    records: records.len(),
-                    first_bad: Some((r.seq, "its content was modified".into())),
-                });
-            }
-            prev = r.hash.clone();
+        let mut v = chain(&records, self.key.as_deref());
+        if let Some(j) = &self.journal {
+            cross_check(&mut v, &records, j)?;
         }
-        Ok(Verification {
-            records: records.len(),
-            first_bad: None,
-        })
+        Ok(v)
+    }
+
+    /// Verifies the log of `state_dir` without creating anything: a missing log is reported,
+    /// not made anew. `key` for a keyed log; `expect_head`, a hash witnessed earlier (`audit
+    /// head`), must still be in the chain.
+    pub fn verify_dir(
+        state_dir: &Path,
+        key: Option<&[u8]>,
+        expect_head: Option<&str>,
+    ) -> Result<Verification, AuditError> {
+        let path = state_dir.join("audit.sqlite3");
+        let journal_path = state_dir.join("journal.sqlite3");
+        let journal = if journal_path.is_file() {
+            Some(Journal::open(state_dir)?)
+        } else {
+            None
+        };
+        let mut v = if path.is_file() {
+            let sql = |source| AuditError::Sqlite {
+                path: path.clone(),
+                source,
+            };
+            let conn = Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sql)?;
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(sql)?;
+            let keyed = version >= 2
+                && conn
+                    .query_row("SELECT v FROM meta WHERE k = 'keyed'", [], |r| {
+                        r.get::<_, String>(0)
+                    })
+                    .optional()
+                    .map_err(sql)?
+                    .is_some();
+            let log = AuditLog {
+                conn: Mutex::new(conn),
+                path: path.clone(),
+                redactor: Redactor::default(),
+                key: key.map(<[u8]>::to_vec),
+                journal: None,
+            };
+            let records = log.records(None, None)?;
+            let mut v = chain(&records, if keyed { key } else { None });
+            match (keyed, key.is_some()) {
+                (true, false) => v.problems.insert(
+                    0,
+                    "this log is keyed: verify it with its key (`[audit] key_file` in airun.toml, or --key-file)".into(),
+                ),
+                (false, true) => v.problems.insert(
+                    0,
+                    "a key was given but this log is not keyed: anyone could have rewritten it consistently".into(),
+                ),
+                _ => {}
+            }
+            if let Some(j) = &journal {
+                cross_check(&mut v, &records, j)?;
+            }
+            v
+        } else {
+            let mut v = Verification {
+                records: 0,
+                first_bad: None,
+                head: None,
+                problems: Vec::new(),
+            };
+            if let Some(j) = &journal {
+                let steps = j.all_steps()?.len();
+                if let Some((seq, _)) = j.audit_head()? {
+                    v.problems.push(format!(
+                        "the audit log {} is missing: the journal saw it reach record {seq}",
+                        path.display()
+                    ));
+                } else if steps > 0 {
+                    v.problems.push(format!(
+                        "the audit log {} is missing, but the journal has {steps} steps",
+                        path.display()
+                    ));
+                }
+            }
+            v
+        };
+        if let Some(h) = expect_head {
+            let found = v.head.as_ref().is_some_and(|(_, hash)| hash == h) || {
+                // Not the newest: it must still be somewhere in the (verified) chain.
+                path.is_file() && {
+                    let conn = Connection::open_with_flags(
+                        &path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    );
+                    conn.ok()
+                        .and_then(|c| {
+                            c.query_row(
+                                "SELECT COUNT(*) FROM records WHERE hash = ?1",
+                                params![h],
+                                |r| r.get::<_, i64>(0),
+                            )
+                            .ok()
+                        })
+                        .is_some_and(|n| n > 0)
+                }
+            };
+            if !found {
+                v.problems.push(format!(
+                    "the witnessed head {h} is not in the chain: the log was truncated before it or rewritten"
+                ));
+            }
+        }
+        Ok(v)
     }
 
     /// The self-contained HTML report of the records of `session` since `since`.
@@ -341,9 +541,10 @@ impl AuditLog {
     ) -> Result<String, AuditError> {
         let records = self.records(session, since)?;
         let v = self.verify()?;
-        let integrity = match &v.first_bad {
-            None => format!("intact ({} records, hash chain verified)", v.records),
-            Some((seq, why)) => format!("BROKEN at record {seq}: {why}"),
+        let integrity = match (&v.first_bad, v.problems.first()) {
+            (None, None) => format!("intact ({} records, hash chain verified)", v.records),
+            (Some((seq, why)), _) => format!("BROKEN at record {seq}: {why}"),
+            (None, Some(p)) => format!("NOT INTACT: {p}"),
         };
         Ok(crate::report::html(
             &records,
@@ -363,7 +564,7 @@ impl AuditLog {
             let line = json!({
                 "time": r.started_at,
                 "end_time": r.ended_at,
-                "gen_ai.operation.name": if r.kind == "undo" { "undo_tool" } else { "execute_tool" },
+                "gen_ai.operation.name": if r.kind == "undo" || r.status == "undo_started" { "undo_tool" } else { "execute_tool" },
                 "gen_ai.tool.name": r.capability,
                 "gen_ai.tool.call.id": r.seq.to_string(),
                 "gen_ai.tool.call.arguments": r.args,
@@ -422,32 +623,144 @@ fn plan_kind(undo: &UndoDecl) -> &'static str {
     }
 }
 
+/// Recomputes a chain of records.
+fn chain(records: &[AuditRecord], key: Option<&[u8]>) -> Verification {
+    let mut prev = GENESIS.to_string();
+    let bad = |seq: i64, why: String| Verification {
+        records: records.len(),
+        first_bad: Some((seq, why.clone())),
+        head: records.last().map(|r| (r.seq, r.hash.clone())),
+        problems: vec![format!("record {seq}: {why}")],
+    };
+    for (expected_seq, r) in (1i64..).zip(records.iter()) {
+        if r.seq != expected_seq {
+            let why = if r.seq > expected_seq {
+                format!("record {expected_seq} is missing (deleted)")
+            } else {
+                format!("record {} is out of order", r.seq)
+            };
+            return bad(expected_seq, why);
+        }
+        if r.prev_hash != prev {
+            return bad(r.seq, "does not follow the previous record (reordered, or a record before it was deleted or changed)".into());
+        }
+        if r.compute_hash(&prev, key) != r.hash {
+            return bad(r.seq, "its content was modified".into());
+        }
+        prev = r.hash.clone();
+    }
+    Verification {
+        records: records.len(),
+        first_bad: None,
+        head: records.last().map(|r| (r.seq, r.hash.clone())),
+        problems: Vec::new(),
+    }
+}
+
+/// What the journal knows that the log must agree with: the head it kept (a log that lost its
+/// tail, or was rewritten, no longer has it) and a record for every step.
+fn cross_check(
+    v: &mut Verification,
+    records: &[AuditRecord],
+    journal: &Journal,
+) -> Result<(), AuditError> {
+    if let Some((seq, hash)) = journal.audit_head()? {
+        match records.iter().find(|r| r.seq == seq) {
+            None => {
+                let last = records.last().map(|r| r.seq).unwrap_or(0);
+                v.problems.push(format!(
+                    "the log ends at record {last}, but the journal saw it reach record {seq}: records {}..={seq} were deleted",
+                    last + 1
+                ));
+            }
+            Some(r) if r.hash != hash => v.problems.push(format!(
+                "record {seq} is not the one the journal saw (hash {} there, {hash} in the journal): the chain was rewritten",
+                r.hash
+            )),
+            Some(_) => {}
+        }
+    }
+    let mut recorded = std::collections::HashMap::<i64, Vec<&str>>::new();
+    for r in records {
+        if let Some(step) = r.step {
+            recorded.entry(step).or_default().push(r.kind.as_str());
+        }
+    }
+    let mut missing = Vec::new();
+    let mut undone_unrecorded = Vec::new();
+    for (id, state) in journal.all_steps()? {
+        let kinds = recorded.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+        if kinds.is_empty() {
+            missing.push(id);
+        } else if matches!(state, StepState::Undone | StepState::Undoing)
+            && !kinds.contains(&"intent")
+        {
+            undone_unrecorded.push(id);
+        }
+    }
+    let list = |ids: &[i64]| {
+        let shown: Vec<String> = ids.iter().take(20).map(i64::to_string).collect();
+        format!(
+            "{}{}",
+            shown.join(", "),
+            if ids.len() > 20 { ", …" } else { "" }
+        )
+    };
+    if !missing.is_empty() {
+        v.problems.push(format!(
+            "{} journal step(s) have no audit record: {}",
+            missing.len(),
+            list(&missing)
+        ));
+    }
+    if !undone_unrecorded.is_empty() {
+        v.problems.push(format!(
+            "{} undone step(s) have no record of their undo: {}",
+            undone_unrecorded.len(),
+            list(&undone_unrecorded)
+        ));
+    }
+    Ok(())
+}
+
+impl AuditLog {
+    fn compensations(&self, calls: &[crate::journal::Replay]) -> Value {
+        Value::Array(
+            calls
+                .iter()
+                .map(|c| {
+                    let mut o =
+                        json!({"capability": c.capability, "args": self.redactor.redact(&c.args)});
+                    if let Some(e) = &c.expect {
+                        o["check"] =
+                            json!({"capability": e.read, "args": self.redactor.redact(&e.args)});
+                    }
+                    o
+                })
+                .collect(),
+        )
+    }
+}
+
 impl Recorder for AuditLog {
-    fn call(&self, ev: &CallEvent<'_>) {
+    fn call(&self, ev: &CallEvent<'_>) -> Result<(), String> {
         let ended = SystemTime::now();
         let started = ended.checked_sub(ev.duration).unwrap_or(ended);
-        let (status, error, result) = match &ev.outcome {
-            Ok(v) => ("ok", None, self.capped(v)),
-            Err(e) if e.starts_with("refused") || e.starts_with("needs confirmation") => (
-                "refused",
-                Some(self.redactor.redact_text(e)),
-                "null".to_string(),
-            ),
-            Err(e) => (
-                "error",
-                Some(self.redactor.redact_text(e)),
-                "null".to_string(),
-            ),
-        };
-        let undo_state = match ev.step {
-            Some((_, StepUndo::Calls { .. } | StepUndo::Function { .. })) => "available",
-            Some((_, StepUndo::InProcess { .. })) => "in_process_only",
-            Some((_, StepUndo::Irreversible { .. })) => "irreversible",
-            None => "none",
+        let undo_state = match (ev.status, ev.undo) {
+            (CallStatus::Started, _) if ev.step.is_some() => "pending",
+            (_, Some(StepUndo::Calls { .. } | StepUndo::Function { .. })) => "available",
+            (_, Some(StepUndo::InProcess { .. })) => "in_process_only",
+            (_, Some(StepUndo::Irreversible { .. })) => "irreversible",
+            _ => "none",
         };
         let rec = AuditRecord {
             seq: 0,
-            kind: "call".into(),
+            kind: if ev.status == CallStatus::Started {
+                "intent"
+            } else {
+                "call"
+            }
+            .into(),
             session: ev.session.to_string(),
             capability: ev.capability.to_string(),
             started_at: rfc3339(started),
@@ -456,53 +769,60 @@ impl Recorder for AuditLog {
             effects: ev.def.map(|d| json!(d.effects)).unwrap_or(json!([])),
             annotations: ev.def.map(|d| json!(d.annotations())).unwrap_or(json!({})),
             args: self.capped(ev.args),
-            result,
-            status: status.into(),
-            error,
-            step: ev.step.map(|(id, _)| id),
+            result: ev
+                .result
+                .map(|v| self.capped(v))
+                .unwrap_or_else(|| "null".into()),
+            status: ev.status.as_str().into(),
+            error: ev.error.as_deref().map(|e| self.redactor.redact_text(e)),
+            step: ev.step,
             undo_plan: ev.def.map(|d| plan_kind(&d.undo)).unwrap_or("none").into(),
             undo_state: undo_state.into(),
             client: ev.client.map(|c| self.redactor.redact_text(c)),
             prev_hash: String::new(),
             hash: String::new(),
         };
-        if let Err(e) = self.append(rec) {
-            // The call already happened; losing its record must at least be loud.
-            eprintln!("aifirst: audit record not written: {e}");
-        }
+        self.append(rec).map_err(|e| e.to_string())
     }
 
-    fn undo(&self, session: &str, step: i64, outcome: Result<(), &str>) {
-        let now = rfc3339(SystemTime::now());
+    fn undo(&self, ev: &UndoEvent<'_>) -> Result<(), String> {
+        let ended = SystemTime::now();
+        let started = ended.checked_sub(ev.duration).unwrap_or(ended);
         let rec = AuditRecord {
             seq: 0,
-            kind: "undo".into(),
-            session: session.to_string(),
-            capability: format!("undo of step {step}"),
-            started_at: now.clone(),
-            ended_at: now,
-            duration_us: 0,
-            effects: json!([]),
-            annotations: json!({}),
-            args: json!({ "step": step }).to_string(),
-            result: "null".into(),
-            status: if outcome.is_ok() {
-                "undone"
+            kind: if ev.phase == UndoPhase::Started {
+                "intent"
             } else {
-                "undo_failed"
+                "undo"
             }
             .into(),
-            error: outcome.err().map(|e| self.redactor.redact_text(e)),
-            step: Some(step),
+            session: ev.session.to_string(),
+            capability: ev.capability.to_string(),
+            started_at: rfc3339(started),
+            ended_at: rfc3339(ended),
+            duration_us: i64::try_from(ev.duration.as_micros()).unwrap_or(i64::MAX),
+            effects: json!([]),
+            annotations: json!({}),
+            args: json!({ "step": ev.step, "compensations": self.compensations(ev.compensations) })
+                .to_string(),
+            result: "null".into(),
+            status: ev.phase.as_str().into(),
+            error: ev.error.map(|e| self.redactor.redact_text(e)),
+            step: Some(ev.step),
             undo_plan: "none".into(),
-            undo_state: if outcome.is_ok() { "done" } else { "failed" }.into(),
-            client: None,
+            undo_state: match ev.phase {
+                UndoPhase::Undone => "done",
+                UndoPhase::Failed | UndoPhase::Refused => "failed",
+                UndoPhase::Started => "pending",
+                UndoPhase::Skipped => "skipped",
+                UndoPhase::Resolved => "resolved",
+            }
+            .into(),
+            client: ev.client.map(|c| self.redactor.redact_text(c)),
             prev_hash: String::new(),
             hash: String::new(),
         };
-        if let Err(e) = self.append(rec) {
-            eprintln!("aifirst: audit record not written: {e}");
-        }
+        self.append(rec).map_err(|e| e.to_string())
     }
 }
 

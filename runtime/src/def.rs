@@ -67,6 +67,10 @@ pub enum UndoDecl {
         guard: Option<Guard>,
         /// For a restore: what to call instead when the snapshot found nothing (the call created it).
         when_absent: Option<&'static str>,
+        /// A read-only capability that re-reads what the compensation targets (called with the
+        /// compensation's arguments): before a destructive inverse runs, the engine checks that
+        /// it still finds what the call created.
+        check: Option<&'static str>,
         args: &'static [ArgExpr],
     },
     /// The body records its own compensation with [`Ctx::on_undo`].

@@ -1,15 +1,24 @@
-//! The engine: validate, decide, run, journal; and undo.
+//! The engine: validate, decide, journal ahead, run, complete; and undo, exactly once.
+//!
+//! A mutating call takes its session's lock, is journaled `intended` and audited (intent) before
+//! it runs, and is completed (`done`, with its compensation) and audited (outcome) after. If the
+//! journal or the audit log cannot take the intent, the call does not run. An undo takes the
+//! session's lock, vets each compensation against what its capability declares and against
+//! policy, checks that the target is still what the step left behind, claims the step
+//! (`undoing`) and only then runs the compensation; `undone` or `failed` after.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::def::{CapabilityDef, UndoDecl};
 use crate::expr::{resolve, Scope};
-use crate::journal::{Journal, JournalError, Replay, Step, StepUndo};
+use crate::journal::{Expect, Journal, JournalError, Replay, Step, StepState, StepUndo};
+use crate::lock::{LockError, SessionLocks};
 use crate::policy::{Policy, Verdict};
 use crate::redact::Redactor;
 use crate::{Ctx, Guard, Registry, ToolError, UndoCall};
@@ -29,6 +38,9 @@ pub enum CallError {
     Unknown(String),
     #[error("invalid arguments at `{field}`: {message}")]
     InvalidArguments { field: String, message: String },
+    /// The capability's own input schema is broken: calls are refused rather than unchecked.
+    #[error("`{capability}` cannot be called: its input schema does not compile ({message}); fix the schema")]
+    InvalidSchema { capability: String, message: String },
     #[error("refused: {0}")]
     Denied(String),
     #[error("needs confirmation: {0}")]
@@ -39,6 +51,39 @@ pub enum CallError {
     Tool(#[from] ToolError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Busy(#[from] LockError),
+    /// The audit log could not take a record. Before the call: it did not run. After: it ran.
+    #[error("{0}")]
+    Audit(String),
+    /// The call ran but its step could not be completed in the journal: it stays `intended`.
+    #[error("`{capability}` ran, but step {step} could not be completed in the journal ({why}); it stays `intended`: check the effect, then `undo --resolve {step} done` or `undo --resolve {step} skip`")]
+    Incomplete {
+        capability: String,
+        step: i64,
+        why: String,
+    },
+    #[error("step {0} is not in this session")]
+    NoStep(i64),
+    #[error("step {step} is `{state}`: {why}")]
+    WrongState {
+        step: i64,
+        state: &'static str,
+        why: String,
+    },
+}
+
+impl CallError {
+    /// How the audit log files this outcome.
+    pub fn status(&self) -> CallStatus {
+        match self {
+            CallError::Denied(_)
+            | CallError::NeedsConfirmation(_)
+            | CallError::InvalidSchema { .. } => CallStatus::Refused,
+            CallError::Unknown(_) | CallError::InvalidArguments { .. } => CallStatus::Invalid,
+            _ => CallStatus::Error,
+        }
+    }
 }
 
 /// How a call is made.
@@ -50,6 +95,51 @@ pub struct CallOptions {
     pub client: Option<String>,
 }
 
+/// How an undo is made.
+#[derive(Debug, Clone, Default)]
+pub struct UndoOptions {
+    /// Show each compensation, run nothing.
+    pub dry_run: bool,
+    /// Run a destructive compensation even when its target no longer matches what the step left.
+    pub force: bool,
+    /// Who asked (recorded in the audit log).
+    pub client: Option<String>,
+}
+
+/// Which steps an undo reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndoTarget {
+    /// The newest N steps still on the stack.
+    Steps(usize),
+    /// Every step after this checkpoint.
+    Checkpoint(String),
+}
+
+/// What a person decided about an interrupted step (`undo --resolve N …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The effect happened (an `intended` step), or the compensation did not (an `undoing`
+    /// step): the step is `done` and can be undone.
+    Done,
+    /// The compensation did run (an `undoing` step): the step is `undone`.
+    Undone,
+    /// Give up on it: `skipped`, so the steps below it can be undone.
+    Skip,
+}
+
+/// One compensation an undo would run (dry run) or ran.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Planned {
+    pub step: i64,
+    pub capability: String,
+    pub state: StepState,
+    /// The compensating calls with resolved (and redacted) arguments, in the order they run.
+    pub compensations: Vec<Replay>,
+    /// Why it would not run, when it would not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+}
+
 /// What an undo did.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UndoReport {
@@ -57,9 +147,37 @@ pub struct UndoReport {
     pub undone: Vec<i64>,
     /// The step that could not be undone, and why; it and every older step stay on the stack.
     pub failed: Option<(i64, String)>,
+    /// With `dry_run`: what would run, newest first.
+    pub planned: Vec<Planned>,
 }
 
-/// One finished call or undo, for the audit log.
+/// How a call ended, for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallStatus {
+    /// Written before the call runs (intent).
+    Started,
+    Ok,
+    /// The handler, the snapshot, the journal or the audit failed.
+    Error,
+    /// Policy refused it or asked for a confirmation it did not get.
+    Refused,
+    /// Unknown capability or invalid arguments: nothing ran.
+    Invalid,
+}
+
+impl CallStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Started => "started",
+            CallStatus::Ok => "ok",
+            CallStatus::Error => "error",
+            CallStatus::Refused => "refused",
+            CallStatus::Invalid => "invalid",
+        }
+    }
+}
+
+/// One call, before it runs (`Started`) or after, for the audit log.
 #[derive(Debug)]
 pub struct CallEvent<'a> {
     pub session: &'a str,
@@ -67,18 +185,66 @@ pub struct CallEvent<'a> {
     /// The capability, when it exists.
     pub def: Option<&'static CapabilityDef>,
     pub args: &'a Value,
-    pub outcome: Result<&'a Value, String>,
-    /// The journal step and how it is undone, when the call left one.
-    pub step: Option<(i64, &'a StepUndo)>,
+    pub status: CallStatus,
+    pub result: Option<&'a Value>,
+    pub error: Option<String>,
+    /// The journal step, when the call has one.
+    pub step: Option<i64>,
+    /// How the step is undone, once known.
+    pub undo: Option<&'a StepUndo>,
     pub duration: Duration,
     /// Who asked for the call, when the caller said (`CallOptions::client`).
     pub client: Option<&'a str>,
 }
 
-/// Receives every call and every undo (the audit log implements this).
+/// What happened to a step during an undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoPhase {
+    /// Claimed; the compensations are about to run.
+    Started,
+    Undone,
+    Failed,
+    /// Refused before anything ran (tampered, denied, target mismatch, interrupted step).
+    Refused,
+    /// A person skipped it.
+    Skipped,
+    /// A person resolved an interrupted step.
+    Resolved,
+}
+
+impl UndoPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UndoPhase::Started => "undo_started",
+            UndoPhase::Undone => "undone",
+            UndoPhase::Failed => "undo_failed",
+            UndoPhase::Refused => "undo_refused",
+            UndoPhase::Skipped => "skipped",
+            UndoPhase::Resolved => "resolved",
+        }
+    }
+}
+
+/// One undo of one step, for the audit log.
+#[derive(Debug)]
+pub struct UndoEvent<'a> {
+    pub session: &'a str,
+    pub step: i64,
+    /// The capability the step called.
+    pub capability: &'a str,
+    pub phase: UndoPhase,
+    /// The snapshot reads and compensating calls (the recorder redacts them).
+    pub compensations: &'a [Replay],
+    pub error: Option<&'a str>,
+    pub duration: Duration,
+    pub client: Option<&'a str>,
+}
+
+/// Receives every call and every undo (the audit log implements this). An error before a call or
+/// a compensation runs stops it: the audit log fails closed.
 pub trait Recorder: Send + Sync {
-    fn call(&self, event: &CallEvent<'_>);
-    fn undo(&self, session: &str, step: i64, outcome: Result<(), &str>);
+    fn call(&self, event: &CallEvent<'_>) -> Result<(), String>;
+    fn undo(&self, event: &UndoEvent<'_>) -> Result<(), String>;
 }
 
 /// Executes capabilities with validation, policy and a durable undo journal.
@@ -86,6 +252,7 @@ pub struct Engine {
     registry: Registry,
     policy: Policy,
     journal: Journal,
+    locks: SessionLocks,
     /// Per capability, built from its input schema on first use.
     checks: Mutex<HashMap<&'static str, Arc<ArgChecks>>>,
     /// In-process compensations by step: gone when this engine (process) is.
@@ -111,6 +278,7 @@ impl Engine {
             registry,
             policy,
             journal: Journal::open(state_dir)?,
+            locks: SessionLocks::new(state_dir),
             checks: Mutex::new(HashMap::new()),
             closures: Mutex::new(HashMap::new()),
             recorder: None,
@@ -123,7 +291,8 @@ impl Engine {
         Engine::open(registry, policy, &default_state_dir())
     }
 
-    /// Replaces the default redaction of what the journal stores.
+    /// Replaces the default redaction of what the journal shows (arguments and results; the
+    /// compensation data is kept as it is, since undo needs it).
     pub fn with_redactor(mut self, redactor: Redactor) -> Self {
         self.redactor = redactor;
         self
@@ -134,8 +303,18 @@ impl Engine {
         self
     }
 
+    /// How long a call waits for its session's lock before failing as busy (default 60 s).
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.locks.wait = wait;
+        self
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     fn checks(&self, def: &'static CapabilityDef) -> Arc<ArgChecks> {
@@ -160,11 +339,25 @@ impl Engine {
             })
             .unwrap_or_default();
         let c = Arc::new(ArgChecks {
-            validator: jsonschema::validator_for(schema.as_value()).ok(),
+            validator: jsonschema::validator_for(schema.as_value()).map_err(|e| e.to_string()),
             structured,
         });
         cache.insert(def.name, Arc::clone(&c));
         c
+    }
+
+    fn record_call(&self, ev: &CallEvent<'_>) -> Result<(), String> {
+        match &self.recorder {
+            Some(r) => r.call(ev),
+            None => Ok(()),
+        }
+    }
+
+    fn record_undo(&self, ev: &UndoEvent<'_>) -> Result<(), String> {
+        match &self.recorder {
+            Some(r) => r.undo(ev),
+            None => Ok(()),
+        }
     }
 
     /// Calls a capability in a session.
@@ -176,48 +369,121 @@ impl Engine {
         opts: CallOptions,
     ) -> Result<Value, CallError> {
         let started = Instant::now();
-        let client = opts.client.clone();
-        let outcome = self.call_inner(session, name, args.clone(), opts).await;
-        if let Some(r) = &self.recorder {
-            let (value, step) = match &outcome {
-                Ok((v, s)) => (Ok(v), s.as_ref().map(|(id, u)| (*id, u))),
-                Err(e) => (Err(e.to_string()), None),
-            };
-            r.call(&CallEvent {
-                session,
-                capability: name,
-                def: self.registry.get(name),
-                args: &args,
-                outcome: value,
-                step,
-                duration: started.elapsed(),
-                client: client.as_deref(),
-            });
+        let client = opts.client.as_deref();
+        let event = |status, step, error: Option<String>| CallEvent {
+            session,
+            capability: name,
+            def: self.registry.get(name),
+            args: &args,
+            status,
+            result: None,
+            error,
+            step,
+            undo: None,
+            duration: started.elapsed(),
+            client,
+        };
+        let (def, args_checked) = match self.admit(name, args.clone(), &opts) {
+            Ok(v) => v,
+            Err(e) => {
+                // Nothing ran; a refusal the audit log cannot take is still a refusal.
+                let _ = self.record_call(&event(e.status(), None, Some(e.to_string())));
+                return Err(e);
+            }
+        };
+        let mutating = def.effects.iter().any(|e| e.is_mutating())
+            || !matches!(def.undo, UndoDecl::Undeclared);
+        // Calls of one session run one at a time; read-only calls may overlap.
+        let _guard = if mutating {
+            Some(self.locks.lock(session).await?)
+        } else {
+            None
+        };
+        let step = if mutating {
+            Some(
+                self.journal
+                    .intend(session, name, &self.redactor.redact(&args_checked))?,
+            )
+        } else {
+            None
+        };
+        if let Err(why) = self.record_call(&event(CallStatus::Started, step, None)) {
+            if let Some(id) = step {
+                self.journal.forget(id)?;
+            }
+            return Err(CallError::Audit(format!(
+                "`{name}` was not run: its audit record could not be written ({why})"
+            )));
         }
-        outcome.map(|(v, _)| v)
+        let outcome = self.run(step, def, args_checked).await;
+        let completed = match (&outcome, step) {
+            (Ok((result, undo)), Some(id)) => self
+                .journal
+                .complete(id, &self.redactor.redact(result), undo)
+                .map_err(|e| CallError::Incomplete {
+                    capability: name.to_string(),
+                    step: id,
+                    why: e.to_string(),
+                }),
+            (Err(e), Some(id)) => self
+                .journal
+                .transition(
+                    id,
+                    &[StepState::Intended],
+                    StepState::Error,
+                    Some(&e.to_string()),
+                )
+                .map(|_| ())
+                .map_err(CallError::from),
+            (_, None) => Ok(()),
+        };
+        let (status, error) = match (&outcome, &completed) {
+            (Ok(_), Ok(())) => (CallStatus::Ok, None),
+            (Ok(_), Err(e)) => (CallStatus::Error, Some(e.to_string())),
+            (Err(e), _) => (CallStatus::Error, Some(e.to_string())),
+        };
+        let recorded = self.record_call(&CallEvent {
+            result: outcome.as_ref().ok().map(|(v, _)| v),
+            undo: outcome.as_ref().ok().map(|(_, u)| u),
+            ..event(status, step, error)
+        });
+        let (result, _) = outcome?;
+        completed?;
+        if let Err(why) = recorded {
+            return Err(CallError::Audit(format!(
+                "`{name}` ran{}, but its audit record could not be written ({why})",
+                step.map(|s| format!(" (step {s})")).unwrap_or_default()
+            )));
+        }
+        Ok(result)
     }
 
-    async fn call_inner(
+    /// Looks the capability up, checks the arguments and asks the policy.
+    fn admit(
         &self,
-        session: &str,
         name: &str,
         args: Value,
-        opts: CallOptions,
-    ) -> Result<(Value, Option<(i64, StepUndo)>), CallError> {
+        opts: &CallOptions,
+    ) -> Result<(&'static CapabilityDef, Value), CallError> {
         let def = self
             .registry
             .get(name)
             .ok_or_else(|| CallError::Unknown(name.to_string()))?;
         let checks = self.checks(def);
         let args = lenient(&checks.structured, args);
-        if let Some(v) = &checks.validator {
-            if let Some(e) = v.iter_errors(&args).next() {
-                let field = e.instance_path().to_string();
-                return Err(CallError::InvalidArguments {
-                    field: if field.is_empty() { "/".into() } else { field },
-                    message: e.to_string(),
-                });
-            }
+        let validator = checks
+            .validator
+            .as_ref()
+            .map_err(|message| CallError::InvalidSchema {
+                capability: def.name.to_string(),
+                message: message.clone(),
+            })?;
+        if let Some(e) = validator.iter_errors(&args).next() {
+            let field = e.instance_path().to_string();
+            return Err(CallError::InvalidArguments {
+                field: if field.is_empty() { "/".into() } else { field },
+                message: e.to_string(),
+            });
         }
         match self.policy.decide(def) {
             Verdict::Allow => {}
@@ -227,43 +493,42 @@ impl Engine {
             }
             Verdict::Confirm(_) => {}
         }
-        // Snapshot before the call, for plans that write the old state back.
+        Ok((def, args))
+    }
+
+    /// Takes the snapshot, runs the handler and works out the step's compensation.
+    async fn run(
+        &self,
+        step: Option<i64>,
+        def: &'static CapabilityDef,
+        args: Value,
+    ) -> Result<(Value, StepUndo), CallError> {
         // Snapshot before the call, for plans that write the old state back or are guarded.
-        let snapshot = match def.undo {
+        let (snapshot, snap_args) = match def.undo {
             UndoDecl::Plan {
                 snapshot: Some(snap),
                 args: plan_args,
                 ..
             } => {
-                let scope = Scope {
-                    args: &args,
-                    result: &Value::Null,
-                    snapshot: None,
-                    location: None,
-                };
-                let mut snap_args = Map::new();
-                for a in plan_args.iter().filter(|a| a.expr.starts_with("$args.")) {
-                    if let Ok(v) = resolve(a.expr, &scope) {
-                        snap_args.insert(a.name.to_string(), v);
-                    }
-                }
+                let snap_args = snapshot_args(plan_args, &args);
                 let sdef = self
                     .registry
                     .get(snap)
                     .ok_or_else(|| CallError::Snapshot(format!("no capability `{snap}`")))?;
-                match sdef.invoke(&Ctx::new(), Value::Object(snap_args)).await {
+                let found = match sdef.invoke(&Ctx::new(), snap_args.clone()).await {
                     Ok(v) => Snapshot::Present(v),
                     Err(ToolError::Http { status: 404, .. }) => Snapshot::Absent,
                     Err(e) => return Err(CallError::Snapshot(e.to_string())),
-                }
+                };
+                (found, snap_args)
             }
-            _ => Snapshot::None,
+            _ => (Snapshot::None, Value::Null),
         };
         let ctx = Ctx::new();
         let result = def.invoke(&ctx, args.clone()).await?;
         let mutating = def.effects.iter().any(|e| e.is_mutating());
         let undo = match def.undo {
-            UndoDecl::Undeclared if !mutating => return Ok((result, None)),
+            UndoDecl::Undeclared if !mutating => StepUndo::Calls { calls: Vec::new() },
             UndoDecl::Undeclared => StepUndo::Irreversible {
                 reason: "no undo declared".into(),
             },
@@ -272,14 +537,17 @@ impl Engine {
             },
             UndoDecl::Function { .. } => StepUndo::Function {
                 capability: def.name.to_string(),
+                args: args.clone(),
+                result: result.clone(),
             },
             UndoDecl::Plan {
                 kind,
                 target,
+                snapshot: snap_cap,
                 args: plan_args,
                 guard,
                 when_absent,
-                ..
+                check,
             } => {
                 let skip = matches!(
                     (guard, &snapshot),
@@ -303,6 +571,7 @@ impl Engine {
                     location: location.as_deref(),
                 };
                 let mut resolved = Map::new();
+                let mut exprs = BTreeMap::new();
                 let mut missing = None;
                 for a in plan_args
                     .iter()
@@ -311,20 +580,41 @@ impl Engine {
                     match resolve(a.expr, &scope) {
                         Ok(v) => {
                             resolved.insert(a.name.to_string(), v);
+                            exprs.insert(a.name.to_string(), a.expr.to_string());
                         }
                         Err(e) => missing = Some(e.to_string()),
                     }
                 }
+                let resolved = Value::Object(resolved);
+                // What to re-read before the compensation runs, and what it must find.
+                let expect = match (check, snap_cap, use_snapshot, kind) {
+                    // An inverse: the thing the call created, by its identity.
+                    (Some(read), _, _, _) => identity(&result).map(|fields| Expect {
+                        read: read.to_string(),
+                        args: resolved.clone(),
+                        fields,
+                    }),
+                    // A restore: the state the call left behind has not changed since.
+                    (None, Some(read), true, crate::UndoKind::Restore) => state_fields(&result)
+                        .map(|fields| Expect {
+                            read: read.to_string(),
+                            args: snap_args.clone(),
+                            fields,
+                        }),
+                    _ => None,
+                };
                 match (skip, missing) {
                     // Guarded: the call changed nothing the plan would reverse.
                     (true, _) => StepUndo::Calls { calls: Vec::new() },
                     (false, Some(why)) => StepUndo::Irreversible {
-                        reason: format!("{kind:?} plan unusable: {why}"),
+                        reason: format!("{} plan unusable: {why}", kind.as_str()),
                     },
                     (false, None) => StepUndo::Calls {
                         calls: vec![Replay {
                             capability: target.to_string(),
-                            args: Value::Object(resolved),
+                            args: resolved,
+                            exprs,
+                            expect,
                         }],
                     },
                 }
@@ -336,6 +626,8 @@ impl Engine {
                     .map(|c| Replay {
                         capability: c.capability,
                         args: c.args,
+                        exprs: BTreeMap::new(),
+                        expect: None,
                     })
                     .collect();
                 if ctx.has_closures() {
@@ -345,43 +637,30 @@ impl Engine {
                 }
             }
         };
-        // Secrets never reach the disk; a compensation that needed one fails honestly at undo time.
-        let undo = redact_undo(&self.redactor, undo);
-        let id = self.journal.record(
-            session,
-            name,
-            &self.redactor.redact(&args),
-            &self.redactor.redact(&result),
-            &undo,
-        )?;
-        if matches!(undo, StepUndo::InProcess { .. }) {
+        if let (StepUndo::InProcess { .. }, Some(id)) = (&undo, step) {
             self.closures
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id, ctx);
         }
-        Ok((result, Some((id, undo))))
+        Ok((result, undo))
     }
 
     /// Undoes the last `n` steps of a session, newest first. A step that cannot be undone stops the
     /// undo; it and the older steps stay on the stack.
     pub async fn undo(&self, session: &str, n: usize) -> Result<UndoReport, CallError> {
-        let steps: Vec<Step> = self.journal.pending(session)?.into_iter().take(n).collect();
-        self.undo_steps(session, steps).await
+        self.undo_with(session, UndoTarget::Steps(n), UndoOptions::default())
+            .await
     }
 
     /// Undoes every step after a checkpoint.
     pub async fn undo_to(&self, session: &str, checkpoint: &str) -> Result<UndoReport, CallError> {
-        let Some(mark) = self.journal.checkpoint_step(session, checkpoint)? else {
-            return Err(CallError::Unknown(format!("checkpoint `{checkpoint}`")));
-        };
-        let steps: Vec<Step> = self
-            .journal
-            .pending(session)?
-            .into_iter()
-            .filter(|s| s.id > mark)
-            .collect();
-        self.undo_steps(session, steps).await
+        self.undo_with(
+            session,
+            UndoTarget::Checkpoint(checkpoint.to_string()),
+            UndoOptions::default(),
+        )
+        .await
     }
 
     pub fn checkpoint(&self, session: &str, name: &str) -> Result<i64, CallError> {
@@ -393,33 +672,159 @@ impl Engine {
         Ok(self.journal.history(session)?)
     }
 
-    async fn undo_steps(&self, session: &str, steps: Vec<Step>) -> Result<UndoReport, CallError> {
+    /// Steps of a session left `intended` or `undoing` by a process that stopped half-way (or
+    /// that another process is working on right now).
+    pub fn interrupted(&self, session: &str) -> Result<Vec<Step>, CallError> {
+        Ok(self
+            .journal
+            .pending(session)?
+            .into_iter()
+            .filter(|s| matches!(s.state, StepState::Intended | StepState::Undoing))
+            .collect())
+    }
+
+    /// Undoes steps of a session, newest first, each compensation exactly once.
+    pub async fn undo_with(
+        &self,
+        session: &str,
+        target: UndoTarget,
+        opts: UndoOptions,
+    ) -> Result<UndoReport, CallError> {
+        let _guard = self.locks.lock(session).await?;
+        let pending = self.journal.pending(session)?;
+        let steps: Vec<Step> = match &target {
+            UndoTarget::Steps(n) => pending.into_iter().take(*n).collect(),
+            UndoTarget::Checkpoint(cp) => {
+                let Some(mark) = self.journal.checkpoint_step(session, cp)? else {
+                    return Err(CallError::Unknown(format!("checkpoint `{cp}`")));
+                };
+                pending.into_iter().filter(|s| s.id > mark).collect()
+            }
+        };
         let mut report = UndoReport::default();
         // Things earlier undos recreated under new identifiers (a delete undone by a create).
         let mut aliases = self.journal.aliases(session)?;
         for mut step in steps {
             realias(&mut step.undo, &aliases);
-            let outcome = match self.undo_one(&step).await {
-                Ok(done) => {
-                    for (old, new) in self.recreated(&step, &done) {
-                        self.journal.add_alias(session, &old, &new, step.id)?;
-                        aliases.push((old, new));
-                    }
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            };
-            if let Some(r) = &self.recorder {
-                r.undo(
-                    session,
-                    step.id,
-                    outcome.as_ref().map(|_| ()).map_err(String::as_str),
-                );
+            let started = Instant::now();
+            let vetted = self.vet(&step);
+            if opts.dry_run {
+                report.planned.push(Planned {
+                    step: step.id,
+                    capability: step.capability.clone(),
+                    state: step.state,
+                    compensations: self.redacted_calls(&step.undo),
+                    blocked: vetted.err(),
+                });
+                continue;
             }
+            let refuse = |why: String, report: &mut UndoReport| {
+                let _ = self.record_undo(&UndoEvent {
+                    session,
+                    step: step.id,
+                    capability: &step.capability,
+                    phase: UndoPhase::Refused,
+                    compensations: &[],
+                    error: Some(&why),
+                    duration: started.elapsed(),
+                    client: opts.client.as_deref(),
+                });
+                report.failed = Some((step.id, why));
+            };
+            let retry = match vetted {
+                Ok(retry) => retry,
+                Err(why) => {
+                    refuse(why, &mut report);
+                    break;
+                }
+            };
+            if !opts.force {
+                if let Err(why) = self.check_targets(&step.undo).await {
+                    refuse(
+                        format!("{why}; nothing was run (undo --force runs it anyway)"),
+                        &mut report,
+                    );
+                    break;
+                }
+            }
+            // Claim: from here on no other undo can run this step's compensation.
+            let from: &[StepState] = if retry {
+                &[StepState::Undoing]
+            } else {
+                &[StepState::Done, StepState::Failed]
+            };
+            if !self
+                .journal
+                .transition(step.id, from, StepState::Undoing, None)?
+            {
+                refuse(
+                    "another undo claimed this step first".to_string(),
+                    &mut report,
+                );
+                break;
+            }
+            let comps = self.redacted_calls(&step.undo);
+            if let Err(why) = self.record_undo(&UndoEvent {
+                session,
+                step: step.id,
+                capability: &step.capability,
+                phase: UndoPhase::Started,
+                compensations: &comps,
+                error: None,
+                duration: Duration::ZERO,
+                client: opts.client.as_deref(),
+            }) {
+                // Fail closed: give the claim back; nothing ran.
+                self.journal.transition(
+                    step.id,
+                    &[StepState::Undoing],
+                    step.state,
+                    step.error.as_deref(),
+                )?;
+                report.failed = Some((
+                    step.id,
+                    format!("not undone: its audit record could not be written ({why})"),
+                ));
+                break;
+            }
+            let outcome = self.undo_one(&step).await;
+            let (phase, error) = match &outcome {
+                Ok(_) => (UndoPhase::Undone, None),
+                Err(why) => (UndoPhase::Failed, Some(why.as_str())),
+            };
+            let new_state = if outcome.is_ok() {
+                StepState::Undone
+            } else {
+                StepState::Failed
+            };
+            self.journal
+                .transition(step.id, &[StepState::Undoing], new_state, error)?;
+            if let Ok(done) = &outcome {
+                for (old, new) in self.recreated(&step, done) {
+                    self.journal.add_alias(session, &old, &new, step.id)?;
+                    aliases.push((old, new));
+                }
+            }
+            let recorded = self.record_undo(&UndoEvent {
+                session,
+                step: step.id,
+                capability: &step.capability,
+                phase,
+                compensations: &comps,
+                error,
+                duration: started.elapsed(),
+                client: opts.client.as_deref(),
+            });
             match outcome {
-                Ok(()) => {
-                    self.journal.mark_undone(step.id)?;
+                Ok(_) => {
                     report.undone.push(step.id);
+                    if let Err(why) = recorded {
+                        report.failed = Some((
+                            step.id,
+                            format!("undone, but its audit record could not be written ({why}); stopping"),
+                        ));
+                        break;
+                    }
                 }
                 Err(why) => {
                     report.failed = Some((step.id, why));
@@ -430,14 +835,393 @@ impl Engine {
         Ok(report)
     }
 
+    /// Marks a step `skipped` (a person gives up on undoing it), so the steps below it can be
+    /// undone. Audited.
+    pub async fn skip(
+        &self,
+        session: &str,
+        id: i64,
+        client: Option<&str>,
+    ) -> Result<(), CallError> {
+        self.resolve(session, id, Resolution::Skip, client).await
+    }
+
+    /// Settles a step left `intended` or `undoing` (or, for `Skip`, any step still on the stack).
+    pub async fn resolve(
+        &self,
+        session: &str,
+        id: i64,
+        how: Resolution,
+        client: Option<&str>,
+    ) -> Result<(), CallError> {
+        let _guard = self.locks.lock(session).await?;
+        let step = self
+            .journal
+            .step(id)?
+            .filter(|s| s.session == session)
+            .ok_or(CallError::NoStep(id))?;
+        let wrong = |why: &str| CallError::WrongState {
+            step: id,
+            state: step.state.as_str(),
+            why: why.to_string(),
+        };
+        let (from, to, note): (&[StepState], StepState, &str) = match (how, step.state) {
+            (Resolution::Skip, s) if s.pending() => (
+                &[
+                    StepState::Intended,
+                    StepState::Done,
+                    StepState::Undoing,
+                    StepState::Failed,
+                ],
+                StepState::Skipped,
+                "skipped by the user",
+            ),
+            (Resolution::Skip, _) => {
+                return Err(wrong("only a step still on the undo stack can be skipped"))
+            }
+            (Resolution::Done, StepState::Intended) => {
+                // The call's effect happened but its compensation was never worked out: only a
+                // plan that needs nothing but the arguments can be rebuilt.
+                let undo = self.rebuild_from_args(&step);
+                self.journal.set_undo(id, &undo)?;
+                (
+                    &[StepState::Intended],
+                    StepState::Done,
+                    "resolved: the effect happened",
+                )
+            }
+            (Resolution::Done, StepState::Undoing) => (
+                &[StepState::Undoing],
+                StepState::Done,
+                "resolved: the compensation did not take effect",
+            ),
+            (Resolution::Undone, StepState::Undoing) => (
+                &[StepState::Undoing],
+                StepState::Undone,
+                "resolved: the compensation took effect",
+            ),
+            (Resolution::Done, _) => {
+                return Err(wrong("`done` resolves an `intended` or `undoing` step"))
+            }
+            (Resolution::Undone, _) => return Err(wrong("`undone` resolves an `undoing` step")),
+        };
+        if !self.journal.transition(id, from, to, Some(note))? {
+            return Err(wrong("it changed while this ran"));
+        }
+        let phase = if how == Resolution::Skip {
+            UndoPhase::Skipped
+        } else {
+            UndoPhase::Resolved
+        };
+        self.record_undo(&UndoEvent {
+            session,
+            step: id,
+            capability: &step.capability,
+            phase,
+            compensations: &[],
+            error: Some(note),
+            duration: Duration::ZERO,
+            client,
+        })
+        .map_err(|why| {
+            CallError::Audit(format!(
+                "step {id} is now `{}`, but its audit record could not be written ({why})",
+                to.as_str()
+            ))
+        })
+    }
+
+    /// The compensation of an interrupted call, from its arguments alone (the journal kept them
+    /// redacted for display, so only a plan over non-secret `$args` can be rebuilt faithfully).
+    fn rebuild_from_args(&self, step: &Step) -> StepUndo {
+        let irreversible = |why: &str| StepUndo::Irreversible {
+            reason: format!("interrupted before it finished; {why}"),
+        };
+        let Some(def) = self.registry.get(&step.capability) else {
+            return irreversible("its capability is not in this binary");
+        };
+        let UndoDecl::Plan {
+            target,
+            args,
+            snapshot: None,
+            ..
+        } = def.undo
+        else {
+            return irreversible("its compensation needs the call's result or a snapshot");
+        };
+        if args.iter().any(|a| !a.expr.starts_with("$args.")) {
+            return irreversible("its compensation needs the call's result");
+        }
+        let scope = Scope {
+            args: &step.args,
+            result: &Value::Null,
+            snapshot: None,
+            location: None,
+        };
+        let mut resolved = Map::new();
+        let mut exprs = BTreeMap::new();
+        for a in args {
+            match resolve(a.expr, &scope) {
+                Ok(v) if !holds_redacted(&v) => {
+                    resolved.insert(a.name.to_string(), v);
+                    exprs.insert(a.name.to_string(), a.expr.to_string());
+                }
+                _ => return irreversible("an argument its compensation needs was not kept"),
+            }
+        }
+        StepUndo::Calls {
+            calls: vec![Replay {
+                capability: target.to_string(),
+                args: Value::Object(resolved),
+                exprs,
+                expect: None,
+            }],
+        }
+    }
+
+    fn redacted_calls(&self, undo: &StepUndo) -> Vec<Replay> {
+        let calls: Vec<Replay> = match undo {
+            StepUndo::Calls { calls } | StepUndo::InProcess { calls } => calls.clone(),
+            StepUndo::Function {
+                capability, args, ..
+            } => vec![Replay {
+                capability: format!("{capability} (undo function)"),
+                args: args.clone(),
+                exprs: BTreeMap::new(),
+                expect: None,
+            }],
+            _ => Vec::new(),
+        };
+        calls
+            .into_iter()
+            .map(|mut c| {
+                c.args = self.redactor.redact(&c.args);
+                if let Some(e) = &mut c.expect {
+                    e.args = self.redactor.redact(&e.args);
+                    e.fields = e
+                        .fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), self.redactor.redact(v)))
+                        .collect();
+                }
+                c
+            })
+            .collect()
+    }
+
+    /// Whether a journaled step may be undone as it stands: its state, a compensation its
+    /// capability declares (a journal edited to call something else is refused as tampering),
+    /// data that was kept faithfully, and policy. `Ok(true)`: an interrupted idempotent
+    /// compensation that may simply run again.
+    fn vet(&self, step: &Step) -> Result<bool, String> {
+        let retry = match step.state {
+            StepState::Intended => {
+                return Err(format!(
+                    "`{}` was interrupted before it finished (its process stopped): its effect may or may not have happened. Check, then `undo --resolve {id} done` (it happened) or `undo --resolve {id} skip`",
+                    step.capability,
+                    id = step.id
+                ))
+            }
+            StepState::Undoing => {
+                if !self.idempotent_compensation(&step.undo) {
+                    return Err(format!(
+                        "its undo was interrupted (the process stopped while the compensation ran), and the compensation is not idempotent, so it is not run again on its own. Check, then `undo --resolve {id} undone` (it took effect), `undo --resolve {id} done` (it did not; undo again) or `undo --skip {id}`",
+                        id = step.id
+                    ));
+                }
+                true
+            }
+            _ => false,
+        };
+        let def = self
+            .registry
+            .get(&step.capability)
+            .ok_or_else(|| format!("no capability `{}` in this binary", step.capability))?;
+        let tampered = |what: String| {
+            Err(format!(
+                "the journal's compensation for `{}` is not one it declares ({what}): refused as tampering",
+                step.capability
+            ))
+        };
+        match (&step.undo, def.undo) {
+            (StepUndo::Irreversible { reason }, _) => {
+                return Err(format!("`{}` cannot be undone: {reason}", step.capability))
+            }
+            (StepUndo::Pending, _) => {
+                return Err("the step has no compensation recorded".to_string())
+            }
+            (StepUndo::Function { capability, .. }, UndoDecl::Function { .. }) => {
+                if capability != &step.capability {
+                    return tampered(format!("the undo function of `{capability}`"));
+                }
+            }
+            (StepUndo::Function { .. }, _) => {
+                return tampered("an undo function it does not have".to_string())
+            }
+            (
+                StepUndo::Calls { calls },
+                UndoDecl::Plan {
+                    target,
+                    when_absent,
+                    args,
+                    check,
+                    snapshot,
+                    ..
+                },
+            ) => {
+                for c in calls {
+                    if c.capability != target && Some(c.capability.as_str()) != when_absent {
+                        return tampered(format!("it calls `{}`", c.capability));
+                    }
+                    let keys: Vec<&String> = c
+                        .args
+                        .as_object()
+                        .map(|m| m.keys().collect())
+                        .unwrap_or_default();
+                    if keys.len() != c.exprs.len() || keys.iter().any(|k| !c.exprs.contains_key(*k))
+                    {
+                        return tampered(
+                            "its arguments do not come from the declared expressions".to_string(),
+                        );
+                    }
+                    for (name, expr) in &c.exprs {
+                        if !args.iter().any(|a| a.name == name && a.expr == expr) {
+                            return tampered(format!("`{name} = {expr}`"));
+                        }
+                    }
+                    if let Some(e) = &c.expect {
+                        if Some(e.read.as_str()) != check && Some(e.read.as_str()) != snapshot {
+                            return tampered(format!("it checks with `{}`", e.read));
+                        }
+                    }
+                }
+            }
+            (StepUndo::Calls { calls } | StepUndo::InProcess { calls }, UndoDecl::Custom) => {
+                if calls
+                    .iter()
+                    .any(|c| !c.exprs.is_empty() || c.expect.is_some())
+                {
+                    return tampered("a declared plan on a custom undo".to_string());
+                }
+            }
+            (StepUndo::Calls { calls }, _) if calls.is_empty() => {}
+            (StepUndo::Calls { .. } | StepUndo::InProcess { .. }, _) => {
+                return tampered("compensating calls it does not declare".to_string())
+            }
+        }
+        if let StepUndo::InProcess { .. } = &step.undo {
+            let here = self
+                .closures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&step.id);
+            if !here {
+                return Err(format!(
+                    "`{}` recorded an in-process compensation, and the process that recorded it has ended; undo it by hand, then `undo --skip {}`",
+                    step.capability, step.id
+                ));
+            }
+        }
+        // Deny rules apply to compensations as to calls.
+        for c in step_calls(&step.undo) {
+            let cdef = self
+                .registry
+                .get(&c.capability)
+                .ok_or_else(|| format!("no capability `{}` in this binary", c.capability))?;
+            if let Verdict::Deny(why) = self.policy.decide(cdef) {
+                return Err(format!(
+                    "the compensation `{}` is refused: {why}",
+                    c.capability
+                ));
+            }
+            if holds_redacted(&c.args) {
+                return Err(format!(
+                    "the compensation `{}` would need data the journal kept only redacted (a journal written by an older version): it cannot be replayed faithfully",
+                    c.capability
+                ));
+            }
+        }
+        if let StepUndo::Function { args, result, .. } = &step.undo {
+            if holds_redacted(args) || holds_redacted(result) {
+                return Err(
+                    "its undo function would need data the journal kept only redacted (a journal written by an older version)".to_string(),
+                );
+            }
+        }
+        Ok(retry)
+    }
+
+    fn idempotent_compensation(&self, undo: &StepUndo) -> bool {
+        match undo {
+            StepUndo::Calls { calls } => calls.iter().all(|c| {
+                self.registry
+                    .get(&c.capability)
+                    .is_some_and(|d| d.idempotent)
+            }),
+            _ => false,
+        }
+    }
+
+    /// Before a destructive compensation runs: the thing it targets must still be what the step
+    /// created or left behind.
+    async fn check_targets(&self, undo: &StepUndo) -> Result<(), String> {
+        for c in step_calls(undo) {
+            let Some(expect) = &c.expect else { continue };
+            let destructive = self.registry.get(&c.capability).is_some_and(|d| {
+                d.effects.iter().any(|e| {
+                    matches!(
+                        e,
+                        crate::Effect::Delete | crate::Effect::Update | crate::Effect::Execute
+                    )
+                })
+            });
+            if !destructive {
+                continue;
+            }
+            let read = self.registry.get(&expect.read).ok_or_else(|| {
+                format!("no capability `{}` to check the target with", expect.read)
+            })?;
+            let found = match read.invoke(&Ctx::new(), expect.args.clone()).await {
+                Ok(v) => v,
+                Err(e) => {
+                    return Err(format!(
+                        "`{}` would act on something `{}` cannot find any more ({e})",
+                        c.capability, expect.read
+                    ))
+                }
+            };
+            let mut diffs = Vec::new();
+            for (k, want) in &expect.fields {
+                match found.get(k) {
+                    Some(got) if got == want => {}
+                    Some(got) => diffs.push(format!("`{k}` is {got}, the step left {want}")),
+                    None => diffs.push(format!("`{k}` is missing, the step left {want}")),
+                }
+            }
+            if !diffs.is_empty() {
+                return Err(format!(
+                    "`{}` targets something that is not what this step created or left behind: {}",
+                    c.capability,
+                    diffs.join("; ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Runs a step's compensation; returns the data compensations it ran, with their results.
     async fn undo_one(&self, step: &Step) -> Result<Vec<Done>, String> {
         match &step.undo {
             StepUndo::Irreversible { reason } => {
                 Err(format!("`{}` cannot be undone: {reason}", step.capability))
             }
+            StepUndo::Pending => Err("the step has no compensation recorded".to_string()),
             StepUndo::Calls { calls } => self.replay(calls).await,
-            StepUndo::Function { capability } => {
+            StepUndo::Function {
+                capability,
+                args,
+                result,
+            } => {
                 let def = self
                     .registry
                     .get(capability)
@@ -447,11 +1231,14 @@ impl Engine {
                         "`{capability}` no longer declares an undo function"
                     ));
                 };
+                // Journals written before the data was kept beside the compensation.
+                let pick =
+                    |v: &Value, old: &Value| if v.is_null() { old.clone() } else { v.clone() };
                 call(
                     &Ctx::new(),
                     &UndoCall {
-                        args: step.args.clone(),
-                        result: step.result.clone(),
+                        args: pick(args, &step.args),
+                        result: pick(result, &step.result),
                     },
                 )
                 .map(|()| Vec::new())
@@ -469,14 +1256,7 @@ impl Engine {
                         step.capability
                     ));
                 };
-                if let Err(e) = ctx.run_undo_closures() {
-                    // Keep what is left runnable for a retry.
-                    self.closures
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(step.id, ctx);
-                    return Err(e);
-                }
+                ctx.run_undo_closures()?;
                 self.replay(calls).await
             }
         }
@@ -543,20 +1323,70 @@ impl Engine {
     }
 }
 
-fn redact_undo(r: &Redactor, undo: StepUndo) -> StepUndo {
-    let calls = |calls: Vec<Replay>| -> Vec<Replay> {
-        calls
-            .into_iter()
-            .map(|c| Replay {
-                capability: c.capability,
-                args: r.redact(&c.args),
-            })
-            .collect()
-    };
+/// The compensating calls of a step.
+fn step_calls(undo: &StepUndo) -> &[Replay] {
     match undo {
-        StepUndo::Calls { calls: c } => StepUndo::Calls { calls: calls(c) },
-        StepUndo::InProcess { calls: c } => StepUndo::InProcess { calls: calls(c) },
-        other => other,
+        StepUndo::Calls { calls } | StepUndo::InProcess { calls } => calls,
+        _ => &[],
+    }
+}
+
+/// The arguments of the snapshot read: the plan's `$args` arguments.
+fn snapshot_args(plan_args: &[crate::ArgExpr], args: &Value) -> Value {
+    let scope = Scope {
+        args,
+        result: &Value::Null,
+        snapshot: None,
+        location: None,
+    };
+    let mut snap_args = Map::new();
+    for a in plan_args.iter().filter(|a| a.expr.starts_with("$args.")) {
+        if let Ok(v) = resolve(a.expr, &scope) {
+            snap_args.insert(a.name.to_string(), v);
+        }
+    }
+    Value::Object(snap_args)
+}
+
+/// Field names that say which thing a result is.
+fn identity_key(k: &str) -> bool {
+    let l = k.to_ascii_lowercase();
+    matches!(
+        l.as_str(),
+        "id" | "uuid" | "guid" | "key" | "name" | "path" | "type" | "kind" | "slug" | "number"
+    ) || l.ends_with("_id")
+        || (k.ends_with("Id") && k.len() > 2)
+}
+
+/// The identity of what a call created: its top-level scalar identity fields.
+fn identity(result: &Value) -> Option<BTreeMap<String, Value>> {
+    let obj = result.as_object()?;
+    let fields: BTreeMap<String, Value> = obj
+        .iter()
+        .filter(|(k, v)| identity_key(k) && (v.is_string() || v.is_number()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!fields.is_empty()).then_some(fields)
+}
+
+/// The state a call left behind: its result's top-level scalar fields.
+fn state_fields(result: &Value) -> Option<BTreeMap<String, Value>> {
+    let obj = result.as_object()?;
+    let fields: BTreeMap<String, Value> = obj
+        .iter()
+        .filter(|(_, v)| !v.is_object() && !v.is_array())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!fields.is_empty()).then_some(fields)
+}
+
+/// `true` when a value carries a redaction marker (data an older journal did not keep).
+fn holds_redacted(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.starts_with(crate::REDACTED) || s.contains("[REDACTED:"),
+        Value::Array(a) => a.iter().any(holds_redacted),
+        Value::Object(m) => m.values().any(holds_redacted),
+        _ => false,
     }
 }
 
@@ -574,23 +1404,30 @@ fn realias(undo: &mut StepUndo, aliases: &[(Value, Value)]) {
     let (StepUndo::Calls { calls } | StepUndo::InProcess { calls }) = undo else {
         return;
     };
-    for c in calls {
-        let Value::Object(args) = &mut c.args else {
-            continue;
-        };
-        for v in args.values_mut() {
-            for (old, new) in aliases {
-                if v == old {
-                    *v = new.clone();
-                }
+    let rewrite = |v: &mut Value| {
+        for (old, new) in aliases {
+            if v == old {
+                *v = new.clone();
             }
+        }
+    };
+    for c in calls {
+        if let Value::Object(args) = &mut c.args {
+            args.values_mut().for_each(rewrite);
+        }
+        if let Some(e) = &mut c.expect {
+            if let Value::Object(args) = &mut e.args {
+                args.values_mut().for_each(rewrite);
+            }
+            e.fields.values_mut().for_each(rewrite);
         }
     }
 }
 
 /// What the engine checks arguments with, built once per capability.
 struct ArgChecks {
-    validator: Option<jsonschema::Validator>,
+    /// The compiled input schema, or why it does not compile (calls are then refused).
+    validator: Result<jsonschema::Validator, String>,
     /// Properties whose schema wants an object or an array.
     structured: Vec<String>,
 }

@@ -1,9 +1,16 @@
-//! The undo journal: every undoable step, committed to SQLite before the call returns.
+//! The undo journal: every mutating call is written ahead (`intended`) before its effect and
+//! completed (`done`) after it; every compensation is claimed (`undoing`) before it runs.
 //!
-//! One table of steps and one of checkpoints, in `journal.sqlite3` under the state directory,
-//! in WAL mode with `synchronous = NORMAL`: a step acknowledged to the caller survives the
-//! process being killed (not a power cut, which `FULL` would add at a cost per call).
+//! `journal.sqlite3` under the state directory, in WAL mode with `synchronous = NORMAL`: a
+//! transition acknowledged to the caller survives the process being killed (not a power cut,
+//! which `FULL` would add at a cost per call). The state directory is created `0700` and the
+//! database files `0600`: the journal keeps, unredacted, the data compensations need.
+//!
+//! Step lifecycle: `intended → done → undoing → undone | failed`, plus `skipped` (a person gave
+//! up on undoing it) and `error` (the call itself failed; nothing to undo). Schema in
+//! docs/AUDIT_DB_SCHEMA.md.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -11,14 +18,22 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// What undoing a step takes.
+/// What undoing a step takes. Values here are what the compensation needs, kept unredacted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepUndo {
+    /// Not known yet: the call has not finished (the step is `intended`).
+    Pending,
     /// Call these capabilities with these arguments, in order (data: replayable anywhere).
     Calls { calls: Vec<Replay> },
     /// Call the capability's own compensating function with the original arguments and result.
-    Function { capability: String },
+    Function {
+        capability: String,
+        #[serde(default)]
+        args: Value,
+        #[serde(default)]
+        result: Value,
+    },
     /// Closures recorded by the handler; they died with the process that recorded them unless it
     /// is still this one. `calls` holds any data compensations recorded beside them.
     InProcess { calls: Vec<Replay> },
@@ -26,19 +41,101 @@ pub enum StepUndo {
     Irreversible { reason: String },
 }
 
+impl StepUndo {
+    /// The kind's name, as serialised.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StepUndo::Pending => "pending",
+            StepUndo::Calls { .. } => "calls",
+            StepUndo::Function { .. } => "function",
+            StepUndo::InProcess { .. } => "in_process",
+            StepUndo::Irreversible { .. } => "irreversible",
+        }
+    }
+}
+
 /// One compensating call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Replay {
     pub capability: String,
     pub args: Value,
+    /// The declared expression each argument was resolved from (`id` → `$result.id`); the engine
+    /// refuses a journaled compensation that its capability does not declare. Empty for
+    /// compensations a handler recorded itself (`undo = custom`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exprs: BTreeMap<String, String>,
+    /// What the resource looked like after the call (its result, or the snapshot), checked
+    /// against a fresh read before a destructive compensation runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expect>,
+}
+
+/// A read to make before a compensation, and what it must find.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expect {
+    /// The read-only capability to call.
+    pub read: String,
+    /// Its arguments.
+    pub args: Value,
+    /// The values the read must return for these fields (identity, and for restores the state
+    /// the call left behind).
+    pub fields: BTreeMap<String, Value>,
 }
 
 /// The state of a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
+    /// Journaled before the call ran; not yet known to have finished.
+    Intended,
+    /// The call finished; its compensation is ready.
     Done,
+    /// A compensation was claimed and is running (or its process died while it ran).
+    Undoing,
+    /// The compensation ran.
     Undone,
+    /// The compensation failed; the step stays on the stack.
+    Failed,
+    /// A person gave up on undoing it; steps below it can be undone.
+    Skipped,
+    /// The call itself failed: there is nothing to undo.
+    Error,
+}
+
+impl StepState {
+    pub const ALL: [StepState; 7] = [
+        StepState::Intended,
+        StepState::Done,
+        StepState::Undoing,
+        StepState::Undone,
+        StepState::Failed,
+        StepState::Skipped,
+        StepState::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Intended => "intended",
+            StepState::Done => "done",
+            StepState::Undoing => "undoing",
+            StepState::Undone => "undone",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+            StepState::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StepState> {
+        StepState::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Still on the undo stack.
+    pub fn pending(self) -> bool {
+        matches!(
+            self,
+            StepState::Intended | StepState::Done | StepState::Undoing | StepState::Failed
+        )
+    }
 }
 
 /// A journaled step.
@@ -47,10 +144,15 @@ pub struct Step {
     pub id: i64,
     pub session: String,
     pub capability: String,
+    /// The call's arguments, redacted (for people; compensations use `undo`).
     pub args: Value,
+    /// The call's result, redacted.
     pub result: Value,
     pub undo: StepUndo,
     pub state: StepState,
+    /// Why the step failed, was skipped or errored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Written by this process (in-process compensations are still runnable).
     #[serde(skip)]
     pub pid: u32,
@@ -73,10 +175,24 @@ pub enum JournalError {
     },
     #[error("journal entry {id} is unreadable: {why}")]
     Corrupt { id: i64, why: String },
+    #[error(
+        "journal {path} has schema version {found}, newer than this program's {JOURNAL_VERSION}"
+    )]
+    TooNew { path: PathBuf, found: i64 },
 }
 
 /// A `steps` row before its JSON columns are parsed.
-type RawStep = (i64, String, String, String, String, String, String, u32);
+type RawStep = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    u32,
+    Option<String>,
+);
 
 /// The journal of one state directory.
 pub struct Journal {
@@ -84,7 +200,11 @@ pub struct Journal {
     path: PathBuf,
 }
 
-const SCHEMA: &str = "
+/// The current journal schema version (`PRAGMA user_version`).
+pub const JOURNAL_VERSION: i64 = 2;
+
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE IF NOT EXISTS steps (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     session    TEXT    NOT NULL,
@@ -102,18 +222,41 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     step    INTEGER NOT NULL,
     PRIMARY KEY (session, name)
 );
--- An undo that recreated something under a new identifier: older steps naming `old` mean `new`.
 CREATE TABLE IF NOT EXISTS aliases (
     session TEXT    NOT NULL,
     old     TEXT    NOT NULL,
     new     TEXT    NOT NULL,
     step    INTEGER NOT NULL
 );
-";
+",
+    "
+ALTER TABLE steps ADD COLUMN error TEXT;
+-- The audit chain's head, kept here too so that truncating or replacing the audit log is found.
+CREATE TABLE audit_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT    NOT NULL
+);
+",
+];
 
-/// Opens a runtime database the way the journal and the audit log both want it: WAL,
-/// `synchronous = NORMAL` (a killed process loses no commit), and a 5 s busy timeout for other writers.
+/// Creates `dir` (and its parents) `0700` where it does not exist yet.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+/// Opens a runtime database the way the journal and the audit log both want it: the file `0600`,
+/// WAL, `synchronous = NORMAL` (a killed process loses no commit), and a 5 s busy timeout for
+/// other writers.
 pub(crate) fn open_wal(path: &Path) -> rusqlite::Result<Connection> {
+    private_file(path);
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -121,10 +264,60 @@ pub(crate) fn open_wal(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Creates `path` `0600` (or narrows an existing file to it) before SQLite opens it; SQLite gives
+/// its `-wal` and `-shm` files the database file's mode.
+fn private_file(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path);
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Runs `migrations` from the database's `user_version` on, in one IMMEDIATE transaction (two
+/// processes opening a new database at once must not both run them).
+pub(crate) fn migrate(
+    conn: &mut Connection,
+    migrations: &[&str],
+) -> Result<(), (rusqlite::Error, Option<i64>)> {
+    let latest = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| (e, None))?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| (e, None))?;
+    if version > latest {
+        return Err((rusqlite::Error::InvalidQuery, Some(version)));
+    }
+    for (i, m) in migrations
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        tx.execute_batch(m).map_err(|e| (e, None))?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(latest))
+            .map_err(|e| (e, None))?;
+    }
+    tx.commit().map_err(|e| (e, None))
+}
+
 impl Journal {
     /// Opens (or creates) `journal.sqlite3` in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<Journal, JournalError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| JournalError::Dir {
+        create_private_dir(state_dir).map_err(|source| JournalError::Dir {
             path: state_dir.to_path_buf(),
             source,
         })?;
@@ -133,26 +326,86 @@ impl Journal {
             path: path.clone(),
             source,
         };
-        let conn = open_wal(&path).map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
+        let mut conn = open_wal(&path).map_err(sql)?;
+        migrate(&mut conn, &MIGRATIONS).map_err(|(e, newer)| match newer {
+            Some(found) => JournalError::TooNew {
+                path: path.clone(),
+                found,
+            },
+            None => sql(e),
+        })?;
         Ok(Journal {
             conn: Mutex::new(conn),
             path,
         })
     }
 
+    /// The journal's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn with<T>(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn).map_err(|source| JournalError::Sqlite {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn).map_err(|source| JournalError::Sqlite {
             path: self.path.clone(),
             source,
         })
     }
 
-    /// Appends a step; committed when this returns.
+    /// Writes a step ahead of its call: `intended`, with the arguments (redacted); committed when
+    /// this returns.
+    pub fn intend(
+        &self,
+        session: &str,
+        capability: &str,
+        args: &Value,
+    ) -> Result<i64, JournalError> {
+        let undo = serde_json::to_string(&StepUndo::Pending).unwrap_or_else(|_| "{}".into());
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO steps (session, capability, args, result, undo, state, pid)
+                 VALUES (?1, ?2, ?3, 'null', ?4, 'intended', ?5)",
+            )?
+            .execute(params![
+                session,
+                capability,
+                args.to_string(),
+                undo,
+                std::process::id()
+            ])?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Completes an intended step: `done` with its result (redacted) and compensation.
+    pub fn complete(&self, id: i64, result: &Value, undo: &StepUndo) -> Result<(), JournalError> {
+        let undo = serde_json::to_string(undo).unwrap_or_else(|_| "{}".into());
+        self.with(|c| {
+            c.prepare_cached(
+                "UPDATE steps SET state = 'done', result = ?2, undo = ?3 WHERE id = ?1 AND state = 'intended'",
+            )?
+            .execute(params![id, result.to_string(), undo])
+            .map(|_| ())
+        })
+    }
+
+    /// Removes an intended step whose call never ran (nothing happened, nothing to keep).
+    pub fn forget(&self, id: i64) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM steps WHERE id = ?1 AND state = 'intended'",
+                params![id],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Appends a finished step in one go (`done`); committed when this returns. For callers that
+    /// journal outside the engine; the engine writes ahead with [`Journal::intend`].
     pub fn record(
         &self,
         session: &str,
@@ -161,36 +414,55 @@ impl Journal {
         result: &Value,
         undo: &StepUndo,
     ) -> Result<i64, JournalError> {
-        let undo = serde_json::to_string(undo).unwrap_or_else(|_| "{}".into());
-        self.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO steps (session, capability, args, result, undo, pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![session, capability, args.to_string(), result.to_string(), undo, std::process::id()])?;
-            Ok(c.last_insert_rowid())
-        })
+        let id = self.intend(session, capability, args)?;
+        self.complete(id, result, undo)?;
+        Ok(id)
     }
 
-    /// The steps of a session not yet undone, newest first.
+    /// The steps of a session still on the undo stack (intended, done, undoing, failed), newest first.
     pub fn pending(&self, session: &str) -> Result<Vec<Step>, JournalError> {
         self.query(
-            "WHERE session = ?1 AND state = 'done' ORDER BY id DESC",
-            session,
+            "WHERE session = ?1 AND state IN ('intended', 'done', 'undoing', 'failed') ORDER BY id DESC",
+            params![session],
         )
     }
 
     /// Every step of a session, oldest first.
     pub fn history(&self, session: &str) -> Result<Vec<Step>, JournalError> {
-        self.query("WHERE session = ?1 ORDER BY id", session)
+        self.query("WHERE session = ?1 ORDER BY id", params![session])
     }
 
-    fn query(&self, tail: &str, session: &str) -> Result<Vec<Step>, JournalError> {
+    /// One step.
+    pub fn step(&self, id: i64) -> Result<Option<Step>, JournalError> {
+        Ok(self.query("WHERE id = ?1", params![id])?.pop())
+    }
+
+    /// Every step of every session, oldest first (for `audit verify`'s cross-check).
+    pub fn all_steps(&self) -> Result<Vec<(i64, StepState)>, JournalError> {
+        let rows: Vec<(i64, String)> = self.with(|c| {
+            let mut st = c.prepare_cached("SELECT id, state FROM steps ORDER BY id")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(id, s)| {
+                StepState::parse(&s)
+                    .map(|st| (id, st))
+                    .ok_or_else(|| JournalError::Corrupt {
+                        id,
+                        why: format!("unknown state `{s}`"),
+                    })
+            })
+            .collect()
+    }
+
+    fn query(&self, tail: &str, p: impl rusqlite::Params) -> Result<Vec<Step>, JournalError> {
         let rows: Vec<RawStep> = self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT id, session, capability, args, result, undo, state, pid FROM steps {tail}"
+                "SELECT id, session, capability, args, result, undo, state, pid, error FROM steps {tail}"
             ))?;
             let rows = stmt
-                .query_map(params![session], |r| {
+                .query_map(p, |r| {
                     Ok((
                         r.get(0)?,
                         r.get(1)?,
@@ -200,6 +472,7 @@ impl Journal {
                         r.get(5)?,
                         r.get(6)?,
                         r.get(7)?,
+                        r.get(8)?,
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -207,7 +480,7 @@ impl Journal {
         })?;
         rows.into_iter()
             .map(
-                |(id, session, capability, args, result, undo, state, pid)| {
+                |(id, session, capability, args, result, undo, state, pid, error)| {
                     let corrupt = |why: String| JournalError::Corrupt { id, why };
                     Ok(Step {
                         id,
@@ -217,11 +490,9 @@ impl Journal {
                         result: serde_json::from_str(&result)
                             .map_err(|e| corrupt(e.to_string()))?,
                         undo: serde_json::from_str(&undo).map_err(|e| corrupt(e.to_string()))?,
-                        state: if state == "undone" {
-                            StepState::Undone
-                        } else {
-                            StepState::Done
-                        },
+                        state: StepState::parse(&state)
+                            .ok_or_else(|| corrupt(format!("unknown state `{state}`")))?,
+                        error,
                         pid,
                     })
                 },
@@ -229,12 +500,34 @@ impl Journal {
             .collect()
     }
 
-    /// Marks a step undone; committed when this returns.
-    pub fn mark_undone(&self, id: i64) -> Result<(), JournalError> {
+    /// Moves a step from one of `from` to `to`, atomically; `false` when it was in none of them
+    /// (another process claimed or finished it first). Committed when this returns.
+    pub fn transition(
+        &self,
+        id: i64,
+        from: &[StepState],
+        to: StepState,
+        error: Option<&str>,
+    ) -> Result<bool, JournalError> {
+        let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        let sql = format!(
+            "UPDATE steps SET state = ?2, error = ?3, pid = ?4 WHERE id = ?1 AND state IN ({})",
+            from.join(", ")
+        );
+        self.with(|c| {
+            c.prepare_cached(&sql)?
+                .execute(params![id, to.as_str(), error, std::process::id()])
+                .map(|n| n == 1)
+        })
+    }
+
+    /// Replaces a step's compensation (a person resolving an interrupted call).
+    pub fn set_undo(&self, id: i64, undo: &StepUndo) -> Result<(), JournalError> {
+        let undo = serde_json::to_string(undo).unwrap_or_else(|_| "{}".into());
         self.with(|c| {
             c.execute(
-                "UPDATE steps SET state = 'undone' WHERE id = ?1",
-                params![id],
+                "UPDATE steps SET undo = ?2 WHERE id = ?1",
+                params![id, undo],
             )
             .map(|_| ())
         })
@@ -301,6 +594,30 @@ impl Journal {
                 params![session, name],
                 |r| r.get(0),
             )
+            .optional()
+        })
+    }
+
+    /// Keeps the audit chain's head (its newest record's sequence number and hash), so a log that
+    /// was truncated, deleted or rewritten no longer matches it.
+    pub fn set_audit_head(&self, seq: i64, hash: &str) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+                 WHERE excluded.seq >= audit_head.seq",
+            )?
+            .execute(params![seq, hash])
+            .map(|_| ())
+        })
+    }
+
+    /// The audit chain's head as last kept, if any record was ever written.
+    pub fn audit_head(&self) -> Result<Option<(i64, String)>, JournalError> {
+        self.with(|c| {
+            c.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
         })
     }

@@ -30,6 +30,7 @@ mod expr;
 pub mod fs;
 pub mod http;
 mod journal;
+mod lock;
 mod policy;
 mod redact;
 mod registry;
@@ -40,11 +41,15 @@ pub use aifirst_macros::capability;
 pub use ctx::{Compensation, Ctx, UndoCall};
 pub use def::{AnnotationHints, ArgExpr, CapabilityDef, SourceLocation, UndoDecl, UndoFn};
 pub use engine::{
-    default_state_dir, CallError, CallEvent, CallOptions, Engine, Recorder, UndoReport,
+    default_state_dir, CallError, CallEvent, CallOptions, CallStatus, Engine, Planned, Recorder,
+    Resolution, UndoEvent, UndoOptions, UndoPhase, UndoReport, UndoTarget,
 };
 pub use error::ToolError;
 pub use expr::{resolve as resolve_expr, ExprError, Scope};
-pub use journal::{Journal, JournalError, Replay, Step, StepState, StepUndo};
+pub use journal::{
+    Expect, Journal, JournalError, Replay, Step, StepState, StepUndo, JOURNAL_VERSION,
+};
+pub use lock::LockError;
 pub use policy::{Policy, Rule, Verdict};
 pub use redact::{RedactionPolicy, Redactor, REDACTED};
 pub use registry::{DuplicateCapability, Registry};

@@ -13,7 +13,7 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// Keys whose value is always a secret (matched on the end of the normalised key, so `new_password`,
 /// `access_token`, `x-api-key` count; `token_type` does not).
-const SECRET_KEYS: [&str; 12] = [
+const SECRET_KEYS: [&str; 16] = [
     "password",
     "passwd",
     "secret",
@@ -26,6 +26,13 @@ const SECRET_KEYS: [&str; 12] = [
     "credential",
     "credentials",
     "passphrase",
+    // Card numbers are redacted by key (any value, numbers too) or by formatting (groups of
+    // digits split by spaces or dashes), never as a bare run of digits: 13–19 digit ids
+    // (snowflakes, order numbers) pass the Luhn check one time in ten and must survive.
+    "card_number",
+    "cardnumber",
+    "credit_card",
+    "pan",
 ];
 
 /// Names and shapes of secret values.
@@ -46,7 +53,10 @@ const PATTERNS: [(&str, &str); 8] = [
         "pem_private_key",
         r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
     ),
-    ("card_number", r"\b(?:\d[ -]?){12,18}\d\b"),
+    (
+        "card_number",
+        r"\b\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}\b|\b\d{4}[ -]\d{6}[ -]\d{5}\b",
+    ),
 ];
 
 /// The redaction policy in force: shown in reports.
@@ -219,6 +229,31 @@ mod tests {
         assert_eq!(v["card"], "[REDACTED:card_number]");
         assert_eq!(v["not_a_card"], "4111 1111 1111 1112", "fails Luhn");
         assert_eq!(v["nested"][0]["authorization"], REDACTED);
+    }
+
+    #[test]
+    fn ids_that_pass_luhn_survive_but_cards_do_not() {
+        let r = Redactor::default();
+        // A snowflake id that passes the Luhn check, as text and as a number.
+        let id = "1234567890123452";
+        assert!(luhn(id));
+        let v = r.redact(
+            &json!({"id": id, "order": 1234567890123452u64, "note": format!("order {id}")}),
+        );
+        assert_eq!(v["id"], id);
+        assert_eq!(v["order"], 1234567890123452u64);
+        assert_eq!(v["note"], format!("order {id}"));
+        // A card, by its key (even as a JSON number) or by its formatting.
+        let v = r.redact(
+            &json!({"card_number": 4111111111111111u64, "cardNumber": "4111111111111111",
+            "text": "card 4111-1111-1111-1111 and amex 3782 822463 10005"}),
+        );
+        assert_eq!(v["card_number"], REDACTED);
+        assert_eq!(v["cardNumber"], REDACTED);
+        assert_eq!(
+            v["text"],
+            "card [REDACTED:card_number] and amex [REDACTED:card_number]"
+        );
     }
 
     #[test]

@@ -196,15 +196,20 @@ fn export_uses_opentelemetry_genai_names() {
     let dir = tempfile::tempdir().unwrap();
     let log = seeded(dir.path(), 3);
     let text = log.export_jsonl(None, None).unwrap();
-    let lines: Vec<Value> = text
+    let all: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // Each call has an intent record (written before it ran) and an outcome record.
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0]["aifirst.status"], "started");
+    assert_eq!(all[0]["aifirst.undo.state"], "pending");
+    let lines: Vec<&Value> = all.iter().filter(|l| l["aifirst.status"] == "ok").collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["gen_ai.tool.name"], "remember");
     assert_eq!(lines[0]["gen_ai.operation.name"], "execute_tool");
     assert_eq!(lines[0]["gen_ai.conversation.id"], "t");
-    assert_eq!(lines[2]["gen_ai.tool.call.id"], "3");
+    assert_eq!(lines[2]["gen_ai.tool.call.id"], "6");
     assert_eq!(lines[0]["aifirst.undo.state"], "available");
     assert_eq!(lines[1]["aifirst.client"], "claude-desktop/1.2");
     assert_eq!(
@@ -286,7 +291,11 @@ fn the_html_report_is_self_contained_and_renders_in_chromium() {
     );
     assert!(dom.contains("<b id=\"failed\">2</b>"));
     assert!(dom.contains("<b id=\"undos\">2</b>"));
-    assert!(dom.contains("intact (8 records, hash chain verified)"));
+    // 4 calls and 2 undos with their intents, a refusal and an invalid call: 14 records.
+    assert!(
+        dom.contains("intact (14 records, hash chain verified)"),
+        "{dom}"
+    );
     assert!(dom.contains("id=\"timeline\""));
     // A screenshot, for people to look at (kept next to the report in the temp dir).
     let shot = dir.path().join("report.png");
@@ -335,6 +344,6 @@ fn concurrent_writers_on_one_log_lose_nothing() {
     }
     let log = AuditLog::open(dir.path(), Redactor::default()).unwrap();
     let v = log.verify().unwrap();
-    assert_eq!(v.records, 300);
-    assert!(v.first_bad.is_none(), "{:?}", v.first_bad);
+    assert_eq!(v.records, 600, "an intent and an outcome per call");
+    assert!(v.intact(), "{:?}", v.problems);
 }

@@ -122,6 +122,7 @@ fn inverse_restore_function_and_closure_plans_undo_newest_first() {
             StepUndo::Function { .. } => "function",
             StepUndo::InProcess { .. } => "in_process",
             StepUndo::Irreversible { .. } => "irreversible",
+            StepUndo::Pending => "pending",
         })
         .collect();
     assert_eq!(kinds, ["calls", "calls", "function", "in_process"]);
@@ -307,10 +308,10 @@ fn a_new_engine_undoes_journaled_steps_and_reports_lost_closures() {
 struct Log(Mutex<Vec<String>>);
 
 impl aifirst::Recorder for Log {
-    fn call(&self, ev: &aifirst::CallEvent<'_>) {
-        let outcome = match &ev.outcome {
-            Ok(_) => "ok".to_string(),
-            Err(e) => format!("err: {e}"),
+    fn call(&self, ev: &aifirst::CallEvent<'_>) -> Result<(), String> {
+        let outcome = match &ev.error {
+            None => ev.status.as_str().to_string(),
+            Some(e) => format!("{}: {e}", ev.status.as_str()),
         };
         self.0.lock().unwrap().push(format!(
             "call {} {} step={:?} {outcome}",
@@ -318,12 +319,14 @@ impl aifirst::Recorder for Log {
             ev.capability,
             ev.step.is_some()
         ));
+        Ok(())
     }
-    fn undo(&self, session: &str, _step: i64, outcome: Result<(), &str>) {
-        self.0.lock().unwrap().push(format!(
-            "undo {session} {}",
-            if outcome.is_ok() { "ok" } else { "failed" }
-        ));
+    fn undo(&self, ev: &aifirst::UndoEvent<'_>) -> Result<(), String> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("undo {} {}", ev.session, ev.phase.as_str()));
+        Ok(())
     }
 }
 
@@ -338,20 +341,24 @@ fn every_call_and_undo_passes_through_the_recorder() {
     let _ = call(&e, "rec", "put", json!({"key": 1}));
     block_on(e.undo("rec", 1)).unwrap();
     let lines = log.0.lock().unwrap().clone();
-    assert_eq!(lines.len(), 5, "{lines:#?}");
-    assert_eq!(lines[0], "call rec put step=true ok");
-    assert_eq!(lines[1], "call rec get step=false ok");
+    assert_eq!(lines.len(), 8, "{lines:#?}");
+    // Intent before the call, outcome after; the status is typed, not read off the message.
+    assert_eq!(lines[0], "call rec put step=true started");
+    assert_eq!(lines[1], "call rec put step=true ok");
+    assert_eq!(lines[2], "call rec get step=false started");
+    assert_eq!(lines[3], "call rec get step=false ok");
     assert!(
-        lines[2].starts_with("call rec remove step=false err: needs confirmation"),
+        lines[4].starts_with("call rec remove step=false refused: needs confirmation"),
         "{}",
-        lines[2]
+        lines[4]
     );
     assert!(
-        lines[3].starts_with("call rec put step=false err: invalid arguments"),
+        lines[5].starts_with("call rec put step=false invalid: invalid arguments"),
         "{}",
-        lines[3]
+        lines[5]
     );
-    assert_eq!(lines[4], "undo rec ok");
+    assert_eq!(lines[6], "undo rec undo_started");
+    assert_eq!(lines[7], "undo rec undone");
 }
 
 #[test]

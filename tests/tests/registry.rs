@@ -61,8 +61,9 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
             args,
             guard,
             when_absent,
+            check,
         } => {
-            assert_eq!((guard, when_absent), (None, None));
+            assert_eq!((guard, when_absent, check), (None, None, None));
             assert_eq!(
                 (kind, target, snapshot),
                 (UndoKind::Inverse, "caps_a_delete_note", None)

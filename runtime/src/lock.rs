@@ -1,0 +1,107 @@
+//! One call at a time per session, across threads and processes: mutating calls and undos of a
+//! session take its lock, so undo order is effect order and no compensation is claimed twice.
+//! Read-only calls take none and may overlap.
+//!
+//! In a process, a fair (FIFO) async mutex per session keeps arrival order; across processes, an
+//! advisory lock (`flock`) on `locks/<hash>.lock` under the state directory. Waiting is bounded:
+//! past `wait`, the call fails naming the session and the lock file instead of hanging.
+
+use std::collections::HashMap;
+use std::fs::{File, TryLockError};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// The locks of one state directory.
+pub(crate) struct SessionLocks {
+    dir: PathBuf,
+    local: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub(crate) wait: Duration,
+}
+
+/// Held while a session's call or undo runs; released on drop.
+pub(crate) struct SessionGuard {
+    _file: File,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// Why a session's lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("session `{session}` is busy: another call or undo has held {path} for more than {secs} s; try again, or stop the other process")]
+    Busy {
+        session: String,
+        path: PathBuf,
+        secs: u64,
+    },
+    #[error("cannot open the session lock {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SessionLocks {
+    pub(crate) fn new(state_dir: &std::path::Path) -> Self {
+        SessionLocks {
+            dir: state_dir.join("locks"),
+            local: Mutex::new(HashMap::new()),
+            wait: Duration::from_secs(60),
+        }
+    }
+
+    fn path(&self, session: &str) -> PathBuf {
+        let digest = Sha256::digest(session.as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(format!("{hex}.lock"))
+    }
+
+    /// Takes the session's lock, in arrival order within this process.
+    pub(crate) async fn lock(&self, session: &str) -> Result<SessionGuard, LockError> {
+        let local = {
+            let mut map = self.local.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(map.entry(session.to_string()).or_default())
+        };
+        let local = local.lock_owned().await;
+        let path = self.path(session);
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        crate::journal::create_private_dir(&self.dir).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        let started = Instant::now();
+        let mut pause = Duration::from_micros(200);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    if started.elapsed() >= self.wait {
+                        return Err(LockError::Busy {
+                            session: session.to_string(),
+                            path,
+                            secs: self.wait.as_secs(),
+                        });
+                    }
+                    // Another process holds it: its calls are short, so poll briefly.
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+        Ok(SessionGuard {
+            _file: file,
+            _local: local,
+        })
+    }
+}
