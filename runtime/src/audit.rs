@@ -690,7 +690,9 @@ fn cross_check(
     let mut undone_unrecorded = Vec::new();
     for (id, state) in journal.all_steps()? {
         let kinds = recorded.get(&id).map(Vec::as_slice).unwrap_or(&[]);
-        if kinds.is_empty() {
+        // An `intended` step with no record never ran: its intent record is written before
+        // the call runs, so a process killed in between left nothing to audit.
+        if kinds.is_empty() && state != StepState::Intended {
             missing.push(id);
         } else if matches!(state, StepState::Undone | StepState::Undoing)
             && !kinds.contains(&"intent")
