@@ -313,6 +313,57 @@ fn streamable_http_serves_sessions_and_survives_garbage() {
     assert_eq!(error_kind(&legacy["confirmed_delete"]), "declined");
 }
 
+/// Found by the probe: every HTTP client shared one undo session, so client B's `undo` undid
+/// client A's call. Each MCP session now has its own undo session.
+#[test]
+fn two_http_clients_have_separate_undo_stacks() {
+    let dir = workdir();
+    let (_server, url) = http_server(dir.path());
+    let out = Command::new(python())
+        .arg(script())
+        .args(["two", &url])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        s["b_undo"]["structuredContent"]["undone"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s["b_undo_again"]["structuredContent"]["undone"],
+        json!([]),
+        "B has nothing more to undo: A's call is not B's"
+    );
+    let titles: Vec<Value> = notes(dir.path())
+        .iter()
+        .map(|n| n["title"].clone())
+        .collect();
+    assert_eq!(titles, [json!("from a")], "A's note survived B's undo");
+    let a = s["a_history"]["structuredContent"]["steps"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let b = s["b_history"]["structuredContent"]["steps"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_eq!(
+        (a[0]["state"].as_str(), b[0]["state"].as_str()),
+        (Some("done"), Some("undone"))
+    );
+    assert_ne!(a[0]["session"], b[0]["session"]);
+}
+
 /// Reads JSON-RPC lines until the response with this id.
 fn response(lines: &mut impl Iterator<Item = std::io::Result<String>>, id: i64) -> Value {
     for line in lines {

@@ -2,6 +2,7 @@
 
     python mcp_session.py stdio BINARY MODE CONFIRM [SERVER ARGS...]
     python mcp_session.py http URL MODE CONFIRM
+    python mcp_session.py two URL              # two clients at once, each with its own undo
 
 MODE is the SDK's connect mode: `auto` (protocol 2026-07-28, confirmations as input_required
 results) or `legacy` (the initialize handshake, confirmations as elicitation requests).
@@ -71,7 +72,26 @@ async def session(server, mode, confirm):
     return out
 
 
+async def two(url):
+    """Two HTTP clients connected at once: B's undo must not revert A's call."""
+    out = {}
+    info = lambda n: types.Implementation(name=n, version="1")
+    async with Client(url, mode="legacy", client_info=info("a")) as a, Client(
+        url, mode="legacy", client_info=info("b")
+    ) as b:
+        out["a_create"] = wire(await a.call_tool("create_note", {"title": "from a"}))
+        out["b_create"] = wire(await b.call_tool("create_note", {"title": "from b"}))
+        out["b_undo"] = wire(await b.call_tool("undo", {"steps": 1}))
+        out["b_undo_again"] = wire(await b.call_tool("undo", {"steps": 1}))
+        out["a_history"] = wire(await a.call_tool("history", {}))
+        out["b_history"] = wire(await b.call_tool("history", {}))
+    return out
+
+
 async def main():
+    if sys.argv[1] == "two":
+        print(json.dumps(await two(sys.argv[2])))
+        return
     kind, target, mode, confirm, *rest = sys.argv[1:]
     if kind == "stdio":
         server = StdioServerParameters(command=target, args=rest, env=dict(os.environ))
