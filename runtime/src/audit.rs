@@ -213,7 +213,7 @@ pub struct AuditLog {
     /// The HMAC key of a keyed log.
     key: Option<Vec<u8>>,
     /// The journal of the same state directory, which keeps the chain's head.
-    journal: Option<Journal>,
+    journal: Option<std::sync::Arc<Journal>>,
 }
 
 impl AuditLog {
@@ -274,7 +274,7 @@ impl AuditLog {
             }
             _ => {}
         }
-        let journal = Journal::open(state_dir)?;
+        let journal = Journal::shared(state_dir)?;
         Ok(AuditLog {
             conn: Mutex::new(conn),
             path,

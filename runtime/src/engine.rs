@@ -251,7 +251,7 @@ pub trait Recorder: Send + Sync {
 pub struct Engine {
     registry: Registry,
     policy: Policy,
-    journal: Journal,
+    journal: Arc<Journal>,
     locks: SessionLocks,
     /// Per capability, built from its input schema on first use.
     checks: Mutex<HashMap<&'static str, Arc<ArgChecks>>>,
@@ -277,7 +277,7 @@ impl Engine {
         Ok(Engine {
             registry,
             policy,
-            journal: Journal::open(state_dir)?,
+            journal: Journal::shared(state_dir)?,
             locks: SessionLocks::new(state_dir),
             checks: Mutex::new(HashMap::new()),
             closures: Mutex::new(HashMap::new()),

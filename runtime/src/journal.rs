@@ -314,7 +314,33 @@ pub(crate) fn migrate(
     tx.commit().map_err(|e| (e, None))
 }
 
+/// The journals this process has open, by state directory: the engine and the audit log share
+/// one connection, so their writes queue on a mutex instead of on SQLite's sleeping busy handler.
+static SHARED: std::sync::Mutex<Vec<(PathBuf, std::sync::Weak<Journal>)>> =
+    std::sync::Mutex::new(Vec::new());
+
 impl Journal {
+    /// The journal of `state_dir`, shared with everything else in this process that has it open.
+    pub fn shared(state_dir: &Path) -> Result<std::sync::Arc<Journal>, JournalError> {
+        create_private_dir(state_dir).map_err(|source| JournalError::Dir {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
+        let key = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+        let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        shared.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(j) = shared
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return Ok(j);
+        }
+        let j = std::sync::Arc::new(Journal::open(state_dir)?);
+        shared.push((key, std::sync::Arc::downgrade(&j)));
+        Ok(j)
+    }
+
     /// Opens (or creates) `journal.sqlite3` in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<Journal, JournalError> {
         create_private_dir(state_dir).map_err(|source| JournalError::Dir {
