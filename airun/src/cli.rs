@@ -702,7 +702,7 @@ fn done_line(json_out: bool, v: Value, text: &str) -> Result<(), Fail> {
 fn audit(s: &Settings, json_out: bool, cmd: AuditCommand) -> Result<(), Fail> {
     let failed = |e: aifirst::audit::AuditError| Fail::Failed(e.to_string());
     let session = s.session_given.then_some(s.session.as_str());
-    let cmd = match cmd {
+    match cmd {
         AuditCommand::Verify { expect_head } => {
             // Never creates a log: a missing one is a finding.
             let v =
@@ -735,36 +735,28 @@ fn audit(s: &Settings, json_out: bool, cmd: AuditCommand) -> Result<(), Fail> {
                 Some((seq, why)) => format!("audit log tampered with at record {seq}: {why}"),
                 None => "audit log not intact".to_string(),
             };
-            let rest: Vec<&String> = v
-                .problems
-                .iter()
-                .filter(|p| v.first_bad.is_none() || !p.starts_with("record "))
-                .collect();
             let mut text = msg;
-            for p in rest {
+            for p in &v.problems {
                 text.push_str(&format!("\n  - {p}"));
             }
-            return Err(Fail::Failed(text));
+            Err(Fail::Failed(text))
         }
         AuditCommand::Head => {
             let v =
                 AuditLog::verify_dir(&s.state_dir, s.audit_key.as_deref(), None).map_err(failed)?;
-            return match v.head {
+            match v.head {
                 Some((seq, hash)) => done_line(
                     json_out,
                     json!({"seq": seq, "hash": hash}),
                     &format!("{seq} {hash}"),
                 ),
                 None => Err(Fail::Failed("the audit log has no records".into())),
-            };
+            }
         }
-        other => other,
-    };
-    let log = open_audit(s)?;
-    match cmd {
-        AuditCommand::Verify { .. } | AuditCommand::Head => Ok(()),
         AuditCommand::Report { html, since } => {
-            let page = log.report_html(session, since.as_deref()).map_err(failed)?;
+            let page = open_audit(s)?
+                .report_html(session, since.as_deref())
+                .map_err(failed)?;
             std::fs::write(&html, page)
                 .map_err(|e| Fail::Failed(format!("cannot write {}: {e}", html.display())))?;
             if json_out {
@@ -779,7 +771,7 @@ fn audit(s: &Settings, json_out: bool, cmd: AuditCommand) -> Result<(), Fail> {
             since,
             output,
         } => {
-            let lines = log
+            let lines = open_audit(s)?
                 .export_jsonl(session, since.as_deref())
                 .map_err(failed)?;
             match output {

@@ -570,37 +570,37 @@ impl Engine {
                     snapshot: snap_value,
                     location: location.as_deref(),
                 };
-                let mut resolved = Map::new();
-                let mut exprs = BTreeMap::new();
-                let mut missing = None;
-                for a in plan_args
-                    .iter()
-                    .filter(|a| use_snapshot || !a.expr.starts_with("$snapshot"))
-                {
-                    match resolve(a.expr, &scope) {
-                        Ok(v) => {
-                            resolved.insert(a.name.to_string(), v);
-                            exprs.insert(a.name.to_string(), a.expr.to_string());
-                        }
-                        Err(e) => missing = Some(e.to_string()),
-                    }
-                }
-                let resolved = Value::Object(resolved);
+                let Resolved {
+                    values: resolved,
+                    exprs,
+                    missing,
+                } = resolve_args(
+                    plan_args
+                        .iter()
+                        .filter(|a| use_snapshot || !a.expr.starts_with("$snapshot")),
+                    &scope,
+                );
                 // What to re-read before the compensation runs, and what it must find.
                 let expect = match (check, snap_cap, use_snapshot, kind) {
                     // An inverse: the thing the call created, by its identity.
-                    (Some(read), _, _, _) => identity(&result).map(|fields| Expect {
+                    (Some(read), _, _, _) => fields_of(&result, |k, v| {
+                        identity_key(k) && (v.is_string() || v.is_number())
+                    })
+                    .map(|fields| Expect {
                         read: read.to_string(),
                         args: resolved.clone(),
                         fields,
                     }),
                     // A restore: the state the call left behind has not changed since.
-                    (None, Some(read), true, crate::UndoKind::Restore) => state_fields(&result)
-                        .map(|fields| Expect {
-                            read: read.to_string(),
-                            args: snap_args.clone(),
-                            fields,
-                        }),
+                    (None, Some(read), true, crate::UndoKind::Restore) => {
+                        fields_of(&result, |_, v| !v.is_object() && !v.is_array()).map(|fields| {
+                            Expect {
+                                read: read.to_string(),
+                                args: snap_args.clone(),
+                                fields,
+                            }
+                        })
+                    }
                     _ => None,
                 };
                 match (skip, missing) {
@@ -670,17 +670,6 @@ impl Engine {
     /// Every step of a session, oldest first.
     pub fn history(&self, session: &str) -> Result<Vec<Step>, CallError> {
         Ok(self.journal.history(session)?)
-    }
-
-    /// Steps of a session left `intended` or `undoing` by a process that stopped half-way (or
-    /// that another process is working on right now).
-    pub fn interrupted(&self, session: &str) -> Result<Vec<Step>, CallError> {
-        Ok(self
-            .journal
-            .pending(session)?
-            .into_iter()
-            .filter(|s| matches!(s.state, StepState::Intended | StepState::Undoing))
-            .collect())
     }
 
     /// Undoes steps of a session, newest first, each compensation exactly once.
@@ -952,28 +941,15 @@ impl Engine {
         if args.iter().any(|a| !a.expr.starts_with("$args.")) {
             return irreversible("its compensation needs the call's result");
         }
-        let scope = Scope {
-            args: &step.args,
-            result: &Value::Null,
-            snapshot: None,
-            location: None,
-        };
-        let mut resolved = Map::new();
-        let mut exprs = BTreeMap::new();
-        for a in args {
-            match resolve(a.expr, &scope) {
-                Ok(v) if !holds_redacted(&v) => {
-                    resolved.insert(a.name.to_string(), v);
-                    exprs.insert(a.name.to_string(), a.expr.to_string());
-                }
-                _ => return irreversible("an argument its compensation needs was not kept"),
-            }
+        let r = resolve_args(args, &Scope::of_args(&step.args));
+        if r.missing.is_some() || holds_redacted(&r.values) {
+            return irreversible("an argument its compensation needs was not kept");
         }
         StepUndo::Calls {
             calls: vec![Replay {
                 capability: target.to_string(),
-                args: Value::Object(resolved),
-                exprs,
+                args: r.values,
+                exprs: r.exprs,
                 expect: None,
             }],
         }
@@ -1333,19 +1309,44 @@ fn step_calls(undo: &StepUndo) -> &[Replay] {
 
 /// The arguments of the snapshot read: the plan's `$args` arguments.
 fn snapshot_args(plan_args: &[crate::ArgExpr], args: &Value) -> Value {
-    let scope = Scope {
-        args,
-        result: &Value::Null,
-        snapshot: None,
-        location: None,
-    };
-    let mut snap_args = Map::new();
-    for a in plan_args.iter().filter(|a| a.expr.starts_with("$args.")) {
-        if let Ok(v) = resolve(a.expr, &scope) {
-            snap_args.insert(a.name.to_string(), v);
+    resolve_args(
+        plan_args.iter().filter(|a| a.expr.starts_with("$args.")),
+        &Scope::of_args(args),
+    )
+    .values
+}
+
+/// Plan arguments resolved against a finished (or interrupted) call.
+struct Resolved {
+    /// The arguments that have a value, by name (a JSON object).
+    values: Value,
+    /// The expression each of them came from.
+    exprs: BTreeMap<String, String>,
+    /// Why the last argument without a value has none.
+    missing: Option<String>,
+}
+
+fn resolve_args<'p>(
+    plan_args: impl IntoIterator<Item = &'p crate::ArgExpr>,
+    scope: &Scope<'_>,
+) -> Resolved {
+    let mut values = Map::new();
+    let mut exprs = BTreeMap::new();
+    let mut missing = None;
+    for a in plan_args {
+        match resolve(a.expr, scope) {
+            Ok(v) => {
+                values.insert(a.name.to_string(), v);
+                exprs.insert(a.name.to_string(), a.expr.to_string());
+            }
+            Err(e) => missing = Some(e.to_string()),
         }
     }
-    Value::Object(snap_args)
+    Resolved {
+        values: Value::Object(values),
+        exprs,
+        missing,
+    }
 }
 
 /// Field names that say which thing a result is.
@@ -1358,23 +1359,15 @@ fn identity_key(k: &str) -> bool {
         || (k.ends_with("Id") && k.len() > 2)
 }
 
-/// The identity of what a call created: its top-level scalar identity fields.
-fn identity(result: &Value) -> Option<BTreeMap<String, Value>> {
-    let obj = result.as_object()?;
-    let fields: BTreeMap<String, Value> = obj
+/// A result's top-level fields that `keep` accepts, when there are any.
+fn fields_of(
+    result: &Value,
+    keep: impl Fn(&str, &Value) -> bool,
+) -> Option<BTreeMap<String, Value>> {
+    let fields: BTreeMap<String, Value> = result
+        .as_object()?
         .iter()
-        .filter(|(k, v)| identity_key(k) && (v.is_string() || v.is_number()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    (!fields.is_empty()).then_some(fields)
-}
-
-/// The state a call left behind: its result's top-level scalar fields.
-fn state_fields(result: &Value) -> Option<BTreeMap<String, Value>> {
-    let obj = result.as_object()?;
-    let fields: BTreeMap<String, Value> = obj
-        .iter()
-        .filter(|(_, v)| !v.is_object() && !v.is_array())
+        .filter(|(k, v)| keep(k, v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     (!fields.is_empty()).then_some(fields)

@@ -12,6 +12,18 @@ pub struct Scope<'a> {
     pub location: Option<&'a str>,
 }
 
+impl<'a> Scope<'a> {
+    /// Only the call's arguments (before it ran, or when nothing else was kept).
+    pub fn of_args(args: &'a Value) -> Self {
+        Scope {
+            args,
+            result: &Value::Null,
+            snapshot: None,
+            location: None,
+        }
+    }
+}
+
 /// Why an expression has no value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{expr}`: {why}")]
