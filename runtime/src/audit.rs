@@ -678,9 +678,11 @@ fn cross_check(
         // the call runs, so a process killed in between left nothing to audit.
         if kinds.is_empty() && state != StepState::Intended {
             missing.push(id);
-        } else if matches!(state, StepState::Undone | StepState::Undoing)
-            && !kinds.contains(&"intent")
+        } else if matches!(state, StepState::Undone | StepState::Skipped)
+            && !kinds.contains(&"undo")
         {
+            // Undone or skipped: an `undo` record says how (undone, resolved, skipped). An
+            // `undoing` step may lack one: its process can die between the claim and the record.
             undone_unrecorded.push(id);
         }
     }
@@ -701,7 +703,7 @@ fn cross_check(
     }
     if !undone_unrecorded.is_empty() {
         v.problems.push(format!(
-            "{} undone step(s) have no record of their undo: {}",
+            "{} undone or skipped step(s) have no record of their undo: {}",
             undone_unrecorded.len(),
             list(&undone_unrecorded)
         ));

@@ -556,6 +556,15 @@ fn steps_without_records_are_reported() {
     .unwrap();
     let p = problems(dir.path());
     assert!(p.contains("have no audit record"), "{p}");
+    // An undo whose records were removed: the step says undone, the log does not.
+    let j2 = rusqlite::Connection::open(dir.path().join("journal.sqlite3")).unwrap();
+    j2.execute("UPDATE steps SET state = 'undone' WHERE id = 1", [])
+        .unwrap();
+    let p = problems(dir.path());
+    assert!(
+        p.contains("undone or skipped step(s) have no record of their undo: 1"),
+        "{p}"
+    );
 }
 
 /// An interrupted compensation (a claim with no outcome, as kill -9 leaves it) is never run
