@@ -786,14 +786,8 @@ impl Engine {
             } else {
                 StepState::Failed
             };
-            self.journal
-                .transition(step.id, &[StepState::Undoing], new_state, error)?;
-            if let Ok(done) = &outcome {
-                for (old, new) in self.recreated(&step, done) {
-                    self.journal.add_alias(session, &old, &new, step.id)?;
-                    aliases.push((old, new));
-                }
-            }
+            // The audit outcome first, then the journal: the journal never says more than the
+            // log shows (a process killed in between leaves `undoing`, which a person resolves).
             let recorded = self.record_undo(&UndoEvent {
                 session,
                 step: step.id,
@@ -804,6 +798,14 @@ impl Engine {
                 duration: started.elapsed(),
                 client: opts.client.as_deref(),
             });
+            self.journal
+                .transition(step.id, &[StepState::Undoing], new_state, error)?;
+            if let Ok(done) = &outcome {
+                for (old, new) in self.recreated(&step, done) {
+                    self.journal.add_alias(session, &old, &new, step.id)?;
+                    aliases.push((old, new));
+                }
+            }
             match outcome {
                 Ok(_) => {
                     report.undone.push(step.id);
@@ -894,14 +896,12 @@ impl Engine {
             }
             (Resolution::Undone, _) => return Err(wrong("`undone` resolves an `undoing` step")),
         };
-        if !self.journal.transition(id, from, to, Some(note))? {
-            return Err(wrong("it changed while this ran"));
-        }
         let phase = if how == Resolution::Skip {
             UndoPhase::Skipped
         } else {
             UndoPhase::Resolved
         };
+        // Audited first (fail closed), then settled in the journal.
         self.record_undo(&UndoEvent {
             session,
             step: id,
@@ -914,10 +914,14 @@ impl Engine {
         })
         .map_err(|why| {
             CallError::Audit(format!(
-                "step {id} is now `{}`, but its audit record could not be written ({why})",
-                to.as_str()
+                "step {id} stays `{}`: its audit record could not be written ({why})",
+                step.state.as_str()
             ))
-        })
+        })?;
+        if !self.journal.transition(id, from, to, Some(note))? {
+            return Err(wrong("it changed while this ran"));
+        }
+        Ok(())
     }
 
     /// The compensation of an interrupted call, from its arguments alone (the journal kept them

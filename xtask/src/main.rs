@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 mod corpus_crates;
 mod import;
 mod mcp;
+mod soak;
 
 const GITHUB_PACKAGE: &str = "@octokit/openapi@23.0.2";
 const GITHUB_TARBALL: &str = "octokit-openapi-23.0.2.tgz";
@@ -31,6 +32,7 @@ fn main() -> Result<()> {
         }
         Some("undo-sample") => undo_sample(&args[1..]),
         Some("bench-engine") => bench_engine(&args[1..]),
+        Some("soak") => soak::soak(&args[1..]),
         Some("bench-mcp") => mcp::bench_mcp(&args[1..]),
         Some("bench-import") => import::bench_import(&args[1..]),
         Some("corpus-crates") => corpus_crates::corpus_crates(&args[1..]),
@@ -45,6 +47,7 @@ fn main() -> Result<()> {
                  undo-sample SPEC [--n 30] [--seed 1] [--high]\n  \
                  {:<39}N random undo plans of mutating operations, one line each, to check by hand\n  \
                  bench-engine [--calls N]               engine overhead per call (journal on) and calls/s on 2 threads\n  \
+                 soak [--rounds N] [--seed S]           kill -9 during calls and undos, settle, check, undo all\n  \
                  fetch-github                           download GitHub's description into target/bench-data",
                 "",
                 ""

@@ -4,7 +4,8 @@
 //! ```text
 //! stepper burst STATE_DIR DATA_DIR N     # N calls, printing `ack I` after each returns
 //! stepper undo  STATE_DIR SESSION N      # undo N steps, print the report as JSON
-//! stepper marks STATE_DIR DATA_DIR N     # N `mark` calls; each compensation appends its path to
+//! stepper marks STATE_DIR DATA_DIR N [START]
+//!                                        # N `mark` calls (mSTART…); each compensation appends its path to
 //!                                        # DATA_DIR/undo.log (after `STEPPER_SLOW_MS` ms)
 //! stepper resolve STATE_DIR SESSION N done|undone|skip
 //! ```
@@ -78,11 +79,15 @@ fn open(state: &str) -> Result<Engine, String> {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    if let [cmd, state, data, n] = args {
-        if cmd == "marks" {
+    if let [cmd, state, data, n, rest @ ..] = args {
+        if cmd == "marks" && rest.len() <= 1 {
             let engine = open(state)?;
             let n: usize = n.parse().map_err(|_| "N must be a number")?;
-            for i in 0..n {
+            let start: usize = match rest.first() {
+                Some(s) => s.parse().map_err(|_| "START must be a number")?,
+                None => 0,
+            };
+            for i in start..start + n {
                 let path = Path::new(data).join(format!("m{i}"));
                 block_on(engine.call(
                     "burst",
@@ -145,7 +150,7 @@ fn run(args: &[String]) -> Result<(), String> {
             );
             Ok(())
         }
-        _ => Err("usage: stepper burst STATE DATA N | stepper undo STATE SESSION N".into()),
+        _ => Err("usage: stepper burst STATE DATA N | marks STATE DATA N [START] | undo STATE SESSION N | resolve STATE SESSION N done|undone|skip".into()),
     }
 }
 
