@@ -231,6 +231,11 @@ pub struct UndoPlan {
     /// What to run instead when the snapshot found nothing (a create-or-replace that created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when_absent: Option<Call>,
+    /// A read-only capability that re-reads what an inverse targets (with the inverse's
+    /// arguments): before the compensation runs, the runtime checks it still finds what the call
+    /// created, and refuses otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CapabilityRef>,
     /// Why the plan is `irreversible`, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -251,6 +256,7 @@ impl UndoPlan {
             snapshot_args: BTreeMap::new(),
             guard: None,
             when_absent: None,
+            check: None,
             reason: None,
             evidence: Vec::new(),
         }

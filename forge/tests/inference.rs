@@ -446,3 +446,45 @@ fn check_cli_lists_every_violation_with_exit_1() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad-config"));
 }
+
+/// Jupyter Server's contents API, reduced: `POST /api/contents/{path}` makes a new file *inside*
+/// the directory `path`, and its inverse deletes `path` itself. The plan must re-read the target
+/// first (`check`), so the runtime refuses to delete a folder the call never created.
+#[test]
+fn an_inverse_delete_rereads_its_target_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("contents.yaml");
+    let item = "{type: object, properties: {name: {type: string}, path: {type: string}, type: {type: string}}}";
+    std::fs::write(
+        &spec,
+        format!(
+            "openapi: 3.0.3
+info: {{title: contents, version: '1'}}
+paths:
+  /api/contents/{{path}}:
+    parameters:
+      - {{name: path, in: path, required: true, schema: {{type: string}}}}
+    get:
+      operationId: get_contents
+      responses: {{'200': {{description: ok, content: {{application/json: {{schema: {item}}}}}}}}}
+    post:
+      operationId: create_contents
+      responses: {{'201': {{description: made, content: {{application/json: {{schema: {item}}}}}}}}}
+    patch:
+      operationId: rename_contents
+      requestBody: {{content: {{application/json: {{schema: {{type: object, properties: {{path: {{type: string}}}}}}}}}}}}
+      responses: {{'200': {{description: ok, content: {{application/json: {{schema: {item}}}}}}}}}
+    delete:
+      operationId: delete_contents
+      responses: {{'204': {{description: gone}}}}
+"
+        ),
+    )
+    .unwrap();
+    let l = import_openapi(&spec, &Options::default()).unwrap();
+    let u = cap(&l, "create_contents").undo.clone().unwrap();
+    assert_eq!(u.kind, UndoKind::Inverse, "{u:?}");
+    assert_eq!(u.target.unwrap().name, "delete_contents");
+    assert_eq!(u.check.map(|c| c.name).as_deref(), Some("get_contents"));
+    assert!(u.evidence.iter().any(|e| e.contains("must still find")));
+}

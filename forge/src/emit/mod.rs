@@ -514,6 +514,10 @@ fn undo_attr(c: &Capability) -> Option<TokenStream> {
         let w = w.capability.name.as_str();
         parts.push(quote!(when_absent = #w));
     }
+    if let Some(c) = &plan.check {
+        let c = c.name.as_str();
+        parts.push(quote!(check = #c));
+    }
     // The compensation's arguments, then what the snapshot call needs that they do not name
     // (the runtime passes a plan's `$args.` arguments to the snapshot call).
     let mut args: BTreeMap<&str, &str> = plan

@@ -176,6 +176,7 @@ pub fn infer(ir: &mut Ir, overrides: &Overrides) -> Vec<Diagnostic> {
         plans.push((class, idempotent, plan));
     }
     drop(planner);
+    add_checks(&ir.capabilities, &index, &mut plans);
     let mut diags = Vec::new();
     for (cap, (class, idempotent, plan)) in ir.capabilities.iter_mut().zip(plans) {
         let mut effects = vec![
@@ -208,6 +209,50 @@ pub fn infer(ir: &mut Ir, overrides: &Overrides) -> Vec<Diagnostic> {
         }
     }
     diags
+}
+
+/// An inverse that DELETEs a path with a GET on the very same path template re-reads it first:
+/// the runtime then refuses to delete something that is not what the call created (a folder
+/// named by the create's argument, when the create made a file inside it).
+fn add_checks(
+    caps: &[Capability],
+    index: &Index,
+    plans: &mut [(Class, bool, aifirst_capability::UndoPlan)],
+) {
+    let by_name: std::collections::HashMap<&str, usize> = caps
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
+    for (_, _, plan) in plans.iter_mut() {
+        if plan.kind != aifirst_capability::UndoKind::Inverse {
+            continue;
+        }
+        let Some(&t) = plan
+            .target
+            .as_ref()
+            .and_then(|t| by_name.get(t.name.as_str()))
+        else {
+            continue;
+        };
+        if http(&caps[t]).method != "DELETE" {
+            continue;
+        }
+        let Some(g) = index.find(t, "GET") else {
+            continue;
+        };
+        if http(&caps[g]).path != http(&caps[t]).path {
+            continue;
+        }
+        plan.check = Some(aifirst_capability::CapabilityRef {
+            name: caps[g].name.clone(),
+            operation_id: caps[g].operation_id.clone(),
+        });
+        plan.evidence.push(format!(
+            "before deleting, GET {} must still find what the call created",
+            http(&caps[g]).path
+        ));
+    }
 }
 
 pub(crate) fn http(cap: &Capability) -> &crate::ir::HttpBinding {

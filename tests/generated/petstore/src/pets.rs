@@ -40,7 +40,7 @@ pub async fn list_pets(
     name = "create_pet",
     description = "Create a pet",
     effects(create, network),
-    undo = inverse("delete_pet", "petId" = "$result.id"),
+    undo = inverse("delete_pet", check = "get_pet", "petId" = "$result.id"),
     input_schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"examples\":[\"Rex\"]},\"tag\":{\"type\":[\"string\",\"null\"]},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"]}},\"required\":[\"name\"]}",
 )]
 pub async fn create_pet(
