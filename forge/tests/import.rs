@@ -369,3 +369,49 @@ paths:
     let get = ops.split("pub async fn get_file").nth(1).unwrap();
     assert!(get.contains("server: ::core::option::Option::None"));
 }
+
+/// The runtime refuses every call of a capability whose input schema does not compile; forge
+/// import compiles each emitted schema with the same validator and says so at the operation.
+#[test]
+fn a_schema_the_runtime_cannot_compile_is_an_error_at_its_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        "openapi: 3.0.3
+info: {title: bad, version: '1'}
+paths:
+  /things:
+    post:
+      operationId: make_thing
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, properties: {code: {type: string, pattern: '(unclosed'}}}
+      responses: {'201': {description: made}}
+    get:
+      operationId: list_things
+      responses: {'200': {description: ok}}
+",
+    )
+    .unwrap();
+    let rec = record::ImportRecord {
+        name: "bad".into(),
+        max_name_len: 48,
+        ..record::ImportRecord::default()
+    };
+    let planned = plan_crate(&spec, &dir.path().join("out"), rec).unwrap();
+    let bad: Vec<_> = planned
+        .lowered
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "schema-does-not-compile")
+        .collect();
+    assert_eq!(bad.len(), 1, "{:?}", planned.lowered.diagnostics);
+    assert!(
+        bad[0].message.contains("`make_thing`"),
+        "{}",
+        bad[0].message
+    );
+    assert_eq!(bad[0].location.pointer, "/paths/~1things/post");
+}

@@ -1017,12 +1017,44 @@ pub fn plan_crate(
         output_schemas: record.output_schemas,
         source: record.source.clone(),
     };
+    let schema_errors = uncompilable_schemas(&caps);
     let emitted = emit(&lowered.ir, &caps, companions, &emit_opts)?;
+    let mut lowered = lowered;
+    lowered.diagnostics.extend(schema_errors);
     Ok(Planned {
         lowered,
         emitted,
         forge_toml: record::render(&record),
     })
+}
+
+/// Every emitted input schema compiled with the validator the runtime uses (`jsonschema`): the
+/// runtime refuses every call of a capability whose schema does not compile, so say so now, at
+/// the operation, rather than at the first call.
+fn uncompilable_schemas(caps: &[&Capability]) -> Vec<crate::diag::Diagnostic> {
+    use crate::diag::{Diagnostic, Location, Severity};
+    caps.iter()
+        .filter_map(|c| {
+            let e = jsonschema::validator_for(&c.input_schema).err()?;
+            Some(
+                Diagnostic::new(
+                    Severity::Error,
+                    "schema-does-not-compile",
+                    format!(
+                        "`{}`: its input schema does not compile with the runtime's validator ({e}); \
+                         the runtime will refuse every call of it",
+                        c.name
+                    ),
+                    Location {
+                        file: c.source.file.clone(),
+                        pointer: c.source.pointer.clone(),
+                        line: c.source.line,
+                    },
+                )
+                .with_help("fix the schema in the description (or leave the operation out with --ops / --exclude-tag)"),
+            )
+        })
+        .collect()
 }
 
 /// [`plan_crate`], then writes it into `dir` ([`write::write_crate`]).
