@@ -8,6 +8,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod expr;
+pub use expr::{Expr, ExprParseError, Root, Seg};
+
 /// One side effect of a capability: what it does (`read` … `execute`) or where it reaches
 /// (`network` … `database`). A capability's effects are a set of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -195,7 +198,7 @@ pub struct CapabilityRef {
 pub struct Call {
     pub capability: CapabilityRef,
     #[serde(default)]
-    pub args: BTreeMap<String, String>,
+    pub args: BTreeMap<String, Expr>,
 }
 
 /// When a compensation applies, judged from the snapshot taken before the call.
@@ -219,12 +222,12 @@ pub struct UndoPlan {
     pub target: Option<CapabilityRef>,
     /// Arguments of the compensating call, as expressions (see [`Call`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub args: BTreeMap<String, String>,
+    pub args: BTreeMap<String, Expr>,
     /// The capability that takes the snapshot before the call (restore, recreate, guarded inverses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<CapabilityRef>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub snapshot_args: BTreeMap<String, String>,
+    pub snapshot_args: BTreeMap<String, Expr>,
     /// When the compensation applies; absent means always.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<Guard>,

@@ -68,7 +68,7 @@ pub struct Hints {
     /// The operation's 2xx status codes, as written.
     pub statuses: Vec<String>,
     /// OpenAPI links of the success response: (target operationId, parameter → expression).
-    pub links: Vec<(String, BTreeMap<String, String>)>,
+    pub links: Vec<(String, BTreeMap<String, aifirst_capability::Expr>)>,
 }
 
 impl Capability {

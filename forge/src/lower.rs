@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use aifirst_capability::Annotations;
+use aifirst_capability::{Annotations, Expr, Root};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
@@ -926,19 +926,19 @@ pub fn merge_all_of(schema: &Value) -> Option<Value> {
 static EMPTY_PARAM: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 
 /// An OpenAPI runtime expression as an undo argument expression:
-/// `$response.body#/id` → `$result.id`, `$request.path.petId` → `$args.petId`.
-fn link_expression(expr: &str) -> Option<String> {
+/// `$response.body#/id` → `$result.id`, `$request.path.petId` → `$args.petId`. A pointer whose
+/// tokens are not plain field names has no expression.
+fn link_expression(expr: &str) -> Option<Expr> {
     if let Some(ptr) = expr.strip_prefix("$response.body#") {
         let path: Vec<String> = crate::diag::split_pointer(ptr)?;
-        return Some(if path.is_empty() {
-            "$result".into()
-        } else {
-            format!("$result.{}", path.join("."))
-        });
+        if path.is_empty() {
+            return Some(Expr::from_static(Root::Result, &[]));
+        }
+        return Expr::fields(Root::Result, &path).ok();
     }
     for prefix in ["$request.path.", "$request.query.", "$request.header."] {
         if let Some(name) = expr.strip_prefix(prefix) {
-            return Some(format!("$args.{name}"));
+            return Expr::fields(Root::Args, &[name]).ok();
         }
     }
     None
@@ -1074,19 +1074,17 @@ mod tests {
 
     #[test]
     fn link_expressions() {
+        let text = |e: &str| link_expression(e).map(|x| x.to_string());
+        assert_eq!(text("$response.body#/id").as_deref(), Some("$result.id"));
         assert_eq!(
-            link_expression("$response.body#/id").as_deref(),
-            Some("$result.id")
-        );
-        assert_eq!(
-            link_expression("$response.body#/data/id").as_deref(),
+            text("$response.body#/data/id").as_deref(),
             Some("$result.data.id")
         );
-        assert_eq!(
-            link_expression("$request.path.petId").as_deref(),
-            Some("$args.petId")
-        );
-        assert_eq!(link_expression("$statusCode"), None);
+        assert_eq!(text("$request.path.petId").as_deref(), Some("$args.petId"));
+        assert_eq!(text("$statusCode"), None);
+        // A token that is not a plain field name would read as another path.
+        assert_eq!(text("$response.body#/a.b"), None);
+        assert_eq!(text("$response.body#/x[*]"), None);
     }
 
     #[test]

@@ -488,3 +488,33 @@ paths:
     assert_eq!(u.check.map(|c| c.name).as_deref(), Some("get_contents"));
     assert!(u.evidence.iter().any(|e| e.contains("must still find")));
 }
+
+/// An undo expression in forge.toml is parsed where it is read: a bad one is a diagnostic naming
+/// it (it used to reach the generated attribute and fail the crate's build), and inference stays.
+#[test]
+fn a_bad_expression_in_an_override_is_reported_and_inference_kept() {
+    let toml = r#"
+        [operations.closeAccount]
+        undo = { kind = "recreate", target = "createCustomer", snapshot = "getCustomer", args = { email = "$snapshot.e mail" } }
+    "#;
+    let l = lower_with(Overrides::parse(toml, "forge.toml").unwrap());
+    let bad: Vec<&str> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "bad-override")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].contains("bad undo expression `$snapshot.e mail`"),
+        "{}",
+        bad[0]
+    );
+    assert!(cap(&l, "close_account")
+        .undo
+        .as_ref()
+        .unwrap()
+        .args
+        .get("email")
+        .is_none());
+}

@@ -4,6 +4,7 @@
 //! `const _: () = { … };`, and reports every mistake at once, at the user's tokens, while still
 //! emitting the user's function so one mistake does not cascade into others.
 
+use aifirst_capability::{Expr as Expr2, Seg};
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -56,7 +57,7 @@ enum Undo {
         guard: Option<LitStr>,
         when_absent: Option<LitStr>,
         check: Option<LitStr>,
-        args: Vec<(String, LitStr)>,
+        args: Vec<(String, Expr2)>,
     },
     Custom,
 }
@@ -262,19 +263,10 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                         }
                         when_absent = Some(v);
                     }
-                    (Some(n), Some(v)) => {
-                        let e = v.value();
-                        let ok = ["$args.", "$result", "$snapshot", "$location."]
-                            .iter()
-                            .any(|p| e.starts_with(p));
-                        if !ok {
-                            errors.push(
-                                v.span(),
-                                format!("bad undo expression `{e}`: expected `$args.NAME`, `$result.PATH`, `$snapshot…` or `$location.id`"),
-                            );
-                        }
-                        out.push((n, v));
-                    }
+                    (Some(n), Some(v)) => match Expr2::parse(&v.value()) {
+                        Ok(e) => out.push((n, e)),
+                        Err(e) => errors.push(v.span(), e),
+                    },
                     _ => errors.push(a.span(), "expected `argument = \"$args.x\"`"),
                 }
             }
@@ -624,9 +616,34 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             _,
         ) => {
             let kind = format_ident!("{}", capitalise(kind));
-            let args = args
-                .iter()
-                .map(|(n, e)| quote!(::aifirst::ArgExpr { name: #n, expr: #e }));
+            let segs = args.iter().enumerate().map(|(i, (_, e))| {
+                let id = format_ident!("__AIFIRST_UNDO_SEGS_{i}");
+                let n = e.path.len();
+                let items = e.path.iter().map(|s| {
+                    let (variant, name) = match s {
+                        Seg::Field(n) => (quote!(Field), n.as_ref()),
+                        Seg::Each(n) => (quote!(Each), n.as_ref()),
+                    };
+                    quote!(::aifirst::Seg::#variant(::std::borrow::Cow::Borrowed(#name)))
+                });
+                quote!(static #id: [::aifirst::Seg; #n] = [#(#items),*];)
+            });
+            let arg_items = args.iter().enumerate().map(|(i, (n, e))| {
+                let id = format_ident!("__AIFIRST_UNDO_SEGS_{i}");
+                let root = format_ident!("{}", capitalise(e.root.as_str().trim_start_matches('$')));
+                quote!(::aifirst::ArgExpr {
+                    name: #n,
+                    expr: ::aifirst::Expr::from_static(::aifirst::Root::#root, &#id),
+                })
+            });
+            let n_args = args.len();
+            let args = quote! {
+                {
+                    #(#segs)*
+                    static __AIFIRST_UNDO_ARGS: [::aifirst::ArgExpr; #n_args] = [#(#arg_items),*];
+                    &__AIFIRST_UNDO_ARGS
+                }
+            };
             let snapshot = match snapshot {
                 Some(s) => quote!(::core::option::Option::Some(#s)),
                 None => quote!(::core::option::Option::None),
@@ -655,7 +672,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 guard: #guard,
                 when_absent: #when_absent,
                 check: #check,
-                args: &[#(#args),*],
+                args: #args,
             })
         }
         (None, None) => quote!(::aifirst::UndoDecl::Undeclared),

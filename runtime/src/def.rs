@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use aifirst_capability::{Annotations, Effect, Guard, UndoKind};
+use aifirst_capability::{Annotations, Effect, Expr, Guard, UndoKind};
 use schemars::Schema;
 use serde_json::Value;
 
@@ -42,11 +42,11 @@ pub struct AnnotationHints {
     pub open_world: Option<bool>,
 }
 
-/// One argument of a data-shaped compensation: `arg = "$result.id"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One argument of a data-shaped compensation: `arg = "$result.id"`, parsed at compile time.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArgExpr {
     pub name: &'static str,
-    pub expr: &'static str,
+    pub expr: Expr,
 }
 
 /// How a capability says it is undone.

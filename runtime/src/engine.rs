@@ -21,7 +21,7 @@ use crate::journal::{Expect, Journal, JournalError, Replay, Step, StepState, Ste
 use crate::lock::{LockError, SessionLocks};
 use crate::policy::{Policy, Verdict};
 use crate::redact::Redactor;
-use crate::{Ctx, Guard, Registry, ToolError, UndoCall};
+use crate::{Ctx, Expr, Guard, Registry, Root, ToolError, UndoCall};
 
 /// What the snapshot before a call found.
 enum Snapshot {
@@ -577,7 +577,7 @@ impl Engine {
                 } = resolve_args(
                     plan_args
                         .iter()
-                        .filter(|a| use_snapshot || !a.expr.starts_with("$snapshot")),
+                        .filter(|a| use_snapshot || a.expr.root != Root::Snapshot),
                     &scope,
                 );
                 // What to re-read before the compensation runs, and what it must find.
@@ -942,7 +942,7 @@ impl Engine {
         else {
             return irreversible("its compensation needs the call's result or a snapshot");
         };
-        if args.iter().any(|a| !a.expr.starts_with("$args.")) {
+        if args.iter().any(|a| !a.expr.reads_args_only()) {
             return irreversible("its compensation needs the call's result");
         }
         let r = resolve_args(args, &Scope::of_args(&step.args));
@@ -1065,7 +1065,7 @@ impl Engine {
                         );
                     }
                     for (name, expr) in &c.exprs {
-                        if !args.iter().any(|a| a.name == name && a.expr == expr) {
+                        if !args.iter().any(|a| a.name == name && a.expr == *expr) {
                             return tampered(format!("`{name} = {expr}`"));
                         }
                     }
@@ -1292,7 +1292,7 @@ impl Engine {
                 location: d.location.as_deref(),
             };
             for a in args {
-                let (Some(old), Ok(new)) = (step.args.get(a.name), resolve(a.expr, &scope)) else {
+                let (Some(old), Ok(new)) = (step.args.get(a.name), resolve(&a.expr, &scope)) else {
                     continue;
                 };
                 let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_));
@@ -1316,7 +1316,7 @@ fn step_calls(undo: &StepUndo) -> &[Replay] {
 /// The arguments of the snapshot read: the plan's `$args` arguments.
 fn snapshot_args(plan_args: &[crate::ArgExpr], args: &Value) -> Value {
     resolve_args(
-        plan_args.iter().filter(|a| a.expr.starts_with("$args.")),
+        plan_args.iter().filter(|a| a.expr.reads_args_only()),
         &Scope::of_args(args),
     )
     .values
@@ -1327,7 +1327,7 @@ struct Resolved {
     /// The arguments that have a value, by name (a JSON object).
     values: Value,
     /// The expression each of them came from.
-    exprs: BTreeMap<String, String>,
+    exprs: BTreeMap<String, Expr>,
     /// Why the last argument without a value has none.
     missing: Option<String>,
 }
@@ -1340,10 +1340,10 @@ fn resolve_args<'p>(
     let mut exprs = BTreeMap::new();
     let mut missing = None;
     for a in plan_args {
-        match resolve(a.expr, scope) {
+        match resolve(&a.expr, scope) {
             Ok(v) => {
                 values.insert(a.name.to_string(), v);
-                exprs.insert(a.name.to_string(), a.expr.to_string());
+                exprs.insert(a.name.to_string(), a.expr.clone());
             }
             Err(e) => missing = Some(e.to_string()),
         }

@@ -1,6 +1,7 @@
 //! Undo argument expressions: `$args.x`, `$result.a.b`, `$result.items[*].id`, `$snapshot`,
 //! `$snapshot.f`, `$location.id`, resolved against a finished call.
 
+use aifirst_capability::{Expr, Root, Seg};
 use serde_json::Value;
 
 /// What an expression may refer to.
@@ -33,20 +34,17 @@ pub struct ExprError {
 }
 
 /// Resolves one expression.
-pub fn resolve(expr: &str, scope: &Scope<'_>) -> Result<Value, ExprError> {
+pub fn resolve(expr: &Expr, scope: &Scope<'_>) -> Result<Value, ExprError> {
     let err = |why: &str| ExprError {
         expr: expr.to_string(),
         why: why.to_string(),
     };
-    let (root, path) = match expr.split_once('.') {
-        Some((r, p)) => (r, Some(p)),
-        None => (expr, None),
-    };
-    let base = match root {
-        "$args" => scope.args,
-        "$result" => scope.result,
-        "$snapshot" => scope.snapshot.ok_or_else(|| err("no snapshot was taken"))?,
-        "$location" => {
+    let base = match expr.root {
+        Root::Args => scope.args,
+        Root::Result => scope.result,
+        Root::Snapshot => scope.snapshot.ok_or_else(|| err("no snapshot was taken"))?,
+        Root::Location => {
+            // `$location.id` (the only form the parser takes): the last path segment.
             let loc = scope
                 .location
                 .ok_or_else(|| err("the response had no Location header"))?;
@@ -59,35 +57,33 @@ pub fn resolve(expr: &str, scope: &Scope<'_>) -> Result<Value, ExprError> {
                 loc.rsplit('/').next().unwrap_or(loc).to_string(),
             ));
         }
-        _ => {
-            return Err(err(
-                "unknown root (expected $args, $result, $snapshot or $location)",
-            ))
-        }
     };
-    let Some(path) = path else {
-        return Ok(base.clone());
-    };
-    walk(base, &path.split('.').collect::<Vec<_>>()).ok_or_else(|| err("no value at that path"))
+    walk(base, &expr.path).ok_or_else(|| err("no value at that path"))
 }
 
-fn walk(v: &Value, path: &[&str]) -> Option<Value> {
+fn walk(v: &Value, path: &[Seg]) -> Option<Value> {
     let Some((head, rest)) = path.split_first() else {
         return Some(v.clone());
     };
-    if let Some(field) = head.strip_suffix("[*]") {
-        let list = v.get(field)?.as_array()?;
-        return Some(Value::Array(
-            list.iter().filter_map(|item| walk(item, rest)).collect(),
-        ));
+    match head {
+        Seg::Each(field) => {
+            let list = v.get(field.as_ref())?.as_array()?;
+            Some(Value::Array(
+                list.iter().filter_map(|item| walk(item, rest)).collect(),
+            ))
+        }
+        Seg::Field(field) => walk(v.get(field.as_ref())?, rest),
     }
-    walk(v.get(*head)?, rest)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn resolve(text: &str, s: &Scope<'_>) -> Result<Value, ExprError> {
+        super::resolve(&Expr::parse(text).unwrap(), s)
+    }
 
     #[test]
     fn expressions() {
@@ -107,7 +103,7 @@ mod tests {
         assert_eq!(resolve("$snapshot.title", &s), Ok(json!("old")));
         assert_eq!(resolve("$location.id", &s), Ok(json!("42")));
         assert!(resolve("$result.nope", &s).is_err());
-        assert!(resolve("$env.HOME", &s).is_err());
+        assert!(Expr::parse("$env.HOME").is_err(), "refused when parsed");
         let no_snap = Scope {
             args: &args,
             result: &result,

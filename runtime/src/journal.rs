@@ -63,7 +63,7 @@ pub struct Replay {
     /// refuses a journaled compensation that its capability does not declare. Empty for
     /// compensations a handler recorded itself (`undo = custom`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub exprs: BTreeMap<String, String>,
+    pub exprs: BTreeMap<String, aifirst_capability::Expr>,
     /// What the resource looked like after the call (its result, or the snapshot), checked
     /// against a fresh read before a destructive compensation runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]

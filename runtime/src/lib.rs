@@ -36,7 +36,9 @@ mod redact;
 mod registry;
 pub mod report;
 
-pub use aifirst_capability::{Annotations, Confidence, Effect, Guard, UndoKind, UndoPlan};
+pub use aifirst_capability::{
+    Annotations, Confidence, Effect, Expr, ExprParseError, Guard, Root, Seg, UndoKind, UndoPlan,
+};
 pub use aifirst_macros::capability;
 pub use ctx::{Compensation, Ctx, UndoCall};
 pub use def::{AnnotationHints, ArgExpr, CapabilityDef, SourceLocation, UndoDecl, UndoFn};

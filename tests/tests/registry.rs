@@ -68,7 +68,11 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
                 (kind, target, snapshot),
                 (UndoKind::Inverse, "caps_a_delete_note", None)
             );
-            assert_eq!((args[0].name, args[0].expr), ("id", "$result.id"));
+            assert_eq!(args[0].name, "id");
+            assert_eq!(
+                args[0].expr, "$result.id",
+                "parsed at compile time, read as text"
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -493,7 +493,7 @@ fn undo_sample(args: &[String]) -> Result<()> {
                 let bound: Vec<String> = u
                     .args
                     .iter()
-                    .filter(|(_, v)| !v.starts_with("$args."))
+                    .filter(|(_, v)| !v.reads_args_only())
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
                 line.push_str(&format!(" -> {} [{}]", route(t), bound.join(" ")));

@@ -15,7 +15,7 @@ pub mod write;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use aifirst_capability::{Annotations, Effect, UndoKind, UndoPlan};
+use aifirst_capability::{Annotations, Effect, Expr, UndoKind, UndoPlan};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 use serde_json::{json, Value};
@@ -520,15 +520,12 @@ fn undo_attr(c: &Capability) -> Option<TokenStream> {
     }
     // The compensation's arguments, then what the snapshot call needs that they do not name
     // (the runtime passes a plan's `$args.` arguments to the snapshot call).
-    let mut args: BTreeMap<&str, &str> = plan
-        .args
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let mut args: BTreeMap<&str, &Expr> = plan.args.iter().map(|(k, v)| (k.as_str(), v)).collect();
     for (k, v) in &plan.snapshot_args {
-        args.entry(k.as_str()).or_insert(v.as_str());
+        args.entry(k.as_str()).or_insert(v);
     }
     for (k, v) in args {
+        let v = v.to_string();
         parts.push(quote!(#k = #v));
     }
     Some(quote!(undo = #kind(#(#parts),*)))

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use aifirst_capability::{
-    Annotations, CapabilityRef, Confidence, Effect, Guard, UndoKind, UndoPlan,
+    Annotations, CapabilityRef, Confidence, Effect, Expr, Guard, UndoKind, UndoPlan,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -264,13 +264,16 @@ pub(crate) fn apply(
     }
 }
 
-fn string_map(v: Option<&Value>) -> Result<BTreeMap<String, String>, String> {
+/// A table of argument expressions, each parsed (a bad one is an error naming it).
+fn expr_map(v: Option<&Value>) -> Result<BTreeMap<String, Expr>, String> {
     match v {
         None => Ok(BTreeMap::new()),
         Some(Value::Object(m)) => m
             .iter()
             .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
+                Value::String(s) => Expr::parse(s)
+                    .map(|e| (k.clone(), e))
+                    .map_err(|e| format!("argument `{k}`: {e}")),
                 other => Err(format!(
                     "argument `{k}` must be an expression string, not {other}"
                 )),
@@ -317,8 +320,8 @@ fn parse_undo(v: &Value, names: &NameTable) -> Result<UndoPlan, String> {
     };
     plan.target = lookup("target")?;
     plan.snapshot = lookup("snapshot")?;
-    plan.args = string_map(m.get("args"))?;
-    plan.snapshot_args = string_map(m.get("snapshot_args"))?;
+    plan.args = expr_map(m.get("args"))?;
+    plan.snapshot_args = expr_map(m.get("snapshot_args"))?;
     plan.reason = m.get("reason").and_then(Value::as_str).map(str::to_string);
     if let Some(c) = m.get("confidence").and_then(Value::as_str) {
         plan.confidence = match c {

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aifirst_capability::{Call, CapabilityRef, Confidence, Guard, UndoKind, UndoPlan};
+use aifirst_capability::{Call, CapabilityRef, Confidence, Expr, Guard, Root, UndoKind, UndoPlan};
 use serde_json::Value;
 
 use super::paths::{key, last_literal, singular, Index, Seg};
@@ -385,7 +385,7 @@ fn server_assigned_id(cap: &Capability) -> bool {
 
 /// `selected_repository_ids` / `team_ids` → `$snapshot.repositories[*].id` when the snapshot has a
 /// list of objects with an `id` whose name starts like the field's stem.
-fn id_projection(field: &str, snapshot: &Value) -> Option<String> {
+fn id_projection(field: &str, snapshot: &Value) -> Option<Expr> {
     let base = field.strip_suffix("_ids")?;
     let base = base.strip_prefix("selected_").unwrap_or(base);
     let stem: String = base
@@ -400,7 +400,12 @@ fn id_projection(field: &str, snapshot: &Value) -> Option<String> {
                 .get("items")
                 .is_some_and(|it| top_level_props(it).1.contains("id"))
     })?;
-    Some(format!("$snapshot.{name}[*].id"))
+    Some(Expr::fields(Root::Snapshot, &[name, "id"]).ok()?.each_at(0))
+}
+
+/// `$result.PREFIXname`: a field of the response, under the wrapper `prefix` (`data.`) if any.
+fn result_expr(prefix: &str, name: &str) -> Option<Expr> {
+    Expr::path_of(Root::Result, &format!("{prefix}{name}")).ok()
 }
 
 /// `true` when a GET tells presence by its status alone (204 / 404), not by a body.
@@ -460,13 +465,13 @@ fn required(cap: &Capability) -> BTreeSet<String> {
 
 /// Body arguments that write a snapshot back, how faithfully, and why.
 struct WriteBack {
-    args: BTreeMap<String, String>,
+    args: BTreeMap<String, Expr>,
     confidence: Confidence,
     notes: Vec<String>,
 }
 
 /// Arguments of a compensating call, how sure we are of them, and why.
-type Binding = (BTreeMap<String, String>, Confidence, Vec<String>);
+type Binding = (BTreeMap<String, Expr>, Confidence, Vec<String>);
 
 struct Ctx<'a> {
     caps: &'a [Capability],
@@ -496,7 +501,7 @@ impl Ctx<'_> {
 
     /// Path arguments of `to` taken from `from`'s arguments, variable by variable in order
     /// (the two paths have the same shape, or `to`'s is a prefix of `from`'s).
-    fn positional(&self, from: usize, to: usize) -> Option<BTreeMap<String, String>> {
+    fn positional(&self, from: usize, to: usize) -> Option<BTreeMap<String, Expr>> {
         let (fv, tv) = (self.vars(from), self.vars(to));
         if tv.len() > fv.len() {
             return None;
@@ -505,7 +510,7 @@ impl Ctx<'_> {
         for (f, t) in fv.iter().zip(tv.iter()) {
             let fp = path_prop(&self.caps[from], f)?;
             let tp = path_prop(&self.caps[to], t)?;
-            args.insert(tp.to_string(), format!("$args.{fp}"));
+            args.insert(tp.to_string(), Expr::args(fp));
         }
         Some(args)
     }
@@ -622,9 +627,13 @@ impl Ctx<'_> {
         for v in others {
             let prop = path_prop(del, v).ok_or("its path parameters are not declared")?;
             if let Some(cp) = path_prop(c, v) {
-                args.insert(prop.to_string(), format!("$args.{cp}"));
+                args.insert(prop.to_string(), Expr::args(cp));
             } else if out.is_some_and(|o| o.contains(*v)) {
-                args.insert(prop.to_string(), format!("$result.{prefix}{v}"));
+                args.insert(
+                    prop.to_string(),
+                    result_expr(prefix, v)
+                        .ok_or_else(|| format!("`{v}` is not a plain field name"))?,
+                );
             } else {
                 return Err(format!("`{v}` cannot be bound"));
             }
@@ -657,7 +666,7 @@ impl Ctx<'_> {
                 .find(|k| *k == id_var || normalised(k) == normalised(id_var))
         }) {
             if !out.is_some_and(|o| o.contains(*id_var)) {
-                args.insert(id_prop.to_string(), format!("$args.{k}"));
+                args.insert(id_prop.to_string(), Expr::args(k));
                 how.push(format!(
                     "`{id_var}` is chosen by the caller (argument `{k}`)"
                 ));
@@ -668,7 +677,7 @@ impl Ctx<'_> {
         let lower = id_var.to_ascii_lowercase();
         let pick = |name: &str, conf: Confidence, why: &str| {
             Some((
-                format!("$result.{prefix}{name}"),
+                result_expr(prefix, name)?,
                 conf,
                 format!("`{id_var}` = response `{name}` ({why})"),
             ))
@@ -746,7 +755,7 @@ impl Ctx<'_> {
             return Ok((args, conf, how));
         }
         if c.hints.location_header {
-            args.insert(id_prop.to_string(), "$location.id".into());
+            args.insert(id_prop.to_string(), Expr::location_id());
             how.push(format!("`{id_var}` = last segment of the Location header"));
             return Ok((args, Confidence::Low, how));
         }
@@ -819,7 +828,7 @@ impl Ctx<'_> {
         }
         let mut args = self.positional(i, j)?;
         for (name, their_prop) in &theirs {
-            args.insert(their_prop.clone(), format!("$args.{}", mine.get(name)?));
+            args.insert(their_prop.clone(), Expr::args(mine.get(name)?));
         }
         let other = http(&self.caps[j]).method.as_str();
         let mut p = bare(UndoKind::Inverse, Confidence::Medium);
@@ -893,7 +902,7 @@ impl Ctx<'_> {
         let fields = match body(t) {
             Body::None => return Ok(wb),
             Body::Wrapped(prop) => {
-                wb.args.insert(prop.to_string(), "$snapshot".into());
+                wb.args.insert(prop.to_string(), Expr::snapshot());
                 wb.confidence = Confidence::Low;
                 wb.notes.push(
                     "the body's fields are not known; the whole snapshot is written back".into(),
@@ -919,7 +928,7 @@ impl Ctx<'_> {
         }
         // `selected_repository_ids` written back from the snapshot's `repositories[*].id`.
         let snapshot_schema = self.output(get);
-        let projections: BTreeMap<&str, String> = fields
+        let projections: BTreeMap<&str, Expr> = fields
             .iter()
             .filter(|(_, f)| !readable.contains(f))
             .filter_map(|(_, f)| Some((f.as_str(), id_projection(f, snapshot_schema?)?)))
@@ -960,7 +969,8 @@ impl Ctx<'_> {
             ));
         }
         for (prop, field) in &restorable {
-            wb.args.insert(prop.clone(), format!("$snapshot.{field}"));
+            wb.args
+                .insert(prop.clone(), Expr::field_of(Root::Snapshot, field));
         }
         let lost: Vec<&str> = fields
             .iter()
@@ -1050,7 +1060,7 @@ impl Ctx<'_> {
     }
 
     /// The GET returns a list and the update's body is one list field: write the list back.
-    fn restore_list(&self, i: usize, g: usize, mut args: BTreeMap<String, String>) -> UndoPlan {
+    fn restore_list(&self, i: usize, g: usize, mut args: BTreeMap<String, Expr>) -> UndoPlan {
         let c = &self.caps[i];
         let Body::Fields([(prop, field)]) = body(c) else {
             return irreversible(
@@ -1070,7 +1080,7 @@ impl Ctx<'_> {
                 Confidence::Medium,
             );
         }
-        args.insert(prop.clone(), "$snapshot".into());
+        args.insert(prop.clone(), Expr::snapshot());
         let mut p = bare(UndoKind::Restore, Confidence::Medium);
         p.evidence.push(format!(
             "GET {} returns the list that `{field}` replaces; the snapshot is written back",
@@ -1206,8 +1216,8 @@ impl Ctx<'_> {
         &self,
         i: usize,
         j: usize,
-        mut args: BTreeMap<String, String>,
-    ) -> Option<BTreeMap<String, String>> {
+        mut args: BTreeMap<String, Expr>,
+    ) -> Option<BTreeMap<String, Expr>> {
         match (body(&self.caps[i]), body(&self.caps[j])) {
             (_, Body::None) => Some(args),
             (Body::Fields(mine), Body::Fields(theirs)) => {
@@ -1215,7 +1225,7 @@ impl Ctx<'_> {
                 for (their_prop, field) in theirs {
                     match mine.iter().find(|(_, f)| f == field) {
                         Some((my_prop, _)) => {
-                            args.insert(their_prop.clone(), format!("$args.{my_prop}"));
+                            args.insert(their_prop.clone(), Expr::args(my_prop));
                         }
                         None if req.contains(their_prop) => return None,
                         None => {}
@@ -1224,7 +1234,7 @@ impl Ctx<'_> {
                 Some(args)
             }
             (Body::Wrapped(mine), Body::Wrapped(theirs)) => {
-                args.insert(theirs.to_string(), format!("$args.{mine}"));
+                args.insert(theirs.to_string(), Expr::args(mine));
                 Some(args)
             }
             // `i` has nothing to pass; fine only if `j` needs nothing.
@@ -1347,7 +1357,9 @@ mod tests {
             "total_count": {"type": "integer"},
             "repositories": {"type": "array", "items": {"type": "object", "properties": {"id": {}, "name": {}}}}}});
         assert_eq!(
-            id_projection("selected_repository_ids", &snap).as_deref(),
+            id_projection("selected_repository_ids", &snap)
+                .map(|e| e.to_string())
+                .as_deref(),
             Some("$snapshot.repositories[*].id")
         );
         assert_eq!(id_projection("team_ids", &snap), None);
