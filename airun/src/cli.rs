@@ -403,6 +403,12 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                 out.push_str(&format!("effects:      {}\n", effects.join(", ")));
                 out.push_str(&format!("annotations:  {}\n", d["annotations"]));
                 out.push_str(&format!("undo:         {}\n", undo_summary(def)));
+                if let Some((confidence, evidence)) = crate::output::plan_confidence(def) {
+                    out.push_str(&format!("confidence:   {}\n", confidence.as_str()));
+                    for e in evidence {
+                        out.push_str(&format!("  because     {e}\n"));
+                    }
+                }
                 out.push_str(&format!("defined at:   {}\n", def.location));
                 out.push_str(&format!(
                     "arguments:\n{}\n",

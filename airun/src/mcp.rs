@@ -488,6 +488,9 @@ pub fn tool_of(def: &'static CapabilityDef) -> Tool {
     let mut meta = rmcp::model::MetaObject::new();
     meta.insert("aifirst/effects".into(), json!(def.effects));
     meta.insert("aifirst/undo".into(), json!(undo_summary(def)));
+    if let Some((confidence, _)) = crate::output::plan_confidence(def) {
+        meta.insert("aifirst/undo_confidence".into(), json!(confidence.as_str()));
+    }
     tool.with_annotations(ann).with_meta(meta)
 }
 

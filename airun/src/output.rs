@@ -29,6 +29,20 @@ pub fn undo_summary(def: &CapabilityDef) -> String {
     }
 }
 
+/// How sure the plan is, and why, for a capability with a data plan.
+pub fn plan_confidence(
+    def: &CapabilityDef,
+) -> Option<(aifirst::Confidence, &'static [&'static str])> {
+    match def.undo {
+        UndoDecl::Plan {
+            confidence,
+            evidence,
+            ..
+        } => Some((confidence, evidence)),
+        _ => None,
+    }
+}
+
 /// An undo's outcome as JSON, for `undo --json` and the MCP `undo` tool.
 pub fn undo_report(r: &aifirst::UndoReport) -> Value {
     let mut v = json!({
@@ -55,6 +69,8 @@ pub fn describe(def: &CapabilityDef) -> Value {
         "idempotent": def.idempotent,
         "annotations": def.annotations(),
         "undo": undo_summary(def),
+        "undo_confidence": plan_confidence(def).map(|(c, _)| c.as_str()),
+        "undo_evidence": plan_confidence(def).map(|(_, e)| e),
         "irreversible": matches!(def.undo, UndoDecl::Irreversible { .. }),
         "input_schema": (def.input_schema)().as_value(),
         "output_schema": (def.output_schema)().map(|s| s.as_value().clone()),

@@ -58,6 +58,10 @@ enum Undo {
         when_absent: Option<LitStr>,
         check: Option<LitStr>,
         args: Vec<(String, Expr2)>,
+        /// The snapshot call's own arguments (`snapshot_args(...)`); absent: the plan's `$args`.
+        snapshot_args: Option<Vec<(String, Expr2)>>,
+        confidence: Option<LitStr>,
+        evidence: Vec<LitStr>,
     },
     Custom,
 }
@@ -215,30 +219,41 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
             let mut guard: Option<LitStr> = None;
             let mut when_absent: Option<LitStr> = None;
             let mut check: Option<LitStr> = None;
+            let mut snapshot_args: Option<Vec<(String, Expr2)>> = None;
+            let mut confidence: Option<LitStr> = None;
+            let mut evidence: Vec<LitStr> = Vec::new();
             for a in args {
-                let Expr::Assign(assign) = a else {
+                if let Expr::Call(inner) = a {
+                    let is_snap_args =
+                        matches!(&*inner.func, Expr::Path(p) if p.path.is_ident("snapshot_args"));
+                    if !is_snap_args {
+                        errors.push(
+                            inner.func.span(),
+                            "the only call inside a plan is `snapshot_args(name = \"$args.x\", …)`",
+                        );
+                        continue;
+                    }
+                    let mut list = Vec::new();
+                    for sa in &inner.args {
+                        match assignment(sa) {
+                            Some((n, v, _)) => match Expr2::parse(&v.value()) {
+                                Ok(e) if e.reads_args_only() => list.push((n, e)),
+                                Ok(_) => errors.push(v.span(), "a snapshot argument reads only `$args.…`: the snapshot is taken before the call"),
+                                Err(e) => errors.push(v.span(), e),
+                            },
+                            None => errors.push(sa.span(), "expected `argument = \"$args.x\"`"),
+                        }
+                    }
+                    snapshot_args = Some(list);
+                    continue;
+                }
+                let Expr::Assign(_) = a else {
                     errors.push(a.span(), "expected `argument = \"$args.x\"` (or `$result.…`, `$snapshot…`, `$location.id`)");
                     continue;
                 };
-                // `name = "…"`, or `"any-name" = "…"` for an argument whose name is not a Rust
-                // identifier (always an argument, never `snapshot`/`guard`/`when_absent`).
-                let (name, quoted) = match &*assign.left {
-                    Expr::Path(p) => (
-                        p.path
-                            .get_ident()
-                            .map(|i| i.to_string().trim_start_matches("r#").to_string()),
-                        false,
-                    ),
-                    Expr::Lit(ExprLit {
-                        lit: Lit::Str(s), ..
-                    }) => (Some(s.value()), true),
-                    _ => (None, false),
-                };
-                let value = match &*assign.right {
-                    Expr::Lit(ExprLit {
-                        lit: Lit::Str(s), ..
-                    }) => Some(s.clone()),
-                    _ => None,
+                let (name, value, quoted) = match assignment(a) {
+                    Some((n, v, q)) => (Some(n), Some(v), q),
+                    None => (None, None, false),
                 };
                 match (name, value) {
                     (Some(n), Some(v)) if n == "snapshot" && !quoted => snapshot = Some(v),
@@ -257,6 +272,16 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                         }
                         check = Some(v);
                     }
+                    (Some(n), Some(v)) if n == "confidence" && !quoted => {
+                        if !["high", "medium", "low"].contains(&v.value().as_str()) {
+                            errors.push(
+                                v.span(),
+                                "`confidence` is `\"high\"`, `\"medium\"` or `\"low\"`",
+                            );
+                        }
+                        confidence = Some(v);
+                    }
+                    (Some(n), Some(v)) if n == "evidence" && !quoted => evidence.push(v),
                     (Some(n), Some(v)) if n == "when_absent" && !quoted => {
                         if kind != "restore" {
                             errors.push(v.span(), "`when_absent = …` goes with `restore(...)`");
@@ -282,6 +307,12 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                     "`guard = …` needs `snapshot = \"capability\"` to tell the state before",
                 );
             }
+            if snapshot_args.is_some() && snapshot.is_none() {
+                errors.push(
+                    call.span(),
+                    "`snapshot_args(...)` needs `snapshot = \"capability\"`: the call they are for",
+                );
+            }
             if kind != "inverse" && snapshot.is_none() {
                 errors.push(
                     call.span(),
@@ -296,12 +327,41 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                 when_absent,
                 check,
                 args: out,
+                snapshot_args,
+                confidence,
+                evidence,
             })
         }
         other => {
             errors.push(other.span(), "expected a function path, `inverse(...)`, `restore(...)`, `recreate(...)` or `custom`");
             None
         }
+    }
+}
+
+/// `name = "…"`, or `"any-name" = "…"` for an argument whose name is not a Rust identifier (the
+/// flag: quoted, so always an argument, never `snapshot`/`guard`/…).
+fn assignment(e: &Expr) -> Option<(String, LitStr, bool)> {
+    let Expr::Assign(assign) = e else {
+        return None;
+    };
+    let (name, quoted) = match &*assign.left {
+        Expr::Path(p) => (
+            p.path
+                .get_ident()
+                .map(|i| i.to_string().trim_start_matches("r#").to_string())?,
+            false,
+        ),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => (s.value(), true),
+        _ => return None,
+    };
+    match &*assign.right {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some((name, s.clone(), quoted)),
+        _ => None,
     }
 }
 
@@ -610,40 +670,32 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                     when_absent,
                     check,
                     args,
+                    snapshot_args,
+                    confidence,
+                    evidence,
                 },
                 _,
             )),
             _,
         ) => {
             let kind = format_ident!("{}", capitalise(kind));
-            let segs = args.iter().enumerate().map(|(i, (_, e))| {
-                let id = format_ident!("__AIFIRST_UNDO_SEGS_{i}");
-                let n = e.path.len();
-                let items = e.path.iter().map(|s| {
-                    let (variant, name) = match s {
-                        Seg::Field(n) => (quote!(Field), n.as_ref()),
-                        Seg::Each(n) => (quote!(Each), n.as_ref()),
-                    };
-                    quote!(::aifirst::Seg::#variant(::std::borrow::Cow::Borrowed(#name)))
-                });
-                quote!(static #id: [::aifirst::Seg; #n] = [#(#items),*];)
-            });
-            let arg_items = args.iter().enumerate().map(|(i, (n, e))| {
-                let id = format_ident!("__AIFIRST_UNDO_SEGS_{i}");
-                let root = format_ident!("{}", capitalise(e.root.as_str().trim_start_matches('$')));
-                quote!(::aifirst::ArgExpr {
-                    name: #n,
-                    expr: ::aifirst::Expr::from_static(::aifirst::Root::#root, &#id),
-                })
-            });
-            let n_args = args.len();
-            let args = quote! {
-                {
-                    #(#segs)*
-                    static __AIFIRST_UNDO_ARGS: [::aifirst::ArgExpr; #n_args] = [#(#arg_items),*];
-                    &__AIFIRST_UNDO_ARGS
+            let args = arg_array(args);
+            let snapshot_args = match snapshot_args {
+                Some(list) => {
+                    let a = arg_array(list);
+                    quote!(::core::option::Option::Some(#a))
                 }
+                None => quote!(::core::option::Option::None),
             };
+            let confidence = format_ident!(
+                "{}",
+                capitalise(
+                    &confidence
+                        .as_ref()
+                        .map(LitStr::value)
+                        .unwrap_or_else(|| "high".into())
+                )
+            );
             let snapshot = match snapshot {
                 Some(s) => quote!(::core::option::Option::Some(#s)),
                 None => quote!(::core::option::Option::None),
@@ -673,6 +725,9 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 when_absent: #when_absent,
                 check: #check,
                 args: #args,
+                snapshot_args: #snapshot_args,
+                confidence: ::aifirst::Confidence::#confidence,
+                evidence: &[#(#evidence),*],
             })
         }
         (None, None) => quote!(::aifirst::UndoDecl::Undeclared),
@@ -749,6 +804,38 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         };
     };
     expanded
+}
+
+/// A `&'static [ArgExpr]` built as static data: each expression's path a static array.
+fn arg_array(args: &[(String, Expr2)]) -> TokenStream2 {
+    let segs = args.iter().enumerate().map(|(i, (_, e))| {
+        let id = format_ident!("__AIFIRST_SEGS_{i}");
+        let n = e.path.len();
+        let items = e.path.iter().map(|s| {
+            let (variant, name) = match s {
+                Seg::Field(n) => (quote!(Field), n.as_ref()),
+                Seg::Each(n) => (quote!(Each), n.as_ref()),
+            };
+            quote!(::aifirst::Seg::#variant(::std::borrow::Cow::Borrowed(#name)))
+        });
+        quote!(static #id: [::aifirst::Seg; #n] = [#(#items),*];)
+    });
+    let items = args.iter().enumerate().map(|(i, (n, e))| {
+        let id = format_ident!("__AIFIRST_SEGS_{i}");
+        let root = format_ident!("{}", capitalise(e.root.as_str().trim_start_matches('$')));
+        quote!(::aifirst::ArgExpr {
+            name: #n,
+            expr: ::aifirst::Expr::from_static(::aifirst::Root::#root, &#id),
+        })
+    });
+    let n = args.len();
+    quote! {
+        {
+            #(#segs)*
+            static __AIFIRST_ARGS: [::aifirst::ArgExpr; #n] = [#(#items),*];
+            &__AIFIRST_ARGS
+        }
+    }
 }
 
 fn capitalise(s: &str) -> String {

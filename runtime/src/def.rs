@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use aifirst_capability::{Annotations, Effect, Expr, Guard, UndoKind};
+use aifirst_capability::{Annotations, Confidence, Effect, Expr, Guard, UndoKind};
 use schemars::Schema;
 use serde_json::Value;
 
@@ -72,6 +72,12 @@ pub enum UndoDecl {
         /// it still finds what the call created.
         check: Option<&'static str>,
         args: &'static [ArgExpr],
+        /// The snapshot call's arguments; `None`: the plan's `$args` arguments.
+        snapshot_args: Option<&'static [ArgExpr]>,
+        /// How sure whoever wrote the plan (forge's inference, or a person) is of it.
+        confidence: Confidence,
+        /// Why the plan is believed, in words (forge's inference says what it matched).
+        evidence: &'static [&'static str],
     },
     /// The body records its own compensation with [`Ctx::on_undo`].
     Custom,

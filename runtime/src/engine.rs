@@ -508,9 +508,10 @@ impl Engine {
             UndoDecl::Plan {
                 snapshot: Some(snap),
                 args: plan_args,
+                snapshot_args: declared,
                 ..
             } => {
-                let snap_args = snapshot_args(plan_args, &args);
+                let snap_args = snapshot_args(declared.unwrap_or(plan_args), &args);
                 let sdef = self
                     .registry
                     .get(snap)
@@ -548,6 +549,7 @@ impl Engine {
                 guard,
                 when_absent,
                 check,
+                ..
             } => {
                 let skip = matches!(
                     (guard, &snapshot),

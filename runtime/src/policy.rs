@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use aifirst_capability::Effect;
+use aifirst_capability::{Confidence, Effect};
 use serde::Deserialize;
 
 use crate::def::{CapabilityDef, UndoDecl};
@@ -35,6 +35,10 @@ pub struct Policy {
     /// allowed by name or with `allow_irreversible`).
     #[serde(default)]
     pub deny_irreversible: bool,
+    /// Ask to confirm calls whose undo plan is less sure than this (`confirm_below = "medium"`:
+    /// low-confidence plans need the user's yes, since their undo may not be right).
+    #[serde(default)]
+    pub confirm_below: Option<Confidence>,
 }
 
 /// The policy's answer for one capability.
@@ -68,6 +72,23 @@ impl Policy {
             }
         }
         let mut verdict = Verdict::Allow;
+        if let (
+            Some(floor),
+            UndoDecl::Plan {
+                confidence, kind, ..
+            },
+        ) = (self.confirm_below, def.undo)
+        {
+            if confidence < floor {
+                verdict = Verdict::Confirm(format!(
+                    "the {} plan that would undo `{}` is only {} confidence (policy confirms below {})",
+                    kind.as_str(),
+                    def.name,
+                    confidence.as_str(),
+                    floor.as_str()
+                ));
+            }
+        }
         for e in def.effects {
             match self.effects.get(e) {
                 Some(Rule::Deny) => {

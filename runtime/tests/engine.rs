@@ -252,6 +252,7 @@ fn policy_refuses_irreversible_denied_and_unconfirmed_calls() {
         capabilities: [("remove".to_string(), Rule::Allow)].into(),
         allow_irreversible: false,
         deny_irreversible: true,
+        confirm_below: None,
     };
     let e = engine(dir.path(), strict);
     assert!(matches!(

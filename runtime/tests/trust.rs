@@ -47,6 +47,13 @@ fn create_checked(name: String) -> Value {
     json!({"path": name, "name": name, "type": "file"})
 }
 
+/// Stores a value under a key, undone by a plan its author is unsure of.
+#[capability(effects(create), undo = inverse("drop_key", key = "$result.key", confidence = "low", evidence = "guessed"))]
+fn put_unsure(key: String, value: String) -> Value {
+    tree().insert(key.clone(), value);
+    json!({"key": key})
+}
+
 /// Reads one entry.
 #[capability(effects(read))]
 fn get_path(path: String) -> Result<Value, ToolError> {
@@ -603,4 +610,40 @@ fn an_interrupted_undo_is_resolved_not_rerun() {
     let (_, why) = block_on(e.undo("claim", 1)).unwrap().failed.unwrap();
     assert!(why.contains("cannot be undone"), "{why}");
     let _ = Duration::ZERO;
+}
+
+/// `confirm_below`: a call whose undo plan is less sure than the floor needs the user's yes.
+#[test]
+fn policy_confirms_calls_whose_undo_plan_is_unsure() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Policy {
+        confirm_below: Some(aifirst::Confidence::Medium),
+        ..Policy::default()
+    };
+    let e = engine(dir.path(), policy);
+    match call(
+        &e,
+        "unsure",
+        "put_unsure",
+        json!({"key": "uk1", "value": "v"}),
+    ) {
+        Err(CallError::NeedsConfirmation(why)) => {
+            assert!(why.contains("only low confidence"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!tree().contains_key("uk1"));
+    // High-confidence plans are not affected; a confirmed call runs.
+    call(&e, "unsure", "put_key", json!({"key": "uk2", "value": "v"})).unwrap();
+    block_on(e.call(
+        "unsure",
+        "put_unsure",
+        json!({"key": "uk1", "value": "v"}),
+        CallOptions {
+            confirmed: true,
+            ..CallOptions::default()
+        },
+    ))
+    .unwrap();
+    assert!(tree().contains_key("uk1"));
 }

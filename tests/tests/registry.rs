@@ -62,8 +62,17 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
             guard,
             when_absent,
             check,
+            snapshot_args,
+            confidence,
+            evidence,
         } => {
             assert_eq!((guard, when_absent, check), (None, None, None));
+            assert!(snapshot_args.is_none() && evidence.is_empty());
+            assert_eq!(
+                confidence,
+                aifirst::Confidence::High,
+                "a person's plan, by default"
+            );
             assert_eq!(
                 (kind, target, snapshot),
                 (UndoKind::Inverse, "caps_a_delete_note", None)
@@ -87,6 +96,9 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
             kind,
             snapshot,
             args,
+            snapshot_args,
+            confidence,
+            evidence,
             ..
         } => {
             assert_eq!(
@@ -94,6 +106,13 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
                 (UndoKind::Restore, Some("caps_a_get_note"))
             );
             assert_eq!(args.len(), 2);
+            let snap = snapshot_args.expect("declared");
+            assert_eq!(
+                (snap[0].name, snap[0].expr.to_string().as_str()),
+                ("id", "$args.id")
+            );
+            assert_eq!(confidence, aifirst::Confidence::Medium);
+            assert_eq!(evidence, ["the title is all a note has"]);
         }
         other => panic!("{other:?}"),
     }

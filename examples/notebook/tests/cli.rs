@@ -339,6 +339,7 @@ fn list_and_describe() {
     assert_eq!(deletes.as_array().unwrap().len(), 2);
     let d = b.json(&["describe", "create_note"]);
     assert_eq!(d["undo"], "inverse: delete_note(id = $result.id)");
+    assert_eq!(d["undo_confidence"], "high");
     assert_eq!(d["annotations"]["destructiveHint"], false);
     assert_eq!(d["input_schema"]["required"], serde_json::json!(["title"]));
     assert!(d["input_schema"].get("title").is_none());

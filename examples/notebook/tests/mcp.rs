@@ -97,6 +97,10 @@ fn check_common(s: &Value) {
         "inverse: delete_note(id = $result.id)"
     );
     assert_eq!(
+        tools["create_note"]["_meta"]["aifirst/undo_confidence"],
+        "high"
+    );
+    assert_eq!(
         tools["purge_notes"]["_meta"]["aifirst/effects"],
         json!(["delete", "filesystem"])
     );

@@ -15,7 +15,7 @@ pub mod write;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use aifirst_capability::{Annotations, Effect, Expr, UndoKind, UndoPlan};
+use aifirst_capability::{Annotations, Effect, UndoKind, UndoPlan};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 use serde_json::{json, Value};
@@ -518,15 +518,21 @@ fn undo_attr(c: &Capability) -> Option<TokenStream> {
         let c = c.name.as_str();
         parts.push(quote!(check = #c));
     }
-    // The compensation's arguments, then what the snapshot call needs that they do not name
-    // (the runtime passes a plan's `$args.` arguments to the snapshot call).
-    let mut args: BTreeMap<&str, &Expr> = plan.args.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    for (k, v) in &plan.snapshot_args {
-        args.entry(k.as_str()).or_insert(v);
-    }
-    for (k, v) in args {
+    for (k, v) in &plan.args {
         let v = v.to_string();
         parts.push(quote!(#k = #v));
+    }
+    if !plan.snapshot_args.is_empty() {
+        let sargs = plan.snapshot_args.iter().map(|(k, v)| {
+            let v = v.to_string();
+            quote!(#k = #v)
+        });
+        parts.push(quote!(snapshot_args(#(#sargs),*)));
+    }
+    let confidence = plan.confidence.as_str();
+    parts.push(quote!(confidence = #confidence));
+    for e in &plan.evidence {
+        parts.push(quote!(evidence = #e));
     }
     Some(quote!(undo = #kind(#(#parts),*)))
 }

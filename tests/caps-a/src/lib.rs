@@ -49,7 +49,7 @@ pub fn caps_a_get_note(id: u64) -> Option<String> {
 /// Renames a note; undone by writing the old title back.
 #[capability(
     effects(update),
-    undo = restore("caps_a_rename_note", snapshot = "caps_a_get_note", id = "$args.id", title = "$snapshot")
+    undo = restore("caps_a_rename_note", snapshot = "caps_a_get_note", id = "$args.id", title = "$snapshot", snapshot_args(id = "$args.id"), confidence = "medium", evidence = "the title is all a note has")
 )]
 pub fn caps_a_rename_note(id: u64, title: String) -> bool {
     NOTES

@@ -40,7 +40,16 @@ pub async fn list_pets(
     name = "create_pet",
     description = "Create a pet",
     effects(create, network),
-    undo = inverse("delete_pet", check = "get_pet", "petId" = "$result.id"),
+    undo = inverse(
+        "delete_pet",
+        check = "get_pet",
+        "petId" = "$result.id",
+        confidence = "high",
+        evidence = "POST on a collection that has item paths beneath it",
+        evidence = "DELETE /pets/{petId} removes the item",
+        evidence = "`petId` from the response's OpenAPI link `getPet` ($result.id)",
+        evidence = "before deleting, GET /pets/{petId} must still find what the call created"
+    ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"examples\":[\"Rex\"]},\"tag\":{\"type\":[\"string\",\"null\"]},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"]}},\"required\":[\"name\"]}",
 )]
 pub async fn create_pet(
@@ -101,7 +110,12 @@ pub async fn get_pet(
         "name" = "$snapshot.name",
         "petId" = "$args.petId",
         "status" = "$snapshot.status",
-        "tag" = "$snapshot.tag"
+        "tag" = "$snapshot.tag",
+        snapshot_args("petId" = "$args.petId"),
+        confidence = "high",
+        evidence = "PUT creates or replaces the resource at its path",
+        evidence = "GET /pets/{petId} snapshots it; PUT writes the snapshot back",
+        evidence = "every field it writes is returned by the GET in a shape it accepts"
     ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"},\"name\":{\"type\":\"string\",\"examples\":[\"Rex\"]},\"tag\":{\"type\":[\"string\",\"null\"]},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"]}},\"required\":[\"petId\",\"name\"]}",
 )]
@@ -140,7 +154,12 @@ pub async fn replace_pet(
         "name" = "$snapshot.name",
         "petId" = "$args.petId",
         "status" = "$snapshot.status",
-        "tag" = "$snapshot.tag"
+        "tag" = "$snapshot.tag",
+        snapshot_args("petId" = "$args.petId"),
+        confidence = "high",
+        evidence = "PATCH changes an existing resource",
+        evidence = "GET /pets/{petId} snapshots it; PATCH writes the snapshot back",
+        evidence = "every field it writes is returned by the GET in a shape it accepts"
     ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"},\"name\":{\"type\":\"string\"},\"tag\":{\"type\":[\"string\",\"null\"]},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"]}},\"required\":[\"petId\"]}",
 )]
@@ -178,9 +197,14 @@ pub async fn update_pet(
         "create_pet",
         snapshot = "get_pet",
         "name" = "$snapshot.name",
-        "petId" = "$args.petId",
         "status" = "$snapshot.status",
-        "tag" = "$snapshot.tag"
+        "tag" = "$snapshot.tag",
+        snapshot_args("petId" = "$args.petId"),
+        confidence = "medium",
+        evidence = "DELETE removes",
+        evidence = "GET /pets/{petId} snapshots it",
+        evidence = "POST on the collection recreates it, under a new id",
+        evidence = "every field it writes is returned by the GET in a shape it accepts"
     ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
 )]
@@ -211,7 +235,14 @@ pub async fn delete_pet(
     description = "Star a pet",
     effects(create, network),
     idempotent,
-    undo = inverse("unstar_pet", "petId" = "$args.petId"),
+    undo = inverse(
+        "unstar_pet",
+        "petId" = "$args.petId",
+        confidence = "medium",
+        evidence = "PUT without a required body, paired with DELETE on the same path: a toggle",
+        evidence = "DELETE /pets/{petId}/star reverses it",
+        evidence = "no GET tells the state before: undo reverses even if nothing changed"
+    ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
 )]
 pub async fn star_pet(
@@ -241,7 +272,14 @@ pub async fn star_pet(
     description = "Remove the star from a pet",
     effects(delete, network),
     idempotent,
-    undo = inverse("star_pet", "petId" = "$args.petId"),
+    undo = inverse(
+        "star_pet",
+        "petId" = "$args.petId",
+        confidence = "medium",
+        evidence = "DELETE removes",
+        evidence = "PUT /pets/{petId}/star reverses it",
+        evidence = "no GET tells the state before: undo reverses even if nothing changed"
+    ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
 )]
 pub async fn unstar_pet(
