@@ -8,21 +8,15 @@ pub fn undo_summary(def: &CapabilityDef) -> String {
     match def.undo {
         UndoDecl::Undeclared => "not needed".to_string(),
         UndoDecl::Function { path, .. } => format!("function {path}"),
-        UndoDecl::Plan {
-            kind,
-            target,
-            args,
-            check,
-            ..
-        } => {
-            let args: Vec<String> = args
-                .iter()
-                .map(|a| format!("{} = {}", a.name, a.expr))
-                .collect();
-            let check = check
-                .map(|c| format!(", after checking with {c}"))
+        UndoDecl::Plan(build) => {
+            let p = build();
+            let args: Vec<String> = p.args.iter().map(|(k, e)| format!("{k} = {e}")).collect();
+            let check = p
+                .check
+                .map(|c| format!(", after checking with {}", c.name))
                 .unwrap_or_default();
-            format!("{}: {target}({}){check}", kind.as_str(), args.join(", "))
+            let target = p.target.map(|t| t.name).unwrap_or_default();
+            format!("{}: {target}({}){check}", p.kind.as_str(), args.join(", "))
         }
         UndoDecl::Custom => "recorded by the handler".to_string(),
         UndoDecl::Irreversible { reason } => format!("irreversible: {reason}"),
@@ -30,15 +24,12 @@ pub fn undo_summary(def: &CapabilityDef) -> String {
 }
 
 /// How sure the plan is, and why, for a capability with a data plan.
-pub fn plan_confidence(
-    def: &CapabilityDef,
-) -> Option<(aifirst::Confidence, &'static [&'static str])> {
+pub fn plan_confidence(def: &CapabilityDef) -> Option<(aifirst::Confidence, Vec<String>)> {
     match def.undo {
-        UndoDecl::Plan {
-            confidence,
-            evidence,
-            ..
-        } => Some((confidence, evidence)),
+        UndoDecl::Plan(build) => {
+            let p = build();
+            Some((p.confidence, p.evidence))
+        }
         _ => None,
     }
 }

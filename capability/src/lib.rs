@@ -86,6 +86,12 @@ impl Effect {
         )
     }
 
+    /// `true` for effects that change or remove what is there (MCP's `destructiveHint`): update,
+    /// delete, execute. Creating is additive.
+    pub fn is_destructive(self) -> bool {
+        matches!(self, Effect::Update | Effect::Delete | Effect::Execute)
+    }
+
     /// `true` for effects that change state.
     pub fn is_mutating(self) -> bool {
         matches!(
@@ -283,9 +289,7 @@ impl Annotations {
     pub fn from_effects(effects: &[Effect], idempotent: bool) -> Self {
         let mutating = effects.iter().any(|e| e.is_mutating());
         // MCP: destructiveHint false means "only additive updates".
-        let destructive = effects
-            .iter()
-            .any(|e| matches!(e, Effect::Update | Effect::Delete | Effect::Execute));
+        let destructive = effects.iter().any(|e| e.is_destructive());
         let open_world = effects.iter().any(|e| matches!(e, Effect::Network));
         Annotations {
             read_only_hint: Some(!mutating),

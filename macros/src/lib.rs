@@ -4,7 +4,7 @@
 //! `const _: () = { … };`, and reports every mistake at once, at the user's tokens, while still
 //! emitting the user's function so one mistake does not cascade into others.
 
-use aifirst_capability::{Expr as Expr2, Seg};
+use aifirst_capability::{Effect, Expr as Expr2, Seg};
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -21,20 +21,6 @@ pub fn capability(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr.into(), item.into()).into()
 }
 
-const EFFECTS: [&str; 10] = [
-    "read",
-    "create",
-    "update",
-    "delete",
-    "execute",
-    "network",
-    "filesystem",
-    "process",
-    "environment",
-    "database",
-];
-const DESTRUCTIVE: [&str; 3] = ["update", "delete", "execute"];
-
 /// Mistakes found so far; all of them are reported together.
 #[derive(Default)]
 struct Errors(Vec<syn::Error>);
@@ -48,6 +34,9 @@ impl Errors {
     }
 }
 
+/// Argument name → expression, in the order written.
+type ArgList = Vec<(String, Expr2)>;
+
 enum Undo {
     Function(syn::Path),
     Plan {
@@ -55,7 +44,8 @@ enum Undo {
         target: LitStr,
         snapshot: Option<LitStr>,
         guard: Option<LitStr>,
-        when_absent: Option<LitStr>,
+        /// `when_absent = "x"`, or `when_absent("x", arg = "$args.…", …)` with its own arguments.
+        when_absent: Option<(LitStr, Option<ArgList>)>,
         check: Option<LitStr>,
         args: Vec<(String, Expr2)>,
         /// The snapshot call's own arguments (`snapshot_args(...)`); absent: the plan's `$args`.
@@ -217,34 +207,62 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
             let mut out = Vec::new();
             let mut snapshot = None;
             let mut guard: Option<LitStr> = None;
-            let mut when_absent: Option<LitStr> = None;
+            let mut when_absent: Option<(LitStr, Option<ArgList>)> = None;
             let mut check: Option<LitStr> = None;
             let mut snapshot_args: Option<Vec<(String, Expr2)>> = None;
             let mut confidence: Option<LitStr> = None;
             let mut evidence: Vec<LitStr> = Vec::new();
             for a in args {
                 if let Expr::Call(inner) = a {
-                    let is_snap_args =
-                        matches!(&*inner.func, Expr::Path(p) if p.path.is_ident("snapshot_args"));
-                    if !is_snap_args {
-                        errors.push(
-                            inner.func.span(),
-                            "the only call inside a plan is `snapshot_args(name = \"$args.x\", …)`",
-                        );
-                        continue;
-                    }
+                    let which = match &*inner.func {
+                        Expr::Path(p) if p.path.is_ident("snapshot_args") => "snapshot_args",
+                        Expr::Path(p) if p.path.is_ident("when_absent") => "when_absent",
+                        _ => {
+                            errors.push(
+                                inner.func.span(),
+                                "the calls inside a plan are `snapshot_args(name = \"$args.x\", …)` and `when_absent(\"capability\", name = \"$args.x\", …)`",
+                            );
+                            continue;
+                        }
+                    };
+                    let mut rest = inner.args.iter();
+                    let absent_target = if which == "when_absent" {
+                        match rest.next() {
+                            Some(Expr::Lit(ExprLit {
+                                lit: Lit::Str(t), ..
+                            })) => Some(t.clone()),
+                            _ => {
+                                errors.push(
+                                    inner.span(),
+                                    "`when_absent(...)` starts with the capability's name, as a string",
+                                );
+                                continue;
+                            }
+                        }
+                    } else {
+                        None
+                    };
                     let mut list = Vec::new();
-                    for sa in &inner.args {
+                    for sa in rest {
                         match assignment(sa) {
                             Some((n, v, _)) => match Expr2::parse(&v.value()) {
                                 Ok(e) if e.reads_args_only() => list.push((n, e)),
-                                Ok(_) => errors.push(v.span(), "a snapshot argument reads only `$args.…`: the snapshot is taken before the call"),
+                                Ok(_) => errors.push(v.span(), "these arguments read only `$args.…` (the snapshot is taken before the call)"),
                                 Err(e) => errors.push(v.span(), e),
                             },
                             None => errors.push(sa.span(), "expected `argument = \"$args.x\"`"),
                         }
                     }
-                    snapshot_args = Some(list);
+                    match absent_target {
+                        Some(t) => {
+                            if kind != "restore" {
+                                errors
+                                    .push(t.span(), "`when_absent(...)` goes with `restore(...)`");
+                            }
+                            when_absent = Some((t, Some(list)));
+                        }
+                        None => snapshot_args = Some(list),
+                    }
                     continue;
                 }
                 let Expr::Assign(_) = a else {
@@ -286,7 +304,7 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                         if kind != "restore" {
                             errors.push(v.span(), "`when_absent = …` goes with `restore(...)`");
                         }
-                        when_absent = Some(v);
+                        when_absent = Some((v, None));
                     }
                     (Some(n), Some(v)) => match Expr2::parse(&v.value()) {
                         Ok(e) => out.push((n, e)),
@@ -533,7 +551,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             "a capability needs a description: write a `///` doc comment or `description = \"…\"`",
         );
     }
-    let mut effects: Vec<String> = Vec::new();
+    let mut effects: Vec<Effect> = Vec::new();
     match &attrs.effects {
         None => errors.push(
             sig.ident.span(),
@@ -541,23 +559,24 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         ),
         Some((_, list)) => {
             for (e, span) in list {
-                if EFFECTS.contains(&e.as_str()) {
-                    if !effects.contains(e) {
-                        effects.push(e.clone());
+                match Effect::parse(e) {
+                    Some(effect) => {
+                        if !effects.contains(&effect) {
+                            effects.push(effect);
+                        }
                     }
-                } else {
-                    errors.push(
-                        *span,
-                        format!(
-                            "unknown effect `{e}`; expected one of: {}",
-                            EFFECTS.join(", ")
-                        ),
-                    );
+                    None => {
+                        let all: Vec<&str> = Effect::ALL.iter().map(|e| e.as_str()).collect();
+                        errors.push(
+                            *span,
+                            format!("unknown effect `{e}`; expected one of: {}", all.join(", ")),
+                        );
+                    }
                 }
             }
         }
     }
-    let destructive = effects.iter().any(|e| DESTRUCTIVE.contains(&e.as_str()));
+    let destructive = effects.iter().any(|e| e.is_destructive());
     match (&attrs.undo, &attrs.irreversible) {
         (Some((_, span)), Some(_)) => errors.push(*span, "declare either `undo = …` or `irreversible = \"…\"`, not both"),
         (None, None) if destructive => errors.push(
@@ -640,19 +659,17 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         quote! { ::aifirst::__private::to_output(#call) }
     };
     let effect_idents = effects.iter().map(|e| {
-        let variant = format_ident!("{}", capitalise(e));
+        let variant = format_ident!("{}", capitalise(e.as_str()));
         quote!(::aifirst::Effect::#variant)
     });
     let idempotent = attrs.idempotent.is_some()
-        || (!effects.is_empty()
-            && !effects
-                .iter()
-                .any(|e| ["create", "update", "delete", "execute"].contains(&e.as_str())));
+        || (!effects.is_empty() && !effects.iter().any(|e| e.is_mutating()));
     let hint = |i: usize| match attrs.hints[i] {
         Some((v, _)) => quote!(::core::option::Option::Some(#v)),
         None => quote!(::core::option::Option::None),
     };
     let (h0, h1, h2, h3) = (hint(0), hint(1), hint(2), hint(3));
+    let mut undo_items = TokenStream2::new();
     let undo = match (&attrs.undo, &attrs.irreversible) {
         (_, Some(reason)) => quote!(::aifirst::UndoDecl::Irreversible { reason: #reason }),
         (Some((Undo::Custom, _)), _) => quote!(::aifirst::UndoDecl::Custom),
@@ -679,14 +696,6 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             _,
         ) => {
             let kind = format_ident!("{}", capitalise(kind));
-            let args = arg_array(args);
-            let snapshot_args = match snapshot_args {
-                Some(list) => {
-                    let a = arg_array(list);
-                    quote!(::core::option::Option::Some(#a))
-                }
-                None => quote!(::core::option::Option::None),
-            };
             let confidence = format_ident!(
                 "{}",
                 capitalise(
@@ -696,39 +705,75 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                         .unwrap_or_else(|| "high".into())
                 )
             );
-            let snapshot = match snapshot {
-                Some(s) => quote!(::core::option::Option::Some(#s)),
-                None => quote!(::core::option::Option::None),
+            let cref = |name: &LitStr| {
+                quote!(::aifirst::CapabilityRef {
+                    name: ::std::string::String::from(#name),
+                    operation_id: ::core::option::Option::None,
+                })
             };
-            let guard = match guard.as_ref().map(LitStr::value).as_deref() {
-                Some("snapshot_absent") => quote!(::core::option::Option::Some(
-                    ::aifirst::Guard::SnapshotAbsent
-                )),
-                Some("snapshot_present") => quote!(::core::option::Option::Some(
-                    ::aifirst::Guard::SnapshotPresent
-                )),
-                _ => quote!(::core::option::Option::None),
+            let mut statics = Vec::new();
+            let mut map = |list: &[(String, Expr2)]| -> TokenStream2 {
+                let inserts: Vec<TokenStream2> = list
+                    .iter()
+                    .map(|(n, e)| {
+                        let e = expr_tokens(e, &mut statics);
+                        quote!(m.insert(::std::string::String::from(#n), #e);)
+                    })
+                    .collect();
+                quote!({
+                    #[allow(unused_mut)]
+                    let mut m = ::std::collections::BTreeMap::new();
+                    #(#inserts)*
+                    m
+                })
             };
-            let when_absent = match when_absent {
-                Some(w) => quote!(::core::option::Option::Some(#w)),
-                None => quote!(::core::option::Option::None),
+            let args = map(args);
+            let snapshot_args = snapshot_args.as_deref().map(&mut map);
+            let when_absent_args = when_absent
+                .as_ref()
+                .and_then(|(_, a)| a.as_deref())
+                .map(&mut map);
+            let target = cref(target);
+            let mut sets = Vec::new();
+            if let Some(s) = snapshot {
+                let s = cref(s);
+                sets.push(quote!(p.snapshot = ::core::option::Option::Some(#s);));
+            }
+            if let Some(a) = snapshot_args {
+                sets.push(quote!(p.snapshot_args = #a;));
+            }
+            match guard.as_ref().map(LitStr::value).as_deref() {
+                Some("snapshot_absent") => sets.push(quote!(p.guard = ::core::option::Option::Some(::aifirst::Guard::SnapshotAbsent);)),
+                Some("snapshot_present") => sets.push(quote!(p.guard = ::core::option::Option::Some(::aifirst::Guard::SnapshotPresent);)),
+                _ => {}
+            }
+            if let Some((w, _)) = when_absent {
+                let w = cref(w);
+                let args =
+                    when_absent_args.unwrap_or_else(|| quote!(::std::collections::BTreeMap::new()));
+                sets.push(
+                    quote!(p.when_absent = ::core::option::Option::Some(::aifirst::PlanCall {
+                    capability: #w,
+                    args: #args,
+                });),
+                );
+            }
+            if let Some(c) = check {
+                let c = cref(c);
+                sets.push(quote!(p.check = ::core::option::Option::Some(#c);));
+            }
+            undo_items = quote! {
+                fn __aifirst_undo_plan() -> ::aifirst::UndoPlan {
+                    #(#statics)*
+                    let mut p = ::aifirst::UndoPlan::bare(::aifirst::UndoKind::#kind, ::aifirst::Confidence::#confidence);
+                    p.target = ::core::option::Option::Some(#target);
+                    p.args = #args;
+                    #(#sets)*
+                    p.evidence = ::std::vec![#(::std::string::String::from(#evidence)),*];
+                    p
+                }
             };
-            let check = match check {
-                Some(c) => quote!(::core::option::Option::Some(#c)),
-                None => quote!(::core::option::Option::None),
-            };
-            quote!(::aifirst::UndoDecl::Plan {
-                kind: ::aifirst::UndoKind::#kind,
-                target: #target,
-                snapshot: #snapshot,
-                guard: #guard,
-                when_absent: #when_absent,
-                check: #check,
-                args: #args,
-                snapshot_args: #snapshot_args,
-                confidence: ::aifirst::Confidence::#confidence,
-                evidence: &[#(#evidence),*],
-            })
+            quote!(::aifirst::UndoDecl::Plan(__aifirst_undo_plan))
         }
         (None, None) => quote!(::aifirst::UndoDecl::Undeclared),
     };
@@ -787,6 +832,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 #output_schema
             }
 
+            #undo_items
+
             #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
             #[linkme(crate = ::aifirst::__private::linkme)]
             static __AIFIRST_DEF: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
@@ -806,36 +853,21 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     expanded
 }
 
-/// A `&'static [ArgExpr]` built as static data: each expression's path a static array.
-fn arg_array(args: &[(String, Expr2)]) -> TokenStream2 {
-    let segs = args.iter().enumerate().map(|(i, (_, e))| {
-        let id = format_ident!("__AIFIRST_SEGS_{i}");
-        let n = e.path.len();
-        let items = e.path.iter().map(|s| {
-            let (variant, name) = match s {
-                Seg::Field(n) => (quote!(Field), n.as_ref()),
-                Seg::Each(n) => (quote!(Each), n.as_ref()),
-            };
-            quote!(::aifirst::Seg::#variant(::std::borrow::Cow::Borrowed(#name)))
-        });
-        quote!(static #id: [::aifirst::Seg; #n] = [#(#items),*];)
+/// An expression as tokens: its path a `static` array (pushed to `statics`), the value
+/// `Expr::from_static(root, &PATH)`.
+fn expr_tokens(e: &Expr2, statics: &mut Vec<TokenStream2>) -> TokenStream2 {
+    let id = format_ident!("__AIFIRST_PATH_{}", statics.len());
+    let n = e.path.len();
+    let items = e.path.iter().map(|s| {
+        let (variant, name) = match s {
+            Seg::Field(n) => (quote!(Field), n.as_ref()),
+            Seg::Each(n) => (quote!(Each), n.as_ref()),
+        };
+        quote!(::aifirst::Seg::#variant(::std::borrow::Cow::Borrowed(#name)))
     });
-    let items = args.iter().enumerate().map(|(i, (n, e))| {
-        let id = format_ident!("__AIFIRST_SEGS_{i}");
-        let root = format_ident!("{}", capitalise(e.root.as_str().trim_start_matches('$')));
-        quote!(::aifirst::ArgExpr {
-            name: #n,
-            expr: ::aifirst::Expr::from_static(::aifirst::Root::#root, &#id),
-        })
-    });
-    let n = args.len();
-    quote! {
-        {
-            #(#segs)*
-            static __AIFIRST_ARGS: [::aifirst::ArgExpr; #n] = [#(#items),*];
-            &__AIFIRST_ARGS
-        }
-    }
+    statics.push(quote!(static #id: [::aifirst::Seg; #n] = [#(#items),*];));
+    let root = format_ident!("{}", capitalise(e.root.as_str().trim_start_matches('$')));
+    quote!(::aifirst::Expr::from_static(::aifirst::Root::#root, &#id))
 }
 
 fn capitalise(s: &str) -> String {

@@ -601,7 +601,7 @@ fn plan_kind(undo: &UndoDecl) -> &'static str {
         UndoDecl::Undeclared => "none",
         UndoDecl::Function { .. } => "function",
         // `#[capability]` makes only inverse, restore and recreate plans.
-        UndoDecl::Plan { kind, .. } => kind.as_str(),
+        UndoDecl::Plan(build) => build().kind.as_str(),
         UndoDecl::Custom => "custom",
         UndoDecl::Irreversible { .. } => "irreversible",
     }

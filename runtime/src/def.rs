@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use aifirst_capability::{Annotations, Confidence, Effect, Expr, Guard, UndoKind};
+use aifirst_capability::{Annotations, Effect, UndoPlan};
 use schemars::Schema;
 use serde_json::Value;
 
@@ -42,13 +42,6 @@ pub struct AnnotationHints {
     pub open_world: Option<bool>,
 }
 
-/// One argument of a data-shaped compensation: `arg = "$result.id"`, parsed at compile time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArgExpr {
-    pub name: &'static str,
-    pub expr: Expr,
-}
-
 /// How a capability says it is undone.
 #[derive(Debug, Clone, Copy)]
 pub enum UndoDecl {
@@ -56,29 +49,10 @@ pub enum UndoDecl {
     Undeclared,
     /// A compensating function.
     Function { path: &'static str, call: UndoFn },
-    /// A data plan (`inverse(...)`, `restore(...)`): journaled and replayable.
-    Plan {
-        kind: UndoKind,
-        target: &'static str,
-        /// The capability that reads the state before the call (`restore`, `recreate`, guarded
-        /// inverses). An HTTP 404 from it means "absent".
-        snapshot: Option<&'static str>,
-        /// When the compensation applies, judged from the snapshot.
-        guard: Option<Guard>,
-        /// For a restore: what to call instead when the snapshot found nothing (the call created it).
-        when_absent: Option<&'static str>,
-        /// A read-only capability that re-reads what the compensation targets (called with the
-        /// compensation's arguments): before a destructive inverse runs, the engine checks that
-        /// it still finds what the call created.
-        check: Option<&'static str>,
-        args: &'static [ArgExpr],
-        /// The snapshot call's arguments; `None`: the plan's `$args` arguments.
-        snapshot_args: Option<&'static [ArgExpr]>,
-        /// How sure whoever wrote the plan (forge's inference, or a person) is of it.
-        confidence: Confidence,
-        /// Why the plan is believed, in words (forge's inference says what it matched).
-        evidence: &'static [&'static str],
-    },
+    /// A data plan (`inverse(...)`, `restore(...)`, `recreate(...)`): journaled and replayable.
+    /// The same typed [`UndoPlan`] forge infers, built on demand (like the schemas: registered
+    /// items are `const`); the engine builds it once per capability.
+    Plan(fn() -> UndoPlan),
     /// The body records its own compensation with [`Ctx::on_undo`].
     Custom,
     /// Cannot be undone; policy must allow it.

@@ -21,7 +21,7 @@ use crate::journal::{Expect, Journal, JournalError, Replay, Step, StepState, Ste
 use crate::lock::{LockError, SessionLocks};
 use crate::policy::{Policy, Verdict};
 use crate::redact::Redactor;
-use crate::{Ctx, Expr, Guard, Registry, Root, ToolError, UndoCall};
+use crate::{Ctx, Expr, Guard, Registry, Root, ToolError, UndoCall, UndoPlan};
 
 /// What the snapshot before a call found.
 enum Snapshot {
@@ -255,6 +255,8 @@ pub struct Engine {
     locks: SessionLocks,
     /// Per capability, built from its input schema on first use.
     checks: Mutex<HashMap<&'static str, Arc<ArgChecks>>>,
+    /// Per capability with a data plan, the plan, built on first use.
+    plans: Mutex<HashMap<&'static str, Arc<UndoPlan>>>,
     /// In-process compensations by step: gone when this engine (process) is.
     closures: Mutex<HashMap<i64, Ctx>>,
     recorder: Option<Arc<dyn Recorder>>,
@@ -280,6 +282,7 @@ impl Engine {
             journal: Journal::shared(state_dir)?,
             locks: SessionLocks::new(state_dir),
             checks: Mutex::new(HashMap::new()),
+            plans: Mutex::new(HashMap::new()),
             closures: Mutex::new(HashMap::new()),
             recorder: None,
             redactor: Redactor::default(),
@@ -344,6 +347,17 @@ impl Engine {
         });
         cache.insert(def.name, Arc::clone(&c));
         c
+    }
+
+    /// The data plan of a capability that declares one (built once).
+    fn plan(&self, def: &'static CapabilityDef) -> Option<Arc<UndoPlan>> {
+        let UndoDecl::Plan(build) = def.undo else {
+            return None;
+        };
+        let mut cache = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        Some(Arc::clone(
+            cache.entry(def.name).or_insert_with(|| Arc::new(build())),
+        ))
     }
 
     fn record_call(&self, ev: &CallEvent<'_>) -> Result<(), String> {
@@ -504,18 +518,24 @@ impl Engine {
         args: Value,
     ) -> Result<(Value, StepUndo), CallError> {
         // Snapshot before the call, for plans that write the old state back or are guarded.
-        let (snapshot, snap_args) = match def.undo {
-            UndoDecl::Plan {
-                snapshot: Some(snap),
-                args: plan_args,
-                snapshot_args: declared,
-                ..
-            } => {
-                let snap_args = snapshot_args(declared.unwrap_or(plan_args), &args);
+        let plan = self.plan(def);
+        let (snapshot, snap_args) = match plan.as_deref() {
+            Some(
+                p @ UndoPlan {
+                    snapshot: Some(snap),
+                    ..
+                },
+            ) => {
+                let declared = if p.snapshot_args.is_empty() {
+                    &p.args
+                } else {
+                    &p.snapshot_args
+                };
+                let snap_args = snapshot_args(declared, &args);
                 let sdef = self
                     .registry
-                    .get(snap)
-                    .ok_or_else(|| CallError::Snapshot(format!("no capability `{snap}`")))?;
+                    .get(&snap.name)
+                    .ok_or_else(|| CallError::Snapshot(format!("no capability `{}`", snap.name)))?;
                 let found = match sdef.invoke(&Ctx::new(), snap_args.clone()).await {
                     Ok(v) => Snapshot::Present(v),
                     Err(ToolError::Http { status: 404, .. }) => Snapshot::Absent,
@@ -541,86 +561,21 @@ impl Engine {
                 args: args.clone(),
                 result: result.clone(),
             },
-            UndoDecl::Plan {
-                kind,
-                target,
-                snapshot: snap_cap,
-                args: plan_args,
-                guard,
-                when_absent,
-                check,
-                ..
-            } => {
-                let skip = matches!(
-                    (guard, &snapshot),
-                    (Some(Guard::SnapshotAbsent), Snapshot::Present(_))
-                        | (Some(Guard::SnapshotPresent), Snapshot::Absent)
-                );
-                // A restore whose snapshot found nothing: the call created it, so undo removes it.
-                let (target, use_snapshot) = match (when_absent, &snapshot) {
-                    (Some(instead), Snapshot::Absent) => (instead, false),
-                    _ => (target, true),
-                };
-                let snap_value = match &snapshot {
-                    Snapshot::Present(v) if use_snapshot => Some(v),
-                    _ => None,
-                };
-                let location = ctx.response_location();
-                let scope = Scope {
-                    args: &args,
-                    result: &result,
-                    snapshot: snap_value,
-                    location: location.as_deref(),
-                };
-                let Resolved {
-                    values: resolved,
-                    exprs,
-                    missing,
-                } = resolve_args(
-                    plan_args
-                        .iter()
-                        .filter(|a| use_snapshot || a.expr.root != Root::Snapshot),
-                    &scope,
-                );
-                // What to re-read before the compensation runs, and what it must find.
-                let expect = match (check, snap_cap, use_snapshot, kind) {
-                    // An inverse: the thing the call created, by its identity.
-                    (Some(read), _, _, _) => fields_of(&result, |k, v| {
-                        identity_key(k) && (v.is_string() || v.is_number())
-                    })
-                    .map(|fields| Expect {
-                        read: read.to_string(),
-                        args: resolved.clone(),
-                        fields,
-                    }),
-                    // A restore: the state the call left behind has not changed since.
-                    (None, Some(read), true, crate::UndoKind::Restore) => {
-                        fields_of(&result, |_, v| !v.is_object() && !v.is_array()).map(|fields| {
-                            Expect {
-                                read: read.to_string(),
-                                args: snap_args.clone(),
-                                fields,
-                            }
-                        })
-                    }
-                    _ => None,
-                };
-                match (skip, missing) {
-                    // Guarded: the call changed nothing the plan would reverse.
-                    (true, _) => StepUndo::Calls { calls: Vec::new() },
-                    (false, Some(why)) => StepUndo::Irreversible {
-                        reason: format!("{} plan unusable: {why}", kind.as_str()),
+            UndoDecl::Plan(_) => match plan.as_deref() {
+                Some(p) => compensation(
+                    p,
+                    &Call {
+                        args: &args,
+                        result: &result,
+                        location: ctx.response_location(),
                     },
-                    (false, None) => StepUndo::Calls {
-                        calls: vec![Replay {
-                            capability: target.to_string(),
-                            args: resolved,
-                            exprs,
-                            expect,
-                        }],
-                    },
-                }
-            }
+                    &snapshot,
+                    &snap_args,
+                ),
+                None => StepUndo::Irreversible {
+                    reason: "the plan could not be built".into(),
+                },
+            },
             UndoDecl::Custom => {
                 let calls: Vec<Replay> = ctx
                     .take_compensations()
@@ -935,25 +890,22 @@ impl Engine {
         let Some(def) = self.registry.get(&step.capability) else {
             return irreversible("its capability is not in this binary");
         };
-        let UndoDecl::Plan {
-            target,
-            args,
-            snapshot: None,
-            ..
-        } = def.undo
-        else {
+        let Some(plan) = self.plan(def) else {
             return irreversible("its compensation needs the call's result or a snapshot");
         };
-        if args.iter().any(|a| !a.expr.reads_args_only()) {
+        let (Some(target), None) = (&plan.target, &plan.snapshot) else {
+            return irreversible("its compensation needs the call's result or a snapshot");
+        };
+        if plan.args.values().any(|e| !e.reads_args_only()) {
             return irreversible("its compensation needs the call's result");
         }
-        let r = resolve_args(args, &Scope::of_args(&step.args));
+        let r = resolve_args(&plan.args, &Scope::of_args(&step.args));
         if r.missing.is_some() || holds_redacted(&r.values) {
             return irreversible("an argument its compensation needs was not kept");
         }
         StepUndo::Calls {
             calls: vec![Replay {
-                capability: target.to_string(),
+                capability: target.name.clone(),
                 args: r.values,
                 exprs: r.exprs,
                 expect: None,
@@ -1040,19 +992,18 @@ impl Engine {
             (StepUndo::Function { .. }, _) => {
                 return tampered("an undo function it does not have".to_string())
             }
-            (
-                StepUndo::Calls { calls },
-                UndoDecl::Plan {
-                    target,
-                    when_absent,
-                    args,
-                    check,
-                    snapshot,
-                    ..
-                },
-            ) => {
+            (StepUndo::Calls { calls }, UndoDecl::Plan(_)) => {
+                let Some(plan) = self.plan(def) else {
+                    return Err("its plan could not be built".to_string());
+                };
+                let name = |r: &Option<aifirst_capability::CapabilityRef>| {
+                    r.as_ref().map(|r| r.name.clone())
+                };
+                let absent = plan.when_absent.as_ref().map(|w| w.capability.name.clone());
                 for c in calls {
-                    if c.capability != target && Some(c.capability.as_str()) != when_absent {
+                    let to_target = Some(&c.capability) == name(&plan.target).as_ref();
+                    let to_absent = Some(&c.capability) == absent.as_ref();
+                    if !to_target && !to_absent {
                         return tampered(format!("it calls `{}`", c.capability));
                     }
                     let keys: Vec<&String> = c
@@ -1066,13 +1017,19 @@ impl Engine {
                             "its arguments do not come from the declared expressions".to_string(),
                         );
                     }
-                    for (name, expr) in &c.exprs {
-                        if !args.iter().any(|a| a.name == name && a.expr == *expr) {
-                            return tampered(format!("`{name} = {expr}`"));
+                    // The expressions of the call it makes: the plan's, or `when_absent`'s own.
+                    let declared = match &plan.when_absent {
+                        Some(w) if to_absent && !w.args.is_empty() => &w.args,
+                        _ => &plan.args,
+                    };
+                    for (arg, expr) in &c.exprs {
+                        if declared.get(arg) != Some(expr) {
+                            return tampered(format!("`{arg} = {expr}`"));
                         }
                     }
                     if let Some(e) = &c.expect {
-                        if Some(e.read.as_str()) != check && Some(e.read.as_str()) != snapshot {
+                        let by = Some(&e.read);
+                        if by != name(&plan.check).as_ref() && by != name(&plan.snapshot).as_ref() {
                             return tampered(format!("it checks with `{}`", e.read));
                         }
                     }
@@ -1149,14 +1106,10 @@ impl Engine {
     async fn check_targets(&self, undo: &StepUndo) -> Result<(), String> {
         for c in step_calls(undo) {
             let Some(expect) = &c.expect else { continue };
-            let destructive = self.registry.get(&c.capability).is_some_and(|d| {
-                d.effects.iter().any(|e| {
-                    matches!(
-                        e,
-                        crate::Effect::Delete | crate::Effect::Update | crate::Effect::Execute
-                    )
-                })
-            });
+            let destructive = self
+                .registry
+                .get(&c.capability)
+                .is_some_and(|d| d.effects.iter().any(|e| e.is_destructive()));
             if !destructive {
                 continue;
             }
@@ -1275,16 +1228,12 @@ impl Engine {
     fn recreated(&self, step: &Step, done: &[Done]) -> Vec<(Value, Value)> {
         let mut out = Vec::new();
         for d in done {
-            let UndoDecl::Plan {
-                kind: crate::UndoKind::Inverse,
-                target,
-                args,
-                ..
-            } = d.def.undo
-            else {
+            let Some(plan) = self.plan(d.def) else {
                 continue;
             };
-            if target != step.capability {
+            if plan.kind != crate::UndoKind::Inverse
+                || plan.target.as_ref().map(|t| t.name.as_str()) != Some(step.capability.as_str())
+            {
                 continue;
             }
             let scope = Scope {
@@ -1293,8 +1242,8 @@ impl Engine {
                 snapshot: None,
                 location: d.location.as_deref(),
             };
-            for a in args {
-                let (Some(old), Ok(new)) = (step.args.get(a.name), resolve(&a.expr, &scope)) else {
+            for (name, expr) in &plan.args {
+                let (Some(old), Ok(new)) = (step.args.get(name), resolve(expr, &scope)) else {
                     continue;
                 };
                 let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_));
@@ -1307,6 +1256,91 @@ impl Engine {
     }
 }
 
+/// What a finished call left for its plan to read.
+struct Call<'a> {
+    args: &'a Value,
+    result: &'a Value,
+    location: Option<String>,
+}
+
+/// A data plan's compensation for a finished call.
+fn compensation(p: &UndoPlan, call: &Call<'_>, snapshot: &Snapshot, snap_args: &Value) -> StepUndo {
+    let skip = matches!(
+        (p.guard, snapshot),
+        (Some(Guard::SnapshotAbsent), Snapshot::Present(_))
+            | (Some(Guard::SnapshotPresent), Snapshot::Absent)
+    );
+    // A restore whose snapshot found nothing: the call created it, so undo removes it.
+    let (target, use_snapshot, plan_args) = match (&p.when_absent, snapshot) {
+        (Some(instead), Snapshot::Absent) if !instead.args.is_empty() => {
+            (Some(&instead.capability), false, &instead.args)
+        }
+        (Some(instead), Snapshot::Absent) => (Some(&instead.capability), false, &p.args),
+        _ => (p.target.as_ref(), true, &p.args),
+    };
+    let Some(target) = target else {
+        return StepUndo::Irreversible {
+            reason: format!("the {} plan names no capability", p.kind.as_str()),
+        };
+    };
+    let snap_value = match snapshot {
+        Snapshot::Present(v) if use_snapshot => Some(v),
+        _ => None,
+    };
+    let scope = Scope {
+        args: call.args,
+        result: call.result,
+        snapshot: snap_value,
+        location: call.location.as_deref(),
+    };
+    let Resolved {
+        values: resolved,
+        exprs,
+        missing,
+    } = resolve_args(
+        plan_args
+            .iter()
+            .filter(|(_, e)| use_snapshot || e.root != Root::Snapshot),
+        &scope,
+    );
+    // What to re-read before the compensation runs, and what it must find.
+    let expect = match (&p.check, &p.snapshot, use_snapshot, p.kind) {
+        // An inverse: the thing the call created, by its identity.
+        (Some(read), _, _, _) => fields_of(call.result, |k, v| {
+            identity_key(k) && (v.is_string() || v.is_number())
+        })
+        .map(|fields| Expect {
+            read: read.name.clone(),
+            args: resolved.clone(),
+            fields,
+        }),
+        // A restore: the state the call left behind has not changed since.
+        (None, Some(read), true, crate::UndoKind::Restore) => {
+            fields_of(call.result, |_, v| !v.is_object() && !v.is_array()).map(|fields| Expect {
+                read: read.name.clone(),
+                args: snap_args.clone(),
+                fields,
+            })
+        }
+        _ => None,
+    };
+    match (skip, missing) {
+        // Guarded: the call changed nothing the plan would reverse.
+        (true, _) => StepUndo::Calls { calls: Vec::new() },
+        (false, Some(why)) => StepUndo::Irreversible {
+            reason: format!("{} plan unusable: {why}", p.kind.as_str()),
+        },
+        (false, None) => StepUndo::Calls {
+            calls: vec![Replay {
+                capability: target.name.clone(),
+                args: resolved,
+                exprs,
+                expect,
+            }],
+        },
+    }
+}
+
 /// The compensating calls of a step.
 fn step_calls(undo: &StepUndo) -> &[Replay] {
     match undo {
@@ -1316,9 +1350,9 @@ fn step_calls(undo: &StepUndo) -> &[Replay] {
 }
 
 /// The arguments of the snapshot read: the plan's `$args` arguments.
-fn snapshot_args(plan_args: &[crate::ArgExpr], args: &Value) -> Value {
+fn snapshot_args(plan_args: &BTreeMap<String, Expr>, args: &Value) -> Value {
     resolve_args(
-        plan_args.iter().filter(|a| a.expr.reads_args_only()),
+        plan_args.iter().filter(|(_, e)| e.reads_args_only()),
         &Scope::of_args(args),
     )
     .values
@@ -1335,17 +1369,17 @@ struct Resolved {
 }
 
 fn resolve_args<'p>(
-    plan_args: impl IntoIterator<Item = &'p crate::ArgExpr>,
+    plan_args: impl IntoIterator<Item = (&'p String, &'p Expr)>,
     scope: &Scope<'_>,
 ) -> Resolved {
     let mut values = Map::new();
     let mut exprs = BTreeMap::new();
     let mut missing = None;
-    for a in plan_args {
-        match resolve(&a.expr, scope) {
+    for (name, expr) in plan_args {
+        match resolve(expr, scope) {
             Ok(v) => {
-                values.insert(a.name.to_string(), v);
-                exprs.insert(a.name.to_string(), a.expr.clone());
+                values.insert(name.clone(), v);
+                exprs.insert(name.clone(), expr.clone());
             }
             Err(e) => missing = Some(e.to_string()),
         }

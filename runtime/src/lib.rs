@@ -37,11 +37,12 @@ mod registry;
 pub mod report;
 
 pub use aifirst_capability::{
-    Annotations, Confidence, Effect, Expr, ExprParseError, Guard, Root, Seg, UndoKind, UndoPlan,
+    Annotations, Call as PlanCall, CapabilityRef, Confidence, Effect, Expr, ExprParseError, Guard,
+    Root, Seg, UndoKind, UndoPlan,
 };
 pub use aifirst_macros::capability;
 pub use ctx::{Compensation, Ctx, UndoCall};
-pub use def::{AnnotationHints, ArgExpr, CapabilityDef, SourceLocation, UndoDecl, UndoFn};
+pub use def::{AnnotationHints, CapabilityDef, SourceLocation, UndoDecl, UndoFn};
 pub use engine::{
     default_state_dir, CallError, CallEvent, CallOptions, CallStatus, Engine, Planned, Recorder,
     Resolution, UndoEvent, UndoOptions, UndoPhase, UndoReport, UndoTarget,

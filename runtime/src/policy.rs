@@ -72,19 +72,14 @@ impl Policy {
             }
         }
         let mut verdict = Verdict::Allow;
-        if let (
-            Some(floor),
-            UndoDecl::Plan {
-                confidence, kind, ..
-            },
-        ) = (self.confirm_below, def.undo)
-        {
-            if confidence < floor {
+        if let (Some(floor), UndoDecl::Plan(build)) = (self.confirm_below, def.undo) {
+            let plan = build();
+            if plan.confidence < floor {
                 verdict = Verdict::Confirm(format!(
                     "the {} plan that would undo `{}` is only {} confidence (policy confirms below {})",
-                    kind.as_str(),
+                    plan.kind.as_str(),
                     def.name,
-                    confidence.as_str(),
+                    plan.confidence.as_str(),
                     floor.as_str()
                 ));
             }

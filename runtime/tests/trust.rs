@@ -54,6 +54,35 @@ fn put_unsure(key: String, value: String) -> Value {
     json!({"key": key})
 }
 
+/// Reads a value (404 when there is none).
+#[capability(effects(read))]
+fn get_value(key: String) -> Result<Value, ToolError> {
+    tree()
+        .get(&key)
+        .map(|v| json!(v))
+        .ok_or_else(|| ToolError::Http {
+            status: 404,
+            message: format!("no {key}"),
+        })
+}
+
+/// Creates or replaces a value: undone by writing the old one back, or, when there was none,
+/// by dropping the key with `when_absent`'s own arguments.
+#[capability(
+    effects(update),
+    undo = restore(
+        "put_or_replace",
+        snapshot = "get_value",
+        when_absent("drop_key", key = "$args.key"),
+        key = "$args.key",
+        value = "$snapshot"
+    )
+)]
+fn put_or_replace(key: String, value: String) -> bool {
+    tree().insert(key, value);
+    true
+}
+
 /// Reads one entry.
 #[capability(effects(read))]
 fn get_path(path: String) -> Result<Value, ToolError> {
@@ -646,4 +675,41 @@ fn policy_confirms_calls_whose_undo_plan_is_unsure() {
     ))
     .unwrap();
     assert!(tree().contains_key("uk1"));
+}
+
+/// A restore whose snapshot found nothing calls `when_absent` with its own arguments (no
+/// snapshot values, no arguments it does not take), and the journal shows exactly that.
+#[test]
+fn when_absent_runs_with_its_own_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Policy::default());
+    call(
+        &e,
+        "absent",
+        "put_or_replace",
+        json!({"key": "wa1", "value": "new"}),
+    )
+    .unwrap();
+    let step = e.history("absent").unwrap().pop().unwrap();
+    match &step.undo {
+        aifirst::StepUndo::Calls { calls } => {
+            assert_eq!(calls[0].capability, "drop_key");
+            assert_eq!(calls[0].args, json!({"key": "wa1"}));
+        }
+        other => panic!("{other:?}"),
+    }
+    block_on(e.undo("absent", 1)).unwrap();
+    assert_eq!(ran_count("drop_key wa1"), 1);
+    assert!(!tree().contains_key("wa1"));
+    // There before: the old value is written back instead.
+    tree().insert("wa2".into(), "old".into());
+    call(
+        &e,
+        "absent",
+        "put_or_replace",
+        json!({"key": "wa2", "value": "new"}),
+    )
+    .unwrap();
+    block_on(e.undo("absent", 1)).unwrap();
+    assert_eq!(tree().get("wa2").map(String::as_str), Some("old"));
 }

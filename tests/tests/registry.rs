@@ -53,69 +53,47 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
     assert_eq!(input["required"], json!(["title"]));
     let output = (create.output_schema)().expect("Note implements JsonSchema");
     assert!(output.as_value()["properties"].get("id").is_some());
-    match create.undo {
-        UndoDecl::Plan {
-            kind,
-            target,
-            snapshot,
-            args,
-            guard,
-            when_absent,
-            check,
-            snapshot_args,
-            confidence,
-            evidence,
-        } => {
-            assert_eq!((guard, when_absent, check), (None, None, None));
-            assert!(snapshot_args.is_none() && evidence.is_empty());
-            assert_eq!(
-                confidence,
-                aifirst::Confidence::High,
-                "a person's plan, by default"
-            );
-            assert_eq!(
-                (kind, target, snapshot),
-                (UndoKind::Inverse, "caps_a_delete_note", None)
-            );
-            assert_eq!(args[0].name, "id");
-            assert_eq!(
-                args[0].expr, "$result.id",
-                "parsed at compile time, read as text"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    // The plan is the same typed value forge infers (aifirst_capability::UndoPlan).
+    let UndoDecl::Plan(build) = create.undo else {
+        panic!("{:?}", create.undo);
+    };
+    let p = build();
+    assert_eq!((p.guard, &p.when_absent, &p.check), (None, &None, &None));
+    assert!(p.snapshot_args.is_empty() && p.evidence.is_empty());
+    assert_eq!(
+        p.confidence,
+        aifirst::Confidence::High,
+        "a person's plan, by default"
+    );
+    assert_eq!(p.kind, UndoKind::Inverse);
+    assert_eq!(
+        p.target.map(|t| t.name).as_deref(),
+        Some("caps_a_delete_note")
+    );
+    assert!(p.snapshot.is_none());
+    assert_eq!(
+        p.args["id"], "$result.id",
+        "parsed at compile time, read as text"
+    );
     let annotations = create.annotations();
     assert_eq!(
         (annotations.read_only_hint, annotations.destructive_hint),
         (Some(false), Some(false))
     );
 
-    match reg.get("caps_a_rename_note").unwrap().undo {
-        UndoDecl::Plan {
-            kind,
-            snapshot,
-            args,
-            snapshot_args,
-            confidence,
-            evidence,
-            ..
-        } => {
-            assert_eq!(
-                (kind, snapshot),
-                (UndoKind::Restore, Some("caps_a_get_note"))
-            );
-            assert_eq!(args.len(), 2);
-            let snap = snapshot_args.expect("declared");
-            assert_eq!(
-                (snap[0].name, snap[0].expr.to_string().as_str()),
-                ("id", "$args.id")
-            );
-            assert_eq!(confidence, aifirst::Confidence::Medium);
-            assert_eq!(evidence, ["the title is all a note has"]);
-        }
-        other => panic!("{other:?}"),
-    }
+    let UndoDecl::Plan(build) = reg.get("caps_a_rename_note").unwrap().undo else {
+        panic!("a plan");
+    };
+    let p = build();
+    assert_eq!(p.kind, UndoKind::Restore);
+    assert_eq!(
+        p.snapshot.map(|s| s.name).as_deref(),
+        Some("caps_a_get_note")
+    );
+    assert_eq!(p.args.len(), 2);
+    assert_eq!(p.snapshot_args["id"], "$args.id");
+    assert_eq!(p.confidence, aifirst::Confidence::Medium);
+    assert_eq!(p.evidence, ["the title is all a note has"]);
 
     let delete = reg.get("caps_a_delete_note").unwrap();
     assert!(matches!(
@@ -272,10 +250,11 @@ async fn quoted_undo_args(args: aifirst::Value) -> Result<aifirst::Value, ToolEr
 #[test]
 fn quoted_undo_argument_names_are_arguments() {
     let reg = Registry::new().unwrap();
-    let UndoDecl::Plan { args, snapshot, .. } = reg.get("quoted_undo_args").unwrap().undo else {
+    let UndoDecl::Plan(build) = reg.get("quoted_undo_args").unwrap().undo else {
         panic!("a plan");
     };
-    let names: Vec<&str> = args.iter().map(|a| a.name).collect();
+    let p = build();
+    let names: Vec<&str> = p.args.keys().map(String::as_str).collect();
     assert_eq!(names, ["pet-id", "snapshot"]);
-    assert!(snapshot.is_none());
+    assert!(p.snapshot.is_none());
 }

@@ -462,10 +462,7 @@ fn effect_ident(e: Effect) -> Ident {
 /// The `undo = …` or `irreversible = …` part of the attribute.
 fn undo_attr(c: &Capability) -> Option<TokenStream> {
     let mutating = c.effects.iter().any(|e| e.is_mutating());
-    let destructive = c
-        .effects
-        .iter()
-        .any(|e| matches!(e, Effect::Update | Effect::Delete | Effect::Execute));
+    let destructive = c.effects.iter().any(|e| e.is_destructive());
     let irreversible = |why: &str| Some(quote!(irreversible = #why));
     let Some(plan) = &c.undo else {
         return if destructive {
@@ -511,8 +508,16 @@ fn undo_attr(c: &Capability) -> Option<TokenStream> {
         parts.push(quote!(guard = #g));
     }
     if let Some(w) = &plan.when_absent {
-        let w = w.capability.name.as_str();
-        parts.push(quote!(when_absent = #w));
+        let name = w.capability.name.as_str();
+        if w.args.is_empty() {
+            parts.push(quote!(when_absent = #name));
+        } else {
+            let wargs = w.args.iter().map(|(k, v)| {
+                let v = v.to_string();
+                quote!(#k = #v)
+            });
+            parts.push(quote!(when_absent(#name, #(#wargs),*)));
+        }
     }
     if let Some(c) = &plan.check {
         let c = c.name.as_str();
