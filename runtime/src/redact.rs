@@ -36,7 +36,7 @@ const SECRET_KEYS: [&str; 16] = [
 ];
 
 /// Names and shapes of secret values.
-const PATTERNS: [(&str, &str); 8] = [
+const PATTERNS: [(&str, &str); 9] = [
     ("bearer_token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"),
     (
         "jwt",
@@ -56,6 +56,11 @@ const PATTERNS: [(&str, &str); 8] = [
     (
         "card_number",
         r"\b\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}\b|\b\d{4}[ -]\d{6}[ -]\d{5}\b",
+    ),
+    // A bare run of digits is a card only when the words before it say so ("card", "visa", …).
+    (
+        "card_number",
+        r"(?i)(\b(?:card|credit|debit|visa|mastercard|amex|cc)\b[^0-9\n]{0,20})(\d{13,19})\b",
     ),
 ];
 
@@ -167,11 +172,15 @@ impl Redactor {
                 continue;
             }
             let replaced = re.replace_all(&out, |c: &regex::Captures<'_>| {
-                let m = &c[0];
+                // The card pattern in words keeps its words (group 1) and judges the digits.
+                let (keep, m) = match (name == "card_number", c.get(1), c.get(2)) {
+                    (true, Some(words), Some(digits)) => (words.as_str(), digits.as_str()),
+                    _ => ("", &c[0]),
+                };
                 if name == "card_number" && !luhn(m) {
-                    m.to_string()
+                    c[0].to_string()
                 } else {
-                    format!("[REDACTED:{name}]")
+                    format!("{keep}[REDACTED:{name}]")
                 }
             });
             out = replaced.into_owned();
