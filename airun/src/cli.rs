@@ -204,9 +204,9 @@ enum Fail {
 impl From<CallError> for Fail {
     fn from(e: CallError) -> Fail {
         match e {
-            CallError::Unknown(_) | CallError::InvalidArguments { .. } => {
-                Fail::Usage(e.to_string())
-            }
+            CallError::Unknown(_)
+            | CallError::InvalidArguments { .. }
+            | CallError::NoCheckpoint(_) => Fail::Usage(e.to_string()),
             CallError::NeedsConfirmation(why) => Fail::Failed(format!(
                 "needs confirmation: {why}; confirm this call with --yes, or allow it \
                  (--allow NAME, --allow-irreversible, or airun.toml)"

@@ -580,7 +580,9 @@ fn call_error(e: &CallError) -> CallToolResponse {
         CallError::InvalidSchema { .. } => "refused",
         CallError::Busy(_) => "busy",
         CallError::Audit(_) => "audit_failed",
-        CallError::NoStep(_) | CallError::WrongState { .. } => "invalid_request",
+        CallError::NoStep(_) | CallError::WrongState { .. } | CallError::NoCheckpoint(_) => {
+            "invalid_request"
+        }
     };
     let message = match e {
         CallError::Tool(t) => format!("the call failed: {t}"),

@@ -21,9 +21,9 @@ use crate::UndoDecl;
 pub const MAX_FIELD_BYTES: usize = 16 * 1024;
 
 /// The current schema version (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
-const MIGRATIONS: [&str; 2] = ["
+const MIGRATIONS: [&str; 3] = ["
 CREATE TABLE records (
     seq         INTEGER PRIMARY KEY,
     kind        TEXT    NOT NULL,   -- intent | call | undo
@@ -50,6 +50,9 @@ CREATE INDEX records_by_session ON records (session, seq);
 -- Facts about the log itself: `keyed` = 1 when its chain is an HMAC under a key kept elsewhere.
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE INDEX records_by_step ON records (step);
+", "
+-- SHA-256 of the compensation the journal holds for the record's step (outcome records).
+ALTER TABLE records ADD COLUMN undo_digest TEXT;
 "];
 
 /// An audit log that could not be opened or written.
@@ -97,6 +100,9 @@ pub struct AuditRecord {
     pub undo_plan: String,
     pub undo_state: String,
     pub client: Option<String>,
+    /// SHA-256 of the step's compensation as journaled (outcome and resolution records): the
+    /// engine refuses to run a journaled compensation that does not match it.
+    pub undo_digest: Option<String>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -105,7 +111,7 @@ impl AuditRecord {
     /// The hash of this record's content chained to the previous record's hash: SHA-256, or
     /// HMAC-SHA-256 under `key` for a keyed log.
     pub fn compute_hash(&self, prev_hash: &str, key: Option<&[u8]>) -> String {
-        let content = json!([
+        let mut content = json!([
             self.seq,
             self.kind,
             self.session,
@@ -124,6 +130,10 @@ impl AuditRecord {
             self.undo_state,
             self.client
         ]);
+        // Records written before the digest existed hash as they always did.
+        if let (Some(d), Some(list)) = (&self.undo_digest, content.as_array_mut()) {
+            list.push(json!(d));
+        }
         let mut msg = Vec::with_capacity(prev_hash.len() + 1 + 512);
         msg.extend_from_slice(prev_hash.as_bytes());
         msg.push(b'\n');
@@ -214,6 +224,8 @@ pub struct AuditLog {
     key: Option<Vec<u8>>,
     /// The journal of the same state directory, which keeps the chain's head.
     journal: Option<std::sync::Arc<Journal>>,
+    /// The log has the `undo_digest` column (schema 3; a log verified read-only may be older).
+    has_digest: bool,
 }
 
 impl AuditLog {
@@ -281,6 +293,7 @@ impl AuditLog {
             redactor,
             key,
             journal: Some(journal),
+            has_digest: true,
         })
     }
 
@@ -325,21 +338,25 @@ impl AuditLog {
         rec.hash = rec.compute_hash(&prev, self.key.as_deref());
         tx.prepare_cached(
             "INSERT INTO records (seq, kind, session, capability, started_at, ended_at, duration_us, effects,
-             annotations, args, result, status, error, step, undo_plan, undo_state, client, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+             annotations, args, result, status, error, step, undo_plan, undo_state, client, prev_hash, hash, undo_digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )
         .and_then(|mut st| {
             st.execute(params![
                 rec.seq, rec.kind, rec.session, rec.capability, rec.started_at, rec.ended_at, rec.duration_us,
                 rec.effects.to_string(), rec.annotations.to_string(), rec.args, rec.result, rec.status, rec.error,
-                rec.step, rec.undo_plan, rec.undo_state, rec.client, rec.prev_hash, rec.hash
+                rec.step, rec.undo_plan, rec.undo_state, rec.client, rec.prev_hash, rec.hash, rec.undo_digest
             ])
         })
         .map_err(sql)?;
         tx.commit().map_err(sql)?;
         drop(conn);
         if let Some(j) = &self.journal {
-            j.set_audit_head(rec.seq, &rec.hash)?;
+            // The record is committed: a head that could not be mirrored is said, not fatal
+            // (verify then sees the journal's head lag behind, which it accepts).
+            if let Err(e) = j.set_audit_head(rec.seq, &rec.hash) {
+                eprintln!("aifirst: audit head not mirrored into the journal: {e}");
+            }
         }
         Ok(())
     }
@@ -370,12 +387,17 @@ impl AuditLog {
             path: self.path.clone(),
             source,
         };
+        let digest = if self.has_digest {
+            "undo_digest"
+        } else {
+            "NULL"
+        };
         let mut st = conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT seq, kind, session, capability, started_at, ended_at, duration_us, effects, annotations,
-                 args, result, status, error, step, undo_plan, undo_state, client, prev_hash, hash
+                 args, result, status, error, step, undo_plan, undo_state, client, prev_hash, hash, {digest}
                  FROM records WHERE (?1 IS NULL OR session = ?1) AND (?2 IS NULL OR started_at >= ?2) ORDER BY seq",
-            )
+            ))
             .map_err(sql)?;
         let rows = st
             .query_map(params![session, since], |r| {
@@ -401,6 +423,7 @@ impl AuditLog {
                     client: r.get(16)?,
                     prev_hash: r.get(17)?,
                     hash: r.get(18)?,
+                    undo_digest: r.get(19)?,
                 })
             })
             .map_err(sql)?
@@ -464,6 +487,7 @@ impl AuditLog {
                 redactor: Redactor::default(),
                 key: key.map(<[u8]>::to_vec),
                 journal: None,
+                has_digest: version >= 3,
             };
             records = log.records(None, None)?;
             let mut v = chain(&records, if keyed { key } else { None });
@@ -664,25 +688,40 @@ fn cross_check(
             Some(_) => {}
         }
     }
-    let mut recorded = std::collections::HashMap::<i64, Vec<&str>>::new();
+    let mut recorded = std::collections::HashMap::<i64, Vec<(&str, &str)>>::new();
     for r in records {
         if let Some(step) = r.step {
-            recorded.entry(step).or_default().push(r.kind.as_str());
+            recorded
+                .entry(step)
+                .or_default()
+                .push((r.kind.as_str(), r.status.as_str()));
         }
     }
     let mut missing = Vec::new();
+    let mut no_outcome = Vec::new();
     let mut undone_unrecorded = Vec::new();
     for (id, state) in journal.all_steps()? {
-        let kinds = recorded.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+        let recs = recorded.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+        let has = |kind: &str| recs.iter().any(|(k, _)| *k == kind);
         // An `intended` step with no record never ran: its intent record is written before
         // the call runs, so a process killed in between left nothing to audit.
-        if kinds.is_empty() && state != StepState::Intended {
-            missing.push(id);
-        } else if matches!(state, StepState::Undone | StepState::Skipped)
-            && !kinds.contains(&"undo")
-        {
-            // Undone or skipped: an `undo` record says how (undone, resolved, skipped). An
-            // `undoing` step may lack one: its process can die between the claim and the record.
+        if recs.is_empty() {
+            if state != StepState::Intended {
+                missing.push(id);
+            }
+            continue;
+        }
+        // Every step past `intended` has its outcome: the call record (written before the
+        // journal moves on), or a person's resolution of an interrupted call.
+        let resolved = recs
+            .iter()
+            .any(|(k, st)| *k == "undo" && (*st == "resolved" || *st == "skipped"));
+        if state != StepState::Intended && !has("call") && !resolved {
+            no_outcome.push(id);
+        }
+        // Undone or skipped: an `undo` record says how (undone, resolved, skipped). An
+        // `undoing` step may lack one: its process can die between the claim and the record.
+        if matches!(state, StepState::Undone | StepState::Skipped) && !has("undo") {
             undone_unrecorded.push(id);
         }
     }
@@ -699,6 +738,13 @@ fn cross_check(
             "{} journal step(s) have no audit record: {}",
             missing.len(),
             list(&missing)
+        ));
+    }
+    if !no_outcome.is_empty() {
+        v.problems.push(format!(
+            "{} journal step(s) have no outcome record: {}",
+            no_outcome.len(),
+            list(&no_outcome)
         ));
     }
     if !undone_unrecorded.is_empty() {
@@ -731,6 +777,15 @@ impl AuditLog {
 }
 
 impl Recorder for AuditLog {
+    fn undo_digest(&self, step: i64) -> Result<Option<String>, String> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.prepare_cached(
+            "SELECT undo_digest FROM records WHERE step = ?1 AND undo_digest IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        )
+        .and_then(|mut st| st.query_row(params![step], |r| r.get(0)).optional())
+        .map_err(|e| format!("audit log {}: {e}", self.path.display()))
+    }
+
     fn call(&self, ev: &CallEvent<'_>) -> Result<(), String> {
         let ended = SystemTime::now();
         let started = ended.checked_sub(ev.duration).unwrap_or(ended);
@@ -767,6 +822,7 @@ impl Recorder for AuditLog {
             undo_plan: ev.def.map(|d| plan_kind(&d.undo)).unwrap_or("none").into(),
             undo_state: undo_state.into(),
             client: ev.client.map(|c| self.redactor.redact_text(c)),
+            undo_digest: ev.undo_digest.clone(),
             prev_hash: String::new(),
             hash: String::new(),
         };
@@ -807,6 +863,7 @@ impl Recorder for AuditLog {
             }
             .into(),
             client: ev.client.map(|c| self.redactor.redact_text(c)),
+            undo_digest: ev.undo_digest.clone(),
             prev_hash: String::new(),
             hash: String::new(),
         };

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::def::{CapabilityDef, UndoDecl};
 use crate::expr::{resolve, Scope};
-use crate::journal::{Expect, Journal, JournalError, Replay, Step, StepState, StepUndo};
+use crate::journal::{Alias, Expect, Journal, JournalError, Replay, Step, StepState, StepUndo};
 use crate::lock::{LockError, SessionLocks};
 use crate::policy::{Policy, Verdict};
 use crate::redact::Redactor;
@@ -65,6 +65,8 @@ pub enum CallError {
     },
     #[error("step {0} is not in this session")]
     NoStep(i64),
+    #[error("no checkpoint `{0}` in this session (see `history`)")]
+    NoCheckpoint(String),
     #[error("step {step} is `{state}`: {why}")]
     WrongState {
         step: i64,
@@ -192,6 +194,8 @@ pub struct CallEvent<'a> {
     pub step: Option<i64>,
     /// How the step is undone, once known.
     pub undo: Option<&'a StepUndo>,
+    /// [`StepUndo::digest`] of the compensation the journal keeps for the step (outcome records).
+    pub undo_digest: Option<String>,
     pub duration: Duration,
     /// Who asked for the call, when the caller said (`CallOptions::client`).
     pub client: Option<&'a str>,
@@ -236,6 +240,8 @@ pub struct UndoEvent<'a> {
     /// The snapshot reads and compensating calls (the recorder redacts them).
     pub compensations: &'a [Replay],
     pub error: Option<&'a str>,
+    /// A new compensation a person's resolution gave the step ([`StepUndo::digest`]).
+    pub undo_digest: Option<String>,
     pub duration: Duration,
     pub client: Option<&'a str>,
 }
@@ -245,6 +251,11 @@ pub struct UndoEvent<'a> {
 pub trait Recorder: Send + Sync {
     fn call(&self, event: &CallEvent<'_>) -> Result<(), String>;
     fn undo(&self, event: &UndoEvent<'_>) -> Result<(), String>;
+    /// The digest of the compensation recorded for `step` ([`StepUndo::digest`]), if the
+    /// recorder keeps one: the engine refuses a journaled compensation that does not match.
+    fn undo_digest(&self, _step: i64) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }
 
 /// Executes capabilities with validation, policy and a durable undo journal.
@@ -394,6 +405,7 @@ impl Engine {
             error,
             step,
             undo: None,
+            undo_digest: None,
             duration: started.elapsed(),
             client,
         };
@@ -430,6 +442,25 @@ impl Engine {
             )));
         }
         let outcome = self.run(step, def, args_checked).await;
+        // The audit outcome first, then the journal: a step the journal calls done (or error)
+        // always has its outcome record; a process killed in between leaves `intended`.
+        let recorded = self.record_call(&CallEvent {
+            result: outcome.as_ref().ok().map(|(v, _)| v),
+            undo: outcome.as_ref().ok().map(|(_, u)| u),
+            undo_digest: match (&outcome, step) {
+                (Ok((_, u)), Some(_)) => Some(u.digest()),
+                _ => None,
+            },
+            ..event(
+                if outcome.is_ok() {
+                    CallStatus::Ok
+                } else {
+                    CallStatus::Error
+                },
+                step,
+                outcome.as_ref().err().map(ToString::to_string),
+            )
+        });
         let completed = match (&outcome, step) {
             (Ok((result, undo)), Some(id)) => self
                 .journal
@@ -451,16 +482,6 @@ impl Engine {
                 .map_err(CallError::from),
             (_, None) => Ok(()),
         };
-        let (status, error) = match (&outcome, &completed) {
-            (Ok(_), Ok(())) => (CallStatus::Ok, None),
-            (Ok(_), Err(e)) => (CallStatus::Error, Some(e.to_string())),
-            (Err(e), _) => (CallStatus::Error, Some(e.to_string())),
-        };
-        let recorded = self.record_call(&CallEvent {
-            result: outcome.as_ref().ok().map(|(v, _)| v),
-            undo: outcome.as_ref().ok().map(|(_, u)| u),
-            ..event(status, step, error)
-        });
         let (result, _) = outcome?;
         completed?;
         if let Err(why) = recorded {
@@ -625,8 +646,36 @@ impl Engine {
     }
 
     /// Every step of a session, oldest first.
+    /// Every step of a session, oldest first, redacted for people: the journal keeps what
+    /// compensations need unredacted, and that must not reach a screen or an agent.
     pub fn history(&self, session: &str) -> Result<Vec<Step>, CallError> {
-        Ok(self.journal.history(session)?)
+        let mut steps = self.journal.history(session)?;
+        for st in &mut steps {
+            st.undo = self.redacted_undo(&st.undo);
+        }
+        Ok(steps)
+    }
+
+    /// A step's compensation with its data redacted.
+    fn redacted_undo(&self, undo: &StepUndo) -> StepUndo {
+        match undo {
+            StepUndo::Calls { .. } => StepUndo::Calls {
+                calls: self.redacted_calls(undo),
+            },
+            StepUndo::InProcess { .. } => StepUndo::InProcess {
+                calls: self.redacted_calls(undo),
+            },
+            StepUndo::Function {
+                capability,
+                args,
+                result,
+            } => StepUndo::Function {
+                capability: capability.clone(),
+                args: self.redactor.redact(args),
+                result: self.redactor.redact(result),
+            },
+            other => other.clone(),
+        }
     }
 
     /// Undoes steps of a session, newest first, each compensation exactly once.
@@ -642,7 +691,7 @@ impl Engine {
             UndoTarget::Steps(n) => pending.into_iter().take(*n).collect(),
             UndoTarget::Checkpoint(cp) => {
                 let Some(mark) = self.journal.checkpoint_step(session, cp)? else {
-                    return Err(CallError::Unknown(format!("checkpoint `{cp}`")));
+                    return Err(CallError::NoCheckpoint(cp.clone()));
                 };
                 pending.into_iter().filter(|s| s.id > mark).collect()
             }
@@ -651,7 +700,7 @@ impl Engine {
         // Things earlier undos recreated under new identifiers (a delete undone by a create).
         let mut aliases = self.journal.aliases(session)?;
         for mut step in steps {
-            realias(&mut step.undo, &aliases);
+            realias(&mut step.undo, step.id, &aliases);
             let started = Instant::now();
             let vetted = self.vet(&step);
             if opts.dry_run {
@@ -672,6 +721,7 @@ impl Engine {
                     phase: UndoPhase::Refused,
                     compensations: &[],
                     error: Some(&why),
+                    undo_digest: None,
                     duration: started.elapsed(),
                     client: opts.client.as_deref(),
                 });
@@ -686,10 +736,16 @@ impl Engine {
             };
             if !opts.force {
                 if let Err(why) = self.check_targets(&step.undo).await {
-                    refuse(
-                        format!("{why}; nothing was run (undo --force runs it anyway)"),
-                        &mut report,
-                    );
+                    let why = if retry {
+                        // The interrupted compensation may have done its work already.
+                        format!(
+                            "{why}; its interrupted compensation may already have taken effect: if so, `undo --resolve {id} undone` (otherwise `undo --force` runs it again)",
+                            id = step.id
+                        )
+                    } else {
+                        format!("{why}; nothing was run (undo --force runs it anyway)")
+                    };
+                    refuse(why, &mut report);
                     break;
                 }
             }
@@ -717,6 +773,7 @@ impl Engine {
                 phase: UndoPhase::Started,
                 compensations: &comps,
                 error: None,
+                undo_digest: None,
                 duration: Duration::ZERO,
                 client: opts.client.as_deref(),
             }) {
@@ -734,14 +791,29 @@ impl Engine {
                 break;
             }
             let outcome = self.undo_one(&step).await;
+            // A compensation that may have run in part is not `failed` (which a plain retry
+            // would run again from the start): it stays `undoing`, for a person to settle.
+            let outcome = outcome.map_err(|(why, partial)| {
+                if partial {
+                    (
+                        format!(
+                            "{why}; it may have taken effect in part, so it is not retried on its own: check, then `undo --resolve {id} undone` or `undo --resolve {id} done`",
+                            id = step.id
+                        ),
+                        true,
+                    )
+                } else {
+                    (why, false)
+                }
+            });
             let (phase, error) = match &outcome {
                 Ok(_) => (UndoPhase::Undone, None),
-                Err(why) => (UndoPhase::Failed, Some(why.as_str())),
+                Err((why, _)) => (UndoPhase::Failed, Some(why.as_str())),
             };
-            let new_state = if outcome.is_ok() {
-                StepState::Undone
-            } else {
-                StepState::Failed
+            let new_state = match &outcome {
+                Ok(_) => StepState::Undone,
+                Err((_, true)) => StepState::Undoing,
+                Err((_, false)) => StepState::Failed,
             };
             // The audit outcome first, then the journal: the journal never says more than the
             // log shows (a process killed in between leaves `undoing`, which a person resolves).
@@ -752,15 +824,16 @@ impl Engine {
                 phase,
                 compensations: &comps,
                 error,
+                undo_digest: None,
                 duration: started.elapsed(),
                 client: opts.client.as_deref(),
             });
             self.journal
                 .transition(step.id, &[StepState::Undoing], new_state, error)?;
             if let Ok(done) = &outcome {
-                for (old, new) in self.recreated(&step, done) {
-                    self.journal.add_alias(session, &old, &new, step.id)?;
-                    aliases.push((old, new));
+                for alias in self.recreated(&step, done) {
+                    self.journal.add_alias(session, &alias)?;
+                    aliases.push(alias);
                 }
             }
             match outcome {
@@ -774,7 +847,7 @@ impl Engine {
                         break;
                     }
                 }
-                Err(why) => {
+                Err((why, _)) => {
                     report.failed = Some((step.id, why));
                     break;
                 }
@@ -813,6 +886,7 @@ impl Engine {
             state: step.state.as_str(),
             why: why.to_string(),
         };
+        let mut new_digest = None;
         let (from, to, note): (&[StepState], StepState, &str) = match (how, step.state) {
             (Resolution::Skip, s) if s.pending() => (
                 &[
@@ -832,6 +906,7 @@ impl Engine {
                 // plan that needs nothing but the arguments can be rebuilt.
                 let undo = self.rebuild_from_args(&step);
                 self.journal.set_undo(id, &undo)?;
+                new_digest = Some(undo.digest());
                 (
                     &[StepState::Intended],
                     StepState::Done,
@@ -866,6 +941,7 @@ impl Engine {
             phase,
             compensations: &[],
             error: Some(note),
+            undo_digest: new_digest,
             duration: Duration::ZERO,
             client,
         })
@@ -977,6 +1053,24 @@ impl Engine {
                 step.capability
             ))
         };
+        // The audit log recorded a digest of the compensation when the call finished (or when a
+        // person resolved it): a journal edited since, values included, no longer matches.
+        if let Some(r) = &self.recorder {
+            match r.undo_digest(step.id) {
+                Ok(Some(d)) if d != step.undo_digest => {
+                    return tampered(
+                        "it differs from the compensation the audit log recorded for this step"
+                            .to_string(),
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "the audit log cannot be read to check this step's compensation ({e}); nothing was run"
+                    ))
+                }
+            }
+        }
         match (&step.undo, def.undo) {
             (StepUndo::Irreversible { reason }, _) => {
                 return Err(format!("`{}` cannot be undone: {reason}", step.capability))
@@ -1026,6 +1120,17 @@ impl Engine {
                         if declared.get(arg) != Some(expr) {
                             return tampered(format!("`{arg} = {expr}`"));
                         }
+                    }
+                    // …and all of them (a `when_absent` without its own arguments leaves out
+                    // the snapshot's).
+                    let plain_absent =
+                        to_absent && plan.when_absent.as_ref().is_some_and(|w| w.args.is_empty());
+                    let expected = declared
+                        .values()
+                        .filter(|e| !(plain_absent && e.root == Root::Snapshot))
+                        .count();
+                    if c.exprs.len() != expected {
+                        return tampered("it leaves out declared arguments".to_string());
                     }
                     if let Some(e) = &c.expect {
                         let by = Some(&e.read);
@@ -1126,15 +1231,35 @@ impl Engine {
                 }
             };
             // A field the read does not return says nothing (APIs often answer a create with
-            // more than a read shows); a field it returns with another value does.
-            let diffs: Vec<String> = expect
-                .fields
-                .iter()
-                .filter_map(|(k, want)| {
-                    let got = found.get(k)?;
-                    (got != want).then(|| format!("`{k}` is {got}, the step left {want}"))
-                })
-                .collect();
+            // more than a read shows); a field it returns with another value does. Values are
+            // shown redacted (a restore compares every field, secrets included).
+            let shown = |k: &str, v: &Value| {
+                let one = self
+                    .redactor
+                    .redact(&Value::Object(Map::from_iter([(k.to_string(), v.clone())])));
+                one.get(k).cloned().unwrap_or(Value::Null)
+            };
+            let mut compared = 0;
+            let mut diffs = Vec::new();
+            for (k, want) in &expect.fields {
+                let Some(got) = found.get(k) else { continue };
+                compared += 1;
+                if got != want {
+                    diffs.push(format!(
+                        "`{k}` is {}, the step left {}",
+                        shown(k, got),
+                        shown(k, want)
+                    ));
+                }
+            }
+            if compared == 0 {
+                return Err(format!(
+                    "`{}` cannot confirm its target: `{}` returned none of the fields the step left ({})",
+                    c.capability,
+                    expect.read,
+                    expect.fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
             if !diffs.is_empty() {
                 return Err(format!(
                     "`{}` targets something that is not what this step created or left behind: {}",
@@ -1147,25 +1272,31 @@ impl Engine {
     }
 
     /// Runs a step's compensation; returns the data compensations it ran, with their results.
-    async fn undo_one(&self, step: &Step) -> Result<Vec<Done>, String> {
+    /// Runs a step's compensation. An error says why, and whether some of it may have taken
+    /// effect (a later call failed, or a call failed in a way that does not say: no answer, 5xx).
+    async fn undo_one(&self, step: &Step) -> Result<Vec<Done>, (String, bool)> {
         match &step.undo {
-            StepUndo::Irreversible { reason } => {
-                Err(format!("`{}` cannot be undone: {reason}", step.capability))
-            }
-            StepUndo::Pending => Err("the step has no compensation recorded".to_string()),
+            StepUndo::Irreversible { reason } => Err((
+                format!("`{}` cannot be undone: {reason}", step.capability),
+                false,
+            )),
+            StepUndo::Pending => Err(("the step has no compensation recorded".to_string(), false)),
             StepUndo::Calls { calls } => self.replay(calls).await,
             StepUndo::Function {
                 capability,
                 args,
                 result,
             } => {
-                let def = self
-                    .registry
-                    .get(capability)
-                    .ok_or_else(|| format!("no capability `{capability}` in this binary"))?;
+                let def = self.registry.get(capability).ok_or_else(|| {
+                    (
+                        format!("no capability `{capability}` in this binary"),
+                        false,
+                    )
+                })?;
                 let UndoDecl::Function { call, .. } = def.undo else {
-                    return Err(format!(
-                        "`{capability}` no longer declares an undo function"
+                    return Err((
+                        format!("`{capability}` no longer declares an undo function"),
+                        false,
                     ));
                 };
                 // Journals written before the data was kept beside the compensation.
@@ -1179,7 +1310,10 @@ impl Engine {
                     },
                 )
                 .map(|()| Vec::new())
-                .map_err(|e| e.to_string())
+                .map_err(|e| {
+                    let unsure = ambiguous(&e);
+                    (e.to_string(), unsure)
+                })
             }
             StepUndo::InProcess { calls } => {
                 let ctx = self
@@ -1188,29 +1322,34 @@ impl Engine {
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&step.id);
                 let Some(ctx) = ctx else {
-                    return Err(format!(
+                    return Err((format!(
                         "`{}` recorded an in-process compensation, and the process that recorded it has ended",
                         step.capability
-                    ));
+                    ), false));
                 };
-                ctx.run_undo_closures()?;
+                // Closures before it may have run: say so.
+                ctx.run_undo_closures().map_err(|e| (e, true))?;
                 self.replay(calls).await
             }
         }
     }
 
-    async fn replay(&self, calls: &[Replay]) -> Result<Vec<Done>, String> {
+    async fn replay(&self, calls: &[Replay]) -> Result<Vec<Done>, (String, bool)> {
         let mut done = Vec::with_capacity(calls.len());
         for c in calls.iter().rev() {
-            let def = self
-                .registry
-                .get(&c.capability)
-                .ok_or_else(|| format!("no capability `{}`", c.capability))?;
+            let def = self.registry.get(&c.capability).ok_or_else(|| {
+                (
+                    format!("no capability `{}`", c.capability),
+                    !done.is_empty(),
+                )
+            })?;
             let ctx = Ctx::new();
-            let result = def
-                .invoke(&ctx, c.args.clone())
-                .await
-                .map_err(|e| format!("`{}` failed: {e}", c.capability))?;
+            let result = def.invoke(&ctx, c.args.clone()).await.map_err(|e| {
+                (
+                    format!("`{}` failed: {e}", c.capability),
+                    !done.is_empty() || ambiguous(&e),
+                )
+            })?;
             done.push(Done {
                 def,
                 args: c.args.clone(),
@@ -1225,7 +1364,7 @@ impl Engine {
     /// inverse "call `step`'s capability with `name = <expr>`" brought back what the step
     /// removed; the step's argument `name` is the old identifier, `<expr>` on the compensation's
     /// result the new one.
-    fn recreated(&self, step: &Step, done: &[Done]) -> Vec<(Value, Value)> {
+    fn recreated(&self, step: &Step, done: &[Done]) -> Vec<Alias> {
         let mut out = Vec::new();
         for d in done {
             let Some(plan) = self.plan(d.def) else {
@@ -1248,7 +1387,13 @@ impl Engine {
                 };
                 let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_));
                 if scalar(old) && scalar(&new) && *old != new {
-                    out.push((old.clone(), new));
+                    out.push(Alias {
+                        old: old.clone(),
+                        new,
+                        step: step.id,
+                        capability: Some(step.capability.clone()),
+                        arg: Some(name.clone()),
+                    });
                 }
             }
         }
@@ -1339,6 +1484,12 @@ fn compensation(p: &UndoPlan, call: &Call<'_>, snapshot: &Snapshot, snap_args: &
             }],
         },
     }
+}
+
+/// An error that does not say whether the call took effect: no answer, or a server error.
+fn ambiguous(e: &ToolError) -> bool {
+    matches!(e, ToolError::Transport { .. })
+        || matches!(e, ToolError::Http { status, .. } if *status >= 500)
 }
 
 /// The compensating calls of a step.
@@ -1433,28 +1584,39 @@ struct Done {
     location: Option<String>,
 }
 
-/// Rewrites a step's compensation arguments that name something an earlier undo recreated under
-/// a new identifier (top-level argument values, oldest alias first, so chains resolve).
-fn realias(undo: &mut StepUndo, aliases: &[(Value, Value)]) {
+/// Rewrites a step's compensation arguments that name something a newer step's undo recreated
+/// under a new identifier: only calls of the capability the alias speaks of, only its argument
+/// (top-level values, oldest alias first, so chains resolve).
+fn realias(undo: &mut StepUndo, step: i64, aliases: &[Alias]) {
     let (StepUndo::Calls { calls } | StepUndo::InProcess { calls }) = undo else {
         return;
     };
-    let rewrite = |v: &mut Value| {
-        for (old, new) in aliases {
-            if v == old {
-                *v = new.clone();
+    for a in aliases.iter().filter(|a| step < a.step) {
+        for c in calls.iter_mut() {
+            if a.capability
+                .as_ref()
+                .is_some_and(|cap| *cap != c.capability)
+            {
+                continue;
             }
-        }
-    };
-    for c in calls {
-        if let Value::Object(args) = &mut c.args {
-            args.values_mut().for_each(rewrite);
-        }
-        if let Some(e) = &mut c.expect {
-            if let Value::Object(args) = &mut e.args {
-                args.values_mut().for_each(rewrite);
+            let rewrite_args = |args: &mut Value| {
+                let Value::Object(args) = args else { return };
+                for (k, v) in args.iter_mut() {
+                    if a.arg.as_ref().is_none_or(|arg| arg == k) && *v == a.old {
+                        *v = a.new.clone();
+                    }
+                }
+            };
+            rewrite_args(&mut c.args);
+            if let Some(e) = &mut c.expect {
+                rewrite_args(&mut e.args);
+                // The identity the check compares is that of the same thing.
+                for v in e.fields.values_mut() {
+                    if *v == a.old {
+                        *v = a.new.clone();
+                    }
+                }
             }
-            e.fields.values_mut().for_each(rewrite);
         }
     }
 }

@@ -41,7 +41,27 @@ pub enum StepUndo {
     Irreversible { reason: String },
 }
 
+/// SHA-256 of a compensation's journal text, hex.
+fn digest_text(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl StepUndo {
+    /// The text the journal stores.
+    pub fn journal_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// SHA-256 of [`StepUndo::journal_text`]: what the audit log records beside a step, so that a
+    /// compensation edited in the journal (values included) no longer matches.
+    pub fn digest(&self) -> String {
+        digest_text(&self.journal_text())
+    }
+
     /// The kind's name, as serialised.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -52,6 +72,19 @@ impl StepUndo {
             StepUndo::Irreversible { .. } => "irreversible",
         }
     }
+}
+
+/// Something an undo recreated under a new identifier: calls of `capability` that name it by
+/// `arg = old`, in steps older than `step`, mean `arg = new`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alias {
+    pub old: Value,
+    pub new: Value,
+    /// The step whose undo recreated it.
+    pub step: i64,
+    /// `None` in journals written before aliases were scoped: any call, any argument.
+    pub capability: Option<String>,
+    pub arg: Option<String>,
 }
 
 /// One compensating call.
@@ -156,6 +189,10 @@ pub struct Step {
     /// Written by this process (in-process compensations are still runnable).
     #[serde(skip)]
     pub pid: u32,
+    /// SHA-256 of the compensation as the journal holds it ([`StepUndo::digest`]): the audit
+    /// log records the same digest, so an edited compensation is found.
+    #[serde(skip)]
+    pub undo_digest: String,
 }
 
 /// A journal that could not be opened or written.
@@ -201,9 +238,9 @@ pub struct Journal {
 }
 
 /// The current journal schema version (`PRAGMA user_version`).
-pub const JOURNAL_VERSION: i64 = 2;
+pub const JOURNAL_VERSION: i64 = 3;
 
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "
 CREATE TABLE IF NOT EXISTS steps (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -237,6 +274,11 @@ CREATE TABLE audit_head (
     seq  INTEGER NOT NULL,
     hash TEXT    NOT NULL
 );
+",
+    "
+-- Which calls an alias speaks of: calls of `capability`, argument `arg` (NULL: any, as before).
+ALTER TABLE aliases ADD COLUMN capability TEXT;
+ALTER TABLE aliases ADD COLUMN arg TEXT;
 ",
 ];
 
@@ -409,7 +451,7 @@ impl Journal {
 
     /// Completes an intended step: `done` with its result (redacted) and compensation.
     pub fn complete(&self, id: i64, result: &Value, undo: &StepUndo) -> Result<(), JournalError> {
-        let undo = serde_json::to_string(undo).unwrap_or_else(|_| "{}".into());
+        let undo = undo.journal_text();
         self.with(|c| {
             c.prepare_cached(
                 "UPDATE steps SET state = 'done', result = ?2, undo = ?3 WHERE id = ?1 AND state = 'intended'",
@@ -515,6 +557,7 @@ impl Journal {
                         args: serde_json::from_str(&args).map_err(|e| corrupt(e.to_string()))?,
                         result: serde_json::from_str(&result)
                             .map_err(|e| corrupt(e.to_string()))?,
+                        undo_digest: digest_text(&undo),
                         undo: serde_json::from_str(&undo).map_err(|e| corrupt(e.to_string()))?,
                         state: StepState::parse(&state)
                             .ok_or_else(|| corrupt(format!("unknown state `{state}`")))?,
@@ -549,7 +592,7 @@ impl Journal {
 
     /// Replaces a step's compensation (a person resolving an interrupted call).
     pub fn set_undo(&self, id: i64, undo: &StepUndo) -> Result<(), JournalError> {
-        let undo = serde_json::to_string(undo).unwrap_or_else(|_| "{}".into());
+        let undo = undo.journal_text();
         self.with(|c| {
             c.execute(
                 "UPDATE steps SET undo = ?2 WHERE id = ?1",
@@ -559,38 +602,47 @@ impl Journal {
         })
     }
 
-    /// Records that undoing `step` recreated `old` as `new` (JSON values).
-    pub fn add_alias(
-        &self,
-        session: &str,
-        old: &Value,
-        new: &Value,
-        step: i64,
-    ) -> Result<(), JournalError> {
+    /// Records that undoing `step` recreated what calls of `capability` name by `arg = old` as
+    /// `arg = new` (JSON values).
+    pub fn add_alias(&self, session: &str, alias: &Alias) -> Result<(), JournalError> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO aliases (session, old, new, step) VALUES (?1, ?2, ?3, ?4)",
-                params![session, old.to_string(), new.to_string(), step],
+                "INSERT INTO aliases (session, old, new, step, capability, arg) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    session,
+                    alias.old.to_string(),
+                    alias.new.to_string(),
+                    alias.step,
+                    alias.capability,
+                    alias.arg
+                ],
             )
             .map(|_| ())
         })
     }
 
     /// The aliases of a session, oldest first.
-    pub fn aliases(&self, session: &str) -> Result<Vec<(Value, Value)>, JournalError> {
-        let rows: Vec<(String, String)> = self.with(|c| {
-            let mut st =
-                c.prepare_cached("SELECT old, new FROM aliases WHERE session = ?1 ORDER BY rowid")?;
-            let rows = st.query_map(params![session], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    pub fn aliases(&self, session: &str) -> Result<Vec<Alias>, JournalError> {
+        type Row = (String, String, i64, Option<String>, Option<String>);
+        let rows: Vec<Row> = self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT old, new, step, capability, arg FROM aliases WHERE session = ?1 ORDER BY rowid",
+            )?;
+            let rows = st.query_map(params![session], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
             rows.collect()
         })?;
         Ok(rows
             .into_iter()
-            .filter_map(|(o, n)| {
-                Some((
-                    serde_json::from_str(&o).ok()?,
-                    serde_json::from_str(&n).ok()?,
-                ))
+            .filter_map(|(o, n, step, capability, arg)| {
+                Some(Alias {
+                    old: serde_json::from_str(&o).ok()?,
+                    new: serde_json::from_str(&n).ok()?,
+                    step,
+                    capability,
+                    arg,
+                })
             })
             .collect())
     }

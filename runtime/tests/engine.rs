@@ -185,10 +185,15 @@ fn checkpoints_bound_an_undo() {
         (value("d1").is_some(), value("d2"), value("d3")),
         (true, None, None)
     );
-    assert!(matches!(
-        block_on(e.undo_to("s3", "nope")),
-        Err(CallError::Unknown(_))
-    ));
+    match block_on(e.undo_to("s3", "nope")) {
+        Err(e @ CallError::NoCheckpoint(_)) => {
+            assert_eq!(
+                e.to_string(),
+                "no checkpoint `nope` in this session (see `history`)"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -377,7 +377,12 @@ fn undo_puts_back_the_exact_text_and_refuses_redacted_data() {
         [],
     )
     .unwrap();
+    // With the audit log, the edit is caught as tampering (its digest no longer matches)…
     let (_, why) = block_on(e.undo("faithful", 1)).unwrap().failed.unwrap();
+    assert!(why.contains("audit log recorded"), "{why}");
+    // …and an engine without one (as an older version had) refuses the redacted data.
+    let bare = engine(dir.path(), Policy::default());
+    let (_, why) = block_on(bare.undo("faithful", 1)).unwrap().failed.unwrap();
     assert!(why.contains("redacted"), "{why}");
     assert!(
         !tree().contains_key("rk2"),
@@ -712,4 +717,149 @@ fn when_absent_runs_with_its_own_arguments() {
     .unwrap();
     block_on(e.undo("absent", 1)).unwrap();
     assert_eq!(tree().get("wa2").map(String::as_str), Some("old"));
+}
+
+/// Found by review: a journal edited consistently (declared capability, declared expressions,
+/// another value, no check) passed the declaration check. The audit log recorded a digest of
+/// the compensation when the call finished; the edited row no longer matches it.
+#[test]
+fn a_consistently_edited_compensation_is_refused_by_its_audited_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _log) = audited(dir.path(), Policy::default());
+    tree().insert("victim".into(), "keep".into());
+    call(&e, "digest", "put_key", json!({"key": "dg1", "value": "v"})).unwrap();
+    let j = rusqlite::Connection::open(dir.path().join("journal.sqlite3")).unwrap();
+    j.execute(
+        "UPDATE steps SET undo = '{\"kind\":\"calls\",\"calls\":[{\"capability\":\"drop_key\",\"args\":{\"key\":\"victim\"},\"exprs\":{\"key\":\"$result.key\"}}]}' WHERE session = 'digest'",
+        [],
+    )
+    .unwrap();
+    let (_, why) = block_on(e.undo("digest", 1)).unwrap().failed.unwrap();
+    assert!(why.contains("audit log recorded"), "{why}");
+    assert!(tree().contains_key("victim"), "nothing was deleted");
+    assert_eq!(ran_count("drop_key victim"), 0);
+}
+
+/// Found by review: `history` (the CLI's and the MCP tool's) showed the compensation data the
+/// journal keeps unredacted.
+#[test]
+fn history_shows_compensations_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Policy::default());
+    tree().insert(
+        "hk1".into(),
+        "token Bearer abcdefghijklmnopqrstuvwxyz0123".into(),
+    );
+    call(&e, "hist", "take_key", json!({"key": "hk1"})).unwrap();
+    let shown = serde_json::to_string(&e.history("hist").unwrap()).unwrap();
+    assert!(!shown.contains("abcdefghijklmnopqrstuvwxyz0123"), "{shown}");
+    // The journal itself keeps it, for the undo.
+    block_on(e.undo("hist", 1)).unwrap();
+    assert_eq!(
+        tree().get("hk1").map(String::as_str),
+        Some("token Bearer abcdefghijklmnopqrstuvwxyz0123")
+    );
+}
+
+/// Records two compensations; they run newest first: `drop_key`, then `always_fails`.
+#[capability(effects(update), undo = custom)]
+fn two_part(ctx: &Ctx, key: String) -> bool {
+    ctx.compensate("always_fails", json!({}));
+    ctx.compensate("drop_key", json!({"key": key}));
+    true
+}
+
+/// Fails with an ordinary error.
+#[capability(effects(read))]
+fn always_fails() -> Result<bool, ToolError> {
+    ran("always_fails".into());
+    Err(ToolError::handler("no"))
+}
+
+/// Found by review: a compensation whose second call failed became `failed`, and the next undo
+/// ran its first call again. It now stays `undoing`, for a person to settle, and is not rerun.
+#[test]
+fn a_partly_run_compensation_is_not_retried_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Policy::default());
+    tree().insert("pp1".into(), "v".into());
+    call(&e, "partial", "two_part", json!({"key": "pp1"})).unwrap();
+    let (id, why) = block_on(e.undo("partial", 1)).unwrap().failed.unwrap();
+    assert!(
+        why.contains("in part") && why.contains("--resolve"),
+        "{why}"
+    );
+    assert_eq!(ran_count("drop_key pp1"), 1);
+    assert_eq!(
+        e.journal().step(id).unwrap().unwrap().state,
+        StepState::Undoing
+    );
+    let (_, why) = block_on(e.undo("partial", 1)).unwrap().failed.unwrap();
+    assert!(why.contains("--resolve"), "{why}");
+    assert_eq!(ran_count("drop_key pp1"), 1, "not run again");
+}
+
+/// Creates a pet with the id given.
+#[capability(effects(create), undo = inverse("gone_pet", id = "$result.id"))]
+fn new_pet(id: u64) -> Value {
+    tree().insert(format!("pet:{id}"), "pet".into());
+    json!({"id": id})
+}
+
+/// Removes a pet.
+#[capability(effects(delete), irreversible = "test")]
+fn gone_pet(id: u64) -> bool {
+    ran(format!("gone_pet {id}"));
+    tree().remove(&format!("pet:{id}")).is_some()
+}
+
+/// Places an order; the server chooses its id (counting from 101).
+#[capability(effects(create), undo = inverse("cancel_order", id = "$result.id"))]
+fn place_order(item: String) -> Value {
+    let mut t = tree();
+    let id = 101 + t.keys().filter(|k| k.starts_with("order:")).count() as u64;
+    t.insert(format!("order:{id}"), item.clone());
+    json!({"id": id, "item": item})
+}
+
+/// Reads an order (404 when there is none).
+#[capability(effects(read))]
+fn read_order(id: u64) -> Result<Value, ToolError> {
+    let item = tree().get(&format!("order:{id}")).cloned();
+    item.map(|i| json!({"id": id, "item": i}))
+        .ok_or_else(|| ToolError::Http {
+            status: 404,
+            message: format!("no order {id}"),
+        })
+}
+
+/// Cancels an order; undone by placing it again (under a new id).
+#[capability(effects(delete), undo = recreate("place_order", snapshot = "read_order", item = "$snapshot.item", snapshot_args(id = "$args.id")))]
+fn cancel_order(id: u64) -> bool {
+    tree().remove(&format!("order:{id}")).is_some()
+}
+
+/// Found by review: an alias (old id → new id, recorded when an undo recreated something under
+/// a new id) was applied to every call of the session: undoing "cancel order 5" (re-placed as
+/// 101) made the undo of an older "create pet 5" delete pet 101. An alias now applies only to
+/// calls of the capability it speaks of, by its argument, in older steps.
+#[test]
+fn an_alias_applies_only_to_the_capability_and_argument_it_speaks_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Policy::default());
+    tree().insert("order:5".into(), "book".into());
+    call(&e, "alias", "new_pet", json!({"id": 5})).unwrap();
+    call(&e, "alias", "cancel_order", json!({"id": 5})).unwrap();
+    let r = block_on(e.undo("alias", 2)).unwrap();
+    assert_eq!((r.undone.len(), r.failed), (2, None));
+    let aliases = e.journal().aliases("alias").unwrap();
+    assert_eq!(aliases.len(), 1);
+    assert_eq!(
+        (aliases[0].capability.as_deref(), aliases[0].arg.as_deref()),
+        (Some("cancel_order"), Some("id"))
+    );
+    assert_eq!(ran_count("gone_pet 5"), 1, "the pet the step created");
+    assert_eq!(ran_count("gone_pet 101"), 0);
+    assert!(!tree().contains_key("pet:5"));
+    assert!(tree().values().any(|v| v == "book"), "the order is back");
 }
