@@ -1467,6 +1467,16 @@ fn compensation(p: &UndoPlan, call: &Call<'_>, snapshot: &Snapshot, snap_args: &
                 fields,
             })
         }
+        // A restore whose call created the thing (`when_absent` deletes it): re-read it with the
+        // snapshot and check it is still what the call made.
+        (None, Some(read), false, crate::UndoKind::Restore) => fields_of(call.result, |k, v| {
+            identity_key(k) && (v.is_string() || v.is_number())
+        })
+        .map(|fields| Expect {
+            read: read.name.clone(),
+            args: snap_args.clone(),
+            fields,
+        }),
         _ => None,
     };
     match (skip, missing) {

@@ -558,7 +558,13 @@ impl Journal {
                         result: serde_json::from_str(&result)
                             .map_err(|e| corrupt(e.to_string()))?,
                         undo_digest: digest_text(&undo),
-                        undo: serde_json::from_str(&undo).map_err(|e| corrupt(e.to_string()))?,
+                        // An unreadable compensation stops the undo at this step, saying so,
+                        // instead of making the whole session unreadable: it can be skipped.
+                        undo: serde_json::from_str(&undo).unwrap_or_else(|e| {
+                            StepUndo::Irreversible {
+                                reason: format!("its journaled compensation is unreadable ({e})"),
+                            }
+                        }),
                         state: StepState::parse(&state)
                             .ok_or_else(|| corrupt(format!("unknown state `{state}`")))?,
                         error,

@@ -863,3 +863,36 @@ fn an_alias_applies_only_to_the_capability_and_argument_it_speaks_of() {
     assert!(!tree().contains_key("pet:5"));
     assert!(tree().values().any(|v| v == "book"), "the order is back");
 }
+
+/// Found by review: one unreadable journal row made the whole session unreadable, so it could
+/// not even be skipped. It now stops the undo at that step, saying so, and `skip` passes it.
+#[test]
+fn an_unreadable_compensation_can_be_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Policy::default());
+    call(
+        &e,
+        "garbled",
+        "put_key",
+        json!({"key": "gb1", "value": "v"}),
+    )
+    .unwrap();
+    call(
+        &e,
+        "garbled",
+        "put_key",
+        json!({"key": "gb2", "value": "v"}),
+    )
+    .unwrap();
+    let newest = e.history("garbled").unwrap()[1].id;
+    let j = rusqlite::Connection::open(dir.path().join("journal.sqlite3")).unwrap();
+    j.execute("UPDATE steps SET undo = 'not json' WHERE id = ?1", [newest])
+        .unwrap();
+    let (id, why) = block_on(e.undo("garbled", 2)).unwrap().failed.unwrap();
+    assert_eq!(id, newest);
+    assert!(why.contains("unreadable"), "{why}");
+    block_on(e.skip("garbled", newest, None)).unwrap();
+    let r = block_on(e.undo("garbled", 1)).unwrap();
+    assert_eq!(r.failed, None);
+    assert!(!tree().contains_key("gb1"));
+}
