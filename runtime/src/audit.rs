@@ -776,6 +776,18 @@ impl AuditLog {
     }
 }
 
+/// When something that took `duration` and ended now started and ended (RFC 3339), and how long
+/// it took in microseconds.
+fn timing(duration: std::time::Duration) -> (String, String, i64) {
+    let ended = SystemTime::now();
+    let started = ended.checked_sub(duration).unwrap_or(ended);
+    (
+        rfc3339(started),
+        rfc3339(ended),
+        i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
+    )
+}
+
 impl Recorder for AuditLog {
     fn undo_digest(&self, step: i64) -> Result<Option<String>, String> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -787,8 +799,7 @@ impl Recorder for AuditLog {
     }
 
     fn call(&self, ev: &CallEvent<'_>) -> Result<(), String> {
-        let ended = SystemTime::now();
-        let started = ended.checked_sub(ev.duration).unwrap_or(ended);
+        let (started_at, ended_at, duration_us) = timing(ev.duration);
         let undo_state = match (ev.status, ev.undo) {
             (CallStatus::Started, _) if ev.step.is_some() => "pending",
             (_, Some(StepUndo::Calls { .. } | StepUndo::Function { .. })) => "available",
@@ -806,9 +817,9 @@ impl Recorder for AuditLog {
             .into(),
             session: ev.session.to_string(),
             capability: ev.capability.to_string(),
-            started_at: rfc3339(started),
-            ended_at: rfc3339(ended),
-            duration_us: i64::try_from(ev.duration.as_micros()).unwrap_or(i64::MAX),
+            started_at,
+            ended_at,
+            duration_us,
             effects: ev.def.map(|d| json!(d.effects)).unwrap_or(json!([])),
             annotations: ev.def.map(|d| json!(d.annotations())).unwrap_or(json!({})),
             args: self.capped(ev.args),
@@ -830,8 +841,7 @@ impl Recorder for AuditLog {
     }
 
     fn undo(&self, ev: &UndoEvent<'_>) -> Result<(), String> {
-        let ended = SystemTime::now();
-        let started = ended.checked_sub(ev.duration).unwrap_or(ended);
+        let (started_at, ended_at, duration_us) = timing(ev.duration);
         let rec = AuditRecord {
             seq: 0,
             kind: if ev.phase == UndoPhase::Started {
@@ -842,9 +852,9 @@ impl Recorder for AuditLog {
             .into(),
             session: ev.session.to_string(),
             capability: ev.capability.to_string(),
-            started_at: rfc3339(started),
-            ended_at: rfc3339(ended),
-            duration_us: i64::try_from(ev.duration.as_micros()).unwrap_or(i64::MAX),
+            started_at,
+            ended_at,
+            duration_us,
             effects: json!([]),
             annotations: json!({}),
             args: json!({ "step": ev.step, "compensations": self.compensations(ev.compensations) })
