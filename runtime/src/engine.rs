@@ -1035,7 +1035,7 @@ impl Engine {
             StepState::Undoing => {
                 if !self.idempotent_compensation(&step.undo) {
                     return Err(format!(
-                        "its undo was interrupted (the process stopped while the compensation ran), and the compensation is not idempotent, so it is not run again on its own. Check, then `undo --resolve {id} undone` (it took effect), `undo --resolve {id} done` (it did not; undo again) or `undo --skip {id}`",
+                        "its undo was interrupted or ran only in part (see `history`), and the compensation is not idempotent, so it is not run again on its own. Check, then `undo --resolve {id} undone` (it took effect), `undo --resolve {id} done` (it did not; undo again) or `undo --skip {id}`",
                         id = step.id
                     ));
                 }
