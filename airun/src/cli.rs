@@ -80,6 +80,10 @@ struct Global {
     /// Confirm every call the policy asks to confirm
     #[arg(long, short = 'y', global = true)]
     yes: bool,
+    /// A directory file capabilities may touch (repeatable; adds to `allowed_roots` in
+    /// airun.toml) [env: AIFIRST_ROOTS, separated like PATH]. With none, no file access.
+    #[arg(long = "root", global = true, value_name = "DIR")]
+    roots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,9 +154,16 @@ undo --skip 12            give up on step 12"
         after_help = "Claude Desktop, Claude Code and Cursor start the binary with `serve`; see docs/INTEGRATION_GUIDE.md."
     )]
     Serve {
-        /// Serve streamable HTTP at this address (e.g. 127.0.0.1:8080), path /mcp
-        #[arg(long, value_name = "ADDR")]
+        /// Serve streamable HTTP at this address, path /mcp: `8080` (= 127.0.0.1:8080) or
+        /// `ADDR:PORT`. Loopback only unless --allow-remote; see docs/INTEGRATION_GUIDE.md for
+        /// the threat model
+        #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
         http: Option<SocketAddr>,
+        /// Let --http bind to a non-loopback address. Every request must then carry
+        /// `Authorization: Bearer TOKEN`: AIFIRST_HTTP_TOKEN, or a token generated and printed
+        /// once on stderr
+        #[arg(long)]
+        allow_remote: bool,
         /// Do not offer the undo, history and checkpoint tools
         #[arg(long)]
         no_meta_tools: bool,
@@ -288,6 +299,14 @@ struct Settings {
     session_named: bool,
     /// `[mcp] shared_session`.
     shared_session: Option<String>,
+    /// `allowed_roots`, `--root` and AIFIRST_ROOTS.
+    roots: Vec<PathBuf>,
+    /// `allowed_hosts`.
+    hosts: Vec<String>,
+    /// `[http.headers]`, expanded.
+    headers: Vec<(String, String)>,
+    /// `[mcp]`: the HTTP server's limits.
+    mcp: crate::config::Mcp,
 }
 
 /// Where state goes when nothing names a directory: `.aifirst` in the working directory, unless
@@ -346,9 +365,14 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
         policy.capabilities.insert(name.clone(), Rule::Deny);
     }
     policy.allow_irreversible |= g.allow_irreversible;
-    aifirst::http::set_allowed_hosts(config.allowed_hosts.clone());
-    aifirst::fs::set_allowed_roots(&config.allowed_roots)
-        .map_err(|e| Fail::Usage(format!("airun.toml: {e}")))?;
+    let mut roots = config.allowed_roots.clone();
+    roots.extend(g.roots.iter().cloned());
+    if let Some(list) = std::env::var_os("AIFIRST_ROOTS").filter(|v| !v.is_empty()) {
+        roots.extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
+    }
+    let headers = config
+        .headers()
+        .map_err(|e| Fail::Usage(format!("airun.toml {e}")))?;
     Ok(Settings {
         state_dir,
         session,
@@ -359,7 +383,23 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
         audit_key,
         session_named,
         shared_session: config.mcp.shared_session.clone(),
+        roots,
+        hosts: config.allowed_hosts.clone(),
+        headers,
+        mcp: config.mcp.clone(),
     })
+}
+
+fn sandbox(s: &Settings) -> Result<aifirst::Sandbox, Fail> {
+    aifirst::Sandbox::new()
+        .with_roots(&s.roots)
+        .map_err(|e| Fail::Usage(format!("{e} (from allowed_roots, --root or AIFIRST_ROOTS)")))
+        .map(|sb| {
+            sb.with_net(aifirst::http::Net::new(
+                s.hosts.clone(),
+                s.headers.clone(),
+            ))
+        })
 }
 
 fn registry() -> Result<Registry, Fail> {
@@ -377,6 +417,7 @@ fn open_engine(s: &Settings) -> Result<Engine, Fail> {
         .map_err(|e| Fail::Failed(e.to_string()))?;
     Ok(engine
         .with_redactor(s.redactor.clone())
+        .with_sandbox(sandbox(s)?)
         .with_recorder(Arc::new(audit)))
 }
 
@@ -589,9 +630,20 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
         Command::Audit(cmd) => audit(&s, g.json, cmd),
         Command::Serve {
             http,
+            allow_remote,
             no_meta_tools,
         } => {
             let engine = open_engine(&s)?;
+            let touches_files = engine
+                .registry()
+                .iter()
+                .any(|d| d.effects.contains(&aifirst::Effect::Filesystem));
+            if touches_files && engine.sandbox().fs().is_closed() {
+                eprintln!(
+                    "note: no allowed roots are configured, so file capabilities are refused; \
+                     add `--root DIR` or `allowed_roots` in airun.toml"
+                );
+            }
             let server = McpServer::new(
                 engine,
                 ServeOptions {
@@ -609,11 +661,39 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             .map_err(Fail::Usage)?;
             match http {
                 None => crate::mcp::serve_stdio(server).await,
-                Some(addr) => crate::mcp::serve_http(server, addr).await,
+                Some(addr) => {
+                    let mut o = crate::mcp::HttpOptions::new(addr);
+                    o.allow_remote = allow_remote;
+                    o.token = std::env::var("AIFIRST_HTTP_TOKEN")
+                        .ok()
+                        .filter(|t| !t.trim().is_empty());
+                    o.allowed_origins = s.mcp.allowed_origins.clone();
+                    o.allowed_hosts = s.mcp.allowed_hosts.clone();
+                    if let Some(n) = s.mcp.max_sessions {
+                        o.max_sessions = n;
+                    }
+                    if let Some(secs) = s.mcp.session_idle_secs {
+                        o.session_idle = std::time::Duration::from_secs(secs);
+                    }
+                    if let Some(n) = s.mcp.max_body_bytes {
+                        o.max_body_bytes = n;
+                    }
+                    crate::mcp::serve_http(server, o).await
+                }
             }
             .map_err(Fail::Failed)
         }
     }
+}
+
+/// `8080` → 127.0.0.1:8080; otherwise a socket address.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| {
+        format!("`{text}` is not a port or ADDR:PORT (for example 8080 or 127.0.0.1:8080)")
+    })
 }
 
 fn unknown(reg: &Registry, name: &str) -> String {

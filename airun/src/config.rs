@@ -1,4 +1,5 @@
-//! `airun.toml`: policy, state directory, session, meta tools, redaction and allowed hosts.
+//! `airun.toml`: policy, state directory, session, meta tools, redaction, allowed hosts and roots,
+//! API headers and the HTTP server's limits.
 //!
 //! Precedence, strongest first: command-line flags, `AIFIRST_STATE_DIR` / `AIFIRST_SESSION`,
 //! the configuration file, the defaults.
@@ -27,16 +28,31 @@ pub struct Config {
     pub meta_tools: MetaTools,
     #[serde(default)]
     pub redaction: Redaction,
-    /// Hosts HTTP capabilities may reach (`api.example.com`, `127.0.0.1:8080`); empty means any.
+    /// Hosts HTTP capabilities may reach (`api.example.com`, `127.0.0.1:8080`); empty means any
+    /// host with a public address. A host named here may also be loopback or private.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
-    /// Directories file capabilities may touch (relative to this file); empty means any.
+    /// Directories file capabilities may touch (relative to this file); empty means no file access.
     #[serde(default)]
     pub allowed_roots: Vec<PathBuf>,
     #[serde(default)]
     pub audit: Audit,
     #[serde(default)]
     pub mcp: Mcp,
+    #[serde(default)]
+    pub http: Http,
+}
+
+/// Requests to APIs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    /// Headers sent with every request to an API's own origin (never to a host a redirect leads
+    /// to), for APIs whose description declares no or the wrong security. Values expand
+    /// `${VAR}` from the environment, so secrets stay out of the file; they are redacted
+    /// everywhere.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// The audit log.
@@ -55,6 +71,19 @@ pub struct Mcp {
     /// One undo session shared by every HTTP client (by default each client gets its own, so one
     /// client's `undo` never reverts another's calls).
     pub shared_session: Option<String>,
+    /// Origins a browser-based client may call from (`https://app.example.com`); requests with
+    /// any other `Origin` header are refused. Requests without one (CLI clients) pass.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Host names (besides loopback) the server answers to when bound to another address.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// At most this many MCP sessions at once (default 256); new clients get HTTP 503 past it.
+    pub max_sessions: Option<usize>,
+    /// A session unused this long is closed (seconds, default 600).
+    pub session_idle_secs: Option<u64>,
+    /// The largest request body accepted (bytes, default 4 MiB).
+    pub max_body_bytes: Option<usize>,
 }
 
 /// The MCP meta tools (`undo`, `history`, `checkpoint`), on by default.
@@ -147,9 +176,32 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
     }
 
+    /// `[http.headers]` with `${VAR}` expanded from the environment; a variable that is not set
+    /// is an error naming it.
+    pub fn headers(&self) -> Result<Vec<(String, String)>, String> {
+        let mut out = Vec::new();
+        for (name, value) in &self.http.headers {
+            if reqwest_header_name_ok(name).is_err() {
+                return Err(format!("[http.headers]: `{name}` is not a valid header name"));
+            }
+            out.push((name.clone(), expand_vars(value).map_err(|var| {
+                format!("[http.headers] {name}: environment variable {var} is not set")
+            })?));
+        }
+        Ok(out)
+    }
+
     /// The redactor: the built-in rules plus this file's.
     pub fn redactor(&self, path: &Path) -> Result<Redactor, ConfigError> {
         let mut r = Redactor::default();
+        for name in self.http.headers.keys() {
+            r = r.with_key(name);
+        }
+        if let Ok(headers) = self.headers() {
+            for (_, value) in headers {
+                r = r.with_secret(&value);
+            }
+        }
         for k in &self.redaction.keys {
             r = r.with_key(k);
         }
@@ -164,6 +216,40 @@ impl Config {
         }
         Ok(r)
     }
+}
+
+fn reqwest_header_name_ok(name: &str) -> Result<(), ()> {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+/// `${VAR}` replaced by the environment's value; `Err(VAR)` when one is not set.
+pub fn expand_vars(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[i..]);
+            return Ok(out);
+        };
+        let var = &after[..end];
+        match std::env::var(var) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => return Err(var.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -198,6 +284,27 @@ patterns = { order_id = "ORD-[0-9]+" }
         assert_eq!(c.redaction.keys, ["ssn"]);
         let r = c.redactor(Path::new("airun.toml")).unwrap();
         assert_eq!(r.redact_text("see ORD-123"), "see [REDACTED:order_id]");
+    }
+
+    #[test]
+    fn headers_expand_the_environment_and_are_redacted() {
+        std::env::set_var("AIRUN_TEST_HDR_TOKEN", "tok-3f9a8b7c6d5e");
+        let c = Config::parse(
+            "[http.headers]\n\"X-Jupyter-Token\" = \"${AIRUN_TEST_HDR_TOKEN}\"\nX-Team = \"a-${AIRUN_TEST_HDR_TOKEN}-b\"\n",
+        )
+        .unwrap();
+        let h = c.headers().unwrap();
+        assert_eq!(h[0], ("X-Jupyter-Token".into(), "tok-3f9a8b7c6d5e".into()));
+        assert_eq!(h[1].1, "a-tok-3f9a8b7c6d5e-b");
+        let r = c.redactor(Path::new("airun.toml")).unwrap();
+        assert!(!r.redact_text("sent tok-3f9a8b7c6d5e").contains("3f9a8b7c"));
+        let missing = Config::parse("[http.headers]\nX = \"${AIRUN_TEST_NOT_SET_ANYWHERE}\"\n")
+            .unwrap()
+            .headers()
+            .unwrap_err();
+        assert!(missing.contains("AIRUN_TEST_NOT_SET_ANYWHERE"), "{missing}");
+        let bad = Config::parse("[http.headers]\n\"a b\" = \"x\"\n").unwrap().headers().unwrap_err();
+        assert!(bad.contains("not a valid header name"), "{bad}");
     }
 
     #[test]

@@ -32,6 +32,26 @@ pub const META_TOOLS: [&str; 3] = ["undo", "history", "checkpoint"];
 /// The key of the confirmation request in an `input_required` result.
 const CONFIRM_KEY: &str = "confirm";
 
+/// At most this many confirmations wait for an answer; past it the oldest is forgotten.
+const MAX_PENDING: usize = 1024;
+
+/// A confirmation not answered within this time is forgotten (the call must be made again).
+const PENDING_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A random token (hex): confirmation states and generated bearer tokens.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    if getrandom::fill(&mut buf).is_err() {
+        // No system randomness: fall back to time and process (still unique, less secret).
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        return format!("{nanos:x}{:x}", std::process::id());
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Serves an engine's registry over MCP. Cheap to clone: one per HTTP session shares the engine.
 #[derive(Clone)]
 pub struct McpServer {
@@ -50,8 +70,9 @@ struct Inner {
     /// Capabilities whose tool has an output schema: their results go in `structuredContent`.
     structured: std::collections::HashSet<String>,
     meta: bool,
-    /// Confirmations asked for with `input_required`: state token → (tool, arguments).
-    pending: Mutex<HashMap<String, (String, Value)>>,
+    /// Confirmations asked for with `input_required`: state token → (tool, arguments, when);
+    /// at most [`MAX_PENDING`], each for [`PENDING_TTL`].
+    pending: Mutex<HashMap<String, (String, Value, std::time::Instant)>>,
     counter: AtomicU64,
     per_client: bool,
     /// When the server started (Unix seconds): per-client session names stay unique across runs.
@@ -263,17 +284,31 @@ impl McpServer {
 
     fn remember(&self, name: &str, args: &Value) -> String {
         let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let token = format!("confirm-{n}-{nanos:x}-{:x}", std::process::id());
+        let token = format!("confirm-{n}-{}", random_token(16));
+        let now = std::time::Instant::now();
+        let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.retain(|_, (_, _, at)| now.duration_since(*at) < PENDING_TTL);
+        while pending.len() >= MAX_PENDING {
+            let oldest = pending
+                .iter()
+                .min_by_key(|(_, (_, _, at))| *at)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => pending.remove(&k),
+                None => break,
+            };
+        }
+        pending.insert(token.clone(), (name.to_string(), args.clone(), now));
+        token
+    }
+
+    /// How many confirmations are waiting (bounded by [`MAX_PENDING`]).
+    pub fn pending_confirmations(&self) -> usize {
         self.inner
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(token.clone(), (name.to_string(), args.clone()));
-        token
+            .len()
     }
 
     /// Whether the retry of an `input_required` call carries the user's confirmation.
@@ -291,7 +326,7 @@ impl McpServer {
             .unwrap_or_else(|p| p.into_inner())
             .remove(state);
         match pending {
-            Some((n, a)) if n == name && &a == args => {}
+            Some((n, a, at)) if n == name && &a == args && at.elapsed() < PENDING_TTL => {}
             _ => {
                 return Err(
                     "requestState does not belong to this call; call the tool again".to_string(),
@@ -605,26 +640,282 @@ pub async fn serve_stdio(server: McpServer) -> Result<(), String> {
         .map_err(|e| format!("MCP server stopped: {e}"))
 }
 
+/// How the HTTP transport is exposed and bounded.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub addr: std::net::SocketAddr,
+    /// Bind to an address other than loopback (a bearer token is then required).
+    pub allow_remote: bool,
+    /// Every request must carry `Authorization: Bearer TOKEN`.
+    pub token: Option<String>,
+    /// Origins (`scheme://host[:port]`, port `*` for any) allowed besides loopback ones.
+    pub allowed_origins: Vec<String>,
+    /// Host names the server answers to besides loopback and the bound address.
+    pub allowed_hosts: Vec<String>,
+    pub max_sessions: usize,
+    pub session_idle: std::time::Duration,
+    pub max_body_bytes: usize,
+}
+
+impl HttpOptions {
+    /// Loopback defaults for `addr`: 256 sessions, 10 minutes idle, 4 MiB bodies.
+    pub fn new(addr: std::net::SocketAddr) -> HttpOptions {
+        HttpOptions {
+            addr,
+            allow_remote: false,
+            token: None,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            max_sessions: 256,
+            session_idle: std::time::Duration::from_secs(600),
+            max_body_bytes: 4 << 20,
+        }
+    }
+}
+
+/// What every HTTP request is checked against before rmcp sees it.
+struct Gate {
+    token: Option<String>,
+    hosts: Vec<String>,
+    origins: Vec<String>,
+    max_body: usize,
+    max_sessions: usize,
+    sessions: Arc<rmcp::transport::streamable_http_server::session::local::LocalSessionManager>,
+}
+
+fn split_host_port(authority: &str) -> (String, Option<String>) {
+    let a = authority.trim().to_ascii_lowercase();
+    if let Some(rest) = a.strip_prefix('[') {
+        let mut it = rest.splitn(2, ']');
+        let host = it.next().unwrap_or("").to_string();
+        let port = it
+            .next()
+            .and_then(|p| p.strip_prefix(':'))
+            .map(str::to_string);
+        return (host, port);
+    }
+    match a.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h.to_string(), Some(p.to_string())),
+        _ => (a, None),
+    }
+}
+
+impl Gate {
+    fn host_ok(&self, host: &str) -> bool {
+        let (h, _) = split_host_port(host);
+        self.hosts.iter().any(|a| *a == h)
+    }
+
+    /// Loopback origins always; others when listed (`https://app.example.com`, `http://x:*`).
+    fn origin_ok(&self, origin: &str) -> bool {
+        let o = origin.trim().to_ascii_lowercase();
+        let Some((scheme, rest)) = o.split_once("://") else {
+            return false;
+        };
+        if !matches!(scheme, "http" | "https") {
+            return false;
+        }
+        let (host, port) = split_host_port(rest.trim_end_matches('/'));
+        if matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1") {
+            return true;
+        }
+        self.origins.iter().any(|a| {
+            let a = a.trim().to_ascii_lowercase();
+            let Some((s2, r2)) = a.split_once("://") else {
+                return false;
+            };
+            let (h2, p2) = split_host_port(r2.trim_end_matches('/'));
+            s2 == scheme && h2 == host && (p2.as_deref() == Some("*") || p2 == port)
+        })
+    }
+
+    fn token_ok(&self, header: Option<&str>) -> bool {
+        let Some(expected) = &self.token else {
+            return true;
+        };
+        let Some(given) = header.and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        }) else {
+            return false;
+        };
+        // Constant time in the token's length: no early exit on the first differing byte.
+        let (a, b) = (given.trim().as_bytes(), expected.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+fn plain(status: u16, message: &str) -> axum::response::Response {
+    let mut r = axum::response::Response::new(axum::body::Body::from(format!("{message}\n")));
+    *r.status_mut() =
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    r
+}
+
+/// A JSON-RPC error response (the request id is unknown: `null`).
+fn rpc_error(status: u16, code: i64, message: &str) -> axum::response::Response {
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    let mut r = axum::response::Response::new(axum::body::Body::from(body.to_string()));
+    *r.status_mut() =
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+async fn gate(
+    axum::extract::State(g): axum::extract::State<Arc<Gate>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header;
+    let headers = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !g.host_ok(host) {
+        return plain(
+            403,
+            "Forbidden: this Host is not served (DNS rebinding protection); add it under [mcp] allowed_hosts",
+        );
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        if !origin.to_str().is_ok_and(|o| g.origin_ok(o)) {
+            return plain(
+                403,
+                "Forbidden: this Origin is not allowed; add it under [mcp] allowed_origins",
+            );
+        }
+    }
+    if !g.token_ok(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok()),
+    ) {
+        let mut r = plain(401, "Unauthorized: send Authorization: Bearer <token>");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+        return r;
+    }
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        rpc_error(
+            413,
+            -32600,
+            &format!(
+                "request body larger than {} bytes ([mcp] max_body_bytes)",
+                g.max_body
+            ),
+        )
+    };
+    if declared.is_some_and(|n| n > g.max_body) {
+        return too_large();
+    }
+    let new_session = !headers.contains_key("mcp-session-id");
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, g.max_body).await else {
+        return too_large();
+    };
+    let parsed: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return rpc_error(400, -32700, &format!("Parse error: {e}")),
+    };
+    let is_message = |v: &Value| v.get("jsonrpc").and_then(Value::as_str) == Some("2.0");
+    let valid = match &parsed {
+        Value::Object(_) => is_message(&parsed),
+        Value::Array(items) => !items.is_empty() && items.iter().all(is_message),
+        _ => false,
+    };
+    if !valid {
+        return rpc_error(
+            400,
+            -32600,
+            "Invalid Request: expected a JSON-RPC 2.0 message",
+        );
+    }
+    let initializing = parsed.get("method").and_then(Value::as_str) == Some("initialize");
+    if new_session && initializing {
+        let open = g.sessions.sessions.read().await.len();
+        if open >= g.max_sessions {
+            return rpc_error(
+                503,
+                -32000,
+                &format!(
+                    "too many sessions ({open}, [mcp] max_sessions); close one (DELETE /mcp) or try later"
+                ),
+            );
+        }
+    }
+    let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+    next.run(req).await
+}
+
 /// Serves MCP streamable HTTP at `http://ADDR/mcp` until Ctrl-C.
-pub async fn serve_http(server: McpServer, addr: std::net::SocketAddr) -> Result<(), String> {
+///
+/// Loopback only unless `allow_remote`; a remote bind needs a bearer token. Host and Origin are
+/// checked (DNS rebinding), sessions are bounded and expire when idle, bodies are bounded, and
+/// malformed JSON gets a JSON-RPC parse error.
+pub async fn serve_http(server: McpServer, opts: HttpOptions) -> Result<(), String> {
     use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
     use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 
+    let addr = opts.addr;
+    let loopback = addr.ip().is_loopback();
+    if !loopback && !opts.allow_remote {
+        return Err(format!(
+            "{addr} is not a loopback address: the server would be reachable from the network. \
+             Pass --allow-remote to mean it (a bearer token is then required: set \
+             AIFIRST_HTTP_TOKEN, or one is generated and printed once)"
+        ));
+    }
+    let token = match (&opts.token, loopback) {
+        (Some(t), _) => Some(t.clone()),
+        (None, true) => None,
+        (None, false) => {
+            let t = random_token(24);
+            eprintln!("bearer token for this server (shown once; clients send `Authorization: Bearer <token>`):\n{t}");
+            Some(t)
+        }
+    };
     let mut hosts = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ];
-    if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+    if !addr.ip().is_unspecified() && !loopback {
         hosts.push(addr.ip().to_string());
     }
-    let config = StreamableHttpServerConfig::default().with_allowed_hosts(hosts);
-    let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
-    let router = axum::Router::new().nest_service("/mcp", service);
+    hosts.extend(opts.allowed_hosts.iter().map(|h| split_host_port(h).0));
+    let mut manager = LocalSessionManager::default();
+    manager.session_config.keep_alive = Some(opts.session_idle);
+    let manager = Arc::new(manager);
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts.clone())
+        .with_max_request_body_bytes(opts.max_body_bytes);
+    let cancel = config.cancellation_token.clone();
+    let service = StreamableHttpService::new(move || Ok(server.clone()), manager.clone(), config);
+    let gate_state = Arc::new(Gate {
+        token,
+        hosts,
+        origins: opts.allowed_origins.clone(),
+        max_body: opts.max_body_bytes,
+        max_sessions: opts.max_sessions,
+        sessions: manager,
+    });
+    let router = axum::Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(gate_state, gate));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -633,8 +924,10 @@ pub async fn serve_http(server: McpServer, addr: std::net::SocketAddr) -> Result
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     eprintln!("serving MCP on http://{local}/mcp (Ctrl-C stops)");
     axum::serve(listener, router)
-        .with_graceful_shutdown(async {
+        .with_graceful_shutdown(async move {
             let _ = tokio::signal::ctrl_c().await;
+            // Ends open sessions and event streams, so shutdown does not wait on them.
+            cancel.cancel();
         })
         .await
         .map_err(|e| format!("HTTP server failed: {e}"))

@@ -9,6 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub mod expr;
+pub mod path;
 pub use expr::{Expr, ExprParseError, Root, Seg};
 
 /// One side effect of a capability: what it does (`read` … `execute`) or where it reaches

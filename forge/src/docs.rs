@@ -276,20 +276,7 @@ pub fn is_remote(file_part: &str) -> bool {
 }
 
 fn lexically_inside(path: &Path, root: &Path) -> bool {
-    let mut parts: Vec<Component> = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                if parts.pop().is_none() {
-                    return false;
-                }
-            }
-            Component::CurDir => {}
-            other => parts.push(other),
-        }
-    }
-    let normal: PathBuf = parts.iter().collect();
-    normal.starts_with(root)
+    aifirst_capability::path::is_inside(path, root)
 }
 
 fn percent_decode(s: &str) -> String {

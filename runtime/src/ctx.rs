@@ -1,8 +1,12 @@
 //! The context a capability runs in.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
+
+use crate::fs::Fs;
+use crate::http::Net;
+use crate::sandbox::Sandbox;
 
 /// A data-shaped compensation recorded during a call: journaled, replayable after a restart.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,16 +25,44 @@ pub struct UndoCall {
 type UndoClosure = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
 /// The runtime context of one call. Handlers take it as an optional first parameter `ctx: &Ctx`.
-#[derive(Default)]
 pub struct Ctx {
     closures: Mutex<Vec<UndoClosure>>,
     compensations: Mutex<Vec<Compensation>>,
     location: Mutex<Option<String>>,
+    sandbox: Arc<Sandbox>,
+}
+
+impl Default for Ctx {
+    fn default() -> Self {
+        static CLOSED: OnceLock<Arc<Sandbox>> = OnceLock::new();
+        Ctx::with_sandbox(CLOSED.get_or_init(|| Arc::new(Sandbox::default())).clone())
+    }
 }
 
 impl Ctx {
+    /// A context with the default sandbox: no file access, public hosts only.
     pub fn new() -> Self {
         Ctx::default()
+    }
+
+    /// A context whose file and network access go through `sandbox` (the engine passes its own).
+    pub fn with_sandbox(sandbox: Arc<Sandbox>) -> Self {
+        Ctx {
+            closures: Mutex::default(),
+            compensations: Mutex::default(),
+            location: Mutex::default(),
+            sandbox,
+        }
+    }
+
+    /// The sandbox this call runs in.
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
+    /// Files beneath the allowed roots: the only way a capability should touch files.
+    pub fn fs(&self) -> &Fs {
+        self.sandbox.fs()
     }
 
     /// Records an in-process compensation. It cannot outlive the process; the journal marks it so.
@@ -50,10 +82,11 @@ impl Ctx {
         }
     }
 
-    /// The shared HTTP client (rustls, connection pooling) for handlers that call APIs themselves;
-    /// generated handlers go through [`crate::http::call`], which uses the same client.
-    pub fn http(&self) -> Result<&'static reqwest::Client, crate::ToolError> {
-        crate::http::client()
+    /// The network half of the sandbox: allowed hosts, the guarded HTTP client for handlers that
+    /// call APIs themselves, and the operation sender generated handlers use
+    /// ([`crate::http::call_in`]).
+    pub fn http(&self) -> &Net {
+        self.sandbox.net()
     }
 
     /// Records the `Location` header of the call's response (undo plans read it as `$location.id`).

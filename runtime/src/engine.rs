@@ -19,6 +19,7 @@ use crate::def::{CapabilityDef, UndoDecl};
 use crate::expr::{resolve, Scope};
 use crate::journal::{Alias, Expect, Journal, JournalError, Replay, Step, StepState, StepUndo};
 use crate::lock::{LockError, SessionLocks};
+use crate::sandbox::Sandbox;
 use crate::policy::{Policy, Verdict};
 use crate::redact::Redactor;
 use crate::{Ctx, Expr, Guard, Registry, Root, ToolError, UndoCall, UndoPlan};
@@ -272,6 +273,7 @@ pub struct Engine {
     closures: Mutex<HashMap<i64, Ctx>>,
     recorder: Option<Arc<dyn Recorder>>,
     redactor: Redactor,
+    sandbox: Arc<Sandbox>,
 }
 
 /// The state directory: `AIFIRST_STATE_DIR`, else `.aifirst` in the working directory.
@@ -297,6 +299,7 @@ impl Engine {
             closures: Mutex::new(HashMap::new()),
             recorder: None,
             redactor: Redactor::default(),
+            sandbox: Arc::new(Sandbox::default()),
         })
     }
 
@@ -310,6 +313,22 @@ impl Engine {
     pub fn with_redactor(mut self, redactor: Redactor) -> Self {
         self.redactor = redactor;
         self
+    }
+
+    /// What capabilities may reach: allowed roots and hosts (default: no files, public hosts).
+    pub fn with_sandbox(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = Arc::new(sandbox);
+        self
+    }
+
+    /// The sandbox in force.
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
+    /// A fresh context for one call, in this engine's sandbox.
+    fn ctx(&self) -> Ctx {
+        Ctx::with_sandbox(self.sandbox.clone())
     }
 
     pub fn with_recorder(mut self, recorder: Arc<dyn Recorder>) -> Self {
@@ -557,7 +576,7 @@ impl Engine {
                     .registry
                     .get(&snap.name)
                     .ok_or_else(|| CallError::Snapshot(format!("no capability `{}`", snap.name)))?;
-                let found = match sdef.invoke(&Ctx::new(), snap_args.clone()).await {
+                let found = match sdef.invoke(&self.ctx(), snap_args.clone()).await {
                     Ok(v) => Snapshot::Present(v),
                     Err(ToolError::Http { status: 404, .. }) => Snapshot::Absent,
                     Err(e) => return Err(CallError::Snapshot(e.to_string())),
@@ -566,7 +585,7 @@ impl Engine {
             }
             _ => (Snapshot::None, Value::Null),
         };
-        let ctx = Ctx::new();
+        let ctx = self.ctx();
         let result = def.invoke(&ctx, args.clone()).await?;
         let mutating = def.effects.iter().any(|e| e.is_mutating());
         let undo = match def.undo {
@@ -1221,7 +1240,7 @@ impl Engine {
             let read = self.registry.get(&expect.read).ok_or_else(|| {
                 format!("no capability `{}` to check the target with", expect.read)
             })?;
-            let found = match read.invoke(&Ctx::new(), expect.args.clone()).await {
+            let found = match read.invoke(&self.ctx(), expect.args.clone()).await {
                 Ok(v) => v,
                 Err(e) => {
                     return Err(format!(
@@ -1303,7 +1322,7 @@ impl Engine {
                 let pick =
                     |v: &Value, old: &Value| if v.is_null() { old.clone() } else { v.clone() };
                 call(
-                    &Ctx::new(),
+                    &self.ctx(),
                     &UndoCall {
                         args: pick(args, &step.args),
                         result: pick(result, &step.result),
@@ -1343,7 +1362,7 @@ impl Engine {
                     !done.is_empty(),
                 )
             })?;
-            let ctx = Ctx::new();
+            let ctx = self.ctx();
             let result = def.invoke(&ctx, c.args.clone()).await.map_err(|e| {
                 (
                     format!("`{}` failed: {e}", c.capability),

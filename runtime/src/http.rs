@@ -1,12 +1,28 @@
-//! The HTTP binding generated capabilities call: one request per call, described by static data.
+//! The HTTP binding generated capabilities call: one request per call, described by static data,
+//! sent through the engine's sandbox ([`Net`]).
 //!
 //! Configuration comes from the environment, named after the API's `env_prefix`:
 //! `{PREFIX}_BASE_URL` overrides the spec's server (for every operation, also those the spec sends
 //! to a server of their own, such as an upload host); credentials are `{PREFIX}_TOKEN` (bearer),
 //! `{PREFIX}_USERNAME` / `{PREFIX}_PASSWORD` (basic) and `{PREFIX}_API_KEY` (API key, sent where
-//! the scheme says); `{PREFIX}_TIMEOUT_SECS` (default 30).
+//! the scheme says) — each only when the description declares that scheme; headers the
+//! description does not declare come from `[http.headers]` in airun.toml;
+//! `{PREFIX}_TIMEOUT_SECS` (default 30).
+//!
+//! The boundaries, each checked on every hop of a redirect:
+//! - a host outside `allowed_hosts` (when set) is refused; with none set, a redirect may not
+//!   leave the API's own origin;
+//! - an address that is loopback, private, link-local, shared (CGNAT), unspecified, multicast or a
+//!   cloud metadata endpoint is refused — judged on the address a name resolves to, at connect
+//!   time — unless the host was named explicitly: in `allowed_hosts`, or as `{PREFIX}_BASE_URL`;
+//! - credentials, cookies and configured headers go to the API's origin only, never to the host
+//!   a redirect leads to;
+//! - a path parameter cannot change the operation: `.`, `..`, empty values and values with `/`
+//!   are refused (a template `{+name}` — reserved expansion — allows `/` between segments).
 
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -80,42 +96,667 @@ fn env(api: &Api, key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-pub(crate) fn client() -> Result<&'static reqwest::Client, ToolError> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            // ring, not aws-lc: nothing to build beyond Rust and a C compiler.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .user_agent("aifirst/0.1")
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| ToolError::Transport { message: e.clone() })
-}
-
-static ALLOWED_HOSTS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
-
-/// Restricts every later request to these hosts (`example.com` or `example.com:8080`); an empty
-/// list allows any host. `airun` sets this from `allowed_hosts` in `airun.toml`.
-pub fn set_allowed_hosts(hosts: Vec<String>) {
-    *ALLOWED_HOSTS.write().unwrap_or_else(|p| p.into_inner()) = hosts;
-}
-
-/// Whether `url` may be reached under [`set_allowed_hosts`].
-fn host_allowed(url: &reqwest::Url) -> bool {
-    let allowed = ALLOWED_HOSTS.read().unwrap_or_else(|p| p.into_inner());
-    if allowed.is_empty() {
-        return true;
+/// What a special address is, or `None` for an ordinary public one.
+pub fn special_address(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => special_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return special_v4(v4);
+            }
+            let s = v6.segments();
+            // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return special_v4(Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                ));
+            }
+            if v6.is_loopback() {
+                Some("loopback")
+            } else if v6.is_unspecified() {
+                Some("unspecified")
+            } else if v6 == Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x254) {
+                Some("cloud metadata")
+            } else if s[0] & 0xffc0 == 0xfe80 || s[0] & 0xffc0 == 0xfec0 {
+                Some("link-local")
+            } else if s[0] & 0xfe00 == 0xfc00 {
+                Some("private")
+            } else if s[0] & 0xff00 == 0xff00 {
+                Some("multicast")
+            } else {
+                None
+            }
+        }
     }
-    let Some(host) = url.host_str() else {
-        return false;
+}
+
+fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let o = ip.octets();
+    if ip == Ipv4Addr::new(169, 254, 169, 254) || ip == Ipv4Addr::new(100, 100, 100, 200) {
+        Some("cloud metadata")
+    } else if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_private() {
+        Some("private")
+    } else if ip.is_link_local() {
+        Some("link-local")
+    } else if ip.is_unspecified() || o[0] == 0 {
+        Some("unspecified")
+    } else if o[0] == 100 && (64..128).contains(&o[1]) {
+        Some("shared (CGNAT)")
+    } else if ip.is_multicast() {
+        Some("multicast")
+    } else if ip.is_broadcast() || o[0] >= 240 {
+        Some("reserved")
+    } else {
+        None
+    }
+}
+
+/// A refusal by the sandbox, carried through reqwest's error chain from the resolver.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Host names (lower case, without port) whose addresses may be special.
+type Leave = Arc<RwLock<HashSet<String>>>;
+
+/// Resolves names, then drops special addresses unless the name has leave: the check is made on
+/// the address connected to, so a name that resolves (or re-resolves) to a private address is
+/// caught.
+struct GuardedResolver {
+    leave: Leave,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        let leave = self
+            .leave
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&host);
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .collect();
+            if leave {
+                return Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs);
+            }
+            let (kept, dropped): (Vec<SocketAddr>, Vec<SocketAddr>) = found
+                .into_iter()
+                .partition(|a| special_address(a.ip()).is_none());
+            if kept.is_empty() {
+                if let Some(a) = dropped.first() {
+                    let kind = special_address(a.ip()).unwrap_or("special");
+                    return Err(Box::new(Refused(format!(
+                        "host `{host}` resolves to {} (a {kind} address); name it in \
+                         allowed_hosts to allow it",
+                        a.ip()
+                    ))) as Box<dyn std::error::Error + Send + Sync>);
+                }
+            }
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The network half of the sandbox: which hosts may be reached, the headers configured for APIs,
+/// and the HTTP client (rustls, pooled, redirects followed by [`Net`] itself, hop by hop).
+pub struct Net {
+    /// `host` or `host:port`, lower case; empty allows any host with a public address.
+    allowed: Vec<String>,
+    headers: Vec<(String, String)>,
+    leave: Leave,
+    client: OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Net")
+            .field("allowed", &self.allowed)
+            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Net {
+    fn default() -> Self {
+        Net::new(Vec::new(), Vec::new())
+    }
+}
+
+/// The maximum number of redirects followed.
+const MAX_HOPS: usize = 10;
+
+fn host_of(entry: &str) -> String {
+    let e = entry.trim().to_ascii_lowercase();
+    if let Some(rest) = e.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("").to_string();
+    }
+    match e.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.chars().all(|c| c.is_ascii_digit()) => h.to_string(),
+        _ => e,
+    }
+}
+
+fn bare_host(url: &reqwest::Url) -> String {
+    url.host_str()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && bare_host(a) == bare_host(b)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+impl Net {
+    /// `allowed` hosts (`example.com`, `example.com:8080`, `127.0.0.1:9000`, `[::1]:80`; empty
+    /// allows any host whose address is public) and `headers` sent to every API's own origin.
+    /// A host named in `allowed` may resolve to a loopback or private address.
+    pub fn new(allowed: Vec<String>, headers: Vec<(String, String)>) -> Net {
+        let allowed: Vec<String> = allowed
+            .into_iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        let leave: HashSet<String> = allowed.iter().map(|h| host_of(h)).collect();
+        Net {
+            allowed,
+            headers,
+            leave: Arc::new(RwLock::new(leave)),
+            client: OnceLock::new(),
+        }
+    }
+
+    /// The hosts in force (empty: any public host).
+    pub fn allowed_hosts(&self) -> &[String] {
+        &self.allowed
+    }
+
+    /// The HTTP client of this sandbox, for handlers that call APIs themselves: its resolver
+    /// refuses special addresses without leave and it never follows redirects (check each
+    /// URL you send to with [`Net::check_url`]).
+    pub fn client(&self) -> Result<&reqwest::Client, ToolError> {
+        self.client
+            .get_or_init(|| {
+                // ring, not aws-lc: nothing to build beyond Rust and a C compiler.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+                    .user_agent("aifirst/0.1")
+                    .redirect(reqwest::redirect::Policy::none())
+                    // A proxy would resolve names itself, past the address check.
+                    .no_proxy()
+                    .dns_resolver(Arc::new(GuardedResolver {
+                        leave: self.leave.clone(),
+                    }))
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| ToolError::Transport { message: e.clone() })
+    }
+
+    fn host_listed(&self, url: &reqwest::Url) -> bool {
+        let host = bare_host(url);
+        let with_port = url.port_or_known_default().map(|p| {
+            if host.contains(':') {
+                format!("[{host}]:{p}")
+            } else {
+                format!("{host}:{p}")
+            }
+        });
+        self.allowed.iter().any(|a| {
+            let a = a.trim_end_matches('.');
+            a == host || Some(a) == with_port.as_deref() || a == format!("[{host}]")
+        })
+    }
+
+    fn has_leave(&self, host: &str) -> bool {
+        self.leave
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(host)
+    }
+
+    fn grant_leave(&self, url: &reqwest::Url) {
+        let host = bare_host(url);
+        if !self.has_leave(&host) {
+            self.leave
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(host);
+        }
+    }
+
+    /// Whether `url` may be reached: an http(s) URL, its host in `allowed_hosts` when that is
+    /// set, and, when the host is an address literal, not a special address without leave.
+    /// (A name is judged by what it resolves to, when the client connects.)
+    pub fn check_url(&self, url: &reqwest::Url) -> Result<(), ToolError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ToolError::NotAllowed {
+                message: format!("`{}` is not an http(s) URL", url.scheme()),
+            });
+        }
+        let host = bare_host(url);
+        if host.is_empty() {
+            return Err(ToolError::NotAllowed {
+                message: "a URL without a host".into(),
+            });
+        }
+        if !self.allowed.is_empty() && !self.host_listed(url) {
+            return Err(ToolError::NotAllowed {
+                message: format!(
+                    "host `{}` is not in allowed_hosts ({})",
+                    url.host_str().unwrap_or(""),
+                    self.allowed.join(", ")
+                ),
+            });
+        }
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            if let Some(kind) = special_address(ip) {
+                if !self.has_leave(&host) {
+                    return Err(ToolError::NotAllowed {
+                        message: format!(
+                            "{ip} is a {kind} address; name it in allowed_hosts to allow it"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one operation of `api` (see the module documentation for what is checked).
+    pub async fn call(
+        &self,
+        api: &Api,
+        op: &Operation,
+        args: &Value,
+        ctx: Option<&crate::Ctx>,
+    ) -> Result<Value, ToolError> {
+        let empty = Map::new();
+        let args_map = args.as_object().unwrap_or(&empty);
+        let (base, configured) = match env(api, "BASE_URL") {
+            Some(b) => (b, true),
+            None => (op.server.unwrap_or(api.base_url).to_string(), false),
+        };
+        let base_var = format!("{}_BASE_URL", api.env_prefix);
+        let base_url = check_base(&base, &base_var, configured)?;
+        let path = expand_path(op, args_map)?;
+        let url_text = format!("{}{}", base.trim_end_matches('/'), path);
+        let mut url = reqwest::Url::parse(&url_text).map_err(|e| ToolError::InvalidArguments {
+            message: format!("the arguments make a bad URL: {e}"),
+        })?;
+        if configured {
+            // The operator named this host: it may be a loopback or private address.
+            self.grant_leave(&base_url);
+        }
+        let timeout = env(api, "TIMEOUT_SECS")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30u64);
+        let method = reqwest::Method::from_bytes(op.method.as_bytes()).map_err(|e| {
+            ToolError::InvalidArguments {
+                message: e.to_string(),
+            }
+        })?;
+
+        let mut query: Vec<(String, String)> = Vec::new();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        let mut cookies: Vec<String> = Vec::new();
+        for p in op.params {
+            let Some(v) = args_map.get(p.property).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            match p.location {
+                In::Path => {}
+                In::Query => match v {
+                    Value::Array(items) => {
+                        query.extend(items.iter().map(|i| (p.name.to_string(), text(i))))
+                    }
+                    other => query.push((p.name.to_string(), text(other))),
+                },
+                In::Header => headers.push((p.name.to_string(), text(v))),
+                In::Cookie => cookies.push(format!("{}={}", p.name, text(v))),
+            }
+        }
+        // Credentials: only what the description declares, only to the API's origin.
+        let mut auth_headers: Vec<(String, String)> = Vec::new();
+        let mut basic: Option<(String, Option<String>)> = None;
+        let mut bearer: Option<String> = None;
+        for a in api.auth {
+            match a {
+                Auth::Bearer => bearer = bearer.or_else(|| env(api, "TOKEN")),
+                Auth::Basic => {
+                    if let Some(u) = env(api, "USERNAME") {
+                        basic = Some((u, env(api, "PASSWORD")));
+                    }
+                }
+                Auth::ApiKey { name, location } => {
+                    if let Some(k) = env(api, "API_KEY") {
+                        match location {
+                            In::Header => auth_headers.push((name.to_string(), k)),
+                            In::Query => query.push((name.to_string(), k)),
+                            In::Cookie => cookies.push(format!("{name}={k}")),
+                            In::Path => {}
+                        }
+                    }
+                }
+            }
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query.iter());
+        }
+        let origin = url.clone();
+        let body = build_body(op, args_map)?;
+
+        let mut method = method;
+        let mut with_body = true;
+        let mut hops = 0;
+        let resp = loop {
+            self.check_url(&url)?;
+            let home = same_origin(&url, &origin);
+            let mut req = self
+                .client()?
+                .request(method.clone(), url.clone())
+                .timeout(Duration::from_secs(timeout));
+            for (k, v) in &headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            if home {
+                for (k, v) in self.headers.iter().chain(auth_headers.iter()) {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+                if let Some(t) = &bearer {
+                    req = req.bearer_auth(t);
+                }
+                if let Some((u, p)) = &basic {
+                    req = req.basic_auth(u, p.as_ref());
+                }
+                if !cookies.is_empty() {
+                    req = req.header(reqwest::header::COOKIE, cookies.join("; "));
+                }
+            }
+            if with_body {
+                if let Some((media, bytes)) = &body {
+                    req = req
+                        .header(reqwest::header::CONTENT_TYPE, *media)
+                        .body(bytes.clone());
+                }
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| transport_error(e, &url, timeout, api, configured, &base))?;
+            let status = resp.status();
+            let next = match status.as_u16() {
+                301 | 302 | 303 | 307 | 308 => resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| url.join(l).ok()),
+                _ => None,
+            };
+            let Some(next) = next else {
+                break resp;
+            };
+            hops += 1;
+            if hops > MAX_HOPS {
+                return Err(ToolError::Transport {
+                    message: format!("more than {MAX_HOPS} redirects"),
+                });
+            }
+            if self.allowed.is_empty() && !same_origin(&next, &origin) {
+                return Err(ToolError::NotAllowed {
+                    message: format!(
+                        "the API redirected to another host, `{}`; it is followed only when \
+                         named in allowed_hosts",
+                        next.host_str().unwrap_or("")
+                    ),
+                });
+            }
+            if status.as_u16() == 303
+                || (matches!(status.as_u16(), 301 | 302) && method == reqwest::Method::POST)
+            {
+                if method != reqwest::Method::HEAD {
+                    method = reqwest::Method::GET;
+                }
+                with_body = false;
+            }
+            url = next;
+        };
+
+        let status = resp.status();
+        if let (Some(ctx), Some(loc)) = (ctx, resp.headers().get(reqwest::header::LOCATION)) {
+            if let Ok(loc) = loc.to_str() {
+                ctx.set_response_location(loc);
+            }
+        }
+        let html = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| transport_error(e, &url, timeout, api, configured, &base))?;
+        if !status.is_success() {
+            let excerpt: String = body.chars().take(500).collect();
+            return Err(ToolError::Http {
+                status: status.as_u16(),
+                message: excerpt,
+            });
+        }
+        if html {
+            return Err(ToolError::Http {
+                status: status.as_u16(),
+                message: format!(
+                    "the API answered with an HTML page where data was expected (a login page? \
+                     check the credentials and {base_var})"
+                ),
+            });
+        }
+        if body.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_str(&body).unwrap_or(Value::String(body)))
+    }
+}
+
+/// The base URL, checked: absolute http(s), no query string or fragment.
+fn check_base(base: &str, var: &str, configured: bool) -> Result<reqwest::Url, ToolError> {
+    let whence = if configured {
+        format!("{var} (`{base}`)")
+    } else {
+        format!("the description's server `{base}`")
     };
-    let with_port = url.port_or_known_default().map(|p| format!("{host}:{p}"));
-    allowed
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(host) || Some(a.to_ascii_lowercase()) == with_port)
+    let url = reqwest::Url::parse(base).map_err(|_| ToolError::Transport {
+        message: if base.is_empty() || !base.contains("://") {
+            format!(
+                "no base URL: {} is not an absolute URL; set {var} to the API's address \
+                 (for example http://localhost:8888)",
+                if base.is_empty() {
+                    "the description names no server".to_string()
+                } else {
+                    whence.clone()
+                }
+            )
+        } else {
+            format!("{whence} is not a valid URL; set {var} to the API's address")
+        },
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ToolError::Transport {
+            message: format!("{whence} is not an http(s) URL; set {var}"),
+        });
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ToolError::Transport {
+            message: format!(
+                "{var} must not carry a query string or fragment (credentials in a URL end up \
+                 in logs); put a token in `[http.headers]` of airun.toml or {} instead",
+                var.replace("_BASE_URL", "_API_KEY")
+            ),
+        });
+    }
+    Ok(url)
+}
+
+/// The operation's path with its parameters filled in, each value checked.
+fn expand_path(op: &Operation, args: &Map<String, Value>) -> Result<String, ToolError> {
+    let mut path = op.path.to_string();
+    for p in op.params.iter().filter(|p| p.location == In::Path) {
+        let v = args
+            .get(p.property)
+            .ok_or_else(|| ToolError::InvalidArguments {
+                message: format!("missing path parameter `{}`", p.property),
+            })?;
+        let value = text(v);
+        let reserved = format!("{{+{}}}", p.name);
+        let bad = |why: &str| ToolError::InvalidArguments {
+            message: format!(
+                "path parameter `{}` {why}: it would change which operation is called",
+                p.property
+            ),
+        };
+        if path.contains(&reserved) {
+            let mut segments = Vec::new();
+            for seg in value.split('/') {
+                if seg == "." || seg == ".." {
+                    return Err(bad("contains a `.` or `..` segment"));
+                }
+                if seg.is_empty() {
+                    return Err(bad("contains an empty segment"));
+                }
+                segments.push(encode_segment(seg));
+            }
+            path = path.replace(&reserved, &segments.join("/"));
+        } else {
+            if value.is_empty() {
+                return Err(bad("is empty"));
+            }
+            if value == "." || value == ".." {
+                return Err(bad(&format!("is `{value}`")));
+            }
+            if value.contains('/') || value.contains('\\') {
+                return Err(bad("contains `/`"));
+            }
+            path = path.replace(&format!("{{{}}}", p.name), &encode_segment(&value));
+        }
+    }
+    Ok(path)
+}
+
+/// The request body, encoded once (it is sent again on a 307/308 redirect).
+fn build_body(
+    op: &Operation,
+    args: &Map<String, Value>,
+) -> Result<Option<(&'static str, Vec<u8>)>, ToolError> {
+    let (media, value) = match op.body {
+        Body::None => return Ok(None),
+        Body::Fields { media_type, fields } => {
+            let body: Map<String, Value> = fields
+                .iter()
+                .filter_map(|(prop, field)| Some((field.to_string(), args.get(*prop)?.clone())))
+                .collect();
+            (media_type, Value::Object(body))
+        }
+        Body::Wrapped {
+            media_type,
+            property,
+        } => match args.get(property) {
+            Some(v) => (media_type, v.clone()),
+            None => return Ok(None),
+        },
+    };
+    if media.contains("form") {
+        let pairs: Vec<(String, String)> = match &value {
+            Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+            other => {
+                return Err(ToolError::InvalidArguments {
+                    message: format!("a form body must be an object, not {other}"),
+                })
+            }
+        };
+        let mut ser = reqwest::Url::parse("http://x/").map_err(ToolError::handler)?;
+        ser.query_pairs_mut().extend_pairs(pairs.iter());
+        let encoded = ser.query().unwrap_or("").as_bytes().to_vec();
+        return Ok(Some(("application/x-www-form-urlencoded", encoded)));
+    }
+    let bytes = serde_json::to_vec(&value).map_err(ToolError::handler)?;
+    let media = if media.contains("json") {
+        media
+    } else {
+        "application/json"
+    };
+    Ok(Some((media, bytes)))
+}
+
+/// A transport failure in plain words, without the URL (it may carry a key in its query).
+fn transport_error(
+    e: reqwest::Error,
+    url: &reqwest::Url,
+    timeout: u64,
+    api: &Api,
+    configured: bool,
+    base: &str,
+) -> ToolError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+    let mut io_kind = None;
+    let mut innermost = String::new();
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<Refused>() {
+            return ToolError::NotAllowed {
+                message: r.0.clone(),
+            };
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            io_kind = Some(io.kind());
+        }
+        innermost = s.to_string();
+        source = s.source();
+    }
+    let host = match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
+    };
+    let hint = if configured {
+        format!("{}_BASE_URL is `{base}`", api.env_prefix)
+    } else {
+        format!("set {}_BASE_URL to the API's address", api.env_prefix)
+    };
+    let message = if e.is_timeout() {
+        format!(
+            "timed out after {timeout} s waiting for {host} (raise {}_TIMEOUT_SECS if the API is slow)",
+            api.env_prefix
+        )
+    } else if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
+        format!("connection refused by {host}: is the server running? ({hint})")
+    } else if e.is_connect() {
+        format!("cannot connect to {host}: {innermost} ({hint})")
+    } else if innermost.is_empty() {
+        e.without_url().to_string()
+    } else {
+        format!("{}: {innermost}", e.without_url())
+    };
+    ToolError::Transport { message }
 }
 
 fn text(v: &Value) -> String {
@@ -138,162 +779,17 @@ fn encode_segment(s: &str) -> String {
     out
 }
 
-/// Sends one request and returns the response body as JSON (text bodies become a string, empty
-/// bodies `null`). Statuses outside 2xx are [`ToolError::Http`] with an excerpt of the body.
-pub async fn call(api: &Api, op: &Operation, args: &Value) -> Result<Value, ToolError> {
-    send(api, op, args, None).await
-}
-
-/// [`call`], recording the response's `Location` header in `ctx` for undo plans that name
-/// `$location.id` (generated handlers use this).
+/// Sends one request through the sandbox of `ctx` and returns the response body as JSON (text
+/// bodies become a string, empty bodies `null`). Statuses outside 2xx are [`ToolError::Http`]
+/// with an excerpt of the body. Records the response's `Location` header in `ctx` for undo
+/// plans that name `$location.id`. Generated handlers call this.
 pub async fn call_in(
     ctx: &crate::Ctx,
     api: &Api,
     op: &Operation,
     args: &Value,
 ) -> Result<Value, ToolError> {
-    send(api, op, args, Some(ctx)).await
-}
-
-async fn send(
-    api: &Api,
-    op: &Operation,
-    args: &Value,
-    ctx: Option<&crate::Ctx>,
-) -> Result<Value, ToolError> {
-    let empty = Map::new();
-    let args_map = args.as_object().unwrap_or(&empty);
-    let base =
-        env(api, "BASE_URL").unwrap_or_else(|| op.server.unwrap_or(api.base_url).to_string());
-    let mut path = op.path.to_string();
-    for p in op.params.iter().filter(|p| p.location == In::Path) {
-        let v = args_map
-            .get(p.property)
-            .ok_or_else(|| ToolError::InvalidArguments {
-                message: format!("missing path parameter `{}`", p.property),
-            })?;
-        path = path.replace(&format!("{{{}}}", p.name), &encode_segment(&text(v)));
-    }
-    let url = format!("{}{}", base.trim_end_matches('/'), path);
-    let parsed = reqwest::Url::parse(&url).map_err(|e| ToolError::Transport {
-        message: format!("bad URL `{url}`: {e}"),
-    })?;
-    if !host_allowed(&parsed) {
-        return Err(ToolError::NotAllowed {
-            message: format!(
-                "host `{}` is not in allowed_hosts",
-                parsed.host_str().unwrap_or("")
-            ),
-        });
-    }
-    let method = reqwest::Method::from_bytes(op.method.as_bytes()).map_err(|e| {
-        ToolError::InvalidArguments {
-            message: e.to_string(),
-        }
-    })?;
-    let timeout = env(api, "TIMEOUT_SECS")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
-    let mut req = client()?
-        .request(method, parsed)
-        .timeout(Duration::from_secs(timeout));
-    let mut query: Vec<(String, String)> = Vec::new();
-    let mut cookies: Vec<String> = Vec::new();
-    for p in op.params {
-        let Some(v) = args_map.get(p.property).filter(|v| !v.is_null()) else {
-            continue;
-        };
-        match p.location {
-            In::Path => {}
-            In::Query => match v {
-                Value::Array(items) => {
-                    query.extend(items.iter().map(|i| (p.name.to_string(), text(i))))
-                }
-                other => query.push((p.name.to_string(), text(other))),
-            },
-            In::Header => req = req.header(p.name, text(v)),
-            In::Cookie => cookies.push(format!("{}={}", p.name, text(v))),
-        }
-    }
-    for a in api.auth {
-        match a {
-            Auth::Bearer => {
-                if let Some(t) = env(api, "TOKEN") {
-                    req = req.bearer_auth(t);
-                }
-            }
-            Auth::Basic => {
-                if let Some(u) = env(api, "USERNAME") {
-                    req = req.basic_auth(u, env(api, "PASSWORD"));
-                }
-            }
-            Auth::ApiKey { name, location } => {
-                if let Some(k) = env(api, "API_KEY") {
-                    match location {
-                        In::Header => req = req.header(*name, k),
-                        In::Query => query.push((name.to_string(), k)),
-                        In::Cookie => cookies.push(format!("{name}={k}")),
-                        In::Path => {}
-                    }
-                }
-            }
-        }
-    }
-    if !query.is_empty() {
-        req = req.query(&query);
-    }
-    if !cookies.is_empty() {
-        req = req.header(reqwest::header::COOKIE, cookies.join("; "));
-    }
-    match op.body {
-        Body::None => {}
-        Body::Fields { media_type, fields } => {
-            let body: Map<String, Value> = fields
-                .iter()
-                .filter_map(|(prop, field)| Some((field.to_string(), args_map.get(*prop)?.clone())))
-                .collect();
-            req = if media_type.contains("form") {
-                req.form(&body)
-            } else {
-                req.json(&body)
-            };
-        }
-        Body::Wrapped {
-            media_type,
-            property,
-        } => {
-            if let Some(v) = args_map.get(property) {
-                req = if media_type.contains("form") {
-                    req.form(v)
-                } else {
-                    req.json(v)
-                };
-            }
-        }
-    }
-    let resp = req.send().await.map_err(|e| ToolError::Transport {
-        message: e.to_string(),
-    })?;
-    let status = resp.status();
-    if let (Some(ctx), Some(loc)) = (ctx, resp.headers().get(reqwest::header::LOCATION)) {
-        if let Ok(loc) = loc.to_str() {
-            ctx.set_response_location(loc);
-        }
-    }
-    let body = resp.text().await.map_err(|e| ToolError::Transport {
-        message: e.to_string(),
-    })?;
-    if !status.is_success() {
-        let excerpt: String = body.chars().take(500).collect();
-        return Err(ToolError::Http {
-            status: status.as_u16(),
-            message: excerpt,
-        });
-    }
-    if body.trim().is_empty() {
-        return Ok(Value::Null);
-    }
-    Ok(serde_json::from_str(&body).unwrap_or(Value::String(body)))
+    ctx.http().call(api, op, args, Some(ctx)).await
 }
 
 #[cfg(test)]
@@ -305,5 +801,101 @@ mod tests {
         assert_eq!(encode_segment("a b/c"), "a%20b%2Fc");
         assert_eq!(encode_segment("heads/main"), "heads%2Fmain");
         assert_eq!(encode_segment("x-y_z.~"), "x-y_z.~");
+    }
+
+    #[test]
+    fn special_addresses_are_classified() {
+        let kind = |s: &str| special_address(s.parse().unwrap());
+        for (ip, want) in [
+            ("127.0.0.1", "loopback"),
+            ("127.255.0.9", "loopback"),
+            ("::1", "loopback"),
+            ("10.1.2.3", "private"),
+            ("172.16.0.1", "private"),
+            ("172.31.255.255", "private"),
+            ("192.168.1.1", "private"),
+            ("fd12:3456::1", "private"),
+            ("169.254.1.1", "link-local"),
+            ("fe80::1", "link-local"),
+            ("169.254.169.254", "cloud metadata"),
+            ("fd00:ec2::254", "cloud metadata"),
+            ("100.100.100.200", "cloud metadata"),
+            ("0.0.0.0", "unspecified"),
+            ("::", "unspecified"),
+            ("100.64.0.1", "shared (CGNAT)"),
+            ("224.0.0.1", "multicast"),
+            ("255.255.255.255", "reserved"),
+            ("::ffff:127.0.0.1", "loopback"),
+            ("::ffff:169.254.169.254", "cloud metadata"),
+            ("64:ff9b::a00:1", "private"),
+        ] {
+            assert_eq!(kind(ip), Some(want), "{ip}");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "140.82.112.3"] {
+            assert_eq!(kind(ip), None, "{ip}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_match_host_or_host_and_port() {
+        let net = Net::new(
+            vec!["api.example.com".into(), "127.0.0.1:8080".into(), "[::1]:9000".into()],
+            vec![],
+        );
+        let ok = |u: &str| net.check_url(&reqwest::Url::parse(u).unwrap()).is_ok();
+        assert!(ok("https://api.example.com/x"));
+        assert!(ok("https://API.example.com./x"));
+        assert!(ok("http://127.0.0.1:8080/"));
+        assert!(ok("http://[::1]:9000/"));
+        assert!(!ok("http://127.0.0.1:8081/"));
+        assert!(!ok("http://127.0.0.2:8080/"));
+        assert!(!ok("https://evil.example/"));
+        assert!(!ok("file:///etc/passwd"));
+        // No list: public hosts pass, special address literals need leave.
+        let open = Net::default();
+        let ok = |u: &str| open.check_url(&reqwest::Url::parse(u).unwrap()).is_ok();
+        assert!(ok("https://api.example.com/"));
+        assert!(!ok("http://169.254.169.254/latest/meta-data"));
+        assert!(!ok("http://[::ffff:127.0.0.1]:80/"));
+        assert!(!ok("http://10.0.0.1/"));
+    }
+
+    #[test]
+    fn path_values_cannot_change_the_operation() {
+        static PARAMS: [Param; 1] = [Param { property: "id", name: "id", location: In::Path }];
+        let op = |path: &'static str| Operation {
+            method: "DELETE",
+            path,
+            params: &PARAMS,
+            body: Body::None,
+            server: None,
+        };
+        let run = |path: &'static str, v: Value| {
+            let mut m = Map::new();
+            m.insert("id".into(), v);
+            expand_path(&op(path), &m)
+        };
+        assert_eq!(run("/pets/{id}", "a b".into()).unwrap(), "/pets/a%20b");
+        assert_eq!(run("/pets/{id}", 7.into()).unwrap(), "/pets/7");
+        assert_eq!(run("/pets/{id}", "v1.2".into()).unwrap(), "/pets/v1.2");
+        for bad in ["..", ".", "", "a/b", "../admin", "a\\b"] {
+            let e = run("/pets/{id}", bad.into()).unwrap_err();
+            assert!(matches!(e, ToolError::InvalidArguments { .. }), "{bad}: {e}");
+        }
+        assert_eq!(run("/files/{+id}", "src/main.rs".into()).unwrap(), "/files/src/main.rs");
+        for bad in ["src/../x", "./x", "a//b", "", "/abs"] {
+            assert!(run("/files/{+id}", bad.into()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base_urls_are_checked() {
+        assert!(check_base("http://localhost:8888", "X_BASE_URL", true).is_ok());
+        let e = check_base("http://h/?token=abc", "X_BASE_URL", true).unwrap_err();
+        assert!(e.to_string().contains("query string"), "{e}");
+        let e = check_base("", "X_BASE_URL", false).unwrap_err();
+        assert!(e.to_string().contains("set X_BASE_URL"), "{e}");
+        let e = check_base("/api", "X_BASE_URL", false).unwrap_err();
+        assert!(e.to_string().contains("set X_BASE_URL"), "{e}");
     }
 }

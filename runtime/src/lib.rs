@@ -34,6 +34,7 @@ mod lock;
 mod policy;
 mod redact;
 mod registry;
+mod sandbox;
 pub mod report;
 
 pub use aifirst_capability::{
@@ -56,6 +57,7 @@ pub use lock::LockError;
 pub use policy::{Policy, Rule, Verdict};
 pub use redact::{RedactionPolicy, Redactor, REDACTED};
 pub use registry::{DuplicateCapability, Registry};
+pub use sandbox::Sandbox;
 /// Arguments and results are JSON.
 pub use serde_json::Value;
 

@@ -150,6 +150,17 @@ impl Redactor {
         Ok(self)
     }
 
+    /// Also redacts this exact value wherever it appears (a configured header's secret).
+    /// Values shorter than 4 characters are ignored: they would blank out ordinary text.
+    pub fn with_secret(mut self, value: &str) -> Self {
+        if value.chars().count() >= 4 {
+            if let Ok(re) = Regex::new(&regex::escape(value)) {
+                self.patterns.push(("configured_secret".to_string(), re));
+            }
+        }
+        self
+    }
+
     pub fn policy(&self) -> RedactionPolicy {
         RedactionPolicy {
             keys: self.keys.clone(),

@@ -1,44 +1,217 @@
-//! Filesystem roots: paths outside them are refused, symbolic links followed.
+//! File access beneath the sandbox's roots: no path, `..`, or symbolic link — dangling, absolute,
+//! or swapped in while calls run — leads outside; hard links are not written through.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
 
-use aifirst::fs::{resolve, set_allowed_roots};
-use aifirst::ToolError;
+use std::path::{Path, PathBuf};
 
-// One test: the roots are process-wide.
-#[test]
-fn paths_outside_the_roots_are_refused_links_followed() {
+use aifirst::{Ctx, Sandbox, ToolError};
+
+fn refused(r: Result<impl std::fmt::Debug, ToolError>) -> bool {
+    matches!(r, Err(ToolError::NotAllowed { .. }))
+}
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    outside: PathBuf,
+}
+
+fn bench() -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     let outside = dir.path().join("outside");
     std::fs::create_dir_all(root.join("sub")).unwrap();
     std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(outside.join("secret"), "x").unwrap();
-
-    // No roots: anything goes.
-    assert!(resolve(outside.join("secret")).is_ok());
-
-    set_allowed_roots(std::slice::from_ref(&root)).unwrap();
-    let real_root = root.canonicalize().unwrap();
-    assert_eq!(
-        resolve(root.join("sub/new.txt")).unwrap(),
-        real_root.join("sub/new.txt")
-    );
-    assert!(resolve(root.join("a/b/c/not-yet.txt")).is_ok());
-    let refused = |p: std::path::PathBuf| matches!(resolve(&p), Err(ToolError::NotAllowed { ref message }) if message.contains("outside the allowed roots"));
-    assert!(refused(outside.join("secret")));
-    assert!(refused(root.join("../outside/secret")));
-    assert!(refused(root.join("sub/../../outside/secret")));
-    #[cfg(unix)]
-    {
-        // A link inside the root that leads out, to a file or a directory, existing or not.
-        std::os::unix::fs::symlink(&outside, root.join("door")).unwrap();
-        assert!(refused(root.join("door/secret")));
-        assert!(refused(root.join("door/new-file")));
-        std::os::unix::fs::symlink(outside.join("secret"), root.join("file-link")).unwrap();
-        assert!(refused(root.join("file-link")));
+    std::fs::write(outside.join("secret"), "outside").unwrap();
+    Bench {
+        _dir: dir,
+        root,
+        outside,
     }
-    // A root that does not exist is a configuration error.
-    assert!(set_allowed_roots(&[dir.path().join("missing")]).is_err());
-    set_allowed_roots(&[]).unwrap();
+}
+
+fn ctx(roots: &[PathBuf]) -> Ctx {
+    Ctx::with_sandbox(std::sync::Arc::new(
+        Sandbox::new().with_roots(roots).unwrap(),
+    ))
+}
+
+#[test]
+fn no_roots_means_no_file_access() {
+    let b = bench();
+    let ctx = Ctx::new();
+    let e = ctx.fs().read(b.root.join("sub")).unwrap_err();
+    assert!(
+        e.to_string().contains("no allowed roots are configured"),
+        "{e}"
+    );
+    assert!(refused(ctx.fs().write(b.root.join("x"), b"x")));
+    assert!(!b.root.join("x").exists());
+}
+
+#[test]
+fn paths_and_dots_outside_the_roots_are_refused() {
+    let b = bench();
+    let ctx = ctx(std::slice::from_ref(&b.root));
+    let fs = ctx.fs();
+    fs.write(b.root.join("sub/new.txt"), b"hi").unwrap();
+    assert_eq!(std::fs::read(b.root.join("sub/new.txt")).unwrap(), b"hi");
+    // Relative paths are taken from the first root.
+    assert_eq!(fs.read("sub/new.txt").unwrap(), b"hi");
+    fs.create_dir_all("a/b/c").unwrap();
+    fs.write("a/b/c/deep.txt", b"d").unwrap();
+    assert!(b.root.join("a/b/c/deep.txt").is_file());
+    assert!(refused(fs.read(b.outside.join("secret"))));
+    assert!(refused(fs.read(b.root.join("../outside/secret"))));
+    assert!(refused(fs.read(b.root.join("sub/../../outside/secret"))));
+    assert!(refused(fs.read("../outside/secret")));
+    assert!(refused(fs.write("sub/../../outside/new", b"x")));
+    assert!(!b.outside.join("new").exists());
+    // A sibling whose name starts like the root is not inside it.
+    let sibling = PathBuf::from(format!("{}2", b.root.display()));
+    std::fs::create_dir_all(&sibling).unwrap();
+    assert!(refused(fs.write(sibling.join("x"), b"x")));
+    assert!(!sibling.join("x").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn no_symbolic_link_leads_outside() {
+    use std::os::unix::fs::symlink;
+    let b = bench();
+    let ctx = ctx(std::slice::from_ref(&b.root));
+    let fs = ctx.fs();
+    // A link to a directory outside, used as a directory.
+    symlink(&b.outside, b.root.join("door")).unwrap();
+    assert!(refused(fs.read(b.root.join("door/secret"))));
+    assert!(refused(fs.write(b.root.join("door/new-file"), b"x")));
+    assert!(refused(fs.create_dir_all(b.root.join("door/made"))));
+    assert!(!b.outside.join("new-file").exists());
+    assert!(!b.outside.join("made").exists());
+    // A link to a file outside.
+    symlink(b.outside.join("secret"), b.root.join("file-link")).unwrap();
+    assert!(refused(fs.read(b.root.join("file-link"))));
+    assert!(fs.write(b.root.join("file-link"), b"x").is_err());
+    assert!(refused(fs.append(b.root.join("file-link"), b"x")));
+    assert_eq!(std::fs::read(b.outside.join("secret")).unwrap(), b"outside");
+    // A dangling link to a file that does not exist yet outside: writing through it would
+    // create that file. Neither write nor append may.
+    symlink(b.outside.join("created"), b.root.join("dangling")).unwrap();
+    assert!(fs.write(b.root.join("dangling"), b"x").is_err());
+    assert!(refused(fs.append(b.root.join("dangling"), b"x")));
+    assert!(
+        refused(fs.open(
+            b.root.join("dangling"),
+            aifirst::fs::OpenOptions::new().write(true).create(true)
+        )),
+        "open with create through a dangling link"
+    );
+    assert!(!b.outside.join("created").exists());
+    // A relative link that climbs out.
+    symlink("../../outside", b.root.join("sub/up")).unwrap();
+    assert!(refused(fs.read(b.root.join("sub/up/secret"))));
+    // A link that stays inside the root works.
+    std::fs::write(b.root.join("sub/real.txt"), "inside").unwrap();
+    symlink("real.txt", b.root.join("sub/alias")).unwrap();
+    assert_eq!(fs.read(b.root.join("sub/alias")).unwrap(), b"inside");
+    assert!(refused(fs.exists(b.root.join("dangling"))));
+    // A dangling link that stays inside: the file does not exist (yet).
+    symlink("missing.txt", b.root.join("sub/inside-dangling")).unwrap();
+    assert!(!fs.exists(b.root.join("sub/inside-dangling")).unwrap());
+}
+
+#[cfg(unix)]
+#[test]
+fn hard_links_are_not_written_through() {
+    let b = bench();
+    let ctx = ctx(std::slice::from_ref(&b.root));
+    let fs = ctx.fs();
+    std::fs::hard_link(b.outside.join("secret"), b.root.join("hard")).unwrap();
+    assert!(refused(fs.append(b.root.join("hard"), b"more")));
+    // A write replaces the link with a new file; the outside file keeps its content.
+    fs.write(b.root.join("hard"), b"new").unwrap();
+    assert_eq!(std::fs::read(b.outside.join("secret")).unwrap(), b"outside");
+    assert_eq!(std::fs::read(b.root.join("hard")).unwrap(), b"new");
+}
+
+/// A directory swapped for a link to the outside while writes run: none lands outside.
+#[cfg(unix)]
+#[test]
+fn a_directory_swapped_for_a_link_mid_flight_never_leads_outside() {
+    let b = bench();
+    let ctx = std::sync::Arc::new(ctx(std::slice::from_ref(&b.root)));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (root, outside, stop) = (b.root.clone(), b.outside.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let dir = root.join("work");
+            let mut swaps = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::remove_file(&dir);
+                let _ = std::fs::create_dir(&dir);
+                let _ = std::fs::remove_dir(&dir);
+                let _ = std::os::unix::fs::symlink(&outside, &dir);
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut ok = 0;
+    for i in 0..400 {
+        if ctx
+            .fs()
+            .write(b.root.join(format!("work/f{i}")), b"x")
+            .is_ok()
+        {
+            ok += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(swaps > 0);
+    let escaped: Vec<_> = std::fs::read_dir(&b.outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "secret")
+        .collect();
+    assert!(
+        escaped.is_empty(),
+        "{} of 400 writes landed outside ({ok} succeeded): {escaped:?}",
+        escaped.len()
+    );
+}
+
+#[test]
+fn two_engines_in_one_process_have_their_own_roots() {
+    let a = bench();
+    let b = bench();
+    let ca = ctx(std::slice::from_ref(&a.root));
+    let cb = ctx(std::slice::from_ref(&b.root));
+    ca.fs().write(a.root.join("x"), b"a").unwrap();
+    assert!(refused(cb.fs().write(a.root.join("y"), b"b")));
+    assert!(refused(ca.fs().read(b.root.join("sub"))));
+    assert_eq!(ca.fs().roots(), vec![a.root.as_path()]);
+    // A root that does not exist is a configuration error naming it.
+    let e = Sandbox::new()
+        .with_roots(&[Path::new("/definitely/missing/root").to_path_buf()])
+        .unwrap_err();
+    assert!(e.to_string().contains("/definitely/missing/root"), "{e}");
+}
+
+#[test]
+fn writes_are_atomic_and_leave_no_temporary_files() {
+    let b = bench();
+    let ctx = ctx(std::slice::from_ref(&b.root));
+    for i in 0..20 {
+        ctx.fs()
+            .write(b.root.join("sub/file.txt"), format!("v{i}").as_bytes())
+            .unwrap();
+    }
+    let names: Vec<_> = std::fs::read_dir(b.root.join("sub"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["file.txt"]);
+    assert_eq!(ctx.fs().read_to_string("sub/file.txt").unwrap(), "v19");
 }

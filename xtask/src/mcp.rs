@@ -150,6 +150,7 @@ pub fn bench_mcp(args: &[String]) -> Result<()> {
     cmd.arg("serve")
         .current_dir(work.path())
         .env("NOTEBOOK_DIR", work.path())
+        .env("AIFIRST_ROOTS", work.path())
         .env("AIFIRST_STATE_DIR", work.path().join("state"));
     let mut server = Peer::spawn(cmd)?;
     let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{

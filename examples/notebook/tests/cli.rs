@@ -27,6 +27,7 @@ impl Bench {
             .args(args)
             .current_dir(self.path())
             .env("NOTEBOOK_DIR", self.path())
+            .env("AIFIRST_ROOTS", self.path())
             .env_remove("AIFIRST_STATE_DIR")
             .env_remove("AIFIRST_SESSION")
             .output()
@@ -244,6 +245,25 @@ fn policy_from_the_file_and_flags() {
 #[test]
 fn files_outside_the_allowed_roots_are_refused() {
     let b = Bench::new();
+    let run = |args: &[&str], dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_notebook"))
+            .args(args)
+            .current_dir(b.path())
+            .env("NOTEBOOK_DIR", dir)
+            .env_remove("AIFIRST_ROOTS")
+            .env_remove("AIFIRST_STATE_DIR")
+            .output()
+            .unwrap()
+    };
+    let create = ["call", "create_note", "--args", r#"{"title":"x"}"#];
+    // No roots at all: no file access, and the message says how to grant it.
+    let out = run(&create, b.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no allowed roots are configured"), "{err}");
+    assert!(err.contains("--root"), "{err}");
+    assert!(!b.path().join("notes.json").exists());
+
     std::fs::create_dir_all(b.path().join("allowed")).unwrap();
     std::fs::write(
         b.path().join("airun.toml"),
@@ -251,24 +271,38 @@ fn files_outside_the_allowed_roots_are_refused() {
     )
     .unwrap();
     // NOTEBOOK_DIR is the bench directory itself: outside `allowed`.
-    let out = b.run(&["call", "create_note", "--args", r#"{"title":"x"}"#]);
+    let out = run(&create, b.path());
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("outside the allowed roots"), "{err}");
     assert!(!b.path().join("notes.json").exists());
-    // Inside the root it works.
-    let out = Command::new(env!("CARGO_BIN_EXE_notebook"))
-        .args(["call", "create_note", "--args", r#"{"title":"x"}"#])
-        .current_dir(b.path())
-        .env("NOTEBOOK_DIR", b.path().join("allowed"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // `..` that climbs out of the root is outside too.
+    let out = run(&create, &b.path().join("allowed/../."));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    // Inside the root it works; `--root` adds a root from the command line.
+    let out = run(&create, &b.path().join("allowed"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(b.path().join("allowed/notes.json").is_file());
+    let other = b.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let mut with_flag = vec!["--root", other.to_str().unwrap()];
+    with_flag.extend_from_slice(&create);
+    let out = run(&with_flag, &other);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(other.join("notes.json").is_file());
+    #[cfg(unix)]
+    {
+        // A link inside the root that leads out: refused, nothing written outside.
+        let outside = b.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, b.path().join("allowed/door")).unwrap();
+        let out = run(&create, &b.path().join("allowed/door"));
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("outside the allowed roots"), "{err}");
+        assert!(!outside.join("notes.json").exists());
+        assert!(!outside.join("notes.json.lock").exists());
+    }
     // A root that does not exist is a configuration error.
     std::fs::write(b.path().join("airun.toml"), "allowed_roots = [\"nope\"]\n").unwrap();
     b.ok(&["list"], 2);

@@ -49,6 +49,7 @@ fn session(dir: &Path, transport: &[&str], mode: &str, confirm: &str, extra: &[&
         .args(extra)
         .current_dir(dir)
         .env("NOTEBOOK_DIR", dir)
+        .env("AIFIRST_ROOTS", dir)
         .env_remove("AIFIRST_STATE_DIR")
         .output()
         .unwrap();
@@ -179,6 +180,7 @@ fn stdio_modern_protocol_confirms_through_input_required() {
         .args(["undo"])
         .current_dir(dir.path())
         .env("NOTEBOOK_DIR", dir.path())
+        .env("AIFIRST_ROOTS", dir.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -246,6 +248,7 @@ fn http_server(dir: &Path) -> (Server, String) {
         .args(["serve", "--http", "127.0.0.1:0"])
         .current_dir(dir)
         .env("NOTEBOOK_DIR", dir)
+        .env("AIFIRST_ROOTS", dir)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -386,6 +389,7 @@ fn stdio_survives_malformed_json_rpc() {
         .arg("serve")
         .current_dir(dir.path())
         .env("NOTEBOOK_DIR", dir.path())
+        .env("AIFIRST_ROOTS", dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -120,22 +120,7 @@ pub fn relative(from: &Path, to: &Path) -> String {
 /// An absolute, lexically normalised path (no `.` or `..`), without touching the disk beyond the
 /// working directory.
 pub fn absolute(p: &Path) -> PathBuf {
-    let base = if p.is_absolute() {
-        PathBuf::new()
-    } else {
-        std::env::current_dir().unwrap_or_default()
-    };
-    let mut out = PathBuf::new();
-    for c in base.join(p).components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
+    aifirst_capability::path::absolute(p)
 }
 
 #[cfg(test)]
