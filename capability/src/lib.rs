@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod expr;
 pub mod path;
+pub mod secret;
 pub use expr::{Expr, ExprParseError, Root, Seg};
 
 /// One side effect of a capability: what it does (`read` … `execute`) or where it reaches

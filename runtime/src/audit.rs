@@ -302,7 +302,7 @@ impl AuditLog {
     }
 
     fn capped(&self, v: &Value) -> String {
-        let text = self.redactor.redact(v).to_string();
+        let text = self.redactor.redact_for_record(v).to_string();
         if text.len() <= MAX_FIELD_BYTES {
             return text;
         }

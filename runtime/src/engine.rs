@@ -447,7 +447,7 @@ impl Engine {
         let step = if mutating {
             Some(
                 self.journal
-                    .intend(session, name, &self.redactor.redact(&args_checked))?,
+                    .intend(session, name, &self.redactor.redact_for_record(&args_checked))?,
             )
         } else {
             None
@@ -483,7 +483,7 @@ impl Engine {
         let completed = match (&outcome, step) {
             (Ok((result, undo)), Some(id)) => self
                 .journal
-                .complete(id, &self.redactor.redact(result), undo)
+                .complete(id, &self.redactor.redact_for_record(result), undo)
                 .map_err(|e| CallError::Incomplete {
                     capability: name.to_string(),
                     step: id,
@@ -534,9 +534,11 @@ impl Engine {
             })?;
         if let Some(e) = validator.iter_errors(&args).next() {
             let field = e.instance_path().to_string();
+            // Masked: the offending value never reaches the audit log or a report (it may be
+            // a secret sent under the wrong name); the agent knows what it sent.
             return Err(CallError::InvalidArguments {
                 field: if field.is_empty() { "/".into() } else { field },
-                message: e.to_string(),
+                message: e.masked_with("the value").to_string(),
             });
         }
         match self.policy.decide(def) {
@@ -1595,12 +1597,17 @@ fn fields_of(
     (!fields.is_empty()).then_some(fields)
 }
 
-/// `true` when a value carries a redaction marker (data an older journal did not keep).
+/// `true` when a value carries a redaction or truncation marker (data kept only for display,
+/// or that an older journal did not keep).
 fn holds_redacted(v: &Value) -> bool {
     match v {
-        Value::String(s) => s.starts_with(crate::REDACTED) || s.contains("[REDACTED:"),
+        Value::String(s) => {
+            s.starts_with(crate::REDACTED)
+                || s.contains("[REDACTED:")
+                || s.contains("…[truncated: ")
+        }
         Value::Array(a) => a.iter().any(holds_redacted),
-        Value::Object(m) => m.values().any(holds_redacted),
+        Value::Object(m) => m.contains_key("$truncated") || m.values().any(holds_redacted),
         _ => false,
     }
 }

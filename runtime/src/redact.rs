@@ -1,9 +1,22 @@
-//! Redaction: secrets are removed before anything is written (audit log, journal, logs).
+//! Redaction: secrets are removed before anything is written (audit log, journal, logs, error
+//! texts, reports).
 //!
-//! Two nets: object keys that name a secret (`password`, `api_key`, `authorization`, …) have their
-//! whole value replaced; string values are scanned for secret shapes (bearer tokens, JWTs, AWS
-//! keys, GitHub/Slack/Stripe tokens, PEM private keys, card numbers that pass the Luhn check).
+//! Three nets:
+//! - object keys that name a secret (the one list, [`aifirst_capability::secret`]: `password`,
+//!   `passWord`, `pwd`, `secret_key`, `aws_secret_access_key`, `x-api-key`, `session_id`,
+//!   `tokens`, …) have their whole value replaced — numbers too, except counts under token keys;
+//! - header pairs inside arrays (`{"name": "Authorization", "value": …}`, `["Cookie", …]`) have
+//!   their value replaced;
+//! - text is scanned for secret shapes: bearer, basic and token credentials, `key=value` and
+//!   `key: value` with a secret key, URL credentials (`user:pass@`, `?token=`), PEM private keys
+//!   (also without their END line), JWTs, and the token formats of AWS, GitHub, GitLab, Slack,
+//!   Stripe, OpenAI, Anthropic, Google, npm, PyPI, Hugging Face, SendGrid, Twilio, DigitalOcean,
+//!   Shopify and Azure, and card numbers that pass the Luhn check.
+//!
+//! `runtime/tests/redact_corpus.rs` holds the rules to a corpus of secret shapes that must go and
+//! look-alikes (ids, hashes, UUIDs, base64 images, prose) that must stay.
 
+use aifirst_capability::secret::{secret_key_kind_with, SecretKind};
 use regex::Regex;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -11,56 +24,149 @@ use serde_json::{Map, Value};
 /// What redacted content is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Keys whose value is always a secret (matched on the end of the normalised key, so `new_password`,
-/// `access_token`, `x-api-key` count; `token_type` does not).
-const SECRET_KEYS: [&str; 16] = [
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "authorization",
-    "cookie",
-    "private_key",
-    "credential",
-    "credentials",
-    "passphrase",
-    // Card numbers are redacted by key (any value, numbers too) or by formatting (groups of
-    // digits split by spaces or dashes), never as a bare run of digits: 13–19 digit ids
-    // (snowflakes, order numbers) pass the Luhn check one time in ten and must survive.
-    "card_number",
-    "cardnumber",
-    "credit_card",
-    "pan",
-];
+/// A string longer than this is kept as a prefix, its length and its hash in records.
+pub const MAX_RECORDED_STRING: usize = 4 * 1024;
 
-/// Names and shapes of secret values.
-const PATTERNS: [(&str, &str); 9] = [
-    ("bearer_token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"),
+/// A value whose JSON is longer than this is kept as a prefix, its length and its hash.
+pub const MAX_RECORDED_VALUE: usize = 64 * 1024;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn prefix(text: &str, max: usize) -> &str {
+    let mut cut = max.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
+}
+
+/// A check on what a pattern matched, beyond its shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Check {
+    None,
+    /// Digits that must pass the Luhn check.
+    Luhn,
+    /// Base64 of `user:password`.
+    BasicCredentials,
+    /// A token with a digit, or mixed case or symbols, or 20 characters or more (so
+    /// `Bearer authentication` stays prose).
+    TokenLike,
+}
+
+/// Names and shapes of secret values. A group named `pre` (and `post`) is kept around the
+/// secret; without them the whole match goes. Where a pattern captures `secret`, only that is
+/// judged by the check.
+const PATTERNS: &[(&str, &str, Check)] = &[
+    (
+        "pem_private_key",
+        r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s:,.\\-]*)",
+        Check::None,
+    ),
+    (
+        "bearer_token",
+        r"(?i)(?P<pre>\b(?:bearer|token)\s+)(?P<secret>[A-Za-z0-9._~+/=-]{8,})",
+        Check::TokenLike,
+    ),
+    (
+        "basic_credentials",
+        r"(?i)(?P<pre>\bbasic\s+)(?P<secret>[A-Za-z0-9+/]{6,}={0,2})",
+        Check::BasicCredentials,
+    ),
     (
         "jwt",
         r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}",
+        Check::None,
     ),
-    ("aws_access_key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
+    ("aws_access_key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", Check::None),
     (
         "github_token",
         r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})",
+        Check::None,
     ),
-    ("slack_token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
-    ("stripe_key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}"),
+    ("gitlab_token", r"\bglpat-[A-Za-z0-9_-]{20,}", Check::None),
+    ("slack_token", r"\bxox[abprse]-[A-Za-z0-9-]{10,}", Check::None),
     (
-        "pem_private_key",
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+        "slack_webhook",
+        r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+",
+        Check::None,
+    ),
+    (
+        "stripe_key",
+        r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}",
+        Check::None,
+    ),
+    (
+        "openai_or_anthropic_key",
+        r"\bsk-(?:proj-|svcacct-|admin-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{32,}",
+        Check::None,
+    ),
+    ("google_api_key", r"\bAIza[0-9A-Za-z_-]{35}", Check::None),
+    ("google_oauth_token", r"\bya29\.[0-9A-Za-z_-]{20,}", Check::None),
+    ("npm_token", r"\bnpm_[A-Za-z0-9]{36}\b", Check::None),
+    (
+        "pypi_token",
+        r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}",
+        Check::None,
+    ),
+    ("huggingface_token", r"\bhf_[A-Za-z0-9]{34}\b", Check::None),
+    (
+        "sendgrid_key",
+        r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
+        Check::None,
+    ),
+    ("twilio_key", r"\bSK[0-9a-f]{32}\b", Check::None),
+    ("digitalocean_token", r"\bdo[opr]_v1_[0-9a-f]{64}\b", Check::None),
+    (
+        "shopify_token",
+        r"\bshp(?:at|ss|ca|pa)_[0-9a-fA-F]{32}\b",
+        Check::None,
+    ),
+    (
+        "azure_account_key",
+        r"(?P<pre>AccountKey=)[A-Za-z0-9+/=]{20,}",
+        Check::None,
+    ),
+    (
+        "url_credentials",
+        r"(?P<pre>://[^/\s:@]*:)[^@\s/]+(?P<post>@)",
+        Check::None,
+    ),
+    (
+        "url_secret_parameter",
+        r#"(?i)(?P<pre>[?&#;](?:token|access_token|id_token|refresh_token|auth_token|api_key|apikey|key|password|passwd|secret|client_secret|sig|signature)=)[^&\s#"']+"#,
+        Check::None,
+    ),
+    (
+        "secret_assignment",
+        r#"(?i)(?P<pre>\b[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|secret_access_key|secret_key|card_number|api_key|apikey|access_token|refresh_token|auth_token|token|authtoken)["']?\s*[:=]\s*["']?)[^\s"',;&]+"#,
+        Check::None,
+    ),
+    (
+        "secret_header",
+        r"(?i)(?P<pre>\b(?:x-api-key|private-token|x-[a-z-]*(?:access|auth|api)-token|(?:set-)?cookie)\s*:\s*)[^\r\n]+",
+        Check::None,
+    ),
+    (
+        "secret_flag",
+        r"(?i)(?P<pre>--(?:access-token|token|password|api-key|secret)[ =])\S+",
+        Check::None,
     ),
     (
         "card_number",
-        r"\b\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}\b|\b\d{4}[ -]\d{6}[ -]\d{5}\b",
+        r"\b\d{4}(?:[ -]\d{4}){2}(?:[ -]\d{4}[ -]\d{3}|[ -]\d{1,7})\b|\b\d{4}[ -]\d{6}[ -]\d{5}\b",
+        Check::Luhn,
     ),
     // A bare run of digits is a card only when the words before it say so ("card", "visa", …).
     (
         "card_number",
-        r"(?i)(\b(?:card|credit|debit|visa|mastercard|amex|cc)\b[^0-9\n]{0,20})(\d{13,19})\b",
+        r"(?i)(?P<pre>(?:\b|_)(?:card|credit|debit|visa|mastercard|amex|cc)\b[^0-9\n]{0,20})(?P<secret>\d{13,19})\b",
+        Check::Luhn,
     ),
 ];
 
@@ -74,42 +180,64 @@ pub struct RedactionPolicy {
 /// Removes secrets from values and text.
 #[derive(Debug, Clone)]
 pub struct Redactor {
+    /// Extra secret key words (snake case), on top of the shared list.
     keys: Vec<String>,
-    patterns: Vec<(String, Regex)>,
+    patterns: Vec<(String, Regex, Check)>,
 }
 
 impl Default for Redactor {
     fn default() -> Self {
         Redactor {
-            keys: SECRET_KEYS.iter().map(|k| k.to_string()).collect(),
+            keys: Vec::new(),
             patterns: PATTERNS
                 .iter()
-                .filter_map(|(n, p)| Regex::new(p).ok().map(|r| (n.to_string(), r)))
+                .filter_map(|(n, p, c)| Regex::new(p).ok().map(|r| (n.to_string(), r, *c)))
                 .collect(),
         }
     }
 }
 
-/// `clientSecret` / `X-Api-Key` → `client_secret` / `x_api_key`.
-fn snake(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    let mut prev_lower = false;
-    for c in key.chars() {
-        if c == '-' || c == ' ' || c == '.' {
-            out.push('_');
-            prev_lower = false;
-        } else if c.is_ascii_uppercase() {
-            if prev_lower {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-            prev_lower = false;
-        } else {
-            out.push(c);
-            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+/// Decodes standard base64 (padding optional); `None` when it is not base64.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
         }
     }
-    out
+    Some(out)
+}
+
+fn passes(check: Check, secret: &str) -> bool {
+    match check {
+        Check::None => true,
+        Check::Luhn => luhn(secret),
+        Check::TokenLike => {
+            let b = secret.as_bytes();
+            b.iter().any(u8::is_ascii_digit)
+                || b.len() >= 20
+                || b.iter().any(|c| b"._~+/=-".contains(c))
+                // Mixed case past the first letter (`Authentication` is a word).
+                || (b.iter().skip(1).any(u8::is_ascii_uppercase)
+                    && b.iter().any(u8::is_ascii_lowercase))
+        }
+        Check::BasicCredentials => base64_decode(secret)
+            .and_then(|b| String::from_utf8(b).ok())
+            .is_some_and(|t| t.contains(':') && !t.chars().any(char::is_control)),
+    }
 }
 
 fn luhn(digits: &str) -> bool {
@@ -140,13 +268,15 @@ fn luhn(digits: &str) -> bool {
 impl Redactor {
     /// Also treats keys named `key` (or ending in `_key`) as secrets.
     pub fn with_key(mut self, key: &str) -> Self {
-        self.keys.push(snake(key));
+        self.keys
+            .push(aifirst_capability::secret::snake(key).to_ascii_lowercase());
         self
     }
 
     /// Also redacts values matching `pattern`.
     pub fn with_pattern(mut self, name: &str, pattern: &str) -> Result<Self, regex::Error> {
-        self.patterns.push((name.to_string(), Regex::new(pattern)?));
+        self.patterns
+            .push((name.to_string(), Regex::new(pattern)?, Check::None));
         Ok(self)
     }
 
@@ -155,60 +285,129 @@ impl Redactor {
     pub fn with_secret(mut self, value: &str) -> Self {
         if value.chars().count() >= 4 {
             if let Ok(re) = Regex::new(&regex::escape(value)) {
-                self.patterns.push(("configured_secret".to_string(), re));
+                self.patterns
+                    .push(("configured_secret".to_string(), re, Check::None));
             }
         }
         self
     }
 
     pub fn policy(&self) -> RedactionPolicy {
+        let mut keys: Vec<String> = aifirst_capability::secret::SECRET_KEY_WORDS
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        keys.extend(self.keys.iter().cloned());
         RedactionPolicy {
-            keys: self.keys.clone(),
-            patterns: self.patterns.iter().map(|(n, _)| n.clone()).collect(),
+            keys,
+            patterns: self.patterns.iter().map(|(n, _, _)| n.clone()).collect(),
         }
     }
 
-    fn secret_key(&self, key: &str) -> bool {
-        let k = snake(key);
-        self.keys
-            .iter()
-            .any(|s| k == *s || k.ends_with(&format!("_{s}")))
+    fn secret_key(&self, key: &str) -> Option<SecretKind> {
+        secret_key_kind_with(key, &self.keys)
+    }
+
+    /// Whether the value under a secret key of `kind` is replaced.
+    fn hides(kind: SecretKind, v: &Value) -> bool {
+        match v {
+            Value::Null => false,
+            Value::Bool(_) => false,
+            Value::Number(_) => kind == SecretKind::Value,
+            _ => true,
+        }
     }
 
     /// Text with every secret shape replaced.
     pub fn redact_text(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for (name, re) in &self.patterns {
+        for (name, re, check) in &self.patterns {
             if !re.is_match(&out) {
                 continue;
             }
             let replaced = re.replace_all(&out, |c: &regex::Captures<'_>| {
-                // The card pattern in words keeps its words (group 1) and judges the digits.
-                let (keep, m) = match (name == "card_number", c.get(1), c.get(2)) {
-                    (true, Some(words), Some(digits)) => (words.as_str(), digits.as_str()),
-                    _ => ("", &c[0]),
-                };
-                if name == "card_number" && !luhn(m) {
-                    c[0].to_string()
-                } else {
-                    format!("{keep}[REDACTED:{name}]")
+                let judged = c.name("secret").map(|m| m.as_str()).unwrap_or(&c[0]);
+                if !passes(*check, judged) {
+                    return c[0].to_string();
                 }
+                let pre = c.name("pre").map(|m| m.as_str()).unwrap_or("");
+                let post = c.name("post").map(|m| m.as_str()).unwrap_or("");
+                format!("{pre}[REDACTED:{name}]{post}")
             });
             out = replaced.into_owned();
         }
         out
     }
 
-    /// A value with secret keys' values and secret-shaped strings replaced.
+    /// [`Redactor::redact`], then sized for a record (journal display copies, audit): a string
+    /// over [`MAX_RECORDED_STRING`] bytes keeps a prefix, its length and its SHA-256; a value
+    /// whose JSON is over [`MAX_RECORDED_VALUE`] becomes `{"$truncated": {bytes, sha256,
+    /// prefix}}`. Never used on what an undo needs.
+    pub fn redact_for_record(&self, v: &Value) -> Value {
+        fn cap_strings(v: Value) -> Value {
+            match v {
+                Value::String(s) if s.len() > MAX_RECORDED_STRING => Value::String(format!(
+                    "{}…[truncated: {} bytes, sha256 {}]",
+                    prefix(&s, 256),
+                    s.len(),
+                    sha256_hex(s.as_bytes())
+                )),
+                Value::Array(a) => Value::Array(a.into_iter().map(cap_strings).collect()),
+                Value::Object(m) => {
+                    Value::Object(m.into_iter().map(|(k, v)| (k, cap_strings(v))).collect())
+                }
+                other => other,
+            }
+        }
+        let original_len = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0);
+        let redacted = self.redact(v);
+        if original_len <= MAX_RECORDED_STRING {
+            return redacted;
+        }
+        let capped = cap_strings(redacted);
+        let text = capped.to_string();
+        if text.len() <= MAX_RECORDED_VALUE {
+            return capped;
+        }
+        serde_json::json!({"$truncated": {
+            "bytes": text.len(),
+            "sha256": sha256_hex(text.as_bytes()),
+            "prefix": prefix(&text, 1024),
+        }})
+    }
+
+    /// A value with secret keys' values, header pairs' values and secret-shaped strings
+    /// replaced.
     pub fn redact(&self, v: &Value) -> Value {
         match v {
             Value::String(s) => Value::String(self.redact_text(s)),
-            Value::Array(items) => Value::Array(items.iter().map(|i| self.redact(i)).collect()),
+            Value::Array(items) => {
+                // `["Authorization", "Bearer …"]`: a header as a pair.
+                if let [Value::String(name), Value::String(_)] = items.as_slice() {
+                    if self.secret_key(name).is_some() {
+                        return Value::Array(vec![
+                            Value::String(name.clone()),
+                            Value::String(REDACTED.into()),
+                        ]);
+                    }
+                }
+                Value::Array(items.iter().map(|i| self.redact(i)).collect())
+            }
             Value::Object(map) => {
+                // `{"name": "X-Api-Key", "value": …}`: a header (or variable) as an object.
+                let pair_secret = ["name", "key", "header"].iter().any(|f| {
+                    map.get(*f)
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| self.secret_key(n).is_some())
+                });
                 let out: Map<String, Value> = map
                     .iter()
                     .map(|(k, v)| {
-                        let v = if self.secret_key(k) && !v.is_null() {
+                        let hide = match self.secret_key(k) {
+                            Some(kind) => Self::hides(kind, v),
+                            None => pair_secret && k == "value" && !v.is_null(),
+                        };
+                        let v = if hide {
                             Value::String(REDACTED.into())
                         } else {
                             self.redact(v)
@@ -234,7 +433,7 @@ mod tests {
         let v = r.redact(&json!({
             "password": "hunter2", "new_password": "x", "X-Api-Key": "k", "access_token": "t",
             "token_type": "bearer", "title": "ok", "clientSecret": "s",
-            "note": "call with Bearer abcdefghijklmnop please",
+            "note": "call with Bearer abcd1234efgh5678 please", "prose": "Bearer authentication (RFC 6750) and Token Authentication",
             "card": "4111 1111 1111 1111", "not_a_card": "4111 1111 1111 1112",
             "nested": [{"authorization": "Basic Zm9v"}]
         }));
@@ -245,8 +444,13 @@ mod tests {
         assert_eq!(v["token_type"], "bearer", "not a secret key");
         assert_eq!(v["clientSecret"], REDACTED);
         assert_eq!(v["title"], "ok");
-        assert_eq!(v["note"], "call with [REDACTED:bearer_token] please");
-        assert_eq!(v["card"], "[REDACTED:card_number]");
+        assert_eq!(v["note"], "call with Bearer [REDACTED:bearer_token] please");
+        assert_eq!(
+            v["prose"],
+            "Bearer authentication (RFC 6750) and Token Authentication",
+            "words, not tokens"
+        );
+        assert_eq!(v["card"], REDACTED, "a secret key");
         assert_eq!(v["not_a_card"], "4111 1111 1111 1112", "fails Luhn");
         assert_eq!(v["nested"][0]["authorization"], REDACTED);
     }
@@ -274,6 +478,24 @@ mod tests {
             v["text"],
             "card [REDACTED:card_number] and amex [REDACTED:card_number]"
         );
+    }
+
+    #[test]
+    fn large_values_are_capped_for_records_after_redaction() {
+        let r = Redactor::default();
+        let big = "x".repeat(4_000_000);
+        let v = r.redact_for_record(&json!({"content": big, "password": "hunter2", "n": 1}));
+        let text = v.to_string();
+        assert!(text.len() < 2_000, "{}", text.len());
+        assert!(text.contains("truncated: 4000000 bytes, sha256 "));
+        assert_eq!(v["password"], REDACTED);
+        assert_eq!(v["n"], 1);
+        // Many small strings: the whole value is summarised.
+        let many: Vec<String> = (0..20_000).map(|i| format!("item-{i}")).collect();
+        let v = r.redact_for_record(&json!(many));
+        assert!(v["$truncated"]["bytes"].as_u64().unwrap() > 100_000);
+        // Small values are untouched.
+        assert_eq!(r.redact_for_record(&json!({"a": "b"})), json!({"a": "b"}));
     }
 
     #[test]

@@ -151,7 +151,7 @@ const PET_FIELDS: Body = Body::Fields {
 
 /// Creates a pet.
 #[capability(effects(create, network), undo = inverse("delete_pet", id = "$result.id"))]
-async fn create_pet(name: String, tag: Option<String>) -> Result<Value, ToolError> {
+async fn create_pet(ctx: &aifirst::Ctx, name: String, tag: Option<String>) -> Result<Value, ToolError> {
     let op = Operation {
         method: "POST",
         path: "/pets",
@@ -159,7 +159,7 @@ async fn create_pet(name: String, tag: Option<String>) -> Result<Value, ToolErro
         body: PET_FIELDS,
         server: None,
     };
-    http::call(&API, &op, &json!({"name": name, "tag": tag})).await
+    http::call_in(ctx, &API, &op, &json!({"name": name, "tag": tag})).await
 }
 
 /// Creates a pet; the API answers with its Location only.
@@ -177,8 +177,9 @@ async fn create_quiet_pet(ctx: &aifirst::Ctx, name: String) -> Result<Value, Too
 
 /// Gets a pet.
 #[capability(effects(read, network))]
-async fn get_pet(id: String) -> Result<Value, ToolError> {
-    http::call(
+async fn get_pet(ctx: &aifirst::Ctx, id: String) -> Result<Value, ToolError> {
+    http::call_in(
+        ctx,
         &API,
         &Operation {
             method: "GET",
@@ -198,7 +199,7 @@ async fn get_pet(id: String) -> Result<Value, ToolError> {
     undo = restore("replace_pet", snapshot = "get_pet", when_absent = "delete_pet",
                    id = "$args.id", name = "$snapshot.name", tag = "$snapshot.tag")
 )]
-async fn replace_pet(id: String, name: String, tag: Option<String>) -> Result<Value, ToolError> {
+async fn replace_pet(ctx: &aifirst::Ctx, id: String, name: String, tag: Option<String>) -> Result<Value, ToolError> {
     let op = Operation {
         method: "PUT",
         path: "/pets/{id}",
@@ -206,7 +207,7 @@ async fn replace_pet(id: String, name: String, tag: Option<String>) -> Result<Va
         body: PET_FIELDS,
         server: None,
     };
-    http::call(&API, &op, &json!({"id": id, "name": name, "tag": tag})).await
+    http::call_in(ctx, &API, &op, &json!({"id": id, "name": name, "tag": tag})).await
 }
 
 /// Deletes a pet.
@@ -214,8 +215,9 @@ async fn replace_pet(id: String, name: String, tag: Option<String>) -> Result<Va
     effects(delete, network),
     undo = recreate("replace_pet", snapshot = "get_pet", id = "$args.id", name = "$snapshot.name", tag = "$snapshot.tag")
 )]
-async fn delete_pet(id: String) -> Result<Value, ToolError> {
-    http::call(
+async fn delete_pet(ctx: &aifirst::Ctx, id: String) -> Result<Value, ToolError> {
+    http::call_in(
+        ctx,
         &API,
         &Operation {
             method: "DELETE",
@@ -231,7 +233,7 @@ async fn delete_pet(id: String) -> Result<Value, ToolError> {
 
 /// Tells whether a pet is starred (204) or not (404).
 #[capability(effects(read, network))]
-async fn check_star(id: String) -> Result<Value, ToolError> {
+async fn check_star(ctx: &aifirst::Ctx, id: String) -> Result<Value, ToolError> {
     let op = Operation {
         method: "GET",
         path: "/pets/{id}/star",
@@ -239,12 +241,12 @@ async fn check_star(id: String) -> Result<Value, ToolError> {
         body: Body::None,
         server: None,
     };
-    http::call(&API, &op, &json!({"id": id})).await
+    http::call_in(ctx, &API, &op, &json!({"id": id})).await
 }
 
 /// Stars a pet.
 #[capability(effects(create, network), undo = inverse("unstar_pet", snapshot = "check_star", guard = "snapshot_absent", id = "$args.id"))]
-async fn star_pet(id: String) -> Result<Value, ToolError> {
+async fn star_pet(ctx: &aifirst::Ctx, id: String) -> Result<Value, ToolError> {
     let op = Operation {
         method: "PUT",
         path: "/pets/{id}/star",
@@ -252,12 +254,12 @@ async fn star_pet(id: String) -> Result<Value, ToolError> {
         body: Body::None,
         server: None,
     };
-    http::call(&API, &op, &json!({"id": id})).await
+    http::call_in(ctx, &API, &op, &json!({"id": id})).await
 }
 
 /// Removes a pet's star.
 #[capability(effects(delete, network), undo = inverse("star_pet", snapshot = "check_star", guard = "snapshot_present", id = "$args.id"))]
-async fn unstar_pet(id: String) -> Result<Value, ToolError> {
+async fn unstar_pet(ctx: &aifirst::Ctx, id: String) -> Result<Value, ToolError> {
     let op = Operation {
         method: "DELETE",
         path: "/pets/{id}/star",
@@ -265,7 +267,7 @@ async fn unstar_pet(id: String) -> Result<Value, ToolError> {
         body: Body::None,
         server: None,
     };
-    http::call(&API, &op, &json!({"id": id})).await
+    http::call_in(ctx, &API, &op, &json!({"id": id})).await
 }
 
 // ---------------------------------------------------------------- the tests
@@ -484,9 +486,12 @@ fn parameters_and_credentials_reach_the_server() {
         },
         server: None,
     };
-    let args = json!({"name": "a b/c", "tags": ["x", "y"], "trace": "t1", "session": "s1", "body": {"k": 1}});
-    let echo = rt.block_on(http::call(&SECURED, &op, &args)).unwrap();
-    assert_eq!(echo["path"], "/echo/a%20b%2Fc?tag=x&tag=y");
+    let args = json!({"name": "a b%c", "tags": ["x", "y"], "trace": "t1", "session": "s1", "body": {"k": 1}});
+    let ctx = aifirst::Ctx::new();
+    let echo = rt
+        .block_on(http::call_in(&ctx, &SECURED, &op, &args))
+        .unwrap();
+    assert_eq!(echo["path"], "/echo/a%20b%25c?tag=x&tag=y");
     let h = &echo["headers"];
     assert_eq!(h["authorization"], "Bearer tok-123");
     assert_eq!(h["x-api-key"], "key-456");

@@ -66,21 +66,6 @@ const PAIRS: [(&str, &str); 18] = [
     ("follow", "unfollow"),
 ];
 
-/// Names of fields whose value an API never gives back.
-const SECRET_WORDS: [&str; 11] = [
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "private_key",
-    "privatekey",
-    "api_key",
-    "apikey",
-    "credential",
-    "encrypted",
-    "passphrase",
-];
-
 /// Shared, lazily filled state for planning every capability of one IR.
 pub struct Planner<'a> {
     caps: &'a [Capability],
@@ -420,9 +405,11 @@ fn normalised(s: &str) -> String {
         .collect()
 }
 
+/// Whether an API will not give `field` back: it names a secret (the one list, shared with the
+/// runtime's redactor) or holds something encrypted.
 fn secret_like(field: &str) -> bool {
-    let f = crate::naming::snake_case(field);
-    SECRET_WORDS.iter().any(|w| f.contains(w))
+    aifirst_capability::secret::mentions_secret(field)
+        || crate::naming::snake_case(field).contains("encrypted")
 }
 
 /// The input property of a path parameter named `var`.
