@@ -28,6 +28,27 @@ fn remember(
     json!({ "id": id, "echo": note, "headers": headers, "password": password })
 }
 
+/// Keeps any JSON (the secret corpus goes through it).
+#[capability(effects(create), undo = inverse("forget", id = "$result.id"))]
+fn keep(data: Value) -> Value {
+    let mut n = NOTES.lock().unwrap();
+    let id = n.len() as u64 + 1_000_000;
+    n.insert(id, String::new());
+    json!({ "id": id, "echo": data })
+}
+
+/// Takes a number (a secret sent here fails validation).
+#[capability(effects(read))]
+fn count(n: i64) -> i64 {
+    n
+}
+
+/// Fails with the given message (a secret in an error text).
+#[capability(effects(read))]
+fn fail_with(message: String) -> Result<bool, aifirst::ToolError> {
+    Err(aifirst::ToolError::handler(message))
+}
+
 /// Forgets a note.
 #[capability(effects(delete), irreversible = "forgotten notes are gone")]
 fn forget(id: u64) -> bool {
@@ -125,6 +146,64 @@ fn secrets_of_every_kind_are_absent_from_every_byte_on_disk() {
         recs[3].args
     );
     assert_eq!(log.verify().unwrap().first_bad, None);
+}
+
+/// Every case of the secret corpus, as arguments, in a validation error and in a handler's error
+/// text: no secret in any byte under the state directory, the JSONL export or the HTML report.
+#[test]
+fn the_secret_corpus_is_absent_from_state_exports_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, log) = audited(dir.path());
+    let corpus = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/secrets.jsonl"),
+    )
+    .unwrap();
+    let mut all_secrets = Vec::new();
+    for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let input = case["input"].clone();
+        match &case["secrets"] {
+            Value::Array(a) => all_secrets.extend(a.iter().map(|s| s.as_str().unwrap().to_string())),
+            _ => all_secrets.push(case["secret"].as_str().unwrap().to_string()),
+        }
+        block_on(engine.call("corpus", "keep", json!({"data": input}), CallOptions::default()))
+            .unwrap();
+        // Sent where a number belongs: the validation error must not copy it.
+        let e = block_on(engine.call("corpus", "count", json!({"n": input}), CallOptions::default()))
+            .unwrap_err();
+        assert!(e.to_string().contains("invalid"), "{e}");
+        if let Value::String(text) = &input {
+            let _ = block_on(engine.call(
+                "corpus",
+                "fail_with",
+                json!({"message": text}),
+                CallOptions::default(),
+            ));
+        }
+    }
+    // Secrets of a few digits (a CVV, a PIN) occur by chance in timestamps and hashes: the
+    // corpus test checks those by structure; here, every secret of 6 characters or more.
+    all_secrets.retain(|s| s.len() >= 6);
+    assert!(all_secrets.len() >= 100);
+    block_on(engine.undo("corpus", 3)).unwrap();
+    let export = dir.path().join("exports");
+    std::fs::create_dir_all(&export).unwrap();
+    let jsonl = log.export_jsonl(None, None).unwrap();
+    assert!(!jsonl.is_empty());
+    std::fs::write(export.join("audit.jsonl"), &jsonl).unwrap();
+    std::fs::write(export.join("report.html"), log.report_html(None, None).unwrap()).unwrap();
+    drop(engine);
+    drop(log);
+    let files = all_bytes_under(dir.path());
+    let mut leaks = Vec::new();
+    for secret in &all_secrets {
+        for (path, bytes) in &files {
+            if bytes.windows(secret.len()).any(|w| w == secret.as_bytes()) {
+                leaks.push(format!("{secret:.40} in {path}"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
 }
 
 fn seeded(dir: &Path, n: usize) -> Arc<AuditLog> {
