@@ -276,7 +276,7 @@ where
                 Fail::Failed(m) => (exit::FAILED, m),
             };
             if json {
-                println!("{}", json!({"error": message, "exit_code": code}));
+                outln!("{}", json!({"error": message, "exit_code": code}));
             }
             eprintln!("error: {message}");
             ExitCode::from(code)
@@ -373,6 +373,11 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
     let headers = config
         .headers()
         .map_err(|e| Fail::Usage(format!("airun.toml {e}")))?;
+    // A root that does not exist is a configuration error for every command, not only for
+    // the ones that open the engine.
+    aifirst::fs::Fs::new(&roots).map_err(|e| {
+        Fail::Usage(format!("{e} (from allowed_roots, --root or AIFIRST_ROOTS)"))
+    })?;
     Ok(Settings {
         state_dir,
         session,
@@ -422,7 +427,7 @@ fn open_engine(s: &Settings) -> Result<Engine, Fail> {
 }
 
 fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
@@ -455,7 +460,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                     "arguments:\n{}\n",
                     serde_json::to_string_pretty(&d["input_schema"]).unwrap_or_default()
                 ));
-                print!("{out}");
+                out!("{out}");
             }
             Ok(())
         }
@@ -471,7 +476,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             };
             let v = engine.call(&s.session, &name, args, opts).await?;
             if g.json {
-                println!("{v}");
+                outln!("{v}");
             } else {
                 print_json(&v);
             }
@@ -539,17 +544,17 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                 print_json(&crate::output::undo_report(&report));
             } else if dry_run {
                 if report.planned.is_empty() {
-                    println!("nothing to undo in session `{}`", s.session);
+                    outln!("nothing to undo in session `{}`", s.session);
                 }
                 for p in &report.planned {
-                    println!("step {} ({}, {}):", p.step, p.capability, p.state.as_str());
+                    outln!("step {} ({}, {}):", p.step, p.capability, p.state.as_str());
                     if p.compensations.is_empty() {
-                        println!("  nothing to run");
+                        outln!("  nothing to run");
                     }
                     for c in &p.compensations {
-                        println!("  {}({})", c.capability, c.args);
+                        outln!("  {}({})", c.capability, c.args);
                         if let Some(e) = &c.expect {
-                            println!(
+                            outln!(
                                 "    after checking with {}({}) that it still finds {}",
                                 e.read,
                                 e.args,
@@ -558,14 +563,14 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                         }
                     }
                     if let Some(why) = &p.blocked {
-                        println!("  would stop here: {why}");
+                        outln!("  would stop here: {why}");
                     }
                 }
             } else if report.undone.is_empty() && report.failed.is_none() {
-                println!("nothing to undo in session `{}`", s.session);
+                outln!("nothing to undo in session `{}`", s.session);
             } else {
                 for id in &report.undone {
-                    println!("undone step {id}");
+                    outln!("undone step {id}");
                 }
             }
             match report.failed {
@@ -581,7 +586,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             if g.json {
                 print_json(&serde_json::to_value(&steps).unwrap_or(Value::Null));
             } else if steps.is_empty() {
-                println!("no calls in session `{}`", s.session);
+                outln!("no calls in session `{}`", s.session);
             } else {
                 let mut rows = vec![vec![
                     "STEP".to_string(),
@@ -602,7 +607,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                             .unwrap_or_default(),
                     ]);
                 }
-                print!("{}", table(&rows));
+                out!("{}", table(&rows));
                 let stuck: Vec<String> = steps
                     .iter()
                     .filter(|st| matches!(st.state, StepState::Intended | StepState::Undoing))
@@ -623,7 +628,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             if g.json {
                 print_json(&crate::output::checkpoint(&name, step));
             } else {
-                println!("checkpoint `{name}` after step {step}");
+                outln!("checkpoint `{name}` after step {step}");
             }
             Ok(())
         }
@@ -771,8 +776,8 @@ fn list(json_out: bool, effect: Option<&str>) -> Result<(), Fail> {
             first_line(d.description, 60),
         ]);
     }
-    print!("{}", table(&rows));
-    println!("{} capabilities", defs.len());
+    out!("{}", table(&rows));
+    outln!("{} capabilities", defs.len());
     Ok(())
 }
 
@@ -780,7 +785,7 @@ fn done_line(json_out: bool, v: Value, text: &str) -> Result<(), Fail> {
     if json_out {
         print_json(&v);
     } else {
-        println!("{text}");
+        outln!("{text}");
     }
     Ok(())
 }
@@ -805,7 +810,7 @@ fn audit(s: &Settings, json_out: bool, cmd: AuditCommand) -> Result<(), Fail> {
             }
             if v.intact() {
                 if !json_out {
-                    println!(
+                    outln!(
                         "audit log intact: {} records, hash chain verified{}",
                         v.records,
                         if s.audit_key.is_some() {
@@ -848,7 +853,7 @@ fn audit(s: &Settings, json_out: bool, cmd: AuditCommand) -> Result<(), Fail> {
             if json_out {
                 print_json(&json!({"report": html}));
             } else {
-                println!("wrote {}", html.display());
+                outln!("wrote {}", html.display());
             }
             Ok(())
         }

@@ -18,6 +18,16 @@
 //! `list`, `describe`, `call`, `undo`, `history`, `checkpoint`, `audit verify|report|export` and
 //! `serve` (MCP over stdio, or streamable HTTP with `--http`). See docs/INTEGRATION_GUIDE.md.
 
+/// `println!` that ends the process quietly when stdout is closed (`NAME history | head`).
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::output::write_stdout(&format!("{}\n", format_args!($($t)*))) };
+}
+
+/// `print!` with the same care as [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => { $crate::output::write_stdout(&format!($($t)*)) };
+}
+
 mod cli;
 pub mod config;
 pub mod mcp;

@@ -3,6 +3,20 @@
 use aifirst::{CapabilityDef, UndoDecl};
 use serde_json::{json, Value};
 
+/// Writes to stdout. A closed stdout (the reader of a pipe went away, as with `| head`) ends the
+/// process quietly with status 0, as other Unix tools do; another write error ends it with 1.
+pub fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// One line saying how a capability is undone.
 pub fn undo_summary(def: &CapabilityDef) -> String {
     match def.undo {

@@ -452,3 +452,25 @@ fn help_teaches() {
         insta::assert_snapshot!(format!("help_{}", cmd.join("_").replace("--", "")), text);
     }
 }
+
+/// `notebook list | head -0`: the reader is gone before anything is written. Before, `println!`
+/// panicked ("failed printing to stdout: Broken pipe", exit 101).
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let b = Bench::new();
+    for args in [&["list"][..], &["describe", "create_note"], &["history"], &["--help"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_notebook"))
+            .args(args)
+            .current_dir(b.path())
+            .env("AIFIRST_ROOTS", b.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
