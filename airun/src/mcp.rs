@@ -932,3 +932,81 @@ pub async fn serve_http(server: McpServer, opts: HttpOptions) -> Result<(), Stri
         .await
         .map_err(|e| format!("HTTP server failed: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn server(dir: &std::path::Path) -> McpServer {
+        let engine = Engine::open(
+            aifirst::Registry::new().unwrap(),
+            aifirst::Policy::default(),
+            dir,
+        )
+        .unwrap();
+        McpServer::new(
+            engine,
+            ServeOptions {
+                name: "t".into(),
+                version: "0".into(),
+                session: "s".into(),
+                per_client_sessions: true,
+                meta_tools: true,
+                auto_confirm: false,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn pending_confirmations_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = server(dir.path());
+        let first = s.remember("x", &json!({"i": 0}));
+        for i in 1..(MAX_PENDING + 100) {
+            s.remember("x", &json!({"i": i}));
+        }
+        assert_eq!(s.pending_confirmations(), MAX_PENDING);
+        // The oldest went first: its token no longer confirms anything.
+        let req: CallToolRequestParams =
+            serde_json::from_value(json!({"name": "x", "arguments": {"i": 0}})).unwrap();
+        assert!(s.take_confirmation(&first, "x", &json!({"i": 0}), &req).is_err());
+    }
+
+    #[test]
+    fn confirmation_tokens_are_not_guessable() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = server(dir.path());
+        let a = s.remember("x", &json!({}));
+        let b = s.remember("x", &json!({}));
+        assert_ne!(a, b);
+        assert!(a.len() > 40, "{a}");
+        assert_ne!(a[a.len() - 32..], b[b.len() - 32..]);
+    }
+
+    #[test]
+    fn origins_and_hosts() {
+        let g = Gate {
+            token: None,
+            hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            origins: vec!["https://app.example.com".into(), "http://dev.example:*".into()],
+            max_body: 1,
+            max_sessions: 1,
+            sessions: Arc::new(Default::default()),
+        };
+        assert!(g.host_ok("localhost:8080"));
+        assert!(g.host_ok("[::1]:80"));
+        assert!(g.host_ok("127.0.0.1"));
+        assert!(!g.host_ok("evil.example:8080"));
+        assert!(!g.host_ok("127.0.0.1.evil.example"));
+        assert!(g.origin_ok("http://localhost:6274"));
+        assert!(g.origin_ok("http://[::1]:3000"));
+        assert!(g.origin_ok("https://app.example.com"));
+        assert!(!g.origin_ok("https://app.example.com:8443"));
+        assert!(g.origin_ok("http://dev.example:5173"));
+        assert!(!g.origin_ok("http://evil.example"));
+        assert!(!g.origin_ok("null"));
+        assert!(!g.origin_ok("file://"));
+    }
+}
