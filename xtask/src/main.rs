@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 
 mod corpus_crates;
 mod import;
+mod load;
 mod mcp;
 mod soak;
 
@@ -34,6 +35,7 @@ fn main() -> Result<()> {
         Some("bench-engine") => bench_engine(&args[1..]),
         Some("soak") => soak::soak(&args[1..]),
         Some("bench-mcp") => mcp::bench_mcp(&args[1..]),
+        Some("load-http") => load::load_http(&args[1..]),
         Some("bench-import") => import::bench_import(&args[1..]),
         Some("corpus-crates") => corpus_crates::corpus_crates(&args[1..]),
         Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
@@ -48,7 +50,10 @@ fn main() -> Result<()> {
                  {:<39}N random undo plans of mutating operations, one line each, to check by hand\n  \
                  bench-engine [--calls N]               engine overhead per call (journal on) and calls/s on 2 threads\n  \
                  soak [--rounds N] [--seed S]           kill -9 during calls and undos, settle, check, undo all\n  \
+                 load-http [--clients 200] [--calls 50] N concurrent MCP HTTP clients; latency, and every call\n  \
+                 {:<39}journaled and audited exactly once\n  \
                  fetch-github                           download GitHub's description into target/bench-data",
+                "",
                 "",
                 ""
             );

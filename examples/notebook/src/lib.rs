@@ -237,3 +237,31 @@ pub fn noop() -> bool {
 pub fn fail() -> Result<bool, ToolError> {
     Err(ToolError::handler("this capability always fails"))
 }
+
+/// Counts one more of `label` and returns the new count (for load tests: thread-safe, in memory,
+/// so the cost measured is the runtime's, not the notes file's); undo counts one less.
+#[capability(effects(create), undo = inverse("untally", label = "$args.label"))]
+pub fn tally(
+    /// What is counted.
+    label: String,
+) -> Value {
+    let mut counts = TALLIES.lock().unwrap_or_else(|p| p.into_inner());
+    let n = counts.entry(label.clone()).or_insert(0);
+    *n += 1;
+    serde_json::json!({"label": label, "n": *n})
+}
+
+/// Counts one less of `label` (the undo of `tally`).
+#[capability(effects(delete), irreversible = "a count taken back is not kept")]
+pub fn untally(
+    /// What is counted.
+    label: String,
+) -> Value {
+    let mut counts = TALLIES.lock().unwrap_or_else(|p| p.into_inner());
+    let n = counts.entry(label.clone()).or_insert(0);
+    *n = n.saturating_sub(1);
+    serde_json::json!({"label": label, "n": *n})
+}
+
+static TALLIES: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());

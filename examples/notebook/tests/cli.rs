@@ -366,11 +366,13 @@ fn list_and_describe() {
             "noop",
             "pin_note",
             "purge_notes",
-            "rename_note"
+            "rename_note",
+            "tally",
+            "untally"
         ]
     );
     let deletes = b.json(&["list", "--effect", "delete"]);
-    assert_eq!(deletes.as_array().unwrap().len(), 2);
+    assert_eq!(deletes.as_array().unwrap().len(), 3);
     let d = b.json(&["describe", "create_note"]);
     assert_eq!(d["undo"], "inverse: delete_note(id = $result.id)");
     assert_eq!(d["undo_confidence"], "high");
