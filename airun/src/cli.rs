@@ -375,9 +375,8 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
         .map_err(|e| Fail::Usage(format!("airun.toml {e}")))?;
     // A root that does not exist is a configuration error for every command, not only for
     // the ones that open the engine.
-    aifirst::fs::Fs::new(&roots).map_err(|e| {
-        Fail::Usage(format!("{e} (from allowed_roots, --root or AIFIRST_ROOTS)"))
-    })?;
+    aifirst::fs::Fs::new(&roots)
+        .map_err(|e| Fail::Usage(format!("{e} (from allowed_roots, --root or AIFIRST_ROOTS)")))?;
     Ok(Settings {
         state_dir,
         session,
@@ -399,12 +398,7 @@ fn sandbox(s: &Settings) -> Result<aifirst::Sandbox, Fail> {
     aifirst::Sandbox::new()
         .with_roots(&s.roots)
         .map_err(|e| Fail::Usage(format!("{e} (from allowed_roots, --root or AIFIRST_ROOTS)")))
-        .map(|sb| {
-            sb.with_net(aifirst::http::Net::new(
-                s.hosts.clone(),
-                s.headers.clone(),
-            ))
-        })
+        .map(|sb| sb.with_net(aifirst::http::Net::new(s.hosts.clone(), s.headers.clone())))
 }
 
 fn registry() -> Result<Registry, Fail> {

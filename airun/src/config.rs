@@ -182,11 +182,16 @@ impl Config {
         let mut out = Vec::new();
         for (name, value) in &self.http.headers {
             if reqwest_header_name_ok(name).is_err() {
-                return Err(format!("[http.headers]: `{name}` is not a valid header name"));
+                return Err(format!(
+                    "[http.headers]: `{name}` is not a valid header name"
+                ));
             }
-            out.push((name.clone(), expand_vars(value).map_err(|var| {
-                format!("[http.headers] {name}: environment variable {var} is not set")
-            })?));
+            out.push((
+                name.clone(),
+                expand_vars(value).map_err(|var| {
+                    format!("[http.headers] {name}: environment variable {var} is not set")
+                })?,
+            ));
         }
         Ok(out)
     }
@@ -303,7 +308,10 @@ patterns = { order_id = "ORD-[0-9]+" }
             .headers()
             .unwrap_err();
         assert!(missing.contains("AIRUN_TEST_NOT_SET_ANYWHERE"), "{missing}");
-        let bad = Config::parse("[http.headers]\n\"a b\" = \"x\"\n").unwrap().headers().unwrap_err();
+        let bad = Config::parse("[http.headers]\n\"a b\" = \"x\"\n")
+            .unwrap()
+            .headers()
+            .unwrap_err();
         assert!(bad.contains("not a valid header name"), "{bad}");
     }
 

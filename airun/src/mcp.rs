@@ -703,7 +703,7 @@ fn split_host_port(authority: &str) -> (String, Option<String>) {
 impl Gate {
     fn host_ok(&self, host: &str) -> bool {
         let (h, _) = split_host_port(host);
-        self.hosts.iter().any(|a| *a == h)
+        self.hosts.contains(&h)
     }
 
     /// Loopback origins always; others when listed (`https://app.example.com`, `http://x:*`).
@@ -971,7 +971,9 @@ mod tests {
         // The oldest went first: its token no longer confirms anything.
         let req: CallToolRequestParams =
             serde_json::from_value(json!({"name": "x", "arguments": {"i": 0}})).unwrap();
-        assert!(s.take_confirmation(&first, "x", &json!({"i": 0}), &req).is_err());
+        assert!(s
+            .take_confirmation(&first, "x", &json!({"i": 0}), &req)
+            .is_err());
     }
 
     #[test]
@@ -990,7 +992,10 @@ mod tests {
         let g = Gate {
             token: None,
             hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
-            origins: vec!["https://app.example.com".into(), "http://dev.example:*".into()],
+            origins: vec![
+                "https://app.example.com".into(),
+                "http://dev.example:*".into(),
+            ],
             max_body: 1,
             max_sessions: 1,
             sessions: Arc::new(Default::default()),

@@ -66,8 +66,14 @@ mod tests {
         assert_eq!(n("/.."), None);
         assert_eq!(n("../x"), None);
         assert_eq!(n("").as_deref(), Some(""));
-        assert!(is_inside(Path::new("/spec/a/../b.yaml"), Path::new("/spec")));
-        assert!(!is_inside(Path::new("/spec/../etc/passwd"), Path::new("/spec")));
+        assert!(is_inside(
+            Path::new("/spec/a/../b.yaml"),
+            Path::new("/spec")
+        ));
+        assert!(!is_inside(
+            Path::new("/spec/../etc/passwd"),
+            Path::new("/spec")
+        ));
         assert!(!is_inside(Path::new("/specs/x"), Path::new("/spec")));
         assert_eq!(absolute(Path::new("/a/../../b")), PathBuf::from("/b"));
     }

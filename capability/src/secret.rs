@@ -169,7 +169,10 @@ mod tests {
         ] {
             assert!(!is_secret_key(k), "{k}");
         }
-        assert_eq!(secret_key_kind_with("access_token", &[]), Some(SecretKind::Token));
+        assert_eq!(
+            secret_key_kind_with("access_token", &[]),
+            Some(SecretKind::Token)
+        );
         assert_eq!(secret_key_kind_with("pin", &[]), Some(SecretKind::Value));
         // A flag about a secret is under a secret name; the redactor keeps booleans.
         assert!(is_secret_key("has_password"));

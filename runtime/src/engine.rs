@@ -19,9 +19,9 @@ use crate::def::{CapabilityDef, UndoDecl};
 use crate::expr::{resolve, Scope};
 use crate::journal::{Alias, Expect, Journal, JournalError, Replay, Step, StepState, StepUndo};
 use crate::lock::{LockError, SessionLocks};
-use crate::sandbox::Sandbox;
 use crate::policy::{Policy, Verdict};
 use crate::redact::Redactor;
+use crate::sandbox::Sandbox;
 use crate::{Ctx, Expr, Guard, Registry, Root, ToolError, UndoCall, UndoPlan};
 
 /// What the snapshot before a call found.
@@ -445,10 +445,11 @@ impl Engine {
             None
         };
         let step = if mutating {
-            Some(
-                self.journal
-                    .intend(session, name, &self.redactor.redact_for_record(&args_checked))?,
-            )
+            Some(self.journal.intend(
+                session,
+                name,
+                &self.redactor.redact_for_record(&args_checked),
+            )?)
         } else {
             None
         };

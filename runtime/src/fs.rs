@@ -53,9 +53,10 @@ impl Fs {
             let canonical = given.canonicalize().map_err(|e| {
                 std::io::Error::new(e.kind(), format!("allowed root {}: {e}", r.display()))
             })?;
-            let dir = Dir::open_ambient_dir(&canonical, cap_std::ambient_authority()).map_err(
-                |e| std::io::Error::new(e.kind(), format!("allowed root {}: {e}", r.display())),
-            )?;
+            let dir =
+                Dir::open_ambient_dir(&canonical, cap_std::ambient_authority()).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("allowed root {}: {e}", r.display()))
+                })?;
             out.push(Root {
                 given,
                 canonical,
@@ -242,11 +243,8 @@ impl Fs {
     /// the returned file is dropped. Waits for another holder.
     pub fn lock(&self, path: impl AsRef<Path>) -> Result<std::fs::File, ToolError> {
         let at = self.locate(&path)?;
-        let file = open_beneath(
-            &at,
-            OpenOptions::new().read(true).write(true).create(true),
-        )?
-        .into_std();
+        let file =
+            open_beneath(&at, OpenOptions::new().read(true).write(true).create(true))?.into_std();
         file.lock().map_err(|e| io_error(&at, e))?;
         Ok(file)
     }

@@ -187,9 +187,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
             .unwrap_or_else(|p| p.into_inner())
             .contains(&host);
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if leave {
                 return Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs);
             }
@@ -203,7 +202,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
                         "host `{host}` resolves to {} (a {kind} address); name it in \
                          allowed_hosts to allow it",
                         a.ip()
-                    ))) as Box<dyn std::error::Error + Send + Sync>);
+                    )))
+                        as Box<dyn std::error::Error + Send + Sync>);
                 }
             }
             Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
@@ -225,7 +225,10 @@ impl std::fmt::Debug for Net {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Net")
             .field("allowed", &self.allowed)
-            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -831,7 +834,14 @@ mod tests {
         ] {
             assert_eq!(kind(ip), Some(want), "{ip}");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "140.82.112.3"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "140.82.112.3",
+        ] {
             assert_eq!(kind(ip), None, "{ip}");
         }
     }
@@ -839,7 +849,11 @@ mod tests {
     #[test]
     fn allowed_hosts_match_host_or_host_and_port() {
         let net = Net::new(
-            vec!["api.example.com".into(), "127.0.0.1:8080".into(), "[::1]:9000".into()],
+            vec![
+                "api.example.com".into(),
+                "127.0.0.1:8080".into(),
+                "[::1]:9000".into(),
+            ],
             vec![],
         );
         let ok = |u: &str| net.check_url(&reqwest::Url::parse(u).unwrap()).is_ok();
@@ -862,7 +876,11 @@ mod tests {
 
     #[test]
     fn path_values_cannot_change_the_operation() {
-        static PARAMS: [Param; 1] = [Param { property: "id", name: "id", location: In::Path }];
+        static PARAMS: [Param; 1] = [Param {
+            property: "id",
+            name: "id",
+            location: In::Path,
+        }];
         let op = |path: &'static str| Operation {
             method: "DELETE",
             path,
@@ -880,9 +898,15 @@ mod tests {
         assert_eq!(run("/pets/{id}", "v1.2".into()).unwrap(), "/pets/v1.2");
         for bad in ["..", ".", "", "a/b", "../admin", "a\\b"] {
             let e = run("/pets/{id}", bad.into()).unwrap_err();
-            assert!(matches!(e, ToolError::InvalidArguments { .. }), "{bad}: {e}");
+            assert!(
+                matches!(e, ToolError::InvalidArguments { .. }),
+                "{bad}: {e}"
+            );
         }
-        assert_eq!(run("/files/{+id}", "src/main.rs".into()).unwrap(), "/files/src/main.rs");
+        assert_eq!(
+            run("/files/{+id}", "src/main.rs".into()).unwrap(),
+            "/files/src/main.rs"
+        );
         for bad in ["src/../x", "./x", "a//b", "", "/abs"] {
             assert!(run("/files/{+id}", bad.into()).is_err(), "{bad}");
         }

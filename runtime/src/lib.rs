@@ -34,8 +34,8 @@ mod lock;
 mod policy;
 mod redact;
 mod registry;
-mod sandbox;
 pub mod report;
+mod sandbox;
 
 pub use aifirst_capability::{
     Annotations, Call as PlanCall, CapabilityRef, Confidence, Effect, Expr, ExprParseError, Guard,

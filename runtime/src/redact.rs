@@ -83,14 +83,22 @@ const PATTERNS: &[(&str, &str, Check)] = &[
         r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}",
         Check::None,
     ),
-    ("aws_access_key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", Check::None),
+    (
+        "aws_access_key",
+        r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
+        Check::None,
+    ),
     (
         "github_token",
         r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})",
         Check::None,
     ),
     ("gitlab_token", r"\bglpat-[A-Za-z0-9_-]{20,}", Check::None),
-    ("slack_token", r"\bxox[abprse]-[A-Za-z0-9-]{10,}", Check::None),
+    (
+        "slack_token",
+        r"\bxox[abprse]-[A-Za-z0-9-]{10,}",
+        Check::None,
+    ),
     (
         "slack_webhook",
         r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+",
@@ -107,7 +115,11 @@ const PATTERNS: &[(&str, &str, Check)] = &[
         Check::None,
     ),
     ("google_api_key", r"\bAIza[0-9A-Za-z_-]{35}", Check::None),
-    ("google_oauth_token", r"\bya29\.[0-9A-Za-z_-]{20,}", Check::None),
+    (
+        "google_oauth_token",
+        r"\bya29\.[0-9A-Za-z_-]{20,}",
+        Check::None,
+    ),
     ("npm_token", r"\bnpm_[A-Za-z0-9]{36}\b", Check::None),
     (
         "pypi_token",
@@ -121,7 +133,11 @@ const PATTERNS: &[(&str, &str, Check)] = &[
         Check::None,
     ),
     ("twilio_key", r"\bSK[0-9a-f]{32}\b", Check::None),
-    ("digitalocean_token", r"\bdo[opr]_v1_[0-9a-f]{64}\b", Check::None),
+    (
+        "digitalocean_token",
+        r"\bdo[opr]_v1_[0-9a-f]{64}\b",
+        Check::None,
+    ),
     (
         "shopify_token",
         r"\bshp(?:at|ss|ca|pa)_[0-9a-fA-F]{32}\b",
@@ -446,8 +462,7 @@ mod tests {
         assert_eq!(v["title"], "ok");
         assert_eq!(v["note"], "call with Bearer [REDACTED:bearer_token] please");
         assert_eq!(
-            v["prose"],
-            "Bearer authentication (RFC 6750) and Token Authentication",
+            v["prose"], "Bearer authentication (RFC 6750) and Token Authentication",
             "words, not tokens"
         );
         assert_eq!(v["card"], REDACTED, "a secret key");

@@ -163,14 +163,26 @@ fn the_secret_corpus_is_absent_from_state_exports_and_reports() {
         let case: Value = serde_json::from_str(line).unwrap();
         let input = case["input"].clone();
         match &case["secrets"] {
-            Value::Array(a) => all_secrets.extend(a.iter().map(|s| s.as_str().unwrap().to_string())),
+            Value::Array(a) => {
+                all_secrets.extend(a.iter().map(|s| s.as_str().unwrap().to_string()))
+            }
             _ => all_secrets.push(case["secret"].as_str().unwrap().to_string()),
         }
-        block_on(engine.call("corpus", "keep", json!({"data": input}), CallOptions::default()))
-            .unwrap();
+        block_on(engine.call(
+            "corpus",
+            "keep",
+            json!({"data": input}),
+            CallOptions::default(),
+        ))
+        .unwrap();
         // Sent where a number belongs: the validation error must not copy it.
-        let e = block_on(engine.call("corpus", "count", json!({"n": input}), CallOptions::default()))
-            .unwrap_err();
+        let e = block_on(engine.call(
+            "corpus",
+            "count",
+            json!({"n": input}),
+            CallOptions::default(),
+        ))
+        .unwrap_err();
         assert!(e.to_string().contains("invalid"), "{e}");
         if let Value::String(text) = &input {
             let _ = block_on(engine.call(
@@ -191,7 +203,11 @@ fn the_secret_corpus_is_absent_from_state_exports_and_reports() {
     let jsonl = log.export_jsonl(None, None).unwrap();
     assert!(!jsonl.is_empty());
     std::fs::write(export.join("audit.jsonl"), &jsonl).unwrap();
-    std::fs::write(export.join("report.html"), log.report_html(None, None).unwrap()).unwrap();
+    std::fs::write(
+        export.join("report.html"),
+        log.report_html(None, None).unwrap(),
+    )
+    .unwrap();
     drop(engine);
     drop(log);
     let files = all_bytes_under(dir.path());
@@ -203,7 +219,12 @@ fn the_secret_corpus_is_absent_from_state_exports_and_reports() {
             }
         }
     }
-    assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
+    assert!(
+        leaks.is_empty(),
+        "{} leaks:\n{}",
+        leaks.len(),
+        leaks.join("\n")
+    );
 }
 
 fn seeded(dir: &Path, n: usize) -> Arc<AuditLog> {

@@ -86,10 +86,8 @@ impl Server {
                     };
                     log.lock().unwrap().push(req.clone());
                     let (status, extra, text) = respond(&req);
-                    let mut out = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n",
-                        text.len()
-                    );
+                    let mut out =
+                        format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", text.len());
                     if !extra.iter().any(|(k, _)| k == "content-type") {
                         out.push_str("content-type: application/json\r\n");
                     }
@@ -121,7 +119,11 @@ fn redirect_to(location: String, status: u16) -> Arc<Responder> {
         if r.target.starts_with("/landing") {
             (200, vec![], r#"{"landed":true}"#.into())
         } else {
-            (status, vec![("location".into(), location.clone())], String::new())
+            (
+                status,
+                vec![("location".into(), location.clone())],
+                String::new(),
+            )
         }
     })
 }
@@ -252,7 +254,11 @@ async fn credentials_never_follow_a_redirect_to_another_host() {
     let hop = &other.seen()[0];
     assert_eq!(hop.method, "POST", "307 keeps the method");
     assert_eq!(hop.body, r#"{"name":"rex"}"#, "307 re-sends the body");
-    assert_eq!(hop.header("x-api-key"), None, "the key followed the redirect");
+    assert_eq!(
+        hop.header("x-api-key"),
+        None,
+        "the key followed the redirect"
+    );
     assert_eq!(hop.header("x-team-token"), None);
     assert_eq!(hop.header("authorization"), None);
 }
@@ -265,7 +271,11 @@ async fn a_same_origin_redirect_is_followed_with_credentials_and_303_becomes_get
             if r.target.starts_with("/landing") {
                 (200, vec![], r#"{"landed":true}"#.into())
             } else {
-                (303, vec![("location".into(), "/landing".into())], String::new())
+                (
+                    303,
+                    vec![("location".into(), "/landing".into())],
+                    String::new(),
+                )
             }
         }),
     );
@@ -311,7 +321,9 @@ async fn path_values_that_would_change_the_operation_are_refused() {
     let seen = srv.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].target, "/v1/things/..%252F");
-    call(&c, api, &DELETE_THING, json!({"id": 42})).await.unwrap();
+    call(&c, api, &DELETE_THING, json!({"id": 42}))
+        .await
+        .unwrap();
     assert_eq!(srv.seen()[1].target, "/v1/things/42");
 }
 
@@ -319,11 +331,7 @@ async fn path_values_that_would_change_the_operation_are_refused() {
 async fn special_addresses_need_leave() {
     let srv = Server::start("127.0.0.1", Arc::new(ok_json));
     // The description's own server is loopback, and nobody named it: refused.
-    let api_lit = api(
-        "NETLEAVE1",
-        &format!("http://127.0.0.1:{}", srv.port),
-        &[],
-    );
+    let api_lit = api("NETLEAVE1", &format!("http://127.0.0.1:{}", srv.port), &[]);
     let e = call(&ctx(&[], vec![]), api_lit, &GET_THING, json!({"id": "1"}))
         .await
         .unwrap_err();
@@ -403,7 +411,10 @@ async fn failures_read_plainly_and_name_what_to_set() {
             )
         }),
     );
-    std::env::set_var("NETFAIL4_BASE_URL", format!("http://127.0.0.1:{}", html.port));
+    std::env::set_var(
+        "NETFAIL4_BASE_URL",
+        format!("http://127.0.0.1:{}", html.port),
+    );
     let api4 = api("NETFAIL4", "", &[]);
     let e = call(&ctx(&[], vec![]), api4, &GET_THING, json!({"id": "1"}))
         .await

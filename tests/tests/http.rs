@@ -151,7 +151,11 @@ const PET_FIELDS: Body = Body::Fields {
 
 /// Creates a pet.
 #[capability(effects(create, network), undo = inverse("delete_pet", id = "$result.id"))]
-async fn create_pet(ctx: &aifirst::Ctx, name: String, tag: Option<String>) -> Result<Value, ToolError> {
+async fn create_pet(
+    ctx: &aifirst::Ctx,
+    name: String,
+    tag: Option<String>,
+) -> Result<Value, ToolError> {
     let op = Operation {
         method: "POST",
         path: "/pets",
@@ -199,7 +203,12 @@ async fn get_pet(ctx: &aifirst::Ctx, id: String) -> Result<Value, ToolError> {
     undo = restore("replace_pet", snapshot = "get_pet", when_absent = "delete_pet",
                    id = "$args.id", name = "$snapshot.name", tag = "$snapshot.tag")
 )]
-async fn replace_pet(ctx: &aifirst::Ctx, id: String, name: String, tag: Option<String>) -> Result<Value, ToolError> {
+async fn replace_pet(
+    ctx: &aifirst::Ctx,
+    id: String,
+    name: String,
+    tag: Option<String>,
+) -> Result<Value, ToolError> {
     let op = Operation {
         method: "PUT",
         path: "/pets/{id}",

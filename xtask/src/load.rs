@@ -39,7 +39,9 @@ fn post(addr: &str, session: Option<&str>, body: &Value) -> Result<Reply> {
         body.len()
     );
     if let Some(id) = session {
-        head.push_str(&format!("Mcp-Session-Id: {id}\r\nMcp-Protocol-Version: 2025-06-18\r\n"));
+        head.push_str(&format!(
+            "Mcp-Session-Id: {id}\r\nMcp-Protocol-Version: 2025-06-18\r\n"
+        ));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes())?;
@@ -84,9 +86,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// What one client got: its counts and each call's latency, or its first failure.
+type ClientRun = Result<(Vec<u64>, Vec<Duration>)>;
+
 /// One client: initialize, then `calls` tallies of its own label. Returns the counts it got and
 /// each call's latency, or the first failure.
-fn client(addr: &str, n: usize, calls: usize) -> Result<(Vec<u64>, Vec<Duration>)> {
+fn client(addr: &str, n: usize, calls: usize) -> ClientRun {
     let init = post(
         addr,
         None,
@@ -95,7 +100,11 @@ fn client(addr: &str, n: usize, calls: usize) -> Result<(Vec<u64>, Vec<Duration>
             "clientInfo": {"name": format!("load-{n}"), "version": "1"}}}),
     )?;
     if init.status != 200 {
-        bail!("client {n}: initialize got HTTP {}: {}", init.status, init.body);
+        bail!(
+            "client {n}: initialize got HTTP {}: {}",
+            init.status,
+            init.body
+        );
     }
     let session = init.session.context("no Mcp-Session-Id")?;
     let note = post(
@@ -119,7 +128,10 @@ fn client(addr: &str, n: usize, calls: usize) -> Result<(Vec<u64>, Vec<Duration>
         )?;
         lat.push(t.elapsed());
         let v = response(&r.body, id).with_context(|| {
-            format!("client {n} call {id}: HTTP {} without a response: {:.300}", r.status, r.body)
+            format!(
+                "client {n} call {id}: HTTP {} without a response: {:.300}",
+                r.status, r.body
+            )
         })?;
         let result = &v["result"];
         if result["isError"] == true || v.get("error").is_some() {
@@ -147,7 +159,9 @@ pub fn load_http(args: &[String]) -> Result<()> {
             "--clients" => clients = it.next().context("--clients N")?.parse()?,
             "--calls" => calls = it.next().context("--calls N")?.parse()?,
             "--bin" => bin = Some(PathBuf::from(it.next().context("--bin PATH")?)),
-            other => bail!("unknown argument {other} (see cargo xtask load-http --help in xtask/src/load.rs)"),
+            other => bail!(
+                "unknown argument {other} (see cargo xtask load-http --help in xtask/src/load.rs)"
+            ),
         }
     }
     let bin = match bin {
@@ -193,7 +207,7 @@ pub fn load_http(args: &[String]) -> Result<()> {
     });
 
     println!("{clients} clients × {calls} calls of `tally` over streamable HTTP ({addr})");
-    let results: Arc<Mutex<Vec<(usize, Result<(Vec<u64>, Vec<Duration>)>)>>> = Arc::default();
+    let results: Arc<Mutex<Vec<(usize, ClientRun)>>> = Arc::default();
     let start = Instant::now();
     let threads: Vec<_> = (0..clients)
         .map(|n| {
@@ -250,7 +264,9 @@ pub fn load_http(args: &[String]) -> Result<()> {
     let mut done = 0usize;
     let mut other_states = BTreeMap::new();
     for (id, st) in journal.all_steps()? {
-        let Some(step) = journal.step(id)? else { continue };
+        let Some(step) = journal.step(id)? else {
+            continue;
+        };
         if step.capability != "tally" {
             continue;
         }
@@ -297,7 +313,10 @@ pub fn load_http(args: &[String]) -> Result<()> {
         failures.push("the books do not balance".to_string());
     }
     if acknowledged != clients * calls {
-        failures.push(format!("{} calls were not acknowledged", clients * calls - acknowledged));
+        failures.push(format!(
+            "{} calls were not acknowledged",
+            clients * calls - acknowledged
+        ));
     }
     if !failures.is_empty() {
         for f in failures.iter().take(20) {
@@ -307,4 +326,34 @@ pub fn load_http(args: &[String]) -> Result<()> {
     }
     println!("every acknowledged call journaled and audited exactly once; none lost");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+
+    /// A small load in the test suite (the full one is `cargo xtask load-http`), on the debug
+    /// build of the notebook example.
+    #[test]
+    fn a_small_load_balances_the_books() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "notebook"])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "building notebook failed"
+        );
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let bin = target.join("debug/notebook");
+        let args: Vec<String> = ["--clients", "24", "--calls", "10", "--bin"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([bin.display().to_string()])
+            .collect();
+        if let Err(e) = super::load_http(&args) {
+            panic!("{e:#}");
+        }
+    }
 }

@@ -278,17 +278,30 @@ fn files_outside_the_allowed_roots_are_refused() {
     assert!(!b.path().join("notes.json").exists());
     // `..` that climbs out of the root is outside too.
     let out = run(&create, &b.path().join("allowed/../."));
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Inside the root it works; `--root` adds a root from the command line.
     let out = run(&create, &b.path().join("allowed"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(b.path().join("allowed/notes.json").is_file());
     let other = b.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     let mut with_flag = vec!["--root", other.to_str().unwrap()];
     with_flag.extend_from_slice(&create);
     let out = run(&with_flag, &other);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(other.join("notes.json").is_file());
     #[cfg(unix)]
     {
@@ -460,7 +473,12 @@ fn help_teaches() {
 #[test]
 fn a_closed_stdout_ends_quietly() {
     let b = Bench::new();
-    for args in [&["list"][..], &["describe", "create_note"], &["history"], &["--help"]] {
+    for args in [
+        &["list"][..],
+        &["describe", "create_note"],
+        &["history"],
+        &["--help"],
+    ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_notebook"))
             .args(args)
             .current_dir(b.path())

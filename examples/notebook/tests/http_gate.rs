@@ -77,7 +77,11 @@ struct Reply {
 impl Reply {
     fn json(&self) -> Value {
         let start = self.body.find('{').unwrap_or(0);
-        let end = self.body.rfind('}').map(|e| e + 1).unwrap_or(self.body.len());
+        let end = self
+            .body
+            .rfind('}')
+            .map(|e| e + 1)
+            .unwrap_or(self.body.len());
         serde_json::from_str(&self.body[start..end])
             .unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
@@ -145,7 +149,10 @@ fn host_and_origin_are_validated() {
     // DNS rebinding: evil.example now resolves to 127.0.0.1; the Host header gives it away.
     let rebound = initialize(
         &s.addr,
-        &[("Host", &format!("evil.example:{port}")), ("Origin", "http://evil.example")],
+        &[
+            ("Host", &format!("evil.example:{port}")),
+            ("Origin", "http://evil.example"),
+        ],
     );
     assert_eq!(rebound.status, 403);
     let rebound = initialize(&s.addr, &[("Host", &format!("evil.example:{port}"))]);
@@ -153,7 +160,10 @@ fn host_and_origin_are_validated() {
     // Loopback origins (a local inspector) and names pass.
     let local = initialize(
         &s.addr,
-        &[("Origin", "http://localhost:6274"), ("Host", &format!("localhost:{port}"))],
+        &[
+            ("Origin", "http://localhost:6274"),
+            ("Host", &format!("localhost:{port}")),
+        ],
     );
     assert_eq!(local.status, 200, "{}", local.body);
     // An origin listed in airun.toml passes.
@@ -168,7 +178,11 @@ fn host_and_origin_are_validated() {
         200
     );
     assert_eq!(
-        initialize(&s2.addr, &[("Origin", "https://app.example.com.evil.example")]).status,
+        initialize(
+            &s2.addr,
+            &[("Origin", "https://app.example.com.evil.example")]
+        )
+        .status,
         403
     );
 }
@@ -176,7 +190,11 @@ fn host_and_origin_are_validated() {
 #[test]
 fn malformed_input_gets_json_rpc_errors_and_bodies_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("airun.toml"), "[mcp]\nmax_body_bytes = 2000\n").unwrap();
+    std::fs::write(
+        dir.path().join("airun.toml"),
+        "[mcp]\nmax_body_bytes = 2000\n",
+    )
+    .unwrap();
     let s = serve(dir.path(), "127.0.0.1:0", &[], &[]);
     let r = request(&s.addr, "POST", &[], "{this is not json");
     assert_eq!(r.status, 400, "{}", r.body);
@@ -292,7 +310,10 @@ fn a_non_loopback_bind_needs_allow_remote_and_then_a_token() {
     assert_eq!(initialize(&local, &[("Authorization", &auth)]).status, 200);
     let lan = initialize(
         &local,
-        &[("Authorization", &auth), ("Host", &format!("192.168.1.20:{port}"))],
+        &[
+            ("Authorization", &auth),
+            ("Host", &format!("192.168.1.20:{port}")),
+        ],
     );
     assert_eq!(lan.status, 403, "an unlisted Host: {}", lan.body);
 }

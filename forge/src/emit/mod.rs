@@ -461,7 +461,9 @@ impl Credential {
     /// A README table row.
     fn row(&self, prefix: &str) -> String {
         match self {
-            Credential::Bearer => format!("| `{prefix}_TOKEN` | a bearer token (`Authorization: Bearer …`) |"),
+            Credential::Bearer => {
+                format!("| `{prefix}_TOKEN` | a bearer token (`Authorization: Bearer …`) |")
+            }
             Credential::Basic => {
                 format!("| `{prefix}_USERNAME`, `{prefix}_PASSWORD` | HTTP basic credentials |")
             }
