@@ -155,6 +155,10 @@ pub struct ParamBinding {
     pub style: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explode: Option<bool>,
+    /// `allowReserved: true`: a path value may hold `/` between segments (the runtime still
+    /// refuses `.`, `..` and empty segments); emitted as the template `{+name}`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_reserved: bool,
 }
 
 /// The request body and how it maps onto input properties.

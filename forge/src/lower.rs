@@ -502,6 +502,7 @@ impl<'a> Lowerer<'a> {
                 required: is_required,
                 style: obj.get("style").and_then(Value::as_str).map(str::to_string),
                 explode: obj.get("explode").and_then(Value::as_bool),
+                allow_reserved: obj.get("allowReserved") == Some(&Value::Bool(true)),
             });
         }
 

@@ -370,6 +370,46 @@ paths:
     assert!(get.contains("server: ::core::option::Option::None"));
 }
 
+/// A path parameter that declares `allowReserved` may carry `/` (a file path in a repository):
+/// forge emits the template `{+name}`, which the runtime expands segment by segment. Any other
+/// path parameter keeps `{name}`, where a `/` is refused.
+#[test]
+fn a_path_parameter_that_allows_reserved_characters_is_emitted_as_reserved_expansion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        r#"openapi: 3.0.3
+info: {title: Repo, version: "1"}
+servers: [{url: "https://api.example.test"}]
+paths:
+  /repos/{repo}/contents/{path}:
+    get:
+      operationId: getContent
+      parameters:
+        - {name: repo, in: path, required: true, schema: {type: string}}
+        - {name: path, in: path, required: true, allowReserved: true, schema: {type: string}}
+      responses: {"200": {description: ok}}
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("repo");
+    forge()
+        .args([
+            "import",
+            spec.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let ops = std::fs::read_to_string(out.join("src/untagged.rs")).unwrap();
+    assert!(
+        ops.contains(r#"path: "/repos/{repo}/contents/{+path}""#),
+        "{ops}"
+    );
+}
+
 /// The runtime refuses every call of a capability whose input schema does not compile; forge
 /// import compiles each emitted schema with the same validator and says so at the operation.
 #[test]

@@ -687,7 +687,17 @@ fn handler(c: &Capability, fn_name: &str, base_url: &str, opts: &EmitOptions) ->
     }
     let doc = doc_lines(&text);
     let method = h.method.as_str();
-    let path = h.path.as_str();
+    // A path parameter that allows reserved characters becomes `{+name}` (reserved expansion):
+    // the runtime then lets `/` separate its segments, each still checked.
+    let mut path = h.path.clone();
+    for p in h
+        .params
+        .iter()
+        .filter(|p| p.allow_reserved && p.location == ParamLocation::Path)
+    {
+        path = path.replace(&format!("{{{}}}", p.name), &format!("{{+{}}}", p.name));
+    }
+    let path = path.as_str();
     let params = h.params.iter().map(|p| {
         let property = p.property.as_str();
         let wire = p.name.as_str();
