@@ -196,16 +196,43 @@ impl Config {
         Ok(out)
     }
 
+    /// What of `[http.headers]` is secret: every value an `${VAR}` brings in, and the whole value
+    /// of a header whose name says it is a credential (`Authorization`, `X-Api-Key`, `Cookie`).
+    /// Plain values (`Accept = "application/json"`) are not: redacting them would blank ordinary
+    /// data wherever it appears.
+    pub fn header_secrets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, value) in &self.http.headers {
+            let mut rest = value.as_str();
+            while let Some(i) = rest.find("${") {
+                let after = &rest[i + 2..];
+                let Some(end) = after.find('}') else { break };
+                if let Ok(v) = std::env::var(&after[..end]) {
+                    out.push(v);
+                }
+                rest = &after[end + 1..];
+            }
+            let credential = aifirst_capability_secret(name)
+                || ["authorization", "proxy-authorization"]
+                    .contains(&name.to_ascii_lowercase().as_str());
+            if credential {
+                if let Ok(v) = expand_vars(value) {
+                    // The credential part of `Bearer x` / `token x`, and the whole value.
+                    if let Some((_, tail)) = v.split_once(' ') {
+                        out.push(tail.trim().to_string());
+                    }
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+
     /// The redactor: the built-in rules plus this file's.
     pub fn redactor(&self, path: &Path) -> Result<Redactor, ConfigError> {
         let mut r = Redactor::default();
-        for name in self.http.headers.keys() {
-            r = r.with_key(name);
-        }
-        if let Ok(headers) = self.headers() {
-            for (_, value) in headers {
-                r = r.with_secret(&value);
-            }
+        for secret in self.header_secrets() {
+            r = r.with_secret(&secret);
         }
         for k in &self.redaction.keys {
             r = r.with_key(k);
@@ -221,6 +248,10 @@ impl Config {
         }
         Ok(r)
     }
+}
+
+fn aifirst_capability_secret(name: &str) -> bool {
+    aifirst::is_secret_key(name)
 }
 
 fn reqwest_header_name_ok(name: &str) -> Result<(), ()> {
@@ -303,6 +334,17 @@ patterns = { order_id = "ORD-[0-9]+" }
         assert_eq!(h[1].1, "a-tok-3f9a8b7c6d5e-b");
         let r = c.redactor(Path::new("airun.toml")).unwrap();
         assert!(!r.redact_text("sent tok-3f9a8b7c6d5e").contains("3f9a8b7c"));
+        // Plain header values are not secrets; the bare `${VAR}` value is.
+        std::env::set_var("AIRUN_TEST_HDR_TOK2", "zz-91c2d3e4f5");
+        let c = Config::parse(
+            "[http.headers]\nAccept = \"application/json\"\nTitle = \"Notes\"\nAuthorization = \"token ${AIRUN_TEST_HDR_TOK2}\"\n",
+        )
+        .unwrap();
+        let r = c.redactor(Path::new("airun.toml")).unwrap();
+        let v = r.redact(&serde_json::json!({"title": "Notes", "accept": "application/json", "note": "zz-91c2d3e4f5"}));
+        assert_eq!(v["title"], "Notes");
+        assert_eq!(v["accept"], "application/json");
+        assert!(!v["note"].as_str().unwrap().contains("91c2d3e4"), "{v}");
         let missing = Config::parse("[http.headers]\nX = \"${AIRUN_TEST_NOT_SET_ANYWHERE}\"\n")
             .unwrap()
             .headers()

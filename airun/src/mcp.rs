@@ -805,6 +805,32 @@ async fn gate(
     if req.method() != axum::http::Method::POST {
         return next.run(req).await;
     }
+    // rmcp answers these in plain text; clients expect JSON-RPC.
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
+        return rpc_error(415, -32600, "Content-Type must be application/json");
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !(accept.contains("application/json") && accept.contains("text/event-stream")) {
+        return rpc_error(
+            406,
+            -32600,
+            "Accept must list both application/json and text/event-stream",
+        );
+    }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -832,12 +858,14 @@ async fn gate(
         Err(e) => return rpc_error(400, -32700, &format!("Parse error: {e}")),
     };
     let is_message = |v: &Value| v.get("jsonrpc").and_then(Value::as_str) == Some("2.0");
-    let valid = match &parsed {
-        Value::Object(_) => is_message(&parsed),
-        Value::Array(items) => !items.is_empty() && items.iter().all(is_message),
-        _ => false,
-    };
-    if !valid {
+    if parsed.is_array() {
+        return rpc_error(
+            400,
+            -32600,
+            "Invalid Request: JSON-RPC batches are not supported; send one message per request",
+        );
+    }
+    if !is_message(&parsed) {
         return rpc_error(
             400,
             -32600,
@@ -893,7 +921,8 @@ pub async fn serve_http(server: McpServer, opts: HttpOptions) -> Result<(), Stri
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ];
-    if !addr.ip().is_unspecified() && !loopback {
+    if !addr.ip().is_unspecified() {
+        // The address bound (127.0.0.2, a LAN address with --allow-remote) is a Host it serves.
         hosts.push(addr.ip().to_string());
     }
     hosts.extend(opts.allowed_hosts.iter().map(|h| split_host_port(h).0));

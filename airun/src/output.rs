@@ -3,17 +3,24 @@
 use aifirst::{CapabilityDef, UndoDecl};
 use serde_json::{json, Value};
 
-/// Writes to stdout. A closed stdout (the reader of a pipe went away, as with `| head`) ends the
-/// process quietly with status 0, as other Unix tools do; another write error ends it with 1.
+/// Set once stdout is found closed: later writes are skipped.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes to stdout. A closed stdout (the reader of a pipe went away, as with `| head`) is not
+/// an error: the rest of the output is dropped quietly and the command ends with the exit code
+/// it would have had (a failed call still exits 1). Another write error is reported on stderr.
 pub fn write_stdout(text: &str) {
     use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {e}");
         }
-        eprintln!("error: cannot write to stdout: {e}");
-        std::process::exit(1);
     }
 }
 

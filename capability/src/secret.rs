@@ -49,6 +49,31 @@ pub const SECRET_KEY_WORDS: &[&str] = &[
 /// `max_tokens`, `company`, `japan`).
 const EXACT_KEYS: &[&str] = &["tokens", "card", "pan"];
 
+/// Secret words that also name a secret at the *start* of a key, when the next word says it
+/// is another copy of the value (`password_confirmation`, `passwordRepeat`).
+const PREFIX_WORDS: &[&str] = &["password", "passwd", "passphrase", "pwd", "secret", "pin"];
+const COPY_WORDS: &[&str] = &[
+    "confirmation",
+    "confirm",
+    "confirmed",
+    "repeat",
+    "repeated",
+    "again",
+    "verify",
+    "verification",
+    "check",
+    "plain",
+    "plaintext",
+    "value",
+    "text",
+    "input",
+    "new",
+    "old",
+    "current",
+    "1",
+    "2",
+];
+
 /// What a secret key holds, which decides whether a number under it is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretKind {
@@ -58,16 +83,22 @@ pub enum SecretKind {
     Value,
 }
 
-/// `clientSecret` / `X-Api-Key` / `passWord` → `client_secret` / `x_api_key` / `pass_word`.
+/// `clientSecret` / `X-Api-Key` / `passWord` / `XApiKey` → `client_secret` / `x_api_key` /
+/// `pass_word` / `x_api_key`.
 pub fn snake(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
     let mut out = String::with_capacity(key.len() + 4);
     let mut prev_lower = false;
-    for c in key.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         if c == '-' || c == ' ' || c == '.' {
             out.push('_');
             prev_lower = false;
         } else if c.is_ascii_uppercase() {
-            if prev_lower {
+            // A word starts at an upper-case letter after a lower-case one (`apiKey`), or at the
+            // last capital of a run followed by a lower-case letter (`XApiKey`, `HTTPServer`).
+            let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if (prev_lower || (prev_upper && next_lower)) && !out.ends_with('_') {
                 out.push('_');
             }
             out.push(c.to_ascii_lowercase());
@@ -94,7 +125,13 @@ pub fn secret_key_kind_with(key: &str, extra: &[String]) -> Option<SecretKind> {
         .copied()
         .chain(extra.iter().map(String::as_str))
         .find(|w| matches(w))
-        .or_else(|| EXACT_KEYS.iter().copied().find(|w| s == *w));
+        .or_else(|| EXACT_KEYS.iter().copied().find(|w| s == *w))
+        .or_else(|| {
+            let mut words = s.split('_').filter(|w| !w.is_empty());
+            let first = words.next()?;
+            let second = words.next()?;
+            (PREFIX_WORDS.contains(&first) && COPY_WORDS.contains(&second)).then_some("password")
+        });
     hit.map(|w| {
         if w == "token" || w == "tokens" {
             SecretKind::Token
@@ -148,6 +185,10 @@ mod tests {
             "cardNumber",
             "card",
             "cvv",
+            "XApiKey",
+            "password_confirmation",
+            "passwordRepeat",
+            "secret_value",
         ] {
             assert!(is_secret_key(k), "{k}");
         }
@@ -158,6 +199,9 @@ mod tests {
             "prompt_tokens",
             "tokenizer",
             "password_policy",
+            "password_reset_sent",
+            "password_length",
+            "secret_santa",
             "session",
             "keyboard",
             "monkey",
@@ -177,6 +221,10 @@ mod tests {
         // A flag about a secret is under a secret name; the redactor keeps booleans.
         assert!(is_secret_key("has_password"));
         assert!(secret_key_kind_with("ssn", &["ssn".into()]).is_some());
+        assert_eq!(snake("XApiKey"), "x_api_key");
+        assert_eq!(snake("HTTPServer"), "http_server");
+        assert_eq!(snake("apiKey"), "api_key");
+        assert_eq!(snake("X-API-KEY"), "x_api_key");
         assert!(mentions_secret("password_hash"));
         assert!(mentions_secret("privateKey"));
         assert!(!mentions_secret("name"));

@@ -1200,7 +1200,7 @@ impl Engine {
                     c.capability
                 ));
             }
-            if holds_redacted(&c.args) {
+            if !step.faithful && holds_redacted(&c.args) {
                 return Err(format!(
                     "the compensation `{}` would need data the journal kept only redacted (a journal written by an older version): it cannot be replayed faithfully",
                     c.capability
@@ -1208,7 +1208,7 @@ impl Engine {
             }
         }
         if let StepUndo::Function { args, result, .. } = &step.undo {
-            if holds_redacted(args) || holds_redacted(result) {
+            if !step.faithful && (holds_redacted(args) || holds_redacted(result)) {
                 return Err(
                     "its undo function would need data the journal kept only redacted (a journal written by an older version)".to_string(),
                 );

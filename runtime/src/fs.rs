@@ -141,7 +141,9 @@ impl Fs {
 
     /// Replaces (or creates) a file with `contents` atomically: a sibling temporary file is
     /// written, flushed and renamed over the target, so a reader sees the old or the new file,
-    /// never a part, and a kill leaves the old file in place. The target's permissions are kept.
+    /// never a part, and a kill leaves the old file in place. The temporary file is created
+    /// `0600` and given the target's permissions only once written (a new file gets `0644`); a
+    /// read-only target is refused, as a shell's `>` would refuse it.
     pub fn write(&self, path: impl AsRef<Path>, contents: &[u8]) -> Result<(), ToolError> {
         let at = self.locate(&path)?;
         let (parent, name) = parent_of(&at)?;
@@ -160,17 +162,40 @@ impl Fs {
                     ),
                 })
             }
-            Ok(m) => Some(m.permissions()),
+            Ok(m) if m.permissions().readonly() => {
+                return Err(ToolError::NotAllowed {
+                    message: format!("{} is read-only", at.shown.display()),
+                })
+            }
+            Ok(m) => {
+                // Not writable by this user (another's file, say): refused as `>` would be,
+                // though the directory would let a rename replace it.
+                if let Err(e) = dir.open_with(&name, OpenOptions::new().write(true)) {
+                    if e.kind() == std::io::ErrorKind::PermissionDenied {
+                        return Err(ToolError::NotAllowed {
+                            message: format!("{} is not writable", at.shown.display()),
+                        });
+                    }
+                }
+                Some(m.permissions())
+            }
             Err(_) => None,
         };
         let tmp = temp_name(&name);
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use cap_std::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
         let mut file = dir
-            .open_with(&tmp, OpenOptions::new().write(true).create_new(true))
+            .open_with(&tmp, &options)
             .map_err(|e| io_error(&at, e))?;
         let written = file
             .write_all(contents)
             .and_then(|_| file.sync_all())
-            .and_then(|_| match perms {
+            .and_then(|_| match perms.or_else(new_file_permissions) {
                 Some(p) => file.set_permissions(p),
                 None => Ok(()),
             });
@@ -194,10 +219,14 @@ impl Fs {
     }
 
     /// Opens a file beneath its root with `options`. A regular file with more than one hard link
-    /// is refused (a handle could write through to a link outside the roots); read such a file
-    /// with [`Fs::read`].
+    /// is refused (a handle could write through to a link outside the roots) — judged before
+    /// `options` are applied, so a truncating open never empties such a file; read it with
+    /// [`Fs::read`].
     pub fn open(&self, path: impl AsRef<Path>, options: &OpenOptions) -> Result<File, ToolError> {
         let at = self.locate(&path)?;
+        if let Ok(probe) = open_beneath(&at, OpenOptions::new().read(true)) {
+            refuse_multiply_linked(&at, &probe)?;
+        }
         let file = open_beneath(&at, options)?;
         refuse_multiply_linked(&at, &file)?;
         Ok(file)
@@ -306,6 +335,17 @@ fn open_parent(at: &Located<'_>, parent: &Path) -> Result<Dir, ToolError> {
     at.dir.open_dir(parent).map_err(|e| io_error(at, e))
 }
 
+/// What a file [`Fs::write`] creates gets: `0644` (the permissions a new file usually has).
+fn new_file_permissions() -> Option<cap_std::fs::Permissions> {
+    #[cfg(unix)]
+    {
+        use cap_std::fs::PermissionsExt;
+        Some(cap_std::fs::Permissions::from_mode(0o644))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 fn temp_name(name: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -324,7 +364,8 @@ fn io_error(at: &Located<'_>, e: std::io::Error) -> ToolError {
     if text.contains("outside of the filesystem") || text.contains("escapes") {
         return ToolError::NotAllowed {
             message: format!(
-                "path `{}` leads outside the allowed roots (through a symbolic link)",
+                "path `{}` leads outside the allowed roots through a symbolic link (a link with an \
+                 absolute target counts, even one that points inside: make it relative)",
                 at.shown.display()
             ),
         };

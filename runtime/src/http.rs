@@ -242,6 +242,9 @@ impl Default for Net {
 /// The maximum number of redirects followed.
 const MAX_HOPS: usize = 10;
 
+/// The largest response body read (`{PREFIX}_MAX_RESPONSE_BYTES` overrides it).
+const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
 fn host_of(entry: &str) -> String {
     let e = entry.trim().to_ascii_lowercase();
     if let Some(rest) = e.strip_prefix('[') {
@@ -266,6 +269,17 @@ fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
     a.scheme() == b.scheme()
         && bare_host(a) == bare_host(b)
         && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// The API's own server: the same origin, or its upgrade from http to https on the default
+/// ports (a server that redirects every request to https).
+fn is_home(origin: &reqwest::Url, url: &reqwest::Url) -> bool {
+    same_origin(origin, url)
+        || (origin.scheme() == "http"
+            && url.scheme() == "https"
+            && bare_host(origin) == bare_host(url)
+            && origin.port().is_none()
+            && url.port().is_none())
 }
 
 impl Net {
@@ -435,7 +449,22 @@ impl Net {
                     other => query.push((p.name.to_string(), text(other))),
                 },
                 In::Header => headers.push((p.name.to_string(), text(v))),
-                In::Cookie => cookies.push(format!("{}={}", p.name, text(v))),
+                In::Cookie => {
+                    let value = text(v);
+                    if value
+                        .chars()
+                        .any(|c| c == ';' || c == ',' || c.is_whitespace() || c.is_control())
+                    {
+                        return Err(ToolError::InvalidArguments {
+                            message: format!(
+                                "cookie parameter `{}` may not contain `;`, `,`, spaces or control \
+                                 characters (it would set other cookies)",
+                                p.property
+                            ),
+                        });
+                    }
+                    cookies.push(format!("{}={value}", p.name));
+                }
             }
         }
         // Credentials: only what the description declares, only to the API's origin.
@@ -473,13 +502,17 @@ impl Net {
         let mut hops = 0;
         let resp = loop {
             self.check_url(&url)?;
-            let home = same_origin(&url, &origin);
+            let home = is_home(&origin, &url);
             let mut req = self
                 .client()?
                 .request(method.clone(), url.clone())
                 .timeout(Duration::from_secs(timeout));
             for (k, v) in &headers {
-                req = req.header(k.as_str(), v.as_str());
+                // A header argument named like a credential (`Authorization`, `X-Api-Key`,
+                // declared as a plain parameter) goes to the API's own server only.
+                if home || !aifirst_capability::secret::is_secret_key(k) {
+                    req = req.header(k.as_str(), v.as_str());
+                }
             }
             if home {
                 for (k, v) in self.headers.iter().chain(auth_headers.iter()) {
@@ -524,7 +557,16 @@ impl Net {
                     message: format!("more than {MAX_HOPS} redirects"),
                 });
             }
-            if self.allowed.is_empty() && !same_origin(&next, &origin) {
+            if url.scheme() == "https" && next.scheme() != "https" {
+                return Err(ToolError::NotAllowed {
+                    message: format!(
+                        "the API redirected from https to plain `{}://{}`; not followed",
+                        next.scheme(),
+                        next.host_str().unwrap_or("")
+                    ),
+                });
+            }
+            if self.allowed.is_empty() && !is_home(&origin, &next) {
                 return Err(ToolError::NotAllowed {
                     message: format!(
                         "the API redirected to another host, `{}`; it is followed only when \
@@ -555,10 +597,27 @@ impl Net {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
-        let body = resp
-            .text()
+        let limit = env(api, "MAX_RESPONSE_BYTES")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(MAX_RESPONSE_BYTES);
+        let mut resp = resp;
+        let mut bytes: Vec<u8> = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| transport_error(e, &url, timeout, api, configured, &base))?;
+            .map_err(|e| transport_error(e, &url, timeout, api, configured, &base))?
+        {
+            if bytes.len() + chunk.len() > limit {
+                return Err(ToolError::Transport {
+                    message: format!(
+                        "the response is larger than {limit} bytes (raise {}_MAX_RESPONSE_BYTES)",
+                        api.env_prefix
+                    ),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8_lossy(&bytes).into_owned();
         if !status.is_success() {
             let excerpt: String = body.chars().take(500).collect();
             return Err(ToolError::Http {
@@ -584,10 +643,15 @@ impl Net {
 
 /// The base URL, checked: absolute http(s), no query string or fragment.
 fn check_base(base: &str, var: &str, configured: bool) -> Result<reqwest::Url, ToolError> {
+    // Never echo credentials a malformed URL might carry.
+    let shown = match (base.find("://"), base.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &base[..s], &base[at + 1..]),
+        _ => base.to_string(),
+    };
     let whence = if configured {
-        format!("{var} (`{base}`)")
+        format!("{var} (`{shown}`)")
     } else {
-        format!("the description's server `{base}`")
+        format!("the description's server `{shown}`")
     };
     let url = reqwest::Url::parse(base).map_err(|_| ToolError::Transport {
         message: if base.is_empty() || !base.contains("://") {
@@ -607,6 +671,15 @@ fn check_base(base: &str, var: &str, configured: bool) -> Result<reqwest::Url, T
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ToolError::Transport {
             message: format!("{whence} is not an http(s) URL; set {var}"),
+        });
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ToolError::Transport {
+            message: format!(
+                "{var} must not carry credentials (`user:password@`); set {} and {} instead",
+                var.replace("_BASE_URL", "_USERNAME"),
+                var.replace("_BASE_URL", "_PASSWORD")
+            ),
         });
     }
     if url.query().is_some() || url.fragment().is_some() {
@@ -917,6 +990,9 @@ mod tests {
         assert!(check_base("http://localhost:8888", "X_BASE_URL", true).is_ok());
         let e = check_base("http://h/?token=abc", "X_BASE_URL", true).unwrap_err();
         assert!(e.to_string().contains("query string"), "{e}");
+        let e = check_base("http://u:pw@h/", "X_BASE_URL", true).unwrap_err();
+        assert!(e.to_string().contains("X_USERNAME"), "{e}");
+        assert!(!e.to_string().contains("pw"), "{e}");
         let e = check_base("", "X_BASE_URL", false).unwrap_err();
         assert!(e.to_string().contains("set X_BASE_URL"), "{e}");
         let e = check_base("/api", "X_BASE_URL", false).unwrap_err();

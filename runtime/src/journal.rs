@@ -193,6 +193,10 @@ pub struct Step {
     /// log records the same digest, so an edited compensation is found.
     #[serde(skip)]
     pub undo_digest: String,
+    /// The compensation data was journaled unredacted (journal schema 4 on). For older steps
+    /// the data may hold redaction markers, and undo refuses data that does.
+    #[serde(skip)]
+    pub faithful: bool,
 }
 
 /// A journal that could not be opened or written.
@@ -229,6 +233,7 @@ type RawStep = (
     String,
     u32,
     Option<String>,
+    bool,
 );
 
 /// The journal of one state directory.
@@ -238,9 +243,9 @@ pub struct Journal {
 }
 
 /// The current journal schema version (`PRAGMA user_version`).
-pub const JOURNAL_VERSION: i64 = 3;
+pub const JOURNAL_VERSION: i64 = 4;
 
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "
 CREATE TABLE IF NOT EXISTS steps (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -279,6 +284,11 @@ CREATE TABLE audit_head (
 -- Which calls an alias speaks of: calls of `capability`, argument `arg` (NULL: any, as before).
 ALTER TABLE aliases ADD COLUMN capability TEXT;
 ALTER TABLE aliases ADD COLUMN arg TEXT;
+",
+    "
+-- 1: the step's compensation data was written unredacted (this version on). Older rows may hold
+-- redaction markers in place of data; only for them is the data searched for markers.
+ALTER TABLE steps ADD COLUMN faithful INTEGER NOT NULL DEFAULT 0;
 ",
 ];
 
@@ -435,8 +445,8 @@ impl Journal {
         let undo = serde_json::to_string(&StepUndo::Pending).unwrap_or_else(|_| "{}".into());
         self.with(|c| {
             c.prepare_cached(
-                "INSERT INTO steps (session, capability, args, result, undo, state, pid)
-                 VALUES (?1, ?2, ?3, 'null', ?4, 'intended', ?5)",
+                "INSERT INTO steps (session, capability, args, result, undo, state, pid, faithful)
+                 VALUES (?1, ?2, ?3, 'null', ?4, 'intended', ?5, 1)",
             )?
             .execute(params![
                 session,
@@ -527,7 +537,7 @@ impl Journal {
     fn query(&self, tail: &str, p: impl rusqlite::Params) -> Result<Vec<Step>, JournalError> {
         let rows: Vec<RawStep> = self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT id, session, capability, args, result, undo, state, pid, error FROM steps {tail}"
+                "SELECT id, session, capability, args, result, undo, state, pid, error, faithful FROM steps {tail}"
             ))?;
             let rows = stmt
                 .query_map(p, |r| {
@@ -541,6 +551,7 @@ impl Journal {
                         r.get(6)?,
                         r.get(7)?,
                         r.get(8)?,
+                        r.get::<_, i64>(9)? != 0,
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -548,7 +559,7 @@ impl Journal {
         })?;
         rows.into_iter()
             .map(
-                |(id, session, capability, args, result, undo, state, pid, error)| {
+                |(id, session, capability, args, result, undo, state, pid, error, faithful)| {
                     let corrupt = |why: String| JournalError::Corrupt { id, why };
                     Ok(Step {
                         id,
@@ -569,6 +580,7 @@ impl Journal {
                             .ok_or_else(|| corrupt(format!("unknown state `{state}`")))?,
                         error,
                         pid,
+                        faithful,
                     })
                 },
             )

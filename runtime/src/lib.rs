@@ -37,6 +37,7 @@ mod registry;
 pub mod report;
 mod sandbox;
 
+pub use aifirst_capability::secret::is_secret_key;
 pub use aifirst_capability::{
     Annotations, Call as PlanCall, CapabilityRef, Confidence, Effect, Expr, ExprParseError, Guard,
     Root, Seg, UndoKind, UndoPlan,

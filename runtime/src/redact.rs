@@ -54,6 +54,8 @@ enum Check {
     Luhn,
     /// Base64 of `user:password`.
     BasicCredentials,
+    /// A quoted value (kept quotes): any content.
+    Quoted,
     /// A token with a digit, or mixed case or symbols, or 20 characters or more (so
     /// `Bearer authentication` stays prose).
     TokenLike,
@@ -96,7 +98,22 @@ const PATTERNS: &[(&str, &str, Check)] = &[
     ("gitlab_token", r"\bglpat-[A-Za-z0-9_-]{20,}", Check::None),
     (
         "slack_token",
-        r"\bxox[abprse]-[A-Za-z0-9-]{10,}",
+        r"\b(?:xox[abprse]|xapp)-[A-Za-z0-9-]{10,}",
+        Check::None,
+    ),
+    (
+        "discord_webhook",
+        r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]+/[A-Za-z0-9_-]+",
+        Check::None,
+    ),
+    (
+        "stripe_webhook_secret",
+        r"\bwhsec_[A-Za-z0-9+/=]{20,}",
+        Check::None,
+    ),
+    (
+        "telegram_bot_token",
+        r"[0-9]{8,10}:AA[A-Za-z0-9_-]{30,}",
         Check::None,
     ),
     (
@@ -150,7 +167,8 @@ const PATTERNS: &[(&str, &str, Check)] = &[
     ),
     (
         "url_credentials",
-        r"(?P<pre>://[^/\s:@]*:)[^@\s/]+(?P<post>@)",
+        // Up to the last `@` before the host: a password may contain `@`.
+        r"(?P<pre>://[^/\s:@]*:)[^\s/?#]+(?P<post>@)",
         Check::None,
     ),
     (
@@ -160,12 +178,17 @@ const PATTERNS: &[(&str, &str, Check)] = &[
     ),
     (
         "secret_assignment",
-        r#"(?i)(?P<pre>\b[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|secret_access_key|secret_key|card_number|api_key|apikey|access_token|refresh_token|auth_token|token|authtoken)["']?\s*[:=]\s*["']?)[^\s"',;&]+"#,
+        r#"(?i)(?P<pre>\b[A-Za-z0-9_.-]*(?:password|passwd|pwd|passphrase|secret|secret_access_key|secret_key|card_number|api_key|api-key|apikey|access_token|refresh_token|auth_token|token|authtoken)["']?\s*[:=]\s*)(?P<q>["'])(?P<secret>[^"'\r\n]{1,200})["']"#,
+        Check::Quoted,
+    ),
+    (
+        "secret_assignment",
+        r#"(?i)(?P<pre>\b[A-Za-z0-9_.-]*(?:password|passwd|pwd|passphrase|secret|secret_access_key|secret_key|card_number|api_key|api-key|apikey|access_token|refresh_token|auth_token|token|authtoken)["']?\s*[:=]\s*)[^\s"',;&=\[][^\s"',;&]*"#,
         Check::None,
     ),
     (
         "secret_header",
-        r"(?i)(?P<pre>\b(?:x-api-key|private-token|x-[a-z-]*(?:access|auth|api)-token|(?:set-)?cookie)\s*:\s*)[^\r\n]+",
+        r"(?i)(?P<pre>\b(?:x-api-key|api-key|ocp-apim-subscription-key|private-token|x-[a-z-]*(?:access|auth|api)-token|(?:set-)?cookie)\s*:\s*)[^\r\n]+",
         Check::None,
     ),
     (
@@ -239,10 +262,13 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 fn passes(check: Check, secret: &str) -> bool {
     match check {
-        Check::None => true,
+        Check::None | Check::Quoted => true,
         Check::Luhn => luhn(secret),
         Check::TokenLike => {
-            let b = secret.as_bytes();
+            // Judged without trailing punctuation: `The token requirements.` is prose.
+            let b = secret
+                .trim_end_matches(|c: char| ".,;:!?)".contains(c))
+                .as_bytes();
             b.iter().any(u8::is_ascii_digit)
                 || b.len() >= 20
                 || b.iter().any(|c| b"._~+/=-".contains(c))
@@ -348,7 +374,12 @@ impl Redactor {
                 }
                 let pre = c.name("pre").map(|m| m.as_str()).unwrap_or("");
                 let post = c.name("post").map(|m| m.as_str()).unwrap_or("");
-                format!("{pre}[REDACTED:{name}]{post}")
+                // A quoted value keeps its quotes.
+                let (q1, q2) = match c.name("q") {
+                    Some(q) => (q.as_str(), q.as_str()),
+                    None => ("", ""),
+                };
+                format!("{pre}{q1}[REDACTED:{name}]{q2}{post}")
             });
             out = replaced.into_owned();
         }

@@ -215,3 +215,44 @@ fn writes_are_atomic_and_leave_no_temporary_files() {
     assert_eq!(names, ["file.txt"]);
     assert_eq!(ctx.fs().read_to_string("sub/file.txt").unwrap(), "v19");
 }
+
+#[cfg(unix)]
+#[test]
+fn writes_keep_modes_refuse_read_only_files_and_never_expose_content() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = bench();
+    let ctx = ctx(std::slice::from_ref(&b.root));
+    let fs = ctx.fs();
+    // A private file stays private; a new one is 0644.
+    std::fs::write(b.root.join("private"), "old").unwrap();
+    std::fs::set_permissions(
+        b.root.join("private"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    fs.write(b.root.join("private"), b"new").unwrap();
+    let mode = |p: &str| {
+        std::fs::metadata(b.root.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("private"), 0o600);
+    fs.write(b.root.join("fresh"), b"x").unwrap();
+    assert_eq!(mode("fresh"), 0o644);
+    // A read-only file is refused and left alone.
+    std::fs::write(b.root.join("ro"), "keep").unwrap();
+    std::fs::set_permissions(b.root.join("ro"), std::fs::Permissions::from_mode(0o444)).unwrap();
+    let e = fs.write(b.root.join("ro"), b"clobber").unwrap_err();
+    assert!(e.to_string().contains("read-only"), "{e}");
+    assert_eq!(std::fs::read(b.root.join("ro")).unwrap(), b"keep");
+    // A truncating open of a hard link to a file outside is refused before it truncates.
+    std::fs::hard_link(b.outside.join("secret"), b.root.join("hard")).unwrap();
+    let r = fs.open(
+        b.root.join("hard"),
+        aifirst::fs::OpenOptions::new().write(true).truncate(true),
+    );
+    assert!(refused(r));
+    assert_eq!(std::fs::read(b.outside.join("secret")).unwrap(), b"outside");
+}

@@ -439,3 +439,110 @@ async fn configured_headers_reach_the_api_and_undeclared_credentials_are_not_sen
     assert_eq!(seen.header("authorization"), Some("token jupyter-abcdef"));
     assert!(!format!("{seen:?}").contains("should-not-be-sent"));
 }
+
+#[tokio::test]
+async fn downgrades_cookies_credential_headers_and_huge_responses_are_held() {
+    // A credential declared as a plain header parameter does not follow to another host.
+    static AUTH_PARAM: [Param; 2] = [
+        Param {
+            property: "id",
+            name: "id",
+            location: In::Path,
+        },
+        Param {
+            property: "auth",
+            name: "Authorization",
+            location: In::Header,
+        },
+    ];
+    static GET_WITH_AUTH: Operation = Operation {
+        method: "GET",
+        path: "/things/{id}",
+        params: &AUTH_PARAM,
+        body: Body::None,
+        server: None,
+    };
+    let other = Server::start("127.0.0.2", Arc::new(ok_json));
+    let api_srv = Server::start(
+        "127.0.0.1",
+        redirect_to(format!("http://127.0.0.2:{}/landing", other.port), 302),
+    );
+    let api1 = api(
+        "NETHOLD1",
+        &format!("http://127.0.0.1:{}", api_srv.port),
+        &[],
+    );
+    let both = ctx(
+        &[
+            format!("127.0.0.1:{}", api_srv.port),
+            format!("127.0.0.2:{}", other.port),
+        ],
+        vec![],
+    );
+    call(
+        &both,
+        api1,
+        &GET_WITH_AUTH,
+        json!({"id": "1", "auth": "token abc-123456"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        api_srv.seen()[0].header("authorization"),
+        Some("token abc-123456")
+    );
+    assert_eq!(other.seen()[0].header("authorization"), None);
+
+    // A cookie value cannot smuggle in other cookies.
+    static COOKIE_PARAM: [Param; 2] = [
+        Param {
+            property: "id",
+            name: "id",
+            location: In::Path,
+        },
+        Param {
+            property: "theme",
+            name: "theme",
+            location: In::Cookie,
+        },
+    ];
+    static GET_WITH_COOKIE: Operation = Operation {
+        method: "GET",
+        path: "/things/{id}",
+        params: &COOKIE_PARAM,
+        body: Body::None,
+        server: None,
+    };
+    let srv = Server::start("127.0.0.1", Arc::new(ok_json));
+    std::env::set_var(
+        "NETHOLD2_BASE_URL",
+        format!("http://127.0.0.1:{}", srv.port),
+    );
+    let api2 = api("NETHOLD2", "", &[]);
+    let e = call(
+        &ctx(&[], vec![]),
+        api2,
+        &GET_WITH_COOKIE,
+        json!({"id": "1", "theme": "dark; session=evil"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, ToolError::InvalidArguments { .. }), "{e}");
+    assert!(srv.seen().is_empty());
+
+    // A response larger than the limit is an error, not an allocation.
+    let big = Server::start(
+        "127.0.0.1",
+        Arc::new(|_: &Seen| (200, vec![], format!("\"{}\"", "x".repeat(10_000)))),
+    );
+    std::env::set_var(
+        "NETHOLD3_BASE_URL",
+        format!("http://127.0.0.1:{}", big.port),
+    );
+    std::env::set_var("NETHOLD3_MAX_RESPONSE_BYTES", "4096");
+    let api3 = api("NETHOLD3", "", &[]);
+    let e = call(&ctx(&[], vec![]), api3, &GET_THING, json!({"id": "1"}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("NETHOLD3_MAX_RESPONSE_BYTES"), "{e}");
+}

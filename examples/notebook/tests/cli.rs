@@ -493,4 +493,48 @@ fn a_closed_stdout_ends_quietly() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
     }
+    // A failure keeps its exit code when nobody reads the output.
+    for (args, code) in [
+        (&["call", "fail", "--json"][..], 1),
+        (&["call", "nope", "--json"], 2),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_notebook"))
+            .args(args)
+            .current_dir(b.path())
+            .env("AIFIRST_ROOTS", b.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+    }
+}
+
+/// A note whose text contains a redaction marker (pasted from an audit log) is still written
+/// back byte for byte by undo: the journal knows its compensation data is unredacted.
+#[test]
+fn undo_writes_back_text_that_looks_redacted() {
+    let b = Bench::new();
+    let body =
+        "the audit shows Bearer [REDACTED:bearer_token] and …[truncated: 9 bytes, sha256 00]";
+    b.ok(
+        &[
+            "call",
+            "create_note",
+            "--args",
+            &serde_json::json!({"title": "log", "body": body}).to_string(),
+        ],
+        0,
+    );
+    b.ok(
+        &["call", "delete_note", "--yes", "--args", r#"{"id":1}"#],
+        0,
+    );
+    b.ok(&["undo"], 0);
+    let notes: Value =
+        serde_json::from_str(&std::fs::read_to_string(b.path().join("notes.json")).unwrap())
+            .unwrap();
+    assert_eq!(notes["notes"][0]["body"], body);
 }

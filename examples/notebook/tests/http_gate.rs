@@ -202,6 +202,14 @@ fn malformed_input_gets_json_rpc_errors_and_bodies_are_bounded() {
     assert_eq!(r.json()["jsonrpc"], "2.0");
     let r = request(&s.addr, "POST", &[], "[1, 2]");
     assert_eq!(r.json()["error"]["code"], -32600, "{}", r.body);
+    let r = request(
+        &s.addr,
+        "POST",
+        &[],
+        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+    );
+    assert_eq!(r.json()["error"]["code"], -32600, "{}", r.body);
+    assert!(r.body.contains("batches"), "{}", r.body);
     let r = request(&s.addr, "POST", &[], "");
     assert_eq!(r.json()["error"]["code"], -32700, "{}", r.body);
     let big = format!(
@@ -254,6 +262,14 @@ fn sessions_are_capped_and_expire_when_idle() {
     for _ in 0..3 {
         assert_eq!(initialize(&s.addr, &[]).status, 200);
     }
+}
+
+#[test]
+fn another_loopback_address_serves_its_own_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path(), "127.0.0.2:0", &[], &[]);
+    assert!(s.addr.starts_with("127.0.0.2:"), "{}", s.addr);
+    assert_eq!(initialize(&s.addr, &[]).status, 200);
 }
 
 #[test]
