@@ -8,7 +8,8 @@
 //! - every acknowledged call is one `done` step in the journal and one `started` plus one `ok`
 //!   record in the audit log, each step id once; the audit chain verifies.
 //!
-//! Reports p50/p99/max latency of a call and the throughput. Without `--bin` it builds and uses
+//! Reports p50/p99/max latency of a call and the throughput, against a baseline measured in the
+//! same run: the same load of the read-only `noop` (no journal, audit or session lock). Without `--bin` it builds and uses
 //! the release `notebook` example.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,6 +69,24 @@ fn post(addr: &str, session: Option<&str>, body: &Value) -> Result<Reply> {
     })
 }
 
+/// Ends an MCP session (`DELETE /mcp`), as a well-behaved client does when it is done.
+fn close(addr: &str, session: &str) -> Result<u16> {
+    let mut s = TcpStream::connect(addr).context("connect")?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "DELETE /mcp HTTP/1.1\r\nHost: {addr}\r\nMcp-Session-Id: {session}\r\n\
+         Mcp-Protocol-Version: 2025-06-18\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
+}
+
 /// The JSON-RPC response with `id` in an SSE (or plain JSON) body. Events without data (the
 /// priming event) and chunk-size lines are skipped.
 fn response(body: &str, id: i64) -> Option<Value> {
@@ -86,12 +105,78 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// One phase of the load: what came back.
+struct Phase {
+    acknowledged: usize,
+    lat: Vec<Duration>,
+    elapsed: Duration,
+    failures: Vec<String>,
+}
+
+/// `clients` threads, each its own MCP session, `calls` calls of `tool` each, all at once.
+fn run_clients(addr: &str, clients: usize, calls: usize, tool: &'static str) -> Phase {
+    println!("{clients} clients × {calls} calls of `{tool}` over streamable HTTP ({addr})");
+    let results: Arc<Mutex<Vec<(usize, ClientRun)>>> = Arc::default();
+    let start = Instant::now();
+    let mut failures = Vec::new();
+    let mut threads = Vec::new();
+    for n in 0..clients {
+        let (addr, results) = (addr.to_string(), results.clone());
+        let spawned = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let r = client(&addr, n, calls, tool);
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((n, r));
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => failures.push(format!("thread {n}: {e}")),
+        }
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    let elapsed = start.elapsed();
+    let results = std::mem::take(&mut *results.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut lat: Vec<Duration> = Vec::new();
+    let mut acknowledged = 0usize;
+    for (n, r) in &results {
+        match r {
+            Ok((counts, l)) => {
+                acknowledged += counts.len();
+                lat.extend(l);
+                let want: Vec<u64> = (1..=calls as u64).collect();
+                if *counts != want {
+                    failures.push(format!("client {n} ({tool}): counts {counts:?}"));
+                }
+            }
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    if acknowledged != clients * calls {
+        failures.push(format!(
+            "{tool}: {} calls were not acknowledged",
+            clients * calls - acknowledged
+        ));
+    }
+    lat.sort();
+    Phase {
+        acknowledged,
+        lat,
+        elapsed,
+        failures,
+    }
+}
+
 /// What one client got: its counts and each call's latency, or its first failure.
 type ClientRun = Result<(Vec<u64>, Vec<Duration>)>;
 
 /// One client: initialize, then `calls` tallies of its own label. Returns the counts it got and
 /// each call's latency, or the first failure.
-fn client(addr: &str, n: usize, calls: usize) -> ClientRun {
+fn client(addr: &str, n: usize, calls: usize, tool: &str) -> ClientRun {
     let init = post(
         addr,
         None,
@@ -124,7 +209,11 @@ fn client(addr: &str, n: usize, calls: usize) -> ClientRun {
             addr,
             Some(&session),
             &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                    "params": {"name": "tally", "arguments": {"label": format!("client-{n}")}}}),
+            "params": {"name": tool, "arguments": if tool == "tally" {
+                json!({"label": format!("client-{n}")})
+            } else {
+                json!({})
+            }}}),
         )?;
         lat.push(t.elapsed());
         let v = response(&r.body, id).with_context(|| {
@@ -137,6 +226,10 @@ fn client(addr: &str, n: usize, calls: usize) -> ClientRun {
         if result["isError"] == true || v.get("error").is_some() {
             bail!("client {n} call {id} failed: {v}");
         }
+        if tool != "tally" {
+            counts.push(i as u64 + 1);
+            continue;
+        }
         let got = result["structuredContent"]["n"]
             .as_u64()
             .or_else(|| {
@@ -145,6 +238,10 @@ fn client(addr: &str, n: usize, calls: usize) -> ClientRun {
             })
             .with_context(|| format!("client {n} call {id}: no count in {result}"))?;
         counts.push(got);
+    }
+    let closed = close(addr, &session)?;
+    if closed >= 300 {
+        bail!("client {n}: closing the session got HTTP {closed}");
     }
     Ok((counts, lat))
 }
@@ -206,56 +303,33 @@ pub fn load_http(args: &[String]) -> Result<()> {
         let _ = stderr.read_to_string(&mut sink);
     });
 
-    println!("{clients} clients × {calls} calls of `tally` over streamable HTTP ({addr})");
-    let results: Arc<Mutex<Vec<(usize, ClientRun)>>> = Arc::default();
-    let start = Instant::now();
-    let threads: Vec<_> = (0..clients)
-        .map(|n| {
-            let (addr, results) = (addr.clone(), results.clone());
-            std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    let r = client(&addr, n, calls);
-                    results
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((n, r));
-                })
-        })
-        .collect::<std::io::Result<_>>()?;
-    for t in threads {
-        let _ = t.join();
-    }
-    let elapsed = start.elapsed();
+    // The baseline, in the same run: the same load of the read-only `noop` (no journal, no
+    // audit, no session lock), so the ratio is what journaling and auditing cost under load.
+    let base = run_clients(&addr, clients, calls, "noop");
+    let run = run_clients(&addr, clients, calls, "tally");
     let _ = child.kill();
     let _ = child.wait();
-
-    let results = std::mem::take(&mut *results.lock().unwrap_or_else(|p| p.into_inner()));
-    let mut failures = Vec::new();
-    let mut lat: Vec<Duration> = Vec::new();
-    let mut acknowledged = 0usize;
-    for (n, r) in &results {
-        match r {
-            Ok((counts, l)) => {
-                acknowledged += counts.len();
-                lat.extend(l);
-                let want: Vec<u64> = (1..=calls as u64).collect();
-                if *counts != want {
-                    failures.push(format!("client {n}: counts {counts:?}"));
-                }
-            }
-            Err(e) => failures.push(format!("{e:#}")),
-        }
+    let mut failures = base.failures.clone();
+    failures.extend(run.failures.iter().cloned());
+    let acknowledged = run.acknowledged;
+    for (what, r) in [("noop (baseline)", &base), ("tally", &run)] {
+        println!(
+            "{what:<16} acknowledged {} of {} calls in {:.1} s: {:.0} calls/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            r.acknowledged,
+            clients * calls,
+            r.elapsed.as_secs_f64(),
+            r.acknowledged as f64 / r.elapsed.as_secs_f64(),
+            percentile(&r.lat, 0.5).as_secs_f64() * 1e3,
+            percentile(&r.lat, 0.99).as_secs_f64() * 1e3,
+            r.lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        );
     }
-    lat.sort();
     println!(
-        "acknowledged {acknowledged} of {} calls in {:.1} s: {:.0} calls/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        clients * calls,
-        elapsed.as_secs_f64(),
-        acknowledged as f64 / elapsed.as_secs_f64(),
-        percentile(&lat, 0.5).as_secs_f64() * 1e3,
-        percentile(&lat, 0.99).as_secs_f64() * 1e3,
-        lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        "tally / noop: p50 {:.2}x, throughput {:.2}x",
+        percentile(&run.lat, 0.5).as_secs_f64()
+            / percentile(&base.lat, 0.5).as_secs_f64().max(1e-9),
+        (run.acknowledged as f64 / run.elapsed.as_secs_f64())
+            / (base.acknowledged as f64 / base.elapsed.as_secs_f64()).max(1e-9)
     );
 
     // The books: journal and audit log.
