@@ -139,26 +139,37 @@ fn hard_links_are_not_written_through() {
 #[cfg(unix)]
 #[test]
 fn a_directory_swapped_for_a_link_mid_flight_never_leads_outside() {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     let b = bench();
     let ctx = std::sync::Arc::new(ctx(std::slice::from_ref(&b.root)));
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let swaps = std::sync::Arc::new(AtomicU32::new(0));
     let swapper = {
-        let (root, outside, stop) = (b.root.clone(), b.outside.clone(), stop.clone());
+        let (root, outside, stop, swaps) = (
+            b.root.clone(),
+            b.outside.clone(),
+            stop.clone(),
+            swaps.clone(),
+        );
         std::thread::spawn(move || {
             let dir = root.join("work");
-            let mut swaps = 0u32;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 let _ = std::fs::remove_file(&dir);
                 let _ = std::fs::create_dir(&dir);
                 let _ = std::fs::remove_dir(&dir);
                 let _ = std::os::unix::fs::symlink(&outside, &dir);
-                swaps += 1;
+                swaps.fetch_add(1, Ordering::Relaxed);
             }
-            swaps
         })
     };
+    // The writes start once the swapping has, and go on until both have run a while (on a busy
+    // machine the swapper may be scheduled late).
+    while swaps.load(Ordering::Relaxed) == 0 {
+        std::thread::yield_now();
+    }
     let mut ok = 0;
-    for i in 0..400 {
+    let mut i = 0;
+    while i < 400 || swaps.load(Ordering::Relaxed) < 400 {
         if ctx
             .fs()
             .write(b.root.join(format!("work/f{i}")), b"x")
@@ -166,10 +177,14 @@ fn a_directory_swapped_for_a_link_mid_flight_never_leads_outside() {
         {
             ok += 1;
         }
+        i += 1;
+        if i > 200_000 {
+            break;
+        }
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let swaps = swapper.join().unwrap();
-    assert!(swaps > 0);
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(swaps.load(Ordering::Relaxed) >= 400);
     let escaped: Vec<_> = std::fs::read_dir(&b.outside)
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -177,7 +192,7 @@ fn a_directory_swapped_for_a_link_mid_flight_never_leads_outside() {
         .collect();
     assert!(
         escaped.is_empty(),
-        "{} of 400 writes landed outside ({ok} succeeded): {escaped:?}",
+        "{} of {i} writes landed outside ({ok} succeeded): {escaped:?}",
         escaped.len()
     );
 }

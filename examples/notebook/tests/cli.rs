@@ -468,6 +468,20 @@ fn help_teaches() {
     }
 }
 
+/// Runs the binary with its stdout's reader gone before anything is written.
+fn with_stdout_closed(b: &Bench, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_notebook"))
+        .args(args)
+        .current_dir(b.path())
+        .env("AIFIRST_ROOTS", b.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
 /// `notebook list | head -0`: the reader is gone before anything is written. Before, `println!`
 /// panicked ("failed printing to stdout: Broken pipe", exit 101).
 #[test]
@@ -479,16 +493,7 @@ fn a_closed_stdout_ends_quietly() {
         &["history"],
         &["--help"],
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_notebook"))
-            .args(args)
-            .current_dir(b.path())
-            .env("AIFIRST_ROOTS", b.path())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
+        let out = with_stdout_closed(&b, args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
@@ -498,16 +503,7 @@ fn a_closed_stdout_ends_quietly() {
         (&["call", "fail", "--json"][..], 1),
         (&["call", "nope", "--json"], 2),
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_notebook"))
-            .args(args)
-            .current_dir(b.path())
-            .env("AIFIRST_ROOTS", b.path())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
+        let out = with_stdout_closed(&b, args);
         assert_eq!(out.status.code(), Some(code), "{args:?}");
     }
 }
