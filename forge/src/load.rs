@@ -30,6 +30,20 @@ pub enum LoadError {
         #[source]
         source: serde_norway::Error,
     },
+    #[error(
+        "{path} is {size} bytes, more than the limit of {limit} (FORGE_MAX_SPEC_BYTES raises it)"
+    )]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    #[error("{path} is nested deeper than {MAX_DEPTH} levels at line {line}, column {column}; no API description is")]
+    TooDeep {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
     #[error("{path}: YAML value at {at} cannot be represented as JSON: {why}")]
     YamlShape {
         path: PathBuf,
@@ -55,11 +69,37 @@ pub struct Source {
     index: OnceLock<HashMap<String, (usize, usize)>>,
 }
 
+/// The largest description read, unless `FORGE_MAX_SPEC_BYTES` says otherwise: a clear error
+/// instead of an allocation that fails (the biggest real description, Microsoft Graph beta, is
+/// 47 MB).
+pub const MAX_SPEC_BYTES: u64 = 128 << 20;
+
+/// How deeply a JSON document may nest (serde_json's own limit): deeper is an error, at once.
+pub const MAX_DEPTH: usize = 128;
+
 /// How deep the line index goes: `/paths/{path}/{method}` is three tokens.
 const INDEX_DEPTH: usize = 3;
 
 /// Reads and parses a file. JSON is detected by its first non-blank character; anything else is YAML.
 pub fn load_file(path: &Path) -> Result<Source, LoadError> {
+    let limit = std::env::var("FORGE_MAX_SPEC_BYTES")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(MAX_SPEC_BYTES);
+    load_file_within(path, limit)
+}
+
+/// [`load_file`] with an explicit size limit in bytes.
+pub fn load_file_within(path: &Path, limit: u64) -> Result<Source, LoadError> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() > limit {
+            return Err(LoadError::TooLarge {
+                path: path.to_path_buf(),
+                size: meta.len(),
+                limit,
+            });
+        }
+    }
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.to_path_buf(),
         source,
@@ -84,6 +124,22 @@ pub fn parse_text(text: String, path: &Path) -> Result<Source, LoadError> {
                     value,
                     index: OnceLock::new(),
                 })
+            }
+            // Nested past the limit: an error now, not a retry as YAML (which is slow on it).
+            Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+                return Err(LoadError::TooDeep {
+                    path: path.to_path_buf(),
+                    line: e.line(),
+                    column: e.column(),
+                });
+            }
+            // Obviously JSON (a quoted first key, or a parse that went far before failing):
+            // the JSON error is the one to show; YAML would only be slow and confusing.
+            Err(json_err) if obviously_json(body, &json_err) => {
+                return Err(LoadError::Json {
+                    path: path.to_path_buf(),
+                    source: json_err,
+                });
             }
             // Flow-style YAML also starts with `{`; fall back to YAML before giving up.
             Err(json_err) => {
@@ -111,7 +167,65 @@ pub fn parse_text(text: String, path: &Path) -> Result<Source, LoadError> {
     })
 }
 
+/// Where flow brackets (`[`, `{`) first nest deeper than `max`, outside quoted scalars and
+/// comments: a YAML parser takes quadratic time on such text (20 s for 100,000 levels), so it is
+/// refused before parsing. No real description nests a tenth as deep.
+fn flow_too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
+    let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = ' ';
+    for c in text.chars() {
+        col += 1;
+        if c == '\n' {
+            line += 1;
+            col = 0;
+            comment = false;
+            prev = c;
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        match quote {
+            Some(q) if c == q && !(q == '"' && prev == '\\') => quote = None,
+            Some(_) => {}
+            None => match c {
+                '"' | '\'' if prev.is_whitespace() || "[{,:".contains(prev) => quote = Some(c),
+                '#' if prev.is_whitespace() => comment = true,
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > max {
+                        return Some((line, col));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    None
+}
+
+/// Whether text that failed to parse as JSON is JSON all the same: its first key is quoted
+/// (`{"openapi": …`), or it parsed past its first line before failing.
+fn obviously_json(body: &str, err: &serde_json::Error) -> bool {
+    let t = body.trim_start();
+    let after = t[1..].trim_start();
+    let quoted_key = t.starts_with('{') && after.starts_with('"');
+    let array_of_objects = t.starts_with('[') && after.starts_with('{');
+    quoted_key || array_of_objects || err.line() > 1
+}
+
 fn yaml_to_json(text: &str, path: &Path) -> Result<Value, LoadError> {
+    if let Some((line, column)) = flow_too_deep(text, MAX_DEPTH) {
+        return Err(LoadError::TooDeep {
+            path: path.to_path_buf(),
+            line,
+            column,
+        });
+    }
     let mut yaml: serde_norway::Value =
         serde_norway::from_str(text).map_err(|source| LoadError::Yaml {
             path: path.to_path_buf(),
@@ -627,6 +741,49 @@ mod tests {
         assert_eq!(line_of(&s, "/paths/~1a/get"), Some(1));
         assert_eq!(line_of(&s, "/paths/~1a/get/parameters/1"), Some(4));
         assert_eq!(line_of(&s, "/paths/~1a/get/parameters/1/name"), Some(4));
+    }
+
+    #[test]
+    fn deep_or_broken_json_is_rejected_at_once_without_a_yaml_retry() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = parse_text(deep, Path::new("deep.json")).unwrap_err();
+        assert!(matches!(e, LoadError::TooDeep { .. }), "{e}");
+        assert!(e.to_string().contains("nested deeper than 128"), "{e}");
+        let e = parse_text(
+            "{\"openapi\": \"3.0.0\", \"paths\": {,}}".into(),
+            Path::new("broken.json"),
+        )
+        .unwrap_err();
+        assert!(matches!(e, LoadError::Json { .. }), "{e}");
+        // Deep flow YAML is refused before the (quadratic) YAML parser sees it.
+        let deep = format!("x: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = parse_text(deep, Path::new("deep.yaml")).unwrap_err();
+        assert!(matches!(e, LoadError::TooDeep { line: 1, .. }), "{e}");
+        // Brackets inside quotes and comments do not count.
+        let quoted = format!(
+            "x: '{}'\n# {}\ny: \"{}\"\n",
+            "[".repeat(500),
+            "{".repeat(500),
+            "[".repeat(500)
+        );
+        assert!(parse_text(quoted, Path::new("q.yaml")).is_ok());
+        // Flow-style YAML that is not JSON still loads.
+        let s = parse_text(
+            "{openapi: 3.0.0, info: {title: t}}".into(),
+            Path::new("f.yaml"),
+        )
+        .unwrap();
+        assert_eq!(s.value["info"]["title"], "t");
+    }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.json");
+        std::fs::write(&p, format!("{{\"pad\": \"{}\"}}", "x".repeat(300))).unwrap();
+        let e = load_file_within(&p, 100).unwrap_err();
+        assert!(matches!(e, LoadError::TooLarge { .. }), "{e}");
+        assert!(e.to_string().contains("FORGE_MAX_SPEC_BYTES"), "{e}");
     }
 
     #[test]
