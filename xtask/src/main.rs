@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 
 mod corpus_crates;
 mod import;
+mod linear;
 mod load;
 mod mcp;
 mod soak;
@@ -36,6 +37,7 @@ fn main() -> Result<()> {
         Some("soak") => soak::soak(&args[1..]),
         Some("bench-mcp") => mcp::bench_mcp(&args[1..]),
         Some("load-http") => load::load_http(&args[1..]),
+        Some("bench-linear") => linear::bench_linear(&args[1..]),
         Some("bench-import") => import::bench_import(&args[1..]),
         Some("corpus-crates") => corpus_crates::corpus_crates(&args[1..]),
         Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
@@ -52,6 +54,7 @@ fn main() -> Result<()> {
                  soak [--rounds N] [--seed S]           kill -9 during calls and undos, settle, check, undo all\n  \
                  load-http [--clients 200] [--calls 50] N concurrent MCP HTTP clients; latency, and every call\n  \
                  {:<39}journaled and audited exactly once\n  \
+                 bench-linear [--paths 400,4000,50000]  forge inspect per-operation cost on synthetic descriptions\n  \
                  fetch-github                           download GitHub's description into target/bench-data",
                 "",
                 "",

@@ -1,6 +1,6 @@
 //! Path shapes: segments, normalised keys, and lookups of sibling operations.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::ir::Capability;
 
@@ -72,6 +72,48 @@ pub struct Index {
     /// Whether each operation answers by status alone: a `204` success and no body schema
     /// (`GET /user/following/{username}`: 204 when following, 404 when not).
     pub presence: Vec<bool>,
+    /// Every key that has another key below it (`/a/{}` for `/a/{}/b`): `has_children` in O(1).
+    parents: HashSet<String>,
+    /// Per key `P`, the names `n` of item collections `P/n/{}` directly below it.
+    item_collections: HashMap<String, BTreeSet<String>>,
+    /// DELETEs of an item (last segment a variable), by their literal segments joined with `/`.
+    deletes_by_literals: HashMap<String, Vec<usize>>,
+}
+
+/// Which keys have keys below them, and per key `P` the literal names `n` with a key `P/n/{}`.
+fn tree<'a>(
+    keys: impl Iterator<Item = &'a str>,
+) -> (HashSet<String>, HashMap<String, BTreeSet<String>>) {
+    let mut parents = HashSet::new();
+    let mut item_collections: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for k in keys {
+        let cuts: Vec<usize> = k.match_indices('/').map(|(at, _)| at).collect();
+        for &at in &cuts {
+            parents.insert(k[..at].to_string());
+        }
+        if let (true, [.., a, _]) = (k.ends_with("/{}"), cuts.as_slice()) {
+            let name = &k[a + 1..k.len() - 3];
+            if name != "{}" && !name.is_empty() {
+                item_collections
+                    .entry(k[..*a].to_string())
+                    .or_default()
+                    .insert(name.to_string());
+            }
+        }
+    }
+    (parents, item_collections)
+}
+
+/// A path's literal segments joined with `/` (`/repos/{o}/{r}/hooks/{id}` → `repos/hooks`).
+pub fn literals(segs: &[Seg]) -> String {
+    let lits: Vec<&str> = segs
+        .iter()
+        .filter_map(|s| match s {
+            Seg::Lit(l) => Some(l.as_str()),
+            Seg::Var(_) => None,
+        })
+        .collect();
+    lits.join("/")
 }
 
 impl Index {
@@ -100,6 +142,15 @@ impl Index {
             .iter()
             .map(|c| c.output_schema.is_none() && c.hints.statuses.iter().any(|s| s == "204"))
             .collect();
+        // One pass over the keys instead of a scan of every key per capability (quadratic in
+        // the number of paths: 70 s on 50,000 paths).
+        let (parents, item_collections) = tree(by_key.keys().map(String::as_str));
+        let mut deletes_by_literals: HashMap<String, Vec<usize>> = HashMap::new();
+        for (j, s) in segs.iter().enumerate() {
+            if methods[j] == "DELETE" && matches!(s.last(), Some(Seg::Var(_))) {
+                deletes_by_literals.entry(literals(s)).or_default().push(j);
+            }
+        }
         Index {
             segs,
             keys,
@@ -107,6 +158,9 @@ impl Index {
             methods,
             presence,
             last_words,
+            parents,
+            item_collections,
+            deletes_by_literals,
         }
     }
 
@@ -124,33 +178,26 @@ impl Index {
             .find(|&j| self.methods[j] == method)
     }
 
-    /// Every operation with `method`.
-    pub fn with_method<'a>(&'a self, method: &'a str) -> impl Iterator<Item = usize> + 'a {
-        (0..self.methods.len()).filter(move |&j| self.methods[j] == method)
-    }
-
     /// `true` when any operation sits below capability `i`'s path (it is a container, not a switch).
     pub fn has_children(&self, i: usize) -> bool {
-        let prefix = format!("{}/", self.keys[i]);
-        self.by_key.keys().any(|k| k.starts_with(&prefix))
+        self.parents.contains(&self.keys[i])
     }
 
     /// Collections of items directly inside item `i` (`/sites/{id}` → `deploys` when
     /// `/sites/{id}/deploys/{deploy_id}` exists), sorted.
     pub fn item_collections_below(&self, i: usize) -> Vec<String> {
-        let prefix = format!("{}/", self.keys[i]);
-        let mut out: Vec<String> = self
-            .by_key
-            .keys()
-            .filter_map(|k| {
-                let rest = k.strip_prefix(&prefix)?;
-                let (name, tail) = rest.split_once('/')?;
-                (tail == "{}" && name != "{}").then(|| name.to_string())
-            })
-            .collect();
-        out.sort();
-        out.dedup();
-        out
+        self.item_collections
+            .get(&self.keys[i])
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// DELETEs of an item whose literal segments are `literals` (see [`literals`]).
+    pub fn item_deletes_with_literals(&self, literals: &str) -> &[usize] {
+        self.deletes_by_literals
+            .get(literals)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// `true` when some operation sits on `path/{var}` below capability `i`'s path.
@@ -162,6 +209,33 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn children_and_item_collections_are_indexed() {
+        let keys = [
+            "/sites/{}",
+            "/sites/{}/deploys/{}",
+            "/sites/{}/deploys/{}/log",
+            "/sites/{}/hooks/{}",
+            "/sites/{}/{}/{}",
+            "/pets",
+            "/pets/{}",
+        ];
+        let (parents, cols) = tree(keys.into_iter());
+        assert!(parents.contains("/sites/{}"));
+        assert!(parents.contains("/pets"));
+        assert!(parents.contains(""));
+        assert!(!parents.contains("/pets/{}"));
+        assert_eq!(
+            cols["/sites/{}"].iter().collect::<Vec<_>>(),
+            ["deploys", "hooks"]
+        );
+        assert_eq!(cols[""].iter().collect::<Vec<_>>(), ["pets", "sites"]);
+        assert_eq!(
+            literals(&segments("/repos/{o}/{r}/hooks/{id}")),
+            "repos/hooks"
+        );
+    }
 
     #[test]
     fn keys_ignore_variable_names() {

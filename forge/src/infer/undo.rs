@@ -541,24 +541,8 @@ impl Ctx<'_> {
             ));
         } else {
             // The item may live elsewhere: same literal segments, one more variable at the end.
-            let lits = |segs: &[Seg]| -> Vec<String> {
-                segs.iter()
-                    .filter_map(|s| match s {
-                        Seg::Lit(l) => Some(l.clone()),
-                        Seg::Var(_) => None,
-                    })
-                    .collect()
-            };
-            let mine = lits(&self.index.segs[i]);
-            let found: Vec<usize> = self
-                .index
-                .with_method("DELETE")
-                .filter(|&j| {
-                    matches!(self.index.segs[j].last(), Some(Seg::Var(_)))
-                        && lits(&self.index.segs[j]) == mine
-                })
-                .collect();
-            if let [d] = found[..] {
+            let mine = crate::infer::paths::literals(&self.index.segs[i]);
+            if let [d] = *self.index.item_deletes_with_literals(&mine) {
                 candidates.push((
                     d,
                     Confidence::Medium,
