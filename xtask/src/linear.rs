@@ -1,4 +1,5 @@
-//! `cargo xtask bench-linear [--paths 400,4000,50000] [--runs N] [--forge PATH]`: is `forge
+//! `cargo xtask bench-linear [--paths 400,4000,50000] [--runs N] [--forge PATH] [--out DIR]`
+//! (`--out` keeps the generated files, for profiling): is `forge
 //! inspect` linear in the size of a description? A synthetic description is generated per size
 //! (each resource a collection and an item path with GET/POST and GET/PUT/DELETE: 2.5 operations
 //! per path, as in real APIs; every tenth resource nested under the one before it), then timed
@@ -68,6 +69,7 @@ pub fn bench_linear(args: &[String]) -> Result<()> {
     let mut sizes = vec![400usize, 4_000, 50_000];
     let mut runs = 3usize;
     let mut forge: Option<PathBuf> = None;
+    let mut out: Option<PathBuf> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -81,6 +83,7 @@ pub fn bench_linear(args: &[String]) -> Result<()> {
             }
             "--runs" => runs = it.next().context("--runs N")?.parse()?,
             "--forge" => forge = Some(PathBuf::from(it.next().context("--forge PATH")?)),
+            "--out" => out = Some(PathBuf::from(it.next().context("--out DIR")?)),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -88,7 +91,8 @@ pub fn bench_linear(args: &[String]) -> Result<()> {
         Some(f) => f,
         None => build_forge()?,
     };
-    let dir = tempfile::tempdir()?;
+    let tmp = tempfile::tempdir()?;
+    let dir = out.as_deref().unwrap_or(tmp.path());
     println!("forge inspect on synthetic descriptions, {runs} runs each, medians");
     println!(
         "  {:>7} {:>8} {:>8}  {:>10} {:>10} {:>9}  {:>10}",
@@ -97,7 +101,7 @@ pub fn bench_linear(args: &[String]) -> Result<()> {
     let mut per_op = Vec::new();
     for &paths in &sizes {
         let (text, ops) = synthetic(paths);
-        let file = dir.path().join(format!("synthetic-{paths}.json"));
+        let file = dir.join(format!("synthetic-{paths}.json"));
         std::fs::write(&file, &text)?;
         let parse = median(
             (0..runs)
