@@ -227,7 +227,12 @@ impl<'a> Lowerer<'a> {
         // copied every one made so far (8% of `forge inspect` on a 10,000-operation description).
         let mut out = Vec::with_capacity(
             paths
-                .map(|p| p.values().filter_map(Value::as_object).map(|o| o.len()).sum())
+                .map(|p| {
+                    p.values()
+                        .filter_map(Value::as_object)
+                        .map(|o| o.len())
+                        .sum()
+                })
                 .unwrap_or(0),
         );
         if let Some(paths) = paths {

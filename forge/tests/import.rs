@@ -455,3 +455,48 @@ paths:
     );
     assert_eq!(bad[0].location.pointer, "/paths/~1things/post");
 }
+
+/// A tag with more operations than fit one file comfortably is split into `tag`, `tag_part2`, …
+/// (each file formatted and compiled on its own), in description order.
+#[test]
+fn a_huge_tag_is_split_into_several_modules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("api.json");
+    let mut paths = serde_json::Map::new();
+    for i in 0..650 {
+        paths.insert(
+            format!("/things{i}"),
+            serde_json::json!({"get": {"operationId": format!("getThing{i}"), "tags": ["things"],
+                "responses": {"200": {"description": "ok"}}}}),
+        );
+    }
+    let doc = serde_json::json!({"openapi": "3.0.3", "info": {"title": "Big", "version": "1"},
+        "servers": [{"url": "https://api.example.test"}], "paths": paths});
+    std::fs::write(&spec, doc.to_string()).unwrap();
+    let out = tmp.path().join("big");
+    forge()
+        .args([
+            "import",
+            spec.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let count = |f: &str| {
+        std::fs::read_to_string(out.join("src").join(f))
+            .unwrap()
+            .matches("pub async fn ")
+            .count()
+    };
+    assert_eq!(count("things.rs"), 300);
+    assert_eq!(count("things_part2.rs"), 300);
+    assert_eq!(count("things_part3.rs"), 50);
+    let lib = std::fs::read_to_string(out.join("src/lib.rs")).unwrap();
+    for m in ["things", "things_part2", "things_part3"] {
+        assert!(lib.contains(&format!("pub mod {m};")), "{lib}");
+    }
+    let first = std::fs::read_to_string(out.join("src/things.rs")).unwrap();
+    assert!(first.contains("pub async fn get_thing0("));
+    assert!(!first.contains("pub async fn get_thing300("));
+}

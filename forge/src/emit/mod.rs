@@ -238,7 +238,7 @@ pub fn emit(
     opts: &EmitOptions,
 ) -> Result<Emitted, EmitError> {
     let mut files = BTreeMap::new();
-    let modules = group_by_module(caps);
+    let modules = split_large_modules(group_by_module(caps), MAX_MODULE_CAPABILITIES);
     let prefix = opts.name.to_ascii_uppercase();
     let base_url = base_url(caps);
 
@@ -362,6 +362,42 @@ fn fn_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 /// Capabilities by module: the first tag, sanitised and de-duplicated; untagged ones together.
+/// The most handlers in one generated file. A tag with more is split into `tag`, `tag_part2`, …
+/// in description order: one huge file took 3.1 GB to format (syn) and compiles as one unit.
+/// GitHub's largest tag has 204 operations, so its crate is one file per tag.
+pub const MAX_MODULE_CAPABILITIES: usize = 300;
+
+fn split_large_modules(
+    modules: BTreeMap<String, Vec<&Capability>>,
+    max: usize,
+) -> BTreeMap<String, Vec<&Capability>> {
+    let max = max.max(1);
+    let mut taken: BTreeSet<String> = modules.keys().cloned().collect();
+    let mut out = BTreeMap::new();
+    for (name, members) in modules {
+        if members.len() <= max {
+            out.insert(name, members);
+            continue;
+        }
+        for (k, chunk) in members.chunks(max).enumerate() {
+            let part = if k == 0 {
+                name.clone()
+            } else {
+                let mut n = k + 1;
+                let mut m = format!("{name}_part{n}");
+                while taken.contains(&m) {
+                    n += 1;
+                    m = format!("{name}_part{n}");
+                }
+                taken.insert(m.clone());
+                m
+            };
+            out.insert(part, chunk.to_vec());
+        }
+    }
+    out
+}
+
 fn group_by_module<'a>(caps: &[&'a Capability]) -> BTreeMap<String, Vec<&'a Capability>> {
     let mut module_of_tag: BTreeMap<String, String> = BTreeMap::new();
     let mut taken: BTreeSet<String> = BTreeSet::new();
