@@ -19,6 +19,25 @@ fn forge() -> Command {
 }
 
 /// Every file under `dir`, relative path → bytes (skipping `.forge/`).
+/// Writes `text` as a description named `file` in a new temporary directory and imports it into
+/// `<dir>/out`; returns the directory (kept alive by the caller) and the output path.
+fn import_text(file: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join(file);
+    std::fs::write(&spec, text).unwrap();
+    let out = tmp.path().join("out");
+    forge()
+        .args([
+            "import",
+            spec.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    (tmp, out)
+}
+
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(base: &Path, at: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for e in std::fs::read_dir(at).unwrap() {
@@ -322,10 +341,8 @@ fn new_refuses_bad_names_and_existing_directories() {
 
 #[test]
 fn an_operation_with_a_server_of_its_own_keeps_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = tmp.path().join("api.yaml");
-    std::fs::write(
-        &spec,
+    let (_tmp, out) = import_text(
+        "api.yaml",
         r#"openapi: 3.0.3
 info: {title: Files, version: "1"}
 servers: [{url: "https://api.example.test/2.0/"}]
@@ -341,18 +358,7 @@ paths:
       operationId: uploadFile
       responses: {"201": {description: created}}
 "#,
-    )
-    .unwrap();
-    let out = tmp.path().join("files");
-    forge()
-        .args([
-            "import",
-            spec.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ])
-        .assert()
-        .success();
+    );
     let lib = std::fs::read_to_string(out.join("src/lib.rs")).unwrap();
     assert!(
         lib.contains(r#"base_url: "https://api.example.test/2.0""#),
@@ -375,10 +381,8 @@ paths:
 /// path parameter keeps `{name}`, where a `/` is refused.
 #[test]
 fn a_path_parameter_that_allows_reserved_characters_is_emitted_as_reserved_expansion() {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = tmp.path().join("api.yaml");
-    std::fs::write(
-        &spec,
+    let (_tmp, out) = import_text(
+        "api.yaml",
         r#"openapi: 3.0.3
 info: {title: Repo, version: "1"}
 servers: [{url: "https://api.example.test"}]
@@ -391,18 +395,7 @@ paths:
         - {name: path, in: path, required: true, allowReserved: true, schema: {type: string}}
       responses: {"200": {description: ok}}
 "#,
-    )
-    .unwrap();
-    let out = tmp.path().join("repo");
-    forge()
-        .args([
-            "import",
-            spec.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ])
-        .assert()
-        .success();
+    );
     let ops = std::fs::read_to_string(out.join("src/untagged.rs")).unwrap();
     assert!(
         ops.contains(r#"path: "/repos/{repo}/contents/{+path}""#),
@@ -460,8 +453,6 @@ paths:
 /// (each file formatted and compiled on its own), in description order.
 #[test]
 fn a_huge_tag_is_split_into_several_modules() {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = tmp.path().join("api.json");
     let mut paths = serde_json::Map::new();
     for i in 0..650 {
         paths.insert(
@@ -472,17 +463,7 @@ fn a_huge_tag_is_split_into_several_modules() {
     }
     let doc = serde_json::json!({"openapi": "3.0.3", "info": {"title": "Big", "version": "1"},
         "servers": [{"url": "https://api.example.test"}], "paths": paths});
-    std::fs::write(&spec, doc.to_string()).unwrap();
-    let out = tmp.path().join("big");
-    forge()
-        .args([
-            "import",
-            spec.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ])
-        .assert()
-        .success();
+    let (_tmp, out) = import_text("api.json", &doc.to_string());
     let count = |f: &str| {
         std::fs::read_to_string(out.join("src").join(f))
             .unwrap()
