@@ -67,8 +67,6 @@ pub struct Index {
     pub keys: Vec<String>,
     by_key: HashMap<String, Vec<usize>>,
     methods: Vec<String>,
-    /// Words of each path's last segment when it is a literal (`unarchive` → [unarchive]).
-    pub last_words: Vec<Vec<String>>,
     /// Whether each operation answers by status alone: a `204` success and no body schema
     /// (`GET /user/following/{username}`: 204 when following, 404 when not).
     pub presence: Vec<bool>,
@@ -78,6 +76,9 @@ pub struct Index {
     item_collections: HashMap<String, BTreeSet<String>>,
     /// DELETEs of an item (last segment a variable), by their literal segments joined with `/`.
     deletes_by_literals: HashMap<String, Vec<usize>>,
+    /// Operations by their parent's key and the words of their last segment (`/a/{}/archive`
+    /// → (`/a/{}`, [archive])): sibling actions, found without a scan.
+    by_parent_words: HashMap<(String, Vec<String>), Vec<usize>>,
 }
 
 /// Which keys have keys below them, and per key `P` the literal names `n` with a key `P/n/{}`.
@@ -131,7 +132,7 @@ impl Index {
             keys.push(k);
             methods.push(h.method.clone());
         }
-        let last_words = segs
+        let last_words: Vec<Vec<String>> = segs
             .iter()
             .map(|s: &Vec<Seg>| match s.last() {
                 Some(Seg::Lit(l)) => super::words(l),
@@ -151,16 +152,24 @@ impl Index {
                 deletes_by_literals.entry(literals(s)).or_default().push(j);
             }
         }
+        let mut by_parent_words: HashMap<(String, Vec<String>), Vec<usize>> = HashMap::new();
+        for (j, s) in segs.iter().enumerate() {
+            let parent = key(&s[..s.len().saturating_sub(1)]);
+            by_parent_words
+                .entry((parent, last_words[j].clone()))
+                .or_default()
+                .push(j);
+        }
         Index {
             segs,
             keys,
             by_key,
             methods,
             presence,
-            last_words,
             parents,
             item_collections,
             deletes_by_literals,
+            by_parent_words,
         }
     }
 
@@ -190,6 +199,23 @@ impl Index {
             .get(&self.keys[i])
             .map(|names| names.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Operations other than `i` and not GETs whose parent path has key `parent` and whose last
+    /// segment has the words `words`, in description order.
+    pub fn siblings_with_words<'a>(
+        &'a self,
+        i: usize,
+        parent: &str,
+        words: &[String],
+    ) -> impl Iterator<Item = usize> + 'a {
+        self.by_parent_words
+            .get(&(parent.to_string(), words.to_vec()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .copied()
+            .filter(move |&j| j != i && self.methods[j] != "GET")
     }
 
     /// DELETEs of an item whose literal segments are `literals` (see [`literals`]).

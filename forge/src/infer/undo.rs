@@ -1264,13 +1264,8 @@ impl Ctx<'_> {
             for opp in opposite(w) {
                 let mut want = my_words.clone();
                 want[k] = opp.clone();
-                let found = (0..self.caps.len()).find(|&j| {
-                    j != i
-                        && http(&self.caps[j]).method != "GET"
-                        && self.index.segs[j].len() == segs.len()
-                        && key(&self.index.segs[j][..segs.len().saturating_sub(1)]) == parent
-                        && self.index.last_words[j] == want
-                });
+                // Same parent key means the same number of segments.
+                let found = self.index.siblings_with_words(i, &parent, &want).next();
                 if let Some(j) = found {
                     if let Some(args) = self.positional(i, j).and_then(|a| self.pass_body(i, j, a))
                     {
