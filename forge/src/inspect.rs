@@ -98,6 +98,49 @@ pub fn mcp_tool(cap: &Capability) -> Value {
     Value::Object(tool)
 }
 
+/// The size in bytes of [`mcp_tool`]'s JSON, without building it: the input schema is written
+/// where it is (not cloned) into a writer that only counts. On Microsoft Graph the tools come to
+/// 649 MB, which the clone-and-serialise way allocated twice over.
+pub fn mcp_tool_bytes(cap: &Capability) -> usize {
+    #[derive(Serialize)]
+    struct ToolRef<'a> {
+        name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        title: Option<&'a String>,
+        description: &'a str,
+        #[serde(rename = "inputSchema")]
+        input_schema: &'a Value,
+        #[serde(skip_serializing_if = "Map::is_empty")]
+        annotations: Map<String, Value>,
+    }
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let annotations = match serde_json::to_value(&cap.annotations) {
+        Ok(Value::Object(a)) => a.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+        _ => Map::new(),
+    };
+    let tool = ToolRef {
+        name: &cap.name,
+        title: cap.title.as_ref(),
+        description: &cap.description,
+        input_schema: &cap.input_schema,
+        annotations,
+    };
+    let mut n = Count(0);
+    match serde_json::to_writer(&mut n, &tool) {
+        Ok(()) => n.0,
+        Err(_) => 0,
+    }
+}
+
 /// The figures under the table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -160,9 +203,7 @@ pub fn report<'a>(lowered: &'a Lowered, filter: &Filter) -> Report<'a> {
     let mut out_bytes = 0usize;
     let mut sizes = Vec::new();
     for cap in lowered.ir.capabilities.iter().filter(|c| filter.keeps(c)) {
-        let bytes = serde_json::to_vec(&mcp_tool(cap))
-            .map(|v| v.len())
-            .unwrap_or(0);
+        let bytes = mcp_tool_bytes(cap);
         total += bytes + 1;
         if let Some(o) = &cap.output_schema {
             out_bytes += o.get().len() + "\"outputSchema\":,".len();
@@ -440,6 +481,29 @@ pub fn check(lowered: &Lowered, filter: &Filter, rules: &CheckRules) -> Vec<Viol
         }
     }
     out
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// The counted size is the size of the tool `tools/list` would carry, byte for byte.
+    #[test]
+    fn counted_tool_size_matches_the_serialised_tool() {
+        for fixture in ["petstore", "openapi31", "hostile", "inference"] {
+            let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fixtures")
+                .join(fixture)
+                .join("openapi.yaml");
+            let lowered =
+                crate::lower::import_openapi(&spec, &crate::lower::Options::default()).unwrap();
+            assert!(!lowered.ir.capabilities.is_empty(), "{fixture}");
+            for cap in &lowered.ir.capabilities {
+                let want = serde_json::to_vec(&mcp_tool(cap)).unwrap().len();
+                assert_eq!(mcp_tool_bytes(cap), want, "{fixture}: {}", cap.name);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
