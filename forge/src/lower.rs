@@ -558,7 +558,7 @@ impl<'a> Lowerer<'a> {
             self.stats.renamed += 1;
             let why = match r {
                 Rename::Shortened => {
-                    "longer than the name budget; shortened with a hash (see --max-name-len)"
+                    "longer than the name budget; shortened: repeated and filler words dropped, long words abbreviated, then middle words dropped, or a hash when none of that fits (see --max-name-len)"
                 }
                 Rename::Deduplicated => "already taken by an earlier operation; suffixed",
             };

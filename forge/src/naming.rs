@@ -98,10 +98,212 @@ fn shorten(name: &str, budget: usize, key: &str) -> String {
     }
 }
 
+/// Long words and their usual short forms, for names over the budget.
+const ABBREVIATIONS: &[(&str, &str)] = &[
+    ("administrative", "admin"),
+    ("administrator", "admin"),
+    ("application", "app"),
+    ("applications", "apps"),
+    ("attachment", "attach"),
+    ("attachments", "attachs"),
+    ("authentication", "auth"),
+    ("authorization", "authz"),
+    ("certificate", "cert"),
+    ("certificates", "certs"),
+    ("configuration", "config"),
+    ("configurations", "configs"),
+    ("definition", "def"),
+    ("definitions", "defs"),
+    ("deployment", "deploy"),
+    ("deployments", "deploys"),
+    ("description", "desc"),
+    ("development", "dev"),
+    ("directory", "dir"),
+    ("directories", "dirs"),
+    ("environment", "env"),
+    ("environments", "envs"),
+    ("identifier", "id"),
+    ("information", "info"),
+    ("management", "mgmt"),
+    ("notification", "notif"),
+    ("notifications", "notifs"),
+    ("organization", "org"),
+    ("organizations", "orgs"),
+    ("permission", "perm"),
+    ("permissions", "perms"),
+    ("repository", "repo"),
+    ("repositories", "repos"),
+    ("subscription", "sub"),
+    ("subscriptions", "subs"),
+    ("synchronization", "sync"),
+    ("temporary", "temp"),
+    ("transaction", "txn"),
+    ("transactions", "txns"),
+];
+
+/// Words that say what an operation does: kept when words are dropped from the middle.
+const VERBS: &[&str] = &[
+    "get",
+    "list",
+    "set",
+    "create",
+    "update",
+    "delete",
+    "remove",
+    "add",
+    "put",
+    "patch",
+    "replace",
+    "upsert",
+    "enable",
+    "disable",
+    "check",
+    "start",
+    "stop",
+    "cancel",
+    "approve",
+    "reject",
+    "accept",
+    "decline",
+    "download",
+    "upload",
+    "search",
+    "find",
+    "lock",
+    "unlock",
+    "archive",
+    "unarchive",
+    "restore",
+    "send",
+    "move",
+    "copy",
+    "rename",
+    "run",
+    "rerun",
+    "review",
+    "revoke",
+    "grant",
+    "assign",
+    "unassign",
+    "follow",
+    "unfollow",
+    "star",
+    "unstar",
+    "block",
+    "unblock",
+    "mark",
+    "merge",
+    "sync",
+    "transfer",
+    "invite",
+    "redeliver",
+    "ping",
+    "test",
+    "export",
+    "import",
+    "verify",
+    "validate",
+    "reset",
+    "count",
+    "delta",
+    "invoke",
+    "call",
+    "post",
+];
+
+/// Words that carry no meaning in a tool name.
+const FILLER: &[&str] = &["the", "a", "an", "of", "for", "by", "with", "and"];
+
+/// `name` made to fit `budget` readably, or `None` when it cannot be: in order, later repeats of
+/// a run of words are dropped (`device_management_device_management_update` →
+/// `device_management_update`), filler words go, long words take their usual short forms, and
+/// words are dropped from the middle (the first word and the last ones stay: what is acted on
+/// and the action's object).
+fn shorten_readably(name: &str, budget: usize) -> Option<String> {
+    let fits = |w: &[String]| w.join("_").len() <= budget;
+    let mut words: Vec<String> = name
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    // 1. Later repeats of a run of two or more words, longest runs first; a single word only
+    //    when it repeats the word before it (`users_users`).
+    for n in (1..=words.len() / 2).rev() {
+        let mut i = n;
+        while i + n <= words.len() {
+            let run = &words[i..i + n];
+            let earlier = if n == 1 {
+                words[i - 1] == words[i]
+            } else {
+                (0..=i - n).any(|j| words[j..j + n] == *run)
+            };
+            if earlier {
+                words.drain(i..i + n);
+            } else {
+                i += 1;
+            }
+        }
+    }
+    if fits(&words) {
+        return Some(words.join("_"));
+    }
+    // 2. Filler words (never the first).
+    let mut kept = vec![words[0].clone()];
+    kept.extend(
+        words
+            .iter()
+            .skip(1)
+            .filter(|w| !FILLER.contains(&w.as_str()))
+            .cloned(),
+    );
+    words = kept;
+    if fits(&words) {
+        return Some(words.join("_"));
+    }
+    // 3. Short forms.
+    for w in &mut words {
+        if let Some((_, short)) = ABBREVIATIONS.iter().find(|(long, _)| long == w) {
+            *w = short.to_string();
+        }
+    }
+    if fits(&words) {
+        return Some(words.join("_"));
+    }
+    // 4. Words from the middle. The head stays — the first word, and the words up to the verb
+    //    when one comes within the first three (`actions_get_…`, `users_user_list_…`), so `get`
+    //    and `set` twins stay apart — then as many of the last words as fit (at least two).
+    let verb_at = words
+        .iter()
+        .take(3)
+        .position(|w| VERBS.contains(&w.as_str()));
+    let head_len = verb_at.map_or(1, |v| v + 1);
+    if words.len() >= head_len + 3 {
+        let head: Vec<String> = words[..head_len].to_vec();
+        let head_text = head.join("_").len();
+        let mut tail: Vec<String> = Vec::new();
+        let mut len = head_text;
+        for w in words[head_len..].iter().rev() {
+            if len + 1 + w.len() > budget {
+                break;
+            }
+            len += 1 + w.len();
+            tail.insert(0, w.clone());
+        }
+        if tail.len() >= 2 {
+            let mut out = head;
+            out.extend(tail);
+            if fits(&out) {
+                return Some(out.join("_"));
+            }
+        }
+    }
+    None
+}
+
 /// Why a name differs from the one its source suggested.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rename {
-    /// Longer than the budget; shortened with a hash.
+    /// Longer than the budget; shortened (readably when it can be, else with a hash).
     Shortened,
     /// Already taken by an earlier operation.
     Deduplicated,
@@ -112,6 +314,8 @@ pub enum Rename {
 pub struct Namer {
     budget: usize,
     used: HashSet<String>,
+    /// The names asked for so far: the same name again is de-duplicated (`_2`), not re-shortened.
+    asked: HashSet<String>,
 }
 
 impl Namer {
@@ -119,16 +323,29 @@ impl Namer {
         Namer {
             budget: budget.clamp(MIN_NAME_LEN, MCP_MAX_NAME_LEN),
             used: HashSet::new(),
+            asked: HashSet::new(),
         }
     }
 
-    /// Assigns a name for `base` (already snake_case); says why it changed, if it did.
+    /// Assigns a name for `base` (already snake_case); says why it changed, if it did. A name
+    /// over the budget is shortened readably when it can be ([`shorten_readably`]), with a hash
+    /// otherwise; a name already given gets `_2`, `_3`, … within the budget.
     pub fn assign(&mut self, base: &str) -> (String, Option<Rename>) {
         let base = if base.is_empty() { "operation" } else { base };
         let mut reason = None;
         let mut name = base.to_string();
         if name.len() > self.budget {
-            name = shorten(base, self.budget, base);
+            name = shorten_readably(base, self.budget)
+                .unwrap_or_else(|| shorten(base, self.budget, base));
+            // Two long names can shorten alike (they differ only in the words dropped): the
+            // later one keeps its readable form with 4 hex digits of its full name's hash — stable
+            // whatever else the description holds, unlike `_2`.
+            if self.used.contains(&name) && !self.asked.contains(base) {
+                let tag = format!("{:04x}", fnv1a(base.as_bytes()) as u16);
+                name = shorten_readably(base, self.budget - 5)
+                    .map(|r| format!("{r}_{tag}"))
+                    .unwrap_or_else(|| shorten(base, self.budget, base));
+            }
             reason = Some(Rename::Shortened);
         }
         if self.used.contains(&name) {
@@ -136,11 +353,14 @@ impl Namer {
             let mut i = 2usize;
             loop {
                 let suffix = format!("_{i}");
-                let candidate = if base.len() + suffix.len() <= self.budget {
-                    format!("{base}{suffix}")
+                let room = self.budget - suffix.len();
+                let candidate = if name.len() <= room {
+                    format!("{name}{suffix}")
+                } else if let Some(r) = shorten_readably(base, room) {
+                    format!("{r}{suffix}")
                 } else {
                     let key = format!("{base}{suffix}");
-                    shorten(base, self.budget - suffix.len(), &key) + &suffix
+                    shorten(base, room, &key) + &suffix
                 };
                 if !self.used.contains(&candidate) {
                     name = candidate;
@@ -150,6 +370,7 @@ impl Namer {
             }
         }
         self.used.insert(name.clone());
+        self.asked.insert(base.to_string());
         (name, reason)
     }
 }
@@ -197,6 +418,68 @@ mod tests {
         assert_eq!((c.as_str(), why), ("list_pets", None));
         assert_eq!(n.assign("list_pets").0, "list_pets_2");
         assert_eq!(n.assign("list_pets").0, "list_pets_3");
+    }
+
+    #[test]
+    fn long_names_are_shortened_readably_before_a_hash() {
+        // A repeated run of words goes, then `management` takes its short form.
+        assert_eq!(
+            shorten_readably(
+                "device_management_device_management_update_device_compliance_policies",
+                48
+            )
+            .as_deref(),
+            Some("device_mgmt_update_device_compliance_policies")
+        );
+        // Filler words go.
+        assert_eq!(
+            shorten_readably("list_the_members_of_the_group_with_the_given_name", 40).as_deref(),
+            Some("list_members_group_given_name")
+        );
+        // Words from the middle: the head up to the verb and the last ones stay, so twins
+        // that differ only in their verb stay apart.
+        assert_eq!(
+            shorten_readably(
+                "users_list_windows_information_protection_device_registrations",
+                40
+            )
+            .as_deref(),
+            Some("users_list_device_registrations")
+        );
+        let get = shorten_readably(
+            "actions_get_fork_pr_contributor_approval_permissions_organization",
+            40,
+        );
+        let set = shorten_readably(
+            "actions_set_fork_pr_contributor_approval_permissions_organization",
+            40,
+        );
+        assert_ne!(get, set);
+        assert!(
+            get.as_deref()
+                .is_some_and(|g| g.starts_with("actions_get_")),
+            "{get:?}"
+        );
+        // Too little left to keep a meaning: none, and the namer hashes.
+        assert_eq!(
+            shorten_readably("averyveryveryverylongsingleword_x", 16),
+            None
+        );
+        let mut n = Namer::new(48);
+        let long = "device_management_device_management_update_device_compliance_policies";
+        let (a, why) = n.assign(long);
+        assert_eq!(
+            (a.as_str(), why),
+            (
+                "device_mgmt_update_device_compliance_policies",
+                Some(Rename::Shortened)
+            )
+        );
+        // The same long name again: taken, so deduplicated within the budget.
+        let (b, why) = n.assign(long);
+        assert_eq!(why, Some(Rename::Deduplicated));
+        assert_ne!(a, b);
+        assert!(b.len() <= 48 && is_mcp_safe(&b), "{b}");
     }
 
     #[test]

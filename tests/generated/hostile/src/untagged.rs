@@ -211,12 +211,12 @@ pub async fn get_unicode(
 ///
 /// `GET /long` — undo: none.
 #[::aifirst::capability(
-    name = "this_operation_id_is_far_too_long_for_a_52919db6",
+    name = "this_to_accept_without_shortening_it_first_okay",
     description = "GET /long",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
 )]
-pub async fn this_operation_id_is_far_too_long_for_a_52919db6(
+pub async fn this_to_accept_without_shortening_it_first_okay(
     ctx: &::aifirst::Ctx,
     args: ::aifirst::Value,
 ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
