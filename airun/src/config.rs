@@ -181,7 +181,7 @@ impl Config {
     pub fn headers(&self) -> Result<Vec<(String, String)>, String> {
         let mut out = Vec::new();
         for (name, value) in &self.http.headers {
-            if reqwest_header_name_ok(name).is_err() {
+            if !valid_header_name(name) {
                 return Err(format!(
                     "[http.headers]: `{name}` is not a valid header name"
                 ));
@@ -203,26 +203,19 @@ impl Config {
     pub fn header_secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (name, value) in &self.http.headers {
-            let mut rest = value.as_str();
-            while let Some(i) = rest.find("${") {
-                let after = &rest[i + 2..];
-                let Some(end) = after.find('}') else { break };
-                if let Ok(v) = std::env::var(&after[..end]) {
-                    out.push(v);
-                }
-                rest = &after[end + 1..];
-            }
-            let credential = aifirst_capability_secret(name)
+            let Ok((expanded, values)) = expand(value) else {
+                continue;
+            };
+            out.extend(values);
+            let credential = aifirst::is_secret_key(name)
                 || ["authorization", "proxy-authorization"]
                     .contains(&name.to_ascii_lowercase().as_str());
             if credential {
-                if let Ok(v) = expand_vars(value) {
-                    // The credential part of `Bearer x` / `token x`, and the whole value.
-                    if let Some((_, tail)) = v.split_once(' ') {
-                        out.push(tail.trim().to_string());
-                    }
-                    out.push(v);
+                // The credential part of `Bearer x` / `token x`, and the whole value.
+                if let Some((_, tail)) = expanded.split_once(' ') {
+                    out.push(tail.trim().to_string());
                 }
+                out.push(expanded);
             }
         }
         out
@@ -250,42 +243,43 @@ impl Config {
     }
 }
 
-fn aifirst_capability_secret(name: &str) -> bool {
-    aifirst::is_secret_key(name)
-}
-
-fn reqwest_header_name_ok(name: &str) -> Result<(), ()> {
-    if !name.is_empty()
+/// A header name as HTTP allows it (a token: letters, digits and ``!#$%&'*+-.^_`|~``).
+fn valid_header_name(name: &str) -> bool {
+    !name.is_empty()
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    {
-        Ok(())
-    } else {
-        Err(())
-    }
 }
 
 /// `${VAR}` replaced by the environment's value; `Err(VAR)` when one is not set.
 pub fn expand_vars(text: &str) -> Result<String, String> {
+    expand(text).map(|(expanded, _)| expanded)
+}
+
+/// [`expand_vars`], also returning each value it put in (those are secrets to redact).
+fn expand(text: &str) -> Result<(String, Vec<String>), String> {
     let mut out = String::with_capacity(text.len());
+    let mut values = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find("${") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
         let Some(end) = after.find('}') else {
             out.push_str(&rest[i..]);
-            return Ok(out);
+            return Ok((out, values));
         };
         let var = &after[..end];
         match std::env::var(var) {
-            Ok(v) => out.push_str(&v),
+            Ok(v) => {
+                out.push_str(&v);
+                values.push(v);
+            }
             Err(_) => return Err(var.to_string()),
         }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    Ok((out, values))
 }
 
 #[cfg(test)]

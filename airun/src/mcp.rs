@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use aifirst::http::split_host_port;
 use aifirst::{CallError, CallOptions, CapabilityDef, Engine, UndoDecl};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -681,23 +682,6 @@ struct Gate {
     max_body: usize,
     max_sessions: usize,
     sessions: Arc<rmcp::transport::streamable_http_server::session::local::LocalSessionManager>,
-}
-
-fn split_host_port(authority: &str) -> (String, Option<String>) {
-    let a = authority.trim().to_ascii_lowercase();
-    if let Some(rest) = a.strip_prefix('[') {
-        let mut it = rest.splitn(2, ']');
-        let host = it.next().unwrap_or("").to_string();
-        let port = it
-            .next()
-            .and_then(|p| p.strip_prefix(':'))
-            .map(str::to_string);
-        return (host, port);
-    }
-    match a.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (h.to_string(), Some(p.to_string())),
-        _ => (a, None),
-    }
 }
 
 impl Gate {

@@ -123,18 +123,13 @@ impl Fs {
 
     /// Reads a whole file.
     pub fn read(&self, path: impl AsRef<Path>) -> Result<Vec<u8>, ToolError> {
-        let at = self.locate(&path)?;
-        let mut file = open_beneath(&at, OpenOptions::new().read(true))?;
-        let mut buf = Vec::new();
-        file.read_to_end(&mut buf).map_err(|e| io_error(&at, e))?;
-        Ok(buf)
+        read_at(&self.locate(&path)?)
     }
 
     /// Reads a whole file as UTF-8 text.
     pub fn read_to_string(&self, path: impl AsRef<Path>) -> Result<String, ToolError> {
         let at = self.locate(&path)?;
-        let bytes = self.read(&path)?;
-        String::from_utf8(bytes).map_err(|_| ToolError::Handler {
+        String::from_utf8(read_at(&at)?).map_err(|_| ToolError::Handler {
             message: format!("{} is not UTF-8 text", at.shown.display()),
         })
     }
@@ -235,18 +230,16 @@ impl Fs {
     /// Metadata of a path (links inside the root followed, beneath it).
     pub fn metadata(&self, path: impl AsRef<Path>) -> Result<Metadata, ToolError> {
         let at = self.locate(&path)?;
-        if at.rel.as_os_str().is_empty() {
-            return at.dir.dir_metadata().map_err(|e| io_error(&at, e));
-        }
-        at.dir.metadata(&at.rel).map_err(|e| io_error(&at, e))
+        metadata_at(&at).map_err(|e| io_error(&at, e))
     }
 
     /// Whether the path exists (a dangling link does not).
     pub fn exists(&self, path: impl AsRef<Path>) -> Result<bool, ToolError> {
-        match self.metadata(path) {
+        let at = self.locate(&path)?;
+        match metadata_at(&at) {
             Ok(_) => Ok(true),
-            Err(ToolError::Handler { message }) if message.contains("(not found)") => Ok(false),
-            Err(e) => Err(e),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error(&at, e)),
         }
     }
 
@@ -306,6 +299,21 @@ fn refuse_multiply_linked(at: &Located<'_>, file: &File) -> Result<(), ToolError
         return Err(multiply_linked(at));
     }
     Ok(())
+}
+
+fn read_at(at: &Located<'_>) -> Result<Vec<u8>, ToolError> {
+    let mut file = open_beneath(at, OpenOptions::new().read(true))?;
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf).map_err(|e| io_error(at, e))?;
+    Ok(buf)
+}
+
+fn metadata_at(at: &Located<'_>) -> std::io::Result<Metadata> {
+    if at.rel.as_os_str().is_empty() {
+        at.dir.dir_metadata()
+    } else {
+        at.dir.metadata(&at.rel)
+    }
 }
 
 fn open_beneath(at: &Located<'_>, options: &OpenOptions) -> Result<File, ToolError> {

@@ -245,14 +245,23 @@ const MAX_HOPS: usize = 10;
 /// The largest response body read (`{PREFIX}_MAX_RESPONSE_BYTES` overrides it).
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
-fn host_of(entry: &str) -> String {
-    let e = entry.trim().to_ascii_lowercase();
-    if let Some(rest) = e.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or("").to_string();
+/// `host:port`, `[v6]:port`, `host` or a bare IPv6 address → (host lower-cased without brackets,
+/// port as written). Used for `allowed_hosts` entries here and for Host and Origin checks by
+/// the MCP server.
+pub fn split_host_port(authority: &str) -> (String, Option<String>) {
+    let a = authority.trim().to_ascii_lowercase();
+    if let Some(rest) = a.strip_prefix('[') {
+        let mut it = rest.splitn(2, ']');
+        let host = it.next().unwrap_or("").to_string();
+        let port = it
+            .next()
+            .and_then(|p| p.strip_prefix(':'))
+            .map(str::to_string);
+        return (host, port);
     }
-    match e.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') && p.chars().all(|c| c.is_ascii_digit()) => h.to_string(),
-        _ => e,
+    match a.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h.to_string(), Some(p.to_string())),
+        _ => (a, None),
     }
 }
 
@@ -292,7 +301,7 @@ impl Net {
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty())
             .collect();
-        let leave: HashSet<String> = allowed.iter().map(|h| host_of(h)).collect();
+        let leave: HashSet<String> = allowed.iter().map(|h| split_host_port(h).0).collect();
         Net {
             allowed,
             headers,
@@ -711,30 +720,27 @@ fn expand_path(op: &Operation, args: &Map<String, Value>) -> Result<String, Tool
                 p.property
             ),
         };
-        if path.contains(&reserved) {
-            let mut segments = Vec::new();
-            for seg in value.split('/') {
-                if seg == "." || seg == ".." {
-                    return Err(bad("contains a `.` or `..` segment"));
-                }
-                if seg.is_empty() {
-                    return Err(bad("contains an empty segment"));
-                }
-                segments.push(encode_segment(seg));
-            }
-            path = path.replace(&reserved, &segments.join("/"));
+        // `{+name}` lets `/` separate segments; `{name}` is one segment. Each segment is checked
+        // the same way.
+        let (template, segments): (String, Vec<&str>) = if path.contains(&reserved) {
+            (reserved, value.split('/').collect())
         } else {
-            if value.is_empty() {
-                return Err(bad("is empty"));
-            }
-            if value == "." || value == ".." {
-                return Err(bad(&format!("is `{value}`")));
-            }
             if value.contains('/') || value.contains('\\') {
                 return Err(bad("contains `/`"));
             }
-            path = path.replace(&format!("{{{}}}", p.name), &encode_segment(&value));
+            (format!("{{{}}}", p.name), vec![value.as_str()])
+        };
+        let mut encoded = Vec::with_capacity(segments.len());
+        for seg in segments {
+            if seg.is_empty() {
+                return Err(bad("is empty or has an empty segment"));
+            }
+            if seg == "." || seg == ".." {
+                return Err(bad(&format!("is or has the segment `{seg}`")));
+            }
+            encoded.push(encode_segment(seg));
         }
+        path = path.replace(&template, &encoded.join("/"));
     }
     Ok(path)
 }
