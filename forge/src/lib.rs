@@ -1,4 +1,5 @@
 //! forge: the AI-First Runtime compiler.
+pub mod budget;
 pub mod diag;
 pub mod docs;
 pub mod emit;

@@ -30,6 +30,9 @@ pub struct Options {
     pub max_name_len: usize,
     /// Project overrides of inferred effects, annotations and undo (`forge.toml`).
     pub overrides: crate::infer::Overrides,
+    /// The token budget of one tool's `tools/list` entry (see [`crate::budget`]); `None`: no
+    /// budget.
+    pub max_tool_tokens: Option<usize>,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
         Options {
             max_name_len: naming::DEFAULT_MAX_NAME_LEN,
             overrides: crate::infer::Overrides::default(),
+            max_tool_tokens: Some(crate::budget::DEFAULT_MAX_TOOL_TOKENS),
         }
     }
 }
@@ -78,6 +82,10 @@ pub struct Stats {
     pub skipped: usize,
     /// Capabilities whose name was shortened or deduplicated.
     pub renamed: usize,
+    /// Capabilities whose tool was pruned to the token budget.
+    pub pruned: usize,
+    /// Capabilities still over the token budget after pruning.
+    pub over_budget: usize,
 }
 
 /// Reads an OpenAPI description (Swagger 2.0, OpenAPI 3.0 or 3.1; JSON or YAML) into the IR.
@@ -125,6 +133,7 @@ pub fn import_openapi(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagno
         schemas: SchemaBuilder::new(&docs),
         diags: diagnostics,
         namer: Namer::new(opts.max_name_len),
+        max_tool_tokens: opts.max_tool_tokens,
         stats: Stats::default(),
         seen_ids: HashMap::new(),
     };
@@ -173,6 +182,7 @@ struct Lowerer<'a> {
     schemas: SchemaBuilder<'a>,
     diags: Vec<Diagnostic>,
     namer: Namer,
+    max_tool_tokens: Option<usize>,
     stats: Stats,
     /// operationId → where it was first seen.
     seen_ids: HashMap<String, String>,
@@ -539,10 +549,8 @@ impl<'a> Lowerer<'a> {
         if !required.is_empty() {
             input.insert("required".into(), json!(required));
         }
-        let defs = self.schemas.end();
-        if !defs.is_empty() {
-            input.insert("$defs".into(), Value::Object(defs));
-        }
+        // Shared, not copied: the budget below decides whether the schema keeps them.
+        let defs = self.schemas.end_shared();
 
         // ---- output
         let output_schema = self.output_schema(op, doc, at);
@@ -604,7 +612,7 @@ impl<'a> Lowerer<'a> {
             .unwrap_or_default();
         let loc = self.docs.location(doc, at);
         let hints = self.hints(op, doc, at);
-        Ok(Capability {
+        let mut cap = Capability {
             name,
             operation_id,
             title: summary.map(str::to_string),
@@ -630,7 +638,41 @@ impl<'a> Lowerer<'a> {
                 line: loc.line,
             },
             hints,
-        })
+        };
+        if let Some(max) = self.max_tool_tokens {
+            if let Some(fitted) = crate::budget::fit(&mut cap, &defs, Some(max)) {
+                self.stats.pruned += 1;
+                let what = if fitted.steps.is_empty() {
+                    "nothing could be cut".to_string()
+                } else {
+                    fitted.steps.join("; ")
+                };
+                let (severity, code) = if fitted.over {
+                    self.stats.over_budget += 1;
+                    (Severity::Warning, "over-tool-budget")
+                } else {
+                    (Severity::Info, "pruned-to-budget")
+                };
+                let mut d = Diagnostic::new(
+                    severity,
+                    code,
+                    format!(
+                        "`{}`: ~{} tokens → ~{} (budget {max}): {what}",
+                        cap.name, fitted.before, fitted.after
+                    ),
+                    self.docs.location(doc, at),
+                );
+                if fitted.over {
+                    d = d.with_help(
+                        "raise --max-tool-tokens, or serve it with `--toolset dynamic`, where only the tools a model asks about are described",
+                    );
+                }
+                self.diags.push(d);
+            }
+        } else {
+            crate::budget::fit(&mut cap, &defs, None);
+        }
+        Ok(cap)
     }
 
     /// Override extensions, and the success response's `Location` header and links.

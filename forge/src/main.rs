@@ -192,6 +192,12 @@ struct SelectArgs {
     #[arg(long, value_name = "N", default_value_t = naming::DEFAULT_MAX_NAME_LEN as u16,
           value_parser = clap::value_parser!(u16).range(16..=64))]
     max_name_len: u16,
+    /// Token budget of one tool's tools/list entry (about 4 bytes a token). Larger tools are
+    /// pruned in order: descriptions to their first sentence, deep and recursive object levels
+    /// left open (naming what was left out), the tool's description to its first sentence.
+    /// Pruning only ever widens what a call may send. 0: no budget.
+    #[arg(long, value_name = "TOKENS", default_value_t = aifirst_forge::budget::DEFAULT_MAX_TOOL_TOKENS)]
+    max_tool_tokens: usize,
 }
 
 impl SelectArgs {
@@ -243,6 +249,7 @@ fn load(spec: &SpecArgs) -> Result<(Lowered, Filter), u8> {
     let opts = Options {
         max_name_len: usize::from(sel.max_name_len),
         overrides,
+        max_tool_tokens: (sel.max_tool_tokens > 0).then_some(sel.max_tool_tokens),
     };
     let lowered = import_openapi(&spec.spec, &opts).map_err(|d| {
         eprintln!("{d}");
@@ -403,6 +410,7 @@ fn import(args: ImportArgs) -> u8 {
             ops: sel.ops(),
             config,
             max_name_len: sel.max_name_len,
+            max_tool_tokens: sel.max_tool_tokens,
             output_schemas: args.output_schemas,
             runtime_path,
             runtime_version,

@@ -15,7 +15,7 @@
 //!   response graph of an API like Stripe's is hundreds of megabytes.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Map, Value};
 
@@ -50,6 +50,79 @@ struct Memo {
     value: Value,
     size: usize,
     needs: BTreeSet<NodeId>,
+    /// Serialised size, and serialised size with descriptions cut (see [`crate::budget`]),
+    /// measured once when first asked.
+    bytes: OnceLock<usize>,
+    cut_bytes: OnceLock<usize>,
+}
+
+/// The `$defs` one root schema needs, shared with the builder's memo rather than copied: a
+/// large API's operations need the same big definitions over and over, and copying them into
+/// every operation is where Microsoft Graph's gigabytes went. [`SharedDefs::materialize`] copies
+/// them when a schema keeps them.
+#[derive(Default)]
+pub struct SharedDefs(Vec<(String, Arc<Memo>)>);
+
+impl SharedDefs {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The definition called `name`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.0[i].1.value)
+    }
+
+    /// The bytes `"$defs":{…}` adds to a serialised schema; with `cut`, once descriptions are
+    /// cut by `cut` (which must be the same function every time).
+    pub fn bytes(&self, cut: Option<fn(&mut Value)>) -> usize {
+        if self.0.is_empty() {
+            return 0;
+        }
+        let mut total = 11; // `,"$defs":{}`
+        for (name, m) in &self.0 {
+            let body = match cut {
+                None => *m.bytes.get_or_init(|| serialized_len(&m.value)),
+                Some(f) => *m.cut_bytes.get_or_init(|| {
+                    let mut v = m.value.clone();
+                    f(&mut v);
+                    serialized_len(&v)
+                }),
+            };
+            total += name.len() + 4 + body; // `"name":body,`
+        }
+        total
+    }
+
+    /// The definitions as a `$defs` object.
+    pub fn materialize(&self) -> Map<String, Value> {
+        self.0
+            .iter()
+            .map(|(n, m)| (n.clone(), m.value.clone()))
+            .collect()
+    }
+}
+
+/// The length of a value's compact JSON, without building it.
+pub fn serialized_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    match serde_json::to_writer(&mut n, v) {
+        Ok(()) => n.0,
+        Err(_) => 0,
+    }
 }
 
 /// The memoised conversions of one description, kept by [`crate::lower::Lowered`] so a short-lived
@@ -118,6 +191,11 @@ impl<'a> SchemaBuilder<'a> {
 
     /// Finishes a root schema: the `$defs` its parts need (empty when nothing is recursive or large).
     pub fn end(&mut self) -> Map<String, Value> {
+        self.end_shared().materialize()
+    }
+
+    /// Finishes a root schema like [`Self::end`], sharing the definitions instead of copying them.
+    pub fn end_shared(&mut self) -> SharedDefs {
         let direct = self.needs.pop().unwrap_or_default();
         let mut all: BTreeSet<NodeId> = BTreeSet::new();
         let mut work: Vec<NodeId> = direct.into_iter().collect();
@@ -128,16 +206,16 @@ impl<'a> SchemaBuilder<'a> {
                 }
             }
         }
-        let mut defs: Vec<(String, Value)> = Vec::new();
+        let mut defs: Vec<(String, Arc<Memo>)> = Vec::new();
         for n in all {
             let (doc, pointer, _) = &self.nodes[n];
             let name = self.def_names.get(&(*doc, pointer.clone())).cloned();
             if let (Some(name), Some(m)) = (name, self.memo.get(&n)) {
-                defs.push((name, m.value.clone()));
+                defs.push((name, Arc::clone(m)));
             }
         }
         defs.sort_by(|a, b| a.0.cmp(&b.0));
-        defs.into_iter().collect()
+        SharedDefs(defs)
     }
 
     /// Converts one schema found at `at` in document `doc`.
@@ -310,7 +388,13 @@ impl<'a> SchemaBuilder<'a> {
                     }
                     let needs = self.needs.pop().unwrap_or_default();
                     self.on_stack.remove(&n);
-                    let m = Arc::new(Memo { value, size, needs });
+                    let m = Arc::new(Memo {
+                        value,
+                        size,
+                        needs,
+                        bytes: OnceLock::new(),
+                        cut_bytes: OnceLock::new(),
+                    });
                     self.memo.insert(n, Arc::clone(&m));
                     m
                 }

@@ -1115,6 +1115,7 @@ pub fn plan_crate(
     let opts = crate::lower::Options {
         max_name_len: usize::from(record.max_name_len).clamp(16, 64),
         overrides,
+        max_tool_tokens: (record.max_tool_tokens > 0).then_some(record.max_tool_tokens),
     };
     let lowered = crate::lower::import_openapi(spec, &opts).map_err(ImportError::Spec)?;
     if record.name.is_empty() {

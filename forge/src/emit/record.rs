@@ -25,6 +25,9 @@ pub struct ImportRecord {
     pub config: Option<String>,
     #[serde(default = "default_max_name_len")]
     pub max_name_len: u16,
+    /// The token budget of one tool (0: none); see `forge import --help`.
+    #[serde(default = "default_max_tool_tokens")]
+    pub max_tool_tokens: usize,
     #[serde(default)]
     pub output_schemas: bool,
     /// The repository checkout whose `runtime/` and `airun/` the crate depends on, relative to
@@ -35,6 +38,10 @@ pub struct ImportRecord {
     pub runtime_version: Option<String>,
     #[serde(default)]
     pub workspace_member: bool,
+}
+
+fn default_max_tool_tokens() -> usize {
+    crate::budget::DEFAULT_MAX_TOOL_TOKENS
 }
 
 fn default_max_name_len() -> u16 {
@@ -88,6 +95,7 @@ pub fn render(r: &ImportRecord) -> String {
         s.push_str(&format!("config = {}\n", toml_str(c)));
     }
     s.push_str(&format!("max_name_len = {}\n", r.max_name_len));
+    s.push_str(&format!("max_tool_tokens = {}\n", r.max_tool_tokens));
     s.push_str(&format!("output_schemas = {}\n", r.output_schemas));
     if let Some(p) = &r.runtime_path {
         s.push_str(&format!("runtime_path = {}\n", toml_str(p)));
@@ -145,6 +153,7 @@ mod tests {
             include_tags: vec!["pets".into()],
             ops: vec!["*_pet".into()],
             max_name_len: 48,
+            max_tool_tokens: 2000,
             runtime_path: Some("../..".into()),
             ..ImportRecord::default()
         };
