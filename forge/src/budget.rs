@@ -47,7 +47,11 @@ const SAME_LEVEL_ONE: [&str; 9] = [
 /// Keys whose value is a list of subschemas at the same level.
 const SAME_LEVEL_MANY: [&str; 4] = ["allOf", "anyOf", "oneOf", "prefixItems"];
 /// Keys whose value is a map of subschemas one level deeper.
-const DEEPER_MAP: [&str; 3] = ["properties", "patternProperties", "dependentSchemas"];
+const DEEPER_MAP: [&str; 2] = ["properties", "patternProperties"];
+/// Keys whose value is a map of subschemas that apply to the same value.
+const SAME_LEVEL_MAP: [&str; 1] = ["dependentSchemas"];
+/// Deeper nesting than this (through inlining at one level) is left open.
+const MAX_DEPTH: usize = 200;
 /// Keys whose value is one subschema one level deeper.
 const DEEPER_ONE: [&str; 2] = ["additionalProperties", "unevaluatedProperties"];
 
@@ -154,9 +158,14 @@ pub fn fit(cap: &mut Capability, defs: &SharedDefs, max_tokens: Option<usize>) -
                 }
             }
             None => {
-                // Not even the top level fits in a reasonable tree: keep the schema whole.
-                cap.input_schema = original;
-                attach(cap, defs.materialize());
+                // Not even the top level fits in a reasonable tree: keep the schema whole, its
+                // descriptions cut.
+                let mut kept = defs.materialize();
+                for v in kept.values_mut() {
+                    cut_texts(v, &mut cut);
+                }
+                attach(cap, kept);
+                push_cuts(&mut steps, &cut);
             }
         }
     }
@@ -231,7 +240,7 @@ fn for_each_subschema(schema: &mut Map<String, Value>, mut f: impl FnMut(&mut Va
             if let Value::Array(items) = v {
                 items.iter_mut().for_each(&mut f);
             }
-        } else if DEEPER_MAP.contains(&k) || k == "$defs" {
+        } else if DEEPER_MAP.contains(&k) || SAME_LEVEL_MAP.contains(&k) || k == "$defs" {
             if let Value::Object(m) = v {
                 m.values_mut().for_each(&mut f);
             }
@@ -304,6 +313,9 @@ struct Collapser<'a> {
     collapsed: Vec<String>,
     /// Descriptions cut and examples dropped in what is kept.
     cuts: Cuts,
+    /// References being inlined: (definition, level).
+    inlining: Vec<(String, usize)>,
+    depth: usize,
 }
 
 impl<'a> Collapser<'a> {
@@ -316,6 +328,8 @@ impl<'a> Collapser<'a> {
             aborted: false,
             collapsed: Vec::new(),
             cuts: Cuts::default(),
+            inlining: Vec::new(),
+            depth: 0,
         }
     }
 
@@ -336,41 +350,76 @@ impl<'a> Collapser<'a> {
         let Value::Object(map) = schema else {
             return schema.clone();
         };
-        // A reference into `$defs`: inlined above the limit, left open at it.
+        if self.depth >= MAX_DEPTH {
+            // Only reachable through same-level nesting a description would hardly have; an
+            // open node ends it (at the root: anything).
+            return if level > 0 {
+                self.open(map, None, None, path)
+            } else {
+                Value::Bool(true)
+            };
+        }
+        self.depth += 1;
+        let out = self.node_object(map, level, path);
+        self.depth -= 1;
+        out
+    }
+
+    fn node_object(&mut self, map: &Map<String, Value>, level: usize, path: &str) -> Value {
+        // A reference into `$defs`: inlined above the limit, left open at it, and left open when
+        // it is already being inlined at this level (recursion that goes no level deeper, such
+        // as a JSON value type whose arrays hold JSON values).
         if let Some(Value::String(r)) = map.get("$ref") {
-            if let Some((name, target)) = self.target(r) {
-                if level >= self.limit && level > 0 {
-                    return self.open(map, Some(target), Some(name), path);
-                }
-                let inlined = self.node(target, level, path);
-                let siblings: Map<String, Value> = map
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != "$ref")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                if siblings.is_empty() {
-                    return inlined;
-                }
-                let rest = self.node(&Value::Object(siblings), level, path);
-                let mut out = Map::new();
-                out.insert("allOf".into(), Value::Array(vec![inlined]));
-                if let Value::Object(rest) = rest {
-                    for (k, v) in rest {
-                        out.insert(k, v);
+            let Some((name, target)) = self.target(r) else {
+                // `$defs` do not survive collapsing: a reference to anything else would dangle.
+                return self.open(map, None, None, path);
+            };
+            let again = self.inlining.iter().any(|(n, l)| n == name && *l == level);
+            if (level >= self.limit || again) && level > 0 {
+                return self.open(map, Some(target), Some(name), path);
+            }
+            self.inlining.push((name.to_string(), level));
+            let inlined = self.node(target, level, path);
+            self.inlining.pop();
+            let siblings: Map<String, Value> = map
+                .iter()
+                .filter(|(k, _)| k.as_str() != "$ref")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if siblings.is_empty() {
+                return inlined;
+            }
+            let rest = self.node(&Value::Object(siblings), level, path);
+            let mut all = vec![inlined];
+            let mut out = Map::new();
+            if let Value::Object(rest) = rest {
+                for (k, v) in rest {
+                    match (k.as_str(), v) {
+                        ("allOf", Value::Array(more)) => all.extend(more),
+                        (_, v) => {
+                            out.insert(k, v);
+                        }
                     }
                 }
-                return Value::Object(out);
             }
+            out.insert("allOf".into(), Value::Array(all));
+            return Value::Object(out);
         }
         if level >= self.limit && level > 0 && structured(map, 0) {
             return self.open(map, None, None, path);
         }
+        let opened_before = self.collapsed.len();
         let mut out = Map::new();
+        // Keywords under which something was left open. A wider subschema makes `not` and `if`
+        // stricter, `oneOf` may then match twice, and `maxContains` may count more items: each
+        // is relaxed below so the node as a whole only ever accepts more.
+        let mut opened_in: Vec<&str> = Vec::new();
         for (k, v) in map {
             let key = k.as_str();
             if key == "$defs" {
                 continue;
             }
+            let before = self.collapsed.len();
             let value = if key == "description" {
                 match v {
                     Value::String(d) => {
@@ -399,13 +448,19 @@ impl<'a> Collapser<'a> {
                     ),
                     other => other.clone(),
                 }
-            } else if DEEPER_MAP.contains(&key) {
+            } else if DEEPER_MAP.contains(&key) || SAME_LEVEL_MAP.contains(&key) {
+                let deeper = usize::from(DEEPER_MAP.contains(&key));
                 match v {
                     Value::Object(props) => Value::Object(
                         props
                             .iter()
                             .map(|(name, sub)| {
-                                (name.clone(), self.node(sub, level + 1, &join(path, name)))
+                                let at = if deeper == 1 {
+                                    join(path, name)
+                                } else {
+                                    path.to_string()
+                                };
+                                (name.clone(), self.node(sub, level + deeper, &at))
                             })
                             .collect(),
                     ),
@@ -414,7 +469,46 @@ impl<'a> Collapser<'a> {
             } else {
                 v.clone()
             };
+            if self.collapsed.len() > before {
+                opened_in.push(key);
+            }
             out.insert(k.clone(), value);
+        }
+        for key in &opened_in {
+            match *key {
+                "not" | "propertyNames" => {
+                    out.shift_remove(*key);
+                }
+                "if" => {
+                    for k in ["if", "then", "else"] {
+                        out.shift_remove(k);
+                    }
+                }
+                "contains" => {
+                    out.shift_remove("maxContains");
+                }
+                "oneOf" => {
+                    if let Some(branches) = out.shift_remove("oneOf") {
+                        if out.contains_key("anyOf") {
+                            let wrapped = serde_json::json!({ "anyOf": branches });
+                            match out.get_mut("allOf") {
+                                Some(Value::Array(all)) => all.push(wrapped),
+                                _ => {
+                                    out.insert("allOf".into(), Value::Array(vec![wrapped]));
+                                }
+                            }
+                        } else {
+                            out.insert("anyOf".into(), branches);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        // What an opened subschema no longer declares, `unevaluated*` would now refuse.
+        if self.collapsed.len() > opened_before {
+            out.shift_remove("unevaluatedProperties");
+            out.shift_remove("unevaluatedItems");
         }
         Value::Object(out)
     }
@@ -435,8 +529,9 @@ impl<'a> Collapser<'a> {
         if let Some(t) = shape.get("type") {
             out.insert("type".into(), t.clone());
         }
-        let mut names = Vec::new();
-        property_names(shape, self.defs, 0, &mut names);
+        let mut found = Names::default();
+        property_names(shape, self.defs, 0, &mut found);
+        let names = found.list;
         let mut text = here
             .get("description")
             .or_else(|| shape.get("description"))
@@ -516,19 +611,14 @@ fn structured(map: &Map<String, Value>, depth: usize) -> bool {
 }
 
 /// The property names a schema gives its values, through references and combinations.
-fn property_names(
-    map: &Map<String, Value>,
-    defs: &SharedDefs,
-    depth: usize,
-    out: &mut Vec<String>,
-) {
-    if depth > 4 {
+fn property_names(map: &Map<String, Value>, defs: &SharedDefs, depth: usize, out: &mut Names) {
+    if depth > 4 || out.list.len() >= 1_000 {
         return;
     }
     if let Some(Value::Object(props)) = map.get("properties") {
         for k in props.keys() {
-            if !out.contains(k) {
-                out.push(k.clone());
+            if out.seen.insert(k.clone()) {
+                out.list.push(k.clone());
             }
         }
     }
@@ -551,6 +641,13 @@ fn property_names(
             }
         }
     }
+}
+
+/// Property names in the order found, each once.
+#[derive(Default)]
+struct Names {
+    list: Vec<String>,
+    seen: std::collections::HashSet<String>,
 }
 
 #[cfg(test)]

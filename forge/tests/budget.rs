@@ -163,3 +163,74 @@ fn pruning_only_widens_what_a_call_may_send() {
     // Somewhere the deep level was left open, and the open node accepts what it cannot check.
     assert!(opened);
 }
+
+/// Keywords where a wider subschema makes the whole stricter (`not`, `if`, `oneOf`,
+/// `maxContains`, `unevaluatedProperties`), `dependentSchemas` (same value, not a level down) and
+/// recursion that goes no level deeper: at every budget, what the full schema accepts the
+/// pruned one accepts, and pruning ends.
+#[test]
+fn pruning_widens_through_combinators_and_same_level_recursion() {
+    let at = |max: Option<usize>| {
+        let opts = Options {
+            max_tool_tokens: max,
+            ..Options::default()
+        };
+        import_openapi(Path::new("../fixtures/budget/combinators.json"), &opts).unwrap()
+    };
+    let cases: [(&str, Vec<Value>); 6] = [
+        (
+            "use_not",
+            vec![json!({"filter": {}}), json!({"filter": {"legacy": false}})],
+        ),
+        (
+            "use_if",
+            vec![
+                json!({"x": {"kind": "b"}}),
+                json!({"x": {"kind": "a", "a_opts": 1}}),
+            ],
+        ),
+        (
+            "use_one_of",
+            vec![json!({"spec": {"source": {"url": "u"}}})],
+        ),
+        (
+            "use_unevaluated",
+            vec![json!({"x": {"a": "1", "b": {"c": "2"}}}), json!({"x": {}})],
+        ),
+        (
+            "use_recursion",
+            vec![json!({"v": [["a", [1, true]], {"k": ["x", {"deeper": [[]]}]}]})],
+        ),
+        (
+            "use_contains",
+            vec![json!({"arr": [{"meta": {"tag": "x"}}, {"meta": {"tag": "y"}}]})],
+        ),
+    ];
+    let full = at(None);
+    for (name, calls) in &cases {
+        for args in calls {
+            assert!(
+                accepts(&cap(&full, name).input_schema, args),
+                "{name}: the full schema refuses {args}"
+            );
+        }
+    }
+    let mut pruned_somewhere = std::collections::BTreeSet::new();
+    for budget in (40..=400).step_by(20) {
+        let l = at(Some(budget));
+        for (name, calls) in &cases {
+            let c = cap(&l, name);
+            if c.input_schema != cap(&full, name).input_schema {
+                pruned_somewhere.insert(*name);
+            }
+            for args in calls {
+                assert!(
+                    accepts(&c.input_schema, args),
+                    "{name} at budget {budget}: the pruned schema refuses {args}\n{:#}",
+                    c.input_schema
+                );
+            }
+        }
+    }
+    assert_eq!(pruned_somewhere.len(), cases.len(), "{pruned_somewhere:?}");
+}
