@@ -167,6 +167,13 @@ undo --skip 12            give up on step 12"
         /// Do not offer the undo, history and checkpoint tools
         #[arg(long)]
         no_meta_tools: bool,
+        /// How capabilities are offered: `all` (a tool each), `dynamic` (three tools —
+        /// search_capabilities, describe_capability, call_capability — so an API of thousands of
+        /// operations fits in any client's context; calls go through policy, undo and audit
+        /// exactly as direct ones) or `auto`: dynamic above 128 capabilities
+        /// (`[mcp] dynamic_above`). Default: `[mcp] toolset`, else auto
+        #[arg(long, value_name = "MODE", value_parser = ["all", "dynamic", "auto"])]
+        toolset: Option<String>,
     },
 }
 
@@ -631,8 +638,14 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             http,
             allow_remote,
             no_meta_tools,
+            toolset,
         } => {
             let engine = open_engine(&s)?;
+            let toolset = choose_toolset(
+                toolset.as_deref().or(s.mcp.toolset.as_deref()),
+                s.mcp.dynamic_above.unwrap_or(DYNAMIC_ABOVE),
+                engine.registry().len(),
+            )?;
             let touches_files = engine
                 .registry()
                 .iter()
@@ -655,6 +668,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                     per_client_sessions: !s.session_named && s.shared_session.is_none(),
                     meta_tools: s.meta_tools && !no_meta_tools,
                     auto_confirm: g.yes,
+                    toolset,
                 },
             )
             .map_err(Fail::Usage)?;
@@ -682,6 +696,34 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             }
             .map_err(Fail::Failed)
         }
+    }
+}
+
+/// Above this many capabilities `--toolset auto` serves a dynamic toolset.
+const DYNAMIC_ABOVE: usize = 128;
+
+/// The toolset to serve, saying on stderr when `auto` chose the dynamic one.
+fn choose_toolset(
+    mode: Option<&str>,
+    above: usize,
+    count: usize,
+) -> Result<crate::mcp::Toolset, Fail> {
+    use crate::mcp::Toolset;
+    match mode.unwrap_or("auto") {
+        "all" => Ok(Toolset::All),
+        "dynamic" => Ok(Toolset::Dynamic),
+        "auto" if count > above => {
+            eprintln!(
+                "note: {count} capabilities are more than {above}, so they are served as a dynamic \
+                 toolset (search_capabilities, describe_capability, call_capability); \
+                 `--toolset all` serves a tool each"
+            );
+            Ok(Toolset::Dynamic)
+        }
+        "auto" => Ok(Toolset::All),
+        other => Err(Fail::Usage(format!(
+            "[mcp] toolset = \"{other}\" is not one of all, dynamic, auto"
+        ))),
     }
 }
 

@@ -84,6 +84,11 @@ pub struct Mcp {
     pub session_idle_secs: Option<u64>,
     /// The largest request body accepted (bytes, default 4 MiB).
     pub max_body_bytes: Option<usize>,
+    /// `all` (one tool per capability), `dynamic` (search, describe and call tools) or `auto`
+    /// (the default: dynamic above `dynamic_above` capabilities).
+    pub toolset: Option<String>,
+    /// Above this many capabilities `auto` serves a dynamic toolset (default 128).
+    pub dynamic_above: Option<usize>,
 }
 
 /// The MCP meta tools (`undo`, `history`, `checkpoint`), on by default.

@@ -32,6 +32,7 @@ mod cli;
 pub mod config;
 pub mod mcp;
 mod output;
+mod search;
 
 pub use cli::{run, run_from, App, Cli};
 pub use mcp::{McpServer, META_TOOLS};

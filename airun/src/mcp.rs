@@ -76,6 +76,8 @@ struct Inner {
     pending: Mutex<HashMap<String, (String, Value, std::time::Instant)>>,
     counter: AtomicU64,
     per_client: bool,
+    /// Set for a dynamic toolset: the words each capability is found by.
+    search: Option<crate::search::Index>,
     /// When the server started (Unix seconds): per-client session names stay unique across runs.
     started: u64,
 }
@@ -96,12 +98,47 @@ pub struct ServeOptions {
     pub meta_tools: bool,
     /// Treat every confirmation the policy asks for as given.
     pub auto_confirm: bool,
+    /// One tool per capability, or the three tools of a dynamic toolset.
+    pub toolset: Toolset,
 }
+
+/// How the registry is offered to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toolset {
+    /// One tool per capability.
+    All,
+    /// `search_capabilities`, `describe_capability` and `call_capability`: a huge API fits in any
+    /// client's context, and the model asks for the few tools it needs.
+    Dynamic,
+}
+
+/// The tools of a dynamic toolset.
+pub const DYNAMIC_TOOLS: [&str; 3] = [
+    "search_capabilities",
+    "describe_capability",
+    "call_capability",
+];
 
 impl McpServer {
     /// Builds the tool list once; fails when a capability's name collides with a meta tool.
     pub fn new(engine: Engine, opts: ServeOptions) -> Result<McpServer, String> {
-        let mut tools: Vec<Tool> = engine.registry().iter().map(tool_of).collect();
+        let dynamic = opts.toolset == Toolset::Dynamic;
+        let mut tools: Vec<Tool> = if dynamic {
+            if let Some(clash) = engine
+                .registry()
+                .iter()
+                .find(|d| DYNAMIC_TOOLS.contains(&d.name))
+            {
+                return Err(format!(
+                    "capability `{}` has the name of a dynamic toolset tool; serve with --toolset all or rename it",
+                    clash.name
+                ));
+            }
+            dynamic_tools()
+        } else {
+            engine.registry().iter().map(tool_of).collect()
+        };
+        let search = dynamic.then(|| crate::search::Index::new(engine.registry().iter()));
         if opts.meta_tools {
             if let Some(clash) = tools.iter().find(|t| META_TOOLS.contains(&t.name.as_ref())) {
                 return Err(format!(
@@ -111,8 +148,10 @@ impl McpServer {
             }
             tools.extend(meta_tools());
         }
-        let structured = tools
+        let structured = engine
+            .registry()
             .iter()
+            .map(tool_of)
             .filter(|t| t.output_schema.is_some())
             .map(|t| t.name.to_string())
             .collect();
@@ -128,6 +167,7 @@ impl McpServer {
                 pending: Mutex::new(HashMap::new()),
                 counter: AtomicU64::new(0),
                 per_client: opts.per_client_sessions,
+                search,
                 started: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs())
@@ -344,6 +384,119 @@ impl McpServer {
         }))
     }
 
+    /// `search_capabilities`, `describe_capability` and `call_capability`. A call made through
+    /// `call_capability` is the capability's own call: the same validation, policy,
+    /// confirmation, journal, undo and audit.
+    async fn call_dynamic(
+        &self,
+        request: CallToolRequestParams,
+        ctx: &RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        let args = request.arguments.clone().unwrap_or_default();
+        let registry = self.inner.engine.registry();
+        // The capability an argument `name` names, or (error code, message).
+        let named = |args: &JsonObject| -> Result<&'static CapabilityDef, (&'static str, String)> {
+            let Some(name) = args.get("name").and_then(Value::as_str) else {
+                return Err((
+                    "invalid_arguments",
+                    "`name` (a string) is required: a capability name from search_capabilities"
+                        .to_string(),
+                ));
+            };
+            registry.get(name).ok_or_else(|| {
+                let near = self
+                    .inner
+                    .search
+                    .as_ref()
+                    .map(|s| s.near(name))
+                    .unwrap_or_default();
+                let hint = if near.is_empty() {
+                    "search_capabilities finds capabilities by words".to_string()
+                } else {
+                    format!("did you mean {}?", near.join(", "))
+                };
+                (
+                    "unknown_capability",
+                    format!("there is no capability `{name}`; {hint}"),
+                )
+            })
+        };
+        match request.name.as_ref() {
+            "search_capabilities" => {
+                let query = args.get("query").and_then(Value::as_str).unwrap_or("");
+                let limit = args
+                    .get("limit")
+                    .and_then(Value::as_u64)
+                    .map_or(10, |n| n.clamp(1, 50)) as usize;
+                let Some(index) = &self.inner.search else {
+                    return error_result("internal", "no search index");
+                };
+                let hits = index.search(query, limit);
+                let items: Vec<Value> = hits
+                    .iter()
+                    .filter_map(|(name, _)| registry.get(name))
+                    .map(summary_of)
+                    .collect();
+                let text = if items.is_empty() {
+                    format!("No capability matches `{query}`. Try other words (a resource, a verb, a tag).")
+                } else {
+                    items
+                        .iter()
+                        .map(|i| {
+                            format!(
+                                "{} — {}",
+                                i["name"].as_str().unwrap_or(""),
+                                i["summary"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                let mut result = CallToolResult::success(vec![ContentBlock::text(format!(
+                    "{text}\n\n`describe_capability` gives one's arguments; `call_capability` runs it."
+                ))]);
+                result.structured_content = Some(json!({ "query": query, "capabilities": items }));
+                result.into()
+            }
+            "describe_capability" => match named(&args) {
+                Ok(def) => {
+                    let tool = tool_of(def);
+                    let mut v = serde_json::to_value(&tool).unwrap_or(Value::Null);
+                    if let Some(o) = v.as_object_mut() {
+                        if let Some(route) = def.route {
+                            o.insert("route".into(), json!(route));
+                        }
+                        if !def.tags.is_empty() {
+                            o.insert("tags".into(), json!(def.tags));
+                        }
+                    }
+                    CallToolResult::structured(v).into()
+                }
+                Err((code, why)) => error_result(code, &why),
+            },
+            _ => {
+                let def = match named(&args) {
+                    Ok(d) => d,
+                    Err((code, why)) => return error_result(code, &why),
+                };
+                let inner_args = match args.get("arguments") {
+                    None | Some(Value::Null) => Map::new(),
+                    Some(Value::Object(m)) => m.clone(),
+                    Some(_) => {
+                        return error_result(
+                            "invalid_arguments",
+                            "`arguments` must be an object: the capability's arguments, as describe_capability gives them",
+                        )
+                    }
+                };
+                let mut inner = request.clone();
+                inner.name = def.name.into();
+                inner.arguments = Some(inner_args);
+                self.call_capability(def, inner, ctx).await
+            }
+        }
+    }
+
     async fn call_meta(
         &self,
         name: &str,
@@ -479,6 +632,9 @@ impl ServerHandler for McpServer {
         if let Some(def) = self.inner.engine.registry().get(&request.name) {
             return Ok(self.call_capability(def, request, &context).await);
         }
+        if self.inner.search.is_some() && DYNAMIC_TOOLS.contains(&request.name.as_ref()) {
+            return Ok(self.call_dynamic(request, &context).await);
+        }
         if self.inner.meta && META_TOOLS.contains(&request.name.as_ref()) {
             let args = request.arguments.clone().unwrap_or_default();
             return Ok(self.call_meta(&request.name, &args, &context).await);
@@ -528,6 +684,74 @@ pub fn tool_of(def: &'static CapabilityDef) -> Tool {
         meta.insert("aifirst/undo_confidence".into(), json!(confidence.as_str()));
     }
     tool.with_annotations(ann).with_meta(meta)
+}
+
+/// What a search hit shows of a capability: enough to choose, not its schema.
+fn summary_of(def: &'static CapabilityDef) -> Value {
+    let summary = def.description.lines().next().unwrap_or("").trim();
+    let mut v = json!({
+        "name": def.name,
+        "summary": summary,
+        "effects": def.effects,
+        "undo": undo_summary(def),
+    });
+    if let (Some(o), Some(route)) = (v.as_object_mut(), def.route) {
+        o.insert("route".into(), json!(route));
+    }
+    v
+}
+
+/// The three tools of a dynamic toolset.
+fn dynamic_tools() -> Vec<Tool> {
+    let search = Tool::new(
+        "search_capabilities",
+        "Find the capabilities (operations) this server can run, by words: what you want to do \
+         and to what (`create issue`, `list users`, `delete file`). Matches names, descriptions, \
+         tags and HTTP paths; best first. Then `describe_capability` one to see its arguments.",
+        object(json!({
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "Words to look for."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "At most this many results (default 10)."}
+            },
+            "required": ["query"]
+        })),
+    )
+    .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
+    let describe = Tool::new(
+        "describe_capability",
+        "The full description of one capability: its input schema (the arguments \
+         `call_capability` takes), effects, undo and annotations.",
+        object(json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "A capability name from search_capabilities."}
+            },
+            "required": ["name"]
+        })),
+    )
+    .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
+    let call = Tool::new(
+        "call_capability",
+        "Run one capability with its arguments. Exactly like calling it directly: validated, \
+         checked by policy (it may ask the user to confirm), journaled for `undo`, and audited.",
+        object(json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "The capability to run."},
+                "arguments": {"type": "object", "description": "Its arguments, as describe_capability gives them."}
+            },
+            "required": ["name"]
+        })),
+    )
+    .with_annotations(
+        ToolAnnotations::new()
+            .read_only(false)
+            .destructive(true)
+            .idempotent(false)
+            .open_world(true),
+    );
+    vec![search, describe, call]
 }
 
 fn meta_tools() -> Vec<Tool> {
@@ -967,6 +1191,7 @@ mod tests {
                 per_client_sessions: true,
                 meta_tools: true,
                 auto_confirm: false,
+                toolset: super::Toolset::All,
             },
         )
         .unwrap()

@@ -69,6 +69,10 @@ struct Attrs {
     /// parameter (generated code uses this).
     input_schema: Option<LitStr>,
     output_schema: Option<LitStr>,
+    /// Words to find the capability by (`tags = ["pets"]`), and what it does on the wire
+    /// (`route = "GET /pets/{petId}"`): searched by a dynamic toolset, shown by `describe`.
+    tags: Option<Vec<LitStr>>,
+    route: Option<LitStr>,
 }
 
 const HINTS: [&str; 4] = [
@@ -144,12 +148,31 @@ fn parse_attrs(attr: TokenStream2, errors: &mut Errors) -> Attrs {
                 dup(errors, a.output_schema.is_some());
                 a.output_schema = Some(meta.value()?.parse()?);
             }
+            "tags" => {
+                dup(errors, a.tags.is_some());
+                let list: syn::ExprArray = meta.value()?.parse()?;
+                let mut tags = Vec::new();
+                for e in list.elems {
+                    match e {
+                        Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Str(s),
+                            ..
+                        }) => tags.push(s),
+                        other => errors.push(other.span(), "a tag is a string literal"),
+                    }
+                }
+                a.tags = Some(tags);
+            }
+            "route" => {
+                dup(errors, a.route.is_some());
+                a.route = Some(meta.value()?.parse()?);
+            }
             _ => {
                 errors.push(
                     span,
                     format!(
                         "unknown attribute `{key}`; expected one of: name, description, effects(...), idempotent, \
-                         undo = ..., irreversible = \"...\", input_schema = \"{{...}}\", output_schema = \"{{...}}\", {}",
+                         undo = ..., irreversible = \"...\", input_schema = \"{{...}}\", output_schema = \"{{...}}\", tags = [\"...\"], route = \"...\", {}",
                         HINTS.join(", ")
                     ),
                 );
@@ -551,6 +574,18 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             "a capability needs a description: write a `///` doc comment or `description = \"…\"`",
         );
     }
+    let tags: Vec<String> = attrs
+        .tags
+        .as_ref()
+        .map(|t| t.iter().map(LitStr::value).collect())
+        .unwrap_or_default();
+    let route = match &attrs.route {
+        Some(r) => {
+            let r = r.value();
+            quote!(::core::option::Option::Some(#r))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let mut effects: Vec<Effect> = Vec::new();
     match &attrs.effects {
         None => errors.push(
@@ -847,6 +882,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 output_schema: __aifirst_output_schema,
                 call: __aifirst_call,
                 location: ::aifirst::SourceLocation { file: ::core::file!(), line: #line, module: ::core::module_path!() },
+                tags: &[#(#tags),*],
+                route: #route,
             };
         };
     };

@@ -73,6 +73,10 @@ pub struct CapabilityDef {
     pub output_schema: fn() -> Option<Schema>,
     pub call: CallFn,
     pub location: SourceLocation,
+    /// Words to find it by (an OpenAPI operation's tags), for a dynamic toolset's search.
+    pub tags: &'static [&'static str],
+    /// What it does on the wire (`GET /pets/{petId}`), when it is an HTTP operation.
+    pub route: Option<&'static str>,
 }
 
 impl CapabilityDef {

@@ -442,3 +442,91 @@ fn stdio_survives_malformed_json_rpc() {
     let status = child.wait().unwrap();
     assert!(status.success(), "closing stdin ends the server cleanly");
 }
+
+/// `serve --toolset dynamic`: three tools instead of one per capability; a search finds the
+/// capability, describe gives its schema, and a call made through `call_capability` is the
+/// capability's own call — validated, confirmed by policy, journaled (undo reverts it) and
+/// audited under its own name.
+#[test]
+fn a_dynamic_toolset_searches_describes_calls_and_undoes() {
+    let dir = workdir();
+    let out = Command::new(python())
+        .arg(script())
+        .args(["dynamic", BIN, "serve", "--toolset", "dynamic"])
+        .current_dir(dir.path())
+        .env("NOTEBOOK_DIR", dir.path())
+        .env("AIFIRST_ROOTS", dir.path())
+        .env_remove("AIFIRST_STATE_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut listed: Vec<&str> = s["tools"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    listed.sort_unstable();
+    assert_eq!(
+        listed,
+        [
+            "call_capability",
+            "checkpoint",
+            "describe_capability",
+            "history",
+            "search_capabilities",
+            "undo"
+        ]
+    );
+    // Search: the best hit first, each with what it does and how it is undone.
+    let hits = s["search"]["structuredContent"]["capabilities"]
+        .as_array()
+        .unwrap();
+    assert_eq!(hits[0]["name"], "create_note", "{hits:?}");
+    assert_eq!(hits[0]["undo"], "inverse: delete_note(id = $result.id)");
+    assert_eq!(
+        s["search_none"]["structuredContent"]["capabilities"],
+        json!([])
+    );
+    // Describe: the full tool.
+    let d = &s["describe"]["structuredContent"];
+    assert_eq!(d["name"], "create_note");
+    assert_eq!(d["inputSchema"]["required"], json!(["title"]));
+    assert_eq!(d["annotations"]["readOnlyHint"], false);
+    assert_eq!(error_kind(&s["describe_typo"]), "unknown_capability");
+    assert!(s["describe_typo"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("`create_note`"));
+    // Calls: results as direct calls give them; validation and the delete's confirmation apply.
+    assert_eq!(s["create"]["structuredContent"]["title"], "dyn");
+    assert_eq!(s["create2"]["structuredContent"]["id"], 2);
+    assert_eq!(error_kind(&s["invalid"]), "invalid_arguments");
+    let asked = s["elicitations"].as_array().unwrap();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].as_str().unwrap().contains("delete_note"));
+    assert_eq!(s["delete"]["isError"], false);
+    // Undo reverts the delete made through call_capability: note 2 is back.
+    assert_eq!(s["undo"]["structuredContent"]["undone"], json!([3]));
+    let titles: Vec<Value> = notes(dir.path())
+        .iter()
+        .map(|n| n["title"].clone())
+        .collect();
+    assert_eq!(titles, [json!("dyn"), json!("second")]);
+    // The journal and the audit log name the capability, not the dynamic tool.
+    let steps = s["history"]["structuredContent"]["steps"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = steps
+        .iter()
+        .map(|st| st["capability"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["create_note", "create_note", "delete_note"]);
+    let log = audit_clients(dir.path());
+    assert!(log.contains("delete_note") && !log.contains("call_capability"));
+}

@@ -3,6 +3,7 @@
     python mcp_session.py stdio BINARY MODE CONFIRM [SERVER ARGS...]
     python mcp_session.py http URL MODE CONFIRM
     python mcp_session.py two URL              # two clients at once, each with its own undo
+    python mcp_session.py dynamic BINARY [SERVER ARGS...]   # a dynamic toolset over stdio
 
 MODE is the SDK's connect mode: `auto` (protocol 2026-07-28, confirmations as input_required
 results) or `legacy` (the initialize handshake, confirmations as elicitation requests).
@@ -72,6 +73,41 @@ async def session(server, mode, confirm):
     return out
 
 
+async def dynamic(server):
+    """A dynamic toolset: search, describe and call, then undo; confirmations still asked."""
+    asked = []
+
+    async def on_elicit(context, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    out = {"elicitations": asked}
+    async with Client(server, mode="auto", elicitation_callback=on_elicit) as c:
+        listed = await c.list_tools()
+        out["tools"] = {t.name: wire(t) for t in listed.tools}
+
+        async def call(key, name, args):
+            try:
+                out[key] = wire(await c.call_tool(name, args))
+            except Exception as e:
+                out[key] = {"exception": type(e).__name__, "message": str(e)}
+
+        await call("search", "search_capabilities", {"query": "create a note"})
+        await call("search_none", "search_capabilities", {"query": "zebra"})
+        await call("describe", "describe_capability", {"name": "create_note"})
+        await call("describe_typo", "describe_capability", {"name": "create_notes"})
+        await call("create", "call_capability",
+                   {"name": "create_note", "arguments": {"title": "dyn", "body": "x"}})
+        await call("create2", "call_capability",
+                   {"name": "create_note", "arguments": {"title": "second"}})
+        await call("invalid", "call_capability",
+                   {"name": "create_note", "arguments": {"title": 5}})
+        await call("delete", "call_capability", {"name": "delete_note", "arguments": {"id": 2}})
+        await call("undo", "undo", {"steps": 1})
+        await call("history", "history", {})
+    return out
+
+
 async def two(url):
     """Two HTTP clients connected at once: B's undo must not revert A's call."""
     out = {}
@@ -91,6 +127,12 @@ async def two(url):
 async def main():
     if sys.argv[1] == "two":
         print(json.dumps(await two(sys.argv[2])))
+        return
+    if sys.argv[1] == "dynamic":
+        server = StdioServerParameters(
+            command=sys.argv[2], args=sys.argv[3:], env=dict(os.environ)
+        )
+        print(json.dumps(await dynamic(server)))
         return
     kind, target, mode, confirm, *rest = sys.argv[1:]
     if kind == "stdio":

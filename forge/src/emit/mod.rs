@@ -722,6 +722,8 @@ fn handler(c: &Capability, fn_name: &str, base_url: &str, opts: &EmitOptions) ->
         text.push_str("\n\nDeprecated by the API.");
     }
     let doc = doc_lines(&text);
+    let tags = c.tags.iter().map(String::as_str);
+    let route = format!("{} {}", h.method, h.path);
     let method = h.method.as_str();
     // A path parameter that allows reserved characters becomes `{+name}` (reserved expansion):
     // the runtime then lets `/` separate its segments, each still checked.
@@ -777,6 +779,8 @@ fn handler(c: &Capability, fn_name: &str, base_url: &str, opts: &EmitOptions) ->
             #undo
             input_schema = #input,
             #output
+            tags = [#(#tags),*],
+            route = #route,
         )]
         pub async fn #fn_ident(
             ctx: &::aifirst::Ctx,

@@ -8,6 +8,8 @@
     description = "Keyword */ name } \"#\n\n```rust\n}\nfn injected() {}\n/*",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
+    tags = [],
+    route = "GET /fn",
 )]
 pub async fn fn_(
     ctx: &::aifirst::Ctx,
@@ -30,6 +32,8 @@ pub async fn fn_(
     description = "GET /type",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
+    tags = [],
+    route = "GET /type",
 )]
 pub async fn type_(
     ctx: &::aifirst::Ctx,
@@ -53,6 +57,8 @@ pub async fn type_(
     effects(create, network),
     irreversible = "no DELETE found that removes what this creates",
     input_schema = "{\"type\":\"object\",\"properties\":{\"type\":{\"type\":\"string\"},\"self\":{\"type\":\"string\"},\"weird_key\":{\"type\":\"string\"},\"filter_name\":{\"type\":\"string\"}}}",
+    tags = [],
+    route = "POST /type",
 )]
 pub async fn self_(
     ctx: &::aifirst::Ctx,
@@ -83,6 +89,8 @@ pub async fn self_(
     description = "GET /traversal",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
+    tags = [],
+    route = "GET /traversal",
 )]
 pub async fn etc_passwd(
     ctx: &::aifirst::Ctx,
@@ -105,6 +113,8 @@ pub async fn etc_passwd(
     description = "GET /dupes/a",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
+    tags = [],
+    route = "GET /dupes/a",
 )]
 pub async fn list(
     ctx: &::aifirst::Ctx,
@@ -127,6 +137,8 @@ pub async fn list(
     description = "GET /dupes/b",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
+    tags = [],
+    route = "GET /dupes/b",
 )]
 pub async fn list_2(
     ctx: &::aifirst::Ctx,
@@ -149,6 +161,8 @@ pub async fn list_2(
     description = "GET /dupes/c",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
+    tags = [],
+    route = "GET /dupes/c",
 )]
 pub async fn list_3(
     ctx: &::aifirst::Ctx,
@@ -171,6 +185,8 @@ pub async fn list_3(
     description = "GET /empty-id",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
+    tags = [],
+    route = "GET /empty-id",
 )]
 pub async fn get_empty_id(
     ctx: &::aifirst::Ctx,
@@ -193,6 +209,8 @@ pub async fn get_empty_id(
     description = "GET /unicode",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
+    tags = [],
+    route = "GET /unicode",
 )]
 pub async fn get_unicode(
     ctx: &::aifirst::Ctx,
@@ -215,6 +233,8 @@ pub async fn get_unicode(
     description = "GET /long",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
+    tags = [],
+    route = "GET /long",
 )]
 pub async fn this_to_accept_without_shortening_it_first_okay(
     ctx: &::aifirst::Ctx,
@@ -238,6 +258,8 @@ pub async fn this_to_accept_without_shortening_it_first_okay(
     effects(update, network),
     irreversible = "no GET on the same path to snapshot the resource before changing it",
     input_schema = "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"query_id\":{\"type\":\"integer\"},\"header_id\":{\"type\":\"string\"},\"_expand\":{\"type\":\"string\"},\"body\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"}}}},\"required\":[\"id\"]}",
+    tags = [],
+    route = "PATCH /collide/{id}",
 )]
 pub async fn collide(
     ctx: &::aifirst::Ctx,
@@ -284,6 +306,8 @@ pub async fn collide(
     description = "GET /refs/outside",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{}}",
+    tags = [],
+    route = "GET /refs/outside",
 )]
 pub async fn outside_ref(
     ctx: &::aifirst::Ctx,
@@ -308,6 +332,8 @@ pub async fn outside_ref(
     idempotent,
     irreversible = "no GET to read it before deleting it",
     input_schema = "{\"type\":\"object\",\"properties\":{\"thing\":{\"type\":\"string\"}},\"required\":[\"thing\"]}",
+    tags = [],
+    route = "DELETE /undeclared/{thing}",
 )]
 pub async fn undeclared(
     ctx: &::aifirst::Ctx,

@@ -8,6 +8,8 @@
     description = "List pets",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":20,\"description\":\"How many pets to return.\"},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"],\"description\":\"Only pets with this status.\"}}}",
+    tags = ["pets"],
+    route = "GET /pets",
 )]
 pub async fn list_pets(
     ctx: &::aifirst::Ctx,
@@ -51,6 +53,8 @@ pub async fn list_pets(
         evidence = "before deleting, GET /pets/{petId} must still find what the call created"
     ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"examples\":[\"Rex\"]},\"tag\":{\"type\":[\"string\",\"null\"]},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"]}},\"required\":[\"name\"]}",
+    tags = ["pets"],
+    route = "POST /pets",
 )]
 pub async fn create_pet(
     ctx: &::aifirst::Ctx,
@@ -76,6 +80,8 @@ pub async fn create_pet(
     description = "Get a pet",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
+    tags = ["pets"],
+    route = "GET /pets/{petId}",
 )]
 pub async fn get_pet(
     ctx: &::aifirst::Ctx,
@@ -118,6 +124,8 @@ pub async fn get_pet(
         evidence = "every field it writes is returned by the GET in a shape it accepts"
     ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"},\"name\":{\"type\":\"string\",\"examples\":[\"Rex\"]},\"tag\":{\"type\":[\"string\",\"null\"]},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"]}},\"required\":[\"petId\",\"name\"]}",
+    tags = ["pets"],
+    route = "PUT /pets/{petId}",
 )]
 pub async fn replace_pet(
     ctx: &::aifirst::Ctx,
@@ -162,6 +170,8 @@ pub async fn replace_pet(
         evidence = "every field it writes is returned by the GET in a shape it accepts"
     ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"},\"name\":{\"type\":\"string\"},\"tag\":{\"type\":[\"string\",\"null\"]},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"]}},\"required\":[\"petId\"]}",
+    tags = ["pets"],
+    route = "PATCH /pets/{petId}",
 )]
 pub async fn update_pet(
     ctx: &::aifirst::Ctx,
@@ -207,6 +217,8 @@ pub async fn update_pet(
         evidence = "every field it writes is returned by the GET in a shape it accepts"
     ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
+    tags = ["pets"],
+    route = "DELETE /pets/{petId}",
 )]
 pub async fn delete_pet(
     ctx: &::aifirst::Ctx,
@@ -244,6 +256,8 @@ pub async fn delete_pet(
         evidence = "no GET tells the state before: undo reverses even if nothing changed"
     ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
+    tags = ["pets"],
+    route = "PUT /pets/{petId}/star",
 )]
 pub async fn star_pet(
     ctx: &::aifirst::Ctx,
@@ -281,6 +295,8 @@ pub async fn star_pet(
         evidence = "no GET tells the state before: undo reverses even if nothing changed"
     ),
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\",\"description\":\"The pet's id.\"}},\"required\":[\"petId\"]}",
+    tags = ["pets"],
+    route = "DELETE /pets/{petId}/star",
 )]
 pub async fn unstar_pet(
     ctx: &::aifirst::Ctx,
@@ -309,6 +325,8 @@ pub async fn unstar_pet(
     description = "Search pets\n\nFinds pets matching a query; changes nothing.",
     effects(read, network),
     input_schema = "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":20}},\"required\":[\"query\"]}",
+    tags = ["pets"],
+    route = "POST /pets/search",
 )]
 pub async fn search_pets(
     ctx: &::aifirst::Ctx,

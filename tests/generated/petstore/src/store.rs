@@ -9,6 +9,8 @@
     effects(create, network),
     irreversible = "no DELETE found that removes what this creates",
     input_schema = "{\"type\":\"object\",\"properties\":{\"petId\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1},\"card_number\":{\"type\":\"string\"}},\"required\":[\"petId\",\"quantity\"]}",
+    tags = ["store"],
+    route = "POST /store/orders",
 )]
 pub async fn place_order(
     ctx: &::aifirst::Ctx,
