@@ -1122,13 +1122,7 @@ impl Engine {
                     if !to_target && !to_absent {
                         return tampered(format!("it calls `{}`", c.capability));
                     }
-                    let keys: Vec<&String> = c
-                        .args
-                        .as_object()
-                        .map(|m| m.keys().collect())
-                        .unwrap_or_default();
-                    if keys.len() != c.exprs.len() || keys.iter().any(|k| !c.exprs.contains_key(*k))
-                    {
+                    if !args_have_shape(&c.args, c.exprs.keys()) {
                         return tampered(
                             "its arguments do not come from the declared expressions".to_string(),
                         );
@@ -1561,7 +1555,17 @@ fn resolve_args<'p>(
     for (name, expr) in plan_args {
         match resolve(expr, scope) {
             Ok(v) => {
-                values.insert(name.clone(), v);
+                if name.starts_with('/') {
+                    // A JSON pointer into the arguments (`/body/path`): the value goes inside an
+                    // object argument, which is made when missing. (Argument names never start
+                    // with `/`.)
+                    if let Err(e) = insert_at(&mut values, name, v) {
+                        missing = Some(e);
+                        continue;
+                    }
+                } else {
+                    values.insert(name.clone(), v);
+                }
                 exprs.insert(name.clone(), expr.clone());
             }
             Err(e) => missing = Some(e.to_string()),
@@ -1572,6 +1576,79 @@ fn resolve_args<'p>(
         exprs,
         missing,
     }
+}
+
+/// Whether recorded arguments hold exactly what their expressions' names make: a value per plain
+/// name, and for JSON-pointer names (`/body/path`) the objects leading to each, nothing more.
+fn args_have_shape<'k>(args: &Value, names: impl Iterator<Item = &'k String>) -> bool {
+    #[derive(Default)]
+    struct Tree(BTreeMap<String, Option<Tree>>);
+    fn fits(v: &Value, t: &Tree) -> bool {
+        let Some(m) = v.as_object() else {
+            return false;
+        };
+        m.len() == t.0.len()
+            && t.0.iter().all(|(k, sub)| match (m.get(k), sub) {
+                (Some(_), None) => true,
+                (Some(inner), Some(sub)) => fits(inner, sub),
+                (None, _) => false,
+            })
+    }
+    let mut tree = Tree::default();
+    for name in names {
+        if !name.starts_with('/') {
+            if tree.0.insert(name.clone(), None).is_some() {
+                return false;
+            }
+            continue;
+        }
+        let tokens: Vec<String> = name
+            .split('/')
+            .skip(1)
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        let Some((last, parents)) = tokens.split_last() else {
+            return false;
+        };
+        let mut here = &mut tree;
+        for t in parents {
+            let slot = here
+                .0
+                .entry(t.clone())
+                .or_insert_with(|| Some(Tree::default()));
+            match slot {
+                Some(sub) => here = sub,
+                None => return false,
+            }
+        }
+        if here.0.insert(last.clone(), None).is_some() {
+            return false;
+        }
+    }
+    fits(args, &tree)
+}
+
+/// Puts `value` at a JSON pointer (`/body/path`) inside `root`, making objects on the way.
+fn insert_at(root: &mut Map<String, Value>, pointer: &str, value: Value) -> Result<(), String> {
+    let tokens: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let Some((last, parents)) = tokens.split_last() else {
+        return Err(format!("`{pointer}` names no argument"));
+    };
+    let mut here = root;
+    for t in parents {
+        let next = here
+            .entry(t.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        here = next
+            .as_object_mut()
+            .ok_or_else(|| format!("`{pointer}`: `{t}` is not an object"))?;
+    }
+    here.insert(last.clone(), value);
+    Ok(())
 }
 
 /// Field names that say which thing a result is.

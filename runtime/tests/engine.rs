@@ -92,6 +92,21 @@ fn configure(options: BTreeMap<String, u32>, tags: Vec<String>) -> usize {
     options.len() + tags.len()
 }
 
+/// Moves an entry to the key its body names (a rename, as `PATCH /api/contents/{path}` with
+/// `{"path": new}`); undone by the same call on the new key with the old one, the old key put
+/// inside the body through a JSON-pointer argument name.
+#[capability(
+    effects(update),
+    undo = inverse("move_entry", "key" = "$args.body.to", "/body/to" = "$args.key")
+)]
+fn move_entry(key: String, body: BTreeMap<String, String>) -> Result<(), String> {
+    let to = body.get("to").ok_or("body.to is required")?;
+    let mut s = store();
+    let v = s.remove(&key).ok_or("no such key")?;
+    s.insert(to.clone(), v);
+    Ok(())
+}
+
 fn engine(dir: &std::path::Path, policy: Policy) -> Engine {
     Engine::open(Registry::new().unwrap(), policy, dir).unwrap()
 }
@@ -418,4 +433,28 @@ fn many_sessions_in_parallel() {
     for t in 0..8 {
         assert_eq!(e.history(&format!("par{t}")).unwrap().len(), 25);
     }
+}
+
+#[test]
+fn an_inverse_can_put_a_value_inside_an_object_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Policy::default());
+    call(&e, "mv", "put", json!({"key": "mv-old", "value": "kept"})).unwrap();
+    call(
+        &e,
+        "mv",
+        "move_entry",
+        json!({"key": "mv-old", "body": {"to": "mv-new"}}),
+    )
+    .unwrap();
+    assert_eq!(value("mv-old"), None);
+    assert_eq!(value("mv-new").as_deref(), Some("kept"));
+    // From a new engine (a new process): the compensation is move_entry(key = "mv-new",
+    // body = {"to": "mv-old"}).
+    drop(e);
+    let e = engine(dir.path(), Policy::default());
+    let r = block_on(e.undo("mv", 1)).unwrap();
+    assert_eq!(r.undone.len(), 1, "{r:?}");
+    assert_eq!(value("mv-new"), None);
+    assert_eq!(value("mv-old").as_deref(), Some("kept"));
 }

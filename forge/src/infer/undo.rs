@@ -518,14 +518,50 @@ impl Ctx<'_> {
             self.index.find(i, "PUT").is_some() || self.index.find(i, "PATCH").is_some();
         if matches!(self.index.segs[i].last(), Some(Seg::Var(_))) && updated_here {
             if let Some(d) = self.index.find(i, "DELETE") {
-                if let Some(args) = self.positional(i, d) {
-                    let mut p = bare(UndoKind::Inverse, Confidence::High);
+                if let Some(mut args) = self.positional(i, d) {
+                    let del = http(&self.caps[d]).path.clone();
+                    // A POST to an item path may make a child with a name the server chooses
+                    // (Jupyter: `POST /api/contents/{path}` → `d/untitled.txt`). When the response
+                    // names the item, undo deletes what the response names — never the path the
+                    // call was made on, which may be the folder it was made in.
+                    let last = self.vars(d).last().map(|v| v.to_string());
+                    let named = last.as_deref().and_then(|v| {
+                        let (_, fields, prefix) = out.as_ref()?;
+                        let l = v.to_ascii_lowercase();
+                        let f = fields
+                            .iter()
+                            .find(|f| *f == v || normalised(f) == normalised(v))
+                            .or_else(|| {
+                                // `folder_id` on the path, the item's `id` in the response.
+                                (l.ends_with("id") && fields.contains("id"))
+                                    .then(|| fields.get("id"))
+                                    .flatten()
+                            })?;
+                        Some((path_prop(&self.caps[d], v)?, result_expr(prefix, f)?, f))
+                    });
+                    if let Some((prop, expr, field)) = named {
+                        args.insert(prop.to_string(), expr);
+                        let mut p = bare(UndoKind::Inverse, Confidence::High);
+                        p.target = Some(cref(&self.caps[d]));
+                        p.args = args;
+                        p.evidence.push(format!(
+                            "DELETE {del} removes the item the response names (`{field}`): what \
+                             the call created, whether at its own path or inside it, never the \
+                             path it was called on"
+                        ));
+                        return p;
+                    }
+                    let mut p = bare(UndoKind::Inverse, Confidence::Medium);
                     p.target = Some(cref(&self.caps[d]));
                     p.args = args;
                     p.evidence.push(format!(
-                        "created at its own path; DELETE {} removes it",
-                        http(&self.caps[d]).path
+                        "assumed created at its own path; DELETE {del} removes it"
                     ));
+                    p.evidence.push(
+                        "the response does not say what was created: if the POST makes a child \
+                         inside that path instead, this plan is wrong"
+                            .into(),
+                    );
                     return p;
                 }
             }
@@ -976,6 +1012,9 @@ impl Ctx<'_> {
                 return p;
             }
         }
+        if let Some(p) = self.rename(i) {
+            return p;
+        }
         let Some(g) = self.index.find(i, "GET") else {
             return irreversible(
                 "no GET on the same path to snapshot the resource before changing it",
@@ -1028,6 +1067,77 @@ impl Ctx<'_> {
             }
         }
         p
+    }
+
+    /// A PATCH whose body moves the resource: it sets the field its last path variable names
+    /// (`PATCH /api/contents/{path}` with `{"path": new}`). Afterwards the resource lives at the
+    /// new value, so undo is the same PATCH on the new location with the old value; restoring a
+    /// snapshot at the old path would find nothing there.
+    fn rename(&self, i: usize) -> Option<UndoPlan> {
+        let c = &self.caps[i];
+        if http(c).method != "PATCH" {
+            return None;
+        }
+        let var = self.vars(i).last()?.to_string();
+        // Ids do not change (a body often repeats the item's id); names and paths do.
+        let l = var.to_ascii_lowercase();
+        if l.ends_with("id") || l.ends_with("uuid") || l.contains("number") {
+            return None;
+        }
+        let path_p = path_prop(c, &var)?;
+        // (the new value, where the old one goes in the undo's arguments, the field's name)
+        let fields: Vec<(Expr, String, String)> = match body(c) {
+            Body::Fields(f) => f
+                .iter()
+                .map(|(p, w)| (Expr::args(p), p.clone(), w.clone()))
+                .collect(),
+            Body::Wrapped(p) => {
+                let schema = c.input_schema.get("properties")?.get(p)?;
+                let esc = |t: &str| t.replace('~', "~0").replace('/', "~1");
+                top_level_schemas(schema)
+                    .1
+                    .keys()
+                    .filter_map(|w| {
+                        Some((
+                            Expr::fields(Root::Args, &[p, *w]).ok()?,
+                            format!("/{}/{}", esc(p), esc(w)),
+                            w.to_string(),
+                        ))
+                    })
+                    .collect()
+            }
+            Body::None => return None,
+        };
+        let (new_value, key, wire) = fields
+            .iter()
+            .find(|(_, _, w)| *w == var || normalised(w) == normalised(&var))?;
+        if fields.len() > 1 {
+            let mut p = irreversible(
+                format!(
+                    "the PATCH can move the resource (`{wire}`) and change other fields in the same \
+                     call: moving it back would not restore those, and restoring at the old path \
+                     would find nothing after a move"
+                ),
+                Confidence::Medium,
+            );
+            p.evidence.push(format!(
+                "body field `{wire}` names the resource, like `{{{var}}}`"
+            ));
+            return Some(p);
+        }
+        let mut args = self.positional(i, i)?;
+        args.insert(path_p.to_string(), new_value.clone());
+        args.insert(key.clone(), Expr::args(path_p));
+        let mut p = bare(UndoKind::Inverse, Confidence::Medium);
+        p.target = Some(cref(c));
+        p.args = args;
+        p.evidence.push(format!(
+            "its only body field `{wire}` names the resource, like `{{{var}}}`: the call moves it"
+        ));
+        p.evidence.push(format!(
+            "undone by the same PATCH on the new `{wire}` with the old one (not by restoring the old path, where nothing is left)"
+        ));
+        Some(p)
     }
 
     /// The GET returns a list and the update's body is one list field: write the list back.
