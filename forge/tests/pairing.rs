@@ -53,3 +53,59 @@ fn a_patch_that_moves_is_undone_by_moving_back() {
     assert_eq!(args(p), ["/body/path=$args.path", "path=$args.body.path"]);
     assert!(p.snapshot.is_none());
 }
+
+/// `POST /user/repos` creates what `DELETE /repos/{owner}/{repo}` removes: the DELETE's
+/// variables bind from the response (`owner.login`, the repository's `name`).
+#[test]
+fn a_create_whose_delete_lives_elsewhere_binds_from_the_response() {
+    let l = lower("create-elsewhere.yaml");
+    let p = plan(&l, "create_repo");
+    assert_eq!(p.kind, UndoKind::Inverse);
+    assert_eq!(p.confidence, Confidence::Medium);
+    assert_eq!(p.target.as_ref().unwrap().name, "delete_repo");
+    assert_eq!(args(p), ["owner=$result.owner.login", "repo=$result.name"]);
+}
+
+/// A PUT whose GET answers 204/404 with no body adds a member: undone by the DELETE, guarded by
+/// the snapshot's absence (it was not a member before); the DELETE is undone by the PUT if it
+/// was one. Neither gets a re-read check: a bodiless GET cannot confirm identity.
+#[test]
+fn a_put_told_by_status_is_a_guarded_toggle() {
+    let l = lower("presence-put.yaml");
+    let on = plan(&l, "add_collaborator");
+    assert_eq!(on.kind, UndoKind::Inverse);
+    assert_eq!(on.target.as_ref().unwrap().name, "remove_collaborator");
+    assert_eq!(on.guard, Some(aifirst_capability::Guard::SnapshotAbsent));
+    assert_eq!(on.snapshot.as_ref().unwrap().name, "check_collaborator");
+    assert!(on.check.is_none());
+    // The permission it was added with is not restored when it was already there: medium.
+    assert_eq!(on.confidence, Confidence::Medium);
+    let off = plan(&l, "remove_collaborator");
+    assert_eq!(off.target.as_ref().unwrap().name, "add_collaborator");
+    assert_eq!(off.guard, Some(aifirst_capability::Guard::SnapshotPresent));
+}
+
+/// A create-or-replace PUT with a DELETE on the same path: restore, or delete when nothing was
+/// there before.
+#[test]
+fn a_create_or_replace_put_deletes_when_it_created() {
+    let l = lower("create-or-replace.yaml");
+    let p = plan(&l, "create_or_update_environment");
+    assert_eq!(p.kind, UndoKind::Restore);
+    assert_eq!(
+        p.when_absent.as_ref().unwrap().capability.name,
+        "delete_environment"
+    );
+}
+
+/// The GET returns `assignee` as an object, the PATCH takes its login: written back through
+/// the projection, at low confidence (an empty assignee is not cleared).
+#[test]
+fn an_object_snapshot_field_is_written_back_through_its_naming_scalar() {
+    let l = lower("projection.yaml");
+    let p = plan(&l, "update_issue");
+    assert_eq!(p.kind, UndoKind::Restore);
+    assert_eq!(p.confidence, Confidence::Low);
+    assert!(args(p).contains(&"assignee=$snapshot.assignee.login".to_string()));
+    assert!(args(p).contains(&"title=$snapshot.title".to_string()));
+}

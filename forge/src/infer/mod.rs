@@ -241,7 +241,8 @@ fn add_checks(
         let Some(g) = index.find(t, "GET") else {
             continue;
         };
-        if http(&caps[g]).path != http(&caps[t]).path {
+        // A GET that answers by status alone (no body) cannot confirm what was created.
+        if http(&caps[g]).path != http(&caps[t]).path || caps[g].output_schema.is_none() {
             continue;
         }
         plan.check = Some(aifirst_capability::CapabilityRef {

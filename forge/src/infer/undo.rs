@@ -72,6 +72,9 @@ pub struct Planner<'a> {
     index: &'a Index,
     outputs: Vec<std::sync::OnceLock<Option<Value>>>,
     classes: Vec<Class>,
+    /// DELETEs of one item keyed by variables after their last literal (`DELETE
+    /// /repos/{owner}/{repo}` under `repos`), by that literal; built on first use.
+    deletes_by_literal: std::sync::OnceLock<BTreeMap<String, Vec<usize>>>,
 }
 
 impl<'a> Planner<'a> {
@@ -83,6 +86,7 @@ impl<'a> Planner<'a> {
                 .map(|_| std::sync::OnceLock::new())
                 .collect(),
             classes,
+            deletes_by_literal: std::sync::OnceLock::new(),
         }
     }
 
@@ -92,6 +96,7 @@ impl<'a> Planner<'a> {
             index: self.index,
             outputs: &self.outputs,
             classes: &self.classes,
+            deletes_by_literal: &self.deletes_by_literal,
         };
         plan(i, &self.classes[i], &ctx)
     }
@@ -388,6 +393,30 @@ fn id_projection(field: &str, snapshot: &Value) -> Option<Expr> {
     Some(Expr::fields(Root::Snapshot, &[name, "id"]).ok()?.each_at(0))
 }
 
+/// The scalar inside an object snapshot field that the target takes instead of the object:
+/// `assignee` {login, id, …} → `$snapshot.assignee.login` where a login string is wanted.
+fn scalar_projection(field: &str, have: &Value, want: &Value) -> Option<Expr> {
+    let wanted = types(want)?;
+    if wanted.contains("object") || wanted.contains("array") {
+        return None;
+    }
+    let (_, inner) = top_level_schemas(have);
+    ["login", "ref", "name", "slug", "key", "id", "number"]
+        .into_iter()
+        .find(|k| {
+            inner
+                .get(k)
+                .and_then(|s| types(s))
+                .is_some_and(|t| !t.is_disjoint(&wanted))
+        })
+        .and_then(|k| Expr::fields(Root::Snapshot, &[field, k]).ok())
+}
+
+/// A schema that says it is a string, number, integer or boolean.
+fn scalar_schema(s: &Value) -> bool {
+    types(s).is_some_and(|t| !t.is_empty() && !t.contains("object") && !t.contains("array"))
+}
+
 /// `$result.PREFIXname`: a field of the response, under the wrapper `prefix` (`data.`) if any.
 fn result_expr(prefix: &str, name: &str) -> Option<Expr> {
     Expr::path_of(Root::Result, &format!("{prefix}{name}")).ok()
@@ -467,6 +496,7 @@ struct Ctx<'a> {
     outputs: &'a [std::sync::OnceLock<Option<Value>>],
     /// Each capability's class, computed once.
     classes: &'a [Class],
+    deletes_by_literal: &'a std::sync::OnceLock<BTreeMap<String, Vec<usize>>>,
 }
 
 impl Ctx<'_> {
@@ -589,6 +619,11 @@ impl Ctx<'_> {
                 ));
             }
         }
+        if candidates.is_empty() {
+            if let Some(p) = self.delete_elsewhere(i) {
+                return p;
+            }
+        }
         let mut failures = Vec::new();
         for (d, base, why) in candidates {
             let prefix = out.as_ref().map(|o| o.2.as_str()).unwrap_or("");
@@ -613,6 +648,116 @@ impl Ctx<'_> {
         );
         p.evidence.extend(failures);
         p
+    }
+
+    /// A create whose DELETE lives on another path keyed by fields of what it creates:
+    /// `POST /user/repos` → `DELETE /repos/{owner}/{repo}` with `owner` = `$result.owner.login`
+    /// and `repo` = `$result.name`. The DELETE's path ends in variables after the same collection
+    /// name, and every variable binds from the response: a field of its name, the resource's
+    /// own `name` (or `id`) for the variable that names the resource, or the naming field of an
+    /// object of its name. Exactly one such DELETE, or none is proposed.
+    fn delete_elsewhere(&self, i: usize) -> Option<UndoPlan> {
+        let collection = last_literal(&self.index.segs[i])?.to_string();
+        let by = self.deletes_by_literal.get_or_init(|| {
+            let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (d, c) in self.caps.iter().enumerate() {
+                if http(c).method != "DELETE" {
+                    continue;
+                }
+                let segs = &self.index.segs[d];
+                let Some(pos) = segs.iter().rposition(|s| matches!(s, Seg::Lit(_))) else {
+                    continue;
+                };
+                if pos + 1 < segs.len() {
+                    if let Some(Seg::Lit(l)) = segs.get(pos) {
+                        m.entry(l.clone()).or_default().push(d);
+                    }
+                }
+            }
+            m
+        });
+        let schema = self.output(i)?;
+        let (is_array, props) = top_level_schemas(schema);
+        if is_array {
+            return None;
+        }
+        let resource = singular(&collection);
+        let bind = |v: &str| -> Option<(Expr, String)> {
+            let l = v.to_ascii_lowercase();
+            // A field that may be null (a source not attached to a customer) names nothing.
+            let nullable = |s: &Value| {
+                s.get("type").is_some_and(|t| {
+                    t == "null" || t.as_array().is_some_and(|a| a.iter().any(|x| x == "null"))
+                })
+            };
+            if let Some((k, _)) = props.iter().find(|(k, s)| {
+                (**k == v || normalised(k) == normalised(v)) && scalar_schema(s) && !nullable(s)
+            }) {
+                return Some((
+                    Expr::field_of(Root::Result, k),
+                    format!("`{v}` = response `{k}`"),
+                ));
+            }
+            if normalised(v) == normalised(&resource) {
+                let field = if l.ends_with("id") { "id" } else { "name" };
+                if props.get(field).is_some_and(|s| scalar_schema(s)) {
+                    return Some((
+                        Expr::field_of(Root::Result, field),
+                        format!("`{v}` names the resource: response `{field}`"),
+                    ));
+                }
+            }
+            let (k, obj) = props.iter().find(|(k, s)| {
+                (**k == v || normalised(k) == normalised(v)) && !scalar_schema(s) && !nullable(s)
+            })?;
+            let (_, inner) = top_level_schemas(obj);
+            let sub = ["login", "name", "slug", "key", "id"]
+                .into_iter()
+                .find(|f| inner.get(f).is_some_and(|s| scalar_schema(s)))?;
+            Some((
+                Expr::fields(Root::Result, &[k, sub]).ok()?,
+                format!("`{v}` = response `{k}.{sub}`"),
+            ))
+        };
+        let mut found: Vec<(usize, BTreeMap<String, Expr>, Vec<String>)> = Vec::new();
+        for &d in by.get(&collection)? {
+            if d == i {
+                continue;
+            }
+            let mut args = BTreeMap::new();
+            let mut how = Vec::new();
+            let ok = self.vars(d).iter().all(|v| {
+                let Some(prop) = path_prop(&self.caps[d], v) else {
+                    return false;
+                };
+                // A variable the create was called with keeps its value (`{org}`).
+                if let Some(cp) = path_prop(&self.caps[i], v) {
+                    args.insert(prop.to_string(), Expr::args(cp));
+                    return true;
+                }
+                match bind(v) {
+                    Some((e, why)) => {
+                        args.insert(prop.to_string(), e);
+                        how.push(why);
+                        true
+                    }
+                    None => false,
+                }
+            });
+            if ok {
+                found.push((d, args, how));
+            }
+        }
+        let [(d, args, how)] = <[_; 1]>::try_from(found).ok()?;
+        let mut p = bare(UndoKind::Inverse, Confidence::Medium);
+        p.target = Some(cref(&self.caps[d]));
+        p.args = args;
+        p.evidence.push(format!(
+            "DELETE {} removes a `{resource}` and is keyed by fields of what this returns",
+            http(&self.caps[d]).path
+        ));
+        p.evidence.extend(how);
+        Some(p)
     }
 
     /// Arguments of DELETE `d` that removes what create `i` made.
@@ -963,6 +1108,23 @@ impl Ctx<'_> {
             wb.confidence = Confidence::Medium;
         }
         let (wrong, doubtful) = misfits(t, self.output(get), &restorable);
+        // An object in the GET where the target takes a scalar (`assignee` object → `login`,
+        // `base` object → `ref`): written back through the field that names it.
+        let mut through: BTreeMap<String, Expr> = BTreeMap::new();
+        for f in &wrong {
+            let want = fields
+                .iter()
+                .find(|(_, w)| w == f)
+                .and_then(|(p, _)| t.input_schema.get("properties")?.get(p));
+            let have =
+                snapshot_schema.and_then(|s| top_level_schemas(s).1.get(f.as_str()).copied());
+            if let (Some(want), Some(have)) = (want, have) {
+                if let Some(e) = scalar_projection(f, have, want) {
+                    through.insert(f.clone(), e);
+                }
+            }
+        }
+        let wrong: Vec<&String> = wrong.iter().filter(|f| !through.contains_key(*f)).collect();
         if let Some(f) = wrong.first() {
             return Err(nope(
                 format!("the GET returns `{f}` in another shape than {method} accepts"),
@@ -976,8 +1138,19 @@ impl Ctx<'_> {
             ));
         }
         for (prop, field) in &restorable {
-            wb.args
-                .insert(prop.clone(), Expr::field_of(Root::Snapshot, field));
+            let expr = through
+                .get(field)
+                .cloned()
+                .unwrap_or_else(|| Expr::field_of(Root::Snapshot, field));
+            wb.args.insert(prop.clone(), expr);
+        }
+        if !through.is_empty() {
+            wb.confidence = Confidence::Low;
+            for (f, e) in &through {
+                wb.notes.push(format!(
+                    "`{f}` is an object in the GET and a scalar in the {method}: written back as {e}; an empty one (null) is not cleared"
+                ));
+            }
         }
         let lost: Vec<&str> = fields
             .iter()
@@ -996,7 +1169,7 @@ impl Ctx<'_> {
                 "the GET's `{}` may hold values or fields {method} does not accept",
                 doubtful.join("`, `")
             ));
-        } else if projections.is_empty() {
+        } else if projections.is_empty() && through.is_empty() {
             wb.notes
                 .push("every field it writes is returned by the GET in a shape it accepts".into());
         }
@@ -1014,6 +1187,31 @@ impl Ctx<'_> {
         }
         if let Some(p) = self.rename(i) {
             return p;
+        }
+        // A PUT that adds something whose presence the GET tells by status alone (204 / 404:
+        // `PUT /repos/{owner}/{repo}/collaborators/{username}`), with a DELETE on the same path:
+        // a switch-on, undone by the DELETE only if it was not there before.
+        if method == "PUT" {
+            let presence = self
+                .index
+                .find(i, "GET")
+                .is_some_and(|g| presence_only(&self.caps[g]));
+            if presence && self.index.find(i, "DELETE").is_some() {
+                let mut p = self.toggle(i, "DELETE", Guard::SnapshotAbsent);
+                p.evidence.insert(
+                    0,
+                    "PUT adds what the GET answers for by status alone (present or not)".into(),
+                );
+                if matches!(body(c), Body::Fields(_) | Body::Wrapped(_)) {
+                    // Options it was added with (a permission) are not restored if it was there.
+                    p.confidence = p.confidence.min(Confidence::Medium);
+                    p.evidence.push(
+                        "if it was there already, the options this PUT changed are not restored"
+                            .into(),
+                    );
+                }
+                return p;
+            }
         }
         let Some(g) = self.index.find(i, "GET") else {
             return irreversible(
@@ -1188,6 +1386,24 @@ impl Ctx<'_> {
                 {
                     return self.toggle(i, m, Guard::SnapshotPresent);
                 }
+            }
+        }
+        // The off switch of a PUT whose presence the GET tells by status (see `update`): the PUT
+        // puts it back, only if it was there. Options it had (a permission) are not restored.
+        let presence = self
+            .index
+            .find(i, "GET")
+            .is_some_and(|g| presence_only(&self.caps[g]));
+        if presence {
+            if let Some(j) = self.index.find(i, "PUT") {
+                let mut p = self.toggle(i, "PUT", Guard::SnapshotPresent);
+                p.target = Some(cref(&self.caps[j]));
+                if http(&self.caps[j]).body.is_some() {
+                    p.confidence = p.confidence.min(Confidence::Medium);
+                    p.evidence
+                        .push("the options it had (the PUT's body) are not restored".into());
+                }
+                return p;
             }
         }
         let is_item = matches!(self.index.segs[i].last(), Some(Seg::Var(_)));
