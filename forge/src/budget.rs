@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 
 use crate::inspect::{approx_tokens, mcp_tool_bytes};
 use crate::ir::Capability;
-use crate::schema::SharedDefs;
+use crate::schema::{serialized_len, SharedDefs};
 
 /// The default budget of one tool's `tools/list` entry, in estimated tokens.
 pub const DEFAULT_MAX_TOOL_TOKENS: usize = 2_000;
@@ -185,6 +185,51 @@ pub fn fit(cap: &mut Capability, defs: &SharedDefs, max_tokens: Option<usize>) -
         steps,
         over: after > max,
     })
+}
+
+/// A schema with its `$defs` (an object root made for a root that is not one).
+pub fn with_defs(mut root: Value, defs: Map<String, Value>) -> Value {
+    if defs.is_empty() {
+        return root;
+    }
+    if !root.is_object() {
+        root = serde_json::json!({ "allOf": [root] });
+    }
+    if let Some(o) = root.as_object_mut() {
+        o.insert("$defs".into(), Value::Object(defs));
+    }
+    root
+}
+
+/// An output schema within `max_bytes`: whole, with its `$defs`, when it fits; otherwise its
+/// descriptions cut and its deep levels left open as for tools, keeping as many levels as fit
+/// but never fewer than two (undo binds to fields such as `owner.login`), without `$defs`.
+pub fn fit_output(root: Value, defs: &SharedDefs, max_bytes: usize) -> Value {
+    if serialized_len(&root) + defs.bytes(None) <= max_bytes {
+        return with_defs(root, defs.materialize());
+    }
+    let mut chosen: Option<Value> = None;
+    let mut level = 2;
+    loop {
+        let mut c = Collapser::new(defs, level, max_bytes);
+        let v = c.node(&root, 0, "");
+        if c.aborted {
+            break;
+        }
+        let fits = serialized_len(&v) <= max_bytes;
+        let nothing_cut = c.collapsed.is_empty();
+        if fits || chosen.is_none() {
+            chosen = Some(v);
+        }
+        if !fits || nothing_cut || level >= 64 {
+            break;
+        }
+        level += 1;
+    }
+    match chosen {
+        Some(v) => v,
+        None => with_defs(root, defs.materialize()),
+    }
 }
 
 fn push_cuts(steps: &mut Vec<String>, cut: &Cuts) {

@@ -190,6 +190,55 @@ struct CapabilityView<'a> {
     source: &'a crate::ir::SourceRef,
 }
 
+#[derive(Serialize)]
+struct Contract<'a> {
+    capabilities: Views<'a>,
+    diagnostics: &'a [Diagnostic],
+    summary: &'a Summary,
+}
+
+/// The shown capabilities, serialised one view at a time.
+struct Views<'a>(&'a [(&'a Capability, usize)]);
+
+impl Serialize for Views<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (cap, bytes) in self.0 {
+            seq.serialize_element(&view(cap, *bytes))?;
+        }
+        seq.end()
+    }
+}
+
+fn view(cap: &Capability, bytes: usize) -> CapabilityView<'_> {
+    let Binding::Http(http) = &cap.binding;
+    let a = &cap.annotations;
+    CapabilityView {
+        name: &cap.name,
+        operation_id: cap.operation_id.as_deref(),
+        method: &http.method,
+        path: &http.path,
+        title: cap.title.as_deref(),
+        description: &cap.description,
+        tags: &cap.tags,
+        deprecated: cap.deprecated,
+        input_schema: &cap.input_schema,
+        output_schema: cap.output_schema.as_deref(),
+        effects: &cap.effects,
+        annotations: json!({
+            "readOnlyHint": a.read_only_hint,
+            "destructiveHint": a.destructive_hint,
+            "idempotentHint": a.idempotent_hint,
+            "openWorldHint": a.open_world_hint,
+        }),
+        undo: cap.undo.as_ref(),
+        binding: &cap.binding,
+        tokens: approx_tokens(bytes),
+        source: &cap.source,
+    }
+}
+
 /// Everything `inspect` prints, computed once.
 pub struct Report<'a> {
     pub shown: Vec<(&'a Capability, usize)>,
@@ -247,43 +296,21 @@ pub fn report<'a>(lowered: &'a Lowered, filter: &Filter) -> Report<'a> {
 impl Report<'_> {
     /// The JSON contract: `{"capabilities":[…],"diagnostics":[…],"summary":{…}}`.
     pub fn to_json(&self) -> Value {
-        let caps: Vec<Value> = self
-            .shown
-            .iter()
-            .map(|(cap, bytes)| {
-                let Binding::Http(http) = &cap.binding;
-                let a = &cap.annotations;
-                let view = CapabilityView {
-                    name: &cap.name,
-                    operation_id: cap.operation_id.as_deref(),
-                    method: &http.method,
-                    path: &http.path,
-                    title: cap.title.as_deref(),
-                    description: &cap.description,
-                    tags: &cap.tags,
-                    deprecated: cap.deprecated,
-                    input_schema: &cap.input_schema,
-                    output_schema: cap.output_schema.as_deref(),
-                    effects: &cap.effects,
-                    annotations: json!({
-                        "readOnlyHint": a.read_only_hint,
-                        "destructiveHint": a.destructive_hint,
-                        "idempotentHint": a.idempotent_hint,
-                        "openWorldHint": a.open_world_hint,
-                    }),
-                    undo: cap.undo.as_ref(),
-                    binding: &cap.binding,
-                    tokens: approx_tokens(*bytes),
-                    source: &cap.source,
-                };
-                serde_json::to_value(view).unwrap_or(Value::Null)
-            })
-            .collect();
-        json!({
-            "capabilities": caps,
-            "diagnostics": self.diagnostics,
-            "summary": self.summary,
-        })
+        serde_json::to_value(self.contract()).unwrap_or(Value::Null)
+    }
+
+    /// The same JSON written as it is made, compact (no tree of the whole IR is built: on
+    /// Microsoft Graph that tree was gigabytes).
+    pub fn write_json(&self, w: impl std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer(w, &self.contract())
+    }
+
+    fn contract(&self) -> Contract<'_> {
+        Contract {
+            capabilities: Views(&self.shown),
+            diagnostics: self.diagnostics,
+            summary: &self.summary,
+        }
     }
 
     /// The human table, one row a capability, then the summary.

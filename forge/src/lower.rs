@@ -840,18 +840,16 @@ impl<'a> Lowerer<'a> {
             };
             let s_at = push_token(&push_token(&push_token(&r_ptr, "content"), mt), "schema");
             self.schemas.begin();
-            let mut out = self
+            let out = self
                 .schemas
                 .convert(r_doc, &s_at, schema, Direction::Output);
-            let defs = self.schemas.end();
-            if !defs.is_empty() {
-                if !out.is_object() {
-                    out = json!({ "allOf": [out] });
-                }
-                if let Some(o) = out.as_object_mut() {
-                    o.insert("$defs".into(), Value::Object(defs));
-                }
-            }
+            let defs = self.schemas.end_shared();
+            // Output schemas keep to the same budget as tools (they are served with
+            // --output-schemas), never below two levels: undo binds to fields there.
+            let out = match self.max_tool_tokens {
+                Some(t) => crate::budget::fit_output(out, &defs, t.saturating_mul(4)),
+                None => crate::budget::with_defs(out, defs.materialize()),
+            };
             return serde_json::value::to_raw_value(&out).ok();
         }
         None

@@ -276,9 +276,13 @@ fn main() -> ExitCode {
                 let rep = report(&lowered, &filter);
                 let mut stdout = std::io::stdout().lock();
                 let written = match format {
-                    Format::Json => serde_json::to_writer_pretty(&mut stdout, &rep.to_json())
-                        .map_err(std::io::Error::from)
-                        .and_then(|_| writeln!(stdout)),
+                    Format::Json => {
+                        let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut stdout);
+                        rep.write_json(&mut out)
+                            .map_err(std::io::Error::from)
+                            .and_then(|_| writeln!(out))
+                            .and_then(|_| out.flush())
+                    }
                     Format::Table => {
                         print_diagnostics(rep.diagnostics, verbose);
                         stdout.write_all(rep.to_table().as_bytes())
