@@ -246,6 +246,28 @@ impl<'a> Lowerer<'a> {
                 .unwrap_or(0),
         );
         if let Some(paths) = paths {
+            // Every operation's natural name first, so a name shortened another way to stay
+            // unique never takes one a later operation would have had.
+            for (path, item) in paths {
+                let Some(item) = item.as_object().filter(|_| !path.starts_with("x-")) else {
+                    continue;
+                };
+                for method in METHODS {
+                    let Some(op) = item.get(method).and_then(Value::as_object) else {
+                        continue;
+                    };
+                    let base = match op.get("operationId") {
+                        Some(Value::String(s)) if !s.trim().is_empty() => naming::snake_case(s),
+                        _ => String::new(),
+                    };
+                    let base = if base.is_empty() {
+                        naming::from_method_path(method, path)
+                    } else {
+                        base
+                    };
+                    self.namer.reserve(&base);
+                }
+            }
             for (path, item) in paths {
                 if path.starts_with("x-") {
                     continue;

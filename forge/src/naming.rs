@@ -220,12 +220,40 @@ const FILLER: &[&str] = &["the", "a", "an", "of", "for", "by", "with", "and"];
 /// words are dropped from the middle (the first word and the last ones stay: what is acted on
 /// and the action's object).
 fn shorten_readably(name: &str, budget: usize) -> Option<String> {
+    let words = prepared_words(name, budget)?;
+    if words.join("_").len() <= budget {
+        return Some(words.join("_"));
+    }
+    fit_middle(&words, budget, &[])
+}
+
+/// The verb after the head, when there is one (`groups_calendar_events_delete_…` → `delete`):
+/// kept when words go from the middle, so what the operation does stays in its name.
+fn verb_kept(words: &[String]) -> Vec<usize> {
+    let head = head_len(words);
+    words
+        .iter()
+        .enumerate()
+        .skip(head)
+        .rev()
+        .skip(1)
+        .find(|(_, w)| VERBS.contains(&w.as_str()))
+        .map(|(i, _)| vec![i])
+        .unwrap_or_default()
+}
+
+/// The words of `name` after steps 1–3 of [`shorten_readably`] (each only if the name still does
+/// not fit); `None` for an empty name.
+fn prepared_words(name: &str, budget: usize) -> Option<Vec<String>> {
     let fits = |w: &[String]| w.join("_").len() <= budget;
     let mut words: Vec<String> = name
         .split('_')
         .filter(|w| !w.is_empty())
         .map(str::to_string)
         .collect();
+    if words.is_empty() {
+        return None;
+    }
     // 1. Later repeats of a run of two or more words, longest runs first; a single word only
     //    when it repeats the word before it (`users_users`).
     for n in (1..=words.len() / 2).rev() {
@@ -245,7 +273,7 @@ fn shorten_readably(name: &str, budget: usize) -> Option<String> {
         }
     }
     if fits(&words) {
-        return Some(words.join("_"));
+        return Some(words);
     }
     // 2. Filler words (never the first).
     let mut kept = vec![words[0].clone()];
@@ -258,7 +286,7 @@ fn shorten_readably(name: &str, budget: usize) -> Option<String> {
     );
     words = kept;
     if fits(&words) {
-        return Some(words.join("_"));
+        return Some(words);
     }
     // 3. Short forms.
     for w in &mut words {
@@ -266,38 +294,77 @@ fn shorten_readably(name: &str, budget: usize) -> Option<String> {
             *w = short.to_string();
         }
     }
-    if fits(&words) {
-        return Some(words.join("_"));
-    }
-    // 4. Words from the middle. The head stays — the first word, and the words up to the verb
-    //    when one comes within the first three (`actions_get_…`, `users_user_list_…`), so `get`
-    //    and `set` twins stay apart — then as many of the last words as fit (at least two).
-    let verb_at = words
+    Some(words)
+}
+
+/// How many words make the head kept by [`fit_middle`]: the first word, and the words up to the
+/// verb when one comes within the first three.
+fn head_len(words: &[String]) -> usize {
+    words
         .iter()
         .take(3)
-        .position(|w| VERBS.contains(&w.as_str()));
-    let head_len = verb_at.map_or(1, |v| v + 1);
-    if words.len() >= head_len + 3 {
-        let head: Vec<String> = words[..head_len].to_vec();
-        let head_text = head.join("_").len();
-        let mut tail: Vec<String> = Vec::new();
-        let mut len = head_text;
-        for w in words[head_len..].iter().rev() {
-            if len + 1 + w.len() > budget {
-                break;
-            }
-            len += 1 + w.len();
-            tail.insert(0, w.clone());
+        .position(|w| VERBS.contains(&w.as_str()))
+        .map_or(1, |v| v + 1)
+}
+
+/// 4. Words from the middle. The head stays — the first word, and the words up to the verb when
+/// one comes within the first three (`actions_get_…`, `users_user_list_…`), so `get` and `set`
+/// twins stay apart — then the middle words at `keep` (indices, ascending), then as many of the
+/// last words as fit (at least two, or one beside kept middle words).
+fn fit_middle(words: &[String], budget: usize, keep: &[usize]) -> Option<String> {
+    let head_len = head_len(words);
+    if words.len() < head_len + 3 {
+        return None;
+    }
+    let mut out: Vec<String> = words[..head_len].to_vec();
+    out.extend(keep.iter().filter_map(|&i| words.get(i).cloned()));
+    let after = keep.last().map_or(head_len, |&i| i + 1);
+    let mut len = out.join("_").len();
+    let mut tail: Vec<String> = Vec::new();
+    for w in words[after.max(head_len)..].iter().rev() {
+        if len + 1 + w.len() > budget {
+            break;
         }
-        if tail.len() >= 2 {
-            let mut out = head;
-            out.extend(tail);
-            if fits(&out) {
-                return Some(out.join("_"));
-            }
+        len += 1 + w.len();
+        tail.insert(0, w.clone());
+    }
+    let least = if keep.is_empty() { 2 } else { 1 };
+    if tail.len() < least {
+        return None;
+    }
+    out.extend(tail);
+    let text = out.join("_");
+    (text.len() <= budget).then_some(text)
+}
+
+/// Other readable shortenings of `name`, for when [`shorten_readably`]'s is taken: the same
+/// head and tail with one word of the dropped middle kept (nearest the head first), then two,
+/// and the last verb after the head always.
+fn readable_variants(name: &str, budget: usize) -> Vec<String> {
+    let Some(words) = prepared_words(name, budget) else {
+        return Vec::new();
+    };
+    let head = head_len(&words);
+    let verb = verb_kept(&words);
+    // Nearest the head first: the words right after the verb say what it acts on.
+    let middle: Vec<usize> = (head..words.len().saturating_sub(1))
+        .filter(|i| !verb.contains(i))
+        .collect();
+    let keep = |extra: &[usize]| -> Vec<usize> {
+        let mut k: Vec<usize> = verb.iter().chain(extra).copied().collect();
+        k.sort_unstable();
+        k
+    };
+    let mut out = Vec::new();
+    for &m in &middle {
+        out.extend(fit_middle(&words, budget, &keep(&[m])));
+    }
+    for (x, &m) in middle.iter().enumerate() {
+        for &n in &middle[x + 1..] {
+            out.extend(fit_middle(&words, budget, &keep(&[n, m])));
         }
     }
-    None
+    out
 }
 
 /// Why a name differs from the one its source suggested.
@@ -316,6 +383,9 @@ pub struct Namer {
     used: HashSet<String>,
     /// The names asked for so far: the same name again is de-duplicated (`_2`), not re-shortened.
     asked: HashSet<String>,
+    /// Natural (first-choice) names of every operation, given up front ([`Namer::reserve`]): a
+    /// variant chosen to avoid a collision never takes one of them.
+    reserved: HashSet<String>,
 }
 
 impl Namer {
@@ -324,6 +394,19 @@ impl Namer {
             budget: budget.clamp(MIN_NAME_LEN, MCP_MAX_NAME_LEN),
             used: HashSet::new(),
             asked: HashSet::new(),
+            reserved: HashSet::new(),
+        }
+    }
+
+    /// Notes the name `base` will naturally get, so collision variants leave it free.
+    pub fn reserve(&mut self, base: &str) {
+        let natural = if base.len() > self.budget {
+            shorten_readably(base, self.budget)
+        } else {
+            Some(base.to_string())
+        };
+        if let Some(n) = natural {
+            self.reserved.insert(n);
         }
     }
 
@@ -341,10 +424,20 @@ impl Namer {
             // later one keeps its readable form with 4 hex digits of its full name's hash — stable
             // whatever else the description holds, unlike `_2`.
             if self.used.contains(&name) && !self.asked.contains(base) {
-                let tag = format!("{:04x}", fnv1a(base.as_bytes()) as u16);
-                name = shorten_readably(base, self.budget - 5)
-                    .map(|r| format!("{r}_{tag}"))
-                    .unwrap_or_else(|| shorten(base, self.budget, base));
+                // First another readable form that keeps a word the other dropped
+                // (`users_calendar_view_event_forward` beside `users_events_event_forward`).
+                match readable_variants(base, self.budget)
+                    .into_iter()
+                    .find(|v| !self.used.contains(v) && !self.reserved.contains(v))
+                {
+                    Some(v) => name = v,
+                    None => {
+                        let tag = format!("{:04x}", fnv1a(base.as_bytes()) as u16);
+                        name = shorten_readably(base, self.budget - 5)
+                            .map(|r| format!("{r}_{tag}"))
+                            .unwrap_or_else(|| shorten(base, self.budget, base));
+                    }
+                }
             }
             reason = Some(Rename::Shortened);
         }
@@ -418,6 +511,37 @@ mod tests {
         assert_eq!((c.as_str(), why), ("list_pets", None));
         assert_eq!(n.assign("list_pets").0, "list_pets_2");
         assert_eq!(n.assign("list_pets").0, "list_pets_3");
+    }
+
+    #[test]
+    fn twins_that_shorten_alike_keep_a_word_that_tells_them_apart() {
+        let mut n = Namer::new(48);
+        let all = "actions_remove_all_custom_labels_from_self_hosted_runner_for_repo";
+        let one = "actions_remove_custom_label_from_self_hosted_runner_for_repo";
+        let later = "actions_remove_custom_labels_from_self_hosted_runner_for_repo";
+        // The later twin's natural name is reserved up front: no variant may take it.
+        for b in [all, one, later] {
+            n.reserve(b);
+        }
+        let (a, _) = n.assign(all);
+        let (b, _) = n.assign(one);
+        let (c, _) = n.assign(later);
+        assert_eq!(a, "actions_remove_from_self_hosted_runner_repo");
+        assert_eq!(b, "actions_remove_custom_self_hosted_runner_repo");
+        assert!(c.len() <= 48 && c != a && c != b, "{c}");
+        // No hash while a readable form is free.
+        for name in [&a, &b] {
+            let tail = name.rsplit('_').next().unwrap_or("");
+            assert!(!(tail.len() == 4 && tail.chars().all(|ch| ch.is_ascii_hexdigit())), "{name}");
+        }
+        // The same again is deterministic.
+        let mut m = Namer::new(48);
+        for b in [all, one, later] {
+            m.reserve(b);
+        }
+        assert_eq!(m.assign(all).0, a);
+        assert_eq!(m.assign(one).0, b);
+        assert_eq!(m.assign(later).0, c);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod import;
 mod linear;
 mod load;
 mod mcp;
+mod scale;
 mod soak;
 
 const GITHUB_PACKAGE: &str = "@octokit/openapi@23.0.2";
@@ -38,6 +39,7 @@ fn main() -> Result<()> {
         Some("bench-mcp") => mcp::bench_mcp(&args[1..]),
         Some("load-http") => load::load_http(&args[1..]),
         Some("bench-linear") => linear::bench_linear(&args[1..]),
+        Some("bench-scale") => scale::bench_scale(&args[1..]),
         Some("bench-import") => import::bench_import(&args[1..]),
         Some("corpus-crates") => corpus_crates::corpus_crates(&args[1..]),
         Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
@@ -55,7 +57,10 @@ fn main() -> Result<()> {
                  load-http [--clients 200] [--calls 50] N concurrent MCP HTTP clients; latency, and every call\n  \
                  {:<39}journaled and audited exactly once\n  \
                  bench-linear [--paths 400,4000,50000]  forge inspect per-operation cost on synthetic descriptions\n  \
+                 bench-scale [--runs 3] [--skip-graph]  forge on Microsoft Graph beta (fetched once), synthetic\n  \
+                 {:<39}descriptions to 125k operations, a 200 MB and a 100k-deep file, GitHub\n  \
                  fetch-github                           download GitHub's description into target/bench-data",
+                "",
                 "",
                 "",
                 ""
