@@ -307,7 +307,7 @@ fn head_len(words: &[String]) -> usize {
         .map_or(1, |v| v + 1)
 }
 
-/// 4. Words from the middle. The head stays — the first word, and the words up to the verb when
+/// Step 4 of shortening: words from the middle. The head stays — the first word, and the words up to the verb when
 /// one comes within the first three (`actions_get_…`, `users_user_list_…`), so `get` and `set`
 /// twins stay apart — then the middle words at `keep` (indices, ascending), then as many of the
 /// last words as fit (at least two, or one beside kept middle words).
@@ -532,7 +532,10 @@ mod tests {
         // No hash while a readable form is free.
         for name in [&a, &b] {
             let tail = name.rsplit('_').next().unwrap_or("");
-            assert!(!(tail.len() == 4 && tail.chars().all(|ch| ch.is_ascii_hexdigit())), "{name}");
+            assert!(
+                !(tail.len() == 4 && tail.chars().all(|ch| ch.is_ascii_hexdigit())),
+                "{name}"
+            );
         }
         // The same again is deterministic.
         let mut m = Namer::new(48);
