@@ -126,6 +126,7 @@ pub fn import_openapi(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagno
     if dialect == Dialect::Swagger2 {
         swagger2_to_oas3(docs.root_mut());
     }
+    crate::normalize::strip_unread_extensions(docs.root_mut());
     let mut diagnostics = Vec::new();
     docs.load_references(&mut diagnostics);
     let mut lowerer = Lowerer {

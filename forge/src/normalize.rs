@@ -559,3 +559,104 @@ mod tests {
         assert_eq!(doc["openapi"], "3.0.3");
     }
 }
+
+/// Keys whose object value maps names chosen by the description's author (a property called
+/// `x-request-id`, a header `x-rate-limit`) rather than holding fields and extensions.
+const NAME_MAPS: [&str; 14] = [
+    "properties",
+    "patternProperties",
+    "definitions",
+    "$defs",
+    "dependentSchemas",
+    "headers",
+    "links",
+    "callbacks",
+    "encoding",
+    "securitySchemes",
+    "scopes",
+    "variables",
+    "mapping",
+    "webhooks",
+];
+
+/// Keys whose value is data (a default, an example, an enum), never walked.
+const DATA: [&str; 6] = ["default", "example", "examples", "enum", "const", "value"];
+
+/// Whether forge reads this extension (everything else is dropped after loading).
+fn kept_extension(key: &str) -> bool {
+    key.starts_with("x-aifirst") || key.starts_with("x-mcp") || key == "x-nullable"
+}
+
+/// Drops the `x-` extensions forge never reads from a parsed description, in place: Microsoft
+/// Graph's (`x-ms-docs-operation-type`, `x-ms-enum`, …) are 29% of its text, held in memory
+/// through the whole run for nothing. Names in name maps (properties, headers, components…) and
+/// data (defaults, examples, enums) are left alone.
+pub fn strip_unread_extensions(doc: &mut Value) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        /// An object of fields and extensions.
+        Fields,
+        /// A map of author-chosen names to objects.
+        Names,
+        /// `components`: each field is a map of names.
+        Components,
+    }
+    fn walk(v: &mut Value, kind: Kind, depth: usize) {
+        if depth > 512 {
+            return;
+        }
+        match v {
+            Value::Object(map) => {
+                if kind == Kind::Fields {
+                    map.retain(|k, _| !k.starts_with("x-") || kept_extension(k));
+                }
+                for (k, child) in map.iter_mut() {
+                    let next = match kind {
+                        Kind::Names => Kind::Fields,
+                        Kind::Components => Kind::Names,
+                        Kind::Fields if DATA.contains(&k.as_str()) => continue,
+                        Kind::Fields if NAME_MAPS.contains(&k.as_str()) => Kind::Names,
+                        Kind::Fields if depth == 0 && k == "components" => Kind::Components,
+                        Kind::Fields => Kind::Fields,
+                    };
+                    walk(child, next, depth + 1);
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    walk(item, Kind::Fields, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(doc, Kind::Fields, 0);
+}
+
+#[cfg(test)]
+mod strip_tests {
+    use serde_json::json;
+
+    #[test]
+    fn unread_extensions_go_names_and_data_stay() {
+        let mut doc = json!({
+            "x-ms-generator": "big",
+            "paths": {"/a": {"get": {"x-ms-docs-operation-type": "op", "x-aifirst-undo": {"kind": "none"},
+                "parameters": [{"name": "x-api-key", "in": "header", "x-ms-doc": 1}],
+                "responses": {"200": {"description": "ok", "headers": {"x-rate-limit": {"schema": {"type": "integer", "x-ms-enum": {}}}}}}}}},
+            "components": {"schemas": {"x-thing": {"type": "object", "x-nullable": true, "x-ms-discriminator-value": "t",
+                "properties": {"x-request-id": {"type": "string", "default": {"x-keep": 1}}}}}}
+        });
+        super::strip_unread_extensions(&mut doc);
+        assert_eq!(
+            doc,
+            json!({
+                "paths": {"/a": {"get": {"x-aifirst-undo": {"kind": "none"},
+                    "parameters": [{"name": "x-api-key", "in": "header"}],
+                    "responses": {"200": {"description": "ok", "headers": {"x-rate-limit": {"schema": {"type": "integer"}}}}}}}},
+                "components": {"schemas": {"x-thing": {"type": "object", "x-nullable": true,
+                    "properties": {"x-request-id": {"type": "string", "default": {"x-keep": 1}}}}}}
+            })
+        );
+    }
+}

@@ -70,7 +70,6 @@ const PAIRS: [(&str, &str); 18] = [
 pub struct Planner<'a> {
     caps: &'a [Capability],
     index: &'a Index,
-    outputs: Vec<std::sync::OnceLock<Option<Value>>>,
     classes: Vec<Class>,
     /// DELETEs of one item keyed by variables after their last literal (`DELETE
     /// /repos/{owner}/{repo}` under `repos`), by that literal; built on first use.
@@ -82,9 +81,6 @@ impl<'a> Planner<'a> {
         Planner {
             caps,
             index,
-            outputs: (0..caps.len())
-                .map(|_| std::sync::OnceLock::new())
-                .collect(),
             classes,
             deletes_by_literal: std::sync::OnceLock::new(),
         }
@@ -94,7 +90,6 @@ impl<'a> Planner<'a> {
         let ctx = Ctx {
             caps: self.caps,
             index: self.index,
-            outputs: &self.outputs,
             classes: &self.classes,
             deletes_by_literal: &self.deletes_by_literal,
         };
@@ -492,18 +487,16 @@ type Binding = (BTreeMap<String, Expr>, Confidence, Vec<String>);
 struct Ctx<'a> {
     caps: &'a [Capability],
     index: &'a Index,
-    /// Output schemas, parsed on first use.
-    outputs: &'a [std::sync::OnceLock<Option<Value>>],
     /// Each capability's class, computed once.
     classes: &'a [Class],
     deletes_by_literal: &'a std::sync::OnceLock<BTreeMap<String, Vec<usize>>>,
 }
 
 impl Ctx<'_> {
-    fn output(&self, i: usize) -> Option<&Value> {
-        self.outputs[i]
-            .get_or_init(|| self.caps[i].output_schema_value())
-            .as_ref()
+    /// An output schema, parsed when asked for (they are small once the budget applied; keeping
+    /// every one parsed was a fifth of Microsoft Graph's memory).
+    fn output(&self, i: usize) -> Option<Value> {
+        self.caps[i].output_schema_value()
     }
 
     fn vars(&self, i: usize) -> Vec<&str> {
@@ -536,7 +529,7 @@ impl Ctx<'_> {
         if let Some(p) = self.set_pair(i) {
             return p;
         }
-        let out = response_fields(self.output(i));
+        let out = response_fields(self.output(i).as_ref());
         if matches!(out, Some((true, _, _))) {
             return irreversible(
                 "the response is a list: the call may create several items",
@@ -677,7 +670,7 @@ impl Ctx<'_> {
             m
         });
         let schema = self.output(i)?;
-        let (is_array, props) = top_level_schemas(schema);
+        let (is_array, props) = top_level_schemas(&schema);
         if is_array {
             return None;
         }
@@ -1079,7 +1072,8 @@ impl Ctx<'_> {
             return Err(Box::new(ir));
         }
         // `selected_repository_ids` written back from the snapshot's `repositories[*].id`.
-        let snapshot_schema = self.output(get);
+        let snapshot_owned = self.output(get);
+        let snapshot_schema = snapshot_owned.as_ref();
         let projections: BTreeMap<&str, Expr> = fields
             .iter()
             .filter(|(_, f)| !readable.contains(f))
@@ -1107,7 +1101,7 @@ impl Ctx<'_> {
             }
             wb.confidence = Confidence::Medium;
         }
-        let (wrong, doubtful) = misfits(t, self.output(get), &restorable);
+        let (wrong, doubtful) = misfits(t, snapshot_schema, &restorable);
         // An object in the GET where the target takes a scalar (`assignee` object → `login`,
         // `base` object → `ref`): written back through the field that names it.
         let mut through: BTreeMap<String, Expr> = BTreeMap::new();
@@ -1228,7 +1222,7 @@ impl Ctx<'_> {
                 Confidence::Medium,
             );
         }
-        let readable = match out_props(self.output(g)) {
+        let readable = match out_props(self.output(g).as_ref()) {
             Some((false, props)) => props,
             Some((true, _)) => return self.restore_list(i, g, args),
             None => {
@@ -1418,7 +1412,7 @@ impl Ctx<'_> {
         let Some(g) = self.index.find(i, "GET") else {
             return irreversible("no GET to read it before deleting it", Confidence::Medium);
         };
-        let Some((false, readable)) = out_props(self.output(g)) else {
+        let Some((false, readable)) = out_props(self.output(g).as_ref()) else {
             return irreversible(
                 "the GET response is not one object to recreate it from",
                 Confidence::Medium,
