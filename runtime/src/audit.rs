@@ -459,7 +459,18 @@ impl AuditLog {
             None
         };
         let mut records = Vec::new();
-        let mut v = if path.is_file() {
+        // A file whose schema was never made (its first process was stopped between creating
+        // the file and migrating it) holds no records: judged like a missing log, so a journal
+        // that saw records, or has steps, still says the log is not intact.
+        let made = path.is_file()
+            && Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)))
+            .map_or(true, |version| version > 0);
+        let mut v = if made {
             let sql = |source| AuditError::Sqlite {
                 path: path.clone(),
                 source,
@@ -517,12 +528,12 @@ impl AuditLog {
                 let steps = j.all_steps()?.len();
                 if let Some((seq, _)) = j.audit_head()? {
                     v.problems.push(format!(
-                        "the audit log {} is missing: the journal saw it reach record {seq}",
+                        "the audit log {} is missing or was never set up: the journal saw it reach record {seq}",
                         path.display()
                     ));
                 } else if steps > 0 {
                     v.problems.push(format!(
-                        "the audit log {} is missing, but the journal has {steps} steps",
+                        "the audit log {} is missing or was never set up, but the journal has {steps} steps",
                         path.display()
                     ));
                 }

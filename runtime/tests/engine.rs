@@ -107,6 +107,22 @@ fn move_entry(key: String, body: BTreeMap<String, String>) -> Result<(), String>
     Ok(())
 }
 
+/// A tool whose schema forge pruned to the token budget: `root` was a recursive tree, now an
+/// open object that names its fields (what `forge inspect --max-tool-tokens` emits).
+#[capability(
+    effects(read),
+    input_schema = r#"{"type":"object","required":["species","root"],"properties":{"species":{"type":"string","enum":["oak","yew"]},"root":{"type":"object","description":"One node of the tree. Fields of a `Node` not shown, to keep the tool small: kind, length_cm, children; any value of this type is accepted."}}}"#
+)]
+fn plant(args: Value) -> Value {
+    json!({ "depth": depth(&args["root"]) })
+}
+
+fn depth(node: &Value) -> usize {
+    1 + node["children"]
+        .as_array()
+        .map_or(0, |c| c.iter().map(depth).max().unwrap_or(0))
+}
+
 fn engine(dir: &std::path::Path, policy: Policy) -> Engine {
     Engine::open(Registry::new().unwrap(), policy, dir).unwrap()
 }
@@ -457,4 +473,31 @@ fn an_inverse_can_put_a_value_inside_an_object_argument() {
     assert_eq!(r.undone.len(), 1, "{r:?}");
     assert_eq!(value("mv-new"), None);
     assert_eq!(value("mv-old").as_deref(), Some("kept"));
+}
+
+/// The runtime validates against the pruned schema: a deep call the full schema accepts goes
+/// through; what the kept levels refuse is still refused.
+#[test]
+fn a_schema_pruned_to_the_budget_accepts_what_it_left_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Policy::default());
+    let leaf = json!({"kind": "leaf", "length_cm": 2});
+    let deep = json!({"species": "oak", "root": {"kind": "trunk", "children": [
+        {"kind": "branch", "children": [{"kind": "twig", "children": [leaf]}]}]}});
+    assert_eq!(call(&e, "p", "plant", deep).unwrap()["depth"], 4);
+    let bad = call(&e, "p", "plant", json!({"species": "palm", "root": {}}));
+    assert!(
+        matches!(bad, Err(CallError::InvalidArguments { .. })),
+        "{bad:?}"
+    );
+    let bad = call(
+        &e,
+        "p",
+        "plant",
+        json!({"species": "oak", "root": "not an object"}),
+    );
+    assert!(
+        matches!(bad, Err(CallError::InvalidArguments { .. })),
+        "{bad:?}"
+    );
 }

@@ -512,6 +512,24 @@ fn tail_truncation_and_a_deleted_log_are_found() {
     );
 }
 
+/// A log file whose first process was stopped before it made the schema (the soak's kill -9
+/// landed there) holds no records: intact when nothing was journaled, not intact — never an
+/// error — when the journal has steps; and replacing a real log with such a file is caught.
+#[test]
+fn a_log_file_never_set_up_is_judged_like_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("audit.sqlite3"), b"").unwrap();
+    assert!(verify(dir.path()).intact(), "{}", problems(dir.path()));
+    let dir = tempfile::tempdir().unwrap();
+    seeded(dir.path(), 4);
+    for f in ["audit.sqlite3", "audit.sqlite3-wal", "audit.sqlite3-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    std::fs::write(dir.path().join("audit.sqlite3"), b"").unwrap();
+    let p = problems(dir.path());
+    assert!(p.contains("never set up"), "{p}");
+}
+
 /// Editing a record and recomputing the chain after it used to verify as intact: the journal
 /// keeps the head, and a keyed chain cannot be recomputed without the key.
 #[test]
