@@ -140,7 +140,13 @@ impl McpServer {
         };
         let search = dynamic.then(|| crate::search::Index::new(engine.registry().iter()));
         if opts.meta_tools {
-            if let Some(clash) = tools.iter().find(|t| META_TOOLS.contains(&t.name.as_ref())) {
+            // The registry, not the listed tools: in a dynamic toolset capabilities are not
+            // listed, and one called `undo` would shadow the meta tool.
+            if let Some(clash) = engine
+                .registry()
+                .iter()
+                .find(|d| META_TOOLS.contains(&d.name))
+            {
                 return Err(format!(
                     "capability `{}` has the name of a meta tool; serve with --no-meta-tools or rename it",
                     clash.name

@@ -85,7 +85,11 @@ impl Index {
 
     /// The best `limit` capabilities for a query, best first: (name, score).
     pub fn search(&self, query: &str, limit: usize) -> Vec<(&'static str, u32)> {
-        let mut q = words(query);
+        // A query is a few words: at most 32 of the first 1,000 characters count, so a hostile
+        // one cannot make every search cost capabilities × thousands of words.
+        let query: String = query.chars().take(1_000).collect();
+        let mut q = words(&query);
+        q.truncate(32);
         q.sort();
         q.dedup();
         if q.is_empty() {

@@ -562,8 +562,10 @@ mod tests {
 
 /// Keys whose object value maps names chosen by the description's author (a property called
 /// `x-request-id`, a header `x-rate-limit`) rather than holding fields and extensions.
-const NAME_MAPS: [&str; 14] = [
+const NAME_MAPS: [&str; 16] = [
     "properties",
+    "dependentRequired",
+    "parameters",
     "patternProperties",
     "definitions",
     "$defs",
@@ -600,6 +602,8 @@ pub fn strip_unread_extensions(doc: &mut Value) {
         Names,
         /// `components`: each field is a map of names.
         Components,
+        /// `security`: a list of maps of scheme names.
+        Requirements,
     }
     fn walk(v: &mut Value, kind: Kind, depth: usize) {
         if depth > 512 {
@@ -607,14 +611,16 @@ pub fn strip_unread_extensions(doc: &mut Value) {
         }
         match v {
             Value::Object(map) => {
-                if kind == Kind::Fields {
+                // Not at the root: a `$ref` may point into a section of it (`#/x-shared/…`).
+                if kind == Kind::Fields && depth > 0 {
                     map.retain(|k, _| !k.starts_with("x-") || kept_extension(k));
                 }
                 for (k, child) in map.iter_mut() {
                     let next = match kind {
-                        Kind::Names => Kind::Fields,
+                        Kind::Names | Kind::Requirements => Kind::Fields,
                         Kind::Components => Kind::Names,
                         Kind::Fields if DATA.contains(&k.as_str()) => continue,
+                        Kind::Fields if k == "security" => Kind::Requirements,
                         Kind::Fields if NAME_MAPS.contains(&k.as_str()) => Kind::Names,
                         Kind::Fields if depth == 0 && k == "components" => Kind::Components,
                         Kind::Fields => Kind::Fields,
@@ -623,8 +629,14 @@ pub fn strip_unread_extensions(doc: &mut Value) {
                 }
             }
             Value::Array(items) => {
+                // `security: [{"x-api-key": []}]`: each requirement maps scheme names.
+                let each = if kind == Kind::Requirements {
+                    Kind::Names
+                } else {
+                    Kind::Fields
+                };
                 for item in items {
-                    walk(item, Kind::Fields, depth + 1);
+                    walk(item, each, depth + 1);
                 }
             }
             _ => {}
@@ -640,7 +652,8 @@ mod strip_tests {
     #[test]
     fn unread_extensions_go_names_and_data_stay() {
         let mut doc = json!({
-            "x-ms-generator": "big",
+            "x-shared": {"Thing": {"type": "string", "x-ms-x": 1}},
+            "security": [{"x-api-key": []}],
             "paths": {"/a": {"get": {"x-ms-docs-operation-type": "op", "x-aifirst-undo": {"kind": "none"},
                 "parameters": [{"name": "x-api-key", "in": "header", "x-ms-doc": 1}],
                 "responses": {"200": {"description": "ok", "headers": {"x-rate-limit": {"schema": {"type": "integer", "x-ms-enum": {}}}}}}}}},
@@ -651,6 +664,8 @@ mod strip_tests {
         assert_eq!(
             doc,
             json!({
+                "x-shared": {"Thing": {"type": "string"}},
+                "security": [{"x-api-key": []}],
                 "paths": {"/a": {"get": {"x-aifirst-undo": {"kind": "none"},
                     "parameters": [{"name": "x-api-key", "in": "header"}],
                     "responses": {"200": {"description": "ok", "headers": {"x-rate-limit": {"schema": {"type": "integer"}}}}}}}},

@@ -66,23 +66,29 @@ fn a_create_whose_delete_lives_elsewhere_binds_from_the_response() {
     assert_eq!(args(p), ["owner=$result.owner.login", "repo=$result.name"]);
 }
 
-/// A PUT whose GET answers 204/404 with no body adds a member: undone by the DELETE, guarded by
-/// the snapshot's absence (it was not a member before); the DELETE is undone by the PUT if it
-/// was one. Neither gets a re-read check: a bodiless GET cannot confirm identity.
+/// A PUT whose GET answers 204/404 with no body: with nothing else to it (follow), a switch-on
+/// undone by the DELETE only if it was not there before, and the DELETE by the PUT only if it
+/// was. With options or a response body (GitHub's collaborator PUT: a permission, an
+/// invitation) neither can be undone exactly — on an existing member the PUT changes the
+/// permission, which the status check cannot see — so both are irreversible. No re-read check:
+/// a bodiless GET cannot confirm identity.
 #[test]
-fn a_put_told_by_status_is_a_guarded_toggle() {
+fn a_put_told_by_status_is_a_guarded_toggle_only_when_it_carries_nothing() {
     let l = lower("presence-put.yaml");
-    let on = plan(&l, "add_collaborator");
+    let on = plan(&l, "follow");
     assert_eq!(on.kind, UndoKind::Inverse);
-    assert_eq!(on.target.as_ref().unwrap().name, "remove_collaborator");
+    assert_eq!(on.target.as_ref().unwrap().name, "unfollow");
     assert_eq!(on.guard, Some(aifirst_capability::Guard::SnapshotAbsent));
-    assert_eq!(on.snapshot.as_ref().unwrap().name, "check_collaborator");
+    assert_eq!(on.snapshot.as_ref().unwrap().name, "check_following");
     assert!(on.check.is_none());
-    // The permission it was added with is not restored when it was already there: medium.
-    assert_eq!(on.confidence, Confidence::Medium);
-    let off = plan(&l, "remove_collaborator");
-    assert_eq!(off.target.as_ref().unwrap().name, "add_collaborator");
+    let off = plan(&l, "unfollow");
+    assert_eq!(off.target.as_ref().unwrap().name, "follow");
     assert_eq!(off.guard, Some(aifirst_capability::Guard::SnapshotPresent));
+    for name in ["add_collaborator", "remove_collaborator"] {
+        let p = plan(&l, name);
+        assert_eq!(p.kind, UndoKind::Irreversible, "{name}: {p:?}");
+        assert_eq!(p.confidence, Confidence::Medium);
+    }
 }
 
 /// A create-or-replace PUT with a DELETE on the same path: restore, or delete when nothing was

@@ -231,6 +231,20 @@ fn out_props(v: Option<&Value>) -> Option<(bool, BTreeSet<String>)> {
 
 /// The JSON types a schema allows, when it says (`null` left out).
 fn types(schema: &Value) -> Option<BTreeSet<String>> {
+    // No `type` of its own: the union of its alternatives' (`oneOf: [string, integer]`), when
+    // every one says.
+    if schema.get("type").is_none() {
+        let branches = schema
+            .get("oneOf")
+            .or_else(|| schema.get("anyOf"))
+            .and_then(Value::as_array)?;
+        let mut all = BTreeSet::new();
+        for b in branches {
+            b.get("type")?;
+            all.extend(types(b)?);
+        }
+        return (!all.is_empty()).then_some(all);
+    }
     let t = schema.get("type")?;
     let mut out: BTreeSet<String> = match t {
         Value::String(s) => [s.clone()].into(),
@@ -396,14 +410,38 @@ fn scalar_projection(field: &str, have: &Value, want: &Value) -> Option<Expr> {
         return None;
     }
     let (_, inner) = top_level_schemas(have);
-    ["login", "ref", "name", "slug", "key", "id", "number"]
-        .into_iter()
-        .find(|k| {
-            inner
-                .get(k)
-                .and_then(|s| types(s))
-                .is_some_and(|t| !t.is_disjoint(&wanted))
-        })
+    let usable = |k: &&str| {
+        inner
+            .get(k)
+            .and_then(|s| types(s))
+            .is_some_and(|t| !t.is_disjoint(&wanted))
+    };
+    // The field the target's own text names first (`The \`number\` of the milestone`), then the
+    // usual naming fields in order.
+    let mut text = String::new();
+    let mut collect = |v: &Value| {
+        if let Some(d) = v.get("description").and_then(Value::as_str) {
+            text.push_str(&d.to_ascii_lowercase());
+            text.push(' ');
+        }
+    };
+    collect(want);
+    for k in ["oneOf", "anyOf"] {
+        want.get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .for_each(&mut collect);
+    }
+    let named = |k: &&str| {
+        text.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .any(|w| w == *k)
+    };
+    const NAMING: [&str; 7] = ["login", "ref", "name", "slug", "key", "id", "number"];
+    NAMING
+        .iter()
+        .find(|k| named(k) && usable(k))
+        .or_else(|| NAMING.iter().find(|k| usable(k)))
         .and_then(|k| Expr::fields(Root::Snapshot, &[field, k]).ok())
 }
 
@@ -712,9 +750,41 @@ impl Ctx<'_> {
                 format!("`{v}` = response `{k}.{sub}`"),
             ))
         };
+        // A body of alternative modes (add, move in, transfer in: Vercel's domains) creates in
+        // some modes only; what the DELETE then removes was not made by this call.
+        let c = &self.caps[i];
+        let modes = |v: &Value| v.get("oneOf").is_some() || v.get("anyOf").is_some();
+        let moded = modes(&c.input_schema)
+            || match body(c) {
+                Body::Wrapped(p) => c
+                    .input_schema
+                    .get("properties")
+                    .and_then(|ps| ps.get(p))
+                    .is_some_and(modes),
+                _ => false,
+            };
+        if moded {
+            return None;
+        }
+        let mine: BTreeSet<&str> = props.keys().copied().collect();
         let mut found: Vec<(usize, BTreeMap<String, Expr>, Vec<String>)> = Vec::new();
         for &d in by.get(&collection)? {
             if d == i {
+                continue;
+            }
+            // The same kind of thing: a GET on the DELETE's own path returns what the create
+            // returned (most of the same fields), not merely a collection of the same name
+            // elsewhere in the API (Stripe's billing portal and terminal `configurations`).
+            let Some(g) = self.index.find(d, "GET") else {
+                continue;
+            };
+            let Some(read) = self.output(g) else {
+                continue;
+            };
+            let theirs = top_level_props(&read).1;
+            let both = theirs.iter().filter(|k| mine.contains(k.as_str())).count();
+            let either = mine.len() + theirs.len() - both;
+            if both < 3 || both * 5 < either * 4 {
                 continue;
             }
             let mut args = BTreeMap::new();
@@ -747,6 +817,10 @@ impl Ctx<'_> {
         p.args = args;
         p.evidence.push(format!(
             "DELETE {} removes a `{resource}` and is keyed by fields of what this returns",
+            http(&self.caps[d]).path
+        ));
+        p.evidence.push(format!(
+            "GET {} returns the same kind of object as this create",
             http(&self.caps[d]).path
         ));
         p.evidence.extend(how);
@@ -1118,6 +1192,11 @@ impl Ctx<'_> {
                 }
             }
         }
+        // Only when everything else fits: beside fields of doubtful shape a projection would
+        // make a plan out of guesses.
+        if !doubtful.is_empty() {
+            through.clear();
+        }
         let wrong: Vec<&String> = wrong.iter().filter(|f| !through.contains_key(*f)).collect();
         if let Some(f) = wrong.first() {
             return Err(nope(
@@ -1142,7 +1221,7 @@ impl Ctx<'_> {
             wb.confidence = Confidence::Low;
             for (f, e) in &through {
                 wb.notes.push(format!(
-                    "`{f}` is an object in the GET and a scalar in the {method}: written back as {e}; an empty one (null) is not cleared"
+                    "`{f}` is an object in the GET and a scalar in the {method}: written back as {e}; when it was empty (null) there is nothing to write back and the call is recorded as irreversible"
                 ));
             }
         }
@@ -1191,19 +1270,24 @@ impl Ctx<'_> {
                 .find(i, "GET")
                 .is_some_and(|g| presence_only(&self.caps[g]));
             if presence && self.index.find(i, "DELETE").is_some() {
+                if !matches!(body(c), Body::None) || c.output_schema.is_some() {
+                    // GitHub's collaborator PUT changes an existing member's permission (the
+                    // status check says "present", so undo would skip it and call that undone)
+                    // or answers with an invitation the DELETE does not cancel.
+                    let mut p = irreversible(
+                        "the PUT carries options or answers with a body (a permission, an invitation): on something already there it changes them, which removing cannot restore, and what it creates may not be what the DELETE removes",
+                        Confidence::Medium,
+                    );
+                    p.evidence.push(
+                        "PUT adds what the GET answers for by status alone (present or not)".into(),
+                    );
+                    return p;
+                }
                 let mut p = self.toggle(i, "DELETE", Guard::SnapshotAbsent);
                 p.evidence.insert(
                     0,
-                    "PUT adds what the GET answers for by status alone (present or not)".into(),
+                    "PUT adds what the GET answers for by status alone (present or not), with nothing else to it".into(),
                 );
-                if matches!(body(c), Body::Fields(_) | Body::Wrapped(_)) {
-                    // Options it was added with (a permission) are not restored if it was there.
-                    p.confidence = p.confidence.min(Confidence::Medium);
-                    p.evidence.push(
-                        "if it was there already, the options this PUT changed are not restored"
-                            .into(),
-                    );
-                }
                 return p;
             }
         }
@@ -1390,13 +1474,15 @@ impl Ctx<'_> {
             .is_some_and(|g| presence_only(&self.caps[g]));
         if presence {
             if let Some(j) = self.index.find(i, "PUT") {
-                let mut p = self.toggle(i, "PUT", Guard::SnapshotPresent);
-                p.target = Some(cref(&self.caps[j]));
-                if http(&self.caps[j]).body.is_some() {
-                    p.confidence = p.confidence.min(Confidence::Medium);
-                    p.evidence
-                        .push("the options it had (the PUT's body) are not restored".into());
+                let put = &self.caps[j];
+                if http(put).body.is_some() || put.output_schema.is_some() {
+                    return irreversible(
+                        "putting it back takes options the status check does not tell (a permission) or makes something else (an invitation)",
+                        Confidence::Medium,
+                    );
                 }
+                let mut p = self.toggle(i, "PUT", Guard::SnapshotPresent);
+                p.target = Some(cref(put));
                 return p;
             }
         }
