@@ -426,11 +426,7 @@ impl<'a> Collapser<'a> {
             self.inlining.push((name.to_string(), level));
             let inlined = self.node(target, level, path);
             self.inlining.pop();
-            let siblings: Map<String, Value> = map
-                .iter()
-                .filter(|(k, _)| k.as_str() != "$ref")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let siblings = crate::schema::ref_siblings(map);
             if siblings.is_empty() {
                 return inlined;
             }

@@ -113,16 +113,6 @@ pub fn mcp_tool_bytes(cap: &Capability) -> usize {
         #[serde(skip_serializing_if = "Map::is_empty")]
         annotations: Map<String, Value>,
     }
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let annotations = match serde_json::to_value(&cap.annotations) {
         Ok(Value::Object(a)) => a.into_iter().filter(|(_, v)| !v.is_null()).collect(),
         _ => Map::new(),
@@ -134,11 +124,7 @@ pub fn mcp_tool_bytes(cap: &Capability) -> usize {
         input_schema: &cap.input_schema,
         annotations,
     };
-    let mut n = Count(0);
-    match serde_json::to_writer(&mut n, &tool) {
-        Ok(()) => n.0,
-        Err(_) => 0,
-    }
+    crate::schema::serialized_len(&tool)
 }
 
 /// The figures under the table.

