@@ -41,12 +41,17 @@ fn workdir() -> tempfile::TempDir {
 }
 
 fn session(dir: &Path, transport: &[&str], mode: &str, confirm: &str, extra: &[&str]) -> Value {
+    let mut args = vec![transport[0], transport[1], mode, confirm];
+    args.extend_from_slice(extra);
+    run_script(dir, &args)
+}
+
+/// Runs the SDK script with `args` in `dir` (the notebook's directory and root) and reads the
+/// one JSON object it prints.
+fn run_script(dir: &Path, args: &[&str]) -> Value {
     let out = Command::new(python())
         .arg(script())
-        .arg(transport[0])
-        .arg(transport[1])
-        .args([mode, confirm])
-        .args(extra)
+        .args(args)
         .current_dir(dir)
         .env("NOTEBOOK_DIR", dir)
         .env("AIFIRST_ROOTS", dir)
@@ -326,18 +331,7 @@ fn streamable_http_serves_sessions_and_survives_garbage() {
 fn two_http_clients_have_separate_undo_stacks() {
     let dir = workdir();
     let (_server, url) = http_server(dir.path());
-    let out = Command::new(python())
-        .arg(script())
-        .args(["two", &url])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python client failed\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = run_script(dir.path(), &["two", &url]);
     assert_eq!(
         s["b_undo"]["structuredContent"]["undone"]
             .as_array()
@@ -450,21 +444,10 @@ fn stdio_survives_malformed_json_rpc() {
 #[test]
 fn a_dynamic_toolset_searches_describes_calls_and_undoes() {
     let dir = workdir();
-    let out = Command::new(python())
-        .arg(script())
-        .args(["dynamic", BIN, "serve", "--toolset", "dynamic"])
-        .current_dir(dir.path())
-        .env("NOTEBOOK_DIR", dir.path())
-        .env("AIFIRST_ROOTS", dir.path())
-        .env_remove("AIFIRST_STATE_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python client failed\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let s = run_script(
+        dir.path(),
+        &["dynamic", BIN, "serve", "--toolset", "dynamic"],
     );
-    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut listed: Vec<&str> = s["tools"]
         .as_object()
         .unwrap()
