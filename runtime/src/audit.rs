@@ -459,22 +459,14 @@ impl AuditLog {
             None
         };
         let mut records = Vec::new();
+        let sql = |source| AuditError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         // A file whose schema was never made (its first process was stopped between creating
         // the file and migrating it) holds no records: judged like a missing log, so a journal
         // that saw records, or has steps, still says the log is not intact.
-        let made = path.is_file()
-            && Connection::open_with_flags(
-                &path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)))
-            .map_or(true, |version| version > 0);
-        let mut v = if made {
-            let sql = |source| AuditError::Sqlite {
-                path: path.clone(),
-                source,
-            };
+        let made = if path.is_file() {
             let conn = Connection::open_with_flags(
                 &path,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -484,6 +476,11 @@ impl AuditLog {
             let version: i64 = conn
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .map_err(sql)?;
+            (version > 0).then_some((conn, version))
+        } else {
+            None
+        };
+        let mut v = if let Some((conn, version)) = made {
             let keyed = version >= 2
                 && conn
                     .query_row("SELECT v FROM meta WHERE k = 'keyed'", [], |r| {

@@ -1602,11 +1602,7 @@ fn args_have_shape<'k>(args: &Value, names: impl Iterator<Item = &'k String>) ->
             }
             continue;
         }
-        let tokens: Vec<String> = name
-            .split('/')
-            .skip(1)
-            .map(|t| t.replace("~1", "/").replace("~0", "~"))
-            .collect();
+        let tokens = pointer_tokens(name);
         let Some((last, parents)) = tokens.split_last() else {
             return false;
         };
@@ -1628,13 +1624,18 @@ fn args_have_shape<'k>(args: &Value, names: impl Iterator<Item = &'k String>) ->
     fits(args, &tree)
 }
 
-/// Puts `value` at a JSON pointer (`/body/path`) inside `root`, making objects on the way.
-fn insert_at(root: &mut Map<String, Value>, pointer: &str, value: Value) -> Result<(), String> {
-    let tokens: Vec<String> = pointer
+/// The unescaped tokens of a JSON pointer (`/a~1b/c` → `a/b`, `c`; RFC 6901).
+fn pointer_tokens(pointer: &str) -> Vec<String> {
+    pointer
         .split('/')
         .skip(1)
         .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect();
+        .collect()
+}
+
+/// Puts `value` at a JSON pointer (`/body/path`) inside `root`, making objects on the way.
+fn insert_at(root: &mut Map<String, Value>, pointer: &str, value: Value) -> Result<(), String> {
+    let tokens = pointer_tokens(pointer);
     let Some((last, parents)) = tokens.split_last() else {
         return Err(format!("`{pointer}` names no argument"));
     };
