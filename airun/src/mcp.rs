@@ -124,14 +124,9 @@ impl McpServer {
     pub fn new(engine: Engine, opts: ServeOptions) -> Result<McpServer, String> {
         let dynamic = opts.toolset == Toolset::Dynamic;
         let mut tools: Vec<Tool> = if dynamic {
-            if let Some(clash) = engine
-                .registry()
-                .iter()
-                .find(|d| DYNAMIC_TOOLS.contains(&d.name))
-            {
+            if let Some(clash) = named_like(&engine, &DYNAMIC_TOOLS) {
                 return Err(format!(
-                    "capability `{}` has the name of a dynamic toolset tool; serve with --toolset all or rename it",
-                    clash.name
+                    "capability `{clash}` has the name of a dynamic toolset tool; serve with --toolset all or rename it"
                 ));
             }
             dynamic_tools()
@@ -142,14 +137,9 @@ impl McpServer {
         if opts.meta_tools {
             // The registry, not the listed tools: in a dynamic toolset capabilities are not
             // listed, and one called `undo` would shadow the meta tool.
-            if let Some(clash) = engine
-                .registry()
-                .iter()
-                .find(|d| META_TOOLS.contains(&d.name))
-            {
+            if let Some(clash) = named_like(&engine, &META_TOOLS) {
                 return Err(format!(
-                    "capability `{}` has the name of a meta tool; serve with --no-meta-tools or rename it",
-                    clash.name
+                    "capability `{clash}` has the name of a meta tool; serve with --no-meta-tools or rename it"
                 ));
             }
             tools.extend(meta_tools());
@@ -157,9 +147,8 @@ impl McpServer {
         let structured = engine
             .registry()
             .iter()
-            .map(tool_of)
-            .filter(|t| t.output_schema.is_some())
-            .map(|t| t.name.to_string())
+            .filter(|d| object_output(d).is_some())
+            .map(|d| d.name.to_string())
             .collect();
         Ok(McpServer {
             inner: Arc::new(Inner {
@@ -659,15 +648,28 @@ fn object(v: Value) -> Arc<JsonObject> {
     }
 }
 
+/// A capability's output schema as MCP takes it: only one with an object at its root.
+fn object_output(def: &CapabilityDef) -> Option<Arc<JsonObject>> {
+    let out = (def.output_schema)()?;
+    (out.as_value().get("type").and_then(Value::as_str) == Some("object"))
+        .then(|| object(out.as_value().clone()))
+}
+
+/// The first capability whose name is one of `names`.
+fn named_like(engine: &Engine, names: &[&str]) -> Option<&'static str> {
+    engine
+        .registry()
+        .iter()
+        .map(|d| d.name)
+        .find(|n| names.contains(n))
+}
+
 /// The MCP tool of a capability.
 pub fn tool_of(def: &'static CapabilityDef) -> Tool {
     let input = object((def.input_schema)().as_value().clone());
     let mut tool = Tool::new(def.name, def.description, input);
-    if let Some(out) = (def.output_schema)() {
-        // MCP wants an object at the root of an output schema.
-        if out.as_value().get("type").and_then(Value::as_str) == Some("object") {
-            tool = tool.with_raw_output_schema(object(out.as_value().clone()));
-        }
+    if let Some(out) = object_output(def) {
+        tool = tool.with_raw_output_schema(out);
     }
     let a = def.annotations();
     let mut ann = ToolAnnotations::new();

@@ -7,7 +7,7 @@
 //! name 8, tag 4, route 4, description 1; a capability matching more of the query's words always
 //! ranks above one matching fewer. Ties go by name, so results are stable.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use aifirst::CapabilityDef;
 
@@ -121,13 +121,12 @@ impl Index {
             .collect()
     }
 
-    /// Names close to a mistyped one (sharing its words), at most five.
+    /// Names close to a mistyped one (sharing its words), at most five, best first.
     pub fn near(&self, name: &str) -> Vec<String> {
-        let mut by: BTreeMap<(std::cmp::Reverse<u32>, &str), ()> = BTreeMap::new();
-        for (n, s) in self.search(name, 5) {
-            by.insert((std::cmp::Reverse(s), n), ());
-        }
-        by.keys().map(|(_, n)| format!("`{n}`")).collect()
+        self.search(name, 5)
+            .into_iter()
+            .map(|(n, _)| format!("`{n}`"))
+            .collect()
     }
 }
 
