@@ -122,38 +122,32 @@ pub fn fit(cap: &mut Capability, defs: &SharedDefs, max_tokens: Option<usize>) -
     } else {
         // 3. Deep and recursive levels collapsed, keeping as many levels as fit; what is kept
         // has its descriptions cut as it is copied.
-        let max_nodes = max.saturating_mul(4);
-        let mut chosen: Option<(Value, Vec<String>, usize, Cuts)> = None;
-        let mut level = 1;
-        loop {
-            let mut c = Collapser::new(defs, level, max_nodes);
-            let value = c.node(&original, 0, "");
-            if c.aborted {
-                break;
-            }
-            let cuts = std::mem::take(&mut c.cuts);
-            let nothing_cut = c.collapsed.is_empty();
-            cap.input_schema = value;
-            let fits = budget_tokens(cap) <= max;
-            if fits || chosen.is_none() {
-                let value = std::mem::take(&mut cap.input_schema);
-                chosen = Some((value, c.collapsed, level, cuts));
-            }
-            if !fits || nothing_cut || level >= 64 {
-                break;
-            }
-            level += 1;
-        }
+        // The tool's size without its input schema (`null` in its place), to add each
+        // collapsed schema's to.
+        let rest = {
+            let kept = std::mem::take(&mut cap.input_schema);
+            let bytes = mcp_tool_bytes(cap).saturating_sub("null".len());
+            cap.input_schema = kept;
+            bytes
+        };
+        let fits =
+            |v: &Value| approx_tokens(rest + serialized_len(v) + ANNOTATION_ALLOWANCE) <= max;
+        let chosen = keep_levels(&original, defs, 1, max.saturating_mul(4), fits);
         match chosen {
-            Some((value, collapsed, level, cuts)) => {
+            Some(Collapsed {
+                value,
+                opened,
+                level,
+                cuts,
+            }) => {
                 cap.input_schema = value;
                 push_cuts(&mut steps, &cuts);
-                if !collapsed.is_empty() {
+                if !opened.is_empty() {
                     steps.push(format!(
                         "{} object{} below level {level} left open ({})",
-                        collapsed.len(),
-                        plural(collapsed.len()),
-                        name_list(&collapsed, 6)
+                        opened.len(),
+                        plural(opened.len()),
+                        name_list(&opened, 6)
                     ));
                 }
             }
@@ -208,28 +202,58 @@ pub fn fit_output(root: Value, defs: &SharedDefs, max_bytes: usize) -> Value {
     if serialized_len(&root) + defs.bytes(None) <= max_bytes {
         return with_defs(root, defs.materialize());
     }
-    let mut chosen: Option<Value> = None;
-    let mut level = 2;
+    let fits = |v: &Value| serialized_len(v) <= max_bytes;
+    match keep_levels(&root, defs, 2, max_bytes, fits) {
+        Some(c) => c.value,
+        None => with_defs(root, defs.materialize()),
+    }
+}
+
+/// A schema with its deep levels left open.
+struct Collapsed {
+    value: Value,
+    /// Where each open node is (property paths).
+    opened: Vec<String>,
+    /// The first level left open.
+    level: usize,
+    /// Descriptions cut and examples dropped in what was kept.
+    cuts: Cuts,
+}
+
+/// Keeps as many levels of `root` as `fits` allows, trying `first` and one more each time: the
+/// deepest collapse that fits, or the one at `first` when none does; `None` when even that one
+/// passes `max_nodes`.
+fn keep_levels(
+    root: &Value,
+    defs: &SharedDefs,
+    first: usize,
+    max_nodes: usize,
+    fits: impl Fn(&Value) -> bool,
+) -> Option<Collapsed> {
+    let mut chosen: Option<Collapsed> = None;
+    let mut level = first;
     loop {
-        let mut c = Collapser::new(defs, level, max_bytes);
-        let v = c.node(&root, 0, "");
+        let mut c = Collapser::new(defs, level, max_nodes);
+        let value = c.node(root, 0, "");
         if c.aborted {
             break;
         }
-        let fits = serialized_len(&v) <= max_bytes;
+        let ok = fits(&value);
         let nothing_cut = c.collapsed.is_empty();
-        if fits || chosen.is_none() {
-            chosen = Some(v);
+        if ok || chosen.is_none() {
+            chosen = Some(Collapsed {
+                value,
+                opened: c.collapsed,
+                level,
+                cuts: c.cuts,
+            });
         }
-        if !fits || nothing_cut || level >= 64 {
+        if !ok || nothing_cut || level >= 64 {
             break;
         }
         level += 1;
     }
-    match chosen {
-        Some(v) => v,
-        None => with_defs(root, defs.materialize()),
-    }
+    chosen
 }
 
 fn push_cuts(steps: &mut Vec<String>, cut: &Cuts) {

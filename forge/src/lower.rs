@@ -257,16 +257,8 @@ impl<'a> Lowerer<'a> {
                     let Some(op) = item.get(method).and_then(Value::as_object) else {
                         continue;
                     };
-                    let base = match op.get("operationId") {
-                        Some(Value::String(s)) if !s.trim().is_empty() => naming::snake_case(s),
-                        _ => String::new(),
-                    };
-                    let base = if base.is_empty() {
-                        naming::from_method_path(method, path)
-                    } else {
-                        base
-                    };
-                    self.namer.reserve(&base);
+                    self.namer
+                        .reserve(&base_name(operation_id(op).as_deref(), method, path));
                 }
             }
             for (path, item) in paths {
@@ -371,10 +363,7 @@ impl<'a> Lowerer<'a> {
                 "an operation is a mapping with `responses` and, usually, an `operationId`",
             ));
         };
-        let operation_id = match op.get("operationId") {
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
-            _ => None,
-        };
+        let operation_id = operation_id(op);
         if let Some(id) = &operation_id {
             let here = self.docs.location(doc, at).to_string();
             if let Some(first) = self.seen_ids.get(id) {
@@ -579,11 +568,7 @@ impl<'a> Lowerer<'a> {
         let output_schema = self.output_schema(op, doc, at);
 
         // ---- name, text, binding
-        let base = operation_id
-            .as_deref()
-            .map(naming::snake_case)
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| naming::from_method_path(method, path));
+        let base = base_name(operation_id.as_deref(), method, path);
         let (name, rename) = self.namer.assign(&base);
         if let Some(r) = rename {
             self.stats.renamed += 1;
@@ -1020,6 +1005,22 @@ fn link_expression(expr: &str) -> Option<Expr> {
 }
 
 /// `{petId}` style variables of a path template, in order.
+/// An operation's `operationId`, when it has a non-blank one.
+fn operation_id(op: &Map<String, Value>) -> Option<String> {
+    match op.get("operationId") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The name an operation asks for: its operationId in snake_case, else method and path.
+fn base_name(operation_id: Option<&str>, method: &str, path: &str) -> String {
+    operation_id
+        .map(naming::snake_case)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| naming::from_method_path(method, path))
+}
+
 pub fn template_vars(path: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = path;

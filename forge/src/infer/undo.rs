@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::paths::{key, last_literal, singular, Index, Seg};
 use super::{bare, http, words, Class};
+use crate::diag::push_token;
 use crate::ir::{BodyShape, Capability, ParamLocation};
 
 /// Verbs whose POST moves money.
@@ -1369,14 +1370,13 @@ impl Ctx<'_> {
                 .collect(),
             Body::Wrapped(p) => {
                 let schema = c.input_schema.get("properties")?.get(p)?;
-                let esc = |t: &str| t.replace('~', "~0").replace('/', "~1");
                 top_level_schemas(schema)
                     .1
                     .keys()
                     .filter_map(|w| {
                         Some((
                             Expr::fields(Root::Args, &[p, *w]).ok()?,
-                            format!("/{}/{}", esc(p), esc(w)),
+                            push_token(&push_token("", p), w),
                             w.to_string(),
                         ))
                     })
