@@ -247,6 +247,11 @@ pub struct UndoPlan {
     /// created, and refuses otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<CapabilityRef>,
+    /// The paths a `file_snapshot` plan records before the call (expressions over `$args`; one
+    /// that resolves to an array names each of its strings). The runtime keeps each path's
+    /// content, mode and existence (directories recursively) and restores them on undo.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<Expr>,
     /// Why the plan is `irreversible`, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -268,6 +273,7 @@ impl UndoPlan {
             guard: None,
             when_absent: None,
             check: None,
+            paths: Vec::new(),
             reason: None,
             evidence: Vec::new(),
         }

@@ -53,6 +53,8 @@ enum Undo {
         confidence: Option<LitStr>,
         evidence: Vec<LitStr>,
     },
+    /// `file_snapshot(paths = ["$args.path", …])`: the runtime snapshots these paths.
+    Files(Vec<Expr2>),
     Custom,
 }
 
@@ -204,12 +206,15 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
                 Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
                 _ => None,
             };
+            if kind.as_deref() == Some("file_snapshot") {
+                return parse_file_snapshot(call, errors);
+            }
             let Some(kind) =
                 kind.filter(|k| ["inverse", "restore", "recreate"].contains(&k.as_str()))
             else {
                 errors.push(
                     call.func.span(),
-                    "expected `inverse(...)`, `restore(...)` or `recreate(...)`",
+                    "expected `inverse(...)`, `restore(...)`, `recreate(...)` or `file_snapshot(paths = [...])`",
                 );
                 return None;
             };
@@ -374,10 +379,56 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
             })
         }
         other => {
-            errors.push(other.span(), "expected a function path, `inverse(...)`, `restore(...)`, `recreate(...)` or `custom`");
+            errors.push(other.span(), "expected a function path, `inverse(...)`, `restore(...)`, `recreate(...)`, `file_snapshot(paths = [...])` or `custom`");
             None
         }
     }
+}
+
+/// `file_snapshot(paths = ["$args.path", …])`: each path an expression over the arguments.
+fn parse_file_snapshot(call: &syn::ExprCall, errors: &mut Errors) -> Option<Undo> {
+    let usage = "expected `file_snapshot(paths = [\"$args.path\", …])`";
+    let mut paths = Vec::new();
+    let mut seen = false;
+    for a in &call.args {
+        let Expr::Assign(assign) = a else {
+            errors.push(a.span(), usage);
+            continue;
+        };
+        let is_paths = matches!(&*assign.left, Expr::Path(p) if p.path.is_ident("paths"));
+        let Expr::Array(list) = &*assign.right else {
+            errors.push(assign.right.span(), usage);
+            continue;
+        };
+        if !is_paths {
+            errors.push(assign.left.span(), usage);
+            continue;
+        }
+        seen = true;
+        for item in &list.elems {
+            match item {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => match Expr2::parse(&s.value()) {
+                    Ok(e) if e.reads_args_only() => paths.push(e),
+                    Ok(_) => errors.push(
+                        s.span(),
+                        "a snapshot path reads only `$args.…` (it is taken before the call)",
+                    ),
+                    Err(e) => errors.push(s.span(), e),
+                },
+                other => errors.push(other.span(), "each path is a string: `\"$args.path\"`"),
+            }
+        }
+    }
+    if !seen || paths.is_empty() {
+        errors.push(
+            call.span(),
+            "`file_snapshot(...)` names at least one path: `paths = [\"$args.path\"]`",
+        );
+        return None;
+    }
+    Some(Undo::Files(paths))
 }
 
 /// `name = "…"`, or `"any-name" = "…"` for an argument whose name is not a Rust identifier (the
@@ -708,6 +759,20 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let undo = match (&attrs.undo, &attrs.irreversible) {
         (_, Some(reason)) => quote!(::aifirst::UndoDecl::Irreversible { reason: #reason }),
         (Some((Undo::Custom, _)), _) => quote!(::aifirst::UndoDecl::Custom),
+        (Some((Undo::Files(paths), _)), _) => {
+            let mut statics = Vec::new();
+            let items: Vec<TokenStream2> =
+                paths.iter().map(|e| expr_tokens(e, &mut statics)).collect();
+            undo_items = quote! {
+                fn __aifirst_undo_plan() -> ::aifirst::UndoPlan {
+                    #(#statics)*
+                    let mut p = ::aifirst::UndoPlan::bare(::aifirst::UndoKind::FileSnapshot, ::aifirst::Confidence::High);
+                    p.paths = ::std::vec![#(#items),*];
+                    p
+                }
+            };
+            quote!(::aifirst::UndoDecl::Plan(__aifirst_undo_plan))
+        }
         (Some((Undo::Function(path), _)), _) => {
             let text = path.to_token_stream().to_string().replace(' ', "");
             quote!(::aifirst::UndoDecl::Function { path: #text, call: #path })

@@ -36,7 +36,7 @@ CREATE TABLE records (
     annotations TEXT    NOT NULL,   -- JSON object (MCP hints)
     args        TEXT    NOT NULL,   -- redacted JSON, capped
     result      TEXT    NOT NULL,   -- redacted JSON, capped
-    status      TEXT    NOT NULL,   -- started | ok | error | refused | invalid | undo_started | undone | undo_failed | undo_refused | skipped | resolved
+    status      TEXT    NOT NULL,   -- started | ok | error | refused | invalid | undo_started | undone | undo_failed | undo_refused | skipped | resolved | redone
     error       TEXT,
     step        INTEGER,            -- journal step, when the call has one
     undo_plan   TEXT    NOT NULL,   -- declared plan kind
@@ -632,7 +632,7 @@ fn plan_kind(undo: &UndoDecl) -> &'static str {
     match undo {
         UndoDecl::Undeclared => "none",
         UndoDecl::Function { .. } => "function",
-        // `#[capability]` makes only inverse, restore and recreate plans.
+        // `#[capability]` makes inverse, restore, recreate and file_snapshot plans.
         UndoDecl::Plan(build) => build().kind.as_str(),
         UndoDecl::Custom => "custom",
         UndoDecl::Irreversible { .. } => "irreversible",
@@ -810,7 +810,10 @@ impl Recorder for AuditLog {
         let (started_at, ended_at, duration_us) = timing(ev.duration);
         let undo_state = match (ev.status, ev.undo) {
             (CallStatus::Started, _) if ev.step.is_some() => "pending",
-            (_, Some(StepUndo::Calls { .. } | StepUndo::Function { .. })) => "available",
+            (
+                _,
+                Some(StepUndo::Calls { .. } | StepUndo::Function { .. } | StepUndo::Files { .. }),
+            ) => "available",
             (_, Some(StepUndo::InProcess { .. })) => "in_process_only",
             (_, Some(StepUndo::Irreversible { .. })) => "irreversible",
             _ => "none",
@@ -878,6 +881,7 @@ impl Recorder for AuditLog {
                 UndoPhase::Started => "pending",
                 UndoPhase::Skipped => "skipped",
                 UndoPhase::Resolved => "resolved",
+                UndoPhase::Redone => "redone",
             }
             .into(),
             client: ev.client.map(|c| self.redactor.redact_text(c)),

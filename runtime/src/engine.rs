@@ -22,7 +22,19 @@ use crate::lock::{LockError, SessionLocks};
 use crate::policy::{Policy, Verdict};
 use crate::redact::Redactor;
 use crate::sandbox::Sandbox;
-use crate::{Ctx, Expr, Guard, Registry, Root, ToolError, UndoCall, UndoPlan};
+use crate::snapshot::{self, FileAction, SnapError, Store};
+use crate::{Ctx, Expr, Guard, Registry, Root, ToolError, UndoCall, UndoKind, UndoPlan};
+
+/// The default of [`Engine::with_snapshot_limit`]: 256 MiB of file content per call.
+pub const DEFAULT_SNAPSHOT_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// What a `file_snapshot` plan keeps for one call: its paths, or why it keeps nothing.
+struct FilePlan {
+    /// The paths to snapshot, as the sandbox shows them.
+    entries: Vec<String>,
+    /// Set when the snapshot would be too large: the call runs (if policy lets it) irreversible.
+    irreversible: Option<String>,
+}
 
 /// What the snapshot before a call found.
 enum Snapshot {
@@ -138,6 +150,9 @@ pub struct Planned {
     pub state: StepState,
     /// The compensating calls with resolved (and redacted) arguments, in the order they run.
     pub compensations: Vec<Replay>,
+    /// The files it would write back or remove (file-snapshot steps).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileAction>,
     /// Why it would not run, when it would not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked: Option<String>,
@@ -150,8 +165,10 @@ pub struct UndoReport {
     pub undone: Vec<i64>,
     /// The step that could not be undone, and why; it and every older step stay on the stack.
     pub failed: Option<(i64, String)>,
-    /// With `dry_run`: what would run, newest first.
+    /// With `dry_run`: what would run, newest first (oldest first for a redo).
     pub planned: Vec<Planned>,
+    /// Steps a redo re-applied, oldest first.
+    pub redone: Vec<i64>,
 }
 
 /// How a call ended, for the audit log.
@@ -215,6 +232,8 @@ pub enum UndoPhase {
     Skipped,
     /// A person resolved an interrupted step.
     Resolved,
+    /// `redo` wrote an undone file-snapshot step's after-state back: the step is `done` again.
+    Redone,
 }
 
 impl UndoPhase {
@@ -226,6 +245,7 @@ impl UndoPhase {
             UndoPhase::Refused => "undo_refused",
             UndoPhase::Skipped => "skipped",
             UndoPhase::Resolved => "resolved",
+            UndoPhase::Redone => "redone",
         }
     }
 }
@@ -274,6 +294,9 @@ pub struct Engine {
     recorder: Option<Arc<dyn Recorder>>,
     redactor: Redactor,
     sandbox: Arc<Sandbox>,
+    /// Content kept by file-snapshot steps.
+    store: Store,
+    snapshot_limit: u64,
 }
 
 /// The state directory: `AIFIRST_STATE_DIR`, else `.aifirst` in the working directory.
@@ -300,7 +323,17 @@ impl Engine {
             recorder: None,
             redactor: Redactor::default(),
             sandbox: Arc::new(Sandbox::default()),
+            store: Store::new(state_dir),
+            snapshot_limit: DEFAULT_SNAPSHOT_LIMIT,
         })
+    }
+
+    /// The most file content one call's snapshot may keep (`max_snapshot_bytes`; default
+    /// [`DEFAULT_SNAPSHOT_LIMIT`]). A call past it cannot be undone, so policy decides whether it
+    /// runs ([`Policy::decide_irreversible`]: by default, with the caller's confirmation).
+    pub fn with_snapshot_limit(mut self, bytes: u64) -> Self {
+        self.snapshot_limit = bytes;
+        self
     }
 
     /// Opens the engine on the default state directory ([`default_state_dir`]).
@@ -436,6 +469,13 @@ impl Engine {
                 return Err(e);
             }
         };
+        let files = match self.file_plan(def, &args_checked, &opts) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = self.record_call(&event(e.status(), None, Some(e.to_string())));
+                return Err(e);
+            }
+        };
         let mutating = def.effects.iter().any(|e| e.is_mutating())
             || !matches!(def.undo, UndoDecl::Undeclared);
         // Calls of one session run one at a time; read-only calls may overlap.
@@ -461,7 +501,10 @@ impl Engine {
                 "`{name}` was not run: its audit record could not be written ({why})"
             )));
         }
-        let outcome = self.run(step, def, args_checked).await;
+        let outcome = match files {
+            Some(fp) => self.run_files(step, def, args_checked, fp).await,
+            None => self.run(step, def, args_checked).await,
+        };
         // The audit outcome first, then the journal: a step the journal calls done (or error)
         // always has its outcome record; a process killed in between leaves `intended`.
         let recorded = self.record_call(&CallEvent {
@@ -551,6 +594,135 @@ impl Engine {
             Verdict::Confirm(_) => {}
         }
         Ok((def, args))
+    }
+
+    /// The paths a `file_snapshot` plan names for this call, checked against the sandbox and
+    /// measured against the snapshot limit (past it, policy decides).
+    fn file_plan(
+        &self,
+        def: &'static CapabilityDef,
+        args: &Value,
+        opts: &CallOptions,
+    ) -> Result<Option<FilePlan>, CallError> {
+        let Some(plan) = self.plan(def) else {
+            return Ok(None);
+        };
+        if plan.kind != UndoKind::FileSnapshot {
+            return Ok(None);
+        }
+        let bad = |e: &Expr, message: &str| CallError::InvalidArguments {
+            field: e.to_string(),
+            message: message.to_string(),
+        };
+        let mut paths = Vec::new();
+        for e in &plan.paths {
+            match resolve(e, &Scope::of_args(args)) {
+                Ok(Value::String(p)) => paths.push(p),
+                Ok(Value::Array(items)) => {
+                    for item in items {
+                        match item {
+                            Value::String(p) => paths.push(p),
+                            _ => return Err(bad(e, "each path must be a string")),
+                        }
+                    }
+                }
+                Ok(Value::Null) | Err(_) => {}
+                Ok(_) => return Err(bad(e, "a path must be a string")),
+            }
+        }
+        let fs = self.sandbox.fs();
+        let entries = snapshot::entry_paths(fs, &paths)?;
+        let irreversible = match snapshot::measure(fs, &entries, self.snapshot_limit) {
+            Ok(_) => None,
+            Err(e @ SnapError::TooLarge { .. }) => {
+                let why = e.to_string();
+                match self.policy.decide_irreversible(def, &why) {
+                    Verdict::Allow => Some(why),
+                    Verdict::Deny(w) => return Err(CallError::Denied(w)),
+                    Verdict::Confirm(w) if !opts.confirmed => {
+                        return Err(CallError::NeedsConfirmation(w))
+                    }
+                    Verdict::Confirm(_) => Some(why),
+                }
+            }
+            Err(SnapError::Other(m)) => return Err(CallError::Snapshot(m)),
+        };
+        Ok(Some(FilePlan {
+            entries,
+            irreversible,
+        }))
+    }
+
+    /// Runs a file-snapshot call: its paths locked, their state kept and journaled before it
+    /// runs, the state it left kept after. A call that fails leaves nothing: what it changed is
+    /// written back before the error is returned.
+    async fn run_files(
+        &self,
+        step: Option<i64>,
+        def: &'static CapabilityDef,
+        args: Value,
+        fp: FilePlan,
+    ) -> Result<(Value, StepUndo), CallError> {
+        let ctx = self.ctx();
+        if let Some(why) = fp.irreversible {
+            let result = def.invoke(&ctx, args).await?;
+            return Ok((result, StepUndo::Irreversible { reason: why }));
+        }
+        let _held = self.locks.paths(&fp.entries).await?;
+        let fs = self.sandbox.fs();
+        let not_run = |e: String| CallError::Snapshot(format!("{e}; nothing was run"));
+        let mut manifest = snapshot::before(fs, &self.store, &fp.entries, self.snapshot_limit)
+            .map_err(|e| not_run(e.to_string()))?;
+        let bytes = manifest.entries.iter().map(|e| e.before.bytes()).sum();
+        let undo = |manifest: String| StepUndo::Files {
+            manifest,
+            paths: fp.entries.clone(),
+            bytes,
+        };
+        let ahead = self.store.put_manifest(&manifest).map_err(not_run)?;
+        // Journaled before the call: a process killed while it runs leaves the old state known.
+        if let Some(id) = step {
+            self.journal.set_undo(id, &undo(ahead.clone()))?;
+        }
+        match def.invoke(&ctx, args).await {
+            Ok(result) => {
+                // Should the state it left not be recordable, the state before still is: undo
+                // then needs --force (nothing confirms what it would overwrite).
+                let kept = snapshot::after(fs, &self.store, &mut manifest)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| self.store.put_manifest(&manifest));
+                Ok((result, undo(kept.unwrap_or(ahead))))
+            }
+            Err(e) => match snapshot::rollback(fs, &self.store, &manifest) {
+                Ok(()) => Err(e.into()),
+                Err(why) => Err(CallError::Tool(ToolError::Handler {
+                    message: format!("{e}; what it changed could not all be written back ({why})"),
+                })),
+            },
+        }
+    }
+
+    /// Writes a file-snapshot step's before (undo) or after (redo) state back, its paths locked.
+    async fn restore_files(&self, manifest: &str, towards_before: bool) -> Result<(), String> {
+        let m = self.store.manifest(manifest)?;
+        let paths: Vec<String> = m.entries.iter().map(|e| e.path.clone()).collect();
+        let _held = self.locks.paths(&paths).await.map_err(|e| e.to_string())?;
+        snapshot::restore(self.sandbox.fs(), &self.store, &m, towards_before)
+    }
+
+    /// What a file-snapshot step's undo (or redo) would write, or why it cannot be told.
+    fn file_actions(
+        &self,
+        undo: &StepUndo,
+        towards_before: bool,
+    ) -> Result<Vec<FileAction>, String> {
+        match undo {
+            StepUndo::Files { manifest, .. } => Ok(snapshot::actions(
+                &self.store.manifest(manifest)?,
+                towards_before,
+            )),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// Takes the snapshot, runs the handler and works out the step's compensation.
@@ -726,12 +898,21 @@ impl Engine {
             let started = Instant::now();
             let vetted = self.vet(&step);
             if opts.dry_run {
+                let (files, unreadable) = match self.file_actions(&step.undo, true) {
+                    Ok(f) => (f, None),
+                    Err(e) => (Vec::new(), Some(e)),
+                };
+                let mut blocked = vetted.err().or(unreadable);
+                if blocked.is_none() && !opts.force {
+                    blocked = self.check_targets(&step.undo).await.err();
+                }
                 report.planned.push(Planned {
                     step: step.id,
                     capability: step.capability.clone(),
                     state: step.state,
                     compensations: self.redacted_calls(&step.undo),
-                    blocked: vetted.err(),
+                    files,
+                    blocked,
                 });
                 continue;
             }
@@ -878,6 +1059,113 @@ impl Engine {
         Ok(report)
     }
 
+    /// Re-applies the oldest `n` undone steps above the session's undo stack (the newest
+    /// undone first undone last: the order they were made). Only file-snapshot steps can be
+    /// redone: their state after the call was kept. A path changed since the undo stops the
+    /// redo unless `force`; a call made after the undo empties what can be redone.
+    pub async fn redo(
+        &self,
+        session: &str,
+        n: usize,
+        opts: UndoOptions,
+    ) -> Result<UndoReport, CallError> {
+        let _guard = self.locks.lock(session).await?;
+        let steps: Vec<Step> = self
+            .journal
+            .redoable(session)?
+            .into_iter()
+            .take(n)
+            .collect();
+        let mut report = UndoReport::default();
+        for step in steps {
+            let started = Instant::now();
+            let mut blocked = match &step.undo {
+                StepUndo::Files { .. } => self.vet(&step).err(),
+                _ => Some(format!(
+                    "step {} (`{}`) was undone by compensating calls; only file-snapshot steps can be redone (call it again instead)",
+                    step.id, step.capability
+                )),
+            };
+            let files = match self.file_actions(&step.undo, false) {
+                Ok(f) => f,
+                Err(e) => {
+                    blocked = blocked.or(Some(e));
+                    Vec::new()
+                }
+            };
+            if blocked.is_none() && !opts.force {
+                if let StepUndo::Files { manifest, .. } = &step.undo {
+                    let changed = match self.store.manifest(manifest) {
+                        Ok(m) => snapshot::conflicts(self.sandbox.fs(), &m, false),
+                        Err(e) => vec![e],
+                    };
+                    if !changed.is_empty() {
+                        blocked = Some(format!(
+                            "files changed since it was undone, and redoing it would overwrite that: {}; nothing was run (redo --force runs it anyway)",
+                            changed.join("; ")
+                        ));
+                    }
+                }
+            }
+            if opts.dry_run {
+                report.planned.push(Planned {
+                    step: step.id,
+                    capability: step.capability.clone(),
+                    state: step.state,
+                    compensations: Vec::new(),
+                    files,
+                    blocked,
+                });
+                continue;
+            }
+            let record = |phase, error: Option<&str>| {
+                self.record_undo(&UndoEvent {
+                    session,
+                    step: step.id,
+                    capability: &step.capability,
+                    phase,
+                    compensations: &[],
+                    error,
+                    undo_digest: None,
+                    duration: started.elapsed(),
+                    client: opts.client.as_deref(),
+                })
+            };
+            if let Some(why) = blocked {
+                let _ = record(UndoPhase::Refused, Some(&why));
+                report.failed = Some((step.id, why));
+                break;
+            }
+            let StepUndo::Files { manifest, .. } = &step.undo else {
+                break;
+            };
+            if let Err(why) = self.restore_files(manifest, false).await {
+                let why = format!("redo stopped: {why}");
+                let _ = record(UndoPhase::Failed, Some(&why));
+                report.failed = Some((step.id, why));
+                break;
+            }
+            // Audited, then back on the stack.
+            let recorded = record(UndoPhase::Redone, None);
+            if !self
+                .journal
+                .transition(step.id, &[StepState::Undone], StepState::Done, None)?
+            {
+                report.failed = Some((step.id, "it changed while the redo ran".to_string()));
+                break;
+            }
+            report.redone.push(step.id);
+            if let Err(why) = recorded {
+                report.failed = Some((
+                    step.id,
+                    format!("redone, but its audit record could not be written ({why}); stopping"),
+                ));
+                break;
+            }
+        }
+        Ok(report)
+    }
+
     /// Marks a step `skipped` (a person gives up on undoing it), so the steps below it can be
     /// undone. Audited.
     pub async fn skip(
@@ -926,7 +1214,10 @@ impl Engine {
             (Resolution::Done, StepState::Intended) => {
                 // The call's effect happened but its compensation was never worked out: only a
                 // plan that needs nothing but the arguments can be rebuilt.
-                let undo = self.rebuild_from_args(&step);
+                let undo = match &step.undo {
+                    StepUndo::Files { .. } => self.files_after_interrupt(&step.undo).await,
+                    _ => self.rebuild_from_args(&step),
+                };
                 self.journal.set_undo(id, &undo)?;
                 new_digest = Some(undo.digest());
                 (
@@ -977,6 +1268,41 @@ impl Engine {
             return Err(wrong("it changed while this ran"));
         }
         Ok(())
+    }
+
+    /// The compensation of an interrupted file-snapshot call: the state before was journaled
+    /// ahead of it; the state it left is read now (the person says it took effect).
+    async fn files_after_interrupt(&self, undo: &StepUndo) -> StepUndo {
+        let StepUndo::Files {
+            manifest,
+            paths,
+            bytes,
+        } = undo
+        else {
+            return undo.clone();
+        };
+        let irreversible = |why: String| StepUndo::Irreversible {
+            reason: format!("interrupted before it finished; {why}"),
+        };
+        let mut m = match self.store.manifest(manifest) {
+            Ok(m) => m,
+            Err(e) => return irreversible(e),
+        };
+        let _held = match self.locks.paths(paths).await {
+            Ok(h) => h,
+            Err(e) => return irreversible(e.to_string()),
+        };
+        match snapshot::after(self.sandbox.fs(), &self.store, &mut m)
+            .map_err(|e| e.to_string())
+            .and_then(|()| self.store.put_manifest(&m))
+        {
+            Ok(hash) => StepUndo::Files {
+                manifest: hash,
+                paths: paths.clone(),
+                bytes: *bytes,
+            },
+            Err(e) => irreversible(e),
+        }
     }
 
     /// The compensation of an interrupted call, from its arguments alone (the journal kept them
@@ -1164,6 +1490,16 @@ impl Engine {
                     return tampered("a declared plan on a custom undo".to_string());
                 }
             }
+            (StepUndo::Files { .. }, UndoDecl::Plan(_)) => {
+                if self.plan(def).map(|p| p.kind) != Some(UndoKind::FileSnapshot) {
+                    return tampered(
+                        "a file snapshot on a capability whose plan is another kind".to_string(),
+                    );
+                }
+            }
+            (StepUndo::Files { .. }, _) => {
+                return tampered("a file snapshot it does not declare".to_string())
+            }
             (StepUndo::Calls { calls }, _) if calls.is_empty() => {}
             (StepUndo::Calls { .. } | StepUndo::InProcess { .. }, _) => {
                 return tampered("compensating calls it does not declare".to_string())
@@ -1213,6 +1549,8 @@ impl Engine {
 
     fn idempotent_compensation(&self, undo: &StepUndo) -> bool {
         match undo {
+            // Writing a kept state back twice leaves the same files.
+            StepUndo::Files { .. } => true,
             StepUndo::Calls { calls } => calls.iter().all(|c| {
                 self.registry
                     .get(&c.capability)
@@ -1225,6 +1563,17 @@ impl Engine {
     /// Before a destructive compensation runs: the thing it targets must still be what the step
     /// created or left behind.
     async fn check_targets(&self, undo: &StepUndo) -> Result<(), String> {
+        if let StepUndo::Files { manifest, .. } = undo {
+            let m = self.store.manifest(manifest)?;
+            let changed = snapshot::conflicts(self.sandbox.fs(), &m, true);
+            if !changed.is_empty() {
+                return Err(format!(
+                    "files changed since this step, and undoing it would overwrite that: {}",
+                    changed.join("; ")
+                ));
+            }
+            return Ok(());
+        }
         for c in step_calls(undo) {
             let Some(expect) = &c.expect else { continue };
             let destructive = self
@@ -1298,6 +1647,12 @@ impl Engine {
             )),
             StepUndo::Pending => Err(("the step has no compensation recorded".to_string(), false)),
             StepUndo::Calls { calls } => self.replay(calls).await,
+            // Idempotent: a restore that stopped part-way may simply run again.
+            StepUndo::Files { manifest, .. } => self
+                .restore_files(manifest, true)
+                .await
+                .map(|()| Vec::new())
+                .map_err(|e| (e, false)),
             StepUndo::Function {
                 capability,
                 args,

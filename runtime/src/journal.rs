@@ -39,6 +39,15 @@ pub enum StepUndo {
     InProcess { calls: Vec<Replay> },
     /// Cannot be undone.
     Irreversible { reason: String },
+    /// Write back the files a `file_snapshot` plan kept: `manifest` names (by SHA-256) the
+    /// blob that records each path before and after the call ([`crate::snapshot::Manifest`]).
+    Files {
+        manifest: String,
+        /// The paths it covers, as the sandbox shows them (for people; the manifest decides).
+        paths: Vec<String>,
+        /// Bytes of content kept from before the call.
+        bytes: u64,
+    },
 }
 
 /// SHA-256 of a compensation's journal text, hex.
@@ -70,6 +79,7 @@ impl StepUndo {
             StepUndo::Function { .. } => "function",
             StepUndo::InProcess { .. } => "in_process",
             StepUndo::Irreversible { .. } => "irreversible",
+            StepUndo::Files { .. } => "files",
         }
     }
 }
@@ -501,6 +511,15 @@ impl Journal {
     pub fn pending(&self, session: &str) -> Result<Vec<Step>, JournalError> {
         self.query(
             "WHERE session = ?1 AND state IN ('intended', 'done', 'undoing', 'failed') ORDER BY id DESC",
+            params![session],
+        )
+    }
+
+    /// The undone steps of a session above its newest step still on the stack, oldest first:
+    /// what `redo` can re-apply (a call made after an undo empties it).
+    pub fn redoable(&self, session: &str) -> Result<Vec<Step>, JournalError> {
+        self.query(
+            "WHERE session = ?1 AND state = 'undone' AND id > COALESCE((SELECT MAX(id) FROM steps WHERE session = ?1 AND state IN ('intended', 'done', 'undoing', 'failed')), 0) ORDER BY id",
             params![session],
         )
     }

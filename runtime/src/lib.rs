@@ -36,6 +36,7 @@ mod redact;
 mod registry;
 pub mod report;
 mod sandbox;
+pub mod snapshot;
 
 pub use aifirst_capability::secret::is_secret_key;
 pub use aifirst_capability::{
@@ -47,7 +48,7 @@ pub use ctx::{Compensation, Ctx, UndoCall};
 pub use def::{AnnotationHints, CapabilityDef, SourceLocation, UndoDecl, UndoFn};
 pub use engine::{
     default_state_dir, CallError, CallEvent, CallOptions, CallStatus, Engine, Planned, Recorder,
-    Resolution, UndoEvent, UndoOptions, UndoPhase, UndoReport, UndoTarget,
+    Resolution, UndoEvent, UndoOptions, UndoPhase, UndoReport, UndoTarget, DEFAULT_SNAPSHOT_LIMIT,
 };
 pub use error::ToolError;
 pub use expr::{resolve as resolve_expr, ExprError, Scope};

@@ -27,6 +27,11 @@ pub(crate) struct SessionGuard {
     _local: tokio::sync::OwnedMutexGuard<()>,
 }
 
+/// Held while a call or an undo changes these paths (file-snapshot steps); released on drop.
+pub(crate) struct PathGuard {
+    _files: Vec<File>,
+}
+
 /// Why a session's lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -103,5 +108,58 @@ impl SessionLocks {
             _file: file,
             _local: local,
         })
+    }
+
+    /// Takes the locks of `paths` (across sessions and processes of this state directory), in
+    /// one order so that two calls never wait on each other: a call and an undo that touch the
+    /// same file cannot interleave.
+    pub(crate) async fn paths(&self, paths: &[String]) -> Result<PathGuard, LockError> {
+        let mut keys: Vec<String> = paths
+            .iter()
+            .map(|p| {
+                let digest = Sha256::digest(p.as_bytes());
+                let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                format!("path-{hex}.lock")
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut files = Vec::with_capacity(keys.len());
+        for key in keys {
+            let path = self.dir.join(key);
+            let io = |source| LockError::Io {
+                path: path.clone(),
+                source,
+            };
+            crate::journal::create_private_dir(&self.dir).map_err(io)?;
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io)?;
+            let started = Instant::now();
+            let mut pause = Duration::from_micros(200);
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(TryLockError::WouldBlock) => {
+                        if started.elapsed() >= self.wait {
+                            return Err(LockError::Busy {
+                                session: format!("paths {}", paths.join(", ")),
+                                path,
+                                secs: self.wait.as_secs(),
+                            });
+                        }
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(Duration::from_millis(20));
+                    }
+                    Err(TryLockError::Error(e)) => return Err(io(e)),
+                }
+            }
+            files.push(file);
+        }
+        Ok(PathGuard { _files: files })
     }
 }

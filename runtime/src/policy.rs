@@ -50,6 +50,23 @@ pub enum Verdict {
 }
 
 impl Policy {
+    /// The answer for one call of `def` that turned out not to be undoable (`why`), such as a
+    /// file snapshot past `max_snapshot_bytes`: a rule naming the capability wins, then
+    /// `allow_irreversible` / `deny_irreversible`; by default the caller must confirm.
+    pub fn decide_irreversible(&self, def: &CapabilityDef, why: &str) -> Verdict {
+        let why = format!("this call of `{}` cannot be undone ({why})", def.name);
+        match self.capabilities.get(def.name) {
+            Some(Rule::Allow) => Verdict::Allow,
+            Some(Rule::Deny) => Verdict::Deny(format!("policy denies `{}`", def.name)),
+            Some(Rule::Confirm) => Verdict::Confirm(why),
+            None if self.allow_irreversible => Verdict::Allow,
+            None if self.deny_irreversible => Verdict::Deny(format!(
+                "{why}; allow it by name or with allow_irreversible"
+            )),
+            None => Verdict::Confirm(why),
+        }
+    }
+
     pub fn decide(&self, def: &CapabilityDef) -> Verdict {
         match self.capabilities.get(def.name) {
             Some(Rule::Allow) => return Verdict::Allow,

@@ -153,6 +153,7 @@ fn inverse_restore_function_and_closure_plans_undo_newest_first() {
             StepUndo::Function { .. } => "function",
             StepUndo::InProcess { .. } => "in_process",
             StepUndo::Irreversible { .. } => "irreversible",
+            StepUndo::Files { .. } => "files",
             StepUndo::Pending => "pending",
         })
         .collect();

@@ -1,0 +1,858 @@
+//! File-snapshot undo: the state of the paths a call touches, kept before and after it.
+//!
+//! Before a capability whose plan is `file_snapshot(paths = [...])` runs, the engine records each
+//! path: whether it exists, its mode, and its content (directories recursively, symbolic links as
+//! their text). Content goes to a content-addressed store under the state directory
+//! (`blobs/ab/cdef…`, SHA-256, written once however many steps keep the same bytes); the step's
+//! record is a small manifest, itself a blob, named in the journal by its hash. After the call
+//! the same paths are recorded again: undo checks each path is still what the call left (or
+//! already what it found) and writes the old state back; redo does the opposite.
+//!
+//! Everything is read and written beneath the sandbox's root handles ([`crate::fs`]): a path that
+//! leads outside a root is refused here as it is everywhere. A FIFO, socket or device is never
+//! opened: a snapshot that meets one refuses the call. Unix only, like the rest of the sandbox's
+//! file handling.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt, PermissionsExt};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::fs::Fs;
+use crate::ToolError;
+
+/// The manifest format written by this version.
+const MANIFEST_VERSION: u32 = 1;
+
+/// The state of one path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Node {
+    /// Nothing there.
+    Absent,
+    /// A regular file: its content's SHA-256 (the blob's name), size and permission bits.
+    File {
+        sha256: String,
+        size: u64,
+        mode: u32,
+    },
+    /// A directory: its permission bits and what is in it, by name.
+    Dir {
+        mode: u32,
+        children: BTreeMap<String, Node>,
+    },
+    /// A symbolic link: its text.
+    Link { target: String },
+}
+
+impl Node {
+    /// Bytes of file content below (and at) this node.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Node::File { size, .. } => *size,
+            Node::Dir { children, .. } => children.values().map(Node::bytes).sum(),
+            _ => 0,
+        }
+    }
+
+    /// Files (and links) below and at this node.
+    pub fn files(&self) -> u64 {
+        match self {
+            Node::Dir { children, .. } => children.values().map(Node::files).sum(),
+            Node::Absent => 0,
+            _ => 1,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Node::Absent => "absent".into(),
+            Node::File { size, .. } => format!("a file of {size} bytes"),
+            Node::Dir { .. } => format!(
+                "a directory of {} file(s), {} bytes",
+                self.files(),
+                self.bytes()
+            ),
+            Node::Link { target } => format!("a symbolic link to `{target}`"),
+        }
+    }
+}
+
+/// One path of a step: as found before the call and as left after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The path as the sandbox shows it (a root as configured, joined with the path below it).
+    pub path: String,
+    pub before: Node,
+    /// `None` while the call runs (a manifest journaled ahead of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Node>,
+}
+
+/// What a file-snapshot step keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub entries: Vec<Entry>,
+}
+
+/// What one entry's undo (or redo) would do, for `undo --dry-run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileAction {
+    pub path: String,
+    /// `restore` (write the kept state back) or `remove` (the call created it).
+    pub action: &'static str,
+    /// Bytes of content written back.
+    pub bytes: u64,
+    /// Files written back (a directory counts what is in it).
+    pub files: u64,
+    /// The state it goes back to, in words.
+    pub to: String,
+}
+
+/// Why a snapshot or a restore did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapError {
+    /// Larger than the limit: the call cannot be undone from a snapshot.
+    TooLarge { bytes: u64, limit: u64 },
+    /// Anything else, in words (a path outside the roots, a FIFO, an I/O error).
+    Other(String),
+}
+
+impl std::fmt::Display for SnapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SnapError::TooLarge { bytes, limit } => write!(
+                f,
+                "the snapshot would keep more than {limit} bytes (at least {bytes}; `max_snapshot_bytes`)"
+            ),
+            SnapError::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<String> for SnapError {
+    fn from(s: String) -> Self {
+        SnapError::Other(s)
+    }
+}
+
+/// The content-addressed blob store of a state directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    dir: PathBuf,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 (hex) and length of what `r` yields.
+fn hash_reader(r: &mut impl Read) -> std::io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex(&hasher.finalize()), size))
+}
+
+fn valid_hash(h: &str) -> bool {
+    h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+impl Store {
+    pub(crate) fn new(state_dir: &Path) -> Store {
+        Store {
+            dir: state_dir.join("blobs"),
+        }
+    }
+
+    fn path(&self, hash: &str) -> PathBuf {
+        let (a, b) = hash.split_at(2.min(hash.len()));
+        self.dir.join(a).join(b)
+    }
+
+    /// Stores what `r` yields; returns its SHA-256 and size. The bytes go to a temporary file
+    /// while they are hashed, renamed to their hash (or dropped when the store has them).
+    /// Not fsynced: like the journal (`synchronous = NORMAL`), a store survives the process
+    /// being killed, not a power cut.
+    fn put(&self, mut r: impl Read) -> std::io::Result<(String, u64)> {
+        crate::journal::create_private_dir(&self.dir)?;
+        let tmp = self.dir.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let mut out = std::fs::File::create(&tmp)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut size = 0u64;
+        let copied = (|| -> std::io::Result<()> {
+            loop {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n])?;
+                size += n as u64;
+            }
+            Ok(())
+        })();
+        drop(out);
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let hash = hex(&hasher.finalize());
+        let dest = self.path(&hash);
+        if dest.exists() {
+            let _ = std::fs::remove_file(&tmp);
+        } else {
+            if let Some(parent) = dest.parent() {
+                crate::journal::create_private_dir(parent)?;
+            }
+            std::fs::rename(&tmp, &dest)?;
+        }
+        Ok((hash, size))
+    }
+
+    /// Opens a blob after checking its content still has its name.
+    fn open_checked(&self, hash: &str) -> Result<std::fs::File, String> {
+        if !valid_hash(hash) {
+            return Err(format!("`{hash}` is not a snapshot blob name"));
+        }
+        let path = self.path(hash);
+        let mut f = std::fs::File::open(&path)
+            .map_err(|e| format!("snapshot blob {} is missing ({e})", path.display()))?;
+        let (found, _) =
+            hash_reader(&mut f).map_err(|e| format!("snapshot blob {}: {e}", path.display()))?;
+        if found != hash {
+            return Err(format!(
+                "snapshot blob {} no longer holds what was kept (its content changed)",
+                path.display()
+            ));
+        }
+        std::fs::File::open(&path).map_err(|e| format!("snapshot blob {}: {e}", path.display()))
+    }
+
+    pub(crate) fn put_manifest(&self, m: &Manifest) -> Result<String, String> {
+        let text = serde_json::to_vec(m).map_err(|e| e.to_string())?;
+        self.put(&text[..])
+            .map(|(h, _)| h)
+            .map_err(|e| format!("cannot write the snapshot manifest: {e}"))
+    }
+
+    pub(crate) fn manifest(&self, hash: &str) -> Result<Manifest, String> {
+        let mut f = self.open_checked(hash)?;
+        let mut text = Vec::new();
+        f.read_to_end(&mut text).map_err(|e| e.to_string())?;
+        let m: Manifest = serde_json::from_slice(&text)
+            .map_err(|e| format!("snapshot manifest {hash} is unreadable ({e})"))?;
+        if m.version > MANIFEST_VERSION {
+            return Err(format!(
+                "snapshot manifest {hash} has version {}, newer than this program's {MANIFEST_VERSION}",
+                m.version
+            ));
+        }
+        Ok(m)
+    }
+
+    /// Every blob a node needs is present and intact (checked before anything is written back,
+    /// so a restore never stops half-way for a missing blob).
+    fn verify(&self, n: &Node) -> Result<(), String> {
+        match n {
+            Node::File { sha256, .. } => self.open_checked(sha256).map(|_| ()),
+            Node::Dir { children, .. } => children.values().try_for_each(|c| self.verify(c)),
+            _ => Ok(()),
+        }
+    }
+}
+
+static TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How much a capture may keep, and how much it has.
+pub(crate) struct Budget {
+    pub(crate) used: u64,
+    pub(crate) limit: u64,
+}
+
+impl Budget {
+    fn take(&mut self, n: u64) -> Result<(), SnapError> {
+        self.used = self.used.saturating_add(n);
+        if self.used > self.limit {
+            return Err(SnapError::TooLarge {
+                bytes: self.used,
+                limit: self.limit,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What a capture does with file content.
+#[derive(Clone, Copy)]
+enum Keep<'a> {
+    /// Stores it (a snapshot).
+    Store(&'a Store),
+    /// Hashes it only (a check against a snapshot).
+    Hash,
+    /// Counts its size only (the size check before a call).
+    Size,
+}
+
+/// Where an entry path is: its root's handle, the parent below it and the name.
+struct Place<'a> {
+    root: &'a Dir,
+    parent: PathBuf,
+    name: Option<String>,
+    shown: String,
+}
+
+fn place<'a>(fs: &'a Fs, path: &str) -> Result<Place<'a>, String> {
+    if path.contains('\0') {
+        return Err(format!(
+            "path `{}` contains a NUL byte",
+            path.escape_debug()
+        ));
+    }
+    let at = fs.locate(path).map_err(|e| e.to_string())?;
+    let shown = at.shown.to_string_lossy().into_owned();
+    let (parent, name) = match (at.rel.parent(), at.rel.file_name()) {
+        (Some(p), Some(n)) => (
+            p.to_path_buf(),
+            Some(
+                n.to_str()
+                    .ok_or_else(|| {
+                        format!("{shown}: the name is not UTF-8; it is not snapshotted")
+                    })?
+                    .to_string(),
+            ),
+        ),
+        _ => (PathBuf::new(), None),
+    };
+    Ok(Place {
+        root: at.dir,
+        parent,
+        name,
+        shown,
+    })
+}
+
+fn open_dir_at(root: &Dir, rel: &Path) -> std::io::Result<Dir> {
+    if rel.as_os_str().is_empty() {
+        root.try_clone()
+    } else {
+        root.open_dir(rel)
+    }
+}
+
+fn io(shown: &str, e: std::io::Error) -> String {
+    let text = e.to_string();
+    if text.contains("outside of the filesystem") || text.contains("escapes") {
+        return format!("path `{shown}` leads outside the allowed roots through a symbolic link");
+    }
+    format!("{shown}: {text}")
+}
+
+/// The entry paths of a call: each path made absolute the way the sandbox shows it, the missing
+/// ones raised to their first missing ancestor (what the call may create), and paths inside
+/// another entry dropped (the outer one covers them).
+pub(crate) fn entry_paths(fs: &Fs, paths: &[String]) -> Result<Vec<String>, ToolError> {
+    let mut out: Vec<String> = Vec::new();
+    for p in paths {
+        if p.contains('\0') {
+            return Err(ToolError::InvalidArguments {
+                message: format!("path `{}` contains a NUL byte", p.escape_debug()),
+            });
+        }
+        let at = fs.locate(p)?;
+        let mut rel = PathBuf::new();
+        let mut chosen = at.rel.clone();
+        for c in at.rel.components() {
+            rel.push(c);
+            match at.dir.symlink_metadata(&rel) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    chosen = rel.clone();
+                    break;
+                }
+                Err(e) => {
+                    let message = io(&at.shown.to_string_lossy(), e);
+                    return Err(if message.contains("outside the allowed roots") {
+                        ToolError::NotAllowed { message }
+                    } else {
+                        ToolError::Handler { message }
+                    });
+                }
+            }
+        }
+        let shown = at
+            .shown
+            .ancestors()
+            .nth(at.rel.components().count() - chosen.components().count())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| at.shown.clone());
+        out.push(shown.to_string_lossy().into_owned());
+    }
+    out.sort();
+    out.dedup();
+    let mut kept: Vec<String> = Vec::new();
+    for p in out {
+        if kept.iter().any(|k| Path::new(&p).starts_with(k)) {
+            continue;
+        }
+        kept.push(p);
+    }
+    Ok(kept)
+}
+
+/// Records the state of `path` (see [`Keep`]).
+fn capture(fs: &Fs, path: &str, keep: Keep<'_>, budget: &mut Budget) -> Result<Node, SnapError> {
+    let pl = place(fs, path)?;
+    let parent = match open_dir_at(pl.root, &pl.parent) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Node::Absent),
+        Err(e) => return Err(io(&pl.shown, e).into()),
+    };
+    match &pl.name {
+        Some(name) => capture_in(&parent, name, &pl.shown, keep, budget),
+        None => {
+            let meta = parent.dir_metadata().map_err(|e| io(&pl.shown, e))?;
+            capture_dir(&parent, mode(&meta), &pl.shown, keep, budget)
+        }
+    }
+}
+
+fn mode(m: &cap_std::fs::Metadata) -> u32 {
+    m.permissions().mode() & 0o7777
+}
+
+fn ino(m: &cap_std::fs::Metadata) -> (u64, u64) {
+    use cap_std::fs::MetadataExt;
+    (m.dev(), m.ino())
+}
+
+fn capture_in(
+    parent: &Dir,
+    name: &str,
+    shown: &str,
+    keep: Keep<'_>,
+    budget: &mut Budget,
+) -> Result<Node, SnapError> {
+    let meta = match parent.symlink_metadata(name) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Node::Absent),
+        Err(e) => return Err(io(shown, e).into()),
+    };
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = parent.read_link_contents(name).map_err(|e| io(shown, e))?;
+        let target = target
+            .to_str()
+            .ok_or_else(|| format!("{shown}: the link's target is not UTF-8"))?
+            .to_string();
+        return Ok(Node::Link { target });
+    }
+    if ft.is_dir() {
+        let dir = parent.open_dir(name).map_err(|e| io(shown, e))?;
+        let opened = dir.dir_metadata().map_err(|e| io(shown, e))?;
+        if ino(&opened) != ino(&meta) {
+            return Err(
+                format!("{shown} changed while it was being snapshotted; try again").into(),
+            );
+        }
+        return capture_dir(&dir, mode(&meta), shown, keep, budget);
+    }
+    if !ft.is_file() {
+        return Err(format!(
+            "{shown} is not a regular file, directory or symbolic link (a FIFO, socket or device): it is not snapshotted, so the call is refused"
+        )
+        .into());
+    }
+    budget.take(meta.len())?;
+    let (sha256, size) = match keep {
+        Keep::Size => (String::new(), meta.len()),
+        Keep::Hash | Keep::Store(_) => {
+            let mut opts = OpenOptions::new();
+            opts.read(true);
+            // Never blocks on a FIFO swapped in after the check; no effect on a regular file.
+            opts.custom_flags(libc::O_NONBLOCK);
+            let file = parent.open_with(name, &opts).map_err(|e| io(shown, e))?;
+            let fm = file.metadata().map_err(|e| io(shown, e))?;
+            if !fm.is_file() || ino(&fm) != ino(&meta) {
+                return Err(
+                    format!("{shown} changed while it was being snapshotted; try again").into(),
+                );
+            }
+            match keep {
+                Keep::Store(store) => store
+                    .put(file.into_std())
+                    .map_err(|e| format!("{shown}: cannot keep its content ({e})"))?,
+                _ => hash_reader(&mut file.into_std()).map_err(|e| io(shown, e))?,
+            }
+        }
+    };
+    Ok(Node::File {
+        sha256,
+        size,
+        mode: mode(&meta),
+    })
+}
+
+fn capture_dir(
+    dir: &Dir,
+    mode: u32,
+    shown: &str,
+    keep: Keep<'_>,
+    budget: &mut Budget,
+) -> Result<Node, SnapError> {
+    let mut children = BTreeMap::new();
+    for entry in dir.entries().map_err(|e| io(shown, e))? {
+        let entry = entry.map_err(|e| io(shown, e))?;
+        let name = entry.file_name();
+        let name = name
+            .to_str()
+            .ok_or_else(|| {
+                format!("{shown}: holds a name that is not UTF-8; it is not snapshotted")
+            })?
+            .to_string();
+        let sub = format!("{shown}/{name}");
+        let node = capture_in(dir, &name, &sub, keep, budget)?;
+        children.insert(name, node);
+    }
+    Ok(Node::Dir { mode, children })
+}
+
+/// The state of `paths` before a call, its content kept in `store`.
+pub(crate) fn before(
+    fs: &Fs,
+    store: &Store,
+    paths: &[String],
+    limit: u64,
+) -> Result<Manifest, SnapError> {
+    let mut budget = Budget { used: 0, limit };
+    let mut entries = Vec::with_capacity(paths.len());
+    for p in paths {
+        entries.push(Entry {
+            path: p.clone(),
+            before: capture(fs, p, Keep::Store(store), &mut budget)?,
+            after: None,
+        });
+    }
+    Ok(Manifest {
+        version: MANIFEST_VERSION,
+        entries,
+    })
+}
+
+/// Bytes a snapshot of `paths` would keep (sizes only; nothing is read), stopping past `limit`.
+pub(crate) fn measure(fs: &Fs, paths: &[String], limit: u64) -> Result<u64, SnapError> {
+    let mut budget = Budget { used: 0, limit };
+    for p in paths {
+        capture(fs, p, Keep::Size, &mut budget)?;
+    }
+    Ok(budget.used)
+}
+
+/// Completes a manifest with the state the call left (kept too, for redo).
+pub(crate) fn after(fs: &Fs, store: &Store, m: &mut Manifest) -> Result<(), SnapError> {
+    let mut budget = Budget {
+        used: 0,
+        limit: u64::MAX,
+    };
+    for e in &mut m.entries {
+        e.after = Some(capture(fs, &e.path, Keep::Store(store), &mut budget)?);
+    }
+    Ok(())
+}
+
+/// Paths (with what differs) whose current state is neither `want` nor `also`: what a restore
+/// would overwrite without having kept it.
+pub(crate) fn conflicts(fs: &Fs, m: &Manifest, towards_before: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in &m.entries {
+        let Some(after) = &e.after else {
+            out.push(format!("{}: the call did not finish recording it", e.path));
+            continue;
+        };
+        let (left, target) = if towards_before {
+            (after, &e.before)
+        } else {
+            (&e.before, after)
+        };
+        let mut budget = Budget {
+            used: 0,
+            limit: u64::MAX,
+        };
+        match capture(fs, &e.path, Keep::Hash, &mut budget) {
+            Ok(now) if &now == left || &now == target => {}
+            Ok(now) => diff(&e.path, left, &now, &mut out),
+            Err(err) => out.push(format!("{}: cannot be checked ({err})", e.path)),
+        }
+    }
+    out
+}
+
+/// Where `now` differs from `want`, by path.
+fn diff(path: &str, want: &Node, now: &Node, out: &mut Vec<String>) {
+    match (want, now) {
+        (
+            Node::Dir {
+                mode: m1,
+                children: a,
+            },
+            Node::Dir {
+                mode: m2,
+                children: b,
+            },
+        ) => {
+            if m1 != m2 {
+                out.push(format!("{path}: mode is {m2:o}, was {m1:o}"));
+            }
+            for (name, w) in a {
+                let sub = format!("{path}/{name}");
+                match b.get(name) {
+                    Some(n) if n == w => {}
+                    Some(n) => diff(&sub, w, n, out),
+                    None => out.push(format!("{sub}: removed since")),
+                }
+            }
+            for name in b.keys().filter(|k| !a.contains_key(*k)) {
+                out.push(format!("{path}/{name}: added since"));
+            }
+        }
+        (
+            Node::File { sha256: h1, .. },
+            Node::File {
+                sha256: h2, mode, ..
+            },
+        ) if h1 == h2 => {
+            out.push(format!("{path}: mode changed since (now {mode:o})"));
+        }
+        (Node::File { .. }, Node::File { .. }) => {
+            out.push(format!("{path}: content changed since"));
+        }
+        _ => out.push(format!(
+            "{path}: is now {}, the step left {}",
+            now.describe(),
+            want.describe()
+        )),
+    }
+}
+
+/// What restoring `m` towards its before (undo) or after (redo) state does, per entry.
+pub(crate) fn actions(m: &Manifest, towards_before: bool) -> Vec<FileAction> {
+    m.entries
+        .iter()
+        .filter_map(|e| {
+            let target = if towards_before {
+                &e.before
+            } else {
+                e.after.as_ref()?
+            };
+            Some(FileAction {
+                path: e.path.clone(),
+                action: if *target == Node::Absent {
+                    "remove"
+                } else {
+                    "restore"
+                },
+                bytes: target.bytes(),
+                files: target.files(),
+                to: target.describe(),
+            })
+        })
+        .collect()
+}
+
+/// After a call that failed: writes back the entries it changed (those no longer as before).
+pub(crate) fn rollback(fs: &Fs, store: &Store, m: &Manifest) -> Result<(), String> {
+    let mut changed = Vec::new();
+    for e in &m.entries {
+        let mut budget = Budget {
+            used: 0,
+            limit: u64::MAX,
+        };
+        match capture(fs, &e.path, Keep::Hash, &mut budget) {
+            Ok(now) if now == e.before => {}
+            _ => changed.push(Entry {
+                path: e.path.clone(),
+                before: e.before.clone(),
+                after: None,
+            }),
+        }
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    restore(
+        fs,
+        store,
+        &Manifest {
+            version: MANIFEST_VERSION,
+            entries: changed,
+        },
+        true,
+    )
+}
+
+/// Writes each entry's before (undo) or after (redo) state back, last entry first. Every blob is
+/// checked first, so a missing or altered blob stops the restore before anything is written.
+pub(crate) fn restore(
+    fs: &Fs,
+    store: &Store,
+    m: &Manifest,
+    towards_before: bool,
+) -> Result<(), String> {
+    let mut targets = Vec::with_capacity(m.entries.len());
+    for e in &m.entries {
+        let target = if towards_before {
+            &e.before
+        } else {
+            e.after
+                .as_ref()
+                .ok_or_else(|| format!("{}: the call did not finish recording it", e.path))?
+        };
+        store.verify(target)?;
+        targets.push((e, target));
+    }
+    for (e, target) in targets.into_iter().rev() {
+        let pl = place(fs, &e.path)?;
+        let parent = open_dir_at(pl.root, &pl.parent).map_err(|err| io(&pl.shown, err))?;
+        match &pl.name {
+            Some(name) => put_in(&parent, name, target, store, &pl.shown)?,
+            None => match target {
+                Node::Dir { children, .. } => fill_dir(&parent, children, store, &pl.shown)?,
+                _ => return Err(format!("{}: a root stays a directory", pl.shown)),
+            },
+        }
+    }
+    Ok(())
+}
+
+fn remove_any(parent: &Dir, name: &str, shown: &str) -> Result<(), String> {
+    match parent.symlink_metadata(name) {
+        Ok(m) if m.is_dir() => parent.remove_dir_all(name).map_err(|e| io(shown, e)),
+        Ok(_) => parent.remove_file(name).map_err(|e| io(shown, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(shown, e)),
+    }
+}
+
+fn put_in(parent: &Dir, name: &str, n: &Node, store: &Store, shown: &str) -> Result<(), String> {
+    match n {
+        Node::Absent => remove_any(parent, name, shown),
+        Node::Link { target } => {
+            remove_any(parent, name, shown)?;
+            parent
+                .symlink_contents(target, name)
+                .map_err(|e| io(shown, e))?;
+            Ok(())
+        }
+        Node::File { sha256, mode, .. } => {
+            if let Ok(m) = parent.symlink_metadata(name) {
+                if m.is_dir() {
+                    parent.remove_dir_all(name).map_err(|e| io(shown, e))?;
+                }
+            }
+            write_blob(parent, name, sha256, *mode, store, shown)
+        }
+        Node::Dir { mode, children } => {
+            let existing = parent.symlink_metadata(name);
+            match existing {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    parent.remove_file(name).map_err(|e| io(shown, e))?;
+                    parent.create_dir(name).map_err(|e| io(shown, e))?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    parent.create_dir(name).map_err(|e| io(shown, e))?;
+                }
+                Err(e) => return Err(io(shown, e)),
+            }
+            let dir = parent.open_dir(name).map_err(|e| io(shown, e))?;
+            fill_dir(&dir, children, store, shown)?;
+            parent
+                .set_permissions(name, cap_std::fs::Permissions::from_mode(*mode))
+                .map_err(|e| io(shown, e))
+        }
+    }
+}
+
+/// Makes `dir` hold exactly `children`.
+fn fill_dir(
+    dir: &Dir,
+    children: &BTreeMap<String, Node>,
+    store: &Store,
+    shown: &str,
+) -> Result<(), String> {
+    let mut extra = Vec::new();
+    for entry in dir.entries().map_err(|e| io(shown, e))? {
+        let entry = entry.map_err(|e| io(shown, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !children.contains_key(&name) {
+            extra.push(entry.file_name());
+        }
+    }
+    for name in extra {
+        let n = name.to_string_lossy().into_owned();
+        let sub = format!("{shown}/{n}");
+        match dir.symlink_metadata(&name) {
+            Ok(m) if m.is_dir() => dir.remove_dir_all(&name).map_err(|e| io(&sub, e))?,
+            Ok(_) => dir.remove_file(&name).map_err(|e| io(&sub, e))?,
+            Err(_) => {}
+        }
+    }
+    for (name, node) in children {
+        let sub = format!("{shown}/{name}");
+        put_in(dir, name, node, store, &sub)?;
+    }
+    Ok(())
+}
+
+/// Writes a blob to `parent/name` atomically (a sibling temporary file renamed over it), with
+/// `mode`.
+fn write_blob(
+    parent: &Dir,
+    name: &str,
+    hash: &str,
+    mode: u32,
+    store: &Store,
+    shown: &str,
+) -> Result<(), String> {
+    let mut src = std::fs::File::open(store.path(hash))
+        .map_err(|e| format!("snapshot blob {hash} for {shown}: {e}"))?;
+    let tmp = format!(
+        ".{name}.aifirst-undo-{}-{}.tmp",
+        std::process::id(),
+        TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    opts.mode(0o600);
+    let file = parent.open_with(&tmp, &opts).map_err(|e| io(shown, e))?;
+    let mut out = file.into_std();
+    let written = std::io::copy(&mut src, &mut out).and_then(|_| {
+        use std::os::unix::fs::PermissionsExt as _;
+        out.set_permissions(std::fs::Permissions::from_mode(mode))
+    });
+    drop(out);
+    if let Err(e) = written.and_then(|_| parent.rename(&tmp, parent, name)) {
+        let _ = parent.remove_file(&tmp);
+        return Err(io(shown, e));
+    }
+    Ok(())
+}

@@ -1,0 +1,427 @@
+//! File-snapshot undo: byte-exact restores from a new engine, conflicts refused, dry runs that
+//! change nothing, redo, the size limit, failed calls rolled back, and paths outside the roots.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use aifirst::{
+    capability, CallError, CallOptions, Ctx, Engine, Policy, Registry, Sandbox, StepState,
+    ToolError, UndoOptions, UndoTarget,
+};
+use common::block_on;
+use serde_json::json;
+
+/// Replaces a file's content.
+#[capability(effects(create, update, filesystem), undo = file_snapshot(paths = ["$args.path"]))]
+fn snap_put(ctx: &Ctx, path: String, content: String) -> Result<(), ToolError> {
+    ctx.fs().write(&path, content.as_bytes())
+}
+
+/// Creates a directory and its parents.
+#[capability(effects(create, filesystem), undo = file_snapshot(paths = ["$args.path"]))]
+fn snap_mkdirs(ctx: &Ctx, path: String) -> Result<(), ToolError> {
+    ctx.fs().create_dir_all(&path)
+}
+
+/// Removes a tree.
+#[capability(effects(delete, filesystem), undo = file_snapshot(paths = ["$args.path"]))]
+fn snap_rmtree(ctx: &Ctx, path: String) -> Result<(), ToolError> {
+    let at = ctx.fs().locate(&path)?;
+    at.dir.remove_dir_all(&at.rel).map_err(ToolError::handler)
+}
+
+/// Moves a file by writing it and removing the source.
+#[capability(effects(create, delete, filesystem), undo = file_snapshot(paths = ["$args.source", "$args.destination"]))]
+fn snap_move(ctx: &Ctx, source: String, destination: String) -> Result<(), ToolError> {
+    let bytes = ctx.fs().read(&source)?;
+    ctx.fs().write(&destination, &bytes)?;
+    ctx.fs().remove_file(&source)
+}
+
+/// Writes each file, then fails.
+#[capability(effects(update, filesystem), undo = file_snapshot(paths = ["$args.paths"]))]
+fn snap_half(ctx: &Ctx, paths: Vec<String>) -> Result<(), ToolError> {
+    for p in &paths {
+        ctx.fs().write(p, b"half-way")?;
+    }
+    Err(ToolError::handler("failed after writing"))
+}
+
+/// Every path below `root`: kind, content, mode, link target.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let rel = p.strip_prefix(base).unwrap().display().to_string();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let mode = m.permissions().mode() & 0o7777;
+            if m.file_type().is_symlink() {
+                out.insert(
+                    rel,
+                    format!("link {}", std::fs::read_link(&p).unwrap().display()),
+                );
+            } else if m.is_dir() {
+                out.insert(rel, format!("dir {mode:o}"));
+                walk(base, &p, out);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.insert(rel, format!("file {mode:o} {bytes:?}"));
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}
+
+struct Bench {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("src/deep")).unwrap();
+        std::fs::write(root.join("src/a.txt"), "alpha\n").unwrap();
+        std::fs::write(root.join("src/deep/b.bin"), [0u8, 159, 146, 150, 255]).unwrap();
+        std::fs::set_permissions(
+            root.join("src/deep/b.bin"),
+            std::fs::Permissions::from_mode(0o751),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("../a.txt", root.join("src/deep/link")).unwrap();
+        std::fs::write(root.join("notes.md"), "# notes\n").unwrap();
+        std::fs::set_permissions(
+            root.join("notes.md"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        Bench { dir, root }
+    }
+
+    /// A new engine on the same state directory: what a new process sees.
+    fn engine(&self, policy: Policy) -> Engine {
+        Engine::open(
+            Registry::new().unwrap(),
+            policy,
+            &self.dir.path().join("state"),
+        )
+        .unwrap()
+        .with_sandbox(
+            Sandbox::new()
+                .with_roots(std::slice::from_ref(&self.root))
+                .unwrap(),
+        )
+    }
+
+    fn call(&self, name: &str, args: serde_json::Value) -> Result<serde_json::Value, CallError> {
+        block_on(
+            self.engine(Policy::default())
+                .call("s", name, args, CallOptions::default()),
+        )
+    }
+
+    fn p(&self, rel: &str) -> String {
+        self.root.join(rel).display().to_string()
+    }
+}
+
+fn undo(e: &Engine, n: usize, force: bool) -> aifirst::UndoReport {
+    block_on(e.undo_with(
+        "s",
+        UndoTarget::Steps(n),
+        UndoOptions {
+            force,
+            ..UndoOptions::default()
+        },
+    ))
+    .unwrap()
+}
+
+#[test]
+fn each_mutation_is_undone_byte_exact_from_a_new_engine() {
+    let b = Bench::new();
+    let before = tree(&b.root);
+    b.call(
+        "snap_put",
+        json!({"path": b.p("notes.md"), "content": "changed"}),
+    )
+    .unwrap();
+    b.call("snap_put", json!({"path": "src/new.txt", "content": "new"}))
+        .unwrap();
+    b.call("snap_mkdirs", json!({"path": b.p("x/y/z")}))
+        .unwrap();
+    b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
+    b.call(
+        "snap_move",
+        json!({"source": b.p("notes.md"), "destination": b.p("moved.md")}),
+    )
+    .unwrap();
+    assert!(!b.root.join("src").exists() && b.root.join("x/y/z").is_dir());
+    assert_ne!(tree(&b.root), before);
+    let report = undo(&b.engine(Policy::default()), 5, false);
+    assert_eq!(report.undone.len(), 5, "{report:?}");
+    assert_eq!(
+        tree(&b.root),
+        before,
+        "content, modes, links and the set of paths"
+    );
+    // The created ancestor went, not only the leaf.
+    assert!(!b.root.join("x").exists());
+}
+
+#[test]
+fn a_path_changed_since_is_refused_by_name_unless_forced() {
+    let b = Bench::new();
+    b.call(
+        "snap_put",
+        json!({"path": b.p("notes.md"), "content": "agent"}),
+    )
+    .unwrap();
+    std::fs::write(b.root.join("notes.md"), "the user's edit").unwrap();
+    let e = b.engine(Policy::default());
+    let report = undo(&e, 1, false);
+    let (_, why) = report.failed.clone().expect("refused");
+    assert!(why.contains("notes.md: content changed since"), "{why}");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "the user's edit"
+    );
+    let forced = undo(&e, 1, true);
+    assert_eq!(forced.undone.len(), 1, "{forced:?}");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "# notes\n"
+    );
+}
+
+#[test]
+fn a_dry_run_lists_files_and_changes_nothing() {
+    let b = Bench::new();
+    b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
+    let after = tree(&b.root);
+    let e = b.engine(Policy::default());
+    let report = block_on(e.undo_with(
+        "s",
+        UndoTarget::Steps(1),
+        UndoOptions {
+            dry_run: true,
+            ..UndoOptions::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(tree(&b.root), after);
+    let files = &report.planned[0].files;
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].action, "restore");
+    assert_eq!(files[0].bytes, 6 + 5);
+    assert_eq!(files[0].files, 3, "two files and a link");
+    assert_eq!(e.history("s").unwrap()[0].state, StepState::Done);
+}
+
+#[test]
+fn redo_reapplies_and_undo_again_restores() {
+    let b = Bench::new();
+    let before = tree(&b.root);
+    b.call(
+        "snap_put",
+        json!({"path": b.p("notes.md"), "content": "one"}),
+    )
+    .unwrap();
+    b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
+    let done = tree(&b.root);
+    let e = b.engine(Policy::default());
+    assert_eq!(undo(&e, 2, false).undone.len(), 2);
+    assert_eq!(tree(&b.root), before);
+    let r = block_on(
+        b.engine(Policy::default())
+            .redo("s", 5, UndoOptions::default()),
+    )
+    .unwrap();
+    assert_eq!(r.redone.len(), 2, "{r:?}");
+    assert_eq!(tree(&b.root), done);
+    assert_eq!(undo(&e, 2, false).undone.len(), 2);
+    assert_eq!(tree(&b.root), before);
+    // A new call empties what can be redone.
+    b.call(
+        "snap_put",
+        json!({"path": b.p("notes.md"), "content": "two"}),
+    )
+    .unwrap();
+    let r = block_on(e.redo("s", 5, UndoOptions::default())).unwrap();
+    assert!(r.redone.is_empty() && r.failed.is_none(), "{r:?}");
+}
+
+#[test]
+fn redo_refuses_a_path_changed_since_the_undo() {
+    let b = Bench::new();
+    b.call(
+        "snap_put",
+        json!({"path": b.p("notes.md"), "content": "one"}),
+    )
+    .unwrap();
+    let e = b.engine(Policy::default());
+    assert_eq!(undo(&e, 1, false).undone.len(), 1);
+    std::fs::write(b.root.join("notes.md"), "mine").unwrap();
+    let r = block_on(e.redo("s", 1, UndoOptions::default())).unwrap();
+    let (_, why) = r.failed.expect("refused");
+    assert!(why.contains("notes.md"), "{why}");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn a_snapshot_past_the_limit_needs_confirmation_and_is_irreversible() {
+    let b = Bench::new();
+    let e = b.engine(Policy::default()).with_snapshot_limit(4);
+    let args = json!({"path": b.p("src")});
+    let err =
+        block_on(e.call("s", "snap_rmtree", args.clone(), CallOptions::default())).unwrap_err();
+    assert!(matches!(err, CallError::NeedsConfirmation(_)), "{err}");
+    assert!(err.to_string().contains("max_snapshot_bytes"), "{err}");
+    assert!(b.root.join("src").exists(), "nothing ran");
+    block_on(e.call(
+        "s",
+        "snap_rmtree",
+        args,
+        CallOptions {
+            confirmed: true,
+            ..CallOptions::default()
+        },
+    ))
+    .unwrap();
+    let report = undo(&e, 1, false);
+    assert!(report.failed.unwrap().1.contains("cannot be undone"));
+    // A policy that denies irreversible calls refuses it outright.
+    std::fs::create_dir_all(b.root.join("src")).unwrap();
+    std::fs::write(b.root.join("src/f"), "12345").unwrap();
+    let strict = Policy {
+        deny_irreversible: true,
+        ..Policy::default()
+    };
+    let e = b.engine(strict).with_snapshot_limit(4);
+    let err = block_on(e.call(
+        "s",
+        "snap_rmtree",
+        json!({"path": b.p("src")}),
+        CallOptions::default(),
+    ))
+    .unwrap_err();
+    assert!(matches!(err, CallError::Denied(_)), "{err}");
+}
+
+#[test]
+fn a_failed_call_leaves_nothing_behind() {
+    let b = Bench::new();
+    let before = tree(&b.root);
+    let err = b
+        .call(
+            "snap_half",
+            json!({"paths": [b.p("notes.md"), b.p("src/a.txt"), b.p("src/missing/x")]}),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not found") || err.to_string().contains("No such"),
+        "{err}"
+    );
+    assert_eq!(tree(&b.root), before);
+    let steps = b.engine(Policy::default()).history("s").unwrap();
+    assert_eq!(steps[0].state, StepState::Error);
+}
+
+#[test]
+fn paths_outside_the_roots_are_refused_before_anything_is_journaled() {
+    let b = Bench::new();
+    let outside = b.dir.path().join("outside.txt");
+    std::fs::write(&outside, "keep").unwrap();
+    for path in [
+        outside.display().to_string(),
+        "../outside.txt".to_string(),
+        format!("{}/../outside.txt", b.root.display()),
+    ] {
+        let err = b
+            .call("snap_put", json!({"path": path, "content": "x"}))
+            .unwrap_err();
+        assert!(
+            matches!(err, CallError::Tool(ToolError::NotAllowed { .. })),
+            "{path}: {err}"
+        );
+    }
+    // A link out: the snapshot sees a link (kept as such), and the write refuses to follow it.
+    std::os::unix::fs::symlink(&outside, b.root.join("out")).unwrap();
+    let err = b
+        .call("snap_put", json!({"path": b.p("out"), "content": "x"}))
+        .unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    let err = b
+        .call("snap_put", json!({"path": b.p("a\0b"), "content": "x"}))
+        .unwrap_err();
+    assert!(err.to_string().contains("NUL"), "{err}");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+    let steps = b.engine(Policy::default()).history("s").unwrap();
+    assert!(
+        steps.iter().all(|s| s.state == StepState::Error),
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn a_fifo_in_a_tree_refuses_the_call_without_blocking() {
+    let b = Bench::new();
+    let status = std::process::Command::new("mkfifo")
+        .arg(b.root.join("src/pipe"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let err = b
+        .call("snap_rmtree", json!({"path": b.p("src")}))
+        .unwrap_err();
+    assert!(err.to_string().contains("FIFO"), "{err}");
+    assert!(b.root.join("src/a.txt").exists(), "nothing ran");
+}
+
+#[test]
+fn an_interrupted_undo_runs_again_and_blobs_are_checked() {
+    let b = Bench::new();
+    let before = tree(&b.root);
+    b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
+    // A blob altered under the state directory stops the undo before anything is written.
+    let blobs = b.dir.path().join("state/blobs");
+    let mut victims = Vec::new();
+    for d in std::fs::read_dir(&blobs).unwrap() {
+        let d = d.unwrap().path();
+        if d.is_dir() {
+            for f in std::fs::read_dir(&d).unwrap() {
+                let f = f.unwrap().path();
+                if std::fs::read(&f).unwrap() == b"alpha\n" {
+                    victims.push(f);
+                }
+            }
+        }
+    }
+    assert_eq!(victims.len(), 1);
+    std::fs::set_permissions(&victims[0], std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&victims[0], "tampered").unwrap();
+    let e = b.engine(Policy::default());
+    let r = undo(&e, 1, false);
+    assert!(r.failed.unwrap().1.contains("no longer holds"));
+    assert!(!b.root.join("src").exists(), "nothing half-restored");
+    std::fs::write(&victims[0], "alpha\n").unwrap();
+    let r = undo(&e, 1, false);
+    assert_eq!(r.undone.len(), 1, "{r:?}");
+    assert_eq!(tree(&b.root), before);
+}
