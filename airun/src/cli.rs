@@ -139,6 +139,23 @@ undo --skip 12            give up on step 12"
         #[arg(long, num_args = 2, value_names = ["N", "done|undone|skip"])]
         resolve: Vec<String>,
     },
+    /// Re-apply the last undone file changes (they were kept when undone), oldest first
+    #[command(
+        after_help = "Only steps undone from a file snapshot can be redone (their state \
+after the call was kept), and only until the session makes a new call. A path changed since the \
+undo stops the redo, naming it, unless --force.\n\nExamples:\n  redo            re-apply the \
+last undone step\n  redo 3 --dry-run  show what re-applying 3 steps would write"
+    )]
+    Redo {
+        /// How many undone steps to re-apply (default 1)
+        steps: Option<usize>,
+        /// Show the files each step would write back, run nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Re-apply even over files changed since the undo
+        #[arg(long)]
+        force: bool,
+    },
     /// The calls of the session, oldest first, with their undo state
     History,
     /// Mark the current point of the session so `undo --to NAME` can return to it
@@ -314,6 +331,8 @@ struct Settings {
     headers: Vec<(String, String)>,
     /// `[mcp]`: the HTTP server's limits.
     mcp: crate::config::Mcp,
+    /// `max_snapshot_bytes`.
+    snapshot_limit: u64,
 }
 
 /// Where state goes when nothing names a directory: `.aifirst` in the working directory, unless
@@ -398,6 +417,9 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
         hosts: config.allowed_hosts.clone(),
         headers,
         mcp: config.mcp.clone(),
+        snapshot_limit: config
+            .max_snapshot_bytes
+            .unwrap_or(aifirst::DEFAULT_SNAPSHOT_LIMIT),
     })
 }
 
@@ -424,7 +446,26 @@ fn open_engine(s: &Settings) -> Result<Engine, Fail> {
     Ok(engine
         .with_redactor(s.redactor.clone())
         .with_sandbox(sandbox(s)?)
+        .with_snapshot_limit(s.snapshot_limit)
         .with_recorder(Arc::new(audit)))
+}
+
+/// The files a dry run would write back or remove.
+fn print_files(p: &aifirst::Planned) {
+    for f in &p.files {
+        outln!(
+            "  {} {} ({}{} bytes): {}",
+            f.action,
+            f.path,
+            if f.files > 1 {
+                format!("{} files, ", f.files)
+            } else {
+                String::new()
+            },
+            f.bytes,
+            f.to
+        );
+    }
 }
 
 fn print_json(v: &Value) {
@@ -474,6 +515,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             let opts = CallOptions {
                 confirmed: g.yes,
                 client: Some(format!("{} cli", app.name)),
+                ..CallOptions::default()
             };
             let v = engine.call(&s.session, &name, args, opts).await?;
             if g.json {
@@ -549,7 +591,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                 }
                 for p in &report.planned {
                     outln!("step {} ({}, {}):", p.step, p.capability, p.state.as_str());
-                    if p.compensations.is_empty() {
+                    if p.compensations.is_empty() && p.files.is_empty() {
                         outln!("  nothing to run");
                     }
                     for c in &p.compensations {
@@ -563,6 +605,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                             );
                         }
                     }
+                    print_files(p);
                     if let Some(why) = &p.blocked {
                         outln!("  would stop here: {why}");
                     }
@@ -577,6 +620,48 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             match report.failed {
                 Some((step, why)) => Err(Fail::Failed(format!(
                     "step {step} could not be undone: {why}"
+                ))),
+                None => Ok(()),
+            }
+        }
+        Command::Redo {
+            steps,
+            dry_run,
+            force,
+        } => {
+            let engine = open_engine(&s)?;
+            let opts = UndoOptions {
+                dry_run,
+                force,
+                client: Some(format!("{} cli", app.name)),
+            };
+            let report = engine.redo(&s.session, steps.unwrap_or(1), opts).await?;
+            if g.json {
+                print_json(&crate::output::undo_report(&report));
+            } else if dry_run {
+                if report.planned.is_empty() {
+                    outln!("nothing to redo in session `{}`", s.session);
+                }
+                for p in &report.planned {
+                    outln!("step {} ({}, {}):", p.step, p.capability, p.state.as_str());
+                    print_files(p);
+                    if let Some(why) = &p.blocked {
+                        outln!("  would stop here: {why}");
+                    }
+                }
+            } else if report.redone.is_empty() && report.failed.is_none() {
+                outln!(
+                    "nothing to redo in session `{}` (redo re-applies undone steps until a new call is made)",
+                    s.session
+                );
+            } else {
+                for id in &report.redone {
+                    outln!("redone step {id}");
+                }
+            }
+            match report.failed {
+                Some((step, why)) => Err(Fail::Failed(format!(
+                    "step {step} could not be redone: {why}"
                 ))),
                 None => Ok(()),
             }

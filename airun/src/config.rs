@@ -35,6 +35,9 @@ pub struct Config {
     /// Directories file capabilities may touch (relative to this file); empty means no file access.
     #[serde(default)]
     pub allowed_roots: Vec<PathBuf>,
+    /// The most file content one call's snapshot may keep (bytes, default 256 MiB). A call
+    /// past it cannot be undone: policy decides whether it runs (by default it asks to confirm).
+    pub max_snapshot_bytes: Option<u64>,
     #[serde(default)]
     pub audit: Audit,
     #[serde(default)]

@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 use crate::output::{checkpoint, undo_report, undo_summary};
 
 /// The names of the meta tools.
-pub const META_TOOLS: [&str; 3] = ["undo", "history", "checkpoint"];
+pub const META_TOOLS: [&str; 4] = ["undo", "redo", "history", "checkpoint"];
 
 /// The key of the confirmation request in an `input_required` result.
 const CONFIRM_KEY: &str = "confirm";
@@ -80,6 +80,9 @@ struct Inner {
     search: Option<crate::search::Index>,
     /// When the server started (Unix seconds): per-client session names stay unique across runs.
     started: u64,
+    /// Per session, the sandbox narrowed to the roots its client offered (MCP roots), asked
+    /// for on the first call and again after `notifications/roots/list_changed`.
+    roots: Mutex<HashMap<String, Arc<aifirst::Sandbox>>>,
 }
 
 /// Options of [`McpServer::new`].
@@ -161,6 +164,7 @@ impl McpServer {
                 meta: opts.meta_tools,
                 pending: Mutex::new(HashMap::new()),
                 counter: AtomicU64::new(0),
+                roots: Mutex::new(HashMap::new()),
                 per_client: opts.per_client_sessions,
                 search,
                 started: std::time::SystemTime::now()
@@ -223,6 +227,7 @@ impl McpServer {
         let mut opts = CallOptions {
             confirmed: self.inner.auto_confirm,
             client,
+            sandbox: self.client_sandbox(ctx).await,
         };
         if let Some(state) = &request.request_state {
             match self.take_confirmation(state, def.name, &args, &request) {
@@ -240,6 +245,41 @@ impl McpServer {
             }
             done => self.answer(def, done),
         }
+    }
+
+    /// The sandbox narrowed to the roots the client offers, when it offers any (the `roots`
+    /// capability, deprecated in the 2026-07-28 revision but still sent by older clients).
+    /// Offered roots only ever narrow the configured ones. A client that cannot list them
+    /// leaves the configured roots in force.
+    // MCP roots are deprecated (SEP-2577) but still sent by older clients, which the issue asks
+    // us to honour.
+    #[allow(deprecated)]
+    async fn client_sandbox(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Option<Arc<aifirst::Sandbox>> {
+        let offers = ctx
+            .peer
+            .peer_info()
+            .is_some_and(|i| i.capabilities.roots.is_some());
+        if !offers {
+            return None;
+        }
+        let key = self.session_for(ctx);
+        if let Some(sb) = self.inner.roots.lock().ok()?.get(&key) {
+            return Some(Arc::clone(sb));
+        }
+        let listed = ctx.peer.list_roots().await.ok()?;
+        let offered: Vec<std::path::PathBuf> = listed
+            .roots
+            .iter()
+            .filter_map(|r| file_uri_path(&r.uri))
+            .collect();
+        let narrowed = Arc::new(self.inner.engine.sandbox().narrowed_to(&offered));
+        if let Ok(mut map) = self.inner.roots.lock() {
+            map.insert(key, Arc::clone(&narrowed));
+        }
+        Some(narrowed)
     }
 
     async fn run(
@@ -529,6 +569,28 @@ impl McpServer {
                     Err(e) => call_error(&e),
                 }
             }
+            "redo" => {
+                let steps = args.get("steps").and_then(Value::as_u64).unwrap_or(1);
+                let opts = aifirst::UndoOptions {
+                    dry_run: args
+                        .get("dry_run")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    force: false,
+                    client: Some("mcp".to_string()),
+                };
+                let n = usize::try_from(steps).unwrap_or(usize::MAX);
+                match engine.redo(session, n, opts).await {
+                    Ok(r) => {
+                        let mut result = CallToolResult::structured(undo_report(&r));
+                        if r.failed.is_some() {
+                            result.is_error = Some(true);
+                        }
+                        result.into()
+                    }
+                    Err(e) => call_error(&e),
+                }
+            }
             "history" => match engine.history(session) {
                 Ok(steps) => {
                     let limit = args
@@ -567,6 +629,40 @@ struct Confirm {
 
 rmcp::elicit_safe!(Confirm);
 
+/// The path of a `file://` URI (`file:///home/a%20b` → `/home/a b`); `None` for other schemes.
+fn file_uri_path(uri: &str) -> Option<std::path::PathBuf> {
+    let rest = uri.strip_prefix("file://")?;
+    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+    if !rest.starts_with('/') {
+        return None;
+    }
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(u8::try_from(h * 16 + l).ok()?);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    let text = String::from_utf8(out).ok()?;
+    if text.contains('\0') {
+        return None;
+    }
+    Some(std::path::PathBuf::from(text))
+}
+
 fn confirm_schema() -> Value {
     json!({
         "type": "object",
@@ -600,11 +696,22 @@ impl ServerHandler for McpServer {
         info.server_info = Implementation::new(&self.inner.name, &self.inner.version);
         let instructions = if self.inner.meta {
             "Every call is journaled. `undo` reverts the last steps (or back to a `checkpoint`); \
-             `history` lists them. Tools marked destructive may ask the user to confirm."
+             `redo` re-applies undone file changes; `history` lists them. Tools marked \
+             destructive may ask the user to confirm."
         } else {
             "Every call is journaled and audited."
         };
         info.with_instructions(instructions)
+    }
+
+    async fn on_roots_list_changed(
+        &self,
+        _context: rmcp::service::NotificationContext<RoleServer>,
+    ) {
+        // Asked for again on the next call.
+        if let Ok(mut map) = self.inner.roots.lock() {
+            map.clear();
+        }
     }
 
     async fn list_tools(
@@ -772,11 +879,24 @@ fn meta_tools() -> Vec<Tool> {
             "properties": {
                 "steps": {"type": "integer", "minimum": 1, "description": "How many steps to undo (default 1)."},
                 "checkpoint": {"type": "string", "description": "Undo every step after this checkpoint instead."},
-                "dry_run": {"type": "boolean", "description": "Only show each compensation that would run (capability and arguments); run nothing."}
+                "dry_run": {"type": "boolean", "description": "Only show each compensation that would run (capability and arguments, or the files written back or removed); run nothing."}
             }
         })),
     )
     .with_annotations(ToolAnnotations::new().read_only(false).destructive(true).idempotent(false).open_world(true));
+    let redo = Tool::new(
+        "redo",
+        "Re-apply the file changes most recently undone in this session, oldest first (default: \
+         one step). Works until the session makes a new call; refuses a file changed since the undo.",
+        object(json!({
+            "type": "object",
+            "properties": {
+                "steps": {"type": "integer", "minimum": 1, "description": "How many undone steps to re-apply (default 1)."},
+                "dry_run": {"type": "boolean", "description": "Only show the files each step would write back; change nothing."}
+            }
+        })),
+    )
+    .with_annotations(ToolAnnotations::new().read_only(false).destructive(true).idempotent(false).open_world(false));
     let history = Tool::new(
         "history",
         "The calls of this session, oldest first, with their undo state (done or undone).",
@@ -804,7 +924,7 @@ fn meta_tools() -> Vec<Tool> {
             .idempotent(true)
             .open_world(false),
     );
-    vec![undo, history, checkpoint]
+    vec![undo, redo, history, checkpoint]
 }
 
 fn success(structured: bool, v: Value) -> CallToolResponse {
@@ -1231,6 +1351,26 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.len() > 40, "{a}");
         assert_ne!(a[a.len() - 32..], b[b.len() - 32..]);
+    }
+
+    #[test]
+    fn file_uris_become_paths() {
+        use std::path::PathBuf;
+        assert_eq!(
+            file_uri_path("file:///home/a%20b/x"),
+            Some(PathBuf::from("/home/a b/x"))
+        );
+        assert_eq!(
+            file_uri_path("file://localhost/srv"),
+            Some(PathBuf::from("/srv"))
+        );
+        assert_eq!(file_uri_path("https://example.com/x"), None);
+        assert_eq!(file_uri_path("file://host/x"), None);
+        assert_eq!(file_uri_path("file:///a%00b"), None);
+        assert_eq!(
+            file_uri_path("file:///bad%zz"),
+            Some(PathBuf::from("/bad%zz"))
+        );
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub fn undo_summary(def: &CapabilityDef) -> String {
         UndoDecl::Function { path, .. } => format!("function {path}"),
         UndoDecl::Plan(build) => {
             let p = build();
+            if p.kind == aifirst::UndoKind::FileSnapshot {
+                let paths: Vec<String> = p.paths.iter().map(ToString::to_string).collect();
+                return format!("file_snapshot: {}", paths.join(", "));
+            }
             let args: Vec<String> = p.args.iter().map(|(k, e)| format!("{k} = {e}")).collect();
             let check = p
                 .check
@@ -61,6 +65,9 @@ pub fn undo_report(r: &aifirst::UndoReport) -> Value {
         "undone": r.undone,
         "failed": r.failed.as_ref().map(|(step, why)| json!({"step": step, "reason": why})),
     });
+    if !r.redone.is_empty() {
+        v["redone"] = json!(r.redone);
+    }
     if !r.planned.is_empty() {
         v["planned"] = serde_json::to_value(&r.planned).unwrap_or(Value::Null);
     }

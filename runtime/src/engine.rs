@@ -108,6 +108,9 @@ pub struct CallOptions {
     pub confirmed: bool,
     /// Who asked for the call (e.g. the MCP client's name and version); recorded in the audit log.
     pub client: Option<String>,
+    /// A narrower sandbox for this call (the roots an MCP client offered,
+    /// [`Sandbox::narrowed_to`]); the engine's own when `None`.
+    pub sandbox: Option<Arc<Sandbox>>,
 }
 
 /// How an undo is made.
@@ -469,7 +472,11 @@ impl Engine {
                 return Err(e);
             }
         };
-        let files = match self.file_plan(def, &args_checked, &opts) {
+        let sandbox = opts
+            .sandbox
+            .clone()
+            .unwrap_or_else(|| Arc::clone(&self.sandbox));
+        let files = match self.file_plan(def, &args_checked, &opts, &sandbox) {
             Ok(f) => f,
             Err(e) => {
                 let _ = self.record_call(&event(e.status(), None, Some(e.to_string())));
@@ -502,8 +509,8 @@ impl Engine {
             )));
         }
         let outcome = match files {
-            Some(fp) => self.run_files(step, def, args_checked, fp).await,
-            None => self.run(step, def, args_checked).await,
+            Some(fp) => self.run_files(step, def, args_checked, fp, &sandbox).await,
+            None => self.run(step, def, args_checked, &sandbox).await,
         };
         // The audit outcome first, then the journal: a step the journal calls done (or error)
         // always has its outcome record; a process killed in between leaves `intended`.
@@ -603,6 +610,7 @@ impl Engine {
         def: &'static CapabilityDef,
         args: &Value,
         opts: &CallOptions,
+        sandbox: &Sandbox,
     ) -> Result<Option<FilePlan>, CallError> {
         let Some(plan) = self.plan(def) else {
             return Ok(None);
@@ -630,7 +638,7 @@ impl Engine {
                 Ok(_) => return Err(bad(e, "a path must be a string")),
             }
         }
-        let fs = self.sandbox.fs();
+        let fs = sandbox.fs();
         let entries = snapshot::entry_paths(fs, &paths)?;
         let irreversible = match snapshot::measure(fs, &entries, self.snapshot_limit) {
             Ok(_) => None,
@@ -662,14 +670,15 @@ impl Engine {
         def: &'static CapabilityDef,
         args: Value,
         fp: FilePlan,
+        sandbox: &Arc<Sandbox>,
     ) -> Result<(Value, StepUndo), CallError> {
-        let ctx = self.ctx();
+        let ctx = Ctx::with_sandbox(Arc::clone(sandbox));
         if let Some(why) = fp.irreversible {
             let result = def.invoke(&ctx, args).await?;
             return Ok((result, StepUndo::Irreversible { reason: why }));
         }
         let _held = self.locks.paths(&fp.entries).await?;
-        let fs = self.sandbox.fs();
+        let fs = sandbox.fs();
         let not_run = |e: String| CallError::Snapshot(format!("{e}; nothing was run"));
         let mut manifest = snapshot::before(fs, &self.store, &fp.entries, self.snapshot_limit)
             .map_err(|e| not_run(e.to_string()))?;
@@ -731,7 +740,9 @@ impl Engine {
         step: Option<i64>,
         def: &'static CapabilityDef,
         args: Value,
+        sandbox: &Arc<Sandbox>,
     ) -> Result<(Value, StepUndo), CallError> {
+        let in_sandbox = || Ctx::with_sandbox(Arc::clone(sandbox));
         // Snapshot before the call, for plans that write the old state back or are guarded.
         let plan = self.plan(def);
         let (snapshot, snap_args) = match plan.as_deref() {
@@ -751,7 +762,7 @@ impl Engine {
                     .registry
                     .get(&snap.name)
                     .ok_or_else(|| CallError::Snapshot(format!("no capability `{}`", snap.name)))?;
-                let found = match sdef.invoke(&self.ctx(), snap_args.clone()).await {
+                let found = match sdef.invoke(&in_sandbox(), snap_args.clone()).await {
                     Ok(v) => Snapshot::Present(v),
                     Err(ToolError::Http { status: 404, .. }) => Snapshot::Absent,
                     Err(e) => return Err(CallError::Snapshot(e.to_string())),
@@ -760,7 +771,7 @@ impl Engine {
             }
             _ => (Snapshot::None, Value::Null),
         };
-        let ctx = self.ctx();
+        let ctx = in_sandbox();
         let result = def.invoke(&ctx, args.clone()).await?;
         let mutating = def.effects.iter().any(|e| e.is_mutating());
         let undo = match def.undo {

@@ -3,6 +3,7 @@
 //! nothing is a process-wide setting.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::fs::Fs;
 use crate::http::Net;
@@ -12,7 +13,7 @@ use crate::http::Net;
 #[derive(Debug, Default)]
 pub struct Sandbox {
     fs: Fs,
-    net: Net,
+    net: Arc<Net>,
 }
 
 impl Sandbox {
@@ -30,8 +31,43 @@ impl Sandbox {
     /// The network rules: allowed hosts (empty: any public host) and headers sent to every
     /// API's own origin (never to a host a redirect leads to).
     pub fn with_net(mut self, net: Net) -> Sandbox {
-        self.net = net;
+        self.net = Arc::new(net);
         self
+    }
+
+    /// This sandbox with its roots narrowed to the directories a client offers (MCP roots):
+    /// an offered directory inside a root becomes a root; a root inside an offered directory
+    /// stays; the rest go. Never wider than this sandbox: offering `/` keeps the roots as they
+    /// are, and offering nothing that overlaps leaves no file access. The network is shared.
+    pub fn narrowed_to(&self, offered: &[PathBuf]) -> Sandbox {
+        let canon = |p: &std::path::Path| {
+            aifirst_capability::path::absolute(p)
+                .canonicalize()
+                .unwrap_or_else(|_| aifirst_capability::path::absolute(p))
+        };
+        let mut roots: Vec<PathBuf> = Vec::new();
+        for root in self.fs.roots() {
+            let r = canon(root);
+            for o in offered {
+                let oc = canon(o);
+                let keep = if oc.starts_with(&r) {
+                    oc
+                } else if r.starts_with(&oc) {
+                    r.clone()
+                } else {
+                    continue;
+                };
+                if !roots.contains(&keep) {
+                    roots.push(keep);
+                }
+            }
+        }
+        // A root that cannot be opened (gone since) is left out rather than widening anything.
+        let roots: Vec<PathBuf> = roots.into_iter().filter(|r| r.is_dir()).collect();
+        Sandbox {
+            fs: Fs::new(&roots).unwrap_or_default(),
+            net: Arc::clone(&self.net),
+        }
     }
 
     pub fn fs(&self) -> &Fs {

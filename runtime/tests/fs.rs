@@ -271,3 +271,27 @@ fn writes_keep_modes_refuse_read_only_files_and_never_expose_content() {
     assert!(refused(r));
     assert_eq!(std::fs::read(b.outside.join("secret")).unwrap(), b"outside");
 }
+
+#[test]
+fn roots_a_client_offers_narrow_and_never_widen() {
+    let b = bench();
+    let sb = Sandbox::new()
+        .with_roots(std::slice::from_ref(&b.root))
+        .unwrap();
+    // Inside a root: it becomes the root.
+    let inner = sb.narrowed_to(&[b.root.join("sub")]);
+    assert_eq!(
+        inner.fs().roots(),
+        vec![b.root.join("sub").canonicalize().unwrap()]
+    );
+    let ctx = Ctx::with_sandbox(std::sync::Arc::new(inner));
+    assert!(refused(ctx.fs().write(b.root.join("top.txt"), b"x")));
+    ctx.fs().write(b.root.join("sub/in.txt"), b"x").unwrap();
+    // Wider than a root (`/`): the root stays as configured.
+    let wide = sb.narrowed_to(&[PathBuf::from("/")]);
+    assert_eq!(wide.fs().roots(), vec![b.root.canonicalize().unwrap()]);
+    // Elsewhere: no file access at all.
+    let none = sb.narrowed_to(std::slice::from_ref(&b.outside));
+    assert!(none.fs().is_closed());
+    assert!(sb.narrowed_to(&[]).fs().is_closed());
+}

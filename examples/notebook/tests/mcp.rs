@@ -462,6 +462,7 @@ fn a_dynamic_toolset_searches_describes_calls_and_undoes() {
             "checkpoint",
             "describe_capability",
             "history",
+            "redo",
             "search_capabilities",
             "undo"
         ]
