@@ -453,18 +453,11 @@ fn open_engine(s: &Settings) -> Result<Engine, Fail> {
 /// The files a dry run would write back or remove.
 fn print_files(p: &aifirst::Planned) {
     for f in &p.files {
-        outln!(
-            "  {} {} ({}{} bytes): {}",
-            f.action,
-            f.path,
-            if f.files > 1 {
-                format!("{} files, ", f.files)
-            } else {
-                String::new()
-            },
-            f.bytes,
-            f.to
-        );
+        if f.action == "remove" {
+            outln!("  remove {} (the call created it)", f.path);
+        } else {
+            outln!("  restore {}: {}", f.path, f.to);
+        }
     }
 }
 

@@ -674,6 +674,16 @@ impl Engine {
     ) -> Result<(Value, StepUndo), CallError> {
         let ctx = Ctx::with_sandbox(Arc::clone(sandbox));
         if let Some(why) = fp.irreversible {
+            // Journaled before it runs, so an interrupted step is not taken for one that never
+            // started (see `never_ran`).
+            if let Some(id) = step {
+                self.journal.set_undo(
+                    id,
+                    &StepUndo::Irreversible {
+                        reason: why.clone(),
+                    },
+                )?;
+            }
             let result = def.invoke(&ctx, args).await?;
             return Ok((result, StepUndo::Irreversible { reason: why }));
         }
@@ -905,6 +915,34 @@ impl Engine {
         // Things earlier undos recreated under new identifiers (a delete undone by a create).
         let mut aliases = self.journal.aliases(session)?;
         for mut step in steps {
+            if self.never_ran(&step) && !opts.dry_run {
+                // Nothing happened: settled as an error (audited) and passed.
+                let note = "never ran: its process stopped while the snapshot before it was taken";
+                self.record_undo(&UndoEvent {
+                    session,
+                    step: step.id,
+                    capability: &step.capability,
+                    phase: UndoPhase::Resolved,
+                    compensations: &[],
+                    error: Some(note),
+                    undo_digest: None,
+                    duration: Duration::ZERO,
+                    client: opts.client.as_deref(),
+                })
+                .map_err(|why| {
+                    CallError::Audit(format!(
+                        "step {} stays `intended`: its audit record could not be written ({why})",
+                        step.id
+                    ))
+                })?;
+                self.journal.transition(
+                    step.id,
+                    &[StepState::Intended],
+                    StepState::Error,
+                    Some(note),
+                )?;
+                continue;
+            }
             realias(&mut step.undo, step.id, &aliases);
             let started = Instant::now();
             let vetted = self.vet(&step);
@@ -1222,6 +1260,11 @@ impl Engine {
             (Resolution::Skip, _) => {
                 return Err(wrong("only a step still on the undo stack can be skipped"))
             }
+            (Resolution::Done, StepState::Intended) if self.never_ran(&step) => {
+                return Err(wrong(
+                    "its call never ran (its process stopped while the snapshot before it was taken); `undo` passes it, or `undo --resolve N skip`",
+                ))
+            }
             (Resolution::Done, StepState::Intended) => {
                 // The call's effect happened but its compensation was never worked out: only a
                 // plan that needs nothing but the arguments can be rebuilt.
@@ -1279,6 +1322,19 @@ impl Engine {
             return Err(wrong("it changed while this ran"));
         }
         Ok(())
+    }
+
+    /// An `intended` file-snapshot step with nothing journaled beside it: its process stopped
+    /// before the snapshot was complete, and the handler runs only after it is, so the call
+    /// never ran.
+    fn never_ran(&self, step: &Step) -> bool {
+        step.state == StepState::Intended
+            && step.undo == StepUndo::Pending
+            && self
+                .registry
+                .get(&step.capability)
+                .and_then(|d| self.plan(d))
+                .is_some_and(|p| p.kind == UndoKind::FileSnapshot)
     }
 
     /// The compensation of an interrupted file-snapshot call: the state before was journaled

@@ -162,10 +162,14 @@ impl Fs {
                     message: format!("{} is read-only", at.shown.display()),
                 })
             }
+            Ok(m) if !m.is_file() => return Err(not_regular(&at, &m)),
             Ok(m) => {
                 // Not writable by this user (another's file, say): refused as `>` would be,
                 // though the directory would let a rename replace it.
-                if let Err(e) = dir.open_with(&name, OpenOptions::new().write(true)) {
+                let mut probe = OpenOptions::new();
+                probe.write(true);
+                nonblocking(&mut probe);
+                if let Err(e) = dir.open_with(&name, &probe) {
                     if e.kind() == std::io::ErrorKind::PermissionDenied {
                         return Err(ToolError::NotAllowed {
                             message: format!("{} is not writable", at.shown.display()),
@@ -387,4 +391,554 @@ fn io_error(at: &Located<'_>, e: std::io::Error) -> ToolError {
     ToolError::Handler {
         message: format!("{}: {text}{kind}", at.shown.display()),
     }
+}
+
+// ---- Listing, inspecting, moving, copying and removing: what the standard file tools
+// (`aifirst-stdlib`) need, every one beneath a root's handle like the methods above.
+
+/// What a path is. A symbolic link is reported as a link, never as what it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    /// A FIFO, socket or device: never opened by these methods.
+    Other,
+}
+
+impl EntryKind {
+    fn of(t: cap_std::fs::FileType) -> EntryKind {
+        if t.is_symlink() {
+            EntryKind::Symlink
+        } else if t.is_dir() {
+            EntryKind::Dir
+        } else if t.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        }
+    }
+}
+
+/// One entry of a directory, as [`Fs::read_dir`] lists it (described without following it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntryInfo {
+    /// The entry's name (not a path).
+    pub name: std::ffi::OsString,
+    pub kind: EntryKind,
+    /// Size in bytes; for a link, the link's own size.
+    pub size: u64,
+    /// Permission bits (`0o7777`); 0 where the platform has none or the entry vanished.
+    pub mode: u32,
+}
+
+/// What [`Fs::info`] tells about a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathInfo {
+    pub kind: EntryKind,
+    pub size: u64,
+    /// Permission bits (`0o7777`); on platforms without them, `0o444` or `0o644`.
+    pub mode: u32,
+    /// Each time is `None` where the platform or file system does not keep it.
+    pub modified: Option<std::time::SystemTime>,
+    pub accessed: Option<std::time::SystemTime>,
+    pub created: Option<std::time::SystemTime>,
+}
+
+impl PathInfo {
+    fn of(m: &Metadata) -> PathInfo {
+        PathInfo {
+            kind: EntryKind::of(m.file_type()),
+            size: m.len(),
+            mode: mode_of(m),
+            modified: m.modified().ok().map(|t| t.into_std()),
+            accessed: m.accessed().ok().map(|t| t.into_std()),
+            created: m.created().ok().map(|t| t.into_std()),
+        }
+    }
+}
+
+/// What [`Fs::copy`] copied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    pub files: u64,
+    /// Directories created (the top one included).
+    pub dirs: u64,
+    /// Symbolic links recreated (relative targets only).
+    pub links: u64,
+    pub bytes: u64,
+    /// Entries left out, each with the reason (special files, links with absolute targets,
+    /// entries that could not be read). At most [`CopyReport::MAX_NOTES`] are listed.
+    pub skipped: Vec<String>,
+    /// How many entries were left out in all (may exceed `skipped.len()`).
+    pub skipped_count: u64,
+}
+
+impl CopyReport {
+    /// How many skipped entries are described in [`CopyReport::skipped`].
+    pub const MAX_NOTES: usize = 50;
+
+    fn skip(&mut self, note: String) {
+        self.skipped_count += 1;
+        if self.skipped.len() < CopyReport::MAX_NOTES {
+            self.skipped.push(note);
+        }
+    }
+}
+
+/// A copy of a tree stops past this many entries (a runaway copy is an error, not a wait).
+const MAX_COPY_ENTRIES: u64 = 1_000_000;
+
+impl Fs {
+    /// Metadata of the path itself: a final symbolic link is described, not followed (links
+    /// before it are followed, beneath the root).
+    pub fn symlink_metadata(&self, path: impl AsRef<Path>) -> Result<Metadata, ToolError> {
+        let at = self.locate(&path)?;
+        symlink_metadata_at(&at).map_err(|e| io_error(&at, e))
+    }
+
+    /// Kind, size, permissions and times of a path. With `follow_links`, a final symbolic link
+    /// is followed (beneath the root) and what it names is described; otherwise the link is.
+    pub fn info(&self, path: impl AsRef<Path>, follow_links: bool) -> Result<PathInfo, ToolError> {
+        let at = self.locate(&path)?;
+        let m = if follow_links {
+            metadata_at(&at)
+        } else {
+            symlink_metadata_at(&at)
+        }
+        .map_err(|e| io_error(&at, e))?;
+        Ok(PathInfo::of(&m))
+    }
+
+    /// The entries of a directory, sorted by name. Links on the way to the directory are
+    /// followed beneath the root; the entries are described without following them.
+    pub fn read_dir(&self, path: impl AsRef<Path>) -> Result<Vec<DirEntryInfo>, ToolError> {
+        let at = self.locate(&path)?;
+        let entries = if at.rel.as_os_str().is_empty() {
+            at.dir.entries()
+        } else {
+            at.dir.read_dir(&at.rel)
+        }
+        .map_err(|e| io_error(&at, e))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&at, e))?;
+            let (kind, size, mode) = match entry.metadata() {
+                Ok(m) => (EntryKind::of(m.file_type()), m.len(), mode_of(&m)),
+                // Gone since it was listed, or not readable: still listed, by what the
+                // directory says it is.
+                Err(_) => (
+                    entry
+                        .file_type()
+                        .map(EntryKind::of)
+                        .unwrap_or(EntryKind::Other),
+                    0,
+                    0,
+                ),
+            };
+            out.push(DirEntryInfo {
+                name: entry.file_name(),
+                kind,
+                size,
+                mode,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Opens a regular file for reading (links followed beneath the root). A directory, FIFO,
+    /// socket or device is refused: the path is looked at first, the file is opened without
+    /// blocking (a FIFO swapped in meanwhile cannot hang the call), and the opened handle is
+    /// checked again. Unlike [`Fs::open`], a file with several hard links may be read.
+    pub fn open_regular(&self, path: impl AsRef<Path>) -> Result<File, ToolError> {
+        let at = self.locate(&path)?;
+        open_regular_at(&at)
+    }
+
+    /// Appends to a regular file (created when missing), like [`Fs::append`], but a FIFO,
+    /// socket or device is refused instead of opened (opening a FIFO to write would wait for a
+    /// reader), and the open does not block.
+    pub fn append_regular(&self, path: impl AsRef<Path>, contents: &[u8]) -> Result<(), ToolError> {
+        let at = self.locate(&path)?;
+        match metadata_at(&at) {
+            Ok(m) if !m.is_file() => return Err(not_regular(&at, &m)),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(&at, e)),
+        }
+        let mut options = OpenOptions::new();
+        options.append(true).create(true);
+        nonblocking(&mut options);
+        let mut file = open_beneath(&at, &options)?;
+        let m = file.metadata().map_err(|e| io_error(&at, e))?;
+        if !m.is_file() {
+            return Err(not_regular(&at, &m));
+        }
+        refuse_multiply_linked(&at, &file)?;
+        file.write_all(contents)
+            .and_then(|_| file.sync_all())
+            .map_err(|e| io_error(&at, e))
+    }
+
+    /// Removes an empty directory (a root is refused).
+    pub fn remove_dir(&self, path: impl AsRef<Path>) -> Result<(), ToolError> {
+        let at = self.locate(&path)?;
+        let (parent, name) = parent_of(&at)?;
+        open_parent(&at, &parent)?
+            .remove_dir(&name)
+            .map_err(|e| io_error(&at, e))
+    }
+
+    /// Removes a directory and everything in it. Links inside are removed, never followed; a
+    /// link given as `path` is removed itself. A root is refused.
+    pub fn remove_dir_all(&self, path: impl AsRef<Path>) -> Result<(), ToolError> {
+        let at = self.locate(&path)?;
+        let (parent, name) = parent_of(&at)?;
+        open_parent(&at, &parent)?
+            .remove_dir_all(&name)
+            .map_err(|e| io_error(&at, e))
+    }
+
+    /// Moves (renames) a file, link or directory; both paths must be inside the roots. A
+    /// destination that exists — even a dangling link — is refused, never replaced. (The check
+    /// and the rename are two steps: something created at the destination in between would be
+    /// replaced.) Across file systems the rename fails; copy and remove instead.
+    pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<(), ToolError> {
+        let src = self.locate(&from)?;
+        let dst = self.locate(&to)?;
+        let (sp, sn) = parent_of(&src)?;
+        let (dp, dn) = parent_of(&dst)?;
+        let sdir = open_parent(&src, &sp)?;
+        let ddir = open_parent(&dst, &dp)?;
+        sdir.symlink_metadata(&sn).map_err(|e| io_error(&src, e))?;
+        match ddir.symlink_metadata(&dn) {
+            Ok(_) => return Err(already_exists(&dst)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(&dst, e)),
+        }
+        sdir.rename(&sn, &ddir, &dn).map_err(|e| io_error(&src, e))
+    }
+
+    /// Copies a regular file, or with `recursive` a directory and everything in it, to `to`,
+    /// which must not exist. Files keep their permission bits (not set-id bits); links inside a
+    /// copied tree are recreated when their target is relative and left out otherwise; FIFOs,
+    /// sockets and devices are left out; nothing is read through a link. A link given as `from`
+    /// is followed beneath the root.
+    pub fn copy(
+        &self,
+        from: impl AsRef<Path>,
+        to: impl AsRef<Path>,
+        recursive: bool,
+    ) -> Result<CopyReport, ToolError> {
+        let src = self.locate(&from)?;
+        let dst = self.locate(&to)?;
+        let (dp, dn) = parent_of(&dst)?;
+        let ddir = open_parent(&dst, &dp)?;
+        match ddir.symlink_metadata(&dn) {
+            Ok(_) => return Err(already_exists(&dst)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(&dst, e)),
+        }
+        let meta = metadata_at(&src).map_err(|e| io_error(&src, e))?;
+        let mut report = CopyReport::default();
+        if meta.is_file() {
+            let mut input = open_regular_at(&src)?;
+            copy_contents(&mut input, &ddir, &dn, &dst, &mut report)?;
+        } else if meta.is_dir() {
+            if !recursive {
+                return Err(ToolError::Handler {
+                    message: format!(
+                        "{} is a directory; copying it and everything in it must be asked for \
+                         (recursive)",
+                        src.shown.display()
+                    ),
+                });
+            }
+            if std::ptr::eq(src.dir, dst.dir) && dst.rel.starts_with(&src.rel) {
+                return Err(ToolError::Handler {
+                    message: format!(
+                        "{} is inside {}: a directory cannot be copied into itself",
+                        dst.shown.display(),
+                        src.shown.display()
+                    ),
+                });
+            }
+            copy_tree(&src, &ddir, &dn, &dst, &mut report)?;
+        } else {
+            return Err(not_regular(&src, &meta));
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(unix)]
+fn mode_of(m: &Metadata) -> u32 {
+    use cap_std::fs::MetadataExt;
+    m.mode() & 0o7777
+}
+
+#[cfg(not(unix))]
+fn mode_of(m: &Metadata) -> u32 {
+    if m.permissions().readonly() {
+        0o444
+    } else {
+        0o644
+    }
+}
+
+/// The file's identity (device, inode), where the platform has one.
+#[cfg(unix)]
+fn identity(m: &Metadata) -> Option<(u64, u64)> {
+    use cap_std::fs::MetadataExt;
+    Some((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(_m: &Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+fn symlink_metadata_at(at: &Located<'_>) -> std::io::Result<Metadata> {
+    if at.rel.as_os_str().is_empty() {
+        at.dir.dir_metadata()
+    } else {
+        at.dir.symlink_metadata(&at.rel)
+    }
+}
+
+fn not_regular(at: &Located<'_>, m: &Metadata) -> ToolError {
+    if m.is_dir() {
+        ToolError::Handler {
+            message: format!("{} is a directory, not a file", at.shown.display()),
+        }
+    } else {
+        ToolError::NotAllowed {
+            message: format!(
+                "{} is not a regular file (a FIFO, socket or device); it is not opened",
+                at.shown.display()
+            ),
+        }
+    }
+}
+
+fn already_exists(at: &Located<'_>) -> ToolError {
+    ToolError::Handler {
+        message: format!(
+            "{} already exists; it is not replaced (remove it first, or choose another name)",
+            at.shown.display()
+        ),
+    }
+}
+
+fn read_nonblocking() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    nonblocking(&mut options);
+    options
+}
+
+/// `O_NONBLOCK`: opening a FIFO swapped in after a type check returns at once instead of
+/// waiting for a writer (no effect on a regular file).
+pub(crate) fn nonblocking(options: &mut OpenOptions) {
+    use cap_std::fs::OpenOptionsExt;
+    options.custom_flags(libc::O_NONBLOCK);
+}
+
+fn open_regular_at(at: &Located<'_>) -> Result<File, ToolError> {
+    let m = metadata_at(at).map_err(|e| io_error(at, e))?;
+    if !m.is_file() {
+        return Err(not_regular(at, &m));
+    }
+    let file = open_beneath(at, &read_nonblocking())?;
+    let m = file.metadata().map_err(|e| io_error(at, e))?;
+    if !m.is_file() {
+        return Err(not_regular(at, &m));
+    }
+    Ok(file)
+}
+
+/// A path below `at` (for messages and errors about entries inside a copied tree).
+fn below<'a>(at: &Located<'a>, rel: &Path) -> Located<'a> {
+    Located {
+        dir: at.dir,
+        rel: at.rel.join(rel),
+        shown: at.shown.join(rel),
+    }
+}
+
+/// The permissions a copy gets: the source's permission bits, without set-id bits.
+fn copied_permissions(m: &Metadata) -> cap_std::fs::Permissions {
+    #[cfg(unix)]
+    {
+        use cap_std::fs::PermissionsExt;
+        cap_std::fs::Permissions::from_mode(mode_of(m) & 0o777)
+    }
+    #[cfg(not(unix))]
+    {
+        m.permissions()
+    }
+}
+
+/// Copies `input` to a new file `name` in `into` (which must not exist); removes the partial
+/// copy on failure.
+fn copy_contents(
+    input: &mut File,
+    into: &Dir,
+    name: &Path,
+    shown: &Located<'_>,
+    report: &mut CopyReport,
+) -> Result<(), ToolError> {
+    let perms = input.metadata().ok().map(|m| copied_permissions(&m));
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use cap_std::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut out = into
+        .open_with(name, &options)
+        .map_err(|e| io_error(shown, e))?;
+    let copied = std::io::copy(input, &mut out).and_then(|n| {
+        out.sync_all()?;
+        if let Some(p) = perms {
+            out.set_permissions(p)?;
+        }
+        Ok(n)
+    });
+    drop(out);
+    match copied {
+        Ok(n) => {
+            report.files += 1;
+            report.bytes += n;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = into.remove_file(name);
+            Err(io_error(shown, e))
+        }
+    }
+}
+
+/// Recreates the link `name` of `from` in `into` when its target is relative.
+#[cfg(unix)]
+fn copy_link(from: &Dir, into: &Dir, name: &Path, shown: &Located<'_>, report: &mut CopyReport) {
+    match from.read_link_contents(name) {
+        Ok(target) if target.is_relative() => match into.symlink(&target, name) {
+            Ok(()) => report.links += 1,
+            Err(e) => report.skip(format!("{}: {e}", shown.shown.display())),
+        },
+        Ok(target) => report.skip(format!(
+            "{}: a symbolic link with an absolute target ({}); not copied",
+            shown.shown.display(),
+            target.display()
+        )),
+        Err(e) => report.skip(format!("{}: {e}", shown.shown.display())),
+    }
+}
+
+#[cfg(not(unix))]
+fn copy_link(_from: &Dir, _into: &Dir, _name: &Path, shown: &Located<'_>, report: &mut CopyReport) {
+    report.skip(format!(
+        "{}: a symbolic link; links are not copied on this platform",
+        shown.shown.display()
+    ));
+}
+
+/// Copies the directory `src` to the new directory `name` in `into`, one level at a time, each
+/// directory opened beneath the top of the source (or of the copy); nothing is followed.
+fn copy_tree(
+    src: &Located<'_>,
+    into: &Dir,
+    name: &Path,
+    dst: &Located<'_>,
+    report: &mut CopyReport,
+) -> Result<(), ToolError> {
+    let src_top = if src.rel.as_os_str().is_empty() {
+        src.dir.try_clone()
+    } else {
+        src.dir.open_dir(&src.rel)
+    }
+    .map_err(|e| io_error(src, e))?;
+    into.create_dir(name).map_err(|e| io_error(dst, e))?;
+    let dst_top = into.open_dir(name).map_err(|e| io_error(dst, e))?;
+    report.dirs += 1;
+    // The copy itself, should it turn up inside the source (reached through a link).
+    let made = dst_top.dir_metadata().ok().as_ref().and_then(identity);
+    let mut pending: Vec<PathBuf> = vec![PathBuf::new()];
+    let mut seen: u64 = 0;
+    while let Some(rel) = pending.pop() {
+        let (from, to) = if rel.as_os_str().is_empty() {
+            (src_top.try_clone(), dst_top.try_clone())
+        } else {
+            (src_top.open_dir(&rel), dst_top.open_dir(&rel))
+        };
+        let from = from.map_err(|e| io_error(&below(src, &rel), e))?;
+        let to = to.map_err(|e| io_error(&below(dst, &rel), e))?;
+        let entries = from.entries().map_err(|e| io_error(&below(src, &rel), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&below(src, &rel), e))?;
+            seen += 1;
+            if seen > MAX_COPY_ENTRIES {
+                return Err(ToolError::Handler {
+                    message: format!(
+                        "{} holds more than {MAX_COPY_ENTRIES} entries; the copy stopped part way \
+                         ({} is incomplete)",
+                        src.shown.display(),
+                        dst.shown.display()
+                    ),
+                });
+            }
+            let entry_name = PathBuf::from(entry.file_name());
+            let entry_rel = rel.join(&entry_name);
+            let from_at = below(src, &entry_rel);
+            let to_at = below(dst, &entry_rel);
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    report.skip(format!("{}: {e}", from_at.shown.display()));
+                    continue;
+                }
+            };
+            match EntryKind::of(meta.file_type()) {
+                EntryKind::Dir => {
+                    if made.is_some() && identity(&meta) == made {
+                        continue;
+                    }
+                    to.create_dir(&entry_name)
+                        .map_err(|e| io_error(&to_at, e))?;
+                    report.dirs += 1;
+                    pending.push(entry_rel);
+                }
+                EntryKind::File => {
+                    let mut input = match from.open_with(&entry_name, &read_nonblocking()) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            report.skip(format!("{}: {e}", from_at.shown.display()));
+                            continue;
+                        }
+                    };
+                    match input.metadata() {
+                        Ok(m) if m.is_file() => {}
+                        _ => {
+                            report.skip(format!(
+                                "{}: changed while it was copied; not copied",
+                                from_at.shown.display()
+                            ));
+                            continue;
+                        }
+                    }
+                    copy_contents(&mut input, &to, &entry_name, &to_at, report)?;
+                }
+                EntryKind::Symlink => copy_link(&from, &to, &entry_name, &from_at, report),
+                EntryKind::Other => report.skip(format!(
+                    "{}: not a regular file, directory or link (a FIFO, socket or device); not \
+                     copied",
+                    from_at.shown.display()
+                )),
+            }
+        }
+    }
+    Ok(())
 }

@@ -488,8 +488,8 @@ fn capture_in(
         Keep::Hash | Keep::Store(_) => {
             let mut opts = OpenOptions::new();
             opts.read(true);
-            // Never blocks on a FIFO swapped in after the check; no effect on a regular file.
-            opts.custom_flags(libc::O_NONBLOCK);
+            // Never blocks on a FIFO swapped in after the check.
+            crate::fs::nonblocking(&mut opts);
             let file = parent.open_with(name, &opts).map_err(|e| io(shown, e))?;
             let fm = file.metadata().map_err(|e| io(shown, e))?;
             if !fm.is_file() || ino(&fm) != ino(&meta) {

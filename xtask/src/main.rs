@@ -15,6 +15,7 @@ mod load;
 mod mcp;
 mod scale;
 mod soak;
+mod stdlib;
 
 const GITHUB_PACKAGE: &str = "@octokit/openapi@23.0.2";
 const GITHUB_TARBALL: &str = "octokit-openapi-23.0.2.tgz";
@@ -40,6 +41,7 @@ fn main() -> Result<()> {
         Some("load-http") => load::load_http(&args[1..]),
         Some("bench-linear") => linear::bench_linear(&args[1..]),
         Some("bench-scale") => scale::bench_scale(&args[1..]),
+        Some("bench-stdlib") => stdlib::bench_stdlib(&args[1..]),
         Some("bench-import") => import::bench_import(&args[1..]),
         Some("corpus-crates") => corpus_crates::corpus_crates(&args[1..]),
         Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
@@ -59,7 +61,10 @@ fn main() -> Result<()> {
                  bench-linear [--paths 400,4000,50000]  forge inspect per-operation cost on synthetic descriptions\n  \
                  bench-scale [--runs 3] [--skip-graph]  forge on Microsoft Graph beta (fetched once), synthetic\n  \
                  {:<39}descriptions to 125k operations, a 200 MB and a 100k-deep file, GitHub\n  \
+                 bench-stdlib [--calls 200] [--skip-peer] the fs tools over MCP against the official filesystem\n  \
+                 {:<39}server (npm, installed once), snapshot cost: 100 MiB file, 10,000-file tree\n  \
                  fetch-github                           download GitHub's description into target/bench-data",
+                "",
                 "",
                 "",
                 "",

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::median;
 
-struct Peer {
+pub(crate) struct Peer {
     child: Child,
     stdin: BufWriter<ChildStdin>,
     stdout: BufReader<ChildStdout>,
@@ -26,7 +26,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn spawn(mut cmd: Command) -> Result<Peer> {
+    pub(crate) fn spawn(mut cmd: Command) -> Result<Peer> {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -44,7 +44,7 @@ impl Peer {
     }
 
     /// Sends one line and reads one line back.
-    fn round_trip(&mut self, request: &str) -> Result<&str> {
+    pub(crate) fn round_trip(&mut self, request: &str) -> Result<&str> {
         self.stdin.write_all(request.as_bytes())?;
         self.stdin.write_all(b"\n")?;
         self.stdin.flush()?;
@@ -55,7 +55,7 @@ impl Peer {
         Ok(&self.line)
     }
 
-    fn notify(&mut self, message: &str) -> Result<()> {
+    pub(crate) fn notify(&mut self, message: &str) -> Result<()> {
         self.stdin.write_all(message.as_bytes())?;
         self.stdin.write_all(b"\n")?;
         Ok(self.stdin.flush()?)

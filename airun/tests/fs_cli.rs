@@ -1,0 +1,525 @@
+//! The `fs` standard library through the real `airun` binary: every mutating tool undone from a
+//! new process byte-exact, a mixed sequence undone to a checkpoint, conflicts and `--force`, dry
+//! runs, redo, kill -9 during calls and undos, and escape attempts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_airun");
+
+/// A scratch directory: `root` (the allowed root, with text and binary files), `state`, and
+/// `outside` (must never change).
+struct Work {
+    dir: tempfile::TempDir,
+}
+
+impl Work {
+    fn new() -> Work {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Work { dir };
+        let root = w.root();
+        std::fs::create_dir_all(root.join("src/util")).unwrap();
+        std::fs::write(root.join("README.md"), "# demo\n\nline two\n").unwrap();
+        std::fs::write(root.join("src/main.py"), "def main():\n    return 1\n").unwrap();
+        std::fs::write(
+            root.join("src/util/blob.bin"),
+            (0..=255u8).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            root.join("src/main.py"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("../main.py", root.join("src/util/link")).unwrap();
+        std::fs::create_dir_all(w.outside()).unwrap();
+        std::fs::write(w.outside().join("secret.txt"), "outside").unwrap();
+        w
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn outside(&self) -> PathBuf {
+        self.dir.path().join("outside")
+    }
+
+    fn p(&self, rel: &str) -> String {
+        self.root().join(rel).display().to_string()
+    }
+
+    /// Runs `airun --root ROOT ARGS…` as a new process.
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("AIFIRST_STATE_DIR", self.dir.path().join("state"))
+            .env_remove("AIFIRST_ROOTS")
+            .env_remove("AIFIRST_SESSION")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "airun {args:?} failed\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn call(&self, tool: &str, args: Value) -> String {
+        self.ok(&["call", tool, "--args", &args.to_string(), "--json"])
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "airun {args:?} should have failed");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+/// Every path below `root` with its kind, mode, content or link target.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let mode = m.permissions().mode() & 0o7777;
+            let v = if m.file_type().is_symlink() {
+                format!("link {}", std::fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                format!("dir {mode:o}")
+            } else {
+                format!("file {mode:o} {:?}", std::fs::read(&p).unwrap())
+            };
+            out.insert(rel, v);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_mutating_tool_is_undone_byte_exact_from_a_new_process() {
+    let w = Work::new();
+    let before = tree(&w.root());
+    w.call(
+        "write_file",
+        json!({"path": w.p("README.md"), "content": "replaced\n"}),
+    );
+    w.call(
+        "write_file",
+        json!({"path": "new.txt", "content": "relative to the root\n"}),
+    );
+    w.call(
+        "edit_file",
+        json!({"path": w.p("src/main.py"), "edits": [{"oldText": "return 1", "newText": "return 2"}]}),
+    );
+    w.call("create_directory", json!({"path": w.p("a/b/c")}));
+    w.call(
+        "move_file",
+        json!({"source": w.p("src/util/blob.bin"), "destination": w.p("a/blob.bin")}),
+    );
+    w.call(
+        "copy_file",
+        json!({"source": w.p("src"), "destination": w.p("src-copy"), "recursive": true}),
+    );
+    w.call(
+        "append_file",
+        json!({"path": w.p("README.md"), "content": "more\n"}),
+    );
+    w.call(
+        "delete_file",
+        json!({"path": w.p("src"), "recursive": true}),
+    );
+    assert!(!w.root().join("src").exists());
+    assert_ne!(tree(&w.root()), before);
+    let after = tree(&w.root());
+    // Each undo is a new process.
+    for _ in 0..8 {
+        w.ok(&["undo"]);
+    }
+    assert_eq!(
+        tree(&w.root()),
+        before,
+        "content, modes, links and the set of paths"
+    );
+    // Redo all eight, then undo them again in one go.
+    let out = w.ok(&["redo", "8"]);
+    assert_eq!(out.matches("redone step").count(), 8, "{out}");
+    assert_eq!(tree(&w.root()), after);
+    w.ok(&["undo", "8"]);
+    assert_eq!(tree(&w.root()), before);
+    assert_eq!(
+        std::fs::read_to_string(w.outside().join("secret.txt")).unwrap(),
+        "outside"
+    );
+    w.ok(&["audit", "verify"]);
+}
+
+#[test]
+fn a_mixed_sequence_of_twenty_calls_is_undone_to_a_checkpoint() {
+    let w = Work::new();
+    w.call(
+        "write_file",
+        json!({"path": w.p("kept.txt"), "content": "before the checkpoint\n"}),
+    );
+    w.ok(&["checkpoint", "start"]);
+    let at_checkpoint = tree(&w.root());
+    for i in 0..20 {
+        match i % 5 {
+            0 => w.call("write_file", json!({"path": w.p(&format!("f{i}.txt")), "content": format!("{i}\n")})),
+            1 => w.call("append_file", json!({"path": w.p("README.md"), "content": format!("{i}\n")})),
+            2 => w.call("create_directory", json!({"path": w.p(&format!("d{i}/x"))})),
+            3 => w.call(
+                "edit_file",
+                json!({"path": w.p("README.md"), "edits": [{"oldText": "line two", "newText": format!("line two {i}")}]}),
+            ),
+            _ => w.call("read_text_file", json!({"path": w.p("README.md")})),
+        };
+    }
+    w.call(
+        "delete_file",
+        json!({"path": w.p("src"), "recursive": true}),
+    );
+    let dry = w.ok(&["undo", "--to", "start", "--dry-run"]);
+    assert!(dry.contains("restore"), "{dry}");
+    assert_ne!(
+        tree(&w.root()),
+        at_checkpoint,
+        "the dry run changed nothing"
+    );
+    w.ok(&["undo", "--to", "start"]);
+    assert_eq!(tree(&w.root()), at_checkpoint);
+    assert_eq!(
+        std::fs::read_to_string(w.root().join("kept.txt")).unwrap(),
+        "before the checkpoint\n"
+    );
+}
+
+#[test]
+fn a_file_changed_since_is_named_and_kept_unless_forced() {
+    let w = Work::new();
+    w.call(
+        "write_file",
+        json!({"path": w.p("README.md"), "content": "agent\n"}),
+    );
+    std::fs::write(w.root().join("README.md"), "the user's own edit\n").unwrap();
+    let dry = w.ok(&["undo", "--dry-run"]);
+    assert!(dry.contains("README.md: content changed since"), "{dry}");
+    let err = w.fails(&["undo"]);
+    assert!(err.contains("README.md: content changed since"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(w.root().join("README.md")).unwrap(),
+        "the user's own edit\n"
+    );
+    w.ok(&["undo", "--force"]);
+    assert_eq!(
+        std::fs::read_to_string(w.root().join("README.md")).unwrap(),
+        "# demo\n\nline two\n"
+    );
+}
+
+#[test]
+fn a_dry_run_lists_files_with_sizes_and_changes_nothing() {
+    let w = Work::new();
+    w.call(
+        "delete_file",
+        json!({"path": w.p("src"), "recursive": true}),
+    );
+    let after = tree(&w.root());
+    let dry = w.ok(&["undo", "--dry-run"]);
+    assert!(dry.contains(&format!("restore {}", w.p("src"))), "{dry}");
+    assert!(dry.contains("a directory of 3 file(s), 281 bytes"), "{dry}");
+    assert_eq!(tree(&w.root()), after);
+    let out = w.ok(&["history"]);
+    assert!(out.contains("done"), "{out}");
+}
+
+#[test]
+fn no_roots_means_every_fs_tool_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.txt"), "x").unwrap();
+    let out = Command::new(BIN)
+        .args(["call", "read_text_file", "--args"])
+        .arg(json!({"path": dir.path().join("x.txt")}).to_string())
+        .current_dir(dir.path())
+        .env("AIFIRST_STATE_DIR", dir.path().join("state"))
+        .env_remove("AIFIRST_ROOTS")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no allowed roots are configured"), "{err}");
+}
+
+#[test]
+fn escapes_are_refused_and_nothing_outside_is_touched() {
+    let w = Work::new();
+    let outside = w.outside();
+    std::os::unix::fs::symlink(&outside, w.root().join("out-abs")).unwrap();
+    std::os::unix::fs::symlink("../outside", w.root().join("out-rel")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", w.root().join("zero")).unwrap();
+    std::fs::hard_link(outside.join("secret.txt"), w.root().join("hard.txt")).unwrap();
+    let deep = "d/".repeat(10_000) + "x";
+    let nul = format!("{}\u{0}x", w.p("README.md"));
+    let secret = outside.join("secret.txt").display().to_string();
+    let attempts: Vec<(&str, Value)> = vec![
+        ("read_text_file", json!({"path": "../outside/secret.txt"})),
+        ("read_text_file", json!({"path": secret})),
+        (
+            "read_text_file",
+            json!({"path": format!("{}/../outside/secret.txt", w.root().display())}),
+        ),
+        ("read_text_file", json!({"path": w.p("out-abs/secret.txt")})),
+        ("read_text_file", json!({"path": w.p("out-rel/secret.txt")})),
+        ("read_text_file", json!({"path": w.p("zero")})),
+        ("read_text_file", json!({"path": nul})),
+        ("read_text_file", json!({"path": deep})),
+        (
+            "write_file",
+            json!({"path": w.p("out-rel/secret.txt"), "content": "pwned"}),
+        ),
+        ("write_file", json!({"path": secret, "content": "pwned"})),
+        (
+            "append_file",
+            json!({"path": w.p("hard.txt"), "content": "pwned"}),
+        ),
+        ("delete_file", json!({"path": w.p("out-abs/secret.txt")})),
+        (
+            "move_file",
+            json!({"source": w.p("README.md"), "destination": w.p("out-rel/moved")}),
+        ),
+        (
+            "copy_file",
+            json!({"source": secret, "destination": w.p("copied.txt")}),
+        ),
+        ("list_directory", json!({"path": w.p("out-abs")})),
+        (
+            "search_file_contents",
+            json!({"path": w.p("out-rel"), "pattern": "outside"}),
+        ),
+    ];
+    for (tool, args) in &attempts {
+        let err = w.fails(&["call", tool, "--args", &args.to_string()]);
+        assert!(!err.contains("panicked"), "{tool} {args}: {err}");
+        assert!(!err.contains("pwned"), "{err}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(outside.join("secret.txt")).unwrap(),
+        "outside"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+    assert!(!w.root().join("copied.txt").exists());
+    // A FIFO inside the root: refused, never blocks.
+    assert!(Command::new("mkfifo")
+        .arg(w.root().join("pipe"))
+        .status()
+        .unwrap()
+        .success());
+    let err = w.fails(&[
+        "call",
+        "read_text_file",
+        "--args",
+        &json!({"path": w.p("pipe")}).to_string(),
+    ]);
+    assert!(err.contains("not a regular file"), "{err}");
+    let err = w.fails(&[
+        "call",
+        "delete_file",
+        "--args",
+        &json!({"path": w.p("pipe")}).to_string(),
+    ]);
+    assert!(err.contains("FIFO"), "{err}");
+}
+
+/// Starts `airun ARGS` and kills it with SIGKILL after `ms` milliseconds (or when it ends).
+fn killed_after(w: &Work, args: &[&str], ms: u64) {
+    let mut child = Command::new(BIN)
+        .arg("--root")
+        .arg(w.root())
+        .args(args)
+        .current_dir(w.dir.path())
+        .env("AIFIRST_STATE_DIR", w.dir.path().join("state"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(ms));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Settles what a kill left half-done, as a person would: an interrupted call took effect (its
+/// state now becomes the step's after-state), an interrupted undo is simply run again.
+fn settle(w: &Work) {
+    let out = w.ok(&["history", "--json"]);
+    let steps: Value = serde_json::from_str(&out).unwrap();
+    for s in steps.as_array().unwrap() {
+        if s["state"] == "intended" {
+            let id = s["id"].to_string();
+            let out = w.run(&["undo", "--resolve", &id, "done"]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            // A call stopped before its snapshot was complete never ran: undo passes it.
+            assert!(out.status.success() || err.contains("never ran"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn kill_9_during_calls_and_undos_loses_nothing_acknowledged() {
+    let w = Work::new();
+    // Big enough that a kill often lands inside the snapshot or the copy.
+    let big: Vec<u8> = (0..24 * 1024 * 1024u32)
+        .map(|i| i.wrapping_mul(2_654_435_761) as u8)
+        .collect();
+    std::fs::write(w.root().join("big.bin"), &big).unwrap();
+    let before = tree(&w.root());
+    for (i, ms) in [5u64, 20, 40, 80, 160].into_iter().enumerate() {
+        let dest = w.p(&format!("copy{i}.bin"));
+        killed_after(
+            &w,
+            &[
+                "call",
+                "copy_file",
+                "--args",
+                &json!({"source": w.p("big.bin"), "destination": dest}).to_string(),
+            ],
+            ms,
+        );
+        settle(&w);
+    }
+    w.call(
+        "delete_file",
+        json!({"path": w.p("src"), "recursive": true}),
+    );
+    for ms in [2u64, 10, 30] {
+        killed_after(&w, &["undo", "10"], ms);
+    }
+    // Whatever the kills left: undo everything still on the stack.
+    let out = w.run(&["undo", "20"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut now = tree(&w.root());
+    // A copy killed before its step was journaled leaves, at most, a temporary file of the
+    // atomic write; never a half-written destination.
+    now.retain(|k, _| !k.contains(".aifirst-"));
+    assert_eq!(now, before);
+    w.ok(&["audit", "verify"]);
+}
+
+/// Splits a shell line the way the README's lines need: words, `'single quoted'` words, and a
+/// trailing `# comment` dropped.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                started = true;
+            }
+            '#' if !quoted && !started => break,
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+#[test]
+fn the_readme_file_commands_do_what_it_says() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let section = readme
+        .split("## Files an agent can change")
+        .nth(1)
+        .and_then(|s| s.split("```sh").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("README has the section and its shell block");
+    let dir = tempfile::tempdir().unwrap();
+    let mut ran = 0;
+    for line in section.lines() {
+        let words = shell_words(line);
+        let Some(rest) =
+            words.strip_prefix(&["cargo", "run", "-q", "-p", "airun", "--"].map(String::from))
+        else {
+            continue;
+        };
+        if rest.iter().any(|w| w == "serve") {
+            continue; // waits for a client on stdin: the MCP tests drive it
+        }
+        let out = Command::new(BIN)
+            .args(rest)
+            .current_dir(dir.path())
+            .env_remove("AIFIRST_STATE_DIR")
+            .env_remove("AIFIRST_ROOTS")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        match ran {
+            0 => assert_eq!(
+                std::fs::read_to_string(dir.path().join("scratch.txt")).unwrap(),
+                "hello\n"
+            ),
+            1 => {
+                assert!(
+                    stdout.contains("remove") && stdout.contains("scratch.txt"),
+                    "{stdout}"
+                );
+                assert!(
+                    dir.path().join("scratch.txt").exists(),
+                    "a dry run changes nothing"
+                );
+            }
+            _ => assert!(!dir.path().join("scratch.txt").exists(), "{stdout}"),
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 3, "the README's write, dry run and undo lines");
+}

@@ -1,0 +1,281 @@
+//! `cargo xtask bench-stdlib [--calls N] [--airun PATH] [--skip-peer]`: the `fs` standard
+//! library against the official MCP filesystem server, and what file snapshots cost.
+//!
+//! 1. MCP stdio round trips of `write_file` (4 KiB), `edit_file` and `read_text_file`: ours
+//!    (`airun serve --root DIR`: journaled, snapshotted, audited) and the official server
+//!    (`@modelcontextprotocol/server-filesystem`, installed with npm into `target/bench-data` the
+//!    first time; never committed) doing the same calls on the same kind of directory. Medians and
+//!    the ratio ours / theirs.
+//! 2. The snapshot of a 100 MiB file: `append_file` of one line through the engine (snapshot
+//!    before and after, journal, audit) against the handler alone.
+//! 3. A 10,000-file tree: `delete_file` (recursive) plus `undo`, through the engine, against a
+//!    plain `cp -a` of the same tree.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::mcp::Peer;
+use crate::{median, ms};
+
+/// The official server's version the benchmark installs.
+const PEER_VERSION: &str = "2026.8.31";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn official_server() -> Result<PathBuf> {
+    let dir = repo().join("target/bench-data/mcp-filesystem");
+    let entry = dir.join("node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
+    if !entry.exists() {
+        std::fs::create_dir_all(&dir)?;
+        eprintln!(
+            "installing @modelcontextprotocol/server-filesystem@{PEER_VERSION} into {}",
+            dir.display()
+        );
+        let status = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg(format!(
+                "@modelcontextprotocol/server-filesystem@{PEER_VERSION}"
+            ))
+            .status()
+            .context("running npm (Node.js and npm are needed for the peer)")?;
+        if !status.success() || !entry.exists() {
+            bail!("npm could not install the official filesystem server");
+        }
+    }
+    Ok(entry)
+}
+
+fn airun_binary(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(b) = given {
+        return b
+            .canonicalize()
+            .with_context(|| format!("no binary at {}", b.display()));
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-q", "-p", "airun"])
+        .status()?;
+    if !status.success() {
+        bail!("building airun failed");
+    }
+    Ok(repo().join("target/release/airun").canonicalize()?)
+}
+
+/// An MCP client over stdio: initialize, then numbered `tools/call` requests.
+struct Client {
+    peer: Peer,
+    id: u64,
+}
+
+impl Client {
+    fn start(cmd: Command) -> Result<Client> {
+        let mut peer = Peer::spawn(cmd)?;
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},
+            "clientInfo":{"name":"bench-stdlib","version":"0"}}});
+        let answer: Value = serde_json::from_str(peer.round_trip(&init.to_string())?)?;
+        if answer.get("result").is_none() {
+            bail!("initialize failed: {answer}");
+        }
+        peer.notify(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}).to_string())?;
+        Ok(Client { peer, id: 1 })
+    }
+
+    fn call(&mut self, name: &str, args: Value) -> Result<Duration> {
+        self.id += 1;
+        let req = json!({"jsonrpc":"2.0","id":self.id,"method":"tools/call",
+            "params":{"name":name,"arguments":args}})
+        .to_string();
+        let t = Instant::now();
+        let line = self.peer.round_trip(&req)?;
+        let took = t.elapsed();
+        let reply: Value = serde_json::from_str(line)?;
+        if reply["result"]["isError"] == true || reply.get("error").is_some() {
+            bail!("{name} failed: {reply}");
+        }
+        Ok(took)
+    }
+}
+
+/// The same calls on a server: `calls` rounds of write, edit and read; the medians.
+fn round_trips(mut client: Client, root: &Path, calls: usize) -> Result<[Duration; 3]> {
+    let file = root.join("bench.txt").display().to_string();
+    let mut times: [Vec<Duration>; 3] = Default::default();
+    for i in 0..calls {
+        let mut content = format!("round {i} marker-{i}\n");
+        while content.len() < 4096 {
+            content.push_str("lorem ipsum dolor sit amet, consectetur adipiscing elit\n");
+        }
+        content.truncate(4096);
+        times[0].push(client.call("write_file", json!({"path": file, "content": content}))?);
+        times[1].push(client.call(
+            "edit_file",
+            json!({"path": file, "edits": [{"oldText": format!("marker-{i}\n"), "newText": format!("edited-{i}\n")}]}),
+        )?);
+        times[2].push(client.call("read_text_file", json!({"path": file}))?);
+    }
+    let [a, b, c] = times;
+    Ok([median(a), median(b), median(c)])
+}
+
+pub fn bench_stdlib(args: &[String]) -> Result<()> {
+    let mut calls = 200usize;
+    let mut bin = None;
+    let mut skip_peer = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--calls" => calls = it.next().context("--calls N")?.parse()?,
+            "--airun" => bin = Some(PathBuf::from(it.next().context("--airun PATH")?)),
+            "--skip-peer" => skip_peer = true,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    let bin = airun_binary(bin)?;
+
+    // 1. Round trips.
+    let ours_dir = tempfile::tempdir()?;
+    let root = ours_dir.path().join("root");
+    std::fs::create_dir_all(&root)?;
+    let mut cmd = Command::new(&bin);
+    cmd.args(["serve", "--root"])
+        .arg(&root)
+        .current_dir(ours_dir.path())
+        .env("AIFIRST_STATE_DIR", ours_dir.path().join("state"));
+    let ours = round_trips(Client::start(cmd)?, &root, calls)?;
+    let names = ["write_file (4 KiB)", "edit_file", "read_text_file"];
+    println!("MCP stdio round trip, median of {calls} calls each:");
+    if skip_peer {
+        for (n, o) in names.iter().zip(ours) {
+            println!("  {n:<20} ours {:>7.3} ms", ms(o));
+        }
+    } else {
+        let entry = official_server()?;
+        let peer_dir = tempfile::tempdir()?;
+        let peer_root = peer_dir.path().join("root").canonicalize().or_else(|_| {
+            std::fs::create_dir_all(peer_dir.path().join("root"))?;
+            peer_dir.path().join("root").canonicalize()
+        })?;
+        let mut cmd = Command::new("node");
+        cmd.arg(&entry).arg(&peer_root).current_dir(peer_dir.path());
+        let theirs = round_trips(Client::start(cmd)?, &peer_root, calls)?;
+        for ((n, o), t) in names.iter().zip(ours).zip(theirs) {
+            println!(
+                "  {n:<20} ours {:>7.3} ms (journaled, snapshotted, audited)   official server {:>7.3} ms   ours/theirs {:.2}×",
+                ms(o),
+                ms(t),
+                o.as_secs_f64() / t.as_secs_f64().max(1e-9)
+            );
+        }
+    }
+
+    // 2 and 3: through the engine in this process.
+    use aifirst_stdlib as _;
+    let scratch = tempfile::tempdir()?;
+    let root = scratch.path().join("root");
+    std::fs::create_dir_all(&root)?;
+    let engine = aifirst::Engine::open(
+        aifirst::Registry::new()?,
+        aifirst::Policy::default(),
+        &scratch.path().join("state"),
+    )?
+    .with_sandbox(aifirst::Sandbox::new().with_roots(std::slice::from_ref(&root))?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let big = root.join("big.bin");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big)?);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut chunk = vec![0u8; 1 << 20];
+        for _ in 0..100 {
+            for b in chunk.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            f.write_all(&chunk)?;
+        }
+    }
+    let append = |args: Value| -> Result<Duration> {
+        let t = Instant::now();
+        rt.block_on(engine.call("bench", "append_file", args, Default::default()))?;
+        Ok(t.elapsed())
+    };
+    let def = engine
+        .registry()
+        .get("append_file")
+        .context("append_file is not linked")?;
+    let ctx = aifirst::Ctx::with_sandbox(Arc::clone(engine.sandbox()));
+    let mut with = Vec::new();
+    let mut plain = Vec::new();
+    for i in 0..5 {
+        let args = json!({"path": big.display().to_string(), "content": format!("line {i}\n")});
+        with.push(append(args.clone())?);
+        let t = Instant::now();
+        rt.block_on(def.invoke(&ctx, args))?;
+        plain.push(t.elapsed());
+    }
+    let (w, p) = (median(with), median(plain));
+    println!(
+        "append_file to a 100 MiB file, median of 5: through the engine (snapshot before and after) {:.0} ms, the handler alone {:.1} ms",
+        ms(w),
+        ms(p)
+    );
+
+    let tree = root.join("tree");
+    for d in 0..100 {
+        let dir = tree.join(format!("d{d:03}"));
+        std::fs::create_dir_all(&dir)?;
+        for f in 0..100 {
+            std::fs::write(
+                dir.join(format!("f{f:03}.txt")),
+                format!("file {d}/{f}\n").repeat(20),
+            )?;
+        }
+    }
+    let mut cp = Vec::new();
+    let mut both = Vec::new();
+    for i in 0..3 {
+        let copy = scratch.path().join(format!("copy{i}"));
+        let t = Instant::now();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&tree)
+            .arg(&copy)
+            .status()?;
+        cp.push(t.elapsed());
+        if !status.success() {
+            bail!("cp -a failed");
+        }
+        let t = Instant::now();
+        rt.block_on(engine.call(
+            "bench",
+            "delete_file",
+            json!({"path": tree.display().to_string(), "recursive": true}),
+            Default::default(),
+        ))?;
+        let report = rt.block_on(engine.undo("bench", 1))?;
+        both.push(t.elapsed());
+        if report.undone.len() != 1 {
+            bail!("the undo of the tree delete failed: {report:?}");
+        }
+    }
+    let (c, b) = (median(cp), median(both));
+    println!(
+        "10,000-file tree: delete_file + undo {:.0} ms, plain `cp -a` {:.0} ms: {:.2}× (goal ≤ 3×)",
+        ms(b),
+        ms(c),
+        b.as_secs_f64() / c.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}
