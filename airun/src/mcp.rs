@@ -249,8 +249,8 @@ impl McpServer {
 
     /// The sandbox narrowed to the roots the client offers, when it offers any (the `roots`
     /// capability, deprecated in the 2026-07-28 revision but still sent by older clients).
-    /// Offered roots only ever narrow the configured ones. A client that cannot list them
-    /// leaves the configured roots in force.
+    /// Offered roots only ever narrow the configured ones; a client that offers roots but
+    /// cannot list them gets no file access.
     // MCP roots are deprecated (SEP-2577) but still sent by older clients, which the issue asks
     // us to honour.
     #[allow(deprecated)]
@@ -266,19 +266,30 @@ impl McpServer {
             return None;
         }
         let key = self.session_for(ctx);
-        if let Some(sb) = self.inner.roots.lock().ok()?.get(&key) {
+        if let Some(sb) = self
+            .inner
+            .roots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Some(Arc::clone(sb));
         }
-        let listed = ctx.peer.list_roots().await.ok()?;
-        let offered: Vec<std::path::PathBuf> = listed
-            .roots
-            .iter()
-            .filter_map(|r| file_uri_path(&r.uri))
-            .collect();
+        // A client that says it has roots but cannot list them gets none (fails closed).
+        let offered: Vec<std::path::PathBuf> = match ctx.peer.list_roots().await {
+            Ok(listed) => listed
+                .roots
+                .iter()
+                .filter_map(|r| file_uri_path(&r.uri))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         let narrowed = Arc::new(self.inner.engine.sandbox().narrowed_to(&offered));
-        if let Ok(mut map) = self.inner.roots.lock() {
-            map.insert(key, Arc::clone(&narrowed));
-        }
+        self.inner
+            .roots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Arc::clone(&narrowed));
         Some(narrowed)
     }
 

@@ -523,3 +523,106 @@ fn the_readme_file_commands_do_what_it_says() {
     }
     assert_eq!(ran, 3, "the README's write, dry run and undo lines");
 }
+
+#[test]
+fn the_state_directory_inside_a_root_is_out_of_reach() {
+    let w = Work::new();
+    // `--root .` with the default `.aifirst`: the journal and audit log sit inside the root.
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["--root", "."])
+            .args(args)
+            .current_dir(w.root())
+            .env_remove("AIFIRST_STATE_DIR")
+            .env_remove("AIFIRST_ROOTS")
+            .output()
+            .unwrap()
+    };
+    let call = |tool: &str, args: Value| run(&["call", tool, "--args", &args.to_string()]);
+    assert!(call("write_file", json!({"path": "a.txt", "content": "x"}))
+        .status
+        .success());
+    assert!(w.root().join(".aifirst/journal.sqlite3").exists());
+    for (tool, args) in [
+        (
+            "read_text_file",
+            json!({"path": ".aifirst/journal.sqlite3"}),
+        ),
+        (
+            "read_text_file",
+            json!({"path": "src/../.aifirst/audit.sqlite3"}),
+        ),
+        (
+            "write_file",
+            json!({"path": ".aifirst/journal.sqlite3", "content": ""}),
+        ),
+        (
+            "delete_file",
+            json!({"path": ".aifirst", "recursive": true}),
+        ),
+        (
+            "move_file",
+            json!({"source": ".aifirst", "destination": "moved"}),
+        ),
+        (
+            "copy_file",
+            json!({"source": ".aifirst", "destination": "copied", "recursive": true}),
+        ),
+        ("list_directory", json!({"path": ".aifirst/blobs"})),
+    ] {
+        let out = call(tool, args.clone());
+        assert!(!out.status.success(), "{tool} {args}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("state directory"), "{tool} {args}: {err}");
+    }
+    let listed = call("list_directory", json!({"path": "."}));
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("a.txt") && !listed.contains(".aifirst"),
+        "{listed}"
+    );
+    let tree = call("directory_tree", json!({"path": "."}));
+    assert!(!String::from_utf8_lossy(&tree.stdout).contains(".aifirst"));
+    assert!(run(&["undo"]).status.success());
+    assert!(!w.root().join("a.txt").exists());
+    assert!(run(&["audit", "verify"]).status.success());
+}
+
+#[test]
+fn long_names_links_and_moves_onto_existing_files() {
+    let w = Work::new();
+    let long = "é".repeat(120) + ".txt"; // 244 bytes: a temporary name beside it must not grow
+    w.call(
+        "write_file",
+        json!({"path": w.p(&long), "content": "long\n"}),
+    );
+    w.call("delete_file", json!({"path": w.p(&long)}));
+    w.ok(&["undo"]);
+    assert_eq!(
+        std::fs::read_to_string(w.root().join(&long)).unwrap(),
+        "long\n"
+    );
+    w.ok(&["undo"]);
+    assert!(!w.root().join(&long).exists());
+    // Appending through a link is refused: the snapshot keeps the link, not what it names.
+    std::os::unix::fs::symlink("README.md", w.root().join("alias.md")).unwrap();
+    let err = w.fails(&[
+        "call",
+        "append_file",
+        "--args",
+        &json!({"path": w.p("alias.md"), "content": "x"}).to_string(),
+    ]);
+    assert!(err.contains("symbolic link"), "{err}");
+    // A move never replaces what is at its destination.
+    let err = w.fails(&[
+        "call",
+        "move_file",
+        "--args",
+        &json!({"source": w.p("README.md"), "destination": w.p("src/main.py")}).to_string(),
+    ]);
+    assert!(err.contains("exists"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(w.root().join("src/main.py")).unwrap(),
+        "def main():\n    return 1\n"
+    );
+}

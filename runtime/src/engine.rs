@@ -299,6 +299,8 @@ pub struct Engine {
     sandbox: Arc<Sandbox>,
     /// Content kept by file-snapshot steps.
     store: Store,
+    /// Where the journal, the audit log and the store live: out of the file tools' reach.
+    state_dir: PathBuf,
     snapshot_limit: u64,
 }
 
@@ -327,6 +329,7 @@ impl Engine {
             redactor: Redactor::default(),
             sandbox: Arc::new(Sandbox::default()),
             store: Store::new(state_dir),
+            state_dir: state_dir.to_path_buf(),
             snapshot_limit: DEFAULT_SNAPSHOT_LIMIT,
         })
     }
@@ -353,7 +356,9 @@ impl Engine {
 
     /// What capabilities may reach: allowed roots and hosts (default: no files, public hosts).
     pub fn with_sandbox(mut self, sandbox: Sandbox) -> Self {
-        self.sandbox = Arc::new(sandbox);
+        // The journal, audit log and snapshots are never reachable through file capabilities,
+        // even when the state directory lies inside a root (`.aifirst` with `--root .`).
+        self.sandbox = Arc::new(sandbox.protecting(&self.state_dir));
         self
     }
 
@@ -687,7 +692,7 @@ impl Engine {
             let result = def.invoke(&ctx, args).await?;
             return Ok((result, StepUndo::Irreversible { reason: why }));
         }
-        let _held = self.locks.paths(&fp.entries).await?;
+        let _held = self.locks.files().await?;
         let fs = sandbox.fs();
         let not_run = |e: String| CallError::Snapshot(format!("{e}; nothing was run"));
         let mut manifest = snapshot::before(fs, &self.store, &fp.entries, self.snapshot_limit)
@@ -707,7 +712,7 @@ impl Engine {
             Ok(result) => {
                 // Should the state it left not be recordable, the state before still is: undo
                 // then needs --force (nothing confirms what it would overwrite).
-                let kept = snapshot::after(fs, &self.store, &mut manifest)
+                let kept = snapshot::after(fs, &self.store, &mut manifest, self.snapshot_limit)
                     .map_err(|e| e.to_string())
                     .and_then(|()| self.store.put_manifest(&manifest));
                 Ok((result, undo(kept.unwrap_or(ahead))))
@@ -721,11 +726,10 @@ impl Engine {
         }
     }
 
-    /// Writes a file-snapshot step's before (undo) or after (redo) state back, its paths locked.
-    async fn restore_files(&self, manifest: &str, towards_before: bool) -> Result<(), String> {
+    /// Writes a file-snapshot step's before (undo) or after (redo) state back. The caller holds
+    /// the files lock ([`SessionLocks::files`]) from its conflict check on.
+    fn restore_files(&self, manifest: &str, towards_before: bool) -> Result<(), String> {
         let m = self.store.manifest(manifest)?;
-        let paths: Vec<String> = m.entries.iter().map(|e| e.path.clone()).collect();
-        let _held = self.locks.paths(&paths).await.map_err(|e| e.to_string())?;
         snapshot::restore(self.sandbox.fs(), &self.store, &m, towards_before)
     }
 
@@ -986,6 +990,11 @@ impl Engine {
                     break;
                 }
             };
+            // A file-snapshot step's files stay locked from its conflict check to its restore.
+            let _files = match &step.undo {
+                StepUndo::Files { .. } => Some(self.locks.files().await?),
+                _ => None,
+            };
             if !opts.force {
                 if let Err(why) = self.check_targets(&step.undo).await {
                     let why = if retry {
@@ -1128,6 +1137,11 @@ impl Engine {
         let mut report = UndoReport::default();
         for step in steps {
             let started = Instant::now();
+            let _files = if opts.dry_run {
+                None
+            } else {
+                Some(self.locks.files().await?)
+            };
             let mut blocked = match &step.undo {
                 StepUndo::Files { .. } => self.vet(&step).err(),
                 _ => Some(format!(
@@ -1188,7 +1202,7 @@ impl Engine {
             let StepUndo::Files { manifest, .. } = &step.undo else {
                 break;
             };
-            if let Err(why) = self.restore_files(manifest, false).await {
+            if let Err(why) = self.restore_files(manifest, false) {
                 let why = format!("redo stopped: {why}");
                 let _ = record(UndoPhase::Failed, Some(&why));
                 report.failed = Some((step.id, why));
@@ -1355,11 +1369,11 @@ impl Engine {
             Ok(m) => m,
             Err(e) => return irreversible(e),
         };
-        let _held = match self.locks.paths(paths).await {
+        let _held = match self.locks.files().await {
             Ok(h) => h,
             Err(e) => return irreversible(e.to_string()),
         };
-        match snapshot::after(self.sandbox.fs(), &self.store, &mut m)
+        match snapshot::after(self.sandbox.fs(), &self.store, &mut m, self.snapshot_limit)
             .map_err(|e| e.to_string())
             .and_then(|()| self.store.put_manifest(&m))
         {
@@ -1717,7 +1731,6 @@ impl Engine {
             // Idempotent: a restore that stopped part-way may simply run again.
             StepUndo::Files { manifest, .. } => self
                 .restore_files(manifest, true)
-                .await
                 .map(|()| Vec::new())
                 .map_err(|e| (e, false)),
             StepUndo::Function {

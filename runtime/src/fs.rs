@@ -31,6 +31,9 @@ struct Root {
 #[derive(Debug, Default)]
 pub struct Fs {
     roots: Vec<Root>,
+    /// Directories no path may lead into (the runtime's state directory: its journal, audit
+    /// log and snapshots), canonical.
+    protected: Vec<PathBuf>,
 }
 
 /// A path resolved to a root: open it with the methods of [`Fs`] or through [`Located::dir`].
@@ -42,6 +45,8 @@ pub struct Located<'a> {
     pub rel: PathBuf,
     /// The path as the caller should see it in messages: the root as configured joined with `rel`.
     pub shown: PathBuf,
+    /// The root with every link resolved, joined with `rel` (links below the root not resolved).
+    pub canonical: PathBuf,
 }
 
 impl Fs {
@@ -63,12 +68,47 @@ impl Fs {
                 dir,
             });
         }
-        Ok(Fs { roots: out })
+        Ok(Fs {
+            roots: out,
+            protected: Vec::new(),
+        })
     }
 
     /// The roots as configured.
     pub fn roots(&self) -> Vec<&Path> {
         self.roots.iter().map(|r| r.given.as_path()).collect()
+    }
+
+    /// Puts `dir` (the runtime's state directory) out of reach: no path inside it is located,
+    /// listings leave it out, and a directory holding it is not removed, moved or copied. A
+    /// directory that does not exist is ignored.
+    pub fn protect(&mut self, dir: &Path) {
+        if let Ok(c) = aifirst_capability::path::absolute(dir).canonicalize() {
+            if !self.protected.contains(&c) {
+                self.protected.push(c);
+            }
+        }
+    }
+
+    /// The protected directories (see [`Fs::protect`]).
+    pub fn protected(&self) -> &[PathBuf] {
+        &self.protected
+    }
+
+    /// Refuses a path that holds a protected directory (removing, moving or copying it would
+    /// take the journal and audit log with it).
+    pub fn refuse_holding_state(&self, at: &Located<'_>) -> Result<(), ToolError> {
+        match self.protected.iter().find(|p| p.starts_with(&at.canonical)) {
+            Some(p) => Err(ToolError::NotAllowed {
+                message: format!(
+                    "{} holds the runtime's state directory ({}: the undo journal and audit log); \
+                     it is not removed, moved or copied by file tools",
+                    at.shown.display(),
+                    p.display()
+                ),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// `true` when no root is configured: every file access is refused.
@@ -110,10 +150,22 @@ impl Fs {
         for root in &self.roots {
             for base in [&root.given, &root.canonical] {
                 if let Ok(rel) = normal.strip_prefix(base) {
+                    let canonical = root.canonical.join(rel);
+                    if let Some(p) = self.protected.iter().find(|p| canonical.starts_with(p)) {
+                        return Err(ToolError::NotAllowed {
+                            message: format!(
+                                "path `{}` is inside the runtime's state directory ({}: the undo \
+                                 journal and audit log), which file tools never touch",
+                                path.display(),
+                                p.display()
+                            ),
+                        });
+                    }
                     return Ok(Located {
                         dir: &root.dir,
                         rel: rel.to_path_buf(),
                         shown: root.given.join(rel),
+                        canonical,
                     });
                 }
             }
@@ -193,7 +245,7 @@ impl Fs {
             .map_err(|e| io_error(&at, e))?;
         let written = file
             .write_all(contents)
-            .and_then(|_| file.sync_all())
+            .and_then(|_| if durable() { file.sync_all() } else { Ok(()) })
             .and_then(|_| match perms.or_else(new_file_permissions) {
                 Some(p) => file.set_permissions(p),
                 None => Ok(()),
@@ -358,15 +410,28 @@ fn new_file_permissions() -> Option<cap_std::fs::Permissions> {
     None
 }
 
-fn temp_name(name: &Path) -> PathBuf {
+/// `rename` that never replaces an existing destination: `renameat2(RENAME_NOREPLACE)` on Linux;
+/// where the file system lacks it, the (already made) existence check then a plain rename.
+fn rename_noreplace(from_dir: &Dir, from: &Path, to_dir: &Dir, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags};
+        match renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    from_dir.rename(from, to_dir, to)
+}
+
+/// A sibling temporary name of fixed length (a long file name plus a suffix could pass the
+/// 255-byte limit on names).
+pub(crate) fn temp_name(_name: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    PathBuf::from(format!(
-        ".{}.aifirst-{}-{n}.tmp",
-        name.display(),
-        std::process::id()
-    ))
+    PathBuf::from(format!(".aifirst-{}-{n}.tmp", std::process::id()))
 }
 
 /// An I/O error naming the path as the caller gave it. A path that cap-std refused because it
@@ -523,6 +588,10 @@ impl Fs {
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_error(&at, e))?;
+            let full = at.canonical.join(entry.file_name());
+            if self.protected.contains(&full) {
+                continue;
+            }
             let (kind, size, mode) = match entry.metadata() {
                 Ok(m) => (EntryKind::of(m.file_type()), m.len(), mode_of(&m)),
                 // Gone since it was listed, or not readable: still listed, by what the
@@ -561,6 +630,18 @@ impl Fs {
     /// reader), and the open does not block.
     pub fn append_regular(&self, path: impl AsRef<Path>, contents: &[u8]) -> Result<(), ToolError> {
         let at = self.locate(&path)?;
+        // A final link is refused, as by `write`: what it names is not what a snapshot of
+        // `path` keeps.
+        if let Ok(m) = symlink_metadata_at(&at) {
+            if m.file_type().is_symlink() {
+                return Err(ToolError::NotAllowed {
+                    message: format!(
+                        "{} is a symbolic link; append to the file it names instead",
+                        at.shown.display()
+                    ),
+                });
+            }
+        }
         match metadata_at(&at) {
             Ok(m) if !m.is_file() => return Err(not_regular(&at, &m)),
             Ok(_) => {}
@@ -594,6 +675,7 @@ impl Fs {
     /// link given as `path` is removed itself. A root is refused.
     pub fn remove_dir_all(&self, path: impl AsRef<Path>) -> Result<(), ToolError> {
         let at = self.locate(&path)?;
+        self.refuse_holding_state(&at)?;
         let (parent, name) = parent_of(&at)?;
         open_parent(&at, &parent)?
             .remove_dir_all(&name)
@@ -601,12 +683,13 @@ impl Fs {
     }
 
     /// Moves (renames) a file, link or directory; both paths must be inside the roots. A
-    /// destination that exists — even a dangling link — is refused, never replaced. (The check
-    /// and the rename are two steps: something created at the destination in between would be
-    /// replaced.) Across file systems the rename fails; copy and remove instead.
+    /// destination that exists — even a dangling link — is refused, never replaced: on Linux
+    /// the kernel checks it in the rename itself (`RENAME_NOREPLACE`), so nothing created there
+    /// meanwhile is lost. Across file systems the rename fails; copy and remove instead.
     pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<(), ToolError> {
         let src = self.locate(&from)?;
         let dst = self.locate(&to)?;
+        self.refuse_holding_state(&src)?;
         let (sp, sn) = parent_of(&src)?;
         let (dp, dn) = parent_of(&dst)?;
         let sdir = open_parent(&src, &sp)?;
@@ -617,7 +700,10 @@ impl Fs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_error(&dst, e)),
         }
-        sdir.rename(&sn, &ddir, &dn).map_err(|e| io_error(&src, e))
+        rename_noreplace(&sdir, &sn, &ddir, &dn).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => already_exists(&dst),
+            _ => io_error(&src, e),
+        })
     }
 
     /// Copies a regular file, or with `recursive` a directory and everything in it, to `to`,
@@ -633,6 +719,7 @@ impl Fs {
     ) -> Result<CopyReport, ToolError> {
         let src = self.locate(&from)?;
         let dst = self.locate(&to)?;
+        self.refuse_holding_state(&src)?;
         let (dp, dn) = parent_of(&dst)?;
         let ddir = open_parent(&dst, &dp)?;
         match ddir.symlink_metadata(&dn) {
@@ -764,6 +851,7 @@ fn below<'a>(at: &Located<'a>, rel: &Path) -> Located<'a> {
         dir: at.dir,
         rel: at.rel.join(rel),
         shown: at.shown.join(rel),
+        canonical: at.canonical.join(rel),
     }
 }
 
@@ -941,4 +1029,9 @@ fn copy_tree(
         }
     }
     Ok(())
+}
+
+/// Temporary switch for measuring: `AIFIRST_FSYNC=0` skips the fsync of written files.
+fn durable() -> bool {
+    std::env::var_os("AIFIRST_FSYNC").is_none_or(|v| v != "0")
 }

@@ -18,6 +18,8 @@ use sha2::{Digest, Sha256};
 pub(crate) struct SessionLocks {
     dir: PathBuf,
     local: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The in-process half of [`SessionLocks::files`].
+    files_local: Arc<tokio::sync::Mutex<()>>,
     pub(crate) wait: Duration,
 }
 
@@ -29,7 +31,8 @@ pub(crate) struct SessionGuard {
 
 /// Held while a call or an undo changes these paths (file-snapshot steps); released on drop.
 pub(crate) struct PathGuard {
-    _files: Vec<File>,
+    _file: File,
+    _local: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// Why a session's lock was not taken.
@@ -54,6 +57,7 @@ impl SessionLocks {
         SessionLocks {
             dir: state_dir.join("locks"),
             local: Mutex::new(HashMap::new()),
+            files_local: Arc::new(tokio::sync::Mutex::new(())),
             wait: Duration::from_secs(60),
         }
     }
@@ -110,56 +114,50 @@ impl SessionLocks {
         })
     }
 
-    /// Takes the locks of `paths` (across sessions and processes of this state directory), in
-    /// one order so that two calls never wait on each other: a call and an undo that touch the
-    /// same file cannot interleave.
-    pub(crate) async fn paths(&self, paths: &[String]) -> Result<PathGuard, LockError> {
-        let mut keys: Vec<String> = paths
-            .iter()
-            .map(|p| {
-                let digest = Sha256::digest(p.as_bytes());
-                let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-                format!("path-{hex}.lock")
-            })
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let mut files = Vec::with_capacity(keys.len());
-        for key in keys {
-            let path = self.dir.join(key);
-            let io = |source| LockError::Io {
-                path: path.clone(),
-                source,
-            };
-            crate::journal::create_private_dir(&self.dir).map_err(io)?;
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(io)?;
-            let started = Instant::now();
-            let mut pause = Duration::from_micros(200);
-            loop {
-                match file.try_lock() {
-                    Ok(()) => break,
-                    Err(TryLockError::WouldBlock) => {
-                        if started.elapsed() >= self.wait {
-                            return Err(LockError::Busy {
-                                session: format!("paths {}", paths.join(", ")),
-                                path,
-                                secs: self.wait.as_secs(),
-                            });
-                        }
-                        std::thread::sleep(pause);
-                        pause = (pause * 2).min(Duration::from_millis(20));
+    /// Takes the lock every file-snapshot call, undo and redo of this state directory holds
+    /// while it snapshots, changes and restores files (across sessions and processes): a call
+    /// and an undo that touch the same files — under whatever name, nested or not — never
+    /// interleave, and an undo's conflict check and its restore see the same files. One lock
+    /// for all paths: agents' file changes are short, and per-path locks cannot see that
+    /// `a/new` and `a/new/b.txt`, or one file under two roots, overlap. Waits in arrival
+    /// order within the process, then on `flock` across processes, bounded by `wait`.
+    pub(crate) async fn files(&self) -> Result<PathGuard, LockError> {
+        let local = Arc::clone(&self.files_local).lock_owned().await;
+        let path = self.dir.join("files.lock");
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        crate::journal::create_private_dir(&self.dir).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        let started = Instant::now();
+        let mut pause = Duration::from_micros(200);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    if started.elapsed() >= self.wait {
+                        return Err(LockError::Busy {
+                            session: "file changes".to_string(),
+                            path,
+                            secs: self.wait.as_secs(),
+                        });
                     }
-                    Err(TryLockError::Error(e)) => return Err(io(e)),
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
                 }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
             }
-            files.push(file);
         }
-        Ok(PathGuard { _files: files })
+        Ok(PathGuard {
+            _file: file,
+            _local: local,
+        })
     }
 }

@@ -64,10 +64,21 @@ impl Sandbox {
         }
         // A root that cannot be opened (gone since) is left out rather than widening anything.
         let roots: Vec<PathBuf> = roots.into_iter().filter(|r| r.is_dir()).collect();
+        let mut fs = Fs::new(&roots).unwrap_or_default();
+        for p in self.fs.protected() {
+            fs.protect(p);
+        }
         Sandbox {
-            fs: Fs::new(&roots).unwrap_or_default(),
+            fs,
             net: Arc::clone(&self.net),
         }
+    }
+
+    /// Puts the runtime's state directory out of the file tools' reach ([`Fs::protect`]); the
+    /// engine does this with its own.
+    pub fn protecting(mut self, state_dir: &std::path::Path) -> Sandbox {
+        self.fs.protect(state_dir);
+        self
     }
 
     pub fn fs(&self) -> &Fs {

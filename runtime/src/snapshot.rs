@@ -379,6 +379,9 @@ pub(crate) fn entry_paths(fs: &Fs, paths: &[String]) -> Result<Vec<String>, Tool
             });
         }
         let at = fs.locate(p)?;
+        // A snapshot of the state directory would copy the store into itself, and its undo
+        // would rewrite the journal.
+        fs.refuse_holding_state(&at)?;
         let mut rel = PathBuf::new();
         let mut chosen = at.rel.clone();
         for c in at.rel.components() {
@@ -567,14 +570,28 @@ pub(crate) fn measure(fs: &Fs, paths: &[String], limit: u64) -> Result<u64, Snap
     Ok(budget.used)
 }
 
-/// Completes a manifest with the state the call left (kept too, for redo).
-pub(crate) fn after(fs: &Fs, store: &Store, m: &mut Manifest) -> Result<(), SnapError> {
-    let mut budget = Budget {
-        used: 0,
-        limit: u64::MAX,
-    };
-    for e in &mut m.entries {
-        e.after = Some(capture(fs, &e.path, Keep::Store(store), &mut budget)?);
+/// Completes a manifest with the state the call left: kept too (for redo) up to `limit`
+/// bytes; past it only hashed, enough for undo's conflict check (redo then finds no blob and
+/// refuses, saying so).
+pub(crate) fn after(fs: &Fs, store: &Store, m: &mut Manifest, limit: u64) -> Result<(), SnapError> {
+    let mut budget = Budget { used: 0, limit };
+    let mut kept = Vec::with_capacity(m.entries.len());
+    for e in &m.entries {
+        match capture(fs, &e.path, Keep::Store(store), &mut budget) {
+            Ok(n) => kept.push(n),
+            Err(SnapError::TooLarge { .. }) => {
+                budget.limit = u64::MAX;
+                kept.clear();
+                for e in &m.entries {
+                    kept.push(capture(fs, &e.path, Keep::Hash, &mut budget)?);
+                }
+                break;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    for (e, n) in m.entries.iter_mut().zip(kept) {
+        e.after = Some(n);
     }
     Ok(())
 }
@@ -783,8 +800,20 @@ fn put_in(parent: &Dir, name: &str, n: &Node, store: &Store, shown: &str) -> Res
                 }
                 Err(e) => return Err(io(shown, e)),
             }
+            // Opened, then checked to be the directory just looked at: a link swapped in
+            // meanwhile is not followed into another directory to be filled (or emptied).
+            let seen = parent.symlink_metadata(name).map_err(|e| io(shown, e))?;
             let dir = parent.open_dir(name).map_err(|e| io(shown, e))?;
+            let opened = dir.dir_metadata().map_err(|e| io(shown, e))?;
+            if !seen.is_dir() || ino(&opened) != ino(&seen) {
+                return Err(format!(
+                    "{shown} changed while it was being restored; try again"
+                ));
+            }
             fill_dir(&dir, children, store, shown)?;
+            drop(dir);
+            // (Beneath the root: a link swapped in by now could only change another directory
+            // of the root's mode.)
             parent
                 .set_permissions(name, cap_std::fs::Permissions::from_mode(*mode))
                 .map_err(|e| io(shown, e))
@@ -818,6 +847,16 @@ fn fill_dir(
     }
     for (name, node) in children {
         let sub = format!("{shown}/{name}");
+        if name.is_empty()
+            || name == "."
+            || name == ".."
+            || name.contains('/')
+            || name.contains('\0')
+        {
+            return Err(format!(
+                "{sub}: the snapshot names an entry `{name}` that is not a file name; refused"
+            ));
+        }
         put_in(dir, name, node, store, &sub)?;
     }
     Ok(())
@@ -835,11 +874,7 @@ fn write_blob(
 ) -> Result<(), String> {
     let mut src = std::fs::File::open(store.path(hash))
         .map_err(|e| format!("snapshot blob {hash} for {shown}: {e}"))?;
-    let tmp = format!(
-        ".{name}.aifirst-undo-{}-{}.tmp",
-        std::process::id(),
-        TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
+    let tmp = crate::fs::temp_name(Path::new(name));
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     opts.mode(0o600);

@@ -425,3 +425,30 @@ fn an_interrupted_undo_runs_again_and_blobs_are_checked() {
     assert_eq!(r.undone.len(), 1, "{r:?}");
     assert_eq!(tree(&b.root), before);
 }
+
+#[test]
+fn a_large_after_state_is_hashed_not_kept_and_redo_says_so() {
+    let b = Bench::new();
+    let e = b.engine(Policy::default()).with_snapshot_limit(64);
+    let big = "x".repeat(1000);
+    block_on(e.call(
+        "s",
+        "snap_put",
+        json!({"path": b.p("notes.md"), "content": big}),
+        CallOptions::default(),
+    ))
+    .unwrap();
+    // Undo still checks and restores (the state before was small).
+    assert_eq!(undo(&e, 1, false).undone.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "# notes\n"
+    );
+    let r = block_on(e.redo("s", 1, UndoOptions::default())).unwrap();
+    let (_, why) = r.failed.expect("redo refused");
+    assert!(why.contains("missing"), "{why}");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "# notes\n"
+    );
+}

@@ -268,6 +268,12 @@ pub fn edit_file(
             "`edits` is empty: give at least one {\"oldText\", \"newText\"}".into(),
         ));
     }
+    if edits.len() > 1000 {
+        return Err(invalid(format!(
+            "`edits` has {} edits; at most 1000 in one call (split them, or rewrite the file with write_file)",
+            edits.len()
+        )));
+    }
     let fs = ctx.fs();
     let shown = shown(fs, &path)?;
     let shown_text = shown.display().to_string();
@@ -673,6 +679,8 @@ pub fn search_file_contents(
     let mut searcher = SearcherBuilder::new()
         .binary_detection(BinaryDetection::quit(b'\x00'))
         .line_number(true)
+        // A file with no line ends is one line: never buffer more than this of it.
+        .heap_limit(Some(16 * MIB as usize))
         .build();
     let mut hits: Vec<String> = Vec::new();
     let mut search = |mut file: File, shown: &Path, hits: &mut Vec<String>| {
@@ -1363,7 +1371,13 @@ fn apply_edits(text: &str, edits: &[EditOperation], shown: &str) -> Result<Strin
                  it in `newText`). Nothing was changed."
             )));
         }
-        let exact: Vec<usize> = work.match_indices(old.as_str()).map(|(at, _)| at).collect();
+        // Enough to tell "once" from "many" and to name a few places (`take`: an `oldText` of
+        // one character in a large file would otherwise list every occurrence).
+        let exact: Vec<usize> = work
+            .match_indices(old.as_str())
+            .map(|(at, _)| at)
+            .take(11)
+            .collect();
         match exact.as_slice() {
             [at] => {
                 let at = *at;
@@ -1372,12 +1386,16 @@ fn apply_edits(text: &str, edits: &[EditOperation], shown: &str) -> Result<Strin
             }
             [] => {}
             many => {
-                let lines: Vec<usize> = many.iter().map(|at| line_of(&work, *at)).collect();
+                let lines = lines_of(&work, many);
+                let count = if many.len() > 10 {
+                    "more than 10".to_string()
+                } else {
+                    many.len().to_string()
+                };
                 return Err(failed(format!(
-                    "{which}: `oldText` occurs {} times in {shown} (at lines {}), so it is not \
-                     clear which to replace. Include more of the surrounding lines in `oldText` \
-                     so it matches exactly once. Nothing was changed.",
-                    many.len(),
+                    "{which}: `oldText` occurs {count} times in {shown} (at lines {}), so it is \
+                     not clear which to replace. Include more of the surrounding lines in \
+                     `oldText` so it matches exactly once. Nothing was changed.",
                     list_lines(&lines)
                 )));
             }
@@ -1400,9 +1418,16 @@ fn apply_edits(text: &str, edits: &[EditOperation], shown: &str) -> Result<Strin
     Ok(work)
 }
 
-/// The 1-based line of byte offset `at`.
-fn line_of(text: &str, at: usize) -> usize {
-    text.get(..at).map_or(0, |s| s.matches('\n').count()) + 1
+/// The 1-based lines of ascending byte offsets, in one pass over the text.
+fn lines_of(text: &str, offsets: &[usize]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(offsets.len());
+    let (mut line, mut from) = (1usize, 0usize);
+    for &at in offsets {
+        line += text.get(from..at).map_or(0, |s| s.matches('\n').count());
+        from = at.max(from);
+        out.push(line);
+    }
+    out
 }
 
 fn list_lines(lines: &[usize]) -> String {
@@ -1441,14 +1466,29 @@ fn flexible_replace(work: &str, old: &str, new: &str) -> Result<String, Miss> {
         return Err(Miss::None);
     }
     let wanted: Vec<&str> = old_lines.iter().map(|l| l.trim()).collect();
-    let hits: Vec<usize> = (0..=lines.len() - old_lines.len())
-        .filter(|&i| {
-            lines[i..i + wanted.len()]
-                .iter()
-                .zip(&wanted)
-                .all(|(have, want)| have.trim() == *want)
-        })
-        .collect();
+    // Line comparisons are bounded (a block of identical lines against a file of them would
+    // otherwise cost lines × block); past the bound it is a miss, reported as one.
+    let mut budget: u64 = 50_000_000;
+    let mut hits: Vec<usize> = Vec::new();
+    for i in 0..=lines.len() - old_lines.len() {
+        let mut all = true;
+        for (have, want) in lines[i..i + wanted.len()].iter().zip(&wanted) {
+            budget = budget.saturating_sub(1);
+            if have.trim() != *want {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            hits.push(i);
+            if hits.len() > 10 {
+                break;
+            }
+        }
+        if budget == 0 {
+            return Err(Miss::None);
+        }
+    }
     let at = match hits.as_slice() {
         [at] => *at,
         [] => return Err(Miss::None),
@@ -1610,11 +1650,13 @@ fn unified_diff(old: &str, new: &str, name: &str) -> String {
 
 /// The diff in a fenced block, with more backticks than the diff holds in a row.
 fn fenced(diff: &str) -> String {
-    let mut n = 3;
-    while diff.contains(&"`".repeat(n)) {
-        n += 1;
+    // One more backtick than the longest run in the diff (at least three), found in one pass.
+    let (mut longest, mut run) = (0usize, 0usize);
+    for b in diff.bytes() {
+        run = if b == b'`' { run + 1 } else { 0 };
+        longest = longest.max(run);
     }
-    let fence = "`".repeat(n);
+    let fence = "`".repeat((longest + 1).max(3));
     format!("{fence}diff\n{diff}{fence}\n\n")
 }
 
