@@ -28,6 +28,41 @@ use crate::{Ctx, Expr, Guard, Registry, Root, ToolError, UndoCall, UndoKind, Und
 /// The default of [`Engine::with_snapshot_limit`]: 256 MiB of file content per call.
 pub const DEFAULT_SNAPSHOT_LIMIT: u64 = 256 * 1024 * 1024;
 
+/// A file-snapshot call ready to run: its files locked and their state kept, or why it keeps
+/// nothing.
+enum PreparedFiles {
+    Irreversible(String),
+    Kept {
+        _held: crate::lock::PathGuard,
+        manifest: snapshot::Manifest,
+        /// The manifest's blob (the state before the call).
+        ahead: String,
+        entries: Vec<String>,
+        bytes: u64,
+    },
+}
+
+impl PreparedFiles {
+    /// The compensation journaled with the step before the call runs.
+    fn undo_ahead(&self) -> StepUndo {
+        match self {
+            PreparedFiles::Irreversible(why) => StepUndo::Irreversible {
+                reason: why.clone(),
+            },
+            PreparedFiles::Kept {
+                ahead,
+                entries,
+                bytes,
+                ..
+            } => StepUndo::Files {
+                manifest: ahead.clone(),
+                paths: entries.clone(),
+                bytes: *bytes,
+            },
+        }
+    }
+}
+
 /// What a `file_snapshot` plan keeps for one call: its paths, or why it keeps nothing.
 struct FilePlan {
     /// The paths to snapshot, as the sandbox shows them.
@@ -496,11 +531,27 @@ impl Engine {
         } else {
             None
         };
+        // A file-snapshot call: its files locked and their state kept before the step is
+        // journaled, so the step's first record already says how to undo it.
+        let prepared = match files {
+            Some(fp) => match self.prepare_files(fp, &sandbox).await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    let _ = self.record_call(&event(e.status(), None, Some(e.to_string())));
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         let step = if mutating {
-            Some(self.journal.intend(
+            let ahead = prepared
+                .as_ref()
+                .map_or(StepUndo::Pending, PreparedFiles::undo_ahead);
+            Some(self.journal.intend_with(
                 session,
                 name,
                 &self.redactor.redact_for_record(&args_checked),
+                &ahead,
             )?)
         } else {
             None
@@ -513,8 +564,8 @@ impl Engine {
                 "`{name}` was not run: its audit record could not be written ({why})"
             )));
         }
-        let outcome = match files {
-            Some(fp) => self.run_files(step, def, args_checked, fp, &sandbox).await,
+        let outcome = match prepared {
+            Some(p) => self.run_files(def, args_checked, p, &sandbox).await,
             None => self.run(step, def, args_checked, &sandbox).await,
         };
         // The audit outcome first, then the journal: a step the journal calls done (or error)
@@ -666,49 +717,61 @@ impl Engine {
         }))
     }
 
-    /// Runs a file-snapshot call: its paths locked, their state kept and journaled before it
-    /// runs, the state it left kept after. A call that fails leaves nothing: what it changed is
-    /// written back before the error is returned.
+    /// Locks the files and keeps their state before a file-snapshot call (nothing when the
+    /// snapshot would be too large: the call is then irreversible).
+    async fn prepare_files(
+        &self,
+        fp: FilePlan,
+        sandbox: &Arc<Sandbox>,
+    ) -> Result<PreparedFiles, CallError> {
+        if let Some(why) = fp.irreversible {
+            return Ok(PreparedFiles::Irreversible(why));
+        }
+        let held = self.locks.files().await?;
+        let not_run = |e: String| CallError::Snapshot(format!("{e}; nothing was run"));
+        let manifest = snapshot::before(sandbox.fs(), &self.store, &fp.entries, self.snapshot_limit)
+            .map_err(|e| not_run(e.to_string()))?;
+        let ahead = self.store.put_manifest(&manifest).map_err(not_run)?;
+        Ok(PreparedFiles::Kept {
+            _held: held,
+            bytes: manifest.entries.iter().map(|e| e.before.bytes()).sum(),
+            manifest,
+            ahead,
+            entries: fp.entries,
+        })
+    }
+
+    /// Runs a prepared file-snapshot call and keeps the state it left (for conflict checks and
+    /// redo). A call that fails leaves nothing: what it changed is written back before the
+    /// error is returned.
     async fn run_files(
         &self,
-        step: Option<i64>,
         def: &'static CapabilityDef,
         args: Value,
-        fp: FilePlan,
+        prepared: PreparedFiles,
         sandbox: &Arc<Sandbox>,
     ) -> Result<(Value, StepUndo), CallError> {
         let ctx = Ctx::with_sandbox(Arc::clone(sandbox));
-        if let Some(why) = fp.irreversible {
-            // Journaled before it runs, so an interrupted step is not taken for one that never
-            // started (see `never_ran`).
-            if let Some(id) = step {
-                self.journal.set_undo(
-                    id,
-                    &StepUndo::Irreversible {
-                        reason: why.clone(),
-                    },
-                )?;
+        let (mut manifest, ahead, entries, bytes, held) = match prepared {
+            PreparedFiles::Irreversible(why) => {
+                let result = def.invoke(&ctx, args).await?;
+                return Ok((result, StepUndo::Irreversible { reason: why }));
             }
-            let result = def.invoke(&ctx, args).await?;
-            return Ok((result, StepUndo::Irreversible { reason: why }));
-        }
-        let _held = self.locks.files().await?;
+            PreparedFiles::Kept {
+                _held,
+                manifest,
+                ahead,
+                entries,
+                bytes,
+            } => (manifest, ahead, entries, bytes, _held),
+        };
         let fs = sandbox.fs();
-        let not_run = |e: String| CallError::Snapshot(format!("{e}; nothing was run"));
-        let mut manifest = snapshot::before(fs, &self.store, &fp.entries, self.snapshot_limit)
-            .map_err(|e| not_run(e.to_string()))?;
-        let bytes = manifest.entries.iter().map(|e| e.before.bytes()).sum();
         let undo = |manifest: String| StepUndo::Files {
             manifest,
-            paths: fp.entries.clone(),
+            paths: entries.clone(),
             bytes,
         };
-        let ahead = self.store.put_manifest(&manifest).map_err(not_run)?;
-        // Journaled before the call: a process killed while it runs leaves the old state known.
-        if let Some(id) = step {
-            self.journal.set_undo(id, &undo(ahead.clone()))?;
-        }
-        match def.invoke(&ctx, args).await {
+        let outcome = match def.invoke(&ctx, args).await {
             Ok(result) => {
                 // Should the state it left not be recordable, the state before still is: undo
                 // then needs --force (nothing confirms what it would overwrite).
@@ -723,7 +786,9 @@ impl Engine {
                     message: format!("{e}; what it changed could not all be written back ({why})"),
                 })),
             },
-        }
+        };
+        drop(held);
+        outcome
     }
 
     /// Writes a file-snapshot step's before (undo) or after (redo) state back. The caller holds

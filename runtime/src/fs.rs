@@ -187,8 +187,10 @@ impl Fs {
     }
 
     /// Replaces (or creates) a file with `contents` atomically: a sibling temporary file is
-    /// written, flushed and renamed over the target, so a reader sees the old or the new file,
-    /// never a part, and a kill leaves the old file in place. The temporary file is created
+    /// written and renamed over the target, so a reader sees the old or the new file, never a
+    /// part, and a killed process leaves the old file in place. Not fsynced: like the journal
+    /// (`synchronous = NORMAL`), what is written survives the process, not a power cut (an
+    /// fsync per call would cost more than the rest of the call). The temporary file is created
     /// `0600` and given the target's permissions only once written (a new file gets `0644`); a
     /// read-only target is refused, as a shell's `>` would refuse it.
     pub fn write(&self, path: impl AsRef<Path>, contents: &[u8]) -> Result<(), ToolError> {
@@ -243,13 +245,12 @@ impl Fs {
         let mut file = dir
             .open_with(&tmp, &options)
             .map_err(|e| io_error(&at, e))?;
-        let written = file
-            .write_all(contents)
-            .and_then(|_| if durable() { file.sync_all() } else { Ok(()) })
-            .and_then(|_| match perms.or_else(new_file_permissions) {
-                Some(p) => file.set_permissions(p),
-                None => Ok(()),
-            });
+        let written =
+            file.write_all(contents)
+                .and_then(|_| match perms.or_else(new_file_permissions) {
+                    Some(p) => file.set_permissions(p),
+                    None => Ok(()),
+                });
         drop(file);
         if let Err(e) = written.and_then(|_| dir.rename(&tmp, &dir, &name)) {
             let _ = dir.remove_file(&tmp);
@@ -264,9 +265,7 @@ impl Fs {
         let at = self.locate(&path)?;
         let mut file = open_beneath(&at, OpenOptions::new().append(true).create(true))?;
         refuse_multiply_linked(&at, &file)?;
-        file.write_all(contents)
-            .and_then(|_| file.sync_all())
-            .map_err(|e| io_error(&at, e))
+        file.write_all(contents).map_err(|e| io_error(&at, e))
     }
 
     /// Opens a file beneath its root with `options`. A regular file with more than one hard link
@@ -657,9 +656,7 @@ impl Fs {
             return Err(not_regular(&at, &m));
         }
         refuse_multiply_linked(&at, &file)?;
-        file.write_all(contents)
-            .and_then(|_| file.sync_all())
-            .map_err(|e| io_error(&at, e))
+        file.write_all(contents).map_err(|e| io_error(&at, e))
     }
 
     /// Removes an empty directory (a root is refused).
@@ -889,7 +886,6 @@ fn copy_contents(
         .open_with(name, &options)
         .map_err(|e| io_error(shown, e))?;
     let copied = std::io::copy(input, &mut out).and_then(|n| {
-        out.sync_all()?;
         if let Some(p) = perms {
             out.set_permissions(p)?;
         }
@@ -1029,9 +1025,4 @@ fn copy_tree(
         }
     }
     Ok(())
-}
-
-/// Temporary switch for measuring: `AIFIRST_FSYNC=0` skips the fsync of written files.
-fn durable() -> bool {
-    std::env::var_os("AIFIRST_FSYNC").is_none_or(|v| v != "0")
 }

@@ -452,7 +452,19 @@ impl Journal {
         capability: &str,
         args: &Value,
     ) -> Result<i64, JournalError> {
-        let undo = serde_json::to_string(&StepUndo::Pending).unwrap_or_else(|_| "{}".into());
+        self.intend_with(session, capability, args, &StepUndo::Pending)
+    }
+
+    /// [`Journal::intend`] with the compensation already known before the call runs (a file
+    /// snapshot: the state before it was kept first).
+    pub fn intend_with(
+        &self,
+        session: &str,
+        capability: &str,
+        args: &Value,
+        undo: &StepUndo,
+    ) -> Result<i64, JournalError> {
+        let undo = undo.journal_text();
         self.with(|c| {
             c.prepare_cached(
                 "INSERT INTO steps (session, capability, args, result, undo, state, pid, faithful)

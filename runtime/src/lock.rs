@@ -80,14 +80,7 @@ impl SessionLocks {
             path: path.clone(),
             source,
         };
-        crate::journal::create_private_dir(&self.dir).map_err(io)?;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        let file = open_lock_file(&self.dir, &path).map_err(io)?;
         let started = Instant::now();
         let mut pause = Duration::from_micros(200);
         loop {
@@ -128,14 +121,7 @@ impl SessionLocks {
             path: path.clone(),
             source,
         };
-        crate::journal::create_private_dir(&self.dir).map_err(io)?;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        let file = open_lock_file(&self.dir, &path).map_err(io)?;
         let started = Instant::now();
         let mut pause = Duration::from_micros(200);
         loop {
@@ -159,5 +145,24 @@ impl SessionLocks {
             _file: file,
             _local: local,
         })
+    }
+}
+
+/// Opens (or creates) a lock file, making its directory (`0700`) only when it is missing.
+fn open_lock_file(dir: &std::path::Path, path: &std::path::Path) -> std::io::Result<File> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::journal::create_private_dir(dir)?;
+            open()
+        }
+        other => other,
     }
 }

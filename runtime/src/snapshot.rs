@@ -189,13 +189,24 @@ impl Store {
     /// Not fsynced: like the journal (`synchronous = NORMAL`), a store survives the process
     /// being killed, not a power cut.
     fn put(&self, mut r: impl Read) -> std::io::Result<(String, u64)> {
-        crate::journal::create_private_dir(&self.dir)?;
         let tmp = self.dir.join(format!(
             ".tmp-{}-{}",
             std::process::id(),
             TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        let mut out = std::fs::File::create(&tmp)?;
+        let create = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+        };
+        let mut out = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                crate::journal::create_private_dir(&self.dir)?;
+                create()?
+            }
+            other => other?,
+        };
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];
         let mut size = 0u64;
@@ -221,10 +232,15 @@ impl Store {
         if dest.exists() {
             let _ = std::fs::remove_file(&tmp);
         } else {
-            if let Some(parent) = dest.parent() {
-                crate::journal::create_private_dir(parent)?;
+            match std::fs::rename(&tmp, &dest) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if let Some(parent) = dest.parent() {
+                        crate::journal::create_private_dir(parent)?;
+                    }
+                    std::fs::rename(&tmp, &dest)?;
+                }
+                other => other?,
             }
-            std::fs::rename(&tmp, &dest)?;
         }
         Ok((hash, size))
     }

@@ -20,7 +20,7 @@ use crate::median;
 
 pub(crate) struct Peer {
     child: Child,
-    stdin: BufWriter<ChildStdin>,
+    stdin: Option<BufWriter<ChildStdin>>,
     stdout: BufReader<ChildStdout>,
     line: String,
 }
@@ -33,7 +33,7 @@ impl Peer {
             .stderr(Stdio::inherit())
             .spawn()
             .context("spawning the server")?;
-        let stdin = BufWriter::new(child.stdin.take().context("stdin")?);
+        let stdin = Some(BufWriter::new(child.stdin.take().context("stdin")?));
         let stdout = BufReader::new(child.stdout.take().context("stdout")?);
         Ok(Peer {
             child,
@@ -45,9 +45,10 @@ impl Peer {
 
     /// Sends one line and reads one line back.
     pub(crate) fn round_trip(&mut self, request: &str) -> Result<&str> {
-        self.stdin.write_all(request.as_bytes())?;
-        self.stdin.write_all(b"\n")?;
-        self.stdin.flush()?;
+        let stdin = self.stdin.as_mut().context("stdin closed")?;
+        stdin.write_all(request.as_bytes())?;
+        stdin.write_all(b"\n")?;
+        stdin.flush()?;
         self.line.clear();
         if self.stdout.read_line(&mut self.line)? == 0 {
             bail!("the peer closed its stdout");
@@ -56,14 +57,25 @@ impl Peer {
     }
 
     pub(crate) fn notify(&mut self, message: &str) -> Result<()> {
-        self.stdin.write_all(message.as_bytes())?;
-        self.stdin.write_all(b"\n")?;
-        Ok(self.stdin.flush()?)
+        let stdin = self.stdin.as_mut().context("stdin closed")?;
+        stdin.write_all(message.as_bytes())?;
+        stdin.write_all(b"\n")?;
+        Ok(stdin.flush()?)
     }
 }
 
 impl Drop for Peer {
+    /// Closes the server's stdin (it ends, as an MCP server over stdio should, and a profiler
+    /// wrapping it writes its report); killed if it has not ended within two seconds.
     fn drop(&mut self) {
+        drop(self.stdin.take());
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(2) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
