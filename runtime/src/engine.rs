@@ -729,8 +729,9 @@ impl Engine {
         }
         let held = self.locks.files().await?;
         let not_run = |e: String| CallError::Snapshot(format!("{e}; nothing was run"));
-        let manifest = snapshot::before(sandbox.fs(), &self.store, &fp.entries, self.snapshot_limit)
-            .map_err(|e| not_run(e.to_string()))?;
+        let manifest =
+            snapshot::before(sandbox.fs(), &self.store, &fp.entries, self.snapshot_limit)
+                .map_err(|e| not_run(e.to_string()))?;
         let ahead = self.store.put_manifest(&manifest).map_err(not_run)?;
         Ok(PreparedFiles::Kept {
             _held: held,
@@ -775,7 +776,7 @@ impl Engine {
             Ok(result) => {
                 // Should the state it left not be recordable, the state before still is: undo
                 // then needs --force (nothing confirms what it would overwrite).
-                let kept = snapshot::after(fs, &self.store, &mut manifest, self.snapshot_limit)
+                let kept = snapshot::after(fs, &mut manifest)
                     .map_err(|e| e.to_string())
                     .and_then(|()| self.store.put_manifest(&manifest));
                 Ok((result, undo(kept.unwrap_or(ahead))))
@@ -795,7 +796,12 @@ impl Engine {
     /// the files lock ([`SessionLocks::files`]) from its conflict check on.
     fn restore_files(&self, manifest: &str, towards_before: bool) -> Result<(), String> {
         let m = self.store.manifest(manifest)?;
-        snapshot::restore(self.sandbox.fs(), &self.store, &m, towards_before)
+        let fs = self.sandbox.fs();
+        if towards_before {
+            // What the call wrote is kept now, for redo (see `snapshot::after`).
+            snapshot::keep_after(fs, &self.store, &m, self.snapshot_limit);
+        }
+        snapshot::restore(fs, &self.store, &m, towards_before)
     }
 
     /// What a file-snapshot step's undo (or redo) would write, or why it cannot be told.
@@ -1438,7 +1444,7 @@ impl Engine {
             Ok(h) => h,
             Err(e) => return irreversible(e.to_string()),
         };
-        match snapshot::after(self.sandbox.fs(), &self.store, &mut m, self.snapshot_limit)
+        match snapshot::after(self.sandbox.fs(), &mut m)
             .map_err(|e| e.to_string())
             .and_then(|()| self.store.put_manifest(&m))
         {

@@ -24,6 +24,13 @@ use sha2::{Digest, Sha256};
 use crate::fs::Fs;
 use crate::ToolError;
 
+/// Manifests up to this size are journaled inline (see [`Store::put_manifest`]).
+const INLINE_MANIFEST: usize = 16 * 1024;
+
+/// Files up to this size are hashed in memory before anything is written, so content the store
+/// already has costs no file creation.
+const IN_MEMORY: u64 = 4 * 1024 * 1024;
+
 /// The manifest format written by this version.
 const MANIFEST_VERSION: u32 = 1;
 
@@ -188,6 +195,22 @@ impl Store {
     /// while they are hashed, renamed to their hash (or dropped when the store has them).
     /// Not fsynced: like the journal (`synchronous = NORMAL`), a store survives the process
     /// being killed, not a power cut.
+    fn put_small(&self, mut r: impl Read, size_hint: u64) -> std::io::Result<(String, u64)> {
+        let mut bytes = Vec::with_capacity(usize::try_from(size_hint).unwrap_or(0));
+        r.read_to_end(&mut bytes)?;
+        let hash = hex(&Sha256::digest(&bytes));
+        let size = bytes.len() as u64;
+        let dest = self.path(&hash);
+        match std::fs::metadata(&dest) {
+            // Already kept (a blob is renamed into place whole, so its size tells it is whole).
+            Ok(m) if m.len() == size => Ok((hash, size)),
+            _ => {
+                let (h, n) = self.put(&bytes[..])?;
+                Ok((h, n))
+            }
+        }
+    }
+
     fn put(&self, mut r: impl Read) -> std::io::Result<(String, u64)> {
         let tmp = self.dir.join(format!(
             ".tmp-{}-{}",
@@ -264,14 +287,26 @@ impl Store {
         std::fs::File::open(&path).map_err(|e| format!("snapshot blob {}: {e}", path.display()))
     }
 
+    /// How a step names its manifest: the manifest itself (JSON) when it is small — most calls
+    /// touch a file or two, and the journal row then holds everything — else the SHA-256 name
+    /// of the blob that holds it (a tree of 10,000 files).
     pub(crate) fn put_manifest(&self, m: &Manifest) -> Result<String, String> {
-        let text = serde_json::to_vec(m).map_err(|e| e.to_string())?;
-        self.put(&text[..])
+        let text = serde_json::to_string(m).map_err(|e| e.to_string())?;
+        if text.len() <= INLINE_MANIFEST {
+            return Ok(text);
+        }
+        self.put(text.as_bytes())
             .map(|(h, _)| h)
             .map_err(|e| format!("cannot write the snapshot manifest: {e}"))
     }
 
-    pub(crate) fn manifest(&self, hash: &str) -> Result<Manifest, String> {
+    /// The manifest a step names ([`Store::put_manifest`]).
+    pub(crate) fn manifest(&self, named: &str) -> Result<Manifest, String> {
+        if named.starts_with('{') {
+            return serde_json::from_str(named)
+                .map_err(|e| format!("the journaled snapshot manifest is unreadable ({e})"));
+        }
+        let hash = named;
         let mut f = self.open_checked(hash)?;
         let mut text = Vec::new();
         f.read_to_end(&mut text).map_err(|e| e.to_string())?;
@@ -286,11 +321,27 @@ impl Store {
         Ok(m)
     }
 
-    /// Every blob a node needs is present and intact (checked before anything is written back,
-    /// so a restore never stops half-way for a missing blob).
+    /// Every blob a node needs is present with its size (checked before anything is written
+    /// back, so a restore does not stop half-way for a missing or cut blob). Content is checked
+    /// against its hash as it is copied back: a blob altered to the same size stops the restore
+    /// at that file, before it is renamed into place.
     fn verify(&self, n: &Node) -> Result<(), String> {
         match n {
-            Node::File { sha256, .. } => self.open_checked(sha256).map(|_| ()),
+            Node::File { sha256, size, .. } => {
+                if !valid_hash(sha256) {
+                    return Err(format!("`{sha256}` is not a snapshot blob name"));
+                }
+                let path = self.path(sha256);
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.len() == *size => Ok(()),
+                    Ok(m) => Err(format!(
+                        "snapshot blob {} no longer holds what was kept ({} bytes, {size} kept)",
+                        path.display(),
+                        m.len()
+                    )),
+                    Err(e) => Err(format!("snapshot blob {} is missing ({e})", path.display())),
+                }
+            }
             Node::Dir { children, .. } => children.values().try_for_each(|c| self.verify(c)),
             _ => Ok(()),
         }
@@ -517,6 +568,9 @@ fn capture_in(
                 );
             }
             match keep {
+                Keep::Store(store) if meta.len() <= IN_MEMORY => store
+                    .put_small(file.into_std(), meta.len())
+                    .map_err(|e| format!("{shown}: cannot keep its content ({e})"))?,
                 Keep::Store(store) => store
                     .put(file.into_std())
                     .map_err(|e| format!("{shown}: cannot keep its content ({e})"))?,
@@ -586,30 +640,34 @@ pub(crate) fn measure(fs: &Fs, paths: &[String], limit: u64) -> Result<u64, Snap
     Ok(budget.used)
 }
 
-/// Completes a manifest with the state the call left: kept too (for redo) up to `limit`
-/// bytes; past it only hashed, enough for undo's conflict check (redo then finds no blob and
-/// refuses, saying so).
-pub(crate) fn after(fs: &Fs, store: &Store, m: &mut Manifest, limit: u64) -> Result<(), SnapError> {
-    let mut budget = Budget { used: 0, limit };
-    let mut kept = Vec::with_capacity(m.entries.len());
-    for e in &m.entries {
-        match capture(fs, &e.path, Keep::Store(store), &mut budget) {
-            Ok(n) => kept.push(n),
-            Err(SnapError::TooLarge { .. }) => {
-                budget.limit = u64::MAX;
-                kept.clear();
-                for e in &m.entries {
-                    kept.push(capture(fs, &e.path, Keep::Hash, &mut budget)?);
-                }
-                break;
-            }
-            Err(err) => return Err(err),
-        }
-    }
-    for (e, n) in m.entries.iter_mut().zip(kept) {
-        e.after = Some(n);
+/// Completes a manifest with the state the call left, hashed (what undo's conflict check and
+/// redo's need). Its content is kept later, by [`keep_after`], only if the step is undone:
+/// most steps never are, and keeping it now would cost every call a copy of what it wrote.
+pub(crate) fn after(fs: &Fs, m: &mut Manifest) -> Result<(), SnapError> {
+    let mut budget = Budget {
+        used: 0,
+        limit: u64::MAX,
+    };
+    for e in &mut m.entries {
+        e.after = Some(capture(fs, &e.path, Keep::Hash, &mut budget)?);
     }
     Ok(())
+}
+
+/// Before an undo writes the old state back: keeps the content of each entry still exactly as
+/// the call left it, up to `limit` bytes, so `redo` can write it again. Past the limit (or for an
+/// entry changed part-way) redo finds no blob and says so.
+pub(crate) fn keep_after(fs: &Fs, store: &Store, m: &Manifest, limit: u64) {
+    let mut budget = Budget { used: 0, limit };
+    for e in &m.entries {
+        let Some(after) = &e.after else { continue };
+        if after.bytes() > budget.limit.saturating_sub(budget.used) {
+            continue;
+        }
+        // What is there now is kept whatever it is (an entry changed part-way keeps blobs no
+        // manifest names, which costs only space); redo checks sizes and hashes before use.
+        let _ = capture(fs, &e.path, Keep::Store(store), &mut budget);
+    }
 }
 
 /// Paths (with what differs) whose current state is neither `want` nor `also`: what a restore
@@ -631,12 +689,54 @@ pub(crate) fn conflicts(fs: &Fs, m: &Manifest, towards_before: bool) -> Vec<Stri
             limit: u64::MAX,
         };
         match capture(fs, &e.path, Keep::Hash, &mut budget) {
-            Ok(now) if &now == left || &now == target => {}
-            Ok(now) => diff(&e.path, left, &now, &mut out),
+            Ok(now) => mixed(&e.path, &now, left, target, &mut out),
             Err(err) => out.push(format!("{}: cannot be checked ({err})", e.path)),
         }
     }
     out
+}
+
+/// Where `now` is, path by path, neither the state the step left (`left`) nor the one a
+/// restore writes (`target`): only there would a restore overwrite something it did not keep.
+/// A directory part-way between the two (a restore that stopped) is accepted file by file.
+fn mixed(path: &str, now: &Node, left: &Node, target: &Node, out: &mut Vec<String>) {
+    if now == left || now == target {
+        return;
+    }
+    fn parts(n: &Node) -> (Option<u32>, Option<&BTreeMap<String, Node>>) {
+        match n {
+            Node::Dir { mode, children } => (Some(*mode), Some(children)),
+            _ => (None, None),
+        }
+    }
+    let (Node::Dir { mode, children }, (lm, lc), (tm, tc)) = (now, parts(left), parts(target))
+    else {
+        return diff(path, left, now, out);
+    };
+    if lc.is_none() && tc.is_none() {
+        return diff(path, left, now, out);
+    }
+    if Some(*mode) != lm && Some(*mode) != tm {
+        out.push(format!("{path}: mode changed since (now {mode:o})"));
+    }
+    let child = |c: Option<&BTreeMap<String, Node>>, name: &str| {
+        c.and_then(|c| c.get(name)).cloned().unwrap_or(Node::Absent)
+    };
+    for (name, n) in children {
+        let sub = format!("{path}/{name}");
+        mixed(&sub, n, &child(lc, name), &child(tc, name), out);
+    }
+    let mut gone: Vec<&String> = lc.into_iter().chain(tc).flat_map(|c| c.keys()).collect();
+    gone.sort();
+    gone.dedup();
+    for name in gone {
+        if !children.contains_key(name)
+            && child(lc, name) != Node::Absent
+            && child(tc, name) != Node::Absent
+        {
+            out.push(format!("{path}/{name}: removed since"));
+        }
+    }
 }
 
 /// Where `now` differs from `want`, by path.
@@ -896,10 +996,26 @@ fn write_blob(
     opts.mode(0o600);
     let file = parent.open_with(&tmp, &opts).map_err(|e| io(shown, e))?;
     let mut out = file.into_std();
-    let written = std::io::copy(&mut src, &mut out).and_then(|_| {
+    // Copied and hashed in one pass; renamed into place only when the hash is the blob's name.
+    let written = (|| -> std::io::Result<()> {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = src.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+        }
+        if hex(&hasher.finalize()) != hash {
+            return Err(std::io::Error::other(format!(
+                "snapshot blob {hash} no longer holds what was kept (its content changed); nothing was written to this file"
+            )));
+        }
         use std::os::unix::fs::PermissionsExt as _;
         out.set_permissions(std::fs::Permissions::from_mode(mode))
-    });
+    })();
     drop(out);
     if let Err(e) = written.and_then(|_| parent.rename(&tmp, parent, name)) {
         let _ = parent.remove_file(&tmp);

@@ -399,7 +399,6 @@ fn an_interrupted_undo_runs_again_and_blobs_are_checked() {
     let b = Bench::new();
     let before = tree(&b.root);
     b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
-    // A blob altered under the state directory stops the undo before anything is written.
     let blobs = b.dir.path().join("state/blobs");
     let mut victims = Vec::new();
     for d in std::fs::read_dir(&blobs).unwrap() {
@@ -414,12 +413,19 @@ fn an_interrupted_undo_runs_again_and_blobs_are_checked() {
         }
     }
     assert_eq!(victims.len(), 1);
-    std::fs::set_permissions(&victims[0], std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::write(&victims[0], "tampered").unwrap();
     let e = b.engine(Policy::default());
+    // A blob cut short (or gone) stops the undo before anything is written.
+    std::fs::set_permissions(&victims[0], std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&victims[0], "cut").unwrap();
     let r = undo(&e, 1, false);
     assert!(r.failed.unwrap().1.contains("no longer holds"));
     assert!(!b.root.join("src").exists(), "nothing half-restored");
+    // One altered to the same size is found as it is copied: that file is not written.
+    std::fs::write(&victims[0], "ALPHA\n").unwrap();
+    let r = undo(&e, 1, false);
+    assert!(r.failed.unwrap().1.contains("no longer holds"));
+    assert!(!b.root.join("src/a.txt").exists());
+    // Mended, the undo runs again and finishes.
     std::fs::write(&victims[0], "alpha\n").unwrap();
     let r = undo(&e, 1, false);
     assert_eq!(r.undone.len(), 1, "{r:?}");
