@@ -560,47 +560,12 @@ impl McpServer {
                     let steps = args.get("steps").and_then(Value::as_u64).unwrap_or(1);
                     aifirst::UndoTarget::Steps(usize::try_from(steps).unwrap_or(usize::MAX))
                 };
-                let opts = aifirst::UndoOptions {
-                    dry_run: args
-                        .get("dry_run")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                    force: false,
-                    client: Some("mcp".to_string()),
-                };
-                let report = engine.undo_with(session, target, opts).await;
-                match report {
-                    Ok(r) => {
-                        let mut result = CallToolResult::structured(undo_report(&r));
-                        if r.failed.is_some() {
-                            result.is_error = Some(true);
-                        }
-                        result.into()
-                    }
-                    Err(e) => call_error(&e),
-                }
+                report_result(engine.undo_with(session, target, meta_options(args)).await)
             }
             "redo" => {
                 let steps = args.get("steps").and_then(Value::as_u64).unwrap_or(1);
-                let opts = aifirst::UndoOptions {
-                    dry_run: args
-                        .get("dry_run")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                    force: false,
-                    client: Some("mcp".to_string()),
-                };
                 let n = usize::try_from(steps).unwrap_or(usize::MAX);
-                match engine.redo(session, n, opts).await {
-                    Ok(r) => {
-                        let mut result = CallToolResult::structured(undo_report(&r));
-                        if r.failed.is_some() {
-                            result.is_error = Some(true);
-                        }
-                        result.into()
-                    }
-                    Err(e) => call_error(&e),
-                }
+                report_result(engine.redo(session, n, meta_options(args)).await)
             }
             "history" => match engine.history(session) {
                 Ok(steps) => {
@@ -629,6 +594,32 @@ impl McpServer {
                 }
             }
         }
+    }
+}
+
+/// The options of the `undo` and `redo` meta tools (`dry_run`; never `force` from a model).
+fn meta_options(args: &JsonObject) -> aifirst::UndoOptions {
+    aifirst::UndoOptions {
+        dry_run: args
+            .get("dry_run")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        force: false,
+        client: Some("mcp".to_string()),
+    }
+}
+
+/// An undo's or redo's report as a tool result (an error result when a step stopped it).
+fn report_result(report: Result<aifirst::UndoReport, CallError>) -> CallToolResponse {
+    match report {
+        Ok(r) => {
+            let mut result = CallToolResult::structured(undo_report(&r));
+            if r.failed.is_some() {
+                result.is_error = Some(true);
+            }
+            result.into()
+        }
+        Err(e) => call_error(&e),
     }
 }
 

@@ -4,13 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+
+mod common;
+use common::tree;
 
 const BIN: &str = env!("CARGO_BIN_EXE_airun");
 
@@ -94,30 +96,6 @@ impl Work {
             String::from_utf8_lossy(&out.stderr)
         )
     }
-}
-
-/// Every path below `root` with its kind, mode, content or link target.
-fn tree(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let mode = m.permissions().mode() & 0o7777;
-            let v = if m.file_type().is_symlink() {
-                format!("link {}", std::fs::read_link(&p).unwrap().display())
-            } else if m.is_dir() {
-                stack.push(p.clone());
-                format!("dir {mode:o}")
-            } else {
-                format!("file {mode:o} {:?}", std::fs::read(&p).unwrap())
-            };
-            out.insert(rel, v);
-        }
-    }
-    out
 }
 
 #[test]

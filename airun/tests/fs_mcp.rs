@@ -5,12 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
+
+mod common;
+use common::tree;
 
 const BIN: &str = env!("CARGO_BIN_EXE_airun");
 
@@ -59,30 +60,6 @@ fn session(
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn tree(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let v = if m.is_dir() {
-                stack.push(p.clone());
-                format!("dir {:o}", m.permissions().mode() & 0o7777)
-            } else {
-                format!(
-                    "file {:o} {:?}",
-                    m.permissions().mode() & 0o7777,
-                    std::fs::read(&p).unwrap()
-                )
-            };
-            out.insert(rel, v);
-        }
-    }
-    out
 }
 
 fn text(result: &Value) -> String {

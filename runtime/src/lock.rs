@@ -75,32 +75,7 @@ impl SessionLocks {
             Arc::clone(map.entry(session.to_string()).or_default())
         };
         let local = local.lock_owned().await;
-        let path = self.path(session);
-        let io = |source| LockError::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = open_lock_file(&self.dir, &path).map_err(io)?;
-        let started = Instant::now();
-        let mut pause = Duration::from_micros(200);
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) => {
-                    if started.elapsed() >= self.wait {
-                        return Err(LockError::Busy {
-                            session: session.to_string(),
-                            path,
-                            secs: self.wait.as_secs(),
-                        });
-                    }
-                    // Another process holds it: its calls are short, so poll briefly.
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(20));
-                }
-                Err(TryLockError::Error(e)) => return Err(io(e)),
-            }
-        }
+        let file = self.flock(self.path(session), session)?;
         Ok(SessionGuard {
             _file: file,
             _local: local,
@@ -116,7 +91,16 @@ impl SessionLocks {
     /// order within the process, then on `flock` across processes, bounded by `wait`.
     pub(crate) async fn files(&self) -> Result<PathGuard, LockError> {
         let local = Arc::clone(&self.files_local).lock_owned().await;
-        let path = self.dir.join("files.lock");
+        let file = self.flock(self.dir.join("files.lock"), "file changes")?;
+        Ok(PathGuard {
+            _file: file,
+            _local: local,
+        })
+    }
+
+    /// Takes the `flock` on `path` (created when missing), polling: another process holding it
+    /// has short work to do. Past `wait`, busy, naming `what`.
+    fn flock(&self, path: PathBuf, what: &str) -> Result<File, LockError> {
         let io = |source| LockError::Io {
             path: path.clone(),
             source,
@@ -126,11 +110,11 @@ impl SessionLocks {
         let mut pause = Duration::from_micros(200);
         loop {
             match file.try_lock() {
-                Ok(()) => break,
+                Ok(()) => return Ok(file),
                 Err(TryLockError::WouldBlock) => {
                     if started.elapsed() >= self.wait {
                         return Err(LockError::Busy {
-                            session: "file changes".to_string(),
+                            session: what.to_string(),
                             path,
                             secs: self.wait.as_secs(),
                         });
@@ -141,10 +125,6 @@ impl SessionLocks {
                 Err(TryLockError::Error(e)) => return Err(io(e)),
             }
         }
-        Ok(PathGuard {
-            _file: file,
-            _local: local,
-        })
     }
 }
 

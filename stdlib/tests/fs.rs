@@ -91,23 +91,6 @@ fn invalid(e: &ToolError) -> bool {
     matches!(e, ToolError::InvalidArguments { .. })
 }
 
-/// Runs a future to completion on this thread (the handlers never wait on I/O).
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-    let waker = Waker::from(Arc::new(Noop));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
 #[test]
 fn every_tool_is_registered_with_the_official_names_and_arguments() {
     let registry = Registry::new().unwrap();
@@ -821,8 +804,11 @@ fn a_fifo_is_refused_without_blocking() {
     std::thread::spawn(move || {
         let ctx = ctx_for(&worker_root);
         let registry = Registry::new().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let call =
-            |tool: &str, args: Value| block_on(registry.get(tool).unwrap().invoke(&ctx, args));
+            |tool: &str, args: Value| rt.block_on(registry.get(tool).unwrap().invoke(&ctx, args));
         let results = vec![
             call("read_text_file", json!({"path": "pipe"})),
             call("read_media_file", json!({"path": "pipe"})),

@@ -276,7 +276,11 @@ pub fn bench_stdlib(args: &[String]) -> Result<()> {
         // re-creating many just-deleted files slower than creating fresh ones; this pays it too).
         let t = Instant::now();
         std::fs::remove_dir_all(&tree)?;
-        let status = Command::new("cp").arg("-a").arg(&copy).arg(&tree).status()?;
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&copy)
+            .arg(&tree)
+            .status()?;
         shell.push(t.elapsed());
         if !status.success() {
             bail!("cp -a back failed");
