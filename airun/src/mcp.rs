@@ -930,6 +930,24 @@ fn meta_tools() -> Vec<Tool> {
 }
 
 fn success(structured: bool, v: Value) -> CallToolResponse {
+    // A media result (`{"type": "image" | "audio", "data": base64, "mimeType"}`, as
+    // `read_media_file` returns) goes to the client as an image or audio block it can show.
+    let media = match (
+        v.get("type").and_then(Value::as_str),
+        v.get("data").and_then(Value::as_str),
+        v.get("mimeType").and_then(Value::as_str),
+    ) {
+        (Some("image"), Some(data), Some(mime)) => Some(ContentBlock::image(data, mime)),
+        (Some("audio"), Some(data), Some(mime)) => Some(ContentBlock::audio(data, mime)),
+        _ => None,
+    };
+    if let Some(block) = media {
+        let mut result = CallToolResult::success(vec![block]);
+        if structured {
+            result.structured_content = Some(v);
+        }
+        return result.into();
+    }
     let text = match &v {
         Value::String(s) => s.clone(),
         other => other.to_string(),

@@ -179,6 +179,7 @@ fn every_change_undone_and_redone_over_mcp_then_undone_from_a_new_process() {
         ["read_text_file", {"path": p("docs/guide.md")}],
         ["redo", {"steps": 7}],
         ["read_text_file", {"path": p("docs/guide.md")}],
+        ["read_media_file", {"path": p("build/logo.png")}],
     ]);
     let s = session(dir.path(), &root, "auto", None, calls);
     let r = s["results"].as_array().unwrap();
@@ -228,6 +229,10 @@ fn every_change_undone_and_redone_over_mcp_then_undone_from_a_new_process() {
         r[13]
     );
     assert!(text(&r[14]).contains("step 2\nstep three"));
+    // An image comes back as an image block a client can show.
+    assert_eq!(r[15]["content"][0]["type"], "image", "{}", r[15]);
+    assert_eq!(r[15]["content"][0]["mimeType"], "image/png");
+    assert_eq!(r[15]["content"][0]["data"], "iVBORwABAv8=");
     // A new process undoes what the redo re-applied.
     let out = Command::new(BIN)
         .args(["--root"])

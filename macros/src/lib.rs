@@ -66,6 +66,8 @@ struct Attrs {
     idempotent: Option<Span>,
     hints: [Option<(bool, Span)>; 4],
     undo: Option<(Undo, Span)>,
+    /// `undo = …` was written but could not be read (already reported).
+    undo_unreadable: bool,
     irreversible: Option<LitStr>,
     /// A JSON Schema given as text: the function then takes the whole arguments object as one
     /// parameter (generated code uses this).
@@ -134,8 +136,9 @@ fn parse_attrs(attr: TokenStream2, errors: &mut Errors) -> Attrs {
             "undo" => {
                 dup(errors, a.undo.is_some());
                 let expr: Expr = meta.value()?.parse()?;
-                if let Some(u) = parse_undo(&expr, errors) {
-                    a.undo = Some((u, expr.span()));
+                match parse_undo(&expr, errors) {
+                    Some(u) => a.undo = Some((u, expr.span())),
+                    None => a.undo_unreadable = true,
                 }
             }
             "irreversible" => {
@@ -388,6 +391,7 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
 /// `file_snapshot(paths = ["$args.path", …])`: each path an expression over the arguments.
 fn parse_file_snapshot(call: &syn::ExprCall, errors: &mut Errors) -> Option<Undo> {
     let usage = "expected `file_snapshot(paths = [\"$args.path\", …])`";
+    let errors_before = errors.0.len();
     let mut paths = Vec::new();
     let mut seen = false;
     for a in &call.args {
@@ -422,10 +426,13 @@ fn parse_file_snapshot(call: &syn::ExprCall, errors: &mut Errors) -> Option<Undo
         }
     }
     if !seen || paths.is_empty() {
-        errors.push(
-            call.span(),
-            "`file_snapshot(...)` names at least one path: `paths = [\"$args.path\"]`",
-        );
+        // Said once: not again after a more precise error about the same list.
+        if errors.0.len() == errors_before {
+            errors.push(
+                call.span(),
+                "`file_snapshot(...)` names at least one path: `paths = [\"$args.path\"]`",
+            );
+        }
         return None;
     }
     Some(Undo::Files(paths))
@@ -665,7 +672,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let destructive = effects.iter().any(|e| e.is_destructive());
     match (&attrs.undo, &attrs.irreversible) {
         (Some((_, span)), Some(_)) => errors.push(*span, "declare either `undo = …` or `irreversible = \"…\"`, not both"),
-        (None, None) if destructive => errors.push(
+        (None, None) if destructive && !attrs.undo_unreadable => errors.push(
             attrs.effects.as_ref().map(|(s, _)| *s).unwrap_or_else(|| sig.ident.span()),
             "this capability changes or removes state (update, delete or execute) but declares no undo: \
              add `undo = …` or say `irreversible = \"why\"`",
