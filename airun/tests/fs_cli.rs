@@ -154,6 +154,16 @@ fn every_mutating_tool_is_undone_byte_exact_from_a_new_process() {
         "outside"
     );
     w.ok(&["audit", "verify"]);
+    // Each redo is audited before it writes, and after.
+    let exported = w.ok(&["audit", "export"]);
+    let records = |status: &str| {
+        exported
+            .lines()
+            .filter(|l| l.contains(&format!("\"{status}\"")))
+            .count()
+    };
+    assert_eq!(records("redo_started"), 8, "{exported}");
+    assert_eq!(records("redone"), 8);
 }
 
 #[test]

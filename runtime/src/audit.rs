@@ -36,7 +36,7 @@ CREATE TABLE records (
     annotations TEXT    NOT NULL,   -- JSON object (MCP hints)
     args        TEXT    NOT NULL,   -- redacted JSON, capped
     result      TEXT    NOT NULL,   -- redacted JSON, capped
-    status      TEXT    NOT NULL,   -- started | ok | error | refused | invalid | undo_started | undone | undo_failed | undo_refused | skipped | resolved | redone
+    status      TEXT    NOT NULL,   -- started | ok | error | refused | invalid | undo_started | undone | undo_failed | undo_refused | skipped | resolved | redo_started | redone
     error       TEXT,
     step        INTEGER,            -- journal step, when the call has one
     undo_plan   TEXT    NOT NULL,   -- declared plan kind
@@ -855,7 +855,7 @@ impl Recorder for AuditLog {
         let (started_at, ended_at, duration_us) = timing(ev.duration);
         let rec = AuditRecord {
             seq: 0,
-            kind: if ev.phase == UndoPhase::Started {
+            kind: if matches!(ev.phase, UndoPhase::Started | UndoPhase::RedoStarted) {
                 "intent"
             } else {
                 "undo"
@@ -882,6 +882,7 @@ impl Recorder for AuditLog {
                 UndoPhase::Skipped => "skipped",
                 UndoPhase::Resolved => "resolved",
                 UndoPhase::Redone => "redone",
+                UndoPhase::RedoStarted => "pending",
             }
             .into(),
             client: ev.client.map(|c| self.redactor.redact_text(c)),

@@ -272,6 +272,8 @@ pub enum UndoPhase {
     Resolved,
     /// `redo` wrote an undone file-snapshot step's after-state back: the step is `done` again.
     Redone,
+    /// `redo` is about to write a step's after-state back.
+    RedoStarted,
 }
 
 impl UndoPhase {
@@ -284,6 +286,7 @@ impl UndoPhase {
             UndoPhase::Skipped => "skipped",
             UndoPhase::Resolved => "resolved",
             UndoPhase::Redone => "redone",
+            UndoPhase::RedoStarted => "redo_started",
         }
     }
 }
@@ -1273,6 +1276,14 @@ impl Engine {
             let StepUndo::Files { manifest, .. } = &step.undo else {
                 break;
             };
+            // Audited before it writes (fails closed), like an undo.
+            if let Err(why) = record(UndoPhase::RedoStarted, None) {
+                report.failed = Some((
+                    step.id,
+                    format!("not redone: its audit record could not be written ({why})"),
+                ));
+                break;
+            }
             if let Err(why) = self.restore_files(manifest, false) {
                 let why = format!("redo stopped: {why}");
                 let _ = record(UndoPhase::Failed, Some(&why));

@@ -74,6 +74,49 @@ impl Fs {
         })
     }
 
+    /// These roots narrowed to `offered` directories (MCP roots): an offered directory inside a
+    /// root becomes a root, opened *beneath* that root's handle (a link in it cannot lead
+    /// elsewhere, even one swapped in now); a root inside an offered directory stays; the rest
+    /// go. Never wider than `self`. Protected directories stay protected.
+    pub fn narrowed(&self, offered: &[PathBuf]) -> Fs {
+        let mut out: Vec<Root> = Vec::new();
+        for o in offered {
+            let o = aifirst_capability::path::absolute(o);
+            let oc = o.canonicalize().unwrap_or_else(|_| o.clone());
+            for r in &self.roots {
+                let root = if let Ok(rel) = oc.strip_prefix(&r.canonical) {
+                    let dir = if rel.as_os_str().is_empty() {
+                        r.dir.try_clone()
+                    } else {
+                        r.dir.open_dir(rel)
+                    };
+                    let Ok(dir) = dir else { continue };
+                    Root {
+                        given: o.clone(),
+                        canonical: r.canonical.join(rel),
+                        dir,
+                    }
+                } else if r.canonical.starts_with(&oc) {
+                    let Ok(dir) = r.dir.try_clone() else { continue };
+                    Root {
+                        given: r.given.clone(),
+                        canonical: r.canonical.clone(),
+                        dir,
+                    }
+                } else {
+                    continue;
+                };
+                if !out.iter().any(|x| x.canonical == root.canonical) {
+                    out.push(root);
+                }
+            }
+        }
+        Fs {
+            roots: out,
+            protected: self.protected.clone(),
+        }
+    }
+
     /// The roots as configured.
     pub fn roots(&self) -> Vec<&Path> {
         self.roots.iter().map(|r| r.given.as_path()).collect()

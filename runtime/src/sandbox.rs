@@ -40,36 +40,8 @@ impl Sandbox {
     /// stays; the rest go. Never wider than this sandbox: offering `/` keeps the roots as they
     /// are, and offering nothing that overlaps leaves no file access. The network is shared.
     pub fn narrowed_to(&self, offered: &[PathBuf]) -> Sandbox {
-        let canon = |p: &std::path::Path| {
-            aifirst_capability::path::absolute(p)
-                .canonicalize()
-                .unwrap_or_else(|_| aifirst_capability::path::absolute(p))
-        };
-        let mut roots: Vec<PathBuf> = Vec::new();
-        for root in self.fs.roots() {
-            let r = canon(root);
-            for o in offered {
-                let oc = canon(o);
-                let keep = if oc.starts_with(&r) {
-                    oc
-                } else if r.starts_with(&oc) {
-                    r.clone()
-                } else {
-                    continue;
-                };
-                if !roots.contains(&keep) {
-                    roots.push(keep);
-                }
-            }
-        }
-        // A root that cannot be opened (gone since) is left out rather than widening anything.
-        let roots: Vec<PathBuf> = roots.into_iter().filter(|r| r.is_dir()).collect();
-        let mut fs = Fs::new(&roots).unwrap_or_default();
-        for p in self.fs.protected() {
-            fs.protect(p);
-        }
         Sandbox {
-            fs,
+            fs: self.fs.narrowed(offered),
             net: Arc::clone(&self.net),
         }
     }
