@@ -614,3 +614,50 @@ fn long_names_links_and_moves_onto_existing_files() {
         "def main():\n    return 1\n"
     );
 }
+
+#[test]
+fn two_sessions_on_one_file_never_lose_each_others_writes() {
+    let w = Work::new();
+    let file = w.p("shared.log");
+    std::fs::write(w.root().join("shared.log"), "").unwrap();
+    let run_session = |session: &'static str| {
+        let root = w.root();
+        let state = w.dir.path().join("state");
+        let file = file.clone();
+        std::thread::spawn(move || {
+            for i in 0..10 {
+                let out = Command::new(BIN)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["--session", session, "call", "append_file", "--args"])
+                    .arg(json!({"path": file, "content": format!("{session}{i}\n")}).to_string())
+                    .env("AIFIRST_STATE_DIR", &state)
+                    .env_remove("AIFIRST_ROOTS")
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        })
+    };
+    let (a, b) = (run_session("a"), run_session("b"));
+    a.join().unwrap();
+    b.join().unwrap();
+    let text = std::fs::read_to_string(w.root().join("shared.log")).unwrap();
+    assert_eq!(text.lines().count(), 20, "no append was lost: {text}");
+    // Undoing session a: a step whose file b changed since is refused, never written over.
+    let out = w.run(&["--session", "a", "undo", "10"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || err.contains("changed since"),
+        "{err}"
+    );
+    let after = std::fs::read_to_string(w.root().join("shared.log")).unwrap();
+    for i in 0..10 {
+        assert!(after.contains(&format!("b{i}\n")), "b{i} lost: {after}");
+    }
+    w.ok(&["audit", "verify"]);
+}
