@@ -355,10 +355,12 @@ impl Engine {
         policy: Policy,
         state_dir: &Path,
     ) -> Result<Engine, JournalError> {
+        let journal = Journal::shared(state_dir)?;
         Ok(Engine {
             registry,
             policy,
-            journal: Journal::shared(state_dir)?,
+            store: Store::new(state_dir, Arc::clone(&journal)),
+            journal,
             locks: SessionLocks::new(state_dir),
             checks: Mutex::new(HashMap::new()),
             plans: Mutex::new(HashMap::new()),
@@ -366,7 +368,6 @@ impl Engine {
             recorder: None,
             redactor: Redactor::default(),
             sandbox: Arc::new(Sandbox::default()),
-            store: Store::new(state_dir),
             state_dir: state_dir.to_path_buf(),
             snapshot_limit: DEFAULT_SNAPSHOT_LIMIT,
         })

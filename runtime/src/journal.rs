@@ -253,9 +253,9 @@ pub struct Journal {
 }
 
 /// The current journal schema version (`PRAGMA user_version`).
-pub const JOURNAL_VERSION: i64 = 4;
+pub const JOURNAL_VERSION: i64 = 5;
 
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "
 CREATE TABLE IF NOT EXISTS steps (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -299,6 +299,14 @@ ALTER TABLE aliases ADD COLUMN arg TEXT;
 -- 1: the step's compensation data was written unredacted (this version on). Older rows may hold
 -- redaction markers in place of data; only for them is the data searched for markers.
 ALTER TABLE steps ADD COLUMN faithful INTEGER NOT NULL DEFAULT 0;
+",
+    "
+-- File-snapshot content up to 64 KiB, by SHA-256 (hex): one row instead of one file each, so a
+-- snapshot of a small file costs no inode. Larger content stays in STATE_DIR/blobs.
+CREATE TABLE blobs (
+    sha256 TEXT PRIMARY KEY,
+    data   BLOB NOT NULL
+);
 ",
 ];
 
@@ -441,6 +449,35 @@ impl Journal {
         f(&mut conn).map_err(|source| JournalError::Sqlite {
             path: self.path.clone(),
             source,
+        })
+    }
+
+    /// Keeps `data` under its SHA-256 `sha256` (hex) in the journal's blob table; nothing is
+    /// written when the table has it. Committed when this returns.
+    pub(crate) fn put_blob(&self, sha256: &str, data: &[u8]) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.prepare_cached("INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?1, ?2)")?
+                .execute(params![sha256, data])
+                .map(|_| ())
+        })
+    }
+
+    /// The content kept under `sha256` by [`Journal::put_blob`], if any.
+    pub(crate) fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, JournalError> {
+        self.with(|c| {
+            c.prepare_cached("SELECT data FROM blobs WHERE sha256 = ?1")?
+                .query_row(params![sha256], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    /// The size of the content kept under `sha256`, if any.
+    pub(crate) fn blob_len(&self, sha256: &str) -> Result<Option<u64>, JournalError> {
+        self.with(|c| {
+            c.prepare_cached("SELECT length(data) FROM blobs WHERE sha256 = ?1")?
+                .query_row(params![sha256], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|n| n.map(|n| u64::try_from(n).unwrap_or(0)))
         })
     }
 

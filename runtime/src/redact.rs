@@ -207,6 +207,34 @@ const PATTERNS: &[(&str, &str, Check)] = &[
     ),
 ];
 
+/// Text at least this long is first scanned with [`builtin_set`].
+const SET_FROM: usize = 512;
+
+/// The built-in patterns as one set, in [`PATTERNS`]' order (compiled on first use). `None` if
+/// they do not compile as a set, or if one of them did not compile alone (indexes would differ):
+/// then each pattern is asked in turn.
+fn builtin_set() -> Option<&'static regex::RegexSet> {
+    static SET: std::sync::OnceLock<Option<regex::RegexSet>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        if builtin().len() != PATTERNS.len() {
+            return None;
+        }
+        regex::RegexSet::new(PATTERNS.iter().map(|(_, p, _)| *p)).ok()
+    })
+    .as_ref()
+}
+
+/// The built-in patterns, compiled once per process.
+fn builtin() -> &'static [(String, Regex, Check)] {
+    static COMPILED: std::sync::OnceLock<Vec<(String, Regex, Check)>> = std::sync::OnceLock::new();
+    COMPILED.get_or_init(|| {
+        PATTERNS
+            .iter()
+            .filter_map(|(n, p, c)| Regex::new(p).ok().map(|r| (n.to_string(), r, *c)))
+            .collect()
+    })
+}
+
 /// The redaction policy in force: shown in reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct RedactionPolicy {
@@ -227,18 +255,9 @@ impl Default for Redactor {
     /// the compiled program): the engine and the audit log each make a redactor at start-up, and
     /// compiling some thirty patterns twice was most of a debug binary's start.
     fn default() -> Self {
-        static COMPILED: std::sync::OnceLock<Vec<(String, Regex, Check)>> =
-            std::sync::OnceLock::new();
         Redactor {
             keys: Vec::new(),
-            patterns: COMPILED
-                .get_or_init(|| {
-                    PATTERNS
-                        .iter()
-                        .filter_map(|(n, p, c)| Regex::new(p).ok().map(|r| (n.to_string(), r, *c)))
-                        .collect()
-                })
-                .clone(),
+            patterns: builtin().to_vec(),
         }
     }
 }
@@ -369,9 +388,23 @@ impl Redactor {
 
     /// Text with every secret shape replaced.
     pub fn redact_text(&self, text: &str) -> String {
+        self.redact_text_with(text, text.len() >= SET_FROM)
+    }
+
+    fn redact_text_with(&self, text: &str, use_set: bool) -> String {
         let mut out = text.to_string();
-        for (name, re, check) in &self.patterns {
-            if !re.is_match(&out) {
+        // On longer text, one pass of the built-in patterns as a set says which of them match
+        // (most text holds no secret, and some thirty scans of it were most of a call's
+        // redaction); it is asked again whenever a replacement changed the text, so each pattern
+        // still sees exactly the text it would see scanning one by one.
+        let set = use_set.then(builtin_set).flatten();
+        let mut hits = set.map(|s| s.matches(&out));
+        for (i, (name, re, check)) in self.patterns.iter().enumerate() {
+            let skip = match &hits {
+                Some(h) if i < PATTERNS.len() => !h.matched(i),
+                _ => !re.is_match(&out),
+            };
+            if skip {
                 continue;
             }
             let replaced = re.replace_all(&out, |c: &regex::Captures<'_>| {
@@ -388,7 +421,12 @@ impl Redactor {
                 };
                 format!("{pre}{q1}[REDACTED:{name}]{q2}{post}")
             });
-            out = replaced.into_owned();
+            if let std::borrow::Cow::Owned(changed) = replaced {
+                if changed != out {
+                    out = changed;
+                    hits = set.map(|s| s.matches(&out));
+                }
+            }
         }
         out
     }
@@ -557,5 +595,63 @@ mod tests {
         assert!(luhn("5500-0000-0000-0004"));
         assert!(!luhn("4111111111111112"));
         assert!(!luhn("1234"));
+    }
+
+    /// Every string leaf of a value.
+    fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::String(s) => out.push(s),
+            Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+
+    /// Long text is first scanned with the built-in patterns as one set: on every corpus string
+    /// (secret or look-alike), alone and inside long text, the result is what the patterns give
+    /// one by one.
+    #[test]
+    fn the_set_scan_gives_what_the_patterns_give_one_by_one() {
+        let r = Redactor::default();
+        assert!(
+            builtin_set().is_some(),
+            "the built-in patterns compile as a set"
+        );
+        let pad = "lorem ipsum dolor sit amet, consectetur adipiscing elit\n".repeat(12);
+        let corpus = [
+            include_str!("../tests/data/secrets.jsonl"),
+            include_str!("../tests/data/lookalikes.jsonl"),
+        ];
+        let mut seen = 0;
+        let mut redacted = 0;
+        for line in corpus.iter().flat_map(|c| c.lines()) {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let case: Value = serde_json::from_str(line).unwrap();
+            let mut leaves = Vec::new();
+            strings(&case["input"], &mut leaves);
+            for s in leaves {
+                for text in [
+                    s.to_string(),
+                    format!("{pad}{s}\n{pad}"),
+                    format!("{s} {s}"),
+                ] {
+                    seen += 1;
+                    let one_by_one = r.redact_text_with(&text, false);
+                    assert_eq!(
+                        r.redact_text_with(&text, true),
+                        one_by_one,
+                        "{}",
+                        case["name"]
+                    );
+                    redacted += usize::from(one_by_one != text);
+                }
+            }
+        }
+        assert!(
+            seen >= 900 && redacted >= 300,
+            "{seen} texts, {redacted} redacted"
+        );
     }
 }

@@ -16,12 +16,14 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt, PermissionsExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fs::Fs;
+use crate::journal::Journal;
 use crate::ToolError;
 
 /// Manifests up to this size are journaled inline (see [`Store::put_manifest`]).
@@ -147,10 +149,17 @@ impl From<String> for SnapError {
     }
 }
 
-/// The content-addressed blob store of a state directory.
-#[derive(Debug, Clone)]
+/// Content up to this size is kept in the journal's `blobs` table rather than a file of its own:
+/// a snapshot of a small file then costs a row, not an inode (on ext4 the creation of a file is
+/// most of a small write's time).
+const PACKED: usize = 64 * 1024;
+
+/// The content-addressed blob store of a state directory: small content in the journal's `blobs`
+/// table, the rest in files `blobs/ab/cdef…`. Either way named by its SHA-256 and kept once.
+#[derive(Clone)]
 pub(crate) struct Store {
     dir: PathBuf,
+    pack: Arc<Journal>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -180,9 +189,10 @@ fn valid_hash(h: &str) -> bool {
 }
 
 impl Store {
-    pub(crate) fn new(state_dir: &Path) -> Store {
+    pub(crate) fn new(state_dir: &Path, journal: Arc<Journal>) -> Store {
         Store {
             dir: state_dir.join("blobs"),
+            pack: journal,
         }
     }
 
@@ -198,14 +208,25 @@ impl Store {
     fn put_small(&self, mut r: impl Read, size_hint: u64) -> std::io::Result<(String, u64)> {
         let mut bytes = Vec::with_capacity(usize::try_from(size_hint).unwrap_or(0));
         r.read_to_end(&mut bytes)?;
-        let hash = hex(&Sha256::digest(&bytes));
+        self.put_bytes(&bytes)
+    }
+
+    /// [`Store::put_small`] of bytes in memory: packed when small, else a file.
+    fn put_bytes(&self, bytes: &[u8]) -> std::io::Result<(String, u64)> {
+        let hash = hex(&Sha256::digest(bytes));
         let size = bytes.len() as u64;
+        if bytes.len() <= PACKED {
+            self.pack
+                .put_blob(&hash, bytes)
+                .map_err(std::io::Error::other)?;
+            return Ok((hash, size));
+        }
         let dest = self.path(&hash);
         match std::fs::metadata(&dest) {
             // Already kept (a blob is renamed into place whole, so its size tells it is whole).
             Ok(m) if m.len() == size => Ok((hash, size)),
             _ => {
-                let (h, n) = self.put(&bytes[..])?;
+                let (h, n) = self.put(bytes)?;
                 Ok((h, n))
             }
         }
@@ -268,23 +289,37 @@ impl Store {
         Ok((hash, size))
     }
 
-    /// Opens a blob after checking its content still has its name.
-    fn open_checked(&self, hash: &str) -> Result<std::fs::File, String> {
+    /// A blob's content, read where it is kept (the journal's table, else its file); not yet
+    /// checked against its name.
+    fn source(&self, hash: &str) -> Result<Box<dyn Read>, String> {
         if !valid_hash(hash) {
             return Err(format!("`{hash}` is not a snapshot blob name"));
         }
+        if let Some(data) = self
+            .pack
+            .blob(hash)
+            .map_err(|e| format!("snapshot blob {hash}: {e}"))?
+        {
+            return Ok(Box::new(std::io::Cursor::new(data)));
+        }
         let path = self.path(hash);
-        let mut f = std::fs::File::open(&path)
+        let f = std::fs::File::open(&path)
             .map_err(|e| format!("snapshot blob {} is missing ({e})", path.display()))?;
-        let (found, _) =
-            hash_reader(&mut f).map_err(|e| format!("snapshot blob {}: {e}", path.display()))?;
-        if found != hash {
+        Ok(Box::new(f))
+    }
+
+    /// A blob's whole content, after checking it still has its name.
+    fn load(&self, hash: &str) -> Result<Vec<u8>, String> {
+        let mut data = Vec::new();
+        self.source(hash)?
+            .read_to_end(&mut data)
+            .map_err(|e| format!("snapshot blob {hash}: {e}"))?;
+        if hex(&Sha256::digest(&data)) != hash {
             return Err(format!(
-                "snapshot blob {} no longer holds what was kept (its content changed)",
-                path.display()
+                "snapshot blob {hash} no longer holds what was kept (its content changed)"
             ));
         }
-        std::fs::File::open(&path).map_err(|e| format!("snapshot blob {}: {e}", path.display()))
+        Ok(data)
     }
 
     /// How a step names its manifest: the manifest itself (JSON) when it is small — most calls
@@ -295,7 +330,7 @@ impl Store {
         if text.len() <= INLINE_MANIFEST {
             return Ok(text);
         }
-        self.put(text.as_bytes())
+        self.put_bytes(text.as_bytes())
             .map(|(h, _)| h)
             .map_err(|e| format!("cannot write the snapshot manifest: {e}"))
     }
@@ -307,9 +342,7 @@ impl Store {
                 .map_err(|e| format!("the journaled snapshot manifest is unreadable ({e})"));
         }
         let hash = named;
-        let mut f = self.open_checked(hash)?;
-        let mut text = Vec::new();
-        f.read_to_end(&mut text).map_err(|e| e.to_string())?;
+        let text = self.load(hash)?;
         let m: Manifest = serde_json::from_slice(&text)
             .map_err(|e| format!("snapshot manifest {hash} is unreadable ({e})"))?;
         if m.version > MANIFEST_VERSION {
@@ -330,6 +363,16 @@ impl Store {
             Node::File { sha256, size, .. } => {
                 if !valid_hash(sha256) {
                     return Err(format!("`{sha256}` is not a snapshot blob name"));
+                }
+                match self.pack.blob_len(sha256) {
+                    Ok(Some(n)) if n == *size => return Ok(()),
+                    Ok(Some(n)) => {
+                        return Err(format!(
+                            "snapshot blob {sha256} no longer holds what was kept ({n} bytes, {size} kept)"
+                        ))
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(format!("snapshot blob {sha256}: {e}")),
                 }
                 let path = self.path(sha256);
                 match std::fs::metadata(&path) {
@@ -988,8 +1031,9 @@ fn write_blob(
     store: &Store,
     shown: &str,
 ) -> Result<(), String> {
-    let mut src = std::fs::File::open(store.path(hash))
-        .map_err(|e| format!("snapshot blob {hash} for {shown}: {e}"))?;
+    let mut src = store
+        .source(hash)
+        .map_err(|e| format!("{e} (for {shown})"))?;
     let tmp = crate::fs::temp_name(Path::new(name));
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);

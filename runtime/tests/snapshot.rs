@@ -15,6 +15,14 @@ use aifirst::{
 };
 use common::block_on;
 use serde_json::json;
+use sha2::Digest;
+
+fn sha256_hex(b: &[u8]) -> String {
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
 
 /// Replaces a file's content.
 #[capability(effects(create, update, filesystem), undo = file_snapshot(paths = ["$args.path"]))]
@@ -399,36 +407,71 @@ fn an_interrupted_undo_runs_again_and_blobs_are_checked() {
     let b = Bench::new();
     let before = tree(&b.root);
     b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
-    let blobs = b.dir.path().join("state/blobs");
-    let mut victims = Vec::new();
-    for d in std::fs::read_dir(&blobs).unwrap() {
-        let d = d.unwrap().path();
-        if d.is_dir() {
-            for f in std::fs::read_dir(&d).unwrap() {
-                let f = f.unwrap().path();
-                if std::fs::read(&f).unwrap() == b"alpha\n" {
-                    victims.push(f);
-                }
-            }
-        }
-    }
-    assert_eq!(victims.len(), 1);
+    // Small content is packed in the journal's `blobs` table: alter it there.
+    let db = rusqlite::Connection::open(b.dir.path().join("state/journal.sqlite3")).unwrap();
+    let set = |new: &[u8], old: &[u8]| {
+        db.execute(
+            "UPDATE blobs SET data = ?1 WHERE data = ?2",
+            rusqlite::params![new, old],
+        )
+        .unwrap()
+    };
     let e = b.engine(Policy::default());
-    // A blob cut short (or gone) stops the undo before anything is written.
-    std::fs::set_permissions(&victims[0], std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::write(&victims[0], "cut").unwrap();
+    // A blob cut short stops the undo before anything is written.
+    assert_eq!(set(b"cut", b"alpha\n"), 1, "one packed blob holds a.txt");
     let r = undo(&e, 1, false);
     assert!(r.failed.unwrap().1.contains("no longer holds"));
     assert!(!b.root.join("src").exists(), "nothing half-restored");
     // One altered to the same size is found as it is copied: that file is not written.
-    std::fs::write(&victims[0], "ALPHA\n").unwrap();
+    assert_eq!(set(b"ALPHA\n", b"cut"), 1);
     let r = undo(&e, 1, false);
     assert!(r.failed.unwrap().1.contains("no longer holds"));
     assert!(!b.root.join("src/a.txt").exists());
+    // Gone, it is named missing.
+    db.execute("DELETE FROM blobs WHERE data = ?1", [b"ALPHA\n".as_slice()])
+        .unwrap();
+    let r = undo(&e, 1, false);
+    assert!(r.failed.unwrap().1.contains("missing"));
     // Mended, the undo runs again and finishes.
-    std::fs::write(&victims[0], "alpha\n").unwrap();
+    db.execute(
+        "INSERT INTO blobs (sha256, data) VALUES (?1, ?2)",
+        rusqlite::params![sha256_hex(b"alpha\n"), b"alpha\n".as_slice()],
+    )
+    .unwrap();
     let r = undo(&e, 1, false);
     assert_eq!(r.undone.len(), 1, "{r:?}");
+    assert_eq!(tree(&b.root), before);
+}
+
+#[test]
+fn large_content_is_kept_in_files_and_checked_there_too() {
+    let b = Bench::new();
+    let big = "0123456789abcdef".repeat(8 * 1024); // 128 KiB: past the packed size
+    std::fs::write(b.root.join("big.txt"), &big).unwrap();
+    let before = tree(&b.root);
+    b.call(
+        "snap_put",
+        json!({"path": b.p("big.txt"), "content": "small"}),
+    )
+    .unwrap();
+    let blob = b
+        .dir
+        .path()
+        .join("state/blobs")
+        .join(&sha256_hex(big.as_bytes())[..2])
+        .join(&sha256_hex(big.as_bytes())[2..]);
+    assert_eq!(std::fs::read(&blob).unwrap(), big.as_bytes());
+    let e = b.engine(Policy::default());
+    std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&blob, "cut").unwrap();
+    let r = undo(&e, 1, false);
+    assert!(r.failed.unwrap().1.contains("no longer holds"));
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("big.txt")).unwrap(),
+        "small"
+    );
+    std::fs::write(&blob, &big).unwrap();
+    assert_eq!(undo(&e, 1, false).undone.len(), 1);
     assert_eq!(tree(&b.root), before);
 }
 
