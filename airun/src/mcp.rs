@@ -999,11 +999,49 @@ fn call_error(e: &CallError) -> CallToolResponse {
     error_result(kind, &message)
 }
 
+type Reader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+type Writer = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+/// Stdin and stdout for the server. When they are pipes (an MCP client starts the server with
+/// two), they are read and written non-blocking on the runtime's own reactor; tokio's
+/// `stdin()`/`stdout()` hand every read and write to a blocking thread, and those hand-offs were a
+/// measurable part of a round trip. Anything else (a terminal, a file) keeps tokio's. Stdout stays
+/// blocking when stderr is the same pipe, so a message on stderr never meets a full pipe in
+/// non-blocking mode.
+fn stdio_streams() -> (Reader, Writer) {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    use tokio::net::unix::pipe;
+    let pipe_id = |fd: std::os::fd::BorrowedFd<'_>| {
+        let f = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+        let m = f.metadata().ok()?;
+        std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()).then(|| (m.dev(), m.ino()))
+    };
+    let reader: Reader = match pipe_id(std::io::stdin().as_fd())
+        .and_then(|_| std::io::stdin().as_fd().try_clone_to_owned().ok())
+        .and_then(|fd| pipe::Receiver::from_owned_fd(fd).ok())
+    {
+        Some(r) => Box::new(r),
+        None => Box::new(tokio::io::stdin()),
+    };
+    let out = pipe_id(std::io::stdout().as_fd());
+    let shared_with_stderr = out.is_some() && out == pipe_id(std::io::stderr().as_fd());
+    let writer: Writer = match out
+        .filter(|_| !shared_with_stderr)
+        .and_then(|_| std::io::stdout().as_fd().try_clone_to_owned().ok())
+        .and_then(|fd| pipe::Sender::from_owned_fd(fd).ok())
+    {
+        Some(w) => Box::new(w),
+        None => Box::new(tokio::io::stdout()),
+    };
+    (reader, writer)
+}
+
 /// Serves MCP over stdin/stdout until the client closes stdin.
 pub async fn serve_stdio(server: McpServer) -> Result<(), String> {
     use rmcp::ServiceExt;
     let running = server
-        .serve(rmcp::transport::stdio())
+        .serve(stdio_streams())
         .await
         .map_err(|e| format!("MCP initialization failed: {e}"))?;
     running

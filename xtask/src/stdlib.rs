@@ -4,8 +4,10 @@
 //! 1. MCP stdio round trips of `write_file` (4 KiB), `edit_file` and `read_text_file`: ours
 //!    (`airun serve --root DIR`: journaled, snapshotted, audited) and the official server
 //!    (`@modelcontextprotocol/server-filesystem`, installed with npm into `target/bench-data` the
-//!    first time; never committed) doing the same calls on the same kind of directory. Medians and
-//!    the ratio ours / theirs.
+//!    first time; never committed) doing the same calls on the same kind of directory, taking
+//!    turns call by call. Medians and the ratio ours / theirs; the same file work done directly
+//!    (an atomic write: temporary file, mode, rename; a read), which both servers pay, and each
+//!    server's time above it; the same calls through the engine in one process (no MCP).
 //! 2. The snapshot of a 100 MiB file: `append_file` of one line through the engine (snapshot
 //!    before and after, journal, audit) against the handler alone.
 //! 3. A 10,000-file tree: `delete_file` (recursive) plus `undo`, through the engine, against a
@@ -104,25 +106,73 @@ impl Client {
     }
 }
 
-/// The same calls on a server: `calls` rounds of write, edit and read; the medians.
-fn round_trips(mut client: Client, root: &Path, calls: usize) -> Result<[Duration; 3]> {
-    let file = root.join("bench.txt").display().to_string();
-    let mut times: [Vec<Duration>; 3] = Default::default();
+/// The same calls on each server, taking turns: `calls` rounds of write, edit and read; the
+/// medians per server, and the medians of the same file work done directly (`floor`): what
+/// both servers' writes do (a temporary file, written, its mode set, renamed over the file) and
+/// their reads (open, read, close).
+fn round_trips(
+    servers: &mut [(Client, PathBuf)],
+    floor: &Path,
+    calls: usize,
+) -> Result<[[Duration; 3]; 3]> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut times: Vec<[Vec<Duration>; 3]> =
+        (0..=servers.len()).map(|_| Default::default()).collect();
+    let direct = floor.join("bench.txt");
     for i in 0..calls {
         let mut content = format!("round {i} marker-{i}\n");
         while content.len() < 4096 {
             content.push_str("lorem ipsum dolor sit amet, consectetur adipiscing elit\n");
         }
         content.truncate(4096);
-        times[0].push(client.call("write_file", json!({"path": file, "content": content}))?);
-        times[1].push(client.call(
-            "edit_file",
-            json!({"path": file, "edits": [{"oldText": format!("marker-{i}\n"), "newText": format!("edited-{i}\n")}]}),
-        )?);
-        times[2].push(client.call("read_text_file", json!({"path": file}))?);
+        let edited = content.replace(&format!("marker-{i}\n"), &format!("edited-{i}\n"));
+        for (k, (client, root)) in servers.iter_mut().enumerate() {
+            let file = root.join("bench.txt").display().to_string();
+            times[k][0].push(client.call("write_file", json!({"path": file, "content": content}))?);
+        }
+        for (k, (client, root)) in servers.iter_mut().enumerate() {
+            let file = root.join("bench.txt").display().to_string();
+            times[k][1].push(client.call(
+                "edit_file",
+                json!({"path": file, "edits": [{"oldText": format!("marker-{i}\n"), "newText": format!("edited-{i}\n")}]}),
+            )?);
+        }
+        for (k, (client, root)) in servers.iter_mut().enumerate() {
+            let file = root.join("bench.txt").display().to_string();
+            times[k][2].push(client.call("read_text_file", json!({"path": file}))?);
+        }
+        let atomic_write = |text: &str| -> Result<Duration> {
+            let t = Instant::now();
+            let tmp = floor.join(format!(".bench-{i}.tmp"));
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            drop(f);
+            std::fs::rename(&tmp, &direct)?;
+            Ok(t.elapsed())
+        };
+        let k = servers.len();
+        times[k][0].push(atomic_write(&content)?);
+        times[k][1].push(atomic_write(&edited)?);
+        let t = Instant::now();
+        let mut text = String::new();
+        std::fs::File::open(&direct)?.read_to_string(&mut text)?;
+        times[k][2].push(t.elapsed());
     }
-    let [a, b, c] = times;
-    Ok([median(a), median(b), median(c)])
+    let mut out = [[Duration::ZERO; 3]; 3];
+    let last = times.len() - 1;
+    for (k, t) in times.into_iter().enumerate() {
+        // Ours, theirs (when measured), the floor last.
+        let slot = if k == last { 2 } else { k };
+        let [a, b, c] = t;
+        out[slot] = [median(a), median(b), median(c)];
+    }
+    Ok(out)
 }
 
 pub fn bench_stdlib(args: &[String]) -> Result<()> {
@@ -140,7 +190,7 @@ pub fn bench_stdlib(args: &[String]) -> Result<()> {
     }
     let bin = airun_binary(bin)?;
 
-    // 1. Round trips.
+    // 1. Round trips: the servers take turns call by call, so the machine's drift falls on both.
     let ours_dir = tempfile::tempdir()?;
     let root = ours_dir.path().join("root");
     std::fs::create_dir_all(&root)?;
@@ -149,31 +199,103 @@ pub fn bench_stdlib(args: &[String]) -> Result<()> {
         .arg(&root)
         .current_dir(ours_dir.path())
         .env("AIFIRST_STATE_DIR", ours_dir.path().join("state"));
-    let ours = round_trips(Client::start(cmd)?, &root, calls)?;
-    let names = ["write_file (4 KiB)", "edit_file", "read_text_file"];
-    println!("MCP stdio round trip, median of {calls} calls each:");
-    if skip_peer {
-        for (n, o) in names.iter().zip(ours) {
-            println!("  {n:<20} ours {:>7.3} ms", ms(o));
-        }
-    } else {
+    let mut servers = vec![(Client::start(cmd)?, root)];
+    let peer_dir = tempfile::tempdir()?;
+    if !skip_peer {
         let entry = official_server()?;
-        let peer_dir = tempfile::tempdir()?;
-        let peer_root = peer_dir.path().join("root").canonicalize().or_else(|_| {
-            std::fs::create_dir_all(peer_dir.path().join("root"))?;
-            peer_dir.path().join("root").canonicalize()
-        })?;
+        let peer_root = peer_dir.path().join("root");
+        std::fs::create_dir_all(&peer_root)?;
+        let peer_root = peer_root.canonicalize()?;
         let mut cmd = Command::new("node");
         cmd.arg(&entry).arg(&peer_root).current_dir(peer_dir.path());
-        let theirs = round_trips(Client::start(cmd)?, &peer_root, calls)?;
-        for ((n, o), t) in names.iter().zip(ours).zip(theirs) {
+        servers.push((Client::start(cmd)?, peer_root));
+    }
+    let floor_dir = tempfile::tempdir()?;
+    let [ours, theirs, floor] = round_trips(&mut servers, floor_dir.path(), calls)?;
+    let names = ["write_file (4 KiB)", "edit_file", "read_text_file"];
+    println!(
+        "MCP stdio round trip, median of {calls} calls each (the servers take turns call by call):"
+    );
+    for (i, n) in names.iter().enumerate() {
+        let (o, f) = (ours[i], floor[i]);
+        if skip_peer {
             println!(
-                "  {n:<20} ours {:>7.3} ms (journaled, snapshotted, audited)   official server {:>7.3} ms   ours/theirs {:.2}×",
+                "  {n:<20} ours {:>7.3} ms   the file work alone {:>6.3} ms",
                 ms(o),
-                ms(t),
-                o.as_secs_f64() / t.as_secs_f64().max(1e-9)
+                ms(f)
             );
+            continue;
         }
+        let t = theirs[i];
+        let above = |x: Duration| x.saturating_sub(f);
+        println!(
+            "  {n:<20} ours {:>7.3} ms (journaled, snapshotted, audited)   official server {:>7.3} ms   ours/theirs {:.2}×",
+            ms(o),
+            ms(t),
+            o.as_secs_f64() / t.as_secs_f64().max(1e-9)
+        );
+        println!(
+            "  {:<20} the file work alone (both servers do it) {:.3} ms; above it: ours {:.3} ms, theirs {:.3} ms: {:.2}×",
+            "",
+            ms(f),
+            ms(above(o)),
+            ms(above(t)),
+            above(o).as_secs_f64() / above(t).as_secs_f64().max(1e-9)
+        );
+    }
+
+    // The same write through the engine in this process (journal, snapshot and audit, no MCP):
+    // what the server spends on the protocol and the transport is the rest.
+    {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root)?;
+        let state = dir.path().join("state");
+        let audit = Arc::new(aifirst::audit::AuditLog::open(
+            &state,
+            aifirst::Redactor::default(),
+        )?);
+        let engine = aifirst::Engine::open(
+            aifirst::Registry::new()?,
+            aifirst::Policy::default(),
+            &state,
+        )?
+        .with_recorder(audit)
+        .with_sandbox(aifirst::Sandbox::new().with_roots(std::slice::from_ref(&root))?);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let file = root.join("bench.txt").display().to_string();
+        let mut t_write = Vec::new();
+        let mut t_read = Vec::new();
+        for i in 0..calls {
+            let mut content = format!("round {i}\n");
+            while content.len() < 4096 {
+                content.push_str("lorem ipsum dolor sit amet, consectetur adipiscing elit\n");
+            }
+            content.truncate(4096);
+            let t = Instant::now();
+            rt.block_on(engine.call(
+                "bench",
+                "write_file",
+                json!({"path": file, "content": content}),
+                Default::default(),
+            ))?;
+            t_write.push(t.elapsed());
+            let t = Instant::now();
+            rt.block_on(engine.call(
+                "bench",
+                "read_text_file",
+                json!({"path": file}),
+                Default::default(),
+            ))?;
+            t_read.push(t.elapsed());
+        }
+        println!(
+            "  through the engine in one process, no MCP: write_file {:.3} ms, read_text_file {:.3} ms",
+            ms(median(t_write)),
+            ms(median(t_read))
+        );
     }
 
     // 2 and 3: through the engine in this process.
