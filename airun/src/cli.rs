@@ -327,6 +327,8 @@ struct Settings {
     roots: Vec<PathBuf>,
     /// `allowed_hosts`.
     hosts: Vec<String>,
+    /// `allowed_commands`.
+    commands: Vec<String>,
     /// `[http.headers]`, expanded.
     headers: Vec<(String, String)>,
     /// `[mcp]`: the HTTP server's limits.
@@ -415,6 +417,7 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
         shared_session: config.mcp.shared_session.clone(),
         roots,
         hosts: config.allowed_hosts.clone(),
+        commands: config.allowed_commands.clone(),
         headers,
         mcp: config.mcp.clone(),
         snapshot_limit: config
@@ -427,7 +430,10 @@ fn sandbox(s: &Settings) -> Result<aifirst::Sandbox, Fail> {
     aifirst::Sandbox::new()
         .with_roots(&s.roots)
         .map_err(|e| Fail::Usage(format!("{e} (from allowed_roots, --root or AIFIRST_ROOTS)")))
-        .map(|sb| sb.with_net(aifirst::http::Net::new(s.hosts.clone(), s.headers.clone())))
+        .map(|sb| {
+            sb.with_net(aifirst::http::Net::new(s.hosts.clone(), s.headers.clone()))
+                .with_commands(s.commands.clone())
+        })
 }
 
 fn registry() -> Result<Registry, Fail> {

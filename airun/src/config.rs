@@ -35,6 +35,10 @@ pub struct Config {
     /// Directories file capabilities may touch (relative to this file); empty means no file access.
     #[serde(default)]
     pub allowed_roots: Vec<PathBuf>,
+    /// Programs `run_command` may start: bare names (found on `PATH`) or absolute paths. Empty
+    /// (the default) means none; no shell runs unless `sh` (or another) is listed here.
+    #[serde(default)]
+    pub allowed_commands: Vec<String>,
     /// The most file content one call's snapshot may keep (bytes, default 256 MiB). A call
     /// past it cannot be undone: policy decides whether it runs (by default it asks to confirm).
     pub max_snapshot_bytes: Option<u64>,

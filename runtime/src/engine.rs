@@ -700,20 +700,34 @@ impl Engine {
         }
         let fs = sandbox.fs();
         let entries = snapshot::entry_paths(fs, &paths)?;
-        let irreversible = match snapshot::measure(fs, &entries, self.snapshot_limit) {
-            Ok(_) => None,
-            Err(e @ SnapError::TooLarge { .. }) => {
-                let why = e.to_string();
-                match self.policy.decide_irreversible(def, &why) {
-                    Verdict::Allow => Some(why),
-                    Verdict::Deny(w) => return Err(CallError::Denied(w)),
-                    Verdict::Confirm(w) if !opts.confirmed => {
-                        return Err(CallError::NeedsConfirmation(w))
-                    }
-                    Verdict::Confirm(_) => Some(why),
-                }
+        let measured = if entries.is_empty() {
+            // Nothing named, nothing kept: the call cannot be undone (a `run_command` given no
+            // `undo_paths`), so it is judged like any irreversible call.
+            Err(format!(
+                "the call names no path to snapshot ({}), so it cannot be undone",
+                plan.paths
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        } else {
+            match snapshot::measure(fs, &entries, self.snapshot_limit) {
+                Ok(_) => Ok(()),
+                Err(e @ SnapError::TooLarge { .. }) => Err(e.to_string()),
+                Err(SnapError::Other(m)) => return Err(CallError::Snapshot(m)),
             }
-            Err(SnapError::Other(m)) => return Err(CallError::Snapshot(m)),
+        };
+        let irreversible = match measured {
+            Ok(()) => None,
+            Err(why) => match self.policy.decide_irreversible(def, &why) {
+                Verdict::Allow => Some(why),
+                Verdict::Deny(w) => return Err(CallError::Denied(w)),
+                Verdict::Confirm(w) if !opts.confirmed => {
+                    return Err(CallError::NeedsConfirmation(w))
+                }
+                Verdict::Confirm(_) => Some(why),
+            },
         };
         Ok(Some(FilePlan {
             entries,

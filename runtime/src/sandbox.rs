@@ -8,12 +8,13 @@ use std::sync::Arc;
 use crate::fs::Fs;
 use crate::http::Net;
 
-/// Allowed roots (files) and allowed hosts (network). The default reaches no file and only
-/// hosts with public addresses.
+/// Allowed roots (files), allowed hosts (network) and allowed programs (processes). The default
+/// reaches no file, only hosts with public addresses, and starts no program.
 #[derive(Debug, Default)]
 pub struct Sandbox {
     fs: Fs,
     net: Arc<Net>,
+    commands: Arc<Vec<String>>,
 }
 
 impl Sandbox {
@@ -35,6 +36,19 @@ impl Sandbox {
         self
     }
 
+    /// The programs a capability may start (airun.toml `allowed_commands`): bare names, found
+    /// on `PATH` when run, or absolute paths. Empty (the default): none.
+    pub fn with_commands(mut self, commands: Vec<String>) -> Sandbox {
+        self.commands = Arc::new(
+            commands
+                .into_iter()
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect(),
+        );
+        self
+    }
+
     /// This sandbox with its roots narrowed to the directories a client offers (MCP roots):
     /// an offered directory inside a root becomes a root; a root inside an offered directory
     /// stays; the rest go. Never wider than this sandbox: offering `/` keeps the roots as they
@@ -43,6 +57,7 @@ impl Sandbox {
         Sandbox {
             fs: self.fs.narrowed(offered),
             net: Arc::clone(&self.net),
+            commands: Arc::clone(&self.commands),
         }
     }
 
@@ -59,5 +74,10 @@ impl Sandbox {
 
     pub fn net(&self) -> &Net {
         &self.net
+    }
+
+    /// The programs a capability may start ([`Sandbox::with_commands`]).
+    pub fn commands(&self) -> &[String] {
+        &self.commands
     }
 }

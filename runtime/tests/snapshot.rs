@@ -60,6 +60,13 @@ fn snap_half(ctx: &Ctx, paths: Vec<String>) -> Result<(), ToolError> {
     Err(ToolError::handler("failed after writing"))
 }
 
+/// Writes the files it is told it may change (none when `undo_paths` is absent).
+#[capability(effects(execute, filesystem), undo = file_snapshot(paths = ["$args.undo_paths"]))]
+fn snap_maybe(ctx: &Ctx, write: String, undo_paths: Option<Vec<String>>) -> Result<(), ToolError> {
+    let _ = undo_paths;
+    ctx.fs().write(&write, b"changed")
+}
+
 /// Every path below `root`: kind, content, mode, link target.
 fn tree(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -330,6 +337,50 @@ fn a_snapshot_past_the_limit_needs_confirmation_and_is_irreversible() {
     ))
     .unwrap_err();
     assert!(matches!(err, CallError::Denied(_)), "{err}");
+}
+
+#[test]
+fn a_call_naming_no_paths_is_irreversible_and_policy_decides() {
+    let b = Bench::new();
+    let e = b.engine(Policy::default());
+    let args = json!({"write": b.p("notes.md")});
+    let err =
+        block_on(e.call("s", "snap_maybe", args.clone(), CallOptions::default())).unwrap_err();
+    assert!(matches!(err, CallError::NeedsConfirmation(_)), "{err}");
+    assert!(err.to_string().contains("names no path"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "# notes\n"
+    );
+    let confirmed = CallOptions {
+        confirmed: true,
+        ..CallOptions::default()
+    };
+    block_on(e.call("s", "snap_maybe", args, confirmed)).unwrap();
+    assert!(undo(&e, 1, false)
+        .failed
+        .unwrap()
+        .1
+        .contains("cannot be undone"));
+    // Naming the path it changes makes it undoable, with no confirmation.
+    std::fs::write(b.root.join("notes.md"), "v1").unwrap();
+    block_on(e.call(
+        "s",
+        "snap_maybe",
+        json!({"write": b.p("notes.md"), "undo_paths": [b.p("notes.md")]}),
+        CallOptions::default(),
+    ))
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "changed"
+    );
+    let r = undo(&e, 1, false);
+    assert_eq!(r.undone.len(), 1, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "v1"
+    );
 }
 
 #[test]
