@@ -45,6 +45,30 @@ pub fn soak(args: &[String]) -> Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::workspace_root().join("target"));
     let stepper = target.join("debug/stepper");
+    // The kill window follows how long a burst takes on this machine (a debug binary's start-up
+    // alone can outlast a fixed window, and then nothing is killed mid-call): one burst of 10
+    // calls, timed on a scratch directory, sets it (2.5 times that: some runs finish, most are
+    // killed somewhere in their calls or undos).
+    let window_ms = {
+        let (st, da) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let t = Instant::now();
+        let out = Command::new(&stepper)
+            .args([
+                "marks",
+                &path_str(st.path())?,
+                &path_str(da.path())?,
+                "10",
+                "0",
+            ])
+            .env("STEPPER_SLOW_MS", "2")
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "the stepper's timing run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (t.elapsed().as_millis() as u64 * 5 / 2).max(80)
+    };
     let state = tempfile::tempdir()?;
     let data = tempfile::tempdir()?;
     let (s, d) = (path_str(state.path())?, path_str(data.path())?);
@@ -70,7 +94,7 @@ pub fn soak(args: &[String]) -> Result<()> {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let mut child = cmd.spawn()?;
-        std::thread::sleep(Duration::from_millis(rng.next() % 80));
+        std::thread::sleep(Duration::from_millis(rng.next() % window_ms));
         if child.try_wait()?.is_none() {
             child.kill()?; // SIGKILL: no destructors, no flush
             killed += 1;
@@ -114,7 +138,7 @@ pub fn soak(args: &[String]) -> Result<()> {
         "soak (seed {seed}): {rounds} rounds ({call_rounds} call bursts, {undo_rounds} undos), {killed} killed with SIGKILL, in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    println!("  calls asked for: {next}; journaled (the rest were killed first): {steps}; settled after kills: {settled:?}");
+    println!("  kill window 0-{window_ms} ms (2.5× one 10-call burst); calls asked for: {next}; journaled (the rest were killed first): {steps}; settled after kills: {settled:?}");
     println!(
         "  every file had one `done` step, no compensation ran twice, the audit chain verified against the journal, after every round; and the full undo ({} steps) left nothing",
         report["undone"].as_array().map(Vec::len).unwrap_or(0)
