@@ -19,6 +19,11 @@
 //!   a redirect leads to;
 //! - a path parameter cannot change the operation: `.`, `..`, empty values and values with `/`
 //!   are refused (a template `{+name}` — reserved expansion — allows `/` between segments).
+//!
+//! [`Net::send`] is the same exchange for capabilities that build their own requests (the
+//! standard library's `fetch`, `http_request`, `download_file`): one redirect loop serves both,
+//! each hop checked the same way; what differs is where a redirect may lead ([`Redirects`]) and
+//! that configured headers are never added.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -28,6 +33,11 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::ToolError;
+
+/// The request and response types of [`Net::send`], so capabilities need no HTTP crate of their
+/// own.
+pub use reqwest::header::HeaderMap;
+pub use reqwest::{Method, Url};
 
 /// Where a parameter goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,6 +254,160 @@ const MAX_HOPS: usize = 10;
 
 /// The largest response body read (`{PREFIX}_MAX_RESPONSE_BYTES` overrides it).
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
+/// Where a redirect may lead ([`Outgoing::redirects`]). Every hop is checked with
+/// [`Net::check_url`] either way, and the resolver refuses special addresses without leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redirects {
+    /// With `allowed_hosts` set, to any listed host; without, only to the request's own origin
+    /// (or its upgrade from http to https on the default ports). What [`Net::call`] does: an
+    /// API's redirect to a host nobody named is not followed.
+    OriginUnlessListed,
+    /// To any host that passes [`Net::check_url`]: for tools whose URL is the caller's anyway
+    /// (`fetch`, `http_request`).
+    AnyChecked,
+}
+
+/// Credentials [`Net::send`] gives the request's origin only, never a host a redirect leads to.
+#[derive(Clone)]
+pub enum Credentials {
+    /// `Authorization: Bearer …`.
+    Bearer(String),
+    /// `Authorization: Basic …`.
+    Basic {
+        username: String,
+        password: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Bearer(_) => f.write_str("Bearer(…)"),
+            Credentials::Basic { .. } => f.write_str("Basic(…)"),
+        }
+    }
+}
+
+/// One request for [`Net::send`]: sent to `url`, then along its redirects hop by hop.
+pub struct Outgoing<'a> {
+    pub method: Method,
+    pub url: Url,
+    /// Sent on every hop, except a header named like a secret (`Authorization`, `Cookie`,
+    /// `X-Api-Key`, …: [`aifirst_capability::secret::is_secret_key`]), which goes to the origin
+    /// only.
+    pub headers: &'a [(String, String)],
+    /// Sent to the origin only, whatever their names (configured headers, API keys, cookies).
+    pub origin_headers: &'a [(String, String)],
+    /// Sent to the origin only.
+    pub credentials: &'a [Credentials],
+    /// The body's media type and bytes: sent again on a 307/308 redirect, dropped when a 303 (or
+    /// a 301/302 after a POST) turns the request into a GET.
+    pub body: Option<(&'a str, &'a [u8])>,
+    /// For the whole exchange of each hop: connecting, sending, and reading the body.
+    pub timeout: Duration,
+    /// The most bytes of the response body read.
+    pub max_bytes: usize,
+    /// Past `max_bytes`: `false`, the request fails; `true`, the body is cut there and
+    /// [`Received::truncated`] says so.
+    pub truncate: bool,
+    pub redirects: Redirects,
+}
+
+impl<'a> Outgoing<'a> {
+    /// `method` to `url`: no headers, no body, a 30 s timeout, at most 64 MiB read (an error
+    /// past it), redirects followed to any host that passes [`Net::check_url`].
+    pub fn new(method: Method, url: Url) -> Outgoing<'a> {
+        Outgoing {
+            method,
+            url,
+            headers: &[],
+            origin_headers: &[],
+            credentials: &[],
+            body: None,
+            timeout: Duration::from_secs(30),
+            max_bytes: MAX_RESPONSE_BYTES,
+            truncate: false,
+            redirects: Redirects::AnyChecked,
+        }
+    }
+}
+
+impl std::fmt::Debug for Outgoing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: values may be credentials.
+        f.debug_struct("Outgoing")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field(
+                "origin_headers",
+                &self
+                    .origin_headers
+                    .iter()
+                    .map(|(k, _)| k)
+                    .collect::<Vec<_>>(),
+            )
+            .field("body_bytes", &self.body.map(|(_, b)| b.len()))
+            .field("timeout", &self.timeout)
+            .field("max_bytes", &self.max_bytes)
+            .field("redirects", &self.redirects)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The final response of [`Net::send`] (after the redirects it followed).
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub status: u16,
+    pub headers: HeaderMap,
+    /// The URL that answered (the last hop).
+    pub url: Url,
+    /// At most [`Outgoing::max_bytes`].
+    pub body: Vec<u8>,
+    /// The body was cut at [`Outgoing::max_bytes`] (only with [`Outgoing::truncate`]).
+    pub truncated: bool,
+}
+
+impl Received {
+    /// A header's value, when it is text (the first of several).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A 2xx status.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Why an exchange failed, before it is put in words for its caller.
+enum Failure {
+    /// Refused or impossible (already in words).
+    Tool(ToolError),
+    /// The transport failed on the hop to this URL.
+    Transport(reqwest::Error, Url),
+    /// The body is larger than this many bytes.
+    TooLarge(usize),
+}
+
+impl From<ToolError> for Failure {
+    fn from(e: ToolError) -> Self {
+        Failure::Tool(e)
+    }
+}
+
+/// `n` bytes in words: `5 MiB (5242880 bytes)`, or `4096 bytes`.
+fn size_text(n: usize) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB ({n} bytes)", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
+}
 
 /// `host:port`, `[v6]:port`, `host` or a bare IPv6 address → (host lower-cased without brackets,
 /// port as written). Used for `allowed_hosts` entries here and for Host and Origin checks by
@@ -503,51 +667,165 @@ impl Net {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query.iter());
         }
-        let origin = url.clone();
         let body = build_body(op, args_map)?;
+        // Configured headers, API keys and cookies go to the API's own origin only; so do
+        // header arguments named like a credential (`Authorization`, `X-Api-Key`, declared as a
+        // plain parameter): `send` keeps those for the origin.
+        let mut origin_headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .chain(auth_headers.iter())
+            .cloned()
+            .collect();
+        if !cookies.is_empty() {
+            origin_headers.push((
+                reqwest::header::COOKIE.as_str().to_string(),
+                cookies.join("; "),
+            ));
+        }
+        let mut credentials: Vec<Credentials> = Vec::new();
+        if let Some(t) = bearer {
+            credentials.push(Credentials::Bearer(t));
+        }
+        if let Some((username, password)) = basic {
+            credentials.push(Credentials::Basic { username, password });
+        }
+        let limit = env(api, "MAX_RESPONSE_BYTES")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(MAX_RESPONSE_BYTES);
+        let out = Outgoing {
+            method,
+            url,
+            headers: &headers,
+            origin_headers: &origin_headers,
+            credentials: &credentials,
+            body: body
+                .as_ref()
+                .map(|(media, bytes)| (*media, bytes.as_slice())),
+            timeout: Duration::from_secs(timeout),
+            max_bytes: limit,
+            truncate: false,
+            redirects: Redirects::OriginUnlessListed,
+        };
+        let received = self.exchange(&out, "the API").await.map_err(|f| match f {
+            Failure::Tool(e) => e,
+            Failure::Transport(e, at) => transport_error(e, &at, timeout, api, configured, &base),
+            Failure::TooLarge(limit) => ToolError::Transport {
+                message: format!(
+                    "the response is larger than {limit} bytes (raise {}_MAX_RESPONSE_BYTES)",
+                    api.env_prefix
+                ),
+            },
+        })?;
 
-        let mut method = method;
+        let status = received.status;
+        if let (Some(ctx), Some(loc)) = (ctx, received.header(reqwest::header::LOCATION.as_str())) {
+            ctx.set_response_location(loc);
+        }
+        let html = received
+            .header(reqwest::header::CONTENT_TYPE.as_str())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+        let body = String::from_utf8_lossy(&received.body).into_owned();
+        if !received.is_success() {
+            let excerpt: String = body.chars().take(500).collect();
+            return Err(ToolError::Http {
+                status,
+                message: excerpt,
+            });
+        }
+        if html {
+            return Err(ToolError::Http {
+                status,
+                message: format!(
+                    "the API answered with an HTML page where data was expected (a login page? \
+                     check the credentials and {base_var})"
+                ),
+            });
+        }
+        if body.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_str(&body).unwrap_or(Value::String(body)))
+    }
+
+    /// Sends one request through the sandbox and reads its response, following redirects hop by
+    /// hop (at most 10):
+    /// - each hop is checked with [`Net::check_url`] (and the resolver refuses special addresses
+    ///   without leave, judged on the address connected to);
+    /// - a redirect from https to plain http is refused; where else a redirect may lead is
+    ///   [`Outgoing::redirects`];
+    /// - a 303, or a 301/302 after a POST, becomes a GET without the body; 307 and 308 keep the
+    ///   method and body;
+    /// - [`Outgoing::origin_headers`], [`Outgoing::credentials`] and headers named like a secret
+    ///   go to the origin only (or its upgrade from http to https on the default ports);
+    /// - the body is read up to [`Outgoing::max_bytes`]: past it, an error (nothing more is
+    ///   read), or with [`Outgoing::truncate`] the body cut there.
+    ///
+    /// Any final status is returned, 4xx and 5xx too, and a 3xx without a `Location` the
+    /// client can follow. Configured headers ([`Net::new`]'s `headers`, airun.toml
+    /// `[http.headers]`) are not added: they belong to generated APIs ([`Net::call`]).
+    pub async fn send(&self, req: Outgoing<'_>) -> Result<Received, ToolError> {
+        let secs = req.timeout.as_secs();
+        self.exchange(&req, "the server")
+            .await
+            .map_err(|f| match f {
+                Failure::Tool(e) => e,
+                Failure::Transport(e, at) => describe_transport(e, &at, secs, "", ""),
+                Failure::TooLarge(limit) => ToolError::Transport {
+                    message: format!(
+                        "the response is larger than {}, the most read for this request; \
+                         nothing past that was read",
+                        size_text(limit)
+                    ),
+                },
+            })
+    }
+
+    /// The one redirect-following exchange behind [`Net::send`] and [`Net::call`]; `who` names
+    /// the other side in refusals ("the API", "the server").
+    async fn exchange(&self, req: &Outgoing<'_>, who: &str) -> Result<Received, Failure> {
+        let origin = req.url.clone();
+        let mut url = req.url.clone();
+        let mut method = req.method.clone();
         let mut with_body = true;
         let mut hops = 0;
         let resp = loop {
             self.check_url(&url)?;
             let home = is_home(&origin, &url);
-            let mut req = self
+            let mut rb = self
                 .client()?
                 .request(method.clone(), url.clone())
-                .timeout(Duration::from_secs(timeout));
-            for (k, v) in &headers {
-                // A header argument named like a credential (`Authorization`, `X-Api-Key`,
-                // declared as a plain parameter) goes to the API's own server only.
+                .timeout(req.timeout);
+            for (k, v) in req.headers {
+                // A header named like a credential goes to the origin only.
                 if home || !aifirst_capability::secret::is_secret_key(k) {
-                    req = req.header(k.as_str(), v.as_str());
+                    rb = rb.header(k.as_str(), v.as_str());
                 }
             }
             if home {
-                for (k, v) in self.headers.iter().chain(auth_headers.iter()) {
-                    req = req.header(k.as_str(), v.as_str());
+                for (k, v) in req.origin_headers {
+                    rb = rb.header(k.as_str(), v.as_str());
                 }
-                if let Some(t) = &bearer {
-                    req = req.bearer_auth(t);
-                }
-                if let Some((u, p)) = &basic {
-                    req = req.basic_auth(u, p.as_ref());
-                }
-                if !cookies.is_empty() {
-                    req = req.header(reqwest::header::COOKIE, cookies.join("; "));
+                for c in req.credentials {
+                    rb = match c {
+                        Credentials::Bearer(t) => rb.bearer_auth(t),
+                        Credentials::Basic { username, password } => {
+                            rb.basic_auth(username, password.as_ref())
+                        }
+                    };
                 }
             }
             if with_body {
-                if let Some((media, bytes)) = &body {
-                    req = req
-                        .header(reqwest::header::CONTENT_TYPE, *media)
-                        .body(bytes.clone());
+                if let Some((media, bytes)) = req.body {
+                    rb = rb
+                        .header(reqwest::header::CONTENT_TYPE, media)
+                        .body(bytes.to_vec());
                 }
             }
-            let resp = req
+            let resp = rb
                 .send()
                 .await
-                .map_err(|e| transport_error(e, &url, timeout, api, configured, &base))?;
+                .map_err(|e| Failure::Transport(e, url.clone()))?;
             let status = resp.status();
             let next = match status.as_u16() {
                 301 | 302 | 303 | 307 | 308 => resp
@@ -562,27 +840,30 @@ impl Net {
             };
             hops += 1;
             if hops > MAX_HOPS {
-                return Err(ToolError::Transport {
+                return Err(Failure::Tool(ToolError::Transport {
                     message: format!("more than {MAX_HOPS} redirects"),
-                });
+                }));
             }
             if url.scheme() == "https" && next.scheme() != "https" {
-                return Err(ToolError::NotAllowed {
+                return Err(Failure::Tool(ToolError::NotAllowed {
                     message: format!(
-                        "the API redirected from https to plain `{}://{}`; not followed",
+                        "{who} redirected from https to plain `{}://{}`; not followed",
                         next.scheme(),
                         next.host_str().unwrap_or("")
                     ),
-                });
+                }));
             }
-            if self.allowed.is_empty() && !is_home(&origin, &next) {
-                return Err(ToolError::NotAllowed {
+            if req.redirects == Redirects::OriginUnlessListed
+                && self.allowed.is_empty()
+                && !is_home(&origin, &next)
+            {
+                return Err(Failure::Tool(ToolError::NotAllowed {
                     message: format!(
-                        "the API redirected to another host, `{}`; it is followed only when \
+                        "{who} redirected to another host, `{}`; it is followed only when \
                          named in allowed_hosts",
                         next.host_str().unwrap_or("")
                     ),
-                });
+                }));
             }
             if status.as_u16() == 303
                 || (matches!(status.as_u16(), 301 | 302) && method == reqwest::Method::POST)
@@ -595,58 +876,34 @@ impl Net {
             url = next;
         };
 
-        let status = resp.status();
-        if let (Some(ctx), Some(loc)) = (ctx, resp.headers().get(reqwest::header::LOCATION)) {
-            if let Ok(loc) = loc.to_str() {
-                ctx.set_response_location(loc);
-            }
-        }
-        let html = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
-        let limit = env(api, "MAX_RESPONSE_BYTES")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(MAX_RESPONSE_BYTES);
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let mut resp = resp;
-        let mut bytes: Vec<u8> = Vec::new();
+        let mut body: Vec<u8> = Vec::new();
+        let mut truncated = false;
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| transport_error(e, &url, timeout, api, configured, &base))?
+            .map_err(|e| Failure::Transport(e, url.clone()))?
         {
-            if bytes.len() + chunk.len() > limit {
-                return Err(ToolError::Transport {
-                    message: format!(
-                        "the response is larger than {limit} bytes (raise {}_MAX_RESPONSE_BYTES)",
-                        api.env_prefix
-                    ),
-                });
+            if body.len() + chunk.len() > req.max_bytes {
+                if !req.truncate {
+                    return Err(Failure::TooLarge(req.max_bytes));
+                }
+                let room = req.max_bytes.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
             }
-            bytes.extend_from_slice(&chunk);
+            body.extend_from_slice(&chunk);
         }
-        let body = String::from_utf8_lossy(&bytes).into_owned();
-        if !status.is_success() {
-            let excerpt: String = body.chars().take(500).collect();
-            return Err(ToolError::Http {
-                status: status.as_u16(),
-                message: excerpt,
-            });
-        }
-        if html {
-            return Err(ToolError::Http {
-                status: status.as_u16(),
-                message: format!(
-                    "the API answered with an HTML page where data was expected (a login page? \
-                     check the credentials and {base_var})"
-                ),
-            });
-        }
-        if body.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        Ok(serde_json::from_str(&body).unwrap_or(Value::String(body)))
+        Ok(Received {
+            status,
+            headers,
+            url,
+            body,
+            truncated,
+        })
     }
 }
 
@@ -799,6 +1056,33 @@ fn transport_error(
     configured: bool,
     base: &str,
 ) -> ToolError {
+    let hint = if configured {
+        format!("{}_BASE_URL is `{base}`", api.env_prefix)
+    } else {
+        format!("set {}_BASE_URL to the API's address", api.env_prefix)
+    };
+    describe_transport(
+        e,
+        url,
+        timeout,
+        &format!(
+            " (raise {}_TIMEOUT_SECS if the API is slow)",
+            api.env_prefix
+        ),
+        &format!(" ({hint})"),
+    )
+}
+
+/// A transport failure in plain words, without the URL; `slow` follows a timeout, `hint` a
+/// failed connection (each with its leading space, or empty). A refusal by the resolver is
+/// [`ToolError::NotAllowed`].
+fn describe_transport(
+    e: reqwest::Error,
+    url: &reqwest::Url,
+    timeout: u64,
+    slow: &str,
+    hint: &str,
+) -> ToolError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
     let mut io_kind = None;
     let mut innermost = String::new();
@@ -819,20 +1103,12 @@ fn transport_error(
         (Some(h), None) => h.to_string(),
         _ => String::new(),
     };
-    let hint = if configured {
-        format!("{}_BASE_URL is `{base}`", api.env_prefix)
-    } else {
-        format!("set {}_BASE_URL to the API's address", api.env_prefix)
-    };
     let message = if e.is_timeout() {
-        format!(
-            "timed out after {timeout} s waiting for {host} (raise {}_TIMEOUT_SECS if the API is slow)",
-            api.env_prefix
-        )
+        format!("timed out after {timeout} s waiting for {host}{slow}")
     } else if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
-        format!("connection refused by {host}: is the server running? ({hint})")
+        format!("connection refused by {host}: is the server running?{hint}")
     } else if e.is_connect() {
-        format!("cannot connect to {host}: {innermost} ({hint})")
+        format!("cannot connect to {host}: {innermost}{hint}")
     } else if innermost.is_empty() {
         e.without_url().to_string()
     } else {

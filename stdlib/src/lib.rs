@@ -29,3 +29,7 @@
 
 #[cfg(feature = "fs")]
 pub mod fs;
+#[cfg(feature = "net")]
+pub mod net;
+#[cfg(feature = "sys")]
+pub mod sys;

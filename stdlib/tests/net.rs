@@ -1,0 +1,756 @@
+//! The network tools end to end, called through the registry as a server calls them, against
+//! real HTTP servers on loopback addresses only (127.0.0.1, and 127.0.0.2 / ::1 where they can
+//! be bound): Markdown and pagination like the official fetch server, and the sandbox — no
+//! redirect, numeric address form, `localhost` or secret header gets a request anywhere it
+//! should not go, and each refused listener counts zero connections.
+
+#![cfg(feature = "net")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aifirst::http::Net;
+use aifirst::{Ctx, Registry, Sandbox, ToolError, UndoDecl, Value};
+use aifirst_stdlib as _;
+use serde_json::json;
+
+/// One request a server received.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a server answers.
+enum Reply {
+    Full {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// Waits this long, then answers.
+    Slow(Duration),
+    /// A text/plain body of this many bytes, written in chunks.
+    Huge(usize),
+}
+
+fn reply(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+    Reply::Full {
+        status,
+        headers: vec![("content-type".into(), content_type.into())],
+        body: body.into(),
+    }
+}
+
+fn redirect(status: u16, location: &str) -> Reply {
+    Reply::Full {
+        status,
+        headers: vec![("location".into(), location.into())],
+        body: Vec::new(),
+    }
+}
+
+fn ok_text(_: &Seen) -> Reply {
+    reply(200, "text/plain", "reached")
+}
+
+type Respond = dyn Fn(&Seen) -> Reply + Send + Sync;
+
+/// A tiny HTTP/1.1 server: counts the connections it accepts, records every request.
+struct Server {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Server {
+    /// A server on `ip` (a loopback address), or `None` when it cannot be bound there.
+    fn try_start(
+        ip: &str,
+        respond: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Option<Server> {
+        let listener = TcpListener::bind((ip, 0)).ok()?;
+        let port = listener.local_addr().ok()?.port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let respond: Arc<Respond> = Arc::new(respond);
+        let (count, log) = (connections.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                let (log, respond) = (log.clone(), respond.clone());
+                std::thread::spawn(move || serve_connection(stream, &log, &*respond));
+            }
+        });
+        Some(Server {
+            port,
+            connections,
+            seen,
+        })
+    }
+
+    fn start(ip: &str, respond: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Server {
+        Server::try_start(ip, respond).unwrap_or_else(|| panic!("cannot listen on {ip}"))
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// `127.0.0.1:PORT`, as allowed_hosts names it.
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+fn serve_connection(stream: std::net::TcpStream, log: &Mutex<Vec<Seen>>, respond: &Respond) {
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut stream = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let req = Seen {
+            method,
+            target,
+            headers,
+            body,
+        };
+        log.lock().unwrap().push(req.clone());
+        let written = match respond(&req) {
+            Reply::Full {
+                status,
+                headers,
+                body,
+            } => {
+                let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+                for (k, v) in headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                stream
+                    .write_all(head.as_bytes())
+                    .and_then(|_| stream.write_all(&body))
+            }
+            Reply::Slow(wait) => {
+                std::thread::sleep(wait);
+                stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nlate")
+            }
+            Reply::Huge(n) => {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {n}\r\n\r\n"
+                );
+                let chunk = vec![b'a'; 64 * 1024];
+                let mut result = stream.write_all(head.as_bytes());
+                let mut left = n;
+                while result.is_ok() && left > 0 {
+                    let k = left.min(chunk.len());
+                    result = stream.write_all(&chunk[..k]);
+                    left -= k;
+                }
+                result
+            }
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+fn ctx_allowing(hosts: &[String]) -> Ctx {
+    Ctx::with_sandbox(Arc::new(
+        Sandbox::new().with_net(Net::new(hosts.to_vec(), vec![])),
+    ))
+}
+
+fn ctx_with_root(hosts: &[String], root: &Path) -> Ctx {
+    Ctx::with_sandbox(Arc::new(
+        Sandbox::new()
+            .with_roots(&[root.to_path_buf()])
+            .unwrap()
+            .with_net(Net::new(hosts.to_vec(), vec![])),
+    ))
+}
+
+async fn call(ctx: &Ctx, tool: &str, args: Value) -> Result<Value, ToolError> {
+    let registry = Registry::new().unwrap();
+    let def = registry
+        .get(tool)
+        .unwrap_or_else(|| panic!("`{tool}` is not registered"));
+    def.invoke(ctx, args).await
+}
+
+async fn text(ctx: &Ctx, tool: &str, args: Value) -> String {
+    match call(ctx, tool, args.clone()).await {
+        Ok(Value::String(s)) => s,
+        other => panic!("{tool} {args}: {other:?}"),
+    }
+}
+
+async fn err(ctx: &Ctx, tool: &str, args: Value) -> ToolError {
+    match call(ctx, tool, args.clone()).await {
+        Err(e) => e,
+        Ok(v) => panic!("{tool} {args} succeeded: {v}"),
+    }
+}
+
+fn not_allowed(e: &ToolError) -> bool {
+    matches!(e, ToolError::NotAllowed { .. })
+}
+
+const PAGE: &str = "<!doctype html><html><head><title>The title</title>\
+    <style>.x { color: red }</style></head><body>\
+    <h1>Title</h1><p>See <a href=\"https://example.com/\">the example</a>.</p>\
+    <script>var secret = 1;</script><noscript>enable scripts</noscript></body></html>";
+
+#[test]
+fn the_tools_are_registered_with_their_effects() {
+    let registry = Registry::new().unwrap();
+    let props = |tool: &str| {
+        let schema = (registry.get(tool).unwrap().input_schema)();
+        let v = serde_json::to_value(&schema).unwrap();
+        v["properties"].as_object().cloned().unwrap_or_default()
+    };
+    let fetch = props("fetch");
+    for arg in ["url", "max_length", "start_index", "raw"] {
+        assert!(fetch.contains_key(arg), "fetch lacks `{arg}`");
+    }
+    for arg in [
+        "method",
+        "url",
+        "headers",
+        "query",
+        "json",
+        "body",
+        "timeout_secs",
+    ] {
+        assert!(
+            props("http_request").contains_key(arg),
+            "http_request lacks `{arg}`"
+        );
+    }
+    assert!(props("download_file").contains_key("path"));
+    // fetch is read-only, idempotent, open-world: the official server's annotations.
+    for tool in ["fetch", "http_get"] {
+        let a = registry.get(tool).unwrap().annotations();
+        assert_eq!(a.read_only_hint, Some(true), "{tool}");
+        assert_eq!(a.idempotent_hint, Some(true), "{tool}");
+        assert_eq!(a.open_world_hint, Some(true), "{tool}");
+    }
+    let request = registry.get("http_request").unwrap();
+    let a = request.annotations();
+    assert_eq!(a.read_only_hint, Some(false));
+    assert_eq!(a.destructive_hint, Some(true));
+    assert_eq!(a.open_world_hint, Some(true));
+    assert!(matches!(request.undo, UndoDecl::Irreversible { .. }));
+    let download = registry.get("download_file").unwrap();
+    assert_eq!(download.annotations().open_world_hint, Some(true));
+    assert!(matches!(download.undo, UndoDecl::Plan(_)));
+}
+
+#[tokio::test]
+async fn fetch_turns_html_into_markdown_and_raw_keeps_it() {
+    let srv = Server::start("127.0.0.1", |_| {
+        reply(200, "text/html; charset=utf-8", PAGE)
+    });
+    let ctx = ctx_allowing(&[srv.host()]);
+    let url = srv.url("/page");
+    let md = text(&ctx, "fetch", json!({"url": url})).await;
+    assert!(md.starts_with(&format!("Contents of {url}:\n")), "{md}");
+    assert!(md.contains("# Title"), "{md}");
+    assert!(md.contains("[the example](https://example.com/)"), "{md}");
+    for left_out in ["var secret", "color: red", "enable scripts", "The title"] {
+        assert!(!md.contains(left_out), "`{left_out}` in {md}");
+    }
+    let raw = text(&ctx, "fetch", json!({"url": url, "raw": true})).await;
+    assert!(
+        raw.starts_with(&format!(
+            "Content type text/html; charset=utf-8 cannot be simplified to markdown, but here \
+             is the raw content:\nContents of {url}:\n"
+        )),
+        "{raw}"
+    );
+    assert!(raw.contains("<h1>Title</h1>"), "{raw}");
+    // An HTML page served without saying so is still recognised.
+    let sniffed = Server::start("127.0.0.1", |_| {
+        reply(200, "application/octet-stream", PAGE)
+    });
+    let ctx = ctx_allowing(&[sniffed.host()]);
+    let md = text(&ctx, "fetch", json!({"url": sniffed.url("/")})).await;
+    assert!(md.contains("# Title"), "{md}");
+}
+
+#[tokio::test]
+async fn fetch_pages_through_long_content_like_the_official_server() {
+    let srv = Server::start("127.0.0.1", |_| {
+        reply(200, "text/plain", "0123456789abcdefghij")
+    });
+    let ctx = ctx_allowing(&[srv.host()]);
+    let url = srv.url("/notes.txt");
+    let head = format!(
+        "Content type text/plain cannot be simplified to markdown, but here is the raw \
+         content:\nContents of {url}:\n"
+    );
+    let first = text(&ctx, "fetch", json!({"url": url, "max_length": 8})).await;
+    assert_eq!(
+        first,
+        format!(
+            "{head}01234567\n\n<error>Content truncated. Call the fetch tool with a start_index \
+             of 8 to get more content.</error>"
+        )
+    );
+    let second = text(
+        &ctx,
+        "fetch",
+        json!({"url": url, "max_length": 8, "start_index": 8}),
+    )
+    .await;
+    assert!(second.ends_with("89abcdef\n\n<error>Content truncated. Call the fetch tool with a start_index of 16 to get more content.</error>"), "{second}");
+    let last = text(
+        &ctx,
+        "fetch",
+        json!({"url": url, "max_length": 8, "start_index": 16}),
+    )
+    .await;
+    assert_eq!(last, format!("{head}ghij"));
+    let past = text(&ctx, "fetch", json!({"url": url, "start_index": 20})).await;
+    assert_eq!(
+        past,
+        format!("{head}<error>No more content available.</error>")
+    );
+    let whole = text(&ctx, "fetch", json!({"url": url})).await;
+    assert_eq!(whole, format!("{head}0123456789abcdefghij"));
+    let e = err(&ctx, "fetch", json!({"url": url, "max_length": 0})).await;
+    assert!(matches!(e, ToolError::InvalidArguments { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn fetch_refuses_binary_content_and_reports_http_errors() {
+    let srv = Server::start("127.0.0.1", |r| {
+        if r.target == "/missing" {
+            reply(404, "text/html", "<h1>Not found</h1>")
+        } else {
+            reply(200, "image/png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec())
+        }
+    });
+    let ctx = ctx_allowing(&[srv.host()]);
+    let e = err(&ctx, "fetch", json!({"url": srv.url("/logo.png")})).await;
+    assert!(
+        matches!(&e, ToolError::Handler { message } if message.contains("image/png") && message.contains("not text")),
+        "{e}"
+    );
+    let e = err(&ctx, "fetch", json!({"url": srv.url("/missing")})).await;
+    assert!(matches!(e, ToolError::Http { status: 404, .. }), "{e}");
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_host_outside_allowed_hosts_is_refused_and_nothing_reaches_it() {
+    // Other listeners: another port on 127.0.0.1, and 127.0.0.2 and ::1 where they can be bound.
+    let other = Server::start("127.0.0.1", ok_text);
+    let v4 = Server::try_start("127.0.0.2", ok_text);
+    let v6 = Server::try_start("::1", ok_text);
+    let targets = vec![
+        format!("http://127.0.0.1:{}/", other.port),
+        format!(
+            "http://127.0.0.2:{}/",
+            v4.as_ref().map_or(other.port, |s| s.port)
+        ),
+        format!(
+            "http://[::1]:{}/",
+            v6.as_ref().map_or(other.port, |s| s.port)
+        ),
+        format!("http://localhost:{}/", other.port),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+    ];
+    let list = targets.clone();
+    let main = Server::start("127.0.0.1", move |r| {
+        let n: usize = r.target.trim_start_matches("/go/").parse().unwrap_or(0);
+        redirect(302, &list[n])
+    });
+    let ctx = ctx_allowing(&[main.host()]);
+    for (n, target) in targets.iter().enumerate() {
+        for tool in ["fetch", "http_get"] {
+            let e = err(&ctx, tool, json!({"url": main.url(&format!("/go/{n}"))})).await;
+            assert!(not_allowed(&e), "{tool} → {target}: {e}");
+        }
+    }
+    assert_eq!(main.seen().len(), 2 * targets.len());
+    assert_eq!(other.connections(), 0, "reached {:?}", other.seen());
+    if let Some(s) = &v4 {
+        assert_eq!(s.connections(), 0, "reached 127.0.0.2");
+    }
+    if let Some(s) = &v6 {
+        assert_eq!(s.connections(), 0, "reached ::1");
+    }
+}
+
+#[tokio::test]
+async fn numeric_address_forms_other_hosts_and_localhost_are_refused_before_any_request() {
+    let srv = Server::start("127.0.0.1", ok_text);
+    let v4 = Server::try_start("127.0.0.2", ok_text);
+    let v6 = Server::try_start("::1", ok_text);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ctx_with_root(&[srv.host()], dir.path());
+    let p = srv.port;
+    // Forms a URL parser silently reads as 127.0.0.1 (which is allowed here, on this port).
+    for url in [
+        format!("http://2130706433:{p}/"),
+        format!("http://0x7f000001:{p}/"),
+        format!("http://0177.0.0.1:{p}/"),
+        format!("http://127.1:{p}/"),
+    ] {
+        for (tool, args) in [
+            ("fetch", json!({"url": url})),
+            ("http_get", json!({"url": url})),
+            ("download_file", json!({"url": url, "path": "x.bin"})),
+        ] {
+            let e = err(&ctx, tool, args).await;
+            assert!(
+                e.to_string().contains("dotted decimal"),
+                "{tool} {url}: {e}"
+            );
+        }
+    }
+    // Hosts not in allowed_hosts, loopback though they are.
+    for url in [
+        format!("http://127.0.0.2:{}/", v4.as_ref().map_or(p, |s| s.port)),
+        format!("http://[::1]:{}/", v6.as_ref().map_or(p, |s| s.port)),
+        format!("http://localhost:{p}/"),
+    ] {
+        for (tool, args) in [
+            ("fetch", json!({"url": url})),
+            ("http_get", json!({"url": url})),
+            ("download_file", json!({"url": url, "path": "x.bin"})),
+        ] {
+            let e = err(&ctx, tool, args).await;
+            assert!(not_allowed(&e), "{tool} {url}: {e}");
+        }
+    }
+    // Credentials in the URL, other schemes.
+    for url in [
+        format!("http://user:pw@127.0.0.1:{p}/"),
+        "file:///etc/passwd".to_string(),
+        "ftp://127.0.0.1/".to_string(),
+    ] {
+        let e = err(&ctx, "fetch", json!({"url": url})).await;
+        assert!(not_allowed(&e), "{url}: {e}");
+        assert!(!e.to_string().contains("pw@"), "{e}");
+    }
+    assert_eq!(srv.connections(), 0, "reached {:?}", srv.seen());
+    if let Some(s) = &v4 {
+        assert_eq!(s.connections(), 0, "reached 127.0.0.2");
+    }
+    if let Some(s) = &v6 {
+        assert_eq!(s.connections(), 0, "reached ::1");
+    }
+    assert!(!dir.path().join("x.bin").exists());
+}
+
+#[tokio::test]
+async fn without_allowed_hosts_loopback_itself_is_refused() {
+    let srv = Server::start("127.0.0.1", ok_text);
+    let ctx = ctx_allowing(&[]);
+    for tool in ["fetch", "http_get"] {
+        let e = err(&ctx, tool, json!({"url": srv.url("/")})).await;
+        assert!(
+            matches!(&e, ToolError::NotAllowed { message } if message.contains("loopback")),
+            "{tool}: {e}"
+        );
+    }
+    let e = err(
+        &ctx,
+        "http_request",
+        json!({"method": "POST", "url": srv.url("/"), "json": {"a": 1}}),
+    )
+    .await;
+    assert!(not_allowed(&e), "{e}");
+    assert_eq!(srv.connections(), 0);
+}
+
+#[tokio::test]
+async fn a_slow_server_times_out_quickly() {
+    let srv = Server::start("127.0.0.1", |_| Reply::Slow(Duration::from_secs(20)));
+    let ctx = ctx_allowing(&[srv.host()]);
+    let started = Instant::now();
+    let e = err(
+        &ctx,
+        "http_get",
+        json!({"url": srv.url("/slow"), "timeout_secs": 1}),
+    )
+    .await;
+    assert!(
+        matches!(&e, ToolError::Transport { message } if message.contains("timed out")),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let e = err(
+        &ctx,
+        "http_get",
+        json!({"url": srv.url("/slow"), "timeout_secs": 0}),
+    )
+    .await;
+    assert!(matches!(e, ToolError::InvalidArguments { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn a_huge_body_is_capped_not_read_whole() {
+    let srv = Server::start("127.0.0.1", |_| Reply::Huge(20 << 20));
+    let ctx = ctx_allowing(&[srv.host()]);
+    let e = err(&ctx, "fetch", json!({"url": srv.url("/big")})).await;
+    assert!(
+        matches!(&e, ToolError::Transport { message } if message.contains("larger than 5 MiB")),
+        "{e}"
+    );
+    // http_get cuts it at 16 MiB and says so.
+    let v = call(&ctx, "http_get", json!({"url": srv.url("/big")}))
+        .await
+        .unwrap();
+    assert_eq!(v["truncated"], json!(true));
+    assert_eq!(v["body"].as_str().unwrap().len(), 16 << 20);
+}
+
+#[tokio::test]
+async fn http_request_sends_json_and_query_and_reads_the_answer() {
+    let srv = Server::start("127.0.0.1", |r| {
+        if r.method == "POST" {
+            Reply::Full {
+                status: 201,
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("set-cookie".into(), "session=abc123secret; Path=/".into()),
+                    ("x-request-id".into(), "r-1".into()),
+                ],
+                body: r.body.clone(),
+            }
+        } else {
+            reply(200, "text/plain", format!("{} {}", r.method, r.target))
+        }
+    });
+    let ctx = ctx_allowing(&[srv.host()]);
+    let v = call(
+        &ctx,
+        "http_request",
+        json!({
+            "method": "post",
+            "url": srv.url("/things"),
+            "query": {"q": "a b", "n": "1"},
+            "headers": {"X-Trace": "t-1"},
+            "json": {"name": "rex", "tags": [1, 2]}
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v["status"], json!(201));
+    assert_eq!(v["json"], json!({"name": "rex", "tags": [1, 2]}));
+    assert_eq!(v["headers"]["x-request-id"], json!("r-1"));
+    assert_eq!(v["headers"]["set-cookie"], json!("session=[REDACTED]"));
+    assert!(!v.to_string().contains("abc123secret"), "{v}");
+    let seen = &srv.seen()[0];
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.target, "/things?n=1&q=a+b");
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    assert_eq!(seen.header("x-trace"), Some("t-1"));
+    // A text body, other methods; an error status is an answer, not a failure.
+    let v = call(
+        &ctx,
+        "http_request",
+        json!({"method": "DELETE", "url": srv.url("/things/1")}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v["body"], json!("DELETE /things/1"));
+    // Refused before anything is sent.
+    let before = srv.seen().len();
+    for args in [
+        json!({"method": "TRACE", "url": srv.url("/")}),
+        json!({"method": "CONNECT", "url": srv.url("/")}),
+        json!({"method": "GET", "url": srv.url("/"), "body": "x"}),
+        json!({"method": "POST", "url": srv.url("/"), "body": "x", "json": {}}),
+        json!({"method": "POST", "url": srv.url("/"), "headers": {"Host": "evil.example"}}),
+        json!({"method": "POST", "url": srv.url("/"), "headers": {"X-A": "a\r\nX-B: b"}}),
+    ] {
+        let e = err(&ctx, "http_request", args.clone()).await;
+        assert!(
+            matches!(e, ToolError::InvalidArguments { .. }),
+            "{args}: {e}"
+        );
+    }
+    assert_eq!(srv.seen().len(), before);
+}
+
+#[tokio::test]
+async fn secret_headers_stay_with_the_origin_across_a_redirect() {
+    let landing = Server::start("127.0.0.1", ok_text);
+    let to = landing.url("/landing");
+    let origin = Server::start("127.0.0.1", move |_| redirect(302, &to));
+    // Both allowed: the redirect is followed, the credentials are not.
+    let ctx = ctx_allowing(&[origin.host(), landing.host()]);
+    let v = call(
+        &ctx,
+        "http_get",
+        json!({
+            "url": origin.url("/start"),
+            "headers": {
+                "Authorization": "Bearer s3cret-token",
+                "Cookie": "sid=s3cret-cookie",
+                "X-Api-Key": "s3cret-key",
+                "X-Trace": "t-1"
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v["status"], json!(200));
+    assert_eq!(v["body"], json!("reached"));
+    assert_eq!(v["url"], json!(landing.url("/landing")));
+    let first = &origin.seen()[0];
+    assert_eq!(first.header("authorization"), Some("Bearer s3cret-token"));
+    assert_eq!(first.header("x-api-key"), Some("s3cret-key"));
+    let hop = &landing.seen()[0];
+    assert_eq!(hop.header("x-trace"), Some("t-1"), "plain headers follow");
+    assert_eq!(
+        hop.header("authorization"),
+        None,
+        "the token followed the redirect"
+    );
+    assert_eq!(hop.header("cookie"), None);
+    assert_eq!(hop.header("x-api-key"), None);
+}
+
+#[tokio::test]
+async fn download_file_writes_inside_the_root_and_refuses_outside_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let srv = Server::start("127.0.0.1", |r| {
+        if r.target == "/missing" {
+            reply(404, "text/plain", "no such file")
+        } else {
+            reply(200, "text/plain", "hello")
+        }
+    });
+    let ctx = ctx_with_root(&[srv.host()], &root);
+    let v = call(
+        &ctx,
+        "download_file",
+        json!({"url": srv.url("/hello.txt"), "path": "hello.txt"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "path": root.join("hello.txt").display().to_string(),
+            "bytes": 5,
+            "content_type": "text/plain",
+            "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        })
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("hello.txt")).unwrap(),
+        "hello"
+    );
+    // An error status writes nothing.
+    let e = err(
+        &ctx,
+        "download_file",
+        json!({"url": srv.url("/missing"), "path": "missing.txt"}),
+    )
+    .await;
+    assert!(matches!(e, ToolError::Http { status: 404, .. }), "{e}");
+    assert!(!root.join("missing.txt").exists());
+
+    // Outside the root, or nowhere to put it: refused before anything is sent.
+    let quiet = Server::start("127.0.0.1", ok_text);
+    let ctx = ctx_with_root(&[quiet.host()], &root);
+    for path in [
+        outside.join("stolen.txt").display().to_string(),
+        "../outside/stolen.txt".to_string(),
+    ] {
+        let e = err(
+            &ctx,
+            "download_file",
+            json!({"url": quiet.url("/x"), "path": path}),
+        )
+        .await;
+        assert!(not_allowed(&e), "{path}: {e}");
+    }
+    for path in ["no/such/dir/file.txt", "", "."] {
+        let e = err(
+            &ctx,
+            "download_file",
+            json!({"url": quiet.url("/x"), "path": path}),
+        )
+        .await;
+        assert!(
+            matches!(
+                e,
+                ToolError::Handler { .. } | ToolError::InvalidArguments { .. }
+            ),
+            "{path:?}: {e}"
+        );
+    }
+    assert_eq!(quiet.connections(), 0, "reached {:?}", quiet.seen());
+    assert!(!outside.join("stolen.txt").exists());
+}
