@@ -433,6 +433,7 @@ fn sandbox(s: &Settings) -> Result<aifirst::Sandbox, Fail> {
         .map(|sb| {
             sb.with_net(aifirst::http::Net::new(s.hosts.clone(), s.headers.clone()))
                 .with_commands(s.commands.clone())
+                .with_redactor(s.redactor.clone())
         })
 }
 

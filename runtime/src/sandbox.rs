@@ -7,14 +7,18 @@ use std::sync::Arc;
 
 use crate::fs::Fs;
 use crate::http::Net;
+use crate::redact::Redactor;
 
-/// Allowed roots (files), allowed hosts (network) and allowed programs (processes). The default
-/// reaches no file, only hosts with public addresses, and starts no program.
+/// Allowed roots (files), allowed hosts (network), allowed programs (processes), and the
+/// operator's redaction rules for what capabilities hand back from outside (a program's output,
+/// the machine's environment). The default reaches no file, only hosts with public addresses,
+/// starts no program, and redacts with the built-in rules.
 #[derive(Debug, Default)]
 pub struct Sandbox {
     fs: Fs,
     net: Arc<Net>,
     commands: Arc<Vec<String>>,
+    redactor: Arc<Redactor>,
 }
 
 impl Sandbox {
@@ -49,6 +53,14 @@ impl Sandbox {
         self
     }
 
+    /// The redaction rules capabilities apply to text they bring in from outside (a program's
+    /// output, command lines, environment values): the operator's configured keys, patterns and
+    /// secrets on top of the built-in ones. Default: the built-in rules.
+    pub fn with_redactor(mut self, redactor: Redactor) -> Sandbox {
+        self.redactor = Arc::new(redactor);
+        self
+    }
+
     /// This sandbox with its roots narrowed to the directories a client offers (MCP roots):
     /// an offered directory inside a root becomes a root; a root inside an offered directory
     /// stays; the rest go. Never wider than this sandbox: offering `/` keeps the roots as they
@@ -58,6 +70,7 @@ impl Sandbox {
             fs: self.fs.narrowed(offered),
             net: Arc::clone(&self.net),
             commands: Arc::clone(&self.commands),
+            redactor: Arc::clone(&self.redactor),
         }
     }
 
@@ -79,5 +92,10 @@ impl Sandbox {
     /// The programs a capability may start ([`Sandbox::with_commands`]).
     pub fn commands(&self) -> &[String] {
         &self.commands
+    }
+
+    /// The redaction rules ([`Sandbox::with_redactor`]).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 }

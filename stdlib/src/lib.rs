@@ -27,6 +27,8 @@
 //!
 //! Without the feature (`default-features = false`) the crate registers nothing.
 
+#[cfg(feature = "data")]
+pub mod data;
 #[cfg(feature = "fs")]
 pub mod fs;
 #[cfg(feature = "net")]

@@ -6,11 +6,22 @@
 //! `run_command` starts only the programs the sandbox allows (airun.toml `allowed_commands`,
 //! [`aifirst::Sandbox::commands`]): a bare name listed there is found on `PATH`, an absolute path
 //! listed there runs exactly that file, and nothing else runs — no shell either, unless a shell
-//! (`sh`) is itself listed, and then it is just another program. The program runs in a directory
-//! inside the allowed roots, in its own process group, with a minimal environment; its output is
-//! capped and has secrets replaced before the model sees it. It is stopped, with everything it
-//! started, at its timeout, when it exits (what it left in the background), and when the call is
-//! dropped.
+//! (`sh`) is itself listed, and then it is just another program. A program is never run from
+//! inside the allowed roots — not found on a PATH directory there, not listed by a path there,
+//! not reached through a link there: the model can write there, so the file could be anything.
+//! (Relative PATH directories are never used, and the program's own PATH leaves out the ones
+//! inside the roots.)
+//!
+//! The program runs in a directory inside the allowed roots, in its own process group, with a
+//! minimal environment. The call may add variables, but not `PATH` nor any that makes programs
+//! load or run other code (`LD_PRELOAD`, `BASH_ENV`, `PYTHONPATH`, `NODE_OPTIONS`, `GIT_*`, …:
+//! the list is `REFUSED_ENV` in this module's source), and only names made of letters, digits
+//! and `_`. Its output is capped and has secrets replaced — by the operator's redaction rules
+//! ([`aifirst::Sandbox::redactor`]) — before the model sees it. It is stopped, with everything
+//! it started, at its timeout, when it exits (what it left in the background), and when the call
+//! is dropped. A process that leaves the group (`setsid`) escapes that and keeps running; the
+//! call does not wait for it: its output is read for a two-second grace, then the pipes are
+//! closed, so `run_command` returns by its timeout plus that grace whatever the program does.
 //!
 //! The roots bound where a program *starts*, not what it can touch: it runs with the server's
 //! own permissions. Allowing a program allows everything it can do with any arguments (`find
@@ -21,20 +32,22 @@
 //! default it asks to confirm).
 //!
 //! The process tools read `/proc` (Linux). Values that look like secrets — environment variables
-//! named like one, tokens in command lines or output — are replaced before they are returned.
+//! named like one, tokens in command lines or output, the values of options such as
+//! `--password` or `--token` and the password in `-u user:pass`, anything the operator's
+//! redaction rules name — are replaced before they are returned.
 
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aifirst::fs::{EntryKind, Fs};
@@ -52,7 +65,8 @@ const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 const DEFAULT_TIMEOUT_SECS: u64 = 60;
 const MAX_TIMEOUT_SECS: u64 = 3600;
 /// How long the output is still waited for once the program has ended and its group is
-/// stopped (a process that left the group may hold the pipes open).
+/// stopped (a process that left the group may hold the pipes open); then the pipes are closed
+/// and the call returns.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 /// The longest pause between two looks at whether the program has ended.
 const MAX_POLL: Duration = Duration::from_millis(25);
@@ -220,7 +234,8 @@ pub struct ProgramLocation {
     pub program: String,
     /// The executable file that would run; absent when none is found.
     pub path: Option<String>,
-    /// Whether run_command may run it (it is in airun.toml `allowed_commands`).
+    /// Whether run_command may run it (it is in airun.toml `allowed_commands`, and it does not
+    /// lie inside an allowed directory).
     pub allowed: bool,
 }
 
@@ -230,16 +245,17 @@ pub struct ProgramLocation {
 /// Run a program and wait for it to finish. No shell is involved: `program` is one of the
 /// allowed programs (airun.toml `allowed_commands`; `which` tells whether a program is) and each
 /// of `args` reaches it as it is, so `|`, `>`, `&&`, `*`, `~` and `$VAR` mean nothing — unless a
-/// shell is itself allowed (then `program: "sh", args: ["-c", "…"]`). Runs in `cwd` (inside an
-/// allowed directory; by default the first) with a minimal environment (PATH, HOME, USER, LANG,
-/// TZ, TMPDIR, TERM=dumb, NO_COLOR=1) plus `env`. Returns the exit code (or the signal that ended
-/// it), stdout and stderr (each up to 1 MiB — past that `stdout_truncated`/`stderr_truncated` —
-/// with secrets replaced by `[REDACTED:…]`) and the time it took. It is killed, with everything it
-/// started, after `timeout_secs` (default 60); anything it leaves running in the background is
-/// stopped when it exits. The program can change any file its user can: to make the call
-/// undoable, list in `undo_paths` the files or directories it will change — undo puts exactly
-/// those back, nothing else. Without `undo_paths` the call cannot be undone, and the user may be
-/// asked to confirm it.
+/// shell is itself allowed (then `program: "sh", args: ["-c", "…"]`); a program inside an allowed
+/// directory never runs. Runs in `cwd` (inside an allowed directory; by default the first) with
+/// a minimal environment (PATH, HOME, USER, LANG, TZ, TMPDIR, TERM=dumb, NO_COLOR=1) plus `env`.
+/// Returns the exit code (or the signal that ended it), stdout and stderr (each up to 1 MiB —
+/// past that `stdout_truncated`/`stderr_truncated` — with secrets replaced by `[REDACTED:…]`)
+/// and the time it took. It is killed, with everything it started, after `timeout_secs` (default
+/// 60); anything it leaves running in the background is stopped when it exits (a process that
+/// detaches itself with `setsid` is not, but the call returns without it). The program can
+/// change any file its user can: to make the call undoable, list in `undo_paths` the files or
+/// directories it will change — undo puts exactly those back, nothing else. Without `undo_paths`
+/// the call cannot be undone, and the user may be asked to confirm it.
 #[capability(
     effects(execute, process, filesystem),
     open_world_hint = true,
@@ -256,8 +272,10 @@ pub async fn run_command(
     /// The directory to run in: inside an allowed directory (absolute, or relative to the first
     /// allowed directory). Default: the first allowed directory.
     cwd: Option<String>,
-    /// Environment variables to set, on top of the minimal environment (`LD_*` and `DYLD_*`
-    /// are refused).
+    /// Environment variables to set, on top of the minimal environment. Refused: `PATH`, and
+    /// variables that make programs load or run other code (`LD_*`, `DYLD_*`, `BASH_ENV`, `ENV`,
+    /// `PYTHONPATH`, `NODE_OPTIONS`, `PERL5OPT`, `RUBYOPT`, `GIT_*`, `SSH_*`, `HOME`, `EDITOR`,
+    /// …); names are letters, digits and `_`.
     env: Option<HashMap<String, String>>,
     /// Text to write to the program's standard input (then closed). Default: no input.
     stdin: Option<String>,
@@ -290,7 +308,7 @@ pub async fn run_command(
     drop(guard);
     let done = finished?;
 
-    let redactor = Redactor::default();
+    let redactor = ctx.sandbox().redactor();
     let text = |bytes: &[u8]| redactor.redact_text(&String::from_utf8_lossy(bytes));
     Ok(CommandOutput {
         program: shown,
@@ -372,8 +390,9 @@ fn prepare(
         )));
     }
     // The program first: a program that may not run is refused whatever else the call says.
-    let path = resolve_program(&program, ctx.sandbox().commands())?;
-    let env = child_env(env.unwrap_or_default())?;
+    let roots = canonical_roots(ctx.fs());
+    let path = resolve_program(&program, ctx.sandbox().commands(), &roots, &search_path())?;
+    let env = child_env(env.unwrap_or_default(), &roots)?;
     let cwd = working_dir(ctx.fs(), cwd.as_deref())?;
     Ok(Job {
         path,
@@ -387,7 +406,8 @@ fn prepare(
 
 impl Job {
     /// Runs the program to its end (or its timeout, or the call's cancellation), on the calling
-    /// thread, and collects its output.
+    /// thread, and collects its output. Returns within `timeout` plus [`OUTPUT_GRACE`] (and a
+    /// few polls), whatever the program or what it started does.
     fn run(self, cancel: &AtomicBool) -> Result<Finished, ToolError> {
         let Job {
             path,
@@ -417,134 +437,237 @@ impl Job {
             .map_err(|e| failed(format!("could not start {}: {e}", path.display())))?;
         let pid = Pid::from_child(&child);
 
-        let out = Arc::new(Mutex::new(Capture::default()));
-        let err = Arc::new(Mutex::new(Capture::default()));
-        let mut readers: Vec<JoinHandle<()>> = Vec::new();
-        let mut trouble: Option<std::io::Error> = None;
-        if let Some(pipe) = child.stdout.take() {
-            match spawn_reader(pipe, Arc::clone(&out), "stdout") {
-                Ok(h) => readers.push(h),
-                Err(e) => trouble = Some(e),
+        let mut pipes = match Pipes::new(&mut child, stdin) {
+            Ok(p) => p,
+            Err(e) => {
+                stop(pid);
+                let _ = child.wait();
+                return Err(failed(format!(
+                    "could not set up the pipes to {}: {e}; the program was stopped",
+                    path.display()
+                )));
             }
-        }
-        if let Some(pipe) = child.stderr.take() {
-            match spawn_reader(pipe, Arc::clone(&err), "stderr") {
-                Ok(h) => readers.push(h),
-                Err(e) => trouble = Some(e),
-            }
-        }
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // Written on its own thread: a program that does not read its input must not hold
-            // up the rest. Dropping the pipe closes it (end of input).
-            let writer = std::thread::Builder::new()
-                .name("run_command stdin".into())
-                .spawn(move || {
-                    let _ = pipe.write_all(text.as_bytes());
-                });
-            if let Err(e) = writer {
-                trouble = Some(e);
-            }
-        }
-        if let Some(e) = trouble {
-            stop_group(pid);
-            let _ = child.wait();
-            return Err(failed(format!(
-                "could not start a thread to collect the output of {}: {e}; the program was \
-                 stopped",
-                path.display()
-            )));
-        }
+        };
 
-        let timed_out = wait_for_exit(pid, started + timeout, cancel);
-        // The program has ended (not yet reaped, so its id still names its group) or is past
-        // its time: stop everything in its group — what it left in the background too.
-        stop_group(pid);
+        // Running: its output is read and its input written on this thread, as they come.
+        let deadline = started + timeout;
+        let mut pause = Duration::from_millis(1);
+        let timed_out = loop {
+            if cancel.load(Ordering::Relaxed) {
+                break false;
+            }
+            let moved = pipes.pump();
+            if has_exited(pid) {
+                break false;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break true;
+            }
+            if moved {
+                pause = Duration::from_millis(1);
+            } else {
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(MAX_POLL);
+            }
+        };
+        // The program has ended (not yet reaped, so its id still names it and its group) or is
+        // past its time: stop everything in its group — what it left in the background too.
+        stop(pid);
         let status = child.wait().ok();
         let elapsed = started.elapsed();
 
-        // Everything in the group is gone, so the pipes close; a process that left the group
-        // may still hold them, and is given a moment, not the call.
+        // Everything in the group is gone, so the pipes close once what is in them is read. A
+        // process that left the group (`setsid`) may hold them open: it is given a moment, then
+        // the pipes are closed on it and the call returns.
+        pipes.close_input();
         let grace = Instant::now() + OUTPUT_GRACE;
-        for reader in &readers {
-            while !reader.is_finished() && Instant::now() < grace {
-                std::thread::sleep(Duration::from_millis(5));
+        let mut pause = Duration::from_millis(1);
+        while pipes.output_open() && !cancel.load(Ordering::Relaxed) {
+            let left = grace.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            if pipes.pump() {
+                pause = Duration::from_millis(1);
+            } else {
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(MAX_POLL);
             }
         }
-        let take = |c: &Arc<Mutex<Capture>>| {
-            c.lock()
-                .map(|mut c| std::mem::take(&mut *c))
-                .unwrap_or_default()
-        };
+        let (stdout, stderr) = pipes.finish();
         Ok(Finished {
             status,
             timed_out,
-            stdout: take(&out),
-            stderr: take(&err),
+            stdout,
+            stderr,
             elapsed,
         })
     }
 }
 
-/// Reads a pipe to its end on a thread, keeping the first [`MAX_OUTPUT_BYTES`] and dropping the
-/// rest (still reading it, so the program never blocks on a full pipe).
-fn spawn_reader(
-    mut pipe: impl Read + Send + 'static,
-    into: Arc<Mutex<Capture>>,
-    which: &str,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("run_command {which}"))
-        .spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = match pipe.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                };
-                let Ok(mut c) = into.lock() else { break };
-                let room = MAX_OUTPUT_BYTES.saturating_sub(c.bytes.len());
-                let keep = n.min(room);
-                c.bytes
-                    .extend_from_slice(buf.get(..keep).unwrap_or_default());
-                if keep < n {
-                    c.truncated = true;
-                }
-            }
-        })
+/// Reads of one pipe per turn of [`Pipes::pump`] at most: a stream that never pauses does not
+/// hold up the other, or the look at the clock.
+const READS_PER_TURN: usize = 16;
+
+/// The program's pipes, none blocking, read and written by the supervising thread alone. No
+/// thread is left behind holding one: when the call returns they are closed, even if a process
+/// that escaped the group still has the other ends.
+struct Pipes {
+    stdout: Option<std::fs::File>,
+    stderr: Option<std::fs::File>,
+    out: Capture,
+    err: Capture,
+    stdin: Option<std::fs::File>,
+    input: Vec<u8>,
+    written: usize,
+    buf: Vec<u8>,
 }
 
-/// Waits until the program exits, without reaping it (`WNOWAIT`: its id keeps naming its
-/// group), the deadline passes (`true`), or the call is cancelled.
-fn wait_for_exit(pid: Pid, deadline: Instant, cancel: &AtomicBool) -> bool {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if cancel.load(Ordering::Relaxed) {
+impl Pipes {
+    /// Takes the child's pipes and makes them non-blocking.
+    fn new(child: &mut Child, stdin: Option<String>) -> std::io::Result<Pipes> {
+        Ok(Pipes {
+            stdout: child.stdout.take().map(nonblocking).transpose()?,
+            stderr: child.stderr.take().map(nonblocking).transpose()?,
+            out: Capture::default(),
+            err: Capture::default(),
+            stdin: child.stdin.take().map(nonblocking).transpose()?,
+            input: stdin.map(String::into_bytes).unwrap_or_default(),
+            written: 0,
+            buf: vec![0u8; 64 * 1024],
+        })
+    }
+
+    /// Reads what the output pipes hold and writes what input the program will take now;
+    /// `true` when anything moved (or a pipe closed).
+    fn pump(&mut self) -> bool {
+        let wrote = self.write_some();
+        let out = read_some(&mut self.stdout, &mut self.out, &mut self.buf);
+        let err = read_some(&mut self.stderr, &mut self.err, &mut self.buf);
+        wrote || out || err
+    }
+
+    /// Writes the next part of the input; closes the pipe (end of input) once all is written or
+    /// the program stopped reading.
+    fn write_some(&mut self) -> bool {
+        let Some(pipe) = self.stdin.as_mut() else {
             return false;
+        };
+        let rest = self.input.get(self.written..).unwrap_or_default();
+        if rest.is_empty() {
+            self.stdin = None;
+            return true;
         }
+        match pipe.write(rest) {
+            Ok(0) => {
+                self.stdin = None;
+                true
+            }
+            Ok(n) => {
+                self.written = self.written.saturating_add(n);
+                if self.written >= self.input.len() {
+                    self.stdin = None;
+                }
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+            // The program closed its input (it takes no more): not an error.
+            Err(_) => {
+                self.stdin = None;
+                true
+            }
+        }
+    }
+
+    fn close_input(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Whether stdout or stderr may still bring something.
+    fn output_open(&self) -> bool {
+        self.stdout.is_some() || self.stderr.is_some()
+    }
+
+    /// What was read; the pipes are closed.
+    fn finish(self) -> (Capture, Capture) {
+        (self.out, self.err)
+    }
+}
+
+/// The pipe as a non-blocking file.
+fn nonblocking(pipe: impl Into<OwnedFd>) -> std::io::Result<std::fs::File> {
+    let fd: OwnedFd = pipe.into();
+    let file = std::fs::File::from(fd);
+    let flags = rustix::fs::fcntl_getfl(&file)?;
+    rustix::fs::fcntl_setfl(&file, flags | rustix::fs::OFlags::NONBLOCK)?;
+    Ok(file)
+}
+
+/// Reads what `pipe` holds now into `into` (keeping the first [`MAX_OUTPUT_BYTES`], still
+/// reading the rest so the program never blocks on a full pipe); closes it at its end. `true`
+/// when anything was read or the pipe closed.
+fn read_some(pipe: &mut Option<std::fs::File>, into: &mut Capture, buf: &mut [u8]) -> bool {
+    let mut moved = false;
+    for _ in 0..READS_PER_TURN {
+        let Some(p) = pipe.as_mut() else { break };
+        match p.read(buf) {
+            Ok(0) => {
+                *pipe = None;
+                return true;
+            }
+            Ok(n) => {
+                moved = true;
+                into.keep(buf.get(..n).unwrap_or_default());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(_) => {
+                *pipe = None;
+                return true;
+            }
+        }
+    }
+    moved
+}
+
+impl Capture {
+    /// Appends `bytes` up to [`MAX_OUTPUT_BYTES`] in all; marks the rest as cut.
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = MAX_OUTPUT_BYTES.saturating_sub(self.bytes.len());
+        let keep = bytes.len().min(room);
+        self.bytes
+            .extend_from_slice(bytes.get(..keep).unwrap_or_default());
+        if keep < bytes.len() {
+            self.truncated = true;
+        }
+    }
+}
+
+/// Whether the program has exited, without reaping it (`WNOWAIT`: its id keeps naming it and
+/// its group).
+fn has_exited(pid: Pid) -> bool {
+    loop {
         match rustix::process::waitid(
             WaitId::Pid(pid),
             WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
         ) {
-            Ok(Some(_)) => return false,
-            Ok(None) => {}
+            Ok(Some(_)) => return true,
+            Ok(None) => return false,
             Err(e) if e == rustix::io::Errno::INTR => continue,
             // Not our child any more (cannot happen: only this thread waits for it).
-            Err(_) => return false,
+            Err(_) => return true,
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(pause.min(left));
-        pause = (pause * 2).min(MAX_POLL);
     }
 }
 
-/// SIGKILL to the program's process group (the group may already be empty).
-fn stop_group(pid: Pid) {
+/// SIGKILL to the program's process group (which may already be empty), and to the program
+/// itself, should it have moved to another group: `child.wait()` then returns. Not yet reaped,
+/// its id cannot name another process.
+fn stop(pid: Pid) {
     let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+    let _ = rustix::process::kill_process(pid, Signal::KILL);
 }
 
 /// Where `program` is allowed to run from: a bare name listed bare (found on PATH), a bare name
@@ -570,29 +693,135 @@ fn allowed_target(program: &str, allowed: &[String]) -> Option<Target> {
         .map(|a| Target::File(PathBuf::from(a)))
 }
 
-/// The file run_command runs for `program`, or why it will not.
-fn resolve_program(program: &str, allowed: &[String]) -> Result<PathBuf, ToolError> {
+/// The file run_command runs for `program`, or why it will not: it must be allowed, found (on
+/// `search`, the PATH, for a bare name), and reached without passing through an allowed
+/// directory (`roots`, canonical): a file there, or a link there on the way to it, can be
+/// rewritten by the file tools, so running it would run whatever was written.
+fn resolve_program(
+    program: &str,
+    allowed: &[String],
+    roots: &[PathBuf],
+    search: &OsStr,
+) -> Result<PathBuf, ToolError> {
     match allowed_target(program, allowed) {
         None => Err(not_allowed_program(program, allowed)),
         Some(Target::File(path)) => {
-            if is_executable(&path) {
-                Ok(path)
-            } else {
-                Err(failed(format!(
+            if !is_executable(&path) {
+                return Err(failed(format!(
                     "`{program}` is allowed, but {} is not an executable file; ask the user to \
                      fix its entry in `allowed_commands` (airun.toml)",
                     path.display()
-                )))
+                )));
             }
+            refuse_inside_roots(program, &path, true, roots)?;
+            Ok(path)
         }
-        Some(Target::OnPath(name)) => find_on_path(&name).ok_or_else(|| {
-            failed(format!(
-                "`{name}` is allowed, but no executable `{name}` is on PATH ({}); it may not be \
-                 installed here (`which` looks a program up)",
-                search_path().to_string_lossy()
-            ))
-        }),
+        Some(Target::OnPath(name)) => {
+            let path = find_on_path(&name, search).ok_or_else(|| {
+                failed(format!(
+                    "`{name}` is allowed, but no executable `{name}` is on PATH ({}); it may not \
+                     be installed here (`which` looks a program up)",
+                    search.to_string_lossy()
+                ))
+            })?;
+            refuse_inside_roots(program, &path, false, roots)?;
+            Ok(path)
+        }
     }
+}
+
+/// The most symbolic links followed from a program's path to its file (as the kernel does).
+const MAX_LINK_HOPS: usize = 40;
+
+/// Every place on the way from `file` to the file it names: `file` with its directory's links
+/// resolved, then each symbolic link's target the same way, ending with the real file.
+fn link_hops(file: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut hops = Vec::new();
+    let mut at = file.to_path_buf();
+    for _ in 0..MAX_LINK_HOPS {
+        let here = match (at.parent(), at.file_name()) {
+            (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => {
+                std::fs::canonicalize(dir)?.join(name)
+            }
+            _ => std::fs::canonicalize(&at)?,
+        };
+        hops.push(here.clone());
+        if !std::fs::symlink_metadata(&here)?.file_type().is_symlink() {
+            return Ok(hops);
+        }
+        let target = std::fs::read_link(&here)?;
+        at = match here.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+    }
+    Err(std::io::Error::other(format!(
+        "more than {MAX_LINK_HOPS} symbolic links lead from it to a file"
+    )))
+}
+
+/// The allowed directory (canonical) `path` (canonical) lies in, if any.
+fn root_holding<'a>(path: &Path, roots: &'a [PathBuf]) -> Option<&'a Path> {
+    roots
+        .iter()
+        .find(|r| path.starts_with(r))
+        .map(PathBuf::as_path)
+}
+
+/// Refuses to run `file` when it, its directory or a link on the way to it lies inside an
+/// allowed directory: the model can write there, so it could put any code under an allowed
+/// name. `listed`: the path is an `allowed_commands` entry (else it was found on PATH).
+fn refuse_inside_roots(
+    program: &str,
+    file: &Path,
+    listed: bool,
+    roots: &[PathBuf],
+) -> Result<(), ToolError> {
+    let hops = link_hops(file).map_err(|e| {
+        failed(format!(
+            "`{program}`: cannot tell where {} leads ({e}), so it is not run",
+            file.display()
+        ))
+    })?;
+    let Some((hop, root)) = hops
+        .iter()
+        .find_map(|h| root_holding(h, roots).map(|r| (h, r)))
+    else {
+        return Ok(());
+    };
+    let how = if listed {
+        format!("is listed in `allowed_commands` as {}", file.display())
+    } else {
+        format!(
+            "is found on the server's PATH at {} (PATH directory {})",
+            file.display(),
+            file.parent().unwrap_or(file).display()
+        )
+    };
+    let through = if hop.as_path() == file {
+        String::new()
+    } else {
+        format!(" (through {})", hop.display())
+    };
+    Err(ToolError::NotAllowed {
+        message: format!(
+            "`{program}` {how}, which is inside the allowed directory {}{through}: files there \
+             can be rewritten through the file tools, so a program there could be anything and \
+             is not run. Ask the user to install it outside the allowed directories (or take \
+             that directory off the server's PATH) and, if needed, to list its absolute path \
+             there in `allowed_commands` (airun.toml).",
+            root.display()
+        ),
+    })
+}
+
+/// The allowed directories with every link resolved (one that cannot be resolved holds
+/// nothing and is left out).
+fn canonical_roots(fs: &Fs) -> Vec<PathBuf> {
+    fs.roots()
+        .into_iter()
+        .filter_map(|r| std::fs::canonicalize(r).ok())
+        .collect()
 }
 
 fn not_allowed_program(program: &str, allowed: &[String]) -> ToolError {
@@ -627,16 +856,40 @@ fn search_path() -> OsString {
         .unwrap_or_else(|| OsString::from(DEFAULT_PATH))
 }
 
-/// The first executable `name` in a PATH directory. Relative PATH entries (the server's working
-/// directory) are skipped.
-fn find_on_path(name: &str) -> Option<PathBuf> {
+/// The first executable `name` in a directory of `search` (a PATH). Relative entries (they
+/// would name the server's working directory) are never used.
+fn find_on_path(name: &str, search: &OsStr) -> Option<PathBuf> {
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         return None;
     }
-    std::env::split_paths(&search_path())
+    std::env::split_paths(search)
         .filter(|dir| dir.is_absolute())
         .map(|dir| dir.join(name))
         .find(|candidate| is_executable(candidate))
+}
+
+/// The PATH a program gets: the server's directories that exist, are absolute and are not
+/// inside an allowed directory (what the program starts by name is not something the model
+/// wrote either).
+fn child_path(search: &OsStr, roots: &[PathBuf]) -> OsString {
+    let keep = |search: &OsStr| -> Vec<PathBuf> {
+        std::env::split_paths(search)
+            .filter(|dir| dir.is_absolute())
+            .filter(|dir| {
+                std::fs::canonicalize(dir).is_ok_and(|real| root_holding(&real, roots).is_none())
+            })
+            .collect()
+    };
+    let mut dirs = keep(search);
+    if dirs.is_empty() {
+        dirs = keep(OsStr::new(DEFAULT_PATH));
+    }
+    match std::env::join_paths(dirs) {
+        Ok(p) if !p.is_empty() => p,
+        // No directory at all: nothing is found by name (an empty PATH would mean the working
+        // directory to some shells).
+        _ => OsString::from("/nonexistent"),
+    }
 }
 
 /// A regular file (links followed) someone may execute.
@@ -646,33 +899,135 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// The program's environment: the server's harmless variables, TERM=dumb and NO_COLOR=1 (plain
-/// output reads better), then the call's `env`.
-fn child_env(extra: HashMap<String, String>) -> Result<BTreeMap<String, OsString>, ToolError> {
+/// Variables a call's `env` may not set, compared without regard to case (`*` ends a prefix):
+/// each makes common programs load or run other code — the dynamic loader's (`LD_*`,
+/// `DYLD_*`), the C library's (`GCONV_PATH`, `LOCPATH`, `MALLOC_*`, `HOSTALIASES`), shells'
+/// startup files and hooks (`BASH_ENV`, `ENV`, `PS4`, `PROMPT_COMMAND`, `IFS`, …), interpreters'
+/// module paths and options (Python, Node, Perl, Ruby, Lua, the JVM), git's and ssh's commands
+/// and configuration (`GIT_*`, `SSH_*`), the editors, pagers and browsers programs start, and
+/// `HOME`/`XDG_CONFIG_HOME` (where configuration, and the commands in it, is read from). `PATH`
+/// is refused too (the program gets the server's). A denylist cannot be complete: allowing a
+/// program still allows whatever it does.
+const REFUSED_ENV: &[&str] = &[
+    "PATH",
+    "LD_*",
+    "DYLD_*",
+    "MALLOC_*",
+    "GCONV_PATH",
+    "LOCPATH",
+    "HOSTALIASES",
+    "BASH_ENV",
+    "ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "PROMPT_COMMAND",
+    "IFS",
+    "ZDOTDIR",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PYTHONHOME",
+    "PYTHONINSPECT",
+    "PYTHONWARNINGS",
+    "PERL5OPT",
+    "PERL5LIB",
+    "PERLLIB",
+    "PERL5DB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "LUA_INIT*",
+    "LUA_PATH*",
+    "LUA_CPATH*",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    "GIT_*",
+    "SSH_*",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "BROWSER",
+    "HOME",
+    "XDG_CONFIG_HOME",
+];
+
+/// The [`REFUSED_ENV`] entry `name` falls under, if any.
+fn refused_env(name: &str) -> Option<&'static str> {
+    let upper = name.to_ascii_uppercase();
+    REFUSED_ENV
+        .iter()
+        .copied()
+        .find(|entry| match entry.strip_suffix('*') {
+            Some(prefix) => upper.starts_with(prefix),
+            None => upper == *entry,
+        })
+}
+
+/// A name a call may set: `[A-Za-z_][A-Za-z0-9_]*`.
+fn plain_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The program's environment: the server's harmless variables, its PATH without directories
+/// inside the roots ([`child_path`]), TERM=dumb and NO_COLOR=1 (plain output reads better), then
+/// the call's `env` — none of the [`REFUSED_ENV`].
+fn child_env(
+    extra: HashMap<String, String>,
+    roots: &[PathBuf],
+) -> Result<BTreeMap<String, OsString>, ToolError> {
     let mut env: BTreeMap<String, OsString> = BTreeMap::new();
     for name in PASSED_ENV {
         if let Some(v) = std::env::var_os(name) {
             env.insert((*name).to_string(), v);
         }
     }
-    env.insert("PATH".into(), search_path());
+    env.insert("PATH".into(), child_path(&search_path(), roots));
     env.insert("TERM".into(), "dumb".into());
     env.insert("NO_COLOR".into(), "1".into());
     for (name, value) in extra {
         check_env_name(&name, "env")?;
+        if !plain_env_name(&name) {
+            return Err(invalid(format!(
+                "`env`: \"{}\" is not a variable name a program may be given: letters, digits \
+                 and `_`, not starting with a digit",
+                name.escape_debug()
+            )));
+        }
         if value.contains('\0') {
             return Err(invalid(format!(
                 "`env.{name}` contains a NUL byte, which no environment variable can hold"
             )));
         }
-        let upper = name.to_ascii_uppercase();
-        if upper.starts_with("LD_") || upper.starts_with("DYLD_") {
-            return Err(ToolError::NotAllowed {
-                message: format!(
-                    "`env.{name}` is not passed: variables that make the dynamic loader load other \
-                     code (LD_*, DYLD_*) would let an allowed program run anything"
-                ),
-            });
+        match refused_env(&name) {
+            None => {}
+            Some("PATH") => {
+                return Err(ToolError::NotAllowed {
+                    message: format!(
+                        "`env.{name}` is not passed: the program gets the server's PATH (without \
+                         the allowed directories), so a name it runs cannot lead to a file the \
+                         model wrote. Call the program by its allowed name; to run one from \
+                         elsewhere, ask the user to list its absolute path in `allowed_commands` \
+                         (airun.toml)"
+                    ),
+                });
+            }
+            Some(entry) => {
+                return Err(ToolError::NotAllowed {
+                    message: format!(
+                        "`env.{name}` is not passed: {entry} makes programs load or run other \
+                         code (a startup file, a module path, a command to run), which would let \
+                         an allowed program run anything. Leave it out, or pass the setting as \
+                         the program's own argument"
+                    ),
+                });
+            }
         }
         env.insert(name, value.into());
     }
@@ -1015,10 +1370,12 @@ fn uptime() -> Option<u64> {
 }
 
 /// List running processes, ordered by process id: pid, parent pid, name, command line (secrets
-/// replaced; at most 500 characters), user id, memory in RAM and state. `filter` keeps those
-/// whose name or command line contains it (ignoring case). Linux only.
+/// replaced, the values of options such as `--password`/`--token` too; at most 500 characters),
+/// user id, memory in RAM and state. `filter` keeps those whose name or command line contains it
+/// (ignoring case). Linux only.
 #[capability(effects(read, process))]
 pub fn list_processes(
+    ctx: &Ctx,
     /// Only processes whose name or command line contains this text (ignoring case).
     filter: Option<String>,
     /// The most processes to return (default 200, at most 5000).
@@ -1031,7 +1388,7 @@ pub fn list_processes(
         .map(str::trim)
         .filter(|f| !f.is_empty())
         .map(str::to_lowercase);
-    let all = read_processes()?;
+    let all = read_processes(ctx.sandbox().redactor())?;
     let matching: Vec<ProcessInfo> = all
         .into_iter()
         .filter(|p| {
@@ -1050,25 +1407,24 @@ pub fn list_processes(
 }
 
 #[cfg(target_os = "linux")]
-fn read_processes() -> Result<Vec<ProcessInfo>, ToolError> {
+fn read_processes(redactor: &Redactor) -> Result<Vec<ProcessInfo>, ToolError> {
     let entries = std::fs::read_dir("/proc").map_err(|e| {
         failed(format!(
             "cannot list /proc ({e}); is the proc file system mounted?"
         ))
     })?;
-    let redactor = Redactor::default();
     let mut out: Vec<ProcessInfo> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         // A process that ends meanwhile is left out.
-        .filter_map(|pid| read_process(pid, &redactor))
+        .filter_map(|pid| read_process(pid, redactor))
         .collect();
     out.sort_by_key(|p| p.pid);
     Ok(out)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn read_processes() -> Result<Vec<ProcessInfo>, ToolError> {
+fn read_processes(_redactor: &Redactor) -> Result<Vec<ProcessInfo>, ToolError> {
     Err(failed(format!(
         "list_processes reads /proc, which this system ({}) does not have",
         std::env::consts::OS
@@ -1113,8 +1469,10 @@ fn read_process(pid: u32, redactor: &Redactor) -> Option<ProcessInfo> {
     let command = if argv.is_empty() {
         format!("[{name}]")
     } else {
-        // Redacted whole, then cut: a secret cut in two would no longer look like one.
-        clip(&redactor.redact_text(&argv.join(" ")), MAX_COMMAND_CHARS)
+        // Options' secret values masked, the rest redacted whole, then cut: a secret cut in two
+        // would no longer look like one.
+        let shown = mask_secret_args(&argv).join(" ");
+        clip(&redactor.redact_text(&shown), MAX_COMMAND_CHARS)
     };
     Some(ProcessInfo {
         pid,
@@ -1127,12 +1485,120 @@ fn read_process(pid: u32, redactor: &Redactor) -> Option<ProcessInfo> {
     })
 }
 
+/// Option names (without their dashes, any case, `_` taken as `-`) whose value is a secret: the
+/// name itself or a name ending in `-` and it (`--db-password`, `--access-token`), but not one
+/// starting with `no-`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by list_processes, on Linux
+const SECRET_OPTIONS: &[&str] = &["password", "passwd", "token", "secret", "api-key", "apikey"];
+/// Long options whose value is `user:password` (curl's and wget's style): the part after the
+/// colon is masked. (`-u`, and curl's `-U`, are handled too.)
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by list_processes, on Linux
+const CREDENTIAL_OPTIONS: &[&str] = &["user", "proxy-user"];
+
+/// A command line with the values of secret options replaced by `[REDACTED]`: `--password=x`,
+/// `--token x`, `--api-key=x` (see [`SECRET_OPTIONS`]), and the password in `-u user:pass`,
+/// `-uuser:pass` or `--user=user:pass`. (mysql's `-pSECRET` is left to the redactor: `-p` means
+/// too many other things.)
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by list_processes, on Linux
+fn mask_secret_args(argv: &[String]) -> Vec<String> {
+    enum Next {
+        Keep,
+        Whole,
+        Password,
+    }
+    let mut out = Vec::with_capacity(argv.len());
+    let mut next = Next::Keep;
+    for arg in argv {
+        match std::mem::replace(&mut next, Next::Keep) {
+            Next::Whole => {
+                out.push(aifirst::REDACTED.to_string());
+                continue;
+            }
+            Next::Password => {
+                out.push(mask_password(arg));
+                continue;
+            }
+            Next::Keep => {}
+        }
+        if let Some(option) = arg.strip_prefix("--") {
+            let (name, value) = match option.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (option, None),
+            };
+            let normal = name.to_ascii_lowercase().replace('_', "-");
+            if secret_option(&normal) {
+                match value {
+                    Some(_) => out.push(format!("--{name}={}", aifirst::REDACTED)),
+                    None => {
+                        out.push(arg.clone());
+                        next = Next::Whole;
+                    }
+                }
+                continue;
+            }
+            if CREDENTIAL_OPTIONS.contains(&normal.as_str()) {
+                match value {
+                    Some(v) => out.push(format!("--{name}={}", mask_password(v))),
+                    None => {
+                        out.push(arg.clone());
+                        next = Next::Password;
+                    }
+                }
+                continue;
+            }
+        } else if arg == "-u" || arg == "-U" {
+            out.push(arg.clone());
+            next = Next::Password;
+            continue;
+        } else if let Some(v) = arg.strip_prefix("-u").or_else(|| arg.strip_prefix("-U")) {
+            out.push(format!(
+                "{}{}",
+                arg.get(..2).unwrap_or_default(),
+                mask_password(v)
+            ));
+            continue;
+        }
+        out.push(arg.clone());
+    }
+    out
+}
+
+/// Whether an option's name (lowercase, `-` for `_`, no leading dashes) says its value is a
+/// secret.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by list_processes, on Linux
+fn secret_option(name: &str) -> bool {
+    !name.starts_with("no-")
+        && SECRET_OPTIONS.iter().any(|word| {
+            name == *word
+                || name
+                    .strip_suffix(word)
+                    .is_some_and(|head| head.ends_with('-'))
+        })
+}
+
+/// `user:password` → `user:[REDACTED]`; text without a colon as it is.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by list_processes, on Linux
+fn mask_password(value: &str) -> String {
+    match value.split_once(':') {
+        Some((user, _)) => format!("{user}:{}", aifirst::REDACTED),
+        None => value.to_string(),
+    }
+}
+
+/// Whether the operator's redaction rules (their secret keys, patterns and values, on top of the
+/// built-in ones) would hide something in the variable `name` = `value`.
+fn holds_secret(redactor: &Redactor, name: &str, value: &str) -> bool {
+    let pair = serde_json::json!({ "name": name, "value": value });
+    redactor.redact(&pair) != pair
+}
+
 /// Read one environment variable of the server. The value is withheld (`[REDACTED]`,
 /// `redacted: true`) when the name says it is a secret (`…_TOKEN`, `…_PASSWORD`, `…_API_KEY`, …)
-/// or the value looks like one (an API token, a URL with a password). `value` is absent when the
-/// variable is not set.
+/// or the value looks like one (an API token, a URL with a password, a secret the user
+/// configured). `value` is absent when the variable is not set.
 #[capability(effects(read, environment))]
 pub fn get_env(
+    ctx: &Ctx,
     /// The variable's name, e.g. `PATH`, `HOME`, `LANG`.
     name: String,
 ) -> Result<EnvVar, ToolError> {
@@ -1145,7 +1611,8 @@ pub fn get_env(
         });
     };
     let value = raw.to_string_lossy().into_owned();
-    let secret = aifirst::is_secret_key(&name) || Redactor::default().redact_text(&value) != value;
+    let secret =
+        aifirst::is_secret_key(&name) || holds_secret(ctx.sandbox().redactor(), &name, &value);
     Ok(EnvVar {
         name,
         value: Some(if secret {
@@ -1158,7 +1625,8 @@ pub fn get_env(
 }
 
 /// Find a program on the server's PATH, like `which`: the executable file that would run, and
-/// whether run_command may run it (it is in airun.toml `allowed_commands`).
+/// whether run_command may run it (it is in airun.toml `allowed_commands`, and neither it nor
+/// a link to it lies inside an allowed directory).
 #[capability(effects(read))]
 pub fn which(
     ctx: &Ctx,
@@ -1166,19 +1634,28 @@ pub fn which(
     program: String,
 ) -> Result<ProgramLocation, ToolError> {
     check_text(&program, "program")?;
-    let target = allowed_target(&program, ctx.sandbox().commands());
+    let commands = ctx.sandbox().commands();
+    let search = search_path();
+    let target = allowed_target(&program, commands);
     let path = match &target {
         Some(Target::File(p)) => is_executable(p).then(|| p.clone()),
-        Some(Target::OnPath(name)) => find_on_path(name),
+        Some(Target::OnPath(name)) => find_on_path(name, &search),
         None if program.starts_with('/') => {
             let p = PathBuf::from(&program);
             is_executable(&p).then_some(p)
         }
-        None => find_on_path(&program),
+        None => find_on_path(&program, &search),
     };
+    // Allowed but refused where it is (inside an allowed directory): run_command would not
+    // run it. Allowed but not installed stays allowed.
+    let refused = target.is_some()
+        && matches!(
+            resolve_program(&program, commands, &canonical_roots(ctx.fs()), &search),
+            Err(ToolError::NotAllowed { .. })
+        );
     Ok(ProgramLocation {
         path: path.map(|p| p.display().to_string()),
-        allowed: target.is_some(),
+        allowed: target.is_some() && !refused,
         program,
     })
 }
@@ -1299,23 +1776,206 @@ mod tests {
         assert!(allowed_target("sh", &[]).is_none());
     }
 
+    fn env_of(name: &str) -> Result<BTreeMap<String, OsString>, ToolError> {
+        let mut env = HashMap::new();
+        env.insert(name.to_string(), "x".to_string());
+        child_env(env, &[])
+    }
+
     #[test]
-    fn loader_variables_are_refused() {
-        let mut env = HashMap::new();
-        env.insert("LD_PRELOAD".to_string(), "/tmp/x.so".to_string());
-        assert!(matches!(child_env(env), Err(ToolError::NotAllowed { .. })));
-        let mut env = HashMap::new();
-        env.insert("A=B".to_string(), "x".to_string());
-        assert!(matches!(
-            child_env(env),
-            Err(ToolError::InvalidArguments { .. })
-        ));
-        let env = child_env(HashMap::new()).unwrap();
+    fn variables_that_run_other_code_are_refused() {
+        for name in [
+            "LD_PRELOAD",
+            "ld_library_path",
+            "DYLD_INSERT_LIBRARIES",
+            "PATH",
+            "Path",
+            "BASH_ENV",
+            "ENV",
+            "PS4",
+            "PROMPT_COMMAND",
+            "IFS",
+            "NODE_OPTIONS",
+            "PYTHONPATH",
+            "PERL5OPT",
+            "RUBYOPT",
+            "GIT_SSH_COMMAND",
+            "GIT_CONFIG_GLOBAL",
+            "SSH_ASKPASS",
+            "JAVA_TOOL_OPTIONS",
+            "_JAVA_OPTIONS",
+            "MALLOC_CHECK_",
+            "GCONV_PATH",
+        ] {
+            assert!(
+                matches!(env_of(name), Err(ToolError::NotAllowed { .. })),
+                "{name} was accepted"
+            );
+        }
+        let Err(e) = env_of("PATH") else {
+            panic!("PATH was accepted")
+        };
+        assert!(e.to_string().contains("allowed_commands"), "{e}");
+        for name in ["A=B", "1X", "A-B", "A B", "É"] {
+            assert!(
+                matches!(env_of(name), Err(ToolError::InvalidArguments { .. })),
+                "{name} was accepted"
+            );
+        }
+        for name in ["GREETING", "NODE_ENV", "_x1", "RUST_LOG", "PATHS_TO_SCAN"] {
+            let env = env_of(name).unwrap();
+            assert_eq!(env.get(name).map(|v| v.as_os_str()), Some(OsStr::new("x")));
+        }
+        let env = child_env(HashMap::new(), &[]).unwrap();
         assert_eq!(
             env.get("TERM").map(|v| v.as_os_str()),
             Some(OsStr::new("dumb"))
         );
         assert!(env.contains_key("PATH"));
+    }
+
+    fn executable(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "#!/bin/sh\necho hi\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn a_program_inside_a_root_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let root = base.join("root");
+        let outside = base.join("outside");
+        executable(&root.join("bin/hello"));
+        executable(&outside.join("bin/tool"));
+        executable(&outside.join("bin/hello"));
+        // Outside, but a link into the root: what runs is the root's file.
+        std::os::unix::fs::symlink(root.join("bin/hello"), outside.join("bin/sneaky")).unwrap();
+        // A link inside the root on the way to a file outside: the model can re-point it.
+        std::os::unix::fs::symlink(root.join("relay"), outside.join("bin/relayed")).unwrap();
+        std::os::unix::fs::symlink(outside.join("bin/tool"), root.join("relay")).unwrap();
+        let roots = vec![root.clone()];
+        let allowed: Vec<String> = ["hello", "tool", "sneaky", "relayed"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let refused = |program: &str, search: &OsStr, allowed: &[String]| match resolve_program(
+            program, allowed, &roots, search,
+        ) {
+            Err(ToolError::NotAllowed { message }) => message,
+            other => panic!("{program}: {other:?}"),
+        };
+
+        // A PATH directory inside the root comes first: refused, not skipped.
+        let search = std::env::join_paths([root.join("bin"), outside.join("bin")]).unwrap();
+        let m = refused("hello", &search, &allowed);
+        assert!(
+            m.contains("inside the allowed directory") && m.contains("PATH"),
+            "{m}"
+        );
+        // The same name found outside first runs.
+        let search = std::env::join_paths([outside.join("bin"), root.join("bin")]).unwrap();
+        assert_eq!(
+            resolve_program("hello", &allowed, &roots, &search).unwrap(),
+            outside.join("bin/hello")
+        );
+        assert_eq!(
+            resolve_program("tool", &allowed, &roots, &search).unwrap(),
+            outside.join("bin/tool")
+        );
+        refused("sneaky", &search, &allowed);
+        let m = refused("relayed", &search, &allowed);
+        assert!(m.contains("through"), "{m}");
+
+        // Listed by an absolute path inside the root: refused, by path or by name.
+        let listed = vec![root.join("bin/hello").display().to_string()];
+        let m = refused(&listed[0], &search, &listed);
+        assert!(m.contains("allowed_commands"), "{m}");
+        refused("hello", &search, &listed);
+
+        // A relative PATH directory is never used.
+        let e = resolve_program("tool", &allowed, &roots, OsStr::new("bin")).unwrap_err();
+        assert!(matches!(e, ToolError::Handler { .. }), "{e:?}");
+
+        // The program's own PATH leaves out the directories inside the roots.
+        let search = std::env::join_paths([
+            root.join("bin"),
+            outside.join("bin"),
+            PathBuf::from("relative"),
+        ])
+        .unwrap();
+        assert_eq!(
+            child_path(&search, &roots),
+            outside.join("bin").into_os_string()
+        );
+
+        assert_eq!(
+            root_holding(&root.join("bin/x"), &roots),
+            Some(root.as_path())
+        );
+        assert_eq!(root_holding(&base.join("rootless/x"), &roots), None);
+    }
+
+    fn masked(line: &str) -> String {
+        let argv: Vec<String> = line.split(' ').map(str::to_string).collect();
+        mask_secret_args(&argv).join(" ")
+    }
+
+    #[test]
+    fn secret_options_are_masked_in_command_lines() {
+        assert_eq!(masked("app --password=x"), "app --password=[REDACTED]");
+        assert_eq!(
+            masked("app --password x -v"),
+            "app --password [REDACTED] -v"
+        );
+        assert_eq!(masked("app --passwd=x"), "app --passwd=[REDACTED]");
+        assert_eq!(masked("app --token abc"), "app --token [REDACTED]");
+        assert_eq!(masked("app --secret=s"), "app --secret=[REDACTED]");
+        assert_eq!(masked("app --api-key=k"), "app --api-key=[REDACTED]");
+        assert_eq!(masked("app --API_KEY=k"), "app --API_KEY=[REDACTED]");
+        assert_eq!(masked("app --apikey k"), "app --apikey [REDACTED]");
+        assert_eq!(
+            masked("app --db-password=x"),
+            "app --db-password=[REDACTED]"
+        );
+        assert_eq!(
+            masked("app --github-token x"),
+            "app --github-token [REDACTED]"
+        );
+        assert_eq!(
+            masked("curl -u user:pass https://x"),
+            "curl -u user:[REDACTED] https://x"
+        );
+        assert_eq!(masked("curl -uuser:pass"), "curl -uuser:[REDACTED]");
+        assert_eq!(masked("wget --user=me:pw"), "wget --user=me:[REDACTED]");
+        assert_eq!(masked("curl --user me:pw"), "curl --user me:[REDACTED]");
+        // Nothing secret: unchanged.
+        for line in [
+            "app --no-password db",
+            "app --tokenizer x",
+            "sort -u file",
+            "app --user=me",
+            "app --secret-file /x",
+        ] {
+            assert_eq!(masked(line), line);
+        }
+    }
+
+    #[test]
+    fn configured_secrets_are_withheld_from_the_environment() {
+        let r = Redactor::default().with_secret("s3cr3t-value-xyz");
+        assert!(holds_secret(&r, "PLAIN", "s3cr3t-value-xyz"));
+        assert!(!holds_secret(
+            &Redactor::default(),
+            "PLAIN",
+            "s3cr3t-value-xyz"
+        ));
+        assert!(holds_secret(
+            &Redactor::default().with_key("zorg"),
+            "ZORG",
+            "hello"
+        ));
+        assert!(!holds_secret(&r, "GREETING", "hello"));
     }
 
     #[test]

@@ -6,11 +6,12 @@
 #![cfg(all(feature = "sys", unix))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aifirst::{Ctx, Registry, Sandbox, ToolError, UndoDecl, UndoKind, Value};
+use aifirst::{Ctx, Redactor, Registry, Sandbox, ToolError, UndoDecl, UndoKind, Value};
 use aifirst_stdlib as _;
 use serde_json::json;
 
@@ -275,6 +276,40 @@ async fn a_path_runs_only_when_listed_exactly() {
 }
 
 #[tokio::test]
+async fn a_program_inside_a_root_never_runs() {
+    let b = bench();
+    // The model can write there: an allowed path inside the root could be anything.
+    let hello = b.root.join("bin").join("hello");
+    std::fs::create_dir_all(hello.parent().unwrap()).unwrap();
+    std::fs::write(&hello, "#!/bin/sh\ntouch ran\necho hi\n").unwrap();
+    std::fs::set_permissions(&hello, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let listed = hello.display().to_string();
+    for program in [listed.as_str(), "hello"] {
+        let e = b
+            .err(
+                &[listed.as_str()],
+                "run_command",
+                json!({"program": program}),
+            )
+            .await;
+        assert!(not_allowed(&e), "{program}: {e:?}");
+        let m = message(&e);
+        assert!(
+            m.contains("inside the allowed directory") && m.contains("allowed_commands"),
+            "{m}"
+        );
+    }
+    assert!(
+        !b.root.join("ran").exists(),
+        "the program inside the root ran"
+    );
+    let v = b
+        .ok(&[listed.as_str()], "which", json!({"program": "hello"}))
+        .await;
+    assert_eq!(v["allowed"], false, "{v}");
+}
+
+#[tokio::test]
 async fn an_allowed_program_runs_and_reports_its_exit() {
     let b = bench();
     let out = b
@@ -432,6 +467,58 @@ async fn the_environment_is_minimal_plus_what_the_call_sets() {
 }
 
 #[tokio::test]
+async fn the_call_cannot_set_path_or_variables_that_run_other_code() {
+    let b = bench();
+    let made = b.root.join("made");
+    // PATH: a name would then lead wherever the call says (a directory the model wrote).
+    let e = b
+        .err(
+            &["sh"],
+            "run_command",
+            json!({"program": "sh", "args": ["-c", "true"], "env": {"PATH": b.root.display().to_string()}}),
+        )
+        .await;
+    assert!(not_allowed(&e), "{e:?}");
+    let m = message(&e);
+    assert!(m.contains("PATH") && m.contains("allowed_commands"), "{m}");
+
+    // BASH_ENV (and ENV): a file a shell runs first.
+    std::fs::write(
+        b.root.join("evil.sh"),
+        format!("touch {}\n", made.display()),
+    )
+    .unwrap();
+    for name in [
+        "BASH_ENV",
+        "ENV",
+        "PYTHONPATH",
+        "NODE_OPTIONS",
+        "GIT_SSH_COMMAND",
+    ] {
+        let e = b
+            .err(
+                &["sh"],
+                "run_command",
+                json!({"program": "sh", "args": ["-c", "true"], "env": {name: "evil.sh"}}),
+            )
+            .await;
+        assert!(not_allowed(&e), "{name}: {e:?}");
+        assert!(message(&e).contains(name), "{e}");
+    }
+    assert!(!made.exists(), "a refused call ran");
+
+    // Names a shell could not set are refused as bad arguments.
+    let e = b
+        .err(
+            &["printenv"],
+            "run_command",
+            json!({"program": "printenv", "env": {"A-B": "x"}}),
+        )
+        .await;
+    assert!(invalid(&e), "{e:?}");
+}
+
+#[tokio::test]
 async fn bad_arguments_are_refused() {
     let b = bench();
     for args in [
@@ -465,6 +552,29 @@ async fn output_is_capped_at_one_mebibyte() {
     assert_eq!(out["stderr_truncated"], false);
     // The program was not stopped by the cap: it wrote everything and ended normally.
     assert_eq!(out["exit_code"], 0);
+}
+
+#[tokio::test]
+async fn the_operators_redaction_rules_apply_to_the_output() {
+    let b = bench();
+    let ctx = Ctx::with_sandbox(Arc::new(
+        Sandbox::new()
+            .with_roots(std::slice::from_ref(&b.root))
+            .unwrap()
+            .with_commands(vec!["echo".to_string()])
+            .with_redactor(Redactor::default().with_secret("s3cr3t-value-xyz")),
+    ));
+    let out = call_in(
+        &b.registry,
+        &ctx,
+        "run_command",
+        json!({"program": "echo", "args": ["the value is s3cr3t-value-xyz"]}),
+    )
+    .await
+    .unwrap();
+    let stdout = out["stdout"].as_str().unwrap();
+    assert!(!stdout.contains("s3cr3t-value-xyz"), "{stdout}");
+    assert!(stdout.contains("[REDACTED"), "{stdout}");
 }
 
 #[tokio::test]
@@ -530,6 +640,52 @@ async fn what_a_program_leaves_in_the_background_is_stopped_when_it_exits() {
     assert_eq!(out["stdout"], "done\n");
     let pid = read_pid(&b.root.join("background.pid"));
     assert!(ended(pid), "process {pid} is still running");
+}
+
+/// Whether `setsid` (util-linux, busybox) is installed.
+#[cfg(target_os = "linux")]
+fn has_setsid() -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", "command -v setsid"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_process_that_leaves_the_group_does_not_hold_up_the_call() {
+    if !has_setsid() {
+        eprintln!("skipped: no setsid here");
+        return;
+    }
+    let b = bench();
+    let started = Instant::now();
+    // The detached `sleep` keeps stdout and stderr open and outlives the group's kill.
+    let out = b
+        .ok(
+            &["sh"],
+            "run_command",
+            json!({
+                "program": "sh",
+                "args": ["-c", "setsid sleep 30 & echo $! > stray.pid; echo started; sleep 30"],
+                "timeout_secs": 2
+            }),
+        )
+        .await;
+    let took = started.elapsed();
+
+    // Leave nothing behind: the stray sleep is killed by its pid (checked to be that sleep).
+    let pid = read_pid(&b.root.join("stray.pid"));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if String::from_utf8_lossy(&cmdline).contains("sleep") {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert_eq!(out["timed_out"], true, "{out}");
+    assert_eq!(out["stdout"], "started\n", "{out}");
 }
 
 #[cfg(target_os = "linux")]
@@ -762,6 +918,22 @@ async fn get_env_withholds_secrets() {
 
     let e = b.err(&[], "get_env", json!({"name": "A=B"})).await;
     assert!(invalid(&e), "{e:?}");
+}
+
+#[tokio::test]
+async fn get_env_withholds_what_the_operator_names_a_secret() {
+    let b = bench();
+    // A unique name (tests run in parallel in one process), not named like a secret.
+    let name = format!("AIFIRST_SYS_TEST_{}_PLAIN", std::process::id());
+    std::env::set_var(&name, "s3cr3t-value-xyz");
+    let ctx = Ctx::with_sandbox(Arc::new(
+        Sandbox::new().with_redactor(Redactor::default().with_secret("s3cr3t-value-xyz")),
+    ));
+    let v = call_in(&b.registry, &ctx, "get_env", json!({"name": name}))
+        .await
+        .unwrap();
+    assert_eq!(v["value"], "[REDACTED]", "{v}");
+    assert_eq!(v["redacted"], true, "{v}");
 }
 
 #[tokio::test]

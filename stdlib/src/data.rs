@@ -1,0 +1,2229 @@
+//! Data tools: jq filters over JSON, CSV in and out, SQLite queries and row-level undoable
+//! writes, file hashes and text diffs.
+//!
+//! Every file is reached through the engine's sandbox ([`aifirst::Ctx::fs`]), never through
+//! `std::fs` with a path a model gave: beneath the allowed roots, no link leading out, no FIFO or
+//! device opened.
+//!
+//! # Undo
+//!
+//! - `write_csv` declares a file snapshot, like the file tools: the engine puts the file back
+//!   byte for byte.
+//! - `sqlite_execute` is undone **row by row**. Before the caller's SQL runs, a session of
+//!   SQLite's session extension is attached to every table; after it ran, the session's
+//!   changeset (each row inserted, updated or deleted, with its values before and after) is
+//!   inverted, and the call records `sqlite_apply_changeset {database, changeset}` as its
+//!   compensation (data, journaled: any process can run it). That capability applies a
+//!   changeset in one transaction and aborts on the first conflict — a row changed, deleted or
+//!   inserted since — naming the table, the row and what happened, so undoing one agent's change
+//!   never writes over a change made since. Nothing is written on a conflict. Applying records
+//!   the inverse of what it applied as its own compensation.
+//! - What sessions do not record is refused instead of left unrecorded: schema changes (CREATE,
+//!   DROP, ALTER, indexes, triggers, views — the runtime has no way for a handler to mark one
+//!   call irreversible, so `sqlite_execute` refuses them and points to a migration tool or the
+//!   sqlite3 shell), rows of tables without a PRIMARY KEY, and virtual tables. The check runs
+//!   when each statement is prepared (SQLite's authorizer names every table a statement and its
+//!   triggers write) and again after the statements ran (the update hook sees rows written by
+//!   foreign-key actions); a refusal rolls everything back.
+//! - Known gaps of the session extension, left as they are: a row whose (non-INTEGER) primary
+//!   key holds NULL is not recorded; AUTOINCREMENT counters (`sqlite_sequence`) are not put
+//!   back; triggers fire when a changeset is applied, as on any write.
+//!
+//! # Opening a database
+//!
+//! SQLite opens files by path, so the path it is given must be one the sandbox vouches for. The
+//! database is first opened beneath its root by the sandbox (links followed only beneath the
+//! root, FIFOs and devices refused); the kernel's name of that open file (`/proc/self/fd/N` on
+//! Linux: a path with every link resolved) must lie beneath the root's real path and outside the
+//! runtime's state directory; SQLite then opens that path with `SQLITE_OPEN_NOFOLLOW`, which
+//! refuses a symbolic link anywhere in it (and SQLite opens its journal files with `O_NOFOLLOW`);
+//! finally the file SQLite opened must be the one the sandbox opened (same device and inode).
+//! Handing SQLite `/proc/self/fd/N` itself would not help: SQLite resolves that link to the same
+//! path by itself (and cannot create its journal beside it). Writes refuse a file with several
+//! hard links (another may be outside the roots), as the file tools do. URIs are off, so a path
+//! is only ever a file name; `ATTACH` is refused, so a statement reaches no other file.
+//!
+//! # Limits
+//!
+//! `query_json` returns at most 10,000 values and 16 MiB of JSON (a filter producing more is
+//! stopped there and refused), and runs on its own thread with a large stack; `env` is withheld
+//! (the server's environment holds credentials) and there is no `input`. jq itself has no step
+//! limit: a filter that computes for long without producing a value (`last(range(1e12))`), or
+//! builds a huge value in memory, is not interrupted. SQL statements are interrupted after 30 s.
+
+use std::collections::BTreeSet;
+use std::fmt::{self, Write as _};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aifirst::fs::{EntryKind, File, Fs, Located};
+use aifirst::{capability, Ctx, ToolError};
+use base64::Engine as _;
+use rusqlite::fallible_iterator::FallibleIterator as _;
+use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator as _;
+use rusqlite::hooks::{Action, AuthAction, AuthContext, Authorization};
+use rusqlite::session::{ChangesetItem, ChangesetIter, ConflictAction, ConflictType, Session};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension as _, TransactionBehavior};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+const MIB: usize = 1024 * 1024;
+/// Longer paths are refused before they reach the file system.
+const MAX_PATH_BYTES: usize = 4096;
+/// query_json reads JSON files up to this size.
+const MAX_JSON_FILE: u64 = 64 * MIB as u64;
+/// A jq filter is at most this long.
+const MAX_FILTER_BYTES: usize = 64 * 1024;
+/// query_json returns at most this many values…
+const MAX_RESULTS: usize = 10_000;
+/// …and this much JSON (counted without escapes).
+const MAX_RESULT_BYTES: usize = 16 * MIB;
+/// Values nested deeper are refused (on the way in and out of jq).
+const MAX_DEPTH: usize = 256;
+/// The stack of the thread a jq filter runs on (recursive filters go deep).
+const JQ_STACK: usize = 64 * MIB;
+/// jq builtins that are not offered: `env` reads the server's environment (credentials).
+const WITHHELD: [&str; 1] = ["env"];
+/// Names jq has that query_json does not define (only its one input is read).
+const NOT_OFFERED: [&str; 5] = ["input", "inputs", "$ENV", "input_filename", "$__prog_args"];
+/// Rows returned by default, and at most, by read_csv and sqlite_query.
+const DEFAULT_ROWS: u64 = 1000;
+const MAX_ROWS: u64 = 100_000;
+/// read_csv and sqlite_query stop (`truncated`) past this much cell data.
+const MAX_ROW_BYTES: usize = 16 * MIB;
+/// An SQL text is at most this long.
+const MAX_SQL_BYTES: usize = MIB;
+/// A statement running longer is interrupted.
+const SQL_TIME_LIMIT: Duration = Duration::from_secs(30);
+/// How long a call waits for another connection's lock on the database.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+/// The largest changeset kept for undo (or accepted by sqlite_apply_changeset).
+const MAX_CHANGESET_BYTES: usize = 16 * MIB;
+/// diff_text reads files up to this size.
+const MAX_DIFF_BYTES: u64 = 16 * MIB as u64;
+/// hash_file reads in chunks of this size.
+const HASH_CHUNK: usize = 64 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+/// What a jq filter produced.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct JsonQuery {
+    /// Every value the filter produced, in order.
+    pub results: Vec<Value>,
+    /// How many values (the length of `results`).
+    pub count: usize,
+}
+
+/// The rows of a CSV file.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct CsvTable {
+    /// The file, as the sandbox shows it.
+    pub path: String,
+    /// The column names: the header's (empty names become `column_N`, repeated ones get a
+    /// suffix `_2`, `_3`…), or `column_1`… without a header.
+    pub columns: Vec<String>,
+    /// With a header: one object per row, keyed by column (a missing cell is null). Without:
+    /// one array of strings per row.
+    pub rows: Vec<Value>,
+    /// How many rows were read (the length of `rows`).
+    pub row_count_read: u64,
+    /// True when the file has more rows than were returned (`max_rows`, or 16 MiB of cells).
+    pub truncated: bool,
+}
+
+/// What write_csv wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct CsvWritten {
+    /// The file, as the sandbox shows it.
+    pub path: String,
+    /// The header written (empty when none was).
+    pub columns: Vec<String>,
+    /// Data rows written (the header not counted).
+    pub rows_written: u64,
+    /// The file's size in bytes.
+    pub bytes: u64,
+}
+
+/// The rows a query returned.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct SqlRows {
+    /// The result columns, in order (names may repeat: `SELECT a, a`).
+    pub columns: Vec<String>,
+    /// One array per row, a value per column: INTEGER and REAL as numbers, TEXT as strings,
+    /// NULL as null, BLOB as `{"base64": "…"}`.
+    pub rows: Vec<Vec<Value>>,
+    /// How many rows were returned (the length of `rows`).
+    pub row_count: u64,
+    /// True when the query has more rows than were returned (`max_rows`, or 16 MiB of values).
+    pub truncated: bool,
+}
+
+/// What sqlite_execute changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SqlChange {
+    /// The database, as the sandbox shows it.
+    pub database: String,
+    /// Rows inserted, updated or deleted by the statements themselves (rows changed by
+    /// triggers are not counted here, but are recorded for undo).
+    pub rows_changed: u64,
+    /// The rowid of the last row inserted on this connection (0 when none was).
+    pub last_insert_rowid: i64,
+    /// How many statements ran.
+    pub statements: u64,
+    /// Row changes recorded for undo, net of each other (a row inserted and deleted again in
+    /// the same call counts none). Zero: undo has nothing to put back.
+    pub recorded_changes: u64,
+    /// The tables those changes are in.
+    pub tables: Vec<String>,
+}
+
+/// What sqlite_apply_changeset applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ChangesetApplied {
+    /// The database, as the sandbox shows it.
+    pub database: String,
+    /// Row changes applied.
+    pub changes: u64,
+    /// The tables they are in.
+    pub tables: Vec<String>,
+}
+
+/// A file's digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct FileHash {
+    /// The file, as the sandbox shows it.
+    pub path: String,
+    /// The algorithm: `sha256`, `sha224`, `sha384` or `sha512`.
+    pub algorithm: String,
+    /// The digest in lower-case hexadecimal.
+    pub hex: String,
+    /// The file's size in bytes (as many as were hashed).
+    pub size: u64,
+}
+
+/// A unified diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct TextDiffResult {
+    /// The unified diff (`--- old`, `+++ new`, `@@` hunks, `-` and `+` lines); empty when the
+    /// texts are the same.
+    pub diff: String,
+    /// True when the texts are the same.
+    pub identical: bool,
+    /// Lines only in the new text.
+    pub lines_added: u64,
+    /// Lines only in the old text.
+    pub lines_removed: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+/// Run a jq filter over JSON and return every value it produces. The JSON is given inline
+/// (`value`) or read from a file (`path`): exactly one of them. The filter language is jq's
+/// (jaq's implementation): `.items[] | select(.price > 10) | .name`, `map(.x) | add`,
+/// `to_entries`, `group_by(.k)`, `limit(5; .[])`… `env` and `input` are not available. At most
+/// 10,000 values and 16 MiB of JSON are returned; a filter producing more is stopped and
+/// refused (narrow it with `limit(n; f)`, `first(f)` or `.[0:n]`).
+#[capability(effects(read, filesystem))]
+pub fn query_json(
+    ctx: &Ctx,
+    /// The jq filter, e.g. `.` or `.items[] | {name, price}`.
+    filter: String,
+    /// The JSON to filter, inline (or give `path`; a JSON null here counts as not given).
+    value: Option<Value>,
+    /// A JSON file to filter instead: an absolute path inside an allowed directory, or one
+    /// relative to the first.
+    path: Option<String>,
+) -> Result<JsonQuery, ToolError> {
+    if filter.trim().is_empty() {
+        return Err(invalid(
+            "`filter` is empty: give a jq filter, such as `.` (the whole input) or `.items[].name`"
+                .into(),
+        ));
+    }
+    if filter.len() > MAX_FILTER_BYTES {
+        return Err(invalid(format!(
+            "`filter` is {} bytes long; filters are limited to {MAX_FILTER_BYTES} bytes",
+            filter.len()
+        )));
+    }
+    let input = match (value, path) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "give `value` (inline JSON) or `path` (a JSON file), not both".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(invalid(
+                "give the JSON to filter: `value` (inline JSON) or `path` (a JSON file)".into(),
+            ))
+        }
+        (Some(v), None) => v,
+        (None, Some(p)) => read_json_file(ctx.fs(), &p)?,
+    };
+    let results = run_jq(filter, input)?;
+    Ok(JsonQuery {
+        count: results.len(),
+        results,
+    })
+}
+
+fn read_json_file(fs: &Fs, path: &str) -> Result<Value, ToolError> {
+    check_path(path, "path")?;
+    let shown = fs.locate(path)?.shown;
+    let file = fs.open_regular(path)?;
+    let bytes = read_capped(
+        &shown,
+        file,
+        MAX_JSON_FILE,
+        "query_json reads JSON files up to 64 MiB",
+    )?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        failed(format!(
+            "{} is not valid JSON: {e} (query_json reads one JSON value per file)",
+            shown.display()
+        ))
+    })
+}
+
+/// Runs the filter on a thread of its own, with a stack deep recursive filters can use. A
+/// panic inside the jq engine becomes an error instead of ending the server.
+fn run_jq(filter: String, input: Value) -> Result<Vec<Value>, ToolError> {
+    let worker = std::thread::Builder::new()
+        .name("aifirst-query-json".into())
+        .stack_size(JQ_STACK)
+        .spawn(move || jq_eval(&filter, &input))
+        .map_err(|e| failed(format!("could not start the filter: {e}")))?;
+    worker.join().unwrap_or_else(|_| {
+        Err(failed(
+            "the filter stopped with an internal error of the jq engine; nothing was returned"
+                .into(),
+        ))
+    })
+}
+
+fn jq_eval(code: &str, input: &Value) -> Result<Vec<Value>, ToolError> {
+    use jaq_core::data::JustLut;
+    use jaq_core::load::{Arena, File as JqFile, Loader};
+    use jaq_json::Val;
+
+    let defs = jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs());
+    let funs = jaq_core::funs()
+        .chain(jaq_std::funs().filter(|f| !WITHHELD.contains(&f.0)))
+        .chain(jaq_json::funs());
+    let arena = Arena::default();
+    let modules = Loader::new(defs)
+        .load(&arena, JqFile { code, path: () })
+        .map_err(|errs| {
+            invalid(format!(
+                "the filter does not parse: {}",
+                parse_errors(code, &errs)
+            ))
+        })?;
+    let filter = jaq_core::Compiler::<_, JustLut<Val>>::default()
+        .with_funs(funs)
+        .compile(modules)
+        .map_err(|errs| {
+            invalid(format!(
+                "the filter does not compile: {}",
+                compile_errors(&errs)
+            ))
+        })?;
+    let input = to_val(input, 0).ok_or_else(|| {
+        invalid(format!(
+            "the input is nested deeper than {MAX_DEPTH} levels"
+        ))
+    })?;
+    let ctx = jaq_core::Ctx::<JustLut<Val>>::new(&filter.lut, jaq_core::Vars::new([]));
+    let mut out: Vec<Value> = Vec::new();
+    let mut budget = MAX_RESULT_BYTES;
+    for item in filter.id.run((ctx, input)) {
+        match item {
+            Ok(v) => {
+                if out.len() >= MAX_RESULTS {
+                    return Err(failed(format!(
+                        "the filter produces more than {MAX_RESULTS} values and was stopped there; \
+                         narrow it: `limit(100; f)`, `first(f)`, `.[0:100]`, or aggregate \
+                         (`length`, `add`, `group_by`)"
+                    )));
+                }
+                match from_val(&v, 0, &mut budget) {
+                    Ok(json) => out.push(json),
+                    Err(Overflow::Big) => {
+                        return Err(failed(format!(
+                            "the filter's results pass {} MiB of JSON (after {} value(s)); \
+                             narrow it (select fewer fields or values, or aggregate)",
+                            MAX_RESULT_BYTES / MIB,
+                            out.len()
+                        )))
+                    }
+                    Err(Overflow::Deep) => {
+                        return Err(failed(format!(
+                            "result {} is nested deeper than {MAX_DEPTH} levels",
+                            out.len() + 1
+                        )))
+                    }
+                }
+            }
+            Err(exn) => match exn.get_err() {
+                Ok(err) => {
+                    return Err(failed(format!(
+                        "the filter failed after {} value(s): {}",
+                        out.len(),
+                        capped_display(&err, 2000)
+                    )))
+                }
+                // `halt` ends the filter (jq would exit); jaq never exits the process here.
+                Err(exn) => match exn.get_halt() {
+                    Ok(0) => break,
+                    Ok(code) => {
+                        return Err(failed(format!(
+                            "the filter halted with exit code {code} after {} value(s)",
+                            out.len()
+                        )))
+                    }
+                    Err(_) => {
+                        return Err(failed(
+                            "the filter ended in a state the jq engine does not expose (a \
+                             `break` outside its `label`?)"
+                                .into(),
+                        ))
+                    }
+                },
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// JSON → jaq's value; `None` past [`MAX_DEPTH`].
+fn to_val(v: &Value, depth: usize) -> Option<jaq_json::Val> {
+    use jaq_json::{Num, Val};
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    Some(match v {
+        Value::Null => Val::Null,
+        Value::Bool(b) => Val::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                match isize::try_from(i) {
+                    Ok(i) => Val::from(i),
+                    Err(_) => Val::Num(Num::from_integral(i)),
+                }
+            } else if let Some(u) = n.as_u64() {
+                Val::Num(Num::from_integral(u))
+            } else {
+                Val::from(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Value::String(s) => Val::from(s.clone()),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| to_val(x, depth + 1))
+            .collect::<Option<Val>>()?,
+        Value::Object(o) => Val::obj(
+            o.iter()
+                .map(|(k, x)| Some((Val::from(k.clone()), to_val(x, depth + 1)?)))
+                .collect::<Option<jaq_json::Map>>()?,
+        ),
+    })
+}
+
+enum Overflow {
+    Deep,
+    Big,
+}
+
+/// jaq's value → JSON, spending `budget` bytes (JSON text without escapes). NaN and infinities
+/// become null (as jq prints them); byte strings and invalid UTF-8 are read lossily; object keys
+/// that are not strings become their JSON text.
+fn from_val(v: &jaq_json::Val, depth: usize, budget: &mut usize) -> Result<Value, Overflow> {
+    use jaq_json::Val;
+    fn spend(budget: &mut usize, n: usize) -> Result<(), Overflow> {
+        *budget = budget.checked_sub(n).ok_or(Overflow::Big)?;
+        Ok(())
+    }
+    if depth > MAX_DEPTH {
+        return Err(Overflow::Deep);
+    }
+    Ok(match v {
+        Val::Null => {
+            spend(budget, 4)?;
+            Value::Null
+        }
+        Val::Bool(b) => {
+            spend(budget, 5)?;
+            Value::Bool(*b)
+        }
+        Val::Num(n) => {
+            let json = num_to_json(n);
+            spend(budget, 24)?;
+            json
+        }
+        Val::TStr(b) | Val::BStr(b) => {
+            spend(budget, b.len().saturating_add(2))?;
+            Value::String(String::from_utf8_lossy(b).into_owned())
+        }
+        Val::Arr(a) => {
+            spend(budget, 2)?;
+            let mut out = Vec::with_capacity(a.len().min(4096));
+            for x in a.iter() {
+                spend(budget, 1)?;
+                out.push(from_val(x, depth + 1, budget)?);
+            }
+            Value::Array(out)
+        }
+        Val::Obj(o) => {
+            spend(budget, 2)?;
+            let mut out = serde_json::Map::new();
+            for (k, x) in o.iter() {
+                let key = match k {
+                    Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => capped_display(other, 1024),
+                };
+                spend(budget, key.len().saturating_add(4))?;
+                let value = from_val(x, depth + 1, budget)?;
+                out.insert(key, value);
+            }
+            Value::Object(out)
+        }
+    })
+}
+
+fn num_to_json(n: &jaq_json::Num) -> Value {
+    use jaq_json::Num;
+    match n {
+        Num::Int(i) => Value::from(*i),
+        Num::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        other => {
+            let text = other.to_string();
+            match serde_json::from_str::<serde_json::Number>(&text) {
+                Ok(n) => Value::Number(n),
+                Err(_) => text
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(Value::Null, Value::Number),
+            }
+        }
+    }
+}
+
+type JqLoadErrors<'s> = [(
+    jaq_core::load::File<&'s str, ()>,
+    jaq_core::load::Error<&'s str>,
+)];
+
+fn parse_errors(code: &str, errs: &JqLoadErrors<'_>) -> String {
+    use jaq_core::load::Error as LoadError;
+    let mut out: Vec<String> = Vec::new();
+    for (_, e) in errs {
+        match e {
+            LoadError::Io(list) => {
+                for (path, why) in list {
+                    out.push(format!("module `{path}`: {why} (modules are not loaded)"));
+                }
+            }
+            LoadError::Lex(list) => {
+                for (want, found) in list {
+                    let want = lex_expected(want);
+                    out.push(format!("expected {want} {}", place(code, found)));
+                }
+            }
+            LoadError::Parse(list) => {
+                for (want, found) in list {
+                    let want = want.as_str();
+                    out.push(format!("expected {want} {}", place(code, found)));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        "the parser gave no reason".into()
+    } else {
+        out.join("; ")
+    }
+}
+
+/// What the lexer expected (jaq's own `as_str` has no text for some delimiters).
+fn lex_expected(want: &jaq_core::load::lex::Expect<&str>) -> String {
+    use jaq_core::load::lex::Expect;
+    match want {
+        Expect::Delim(d) => format!("the closing delimiter of `{d}`"),
+        other => other.as_str().to_string(),
+    }
+}
+
+/// Where in the filter `found` (a slice of it) starts: line and column, and what is there.
+fn place(code: &str, found: &str) -> String {
+    let base = code.as_ptr() as usize;
+    let at = found.as_ptr() as usize;
+    if at < base || at > base + code.len() {
+        return format!("(found `{}`)", clip(found, 40));
+    }
+    let before = code.get(..at - base).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    if found.is_empty() {
+        format!("at the end of the filter (line {line}, column {column})")
+    } else {
+        format!(
+            "at line {line}, column {column} (found `{}`)",
+            clip(found, 40)
+        )
+    }
+}
+
+type JqCompileErrors<'s> = [(
+    jaq_core::load::File<&'s str, ()>,
+    Vec<(&'s str, jaq_core::compile::Undefined)>,
+)];
+
+fn compile_errors(errs: &JqCompileErrors<'_>) -> String {
+    use jaq_core::compile::Undefined;
+    let mut out: Vec<String> = Vec::new();
+    for (_, list) in errs {
+        for (name, what) in list {
+            let arity = match what {
+                Undefined::Filter(n) => format!("/{n}"),
+                _ => String::new(),
+            };
+            let hint = if WITHHELD.contains(name) || NOT_OFFERED.contains(name) {
+                " (not available here: query_json reads only its input, not the environment or \
+                 other inputs)"
+            } else {
+                ""
+            };
+            out.push(format!("undefined {} `{name}{arity}`{hint}", what.as_str()));
+        }
+    }
+    if out.is_empty() {
+        "the compiler gave no reason".into()
+    } else {
+        out.join("; ")
+    }
+}
+
+/// Writes into a string and fails past `cap` bytes, so a huge (or deeply nested) value's text
+/// is cut short instead of built whole.
+struct Capped {
+    out: String,
+    cap: usize,
+    full: bool,
+}
+
+impl fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.cap.saturating_sub(self.out.len());
+        if s.len() <= room {
+            self.out.push_str(s);
+            return Ok(());
+        }
+        let mut end = room;
+        while end > 0 && !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.out.push_str(s.get(..end).unwrap_or(""));
+        self.full = true;
+        Err(fmt::Error)
+    }
+}
+
+fn capped_display(v: &impl fmt::Display, cap: usize) -> String {
+    let mut w = Capped {
+        out: String::new(),
+        cap,
+        full: false,
+    };
+    let _ = write!(w, "{v}");
+    if w.full {
+        w.out.push('…');
+    }
+    w.out
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+
+/// Read a CSV (or TSV, with `delimiter`) file. With a header (the default) each row is an
+/// object keyed by column name; without, an array of strings. Cells are returned as text.
+/// Quoted fields (with delimiters, quotes or line breaks inside) are read as one cell; rows may
+/// have different lengths. Returns at most `max_rows` rows (default 1000, at most 100000) and
+/// 16 MiB of cells; `truncated` says when the file has more. Invalid UTF-8 is replaced by U+FFFD.
+#[capability(effects(read, filesystem))]
+pub fn read_csv(
+    ctx: &Ctx,
+    /// The file: an absolute path inside an allowed directory, or one relative to the first.
+    path: String,
+    /// The field delimiter, one ASCII character (default `,`; `\t` or `tab` for TSV).
+    delimiter: Option<String>,
+    /// Whether the first row names the columns (default true).
+    has_header: Option<bool>,
+    /// Rows to return at most (default 1000, at most 100000).
+    max_rows: Option<u64>,
+) -> Result<CsvTable, ToolError> {
+    check_path(&path, "path")?;
+    let delim = delimiter_of(delimiter.as_deref())?;
+    let limit = row_limit(max_rows)?;
+    let with_header = has_header.unwrap_or(true);
+    let fs = ctx.fs();
+    let shown = fs.locate(&path)?.shown;
+    let file = fs.open_regular(path)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(file);
+    let mut record = csv::ByteRecord::new();
+    let mut columns: Vec<String> = Vec::new();
+    if with_header && next_record(&mut reader, &mut record, &shown)? {
+        columns = unique_names(
+            record
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned()),
+        );
+    }
+    let mut rows: Vec<Value> = Vec::new();
+    let mut budget = MAX_ROW_BYTES;
+    let mut truncated = false;
+    let mut width = 0usize;
+    while next_record(&mut reader, &mut record, &shown)? {
+        if rows.len() as u64 >= limit {
+            truncated = true;
+            break;
+        }
+        let size = record
+            .iter()
+            .fold(0usize, |n, f| n.saturating_add(f.len() + 3));
+        match budget.checked_sub(size) {
+            Some(left) => budget = left,
+            None => {
+                truncated = true;
+                break;
+            }
+        }
+        let cells: Vec<String> = record
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
+        if with_header {
+            while columns.len() < cells.len() {
+                let name = unique_name(format!("column_{}", columns.len() + 1), &columns);
+                columns.push(name);
+            }
+            let mut row = serde_json::Map::new();
+            for (i, name) in columns.iter().enumerate() {
+                let cell = cells
+                    .get(i)
+                    .map_or(Value::Null, |c| Value::String(c.clone()));
+                row.insert(name.clone(), cell);
+            }
+            rows.push(Value::Object(row));
+        } else {
+            width = width.max(cells.len());
+            rows.push(Value::Array(cells.into_iter().map(Value::String).collect()));
+        }
+    }
+    if !with_header {
+        columns = (1..=width).map(|i| format!("column_{i}")).collect();
+    }
+    Ok(CsvTable {
+        path: shown.display().to_string(),
+        columns,
+        row_count_read: rows.len() as u64,
+        rows,
+        truncated,
+    })
+}
+
+fn next_record(
+    reader: &mut csv::Reader<File>,
+    record: &mut csv::ByteRecord,
+    shown: &Path,
+) -> Result<bool, ToolError> {
+    reader
+        .read_byte_record(record)
+        .map_err(|e| failed(format!("{}: {e}", shown.display())))
+}
+
+/// Column names: empty ones become `column_N`, repeated ones get `_2`, `_3`…
+fn unique_names(names: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, name) in names.enumerate() {
+        let name = if name.trim().is_empty() {
+            format!("column_{}", i + 1)
+        } else {
+            name
+        };
+        let name = unique_name(name, &out);
+        out.push(name);
+    }
+    out
+}
+
+fn unique_name(name: String, taken: &[String]) -> String {
+    if !taken.contains(&name) {
+        return name;
+    }
+    let mut n = 2usize;
+    loop {
+        let candidate = format!("{name}_{n}");
+        if !taken.contains(&candidate) {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+/// Write rows to a CSV file (created, or replaced atomically). Rows are objects keyed by column
+/// or arrays of cells. The header is `columns` when given, else the keys of the first object
+/// row in their order (none when every row is an array). Strings are written as they are,
+/// numbers and booleans as text, null as an empty cell, arrays and objects as JSON text; cells
+/// with delimiters, quotes or line breaks are quoted. An object row with a key that is not a
+/// column is refused (nothing is written). Undo puts the file back as it was.
+#[capability(
+    effects(create, update, filesystem),
+    idempotent,
+    undo = file_snapshot(paths = ["$args.path"])
+)]
+pub fn write_csv(
+    ctx: &Ctx,
+    /// The file to write: an absolute path inside an allowed directory, or one relative to the
+    /// first. Its directory must exist.
+    path: String,
+    /// The rows: objects (keyed by column name) or arrays (cells in order).
+    rows: Vec<Value>,
+    /// The field delimiter, one ASCII character (default `,`; `\t` or `tab` for TSV).
+    delimiter: Option<String>,
+    /// The header, in order (default: the first object row's keys).
+    columns: Option<Vec<String>>,
+) -> Result<CsvWritten, ToolError> {
+    check_path(&path, "path")?;
+    let delim = delimiter_of(delimiter.as_deref())?;
+    let header: Option<Vec<String>> = match columns {
+        Some(c) => {
+            if c.is_empty() {
+                return Err(invalid(
+                    "`columns` is empty: name the columns, or leave `columns` out to take them \
+                     from the first object row"
+                        .into(),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            if let Some(dup) = c.iter().find(|n| !seen.insert(n.as_str())) {
+                return Err(invalid(format!(
+                    "`columns` names `{dup}` twice: each column needs its own name"
+                )));
+            }
+            Some(c)
+        }
+        None => rows
+            .iter()
+            .find_map(Value::as_object)
+            .map(|o| o.keys().cloned().collect()),
+    };
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(delim)
+        .flexible(true)
+        .from_writer(Vec::new());
+    let csv_failed = |e: csv::Error| failed(format!("could not write the CSV: {e}"));
+    if let Some(h) = &header {
+        writer.write_record(h).map_err(csv_failed)?;
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = match row {
+            Value::Object(o) => {
+                let Some(h) = &header else {
+                    return Err(invalid(format!(
+                        "`rows[{i}]` is an object but there is no header: give `columns`"
+                    )));
+                };
+                if let Some(k) = o.keys().find(|k| !h.contains(k)) {
+                    return Err(invalid(format!(
+                        "`rows[{i}]` has the key `{k}`, which is not a column ({}): add it to \
+                         `columns`, or leave it out of the row. Nothing was written.",
+                        h.join(", ")
+                    )));
+                }
+                h.iter()
+                    .map(|c| o.get(c).map(cell_text).unwrap_or_default())
+                    .collect()
+            }
+            Value::Array(a) => a.iter().map(cell_text).collect(),
+            other => {
+                return Err(invalid(format!(
+                    "`rows[{i}]` is {}: each row is an object (keyed by column) or an array \
+                     (cells in order). Nothing was written.",
+                    kind_of(other)
+                )))
+            }
+        };
+        writer.write_record(&cells).map_err(csv_failed)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| failed(format!("could not write the CSV: {}", e.error())))?;
+    let fs = ctx.fs();
+    let shown = fs.locate(&path)?.shown;
+    refuse_special(fs, &path, &shown)?;
+    fs.write(path, &bytes)?;
+    Ok(CsvWritten {
+        path: shown.display().to_string(),
+        columns: header.unwrap_or_default(),
+        rows_written: rows.len() as u64,
+        bytes: bytes.len() as u64,
+    })
+}
+
+/// A cell's text: strings as they are, null empty, other scalars as JSON, nested values as
+/// JSON text.
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn delimiter_of(given: Option<&str>) -> Result<u8, ToolError> {
+    let Some(given) = given else {
+        return Ok(b',');
+    };
+    let d = match given {
+        "\\t" | "tab" | "TAB" | "Tab" => "\t",
+        other => other,
+    };
+    let mut chars = d.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii() && !matches!(c, '"' | '\n' | '\r') => {
+            u8::try_from(u32::from(c)).map_err(|_| bad_delimiter(given))
+        }
+        _ => Err(bad_delimiter(given)),
+    }
+}
+
+fn bad_delimiter(given: &str) -> ToolError {
+    invalid(format!(
+        "`delimiter` is \"{}\": give one ASCII character other than a quote or a line break, \
+         such as \",\", \";\", \"|\" or \"\\t\" (tab)",
+        given.escape_debug()
+    ))
+}
+
+fn row_limit(max_rows: Option<u64>) -> Result<u64, ToolError> {
+    match max_rows {
+        None => Ok(DEFAULT_ROWS),
+        Some(0) => Err(invalid("`max_rows` is 0: ask for at least one row".into())),
+        Some(n) if n > MAX_ROWS => Err(invalid(format!(
+            "`max_rows` is {n}; at most {MAX_ROWS} rows are returned in one call (read the \
+             rest with a narrower query)"
+        ))),
+        Some(n) => Ok(n),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite
+
+/// Run one read-only SQL statement (SELECT, a read-only PRAGMA such as `table_info`, EXPLAIN)
+/// on an SQLite database file and return its rows. Values are bound from `params` to `?`,
+/// `?NNN` or `:name` placeholders in order — never paste values into `sql`. The database is
+/// opened read-only; a statement that would change anything, ATTACH, and more than one
+/// statement are refused. Returns at most `max_rows` rows (default 1000, at most 100000) and
+/// 16 MiB of values; `truncated` says when there are more. INTEGER and REAL come back as
+/// numbers, TEXT as strings, NULL as null, BLOB as `{"base64": "…"}`. A statement running
+/// longer than 30 s is stopped.
+#[capability(effects(read, database))]
+pub fn sqlite_query(
+    ctx: &Ctx,
+    /// The database file: an absolute path inside an allowed directory, or one relative to the
+    /// first.
+    database: String,
+    /// One SQL statement.
+    sql: String,
+    /// Values for the statement's placeholders, in order: strings, numbers, booleans (1/0),
+    /// null, or `{"base64": "…"}` for a BLOB.
+    params: Option<Vec<Value>>,
+    /// Rows to return at most (default 1000, at most 100000).
+    max_rows: Option<u64>,
+) -> Result<SqlRows, ToolError> {
+    check_sql(&sql)?;
+    let limit = row_limit(max_rows)?;
+    let values = bind_values(params.as_deref())?;
+    let db = database_file(ctx.fs(), &database, false)?;
+    let shown = db.shown.clone();
+    let mut conn = open_db(&db, false)?;
+    let gate = install_gate(&mut conn, false).map_err(|e| sql_error(&shown, &e, None))?;
+    set_judging(&gate, true);
+    let mut stmt = conn.prepare(&sql).map_err(|e| match e {
+        rusqlite::Error::MultipleStatement => {
+            invalid("`sql` holds more than one statement: sqlite_query runs one per call".into())
+        }
+        rusqlite::Error::Empty => no_statement(),
+        e => sql_error(&shown, &e, Some(&gate)),
+    })?;
+    if !stmt.readonly() {
+        return Err(invalid(
+            "the statement would change the database: sqlite_query runs read-only statements \
+             (SELECT, read-only PRAGMA, EXPLAIN); change rows with sqlite_execute"
+                .into(),
+        ));
+    }
+    check_parameters(&stmt, &values, 1)?;
+    let columns: Vec<String> = stmt.column_names().map(String::from).collect();
+    let mut rows_out: Vec<Vec<Value>> = Vec::new();
+    let mut budget = MAX_ROW_BYTES;
+    let mut truncated = false;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(values.iter()))
+        .map_err(|e| sql_error(&shown, &e, Some(&gate)))?;
+    'rows: while let Some(row) = rows
+        .next()
+        .map_err(|e| sql_error(&shown, &e, Some(&gate)))?
+    {
+        if rows_out.len() as u64 >= limit {
+            truncated = true;
+            break;
+        }
+        let mut cells = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            let v = row
+                .get_ref(i)
+                .map_err(|e| sql_error(&shown, &e, Some(&gate)))?;
+            let (cell, size) = cell_json(v);
+            match budget.checked_sub(size) {
+                Some(left) => budget = left,
+                None => {
+                    truncated = true;
+                    break 'rows;
+                }
+            }
+            cells.push(cell);
+        }
+        rows_out.push(cells);
+    }
+    Ok(SqlRows {
+        columns,
+        row_count: rows_out.len() as u64,
+        rows: rows_out,
+        truncated,
+    })
+}
+
+/// Change rows of an SQLite database file: INSERT, UPDATE, DELETE (REPLACE, UPSERT, RETURNING
+/// included), all in one transaction — if any statement fails, nothing is changed. With
+/// `params`, `sql` is one statement and the values are bound to its placeholders (never paste
+/// values into `sql`); without, `sql` may hold several statements separated by `;`. Undo puts
+/// back exactly the rows this call changed, and refuses (changing nothing) when one of them was
+/// changed again since. So that every change can be undone, schema changes (CREATE, DROP, ALTER,
+/// indexes, triggers, views) are refused — run migrations with a migration tool or the sqlite3
+/// shell — and so are writes to tables without a PRIMARY KEY and to virtual tables. ATTACH,
+/// transaction statements and pragmas that change settings are refused too. A statement running
+/// longer than 30 s is stopped (nothing is changed).
+#[capability(effects(create, update, delete, database), undo = custom)]
+pub fn sqlite_execute(
+    ctx: &Ctx,
+    /// The database file (it must exist): an absolute path inside an allowed directory, or one
+    /// relative to the first.
+    database: String,
+    /// The SQL: one statement with `params`, one or more without.
+    sql: String,
+    /// Values for the statement's placeholders, in order: strings, numbers, booleans (1/0),
+    /// null, or `{"base64": "…"}` for a BLOB.
+    params: Option<Vec<Value>>,
+) -> Result<SqlChange, ToolError> {
+    check_sql(&sql)?;
+    let values = bind_values(params.as_deref())?;
+    let db = database_file(ctx.fs(), &database, true)?;
+    let shown = db.shown.clone();
+    let mut conn = open_db(&db, true)?;
+    let gate = install_gate(&mut conn, true).map_err(|e| sql_error(&shown, &e, None))?;
+    // Rows written by foreign-key actions are not named when statements are prepared; the
+    // update hook sees every row written to a rowid table.
+    let touched: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    {
+        let touched = Arc::clone(&touched);
+        conn.update_hook(Some(move |_: Action, db: &str, table: &str, _: i64| {
+            if db == "main" {
+                if let Ok(mut t) = touched.lock() {
+                    if !t.contains(table) {
+                        t.insert(table.to_string());
+                    }
+                }
+            }
+        }))
+        .map_err(|e| sql_error(&shown, &e, None))?;
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| sql_error(&shown, &e, None))?;
+    let mut session = Session::new(&tx).map_err(|e| sql_error(&shown, &e, None))?;
+    session
+        .attach::<&str>(None)
+        .map_err(|e| sql_error(&shown, &e, None))?;
+    let ran = run_statements(&tx, &sql, &values, &gate, &shown).map_err(nothing_changed)?;
+    let seen = touched.lock().map(|t| t.clone()).unwrap_or_default();
+    check_recorded(&tx, &seen, &shown).map_err(nothing_changed)?;
+    let mut changes: Vec<u8> = Vec::new();
+    session
+        .changeset_strm(&mut changes)
+        .map_err(|e| nothing_changed(sql_error(&shown, &e, None)))?;
+    drop(session);
+    let (inverse, shapes) = if changes.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        let shapes =
+            changeset_shapes(&changes).map_err(|e| nothing_changed(sql_error(&shown, &e, None)))?;
+        let inverse = invert(&changes).map_err(|e| nothing_changed(sql_error(&shown, &e, None)))?;
+        (inverse, shapes)
+    };
+    if inverse.len() > MAX_CHANGESET_BYTES {
+        return Err(failed(format!(
+            "{}: the change is too large to keep for undo ({} MiB of row changes; at most {} MiB): \
+             split it into smaller calls. Nothing was changed.",
+            shown.display(),
+            inverse.len() / MIB,
+            MAX_CHANGESET_BYTES / MIB
+        )));
+    }
+    let last_insert_rowid = tx.last_insert_rowid();
+    tx.commit()
+        .map_err(|e| nothing_changed(sql_error(&shown, &e, None)))?;
+    if !inverse.is_empty() {
+        ctx.compensate(
+            "sqlite_apply_changeset",
+            json!({
+                "database": shown.display().to_string(),
+                "changeset": base64::engine::general_purpose::STANDARD.encode(&inverse),
+            }),
+        );
+    }
+    Ok(SqlChange {
+        database: shown.display().to_string(),
+        rows_changed: ran.rows_changed,
+        last_insert_rowid,
+        statements: ran.statements,
+        recorded_changes: shapes.iter().map(|s| s.changes).sum(),
+        tables: shapes.into_iter().map(|s| s.table).collect(),
+    })
+}
+
+/// Apply an SQLite changeset (base64) to a database file, in one transaction. This is how a
+/// sqlite_execute call is undone: its compensation applies the inverse of what it changed. On
+/// the first conflict — a row changed since (its values are not the ones the changeset
+/// expects), deleted since, inserted since with the same primary key, or a constraint or
+/// foreign key that would break — nothing is written and the error names the table, the row and
+/// the conflict: a newer change is never written over. Undo applies the inverse again.
+#[capability(effects(create, update, delete, database), undo = custom)]
+pub fn sqlite_apply_changeset(
+    ctx: &Ctx,
+    /// The database file: an absolute path inside an allowed directory, or one relative to the
+    /// first.
+    database: String,
+    /// The changeset, base64-encoded (standard alphabet, padded), as SQLite's session extension
+    /// writes it.
+    changeset: String,
+) -> Result<ChangesetApplied, ToolError> {
+    if changeset.len() > MAX_CHANGESET_BYTES / 3 * 4 + 8 {
+        return Err(invalid(format!(
+            "`changeset` is {} bytes of base64; at most {} MiB of changes are applied in one call",
+            changeset.len(),
+            MAX_CHANGESET_BYTES / MIB
+        )));
+    }
+    let db = database_file(ctx.fs(), &database, true)?;
+    let shown = db.shown.clone();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(changeset.trim())
+        .map_err(|e| invalid(format!("`changeset` is not base64: {e}")))?;
+    if bytes.is_empty() {
+        return Err(invalid(
+            "`changeset` is empty: there is nothing to apply".into(),
+        ));
+    }
+    let shapes = changeset_shapes(&bytes).map_err(|e| {
+        invalid(format!(
+            "`changeset` is not an SQLite changeset (as the session extension writes it): {e}"
+        ))
+    })?;
+    let mut conn = open_db(&db, true)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| sql_error(&shown, &e, None))?;
+    for s in &shapes {
+        let have = table_pk_flags(&tx, &s.table).map_err(|e| sql_error(&shown, &e, None))?;
+        match have {
+            None => {
+                return Err(failed(format!(
+                    "{}: the table `{}` does not exist (any more); the changeset cannot be \
+                     applied. Nothing was written.",
+                    shown.display(),
+                    s.table
+                )))
+            }
+            Some(flags) if flags.len() != s.columns || flags != s.pk => {
+                return Err(failed(format!(
+                    "{}: the table `{}` no longer has the columns and primary key the changeset \
+                     was recorded with (its schema changed since); it cannot be applied. Nothing \
+                     was written.",
+                    shown.display(),
+                    s.table
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    let conflict: Arc<Mutex<Option<String>>> = Arc::default();
+    let first = Arc::clone(&conflict);
+    let mut input: &[u8] = &bytes;
+    let applied = tx.apply_strm(
+        &mut input,
+        None::<fn(&str) -> bool>,
+        move |kind: ConflictType, item: &ChangesetItem| -> ConflictAction {
+            if let Ok(mut c) = first.lock() {
+                if c.is_none() {
+                    *c = Some(describe_conflict(&kind, item));
+                }
+            }
+            ConflictAction::SQLITE_CHANGESET_ABORT
+        },
+    );
+    if let Some(why) = conflict.lock().ok().and_then(|mut c| c.take()) {
+        return Err(failed(format!(
+            "{}: not applied, nothing was written: {why}. The database no longer holds what this \
+             change expects (when undoing: the rows were changed since the call). Look at them \
+             (sqlite_query) and settle it by hand; a newer change is never written over.",
+            shown.display()
+        )));
+    }
+    applied.map_err(|e| sql_error(&shown, &e, None))?;
+    let inverse = invert(&bytes).map_err(|e| sql_error(&shown, &e, None))?;
+    tx.commit().map_err(|e| sql_error(&shown, &e, None))?;
+    ctx.compensate(
+        "sqlite_apply_changeset",
+        json!({
+            "database": shown.display().to_string(),
+            "changeset": base64::engine::general_purpose::STANDARD.encode(&inverse),
+        }),
+    );
+    Ok(ChangesetApplied {
+        database: shown.display().to_string(),
+        changes: shapes.iter().map(|s| s.changes).sum(),
+        tables: shapes.into_iter().map(|s| s.table).collect(),
+    })
+}
+
+/// A database file beneath a root, as SQLite will open it (see the module documentation).
+struct DbFile {
+    /// The path as the caller sees it (messages, and the undo's `database`).
+    shown: PathBuf,
+    /// The file's real path: every link resolved, beneath the root's real path.
+    real: PathBuf,
+    /// (device, inode) of the file the sandbox opened, where the platform has them.
+    id: Option<(u64, u64)>,
+    /// The handle the sandbox opened, held until SQLite has the file open.
+    _handle: std::fs::File,
+}
+
+fn database_file(fs: &Fs, path: &str, write: bool) -> Result<DbFile, ToolError> {
+    check_path(path, "database")?;
+    let at = fs.locate(path)?;
+    let shown = at.shown.clone();
+    let root = root_of(&at).ok_or_else(|| {
+        failed(format!(
+            "{}: cannot tell which allowed directory it is in",
+            shown.display()
+        ))
+    })?;
+    let handle = fs.open_regular(path)?.into_std();
+    let meta = handle
+        .metadata()
+        .map_err(|e| failed(format!("{}: {e}", shown.display())))?;
+    if write && hard_links(&meta) > 1 {
+        return Err(ToolError::NotAllowed {
+            message: format!(
+                "{} has more than one hard link, and another may be outside the allowed roots; \
+                 it is not written in place",
+                shown.display()
+            ),
+        });
+    }
+    let real = real_path(&handle, &at.canonical).map_err(|e| {
+        failed(format!(
+            "{}: cannot tell the file's real path: {e}",
+            shown.display()
+        ))
+    })?;
+    if !real.starts_with(&root) {
+        return Err(ToolError::NotAllowed {
+            message: format!(
+                "{} is {} once its links are resolved, outside the allowed directory {}",
+                shown.display(),
+                real.display(),
+                root.display()
+            ),
+        });
+    }
+    if let Some(p) = fs.protected().iter().find(|p| real.starts_with(p)) {
+        return Err(ToolError::NotAllowed {
+            message: format!(
+                "{} is inside the runtime's state directory ({}: the undo journal and audit \
+                 log), which data tools never touch",
+                shown.display(),
+                p.display()
+            ),
+        });
+    }
+    Ok(DbFile {
+        shown,
+        real,
+        id: identity(&meta),
+        _handle: handle,
+    })
+}
+
+/// The real path of the root `at` lies in (`canonical` is that root's real path joined with
+/// `rel`).
+fn root_of(at: &Located<'_>) -> Option<PathBuf> {
+    let depth = at.rel.components().count();
+    at.canonical.ancestors().nth(depth).map(Path::to_path_buf)
+}
+
+/// The path the kernel gives the opened file (every link resolved).
+#[cfg(target_os = "linux")]
+fn real_path(handle: &std::fs::File, fallback: &Path) -> std::io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    match std::fs::read_link(format!("/proc/self/fd/{}", handle.as_raw_fd())) {
+        Ok(p) if p.is_absolute() => Ok(p),
+        _ => std::fs::canonicalize(fallback),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn real_path(_handle: &std::fs::File, fallback: &Path) -> std::io::Result<PathBuf> {
+    std::fs::canonicalize(fallback)
+}
+
+#[cfg(unix)]
+fn identity(m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(_m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+#[cfg(unix)]
+fn hard_links(m: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    m.nlink()
+}
+
+#[cfg(not(unix))]
+fn hard_links(_m: &std::fs::Metadata) -> u64 {
+    1
+}
+
+fn open_db(db: &DbFile, write: bool) -> Result<Connection, ToolError> {
+    let access = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    };
+    // No SQLITE_OPEN_URI (the path is a file name, never a URI with options) and no
+    // SQLITE_OPEN_CREATE (the file exists: the sandbox opened it).
+    let flags = access | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let conn = Connection::open_with_flags(&db.real, flags).map_err(|e| {
+        failed(format!(
+            "{}: SQLite cannot open it ({e}); a symbolic link in its real path ({}) is refused",
+            db.shown.display(),
+            db.real.display()
+        ))
+    })?;
+    // SQLite opened the file by path: it must still be the file the sandbox opened.
+    if let Some(id) = db.id {
+        let now = std::fs::metadata(&db.real).ok().as_ref().and_then(identity);
+        if now != Some(id) {
+            return Err(ToolError::NotAllowed {
+                message: format!(
+                    "{} was replaced or moved while it was being opened; nothing was done (try \
+                     again)",
+                    db.shown.display()
+                ),
+            });
+        }
+    }
+    conn.busy_timeout(BUSY_WAIT)
+        .map_err(|e| sql_error(&db.shown, &e, None))?;
+    let settings = if write {
+        "PRAGMA trusted_schema = OFF;"
+    } else {
+        "PRAGMA trusted_schema = OFF; PRAGMA query_only = ON;"
+    };
+    conn.execute_batch(settings)
+        .map_err(|e| sql_error(&db.shown, &e, None))?;
+    Ok(conn)
+}
+
+/// What the authorizer knows: whether the caller's SQL is being prepared, and what it found.
+#[derive(Default)]
+struct Gate {
+    /// The caller's SQL is being prepared (our own statements are not judged).
+    judging: bool,
+    /// sqlite_execute: rows may be written (sqlite_query: nothing may be).
+    write: bool,
+    /// Why a statement was refused (the first reason).
+    refused: Option<String>,
+    /// Tables of `main` the caller's SQL (its triggers included) writes, not yet checked.
+    written: BTreeSet<String>,
+}
+
+type SharedGate = Arc<Mutex<Gate>>;
+
+/// Installs the authorizer (what SQL may do) and the time limit.
+fn install_gate(conn: &mut Connection, write: bool) -> Result<SharedGate, rusqlite::Error> {
+    let gate: SharedGate = Arc::new(Mutex::new(Gate {
+        write,
+        ..Gate::default()
+    }));
+    let judged = Arc::clone(&gate);
+    conn.authorizer(Some(move |c: AuthContext<'_>| -> Authorization {
+        let Ok(mut g) = judged.lock() else {
+            return Authorization::Deny;
+        };
+        if !g.judging {
+            return Authorization::Allow;
+        }
+        match judge(&c, g.write) {
+            Ok(None) => Authorization::Allow,
+            Ok(Some(table)) => {
+                g.written.insert(table);
+                Authorization::Allow
+            }
+            Err(why) => {
+                if g.refused.is_none() {
+                    g.refused = Some(why);
+                }
+                Authorization::Deny
+            }
+        }
+    }))?;
+    let started = Instant::now();
+    conn.progress_handler(10_000, Some(move || started.elapsed() > SQL_TIME_LIMIT))?;
+    Ok(gate)
+}
+
+fn set_judging(gate: &SharedGate, on: bool) {
+    if let Ok(mut g) = gate.lock() {
+        g.judging = on;
+    }
+}
+
+fn refusal(gate: &SharedGate) -> Option<String> {
+    gate.lock().ok().and_then(|mut g| g.refused.take())
+}
+
+fn take_written(gate: &SharedGate) -> BTreeSet<String> {
+    gate.lock()
+        .map(|mut g| std::mem::take(&mut g.written))
+        .unwrap_or_default()
+}
+
+/// Pragmas that take an argument (a table or index name, or a count) and only read.
+const PRAGMAS_WITH_ARGUMENT: [&str; 10] = [
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "foreign_key_check",
+    "integrity_check",
+    "quick_check",
+];
+
+/// Pragmas that read a setting when given no value (given one, they would change it).
+const PRAGMAS_READ: [&str; 14] = [
+    "user_version",
+    "schema_version",
+    "application_id",
+    "data_version",
+    "page_count",
+    "page_size",
+    "freelist_count",
+    "encoding",
+    "foreign_keys",
+    "journal_mode",
+    "database_list",
+    "collation_list",
+    "function_list",
+    "compile_options",
+];
+
+/// What the caller's SQL may do. `Ok(Some(table))`: it writes rows of `table` (in `main`).
+fn judge(c: &AuthContext<'_>, write: bool) -> Result<Option<String>, String> {
+    let rows_of = |table: &str| -> Result<Option<String>, String> {
+        if !write {
+            return Err(format!(
+                "the statement writes to `{table}`: sqlite_query runs read-only statements \
+                 (change rows with sqlite_execute)"
+            ));
+        }
+        // Temporary tables vanish with the connection; only `main` is kept (and undone).
+        if c.database_name.is_some_and(|d| d != "main") {
+            return Ok(None);
+        }
+        Ok(Some(table.to_string()))
+    };
+    match c.action {
+        AuthAction::Select
+        | AuthAction::Read { .. }
+        | AuthAction::Function { .. }
+        | AuthAction::Recursive => Ok(None),
+        AuthAction::Insert { table_name } | AuthAction::Delete { table_name } => {
+            rows_of(table_name)
+        }
+        AuthAction::Update { table_name, .. } => rows_of(table_name),
+        AuthAction::Pragma {
+            pragma_name,
+            pragma_value,
+        } => judge_pragma(pragma_name, pragma_value).map(|()| None),
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => Err(
+            "ATTACH and DETACH are refused: a statement reaches only the database named in \
+             `database`"
+                .into(),
+        ),
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Err(
+            "transaction statements (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) are refused: \
+             each call already runs in one transaction, committed only when every statement \
+             succeeds"
+                .into(),
+        ),
+        AuthAction::CreateIndex { .. }
+        | AuthAction::CreateTable { .. }
+        | AuthAction::CreateTempIndex { .. }
+        | AuthAction::CreateTempTable { .. }
+        | AuthAction::CreateTempTrigger { .. }
+        | AuthAction::CreateTempView { .. }
+        | AuthAction::CreateTrigger { .. }
+        | AuthAction::CreateView { .. }
+        | AuthAction::CreateVtable { .. }
+        | AuthAction::DropIndex { .. }
+        | AuthAction::DropTable { .. }
+        | AuthAction::DropTempIndex { .. }
+        | AuthAction::DropTempTable { .. }
+        | AuthAction::DropTempTrigger { .. }
+        | AuthAction::DropTempView { .. }
+        | AuthAction::DropTrigger { .. }
+        | AuthAction::DropView { .. }
+        | AuthAction::DropVtable { .. }
+        | AuthAction::AlterTable { .. }
+        | AuthAction::Analyze { .. }
+        | AuthAction::Reindex { .. } => Err(if write {
+            "schema changes (CREATE, DROP, ALTER, ANALYZE, REINDEX; tables, indexes, triggers, \
+             views) are refused: sqlite_execute makes every call undoable by recording the rows \
+             it changes with SQLite's session extension, which does not record schema changes, \
+             so they could not be undone. Run migrations with a migration tool or the sqlite3 \
+             shell."
+                .to_string()
+        } else {
+            "schema changes are not read-only: sqlite_query runs read-only statements".to_string()
+        }),
+        _ => Err(
+            "the statement does something these tools do not run (an action SQLite's \
+                  authorizer reports as unknown)"
+                .into(),
+        ),
+    }
+}
+
+fn judge_pragma(name: &str, value: Option<&str>) -> Result<(), String> {
+    let lower = name.to_ascii_lowercase();
+    if PRAGMAS_WITH_ARGUMENT.contains(&lower.as_str())
+        || (value.is_none() && PRAGMAS_READ.contains(&lower.as_str()))
+    {
+        return Ok(());
+    }
+    let shown_value = value.map(|v| format!(" = {v}")).unwrap_or_default();
+    Err(format!(
+        "PRAGMA {name}{shown_value} is refused: only pragmas that read the schema or a setting \
+         run here ({}; and {} without a value)",
+        PRAGMAS_WITH_ARGUMENT.join(", "),
+        PRAGMAS_READ.join(", ")
+    ))
+}
+
+#[derive(Default)]
+struct Ran {
+    statements: u64,
+    rows_changed: u64,
+}
+
+/// Runs the caller's statements in the open transaction: each is judged as it is prepared,
+/// and the tables it writes are checked before it runs.
+fn run_statements(
+    conn: &Connection,
+    sql: &str,
+    values: &[SqlValue],
+    gate: &SharedGate,
+    shown: &Path,
+) -> Result<Ran, ToolError> {
+    let mut ran = Ran::default();
+    if !values.is_empty() {
+        set_judging(gate, true);
+        let prepared = conn.prepare(sql);
+        set_judging(gate, false);
+        let mut stmt = prepared.map_err(|e| match e {
+            rusqlite::Error::MultipleStatement => invalid(
+                "with `params`, `sql` must be one statement (its placeholders take the values); \
+                 run several statements without `params`, or one call per statement"
+                    .into(),
+            ),
+            rusqlite::Error::Empty => no_statement(),
+            e => sql_error(shown, &e, Some(gate)),
+        })?;
+        check_recorded(conn, &take_written(gate), shown)?;
+        run_one(conn, &mut stmt, values, gate, shown, &mut ran)?;
+        return Ok(ran);
+    }
+    let mut batch = rusqlite::Batch::new(conn, sql);
+    loop {
+        set_judging(gate, true);
+        let next = batch.next();
+        set_judging(gate, false);
+        let Some(mut stmt) = next.map_err(|e| sql_error(shown, &e, Some(gate)))? else {
+            break;
+        };
+        check_recorded(conn, &take_written(gate), shown)?;
+        run_one(conn, &mut stmt, &[], gate, shown, &mut ran)?;
+    }
+    if ran.statements == 0 {
+        return Err(no_statement());
+    }
+    Ok(ran)
+}
+
+fn run_one(
+    conn: &Connection,
+    stmt: &mut rusqlite::Statement<'_>,
+    values: &[SqlValue],
+    gate: &SharedGate,
+    shown: &Path,
+    ran: &mut Ran,
+) -> Result<(), ToolError> {
+    check_parameters(stmt, values, ran.statements + 1)?;
+    let readonly = stmt.readonly();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(values.iter()))
+        .map_err(|e| sql_error(shown, &e, Some(gate)))?;
+    while rows
+        .next()
+        .map_err(|e| sql_error(shown, &e, Some(gate)))?
+        .is_some()
+    {}
+    drop(rows);
+    ran.statements += 1;
+    if !readonly {
+        ran.rows_changed += conn.changes();
+    }
+    Ok(())
+}
+
+fn check_parameters(
+    stmt: &rusqlite::Statement<'_>,
+    values: &[SqlValue],
+    which: u64,
+) -> Result<(), ToolError> {
+    let expected = stmt.parameter_count();
+    if expected == values.len() {
+        return Ok(());
+    }
+    Err(invalid(if values.is_empty() {
+        format!(
+            "statement {which} has {expected} placeholder(s) (`?`, `?1`, `:name`) but no \
+             `params` were given: pass the values in `params` (one statement per call then)"
+        )
+    } else {
+        format!(
+            "the statement has {expected} placeholder(s) and `params` has {} value(s): give one \
+             value per placeholder",
+            values.len()
+        )
+    }))
+}
+
+/// Refuses writes SQLite's session extension would not record: rows of tables without a
+/// PRIMARY KEY, of virtual tables and of their shadow tables. Views are passed (their triggers'
+/// writes are judged themselves); `sqlite_sequence` (AUTOINCREMENT's counters, which undo leaves
+/// as they are) and `sqlite_stat1` (recorded specially) too.
+fn check_recorded(
+    conn: &Connection,
+    tables: &BTreeSet<String>,
+    shown: &Path,
+) -> Result<(), ToolError> {
+    for table in tables {
+        if ["sqlite_sequence", "sqlite_stat1"]
+            .iter()
+            .any(|t| table.eq_ignore_ascii_case(t))
+        {
+            continue;
+        }
+        let kind: Option<String> = conn
+            .query_row(
+                "SELECT type FROM pragma_table_list \
+                 WHERE schema = 'main' AND name = ?1 COLLATE NOCASE",
+                [table.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_error(shown, &e, None))?;
+        match kind.as_deref() {
+            Some("table") => {
+                let keys: i64 = conn
+                    .query_row(
+                        "SELECT count(*) FROM pragma_table_info(?1, 'main') WHERE pk > 0",
+                        [table.as_str()],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| sql_error(shown, &e, None))?;
+                if keys == 0 {
+                    return Err(ToolError::NotAllowed {
+                        message: format!(
+                            "{}: the table `{table}` has no PRIMARY KEY, so SQLite's session \
+                             extension cannot record its rows and the change could not be undone; \
+                             refused. Give the table a primary key (a migration), or change it \
+                             with the sqlite3 shell",
+                            shown.display()
+                        ),
+                    });
+                }
+            }
+            Some("view") | None => {}
+            Some(other) => {
+                return Err(ToolError::NotAllowed {
+                    message: format!(
+                        "{}: `{table}` is a {other} table; SQLite's session extension does not \
+                         record its rows, so the change could not be undone; refused",
+                        shown.display()
+                    ),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The primary-key flags of a table's columns as the session extension sees them (one per
+/// column that is not hidden, in order; 0 for a column outside the key); `None` when the table
+/// does not exist.
+fn table_pk_flags(conn: &Connection, table: &str) -> Result<Option<Vec<u8>>, rusqlite::Error> {
+    if table.eq_ignore_ascii_case("sqlite_stat1") {
+        let exists: Option<i64> = conn
+            .query_row(
+                "SELECT 1 FROM pragma_table_list WHERE schema = 'main' AND name = 'sqlite_stat1'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        return Ok(exists.map(|_| vec![1, 2, 0]));
+    }
+    let mut stmt = conn
+        .prepare("SELECT pk FROM pragma_table_xinfo(?1, 'main') WHERE hidden = 0 ORDER BY cid")?;
+    let flags = stmt
+        .query_map([table], |r| r.get::<_, i64>(0))?
+        .map(|r| r.map(|pk| pk as u8))
+        .collect::<Result<Vec<u8>, _>>()?;
+    Ok(if flags.is_empty() { None } else { Some(flags) })
+}
+
+/// One table's part of a changeset.
+struct Shape {
+    table: String,
+    columns: usize,
+    pk: Vec<u8>,
+    changes: u64,
+}
+
+/// The tables a changeset touches, with their shape as recorded, and how many changes each.
+fn changeset_shapes(bytes: &[u8]) -> Result<Vec<Shape>, rusqlite::Error> {
+    let mut reader: &[u8] = bytes;
+    let input: &mut dyn Read = &mut reader;
+    let mut iter = ChangesetIter::start_strm(&input)?;
+    let mut shapes: Vec<Shape> = Vec::new();
+    while let Some(item) = iter.next()? {
+        let op = item.op()?;
+        let table = op.table_name();
+        match shapes.iter_mut().find(|s| s.table == table) {
+            Some(s) => s.changes += 1,
+            None => shapes.push(Shape {
+                table: table.to_string(),
+                columns: usize::try_from(op.number_of_columns()).unwrap_or(0),
+                pk: item.pk()?.to_vec(),
+                changes: 1,
+            }),
+        }
+    }
+    Ok(shapes)
+}
+
+fn invert(changes: &[u8]) -> Result<Vec<u8>, rusqlite::Error> {
+    let mut input: &[u8] = changes;
+    let mut out: Vec<u8> = Vec::new();
+    rusqlite::session::invert_strm(&mut input, &mut out)?;
+    Ok(out)
+}
+
+/// The conflict, in words: the table, the row (by primary key) and what happened.
+fn describe_conflict(kind: &ConflictType, item: &ChangesetItem) -> String {
+    if *kind == ConflictType::SQLITE_CHANGESET_FOREIGN_KEY {
+        return format!(
+            "foreign key constraints would be broken ({} violation(s))",
+            item.fk_conflicts().unwrap_or(0)
+        );
+    }
+    let (table, code) = match item.op() {
+        Ok(op) => (op.table_name().to_string(), Some(op.code())),
+        Err(_) => ("?".to_string(), None),
+    };
+    let what = match kind {
+        ConflictType::SQLITE_CHANGESET_DATA => {
+            "the row was changed since: its values are not the ones the change expects"
+        }
+        ConflictType::SQLITE_CHANGESET_NOTFOUND => "the row is gone (deleted since)",
+        ConflictType::SQLITE_CHANGESET_CONFLICT => {
+            "a row with this primary key exists (inserted since)"
+        }
+        ConflictType::SQLITE_CHANGESET_CONSTRAINT => {
+            "a constraint (UNIQUE, NOT NULL or CHECK) would be broken"
+        }
+        _ => "SQLite reported a conflict of a kind it does not name",
+    };
+    format!(
+        "table `{table}`, row with primary key ({}): {what}",
+        row_key(item, code)
+    )
+}
+
+fn row_key(item: &ChangesetItem, code: Option<Action>) -> String {
+    let Ok(pk) = item.pk() else {
+        return "?".into();
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for (i, flag) in pk.iter().enumerate() {
+        if *flag == 0 {
+            continue;
+        }
+        let v = if code == Some(Action::SQLITE_INSERT) {
+            item.new_value(i)
+        } else {
+            item.old_value(i)
+        };
+        parts.push(v.map_or_else(|_| "?".to_string(), show_value));
+    }
+    parts.join(", ")
+}
+
+fn show_value(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => format!("'{}'", clip(&String::from_utf8_lossy(t), 60)),
+        ValueRef::Blob(b) => format!("a BLOB of {} bytes", b.len()),
+    }
+}
+
+/// A column value as JSON, and about how many bytes of JSON it is.
+fn cell_json(v: ValueRef<'_>) -> (Value, usize) {
+    match v {
+        ValueRef::Null => (Value::Null, 4),
+        ValueRef::Integer(i) => (Value::from(i), 20),
+        ValueRef::Real(f) => (
+            serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+            24,
+        ),
+        ValueRef::Text(t) => (
+            Value::String(String::from_utf8_lossy(t).into_owned()),
+            t.len().saturating_add(2),
+        ),
+        ValueRef::Blob(b) => {
+            let text = base64::engine::general_purpose::STANDARD.encode(b);
+            let size = text.len().saturating_add(14);
+            (json!({ "base64": text }), size)
+        }
+    }
+}
+
+/// `params` → SQLite values.
+fn bind_values(params: Option<&[Value]>) -> Result<Vec<SqlValue>, ToolError> {
+    params
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| sql_value(i, v))
+        .collect()
+}
+
+fn sql_value(i: usize, v: &Value) -> Result<SqlValue, ToolError> {
+    Ok(match v {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => {
+            if let Some(x) = n.as_i64() {
+                SqlValue::Integer(x)
+            } else if n.is_u64() {
+                return Err(invalid(format!(
+                    "`params[{i}]` is {n}, larger than SQLite's 64-bit integers: pass it as a \
+                     string"
+                )));
+            } else if let Some(f) = n.as_f64() {
+                SqlValue::Real(f)
+            } else {
+                return Err(invalid(format!(
+                    "`params[{i}]` is a number SQLite cannot hold: {n}"
+                )));
+            }
+        }
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Object(o) if o.len() == 1 && o.contains_key("base64") => match o.get("base64") {
+            Some(Value::String(b)) => SqlValue::Blob(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(|e| invalid(format!("`params[{i}].base64` is not base64: {e}")))?,
+            ),
+            _ => {
+                return Err(invalid(format!(
+                    "`params[{i}].base64` must be a string of base64"
+                )))
+            }
+        },
+        other => {
+            return Err(invalid(format!(
+                "`params[{i}]` is {}: bind a string, number, boolean or null, or \
+                 {{\"base64\": \"…\"}} for a BLOB (JSON goes in as a string, e.g. with \
+                 `json(?)`)",
+                kind_of(other)
+            )))
+        }
+    })
+}
+
+fn check_sql(sql: &str) -> Result<(), ToolError> {
+    if sql.trim().is_empty() {
+        return Err(no_statement());
+    }
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(invalid(format!(
+            "`sql` is {} bytes long; at most {MAX_SQL_BYTES} bytes in one call",
+            sql.len()
+        )));
+    }
+    if sql.contains('\0') {
+        return Err(invalid("`sql` contains a NUL byte".into()));
+    }
+    Ok(())
+}
+
+fn no_statement() -> ToolError {
+    invalid("`sql` holds no statement (only whitespace or comments)".into())
+}
+
+fn code_of(e: &rusqlite::Error) -> Option<ErrorCode> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        rusqlite::Error::SqlInputError { error, .. } => Some(error.code),
+        _ => None,
+    }
+}
+
+/// An SQLite error in words, naming the database; a statement the authorizer refused says why.
+fn sql_error(shown: &Path, e: &rusqlite::Error, gate: Option<&SharedGate>) -> ToolError {
+    if let Some(why) = gate.and_then(refusal) {
+        return ToolError::NotAllowed { message: why };
+    }
+    let place = shown.display();
+    match code_of(e) {
+        Some(ErrorCode::OperationInterrupted) => failed(format!(
+            "{place}: the statement ran longer than {} s and was stopped",
+            SQL_TIME_LIMIT.as_secs()
+        )),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => failed(format!(
+            "{place}: the database is locked by another connection (waited {} s); try again when \
+             it is free",
+            BUSY_WAIT.as_secs()
+        )),
+        Some(ErrorCode::NotADatabase) => failed(format!("{place} is not an SQLite database")),
+        Some(ErrorCode::ReadOnly) => failed(format!(
+            "{place}: the database cannot be written ({e}); check the permissions of the file and \
+             of its directory (SQLite writes a journal file beside it)"
+        )),
+        Some(ErrorCode::AuthorizationForStatementDenied) => ToolError::NotAllowed {
+            message: format!("{place}: {e}"),
+        },
+        _ => match e {
+            rusqlite::Error::SqlInputError { .. } => invalid(format!("{place}: {e}")),
+            _ => failed(format!("{place}: {e}")),
+        },
+    }
+}
+
+/// Adds that nothing was changed (the transaction is rolled back when the error returns).
+fn nothing_changed(e: ToolError) -> ToolError {
+    const NOTE: &str = " Nothing was changed (the call runs in one transaction).";
+    match e {
+        ToolError::InvalidArguments { message } => ToolError::InvalidArguments {
+            message: message + NOTE,
+        },
+        ToolError::Handler { message } => ToolError::Handler {
+            message: message + NOTE,
+        },
+        ToolError::NotAllowed { message } => ToolError::NotAllowed {
+            message: message + NOTE,
+        },
+        other => other,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hashes and diffs
+
+/// Hash a file: its SHA-256 digest (or `sha224`, `sha384`, `sha512`) in hexadecimal, and its
+/// size. The file is read in chunks, so any size works. Only works within allowed directories.
+#[capability(effects(read, filesystem))]
+pub fn hash_file(
+    ctx: &Ctx,
+    /// The file: an absolute path inside an allowed directory, or one relative to the first.
+    path: String,
+    /// `sha256` (the default), `sha224`, `sha384` or `sha512`.
+    algorithm: Option<String>,
+) -> Result<FileHash, ToolError> {
+    check_path(&path, "path")?;
+    let name = algorithm
+        .as_deref()
+        .unwrap_or("sha256")
+        .trim()
+        .to_ascii_lowercase()
+        .replace('-', "");
+    type Hasher = fn(File, &Path) -> Result<(String, u64), ToolError>;
+    let hasher: Hasher = match name.as_str() {
+        "sha256" => digest::<sha2::Sha256>,
+        "sha224" => digest::<sha2::Sha224>,
+        "sha384" => digest::<sha2::Sha384>,
+        "sha512" => digest::<sha2::Sha512>,
+        _ => {
+            return Err(invalid(format!(
+                "`algorithm` is \"{}\": give sha256 (the default), sha224, sha384 or sha512",
+                algorithm.as_deref().unwrap_or_default().escape_debug()
+            )))
+        }
+    };
+    let fs = ctx.fs();
+    let shown = fs.locate(&path)?.shown;
+    let file = fs.open_regular(path)?;
+    let (hex, size) = hasher(file, &shown)?;
+    Ok(FileHash {
+        path: shown.display().to_string(),
+        algorithm: name,
+        hex,
+        size,
+    })
+}
+
+fn digest<D: sha2::Digest>(mut file: File, shown: &Path) -> Result<(String, u64), ToolError> {
+    let mut hasher = D::new();
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut size: u64 = 0;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(failed(format!("{}: {e}", shown.display()))),
+        };
+        hasher.update(buf.get(..n).unwrap_or_default());
+        size += n as u64;
+    }
+    let mut hex = String::new();
+    for b in hasher.finalize().iter() {
+        let _ = write!(hex, "{b:02x}");
+    }
+    Ok((hex, size))
+}
+
+/// Compare two texts line by line and return a unified diff (`-` lines only in the old text,
+/// `+` lines only in the new, with `context_lines` unchanged lines around each change, 3 by
+/// default). Each side is given as text (`old`, `new`) or as a file (`old_path`, `new_path`,
+/// UTF-8, up to 16 MiB); the two may be mixed. Only works within allowed directories.
+#[capability(effects(read, filesystem))]
+pub fn diff_text(
+    ctx: &Ctx,
+    /// The old text (or give `old_path`).
+    old: Option<String>,
+    /// The new text (or give `new_path`).
+    new: Option<String>,
+    /// A file holding the old text: an absolute path inside an allowed directory, or one
+    /// relative to the first.
+    old_path: Option<String>,
+    /// A file holding the new text.
+    new_path: Option<String>,
+    /// Unchanged lines shown around each change (default 3).
+    context_lines: Option<u32>,
+) -> Result<TextDiffResult, ToolError> {
+    let fs = ctx.fs();
+    let (old_name, old_text) = diff_side(fs, "old", old, old_path)?;
+    let (new_name, new_text) = diff_side(fs, "new", new, new_path)?;
+    let context = usize::try_from(context_lines.unwrap_or(3).min(100_000)).unwrap_or(3);
+    let diff = similar::TextDiff::configure()
+        .timeout(Duration::from_secs(2))
+        .diff_lines(old_text.as_str(), new_text.as_str());
+    let (mut added, mut removed) = (0u64, 0u64);
+    for change in diff.iter_all_changes() {
+        match change.tag() {
+            similar::ChangeTag::Insert => added += 1,
+            similar::ChangeTag::Delete => removed += 1,
+            similar::ChangeTag::Equal => {}
+        }
+    }
+    let mut unified = diff.unified_diff();
+    unified.context_radius(context).header(&old_name, &new_name);
+    Ok(TextDiffResult {
+        diff: unified.to_string(),
+        identical: added == 0 && removed == 0,
+        lines_added: added,
+        lines_removed: removed,
+    })
+}
+
+/// One side of a diff: (its name in the header, its text).
+fn diff_side(
+    fs: &Fs,
+    which: &str,
+    text: Option<String>,
+    path: Option<String>,
+) -> Result<(String, String), ToolError> {
+    match (text, path) {
+        (Some(_), Some(_)) => Err(invalid(format!(
+            "give `{which}` (the text) or `{which}_path` (a file), not both"
+        ))),
+        (None, None) => Err(invalid(format!(
+            "give the {which} text: `{which}` (the text) or `{which}_path` (a file)"
+        ))),
+        (Some(t), None) => Ok((which.to_string(), t)),
+        (None, Some(p)) => {
+            check_path(&p, &format!("{which}_path"))?;
+            let shown = fs.locate(&p)?.shown;
+            let file = fs.open_regular(p)?;
+            let bytes = read_capped(
+                &shown,
+                file,
+                MAX_DIFF_BYTES,
+                "diff_text compares files up to 16 MiB",
+            )?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                failed(format!(
+                    "{} is not UTF-8 text; diff_text compares text (compare binary files with \
+                     hash_file)",
+                    shown.display()
+                ))
+            })?;
+            Ok((shown.display().to_string(), text))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn invalid(message: String) -> ToolError {
+    ToolError::InvalidArguments { message }
+}
+
+fn failed(message: String) -> ToolError {
+    ToolError::Handler { message }
+}
+
+/// Refuses paths no file system call should see: empty, with a NUL byte, or overlong.
+fn check_path(path: &str, arg: &str) -> Result<(), ToolError> {
+    if path.is_empty() {
+        return Err(invalid(format!(
+            "`{arg}` is empty: give an absolute path inside an allowed directory, or one \
+             relative to the first (list_allowed_directories shows them)"
+        )));
+    }
+    if path.contains('\0') {
+        return Err(invalid(format!(
+            "`{arg}` contains a NUL byte, which no file name can hold: \"{}\"",
+            path.escape_debug()
+        )));
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(invalid(format!(
+            "`{arg}` is {} bytes long; paths are limited to {MAX_PATH_BYTES} bytes",
+            path.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses to write over a FIFO, socket or device.
+fn refuse_special(fs: &Fs, path: &str, shown: &Path) -> Result<(), ToolError> {
+    match fs.info(path, true) {
+        Ok(info) if info.kind == EntryKind::Other => Err(ToolError::NotAllowed {
+            message: format!(
+                "{} is not a regular file (a FIFO, socket or device); it is not written",
+                shown.display()
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A whole file, up to `cap` bytes.
+fn read_capped(shown: &Path, file: File, cap: u64, hint: &str) -> Result<Vec<u8>, ToolError> {
+    let too_big = |size: u64| failed(format!("{} is {size} bytes; {hint}", shown.display()));
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > cap {
+        return Err(too_big(len));
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(cap.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| failed(format!("{}: {e}", shown.display())))?;
+    if buf.len() as u64 > cap {
+        return Err(too_big(buf.len() as u64));
+    }
+    Ok(buf)
+}
+
+/// At most `max` characters of `s`, with `…` when cut.
+fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// "an array", "a number"… for messages.
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
