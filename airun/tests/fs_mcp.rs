@@ -11,22 +11,9 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 mod common;
-use common::tree;
+use common::{python, tree};
 
 const BIN: &str = env!("CARGO_BIN_EXE_airun");
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("AIFIRST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python");
-    assert!(
-        venv.exists(),
-        "the MCP tests need the Python MCP SDK: run `bash .ci/setup` (it makes target/venv) \
-         or point AIFIRST_PYTHON at a python that has `mcp` installed"
-    );
-    venv
-}
 
 /// Runs the SDK script with a plan; returns what it printed.
 fn session(

@@ -7,14 +7,16 @@
 //! `{PREFIX}_USERNAME` / `{PREFIX}_PASSWORD` (basic) and `{PREFIX}_API_KEY` (API key, sent where
 //! the scheme says) — each only when the description declares that scheme; headers the
 //! description does not declare come from `[http.headers]` in airun.toml;
-//! `{PREFIX}_TIMEOUT_SECS` (default 30).
+//! `{PREFIX}_TIMEOUT_SECS` (default 30) bounds the whole exchange, redirects included.
 //!
 //! The boundaries, each checked on every hop of a redirect:
 //! - a host outside `allowed_hosts` (when set) is refused; with none set, a redirect may not
-//!   leave the API's own origin;
+//!   leave the API's own origin. An entry `host:port` allows that port only; a bare `host`
+//!   allows every port of it;
 //! - an address that is loopback, private, link-local, shared (CGNAT), unspecified, multicast or a
 //!   cloud metadata endpoint is refused — judged on the address a name resolves to, at connect
-//!   time — unless the host was named explicitly: in `allowed_hosts`, or as `{PREFIX}_BASE_URL`;
+//!   time — unless the host was named explicitly: in `allowed_hosts`, or as `{PREFIX}_BASE_URL`
+//!   (that leave serves the generated APIs only, never [`Net::send`]);
 //! - credentials, cookies and configured headers go to the API's origin only, never to the host
 //!   a redirect leads to;
 //! - a path parameter cannot change the operation: `.`, `..`, empty values and values with `/`
@@ -22,13 +24,19 @@
 //!
 //! [`Net::send`] is the same exchange for capabilities that build their own requests (the
 //! standard library's `fetch`, `http_request`, `download_file`): one redirect loop serves both,
-//! each hop checked the same way; what differs is where a redirect may lead ([`Redirects`]) and
-//! that configured headers are never added.
+//! each hop checked the same way. What differs:
+//! - where a redirect may lead ([`Redirects`]);
+//! - configured headers are never added, and the caller's own headers, whatever their names, go
+//!   to the request's origin only: a hop to another origin gets none of them;
+//! - a loopback or private address is reached only when `allowed_hosts` names its host (with its
+//!   port, or bare for every port). A `{PREFIX}_BASE_URL` that let a generated API reach
+//!   `localhost:3000` gives `send` nothing: it has a client of its own, whose resolver knows only
+//!   `allowed_hosts`; with `allowed_hosts` empty, `send` reaches public addresses only.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
@@ -222,13 +230,20 @@ impl reqwest::dns::Resolve for GuardedResolver {
 }
 
 /// The network half of the sandbox: which hosts may be reached, the headers configured for APIs,
-/// and the HTTP client (rustls, pooled, redirects followed by [`Net`] itself, hop by hop).
+/// and the HTTP clients (rustls, pooled, redirects followed by [`Net`] itself, hop by hop).
 pub struct Net {
     /// `host` or `host:port`, lower case; empty allows any host with a public address.
     allowed: Vec<String>,
     headers: Vec<(String, String)>,
+    /// Leave for [`Net::call`] and [`Net::client`]: the names in `allowed`, and the host of each
+    /// `{PREFIX}_BASE_URL` called.
     leave: Leave,
+    /// Leave for [`Net::send`]: the names in `allowed` only, never added to.
+    listed: Leave,
     client: OnceLock<Result<reqwest::Client, String>>,
+    /// [`Net::send`]'s client: its resolver consults `listed`, so a base URL granted to a
+    /// generated API opens nothing to the generic tools.
+    send_client: OnceLock<Result<reqwest::Client, String>>,
 }
 
 impl std::fmt::Debug for Net {
@@ -255,15 +270,15 @@ const MAX_HOPS: usize = 10;
 /// The largest response body read (`{PREFIX}_MAX_RESPONSE_BYTES` overrides it).
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
-/// Where a redirect may lead ([`Outgoing::redirects`]). Every hop is checked with
-/// [`Net::check_url`] either way, and the resolver refuses special addresses without leave.
+/// Where a redirect may lead ([`Outgoing::redirects`]). Every hop is checked either way (as
+/// [`Net::send`] says), and the resolver refuses special addresses without leave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Redirects {
     /// With `allowed_hosts` set, to any listed host; without, only to the request's own origin
     /// (or its upgrade from http to https on the default ports). What [`Net::call`] does: an
     /// API's redirect to a host nobody named is not followed.
     OriginUnlessListed,
-    /// To any host that passes [`Net::check_url`]: for tools whose URL is the caller's anyway
+    /// To any host that passes the sandbox's checks: for tools whose URL is the caller's anyway
     /// (`fetch`, `http_request`).
     AnyChecked,
 }
@@ -293,9 +308,12 @@ impl std::fmt::Debug for Credentials {
 pub struct Outgoing<'a> {
     pub method: Method,
     pub url: Url,
-    /// Sent on every hop, except a header named like a secret (`Authorization`, `Cookie`,
-    /// `X-Api-Key`, …: [`aifirst_capability::secret::is_secret_key`]), which goes to the origin
-    /// only.
+    /// The caller's headers. [`Net::send`] gives them to the origin only (or its upgrade from
+    /// http to https on the default ports), whatever their names: a hop to another origin gets
+    /// none of them, only the client's `User-Agent` and `Accept`. (Within [`Net::call`], an
+    /// operation's header parameters go on every hop, except those named like a secret —
+    /// `Authorization`, `Cookie`, `X-Api-Key`, …:
+    /// [`aifirst_capability::secret::is_secret_key`] — which go to the origin only.)
     pub headers: &'a [(String, String)],
     /// Sent to the origin only, whatever their names (configured headers, API keys, cookies).
     pub origin_headers: &'a [(String, String)],
@@ -304,7 +322,8 @@ pub struct Outgoing<'a> {
     /// The body's media type and bytes: sent again on a 307/308 redirect, dropped when a 303 (or
     /// a 301/302 after a POST) turns the request into a GET.
     pub body: Option<(&'a str, &'a [u8])>,
-    /// For the whole exchange of each hop: connecting, sending, and reading the body.
+    /// For the whole exchange: every hop's connecting, sending and reading, redirects included
+    /// (one deadline, not one per hop).
     pub timeout: Duration,
     /// The most bytes of the response body read.
     pub max_bytes: usize,
@@ -315,8 +334,8 @@ pub struct Outgoing<'a> {
 }
 
 impl<'a> Outgoing<'a> {
-    /// `method` to `url`: no headers, no body, a 30 s timeout, at most 64 MiB read (an error
-    /// past it), redirects followed to any host that passes [`Net::check_url`].
+    /// `method` to `url`: no headers, no body, 30 s for the whole exchange, at most 64 MiB read
+    /// (an error past it), redirects followed to any host that passes the sandbox's checks.
     pub fn new(method: Method, url: Url) -> Outgoing<'a> {
         Outgoing {
             method,
@@ -390,8 +409,21 @@ enum Failure {
     Tool(ToolError),
     /// The transport failed on the hop to this URL.
     Transport(reqwest::Error, Url),
+    /// The exchange's deadline ([`Outgoing::timeout`]) passed before the hop to this URL.
+    Deadline(Url),
     /// The body is larger than this many bytes.
     TooLarge(usize),
+}
+
+/// Which exchange is running: the rules that differ between [`Net::call`] and [`Net::send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    /// A generated API ([`Net::call`]): a `{PREFIX}_BASE_URL` grants its host leave; an
+    /// operation's plain header parameters follow a redirect.
+    Api,
+    /// A capability's own request ([`Net::send`]): leave only from `allowed_hosts`; the caller's
+    /// headers go to the origin only.
+    Tool,
 }
 
 impl From<ToolError> for Failure {
@@ -458,7 +490,8 @@ fn is_home(origin: &reqwest::Url, url: &reqwest::Url) -> bool {
 impl Net {
     /// `allowed` hosts (`example.com`, `example.com:8080`, `127.0.0.1:9000`, `[::1]:80`; empty
     /// allows any host whose address is public) and `headers` sent to every API's own origin.
-    /// A host named in `allowed` may resolve to a loopback or private address.
+    /// An entry with a port allows that port only; a bare host allows every port of it. A host
+    /// named in `allowed` may resolve to a loopback or private address.
     pub fn new(allowed: Vec<String>, headers: Vec<(String, String)>) -> Net {
         let allowed: Vec<String> = allowed
             .into_iter()
@@ -469,8 +502,10 @@ impl Net {
         Net {
             allowed,
             headers,
+            listed: Arc::new(RwLock::new(leave.clone())),
             leave: Arc::new(RwLock::new(leave)),
             client: OnceLock::new(),
+            send_client: OnceLock::new(),
         }
     }
 
@@ -480,26 +515,38 @@ impl Net {
     }
 
     /// The HTTP client of this sandbox, for handlers that call APIs themselves: its resolver
-    /// refuses special addresses without leave and it never follows redirects (check each
-    /// URL you send to with [`Net::check_url`]).
+    /// refuses special addresses without leave (from `allowed_hosts`, or a `{PREFIX}_BASE_URL`
+    /// a generated API was called with) and it never follows redirects (check each URL you
+    /// send to with [`Net::check_url`]).
     pub fn client(&self) -> Result<&reqwest::Client, ToolError> {
-        self.client
-            .get_or_init(|| {
-                // ring, not aws-lc: nothing to build beyond Rust and a C compiler.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                reqwest::Client::builder()
-                    .user_agent("aifirst/0.1")
-                    .redirect(reqwest::redirect::Policy::none())
-                    // A proxy would resolve names itself, past the address check.
-                    .no_proxy()
-                    .dns_resolver(Arc::new(GuardedResolver {
-                        leave: self.leave.clone(),
-                    }))
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
-            .as_ref()
-            .map_err(|e| ToolError::Transport { message: e.clone() })
+        Net::client_in(&self.client, &self.leave)
+    }
+
+    /// [`Net::send`]'s client: its resolver gives leave to the names in `allowed_hosts` only.
+    fn send_client(&self) -> Result<&reqwest::Client, ToolError> {
+        Net::client_in(&self.send_client, &self.listed)
+    }
+
+    fn client_in<'c>(
+        cell: &'c OnceLock<Result<reqwest::Client, String>>,
+        leave: &Leave,
+    ) -> Result<&'c reqwest::Client, ToolError> {
+        cell.get_or_init(|| {
+            // ring, not aws-lc: nothing to build beyond Rust and a C compiler.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::builder()
+                .user_agent("aifirst/0.1")
+                .redirect(reqwest::redirect::Policy::none())
+                // A proxy would resolve names itself, past the address check.
+                .no_proxy()
+                .dns_resolver(Arc::new(GuardedResolver {
+                    leave: leave.clone(),
+                }))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| ToolError::Transport { message: e.clone() })
     }
 
     fn host_listed(&self, url: &reqwest::Url) -> bool {
@@ -534,10 +581,18 @@ impl Net {
         }
     }
 
-    /// Whether `url` may be reached: an http(s) URL, its host in `allowed_hosts` when that is
-    /// set, and, when the host is an address literal, not a special address without leave.
-    /// (A name is judged by what it resolves to, when the client connects.)
+    /// Whether `url` may be reached by [`Net::client`] (as [`Net::call`] reaches it): an http(s)
+    /// URL, its host in `allowed_hosts` when that is set, and, when the host is an address
+    /// literal, not a special address without leave. (A name is judged by what it resolves to,
+    /// when the client connects.)
     pub fn check_url(&self, url: &reqwest::Url) -> Result<(), ToolError> {
+        self.check(url, Sender::Api)
+    }
+
+    /// [`Net::check_url`] for `sender`: for [`Sender::Tool`], a special address literal needs
+    /// its host (and port, when the entry names one) in `allowed_hosts`; a base URL's leave
+    /// does not count.
+    fn check(&self, url: &reqwest::Url, sender: Sender) -> Result<(), ToolError> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ToolError::NotAllowed {
                 message: format!("`{}` is not an http(s) URL", url.scheme()),
@@ -560,7 +615,11 @@ impl Net {
         }
         if let Ok(ip) = host.parse::<IpAddr>() {
             if let Some(kind) = special_address(ip) {
-                if !self.has_leave(&host) {
+                let leave = match sender {
+                    Sender::Api => self.has_leave(&host),
+                    Sender::Tool => self.host_listed(url),
+                };
+                if !leave {
                     return Err(ToolError::NotAllowed {
                         message: format!(
                             "{ip} is a {kind} address; name it in allowed_hosts to allow it"
@@ -707,16 +766,24 @@ impl Net {
             truncate: false,
             redirects: Redirects::OriginUnlessListed,
         };
-        let received = self.exchange(&out, "the API").await.map_err(|f| match f {
-            Failure::Tool(e) => e,
-            Failure::Transport(e, at) => transport_error(e, &at, timeout, api, configured, &base),
-            Failure::TooLarge(limit) => ToolError::Transport {
-                message: format!(
-                    "the response is larger than {limit} bytes (raise {}_MAX_RESPONSE_BYTES)",
-                    api.env_prefix
-                ),
-            },
-        })?;
+        let received = self
+            .exchange(&out, "the API", Sender::Api)
+            .await
+            .map_err(|f| match f {
+                Failure::Tool(e) => e,
+                Failure::Transport(e, at) => {
+                    transport_error(e, &at, timeout, api, configured, &base)
+                }
+                Failure::Deadline(at) => {
+                    timed_out(Duration::from_secs(timeout), &at, &slow_hint(api))
+                }
+                Failure::TooLarge(limit) => ToolError::Transport {
+                    message: format!(
+                        "the response is larger than {limit} bytes (raise {}_MAX_RESPONSE_BYTES)",
+                        api.env_prefix
+                    ),
+                },
+            })?;
 
         let status = received.status;
         if let (Some(ctx), Some(loc)) = (ctx, received.header(reqwest::header::LOCATION.as_str())) {
@@ -750,14 +817,19 @@ impl Net {
 
     /// Sends one request through the sandbox and reads its response, following redirects hop by
     /// hop (at most 10):
-    /// - each hop is checked with [`Net::check_url`] (and the resolver refuses special addresses
-    ///   without leave, judged on the address connected to);
+    /// - each hop is checked like [`Net::check_url`], except that a loopback, private or other
+    ///   special address is reached only when `allowed_hosts` names the host (with the port, or
+    ///   bare for every port): never through the leave a `{PREFIX}_BASE_URL` gave a generated
+    ///   API. With `allowed_hosts` empty, only public addresses are reached. (The resolver of
+    ///   this client judges a name on the address connected to, the same way.)
     /// - a redirect from https to plain http is refused; where else a redirect may lead is
     ///   [`Outgoing::redirects`];
     /// - a 303, or a 301/302 after a POST, becomes a GET without the body; 307 and 308 keep the
     ///   method and body;
-    /// - [`Outgoing::origin_headers`], [`Outgoing::credentials`] and headers named like a secret
-    ///   go to the origin only (or its upgrade from http to https on the default ports);
+    /// - [`Outgoing::headers`], [`Outgoing::origin_headers`] and [`Outgoing::credentials`] go to
+    ///   the origin only (or its upgrade from http to https on the default ports), whatever
+    ///   the headers' names: a hop to another origin gets none of them;
+    /// - [`Outgoing::timeout`] is one deadline for the whole exchange, every hop included;
     /// - the body is read up to [`Outgoing::max_bytes`]: past it, an error (nothing more is
     ///   read), or with [`Outgoing::truncate`] the body cut there.
     ///
@@ -765,12 +837,13 @@ impl Net {
     /// client can follow. Configured headers ([`Net::new`]'s `headers`, airun.toml
     /// `[http.headers]`) are not added: they belong to generated APIs ([`Net::call`]).
     pub async fn send(&self, req: Outgoing<'_>) -> Result<Received, ToolError> {
-        let secs = req.timeout.as_secs();
-        self.exchange(&req, "the server")
+        let timeout = req.timeout;
+        self.exchange(&req, "the server", Sender::Tool)
             .await
             .map_err(|f| match f {
                 Failure::Tool(e) => e,
-                Failure::Transport(e, at) => describe_transport(e, &at, secs, "", ""),
+                Failure::Transport(e, at) => describe_transport(e, &at, timeout, "", ""),
+                Failure::Deadline(at) => timed_out(timeout, &at, ""),
                 Failure::TooLarge(limit) => ToolError::Transport {
                     message: format!(
                         "the response is larger than {}, the most read for this request; \
@@ -782,23 +855,41 @@ impl Net {
     }
 
     /// The one redirect-following exchange behind [`Net::send`] and [`Net::call`]; `who` names
-    /// the other side in refusals ("the API", "the server").
-    async fn exchange(&self, req: &Outgoing<'_>, who: &str) -> Result<Received, Failure> {
+    /// the other side in refusals ("the API", "the server"); `sender` says whose rules hold
+    /// for leave and for the caller's headers.
+    async fn exchange(
+        &self,
+        req: &Outgoing<'_>,
+        who: &str,
+        sender: Sender,
+    ) -> Result<Received, Failure> {
+        let started = Instant::now();
+        let client = match sender {
+            Sender::Api => self.client()?,
+            Sender::Tool => self.send_client()?,
+        };
         let origin = req.url.clone();
         let mut url = req.url.clone();
         let mut method = req.method.clone();
         let mut with_body = true;
         let mut hops = 0;
         let resp = loop {
-            self.check_url(&url)?;
+            self.check(&url, sender)?;
+            // One deadline for the whole exchange: each hop gets what is left of it.
+            let left = req.timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(Failure::Deadline(url));
+            }
             let home = is_home(&origin, &url);
-            let mut rb = self
-                .client()?
-                .request(method.clone(), url.clone())
-                .timeout(req.timeout);
+            let mut rb = client.request(method.clone(), url.clone()).timeout(left);
             for (k, v) in req.headers {
-                // A header named like a credential goes to the origin only.
-                if home || !aifirst_capability::secret::is_secret_key(k) {
+                let follows = match sender {
+                    // The caller's headers, whatever their names, go to the origin only.
+                    Sender::Tool => home,
+                    // An operation's header parameter follows, unless named like a credential.
+                    Sender::Api => home || !aifirst_capability::secret::is_secret_key(k),
+                };
+                if follows {
                     rb = rb.header(k.as_str(), v.as_str());
                 }
             }
@@ -1064,13 +1155,44 @@ fn transport_error(
     describe_transport(
         e,
         url,
-        timeout,
-        &format!(
-            " (raise {}_TIMEOUT_SECS if the API is slow)",
-            api.env_prefix
-        ),
+        Duration::from_secs(timeout),
+        &slow_hint(api),
         &format!(" ({hint})"),
     )
+}
+
+/// What to raise when an API is slow, with its leading space.
+fn slow_hint(api: &Api) -> String {
+    format!(
+        " (raise {}_TIMEOUT_SECS if the API is slow)",
+        api.env_prefix
+    )
+}
+
+/// `host:port` of `url` (for messages: never the path or query, which may carry a key).
+fn host_text(url: &reqwest::Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The exchange's deadline passed while waiting for `url`; `slow` as for
+/// [`describe_transport`].
+fn timed_out(timeout: Duration, url: &reqwest::Url, slow: &str) -> ToolError {
+    let total = if timeout.subsec_nanos() == 0 {
+        format!("{} s", timeout.as_secs())
+    } else {
+        format!("{:.1} s", timeout.as_secs_f64())
+    };
+    ToolError::Transport {
+        message: format!(
+            "timed out after {total} (the limit for the whole exchange, redirects included) \
+             waiting for {}{slow}",
+            host_text(url)
+        ),
+    }
 }
 
 /// A transport failure in plain words, without the URL; `slow` follows a timeout, `hint` a
@@ -1079,7 +1201,7 @@ fn transport_error(
 fn describe_transport(
     e: reqwest::Error,
     url: &reqwest::Url,
-    timeout: u64,
+    timeout: Duration,
     slow: &str,
     hint: &str,
 ) -> ToolError {
@@ -1098,14 +1220,11 @@ fn describe_transport(
         innermost = s.to_string();
         source = s.source();
     }
-    let host = match (url.host_str(), url.port_or_known_default()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_string(),
-        _ => String::new(),
-    };
-    let message = if e.is_timeout() {
-        format!("timed out after {timeout} s waiting for {host}{slow}")
-    } else if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
+    if e.is_timeout() {
+        return timed_out(timeout, url, slow);
+    }
+    let host = host_text(url);
+    let message = if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
         format!("connection refused by {host}: is the server running?{hint}")
     } else if e.is_connect() {
         format!("cannot connect to {host}: {innermost}{hint}")
@@ -1227,6 +1346,35 @@ mod tests {
         assert!(!ok("http://169.254.169.254/latest/meta-data"));
         assert!(!ok("http://[::ffff:127.0.0.1]:80/"));
         assert!(!ok("http://10.0.0.1/"));
+    }
+
+    #[test]
+    fn a_base_url_grant_gives_send_no_leave() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        // No list: a generated API's base URL gives its host leave for call, not for send.
+        let open = Net::default();
+        open.grant_leave(&url("http://127.0.0.1:3000"));
+        assert!(open.check_url(&url("http://127.0.0.1:3000/")).is_ok());
+        for u in ["http://127.0.0.1:3000/", "http://127.0.0.1:6379/"] {
+            let e = open.check(&url(u), Sender::Tool).unwrap_err();
+            assert!(matches!(e, ToolError::NotAllowed { .. }), "{u}: {e}");
+        }
+        assert!(!open.listed.read().unwrap().contains("127.0.0.1"));
+        // A list: send reaches the listed host and port only; a bare host, any port of it.
+        let listed = Net::new(vec!["127.0.0.1:3000".into(), "localhost".into()], vec![]);
+        listed.grant_leave(&url("http://10.0.0.1:80"));
+        assert!(listed
+            .check(&url("http://127.0.0.1:3000/"), Sender::Tool)
+            .is_ok());
+        assert!(listed
+            .check(&url("http://127.0.0.1:6379/"), Sender::Tool)
+            .is_err());
+        assert!(listed
+            .check(&url("http://10.0.0.1/"), Sender::Tool)
+            .is_err());
+        assert!(listed
+            .check(&url("http://localhost:6379/"), Sender::Tool)
+            .is_ok());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use aifirst::http::{Api, Auth, Body, In, Net, Operation, Param};
+use aifirst::http::{Api, Auth, Body, In, Method, Net, Operation, Outgoing, Param, Url};
 use aifirst::{Ctx, Sandbox, ToolError};
 use serde_json::{json, Value};
 
@@ -367,6 +367,37 @@ async fn special_addresses_need_leave() {
         .await
         .unwrap();
     assert_eq!(srv.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_base_url_gives_the_generic_requests_no_leave() {
+    // An operator pointed a generated API at a loopback service; that opens neither the
+    // service nor any other port on the host to `Net::send` (fetch, http_request, …).
+    let api_srv = Server::start("127.0.0.1", Arc::new(ok_json));
+    let other = Server::start("127.0.0.1", Arc::new(ok_json));
+    for (prefix, host) in [("NETGRANT1", "127.0.0.1"), ("NETGRANT2", "localhost")] {
+        std::env::set_var(
+            format!("{prefix}_BASE_URL"),
+            format!("http://{host}:{}", api_srv.port),
+        );
+        let api = api(prefix, "http://unused.invalid", &[]);
+        let c = ctx(&[], vec![]);
+        call(&c, api, &GET_THING, json!({"id": "1"})).await.unwrap();
+        for port in [other.port, api_srv.port] {
+            let url = Url::parse(&format!("http://{host}:{port}/")).unwrap();
+            let e = c
+                .http()
+                .send(Outgoing::new(Method::GET, url))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&e, ToolError::NotAllowed { message } if message.contains("loopback")),
+                "{host}:{port}: {e}"
+            );
+        }
+    }
+    assert_eq!(api_srv.seen().len(), 2, "only the two API calls");
+    assert!(other.seen().is_empty(), "reached {:?}", other.seen());
 }
 
 #[tokio::test]

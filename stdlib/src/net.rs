@@ -6,19 +6,29 @@
 //! - only `http` and `https` URLs; a URL carrying `user:password@` is refused, and so is an IPv4
 //!   address written in any form but dotted decimal (`2130706433`, `0x7f000001`, `0177.0.0.1`,
 //!   `127.1`), which URL parsers silently turn into an address;
-//! - a host outside `allowed_hosts` (when set) is refused; a loopback, private, link-local,
-//!   shared or metadata address is refused unless its host is named in `allowed_hosts` — judged
-//!   on the address connected to, so a name resolving to one is caught too;
+//! - a host outside `allowed_hosts` (when set) is refused: an entry `host:port` allows that
+//!   port only, a bare `host` every port of it;
+//! - a loopback, private, link-local, shared or metadata address is refused unless
+//!   `allowed_hosts` names its host (and port, as above) — judged on the address connected to,
+//!   so a name resolving to one is caught too. The leave a generated API gets from its
+//!   `{PREFIX}_BASE_URL` (say `http://localhost:3000`) does not extend to these tools; with
+//!   `allowed_hosts` empty they reach public addresses only;
 //! - redirects are followed by the sandbox hop by hop (at most 10), each hop checked the same
 //!   way; a redirect from https to plain http is refused;
-//! - a request header named like a credential (`Authorization`, `Cookie`, `X-Api-Key`, …) goes
-//!   to the URL's own origin only, never to a host a redirect leads to; the headers configured
-//!   for generated APIs (airun.toml `[http.headers]`) are never sent by these tools.
+//! - the caller's request headers, whatever their names (`Authorization`, `X-Auth-Key`,
+//!   `X-Trace`, …), go to the URL's own origin only: a redirect to another origin gets none of
+//!   them; the headers configured for generated APIs (airun.toml `[http.headers]`) are never
+//!   sent by these tools.
 //!
 //! Limits: `fetch` reads at most 5 MiB of a response (an error past it) and waits 30 s;
 //! `http_get` and `http_request` read at most 16 MiB (the body is cut there and `truncated`
 //! set) and wait `timeout_secs` (30 s by default); `download_file` writes at most 256 MiB (an
-//! error past it, nothing written) and waits 10 minutes.
+//! error past it, nothing written) and waits 10 minutes. Each wait is one deadline for the
+//! whole exchange, redirects included. `download_file` holds the whole response in memory
+//! (up to 256 MiB) before it writes the file: each download in flight may take that much.
+//! `fetch` converts HTML to Markdown only up to 512 levels of nesting and 200,000 nodes
+//! (elements and text); past either it refuses and names `raw: true`, which returns the page
+//! as it is. The conversion runs on a thread of its own, never on an async worker.
 //!
 //! # Why `http_get` and `http_request`
 //!
@@ -63,6 +73,9 @@ const MAX_URL_BYTES: usize = 16 * 1024;
 const MAX_PATH_BYTES: usize = 4096;
 /// HTML nested deeper than this is not converted (the converter recurses per level).
 const MAX_HTML_DEPTH: usize = 512;
+/// HTML with more nodes (elements, text, comments) than this is not converted: the converter's
+/// work grows with the square of a node's number of children.
+const MAX_HTML_NODES: usize = 200_000;
 /// The HTML converter runs on a thread with this much stack.
 const CONVERT_STACK: usize = 64 * MIB;
 /// Methods `http_request` sends.
@@ -178,7 +191,7 @@ pub async fn fetch(
         });
     };
     let (content, prefix) = if !raw && is_html(&content_type, &text) {
-        (html_to_markdown(&text)?, String::new())
+        (html_to_markdown(text).await?, String::new())
     } else {
         (
             text,
@@ -196,9 +209,9 @@ pub async fn fetch(
 
 /// Send an HTTP GET request and return the response: status, headers, and the body as text (or
 /// parsed, as `json`, when the server says it is JSON). Any status is returned, 4xx and 5xx
-/// too. Headers named like credentials (`Authorization`, `Cookie`, `X-Api-Key`) go to the URL's
-/// own origin only, never along a redirect to another host. Bodies over 16 MiB are cut
-/// (`truncated`). Read-only: use http_request for other methods.
+/// too. The headers go to the URL's own origin only: a redirect to another host gets none of
+/// them. Bodies over 16 MiB are cut (`truncated`). Read-only: use http_request for other
+/// methods.
 #[capability(effects(read, network))]
 pub async fn http_get(
     ctx: &Ctx,
@@ -208,7 +221,7 @@ pub async fn http_get(
     headers: Option<HashMap<String, String>>,
     /// Query parameters added to the URL (encoded here).
     query: Option<HashMap<String, String>>,
-    /// Seconds to wait for the whole response (default 30, at most 600).
+    /// Seconds to wait for the whole response, redirects included (default 30, at most 600).
     timeout_secs: Option<u64>,
 ) -> Result<HttpResponse, ToolError> {
     request(ctx, "GET", url, headers, query, None, None, timeout_secs).await
@@ -217,9 +230,9 @@ pub async fn http_get(
 /// Send an HTTP request — GET, HEAD, OPTIONS, POST, PUT, PATCH or DELETE — and return the
 /// response: status, headers, and the body as text (or parsed, as `json`, when the server says
 /// it is JSON). Any status is returned, 4xx and 5xx too. Send a JSON body with `json`, any other
-/// with `body` (its type in a `Content-Type` header; text/plain by default). Headers named like
-/// credentials (`Authorization`, `Cookie`, `X-Api-Key`) go to the URL's own origin only, never
-/// along a redirect to another host. Bodies over 16 MiB are cut (`truncated`). A request may
+/// with `body` (its type in a `Content-Type` header; text/plain by default). The headers go to
+/// the URL's own origin only: a redirect to another host gets none of them. Bodies over 16 MiB
+/// are cut (`truncated`). A request may
 /// change things on the server that cannot be undone, so each call may need confirmation;
 /// http_get reads without it.
 #[capability(
@@ -241,7 +254,7 @@ pub async fn http_request(
     json: Option<Value>,
     /// A text body; not with `json`.
     body: Option<String>,
-    /// Seconds to wait for the whole response (default 30, at most 600).
+    /// Seconds to wait for the whole response, redirects included (default 30, at most 600).
     timeout_secs: Option<u64>,
 ) -> Result<HttpResponse, ToolError> {
     request(ctx, &method, url, headers, query, json, body, timeout_secs).await
@@ -691,25 +704,25 @@ fn is_html(content_type: &str, text: &str) -> bool {
 }
 
 /// An HTML page as Markdown (htmd), without scripts, styles and the head. Runs on a thread of
-/// its own with a large stack (the converter recurses once per level), and refuses pages
-/// nested deeper than [`MAX_HTML_DEPTH`].
-fn html_to_markdown(html: &str) -> Result<String, ToolError> {
-    let converted = std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("fetch-html".into())
-            .stack_size(CONVERT_STACK)
-            .spawn_scoped(s, || convert_html(html))
-            .map(|h| h.join())
-    });
-    match converted {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(ToolError::Handler {
+/// its own with a large stack (the converter recurses once per level), awaited without
+/// blocking an async worker; refuses pages nested deeper than [`MAX_HTML_DEPTH`] or with more
+/// than [`MAX_HTML_NODES`] nodes.
+async fn html_to_markdown(html: String) -> Result<String, ToolError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("fetch-html".into())
+        .stack_size(CONVERT_STACK)
+        .spawn(move || {
+            let _ = tx.send(convert_html(&html));
+        })
+        .map_err(|e| ToolError::handler(format!("cannot start the HTML converter: {e}")))?;
+    match rx.await {
+        Ok(result) => result,
+        // The thread ended without an answer: the converter failed.
+        Err(_) => Err(ToolError::Handler {
             message: "the page could not be converted to Markdown; fetch it with `raw: true`"
                 .into(),
         }),
-        Err(e) => Err(ToolError::handler(format!(
-            "cannot start the HTML converter: {e}"
-        ))),
     }
 }
 
@@ -718,11 +731,11 @@ fn convert_html(html: &str) -> Result<String, ToolError> {
         .skip_tags(vec!["script", "style", "noscript", "template", "head"])
         .build();
     let tree = converter.html_to_tree(html).map_err(ToolError::handler)?;
-    if depth(&tree) > MAX_HTML_DEPTH {
+    if let Some(why) = too_big(&tree) {
         return Err(ToolError::Handler {
             message: format!(
-                "the page nests elements more than {MAX_HTML_DEPTH} deep; fetch it with `raw: \
-                 true`"
+                "{why}, too much to convert to Markdown; fetch it with `raw: true` for the page \
+                 as it is"
             ),
         });
     }
@@ -733,20 +746,29 @@ fn convert_html(html: &str) -> Result<String, ToolError> {
     Ok(markdown)
 }
 
-/// How deep the tree goes (counted without recursion).
-fn depth(root: &Rc<htmd::Node>) -> usize {
-    let mut deepest = 0;
+/// Why the tree is not converted: nested deeper than [`MAX_HTML_DEPTH`], or more than
+/// [`MAX_HTML_NODES`] nodes. Walked without recursion, and no further than the first limit
+/// passed.
+fn too_big(root: &Rc<htmd::Node>) -> Option<String> {
+    let mut nodes = 0usize;
     let mut stack: Vec<(Rc<htmd::Node>, usize)> = vec![(Rc::clone(root), 0)];
     while let Some((node, d)) = stack.pop() {
-        deepest = deepest.max(d);
         if d > MAX_HTML_DEPTH {
-            break;
+            return Some(format!(
+                "the page nests elements more than {MAX_HTML_DEPTH} deep"
+            ));
+        }
+        nodes += 1;
+        if nodes > MAX_HTML_NODES {
+            return Some(format!(
+                "the page has more than {MAX_HTML_NODES} nodes (elements and text)"
+            ));
         }
         for child in node.children.borrow().iter() {
             stack.push((Rc::clone(child), d + 1));
         }
     }
-    deepest
+    None
 }
 
 /// Characters `[start, start + max)` of `content`, with the official fetch server's notes.
@@ -898,7 +920,7 @@ mod tests {
 
     #[test]
     fn html_becomes_markdown_without_scripts() {
-        let md = html_to_markdown(
+        let md = convert_html(
             "<html><head><title>T</title><style>.x{color:red}</style></head><body>\
              <h1>Title</h1><p>See <a href=\"https://example.com/\">the example</a>.</p>\
              <script>var secret = 1;</script></body></html>",
@@ -908,6 +930,16 @@ mod tests {
         assert!(md.contains("[the example](https://example.com/)"), "{md}");
         assert!(!md.contains("secret") && !md.contains("color"), "{md}");
         let deep = "<div>".repeat(MAX_HTML_DEPTH + 10);
-        assert!(html_to_markdown(&deep).is_err());
+        let e = convert_html(&deep).unwrap_err();
+        assert!(
+            e.to_string().contains("deep") && e.to_string().contains("raw"),
+            "{e}"
+        );
+        let wide = "<br>".repeat(MAX_HTML_NODES + 10);
+        let e = convert_html(&wide).unwrap_err();
+        assert!(
+            e.to_string().contains("nodes") && e.to_string().contains("raw"),
+            "{e}"
+        );
     }
 }

@@ -46,8 +46,10 @@ enum Reply {
     },
     /// Waits this long, then answers.
     Slow(Duration),
-    /// A text/plain body of this many bytes, written in chunks.
+    /// A text/plain body of this many bytes, written in chunks (each counted as it is written).
     Huge(usize),
+    /// Waits this long, then gives the other reply.
+    Delayed(Duration, Box<Reply>),
 }
 
 fn reply(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
@@ -72,11 +74,22 @@ fn ok_text(_: &Seen) -> Reply {
 
 type Respond = dyn Fn(&Seen) -> Reply + Send + Sync;
 
-/// A tiny HTTP/1.1 server: counts the connections it accepts, records every request.
+/// A tiny HTTP/1.1 server: counts the connections it accepts and ends, and the body bytes it
+/// writes; records every request.
 struct Server {
     port: u16,
     connections: Arc<AtomicUsize>,
+    counts: Arc<Counts>,
     seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+/// What a server's connections did.
+#[derive(Default)]
+struct Counts {
+    /// Connections served to their end (the client closed, or a write failed).
+    ended: AtomicUsize,
+    /// Bytes of `Reply::Huge` bodies written (accepted by the socket).
+    written: AtomicUsize,
 }
 
 impl Server {
@@ -88,20 +101,25 @@ impl Server {
         let listener = TcpListener::bind((ip, 0)).ok()?;
         let port = listener.local_addr().ok()?.port();
         let connections = Arc::new(AtomicUsize::new(0));
+        let counts: Arc<Counts> = Arc::default();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let respond: Arc<Respond> = Arc::new(respond);
-        let (count, log) = (connections.clone(), seen.clone());
+        let (count, log, tally) = (connections.clone(), seen.clone(), counts.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 count.fetch_add(1, Ordering::SeqCst);
-                let (log, respond) = (log.clone(), respond.clone());
-                std::thread::spawn(move || serve_connection(stream, &log, &*respond));
+                let (log, respond, tally) = (log.clone(), respond.clone(), tally.clone());
+                std::thread::spawn(move || {
+                    serve_connection(stream, &log, &*respond, &tally);
+                    tally.ended.fetch_add(1, Ordering::SeqCst);
+                });
             }
         });
         Some(Server {
             port,
             connections,
+            counts,
             seen,
         })
     }
@@ -112,6 +130,21 @@ impl Server {
 
     fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Body bytes written so far by `Reply::Huge`.
+    fn written(&self) -> usize {
+        self.counts.written.load(Ordering::SeqCst)
+    }
+
+    /// Waits (up to 10 s) until every connection accepted has ended: the client closed it.
+    async fn wait_until_closed(&self) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while self.counts.ended.load(Ordering::SeqCst) < self.connections()
+            && Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     fn seen(&self) -> Vec<Seen> {
@@ -128,7 +161,12 @@ impl Server {
     }
 }
 
-fn serve_connection(stream: std::net::TcpStream, log: &Mutex<Vec<Seen>>, respond: &Respond) {
+fn serve_connection(
+    stream: std::net::TcpStream,
+    log: &Mutex<Vec<Seen>>,
+    respond: &Respond,
+    counts: &Counts,
+) {
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
@@ -172,7 +210,12 @@ fn serve_connection(stream: std::net::TcpStream, log: &Mutex<Vec<Seen>>, respond
             body,
         };
         log.lock().unwrap().push(req.clone());
-        let written = match respond(&req) {
+        let mut answer = respond(&req);
+        while let Reply::Delayed(wait, then) = answer {
+            std::thread::sleep(wait);
+            answer = *then;
+        }
+        let written = match answer {
             Reply::Full {
                 status,
                 headers,
@@ -201,10 +244,15 @@ fn serve_connection(stream: std::net::TcpStream, log: &Mutex<Vec<Seen>>, respond
                 while result.is_ok() && left > 0 {
                     let k = left.min(chunk.len());
                     result = stream.write_all(&chunk[..k]);
+                    if result.is_ok() {
+                        counts.written.fetch_add(k, Ordering::SeqCst);
+                    }
                     left -= k;
                 }
                 result
             }
+            // Taken apart above.
+            Reply::Delayed(..) => Ok(()),
         };
         if written.is_err() {
             return;
@@ -553,19 +601,89 @@ async fn a_slow_server_times_out_quickly() {
 
 #[tokio::test]
 async fn a_huge_body_is_capped_not_read_whole() {
-    let srv = Server::start("127.0.0.1", |_| Reply::Huge(20 << 20));
+    // 200 MiB offered; the client stops reading at its cap and closes the connection, so the
+    // server's writes fail long before the end (socket buffers hold a few MiB at most).
+    const OFFERED: usize = 200 << 20;
+    const STOPPED_BELOW: usize = 100 << 20;
+    let srv = Server::start("127.0.0.1", |_| Reply::Huge(OFFERED));
     let ctx = ctx_allowing(&[srv.host()]);
     let e = err(&ctx, "fetch", json!({"url": srv.url("/big")})).await;
     assert!(
         matches!(&e, ToolError::Transport { message } if message.contains("larger than 5 MiB")),
         "{e}"
     );
-    // http_get cuts it at 16 MiB and says so.
+    srv.wait_until_closed().await;
+    let after_fetch = srv.written();
+    assert!(
+        after_fetch < STOPPED_BELOW,
+        "fetch let the server write {after_fetch} bytes: it read on past its cap"
+    );
+    // http_get cuts it at 16 MiB and says so, and stops reading there too.
     let v = call(&ctx, "http_get", json!({"url": srv.url("/big")}))
         .await
         .unwrap();
     assert_eq!(v["truncated"], json!(true));
     assert_eq!(v["body"].as_str().unwrap().len(), 16 << 20);
+    srv.wait_until_closed().await;
+    let by_get = srv.written() - after_fetch;
+    assert!(
+        by_get < STOPPED_BELOW,
+        "http_get let the server write {by_get} bytes: it read on past its cap"
+    );
+}
+
+#[tokio::test]
+async fn the_timeout_is_one_deadline_for_all_the_redirects() {
+    // Six hops of 0.7 s each: every hop is well within 2 s, the exchange is not.
+    let srv = Server::start("127.0.0.1", |r| {
+        let n: usize = r.target.trim_start_matches("/hop/").parse().unwrap_or(0);
+        let next = if n >= 5 {
+            reply(200, "text/plain", "arrived")
+        } else {
+            redirect(302, &format!("/hop/{}", n + 1))
+        };
+        Reply::Delayed(Duration::from_millis(700), Box::new(next))
+    });
+    let ctx = ctx_allowing(&[srv.host()]);
+    let e = err(
+        &ctx,
+        "http_get",
+        json!({"url": srv.url("/hop/0"), "timeout_secs": 2}),
+    )
+    .await;
+    assert!(
+        matches!(&e, ToolError::Transport { message }
+            if message.contains("timed out after 2 s") && message.contains("whole exchange")),
+        "{e}"
+    );
+    assert!(
+        srv.seen().len() < 6,
+        "every hop was sent: {:?}",
+        srv.seen().iter().map(|s| &s.target).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_page_with_too_many_elements_is_refused_quickly() {
+    // 200,000 adjacent `<b>` siblings: the converter would merge them one by one, each merge
+    // moving every sibling after it.
+    let page = format!("<html><body>{}</body></html>", "<b>x</b>".repeat(200_000));
+    let srv = Server::start("127.0.0.1", move |_| reply(200, "text/html", page.clone()));
+    let ctx = ctx_allowing(&[srv.host()]);
+    let started = Instant::now();
+    let e = err(&ctx, "fetch", json!({"url": srv.url("/wide")})).await;
+    assert!(
+        matches!(&e, ToolError::Handler { message } if message.contains("raw")),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    // As it is, the page is there to read.
+    let raw = text(&ctx, "fetch", json!({"url": srv.url("/wide"), "raw": true})).await;
+    assert!(raw.contains("<b>x</b><b>x</b>"), "{raw}");
 }
 
 #[tokio::test]
@@ -641,39 +759,100 @@ async fn http_request_sends_json_and_query_and_reads_the_answer() {
 async fn secret_headers_stay_with_the_origin_across_a_redirect() {
     let landing = Server::start("127.0.0.1", ok_text);
     let to = landing.url("/landing");
-    let origin = Server::start("127.0.0.1", move |_| redirect(302, &to));
-    // Both allowed: the redirect is followed, the credentials are not.
+    // A redirect within the origin first, then to the other host.
+    let origin = Server::start("127.0.0.1", move |r| {
+        if r.target == "/start" {
+            redirect(302, "/again")
+        } else {
+            redirect(302, &to)
+        }
+    });
+    // Both allowed: the redirect is followed, none of the caller's headers are: credentials
+    // under names no list would know, and plain ones alike.
     let ctx = ctx_allowing(&[origin.host(), landing.host()]);
-    let v = call(
-        &ctx,
-        "http_get",
-        json!({
-            "url": origin.url("/start"),
-            "headers": {
-                "Authorization": "Bearer s3cret-token",
-                "Cookie": "sid=s3cret-cookie",
-                "X-Api-Key": "s3cret-key",
-                "X-Trace": "t-1"
-            }
-        }),
-    )
-    .await
-    .unwrap();
-    assert_eq!(v["status"], json!(200));
-    assert_eq!(v["body"], json!("reached"));
-    assert_eq!(v["url"], json!(landing.url("/landing")));
-    let first = &origin.seen()[0];
-    assert_eq!(first.header("authorization"), Some("Bearer s3cret-token"));
-    assert_eq!(first.header("x-api-key"), Some("s3cret-key"));
-    let hop = &landing.seen()[0];
-    assert_eq!(hop.header("x-trace"), Some("t-1"), "plain headers follow");
-    assert_eq!(
-        hop.header("authorization"),
-        None,
-        "the token followed the redirect"
-    );
-    assert_eq!(hop.header("cookie"), None);
-    assert_eq!(hop.header("x-api-key"), None);
+    let sent = [
+        ("Authorization", "Bearer s3cret-token"),
+        ("Cookie", "sid=s3cret-cookie"),
+        ("X-Api-Key", "s3cret-key"),
+        ("X-Auth-Key", "s3cret-auth-key"),
+        ("x-apikey", "s3cret-apikey"),
+        ("Ocp-Apim-Subscription-Key", "s3cret-subscription"),
+        ("X-Trace", "1"),
+    ];
+    let headers: serde_json::Map<String, Value> = sent
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    for tool in ["http_get", "http_request"] {
+        let mut args = json!({"url": origin.url("/start"), "headers": headers});
+        if tool == "http_request" {
+            args["method"] = json!("GET");
+        }
+        let v = call(&ctx, tool, args).await.unwrap();
+        assert_eq!(v["status"], json!(200), "{tool}");
+        assert_eq!(v["body"], json!("reached"), "{tool}");
+        assert_eq!(v["url"], json!(landing.url("/landing")), "{tool}");
+    }
+    // The origin has them all, on every hop of its own.
+    let at_origin = origin.seen();
+    assert_eq!(at_origin.len(), 4);
+    for seen in &at_origin {
+        for (name, value) in sent {
+            assert_eq!(seen.header(name), Some(value), "{} {name}", seen.target);
+        }
+    }
+    // The other host has none of them.
+    let at_landing = landing.seen();
+    assert_eq!(at_landing.len(), 2);
+    for hop in &at_landing {
+        for (name, _) in sent {
+            assert_eq!(hop.header(name), None, "`{name}` followed the redirect");
+        }
+        assert!(
+            !format!("{:?}", hop.headers).contains("s3cret"),
+            "{:?}",
+            hop.headers
+        );
+    }
+}
+
+#[tokio::test]
+async fn another_port_on_an_allowed_loopback_host_is_refused() {
+    let allowed = Server::start("127.0.0.1", ok_text);
+    let other = Server::start("127.0.0.1", ok_text);
+    let dir = tempfile::tempdir().unwrap();
+    for (listed, host) in [
+        (allowed.host(), "127.0.0.1"),
+        (format!("localhost:{}", allowed.port), "localhost"),
+    ] {
+        let ctx = ctx_with_root(std::slice::from_ref(&listed), dir.path());
+        let url = format!("http://{host}:{}/", other.port);
+        for (tool, args) in [
+            ("fetch", json!({"url": url})),
+            ("http_get", json!({"url": url})),
+            (
+                "http_request",
+                json!({"method": "POST", "url": url, "body": "x"}),
+            ),
+            ("download_file", json!({"url": url, "path": "x.bin"})),
+        ] {
+            let e = err(&ctx, tool, args).await;
+            assert!(
+                matches!(&e, ToolError::NotAllowed { message } if message.contains("allowed_hosts")),
+                "{tool} {url} with {listed} allowed: {e}"
+            );
+        }
+        // The port named is reached.
+        let reached = text(
+            &ctx,
+            "fetch",
+            json!({"url": format!("http://{host}:{}/", allowed.port)}),
+        )
+        .await;
+        assert!(reached.ends_with("reached"), "{reached}");
+    }
+    assert_eq!(other.connections(), 0, "reached {:?}", other.seen());
+    assert!(!dir.path().join("x.bin").exists());
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ mod import;
 mod linear;
 mod load;
 mod mcp;
+mod netdata;
 mod scale;
 mod soak;
 mod stdlib;
@@ -42,6 +43,7 @@ fn main() -> Result<()> {
         Some("bench-linear") => linear::bench_linear(&args[1..]),
         Some("bench-scale") => scale::bench_scale(&args[1..]),
         Some("bench-stdlib") => stdlib::bench_stdlib(&args[1..]),
+        Some("bench-net-data") => netdata::bench_net_data(&args[1..]),
         Some("bench-import") => import::bench_import(&args[1..]),
         Some("corpus-crates") => corpus_crates::corpus_crates(&args[1..]),
         Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
@@ -63,7 +65,10 @@ fn main() -> Result<()> {
                  {:<39}descriptions to 125k operations, a 200 MB and a 100k-deep file, GitHub\n  \
                  bench-stdlib [--calls 200] [--skip-peer] the fs tools over MCP against the official filesystem\n  \
                  {:<39}server (npm, installed once), snapshot cost: 100 MiB file, 10,000-file tree\n  \
+                 bench-net-data [--calls 30] [--skip-peer] fetch against the official fetch server (pip, installed\n  \
+                 {:<39}once); sqlite_execute with changeset undo against the sqlite3 shell\n  \
                  fetch-github                           download GitHub's description into target/bench-data",
+                "",
                 "",
                 "",
                 "",

@@ -55,7 +55,7 @@ fn official_server() -> Result<PathBuf> {
     Ok(entry)
 }
 
-fn airun_binary(given: Option<PathBuf>) -> Result<PathBuf> {
+pub(crate) fn airun_binary(given: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(b) = given {
         return b
             .canonicalize()
@@ -71,13 +71,13 @@ fn airun_binary(given: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 /// An MCP client over stdio: initialize, then numbered `tools/call` requests.
-struct Client {
+pub(crate) struct Client {
     peer: Peer,
     id: u64,
 }
 
 impl Client {
-    fn start(cmd: Command) -> Result<Client> {
+    pub(crate) fn start(cmd: Command) -> Result<Client> {
         let mut peer = Peer::spawn(cmd)?;
         let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
             "protocolVersion":"2025-06-18","capabilities":{},
@@ -90,7 +90,7 @@ impl Client {
         Ok(Client { peer, id: 1 })
     }
 
-    fn call(&mut self, name: &str, args: Value) -> Result<Duration> {
+    pub(crate) fn call(&mut self, name: &str, args: Value) -> Result<Duration> {
         self.id += 1;
         let req = json!({"jsonrpc":"2.0","id":self.id,"method":"tools/call",
             "params":{"name":name,"arguments":args}})

@@ -4,7 +4,21 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A Python with the official MCP SDK (`target/venv`, made by `.ci/setup`, or AIFIRST_PYTHON).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("AIFIRST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the MCP tests need the Python MCP SDK: run `bash .ci/setup` (it makes target/venv) \
+         or point AIFIRST_PYTHON at a python that has `mcp` installed"
+    );
+    venv
+}
 
 /// Every path below `root` with its kind, mode, content or link target.
 pub fn tree(root: &Path) -> BTreeMap<String, String> {

@@ -1,0 +1,285 @@
+//! The `net`, `sys` and `data` tools served by `airun serve` and driven by the official Python
+//! MCP SDK over stdio: every tool listed with its annotations, called, and undone where it can
+//! be — a downloaded file, a command's output file, a CSV and a SQLite change all go back with
+//! one `undo` — while the irreversible ones are refused without the user's confirmation.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+mod common;
+use common::{python, tree};
+
+const BIN: &str = env!("CARGO_BIN_EXE_airun");
+
+/// A page server on 127.0.0.1: `/page.html` (HTML), anything else 404. Counts requests.
+fn serve() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if line.trim().is_empty() => break,
+                    Ok(_) => {}
+                }
+            }
+            let (status, body) = if first.starts_with("GET /page.html ") {
+                (
+                    "200 OK",
+                    "<html><head><title>T</title></head><body><h1>Release notes</h1>\
+                     <p>See <a href=\"https://example.com/\">the site</a>.</p></body></html>",
+                )
+            } else {
+                ("404 Not Found", "")
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, hits)
+}
+
+/// Runs the SDK script (tests/fs_session.py) against `airun serve` in `dir`; returns what it saw.
+fn session(dir: &Path, root: &Path, calls: Value) -> Value {
+    let plan = json!({
+        "command": [BIN, "serve", "--root", root, "--state-dir", dir.join("state")],
+        "cwd": dir,
+        "mode": "auto",
+        "roots": null,
+        "calls": calls,
+    });
+    let plan_file = dir.join("plan.json");
+    std::fs::write(&plan_file, plan.to_string()).unwrap();
+    let out = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fs_session.py"))
+        .arg(&plan_file)
+        .current_dir(dir)
+        .env_remove("AIFIRST_ROOTS")
+        .env_remove("AIFIRST_STATE_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn text(result: &Value) -> String {
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn net_sys_and_data_tools_over_mcp_with_undo() {
+    let (port, hits) = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("readme.txt"), "hello\n").unwrap();
+    {
+        let db = rusqlite::Connection::open(root.join("shop.db")).unwrap();
+        db.execute_batch(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER);
+             INSERT INTO items VALUES (1, 'apple', 3), (2, 'pear', 5);",
+        )
+        .unwrap();
+    }
+    // The operator's configuration: one host, one program.
+    std::fs::write(
+        dir.path().join("airun.toml"),
+        format!("allowed_hosts = [\"127.0.0.1:{port}\"]\nallowed_commands = [\"sh\"]\n"),
+    )
+    .unwrap();
+    let before = tree(&root);
+    let p = |rel: &str| root.join(rel).display().to_string();
+    let page = format!("http://127.0.0.1:{port}/page.html");
+    let calls = json!([
+        ["fetch", {"url": page}],
+        ["download_file", {"url": page, "path": p("page.html")}],
+        ["run_command", {"program": "sh", "args": ["-c", "echo built > out.txt; cat readme.txt out.txt"],
+                         "undo_paths": [p("out.txt")]}],
+        ["get_current_time", {"timezone": "UTC"}],
+        ["convert_time", {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Kolkata"}],
+        ["which", {"program": "sh"}],
+        ["run_command", {"program": "python3", "args": ["-c", "print(1)"], "undo_paths": [p("x.txt")]}],
+        ["run_command", {"program": "sh", "args": ["-c", "echo no undo paths > loose.txt"]}],
+        ["http_request", {"method": "POST", "url": page, "json": {"a": 1}}],
+        ["fetch", {"url": "http://127.0.0.2:9/"}],
+        ["write_csv", {"path": p("items.csv"), "rows": [{"id": 1, "name": "apple, red"}, {"id": 2, "name": "pear"}]}],
+        ["read_csv", {"path": p("items.csv")}],
+        ["sqlite_execute", {"database": p("shop.db"), "sql": "UPDATE items SET qty = qty + ?1 WHERE name = ?2", "params": [10, "apple"]}],
+        ["sqlite_execute", {"database": p("shop.db"), "sql": "DELETE FROM items WHERE id = 2; INSERT INTO items VALUES (3, 'fig', 1)"}],
+        ["sqlite_query", {"database": p("shop.db"), "sql": "SELECT id, name, qty FROM items ORDER BY id"}],
+        ["query_json", {"filter": "[.[] | select(.qty > 4) | .name]", "value": [{"name": "a", "qty": 5}, {"name": "b", "qty": 1}]}],
+        ["hash_file", {"path": p("readme.txt")}],
+        ["diff_text", {"old": "a\nb\n", "new": "a\nc\n"}],
+        ["history", {}],
+        ["undo", {"steps": 5}],
+    ]);
+    let s = session(dir.path(), &root, calls);
+    let tools = s["tools"].as_object().unwrap();
+    let ann = |name: &str| {
+        tools.get(name).unwrap_or_else(|| panic!("no tool {name}"))["annotations"].clone()
+    };
+    for name in [
+        "fetch",
+        "http_get",
+        "http_request",
+        "download_file",
+        "run_command",
+        "get_current_time",
+        "convert_time",
+        "system_info",
+        "list_processes",
+        "get_env",
+        "which",
+        "query_json",
+        "read_csv",
+        "write_csv",
+        "sqlite_query",
+        "sqlite_execute",
+        "hash_file",
+        "diff_text",
+    ] {
+        assert!(tools.contains_key(name), "no tool {name}");
+    }
+    assert_eq!(ann("fetch")["readOnlyHint"], true);
+    assert_eq!(ann("fetch")["openWorldHint"], true);
+    assert_eq!(ann("http_request")["readOnlyHint"], false);
+    assert_eq!(ann("http_request")["destructiveHint"], true);
+    assert_eq!(ann("run_command")["openWorldHint"], true);
+    assert_eq!(ann("get_current_time")["readOnlyHint"], true);
+    assert_eq!(ann("download_file")["readOnlyHint"], false);
+
+    let r = s["results"].as_array().unwrap();
+    for (i, res) in r.iter().enumerate().take(6) {
+        assert_ne!(res["isError"], true, "call {i}: {res}");
+    }
+    assert!(
+        text(&r[0]).starts_with(&format!("Contents of {page}:")),
+        "{}",
+        r[0]
+    );
+    assert!(text(&r[0]).contains("# Release notes"), "{}", r[0]);
+    assert!(
+        r[1]["structuredContent"]["bytes"].as_u64().unwrap() > 100,
+        "{}",
+        r[1]
+    );
+    let ran = &r[2]["structuredContent"];
+    assert_eq!(ran["exit_code"], 0, "{}", r[2]);
+    assert_eq!(ran["stdout"], "hello\nbuilt\n");
+    assert_eq!(r[3]["structuredContent"]["timezone"], "UTC");
+    assert_eq!(
+        r[4]["structuredContent"]["time_difference"], "+5.5h",
+        "{}",
+        r[4]
+    );
+    assert_eq!(r[5]["structuredContent"]["allowed"], true, "{}", r[5]);
+    // Not allowed: refused before anything runs.
+    assert_eq!(r[6]["isError"], true);
+    assert!(text(&r[6]).contains("allowed_commands"), "{}", r[6]);
+    // No undo_paths: irreversible, so it needs the user's confirmation (this client gives none).
+    assert_eq!(
+        r[7]["_meta"]["aifirst/error"], "needs_confirmation",
+        "{}",
+        r[7]
+    );
+    assert!(!root.join("loose.txt").exists(), "nothing ran");
+    assert_eq!(r[8]["isError"], true, "{}", r[8]);
+    assert_eq!(
+        r[8]["_meta"]["aifirst/error"], "needs_confirmation",
+        "{}",
+        r[8]
+    );
+    // A host outside allowed_hosts.
+    assert_eq!(r[9]["isError"], true);
+    assert_eq!(ann("sqlite_query")["readOnlyHint"], true);
+    assert_eq!(ann("sqlite_execute")["destructiveHint"], true);
+    // data
+    for (i, res) in r.iter().enumerate().skip(10).take(8) {
+        assert_ne!(res["isError"], true, "call {i}: {res}");
+    }
+    assert_eq!(r[10]["structuredContent"]["rows_written"], 2, "{}", r[10]);
+    assert_eq!(
+        r[11]["structuredContent"]["rows"][0]["name"], "apple, red",
+        "{}",
+        r[11]
+    );
+    assert_eq!(r[12]["structuredContent"]["rows_changed"], 1, "{}", r[12]);
+    assert_eq!(
+        r[14]["structuredContent"]["rows"],
+        json!([[1, "apple", 13], [3, "fig", 1]]),
+        "{}",
+        r[14]
+    );
+    assert_eq!(
+        r[15]["structuredContent"]["results"],
+        json!([["a"]]),
+        "{}",
+        r[15]
+    );
+    assert_eq!(
+        r[16]["structuredContent"]["hex"],
+        "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+    );
+    assert!(
+        text(&r[17]).contains("-b") && text(&r[17]).contains("+c"),
+        "{}",
+        r[17]
+    );
+    // The five undoable changes (two SQL changes, the CSV, the command's file, the download),
+    // undone by one `undo`: the files are as they were and so are the rows.
+    assert_eq!(
+        r[19]["structuredContent"]["undone"]
+            .as_array()
+            .map(Vec::len),
+        Some(5),
+        "{}",
+        r[19]
+    );
+    let rows: Vec<(i64, String, i64)> = {
+        let db = rusqlite::Connection::open(root.join("shop.db")).unwrap();
+        let mut st = db
+            .prepare("SELECT id, name, qty FROM items ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(rows, vec![(1, "apple".into(), 3), (2, "pear".into(), 5)]);
+    let mut now = tree(&root);
+    let mut was = before.clone();
+    // SQLite may leave its files' bytes different after a change and its undo; the rows say it.
+    now.remove("shop.db");
+    was.remove("shop.db");
+    assert_eq!(now, was);
+    // fetch and download_file: two requests; the refused POST and host: none.
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
