@@ -6,7 +6,8 @@
 //!    airun.toml, journaled and audited) against the official MCP fetch server
 //!    (`mcp-server-fetch`, installed with pip into a venv under `target/bench-data` the first
 //!    time; never committed; run with `--ignore-robots-txt`, which it would otherwise fetch
-//!    first). The servers take turns call by call. Medians and the ratio.
+//!    first, and `--allow-private-ips`, without which it refuses 127.0.0.1). The servers take
+//!    turns call by call. Medians and the ratio.
 //! 2. `sqlite_execute` of an UPDATE of 1,000 rows, through the engine with its changeset undo
 //!    (session attached, changeset inverted and journaled, audited), against the same SQL
 //!    through the `sqlite3` command-line shell on the same kind of database, and against the same
@@ -161,7 +162,12 @@ pub fn bench_net_data(args: &[String]) -> Result<()> {
     if !skip_peer {
         let python = fetch_server()?;
         let mut cmd = Command::new(python);
-        cmd.args(["-m", "mcp_server_fetch", "--ignore-robots-txt"]);
+        cmd.args([
+            "-m",
+            "mcp_server_fetch",
+            "--ignore-robots-txt",
+            "--allow-private-ips",
+        ]);
         servers.push(Client::start(cmd)?);
     }
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); servers.len()];
@@ -175,7 +181,7 @@ pub fn bench_net_data(args: &[String]) -> Result<()> {
     println!("fetch of a 1 MiB HTML page on 127.0.0.1 (Markdown, first 5,000 characters), median of {calls}:");
     match medians.next() {
         Some(theirs) => println!(
-            "  ours {:.1} ms (journaled, audited)   official fetch server {:.1} ms   ours/theirs {:.2}× (goal ≤ 0.5×)",
+            "  ours {:.1} ms (journaled, audited)   official fetch server {:.1} ms   ours/theirs {:.3}× (goal ≤ 0.5×)",
             ms(ours),
             ms(theirs),
             ours.as_secs_f64() / theirs.as_secs_f64().max(1e-9)
