@@ -87,6 +87,32 @@ fn session(dir: &Path, root: &Path, calls: Value) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Fails when `secret` appears in any file below `dir` (the journal, the audit log, blobs).
+fn assert_no_secret_in(dir: &Path, secret: &str) {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files += 1;
+                let bytes = std::fs::read(&p).unwrap();
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{} holds the secret",
+                    p.display()
+                );
+            }
+        }
+    }
+    assert!(
+        files >= 2,
+        "the state directory holds the journal and the audit log"
+    );
+}
+
 fn text(result: &Value) -> String {
     result["content"][0]["text"]
         .as_str()
@@ -140,6 +166,12 @@ fn net_sys_and_data_tools_over_mcp_with_undo() {
         ["diff_text", {"old": "a\nb\n", "new": "a\nc\n"}],
         ["history", {}],
         ["undo", {"steps": 5}],
+        ["http_get", {"url": page}],
+        ["system_info", {}],
+        ["list_processes", {"limit": 5}],
+        ["get_env", {"name": "AIFIRST_TEST_API_TOKEN"}],
+        ["run_command", {"program": "sh", "args": ["-c", "echo deploy with 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"],
+                         "undo_paths": [p("y.txt")]}],
     ]);
     let s = session(dir.path(), &root, calls);
     let tools = s["tools"].as_object().unwrap();
@@ -280,6 +312,35 @@ fn net_sys_and_data_tools_over_mcp_with_undo() {
     now.remove("shop.db");
     was.remove("shop.db");
     assert_eq!(now, was);
-    // fetch and download_file: two requests; the refused POST and host: none.
-    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // The read-only tools answer with data.
+    assert_eq!(r[20]["structuredContent"]["status"], 200, "{}", r[20]);
+    assert!(
+        r[21]["structuredContent"]["cpus"].as_u64().unwrap() >= 1,
+        "{}",
+        r[21]
+    );
+    assert!(
+        !r[22]["structuredContent"]["processes"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{}",
+        r[22]
+    );
+    // The SDK starts the server with a minimal environment: the variable is not there (the
+    // stdlib tests show one named like a secret being withheld).
+    assert_eq!(
+        r[23]["structuredContent"]["value"],
+        Value::Null,
+        "{}",
+        r[23]
+    );
+    // fetch, download_file and http_get: three requests; the refused POST and host: none.
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    // A token a command prints (and its arguments carry) comes back, and is kept, redacted.
+    let token = "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";
+    let out = r[24]["structuredContent"]["stdout"].as_str().unwrap();
+    assert!(out.starts_with("deploy with [REDACTED"), "{}", r[24]);
+    assert!(!r[24].to_string().contains(token));
+    assert_no_secret_in(&dir.path().join("state"), token);
 }

@@ -58,6 +58,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::{check_path, failed, invalid};
 use aifirst::fs::{EntryKind, File, Fs, Located};
 use aifirst::{capability, Ctx, ToolError};
 use base64::Engine as _;
@@ -72,8 +73,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 const MIB: usize = 1024 * 1024;
-/// Longer paths are refused before they reach the file system.
-const MAX_PATH_BYTES: usize = 4096;
 /// query_json reads JSON files up to this size.
 const MAX_JSON_FILE: u64 = 64 * MIB as u64;
 /// A jq filter is at most this long.
@@ -2141,40 +2140,6 @@ fn diff_side(
             Ok((shown.display().to_string(), text))
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-fn invalid(message: String) -> ToolError {
-    ToolError::InvalidArguments { message }
-}
-
-fn failed(message: String) -> ToolError {
-    ToolError::Handler { message }
-}
-
-/// Refuses paths no file system call should see: empty, with a NUL byte, or overlong.
-fn check_path(path: &str, arg: &str) -> Result<(), ToolError> {
-    if path.is_empty() {
-        return Err(invalid(format!(
-            "`{arg}` is empty: give an absolute path inside an allowed directory, or one \
-             relative to the first (list_allowed_directories shows them)"
-        )));
-    }
-    if path.contains('\0') {
-        return Err(invalid(format!(
-            "`{arg}` contains a NUL byte, which no file name can hold: \"{}\"",
-            path.escape_debug()
-        )));
-    }
-    if path.len() > MAX_PATH_BYTES {
-        return Err(invalid(format!(
-            "`{arg}` is {} bytes long; paths are limited to {MAX_PATH_BYTES} bytes",
-            path.len()
-        )));
-    }
-    Ok(())
 }
 
 /// Refuses to write over a FIFO, socket or device.

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::common::{check_path, failed, invalid};
 use aifirst::fs::{DirEntryInfo, EntryKind, File, Fs};
 use aifirst::{capability, Ctx, ToolError};
 use base64::Engine as _;
@@ -41,8 +42,6 @@ const MAX_MEDIA_BYTES: u64 = 16 * MIB;
 /// read_multiple_files returns at most this much text in all.
 const MAX_MULTI_BYTES: u64 = 64 * MIB;
 const MIB: u64 = 1024 * 1024;
-/// Longer paths are refused before they reach the file system.
-const MAX_PATH_BYTES: usize = 4096;
 /// directory_tree refuses trees with more entries, or deeper ones.
 const MAX_TREE_ENTRIES: usize = 100_000;
 const MAX_TREE_DEPTH: usize = 128;
@@ -850,40 +849,6 @@ pub fn list_allowed_directories(ctx: &Ctx) -> String {
     }
     let list: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
     format!("Allowed directories:\n{}", list.join("\n"))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Paths and errors
-
-fn invalid(message: String) -> ToolError {
-    ToolError::InvalidArguments { message }
-}
-
-fn failed(message: String) -> ToolError {
-    ToolError::Handler { message }
-}
-
-/// Refuses paths no file system call should see: empty, with a NUL byte, or overlong.
-fn check_path(path: &str, arg: &str) -> Result<(), ToolError> {
-    if path.is_empty() {
-        return Err(invalid(format!(
-            "`{arg}` is empty: give an absolute path inside an allowed directory, or one \
-             relative to the first (list_allowed_directories shows them)"
-        )));
-    }
-    if path.contains('\0') {
-        return Err(invalid(format!(
-            "`{arg}` contains a NUL byte, which no file name can hold: \"{}\"",
-            path.escape_debug()
-        )));
-    }
-    if path.len() > MAX_PATH_BYTES {
-        return Err(invalid(format!(
-            "`{arg}` is {} bytes long; paths are limited to {MAX_PATH_BYTES} bytes",
-            path.len()
-        )));
-    }
-    Ok(())
 }
 
 /// The path as the sandbox shows it (the allowed directory as configured, joined with the rest).

@@ -27,6 +27,7 @@
 //!
 //! Without the feature (`default-features = false`) the crate registers nothing.
 
+mod common;
 #[cfg(feature = "data")]
 pub mod data;
 #[cfg(feature = "fs")]

@@ -47,6 +47,7 @@ use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::common::{check_path, invalid};
 use aifirst::fs::EntryKind;
 use aifirst::http::{Method, Outgoing, Received, Url};
 use aifirst::{capability, Ctx, ToolError, Value};
@@ -69,8 +70,6 @@ const MAX_TIMEOUT_SECS: u64 = 600;
 const MAX_FETCH_LENGTH: u64 = 1_000_000;
 /// Longer URLs are refused before anything is parsed.
 const MAX_URL_BYTES: usize = 16 * 1024;
-/// Longer paths are refused before they reach the file system.
-const MAX_PATH_BYTES: usize = 4096;
 /// HTML nested deeper than this is not converted (the converter recurses per level).
 const MAX_HTML_DEPTH: usize = 512;
 /// HTML with more nodes (elements, text, comments) than this is not converted: the converter's
@@ -117,7 +116,6 @@ pub struct HttpResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// The body was longer than 16 MiB and is cut there.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
 }
 
@@ -277,7 +275,7 @@ pub async fn download_file(
     /// first.
     path: String,
 ) -> Result<Download, ToolError> {
-    check_path(&path)?;
+    check_path(&path, "path")?;
     // Where it goes is settled before anything is sent.
     let shown = {
         let fs = ctx.fs();
@@ -794,37 +792,6 @@ fn page(content: &str, start: u64, max: u64) -> String {
     } else {
         piece
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-fn invalid(message: String) -> ToolError {
-    ToolError::InvalidArguments { message }
-}
-
-/// Refuses paths no file system call should see: empty, with a NUL byte, or overlong.
-fn check_path(path: &str) -> Result<(), ToolError> {
-    if path.is_empty() {
-        return Err(invalid(
-            "`path` is empty: give an absolute path inside an allowed directory, or one \
-             relative to the first (list_allowed_directories shows them)"
-                .into(),
-        ));
-    }
-    if path.contains('\0') {
-        return Err(invalid(format!(
-            "`path` contains a NUL byte, which no file name can hold: \"{}\"",
-            path.escape_debug()
-        )));
-    }
-    if path.len() > MAX_PATH_BYTES {
-        return Err(invalid(format!(
-            "`path` is {} bytes long; paths are limited to {MAX_PATH_BYTES} bytes",
-            path.len()
-        )));
-    }
-    Ok(())
 }
 
 /// A failed download says that nothing was written.

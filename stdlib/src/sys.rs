@@ -50,6 +50,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::{failed, invalid};
 use aifirst::fs::{EntryKind, Fs};
 use aifirst::{capability, Ctx, Redactor, ToolError};
 use jiff::civil::{Time, Weekday};
@@ -1658,17 +1659,6 @@ pub fn which(
         allowed: target.is_some() && !refused,
         program,
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Arguments and errors
-
-fn invalid(message: String) -> ToolError {
-    ToolError::InvalidArguments { message }
-}
-
-fn failed(message: String) -> ToolError {
-    ToolError::Handler { message }
 }
 
 /// The sandbox's error about `arg`, saying which argument it is about.
