@@ -329,6 +329,8 @@ struct Settings {
     hosts: Vec<String>,
     /// `allowed_commands`.
     commands: Vec<String>,
+    /// `max_fetch_bytes`, `max_response_bytes`, `max_download_bytes`.
+    net_limits: aifirst::NetLimits,
     /// `[http.headers]`, expanded.
     headers: Vec<(String, String)>,
     /// `[mcp]`: the HTTP server's limits.
@@ -401,6 +403,9 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
     let headers = config
         .headers()
         .map_err(|e| Fail::Usage(format!("airun.toml {e}")))?;
+    let net_limits = config
+        .net_limits()
+        .map_err(|e| Fail::Usage(format!("airun.toml: {e}")))?;
     // A root that does not exist is a configuration error for every command, not only for
     // the ones that open the engine.
     aifirst::fs::Fs::new(&roots)
@@ -418,6 +423,7 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
         roots,
         hosts: config.allowed_hosts.clone(),
         commands: config.allowed_commands.clone(),
+        net_limits,
         headers,
         mcp: config.mcp.clone(),
         snapshot_limit: config
@@ -432,6 +438,7 @@ fn sandbox(s: &Settings) -> Result<aifirst::Sandbox, Fail> {
         .map_err(|e| Fail::Usage(format!("{e} (from allowed_roots, --root or AIFIRST_ROOTS)")))
         .map(|sb| {
             sb.with_net(aifirst::http::Net::new(s.hosts.clone(), s.headers.clone()))
+                .with_net_limits(s.net_limits)
                 .with_commands(s.commands.clone())
                 .with_redactor(s.redactor.clone())
         })

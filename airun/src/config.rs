@@ -1,5 +1,5 @@
 //! `airun.toml`: policy, state directory, session, meta tools, redaction, allowed hosts and roots,
-//! API headers and the HTTP server's limits.
+//! the network tools' response limits, API headers and the HTTP server's limits.
 //!
 //! Precedence, strongest first: command-line flags, `AIFIRST_STATE_DIR` / `AIFIRST_SESSION`,
 //! the configuration file, the defaults.
@@ -7,11 +7,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aifirst::{Policy, Redactor};
+use aifirst::{NetLimits, Policy, Redactor};
 use serde::Deserialize;
 
 /// The name looked for in the working directory when `--config` is not given.
 pub const DEFAULT_FILE: &str = "airun.toml";
+
+/// The most `max_fetch_bytes`, `max_response_bytes` and `max_download_bytes` may be: 4 GiB.
+pub const MAX_NET_LIMIT_BYTES: u64 = 4 << 30;
 
 /// The parsed configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -42,6 +45,14 @@ pub struct Config {
     /// The most file content one call's snapshot may keep (bytes, default 256 MiB). A call
     /// past it cannot be undone: policy decides whether it runs (by default it asks to confirm).
     pub max_snapshot_bytes: Option<u64>,
+    /// The most of a response `fetch` reads (bytes, default 5 MiB); a longer one is an error.
+    pub max_fetch_bytes: Option<u64>,
+    /// The most of a response body `http_get` and `http_request` read (bytes, default 16 MiB);
+    /// a longer body is cut there and marked `truncated`.
+    pub max_response_bytes: Option<u64>,
+    /// The largest file `download_file` writes (bytes, default 256 MiB); a longer response is an
+    /// error and nothing is written. Each download in flight holds its response in memory.
+    pub max_download_bytes: Option<u64>,
     #[serde(default)]
     pub audit: Audit,
     #[serde(default)]
@@ -183,9 +194,33 @@ impl Config {
         Ok((config, Some(path)))
     }
 
-    /// Parses configuration text; the error names the line and column.
+    /// Parses configuration text; the error names the line and column (or, for a value out of
+    /// range, its key).
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+        let config: Config =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        config.net_limits()?;
+        Ok(config)
+    }
+
+    /// The network tools' limits (`max_fetch_bytes`, `max_response_bytes`,
+    /// `max_download_bytes`): each key given, or its default ([`NetLimits::DEFAULT`]). A value
+    /// of 0 or above [`MAX_NET_LIMIT_BYTES`] is an error naming its key.
+    pub fn net_limits(&self) -> Result<NetLimits, String> {
+        let d = NetLimits::DEFAULT;
+        Ok(NetLimits {
+            max_fetch_bytes: net_limit("max_fetch_bytes", self.max_fetch_bytes, d.max_fetch_bytes)?,
+            max_response_bytes: net_limit(
+                "max_response_bytes",
+                self.max_response_bytes,
+                d.max_response_bytes,
+            )?,
+            max_download_bytes: net_limit(
+                "max_download_bytes",
+                self.max_download_bytes,
+                d.max_download_bytes,
+            )?,
+        })
     }
 
     /// `[http.headers]` with `${VAR}` expanded from the environment; a variable that is not set
@@ -252,6 +287,19 @@ impl Config {
                 })?;
         }
         Ok(r)
+    }
+}
+
+/// One network limit: `given` when it is between 1 byte and [`MAX_NET_LIMIT_BYTES`], `default`
+/// when absent; otherwise an error naming `key`.
+fn net_limit(key: &str, given: Option<u64>, default: u64) -> Result<u64, String> {
+    match given {
+        None => Ok(default),
+        Some(n) if (1..=MAX_NET_LIMIT_BYTES).contains(&n) => Ok(n),
+        Some(n) => Err(format!(
+            "`{key} = {n}` is out of range: it must be between 1 and {MAX_NET_LIMIT_BYTES} bytes \
+             (4 GiB); leave it out for the default, {default}"
+        )),
     }
 }
 
@@ -361,6 +409,49 @@ patterns = { order_id = "ORD-[0-9]+" }
             .headers()
             .unwrap_err();
         assert!(bad.contains("not a valid header name"), "{bad}");
+    }
+
+    #[test]
+    fn net_limits_are_read_and_checked() {
+        let c = Config::parse(
+            "max_fetch_bytes = 1000\nmax_response_bytes = 2048\nmax_download_bytes = 4294967296\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.net_limits().unwrap(),
+            NetLimits {
+                max_fetch_bytes: 1000,
+                max_response_bytes: 2048,
+                max_download_bytes: 4 << 30,
+            }
+        );
+        // A key left out keeps its default; the others are not touched.
+        let l = Config::parse("max_response_bytes = 1\n")
+            .unwrap()
+            .net_limits()
+            .unwrap();
+        assert_eq!(l.max_response_bytes, 1);
+        assert_eq!(l.max_fetch_bytes, 5 << 20);
+        assert_eq!(l.max_download_bytes, 256 << 20);
+        assert_eq!(
+            Config::parse("").unwrap().net_limits().unwrap(),
+            NetLimits::DEFAULT
+        );
+        // 0 or past 4 GiB: an error naming the key.
+        for (text, key) in [
+            ("max_response_bytes = 0\n", "max_response_bytes"),
+            ("max_fetch_bytes = 0\n", "max_fetch_bytes"),
+            ("max_download_bytes = 0\n", "max_download_bytes"),
+            ("max_download_bytes = 4294967297\n", "max_download_bytes"),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(
+                e.contains(&format!("`{key} = ")) && e.contains("between 1 and 4294967296"),
+                "{text}: {e}"
+            );
+        }
+        // Negative: not a byte count at all.
+        assert!(Config::parse("max_fetch_bytes = -1\n").is_err());
     }
 
     #[test]

@@ -687,9 +687,13 @@ fn confirm_message(def: &CapabilityDef, args: &Value, why: &str) -> String {
     }
     let undo = match def.undo {
         UndoDecl::Irreversible { reason } => format!("It cannot be undone: {reason}."),
+        // This one call cannot be undone (`why` says so): no word on the usual undo.
+        _ if why.starts_with("this call of") => String::new(),
         _ => format!("Undo: {}.", undo_summary(def)),
     };
     format!("{why}. Run `{}` with {args}? {undo}", def.name)
+        .trim_end()
+        .to_string()
 }
 
 impl ServerHandler for McpServer {

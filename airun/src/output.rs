@@ -26,6 +26,14 @@ pub fn write_stdout(text: &str) {
 
 /// One line saying how a capability is undone.
 pub fn undo_summary(def: &CapabilityDef) -> String {
+    let usual = undo_decl_summary(def);
+    if def.irreversible_when.is_some() {
+        return format!("{usual}; some calls cannot be undone and are asked about first");
+    }
+    usual
+}
+
+fn undo_decl_summary(def: &CapabilityDef) -> String {
     match def.undo {
         UndoDecl::Undeclared => "not needed".to_string(),
         UndoDecl::Function { path, .. } => format!("function {path}"),
@@ -91,6 +99,7 @@ pub fn describe(def: &CapabilityDef) -> Value {
         "undo_confidence": plan_confidence(def).map(|(c, _)| c.as_str()),
         "undo_evidence": plan_confidence(def).map(|(_, e)| e),
         "irreversible": matches!(def.undo, UndoDecl::Irreversible { .. }),
+        "some_calls_irreversible": def.irreversible_when.is_some(),
         "input_schema": (def.input_schema)().as_value(),
         "output_schema": (def.output_schema)().map(|s| s.as_value().clone()),
         "defined_at": def.location.to_string(),

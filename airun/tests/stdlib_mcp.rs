@@ -172,6 +172,7 @@ fn net_sys_and_data_tools_over_mcp_with_undo() {
         ["get_env", {"name": "AIFIRST_TEST_API_TOKEN"}],
         ["run_command", {"program": "sh", "args": ["-c", "echo deploy with 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"],
                          "undo_paths": [p("y.txt")]}],
+        ["sqlite_execute", {"database": p("shop.db"), "sql": "DROP TABLE items"}],
     ]);
     let s = session(dir.path(), &root, calls);
     let tools = s["tools"].as_object().unwrap();
@@ -343,4 +344,25 @@ fn net_sys_and_data_tools_over_mcp_with_undo() {
     assert!(out.starts_with("deploy with [REDACTED"), "{}", r[24]);
     assert!(!r[24].to_string().contains(token));
     assert_no_secret_in(&dir.path().join("state"), token);
+    // A schema change cannot be undone: the user is asked first (this client cannot answer),
+    // and the table is still there.
+    assert_eq!(
+        r[25]["_meta"]["aifirst/error"], "needs_confirmation",
+        "{}",
+        r[25]
+    );
+    assert!(
+        text(&r[25]).contains("drops the table `items`"),
+        "{}",
+        r[25]
+    );
+    let tables: i64 = rusqlite::Connection::open(root.join("shop.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'items'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1);
 }

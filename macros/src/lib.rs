@@ -69,6 +69,9 @@ struct Attrs {
     /// `undo = …` was written but could not be read (already reported).
     undo_unreadable: bool,
     irreversible: Option<LitStr>,
+    /// `irreversible_when = path::to::check`: a function telling, before a call runs, whether
+    /// that call cannot be undone (`fn(&Ctx, &Value) -> Result<Option<String>, ToolError>`).
+    irreversible_when: Option<syn::Path>,
     /// A JSON Schema given as text: the function then takes the whole arguments object as one
     /// parameter (generated code uses this).
     input_schema: Option<LitStr>,
@@ -145,6 +148,10 @@ fn parse_attrs(attr: TokenStream2, errors: &mut Errors) -> Attrs {
                 dup(errors, a.irreversible.is_some());
                 a.irreversible = Some(meta.value()?.parse()?);
             }
+            "irreversible_when" => {
+                dup(errors, a.irreversible_when.is_some());
+                a.irreversible_when = Some(meta.value()?.parse()?);
+            }
             "input_schema" => {
                 dup(errors, a.input_schema.is_some());
                 a.input_schema = Some(meta.value()?.parse()?);
@@ -177,7 +184,7 @@ fn parse_attrs(attr: TokenStream2, errors: &mut Errors) -> Attrs {
                     span,
                     format!(
                         "unknown attribute `{key}`; expected one of: name, description, effects(...), idempotent, \
-                         undo = ..., irreversible = \"...\", input_schema = \"{{...}}\", output_schema = \"{{...}}\", tags = [\"...\"], route = \"...\", {}",
+                         undo = ..., irreversible = \"...\", irreversible_when = path::to::check, input_schema = \"{{...}}\", output_schema = \"{{...}}\", tags = [\"...\"], route = \"...\", {}",
                         HINTS.join(", ")
                     ),
                 );
@@ -679,6 +686,26 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         ),
         _ => {}
     }
+    if let (Some(p), Some(_)) = (&attrs.irreversible_when, &attrs.irreversible) {
+        errors.push(
+            p.span(),
+            "`irreversible_when` names the calls that cannot be undone, but `irreversible = \"…\"` \
+             already says none can: keep one",
+        );
+    }
+    if let (Some(p), None, None) = (&attrs.irreversible_when, &attrs.undo, &attrs.irreversible) {
+        errors.push(
+            p.span(),
+            "`irreversible_when` marks some calls of an undoable capability irreversible: declare \
+             how the others are undone with `undo = …`",
+        );
+    }
+    let irreversible_when = match &attrs.irreversible_when {
+        Some(p) => {
+            quote_spanned!(p.span()=> ::core::option::Option::Some(#p as ::aifirst::IrreversibleWhen))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     if let Some(r) = &attrs.irreversible {
         if r.value().trim().is_empty() {
             errors.push(
@@ -956,6 +983,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 location: ::aifirst::SourceLocation { file: ::core::file!(), line: #line, module: ::core::module_path!() },
                 tags: &[#(#tags),*],
                 route: #route,
+                irreversible_when: #irreversible_when,
             };
         };
     };

@@ -30,6 +30,8 @@ pub struct Ctx {
     compensations: Mutex<Vec<Compensation>>,
     location: Mutex<Option<String>>,
     sandbox: Arc<Sandbox>,
+    /// Why this call cannot be undone, when the engine's policy let it run anyway.
+    irreversible: Option<String>,
 }
 
 impl Default for Ctx {
@@ -52,7 +54,21 @@ impl Ctx {
             compensations: Mutex::default(),
             location: Mutex::default(),
             sandbox,
+            irreversible: None,
         }
+    }
+
+    /// The same context, for a call the policy let run although it cannot be undone (`why`).
+    pub(crate) fn granting_irreversible(mut self, why: Option<String>) -> Self {
+        self.irreversible = why;
+        self
+    }
+
+    /// `Some(why)` when the capability's `irreversible_when` check found this call cannot be
+    /// undone and the policy let it run anyway: the handler may then do what it otherwise
+    /// refuses for want of an undo (an SQL schema change). `None` outside the engine.
+    pub fn irreversible_granted(&self) -> Option<&str> {
+        self.irreversible.as_deref()
     }
 
     /// The sandbox this call runs in.

@@ -19,6 +19,13 @@ pub type CallFn = for<'a> fn(&'a Ctx, Value) -> BoxFuture<'a, Result<Value, Tool
 /// arguments and result.
 pub type UndoFn = fn(&Ctx, &UndoCall) -> Result<(), ToolError>;
 
+/// A check declared with `irreversible_when = path::to::fn`: given the call's (checked)
+/// arguments, before anything runs or is recorded, `Some(why)` when this one call cannot be
+/// undone (an SQL schema change). The policy then decides as for any irreversible call
+/// ([`crate::Policy::decide_irreversible`]: confirmation by default); when it lets the call
+/// run, the handler sees [`Ctx::irreversible_granted`] and the step is journaled irreversible.
+pub type IrreversibleWhen = fn(&Ctx, &Value) -> Result<Option<String>, ToolError>;
+
 /// Where a capability is defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceLocation {
@@ -77,6 +84,9 @@ pub struct CapabilityDef {
     pub tags: &'static [&'static str],
     /// What it does on the wire (`GET /pets/{petId}`), when it is an HTTP operation.
     pub route: Option<&'static str>,
+    /// Which calls cannot be undone although the capability usually can be
+    /// (`irreversible_when = …`; see [`IrreversibleWhen`]).
+    pub irreversible_when: Option<IrreversibleWhen>,
 }
 
 impl CapabilityDef {

@@ -520,7 +520,19 @@ impl Engine {
             .sandbox
             .clone()
             .unwrap_or_else(|| Arc::clone(&self.sandbox));
+        let granted = match self.irreversible_call(def, &args_checked, &opts, &sandbox) {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = self.record_call(&event(e.status(), None, Some(e.to_string())));
+                return Err(e);
+            }
+        };
         let files = match self.file_plan(def, &args_checked, &opts, &sandbox) {
+            // A call that is irreversible as a whole keeps no snapshot.
+            Ok(Some(mut f)) if granted.is_some() => {
+                f.irreversible = granted.clone();
+                Some(f)
+            }
             Ok(f) => f,
             Err(e) => {
                 let _ = self.record_call(&event(e.status(), None, Some(e.to_string())));
@@ -548,9 +560,13 @@ impl Engine {
             None => None,
         };
         let step = if mutating {
-            let ahead = prepared
-                .as_ref()
-                .map_or(StepUndo::Pending, PreparedFiles::undo_ahead);
+            let ahead = match (&prepared, &granted) {
+                (Some(p), _) => p.undo_ahead(),
+                (None, Some(why)) => StepUndo::Irreversible {
+                    reason: why.clone(),
+                },
+                (None, None) => StepUndo::Pending,
+            };
             Some(self.journal.intend_with(
                 session,
                 name,
@@ -569,8 +585,11 @@ impl Engine {
             )));
         }
         let outcome = match prepared {
-            Some(p) => self.run_files(def, args_checked, p, &sandbox).await,
-            None => self.run(step, def, args_checked, &sandbox).await,
+            Some(p) => {
+                self.run_files(def, args_checked, p, &sandbox, granted)
+                    .await
+            }
+            None => self.run(step, def, args_checked, &sandbox, granted).await,
         };
         // The audit outcome first, then the journal: a step the journal calls done (or error)
         // always has its outcome record; a process killed in between leaves `intended`.
@@ -661,6 +680,29 @@ impl Engine {
             Verdict::Confirm(_) => {}
         }
         Ok((def, args))
+    }
+
+    /// Asks the capability's `irreversible_when` check whether this one call cannot be undone
+    /// and, when it cannot, the policy whether it may run anyway: `Some(why)` when it may.
+    fn irreversible_call(
+        &self,
+        def: &'static CapabilityDef,
+        args: &Value,
+        opts: &CallOptions,
+        sandbox: &Arc<Sandbox>,
+    ) -> Result<Option<String>, CallError> {
+        let Some(check) = def.irreversible_when else {
+            return Ok(None);
+        };
+        let Some(why) = check(&Ctx::with_sandbox(Arc::clone(sandbox)), args)? else {
+            return Ok(None);
+        };
+        match self.policy.decide_irreversible(def, &why) {
+            Verdict::Allow => Ok(Some(why)),
+            Verdict::Deny(w) => Err(CallError::Denied(w)),
+            Verdict::Confirm(w) if !opts.confirmed => Err(CallError::NeedsConfirmation(w)),
+            Verdict::Confirm(_) => Ok(Some(why)),
+        }
     }
 
     /// The paths a `file_snapshot` plan names for this call, checked against the sandbox and
@@ -769,8 +811,9 @@ impl Engine {
         args: Value,
         prepared: PreparedFiles,
         sandbox: &Arc<Sandbox>,
+        granted: Option<String>,
     ) -> Result<(Value, StepUndo), CallError> {
-        let ctx = Ctx::with_sandbox(Arc::clone(sandbox));
+        let ctx = Ctx::with_sandbox(Arc::clone(sandbox)).granting_irreversible(granted);
         let (mut manifest, ahead, entries, bytes, held) = match prepared {
             PreparedFiles::Irreversible(why) => {
                 let result = def.invoke(&ctx, args).await?;
@@ -844,8 +887,16 @@ impl Engine {
         def: &'static CapabilityDef,
         args: Value,
         sandbox: &Arc<Sandbox>,
+        granted: Option<String>,
     ) -> Result<(Value, StepUndo), CallError> {
         let in_sandbox = || Ctx::with_sandbox(Arc::clone(sandbox));
+        if let Some(reason) = granted {
+            // Irreversible as a whole: no snapshot, and whatever compensation the handler
+            // recorded is not kept (it would undo part of the call).
+            let ctx = in_sandbox().granting_irreversible(Some(reason.clone()));
+            let result = def.invoke(&ctx, args).await?;
+            return Ok((result, StepUndo::Irreversible { reason }));
+        }
         // Snapshot before the call, for plans that write the old state back or are guarded.
         let plan = self.plan(def);
         let (snapshot, snap_args) = match plan.as_deref() {

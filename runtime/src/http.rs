@@ -270,6 +270,44 @@ const MAX_HOPS: usize = 10;
 /// The largest response body read (`{PREFIX}_MAX_RESPONSE_BYTES` overrides it).
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
+/// How much of a response the standard library's network tools read, one limit per tool, in
+/// bytes. Kept in the sandbox ([`crate::Sandbox::with_net_limits`]); airun sets each from the
+/// airun.toml key of the same name. They do not apply to generated APIs ([`Net::call`]:
+/// `{PREFIX}_MAX_RESPONSE_BYTES`, 64 MiB by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetLimits {
+    /// `fetch`: a longer response is an error (default 5 MiB).
+    pub max_fetch_bytes: u64,
+    /// `http_get` and `http_request`: a longer body is cut here and marked `truncated` (default
+    /// 16 MiB).
+    pub max_response_bytes: u64,
+    /// `download_file`: a longer response is an error and nothing is written (default 256 MiB).
+    /// The response is held in memory before it is written, so each download in flight may take
+    /// this much.
+    pub max_download_bytes: u64,
+}
+
+impl NetLimits {
+    /// The defaults: 5 MiB for `fetch`, 16 MiB for `http_get` / `http_request`, 256 MiB for
+    /// `download_file`.
+    pub const DEFAULT: NetLimits = NetLimits {
+        max_fetch_bytes: 5 << 20,
+        max_response_bytes: 16 << 20,
+        max_download_bytes: 256 << 20,
+    };
+
+    /// A limit as [`Outgoing::max_bytes`] takes it (saturating where `usize` is narrower).
+    pub fn bytes(limit: u64) -> usize {
+        usize::try_from(limit).unwrap_or(usize::MAX)
+    }
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        NetLimits::DEFAULT
+    }
+}
+
 /// Where a redirect may lead ([`Outgoing::redirects`]). Every hop is checked either way (as
 /// [`Net::send`] says), and the resolver refuses special addresses without leave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,7 +471,7 @@ impl From<ToolError> for Failure {
 }
 
 /// `n` bytes in words: `5 MiB (5242880 bytes)`, or `4096 bytes`.
-fn size_text(n: usize) -> String {
+pub fn size_text(n: usize) -> String {
     if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB ({n} bytes)", n >> 20)
     } else {

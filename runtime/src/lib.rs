@@ -45,13 +45,14 @@ pub use aifirst_capability::{
 };
 pub use aifirst_macros::capability;
 pub use ctx::{Compensation, Ctx, UndoCall};
-pub use def::{AnnotationHints, CapabilityDef, SourceLocation, UndoDecl, UndoFn};
+pub use def::{AnnotationHints, CapabilityDef, IrreversibleWhen, SourceLocation, UndoDecl, UndoFn};
 pub use engine::{
     default_state_dir, CallError, CallEvent, CallOptions, CallStatus, Engine, Planned, Recorder,
     Resolution, UndoEvent, UndoOptions, UndoPhase, UndoReport, UndoTarget, DEFAULT_SNAPSHOT_LIMIT,
 };
 pub use error::ToolError;
 pub use expr::{resolve as resolve_expr, ExprError, Scope};
+pub use http::NetLimits;
 pub use journal::{
     Expect, Journal, JournalError, Replay, Step, StepState, StepUndo, JOURNAL_VERSION,
 };

@@ -6,17 +6,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::fs::Fs;
-use crate::http::Net;
+use crate::http::{Net, NetLimits};
 use crate::redact::Redactor;
 
-/// Allowed roots (files), allowed hosts (network), allowed programs (processes), and the
-/// operator's redaction rules for what capabilities hand back from outside (a program's output,
-/// the machine's environment). The default reaches no file, only hosts with public addresses,
+/// Allowed roots (files), allowed hosts (network) and how much of a response the network tools
+/// read, allowed programs (processes), and the operator's redaction rules for what capabilities
+/// hand back from outside (a program's output, the machine's environment). The default reaches
+/// no file, only hosts with public addresses, reads responses up to [`NetLimits::DEFAULT`],
 /// starts no program, and redacts with the built-in rules.
 #[derive(Debug, Default)]
 pub struct Sandbox {
     fs: Fs,
     net: Arc<Net>,
+    net_limits: NetLimits,
     commands: Arc<Vec<String>>,
     redactor: Arc<Redactor>,
 }
@@ -37,6 +39,13 @@ impl Sandbox {
     /// API's own origin (never to a host a redirect leads to).
     pub fn with_net(mut self, net: Net) -> Sandbox {
         self.net = Arc::new(net);
+        self
+    }
+
+    /// How much of a response the network tools read (airun.toml `max_fetch_bytes`,
+    /// `max_response_bytes`, `max_download_bytes`). Default: [`NetLimits::DEFAULT`].
+    pub fn with_net_limits(mut self, limits: NetLimits) -> Sandbox {
+        self.net_limits = limits;
         self
     }
 
@@ -64,11 +73,13 @@ impl Sandbox {
     /// This sandbox with its roots narrowed to the directories a client offers (MCP roots):
     /// an offered directory inside a root becomes a root; a root inside an offered directory
     /// stays; the rest go. Never wider than this sandbox: offering `/` keeps the roots as they
-    /// are, and offering nothing that overlaps leaves no file access. The network is shared.
+    /// are, and offering nothing that overlaps leaves no file access. The network, its limits, the
+    /// programs and the redaction rules are shared.
     pub fn narrowed_to(&self, offered: &[PathBuf]) -> Sandbox {
         Sandbox {
             fs: self.fs.narrowed(offered),
             net: Arc::clone(&self.net),
+            net_limits: self.net_limits,
             commands: Arc::clone(&self.commands),
             redactor: Arc::clone(&self.redactor),
         }
@@ -89,6 +100,11 @@ impl Sandbox {
         &self.net
     }
 
+    /// How much of a response the network tools read ([`Sandbox::with_net_limits`]).
+    pub fn net_limits(&self) -> NetLimits {
+        self.net_limits
+    }
+
     /// The programs a capability may start ([`Sandbox::with_commands`]).
     pub fn commands(&self) -> &[String] {
         &self.commands
@@ -97,5 +113,31 @@ impl Sandbox {
     /// The redaction rules ([`Sandbox::with_redactor`]).
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_limits_default_and_survive_narrowing() {
+        assert_eq!(Sandbox::new().net_limits(), NetLimits::DEFAULT);
+        assert_eq!(
+            NetLimits::DEFAULT,
+            NetLimits {
+                max_fetch_bytes: 5 << 20,
+                max_response_bytes: 16 << 20,
+                max_download_bytes: 256 << 20,
+            }
+        );
+        let limits = NetLimits {
+            max_fetch_bytes: 1,
+            max_response_bytes: 2,
+            max_download_bytes: 3,
+        };
+        let sandbox = Sandbox::new().with_net_limits(limits);
+        assert_eq!(sandbox.net_limits(), limits);
+        assert_eq!(sandbox.narrowed_to(&[]).net_limits(), limits);
     }
 }

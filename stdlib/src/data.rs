@@ -18,13 +18,18 @@
 //!   inserted since — naming the table, the row and what happened, so undoing one agent's change
 //!   never writes over a change made since. Nothing is written on a conflict. Applying records
 //!   the inverse of what it applied as its own compensation.
-//! - What sessions do not record is refused instead of left unrecorded: schema changes (CREATE,
-//!   DROP, ALTER, indexes, triggers, views — the runtime has no way for a handler to mark one
-//!   call irreversible, so `sqlite_execute` refuses them and points to a migration tool or the
-//!   sqlite3 shell), rows of tables without a PRIMARY KEY, and virtual tables. The check runs
-//!   when each statement is prepared (SQLite's authorizer names every table a statement and its
-//!   triggers write) and again after the statements ran (the update hook sees rows written by
-//!   foreign-key actions); a refusal rolls everything back.
+//! - What sessions do not record makes the call **irreversible**, and the runtime's policy
+//!   decides (by default the user confirms): schema changes (CREATE, DROP, ALTER, indexes,
+//!   triggers, views), rows of tables without a PRIMARY KEY, and virtual tables. The capability
+//!   declares `irreversible_when = sqlite_execute_irreversible`: before the engine runs (or
+//!   journals) a call, its statements are prepared — not run — on a read-only connection, and
+//!   SQLite's authorizer names each schema change and each table written. When the policy lets
+//!   such a call run, the handler sees [`Ctx::irreversible_granted`], runs the statements
+//!   without a session and records no compensation; the step is journaled irreversible with the
+//!   reason. Without that grant (a direct call, or a write the check could not see, such as a
+//!   foreign-key action on a table without a key), the same things are refused: the authorizer
+//!   refuses schema changes as each statement is prepared, and the update hook's tables are
+//!   checked after the statements ran; a refusal rolls everything back.
 //! - Known gaps of the session extension, left as they are: a row whose (non-INTEGER) primary
 //!   key holds NULL is not recorded; AUTOINCREMENT counters (`sqlite_sequence`) are not put
 //!   back; triggers fire when a changeset is applied, as on any write.
@@ -961,7 +966,7 @@ pub fn sqlite_query(
     let db = database_file(ctx.fs(), &database, false)?;
     let shown = db.shown.clone();
     let mut conn = open_db(&db, false)?;
-    let gate = install_gate(&mut conn, false).map_err(|e| sql_error(&shown, &e, None))?;
+    let gate = install_gate(&mut conn, Mode::Read).map_err(|e| sql_error(&shown, &e, None))?;
     set_judging(&gate, true);
     let mut stmt = conn.prepare(&sql).map_err(|e| match e {
         rusqlite::Error::MultipleStatement => {
@@ -1018,17 +1023,21 @@ pub fn sqlite_query(
     })
 }
 
-/// Change rows of an SQLite database file: INSERT, UPDATE, DELETE (REPLACE, UPSERT, RETURNING
+/// Change an SQLite database file: INSERT, UPDATE, DELETE (REPLACE, UPSERT, RETURNING
 /// included), all in one transaction — if any statement fails, nothing is changed. With
 /// `params`, `sql` is one statement and the values are bound to its placeholders (never paste
 /// values into `sql`); without, `sql` may hold several statements separated by `;`. Undo puts
 /// back exactly the rows this call changed, and refuses (changing nothing) when one of them was
-/// changed again since. So that every change can be undone, schema changes (CREATE, DROP, ALTER,
-/// indexes, triggers, views) are refused — run migrations with a migration tool or the sqlite3
-/// shell — and so are writes to tables without a PRIMARY KEY and to virtual tables. ATTACH,
-/// transaction statements and pragmas that change settings are refused too. A statement running
-/// longer than 30 s is stopped (nothing is changed).
-#[capability(effects(create, update, delete, database), undo = custom)]
+/// changed again since. Schema changes (CREATE, DROP, ALTER, indexes, triggers, views) and
+/// writes to tables without a PRIMARY KEY cannot be undone: such a call is irreversible, so it
+/// runs only when the user confirms (or policy allows it). ATTACH, transaction statements and
+/// pragmas that change settings are refused. A statement running longer than 30 s is stopped
+/// (nothing is changed).
+#[capability(
+    effects(create, update, delete, database),
+    undo = custom,
+    irreversible_when = sqlite_execute_irreversible
+)]
 pub fn sqlite_execute(
     ctx: &Ctx,
     /// The database file (it must exist): an absolute path inside an allowed directory, or one
@@ -1045,11 +1054,18 @@ pub fn sqlite_execute(
     let db = database_file(ctx.fs(), &database, true)?;
     let shown = db.shown.clone();
     let mut conn = open_db(&db, true)?;
-    let gate = install_gate(&mut conn, true).map_err(|e| sql_error(&shown, &e, None))?;
+    // The engine's policy let this call run knowing it cannot be undone: what the session
+    // extension does not record runs too, and nothing is recorded.
+    let mode = if ctx.irreversible_granted().is_some() {
+        Mode::Irreversible
+    } else {
+        Mode::Write
+    };
+    let gate = install_gate(&mut conn, mode).map_err(|e| sql_error(&shown, &e, None))?;
     // Rows written by foreign-key actions are not named when statements are prepared; the
     // update hook sees every row written to a rowid table.
     let touched: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    {
+    if mode == Mode::Write {
         let touched = Arc::clone(&touched);
         conn.update_hook(Some(move |_: Action, db: &str, table: &str, _: i64| {
             if db == "main" {
@@ -1065,6 +1081,20 @@ pub fn sqlite_execute(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| sql_error(&shown, &e, None))?;
+    if mode == Mode::Irreversible {
+        let ran = run_statements(&tx, &sql, &values, &gate, &shown).map_err(nothing_changed)?;
+        let last_insert_rowid = tx.last_insert_rowid();
+        tx.commit()
+            .map_err(|e| nothing_changed(sql_error(&shown, &e, None)))?;
+        return Ok(SqlChange {
+            database: shown.display().to_string(),
+            rows_changed: ran.rows_changed,
+            last_insert_rowid,
+            statements: ran.statements,
+            recorded_changes: 0,
+            tables: Vec::new(),
+        });
+    }
     let mut session = Session::new(&tx).map_err(|e| sql_error(&shown, &e, None))?;
     session
         .attach::<&str>(None)
@@ -1114,6 +1144,59 @@ pub fn sqlite_execute(
         recorded_changes: shapes.iter().map(|s| s.changes).sum(),
         tables: shapes.into_iter().map(|s| s.table).collect(),
     })
+}
+
+/// sqlite_execute's `irreversible_when`: before the engine runs a call, its statements are
+/// prepared (never run) on a read-only connection; a schema change, or a write to a table whose
+/// rows the session extension cannot record, makes the call irreversible (`Some(why)`), and the
+/// policy decides. Anything this cannot tell (a statement that does not prepare, a database that
+/// does not open) is left to the call itself, which reports it — or refuses, when it meets what
+/// this did not see.
+fn sqlite_execute_irreversible(ctx: &Ctx, args: &Value) -> Result<Option<String>, ToolError> {
+    let (Some(database), Some(sql)) = (
+        args.get("database").and_then(Value::as_str),
+        args.get("sql").and_then(Value::as_str),
+    ) else {
+        return Ok(None);
+    };
+    if check_sql(sql).is_err() {
+        return Ok(None);
+    }
+    let Ok(db) = database_file(ctx.fs(), database, false) else {
+        return Ok(None);
+    };
+    let Ok(mut conn) = open_db(&db, false) else {
+        return Ok(None);
+    };
+    let Ok(gate) = install_gate(&mut conn, Mode::Classify) else {
+        return Ok(None);
+    };
+    let mut batch = rusqlite::Batch::new(&conn, sql);
+    loop {
+        set_judging(&gate, true);
+        let next = batch.next();
+        set_judging(&gate, false);
+        let found = gate.lock().ok().and_then(|mut g| g.schema_change.take());
+        if let Some(what) = found {
+            return Ok(Some(format!(
+                "the SQL {what}, and SQLite's session extension, which records the rows a call \
+                 changes so that it can be undone, does not record schema changes"
+            )));
+        }
+        match next {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return Ok(None),
+        }
+        match unrecorded(&conn, &take_written(&gate)) {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                return Ok(Some(format!(
+                    "the SQL writes rows that cannot be recorded: {why}"
+                )))
+            }
+            Err(_) => return Ok(None),
+        }
+    }
 }
 
 /// Apply an SQLite changeset (base64) to a database file, in one transaction. This is how a
@@ -1375,15 +1458,32 @@ fn open_db(db: &DbFile, write: bool) -> Result<Connection, ToolError> {
     Ok(conn)
 }
 
+/// What the caller's SQL may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Mode {
+    /// sqlite_query: nothing may be written.
+    #[default]
+    Read,
+    /// sqlite_execute: rows may be written; what the session extension cannot record (a schema
+    /// change) is refused.
+    Write,
+    /// sqlite_execute's check before the engine runs a call ([`sqlite_execute_irreversible`]):
+    /// a schema change is noted, not refused; nothing runs.
+    Classify,
+    /// sqlite_execute when the policy let an irreversible call run: schema changes run too.
+    Irreversible,
+}
+
 /// What the authorizer knows: whether the caller's SQL is being prepared, and what it found.
 #[derive(Default)]
 struct Gate {
     /// The caller's SQL is being prepared (our own statements are not judged).
     judging: bool,
-    /// sqlite_execute: rows may be written (sqlite_query: nothing may be).
-    write: bool,
+    mode: Mode,
     /// Why a statement was refused (the first reason).
     refused: Option<String>,
+    /// [`Mode::Classify`]: the first schema change found.
+    schema_change: Option<String>,
     /// Tables of `main` the caller's SQL (its triggers included) writes, not yet checked.
     written: BTreeSet<String>,
 }
@@ -1391,9 +1491,9 @@ struct Gate {
 type SharedGate = Arc<Mutex<Gate>>;
 
 /// Installs the authorizer (what SQL may do) and the time limit.
-fn install_gate(conn: &mut Connection, write: bool) -> Result<SharedGate, rusqlite::Error> {
+fn install_gate(conn: &mut Connection, mode: Mode) -> Result<SharedGate, rusqlite::Error> {
     let gate: SharedGate = Arc::new(Mutex::new(Gate {
-        write,
+        mode,
         ..Gate::default()
     }));
     let judged = Arc::clone(&gate);
@@ -1404,7 +1504,19 @@ fn install_gate(conn: &mut Connection, write: bool) -> Result<SharedGate, rusqli
         if !g.judging {
             return Authorization::Allow;
         }
-        match judge(&c, g.write) {
+        if let Some(what) = schema_change(&c.action) {
+            match g.mode {
+                Mode::Irreversible => return Authorization::Allow,
+                Mode::Classify => {
+                    if g.schema_change.is_none() {
+                        g.schema_change = Some(what);
+                    }
+                    return Authorization::Allow;
+                }
+                Mode::Read | Mode::Write => {}
+            }
+        }
+        match judge(&c, g.mode != Mode::Read) {
             Ok(None) => Authorization::Allow,
             Ok(Some(table)) => {
                 g.written.insert(table);
@@ -1471,6 +1583,50 @@ const PRAGMAS_READ: [&str; 14] = [
     "compile_options",
 ];
 
+/// What a schema change does, in words (`None`: the action is not one).
+fn schema_change(action: &AuthAction<'_>) -> Option<String> {
+    let what = match action {
+        AuthAction::CreateIndex { index_name, .. }
+        | AuthAction::CreateTempIndex { index_name, .. } => {
+            format!("creates the index `{index_name}`")
+        }
+        AuthAction::CreateTable { table_name } | AuthAction::CreateTempTable { table_name } => {
+            format!("creates the table `{table_name}`")
+        }
+        AuthAction::CreateTrigger { trigger_name, .. }
+        | AuthAction::CreateTempTrigger { trigger_name, .. } => {
+            format!("creates the trigger `{trigger_name}`")
+        }
+        AuthAction::CreateView { view_name } | AuthAction::CreateTempView { view_name } => {
+            format!("creates the view `{view_name}`")
+        }
+        AuthAction::CreateVtable { table_name, .. } => {
+            format!("creates the virtual table `{table_name}`")
+        }
+        AuthAction::DropIndex { index_name, .. } | AuthAction::DropTempIndex { index_name, .. } => {
+            format!("drops the index `{index_name}`")
+        }
+        AuthAction::DropTable { table_name } | AuthAction::DropTempTable { table_name } => {
+            format!("drops the table `{table_name}`")
+        }
+        AuthAction::DropTrigger { trigger_name, .. }
+        | AuthAction::DropTempTrigger { trigger_name, .. } => {
+            format!("drops the trigger `{trigger_name}`")
+        }
+        AuthAction::DropView { view_name } | AuthAction::DropTempView { view_name } => {
+            format!("drops the view `{view_name}`")
+        }
+        AuthAction::DropVtable { table_name, .. } => {
+            format!("drops the virtual table `{table_name}`")
+        }
+        AuthAction::AlterTable { table_name, .. } => format!("alters the table `{table_name}`"),
+        AuthAction::Analyze { table_name } => format!("analyzes `{table_name}`"),
+        AuthAction::Reindex { index_name } => format!("reindexes `{index_name}`"),
+        _ => return None,
+    };
+    Some(what)
+}
+
 /// What the caller's SQL may do. `Ok(Some(table))`: it writes rows of `table` (in `main`).
 fn judge(c: &AuthContext<'_>, write: bool) -> Result<Option<String>, String> {
     let rows_of = |table: &str| -> Result<Option<String>, String> {
@@ -1532,10 +1688,10 @@ fn judge(c: &AuthContext<'_>, write: bool) -> Result<Option<String>, String> {
         | AuthAction::Analyze { .. }
         | AuthAction::Reindex { .. } => Err(if write {
             "schema changes (CREATE, DROP, ALTER, ANALYZE, REINDEX; tables, indexes, triggers, \
-             views) are refused: sqlite_execute makes every call undoable by recording the rows \
-             it changes with SQLite's session extension, which does not record schema changes, \
-             so they could not be undone. Run migrations with a migration tool or the sqlite3 \
-             shell."
+             views) cannot be undone (SQLite's session extension records rows, not the schema), \
+             so sqlite_execute runs them only as an irreversible call the runtime's policy \
+             allowed (by default with the user's confirmation); this call was not checked that \
+             way, so it is refused"
                 .to_string()
         } else {
             "schema changes are not read-only: sqlite_query runs read-only statements".to_string()
@@ -1593,7 +1749,7 @@ fn run_statements(
             rusqlite::Error::Empty => no_statement(),
             e => sql_error(shown, &e, Some(gate)),
         })?;
-        check_recorded(conn, &take_written(gate), shown)?;
+        check_written(conn, gate, shown)?;
         run_one(conn, &mut stmt, values, gate, shown, &mut ran)?;
         return Ok(ran);
     }
@@ -1605,13 +1761,26 @@ fn run_statements(
         let Some(mut stmt) = next.map_err(|e| sql_error(shown, &e, Some(gate)))? else {
             break;
         };
-        check_recorded(conn, &take_written(gate), shown)?;
+        check_written(conn, gate, shown)?;
         run_one(conn, &mut stmt, &[], gate, shown, &mut ran)?;
     }
     if ran.statements == 0 {
         return Err(no_statement());
     }
     Ok(ran)
+}
+
+/// Checks the tables the statement just prepared writes, unless the call runs irreversible.
+fn check_written(conn: &Connection, gate: &SharedGate, shown: &Path) -> Result<(), ToolError> {
+    let tables = take_written(gate);
+    let irreversible = gate
+        .lock()
+        .map(|g| g.mode == Mode::Irreversible)
+        .unwrap_or(false);
+    if irreversible {
+        return Ok(());
+    }
+    check_recorded(conn, &tables, shown)
 }
 
 fn run_one(
@@ -1663,15 +1832,33 @@ fn check_parameters(
     }))
 }
 
-/// Refuses writes SQLite's session extension would not record: rows of tables without a
-/// PRIMARY KEY, of virtual tables and of their shadow tables. Views are passed (their triggers'
-/// writes are judged themselves); `sqlite_sequence` (AUTOINCREMENT's counters, which undo leaves
-/// as they are) and `sqlite_stat1` (recorded specially) too.
+/// Refuses writes SQLite's session extension would not record (see [`unrecorded`]).
 fn check_recorded(
     conn: &Connection,
     tables: &BTreeSet<String>,
     shown: &Path,
 ) -> Result<(), ToolError> {
+    match unrecorded(conn, tables).map_err(|e| sql_error(shown, &e, None))? {
+        None => Ok(()),
+        Some(why) => Err(ToolError::NotAllowed {
+            message: format!(
+                "{}: {why}, so the change could not be undone; refused. Give the table a \
+                 primary key (a migration), or change it in a call of its own, which then runs \
+                 as an irreversible call (with confirmation)",
+                shown.display()
+            ),
+        }),
+    }
+}
+
+/// Why writes to `tables` would not be recorded by SQLite's session extension: rows of a table
+/// without a PRIMARY KEY, of a virtual table or of its shadow tables. Views are passed (their
+/// triggers' writes are judged themselves); `sqlite_sequence` (AUTOINCREMENT's counters, which
+/// undo leaves as they are) and `sqlite_stat1` (recorded specially) too.
+fn unrecorded(
+    conn: &Connection,
+    tables: &BTreeSet<String>,
+) -> Result<Option<String>, rusqlite::Error> {
     for table in tables {
         if ["sqlite_sequence", "sqlite_stat1"]
             .iter()
@@ -1686,42 +1873,31 @@ fn check_recorded(
                 [table.as_str()],
                 |r| r.get(0),
             )
-            .optional()
-            .map_err(|e| sql_error(shown, &e, None))?;
+            .optional()?;
         match kind.as_deref() {
             Some("table") => {
-                let keys: i64 = conn
-                    .query_row(
-                        "SELECT count(*) FROM pragma_table_info(?1, 'main') WHERE pk > 0",
-                        [table.as_str()],
-                        |r| r.get(0),
-                    )
-                    .map_err(|e| sql_error(shown, &e, None))?;
+                let keys: i64 = conn.query_row(
+                    "SELECT count(*) FROM pragma_table_info(?1, 'main') WHERE pk > 0",
+                    [table.as_str()],
+                    |r| r.get(0),
+                )?;
                 if keys == 0 {
-                    return Err(ToolError::NotAllowed {
-                        message: format!(
-                            "{}: the table `{table}` has no PRIMARY KEY, so SQLite's session \
-                             extension cannot record its rows and the change could not be undone; \
-                             refused. Give the table a primary key (a migration), or change it \
-                             with the sqlite3 shell",
-                            shown.display()
-                        ),
-                    });
+                    return Ok(Some(format!(
+                        "the table `{table}` has no PRIMARY KEY, so SQLite's session extension \
+                         cannot record its rows"
+                    )));
                 }
             }
             Some("view") | None => {}
             Some(other) => {
-                return Err(ToolError::NotAllowed {
-                    message: format!(
-                        "{}: `{table}` is a {other} table; SQLite's session extension does not \
-                         record its rows, so the change could not be undone; refused",
-                        shown.display()
-                    ),
-                })
+                return Ok(Some(format!(
+                    "`{table}` is a {other} table, and SQLite's session extension does not \
+                     record its rows"
+                )))
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The primary-key flags of a table's columns as the session extension sees them (one per

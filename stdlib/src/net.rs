@@ -20,12 +20,16 @@
 //!   them; the headers configured for generated APIs (airun.toml `[http.headers]`) are never
 //!   sent by these tools.
 //!
-//! Limits: `fetch` reads at most 5 MiB of a response (an error past it) and waits 30 s;
-//! `http_get` and `http_request` read at most 16 MiB (the body is cut there and `truncated`
-//! set) and wait `timeout_secs` (30 s by default); `download_file` writes at most 256 MiB (an
-//! error past it, nothing written) and waits 10 minutes. Each wait is one deadline for the
-//! whole exchange, redirects included. `download_file` holds the whole response in memory
-//! (up to 256 MiB) before it writes the file: each download in flight may take that much.
+//! Limits: the sizes are the sandbox's ([`aifirst::Sandbox::net_limits`], airun.toml keys of
+//! the same names; the defaults are [`NetLimits::DEFAULT`]): `fetch` reads at most
+//! `max_fetch_bytes` of a response (5 MiB; an error past it) and waits 30 s; `http_get` and
+//! `http_request` read at most `max_response_bytes` (16 MiB; the body is cut there, `truncated`
+//! set and a `note` names the limit) and wait `timeout_secs` (30 s by default); `download_file`
+//! writes at most `max_download_bytes` (256 MiB; an error past it, nothing written) and waits 10
+//! minutes. An error past a limit names it and the key that raises it. Each wait is one
+//! deadline for the whole exchange, redirects included. `download_file` holds the whole
+//! response in memory (up to its limit) before it writes the file: each download in flight may
+//! take that much.
 //! `fetch` converts HTML to Markdown only up to 512 levels of nesting and 200,000 nodes
 //! (elements and text); past either it refuses and names `raw: true`, which returns the page
 //! as it is. The conversion runs on a thread of its own, never on an async worker.
@@ -49,19 +53,13 @@ use std::time::Duration;
 
 use crate::common::{check_path, invalid};
 use aifirst::fs::EntryKind;
-use aifirst::http::{Method, Outgoing, Received, Url};
+use aifirst::http::{size_text, Method, NetLimits, Outgoing, Received, Url};
 use aifirst::{capability, Ctx, ToolError, Value};
 use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 const MIB: usize = 1 << 20;
-/// `fetch` reads at most this much of a response.
-pub const FETCH_MAX_BYTES: usize = 5 * MIB;
-/// `http_get` and `http_request` read at most this much of a response (then cut it).
-pub const REQUEST_MAX_BYTES: usize = 16 * MIB;
-/// `download_file` writes files up to this size.
-pub const DOWNLOAD_MAX_BYTES: usize = 256 * MIB;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
@@ -112,10 +110,11 @@ pub struct HttpResponse {
     /// The body parsed, when the content type is JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub json: Option<Value>,
-    /// Why the body is not shown (a binary body).
+    /// Why the body is not shown (a binary body), or why it is cut (`truncated`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// The body was longer than 16 MiB and is cut there.
+    /// The body was longer than the most read (airun.toml `max_response_bytes`, 16 MiB by
+    /// default) and is cut there.
     pub truncated: bool,
 }
 
@@ -140,8 +139,9 @@ pub struct Download {
 /// An HTML page is converted to Markdown (scripts and styles left out) unless `raw` is true;
 /// other text is returned as it is; images and other binary content are refused (download_file
 /// saves them). Long content is cut at `max_length` characters: call again with the
-/// `start_index` the note names to read on. Pages up to 5 MiB, 30 s. Reaches only the hosts
-/// the sandbox allows; private and loopback addresses only when named in `allowed_hosts`.
+/// `start_index` the note names to read on. Pages up to 5 MiB (by default), 30 s. Reaches only
+/// the hosts the sandbox allows; private and loopback addresses only when named in
+/// `allowed_hosts`.
 #[capability(effects(read, network))]
 pub async fn fetch(
     ctx: &Ctx,
@@ -167,10 +167,16 @@ pub async fn fetch(
     let raw = raw.unwrap_or(false);
     let target = checked_url(&url)?;
     let shown = target.as_str().to_string();
+    let limit = NetLimits::bytes(ctx.sandbox().net_limits().max_fetch_bytes);
     let mut req = Outgoing::new(Method::GET, target);
     req.timeout = FETCH_TIMEOUT;
-    req.max_bytes = FETCH_MAX_BYTES;
+    req.max_bytes = limit;
+    // Cut rather than refused by `send`, so that the error names the setting that raises it.
+    req.truncate = true;
     let got = ctx.http().send(req).await?;
+    if got.truncated {
+        return Err(too_large(limit, "fetch reads", "max_fetch_bytes", ""));
+    }
     if got.status >= 400 {
         return Err(ToolError::Http {
             status: got.status,
@@ -208,8 +214,8 @@ pub async fn fetch(
 /// Send an HTTP GET request and return the response: status, headers, and the body as text (or
 /// parsed, as `json`, when the server says it is JSON). Any status is returned, 4xx and 5xx
 /// too. The headers go to the URL's own origin only: a redirect to another host gets none of
-/// them. Bodies over 16 MiB are cut (`truncated`). Read-only: use http_request for other
-/// methods.
+/// them. Bodies over 16 MiB (by default) are cut (`truncated`). Read-only: use http_request
+/// for other methods.
 #[capability(effects(read, network))]
 pub async fn http_get(
     ctx: &Ctx,
@@ -230,7 +236,7 @@ pub async fn http_get(
 /// it is JSON). Any status is returned, 4xx and 5xx too. Send a JSON body with `json`, any other
 /// with `body` (its type in a `Content-Type` header; text/plain by default). The headers go to
 /// the URL's own origin only: a redirect to another host gets none of them. Bodies over 16 MiB
-/// are cut (`truncated`). A request may
+/// (by default) are cut (`truncated`). A request may
 /// change things on the server that cannot be undone, so each call may need confirmation;
 /// http_get reads without it.
 #[capability(
@@ -259,9 +265,9 @@ pub async fn http_request(
 }
 
 /// Download a URL into a file inside an allowed directory (replaced atomically if it exists;
-/// the parent directory must exist). Files up to 256 MiB; an error status or a larger response
-/// writes nothing. Returns the path, size, content type and SHA-256. Undo puts back what was
-/// there before.
+/// the parent directory must exist). Files up to 256 MiB (by default); an error status or a
+/// larger response writes nothing. Returns the path, size, content type and SHA-256. Undo puts
+/// back what was there before.
 #[capability(
     effects(create, update, network, filesystem),
     idempotent,
@@ -325,10 +331,21 @@ pub async fn download_file(
         shown
     };
     let target = checked_url(&url)?;
+    let limit = NetLimits::bytes(ctx.sandbox().net_limits().max_download_bytes);
     let mut req = Outgoing::new(Method::GET, target);
     req.timeout = DOWNLOAD_TIMEOUT;
-    req.max_bytes = DOWNLOAD_MAX_BYTES;
+    req.max_bytes = limit;
+    // Cut rather than refused by `send`, so that the error names the setting that raises it.
+    req.truncate = true;
     let got = ctx.http().send(req).await.map_err(nothing_written)?;
+    if got.truncated {
+        return Err(too_large(
+            limit,
+            "download_file writes",
+            "max_download_bytes",
+            "; nothing was written",
+        ));
+    }
     if !got.is_success() {
         let excerpt: String = String::from_utf8_lossy(&got.body)
             .chars()
@@ -418,11 +435,12 @@ async fn request(
     req.body = payload
         .as_ref()
         .map(|(media, bytes)| (media.as_str(), bytes.as_slice()));
+    let limit = NetLimits::bytes(ctx.sandbox().net_limits().max_response_bytes);
     req.timeout = Duration::from_secs(secs);
-    req.max_bytes = REQUEST_MAX_BYTES;
+    req.max_bytes = limit;
     req.truncate = true;
     let got = ctx.http().send(req).await?;
-    Ok(describe(got))
+    Ok(describe(got, limit))
 }
 
 /// Header names and values, in order.
@@ -464,8 +482,9 @@ fn request_headers(given: HashMap<String, String>) -> Result<(Headers, Option<St
     Ok((out, content_type))
 }
 
-/// A response as http_get and http_request return it.
-fn describe(got: Received) -> HttpResponse {
+/// A response as http_get and http_request return it; `limit` is the most they read (a body
+/// cut there is `truncated`, with a note naming the limit).
+fn describe(got: Received, limit: usize) -> HttpResponse {
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in got.headers.iter() {
         let key = name.as_str().to_ascii_lowercase();
@@ -508,6 +527,17 @@ fn describe(got: Received) -> HttpResponse {
                 }
             }
         }
+    }
+    if got.truncated {
+        let cut = format!(
+            "the body is cut at {}, the most http_get and http_request read (raise \
+             `max_response_bytes` in airun.toml to read more)",
+            size_text(limit)
+        );
+        note = Some(match note {
+            Some(n) => format!("{n}; {cut}"),
+            None => cut,
+        });
     }
     HttpResponse {
         status: got.status,
@@ -791,6 +821,19 @@ fn page(content: &str, start: u64, max: u64) -> String {
         )
     } else {
         piece
+    }
+}
+
+/// A response longer than `limit` bytes, the most `reads` (`fetch reads`, `download_file
+/// writes`): an error naming the limit and the airun.toml `key` that raises it; `then` ends the
+/// first part (`; nothing was written`).
+fn too_large(limit: usize, reads: &str, key: &str, then: &str) -> ToolError {
+    ToolError::Transport {
+        message: format!(
+            "the response is larger than {}, the most {reads}{then}; raise `{key}` in \
+             airun.toml to allow more",
+            size_text(limit)
+        ),
     }
 }
 

@@ -71,9 +71,13 @@ impl Bench {
 
     /// A new engine on the same state directory: what a new process sees.
     fn engine(&self) -> Engine {
+        self.engine_with(Policy::default())
+    }
+
+    fn engine_with(&self, policy: Policy) -> Engine {
         Engine::open(
             Registry::new().unwrap(),
-            Policy::default(),
+            policy,
             &self.dir.path().join("state"),
         )
         .unwrap()
@@ -89,6 +93,21 @@ impl Bench {
         self.engine()
             .call("s", tool, args, CallOptions::default())
             .await
+    }
+
+    /// Calls a tool through a new engine with `policy`, confirmed by the user or not.
+    async fn run_with(
+        &self,
+        policy: Policy,
+        confirmed: bool,
+        tool: &str,
+        args: Value,
+    ) -> Result<Value, CallError> {
+        let opts = CallOptions {
+            confirmed,
+            ..CallOptions::default()
+        };
+        self.engine_with(policy).call("s", tool, args, opts).await
     }
 
     /// Undoes the last `n` steps from a new engine.
@@ -206,6 +225,17 @@ fn every_tool_is_registered_with_its_effects_and_undo() {
         registry.get("write_csv").unwrap().undo,
         UndoDecl::Plan(_)
     ));
+    // Schema changes make one call of sqlite_execute irreversible, decided before it runs.
+    assert!(registry
+        .get("sqlite_execute")
+        .unwrap()
+        .irreversible_when
+        .is_some());
+    assert!(registry
+        .get("sqlite_apply_changeset")
+        .unwrap()
+        .irreversible_when
+        .is_none());
 }
 
 // ---- query_json
@@ -681,60 +711,174 @@ async fn undo_refuses_a_row_deleted_since() {
     assert_eq!(count(&db, "items"), 3);
 }
 
-#[tokio::test]
-async fn unrecordable_changes_are_refused_and_roll_everything_back() {
-    let b = bench();
-    let db = b.shop();
-    let before = items(&db);
-
-    // No primary key: its rows could not be recorded, so the write is refused.
-    let e = b
-        .run(
-            "sqlite_execute",
-            json!({"database": "shop.db", "sql": "INSERT INTO logs VALUES ('x')"}),
-        )
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("PRIMARY KEY"), "{e}");
-    assert_eq!(count(&db, "logs"), 0);
-
-    // A refused statement after a good one: the good one is rolled back too.
-    let e = b
-        .run(
-            "sqlite_execute",
-            json!({
-                "database": "shop.db",
-                "sql": "INSERT INTO items(id, name) VALUES (50, 'x'); INSERT INTO logs VALUES ('y');"
-            }),
-        )
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("PRIMARY KEY"), "{e}");
-    assert_eq!(items(&db), before);
-    assert_eq!(count(&db, "logs"), 0);
-
-    // Schema changes are not recorded by sessions: refused, naming what to use instead.
-    for sql in [
-        "CREATE TABLE t2(id INTEGER PRIMARY KEY)",
-        "DROP TABLE logs",
-        "ALTER TABLE items ADD COLUMN extra TEXT",
-        "CREATE INDEX items_name ON items(name)",
-    ] {
-        let e = b
-            .run("sqlite_execute", json!({"database": "shop.db", "sql": sql}))
-            .await
-            .unwrap_err();
-        assert!(e.to_string().contains("schema changes"), "{sql}: {e}");
-        assert!(e.to_string().contains("migration"), "{sql}: {e}");
-    }
-    let tables: i64 = open(&db)
+fn schema_objects(db: &Path) -> i64 {
+    open(db)
         .query_row(
             "SELECT count(*) FROM sqlite_schema WHERE type IN ('table', 'index')",
             [],
             |r| r.get(0),
         )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unrecordable_changes_need_confirmation_then_run_irreversible() {
+    let b = bench();
+    let db = b.shop();
+    let before = items(&db);
+
+    // What SQLite's session extension does not record (schema changes, rows of a table
+    // without a primary key) cannot be undone: the engine asks first, and nothing runs.
+    for (sql, named) in [
+        (
+            "CREATE TABLE t2(id INTEGER PRIMARY KEY)",
+            "creates the table `t2`",
+        ),
+        ("DROP TABLE logs", "drops the table `logs`"),
+        (
+            "ALTER TABLE items ADD COLUMN extra TEXT",
+            "alters the table `items`",
+        ),
+        (
+            "CREATE INDEX items_name ON items(name)",
+            "creates the index `items_name`",
+        ),
+        ("INSERT INTO logs VALUES ('x')", "`logs` has no PRIMARY KEY"),
+        (
+            "INSERT INTO items(id, name) VALUES (50, 'x'); INSERT INTO logs VALUES ('y');",
+            "`logs` has no PRIMARY KEY",
+        ),
+        (
+            "INSERT INTO items(id, name) VALUES (51, 'x'); CREATE TABLE t3(a)",
+            "creates the table `t3`",
+        ),
+    ] {
+        match b
+            .run("sqlite_execute", json!({"database": "shop.db", "sql": sql}))
+            .await
+        {
+            Err(CallError::NeedsConfirmation(why)) => {
+                assert!(why.contains(named), "{sql}: {why}");
+                assert!(why.contains("cannot be undone"), "{sql}: {why}");
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    assert_eq!(items(&db), before);
+    assert_eq!(count(&db, "logs"), 0);
+    assert_eq!(schema_objects(&db), 2, "items and logs, nothing else");
+    assert!(
+        b.engine().history("s").unwrap().is_empty(),
+        "a call that did not run leaves no step"
+    );
+
+    // A policy that refuses irreversible calls refuses them outright.
+    let deny = Policy {
+        deny_irreversible: true,
+        ..Policy::default()
+    };
+    let e = b
+        .run_with(
+            deny,
+            true,
+            "sqlite_execute",
+            json!({"database": "shop.db", "sql": "DROP TABLE logs"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CallError::Denied(_)), "{e:?}");
+    assert_eq!(count(&db, "logs"), 0);
+
+    // Confirmed, the call runs — all of it, in one transaction — and is journaled
+    // irreversible with its reason; undo refuses it and changes nothing.
+    let sql = "CREATE TABLE t2(id INTEGER PRIMARY KEY, v TEXT); \
+               INSERT INTO t2 VALUES (1, 'a'); INSERT INTO logs VALUES ('z')";
+    let out = b
+        .run_with(
+            Policy::default(),
+            true,
+            "sqlite_execute",
+            json!({"database": "shop.db", "sql": sql}),
+        )
+        .await
         .unwrap();
-    assert_eq!(tables, 2, "items and logs, nothing else");
+    assert_eq!(out["statements"], 3, "{out}");
+    assert_eq!(out["recorded_changes"], 0, "{out}");
+    assert_eq!(count(&db, "t2"), 1);
+    assert_eq!(count(&db, "logs"), 1);
+    let history = b.engine().history("s").unwrap();
+    assert_eq!(history.len(), 1);
+    match &history[0].undo {
+        aifirst::StepUndo::Irreversible { reason } => {
+            assert!(reason.contains("creates the table `t2`"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let report = b.undo(1).await;
+    assert!(report.undone.is_empty(), "{report:?}");
+    let (_, why) = report
+        .failed
+        .clone()
+        .expect("an irreversible step is not undone");
+    assert!(
+        why.contains("cannot be undone") || why.contains("irreversible"),
+        "{why}"
+    );
+    assert_eq!(count(&db, "t2"), 1);
+
+    // A confirmed call that fails changes nothing.
+    let e = b
+        .run_with(
+            Policy::default(),
+            true,
+            "sqlite_execute",
+            json!({"database": "shop.db", "sql": "CREATE TABLE t4(a); INSERT INTO items(id, name) VALUES (1, 'dup')"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("UNIQUE"), "{e}");
+    assert!(e.to_string().contains("Nothing was changed"), "{e}");
+    assert_eq!(schema_objects(&db), 3, "items, logs and t2: no t4");
+
+    // Allowed by name, it runs without asking.
+    let allow = Policy {
+        capabilities: [("sqlite_execute".to_string(), aifirst::Rule::Allow)]
+            .into_iter()
+            .collect(),
+        ..Policy::default()
+    };
+    b.run_with(
+        allow,
+        false,
+        "sqlite_execute",
+        json!({"database": "shop.db", "sql": "DROP TABLE t2"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(schema_objects(&db), 2);
+
+    // Outside the engine nothing granted the exception: refused, as the handler always did.
+    for (sql, said) in [
+        ("CREATE TABLE t5(id INTEGER PRIMARY KEY)", "schema changes"),
+        ("INSERT INTO logs VALUES ('x')", "PRIMARY KEY"),
+    ] {
+        let e = b
+            .call("sqlite_execute", json!({"database": "shop.db", "sql": sql}))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(said), "{sql}: {e}");
+        assert!(e.to_string().contains("refused"), "{sql}: {e}");
+    }
+    assert_eq!(schema_objects(&db), 2);
+    assert_eq!(count(&db, "logs"), 1);
+    assert_eq!(items(&db), before);
+}
+
+#[tokio::test]
+async fn refused_statements_roll_everything_back() {
+    let b = bench();
+    let db = b.shop();
+    let before = items(&db);
 
     // Transactions, ATTACH and setting pragmas are the call's own business.
     for sql in [

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aifirst::http::Net;
-use aifirst::{Ctx, Registry, Sandbox, ToolError, UndoDecl, Value};
+use aifirst::{Ctx, NetLimits, Registry, Sandbox, ToolError, UndoDecl, Value};
 use aifirst_stdlib as _;
 use serde_json::json;
 
@@ -272,6 +272,16 @@ fn ctx_with_root(hosts: &[String], root: &Path) -> Ctx {
             .with_roots(&[root.to_path_buf()])
             .unwrap()
             .with_net(Net::new(hosts.to_vec(), vec![])),
+    ))
+}
+
+fn ctx_limited(hosts: &[String], root: &Path, limits: NetLimits) -> Ctx {
+    Ctx::with_sandbox(Arc::new(
+        Sandbox::new()
+            .with_roots(&[root.to_path_buf()])
+            .unwrap()
+            .with_net(Net::new(hosts.to_vec(), vec![]))
+            .with_net_limits(limits),
     ))
 }
 
@@ -609,7 +619,8 @@ async fn a_huge_body_is_capped_not_read_whole() {
     let ctx = ctx_allowing(&[srv.host()]);
     let e = err(&ctx, "fetch", json!({"url": srv.url("/big")})).await;
     assert!(
-        matches!(&e, ToolError::Transport { message } if message.contains("larger than 5 MiB")),
+        matches!(&e, ToolError::Transport { message }
+            if message.contains("larger than 5 MiB") && message.contains("`max_fetch_bytes`")),
         "{e}"
     );
     srv.wait_until_closed().await;
@@ -630,6 +641,136 @@ async fn a_huge_body_is_capped_not_read_whole() {
         by_get < STOPPED_BELOW,
         "http_get let the server write {by_get} bytes: it read on past its cap"
     );
+}
+
+#[tokio::test]
+async fn configured_limits_cap_responses_as_the_defaults_do() {
+    const BODY: usize = 5_000;
+    let srv = Server::start("127.0.0.1", |_| reply(200, "text/plain", "a".repeat(BODY)));
+    let dir = tempfile::tempdir().unwrap();
+    let url = srv.url("/body.txt");
+    let whole = "a".repeat(BODY);
+    let get = |tool: &str| {
+        let mut args = json!({"url": url});
+        if tool == "http_request" {
+            args["method"] = json!("GET");
+        }
+        args
+    };
+    let limited = |limits: NetLimits| ctx_limited(&[srv.host()], dir.path(), limits);
+
+    // The defaults read all 5,000 bytes, and so does a limit of exactly 5,000.
+    for ctx in [
+        ctx_with_root(&[srv.host()], dir.path()),
+        limited(NetLimits {
+            max_fetch_bytes: 5_000,
+            max_response_bytes: 5_000,
+            max_download_bytes: 5_000,
+        }),
+    ] {
+        for tool in ["http_get", "http_request"] {
+            let v = call(&ctx, tool, get(tool)).await.unwrap();
+            assert_eq!(v["truncated"], json!(false), "{tool}: {v}");
+            assert_eq!(v["body"], json!(whole), "{tool}");
+            assert!(v.get("note").is_none(), "{tool}: {v}");
+        }
+        let page = text(&ctx, "fetch", json!({"url": url, "max_length": 10_000})).await;
+        assert!(page.ends_with(&whole), "{page}");
+    }
+
+    // max_response_bytes = 1000: http_get and http_request cut the body there, as the default
+    // cuts a body past 16 MiB, and the note names the limit and the key; fetch is not affected.
+    let ctx = limited(NetLimits {
+        max_response_bytes: 1000,
+        ..NetLimits::DEFAULT
+    });
+    for tool in ["http_get", "http_request"] {
+        let v = call(&ctx, tool, get(tool)).await.unwrap();
+        assert_eq!(v["truncated"], json!(true), "{tool}: {v}");
+        assert_eq!(v["body"], json!("a".repeat(1000)), "{tool}");
+        let note = v["note"].as_str().unwrap_or_default();
+        assert!(
+            note.contains("1000 bytes") && note.contains("`max_response_bytes`"),
+            "{tool}: {v}"
+        );
+    }
+    let page = text(&ctx, "fetch", json!({"url": url, "max_length": 10_000})).await;
+    assert!(page.ends_with(&whole), "{page}");
+
+    // max_fetch_bytes = 1000: fetch refuses the body, as the default refuses one past 5 MiB,
+    // naming the limit and the key; http_get keeps its own limit.
+    let ctx = limited(NetLimits {
+        max_fetch_bytes: 1000,
+        ..NetLimits::DEFAULT
+    });
+    let e = err(&ctx, "fetch", json!({"url": url})).await;
+    assert!(
+        matches!(&e, ToolError::Transport { message }
+            if message.contains("larger than 1000 bytes") && message.contains("`max_fetch_bytes`")),
+        "{e}"
+    );
+    let v = call(&ctx, "http_get", get("http_get")).await.unwrap();
+    assert_eq!(v["truncated"], json!(false), "{v}");
+    assert_eq!(v["body"], json!(whole));
+}
+
+#[tokio::test]
+async fn download_file_past_a_configured_limit_writes_nothing() {
+    let srv = Server::start("127.0.0.1", |_| {
+        reply(200, "application/octet-stream", vec![7u8; 5_000])
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = srv.url("/blob.bin");
+    let limited = |max: u64| {
+        ctx_limited(
+            &[srv.host()],
+            dir.path(),
+            NetLimits {
+                max_download_bytes: max,
+                ..NetLimits::DEFAULT
+            },
+        )
+    };
+    // Under the default, and at a limit of exactly its size, the file is written whole.
+    for (ctx, path) in [
+        (ctx_with_root(&[srv.host()], dir.path()), "default.bin"),
+        (limited(5_000), "exact.bin"),
+    ] {
+        let v = call(&ctx, "download_file", json!({"url": url, "path": path}))
+            .await
+            .unwrap();
+        assert_eq!(v["bytes"], json!(5_000), "{path}");
+        assert_eq!(
+            std::fs::read(dir.path().join(path)).unwrap(),
+            vec![7u8; 5_000]
+        );
+    }
+    // Past max_download_bytes: an error naming the limit and the key, and nothing at the path.
+    let ctx = limited(1000);
+    let e = err(
+        &ctx,
+        "download_file",
+        json!({"url": url, "path": "cut.bin"}),
+    )
+    .await;
+    assert!(
+        matches!(&e, ToolError::Transport { message }
+            if message.contains("larger than 1000 bytes")
+                && message.contains("`max_download_bytes`")
+                && message.contains("nothing was written")),
+        "{e}"
+    );
+    assert!(!dir.path().join("cut.bin").exists());
+    // A file already there is left as it was.
+    std::fs::write(dir.path().join("kept.bin"), b"old").unwrap();
+    let e = err(
+        &ctx,
+        "download_file",
+        json!({"url": url, "path": "kept.bin"}),
+    )
+    .await;
+    assert!(matches!(&e, ToolError::Transport { .. }), "{e}");
+    assert_eq!(std::fs::read(dir.path().join("kept.bin")).unwrap(), b"old");
 }
 
 #[tokio::test]
