@@ -51,10 +51,25 @@
 //! # Limits
 //!
 //! `query_json` returns at most 10,000 values and 16 MiB of JSON (a filter producing more is
-//! stopped there and refused), and runs on its own thread with a large stack; `env` is withheld
-//! (the server's environment holds credentials) and there is no `input`. jq itself has no step
-//! limit: a filter that computes for long without producing a value (`last(range(1e12))`), or
-//! builds a huge value in memory, is not interrupted. SQL statements are interrupted after 30 s.
+//! stopped there and refused), and runs on its own thread with a 64 MiB stack; `env` is
+//! withheld (the server's environment holds credentials) and there is no `input`. The call
+//! waits for the filter at most 30 s, then returns an error, and no executor thread is blocked
+//! meanwhile. jq itself has no step limit and a thread cannot be killed: a filter that computes
+//! for long without producing a value (`last(range(1e18))`) is abandoned at 30 s but keeps its
+//! thread (and a core) busy until it ends by itself, and one that builds a huge value in memory
+//! is not interrupted. At most 8 filters run at once, abandoned ones included; past that,
+//! query_json is refused until one ends. jaq bounds neither recursion nor its stack use: deep
+//! recursion in a user-defined jq function (`def f: 1 + f; f`) can overflow the 64 MiB stack,
+//! which aborts the whole process (a known limit).
+//!
+//! `read_csv` reads at most 10,000 columns (a longer row is refused, naming the row), and stops
+//! (`truncated`) once the rows it returns hold 16 MiB of JSON, each column of each row counted
+//! (a missing cell's key and null too). `sqlite_query` stops (`truncated`) at 16 MiB of values,
+//! a value's size checked before it is copied. SQLite's length limit is 64 MiB on every
+//! connection: a string, BLOB or row larger than that cannot be read or written by these tools
+//! ("string or blob too big"). No database can be attached (`SQLITE_LIMIT_ATTACHED` is 0, on top
+//! of the authorizer's refusal), so ATTACH, VACUUM and VACUUM INTO fail ("too many attached
+//! databases - max 0"). SQL statements are interrupted after 30 s.
 
 use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
@@ -90,6 +105,12 @@ const MAX_RESULT_BYTES: usize = 16 * MIB;
 const MAX_DEPTH: usize = 256;
 /// The stack of the thread a jq filter runs on (recursive filters go deep).
 const JQ_STACK: usize = 64 * MIB;
+/// query_json waits this long for a filter, then returns an error and abandons the filter's
+/// thread (it cannot be killed: it ends when the filter does).
+const JQ_TIME_LIMIT: Duration = Duration::from_secs(30);
+/// At most this many filters run at once, abandoned ones included (each may keep a core
+/// busy): past it query_json is refused until one ends.
+const MAX_JQ_RUNNING: usize = 8;
 /// jq builtins that are not offered: `env` reads the server's environment (credentials).
 const WITHHELD: [&str; 1] = ["env"];
 /// Names jq has that query_json does not define (only its one input is read).
@@ -99,6 +120,10 @@ const DEFAULT_ROWS: u64 = 1000;
 const MAX_ROWS: u64 = 100_000;
 /// read_csv and sqlite_query stop (`truncated`) past this much cell data.
 const MAX_ROW_BYTES: usize = 16 * MIB;
+/// read_csv refuses a file with a row (the header included) of more cells than this.
+const MAX_COLUMNS: usize = 10_000;
+/// SQLite's length limit on every connection: the largest string, BLOB or row (bytes).
+const SQL_MAX_LENGTH: i32 = 64 * 1024 * 1024;
 /// An SQL text is at most this long.
 const MAX_SQL_BYTES: usize = MIB;
 /// A statement running longer is interrupted.
@@ -137,7 +162,7 @@ pub struct CsvTable {
     pub rows: Vec<Value>,
     /// How many rows were read (the length of `rows`).
     pub row_count_read: u64,
-    /// True when the file has more rows than were returned (`max_rows`, or 16 MiB of cells).
+    /// True when the file has more rows than were returned (`max_rows`, or 16 MiB of JSON).
     pub truncated: bool,
 }
 
@@ -233,9 +258,10 @@ pub struct TextDiffResult {
 /// (jaq's implementation): `.items[] | select(.price > 10) | .name`, `map(.x) | add`,
 /// `to_entries`, `group_by(.k)`, `limit(5; .[])`… `env` and `input` are not available. At most
 /// 10,000 values and 16 MiB of JSON are returned; a filter producing more is stopped and
-/// refused (narrow it with `limit(n; f)`, `first(f)` or `.[0:n]`).
+/// refused (narrow it with `limit(n; f)`, `first(f)` or `.[0:n]`). A filter still running
+/// after 30 s is abandoned with an error.
 #[capability(effects(read, filesystem))]
-pub fn query_json(
+pub async fn query_json(
     ctx: &Ctx,
     /// The jq filter, e.g. `.` or `.items[] | {name, price}`.
     filter: String,
@@ -271,7 +297,7 @@ pub fn query_json(
         (Some(v), None) => v,
         (None, Some(p)) => read_json_file(ctx.fs(), &p)?,
     };
-    let results = run_jq(filter, input)?;
+    let results = run_jq(filter, input, JQ_TIME_LIMIT).await?;
     Ok(JsonQuery {
         count: results.len(),
         results,
@@ -296,20 +322,126 @@ fn read_json_file(fs: &Fs, path: &str) -> Result<Value, ToolError> {
     })
 }
 
-/// Runs the filter on a thread of its own, with a stack deep recursive filters can use. A
-/// panic inside the jq engine becomes an error instead of ending the server.
-fn run_jq(filter: String, input: Value) -> Result<Vec<Value>, ToolError> {
-    let worker = std::thread::Builder::new()
+/// Runs the filter on a thread of its own, with a stack deep recursive filters can use, and
+/// waits for it at most `limit` without blocking an async worker: a watcher thread waits for
+/// the filter's thread and reports to this future through a oneshot channel (no timer of an
+/// executor is needed, so this runs on any executor). Past `limit` the filter's thread is
+/// abandoned (detached: it cannot be killed, and ends when the filter does). A panic inside
+/// the jq engine becomes an error instead of ending the server.
+async fn run_jq(filter: String, input: Value, limit: Duration) -> Result<Vec<Value>, ToolError> {
+    let slot = JqSlot::claim()?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("aifirst-query-json-watch".into())
+        .spawn(move || {
+            let _ = tx.send(watch_jq(filter, input, limit, slot));
+        })
+        .map_err(|e| failed(format!("could not start the filter: {e}")))?;
+    rx.await.unwrap_or_else(|_| Err(jq_crashed()))
+}
+
+/// Starts the filter's thread and waits for its answer at most `limit` (on the watcher thread).
+fn watch_jq(
+    filter: String,
+    input: Value,
+    limit: Duration,
+    slot: JqSlot,
+) -> Result<Vec<Value>, ToolError> {
+    use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+    // Room for the one answer: a filter ending after the watcher gave up does not block.
+    let (tx, rx) = sync_channel(1);
+    std::thread::Builder::new()
         .name("aifirst-query-json".into())
         .stack_size(JQ_STACK)
-        .spawn(move || jq_eval(&filter, &input))
+        .spawn(move || {
+            // Held until the filter ends, abandoned or not.
+            let _slot = slot;
+            let _ = tx.send(jq_eval(&filter, &input));
+        })
         .map_err(|e| failed(format!("could not start the filter: {e}")))?;
-    worker.join().unwrap_or_else(|_| {
-        Err(failed(
-            "the filter stopped with an internal error of the jq engine; nothing was returned"
-                .into(),
-        ))
-    })
+    match rx.recv_timeout(limit) {
+        Ok(result) => result,
+        Err(RecvTimeoutError::Timeout) => Err(failed(format!(
+            "the filter ran longer than {} and was abandoned; nothing was returned. jq has no \
+             step limit: bound the work (`limit(n; f)`, `first(f)`, `.[0:n]`, smaller \
+             `range`s) or filter less data",
+            show_duration(limit)
+        ))),
+        // The thread ended without an answer: it panicked.
+        Err(RecvTimeoutError::Disconnected) => Err(jq_crashed()),
+    }
+}
+
+/// Filters running now, abandoned ones included (see [`MAX_JQ_RUNNING`]).
+static JQ_RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One of the [`MAX_JQ_RUNNING`] places for a running filter, given back when dropped (when
+/// the filter's thread ends, or was never started).
+struct JqSlot;
+
+impl JqSlot {
+    fn claim() -> Result<JqSlot, ToolError> {
+        use std::sync::atomic::Ordering;
+        JQ_RUNNING
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_JQ_RUNNING).then_some(n + 1)
+            })
+            .map(|_| JqSlot)
+            .map_err(|_| {
+                failed(format!(
+                    "{MAX_JQ_RUNNING} jq filters are running already (a filter abandoned at the \
+                     time limit runs on until it ends); try again later, with a filter that \
+                     does less work"
+                ))
+            })
+    }
+}
+
+impl Drop for JqSlot {
+    fn drop(&mut self) {
+        JQ_RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn jq_crashed() -> ToolError {
+    failed(
+        "the filter stopped with an internal error of the jq engine; nothing was returned".into(),
+    )
+}
+
+/// `30 s`, `200 ms`.
+fn show_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// A filter that computes forever without producing a value is abandoned at the limit, and the
+/// call returns (the filter's thread is left to run until the test process ends).
+#[cfg(test)]
+#[tokio::test]
+async fn a_filter_running_past_the_limit_is_abandoned() {
+    let started = Instant::now();
+    let got = run_jq(
+        "last(range(1e18))".into(),
+        Value::Null,
+        Duration::from_millis(200),
+    )
+    .await;
+    assert!(
+        matches!(&got, Err(e) if e.to_string().contains("ran longer than 200 ms")),
+        "{got:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // A quick filter is unaffected by the limit.
+    let got = run_jq(". + 1".into(), json!(1), Duration::from_secs(30)).await;
+    assert!(matches!(&got, Ok(v) if *v == vec![json!(2)]), "{got:?}");
 }
 
 fn jq_eval(code: &str, input: &Value) -> Result<Vec<Value>, ToolError> {
@@ -662,7 +794,8 @@ fn capped_display(v: &impl fmt::Display, cap: usize) -> String {
 /// object keyed by column name; without, an array of strings. Cells are returned as text.
 /// Quoted fields (with delimiters, quotes or line breaks inside) are read as one cell; rows may
 /// have different lengths. Returns at most `max_rows` rows (default 1000, at most 100000) and
-/// 16 MiB of cells; `truncated` says when the file has more. Invalid UTF-8 is replaced by U+FFFD.
+/// 16 MiB of JSON (every column of every row counted); `truncated` says when the file has more.
+/// A row of more than 10000 cells is refused. Invalid UTF-8 is replaced by U+FFFD.
 #[capability(effects(read, filesystem))]
 pub fn read_csv(
     ctx: &Ctx,
@@ -688,48 +821,91 @@ pub fn read_csv(
         .flexible(true)
         .from_reader(file);
     let mut record = csv::ByteRecord::new();
+    let mut names = Names::default();
     let mut columns: Vec<String> = Vec::new();
+    // The budget counts what the result holds, as JSON without escapes: the column names, and
+    // each row as it is returned (with a header: every column's key, and null for each missing
+    // cell).
+    let mut budget = MAX_ROW_BYTES;
+    // With a header: what the keys of one row cost (every column is a key of every row).
+    let mut keys_cost = 0usize;
+    // Records read, the header included (for messages).
+    let mut records = 0u64;
     if with_header && next_record(&mut reader, &mut record, &shown)? {
+        records += 1;
+        check_width(&record, records, &shown)?;
         columns = unique_names(
             record
                 .iter()
                 .map(|f| String::from_utf8_lossy(f).into_owned()),
+            &mut names,
         );
+        keys_cost = columns
+            .iter()
+            .fold(0usize, |n, c| n.saturating_add(name_cost(c)));
+        // The header's names, in `columns`.
+        budget = budget.saturating_sub(keys_cost);
     }
     let mut rows: Vec<Value> = Vec::new();
-    let mut budget = MAX_ROW_BYTES;
     let mut truncated = false;
     let mut width = 0usize;
     while next_record(&mut reader, &mut record, &shown)? {
+        records += 1;
         if rows.len() as u64 >= limit {
             truncated = true;
             break;
         }
-        let size = record
-            .iter()
-            .fold(0usize, |n, f| n.saturating_add(f.len() + 3));
-        match budget.checked_sub(size) {
-            Some(left) => budget = left,
-            None => {
-                truncated = true;
-                break;
-            }
-        }
+        check_width(&record, records, &shown)?;
         let cells: Vec<String> = record
             .iter()
             .map(|f| String::from_utf8_lossy(f).into_owned())
             .collect();
+        let cells_cost = cells
+            .iter()
+            .fold(0usize, |n, c| n.saturating_add(c.len().saturating_add(3)));
+        // Columns this row adds: their names go into `columns` (and, with a header, are keys of
+        // this row and every later one).
+        let before = columns.len();
+        let mut added = 0usize;
         if with_header {
             while columns.len() < cells.len() {
-                let name = unique_name(format!("column_{}", columns.len() + 1), &columns);
+                let name = names.claim(format!("column_{}", columns.len() + 1));
+                added = added.saturating_add(name_cost(&name));
                 columns.push(name);
             }
+        } else {
+            for i in width + 1..=cells.len() {
+                added = added.saturating_add(name_cost(&format!("column_{i}")));
+            }
+        }
+        let row_cost = if with_header {
+            let nulls = columns.len().saturating_sub(cells.len()).saturating_mul(4);
+            keys_cost
+                .saturating_add(added)
+                .saturating_add(cells_cost)
+                .saturating_add(nulls)
+        } else {
+            cells_cost
+        };
+        let cost = row_cost.saturating_add(added).saturating_add(3);
+        match budget.checked_sub(cost) {
+            Some(left) => budget = left,
+            None => {
+                // The names this row added are not returned either.
+                columns.truncate(before);
+                truncated = true;
+                break;
+            }
+        }
+        if with_header {
+            keys_cost = keys_cost.saturating_add(added);
+            let mut cells = cells.into_iter();
             let mut row = serde_json::Map::new();
-            for (i, name) in columns.iter().enumerate() {
-                let cell = cells
-                    .get(i)
-                    .map_or(Value::Null, |c| Value::String(c.clone()));
-                row.insert(name.clone(), cell);
+            for name in &columns {
+                row.insert(
+                    name.clone(),
+                    cells.next().map_or(Value::Null, Value::String),
+                );
             }
             rows.push(Value::Object(row));
         } else {
@@ -759,8 +935,29 @@ fn next_record(
         .map_err(|e| failed(format!("{}: {e}", shown.display())))
 }
 
+/// Refuses a record of more than [`MAX_COLUMNS`] cells (`n`: its number, the header being 1).
+fn check_width(record: &csv::ByteRecord, n: u64, shown: &Path) -> Result<(), ToolError> {
+    if record.len() <= MAX_COLUMNS {
+        return Ok(());
+    }
+    let line = record
+        .position()
+        .map_or_else(String::new, |p| format!(" (line {})", p.line()));
+    Err(failed(format!(
+        "{}: row {n}{line} has {} cells; read_csv reads at most {MAX_COLUMNS} columns",
+        shown.display(),
+        record.len()
+    )))
+}
+
+/// What a column name costs in the result: `"name",` in `columns`, or `"name":` and a comma
+/// as a row's key.
+fn name_cost(name: &str) -> usize {
+    name.len().saturating_add(4)
+}
+
 /// Column names: empty ones become `column_N`, repeated ones get `_2`, `_3`…
-fn unique_names(names: impl Iterator<Item = String>) -> Vec<String> {
+fn unique_names(names: impl Iterator<Item = String>, taken: &mut Names) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (i, name) in names.enumerate() {
         let name = if name.trim().is_empty() {
@@ -768,23 +965,34 @@ fn unique_names(names: impl Iterator<Item = String>) -> Vec<String> {
         } else {
             name
         };
-        let name = unique_name(name, &out);
-        out.push(name);
+        out.push(taken.claim(name));
     }
     out
 }
 
-fn unique_name(name: String, taken: &[String]) -> String {
-    if !taken.contains(&name) {
-        return name;
-    }
-    let mut n = 2usize;
-    loop {
-        let candidate = format!("{name}_{n}");
-        if !taken.contains(&candidate) {
-            return candidate;
+/// The column names given so far, so that a new one is made unique in about constant time
+/// (a header of k equal names costs about k suffixes tried, not k² comparisons each).
+#[derive(Default)]
+struct Names {
+    taken: std::collections::HashSet<String>,
+    /// For a name given more than once: the next suffix to try (every lower one is taken).
+    next: std::collections::HashMap<String, usize>,
+}
+
+impl Names {
+    /// `name` if it is not taken yet, else `name_N` with the lowest free N from 2; taken now.
+    fn claim(&mut self, name: String) -> String {
+        if self.taken.insert(name.clone()) {
+            return name;
         }
-        n += 1;
+        let n = self.next.entry(name.clone()).or_insert(2);
+        loop {
+            let candidate = format!("{name}_{n}");
+            *n += 1;
+            if self.taken.insert(candidate.clone()) {
+                return candidate;
+            }
+        }
     }
 }
 
@@ -1003,14 +1211,12 @@ pub fn sqlite_query(
             let v = row
                 .get_ref(i)
                 .map_err(|e| sql_error(&shown, &e, Some(&gate)))?;
-            let (cell, size) = cell_json(v);
-            match budget.checked_sub(size) {
-                Some(left) => budget = left,
-                None => {
-                    truncated = true;
-                    break 'rows;
-                }
-            }
+            // The value's size is checked against what is left before it is copied.
+            let Some((cell, size)) = cell_json(v, budget) else {
+                truncated = true;
+                break 'rows;
+            };
+            budget = budget.saturating_sub(size);
             cells.push(cell);
         }
         rows_out.push(cells);
@@ -1455,6 +1661,16 @@ fn open_db(db: &DbFile, write: bool) -> Result<Connection, ToolError> {
     };
     conn.execute_batch(settings)
         .map_err(|e| sql_error(&db.shown, &e, None))?;
+    // No string, BLOB or row over 64 MiB is read or written ("string or blob too big"), and no
+    // database can be attached (ATTACH, VACUUM and VACUUM INTO fail, whatever the authorizer
+    // says): on every connection, ours and the caller's statements alike.
+    {
+        use rusqlite::limits::Limit;
+        conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, SQL_MAX_LENGTH)
+            .map_err(|e| sql_error(&db.shown, &e, None))?;
+        conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
+            .map_err(|e| sql_error(&db.shown, &e, None))?;
+    }
     Ok(conn)
 }
 
@@ -2020,25 +2236,37 @@ fn show_value(v: ValueRef<'_>) -> String {
     }
 }
 
-/// A column value as JSON, and about how many bytes of JSON it is.
-fn cell_json(v: ValueRef<'_>) -> (Value, usize) {
-    match v {
+/// A column value as JSON, and about how many bytes of JSON it is; `None` when that is more
+/// than `room`. The size of a TEXT or BLOB is known from its length, and checked before the
+/// value is copied or encoded.
+fn cell_json(v: ValueRef<'_>, room: usize) -> Option<(Value, usize)> {
+    let (value, size) = match v {
         ValueRef::Null => (Value::Null, 4),
         ValueRef::Integer(i) => (Value::from(i), 20),
         ValueRef::Real(f) => (
             serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
             24,
         ),
-        ValueRef::Text(t) => (
-            Value::String(String::from_utf8_lossy(t).into_owned()),
-            t.len().saturating_add(2),
-        ),
+        ValueRef::Text(t) => {
+            if t.len().saturating_add(2) > room {
+                return None;
+            }
+            // Invalid UTF-8 grows (U+FFFD is 3 bytes): what is kept is counted below.
+            let text = String::from_utf8_lossy(t).into_owned();
+            let size = text.len().saturating_add(2);
+            (Value::String(text), size)
+        }
         ValueRef::Blob(b) => {
+            // `{"base64":"…"}`: 4 characters for every 3 bytes, padded.
+            let size = b.len().div_ceil(3).saturating_mul(4).saturating_add(14);
+            if size > room {
+                return None;
+            }
             let text = base64::engine::general_purpose::STANDARD.encode(b);
-            let size = text.len().saturating_add(14);
             (json!({ "base64": text }), size)
         }
-    }
+    };
+    (size <= room).then_some((value, size))
 }
 
 /// `params` → SQLite values.

@@ -1138,3 +1138,174 @@ async fn no_roots_means_no_file_access() {
         .unwrap();
     assert_eq!(out["results"], json!([2]));
 }
+
+// ---- Denial of service: costs bounded by the limits
+
+#[tokio::test]
+async fn read_csv_makes_thousands_of_equal_names_unique_quickly() {
+    let b = bench();
+    let header = vec!["a"; 5000].join(",");
+    b.put("same.csv", format!("{header}\n1\n"));
+    let started = std::time::Instant::now();
+    let out = b.ok("read_csv", json!({"path": "same.csv"})).await;
+    let elapsed = started.elapsed();
+    let columns: Vec<&str> = out["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(columns.len(), 5000);
+    let distinct: std::collections::HashSet<&str> = columns.iter().copied().collect();
+    assert_eq!(distinct.len(), 5000, "the names are not distinct");
+    assert_eq!(columns[0], "a");
+    assert_eq!(columns[1], "a_2");
+    assert_eq!(columns[4999], "a_5000");
+    assert_eq!(out["rows"][0]["a"], "1");
+    assert_eq!(out["rows"][0]["a_5000"], json!(null));
+    // The cubic version took minutes for this header.
+    assert!(
+        elapsed < std::time::Duration::from_secs(30),
+        "took {elapsed:?}"
+    );
+    // A name already in the header is skipped when suffixing.
+    b.put("taken.csv", "a,a_2,a,,column_4\n");
+    let out = b.ok("read_csv", json!({"path": "taken.csv"})).await;
+    assert_eq!(
+        out["columns"],
+        json!(["a", "a_2", "a_3", "column_4", "column_4_2"])
+    );
+}
+
+#[tokio::test]
+async fn read_csv_refuses_a_row_of_more_than_max_columns() {
+    let b = bench();
+    // 10,001 empty cells in the third record.
+    let wide = vec![""; 10_001].join(",");
+    b.put("wide.csv", format!("a,b\n1,2\n{wide}\n"));
+    let e = b.err("read_csv", json!({"path": "wide.csv"})).await;
+    let text = e.to_string();
+    assert!(text.contains("10000"), "{e}");
+    assert!(text.contains("row 3"), "{e}");
+    // Without a header, and in the header, alike.
+    let e = b
+        .err("read_csv", json!({"path": "wide.csv", "has_header": false}))
+        .await;
+    assert!(e.to_string().contains("10000"), "{e}");
+    b.put("wide_header.csv", format!("{wide}\n1\n"));
+    let e = b.err("read_csv", json!({"path": "wide_header.csv"})).await;
+    assert!(e.to_string().contains("row 1"), "{e}");
+    // 10,000 columns are fine.
+    let header = vec!["x"; 10_000].join(",");
+    b.put("ok.csv", format!("{header}\n1\n"));
+    let out = b.ok("read_csv", json!({"path": "ok.csv"})).await;
+    assert_eq!(out["columns"].as_array().unwrap().len(), 10_000);
+}
+
+#[tokio::test]
+async fn read_csv_counts_every_column_of_every_row_against_the_budget() {
+    let b = bench();
+    // 2,000 columns, 10,000 rows of one short cell: a ~100 KB file whose rows, as objects with
+    // every column (null when missing), would be about 700 MB of JSON.
+    let header: Vec<String> = (1..=2000)
+        .map(|i| format!("a_fairly_long_column_name_{i:04}"))
+        .collect();
+    let mut text = header.join(",");
+    text.push('\n');
+    for i in 0..10_000 {
+        text.push_str(&format!("{i}\n"));
+    }
+    b.put("sparse.csv", text);
+    let out = b
+        .ok(
+            "read_csv",
+            json!({"path": "sparse.csv", "max_rows": 100_000}),
+        )
+        .await;
+    let rows = out["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.len() < 10_000, "{} rows", rows.len());
+    assert_eq!(out["truncated"], true);
+    assert_eq!(out["row_count_read"], rows.len());
+    // Each row returned holds every column.
+    assert_eq!(rows[0].as_object().unwrap().len(), 2000);
+    assert_eq!(rows[0]["a_fairly_long_column_name_0001"], "0");
+    assert_eq!(rows[0]["a_fairly_long_column_name_2000"], json!(null));
+    // 16 MiB: read_csv's budget (MAX_ROW_BYTES).
+    let size = serde_json::to_string(&out["rows"]).unwrap().len();
+    assert!(size <= 16 * 1024 * 1024, "{size} bytes of rows");
+}
+
+#[tokio::test]
+async fn sqlite_query_never_returns_a_huge_value() {
+    let b = bench();
+    b.shop();
+    let started = std::time::Instant::now();
+    // Over SQLite's length limit (64 MiB): refused by SQLite itself, before any copy.
+    for sql in [
+        "SELECT zeroblob(100000000)",
+        "SELECT length(zeroblob(100000000))",
+        "SELECT length(randomblob(100000000))",
+    ] {
+        let e = b
+            .err("sqlite_query", json!({"database": "shop.db", "sql": sql}))
+            .await;
+        assert!(e.to_string().contains("too big"), "{sql}: {e}");
+    }
+    // Under it, but over the 16 MiB budget: not returned, `truncated`.
+    for sql in [
+        "SELECT 1, zeroblob(20000000)",
+        "SELECT 1, CAST(zeroblob(20000000) AS TEXT)",
+    ] {
+        let out = b
+            .ok("sqlite_query", json!({"database": "shop.db", "sql": sql}))
+            .await;
+        assert_eq!(out["truncated"], true, "{sql}: {}", clipped(&out));
+        assert_eq!(out["row_count"], 0, "{sql}");
+        assert!(out["rows"].as_array().unwrap().is_empty(), "{sql}");
+    }
+    // A value that fits is returned whole.
+    let out = b
+        .ok(
+            "sqlite_query",
+            json!({"database": "shop.db", "sql": "SELECT length(zeroblob(1000)), zeroblob(3)"}),
+        )
+        .await;
+    assert_eq!(out["rows"], json!([[1000, {"base64": "AAAA"}]]));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// The first characters of a tool's output, for messages.
+fn clipped(v: &Value) -> String {
+    v.to_string().chars().take(300).collect()
+}
+
+#[tokio::test]
+async fn no_statement_attaches_or_copies_the_database_elsewhere() {
+    let b = bench();
+    let db = b.shop();
+    let before = items(&db);
+    let target = b.outside.join("copy.db");
+    for tool in ["sqlite_query", "sqlite_execute"] {
+        for sql in [
+            format!("VACUUM INTO '{}'", target.display()),
+            format!("ATTACH DATABASE '{}' AS x", target.display()),
+            "VACUUM".to_string(),
+        ] {
+            let e = b
+                .err(tool, json!({"database": "shop.db", "sql": sql.as_str()}))
+                .await;
+            assert!(
+                !target.exists(),
+                "{tool} `{sql}` wrote {}: {e}",
+                target.display()
+            );
+        }
+    }
+    assert!(!target.exists());
+    assert_eq!(items(&db), before);
+}
