@@ -1,5 +1,6 @@
 //! `forge inspect`: the IR as a table or as JSON, with a summary of what an MCP client would see.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -167,7 +168,7 @@ struct CapabilityView<'a> {
     tags: &'a [String],
     deprecated: bool,
     input_schema: &'a Value,
-    output_schema: Option<&'a serde_json::value::RawValue>,
+    output_schema: Option<OutputSchema<'a>>,
     effects: &'a [aifirst_capability::Effect],
     annotations: Value,
     undo: Option<&'a aifirst_capability::UndoPlan>,
@@ -176,28 +177,56 @@ struct CapabilityView<'a> {
     source: &'a crate::ir::SourceRef,
 }
 
+/// A capability's output schema: inline, or `{"$ref": "#/schemas/N"}` when several shown
+/// capabilities have the very same one (Microsoft Graph: 22,361 output schemas, 2,208 distinct).
+#[derive(Debug)]
+enum OutputSchema<'a> {
+    Inline(&'a serde_json::value::RawValue),
+    Shared(usize),
+}
+
+impl Serialize for OutputSchema<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OutputSchema::Inline(raw) => raw.serialize(s),
+            OutputSchema::Shared(i) => {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("$ref", &format!("#/schemas/{i}"))?;
+                m.end()
+            }
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Contract<'a> {
     capabilities: Views<'a>,
+    /// Output schemas several capabilities share, referred to as `#/schemas/N`.
+    schemas: &'a [&'a serde_json::value::RawValue],
     diagnostics: &'a [Diagnostic],
     summary: &'a Summary,
 }
 
 /// The shown capabilities, serialised one view at a time.
-struct Views<'a>(&'a [(&'a Capability, usize)]);
+struct Views<'a>(&'a [(&'a Capability, usize)], &'a HashMap<&'a str, usize>);
 
 impl Serialize for Views<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for (cap, bytes) in self.0 {
-            seq.serialize_element(&view(cap, *bytes))?;
+            seq.serialize_element(&view(cap, *bytes, self.1))?;
         }
         seq.end()
     }
 }
 
-fn view(cap: &Capability, bytes: usize) -> CapabilityView<'_> {
+fn view<'a>(
+    cap: &'a Capability,
+    bytes: usize,
+    shared: &HashMap<&str, usize>,
+) -> CapabilityView<'a> {
     let Binding::Http(http) = &cap.binding;
     let a = &cap.annotations;
     CapabilityView {
@@ -210,7 +239,13 @@ fn view(cap: &Capability, bytes: usize) -> CapabilityView<'_> {
         tags: &cap.tags,
         deprecated: cap.deprecated,
         input_schema: &cap.input_schema,
-        output_schema: cap.output_schema.as_deref(),
+        output_schema: cap
+            .output_schema
+            .as_deref()
+            .map(|raw| match shared.get(raw.get()) {
+                Some(i) => OutputSchema::Shared(*i),
+                None => OutputSchema::Inline(raw),
+            }),
         effects: &cap.effects,
         annotations: json!({
             "readOnlyHint": a.read_only_hint,
@@ -228,6 +263,10 @@ fn view(cap: &Capability, bytes: usize) -> CapabilityView<'_> {
 /// Everything `inspect` prints, computed once.
 pub struct Report<'a> {
     pub shown: Vec<(&'a Capability, usize)>,
+    /// Output schemas of more than one shown capability, in order of first use.
+    shared: Vec<&'a serde_json::value::RawValue>,
+    /// Their index in `shared`, by their text.
+    shared_index: HashMap<&'a str, usize>,
     pub diagnostics: &'a [Diagnostic],
     pub summary: Summary,
 }
@@ -272,8 +311,26 @@ pub fn report<'a>(lowered: &'a Lowered, filter: &Filter) -> Report<'a> {
         largest: sizes,
         undo: Coverage::of(shown.iter().map(|(c, _)| *c)),
     };
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for (cap, _) in &shown {
+        if let Some(o) = &cap.output_schema {
+            *uses.entry(o.get()).or_default() += 1;
+        }
+    }
+    let mut shared = Vec::new();
+    let mut shared_index = HashMap::new();
+    for (cap, _) in &shown {
+        if let Some(o) = &cap.output_schema {
+            if uses.get(o.get()).copied().unwrap_or(0) > 1 && !shared_index.contains_key(o.get()) {
+                shared_index.insert(o.get(), shared.len());
+                shared.push(&**o);
+            }
+        }
+    }
     Report {
         shown,
+        shared,
+        shared_index,
         diagnostics: &lowered.diagnostics,
         summary,
     }
@@ -293,7 +350,8 @@ impl Report<'_> {
 
     fn contract(&self) -> Contract<'_> {
         Contract {
-            capabilities: Views(&self.shown),
+            capabilities: Views(&self.shown, &self.shared_index),
+            schemas: &self.shared,
             diagnostics: self.diagnostics,
             summary: &self.summary,
         }

@@ -1,6 +1,7 @@
 //! The capability IR: what every front end produces and every back end consumes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aifirst_capability::{Annotations, Effect, UndoPlan};
 use serde::Serialize;
@@ -43,7 +44,9 @@ pub struct Capability {
     /// JSON Schema 2020-12 of the success response body, when the description gives one.
     /// Kept as compact JSON text: on large APIs the expanded response schemas are the biggest
     /// part of the IR, and nothing walks them deeply (see [`Capability::output_schema_value`]).
-    pub output_schema: Option<Box<RawValue>>,
+    /// Shared: operations with the very same schema hold one copy (Microsoft Graph: 22,361
+    /// output schemas, 2,208 distinct, 73 MB of text as copies).
+    pub output_schema: Option<Arc<RawValue>>,
     /// Side effects, filled in by inference; empty until then.
     pub effects: Vec<Effect>,
     pub annotations: Annotations,

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use aifirst_capability::{Annotations, Expr, Root};
 use serde_json::value::RawValue;
@@ -57,8 +58,15 @@ pub struct Lowered {
 
 /// Opaque: the parsed documents and memoised schemas behind an IR.
 pub struct Retained {
-    _docs: DocSet,
-    _memo: crate::schema::MemoTable,
+    _kept: Option<(DocSet, crate::schema::MemoTable)>,
+}
+
+impl Lowered {
+    /// Frees the parsed documents now, when more is to be built after lowering (`forge import`
+    /// emits hundreds of megabytes of code for the largest APIs; the documents are as large).
+    pub fn release_sources(&mut self) {
+        self.retained._kept = None;
+    }
 }
 
 impl std::fmt::Debug for Lowered {
@@ -137,6 +145,7 @@ pub fn import_openapi(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagno
         max_tool_tokens: opts.max_tool_tokens,
         stats: Stats::default(),
         seen_ids: HashMap::new(),
+        outputs: Interner::default(),
     };
     let capabilities = lowerer.lower_paths();
     let root = docs.root();
@@ -172,8 +181,7 @@ pub fn import_openapi(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagno
         diagnostics: diags,
         stats,
         retained: Retained {
-            _docs: docs,
-            _memo: memo,
+            _kept: Some((docs, memo)),
         },
     })
 }
@@ -187,6 +195,45 @@ struct Lowerer<'a> {
     stats: Stats,
     /// operationId → where it was first seen.
     seen_ids: HashMap<String, String>,
+    /// Output schemas made so far, one copy of each.
+    outputs: Interner,
+}
+
+/// One shared copy of each distinct output schema text.
+#[derive(Default)]
+struct Interner(std::collections::HashSet<Interned>);
+
+struct Interned(Arc<RawValue>);
+
+impl PartialEq for Interned {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Eq for Interned {}
+
+impl std::hash::Hash for Interned {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.get().hash(state)
+    }
+}
+
+impl std::borrow::Borrow<str> for Interned {
+    fn borrow(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl Interner {
+    fn intern(&mut self, raw: Box<RawValue>) -> Arc<RawValue> {
+        if let Some(have) = self.0.get(raw.get()) {
+            return Arc::clone(&have.0);
+        }
+        let shared: Arc<RawValue> = Arc::from(raw);
+        self.0.insert(Interned(Arc::clone(&shared)));
+        shared
+    }
 }
 
 /// A parameter as found: (document, pointer, object, name, location).
@@ -821,7 +868,7 @@ impl<'a> Lowerer<'a> {
         op: &Map<String, Value>,
         doc: DocId,
         at: &str,
-    ) -> Option<Box<RawValue>> {
+    ) -> Option<Arc<RawValue>> {
         let responses = op.get("responses")?.as_object()?;
         let mut codes: Vec<&String> = responses
             .keys()
@@ -858,7 +905,8 @@ impl<'a> Lowerer<'a> {
                 Some(t) => crate::budget::fit_output(out, &defs, t.saturating_mul(4)),
                 None => crate::budget::with_defs(out, defs.materialize()),
             };
-            return serde_json::value::to_raw_value(&out).ok();
+            let raw = serde_json::value::to_raw_value(&out).ok()?;
+            return Some(self.outputs.intern(raw));
         }
         None
     }

@@ -33,6 +33,58 @@ fn cap<'a>(ir: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no capability {name}"))
 }
 
+/// A capability's output schema, its `{"$ref": "#/schemas/N"}` followed.
+fn output_of(ir: &Value, c: &Value) -> Value {
+    match c["output_schema"]["$ref"].as_str() {
+        Some(r) => ir
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("{r} points at nothing"))
+            .clone(),
+        None => c["output_schema"].clone(),
+    }
+}
+
+#[test]
+fn output_schemas_used_twice_are_shared_and_only_those() {
+    for rel in [
+        "petstore/openapi.yaml",
+        "petstore/swagger.yaml",
+        "openapi31/openapi.yaml",
+        "multifile/openapi.yaml",
+        "cyclic/openapi.json",
+        "hostile/openapi.yaml",
+    ] {
+        let ir = ir_json(rel);
+        let shared = ir["schemas"].as_array().unwrap();
+        let mut uses = vec![0usize; shared.len()];
+        let mut inline = Vec::new();
+        for c in ir["capabilities"].as_array().unwrap() {
+            match c["output_schema"]["$ref"].as_str() {
+                Some(r) => {
+                    let i: usize = r.strip_prefix("#/schemas/").unwrap().parse().unwrap();
+                    uses[i] += 1;
+                }
+                None if !c["output_schema"].is_null() => inline.push(c["output_schema"].clone()),
+                None => {}
+            }
+        }
+        assert!(uses.iter().all(|n| *n >= 2), "{rel}: {uses:?}");
+        for (i, s) in inline.iter().enumerate() {
+            assert!(
+                !shared.contains(s),
+                "{rel}: an inline schema is also shared"
+            );
+            assert!(
+                !inline[i + 1..].contains(s),
+                "{rel}: an inline schema twice"
+            );
+        }
+    }
+    // The petstore's two list operations return the same array of pets: one shared schema.
+    let ir = ir_json("multifile/openapi.yaml");
+    assert!(!ir["schemas"].as_array().unwrap().is_empty());
+}
+
 fn prop_keys(schema: &Value) -> BTreeSet<String> {
     schema["properties"]
         .as_object()
@@ -87,6 +139,18 @@ fn swagger20_and_openapi30_describe_the_same_api() {
             c2["input_schema"]["required"], c3["input_schema"]["required"],
             "{name} required"
         );
+        let out2 = |c: &Value| output_of(&v2, c);
+        let out3 = |c: &Value| output_of(&v3, c);
+        let (mut o2, o3) = (out2(c2), out3(c3));
+        if name == "place_order" {
+            // Swagger 2.0 has no `writeOnly`: its card number is in the output too.
+            o2["properties"]
+                .as_object_mut()
+                .unwrap()
+                .remove("card_number")
+                .unwrap();
+        }
+        assert_eq!(o2, o3, "{name} output");
         let out = |c: &Value| c["output_schema"].clone();
         assert_eq!(
             out(c2).is_null(),
@@ -137,9 +201,9 @@ fn petstore_schemas_follow_the_ir_rules() {
     );
     // writeOnly fields never appear in outputs.
     let order = cap(&ir, "place_order");
-    assert!(order["output_schema"]["properties"]
-        .get("card_number")
-        .is_none());
+    let placed = output_of(&ir, order);
+    assert!(placed["properties"].get("id").is_some(), "{placed}");
+    assert!(placed["properties"].get("card_number").is_none());
     assert!(order["input_schema"]["properties"]
         .get("card_number")
         .is_some());

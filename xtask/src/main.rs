@@ -42,6 +42,17 @@ fn main() -> Result<()> {
         Some("load-http") => load::load_http(&args[1..]),
         Some("bench-linear") => linear::bench_linear(&args[1..]),
         Some("bench-scale") => scale::bench_scale(&args[1..]),
+        // `xtask synthetic PATHS FILE`: the synthetic description bench-linear and bench-scale
+        // measure (two operations per path), to reproduce a figure by hand.
+        Some("synthetic") => match &args[1..] {
+            [paths, file] => {
+                let (text, ops) = linear::synthetic(paths.parse()?);
+                std::fs::write(file, text)?;
+                println!("{file}: {ops} operations");
+                Ok(())
+            }
+            _ => anyhow::bail!("usage: xtask synthetic PATHS FILE"),
+        },
         Some("bench-stdlib") => stdlib::bench_stdlib(&args[1..]),
         Some("bench-net-data") => netdata::bench_net_data(&args[1..]),
         Some("bench-import") => import::bench_import(&args[1..]),
