@@ -771,8 +771,10 @@ impl AuditLog {
             calls
                 .iter()
                 .map(|c| {
-                    let mut o =
-                        json!({"capability": c.capability, "args": self.redactor.redact(&c.args)});
+                    let mut o = json!({
+                        "capability": c.capability,
+                        "args": summarise_long_strings(self.redactor.redact(&c.args)),
+                    });
                     if let Some(e) = &c.expect {
                         o["check"] =
                             json!({"capability": e.read, "args": self.redactor.redact(&e.args)});
@@ -781,6 +783,33 @@ impl AuditLog {
                 })
                 .collect(),
         )
+    }
+}
+
+/// A compensation's strings past this many bytes are recorded by size and digest.
+const MAX_COMPENSATION_STRING: usize = 1024;
+
+/// Long strings of a compensation's arguments as `[N bytes, sha256 …]`: the journal keeps the
+/// data (and the record's undo digest covers it), the log says what ran. A changeset of row
+/// values, a file's content or a request body is data the log should not copy, and base64 hides
+/// secrets from redaction.
+fn summarise_long_strings(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.len() > MAX_COMPENSATION_STRING => {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(s.as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            Value::String(format!("[{} bytes, sha256 {hex}]", s.len()))
+        }
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(summarise_long_strings).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, summarise_long_strings(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -898,6 +927,25 @@ impl Recorder for AuditLog {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn long_compensation_strings_are_recorded_by_size_and_digest() {
+        let long = "QUJD".repeat(1000);
+        let v = summarise_long_strings(json!({
+            "database": "/data/shop.db",
+            "changeset": long,
+            "nested": [{"body": "x".repeat(2000)}, "short"],
+        }));
+        assert_eq!(v["database"], "/data/shop.db");
+        assert_eq!(v["nested"][1], "short");
+        let c = v["changeset"].as_str().unwrap();
+        assert!(c.starts_with("[4000 bytes, sha256 "), "{c}");
+        assert!(!c.contains("QUJD"));
+        assert!(v["nested"][0]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("[2000 bytes"));
+    }
 
     #[test]
     fn timestamps() {

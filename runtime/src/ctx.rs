@@ -32,6 +32,8 @@ pub struct Ctx {
     sandbox: Arc<Sandbox>,
     /// Why this call cannot be undone, when the engine's policy let it run anyway.
     irreversible: Option<String>,
+    /// The engine runs this call as a journaled compensation (an undo or a redo).
+    compensating: bool,
 }
 
 impl Default for Ctx {
@@ -55,7 +57,22 @@ impl Ctx {
             location: Mutex::default(),
             sandbox,
             irreversible: None,
+            compensating: false,
         }
+    }
+
+    /// The same context, for a compensation the engine replays from the journal (a host that
+    /// replays compensations itself, or a test, says so the same way).
+    pub fn compensating(mut self) -> Self {
+        self.compensating = true;
+        self
+    }
+
+    /// `true` when the engine runs this call as a journaled compensation (undo or redo), not
+    /// as a call an agent made: a capability that exists only to undo another
+    /// (`sqlite_apply_changeset`) refuses to run otherwise.
+    pub fn is_compensation(&self) -> bool {
+        self.compensating
     }
 
     /// The same context, for a call the policy let run although it cannot be undone (`why`).

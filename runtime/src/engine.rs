@@ -1942,7 +1942,7 @@ impl Engine {
                     !done.is_empty(),
                 )
             })?;
-            let ctx = self.ctx();
+            let ctx = self.ctx().compensating();
             let result = def.invoke(&ctx, c.args.clone()).await.map_err(|e| {
                 (
                     format!("`{}` failed: {e}", c.capability),

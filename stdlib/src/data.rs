@@ -71,7 +71,7 @@
 //! of the authorizer's refusal), so ATTACH, VACUUM and VACUUM INTO fail ("too many attached
 //! databases - max 0"). SQL statements are interrupted after 30 s.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -82,6 +82,7 @@ use crate::common::{check_path, failed, invalid};
 use aifirst::fs::{EntryKind, File, Fs, Located};
 use aifirst::{capability, Ctx, ToolError};
 use base64::Engine as _;
+use rusqlite::config::DbConfig;
 use rusqlite::fallible_iterator::FallibleIterator as _;
 use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator as _;
 use rusqlite::hooks::{Action, AuthAction, AuthContext, Authorization};
@@ -132,6 +133,8 @@ const SQL_TIME_LIMIT: Duration = Duration::from_secs(30);
 const BUSY_WAIT: Duration = Duration::from_secs(5);
 /// The largest changeset kept for undo (or accepted by sqlite_apply_changeset).
 const MAX_CHANGESET_BYTES: usize = 16 * MIB;
+/// sqlite_execute: schema changes in one call at most (each is named when the user is asked).
+const MAX_SCHEMA_CHANGES: usize = 50;
 /// diff_text reads files up to this size.
 const MAX_DIFF_BYTES: u64 = 16 * MIB as u64;
 /// hash_file reads in chunks of this size.
@@ -1262,12 +1265,12 @@ pub fn sqlite_execute(
     let mut conn = open_db(&db, true)?;
     // The engine's policy let this call run knowing it cannot be undone: what the session
     // extension does not record runs too, and nothing is recorded.
-    let mode = if ctx.irreversible_granted().is_some() {
-        Mode::Irreversible
-    } else {
-        Mode::Write
+    let (mode, granted) = match ctx.irreversible_granted() {
+        Some(why) => (Mode::Irreversible, why),
+        None => (Mode::Write, ""),
     };
-    let gate = install_gate(&mut conn, mode).map_err(|e| sql_error(&shown, &e, None))?;
+    let gate =
+        install_gate_granting(&mut conn, mode, granted).map_err(|e| sql_error(&shown, &e, None))?;
     // Rows written by foreign-key actions are not named when statements are prepared; the
     // update hook sees every row written to a rowid table.
     let touched: Arc<Mutex<BTreeSet<String>>> = Arc::default();
@@ -1331,6 +1334,8 @@ pub fn sqlite_execute(
         )));
     }
     let last_insert_rowid = tx.last_insert_rowid();
+    let fingerprints =
+        fingerprints(&tx, &shapes).map_err(|e| nothing_changed(sql_error(&shown, &e, None)))?;
     tx.commit()
         .map_err(|e| nothing_changed(sql_error(&shown, &e, None)))?;
     if !inverse.is_empty() {
@@ -1339,6 +1344,7 @@ pub fn sqlite_execute(
             json!({
                 "database": shown.display().to_string(),
                 "changeset": base64::engine::general_purpose::STANDARD.encode(&inverse),
+                "tables": fingerprints,
             }),
         );
     }
@@ -1377,32 +1383,69 @@ fn sqlite_execute_irreversible(ctx: &Ctx, args: &Value) -> Result<Option<String>
     let Ok(gate) = install_gate(&mut conn, Mode::Classify) else {
         return Ok(None);
     };
+    // Every statement, so that the reason names everything the call would do that cannot be
+    // undone: the user confirms that list, and the call may do nothing else of the kind.
+    let mut unrecordable: Vec<String> = Vec::new();
+    let mut unchecked = false;
     let mut batch = rusqlite::Batch::new(&conn, sql);
     loop {
         set_judging(&gate, true);
         let next = batch.next();
         set_judging(&gate, false);
-        let found = gate.lock().ok().and_then(|mut g| g.schema_change.take());
-        if let Some(what) = found {
-            return Ok(Some(format!(
-                "the SQL {what}, and SQLite's session extension, which records the rows a call \
-                 changes so that it can be undone, does not record schema changes"
-            )));
-        }
         match next {
             Ok(Some(_)) => {}
-            Ok(None) | Err(_) => return Ok(None),
+            Ok(None) => break,
+            // A statement that does not prepare yet (it may use a table an earlier one
+            // creates): the call itself reports it, or runs it under the same gate.
+            Err(_) => {
+                unchecked = true;
+                break;
+            }
         }
         match unrecorded(&conn, &take_written(&gate)) {
             Ok(None) => {}
-            Ok(Some(why)) => {
-                return Ok(Some(format!(
-                    "the SQL writes rows that cannot be recorded: {why}"
-                )))
-            }
+            Ok(Some(why)) if !unrecordable.contains(&why) => unrecordable.push(why),
+            Ok(Some(_)) => {}
             Err(_) => return Ok(None),
         }
     }
+    let changes = gate
+        .lock()
+        .map(|g| g.schema_changes.clone())
+        .unwrap_or_default();
+    if changes.len() > MAX_SCHEMA_CHANGES {
+        return Err(invalid(format!(
+            "the SQL makes {} schema changes; at most {MAX_SCHEMA_CHANGES} are made in one call \
+             (each is named when the user is asked): split it into several calls",
+            changes.len()
+        )));
+    }
+    let mut parts = Vec::new();
+    if !changes.is_empty() {
+        parts.push(format!(
+            "the SQL {} — SQLite's session extension, which records the rows a call changes so \
+             that it can be undone, does not record schema changes",
+            changes.join(", ")
+        ));
+    }
+    if !unrecordable.is_empty() {
+        parts.push(format!(
+            "it writes rows that cannot be recorded: {}",
+            unrecordable.join("; ")
+        ));
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    if unchecked {
+        parts.push(
+            "statements after these could not be checked before the ones above run (they may \
+             use what those create); they run too, and may make no other schema change"
+                .into(),
+        );
+    }
+    parts.push("none of the rows this call changes can be put back either".into());
+    Ok(Some(parts.join("; ")))
 }
 
 /// Apply an SQLite changeset (base64) to a database file, in one transaction. This is how a
@@ -1420,7 +1463,18 @@ pub fn sqlite_apply_changeset(
     /// The changeset, base64-encoded (standard alphabet, padded), as SQLite's session extension
     /// writes it.
     changeset: String,
+    /// Each table's columns and key as they were when the change was made (sqlite_execute
+    /// records them): a table whose columns were renamed, dropped or added since is not written.
+    tables: Option<BTreeMap<String, String>>,
 ) -> Result<ChangesetApplied, ToolError> {
+    if !ctx.is_compensation() {
+        return Err(ToolError::NotAllowed {
+            message: "sqlite_apply_changeset runs only as the undo (or redo) of a \
+                      sqlite_execute call, replayed by the runtime from its journal; change rows \
+                      with sqlite_execute"
+                .into(),
+        });
+    }
     if changeset.len() > MAX_CHANGESET_BYTES / 3 * 4 + 8 {
         return Err(invalid(format!(
             "`changeset` is {} bytes of base64; at most {} MiB of changes are applied in one call",
@@ -1444,10 +1498,54 @@ pub fn sqlite_apply_changeset(
         ))
     })?;
     let mut conn = open_db(&db, true)?;
+    // The changeset holds every row the call wrote, its triggers' and foreign-key actions'
+    // included: applied with triggers and foreign-key actions off, it writes those rows and
+    // nothing else. Keys are checked after it is applied instead (below).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)
+        .and_then(|_| conn.execute_batch("PRAGMA foreign_keys = OFF"))
+        .map_err(|e| sql_error(&shown, &e, None))?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| sql_error(&shown, &e, None))?;
+    let broken_before = foreign_key_problems(&tx).map_err(|e| sql_error(&shown, &e, None))?;
     for s in &shapes {
+        if s.table.len() >= 7
+            && s.table[..7].eq_ignore_ascii_case("sqlite_")
+            && !s.table.eq_ignore_ascii_case("sqlite_stat1")
+        {
+            return Err(ToolError::NotAllowed {
+                message: format!(
+                    "{}: the changeset writes SQLite's own table `{}`; refused. Nothing was \
+                     written.",
+                    shown.display(),
+                    s.table
+                ),
+            });
+        }
+        if let Some(why) = unrecorded_rows(&tx, &BTreeSet::from([s.table.clone()]), false)
+            .map_err(|e| sql_error(&shown, &e, None))?
+        {
+            return Err(ToolError::NotAllowed {
+                message: format!(
+                    "{}: the changeset writes where sqlite_execute records nothing ({why}); \
+                     refused. Nothing was written.",
+                    shown.display()
+                ),
+            });
+        }
+        if let Some(want) = tables.as_ref().and_then(|t| t.get(&s.table)) {
+            let have = table_fingerprint(&tx, &s.table).map_err(|e| sql_error(&shown, &e, None))?;
+            if have.as_deref() != Some(want.as_str()) {
+                return Err(failed(format!(
+                    "{}: the table `{}` no longer has the columns it had when the change was \
+                     made (then: {want}; now: {}); its values would land in the wrong columns, \
+                     so nothing was written.",
+                    shown.display(),
+                    s.table,
+                    have.as_deref().unwrap_or("no such table")
+                )));
+            }
+        }
         let have = table_pk_flags(&tx, &s.table).map_err(|e| sql_error(&shown, &e, None))?;
         match have {
             None => {
@@ -1494,13 +1592,27 @@ pub fn sqlite_apply_changeset(
         )));
     }
     applied.map_err(|e| sql_error(&shown, &e, None))?;
+    let broken_after = foreign_key_problems(&tx).map_err(|e| sql_error(&shown, &e, None))?;
+    if let Some(p) = broken_after.difference(&broken_before).next() {
+        return Err(failed(format!(
+            "{}: not applied, nothing was written: a row of `{}` (rowid {}) would refer to a row \
+             of `{}` that is not there. Rows were added since that depend on what this change \
+             would remove; look at them (sqlite_query) and settle it by hand.",
+            shown.display(),
+            p.0,
+            p.1.map(|r| r.to_string()).unwrap_or_else(|| "?".into()),
+            p.2
+        )));
+    }
     let inverse = invert(&bytes).map_err(|e| sql_error(&shown, &e, None))?;
+    let fingerprints = fingerprints(&tx, &shapes).map_err(|e| sql_error(&shown, &e, None))?;
     tx.commit().map_err(|e| sql_error(&shown, &e, None))?;
     ctx.compensate(
         "sqlite_apply_changeset",
         json!({
             "database": shown.display().to_string(),
             "changeset": base64::engine::general_purpose::STANDARD.encode(&inverse),
+            "tables": fingerprints,
         }),
     );
     Ok(ChangesetApplied {
@@ -1666,6 +1778,8 @@ fn open_db(db: &DbFile, write: bool) -> Result<Connection, ToolError> {
     // says): on every connection, ours and the caller's statements alike.
     {
         use rusqlite::limits::Limit;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
+            .map_err(|e| sql_error(&db.shown, &e, None))?;
         conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, SQL_MAX_LENGTH)
             .map_err(|e| sql_error(&db.shown, &e, None))?;
         conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
@@ -1698,8 +1812,11 @@ struct Gate {
     mode: Mode,
     /// Why a statement was refused (the first reason).
     refused: Option<String>,
-    /// [`Mode::Classify`]: the first schema change found.
-    schema_change: Option<String>,
+    /// [`Mode::Classify`]: every schema change found, in order.
+    schema_changes: Vec<String>,
+    /// [`Mode::Irreversible`]: what the policy (the user) let run, as the classification said it;
+    /// a schema change not named there is refused.
+    granted: String,
     /// Tables of `main` the caller's SQL (its triggers included) writes, not yet checked.
     written: BTreeSet<String>,
 }
@@ -1708,8 +1825,18 @@ type SharedGate = Arc<Mutex<Gate>>;
 
 /// Installs the authorizer (what SQL may do) and the time limit.
 fn install_gate(conn: &mut Connection, mode: Mode) -> Result<SharedGate, rusqlite::Error> {
+    install_gate_granting(conn, mode, "")
+}
+
+/// [`install_gate`] for [`Mode::Irreversible`]: `granted` is the reason the policy allowed.
+fn install_gate_granting(
+    conn: &mut Connection,
+    mode: Mode,
+    granted: &str,
+) -> Result<SharedGate, rusqlite::Error> {
     let gate: SharedGate = Arc::new(Mutex::new(Gate {
         mode,
+        granted: granted.to_string(),
         ..Gate::default()
     }));
     let judged = Arc::clone(&gate);
@@ -1720,12 +1847,34 @@ fn install_gate(conn: &mut Connection, mode: Mode) -> Result<SharedGate, rusqlit
         if !g.judging {
             return Authorization::Allow;
         }
+        if matches!(c.action, AuthAction::CreateVtable { .. }) && g.mode != Mode::Read {
+            if g.refused.is_none() {
+                g.refused = Some(
+                    "CREATE VIRTUAL TABLE is refused: a virtual table's module decides what its \
+                     rows are and where they live, beyond what these tools can check or undo"
+                        .into(),
+                );
+            }
+            return Authorization::Deny;
+        }
         if let Some(what) = schema_change(&c.action) {
             match g.mode {
-                Mode::Irreversible => return Authorization::Allow,
+                // Only what the user was told of: the classification named every schema
+                // change (`what` is a whole item of that list, see `schema_change`).
+                Mode::Irreversible if g.granted.contains(&what) => return Authorization::Allow,
+                Mode::Irreversible => {
+                    if g.refused.is_none() {
+                        g.refused = Some(format!(
+                            "the SQL {what}, which is not among the schema changes this call \
+                             was allowed to make (they were named when it was checked); nothing \
+                             was changed"
+                        ));
+                    }
+                    return Authorization::Deny;
+                }
                 Mode::Classify => {
-                    if g.schema_change.is_none() {
-                        g.schema_change = Some(what);
+                    if !g.schema_changes.contains(&what) {
+                        g.schema_changes.push(what);
                     }
                     return Authorization::Allow;
                 }
@@ -1801,43 +1950,45 @@ const PRAGMAS_READ: [&str; 14] = [
 
 /// What a schema change does, in words (`None`: the action is not one).
 fn schema_change(action: &AuthAction<'_>) -> Option<String> {
+    // A name in backticks, its own backticks doubled: one item can never read as another.
+    let q = |name: &str| format!("`{}`", name.replace('`', "``"));
     let what = match action {
         AuthAction::CreateIndex { index_name, .. }
         | AuthAction::CreateTempIndex { index_name, .. } => {
-            format!("creates the index `{index_name}`")
+            format!("creates the index {}", q(index_name))
         }
         AuthAction::CreateTable { table_name } | AuthAction::CreateTempTable { table_name } => {
-            format!("creates the table `{table_name}`")
+            format!("creates the table {}", q(table_name))
         }
         AuthAction::CreateTrigger { trigger_name, .. }
         | AuthAction::CreateTempTrigger { trigger_name, .. } => {
-            format!("creates the trigger `{trigger_name}`")
+            format!("creates the trigger {}", q(trigger_name))
         }
         AuthAction::CreateView { view_name } | AuthAction::CreateTempView { view_name } => {
-            format!("creates the view `{view_name}`")
+            format!("creates the view {}", q(view_name))
         }
         AuthAction::CreateVtable { table_name, .. } => {
-            format!("creates the virtual table `{table_name}`")
+            format!("creates the virtual table {}", q(table_name))
         }
         AuthAction::DropIndex { index_name, .. } | AuthAction::DropTempIndex { index_name, .. } => {
-            format!("drops the index `{index_name}`")
+            format!("drops the index {}", q(index_name))
         }
         AuthAction::DropTable { table_name } | AuthAction::DropTempTable { table_name } => {
-            format!("drops the table `{table_name}`")
+            format!("drops the table {}", q(table_name))
         }
         AuthAction::DropTrigger { trigger_name, .. }
         | AuthAction::DropTempTrigger { trigger_name, .. } => {
-            format!("drops the trigger `{trigger_name}`")
+            format!("drops the trigger {}", q(trigger_name))
         }
         AuthAction::DropView { view_name } | AuthAction::DropTempView { view_name } => {
-            format!("drops the view `{view_name}`")
+            format!("drops the view {}", q(view_name))
         }
         AuthAction::DropVtable { table_name, .. } => {
-            format!("drops the virtual table `{table_name}`")
+            format!("drops the virtual table {}", q(table_name))
         }
-        AuthAction::AlterTable { table_name, .. } => format!("alters the table `{table_name}`"),
-        AuthAction::Analyze { table_name } => format!("analyzes `{table_name}`"),
-        AuthAction::Reindex { index_name } => format!("reindexes `{index_name}`"),
+        AuthAction::AlterTable { table_name, .. } => format!("alters the table {}", q(table_name)),
+        AuthAction::Analyze { table_name } => format!("analyzes {}", q(table_name)),
+        AuthAction::Reindex { index_name } => format!("reindexes {}", q(index_name)),
         _ => return None,
     };
     Some(what)
@@ -2009,15 +2160,21 @@ fn run_one(
 ) -> Result<(), ToolError> {
     check_parameters(stmt, values, ran.statements + 1)?;
     let readonly = stmt.readonly();
-    let mut rows = stmt
-        .query(rusqlite::params_from_iter(values.iter()))
-        .map_err(|e| sql_error(shown, &e, Some(gate)))?;
-    while rows
-        .next()
-        .map_err(|e| sql_error(shown, &e, Some(gate)))?
-        .is_some()
-    {}
-    drop(rows);
+    // Judged while it runs too: SQL that SQLite prepares as a statement steps (`PRAGMA
+    // optimize` run through `pragma_optimize(...)`, say) meets the same gate. Not in an
+    // irreversible call, whose schema changes prepare SQLite's own statements as they run.
+    let irreversible = gate
+        .lock()
+        .map(|g| g.mode == Mode::Irreversible)
+        .unwrap_or(false);
+    set_judging(gate, !irreversible);
+    let stepped = (|| {
+        let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
+        while rows.next()?.is_some() {}
+        Ok::<(), rusqlite::Error>(())
+    })();
+    set_judging(gate, false);
+    stepped.map_err(|e| sql_error(shown, &e, Some(gate)))?;
     ran.statements += 1;
     if !readonly {
         ran.rows_changed += conn.changes();
@@ -2075,12 +2232,28 @@ fn unrecorded(
     conn: &Connection,
     tables: &BTreeSet<String>,
 ) -> Result<Option<String>, rusqlite::Error> {
+    unrecorded_rows(conn, tables, true)
+}
+
+/// [`unrecorded`]; `null_keys`: also rows whose key holds NULL (not a question when applying a
+/// changeset, which touches none).
+fn unrecorded_rows(
+    conn: &Connection,
+    tables: &BTreeSet<String>,
+    null_keys_too: bool,
+) -> Result<Option<String>, rusqlite::Error> {
     for table in tables {
-        if ["sqlite_sequence", "sqlite_stat1"]
-            .iter()
-            .any(|t| table.eq_ignore_ascii_case(t))
-        {
+        if table.eq_ignore_ascii_case("sqlite_stat1") {
             continue;
+        }
+        // AUTOINCREMENT's own updates of its counters are not named to the authorizer; a
+        // statement that writes the counters itself is.
+        if table.eq_ignore_ascii_case("sqlite_sequence") {
+            return Ok(Some(
+                "it writes `sqlite_sequence` (AUTOINCREMENT's counters), which SQLite's session \
+                 extension does not record"
+                    .into(),
+            ));
         }
         let kind: Option<String> = conn
             .query_row(
@@ -2103,6 +2276,13 @@ fn unrecorded(
                          cannot record its rows"
                     )));
                 }
+                if null_keys_too && null_keys(conn, table)? {
+                    return Ok(Some(format!(
+                        "the table `{table}` has rows whose PRIMARY KEY is NULL (the key is not \
+                         declared NOT NULL), and SQLite's session extension does not record \
+                         such rows"
+                    )));
+                }
             }
             Some("view") | None => {}
             Some(other) => {
@@ -2114,6 +2294,104 @@ fn unrecorded(
         }
     }
     Ok(None)
+}
+
+/// Whether `table` (an ordinary table of `main` with a primary key) holds a row whose key has
+/// a NULL: possible where the key is not an INTEGER PRIMARY KEY (the rowid), the table is not
+/// WITHOUT ROWID and a key column is not NOT NULL. The session extension skips such rows, so a
+/// change to one could not be undone.
+fn null_keys(conn: &Connection, table: &str) -> Result<bool, rusqlite::Error> {
+    let without_rowid: i64 = conn.query_row(
+        "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1 COLLATE NOCASE",
+        [table],
+        |r| r.get(0),
+    )?;
+    if without_rowid != 0 {
+        return Ok(false);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT name, type, \"notnull\" FROM pragma_table_info(?1, 'main') WHERE pk > 0 \
+         ORDER BY pk",
+    )?;
+    let keys = stmt
+        .query_map([table], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    if let [(_, ty, _)] = &keys[..] {
+        if ty.eq_ignore_ascii_case("INTEGER") {
+            return Ok(false);
+        }
+    }
+    let nullable: Vec<String> = keys
+        .iter()
+        .filter(|(_, _, not_null)| *not_null == 0)
+        .map(|(name, _, _)| format!("\"{}\" IS NULL", name.replace('"', "\"\"")))
+        .collect();
+    if nullable.is_empty() {
+        return Ok(false);
+    }
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM main.\"{}\" WHERE {})",
+        table.replace('"', "\"\""),
+        nullable.join(" OR ")
+    );
+    conn.query_row(&sql, [], |r| r.get::<_, bool>(0))
+}
+
+/// A table's columns as undo relies on them: name, declared type and key position of each
+/// column, in order, and whether it is WITHOUT ROWID. `None` when there is no such table.
+fn table_fingerprint(conn: &Connection, table: &str) -> Result<Option<String>, rusqlite::Error> {
+    let mut stmt = conn.prepare(
+        "SELECT name, type, pk FROM pragma_table_xinfo(?1, 'main') WHERE hidden = 0 ORDER BY cid",
+    )?;
+    let cols = stmt
+        .query_map([table], |r| {
+            Ok(format!(
+                "{} {}{}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                match r.get::<_, i64>(2)? {
+                    0 => String::new(),
+                    k => format!(" key{k}"),
+                }
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    if cols.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(cols.join(", ")))
+}
+
+/// The fingerprints of the tables a changeset touches.
+fn fingerprints(
+    conn: &Connection,
+    shapes: &[Shape],
+) -> Result<BTreeMap<String, String>, rusqlite::Error> {
+    let mut out = BTreeMap::new();
+    for s in shapes {
+        if let Some(f) = table_fingerprint(conn, &s.table)? {
+            out.insert(s.table.clone(), f);
+        }
+    }
+    Ok(out)
+}
+
+/// A row whose foreign key refers to nothing: (table, rowid, parent table, constraint).
+type KeyProblem = (String, Option<i64>, String, i64);
+
+/// Every [`KeyProblem`] of the database.
+fn foreign_key_problems(conn: &Connection) -> Result<BTreeSet<KeyProblem>, rusqlite::Error> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    Ok(rows)
 }
 
 /// The primary-key flags of a table's columns as the session extension sees them (one per
@@ -2157,6 +2435,16 @@ fn changeset_shapes(bytes: &[u8]) -> Result<Vec<Shape>, rusqlite::Error> {
         let op = item.op()?;
         let table = op.table_name();
         match shapes.iter_mut().find(|s| s.table == table) {
+            // Every header of a table must agree: SQLite applies each change with its own
+            // header, and one that disagrees with the checked one is not checked.
+            Some(s)
+                if s.columns != usize::try_from(op.number_of_columns()).unwrap_or(0)
+                    || s.pk != item.pk()? =>
+            {
+                let why =
+                    format!("the changeset describes the table `{table}` in two different ways");
+                return Err(rusqlite::Error::ToSqlConversionFailure(why.into()));
+            }
             Some(s) => s.changes += 1,
             None => shapes.push(Shape {
                 table: table.to_string(),

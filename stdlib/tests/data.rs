@@ -917,24 +917,283 @@ async fn refused_statements_roll_everything_back() {
     assert_eq!(items(&db), before);
 }
 
+/// Calls sqlite_apply_changeset as the runtime replays a compensation.
+async fn apply_as_undo(b: &Bench, args: Value) -> Result<Value, ToolError> {
+    let ctx = Ctx::with_sandbox(Arc::clone(b.ctx.sandbox())).compensating();
+    b.registry
+        .get("sqlite_apply_changeset")
+        .unwrap()
+        .invoke(&ctx, args)
+        .await
+}
+
 #[tokio::test]
 async fn apply_changeset_refuses_input_that_is_not_a_changeset() {
     let b = bench();
     b.shop();
+    let e = apply_as_undo(
+        &b,
+        json!({"database": "shop.db", "changeset": "not base64!"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(invalid(&e), "{e:?}");
+    let e = apply_as_undo(&b, json!({"database": "shop.db", "changeset": "AAAAAAAA"}))
+        .await
+        .unwrap_err();
+    assert!(invalid(&e), "{e:?}");
+}
+
+/// The compensation a sqlite_execute call journaled: its arguments for sqlite_apply_changeset.
+fn journaled_changeset(b: &Bench) -> Value {
+    let step = b.engine().history("s").unwrap().pop().unwrap();
+    let aifirst::StepUndo::Calls { calls } = step.undo else {
+        panic!("{:?}", step.undo)
+    };
+    calls[0].args.clone()
+}
+
+#[tokio::test]
+async fn an_agent_cannot_apply_a_changeset_itself() {
+    let b = bench();
+    let db = b.shop();
+    // A real changeset (the inverse of a delete: it puts the row back).
+    b.run(
+        "sqlite_execute",
+        json!({"database": "shop.db", "sql": "DELETE FROM items WHERE id = 1"}),
+    )
+    .await
+    .unwrap();
+    let args = journaled_changeset(&b);
+    assert!(args["tables"]["items"]
+        .as_str()
+        .unwrap()
+        .contains("id INTEGER key1"));
+    // Through the engine, or directly: refused, nothing written.
     let e = b
-        .err(
-            "sqlite_apply_changeset",
-            json!({"database": "shop.db", "changeset": "not base64!"}),
+        .run("sqlite_apply_changeset", args.clone())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("only as the undo"), "{e}");
+    let e = b.err("sqlite_apply_changeset", args.clone()).await;
+    assert!(matches!(e, ToolError::NotAllowed { .. }), "{e:?}");
+    assert_eq!(count(&db, "items"), 2);
+    // As a compensation it runs.
+    apply_as_undo(&b, args).await.unwrap();
+    assert_eq!(count(&db, "items"), 3);
+}
+
+#[tokio::test]
+async fn undo_fires_no_trigger_and_breaks_no_foreign_key() {
+    let b = bench();
+    let path = b.root.join("crm.db");
+    open(&path)
+        .execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT);
+             CREATE TABLE orders(id INTEGER PRIMARY KEY,
+                                 customer INTEGER REFERENCES customers(id) ON DELETE CASCADE);
+             CREATE TABLE log(id INTEGER PRIMARY KEY, what TEXT);
+             INSERT INTO customers VALUES (1, 'ada');",
+        )
+        .unwrap();
+    // The agent adds a customer; the user then gives it an order.
+    b.run(
+        "sqlite_execute",
+        json!({"database": "crm.db", "sql": "INSERT INTO customers VALUES (5, 'bob')"}),
+    )
+    .await
+    .unwrap();
+    open(&path)
+        .execute_batch("PRAGMA foreign_keys = ON; INSERT INTO orders VALUES (100, 5);")
+        .unwrap();
+    // Undoing the insert would delete the customer and cascade to the user's order: refused,
+    // nothing written.
+    let report = b.undo(1).await;
+    let (_, why) = report.failed.clone().expect("refused");
+    assert!(
+        why.contains("`orders`") && why.contains("`customers`"),
+        "{why}"
+    );
+    assert_eq!(count(&path, "customers"), 2);
+    assert_eq!(count(&path, "orders"), 1);
+
+    // A trigger planted since (which would swallow the rows undo puts back, or write rows of
+    // its own) does not fire when a change is undone.
+    b.run(
+        "sqlite_execute",
+        json!({"database": "crm.db", "sql": "DELETE FROM log; INSERT INTO log VALUES (1, 'x'); DELETE FROM customers WHERE id = 1"}),
+    )
+    .await
+    .unwrap();
+    open(&path)
+        .execute_batch(
+            "CREATE TRIGGER swallow BEFORE INSERT ON customers BEGIN SELECT RAISE(IGNORE); END;
+             CREATE TRIGGER noisy AFTER DELETE ON log BEGIN INSERT INTO log VALUES (99, 'noise'); END;",
+        )
+        .unwrap();
+    let report = b.undo(1).await;
+    assert_eq!(report.undone.len(), 1, "{report:?}");
+    assert_eq!(count(&path, "customers"), 2, "ada is back");
+    let logged: Vec<i64> = {
+        let c = open(&path);
+        let mut st = c.prepare("SELECT id FROM log ORDER BY id").unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(logged.is_empty(), "no trigger wrote: {logged:?}");
+}
+
+#[tokio::test]
+async fn undo_refuses_a_table_whose_columns_changed_since() {
+    let b = bench();
+    let path = b.root.join("people.db");
+    open(&path)
+        .execute_batch(
+            "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT, ssn TEXT);
+             INSERT INTO users VALUES (1, 'bob', '123-45-6789');",
+        )
+        .unwrap();
+    b.run(
+        "sqlite_execute",
+        json!({"database": "people.db", "sql": "DELETE FROM users WHERE id = 1"}),
+    )
+    .await
+    .unwrap();
+    open(&path)
+        .execute_batch(
+            "ALTER TABLE users DROP COLUMN ssn; ALTER TABLE users ADD COLUMN public_note TEXT;",
+        )
+        .unwrap();
+    let report = b.undo(1).await;
+    let (_, why) = report.failed.clone().expect("refused");
+    assert!(why.contains("no longer has the columns"), "{why}");
+    assert_eq!(
+        count(&path, "users"),
+        0,
+        "the number never lands in public_note"
+    );
+}
+
+#[tokio::test]
+async fn rows_the_session_cannot_record_make_the_call_irreversible() {
+    let b = bench();
+    let path = b.root.join("keys.db");
+    open(&path)
+        .execute_batch(
+            "CREATE TABLE t(k TEXT PRIMARY KEY, v TEXT);
+             INSERT INTO t VALUES ('a', '1');
+             CREATE TABLE seq(id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);
+             INSERT INTO seq(v) VALUES ('x');",
+        )
+        .unwrap();
+    // A NULL key inserted into a key that may hold NULL is not recorded: refused, rolled back.
+    let e = b
+        .run(
+            "sqlite_execute",
+            json!({"database": "keys.db", "sql": "INSERT INTO t VALUES (NULL, 'n')"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("NULL"), "{e}");
+    assert_eq!(count(&path, "t"), 1);
+    // Once such a row exists, changing the table cannot be recorded: the user is asked.
+    open(&path)
+        .execute_batch("INSERT INTO t VALUES (NULL, 'n')")
+        .unwrap();
+    for sql in [
+        "DELETE FROM t WHERE k IS NULL",
+        "DELETE FROM sqlite_sequence",
+    ] {
+        match b
+            .run("sqlite_execute", json!({"database": "keys.db", "sql": sql}))
+            .await
+        {
+            Err(CallError::NeedsConfirmation(why)) => assert!(
+                why.contains("NULL") || why.contains("sqlite_sequence"),
+                "{sql}: {why}"
+            ),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    assert_eq!(count(&path, "t"), 2);
+    assert_eq!(count(&path, "sqlite_sequence"), 1);
+    // An ordinary insert still records (AUTOINCREMENT's own counter update is not a write
+    // the caller made).
+    b.run(
+        "sqlite_execute",
+        json!({"database": "keys.db", "sql": "INSERT INTO seq(v) VALUES ('y')"}),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_user_is_told_every_schema_change_and_only_those_run() {
+    let b = bench();
+    let db = b.shop();
+    let sql = "CREATE INDEX items_name ON items(name); DROP TABLE logs; \
+               CREATE TABLE notes(id INTEGER PRIMARY KEY)";
+    match b
+        .run("sqlite_execute", json!({"database": "shop.db", "sql": sql}))
+        .await
+    {
+        Err(CallError::NeedsConfirmation(why)) => {
+            for named in [
+                "creates the index `items_name`",
+                "drops the table `logs`",
+                "creates the table `notes`",
+                "none of the rows",
+            ] {
+                assert!(why.contains(named), "{named}: {why}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    // A statement that cannot be checked beforehand (its table does not exist yet) may not
+    // make a schema change nobody was told of: the confirmed call fails, nothing changed.
+    let e = b
+        .run_with(
+            Policy::default(),
+            true,
+            "sqlite_execute",
+            json!({"database": "shop.db", "sql": "CREATE TABLE t9(id INTEGER PRIMARY KEY); CREATE INDEX i9 ON t9(id)"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("creates the index `i9`"), "{e}");
+    assert!(e.to_string().contains("not among"), "{e}");
+    assert_eq!(schema_objects(&db), 2);
+    // Virtual tables are refused, confirmed or not.
+    let e = b
+        .run_with(
+            Policy::default(),
+            true,
+            "sqlite_execute",
+            json!({"database": "shop.db", "sql": "CREATE VIRTUAL TABLE f USING fts5(body)"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("VIRTUAL TABLE"), "{e}");
+    assert_eq!(schema_objects(&db), 2);
+    // SQL SQLite prepares while a statement runs meets the same gate: `pragma_optimize`
+    // cannot create statistics tables behind a call that looks reversible.
+    let _ = b
+        .run(
+            "sqlite_execute",
+            json!({"database": "shop.db", "sql": "SELECT * FROM pragma_optimize(0x10002)"}),
         )
         .await;
-    assert!(invalid(&e), "{e:?}");
-    let e = b
-        .err(
-            "sqlite_apply_changeset",
-            json!({"database": "shop.db", "changeset": "AAAAAAAA"}),
+    let stats: i64 = open(&db)
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'sqlite_stat%'",
+            [],
+            |r| r.get(0),
         )
-        .await;
-    assert!(invalid(&e), "{e:?}");
+        .unwrap();
+    assert_eq!(stats, 0);
 }
 
 #[cfg(unix)]
