@@ -24,6 +24,8 @@ pub type UndoFn = fn(&Ctx, &UndoCall) -> Result<(), ToolError>;
 /// undone (an SQL schema change). The policy then decides as for any irreversible call
 /// ([`crate::Policy::decide_irreversible`]: confirmation by default); when it lets the call
 /// run, the handler sees [`Ctx::irreversible_granted`] and the step is journaled irreversible.
+/// An error refuses the call before anything is recorded or asked (run_command: a program that
+/// is not allowed).
 pub type IrreversibleWhen = fn(&Ctx, &Value) -> Result<Option<String>, ToolError>;
 
 /// Where a capability is defined.

@@ -260,7 +260,8 @@ pub struct ProgramLocation {
 #[capability(
     effects(execute, process, filesystem),
     open_world_hint = true,
-    undo = file_snapshot(paths = ["$args.undo_paths"])
+    undo = file_snapshot(paths = ["$args.undo_paths"]),
+    irreversible_when = program_allowed
 )]
 #[allow(clippy::too_many_arguments)] // one per argument of the tool
 pub async fn run_command(
@@ -322,6 +323,19 @@ pub async fn run_command(
         stderr_truncated: done.stderr.truncated,
         duration_ms: u64::try_from(done.elapsed.as_millis()).unwrap_or(u64::MAX),
     })
+}
+
+/// run_command's check before the engine journals, snapshots or asks anything: a program that
+/// is not allowed is refused at once. Without it, a call naming no `undo_paths` (irreversible)
+/// would first ask the user to confirm a call that is then refused anyway.
+fn program_allowed(ctx: &Ctx, args: &aifirst::Value) -> Result<Option<String>, ToolError> {
+    if let Some(program) = args.get("program").and_then(aifirst::Value::as_str) {
+        let allowed = ctx.sandbox().commands();
+        if allowed_target(program, allowed).is_none() {
+            return Err(not_allowed_program(program, allowed));
+        }
+    }
+    Ok(None)
 }
 
 /// A program ready to run: everything checked.

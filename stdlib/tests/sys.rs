@@ -205,9 +205,32 @@ async fn a_program_not_allowed_is_refused_before_anything_runs() {
         "{m}"
     );
     // Something else allowed.
-    let e = b.err(&["echo"], "run_command", args).await;
+    let e = b.err(&["echo"], "run_command", args.clone()).await;
     assert!(not_allowed(&e), "{e:?}");
     assert!(message(&e).contains("echo"), "{e}");
+    // Through the engine, with no undo_paths (an irreversible call): refused as not allowed,
+    // not first put to the user for confirmation.
+    let engine = aifirst::Engine::open(
+        Registry::new().unwrap(),
+        aifirst::Policy::default(),
+        &b.outside.join("state"),
+    )
+    .unwrap()
+    .with_sandbox(
+        Sandbox::new()
+            .with_roots(std::slice::from_ref(&b.root))
+            .unwrap()
+            .with_commands(vec!["echo".into()]),
+    );
+    let e = engine
+        .call("s", "run_command", args, aifirst::CallOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, aifirst::CallError::Tool(ToolError::NotAllowed { .. })),
+        "{e:?}"
+    );
+    assert!(engine.history("s").unwrap().is_empty(), "no step");
     assert!(!made.exists(), "the refused program ran");
 }
 
