@@ -95,3 +95,14 @@ impl<E: core::fmt::Display> ViaDisplay for ErrWrap<E> {
         ToolError::handler(&self.0)
     }
 }
+
+/// An undo plan the `#[capability]` macro wrote as JSON (checked when it was written). Should
+/// it not read back, the capability is treated as irreversible, with the reason — never a panic.
+pub fn undo_plan(json: &str) -> crate::UndoPlan {
+    serde_json::from_str(json).unwrap_or_else(|e| {
+        crate::UndoPlan::irreversible(
+            format!("its undo plan does not read back ({e}); report this as a bug"),
+            crate::Confidence::Low,
+        )
+    })
+}

@@ -1298,13 +1298,18 @@ fn encode_segment(s: &str) -> String {
 /// bodies become a string, empty bodies `null`). Statuses outside 2xx are [`ToolError::Http`]
 /// with an excerpt of the body. Records the response's `Location` header in `ctx` for undo
 /// plans that name `$location.id`. Generated handlers call this.
-pub async fn call_in(
-    ctx: &crate::Ctx,
-    api: &Api,
-    op: &Operation,
-    args: &Value,
-) -> Result<Value, ToolError> {
-    ctx.http().call(api, op, args, Some(ctx)).await
+///
+/// The future is boxed, and this function is not `async`: a generated crate's handlers (1,223 of
+/// them for GitHub) each await it, and an inline future type would be compiled into every one
+/// of them — most of a release build's time.
+#[inline(never)]
+pub fn call_in<'a>(
+    ctx: &'a crate::Ctx,
+    api: &'a Api,
+    op: &'a Operation,
+    args: &'a Value,
+) -> crate::def::BoxFuture<'a, Result<Value, ToolError>> {
+    Box::pin(ctx.http().call(api, op, args, Some(ctx)))
 }
 
 #[cfg(test)]

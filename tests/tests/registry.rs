@@ -134,6 +134,22 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
 }
 
 #[test]
+fn every_declared_plan_reads_back() {
+    // The macro writes each plan as JSON text; one that did not read back would make its
+    // capability irreversible ("does not read back").
+    let reg = Registry::new().unwrap();
+    let mut plans = 0;
+    for def in reg.iter() {
+        if let UndoDecl::Plan(build) = def.undo {
+            let p = build();
+            assert!(p.reverses(), "{}: {p:?}", def.name);
+            plans += 1;
+        }
+    }
+    assert!(plans >= 2, "caps-a declares plans");
+}
+
+#[test]
 fn capabilities_can_be_registered_at_run_time() {
     let compiled = Registry::new().unwrap();
     let mut reg = Registry::from_defs([]).unwrap();
