@@ -46,14 +46,7 @@ fn output_of(ir: &Value, c: &Value) -> Value {
 
 #[test]
 fn output_schemas_used_twice_are_shared_and_only_those() {
-    for rel in [
-        "petstore/openapi.yaml",
-        "petstore/swagger.yaml",
-        "openapi31/openapi.yaml",
-        "multifile/openapi.yaml",
-        "cyclic/openapi.json",
-        "hostile/openapi.yaml",
-    ] {
+    for rel in ALL {
         let ir = ir_json(rel);
         let shared = ir["schemas"].as_array().unwrap();
         let mut uses = vec![0usize; shared.len()];
