@@ -885,6 +885,30 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             quote!(::aifirst::__private::schema_of::<__AifirstParams>),
         ),
     };
+    // forge's handlers (`input_schema = "…"`, `async fn(ctx: &Ctx, args: ::aifirst::Value) ->
+    // ::core::result::Result<::aifirst::Value, ::aifirst::ToolError>`) already take and give what
+    // the shim would convert: their future is boxed as it is, with no second state machine
+    // around it (one per operation, in crates of thousands).
+    let spelled = |t: &dyn ToTokens| t.to_token_stream().to_string().replace(' ', "");
+    let passthrough = raw
+        && uses_ctx
+        && func.sig.asyncness.is_some()
+        && fields
+            .first()
+            .is_some_and(|(_, ty, _)| spelled(ty) == "::aifirst::Value")
+        && matches!(&func.sig.output, ReturnType::Type(_, t)
+            if spelled(t) == "::core::result::Result<::aifirst::Value,::aifirst::ToolError>");
+    let body = if passthrough {
+        quote! { ::std::boxed::Box::pin(#fn_ident(ctx, args)) }
+    } else {
+        quote! {
+            ::std::boxed::Box::pin(async move {
+                #parse_args
+                let _ = &p;
+                #produce
+            })
+        }
+    };
     let output_schema = match &attrs.output_schema {
         Some(lit) => quote! {
             ::core::option::Option::Some(::aifirst::__private::schema_from_json(#lit))
@@ -907,11 +931,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 args: ::aifirst::__private::Value,
             ) -> ::aifirst::__private::BoxFuture<'a, ::core::result::Result<::aifirst::__private::Value, ::aifirst::ToolError>> {
                 let _ = ctx;
-                ::std::boxed::Box::pin(async move {
-                    #parse_args
-                    let _ = &p;
-                    #produce
-                })
+                #body
             }
 
             fn __aifirst_output_schema() -> ::core::option::Option<::aifirst::__private::schemars::Schema> {
@@ -995,6 +1015,26 @@ mod tests {
             quote! {
                 /// Fetches a note.
                 async fn fetch(ctx: &Ctx, id: String) -> Result<Note, std::io::Error> { todo!() }
+            }
+        ));
+    }
+
+    #[test]
+    fn expands_a_generated_http_handler_without_a_second_future() {
+        insta::assert_snapshot!(pretty(
+            quote!(
+                name = "get_pet",
+                description = "Get a pet",
+                effects(read, network),
+                input_schema = "{\"type\":\"object\"}",
+            ),
+            quote! {
+                pub async fn get_pet(
+                    ctx: &::aifirst::Ctx,
+                    args: ::aifirst::Value,
+                ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
+                    todo!()
+                }
             }
         ));
     }
