@@ -697,11 +697,23 @@ impl Engine {
         let Some(why) = check(&Ctx::with_sandbox(Arc::clone(sandbox)), args)? else {
             return Ok(None);
         };
-        match self.policy.decide_irreversible(def, &why) {
-            Verdict::Allow => Ok(Some(why)),
+        self.may_run_irreversible(def, &why, opts)?;
+        Ok(Some(why))
+    }
+
+    /// The policy's answer for one call of `def` that cannot be undone (`why`):
+    /// [`Policy::decide_irreversible`], the caller's confirmation counted.
+    fn may_run_irreversible(
+        &self,
+        def: &CapabilityDef,
+        why: &str,
+        opts: &CallOptions,
+    ) -> Result<(), CallError> {
+        match self.policy.decide_irreversible(def, why) {
+            Verdict::Allow => Ok(()),
             Verdict::Deny(w) => Err(CallError::Denied(w)),
             Verdict::Confirm(w) if !opts.confirmed => Err(CallError::NeedsConfirmation(w)),
-            Verdict::Confirm(_) => Ok(Some(why)),
+            Verdict::Confirm(_) => Ok(()),
         }
     }
 
@@ -762,14 +774,10 @@ impl Engine {
         };
         let irreversible = match measured {
             Ok(()) => None,
-            Err(why) => match self.policy.decide_irreversible(def, &why) {
-                Verdict::Allow => Some(why),
-                Verdict::Deny(w) => return Err(CallError::Denied(w)),
-                Verdict::Confirm(w) if !opts.confirmed => {
-                    return Err(CallError::NeedsConfirmation(w))
-                }
-                Verdict::Confirm(_) => Some(why),
-            },
+            Err(why) => {
+                self.may_run_irreversible(def, &why, opts)?;
+                Some(why)
+            }
         };
         Ok(Some(FilePlan {
             entries,
