@@ -2137,14 +2137,17 @@ fn run_statements(
     Ok(ran)
 }
 
+/// Whether the gate is that of a call the policy let run irreversible ([`Mode::Irreversible`]).
+fn runs_irreversible(gate: &SharedGate) -> bool {
+    gate.lock()
+        .map(|g| g.mode == Mode::Irreversible)
+        .unwrap_or(false)
+}
+
 /// Checks the tables the statement just prepared writes, unless the call runs irreversible.
 fn check_written(conn: &Connection, gate: &SharedGate, shown: &Path) -> Result<(), ToolError> {
     let tables = take_written(gate);
-    let irreversible = gate
-        .lock()
-        .map(|g| g.mode == Mode::Irreversible)
-        .unwrap_or(false);
-    if irreversible {
+    if runs_irreversible(gate) {
         return Ok(());
     }
     check_recorded(conn, &tables, shown)
@@ -2163,11 +2166,7 @@ fn run_one(
     // Judged while it runs too: SQL that SQLite prepares as a statement steps (`PRAGMA
     // optimize` run through `pragma_optimize(...)`, say) meets the same gate. Not in an
     // irreversible call, whose schema changes prepare SQLite's own statements as they run.
-    let irreversible = gate
-        .lock()
-        .map(|g| g.mode == Mode::Irreversible)
-        .unwrap_or(false);
-    set_judging(gate, !irreversible);
+    set_judging(gate, !runs_irreversible(gate));
     let stepped = (|| {
         let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
         while rows.next()?.is_some() {}
