@@ -862,7 +862,7 @@ impl Recorder for AuditLog {
             duration_us,
             effects: ev.def.map(|d| json!(d.effects)).unwrap_or(json!([])),
             annotations: ev.def.map(|d| json!(d.annotations())).unwrap_or(json!({})),
-            args: self.capped(ev.args),
+            args: ev.args_record.get_or_init(|| self.capped(ev.args)).clone(),
             result: ev
                 .result
                 .map(|v| self.capped(v))

@@ -243,6 +243,10 @@ pub struct CallEvent<'a> {
     /// The capability, when it exists.
     pub def: Option<&'static CapabilityDef>,
     pub args: &'a Value,
+    /// The recorder's rendering of `args` (redacted, capped), kept between the intent and the
+    /// outcome records of one call so that it is made once: the same arguments, the same
+    /// recorder, the same text.
+    pub args_record: &'a std::sync::OnceLock<String>,
     pub status: CallStatus,
     pub result: Option<&'a Value>,
     pub error: Option<String>,
@@ -494,11 +498,13 @@ impl Engine {
     ) -> Result<Value, CallError> {
         let started = Instant::now();
         let client = opts.client.as_deref();
+        let args_record = std::sync::OnceLock::new();
         let event = |status, step, error: Option<String>| CallEvent {
             session,
             capability: name,
             def: self.registry.get(name),
             args: &args,
+            args_record: &args_record,
             status,
             result: None,
             error,
