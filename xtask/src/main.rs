@@ -76,9 +76,16 @@ fn main() -> Result<()> {
                  {:<39}descriptions to 125k operations, a 200 MB and a 100k-deep file, GitHub\n  \
                  bench-stdlib [--calls 200] [--skip-peer] the fs tools over MCP against the official filesystem\n  \
                  {:<39}server (npm, installed once), snapshot cost: 100 MiB file, 10,000-file tree\n  \
+                 {:<39}(--engine-only: the fs calls through the engine in one process, to profile)\n  \
                  bench-net-data [--calls 30] [--skip-peer] fetch against the official fetch server (pip, installed\n  \
                  {:<39}once); sqlite_execute with changeset undo against the sqlite3 shell\n  \
+                 bench-import [--runs N] [--spec FILE] [--no-build] [--release]\n  \
+                 {:<39}forge import of GitHub's description; rebuild of the crate it writes\n  \
+                 bench-mcp [--github]                   tools/call and tools/list round trips over stdio\n  \
+                 synthetic PATHS FILE                   write the synthetic description bench-linear measures\n  \
                  fetch-github                           download GitHub's description into target/bench-data",
+                "",
+                "",
                 "",
                 "",
                 "",
@@ -475,8 +482,8 @@ impl SplitMix {
 }
 
 fn undo_sample(args: &[String]) -> Result<()> {
+    use aifirst_forge::driver::{lower, Options};
     use aifirst_forge::ir::Binding;
-    use aifirst_forge::lower::{import_openapi, Options};
 
     let mut spec = None;
     let (mut n, mut seed, mut high) = (30usize, 1u64, false);
@@ -490,7 +497,7 @@ fn undo_sample(args: &[String]) -> Result<()> {
         }
     }
     let spec = spec.context("undo-sample SPEC")?;
-    let lowered = import_openapi(&spec, &Options::default()).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let lowered = lower(&spec, &Options::default()).map_err(|d| anyhow::anyhow!("{d}"))?;
     let caps = &lowered.ir.capabilities;
     let mut pool: Vec<usize> = (0..caps.len())
         .filter(|&i| caps[i].effects.iter().any(|e| e.is_mutating()))
@@ -557,8 +564,8 @@ fn undo_sample(args: &[String]) -> Result<()> {
 }
 
 fn corpus(args: &[String]) -> Result<()> {
+    use aifirst_forge::driver::{lower, Options};
     use aifirst_forge::inspect::{report, Filter};
-    use aifirst_forge::lower::{import_openapi, Options};
 
     let dir = args
         .first()
@@ -586,7 +593,7 @@ fn corpus(args: &[String]) -> Result<()> {
             .unwrap_or_default();
         let size = std::fs::metadata(&spec).map(|m| m.len()).unwrap_or(0);
         let t = Instant::now();
-        match import_openapi(&spec, &Options::default()) {
+        match lower(&spec, &Options::default()) {
             Ok(lowered) => {
                 let rep = report(&lowered, &Filter::default());
                 let s = &rep.summary;

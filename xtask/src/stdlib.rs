@@ -1,4 +1,4 @@
-//! `cargo xtask bench-stdlib [--calls N] [--airun PATH] [--skip-peer]`: the `fs` standard
+//! `cargo xtask bench-stdlib [--calls N] [--airun PATH] [--skip-peer] [--engine-only]`: the `fs` standard
 //! library against the official MCP filesystem server, and what file snapshots cost.
 //!
 //! 1. MCP stdio round trips of `write_file` (4 KiB), `edit_file` and `read_text_file`: ours
@@ -179,14 +179,19 @@ pub fn bench_stdlib(args: &[String]) -> Result<()> {
     let mut calls = 200usize;
     let mut bin = None;
     let mut skip_peer = false;
+    let mut engine_only = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--calls" => calls = it.next().context("--calls N")?.parse()?,
             "--airun" => bin = Some(PathBuf::from(it.next().context("--airun PATH")?)),
             "--skip-peer" => skip_peer = true,
+            "--engine-only" => engine_only = true,
             other => bail!("unknown argument {other}"),
         }
+    }
+    if engine_only {
+        return engine_in_process(calls);
     }
     let bin = airun_binary(bin)?;
 
@@ -244,59 +249,7 @@ pub fn bench_stdlib(args: &[String]) -> Result<()> {
         );
     }
 
-    // The same write through the engine in this process (journal, snapshot and audit, no MCP):
-    // what the server spends on the protocol and the transport is the rest.
-    {
-        let dir = tempfile::tempdir()?;
-        let root = dir.path().join("root");
-        std::fs::create_dir_all(&root)?;
-        let state = dir.path().join("state");
-        let audit = Arc::new(aifirst::audit::AuditLog::open(
-            &state,
-            aifirst::Redactor::default(),
-        )?);
-        let engine = aifirst::Engine::open(
-            aifirst::Registry::new()?,
-            aifirst::Policy::default(),
-            &state,
-        )?
-        .with_recorder(audit)
-        .with_sandbox(aifirst::Sandbox::new().with_roots(std::slice::from_ref(&root))?);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let file = root.join("bench.txt").display().to_string();
-        let mut t_write = Vec::new();
-        let mut t_read = Vec::new();
-        for i in 0..calls {
-            let mut content = format!("round {i}\n");
-            while content.len() < 4096 {
-                content.push_str("lorem ipsum dolor sit amet, consectetur adipiscing elit\n");
-            }
-            content.truncate(4096);
-            let t = Instant::now();
-            rt.block_on(engine.call(
-                "bench",
-                "write_file",
-                json!({"path": file, "content": content}),
-                Default::default(),
-            ))?;
-            t_write.push(t.elapsed());
-            let t = Instant::now();
-            rt.block_on(engine.call(
-                "bench",
-                "read_text_file",
-                json!({"path": file}),
-                Default::default(),
-            ))?;
-            t_read.push(t.elapsed());
-        }
-        println!(
-            "  through the engine in one process, no MCP: write_file {:.3} ms, read_text_file {:.3} ms",
-            ms(median(t_write)),
-            ms(median(t_read))
-        );
-    }
+    engine_in_process(calls)?;
 
     // 2 and 3: through the engine in this process.
     use aifirst_stdlib as _;
@@ -418,6 +371,62 @@ pub fn bench_stdlib(args: &[String]) -> Result<()> {
         b.as_secs_f64() / c.as_secs_f64().max(1e-9),
         ms(sh),
         b.as_secs_f64() / sh.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}
+
+/// The same write and read through the engine in this process (journal, snapshot and audit, no
+/// MCP): what the server spends on the protocol and the transport is the rest of its round trip.
+/// `--engine-only` runs just this part, for profiling the engine (`perf record … --engine-only`).
+fn engine_in_process(calls: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root)?;
+    let state = dir.path().join("state");
+    let audit = Arc::new(aifirst::audit::AuditLog::open(
+        &state,
+        aifirst::Redactor::default(),
+    )?);
+    let engine = aifirst::Engine::open(
+        aifirst::Registry::new()?,
+        aifirst::Policy::default(),
+        &state,
+    )?
+    .with_recorder(audit)
+    .with_sandbox(aifirst::Sandbox::new().with_roots(std::slice::from_ref(&root))?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let file = root.join("bench.txt").display().to_string();
+    let mut t_write = Vec::new();
+    let mut t_read = Vec::new();
+    for i in 0..calls {
+        let mut content = format!("round {i}\n");
+        while content.len() < 4096 {
+            content.push_str("lorem ipsum dolor sit amet, consectetur adipiscing elit\n");
+        }
+        content.truncate(4096);
+        let t = Instant::now();
+        rt.block_on(engine.call(
+            "bench",
+            "write_file",
+            json!({"path": file, "content": content}),
+            Default::default(),
+        ))?;
+        t_write.push(t.elapsed());
+        let t = Instant::now();
+        rt.block_on(engine.call(
+            "bench",
+            "read_text_file",
+            json!({"path": file}),
+            Default::default(),
+        ))?;
+        t_read.push(t.elapsed());
+    }
+    println!(
+        "  through the engine in one process, no MCP: write_file {:.3} ms, read_text_file {:.3} ms",
+        ms(median(t_write)),
+        ms(median(t_read))
     );
     Ok(())
 }
