@@ -22,9 +22,9 @@
 
 use serde_json::{Map, Value};
 
+use crate::defs::{serialized_len, SharedDefs};
 use crate::inspect::{approx_tokens, mcp_tool_bytes};
 use crate::ir::Capability;
-use crate::schema::{serialized_len, SharedDefs};
 
 /// The default budget of one tool's `tools/list` entry, in estimated tokens.
 pub const DEFAULT_MAX_TOOL_TOKENS: usize = 2_000;
@@ -450,7 +450,7 @@ impl<'a> Collapser<'a> {
             self.inlining.push((name.to_string(), level));
             let inlined = self.node(target, level, path);
             self.inlining.pop();
-            let siblings = crate::schema::ref_siblings(map);
+            let siblings = crate::defs::ref_siblings(map);
             if siblings.is_empty() {
                 return inlined;
             }

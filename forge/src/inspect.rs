@@ -9,9 +9,9 @@ use serde_json::{json, Map, Value};
 use aifirst_capability::{Confidence, Effect};
 
 use crate::diag::{Diagnostic, Location, Severity};
+use crate::driver::{Lowered, Stats};
 use crate::infer::Coverage;
 use crate::ir::{Binding, Capability};
-use crate::lower::{Lowered, Stats};
 
 /// Which capabilities to show.
 #[derive(Debug, Clone, Default)]
@@ -125,7 +125,7 @@ pub fn mcp_tool_bytes(cap: &Capability) -> usize {
         input_schema: &cap.input_schema,
         annotations,
     };
-    crate::schema::serialized_len(&tool)
+    crate::defs::serialized_len(&tool)
 }
 
 /// The figures under the table.
@@ -161,8 +161,10 @@ pub struct ToolSize {
 struct CapabilityView<'a> {
     name: &'a str,
     operation_id: Option<&'a str>,
-    method: &'a str,
-    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
     title: Option<&'a str>,
     description: &'a str,
     tags: &'a [String],
@@ -227,13 +229,13 @@ fn view<'a>(
     bytes: usize,
     shared: &HashMap<&str, usize>,
 ) -> CapabilityView<'a> {
-    let Binding::Http(http) = &cap.binding;
+    let http = cap.binding.http();
     let a = &cap.annotations;
     CapabilityView {
         name: &cap.name,
         operation_id: cap.operation_id.as_deref(),
-        method: &http.method,
-        path: &http.path,
+        method: http.map(|h| h.method.as_str()),
+        path: http.map(|h| h.path.as_str()),
         title: cap.title.as_deref(),
         description: &cap.description,
         tags: &cap.tags,
@@ -364,8 +366,7 @@ impl Report<'_> {
             .shown
             .iter()
             .map(|(cap, bytes)| {
-                let Binding::Http(http) = &cap.binding;
-                let mut route = format!("{} {}", http.method, http.path);
+                let mut route = cap.binding.route();
                 if route.chars().count() > PATH_MAX {
                     route = route.chars().take(PATH_MAX - 1).collect::<String>() + "…";
                 }
@@ -512,8 +513,7 @@ impl std::fmt::Display for Violation {
 pub fn check(lowered: &Lowered, filter: &Filter, rules: &CheckRules) -> Vec<Violation> {
     let mut out = Vec::new();
     for cap in lowered.ir.capabilities.iter().filter(|c| filter.keeps(c)) {
-        let Binding::Http(http) = &cap.binding;
-        let route = format!("{} {}", http.method, http.path);
+        let route = cap.binding.route();
         let location = Location {
             file: cap.source.file.clone(),
             pointer: cap.source.pointer.clone(),
@@ -566,8 +566,7 @@ mod size_tests {
                 .join("../fixtures")
                 .join(fixture)
                 .join("openapi.yaml");
-            let lowered =
-                crate::lower::import_openapi(&spec, &crate::lower::Options::default()).unwrap();
+            let lowered = crate::driver::lower(&spec, &crate::driver::Options::default()).unwrap();
             assert!(!lowered.ir.capabilities.is_empty(), "{fixture}");
             for cap in &lowered.ir.capabilities {
                 let want = serde_json::to_vec(&mcp_tool(cap)).unwrap().len();

@@ -54,18 +54,30 @@ pub struct Capability {
     pub binding: Binding,
     /// Where the operation is defined.
     pub source: SourceRef,
-    /// What inference reads besides the above; not part of the IR contract.
+    /// Effects, undo and annotations as the source declares them, which inference takes over
+    /// its own; not part of the IR contract.
     #[serde(skip)]
-    pub hints: Hints,
+    pub declared: Declared,
 }
 
-/// Facts from the description that inference uses and the IR does not otherwise keep.
+/// What a source says of an operation's effects, undo and annotations, as written: OpenAPI's
+/// `x-aifirst-effects`, `x-aifirst-undo` and `x-mcp-annotations`.
 #[derive(Debug, Clone, Default)]
-pub struct Hints {
-    /// `x-aifirst-effects`, `x-aifirst-undo`, `x-mcp-annotations` as written on the operation.
+pub struct Declared {
     pub effects: Option<Value>,
     pub undo: Option<Value>,
     pub annotations: Option<Value>,
+}
+
+impl Declared {
+    pub fn any(&self) -> bool {
+        self.effects.is_some() || self.undo.is_some() || self.annotations.is_some()
+    }
+}
+
+/// Facts from an OpenAPI description that inference uses and the IR does not otherwise keep.
+#[derive(Debug, Clone, Default)]
+pub struct HttpHints {
     /// The success response has a `Location` header.
     pub location_header: bool,
     /// The operation's 2xx status codes, as written.
@@ -99,6 +111,22 @@ pub enum Binding {
     Http(HttpBinding),
 }
 
+impl Binding {
+    /// The HTTP operation, when the capability is one.
+    pub fn http(&self) -> Option<&HttpBinding> {
+        match self {
+            Binding::Http(h) => Some(h),
+        }
+    }
+
+    /// Where the capability goes, in one line for tables: `GET /pets/{petId}`.
+    pub fn route(&self) -> String {
+        match self {
+            Binding::Http(h) => format!("{} {}", h.method, h.path),
+        }
+    }
+}
+
 /// An HTTP operation.
 #[derive(Debug, Clone, Serialize)]
 pub struct HttpBinding {
@@ -111,6 +139,9 @@ pub struct HttpBinding {
     pub servers: Vec<Server>,
     /// Alternatives: any one requirement satisfies the operation; an empty list means no auth.
     pub security: Vec<BTreeMap<String, Vec<String>>>,
+    /// What inference reads besides the above; not part of the IR contract.
+    #[serde(skip)]
+    pub hints: HttpHints,
 }
 
 /// Where a parameter goes in the request.

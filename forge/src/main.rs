@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use aifirst_capability::{Confidence, Effect};
 use aifirst_forge::diag::Severity;
+use aifirst_forge::driver::{lower, Lowered, Options};
 use aifirst_forge::infer::Overrides;
 use aifirst_forge::inspect::{check, report, CheckRules, Filter};
-use aifirst_forge::lower::{import_openapi, Lowered, Options};
 use aifirst_forge::naming;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -251,7 +251,7 @@ fn load(spec: &SpecArgs) -> Result<(Lowered, Filter), u8> {
         overrides,
         max_tool_tokens: (sel.max_tool_tokens > 0).then_some(sel.max_tool_tokens),
     };
-    let lowered = import_openapi(&spec.spec, &opts).map_err(|d| {
+    let lowered = lower(&spec.spec, &opts).map_err(|d| {
         eprintln!("{d}");
         2u8
     })?;

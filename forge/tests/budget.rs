@@ -10,8 +10,8 @@ use std::path::Path;
 
 use aifirst_forge::budget::tool_tokens;
 use aifirst_forge::diag::Diagnostic;
+use aifirst_forge::driver::{self, Lowered, Options};
 use aifirst_forge::ir::Capability;
-use aifirst_forge::lower::{import_openapi, Lowered, Options};
 use serde_json::{json, Value};
 
 const FIXTURE: &str = "../fixtures/budget/openapi.json";
@@ -21,7 +21,7 @@ fn lower(max: Option<usize>) -> Lowered {
         max_tool_tokens: max,
         ..Options::default()
     };
-    import_openapi(Path::new(FIXTURE), &opts).unwrap()
+    driver::lower(Path::new(FIXTURE), &opts).unwrap()
 }
 
 fn cap<'a>(l: &'a Lowered, name: &str) -> &'a Capability {
@@ -175,7 +175,7 @@ fn pruning_widens_through_combinators_and_same_level_recursion() {
             max_tool_tokens: max,
             ..Options::default()
         };
-        import_openapi(Path::new("../fixtures/budget/combinators.json"), &opts).unwrap()
+        driver::lower(Path::new("../fixtures/budget/combinators.json"), &opts).unwrap()
     };
     let cases: [(&str, Vec<Value>); 6] = [
         (

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use aifirst_forge::lower::{import_openapi, Options};
+use aifirst_forge::driver::{lower, Options};
 
 fn corpus_dir() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("AIFIRST_CORPUS") {
@@ -37,8 +37,8 @@ fn corpus_imports_without_panics() {
     specs.sort();
     assert!(!specs.is_empty(), "{} holds no specs", dir.display());
     for spec in specs {
-        let lowered = import_openapi(&spec, &Options::default())
-            .unwrap_or_else(|d| panic!("{}: {d}", spec.display()));
+        let lowered =
+            lower(&spec, &Options::default()).unwrap_or_else(|d| panic!("{}: {d}", spec.display()));
         let name = spec.file_name().unwrap().to_string_lossy();
         eprintln!(
             "{name:<36} {:>5} operations {:>5} imported {:>3} skipped {:>4} renamed {:>3} diagnostics",

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use aifirst_forge::diag::Severity;
+use aifirst_forge::driver::{self, Lowered, Options};
 use aifirst_forge::inspect::{report, Filter};
-use aifirst_forge::lower::{import_openapi, Lowered, Options};
 use aifirst_forge::naming::is_mcp_safe;
 use serde_json::Value;
 
@@ -17,7 +17,7 @@ fn fixture(rel: &str) -> String {
 }
 
 fn lower(rel: &str) -> Lowered {
-    import_openapi(Path::new(&fixture(rel)), &Options::default()).unwrap()
+    driver::lower(Path::new(&fixture(rel)), &Options::default()).unwrap()
 }
 
 fn ir_json(rel: &str) -> Value {
@@ -339,7 +339,7 @@ fn names_are_mcp_safe_unique_and_within_budget() {
             }
         }
     }
-    let short = import_openapi(
+    let short = driver::lower(
         Path::new(&fixture("hostile/openapi.yaml")),
         &Options {
             max_name_len: 20,
@@ -370,13 +370,13 @@ fn a_description_without_operations_is_empty_with_a_diagnostic() {
 
 #[test]
 fn non_descriptions_are_refused_whole() {
-    let err = import_openapi(
+    let err = driver::lower(
         Path::new(&fixture("not-openapi/config.yaml")),
         &Options::default(),
     )
     .unwrap_err();
     assert_eq!(err.code, "not-openapi");
-    let err = import_openapi(
+    let err = driver::lower(
         Path::new(&fixture("does-not-exist.yaml")),
         &Options::default(),
     )

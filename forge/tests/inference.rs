@@ -5,14 +5,14 @@
 use std::path::Path;
 
 use aifirst_capability::{Confidence, Effect, Guard, UndoKind};
+use aifirst_forge::driver::{self, Lowered, Options};
 use aifirst_forge::infer::Overrides;
 use aifirst_forge::ir::Capability;
-use aifirst_forge::lower::{import_openapi, Lowered, Options};
 
 const FIXTURE: &str = "../fixtures/inference/openapi.yaml";
 
 fn lower_with(overrides: Overrides) -> Lowered {
-    import_openapi(
+    driver::lower(
         Path::new(FIXTURE),
         &Options {
             overrides,
@@ -481,7 +481,7 @@ paths:
         ),
     )
     .unwrap();
-    let l = import_openapi(&spec, &Options::default()).unwrap();
+    let l = driver::lower(&spec, &Options::default()).unwrap();
     let u = cap(&l, "create_contents").undo.clone().unwrap();
     assert_eq!(u.kind, UndoKind::Inverse, "{u:?}");
     assert_eq!(u.target.unwrap().name, "delete_contents");

@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use aifirst_capability::{Confidence, UndoKind, UndoPlan};
-use aifirst_forge::lower::{import_openapi, Lowered, Options};
+use aifirst_forge::driver::{self, Lowered, Options};
 
 fn lower(file: &str) -> Lowered {
-    import_openapi(
+    driver::lower(
         Path::new(&format!("../fixtures/undo-pairing/{file}")),
         &Options::default(),
     )

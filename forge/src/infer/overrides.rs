@@ -128,8 +128,8 @@ impl NameTable {
 
 /// The override written on the operation itself, if any.
 pub(crate) fn from_extensions(cap: &Capability, _diags: &mut [Diagnostic]) -> Option<OpOverride> {
-    let h = &cap.hints;
-    if h.effects.is_none() && h.undo.is_none() && h.annotations.is_none() {
+    let h = &cap.declared;
+    if !h.any() {
         return None;
     }
     let annotations = h.annotations.as_ref().and_then(Value::as_object).map(|m| {

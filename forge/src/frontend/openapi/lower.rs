@@ -9,98 +9,28 @@ use aifirst_capability::{Annotations, Expr, Root};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
+use super::normalize::{swagger2_to_oas3, Dialect};
+use super::refs::{DocId, DocSet};
+use super::schema::{Direction, SchemaBuilder};
 use crate::diag::{push_token, Diagnostic, Severity};
-use crate::docs::{DocId, DocSet};
+use crate::driver::{Lowered, Options, Retained, Stats};
 use crate::ir::{
-    ApiInfo, Binding, BodyBinding, BodyShape, Capability, Hints, HttpBinding, Ir, ParamBinding,
-    ParamLocation, SecurityScheme, Server, SourceRef,
+    ApiInfo, Binding, BodyBinding, BodyShape, Capability, Declared, HttpBinding, HttpHints, Ir,
+    ParamBinding, ParamLocation, SecurityScheme, Server, SourceRef,
 };
 use crate::naming::{self, Namer, Rename};
-use crate::normalize::{swagger2_to_oas3, Dialect};
-use crate::schema::{Direction, SchemaBuilder};
 
 /// HTTP methods an OpenAPI path item can hold, in the order the specification lists them.
 pub const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-/// Knobs of the front end.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Longest capability name (default 48; clamped to 16..=64).
-    pub max_name_len: usize,
-    /// Project overrides of inferred effects, annotations and undo (`forge.toml`).
-    pub overrides: crate::infer::Overrides,
-    /// The token budget of one tool's `tools/list` entry (see [`crate::budget`]); `None`: no
-    /// budget.
-    pub max_tool_tokens: Option<usize>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            max_name_len: naming::DEFAULT_MAX_NAME_LEN,
-            overrides: crate::infer::Overrides::default(),
-            max_tool_tokens: Some(crate::budget::DEFAULT_MAX_TOOL_TOKENS),
-        }
-    }
-}
-
-/// What the front end produced.
-pub struct Lowered {
-    pub ir: Ir,
-    pub diagnostics: Vec<Diagnostic>,
-    pub stats: Stats,
-    /// The parsed sources and schema memo the IR was built from. Dropping them frees tens of
-    /// megabytes node by node on a large API; a command-line process can exit instead.
-    pub retained: Retained,
-}
-
-/// Opaque: the parsed documents and memoised schemas behind an IR.
-pub struct Retained {
-    _kept: Option<(DocSet, crate::schema::MemoTable)>,
-}
-
-impl Lowered {
-    /// Frees the parsed documents now, when more is to be built after lowering (`forge import`
-    /// emits hundreds of megabytes of code for the largest APIs; the documents are as large).
-    pub fn release_sources(&mut self) {
-        self.retained._kept = None;
-    }
-}
-
-impl std::fmt::Debug for Lowered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lowered")
-            .field("ir", &self.ir)
-            .field("diagnostics", &self.diagnostics)
-            .field("stats", &self.stats)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Counts for the summary.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Stats {
-    /// Operations found in the description.
-    pub operations: usize,
-    /// Operations lowered to capabilities.
-    pub imported: usize,
-    /// Operations skipped because they could not be lowered.
-    pub skipped: usize,
-    /// Capabilities whose name was shortened or deduplicated.
-    pub renamed: usize,
-    /// Capabilities whose tool was pruned to the token budget.
-    pub pruned: usize,
-    /// Capabilities still over the token budget after pruning.
-    pub over_budget: usize,
-}
-
-/// Reads an OpenAPI description (Swagger 2.0, OpenAPI 3.0 or 3.1; JSON or YAML) into the IR.
+/// Reads an OpenAPI description (Swagger 2.0, OpenAPI 3.0 or 3.1; JSON or YAML) into the IR,
+/// before inference (the driver runs it).
 ///
 /// `Err` is a diagnostic saying why nothing at all could be used (unreadable file, not an API
 /// description); everything else comes back as diagnostics beside the IR.
-pub fn import_openapi(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagnostic>> {
+pub fn lower(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagnostic>> {
     let display = path.display().to_string();
     let fatal = |code: &'static str, message: String, help: &str| {
         Box::new(
@@ -134,7 +64,7 @@ pub fn import_openapi(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagno
     if dialect == Dialect::Swagger2 {
         swagger2_to_oas3(docs.root_mut());
     }
-    crate::normalize::strip_unread_extensions(docs.root_mut());
+    super::normalize::strip_unread_extensions(docs.root_mut());
     let mut diagnostics = Vec::new();
     docs.load_references(&mut diagnostics);
     let mut lowerer = Lowerer {
@@ -170,19 +100,16 @@ pub fn import_openapi(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagno
     } = lowerer;
     let (schema_diags, memo) = schemas.into_parts();
     diags.extend(schema_diags);
-    let mut ir = Ir {
+    let ir = Ir {
         api,
         capabilities,
         security_schemes,
     };
-    diags.extend(crate::infer::infer(&mut ir, &opts.overrides));
     Ok(Lowered {
         ir,
         diagnostics: diags,
         stats,
-        retained: Retained {
-            _kept: Some((docs, memo)),
-        },
+        retained: Retained::new((docs, memo)),
     })
 }
 
@@ -667,6 +594,11 @@ impl<'a> Lowerer<'a> {
             .unwrap_or_default();
         let loc = self.docs.location(doc, at);
         let hints = self.hints(op, doc, at);
+        let declared = Declared {
+            effects: op.get("x-aifirst-effects").cloned(),
+            undo: op.get("x-aifirst-undo").cloned(),
+            annotations: op.get("x-mcp-annotations").cloned(),
+        };
         let mut cap = Capability {
             name,
             operation_id,
@@ -686,13 +618,14 @@ impl<'a> Lowerer<'a> {
                 body,
                 servers,
                 security,
+                hints,
             }),
             source: SourceRef {
                 file: loc.file,
                 pointer: loc.pointer,
                 line: loc.line,
             },
-            hints,
+            declared,
         };
         if let Some(max) = self.max_tool_tokens {
             if let Some(fitted) = crate::budget::fit(&mut cap, &defs, Some(max)) {
@@ -730,14 +663,9 @@ impl<'a> Lowerer<'a> {
         Ok(cap)
     }
 
-    /// Override extensions, and the success response's `Location` header and links.
-    fn hints(&self, op: &Map<String, Value>, doc: DocId, at: &str) -> Hints {
-        let mut hints = Hints {
-            effects: op.get("x-aifirst-effects").cloned(),
-            undo: op.get("x-aifirst-undo").cloned(),
-            annotations: op.get("x-mcp-annotations").cloned(),
-            ..Hints::default()
-        };
+    /// The success statuses, and the success response's `Location` header and links.
+    fn hints(&self, op: &Map<String, Value>, doc: DocId, at: &str) -> HttpHints {
+        let mut hints = HttpHints::default();
         let Some(responses) = op.get("responses").and_then(Value::as_object) else {
             return hints;
         };

@@ -61,10 +61,6 @@ fn scalar_text(v: &Value) -> String {
     }
 }
 
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
-
 /// Keywords of a Swagger 2.0 non-body parameter that belong in its 3.0 `schema`.
 const PARAM_SCHEMA_KEYS: [&str; 17] = [
     "type",
@@ -178,7 +174,7 @@ pub fn swagger2_to_oas3(root: &mut Value) {
                 Some(Value::Array(a)) => a,
                 _ => Vec::new(),
             };
-            for method in METHODS {
+            for method in super::lower::METHODS {
                 let Some(Value::Object(op)) = item.get_mut(method) else {
                     continue;
                 };

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::diag::{Diagnostic, Location, Severity};
-use crate::load::{line_of, load_file, LoadError, Source};
+use crate::frontend::openapi::load::{line_of, load_file, LoadError, Source};
 
 /// Index of a document in a [`DocSet`].
 pub type DocId = usize;

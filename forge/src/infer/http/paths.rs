@@ -141,7 +141,10 @@ impl Index {
             .collect();
         let presence = caps
             .iter()
-            .map(|c| c.output_schema.is_none() && c.hints.statuses.iter().any(|s| s == "204"))
+            .map(|c| {
+                c.output_schema.is_none()
+                    && super::http(c).hints.statuses.iter().any(|s| s == "204")
+            })
             .collect();
         // One pass over the keys instead of a scan of every key per capability (quadratic in
         // the number of paths: 70 s on 50,000 paths).

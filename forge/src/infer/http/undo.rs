@@ -350,7 +350,7 @@ fn last_var(cap: &Capability) -> Option<&str> {
 /// last path variable: `environment_name`, `username`, `key`, `{owner}/{repo}`), or the PUT says it
 /// may answer `201 Created`.
 fn put_creates(cap: &Capability) -> bool {
-    if cap.hints.statuses.iter().any(|s| s == "201") {
+    if super::http(cap).hints.statuses.iter().any(|s| s == "201") {
         return true;
     }
     let Some(var) = last_var(cap) else {
@@ -458,7 +458,7 @@ fn result_expr(prefix: &str, name: &str) -> Option<Expr> {
 
 /// `true` when a GET tells presence by its status alone (204 / 404), not by a body.
 fn presence_only(get: &Capability) -> bool {
-    get.output_schema.is_none() && get.hints.statuses.iter().any(|s| s == "204")
+    get.output_schema.is_none() && super::http(get).hints.statuses.iter().any(|s| s == "204")
 }
 
 fn normalised(s: &str) -> String {
@@ -639,7 +639,7 @@ impl Ctx<'_> {
             ));
         } else {
             // The item may live elsewhere: same literal segments, one more variable at the end.
-            let mine = crate::infer::paths::literals(&self.index.segs[i]);
+            let mine = super::paths::literals(&self.index.segs[i]);
             if let [d] = *self.index.item_deletes_with_literals(&mine) {
                 candidates.push((
                     d,
@@ -860,7 +860,7 @@ impl Ctx<'_> {
         }
         let id_prop = path_prop(del, id_var).ok_or("its path parameters are not declared")?;
         // 1. OpenAPI links on the create response.
-        for (target, params) in &c.hints.links {
+        for (target, params) in &super::http(c).hints.links {
             let target_key = self
                 .caps
                 .iter()
@@ -974,7 +974,7 @@ impl Ctx<'_> {
             how.push(why);
             return Ok((args, conf, how));
         }
-        if c.hints.location_header {
+        if super::http(c).hints.location_header {
             args.insert(id_prop.to_string(), Expr::location_id());
             how.push(format!("`{id_var}` = last segment of the Location header"));
             return Ok((args, Confidence::Low, how));
