@@ -181,6 +181,51 @@ pub fn fit(cap: &mut Capability, defs: &SharedDefs, max_tokens: Option<usize>) -
     })
 }
 
+/// [`fit`], counted in `stats` and said as a diagnostic at `location`: information for a tool
+/// that was pruned, a warning for one still over the budget.
+pub fn fit_reported(
+    cap: &mut Capability,
+    defs: &SharedDefs,
+    max_tokens: Option<usize>,
+    location: crate::diag::Location,
+    stats: &mut crate::driver::Stats,
+) -> Option<crate::diag::Diagnostic> {
+    use crate::diag::{Diagnostic, Severity};
+    let Some(max) = max_tokens else {
+        // No budget: the schema still gets its `$defs`.
+        fit(cap, defs, None);
+        return None;
+    };
+    let fitted = fit(cap, defs, Some(max))?;
+    stats.pruned += 1;
+    let what = if fitted.steps.is_empty() {
+        "nothing could be cut".to_string()
+    } else {
+        fitted.steps.join("; ")
+    };
+    let (severity, code) = if fitted.over {
+        stats.over_budget += 1;
+        (Severity::Warning, "over-tool-budget")
+    } else {
+        (Severity::Info, "pruned-to-budget")
+    };
+    let mut d = Diagnostic::new(
+        severity,
+        code,
+        format!(
+            "`{}`: ~{} tokens → ~{} (budget {max}): {what}",
+            cap.name, fitted.before, fitted.after
+        ),
+        location,
+    );
+    if fitted.over {
+        d = d.with_help(
+            "raise --max-tool-tokens, or serve it with `--toolset dynamic`, where only the tools a model asks about are described",
+        );
+    }
+    Some(d)
+}
+
 /// A schema with its `$defs` (an object root made for a root that is not one).
 pub fn with_defs(mut root: Value, defs: Map<String, Value>) -> Value {
     if defs.is_empty() {

@@ -99,7 +99,11 @@ pub struct Stats {
 /// `Err` is a diagnostic saying why nothing at all could be used; everything else comes back as
 /// diagnostics beside the IR.
 pub fn lower(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagnostic>> {
-    let mut lowered = crate::frontend::openapi::lower(path, opts)?;
+    let mut lowered = if crate::frontend::python::accepts(path) {
+        crate::frontend::python::lower(path, opts)?
+    } else {
+        crate::frontend::openapi::lower(path, opts)?
+    };
     let found = crate::infer::infer(&mut lowered.ir, &opts.overrides);
     lowered.diagnostics.extend(found);
     Ok(lowered)

@@ -408,7 +408,14 @@ impl Report<'_> {
                 ]
             })
             .collect();
-        let header = ["NAME", "METHOD PATH", "PARAMS", "EFFECTS", "UNDO", "TOKENS"];
+        let place = if self.shown.iter().all(|(c, _)| c.binding.python().is_some())
+            && !self.shown.is_empty()
+        {
+            "FUNCTION"
+        } else {
+            "METHOD PATH"
+        };
+        let header = ["NAME", place, "PARAMS", "EFFECTS", "UNDO", "TOKENS"];
         let mut widths = header.map(|h| h.chars().count());
         for r in &rows {
             for (w, c) in widths.iter_mut().zip(r.iter()) {

@@ -109,6 +109,7 @@ pub struct SourceRef {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Binding {
     Http(HttpBinding),
+    Python(PythonBinding),
 }
 
 impl Binding {
@@ -116,6 +117,15 @@ impl Binding {
     pub fn http(&self) -> Option<&HttpBinding> {
         match self {
             Binding::Http(h) => Some(h),
+            Binding::Python(_) => None,
+        }
+    }
+
+    /// The Python function, when the capability is one.
+    pub fn python(&self) -> Option<&PythonBinding> {
+        match self {
+            Binding::Python(p) => Some(p),
+            Binding::Http(_) => None,
         }
     }
 
@@ -123,6 +133,7 @@ impl Binding {
     pub fn route(&self) -> String {
         match self {
             Binding::Http(h) => format!("{} {}", h.method, h.path),
+            Binding::Python(p) => format!("{}.{}()", p.module, p.function),
         }
     }
 }
@@ -244,4 +255,87 @@ pub enum SecurityScheme {
         url: String,
     },
     MutualTls,
+}
+
+/// A function of a Python module, run by a Python worker that imports the module once.
+#[derive(Debug, Clone, Serialize)]
+pub struct PythonBinding {
+    /// The dotted name the worker imports (`tools`, `pkg.files`).
+    pub module: String,
+    /// The module's file, relative to what was imported (`tools.py`, `pkg/files.py`).
+    pub file: String,
+    pub function: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_async: bool,
+    /// The parameters in order, as the function takes them.
+    pub params: Vec<PyParam>,
+    /// What inference reads besides the above; not part of the IR contract.
+    #[serde(skip)]
+    pub hints: PythonHints,
+}
+
+/// One parameter of a Python function; its input property has the same name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PyParam {
+    pub name: String,
+    /// Passed by position only (before `/`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub positional_only: bool,
+}
+
+/// What the Python front end found in a function's body, for inference.
+#[derive(Debug, Clone, Default)]
+pub struct PythonHints {
+    /// Each call with a known effect, in the function or in the module's functions it calls.
+    pub facts: Vec<PyFact>,
+}
+
+/// One call with a known effect: `shutil.rmtree(root)` at line 12.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyFact {
+    pub effect: PyEffect,
+    /// The call as resolved through the module's imports (`shutil.rmtree`, `pathlib.Path.write_text`).
+    pub call: String,
+    /// 1-based line of the call in the module.
+    pub line: usize,
+    /// The function's parameters that flow into the path (or other target) argument, in order,
+    /// each once; empty when the target does not come from a parameter.
+    pub params: Vec<String>,
+    /// A function of the same module the effect was reached through (`save` → `_write`), if any.
+    pub via: Option<String>,
+}
+
+/// The kinds of effects the Python front end recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PyEffect {
+    /// Reads a file or lists a directory.
+    FileRead,
+    /// Creates or overwrites a file (`open(p, "w")`, `Path.write_text`, `shutil.copy` to it).
+    FileWrite,
+    /// Removes a file (`os.remove`, `Path.unlink`).
+    FileDelete,
+    /// Makes a directory.
+    DirCreate,
+    /// Removes an empty directory.
+    DirDelete,
+    /// Removes a whole tree (`shutil.rmtree`).
+    TreeDelete,
+    /// Renames or moves (`os.rename`, `shutil.move`, `Path.rename`): source and destination.
+    Move,
+    /// Runs a program (`subprocess`, `os.system`, `os.exec*`).
+    Process,
+    /// Reads over the network (`requests.get`, `urllib.request.urlopen` without data).
+    NetRead,
+    /// Writes over the network or anything else sent (`requests.post`, `socket.send`).
+    NetWrite,
+    /// Sends mail (`smtplib`).
+    Mail,
+    /// Reads a database (`SELECT`).
+    SqlRead,
+    /// Writes a database (`INSERT`, `UPDATE`, `DELETE`, DDL).
+    SqlWrite,
+    /// A database statement whose text is not a literal.
+    SqlUnknown,
+    /// Changes the process environment (`os.environ[...] = `, `os.putenv`).
+    EnvWrite,
 }

@@ -27,16 +27,19 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show the capabilities an OpenAPI description yields, without writing anything.
+    /// Show the capabilities an OpenAPI description or a Python module yields, writing nothing.
     ///
     /// Reads Swagger 2.0, OpenAPI 3.0 and 3.1 in JSON or YAML, including descriptions split over
     /// several files (references must stay inside the root file's directory; remote references
-    /// are refused). Prints one row a capability with its inferred effects and undo plan, and a
-    /// summary with undo coverage and the size of the MCP `tools/list` payload; `--format json`
-    /// prints the whole IR.
+    /// are refused). Reads a Python module (`.py`) or a package directory without running it:
+    /// one capability per public function, schemas from type hints, descriptions from
+    /// docstrings, effects and undo from the calls in its body. Prints one row a capability
+    /// with its inferred effects and undo plan, and a summary with undo coverage and the size of
+    /// the MCP `tools/list` payload; `--format json` prints the whole IR.
     ///
     /// Examples:
     ///   forge inspect fixtures/petstore/openapi.yaml
+    ///   forge inspect fixtures/python/notes.py
     ///   forge inspect api.json --include-tag repos --ops 'repos_create_*'
     ///   forge inspect api.json --format json > ir.json
     #[command(verbatim_doc_comment)]
@@ -166,7 +169,7 @@ impl RuntimeArgs {
 /// What both `inspect` and `check` read.
 #[derive(Args, Debug)]
 struct SpecArgs {
-    /// The OpenAPI description (JSON or YAML).
+    /// The OpenAPI description (JSON or YAML), or a Python module (.py) or package directory.
     spec: PathBuf,
     #[command(flatten)]
     select: SelectArgs,
@@ -392,14 +395,6 @@ fn import(args: ImportArgs) -> u8 {
             eprintln!("error: give a description to import, or --update");
             return 2;
         };
-        if spec.extension().is_some_and(|e| e == "py") {
-            eprintln!(
-                "error: {}: importing Python modules is not built yet (the Python front end is a \
-                 later issue); forge imports OpenAPI descriptions (JSON or YAML) today",
-                spec.display()
-            );
-            return 2;
-        }
         let (runtime_path, runtime_version) = args.runtime.resolve(dir);
         let sel = &args.select;
         let config = sel

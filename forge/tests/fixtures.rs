@@ -296,7 +296,7 @@ fn hostile_input_imports_what_it_can_and_reads_nothing_outside() {
         .iter()
         .find(|c| c.name == "collide")
         .unwrap();
-    let aifirst_forge::ir::Binding::Http(http) = &collide.binding;
+    let http = collide.binding.http().unwrap();
     let names: Vec<(&str, &str, &str)> = http
         .params
         .iter()

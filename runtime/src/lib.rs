@@ -32,6 +32,7 @@ pub mod http;
 mod journal;
 mod lock;
 mod policy;
+pub mod python;
 mod redact;
 mod registry;
 pub mod report;

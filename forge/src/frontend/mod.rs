@@ -3,3 +3,4 @@
 //! [`crate::driver`], and are the same for every front end.
 
 pub mod openapi;
+pub mod python;

@@ -1,5 +1,6 @@
 //! Inference: side effects, MCP annotations and an undo plan for every capability. The rules of
-//! each kind of binding live beside this shared core ([`http`]: methods, paths and pairing).
+//! each kind of binding live beside this shared core ([`http`]: methods, paths and pairing;
+//! [`python`]: the calls the Python front end found, and create/delete pairs by name).
 //!
 //! Precision over coverage: a plan is only proposed when the description shows the operation that
 //! reverses the call and where its arguments come from; otherwise the plan is `irreversible` with
@@ -10,6 +11,7 @@
 
 mod http;
 mod overrides;
+mod python;
 
 pub use overrides::{OpOverride, Overrides};
 
@@ -24,6 +26,8 @@ pub fn infer(ir: &mut Ir, overrides: &Overrides) -> Vec<Diagnostic> {
     // of that kind judge them together (HTTP pairing looks across all operations).
     if ir.capabilities.iter().all(|c| c.binding.http().is_some()) {
         http::infer(&mut ir.capabilities);
+    } else if ir.capabilities.iter().all(|c| c.binding.python().is_some()) {
+        python::infer(&mut ir.capabilities);
     }
     let mut diags = Vec::new();
     let any_extension = ir.capabilities.iter().any(|c| c.declared.any());

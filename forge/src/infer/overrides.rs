@@ -172,6 +172,7 @@ pub(crate) fn apply(
         Some(l) if l.file.ends_with(".toml") => {
             format!("{} [{}]", l.file, l.pointer.trim_start_matches('/'))
         }
+        _ if cap.binding.python().is_some() => "its @capability decorator".to_string(),
         _ => "the operation's x-aifirst extensions".to_string(),
     };
     let mut idempotent = o
@@ -307,6 +308,11 @@ fn parse_undo(v: &Value, names: &NameTable) -> Result<UndoPlan, String> {
         if kind == UndoKind::Irreversible {
             plan.reason = Some("declared irreversible".into());
         }
+        if kind == UndoKind::FileSnapshot {
+            return Err(
+                "`file_snapshot` needs `paths` (expressions such as \"$args.path\")".into(),
+            );
+        }
         return Ok(plan);
     };
     let lookup = |key: &str| -> Result<Option<CapabilityRef>, String> {
@@ -323,6 +329,21 @@ fn parse_undo(v: &Value, names: &NameTable) -> Result<UndoPlan, String> {
     plan.args = expr_map(m.get("args"))?;
     plan.snapshot_args = expr_map(m.get("snapshot_args"))?;
     plan.reason = m.get("reason").and_then(Value::as_str).map(str::to_string);
+    plan.paths = match m.get("paths") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|p| {
+                let text = p
+                    .as_str()
+                    .ok_or("each of `paths` must be an expression such as \"$args.path\"")?;
+                Expr::parse(text).map_err(|e| format!("paths: `{text}`: {e}"))
+            })
+            .collect::<Result<_, String>>()?,
+        Some(_) => {
+            return Err("`paths` must be a list of expressions such as \"$args.path\"".into())
+        }
+    };
     if let Some(c) = m.get("confidence").and_then(Value::as_str) {
         plan.confidence = match c {
             "high" => Confidence::High,
@@ -350,6 +371,9 @@ fn parse_undo(v: &Value, names: &NameTable) -> Result<UndoPlan, String> {
     }
     if kind == UndoKind::Irreversible && plan.reason.is_none() {
         plan.reason = Some("declared irreversible".into());
+    }
+    if kind == UndoKind::FileSnapshot && plan.paths.is_empty() {
+        return Err("`file_snapshot` needs `paths` (expressions such as \"$args.path\")".into());
     }
     Ok(plan)
 }

@@ -627,38 +627,15 @@ impl<'a> Lowerer<'a> {
             },
             declared,
         };
-        if let Some(max) = self.max_tool_tokens {
-            if let Some(fitted) = crate::budget::fit(&mut cap, &defs, Some(max)) {
-                self.stats.pruned += 1;
-                let what = if fitted.steps.is_empty() {
-                    "nothing could be cut".to_string()
-                } else {
-                    fitted.steps.join("; ")
-                };
-                let (severity, code) = if fitted.over {
-                    self.stats.over_budget += 1;
-                    (Severity::Warning, "over-tool-budget")
-                } else {
-                    (Severity::Info, "pruned-to-budget")
-                };
-                let mut d = Diagnostic::new(
-                    severity,
-                    code,
-                    format!(
-                        "`{}`: ~{} tokens → ~{} (budget {max}): {what}",
-                        cap.name, fitted.before, fitted.after
-                    ),
-                    self.docs.location(doc, at),
-                );
-                if fitted.over {
-                    d = d.with_help(
-                        "raise --max-tool-tokens, or serve it with `--toolset dynamic`, where only the tools a model asks about are described",
-                    );
-                }
-                self.diags.push(d);
-            }
-        } else {
-            crate::budget::fit(&mut cap, &defs, None);
+        let location = self.docs.location(doc, at);
+        if let Some(d) = crate::budget::fit_reported(
+            &mut cap,
+            &defs,
+            self.max_tool_tokens,
+            location,
+            &mut self.stats,
+        ) {
+            self.diags.push(d);
         }
         Ok(cap)
     }

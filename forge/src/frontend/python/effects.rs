@@ -1,0 +1,2902 @@
+//! Effects from function bodies, statically (nothing is ever executed): what each module-level
+//! function touches (files, processes, the network, mail, databases, the environment) and which of
+//! its parameters name the target. The result drives undo plans, so where in doubt this errs
+//! towards reporting a write.
+//!
+//! | Call (resolved through the imports)                                         | Fact                              | `params` from            |
+//! |-----------------------------------------------------------------------------|-----------------------------------|--------------------------|
+//! | `open`, `io.open`, `codecs.open`, `gzip/bz2/lzma/tarfile.open`, `zipfile.ZipFile`, `Path.open` | mode literal with `w a x +`, or non-literal: FileWrite; literal without them or absent: FileRead | the path |
+//! | `os.open`                                                                   | FileWrite with `O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/O_APPEND` or unknown flags, else FileRead | the path |
+//! | `Path.write_text/write_bytes/touch/chmod`, `os.truncate/chmod/chown/utime`  | FileWrite                         | the path / receiver      |
+//! | `shutil.copy/copy2/copyfile/copytree/copymode/copystat`                     | FileRead (src) + FileWrite (dst)  | src, dst                 |
+//! | `os.remove/unlink`, `Path.unlink`                                           | FileDelete                        | the path                 |
+//! | `os.rmdir`, `Path.rmdir`                                                    | DirDelete                         | the path                 |
+//! | `shutil.rmtree`, `os.removedirs`                                            | TreeDelete                        | the path                 |
+//! | `os.mkdir/makedirs`, `Path.mkdir`                                           | DirCreate                         | the path                 |
+//! | `os.rename/replace/renames`, `shutil.move`, `Path.rename/replace`           | Move                              | source and destination   |
+//! | `os.listdir/scandir/walk/stat`, `glob.glob/iglob`, `os.path.exists/getsize/isfile/isdir`, `Path.iterdir/glob/rglob/read_text/read_bytes/exists/stat/is_file/is_dir` | FileRead | the path |
+//! | `subprocess.*`, `os.system/popen/kill`, `os.exec*/spawn*/posix_spawn*`, `asyncio.create_subprocess_*` | Process | the command (`exec` forms: every argument) |
+//! | `requests/httpx.get/head/options`, `urlopen` without data                   | NetRead                           | the URL                  |
+//! | `requests/httpx.post/put/patch/delete`, `…request(method)` unless GET/HEAD/OPTIONS, `urlopen` with data or a `Request(data=/method=)`, sockets, `http.client`, `ftplib`, `telnetlib` | NetWrite | the URL / address |
+//! | Methods of `requests.Session()`, `httpx.Client()/AsyncClient()`, `aiohttp.ClientSession()` locals | as the module functions (call `httpx.Client.post`) | the URL |
+//! | `smtplib.SMTP/SMTP_SSL(...)`, `.sendmail/.send_message` on them             | Mail                              | the host                 |
+//! | `.execute/.executemany/.executescript` (module imports `sqlite3` or a DB-API module, or the function connects) | SQL literal: SqlRead (`SELECT`, `WITH` without writes, `EXPLAIN`, `PRAGMA` without `=`), SqlWrite (DML, DDL, `PRAGMA x = y`), nothing for transaction control; otherwise SqlUnknown | the `connect(...)` path when the receiver comes from it |
+//! | `os.environ[k] = v`, `del os.environ[k]`, `os.environ.update/pop/setdefault/clear`, `os.putenv/unsetenv` | EnvWrite             | the key / argument       |
+//! | `.to_csv/.to_json/.to_parquet/…`, `.savefig`, `.save(path)`, `numpy.save*`, `torch.save`, `joblib.dump` | FileWrite       | the path argument        |
+//! | a module function `helper(...)` (also passed as an argument, `submit(helper, p)`) | the callee's facts, `via` the callee (the deepest one kept), line of the call | callee params mapped through the arguments |
+//!
+//! Parameter flow: a local derives from the union of the parameters named (through other
+//! locals) by whatever was assigned to it, anywhere in the body (the body is walked twice, so
+//! loops see later assignments; flows only grow). Nested `def`/`lambda`/`class` bodies are walked
+//! for calls with their own parameters shadowing. Walks stop 200 levels deep; facts are capped at
+//! 1,000 per function; propagation runs to a fixpoint of at most 50 rounds.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
+
+use ruff_python_ast::{
+    Arguments, Comprehension, ExceptHandler, Expr, ExprCall, FStringPart,
+    InterpolatedStringElement, InterpolatedStringElements, Keyword, Number, Operator, Parameters,
+    Pattern, Stmt, StmtFunctionDef,
+};
+use ruff_source_file::LineIndex;
+use ruff_text_size::{Ranged, TextSize};
+
+use super::imports::Imports;
+use crate::ir::PyEffect as E;
+use crate::ir::{PyEffect, PyFact};
+
+/// Deepest statement/expression nesting the walks descend into.
+const MAX_DEPTH: usize = 200;
+/// Deepest nesting `kind_of` looks through (`Path(p).parent.with_suffix(...)`).
+const KIND_DEPTH: usize = 64;
+/// Facts kept per function.
+const MAX_FACTS: usize = 1_000;
+/// Rounds of callee → caller propagation.
+const MAX_ROUNDS: usize = 50;
+/// Parameters kept in one flow set (a hostile module could otherwise make them quadratic).
+const MAX_FLOW: usize = 256;
+/// Fact mappings the propagation may do in all (a backstop for hostile modules).
+const PROPAGATION_BUDGET: usize = 10_000_000;
+/// SQL texts longer than this are not scanned (SqlUnknown).
+const MAX_SQL: usize = 32 * 1024;
+
+/// Parameter indices (in the function's declaration order).
+type Flow = BTreeSet<u32>;
+
+/// The facts of every module-level function of `body`, by function name: its own calls with a
+/// known effect and those reached through the module's other functions (to a fixpoint).
+pub(crate) fn analyse(
+    body: &[Stmt],
+    src: &str,
+    index: &LineIndex,
+    imports: &Imports,
+) -> HashMap<String, Vec<PyFact>> {
+    let _ = src;
+    let mut funcs = Vec::new();
+    let mut by_name = HashMap::new();
+    collect_functions(body, 0, &mut funcs, &mut by_name);
+    let mut module = Module {
+        imports,
+        index,
+        funcs,
+        by_name,
+        global_kinds: HashMap::new(),
+        global_consts: HashMap::new(),
+        db: module_db(body, 0),
+    };
+    let (global_kinds, global_consts) = globals(&module, body);
+    module.global_kinds = global_kinds;
+    module.global_consts = global_consts;
+
+    let mut facts: Vec<BTreeSet<Fact>> = Vec::with_capacity(module.funcs.len());
+    let mut sites: Vec<Vec<CallSite>> = Vec::with_capacity(module.funcs.len());
+    for f in &module.funcs {
+        let (own, calls) = analyse_function(&module, f);
+        facts.push(own);
+        sites.push(calls);
+    }
+    propagate(&module, &mut facts, &sites);
+
+    let mut out = HashMap::with_capacity(module.funcs.len());
+    for (f, own) in module.funcs.iter().zip(facts) {
+        let mut list: Vec<PyFact> = own
+            .into_iter()
+            .map(|x| {
+                let mut params: Vec<String> = Vec::with_capacity(x.params.len());
+                for p in &x.params {
+                    if let Some(name) = f.params.get(*p as usize) {
+                        if !params.iter().any(|q| q == name) {
+                            params.push((*name).to_string());
+                        }
+                    }
+                }
+                PyFact {
+                    effect: x.effect,
+                    call: x.call,
+                    line: x.line,
+                    params,
+                    via: x
+                        .via
+                        .and_then(|v| module.funcs.get(v as usize))
+                        .map(|g| g.name.to_string()),
+                }
+            })
+            .collect();
+        list.dedup();
+        out.insert(f.name.to_string(), list);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Module-level structure
+// ---------------------------------------------------------------------------------------------
+
+/// One module-level function.
+struct Func<'a> {
+    name: &'a str,
+    def: &'a StmtFunctionDef,
+    /// All parameter names in order: positional-only, regular, `*args`, keyword-only, `**kw`.
+    params: Vec<&'a str>,
+    /// How many of `params` can be passed by position (positional-only + regular).
+    n_positional: usize,
+    vararg: Option<u32>,
+    kwarg: Option<u32>,
+    /// Parameters that can be passed by keyword.
+    by_keyword: HashMap<&'a str, u32>,
+}
+
+impl<'a> Func<'a> {
+    fn new(def: &'a StmtFunctionDef) -> Self {
+        let p = &*def.parameters;
+        let mut params: Vec<&'a str> = Vec::new();
+        let mut by_keyword: HashMap<&'a str, u32> = HashMap::new();
+        for a in p.posonlyargs.iter() {
+            params.push(a.name().as_str());
+        }
+        for a in p.args.iter() {
+            by_keyword
+                .entry(a.name().as_str())
+                .or_insert(idx(params.len()));
+            params.push(a.name().as_str());
+        }
+        let n_positional = params.len();
+        let mut vararg = None;
+        if let Some(v) = &p.vararg {
+            vararg = Some(idx(params.len()));
+            params.push(v.name.as_str());
+        }
+        for a in p.kwonlyargs.iter() {
+            by_keyword
+                .entry(a.name().as_str())
+                .or_insert(idx(params.len()));
+            params.push(a.name().as_str());
+        }
+        let mut kwarg = None;
+        if let Some(k) = &p.kwarg {
+            kwarg = Some(idx(params.len()));
+            params.push(k.name.as_str());
+        }
+        Func {
+            name: def.name.as_str(),
+            def,
+            params,
+            n_positional,
+            vararg,
+            kwarg,
+            by_keyword,
+        }
+    }
+}
+
+struct Module<'a> {
+    imports: &'a Imports,
+    index: &'a LineIndex,
+    funcs: Vec<Func<'a>>,
+    by_name: HashMap<&'a str, u32>,
+    /// Module-level names bound to a known kind of object (`CLIENT = httpx.Client()`).
+    global_kinds: HashMap<String, Kind>,
+    /// Module-level names bound to one string literal (`SQL = "SELECT ..."`); `None`: several.
+    global_consts: HashMap<String, Option<Rc<str>>>,
+    /// The DB-API module the module imports, if any (`sqlite3`).
+    db: Option<&'static str>,
+}
+
+fn idx(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// Module-level `def`s, also inside module-level `if`/`try`; the first definition of a name wins.
+fn collect_functions<'a>(
+    body: &'a [Stmt],
+    depth: usize,
+    out: &mut Vec<Func<'a>>,
+    seen: &mut HashMap<&'a str, u32>,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    for stmt in body {
+        match stmt {
+            Stmt::FunctionDef(f) => {
+                let name = f.name.as_str();
+                if name.is_empty() || seen.contains_key(name) {
+                    continue;
+                }
+                seen.insert(name, idx(out.len()));
+                out.push(Func::new(f));
+            }
+            Stmt::If(s) => {
+                collect_functions(&s.body, depth + 1, out, seen);
+                for c in &s.elif_else_clauses {
+                    collect_functions(&c.body, depth + 1, out, seen);
+                }
+            }
+            Stmt::Try(t) => {
+                collect_functions(&t.body, depth + 1, out, seen);
+                for h in &t.handlers {
+                    let ExceptHandler::ExceptHandler(h) = h;
+                    collect_functions(&h.body, depth + 1, out, seen);
+                }
+                collect_functions(&t.orelse, depth + 1, out, seen);
+                collect_functions(&t.finalbody, depth + 1, out, seen);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// DB-API modules whose `execute` calls are classified.
+const DB_LIBS: [&str; 8] = [
+    "sqlite3",
+    "aiosqlite",
+    "psycopg2",
+    "psycopg",
+    "pymysql",
+    "MySQLdb",
+    "mysql.connector",
+    "duckdb",
+];
+
+fn db_lib_of(module: &str) -> Option<&'static str> {
+    DB_LIBS.iter().copied().find(|lib| {
+        module == *lib
+            || module
+                .strip_prefix(*lib)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+fn db_connect(q: &str) -> Option<&'static str> {
+    match q {
+        "sqlite3.connect" => Some("sqlite3"),
+        "aiosqlite.connect" => Some("aiosqlite"),
+        "psycopg2.connect" => Some("psycopg2"),
+        "psycopg.connect" | "psycopg.Connection.connect" | "psycopg.AsyncConnection.connect" => {
+            Some("psycopg")
+        }
+        "pymysql.connect" => Some("pymysql"),
+        "MySQLdb.connect" => Some("MySQLdb"),
+        "mysql.connector.connect" => Some("mysql.connector"),
+        "duckdb.connect" => Some("duckdb"),
+        _ => None,
+    }
+}
+
+/// The DB-API module imported at module level (also inside module-level `if`/`try`).
+fn module_db(body: &[Stmt], depth: usize) -> Option<&'static str> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let d = depth + 1;
+    for s in body {
+        let found = match s {
+            Stmt::Import(i) => i.names.iter().find_map(|a| db_lib_of(a.name.as_str())),
+            Stmt::ImportFrom(i) if i.level == 0 => i.module.as_ref().and_then(|m| {
+                let m = m.as_str();
+                db_lib_of(m).or_else(|| {
+                    i.names
+                        .iter()
+                        .find_map(|a| db_lib_of(&format!("{m}.{}", a.name.as_str())))
+                })
+            }),
+            Stmt::If(x) => module_db(&x.body, d).or_else(|| {
+                x.elif_else_clauses
+                    .iter()
+                    .find_map(|c| module_db(&c.body, d))
+            }),
+            Stmt::Try(t) => module_db(&t.body, d)
+                .or_else(|| {
+                    t.handlers.iter().find_map(|h| {
+                        let ExceptHandler::ExceptHandler(h) = h;
+                        module_db(&h.body, d)
+                    })
+                })
+                .or_else(|| module_db(&t.orelse, d))
+                .or_else(|| module_db(&t.finalbody, d)),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// Module-level names: their kinds, and their string constants.
+type Globals = (HashMap<String, Kind>, HashMap<String, Option<Rc<str>>>);
+
+/// Kinds and string constants of module-level names.
+fn globals(m: &Module<'_>, body: &[Stmt]) -> Globals {
+    let mut sc = Scope::new(m);
+    sc.scan_globals(body, 0);
+    (sc.kinds, sc.consts)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facts and call sites
+// ---------------------------------------------------------------------------------------------
+
+/// A fact while analysing: params are indices into the function's parameters, `via` a function
+/// index. Ordered by line, then effect.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Fact {
+    line: usize,
+    effect: PyEffect,
+    call: String,
+    params: Vec<u32>,
+    via: Option<u32>,
+}
+
+/// A call of another module function: where the caller's parameters go.
+struct CallSite {
+    callee: u32,
+    line: usize,
+    /// Callee parameter → caller parameters, for the arguments bound explicitly; sorted.
+    bound: Vec<(u32, Vec<u32>)>,
+    /// `*xs` at this positional index: later positional parameters get `star`.
+    star_from: Option<usize>,
+    star: Vec<u32>,
+    /// `**kw` (or an indirect reference): every parameter not bound explicitly gets `rest`.
+    rest: Vec<u32>,
+}
+
+fn map_params(site: &CallSite, callee: &Func<'_>, params: &[u32]) -> Vec<u32> {
+    let mut out = Flow::new();
+    for &k in params {
+        match site.bound.binary_search_by_key(&k, |(p, _)| *p) {
+            Ok(i) => {
+                if let Some((_, fl)) = site.bound.get(i) {
+                    out.extend(fl.iter());
+                }
+            }
+            Err(_) => {
+                let ku = k as usize;
+                if let Some(from) = site.star_from {
+                    if (ku < callee.n_positional && ku >= from) || Some(k) == callee.vararg {
+                        out.extend(site.star.iter());
+                    }
+                }
+                out.extend(site.rest.iter());
+            }
+        }
+        if out.len() >= MAX_FLOW {
+            break;
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Copies callee facts to callers until nothing changes (at most `MAX_ROUNDS` rounds), only
+/// re-propagating what the previous round added.
+fn propagate(m: &Module<'_>, facts: &mut [BTreeSet<Fact>], sites: &[Vec<CallSite>]) {
+    let n = facts.len();
+    let mut delta: Vec<Vec<Fact>> = facts.iter().map(|s| s.iter().cloned().collect()).collect();
+    let mut budget = PROPAGATION_BUDGET;
+    for _ in 0..MAX_ROUNDS {
+        let mut next: Vec<Vec<Fact>> = vec![Vec::new(); n];
+        let mut changed = false;
+        for (caller, caller_sites) in sites.iter().enumerate() {
+            for site in caller_sites {
+                let Some(new) = delta.get(site.callee as usize) else {
+                    continue;
+                };
+                if new.is_empty() {
+                    continue;
+                }
+                let Some(callee) = m.funcs.get(site.callee as usize) else {
+                    continue;
+                };
+                let Some(set) = facts.get_mut(caller) else {
+                    continue;
+                };
+                for fact in new {
+                    if budget == 0 {
+                        return;
+                    }
+                    budget -= 1;
+                    if set.len() >= MAX_FACTS {
+                        break;
+                    }
+                    let mapped = Fact {
+                        line: site.line,
+                        effect: fact.effect,
+                        call: fact.call.clone(),
+                        params: map_params(site, callee, &fact.params),
+                        via: fact.via.or(Some(site.callee)),
+                    };
+                    if set.insert(mapped.clone()) {
+                        if let Some(list) = next.get_mut(caller) {
+                            list.push(mapped);
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+        delta = next;
+    }
+}
+
+fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSite>) {
+    let mut sc = Scope::new(m);
+    for (i, name) in f.params.iter().enumerate() {
+        sc.flow
+            .entry((*name).to_string())
+            .or_default()
+            .insert(idx(i));
+    }
+    // The first walk only learns flows, kinds and flags; the second records.
+    sc.stmts(&f.def.body, 0);
+    sc.record = true;
+    sc.stmts(&f.def.body, 0);
+    (sc.facts, sc.sites)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects, arguments
+// ---------------------------------------------------------------------------------------------
+
+/// What a local (or an expression) is known to hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Path,
+    /// An HTTP client object; the prefix of its calls (`httpx.Client`).
+    Http(&'static str),
+    Socket,
+    HttpConn,
+    Ftp,
+    Telnet,
+    Smtp,
+    DbConn(&'static str),
+    DbCursor(&'static str),
+    /// `urllib.request.Request(..., data=...)` or with a writing method.
+    RequestWrite,
+    /// `os.environ`.
+    Environ,
+}
+
+enum Resolved {
+    /// A dotted name through the imports (names not imported stay as written).
+    Qualified(String),
+    /// Rooted in a local variable.
+    Local,
+    /// Not a name or attribute chain.
+    Unknown,
+}
+
+#[derive(Clone, Copy)]
+struct Args<'e> {
+    pos: &'e [Expr],
+    kw: &'e [Keyword],
+}
+
+impl<'e> Args<'e> {
+    fn of(a: &'e Arguments) -> Self {
+        Args {
+            pos: &a.args,
+            kw: &a.keywords,
+        }
+    }
+
+    /// The argument at position `i` (when no `*xs` comes before it) or the first keyword named
+    /// in `names`.
+    fn get(self, i: usize, names: &[&str]) -> Option<&'e Expr> {
+        for (j, a) in self.pos.iter().enumerate() {
+            if a.is_starred_expr() {
+                break;
+            }
+            if j == i {
+                return Some(a);
+            }
+        }
+        self.keyword(names)
+    }
+
+    fn keyword(self, names: &[&str]) -> Option<&'e Expr> {
+        self.kw
+            .iter()
+            .find(|k| k.arg.as_ref().is_some_and(|a| names.contains(&a.as_str())))
+            .map(|k| &k.value)
+    }
+
+    fn has_dynamic(self) -> bool {
+        self.pos.iter().any(Expr::is_starred_expr) || self.kw.iter().any(|k| k.arg.is_none())
+    }
+}
+
+fn union(into: &mut Flow, from: &Flow) {
+    for &p in from {
+        if into.len() >= MAX_FLOW {
+            break;
+        }
+        into.insert(p);
+    }
+}
+
+fn is_environ(q: &str) -> bool {
+    q == "os.environ" || q == "os.environb"
+}
+
+fn env_method(m: &str) -> bool {
+    matches!(
+        m,
+        "update" | "pop" | "setdefault" | "clear" | "popitem" | "__setitem__" | "__delitem__"
+    )
+}
+
+fn is_sql_method(m: &str) -> bool {
+    matches!(m, "execute" | "executemany" | "executescript")
+}
+
+/// `pathlib.Path.write_text` called unbound: the method name.
+fn path_unbound(q: &str) -> Option<&str> {
+    [
+        "pathlib.Path.",
+        "pathlib.PurePath.",
+        "pathlib.PosixPath.",
+        "pathlib.WindowsPath.",
+    ]
+    .iter()
+    .find_map(|p| q.strip_prefix(*p))
+}
+
+/// Path methods that name nothing else: reported on any receiver, even an imported one.
+const PATH_WRITES_ANYWHERE: [&str; 6] = [
+    "write_text",
+    "write_bytes",
+    "touch",
+    "unlink",
+    "rmdir",
+    "mkdir",
+];
+
+/// Methods of data objects that write their first argument (`df.to_csv(path)`).
+fn data_writer(m: &str) -> bool {
+    matches!(
+        m,
+        "to_csv"
+            | "to_json"
+            | "to_parquet"
+            | "to_excel"
+            | "to_pickle"
+            | "to_feather"
+            | "to_hdf"
+            | "to_orc"
+            | "to_stata"
+            | "to_xml"
+            | "savefig"
+            | "save"
+    )
+}
+
+fn is_write_flag(s: &str) -> bool {
+    matches!(
+        s,
+        "O_WRONLY" | "O_RDWR" | "O_CREAT" | "O_TRUNC" | "O_APPEND" | "O_EXCL" | "O_TMPFILE"
+    )
+}
+
+/// Whether `os.open` flags may write: any write flag, or anything not understood.
+fn os_open_writes(e: &Expr, depth: usize) -> bool {
+    if depth > 32 {
+        return true;
+    }
+    match e {
+        Expr::Attribute(a) => {
+            let s = a.attr.as_str();
+            is_write_flag(s) || !s.starts_with("O_")
+        }
+        Expr::Name(n) => {
+            let s = n.id.as_str();
+            is_write_flag(s) || !s.starts_with("O_")
+        }
+        Expr::BinOp(b) => os_open_writes(&b.left, depth + 1) || os_open_writes(&b.right, depth + 1),
+        Expr::NumberLiteral(n) => match &n.value {
+            // O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND on Linux.
+            Number::Int(i) => i.as_u64().is_none_or(|v| v & 0o3103 != 0),
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expression children (every sub-expression, one level down)
+// ---------------------------------------------------------------------------------------------
+
+fn children<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::BoolOp(x) => out.extend(x.values.iter()),
+        Expr::Named(x) => {
+            out.push(&*x.target);
+            out.push(&*x.value);
+        }
+        Expr::BinOp(x) => {
+            out.push(&*x.left);
+            out.push(&*x.right);
+        }
+        Expr::UnaryOp(x) => out.push(&*x.operand),
+        Expr::Lambda(x) => {
+            if let Some(p) = x.parameters.as_deref() {
+                parameter_defaults(p, out);
+            }
+            out.push(&*x.body);
+        }
+        Expr::If(x) => {
+            out.push(&*x.test);
+            out.push(&*x.body);
+            out.push(&*x.orelse);
+        }
+        Expr::Dict(x) => {
+            for item in &x.items {
+                if let Some(k) = &item.key {
+                    out.push(k);
+                }
+                out.push(&item.value);
+            }
+        }
+        Expr::Set(x) => out.extend(x.elts.iter()),
+        Expr::ListComp(x) => {
+            out.push(&*x.elt);
+            comprehension_parts(&x.generators, out);
+        }
+        Expr::SetComp(x) => {
+            out.push(&*x.elt);
+            comprehension_parts(&x.generators, out);
+        }
+        Expr::Generator(x) => {
+            out.push(&*x.elt);
+            comprehension_parts(&x.generators, out);
+        }
+        Expr::DictComp(x) => {
+            if let Some(k) = x.key.as_deref() {
+                out.push(k);
+            }
+            out.push(&*x.value);
+            comprehension_parts(&x.generators, out);
+        }
+        Expr::Await(x) => out.push(&*x.value),
+        Expr::Yield(x) => {
+            if let Some(v) = x.value.as_deref() {
+                out.push(v);
+            }
+        }
+        Expr::YieldFrom(x) => out.push(&*x.value),
+        Expr::Compare(x) => {
+            out.push(&*x.left);
+            out.extend(x.comparators.iter());
+        }
+        Expr::Call(x) => {
+            out.push(&*x.func);
+            out.extend(x.arguments.args.iter());
+            for k in x.arguments.keywords.iter() {
+                out.push(&k.value);
+            }
+        }
+        Expr::FString(x) => {
+            for part in x.value.iter() {
+                if let FStringPart::FString(f) = part {
+                    interpolations(&f.elements, out);
+                }
+            }
+        }
+        Expr::TString(x) => {
+            for t in x.value.iter() {
+                interpolations(&t.elements, out);
+            }
+        }
+        Expr::Attribute(x) => out.push(&*x.value),
+        Expr::Subscript(x) => {
+            out.push(&*x.value);
+            out.push(&*x.slice);
+        }
+        Expr::Starred(x) => out.push(&*x.value),
+        Expr::List(x) => out.extend(x.elts.iter()),
+        Expr::Tuple(x) => out.extend(x.elts.iter()),
+        Expr::Slice(x) => {
+            for v in [x.lower.as_deref(), x.upper.as_deref(), x.step.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                out.push(v);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn parameter_defaults<'e>(p: &'e Parameters, out: &mut Vec<&'e Expr>) {
+    for pw in p.iter_non_variadic_params() {
+        if let Some(d) = pw.default() {
+            out.push(d);
+        }
+    }
+}
+
+fn comprehension_parts<'e>(gens: &'e [Comprehension], out: &mut Vec<&'e Expr>) {
+    for g in gens {
+        out.push(&g.target);
+        out.push(&g.iter);
+        out.extend(g.ifs.iter());
+    }
+}
+
+/// The interpolated expressions of an f-/t-string, also those inside format specs.
+fn interpolations<'e>(elements: &'e InterpolatedStringElements, out: &mut Vec<&'e Expr>) {
+    let mut pending: Vec<&'e InterpolatedStringElements> = vec![elements];
+    let mut specs = 0usize;
+    while let Some(list) = pending.pop() {
+        for el in list.iter() {
+            if let InterpolatedStringElement::Interpolation(i) = el {
+                out.push(&*i.expression);
+                if let Some(spec) = &i.format_spec {
+                    if specs < MAX_DEPTH {
+                        specs += 1;
+                        pending.push(&spec.elements);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn elts(e: &Expr) -> &[Expr] {
+    match e {
+        Expr::Tuple(t) => t.elts.as_slice(),
+        Expr::List(l) => l.elts.as_slice(),
+        _ => &[],
+    }
+}
+
+fn param_names(p: &Parameters) -> Vec<&str> {
+    let mut out = Vec::new();
+    for a in p.posonlyargs.iter() {
+        out.push(a.name().as_str());
+    }
+    for a in p.args.iter() {
+        out.push(a.name().as_str());
+    }
+    if let Some(v) = &p.vararg {
+        out.push(v.name.as_str());
+    }
+    for a in p.kwonlyargs.iter() {
+        out.push(a.name().as_str());
+    }
+    if let Some(k) = &p.kwarg {
+        out.push(k.name.as_str());
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQL
+// ---------------------------------------------------------------------------------------------
+
+/// The statements of a SQL text, comments dropped and quoted text blanked.
+fn split_sql(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '-' if chars.peek() == Some(&'-') => {
+                for n in chars.by_ref() {
+                    if n == '\n' {
+                        break;
+                    }
+                }
+                cur.push(' ');
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = '\0';
+                for n in chars.by_ref() {
+                    if prev == '*' && n == '/' {
+                        break;
+                    }
+                    prev = n;
+                }
+                cur.push(' ');
+            }
+            '\'' | '"' | '`' => {
+                for n in chars.by_ref() {
+                    if n == c {
+                        break;
+                    }
+                }
+                cur.push_str(" '' ");
+            }
+            ';' => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// What a literal SQL text does; `None` for transaction control (or nothing at all).
+fn classify_sql(text: &str) -> Option<PyEffect> {
+    if text.len() > MAX_SQL {
+        return Some(E::SqlUnknown);
+    }
+    let mut read = false;
+    let mut unknown = false;
+    for stmt in split_sql(text) {
+        let mut words = stmt
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty());
+        let Some(first) = words.next() else {
+            continue;
+        };
+        let first = first.to_ascii_uppercase();
+        match first.as_str() {
+            "SELECT" | "EXPLAIN" | "VALUES" | "SHOW" | "DESCRIBE" | "DESC" => read = true,
+            "WITH" => {
+                let writes = words.any(|w| {
+                    ["INSERT", "UPDATE", "DELETE", "REPLACE"]
+                        .iter()
+                        .any(|k| w.eq_ignore_ascii_case(k))
+                });
+                if writes {
+                    return Some(E::SqlWrite);
+                }
+                read = true;
+            }
+            "PRAGMA" => {
+                if stmt.contains('=') {
+                    return Some(E::SqlWrite);
+                }
+                read = true;
+            }
+            "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "UPSERT" | "MERGE" | "CREATE" | "DROP"
+            | "ALTER" | "TRUNCATE" | "VACUUM" | "REINDEX" | "ANALYZE" | "ATTACH" | "DETACH"
+            | "GRANT" | "REVOKE" | "COPY" | "LOAD" => return Some(E::SqlWrite),
+            "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" | "START" => {}
+            _ => unknown = true,
+        }
+    }
+    if unknown {
+        Some(E::SqlUnknown)
+    } else if read {
+        Some(E::SqlRead)
+    } else {
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One function's walk
+// ---------------------------------------------------------------------------------------------
+
+struct Shadowed {
+    name: String,
+    flow: Option<Flow>,
+    kind: Option<Kind>,
+    konst: Option<Option<Rc<str>>>,
+}
+
+struct Scope<'m, 'a> {
+    m: &'m Module<'a>,
+    /// Local (and parameter) → parameters it derives from.
+    flow: HashMap<String, Flow>,
+    kinds: HashMap<String, Kind>,
+    /// Locals bound to one string literal; `None` once bound to anything else.
+    consts: HashMap<String, Option<Rc<str>>>,
+    /// Imports inside the function.
+    local_imports: HashMap<String, String>,
+    /// A DB-API module imported or connected to in the function.
+    db: Option<&'static str>,
+    /// Some `urllib.request.Request(...)` in the function sends data or a writing method.
+    write_request: bool,
+    record: bool,
+    facts: BTreeSet<Fact>,
+    sites: Vec<CallSite>,
+}
+
+impl<'m, 'a> Scope<'m, 'a> {
+    fn new(m: &'m Module<'a>) -> Self {
+        Scope {
+            m,
+            flow: HashMap::new(),
+            kinds: HashMap::new(),
+            consts: HashMap::new(),
+            local_imports: HashMap::new(),
+            db: None,
+            write_request: false,
+            record: false,
+            facts: BTreeSet::new(),
+            sites: Vec::new(),
+        }
+    }
+
+    fn line(&self, at: TextSize) -> usize {
+        self.m.index.line_index(at).get()
+    }
+
+    fn is_local(&self, name: &str) -> bool {
+        self.flow.contains_key(name)
+            || self.kinds.contains_key(name)
+            || self.consts.contains_key(name)
+    }
+
+    fn fact(&mut self, effect: PyEffect, call: impl Into<String>, line: usize, params: Flow) {
+        if !self.record || self.facts.len() >= MAX_FACTS {
+            return;
+        }
+        self.facts.insert(Fact {
+            line,
+            effect,
+            call: call.into(),
+            params: params.into_iter().collect(),
+            via: None,
+        });
+    }
+
+    // -- module level ------------------------------------------------------------------------
+
+    fn scan_globals(&mut self, body: &[Stmt], depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        for s in body {
+            match s {
+                Stmt::Assign(a) => {
+                    for t in &a.targets {
+                        if let Expr::Name(n) = t {
+                            self.global_assign(n.id.as_str(), &a.value);
+                        }
+                    }
+                }
+                Stmt::AnnAssign(a) => {
+                    if let (Expr::Name(n), Some(v)) = (&*a.target, a.value.as_deref()) {
+                        self.global_assign(n.id.as_str(), v);
+                    }
+                }
+                Stmt::If(x) => {
+                    self.scan_globals(&x.body, depth + 1);
+                    for c in &x.elif_else_clauses {
+                        self.scan_globals(&c.body, depth + 1);
+                    }
+                }
+                Stmt::Try(t) => {
+                    self.scan_globals(&t.body, depth + 1);
+                    for h in &t.handlers {
+                        let ExceptHandler::ExceptHandler(h) = h;
+                        self.scan_globals(&h.body, depth + 1);
+                    }
+                    self.scan_globals(&t.orelse, depth + 1);
+                    self.scan_globals(&t.finalbody, depth + 1);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn global_assign(&mut self, name: &str, value: &Expr) {
+        if let Some(k) = self.kind_of(value, 0) {
+            self.kinds.insert(name.to_string(), k);
+        }
+        let lit = self.literal(value);
+        self.set_const(name, lit);
+    }
+
+    // -- names -------------------------------------------------------------------------------
+
+    fn resolve(&self, e: &Expr) -> Resolved {
+        let mut parts: Vec<&str> = Vec::new();
+        let mut cur = e;
+        loop {
+            match cur {
+                Expr::Attribute(a) => {
+                    parts.push(a.attr.as_str());
+                    cur = &a.value;
+                }
+                Expr::Name(n) => {
+                    let head = n.id.as_str();
+                    if let Some(q) = self.local_imports.get(head) {
+                        let mut out = q.clone();
+                        for p in parts.iter().rev() {
+                            out.push('.');
+                            out.push_str(p);
+                        }
+                        return Resolved::Qualified(out);
+                    }
+                    if self.is_local(head) {
+                        return Resolved::Local;
+                    }
+                    return self
+                        .m
+                        .imports
+                        .qualify(e)
+                        .map_or(Resolved::Unknown, Resolved::Qualified);
+                }
+                _ => return Resolved::Unknown,
+            }
+        }
+    }
+
+    /// An imported module (or something imported from one) and attributes on it.
+    fn module_ish(&self, e: &Expr) -> bool {
+        let mut cur = e;
+        loop {
+            match cur {
+                Expr::Attribute(a) => cur = &a.value,
+                Expr::Name(n) => {
+                    let id = n.id.as_str();
+                    return self.local_imports.contains_key(id)
+                        || (!self.is_local(id) && self.m.imports.get(id).is_some());
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    fn module_function(&self, name: &str) -> Option<u32> {
+        if self.is_local(name) || self.local_imports.contains_key(name) {
+            return None;
+        }
+        self.m.by_name.get(name).copied()
+    }
+
+    /// A string literal, or a name bound to exactly one.
+    fn literal(&self, e: &Expr) -> Option<Rc<str>> {
+        match e {
+            Expr::StringLiteral(s) => Some(Rc::from(s.value.to_str())),
+            Expr::Name(n) => {
+                let id = n.id.as_str();
+                let slot = if self.is_local(id) {
+                    self.consts.get(id)
+                } else {
+                    self.m.global_consts.get(id)
+                };
+                slot.and_then(|c| c.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn set_const(&mut self, name: &str, konst: Option<Rc<str>>) {
+        let next = match konst {
+            Some(t) => match self.consts.get(name) {
+                None => Some(t),
+                Some(Some(old)) if **old == *t => return,
+                Some(_) => None,
+            },
+            None => None,
+        };
+        self.consts.insert(name.to_string(), next);
+    }
+
+    /// The parameters an expression derives from: every name it mentions, through the locals.
+    fn flow_of(&self, e: &Expr) -> Flow {
+        let mut out = Flow::new();
+        let mut stack: Vec<(&Expr, usize)> = vec![(e, 0)];
+        let mut kids: Vec<&Expr> = Vec::new();
+        while let Some((cur, d)) = stack.pop() {
+            if let Expr::Name(n) = cur {
+                if let Some(f) = self.flow.get(n.id.as_str()) {
+                    union(&mut out, f);
+                }
+                continue;
+            }
+            if d >= MAX_DEPTH {
+                continue;
+            }
+            kids.clear();
+            children(cur, &mut kids);
+            for k in kids.drain(..) {
+                stack.push((k, d + 1));
+            }
+        }
+        out
+    }
+
+    /// Flow of the target argument; when it is not there, whatever `*xs`/`**kw` carry.
+    fn arg_flow(&self, args: Args<'_>, i: usize, names: &[&str]) -> Flow {
+        match args.get(i, names) {
+            Some(e) => self.flow_of(e),
+            None => self.dynamic_flow(args),
+        }
+    }
+
+    fn dynamic_flow(&self, args: Args<'_>) -> Flow {
+        let mut out = Flow::new();
+        for a in args.pos {
+            if let Expr::Starred(s) = a {
+                union(&mut out, &self.flow_of(&s.value));
+            }
+        }
+        for k in args.kw {
+            if k.arg.is_none() {
+                union(&mut out, &self.flow_of(&k.value));
+            }
+        }
+        out
+    }
+
+    // -- kinds -------------------------------------------------------------------------------
+
+    fn kind_of(&self, e: &Expr, depth: usize) -> Option<Kind> {
+        if depth > KIND_DEPTH {
+            return None;
+        }
+        let d = depth + 1;
+        match e {
+            Expr::Name(n) => {
+                let id = n.id.as_str();
+                if self.is_local(id) {
+                    return self.kinds.get(id).copied();
+                }
+                if self.local_imports.contains_key(id) || self.m.imports.get(id).is_some() {
+                    return match self.resolve(e) {
+                        Resolved::Qualified(q) if is_environ(&q) => Some(Kind::Environ),
+                        _ => None,
+                    };
+                }
+                self.m.global_kinds.get(id).copied()
+            }
+            Expr::Attribute(a) => {
+                if let Resolved::Qualified(q) = self.resolve(e) {
+                    if is_environ(&q) {
+                        return Some(Kind::Environ);
+                    }
+                }
+                if a.attr.as_str() == "parent" && self.kind_of(&a.value, d) == Some(Kind::Path) {
+                    return Some(Kind::Path);
+                }
+                None
+            }
+            Expr::Subscript(s) => match &*s.value {
+                Expr::Attribute(a)
+                    if a.attr.as_str() == "parents"
+                        && self.kind_of(&a.value, d) == Some(Kind::Path) =>
+                {
+                    Some(Kind::Path)
+                }
+                _ => None,
+            },
+            Expr::Call(c) => {
+                let args = Args::of(&c.arguments);
+                if let Resolved::Qualified(q) = self.resolve(&c.func) {
+                    if q == "contextlib.closing" {
+                        return args.pos.first().and_then(|x| self.kind_of(x, d));
+                    }
+                    if let Some(k) = self.ctor_kind(&q, args) {
+                        return Some(k);
+                    }
+                }
+                if let Expr::Attribute(a) = &*c.func {
+                    let rk = self.kind_of(&a.value, d);
+                    return match (rk, a.attr.as_str()) {
+                        (
+                            Some(Kind::Path),
+                            "with_suffix" | "with_name" | "with_stem" | "joinpath" | "resolve"
+                            | "absolute" | "expanduser" | "relative_to" | "with_segments"
+                            | "readlink",
+                        ) => Some(Kind::Path),
+                        (
+                            Some(Kind::DbConn(l)),
+                            "cursor" | "execute" | "executemany" | "executescript",
+                        ) => Some(Kind::DbCursor(l)),
+                        (Some(Kind::DbCursor(l)), "execute" | "executemany" | "executescript") => {
+                            Some(Kind::DbCursor(l))
+                        }
+                        (_, "wrap_socket") => Some(Kind::Socket),
+                        _ => None,
+                    };
+                }
+                None
+            }
+            Expr::BinOp(b) if matches!(b.op, Operator::Div) => {
+                if self.kind_of(&b.left, d) == Some(Kind::Path)
+                    || self.kind_of(&b.right, d) == Some(Kind::Path)
+                {
+                    Some(Kind::Path)
+                } else {
+                    None
+                }
+            }
+            Expr::Await(a) => self.kind_of(&a.value, d),
+            Expr::Named(n) => self.kind_of(&n.value, d),
+            _ => None,
+        }
+    }
+
+    fn ctor_kind(&self, q: &str, args: Args<'_>) -> Option<Kind> {
+        Some(match q {
+            "pathlib.Path"
+            | "pathlib.PurePath"
+            | "pathlib.PosixPath"
+            | "pathlib.WindowsPath"
+            | "pathlib.PurePosixPath"
+            | "pathlib.PureWindowsPath"
+            | "pathlib.Path.home"
+            | "pathlib.Path.cwd"
+            | "anyio.Path"
+            | "trio.Path" => Kind::Path,
+            "requests.Session" | "requests.session" | "requests.sessions.Session" => {
+                Kind::Http("requests.Session")
+            }
+            "httpx.Client" => Kind::Http("httpx.Client"),
+            "httpx.AsyncClient" => Kind::Http("httpx.AsyncClient"),
+            "aiohttp.ClientSession" => Kind::Http("aiohttp.ClientSession"),
+            "urllib3.PoolManager" => Kind::Http("urllib3.PoolManager"),
+            "socket.socket" | "socket.create_connection" | "socket.fromfd" | "ssl.wrap_socket" => {
+                Kind::Socket
+            }
+            "http.client.HTTPConnection" | "http.client.HTTPSConnection" => Kind::HttpConn,
+            "ftplib.FTP" | "ftplib.FTP_TLS" => Kind::Ftp,
+            "telnetlib.Telnet" => Kind::Telnet,
+            "smtplib.SMTP" | "smtplib.SMTP_SSL" | "smtplib.LMTP" => Kind::Smtp,
+            "urllib.request.Request" => {
+                return self.request_writes(args).then_some(Kind::RequestWrite);
+            }
+            _ => return db_connect(q).map(Kind::DbConn),
+        })
+    }
+
+    /// `urllib.request.Request(url, data, ..., method=...)` sends something.
+    fn request_writes(&self, args: Args<'_>) -> bool {
+        let data = args
+            .get(1, &["data"])
+            .is_some_and(|e| !e.is_none_literal_expr());
+        let method = args.get(5, &["method"]).is_some_and(|e| {
+            !e.is_none_literal_expr()
+                && !self.literal(e).is_some_and(|s| {
+                    s.trim().eq_ignore_ascii_case("GET") || s.trim().eq_ignore_ascii_case("HEAD")
+                })
+        });
+        data || method
+    }
+
+    /// `requests.request(method, ...)`: a literal GET/HEAD/OPTIONS reads, anything else writes.
+    fn method_effect(&self, method: Option<&Expr>) -> PyEffect {
+        match method.and_then(|e| self.literal(e)) {
+            Some(s)
+                if ["GET", "HEAD", "OPTIONS"]
+                    .iter()
+                    .any(|m| s.trim().eq_ignore_ascii_case(m)) =>
+            {
+                E::NetRead
+            }
+            _ => E::NetWrite,
+        }
+    }
+
+    /// What `for x in <e>` binds x to (`p.iterdir()` yields paths).
+    fn iter_kind(&self, e: &Expr) -> Option<Kind> {
+        if let Expr::Call(c) = e {
+            if let Expr::Attribute(a) = &*c.func {
+                let m = a.attr.as_str();
+                if matches!(m, "iterdir" | "glob" | "rglob")
+                    && !self.module_ish(&a.value)
+                    && (m != "glob" || self.kind_of(&a.value, 0) == Some(Kind::Path))
+                {
+                    return Some(Kind::Path);
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether an open mode may write: a literal with `w a x +`, or anything not a literal.
+    fn mode_writes(&self, mode: Option<&Expr>, args: Args<'_>) -> bool {
+        match mode {
+            None => args.has_dynamic(),
+            Some(e) => match self.literal(e) {
+                Some(s) => s.len() > 16 || s.contains(['w', 'a', 'x', '+']),
+                None => true,
+            },
+        }
+    }
+
+    // -- binding -----------------------------------------------------------------------------
+
+    fn bind_name(&mut self, name: &str, fl: &Flow) {
+        union(self.flow.entry(name.to_string()).or_default(), fl);
+        self.set_const(name, None);
+    }
+
+    fn assign(&mut self, target: &Expr, value: &Expr, depth: usize) {
+        let fl = self.flow_of(value);
+        let (ts, vs) = (elts(target), elts(value));
+        if !ts.is_empty()
+            && ts.len() == vs.len()
+            && !ts.iter().chain(vs.iter()).any(Expr::is_starred_expr)
+        {
+            // `a, b = Path(x), y`: kinds pair up; flows are the union.
+            for (t, v) in ts.iter().zip(vs.iter()) {
+                let k = self.kind_of(v, 0);
+                let c = self.literal(v);
+                self.bind(t, &fl, k, c, depth + 1);
+            }
+            return;
+        }
+        let k = self.kind_of(value, 0);
+        let c = self.literal(value);
+        self.bind(target, &fl, k, c, depth);
+    }
+
+    fn bind(
+        &mut self,
+        target: &Expr,
+        fl: &Flow,
+        kind: Option<Kind>,
+        konst: Option<Rc<str>>,
+        depth: usize,
+    ) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match target {
+            Expr::Name(n) => {
+                let id = n.id.as_str();
+                union(self.flow.entry(id.to_string()).or_default(), fl);
+                if let Some(k) = kind {
+                    self.kinds.insert(id.to_string(), k);
+                }
+                self.set_const(id, konst);
+            }
+            Expr::Tuple(t) => {
+                for e in &t.elts {
+                    self.bind(e, fl, None, None, depth + 1);
+                }
+            }
+            Expr::List(l) => {
+                for e in &l.elts {
+                    self.bind(e, fl, None, None, depth + 1);
+                }
+            }
+            Expr::Starred(s) => self.bind(&s.value, fl, None, None, depth + 1),
+            Expr::Subscript(s) => {
+                if self.kind_of(&s.value, 0) == Some(Kind::Environ) {
+                    let params = self.flow_of(&s.slice);
+                    let line = self.line(target.start());
+                    self.fact(E::EnvWrite, "os.environ.__setitem__", line, params);
+                }
+                self.absorb(&s.value, fl);
+            }
+            Expr::Attribute(a) => {
+                if self.kind_of(target, 0) == Some(Kind::Environ) {
+                    let line = self.line(target.start());
+                    self.fact(E::EnvWrite, "os.environ", line, Flow::new());
+                }
+                self.absorb(&a.value, fl);
+            }
+            _ => {}
+        }
+    }
+
+    /// `d[k] = v`, `obj.attr = v`: the local container now derives from v too.
+    fn absorb(&mut self, base: &Expr, fl: &Flow) {
+        let mut cur = base;
+        loop {
+            match cur {
+                Expr::Subscript(s) => cur = &s.value,
+                Expr::Attribute(a) => cur = &a.value,
+                Expr::Name(n) => {
+                    if let Some(set) = self.flow.get_mut(n.id.as_str()) {
+                        union(set, fl);
+                    }
+                    return;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Sub-expressions of an assignment target (`d[f(x)] = ...`).
+    fn target_exprs(&mut self, t: &Expr, depth: usize) {
+        if !matches!(t, Expr::Name(_)) {
+            self.expr(t, depth);
+        }
+    }
+
+    fn shadow(&mut self, params: Option<&Parameters>) -> Vec<Shadowed> {
+        let mut saved = Vec::new();
+        if let Some(p) = params {
+            for name in param_names(p) {
+                let flow = self.flow.insert(name.to_string(), Flow::new());
+                let kind = self.kinds.remove(name);
+                let konst = self.consts.remove(name);
+                saved.push(Shadowed {
+                    name: name.to_string(),
+                    flow,
+                    kind,
+                    konst,
+                });
+            }
+        }
+        saved
+    }
+
+    fn restore(&mut self, saved: Vec<Shadowed>) {
+        for s in saved.into_iter().rev() {
+            match s.flow {
+                Some(f) => {
+                    self.flow.insert(s.name.clone(), f);
+                }
+                None => {
+                    self.flow.remove(&s.name);
+                }
+            }
+            match s.kind {
+                Some(k) => {
+                    self.kinds.insert(s.name.clone(), k);
+                }
+                None => {
+                    self.kinds.remove(&s.name);
+                }
+            }
+            match s.konst {
+                Some(c) => {
+                    self.consts.insert(s.name, c);
+                }
+                None => {
+                    self.consts.remove(&s.name);
+                }
+            }
+        }
+    }
+
+    fn note_db(&mut self, module: &str) {
+        if self.db.is_none() {
+            self.db = db_lib_of(module);
+        }
+    }
+
+    // -- statements --------------------------------------------------------------------------
+
+    fn stmts(&mut self, body: &[Stmt], depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        for s in body {
+            self.stmt(s, depth);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt, depth: usize) {
+        let d = depth + 1;
+        match s {
+            Stmt::FunctionDef(f) => {
+                for dec in f.decorator_list.iter() {
+                    self.expr(&dec.expression, d);
+                }
+                for pw in f.parameters.iter_non_variadic_params() {
+                    if let Some(v) = pw.default() {
+                        self.expr(v, d);
+                    }
+                }
+                self.bind_name(f.name.as_str(), &Flow::new());
+                let saved = self.shadow(Some(&*f.parameters));
+                self.stmts(&f.body, d);
+                self.restore(saved);
+            }
+            Stmt::ClassDef(c) => {
+                for dec in c.decorator_list.iter() {
+                    self.expr(&dec.expression, d);
+                }
+                if let Some(args) = &c.arguments {
+                    for a in args.args.iter() {
+                        self.expr(a, d);
+                    }
+                    for k in args.keywords.iter() {
+                        self.expr(&k.value, d);
+                    }
+                }
+                self.bind_name(c.name.as_str(), &Flow::new());
+                self.stmts(&c.body, d);
+            }
+            Stmt::Return(r) => {
+                if let Some(v) = r.value.as_deref() {
+                    self.expr(v, d);
+                }
+            }
+            Stmt::Delete(x) => {
+                for t in &x.targets {
+                    self.expr(t, d);
+                    if let Expr::Subscript(sub) = t {
+                        if self.kind_of(&sub.value, 0) == Some(Kind::Environ) {
+                            let params = self.flow_of(&sub.slice);
+                            let line = self.line(t.start());
+                            self.fact(E::EnvWrite, "os.environ.__delitem__", line, params);
+                        }
+                    }
+                }
+            }
+            Stmt::Assign(a) => {
+                self.expr(&a.value, d);
+                for t in &a.targets {
+                    self.target_exprs(t, d);
+                    self.assign(t, &a.value, d);
+                }
+            }
+            Stmt::AugAssign(a) => {
+                self.expr(&a.value, d);
+                self.target_exprs(&a.target, d);
+                let fl = self.flow_of(&a.value);
+                self.bind(&a.target, &fl, None, None, d);
+            }
+            Stmt::AnnAssign(a) => {
+                self.target_exprs(&a.target, d);
+                match a.value.as_deref() {
+                    Some(v) => {
+                        self.expr(v, d);
+                        self.assign(&a.target, v, d);
+                    }
+                    None => {
+                        if let Expr::Name(n) = &*a.target {
+                            self.bind_name(n.id.as_str(), &Flow::new());
+                        }
+                    }
+                }
+            }
+            Stmt::For(f) => {
+                self.expr(&f.iter, d);
+                let fl = self.flow_of(&f.iter);
+                let k = self.iter_kind(&f.iter);
+                self.target_exprs(&f.target, d);
+                self.bind(&f.target, &fl, k, None, d);
+                self.stmts(&f.body, d);
+                self.stmts(&f.orelse, d);
+            }
+            Stmt::While(w) => {
+                self.expr(&w.test, d);
+                self.stmts(&w.body, d);
+                self.stmts(&w.orelse, d);
+            }
+            Stmt::If(i) => {
+                self.expr(&i.test, d);
+                self.stmts(&i.body, d);
+                for c in &i.elif_else_clauses {
+                    if let Some(t) = &c.test {
+                        self.expr(t, d);
+                    }
+                    self.stmts(&c.body, d);
+                }
+            }
+            Stmt::With(w) => {
+                for item in &w.items {
+                    self.expr(&item.context_expr, d);
+                    if let Some(v) = item.optional_vars.as_deref() {
+                        let fl = self.flow_of(&item.context_expr);
+                        let k = self.kind_of(&item.context_expr, 0);
+                        self.target_exprs(v, d);
+                        self.bind(v, &fl, k, None, d);
+                    }
+                }
+                self.stmts(&w.body, d);
+            }
+            Stmt::Match(m) => {
+                self.expr(&m.subject, d);
+                let fl = self.flow_of(&m.subject);
+                for case in &m.cases {
+                    self.pattern(&case.pattern, &fl, d);
+                    if let Some(g) = case.guard.as_deref() {
+                        self.expr(g, d);
+                    }
+                    self.stmts(&case.body, d);
+                }
+            }
+            Stmt::Raise(r) => {
+                for v in [r.exc.as_deref(), r.cause.as_deref()].into_iter().flatten() {
+                    self.expr(v, d);
+                }
+            }
+            Stmt::Try(t) => {
+                self.stmts(&t.body, d);
+                for h in &t.handlers {
+                    let ExceptHandler::ExceptHandler(h) = h;
+                    if let Some(ty) = h.type_.as_deref() {
+                        self.expr(ty, d);
+                    }
+                    if let Some(n) = &h.name {
+                        self.bind_name(n.as_str(), &Flow::new());
+                    }
+                    self.stmts(&h.body, d);
+                }
+                self.stmts(&t.orelse, d);
+                self.stmts(&t.finalbody, d);
+            }
+            Stmt::Assert(a) => {
+                self.expr(&a.test, d);
+                if let Some(m) = a.msg.as_deref() {
+                    self.expr(m, d);
+                }
+            }
+            Stmt::Import(i) => {
+                for a in &i.names {
+                    let full = a.name.as_str();
+                    self.note_db(full);
+                    match &a.asname {
+                        Some(local) => {
+                            self.local_imports
+                                .insert(local.as_str().to_string(), full.to_string());
+                        }
+                        None => {
+                            let first = full.split('.').next().unwrap_or(full);
+                            self.local_imports
+                                .insert(first.to_string(), first.to_string());
+                        }
+                    }
+                }
+            }
+            Stmt::ImportFrom(i) => {
+                let dots = ".".repeat(i.level as usize);
+                let module = match &i.module {
+                    Some(m) => format!("{dots}{}", m.as_str()),
+                    None => dots,
+                };
+                if i.level == 0 {
+                    self.note_db(&module);
+                }
+                for a in &i.names {
+                    let name = a.name.as_str();
+                    if name == "*" {
+                        continue;
+                    }
+                    let full = if module.ends_with('.') {
+                        format!("{module}{name}")
+                    } else {
+                        format!("{module}.{name}")
+                    };
+                    if i.level == 0 {
+                        self.note_db(&full);
+                    }
+                    let local = a.asname.as_ref().map_or(name, |n| n.as_str());
+                    self.local_imports.insert(local.to_string(), full);
+                }
+            }
+            Stmt::Expr(x) => self.expr(&x.value, d),
+            _ => {}
+        }
+    }
+
+    fn pattern(&mut self, p: &Pattern, fl: &Flow, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let d = depth + 1;
+        match p {
+            Pattern::MatchValue(v) => self.expr(&v.value, d),
+            Pattern::MatchSingleton(_) => {}
+            Pattern::MatchSequence(s) => {
+                for q in &s.patterns {
+                    self.pattern(q, fl, d);
+                }
+            }
+            Pattern::MatchMapping(m) => {
+                for k in m.keys.iter() {
+                    self.expr(k, d);
+                }
+                for q in m.patterns.iter() {
+                    self.pattern(q, fl, d);
+                }
+                if let Some(r) = &m.rest {
+                    self.bind_name(r.as_str(), fl);
+                }
+            }
+            Pattern::MatchClass(c) => {
+                self.expr(&c.cls, d);
+                for q in c.arguments.patterns.iter() {
+                    self.pattern(q, fl, d);
+                }
+                for k in &c.arguments.keywords {
+                    self.pattern(&k.pattern, fl, d);
+                }
+            }
+            Pattern::MatchStar(s) => {
+                if let Some(n) = &s.name {
+                    self.bind_name(n.as_str(), fl);
+                }
+            }
+            Pattern::MatchAs(a) => {
+                if let Some(q) = a.pattern.as_deref() {
+                    self.pattern(q, fl, d);
+                }
+                if let Some(n) = &a.name {
+                    self.bind_name(n.as_str(), fl);
+                }
+            }
+            Pattern::MatchOr(o) => {
+                for q in &o.patterns {
+                    self.pattern(q, fl, d);
+                }
+            }
+        }
+    }
+
+    // -- expressions -------------------------------------------------------------------------
+
+    fn expr(&mut self, e: &Expr, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let d = depth + 1;
+        match e {
+            Expr::Call(c) => {
+                self.call(c);
+                self.expr(&c.func, d);
+                for a in c.arguments.args.iter() {
+                    self.expr(a, d);
+                }
+                for k in c.arguments.keywords.iter() {
+                    self.expr(&k.value, d);
+                }
+            }
+            Expr::Named(n) => {
+                self.expr(&n.value, d);
+                self.assign(&n.target, &n.value, d);
+            }
+            Expr::Lambda(l) => {
+                if let Some(p) = l.parameters.as_deref() {
+                    for pw in p.iter_non_variadic_params() {
+                        if let Some(v) = pw.default() {
+                            self.expr(v, d);
+                        }
+                    }
+                }
+                let saved = self.shadow(l.parameters.as_deref());
+                self.expr(&l.body, d);
+                self.restore(saved);
+            }
+            Expr::ListComp(x) => {
+                self.comprehensions(&x.generators, d);
+                self.expr(&x.elt, d);
+            }
+            Expr::SetComp(x) => {
+                self.comprehensions(&x.generators, d);
+                self.expr(&x.elt, d);
+            }
+            Expr::Generator(x) => {
+                self.comprehensions(&x.generators, d);
+                self.expr(&x.elt, d);
+            }
+            Expr::DictComp(x) => {
+                self.comprehensions(&x.generators, d);
+                if let Some(k) = x.key.as_deref() {
+                    self.expr(k, d);
+                }
+                self.expr(&x.value, d);
+            }
+            _ => {
+                let mut kids = Vec::new();
+                children(e, &mut kids);
+                for k in kids {
+                    self.expr(k, d);
+                }
+            }
+        }
+    }
+
+    fn comprehensions(&mut self, gens: &[Comprehension], d: usize) {
+        for g in gens {
+            self.expr(&g.iter, d);
+            let fl = self.flow_of(&g.iter);
+            let k = self.iter_kind(&g.iter);
+            self.bind(&g.target, &fl, k, None, d);
+            for i in &g.ifs {
+                self.expr(i, d);
+            }
+        }
+    }
+
+    // -- calls -------------------------------------------------------------------------------
+
+    fn call(&mut self, c: &ExprCall) {
+        let line = self.line(c.start());
+        let args = Args::of(&c.arguments);
+        self.indirect(args, line);
+        if let Expr::Name(n) = &*c.func {
+            if let Some(callee) = self.module_function(n.id.as_str()) {
+                self.site(callee, args, line);
+                return;
+            }
+        }
+        if let Resolved::Qualified(q) = self.resolve(&c.func) {
+            if self.module_call(&q, args, line) {
+                return;
+            }
+        }
+        if let Expr::Attribute(a) = &*c.func {
+            let m = a.attr.as_str();
+            if self.module_ish(&a.value) {
+                if PATH_WRITES_ANYWHERE.contains(&m) {
+                    self.path_method(&a.value, None, m, args, line);
+                } else if data_writer(m) {
+                    self.data_write(m, args, line);
+                }
+            } else {
+                self.method_call(&a.value, m, args, line);
+            }
+        }
+    }
+
+    /// A call of another function of the module.
+    fn site(&mut self, callee: u32, args: Args<'_>, line: usize) {
+        if !self.record {
+            return;
+        }
+        let m = self.m;
+        let Some(f) = m.funcs.get(callee as usize) else {
+            return;
+        };
+        let mut bound: BTreeMap<u32, Flow> = BTreeMap::new();
+        let mut star_from = None;
+        let mut star = Flow::new();
+        let mut rest = Flow::new();
+        let mut i = 0usize;
+        for a in args.pos {
+            if let Expr::Starred(s) = a {
+                if star_from.is_none() {
+                    star_from = Some(i);
+                }
+                union(&mut star, &self.flow_of(&s.value));
+                continue;
+            }
+            let fl = self.flow_of(a);
+            if star_from.is_some() {
+                union(&mut star, &fl);
+                continue;
+            }
+            let target = if i < f.n_positional {
+                Some(idx(i))
+            } else {
+                f.vararg
+            };
+            if let Some(t) = target {
+                union(bound.entry(t).or_default(), &fl);
+            }
+            i += 1;
+        }
+        for k in args.kw {
+            let fl = self.flow_of(&k.value);
+            match &k.arg {
+                Some(name) => {
+                    let t = f.by_keyword.get(name.as_str()).copied().or(f.kwarg);
+                    if let Some(t) = t {
+                        union(bound.entry(t).or_default(), &fl);
+                    }
+                }
+                None => union(&mut rest, &fl),
+            }
+        }
+        self.sites.push(CallSite {
+            callee,
+            line,
+            bound: bound
+                .into_iter()
+                .map(|(k, v)| (k, v.into_iter().collect()))
+                .collect(),
+            star_from,
+            star: star.into_iter().collect(),
+            rest: rest.into_iter().collect(),
+        });
+    }
+
+    /// Module functions passed as arguments (`pool.submit(_write, p)`, `Thread(target=_w)`):
+    /// each of their parameters may get any of the other arguments.
+    fn indirect(&mut self, args: Args<'_>, line: usize) {
+        if !self.record {
+            return;
+        }
+        let values = || args.pos.iter().chain(args.kw.iter().map(|k| &k.value));
+        let mut refs: Vec<u32> = Vec::new();
+        for e in values() {
+            if let Expr::Name(n) = e {
+                if let Some(c) = self.module_function(n.id.as_str()) {
+                    refs.push(c);
+                }
+            }
+        }
+        if refs.is_empty() {
+            return;
+        }
+        let mut rest = Flow::new();
+        for e in values() {
+            if let Expr::Name(n) = e {
+                if self.module_function(n.id.as_str()).is_some() {
+                    continue;
+                }
+            }
+            union(&mut rest, &self.flow_of(e));
+        }
+        let rest: Vec<u32> = rest.into_iter().collect();
+        for callee in refs {
+            self.sites.push(CallSite {
+                callee,
+                line,
+                bound: Vec::new(),
+                star_from: None,
+                star: Vec::new(),
+                rest: rest.clone(),
+            });
+        }
+    }
+
+    fn simple(&mut self, effect: PyEffect, q: &str, line: usize, target: Flow) {
+        self.fact(effect, q, line, target);
+    }
+
+    /// Calls of module functions by qualified name; `true` when `q` was recognised.
+    fn module_call(&mut self, q: &str, args: Args<'_>, line: usize) -> bool {
+        match q {
+            "open" | "io.open" | "builtins.open" | "codecs.open" | "gzip.open" | "bz2.open"
+            | "lzma.open" | "tarfile.open" | "zipfile.ZipFile" => {
+                let target = self.arg_flow(args, 0, &["file", "filename", "name"]);
+                let writes = self.mode_writes(args.get(1, &["mode"]), args);
+                let effect = if writes { E::FileWrite } else { E::FileRead };
+                self.simple(effect, q, line, target);
+            }
+            "os.open" => {
+                let target = self.arg_flow(args, 0, &["path"]);
+                let writes = match args.get(1, &["flags"]) {
+                    Some(e) => os_open_writes(e, 0),
+                    None => args.has_dynamic(),
+                };
+                let effect = if writes { E::FileWrite } else { E::FileRead };
+                self.simple(effect, q, line, target);
+            }
+            "shutil.copy" | "shutil.copy2" | "shutil.copyfile" | "shutil.copytree"
+            | "shutil.copymode" | "shutil.copystat" => {
+                let src = self.arg_flow(args, 0, &["src"]);
+                let dst = self.arg_flow(args, 1, &["dst"]);
+                self.simple(E::FileRead, q, line, src);
+                self.simple(E::FileWrite, q, line, dst);
+            }
+            "os.link" | "os.symlink" => {
+                let dst = self.arg_flow(args, 1, &["dst"]);
+                self.simple(E::FileWrite, q, line, dst);
+            }
+            "shutil.make_archive" => {
+                let base = self.arg_flow(args, 0, &["base_name"]);
+                self.simple(E::FileWrite, q, line, base);
+                if let Some(root) = args.get(2, &["root_dir"]) {
+                    let root = self.flow_of(root);
+                    self.simple(E::FileRead, q, line, root);
+                }
+            }
+            "shutil.unpack_archive" => {
+                let archive = self.arg_flow(args, 0, &["filename"]);
+                self.simple(E::FileRead, q, line, archive);
+                let dst = self.arg_flow(args, 1, &["extract_dir"]);
+                self.simple(E::FileWrite, q, line, dst);
+            }
+            "os.truncate" | "os.chmod" | "os.chown" | "os.lchown" | "os.lchmod" | "os.utime"
+            | "os.chflags" | "os.lchflags" | "os.mkfifo" | "os.mknod" | "shutil.chown" => {
+                let target = self.arg_flow(args, 0, &["path"]);
+                self.simple(E::FileWrite, q, line, target);
+            }
+            "os.remove" | "os.unlink" => {
+                let target = self.arg_flow(args, 0, &["path"]);
+                self.simple(E::FileDelete, q, line, target);
+            }
+            "os.rmdir" => {
+                let target = self.arg_flow(args, 0, &["path"]);
+                self.simple(E::DirDelete, q, line, target);
+            }
+            "shutil.rmtree" | "os.removedirs" => {
+                let target = self.arg_flow(args, 0, &["path", "name"]);
+                self.simple(E::TreeDelete, q, line, target);
+            }
+            "os.mkdir" | "os.makedirs" => {
+                let target = self.arg_flow(args, 0, &["path", "name"]);
+                self.simple(E::DirCreate, q, line, target);
+            }
+            "os.rename" | "os.replace" | "os.renames" | "shutil.move" => {
+                let mut target = self.arg_flow(args, 0, &["src", "old"]);
+                union(&mut target, &self.arg_flow(args, 1, &["dst", "new"]));
+                self.simple(E::Move, q, line, target);
+            }
+            "os.listdir" | "os.scandir" | "os.walk" | "os.fwalk" | "glob.glob" | "glob.iglob"
+            | "os.path.exists" | "os.path.lexists" | "os.path.getsize" | "os.path.isfile"
+            | "os.path.isdir" | "os.path.islink" | "os.path.getmtime" | "os.path.getatime"
+            | "os.path.getctime" | "os.stat" | "os.lstat" | "os.access" | "os.readlink" => {
+                let mut target = self.arg_flow(args, 0, &["path", "top", "pathname"]);
+                if let Some(root) = args.keyword(&["root_dir"]) {
+                    union(&mut target, &self.flow_of(root));
+                }
+                self.simple(E::FileRead, q, line, target);
+            }
+            "subprocess.run"
+            | "subprocess.call"
+            | "subprocess.check_call"
+            | "subprocess.check_output"
+            | "subprocess.Popen"
+            | "subprocess.getoutput"
+            | "subprocess.getstatusoutput"
+            | "os.system"
+            | "os.popen"
+            | "os.kill"
+            | "os.killpg"
+            | "os.startfile"
+            | "asyncio.create_subprocess_shell"
+            | "pty.spawn" => {
+                let target = self.arg_flow(args, 0, &["args", "cmd", "command"]);
+                self.simple(E::Process, q, line, target);
+            }
+            _ if q == "asyncio.create_subprocess_exec"
+                || q.starts_with("os.exec")
+                || q.starts_with("os.spawn")
+                || q.starts_with("os.posix_spawn") =>
+            {
+                // The program and its arguments come separately: every one is the command.
+                let mut target = Flow::new();
+                for a in args.pos {
+                    union(&mut target, &self.flow_of(a));
+                }
+                for k in args.kw {
+                    let named = k.arg.as_ref().map(|a| a.as_str());
+                    if matches!(
+                        named,
+                        None | Some("path" | "file" | "args" | "argv" | "program")
+                    ) {
+                        union(&mut target, &self.flow_of(&k.value));
+                    }
+                }
+                self.simple(E::Process, q, line, target);
+            }
+            "urllib.request.urlopen" => {
+                let target = self.arg_flow(args, 0, &["url"]);
+                let data = args
+                    .get(1, &["data"])
+                    .is_some_and(|e| !e.is_none_literal_expr());
+                let request = args
+                    .get(0, &["url"])
+                    .is_some_and(|e| self.kind_of(e, 0) == Some(Kind::RequestWrite));
+                let effect = if data || request || self.write_request {
+                    E::NetWrite
+                } else {
+                    E::NetRead
+                };
+                self.simple(effect, q, line, target);
+            }
+            "urllib.request.urlretrieve" => {
+                let url = self.arg_flow(args, 0, &["url"]);
+                self.simple(E::NetRead, q, line, url);
+                if let Some(file) = args.get(1, &["filename"]) {
+                    let file = self.flow_of(file);
+                    self.simple(E::FileWrite, q, line, file);
+                }
+            }
+            "requests.get" | "requests.head" | "requests.options" | "httpx.get" | "httpx.head"
+            | "httpx.options" => {
+                let url = self.arg_flow(args, 0, &["url"]);
+                self.simple(E::NetRead, q, line, url);
+            }
+            "requests.post" | "requests.put" | "requests.patch" | "requests.delete"
+            | "httpx.post" | "httpx.put" | "httpx.patch" | "httpx.delete" => {
+                let url = self.arg_flow(args, 0, &["url"]);
+                self.simple(E::NetWrite, q, line, url);
+            }
+            "requests.request" | "httpx.request" | "httpx.stream" => {
+                let effect = self.method_effect(args.get(0, &["method"]));
+                let url = self.arg_flow(args, 1, &["url"]);
+                self.simple(effect, q, line, url);
+            }
+            "socket.socket" | "socket.create_connection" => {
+                let target = self.arg_flow(args, 0, &["address"]);
+                self.simple(E::NetWrite, q, line, target);
+            }
+            "ftplib.FTP" | "ftplib.FTP_TLS" | "telnetlib.Telnet" => {
+                let host = self.arg_flow(args, 0, &["host"]);
+                self.simple(E::NetWrite, q, line, host);
+            }
+            "smtplib.SMTP" | "smtplib.SMTP_SSL" | "smtplib.LMTP" => {
+                let host = self.arg_flow(args, 0, &["host"]);
+                self.simple(E::Mail, q, line, host);
+            }
+            "os.putenv" | "os.unsetenv" => {
+                let key = self.arg_flow(args, 0, &["key", "name"]);
+                self.simple(E::EnvWrite, q, line, key);
+            }
+            "urllib.request.Request" => {
+                if self.request_writes(args) {
+                    self.write_request = true;
+                }
+            }
+            "numpy.save"
+            | "numpy.savetxt"
+            | "numpy.savez"
+            | "numpy.savez_compressed"
+            | "numpy.ndarray.tofile"
+            | "matplotlib.pyplot.savefig" => {
+                let target = self.arg_flow(args, 0, &["file", "fname"]);
+                self.simple(E::FileWrite, q, line, target);
+            }
+            "torch.save" | "joblib.dump" => {
+                let target = self.arg_flow(args, 1, &["f", "filename"]);
+                self.simple(E::FileWrite, q, line, target);
+            }
+            _ => return self.other_module_call(q, args, line),
+        }
+        true
+    }
+
+    fn other_module_call(&mut self, q: &str, args: Args<'_>, line: usize) -> bool {
+        if let Some(lib) = db_connect(q) {
+            if self.db.is_none() {
+                self.db = Some(lib);
+            }
+            return true;
+        }
+        let env = ["os.environ.", "os.environb."]
+            .iter()
+            .find_map(|p| q.strip_prefix(*p));
+        if let Some(m) = env {
+            if env_method(m) {
+                let target = self.arg_flow(args, 0, &[]);
+                self.simple(E::EnvWrite, q, line, target);
+                return true;
+            }
+            return false;
+        }
+        if let Some(m) = path_unbound(q) {
+            if let Some((recv, rest)) = args.pos.split_first() {
+                let rest = Args {
+                    pos: rest,
+                    kw: args.kw,
+                };
+                return self.path_method(recv, Some(Kind::Path), m, rest, line);
+            }
+        }
+        false
+    }
+
+    /// `recv.m(...)` where `recv` is not a module.
+    fn method_call(&mut self, recv: &Expr, m: &str, args: Args<'_>, line: usize) {
+        match self.kind_of(recv, 0) {
+            Some(Kind::Http(prefix)) => self.http_method(prefix, m, args, line),
+            Some(Kind::Socket) => {
+                if matches!(
+                    m,
+                    "connect"
+                        | "connect_ex"
+                        | "send"
+                        | "sendall"
+                        | "sendto"
+                        | "sendmsg"
+                        | "sendfile"
+                ) {
+                    let target = if m.starts_with("connect") {
+                        self.arg_flow(args, 0, &["address"])
+                    } else {
+                        self.flow_of(recv)
+                    };
+                    self.fact(E::NetWrite, format!("socket.socket.{m}"), line, target);
+                }
+            }
+            Some(Kind::HttpConn) => {
+                if matches!(
+                    m,
+                    "request" | "putrequest" | "send" | "endheaders" | "connect"
+                ) {
+                    let target = self.flow_of(recv);
+                    self.fact(
+                        E::NetWrite,
+                        format!("http.client.HTTPConnection.{m}"),
+                        line,
+                        target,
+                    );
+                }
+            }
+            Some(Kind::Ftp) => {
+                let target = self.flow_of(recv);
+                self.fact(E::NetWrite, format!("ftplib.FTP.{m}"), line, target);
+            }
+            Some(Kind::Telnet) => {
+                let target = self.flow_of(recv);
+                self.fact(E::NetWrite, format!("telnetlib.Telnet.{m}"), line, target);
+            }
+            Some(Kind::Smtp) => {
+                if matches!(m, "sendmail" | "send_message") {
+                    let target = self.flow_of(recv);
+                    self.fact(E::Mail, format!("smtplib.SMTP.{m}"), line, target);
+                }
+            }
+            Some(Kind::DbConn(lib)) => {
+                if is_sql_method(m) {
+                    let params = self.flow_of(recv);
+                    self.sql(format!("{lib}.Connection.{m}"), args, params, line);
+                }
+            }
+            Some(Kind::DbCursor(lib)) => {
+                if is_sql_method(m) {
+                    let params = self.flow_of(recv);
+                    self.sql(format!("{lib}.Cursor.{m}"), args, params, line);
+                }
+            }
+            Some(Kind::Environ) => {
+                if env_method(m) {
+                    let target = self.arg_flow(args, 0, &[]);
+                    self.fact(E::EnvWrite, format!("os.environ.{m}"), line, target);
+                }
+            }
+            Some(Kind::RequestWrite) => {}
+            Some(Kind::Path) => {
+                self.path_method(recv, Some(Kind::Path), m, args, line);
+            }
+            None => {
+                if is_sql_method(m) {
+                    if let Some(lib) = self.db.or(self.m.db) {
+                        self.sql(format!("{lib}.Cursor.{m}"), args, Flow::new(), line);
+                        return;
+                    }
+                }
+                if data_writer(m) {
+                    self.data_write(m, args, line);
+                    return;
+                }
+                self.path_method(recv, None, m, args, line);
+            }
+        }
+    }
+
+    /// `df.to_csv(path)`, `fig.savefig(path)`, `img.save(path)`: a write of the path argument
+    /// (not when there is none: `to_csv()` returns text, `obj.save()` is an ORM save).
+    fn data_write(&mut self, m: &str, args: Args<'_>, line: usize) {
+        let names = [
+            "path",
+            "path_or_buf",
+            "fname",
+            "filename",
+            "file",
+            "excel_writer",
+            "fp",
+        ];
+        let Some(target) = args.get(0, &names) else {
+            return;
+        };
+        if matches!(
+            target,
+            Expr::BooleanLiteral(_) | Expr::NoneLiteral(_) | Expr::NumberLiteral(_)
+        ) {
+            return;
+        }
+        let params = self.flow_of(target);
+        self.fact(E::FileWrite, format!("<object>.{m}"), line, params);
+    }
+
+    fn http_method(&mut self, prefix: &str, m: &str, args: Args<'_>, line: usize) {
+        let (effect, url_at) = match m {
+            "get" | "head" | "options" => (E::NetRead, 0),
+            "post" | "put" | "patch" | "delete" | "send" | "ws_connect" => (E::NetWrite, 0),
+            "request" | "stream" | "urlopen" => (self.method_effect(args.get(0, &["method"])), 1),
+            _ => return,
+        };
+        let url = self.arg_flow(args, url_at, &["url", "request"]);
+        self.fact(effect, format!("{prefix}.{m}"), line, url);
+    }
+
+    fn sql(&mut self, call: String, args: Args<'_>, params: Flow, line: usize) {
+        let effect = match args.get(0, &["sql", "query", "sql_script", "operation"]) {
+            Some(e) => match self.literal(e) {
+                Some(text) => classify_sql(&text),
+                None => Some(E::SqlUnknown),
+            },
+            None => Some(E::SqlUnknown),
+        };
+        if let Some(effect) = effect {
+            self.fact(effect, call, line, params);
+        }
+    }
+
+    /// `pathlib.Path` methods. On a receiver not known to be a path only the names no other
+    /// common type has, plus `open`/`rename`/`replace`/`chmod` on a parameter-derived receiver
+    /// called like the path method. `true` when `m` was recognised.
+    fn path_method(
+        &mut self,
+        recv: &Expr,
+        kind: Option<Kind>,
+        m: &str,
+        args: Args<'_>,
+        line: usize,
+    ) -> bool {
+        let known = kind == Some(Kind::Path);
+        let rflow = self.flow_of(recv);
+        let from_params = !rflow.is_empty();
+        let call = format!("pathlib.Path.{m}");
+        let one_target = (args.pos.len() == 1
+            && !args.pos.iter().any(Expr::is_starred_expr)
+            && args.kw.is_empty())
+            || (args.pos.is_empty()
+                && args.kw.len() == 1
+                && args
+                    .kw
+                    .first()
+                    .and_then(|k| k.arg.as_ref())
+                    .is_some_and(|a| a.as_str() == "target"));
+        let effect = match m {
+            "write_text" | "write_bytes" | "touch" | "symlink_to" | "hardlink_to" => E::FileWrite,
+            "unlink" => E::FileDelete,
+            "rmdir" => E::DirDelete,
+            "mkdir" => E::DirCreate,
+            "iterdir" | "rglob" | "read_text" | "read_bytes" | "is_file" | "is_dir" | "exists"
+            | "glob" => E::FileRead,
+            "chmod" | "lchmod" if known || (from_params && args.pos.len() == 1) => E::FileWrite,
+            "stat" | "lstat" | "is_symlink" | "readlink" | "owner" | "group" | "samefile"
+            | "walk"
+                if known =>
+            {
+                E::FileRead
+            }
+            "open" if known || from_params => {
+                if self.mode_writes(args.get(0, &["mode"]), args) {
+                    E::FileWrite
+                } else {
+                    E::FileRead
+                }
+            }
+            "rename" | "replace" if known || (from_params && one_target) => {
+                let mut target = rflow;
+                union(&mut target, &self.arg_flow(args, 0, &["target"]));
+                self.fact(E::Move, call, line, target);
+                return true;
+            }
+            "move" | "move_into" if known => {
+                let mut target = rflow;
+                union(
+                    &mut target,
+                    &self.arg_flow(args, 0, &["target", "target_dir"]),
+                );
+                self.fact(E::Move, call, line, target);
+                return true;
+            }
+            "copy" | "copy_into" if known => {
+                let dst = self.arg_flow(args, 0, &["target", "target_dir"]);
+                self.fact(E::FileRead, call.clone(), line, rflow);
+                self.fact(E::FileWrite, call, line, dst);
+                return true;
+            }
+            _ => return false,
+        };
+        self.fact(effect, call, line, rflow);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(src: &str) -> HashMap<String, Vec<PyFact>> {
+        let parsed = ruff_python_parser::parse_module(src).unwrap();
+        let index = LineIndex::from_source_text(src);
+        let imports = Imports::collect(parsed.suite());
+        analyse(parsed.suite(), src, &index, &imports)
+    }
+
+    fn src(lines: &[&str]) -> String {
+        let mut s = lines.join("\n");
+        s.push('\n');
+        s
+    }
+
+    fn fact(
+        effect: PyEffect,
+        call: &str,
+        line: usize,
+        params: &[&str],
+        via: Option<&str>,
+    ) -> PyFact {
+        PyFact {
+            effect,
+            call: call.to_string(),
+            line,
+            params: params.iter().map(|p| p.to_string()).collect(),
+            via: via.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn open_modes() {
+        let out = run(&src(&[
+            "import io",
+            "def modes(p, q, m):",
+            "    open(p)",
+            "    open(p, \"r\")",
+            "    open(p, \"rb\")",
+            "    open(p, \"w\")",
+            "    open(p, mode=\"a\")",
+            "    open(q, \"w+\")",
+            "    open(p, m)",
+            "    io.open(q, \"x\")",
+        ]));
+        assert_eq!(
+            out["modes"],
+            vec![
+                fact(E::FileRead, "open", 3, &["p"], None),
+                fact(E::FileRead, "open", 4, &["p"], None),
+                fact(E::FileRead, "open", 5, &["p"], None),
+                fact(E::FileWrite, "open", 6, &["p"], None),
+                fact(E::FileWrite, "open", 7, &["p"], None),
+                fact(E::FileWrite, "open", 8, &["q"], None),
+                fact(E::FileWrite, "open", 9, &["p"], None),
+                fact(E::FileWrite, "io.open", 10, &["q"], None),
+            ]
+        );
+    }
+
+    #[test]
+    fn path_methods_through_locals() {
+        let out = run(&src(&[
+            "from pathlib import Path",
+            "def save(root, name, text):",
+            "    p = Path(root) / name",
+            "    p.write_text(text)",
+            "    p.with_suffix(\".bak\").unlink()",
+            "    Path(root).mkdir(parents=True)",
+            "    data = p.read_text()",
+            "    p.rename(Path(root) / \"old\")",
+            "    with p.open(\"a\") as f:",
+            "        f.write(data)",
+            "    return data.replace(\"a\", \"b\")",
+        ]));
+        assert_eq!(
+            out["save"],
+            vec![
+                fact(
+                    E::FileWrite,
+                    "pathlib.Path.write_text",
+                    4,
+                    &["root", "name"],
+                    None
+                ),
+                fact(
+                    E::FileDelete,
+                    "pathlib.Path.unlink",
+                    5,
+                    &["root", "name"],
+                    None
+                ),
+                fact(E::DirCreate, "pathlib.Path.mkdir", 6, &["root"], None),
+                fact(
+                    E::FileRead,
+                    "pathlib.Path.read_text",
+                    7,
+                    &["root", "name"],
+                    None
+                ),
+                fact(E::Move, "pathlib.Path.rename", 8, &["root", "name"], None),
+                fact(
+                    E::FileWrite,
+                    "pathlib.Path.open",
+                    9,
+                    &["root", "name"],
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn joins_fstrings_and_aliases() {
+        let out = run(&src(&[
+            "import os",
+            "import shutil as sh",
+            "from os import remove as rm",
+            "def clean(root, name, keep):",
+            "    target = os.path.join(root, name)",
+            "    rm(target)",
+            "    sh.rmtree(f\"{root}/cache\")",
+            "    os.makedirs(os.path.join(root, \"out\"), exist_ok=True)",
+            "    os.rmdir(keep)",
+        ]));
+        assert_eq!(
+            out["clean"],
+            vec![
+                fact(E::FileDelete, "os.remove", 6, &["root", "name"], None),
+                fact(E::TreeDelete, "shutil.rmtree", 7, &["root"], None),
+                fact(E::DirCreate, "os.makedirs", 8, &["root"], None),
+                fact(E::DirDelete, "os.rmdir", 9, &["keep"], None),
+            ]
+        );
+    }
+
+    #[test]
+    fn moves_and_copies_name_both_ends() {
+        let out = run(&src(&[
+            "import shutil, os",
+            "def move(src, dst):",
+            "    shutil.move(src, dst)",
+            "def copy(a, b):",
+            "    shutil.copy(a, dst=b)",
+            "    os.rename(b, a)",
+        ]));
+        assert_eq!(
+            out["move"],
+            vec![fact(E::Move, "shutil.move", 3, &["src", "dst"], None)]
+        );
+        assert_eq!(
+            out["copy"],
+            vec![
+                fact(E::FileRead, "shutil.copy", 5, &["a"], None),
+                fact(E::FileWrite, "shutil.copy", 5, &["b"], None),
+                fact(E::Move, "os.rename", 6, &["a", "b"], None),
+            ]
+        );
+    }
+
+    #[test]
+    fn processes() {
+        let out = run(&src(&[
+            "import subprocess as sp",
+            "import os",
+            "def run(cmd, path):",
+            "    sp.run([\"ls\", path], check=True)",
+            "    os.system(f\"rm {cmd}\")",
+            "    out = sp.check_output(args=cmd)",
+            "    return out",
+        ]));
+        assert_eq!(
+            out["run"],
+            vec![
+                fact(E::Process, "subprocess.run", 4, &["path"], None),
+                fact(E::Process, "os.system", 5, &["cmd"], None),
+                fact(E::Process, "subprocess.check_output", 6, &["cmd"], None),
+            ]
+        );
+    }
+
+    #[test]
+    fn network_reads_and_writes() {
+        let out = run(&src(&[
+            "import requests",
+            "import httpx",
+            "from urllib.request import urlopen, Request",
+            "def fetch(url):",
+            "    return requests.get(url, timeout=5).json()",
+            "def send(url, payload):",
+            "    requests.post(url, json=payload)",
+            "    with httpx.Client() as c:",
+            "        c.get(url)",
+            "        c.post(url, data=payload)",
+            "def legacy(url, body):",
+            "    urlopen(url)",
+            "    urlopen(url, data=body)",
+            "def legacy_req(url, body):",
+            "    req = Request(url, data=body)",
+            "    return urlopen(req)",
+            "def generic(url):",
+            "    requests.request(\"GET\", url)",
+            "    requests.request(\"PUT\", url)",
+        ]));
+        assert_eq!(
+            out["fetch"],
+            vec![fact(E::NetRead, "requests.get", 5, &["url"], None)]
+        );
+        assert_eq!(
+            out["send"],
+            vec![
+                fact(E::NetWrite, "requests.post", 7, &["url"], None),
+                fact(E::NetRead, "httpx.Client.get", 9, &["url"], None),
+                fact(E::NetWrite, "httpx.Client.post", 10, &["url"], None),
+            ]
+        );
+        assert_eq!(
+            out["legacy"],
+            vec![
+                fact(E::NetRead, "urllib.request.urlopen", 12, &["url"], None),
+                fact(E::NetWrite, "urllib.request.urlopen", 13, &["url"], None),
+            ]
+        );
+        assert_eq!(
+            out["legacy_req"],
+            vec![fact(
+                E::NetWrite,
+                "urllib.request.urlopen",
+                16,
+                &["url", "body"],
+                None
+            )]
+        );
+        assert_eq!(
+            out["generic"],
+            vec![
+                fact(E::NetRead, "requests.request", 18, &["url"], None),
+                fact(E::NetWrite, "requests.request", 19, &["url"], None),
+            ]
+        );
+    }
+
+    #[test]
+    fn mail() {
+        let out = run(&src(&[
+            "import smtplib",
+            "def mail(host, to, msg):",
+            "    s = smtplib.SMTP(host)",
+            "    s.login(\"u\", \"p\")",
+            "    s.sendmail(\"me\", to, msg)",
+            "    s.quit()",
+        ]));
+        assert_eq!(
+            out["mail"],
+            vec![
+                fact(E::Mail, "smtplib.SMTP", 3, &["host"], None),
+                fact(E::Mail, "smtplib.SMTP.sendmail", 5, &["host"], None),
+            ]
+        );
+    }
+
+    #[test]
+    fn sqlite_statements() {
+        let out = run(&src(&[
+            "import sqlite3",
+            "def query(db, name):",
+            "    conn = sqlite3.connect(db)",
+            "    cur = conn.cursor()",
+            "    cur.execute(\"SELECT * FROM t WHERE name = ?\", (name,))",
+            "    cur.execute(\"INSERT INTO t VALUES (?)\", (name,))",
+            "    cur.execute(f\"DELETE FROM {name}\")",
+            "    conn.executescript(\"\"\"",
+            "        -- setup",
+            "        CREATE TABLE IF NOT EXISTS t (x);",
+            "        SELECT 1;",
+            "    \"\"\")",
+            "    conn.execute(\"  /* c */ with x as (select 1) select * from x\")",
+            "    conn.commit()",
+            "def other(c):",
+            "    c.execute(\"BEGIN\")",
+            "    c.execute(\"PRAGMA table_info(t)\")",
+            "    c.execute(\"PRAGMA journal_mode = WAL\")",
+            "    c.execute(\"SELECT 1; \" \"DELETE FROM t\")",
+        ]));
+        assert_eq!(
+            out["query"],
+            vec![
+                fact(E::SqlRead, "sqlite3.Cursor.execute", 5, &["db"], None),
+                fact(E::SqlWrite, "sqlite3.Cursor.execute", 6, &["db"], None),
+                fact(E::SqlUnknown, "sqlite3.Cursor.execute", 7, &["db"], None),
+                fact(
+                    E::SqlWrite,
+                    "sqlite3.Connection.executescript",
+                    8,
+                    &["db"],
+                    None
+                ),
+                fact(E::SqlRead, "sqlite3.Connection.execute", 13, &["db"], None),
+            ]
+        );
+        assert_eq!(
+            out["other"],
+            vec![
+                fact(E::SqlRead, "sqlite3.Cursor.execute", 17, &[], None),
+                fact(E::SqlWrite, "sqlite3.Cursor.execute", 18, &[], None),
+                fact(E::SqlWrite, "sqlite3.Cursor.execute", 19, &[], None),
+            ]
+        );
+    }
+
+    #[test]
+    fn sql_classifier() {
+        assert_eq!(classify_sql("select 1"), Some(E::SqlRead));
+        assert_eq!(
+            classify_sql("  -- x\n  UPDATE t SET a = 1"),
+            Some(E::SqlWrite)
+        );
+        assert_eq!(
+            classify_sql("WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a"),
+            Some(E::SqlWrite)
+        );
+        assert_eq!(classify_sql("SELECT 'DELETE; DROP'"), Some(E::SqlRead));
+        assert_eq!(classify_sql("COMMIT"), None);
+        assert_eq!(classify_sql("frobnicate"), Some(E::SqlUnknown));
+    }
+
+    #[test]
+    fn environment_writes() {
+        let out = run(&src(&[
+            "import os",
+            "from os import environ",
+            "def env(key, value):",
+            "    os.environ[key] = value",
+            "    os.environ.update({\"A\": value})",
+            "    del os.environ[\"B\"]",
+            "    environ.setdefault(\"C\", \"1\")",
+            "    os.putenv(key, value)",
+            "    x = os.environ.get(\"D\")",
+            "    return x",
+        ]));
+        assert_eq!(
+            out["env"],
+            vec![
+                fact(E::EnvWrite, "os.environ.__setitem__", 4, &["key"], None),
+                fact(E::EnvWrite, "os.environ.update", 5, &["value"], None),
+                fact(E::EnvWrite, "os.environ.__delitem__", 6, &[], None),
+                fact(E::EnvWrite, "os.environ.setdefault", 7, &[], None),
+                fact(E::EnvWrite, "os.putenv", 8, &["key"], None),
+            ]
+        );
+    }
+
+    #[test]
+    fn helper_chain_propagates_with_via() {
+        let out = run(&src(&[
+            "def backup(x):",
+            "    save(x)",
+            "def save(path):",
+            "    _write(path)",
+            "def _write(p):",
+            "    with open(p, \"w\") as f:",
+            "        f.write(\"x\")",
+        ]));
+        assert_eq!(
+            out["_write"],
+            vec![fact(E::FileWrite, "open", 6, &["p"], None)]
+        );
+        assert_eq!(
+            out["save"],
+            vec![fact(E::FileWrite, "open", 4, &["path"], Some("_write"))]
+        );
+        assert_eq!(
+            out["backup"],
+            vec![fact(E::FileWrite, "open", 2, &["x"], Some("_write"))]
+        );
+    }
+
+    #[test]
+    fn arguments_bind_by_position_keyword_and_default() {
+        let out = run(&src(&[
+            "import shutil",
+            "def outer(a, b):",
+            "    helper(b, dst=a)",
+            "    helper(a)",
+            "def helper(src, dst=\"x\"):",
+            "    shutil.copy(src, dst)",
+            "async def later(p):",
+            "    await ahelper(p)",
+            "async def ahelper(q):",
+            "    shutil.rmtree(q)",
+        ]));
+        assert_eq!(
+            out["outer"],
+            vec![
+                fact(E::FileRead, "shutil.copy", 3, &["b"], Some("helper")),
+                fact(E::FileWrite, "shutil.copy", 3, &["a"], Some("helper")),
+                fact(E::FileRead, "shutil.copy", 4, &["a"], Some("helper")),
+                fact(E::FileWrite, "shutil.copy", 4, &[], Some("helper")),
+            ]
+        );
+        assert_eq!(
+            out["later"],
+            vec![fact(
+                E::TreeDelete,
+                "shutil.rmtree",
+                8,
+                &["p"],
+                Some("ahelper")
+            )]
+        );
+    }
+
+    #[test]
+    fn mutual_recursion_terminates_and_first_definition_wins() {
+        let out = run(&src(&[
+            "import os",
+            "def a(x):",
+            "    os.remove(x)",
+            "    b(x)",
+            "def b(y):",
+            "    a(y)",
+            "if os.name == \"nt\":",
+            "    def c(z):",
+            "        c(z)",
+            "else:",
+            "    def c(z):",
+            "        os.unlink(z)",
+        ]));
+        assert_eq!(
+            out["a"],
+            vec![
+                fact(E::FileDelete, "os.remove", 3, &["x"], None),
+                fact(E::FileDelete, "os.remove", 4, &["x"], Some("a")),
+            ]
+        );
+        assert_eq!(
+            out["b"],
+            vec![fact(E::FileDelete, "os.remove", 6, &["y"], Some("a"))]
+        );
+        assert!(out["c"].is_empty());
+    }
+
+    #[test]
+    fn read_only_functions() {
+        let out = run(&src(&[
+            "import os, json",
+            "def load(path):",
+            "    with open(path) as f:",
+            "        return json.load(f)",
+            "def pure(x):",
+            "    name = str(x).replace(\" \", \"_\")",
+            "    return [i * 2 for i in range(x)], name",
+        ]));
+        assert_eq!(
+            out["load"],
+            vec![fact(E::FileRead, "open", 3, &["path"], None)]
+        );
+        assert!(out["pure"].is_empty());
+    }
+
+    #[test]
+    fn nested_defs_and_callbacks() {
+        let out = run(&src(&[
+            "import shutil, os",
+            "from concurrent.futures import ThreadPoolExecutor",
+            "def sync(src, dst):",
+            "    def _copy(a):",
+            "        shutil.copy(a, dst)",
+            "    for name in os.listdir(src):",
+            "        _copy(name)",
+            "def pool(paths):",
+            "    with ThreadPoolExecutor() as ex:",
+            "        ex.map(_drop, paths)",
+            "def _drop(p):",
+            "    os.remove(p)",
+        ]));
+        assert_eq!(
+            out["sync"],
+            vec![
+                fact(E::FileRead, "shutil.copy", 5, &[], None),
+                fact(E::FileWrite, "shutil.copy", 5, &["dst"], None),
+                fact(E::FileRead, "os.listdir", 6, &["src"], None),
+            ]
+        );
+        assert_eq!(
+            out["pool"],
+            vec![fact(
+                E::FileDelete,
+                "os.remove",
+                10,
+                &["paths"],
+                Some("_drop")
+            )]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_returns() {
+        let handle = std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(|| {
+                let deep = [
+                    format!("{}1", "-".repeat(10_000)),
+                    format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+                    format!("{}p{}", "f(".repeat(5_000), ")".repeat(5_000)),
+                ];
+                for inner in deep {
+                    let text = format!("import os\ndef f(p):\n    x = {inner}\n    os.remove(p)\n");
+                    let out = run(&text);
+                    let facts = &out["f"];
+                    assert!(facts.contains(&fact(E::FileDelete, "os.remove", 4, &["p"], None)));
+                }
+            })
+            .unwrap();
+        handle.join().unwrap();
+    }
+}

@@ -1,0 +1,735 @@
+//! The Python front end: a module (or a package directory) becomes one capability per public
+//! function, without ever running or importing it.
+//!
+//! [`imports`] resolves the module's names, [`types`] turns type hints into JSON Schema,
+//! [`docstring`] reads Google, NumPy and Sphinx docstrings, and [`effects`] finds the calls with
+//! known effects in each body (following calls into the module's own functions). Inference
+//! ([`crate::infer`]) turns those facts into effects and undo plans.
+//!
+//! Which functions: module-level `def`/`async def` whose name does not start with `_`, or the
+//! names `__all__` lists when it is a literal list or tuple; definitions inside module-level `if`
+//! and `try` count too, and the first definition of a name wins (the others are reported).
+//! A function taking `*args` or `**kwargs` is skipped with a warning: a tool's arguments are
+//! named.
+//!
+//! Ruff's parser grows its own stack, so no nesting overflows it; what forge does with the tree
+//! (and dropping it) runs on a thread with a large stack, and each pass caps its own depth.
+
+mod docstring;
+mod effects;
+mod imports;
+mod types;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use aifirst_capability::Annotations;
+use ruff_python_ast::{Expr, Stmt, StmtFunctionDef};
+use ruff_source_file::LineIndex;
+use ruff_text_size::Ranged;
+use serde_json::{json, Map, Value};
+
+use crate::diag::{Diagnostic, Location, Severity};
+use crate::driver::{Lowered, Options, Retained, Stats};
+use crate::ir::{
+    ApiInfo, Binding, Capability, Declared, Ir, PyParam, PythonBinding, PythonHints, SourceRef,
+};
+use crate::naming::Namer;
+
+/// The largest module forge reads.
+const MAX_MODULE_BYTES: u64 = 16 * 1024 * 1024;
+/// The most modules a package import reads.
+const MAX_MODULES: usize = 10_000;
+/// The stack of the thread that walks the syntax trees.
+const STACK_BYTES: usize = 512 * 1024 * 1024;
+
+/// Whether `path` is for this front end: a `.py` file, or a directory (a package).
+pub fn accepts(path: &Path) -> bool {
+    path.is_dir() || path.extension().is_some_and(|e| e == "py" || e == "pyi")
+}
+
+/// One module to read.
+struct Module {
+    /// Dotted import name (`tools`, `pkg.files`).
+    name: String,
+    /// Path relative to what the user named, for display (`tools.py`, `pkg/files.py`).
+    shown: String,
+    path: PathBuf,
+}
+
+/// Reads a Python module or package into the IR, before inference.
+pub fn lower(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagnostic>> {
+    let display = path.display().to_string();
+    let fatal = |code: &'static str, message: String, help: &str| {
+        Box::new(
+            Diagnostic::new(
+                Severity::Error,
+                code,
+                message,
+                Location {
+                    file: display.clone(),
+                    pointer: String::new(),
+                    line: None,
+                },
+            )
+            .with_help(help),
+        )
+    };
+    let (modules, title) = if path.is_dir() {
+        let title = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "package".to_string());
+        let modules = package_modules(path, &title).map_err(|e| {
+            fatal(
+                "unreadable",
+                format!("{display}: {e}"),
+                "forge reads a directory as a package of .py files",
+            )
+        })?;
+        if modules.is_empty() {
+            return Err(fatal(
+                "no-modules",
+                format!("{display}: no .py files"),
+                "name a .py file or a directory of them",
+            ));
+        }
+        (modules, title)
+    } else {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "module".to_string());
+        let shown = path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| display.clone());
+        (
+            vec![Module {
+                name: stem.clone(),
+                shown,
+                path: path.to_path_buf(),
+            }],
+            stem,
+        )
+    };
+    let single = !path.is_dir();
+    let mut diags = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
+    for m in &modules {
+        let text = match read_module(&m.path) {
+            Ok(t) => t,
+            Err(why) => {
+                let msg = format!("{}: {why}", m.shown);
+                if single {
+                    return Err(fatal("unreadable", msg, "forge reads UTF-8 Python source"));
+                }
+                diags.push(Diagnostic::new(
+                    Severity::Error,
+                    "unreadable",
+                    msg,
+                    location(&m.shown, None),
+                ));
+                continue;
+            }
+        };
+        let name = m.name.clone();
+        let shown = m.shown.clone();
+        let read = std::thread::Builder::new()
+            .name("forge-python".into())
+            .stack_size(STACK_BYTES)
+            .spawn(move || read_functions(&text, &name, &shown))
+            .map_err(|e| fatal("thread", e.to_string(), "forge could not start a thread"))?
+            .join();
+        let Ok(result) = read else {
+            return Err(fatal(
+                "internal",
+                format!("{}: reading the module failed", m.shown),
+                "please report this module as a bug",
+            ));
+        };
+        match result {
+            Ok((mut fns, mut d)) => {
+                found.append(&mut fns);
+                diags.append(&mut d);
+            }
+            Err(syntax) if single => return Err(syntax),
+            Err(syntax) => diags.push(*syntax),
+        }
+    }
+
+    // Names: the function's own, or `module_function` when two modules share one.
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for f in &found {
+        *count.entry(f.function.as_str()).or_default() += 1;
+    }
+    let bases: Vec<String> = found
+        .iter()
+        .map(|f| {
+            let base = match (&f.declared_name, count.get(f.function.as_str())) {
+                (Some(n), _) => n.clone(),
+                (None, Some(&n)) if n > 1 => {
+                    format!("{}_{}", f.module.replace('.', "_"), f.function)
+                }
+                _ => f.function.clone(),
+            };
+            crate::naming::snake_case(&base)
+        })
+        .collect();
+    let mut namer = Namer::new(opts.max_name_len);
+    for b in &bases {
+        namer.reserve(b);
+    }
+    let mut stats = Stats {
+        operations: found.len(),
+        ..Stats::default()
+    };
+    let mut capabilities = Vec::with_capacity(found.len());
+    let empty = crate::defs::SharedDefs::default();
+    for (f, base) in found.into_iter().zip(bases) {
+        let (name, renamed) = namer.assign(&base);
+        if renamed.is_some() {
+            stats.renamed += 1;
+        }
+        let loc = location(&f.file, Some(f.line));
+        let mut cap = Capability {
+            name,
+            operation_id: Some(f.function.clone()),
+            title: None,
+            description: f.description,
+            tags: vec![f.module.clone()],
+            deprecated: f.deprecated,
+            input_schema: f.input_schema,
+            output_schema: f
+                .output_schema
+                .and_then(|v| serde_json::value::to_raw_value(&v).ok())
+                .map(std::sync::Arc::from),
+            effects: Vec::new(),
+            annotations: Annotations::default(),
+            undo: None,
+            binding: Binding::Python(PythonBinding {
+                module: f.module,
+                file: f.file.clone(),
+                function: f.function,
+                is_async: f.is_async,
+                params: f.params,
+                hints: PythonHints { facts: f.facts },
+            }),
+            source: SourceRef {
+                file: f.file,
+                pointer: String::new(),
+                line: Some(f.line),
+            },
+            declared: f.declared,
+        };
+        if let Some(d) =
+            crate::budget::fit_reported(&mut cap, &empty, opts.max_tool_tokens, loc, &mut stats)
+        {
+            diags.push(d);
+        }
+        capabilities.push(cap);
+    }
+    stats.imported = capabilities.len();
+    stats.skipped = diags
+        .iter()
+        .filter(|d| d.code == "skipped-function")
+        .count();
+    let ir = Ir {
+        api: ApiInfo {
+            title,
+            version: String::new(),
+            source_format: "python".to_string(),
+            file: display,
+        },
+        capabilities,
+        security_schemes: BTreeMap::new(),
+    };
+    Ok(Lowered {
+        ir,
+        diagnostics: diags,
+        stats,
+        retained: Retained::none(),
+    })
+}
+
+/// The sources a crate of `path`'s functions carries, by path relative to the directory the
+/// worker imports from: `tools.py` for a module, `pkg/…` for a package directory.
+pub fn sources(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    if path.is_dir() {
+        let package = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "package".to_string());
+        for m in package_modules(path, &package).map_err(|e| e.to_string())? {
+            let text = read_module(&m.path).map_err(|e| format!("{}: {e}", m.shown))?;
+            out.insert(format!("{package}/{}", m.shown), text);
+        }
+    } else {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+        let text = read_module(path).map_err(|e| format!("{name}: {e}"))?;
+        out.insert(name, text);
+    }
+    Ok(out)
+}
+
+fn location(file: &str, line: Option<usize>) -> Location {
+    Location {
+        file: file.to_string(),
+        pointer: String::new(),
+        line,
+    }
+}
+
+/// The text of a module: UTF-8, at most [`MAX_MODULE_BYTES`].
+fn read_module(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(MAX_MODULE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_MODULE_BYTES {
+        return Err(format!(
+            "larger than {} MiB; forge reads modules up to that size",
+            MAX_MODULE_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 (byte {}); Python source is UTF-8 unless it declares otherwise, and forge reads UTF-8 only",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// The `.py` files of a package directory, sorted, with their dotted names (the directory's
+/// own name first: `pkg`, `pkg.files`). Hidden directories, `__pycache__`, virtual environments
+/// and symbolic links are left out.
+fn package_modules(root: &Path, package: &str) -> std::io::Result<Vec<Module>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), Vec::<String>::new())];
+    while let Some((dir, parts)) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let kind = e.file_type()?;
+            if name.starts_with('.') || kind.is_symlink() {
+                continue;
+            }
+            if kind.is_dir() {
+                if name == "__pycache__"
+                    || name == "venv"
+                    || name == "node_modules"
+                    || parts.len() > 32
+                {
+                    continue;
+                }
+                let mut p = parts.clone();
+                p.push(name);
+                stack.push((e.path(), p));
+            } else if kind.is_file() && name.ends_with(".py") {
+                let stem = name.trim_end_matches(".py");
+                let mut dotted = vec![package.to_string()];
+                dotted.extend(parts.iter().cloned());
+                if stem != "__init__" {
+                    dotted.push(stem.to_string());
+                }
+                let module = dotted.join(".");
+                let mut shown = parts.join("/");
+                if !shown.is_empty() {
+                    shown.push('/');
+                }
+                shown.push_str(&name);
+                out.push(Module {
+                    name: module,
+                    shown,
+                    path: e.path(),
+                });
+                if out.len() > MAX_MODULES {
+                    return Err(std::io::Error::other(format!(
+                        "more than {MAX_MODULES} modules; import a smaller package"
+                    )));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.shown.cmp(&b.shown));
+    Ok(out)
+}
+
+/// One function found, before naming.
+struct Found {
+    module: String,
+    file: String,
+    function: String,
+    declared_name: Option<String>,
+    line: usize,
+    is_async: bool,
+    deprecated: bool,
+    description: String,
+    input_schema: Value,
+    output_schema: Option<Value>,
+    params: Vec<PyParam>,
+    facts: Vec<crate::ir::PyFact>,
+    declared: Declared,
+}
+
+/// The functions of one module; `Err` is the syntax error that stopped it.
+fn read_functions(
+    text: &str,
+    module: &str,
+    file: &str,
+) -> Result<(Vec<Found>, Vec<Diagnostic>), Box<Diagnostic>> {
+    let index = LineIndex::from_source_text(text);
+    let parsed = match ruff_python_parser::parse_module(text) {
+        Ok(p) => p,
+        Err(e) => {
+            let offset = e.location.start().min(ruff_text_size::TextSize::of(text));
+            let lc = index.line_column(offset, text);
+            return Err(Box::new(
+                Diagnostic::new(
+                    Severity::Error,
+                    "python-syntax",
+                    format!("{file}:{lc}: {}", e.error),
+                    location(file, Some(lc.line.get())),
+                )
+                .with_help("forge reads modules that Python itself can parse"),
+            ));
+        }
+    };
+    let body = parsed.suite();
+    let line_of = |r: &dyn Ranged| index.line_index(r.start()).get();
+    let mut diags = Vec::new();
+    let exported = dunder_all(body);
+    let mut defs: Vec<&StmtFunctionDef> = Vec::new();
+    module_functions(body, &mut defs, 0);
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let imports = imports::Imports::collect(body);
+    let classes = types::Classes::collect(body, &imports);
+    let facts = effects::analyse(body, text, &index, &imports);
+    let mut out = Vec::new();
+    for f in defs {
+        let fname = f.name.as_str();
+        let line = line_of(f);
+        if let Some(first) = seen.get(fname) {
+            diags.push(Diagnostic::new(
+                Severity::Info,
+                "redefined-function",
+                format!("`{fname}` is defined again at line {line}; the first definition (line {first}) is the one imported"),
+                location(file, Some(line)),
+            ));
+            continue;
+        }
+        seen.insert(fname, line);
+        let public = match &exported {
+            Some(names) => names.contains(fname),
+            None => !fname.starts_with('_'),
+        };
+        if !public {
+            continue;
+        }
+        let p = &f.parameters;
+        if p.vararg.is_some() || p.kwarg.is_some() {
+            diags.push(
+                Diagnostic::new(
+                    Severity::Warning,
+                    "skipped-function",
+                    format!("`{fname}` takes *args or **kwargs; a tool's arguments are named, so it is not imported"),
+                    location(file, Some(line)),
+                )
+                .with_help("give it named parameters, or wrap it in a function that has them"),
+            );
+            continue;
+        }
+        let doc = docstring_of(&f.body)
+            .map(docstring::parse)
+            .unwrap_or_default();
+        let mut schemas = types::Schemas::new(&classes, &imports);
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        let mut params = Vec::new();
+        let positional_only: BTreeSet<&str> =
+            p.posonlyargs.iter().map(|a| a.name().as_str()).collect();
+        for a in p.iter_non_variadic_params() {
+            let pname = a.name().as_str();
+            let mut schema = match a.annotation() {
+                Some(ann) => match schemas.hint(ann) {
+                    Some(s) => s,
+                    None => {
+                        diags.push(Diagnostic::new(
+                            Severity::Warning,
+                            "unknown-type",
+                            format!(
+                                "`{fname}`: the hint of parameter `{pname}` (`{}`) is not a type forge knows; any value is accepted",
+                                clip(&text[ann.range()], 80)
+                            ),
+                            location(file, Some(line_of(ann))),
+                        ));
+                        json!({})
+                    }
+                },
+                None => {
+                    diags.push(Diagnostic::new(
+                        Severity::Warning,
+                        "missing-type",
+                        format!("`{fname}`: parameter `{pname}` has no type hint; any value is accepted"),
+                        location(file, Some(line_of(a))),
+                    ).with_help("annotate it (`x: int`) so agents know what to send"));
+                    json!({})
+                }
+            };
+            if let Some(o) = schema.as_object_mut() {
+                if let Some(text) = doc.params.get(pname) {
+                    o.entry("description").or_insert_with(|| json!(text));
+                }
+                if let Some(d) = a.default() {
+                    if let Some(v) = schemas.literal(d) {
+                        o.insert("default".into(), v);
+                    }
+                }
+            }
+            if a.default().is_none() {
+                required.push(json!(pname));
+            }
+            properties.insert(pname.to_string(), schema);
+            params.push(PyParam {
+                name: pname.to_string(),
+                positional_only: positional_only.contains(pname),
+            });
+        }
+        let mut input = Map::new();
+        input.insert("type".into(), json!("object"));
+        input.insert("properties".into(), Value::Object(properties));
+        if !required.is_empty() {
+            input.insert("required".into(), Value::Array(required));
+        }
+        input.insert("additionalProperties".into(), json!(false));
+        let input_defs = std::mem::take(&mut schemas.defs);
+        if !input_defs.is_empty() {
+            input.insert(
+                "$defs".into(),
+                Value::Object(input_defs.into_iter().collect()),
+            );
+        }
+        let output_schema = f.returns.as_deref().and_then(|r| {
+            let s = schemas.hint(r)?;
+            if s == json!({"type": "null"}) {
+                return None;
+            }
+            let defs = std::mem::take(&mut schemas.defs);
+            Some(crate::budget::with_defs(s, defs.into_iter().collect()))
+        });
+        for w in schemas.warnings.drain(..) {
+            diags.push(Diagnostic::new(
+                Severity::Warning,
+                "unknown-type",
+                format!("`{fname}`: {w}"),
+                location(file, Some(line)),
+            ));
+        }
+        let (declared, declared_name) = decorator_overrides(f, &imports, &mut diags, file, line);
+        let description = if doc.description.is_empty() {
+            format!("{fname}() from the Python module {module}")
+        } else {
+            doc.description.clone()
+        };
+        let deprecated = f.decorator_list.iter().any(|d| {
+            imports
+                .qualify(strip_call(&d.expression))
+                .is_some_and(|q| q.ends_with("deprecated"))
+        });
+        out.push(Found {
+            module: module.to_string(),
+            file: file.to_string(),
+            function: fname.to_string(),
+            declared_name,
+            line,
+            is_async: f.is_async,
+            deprecated,
+            description,
+            input_schema: Value::Object(input),
+            output_schema,
+            params,
+            facts: facts.get(fname).cloned().unwrap_or_default(),
+            declared,
+        });
+    }
+    Ok((out, diags))
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    s.chars().take(max).collect::<String>() + "…"
+}
+
+/// Module-level function definitions in order, also inside module-level `if` and `try`.
+fn module_functions<'a>(body: &'a [Stmt], out: &mut Vec<&'a StmtFunctionDef>, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    for s in body {
+        match s {
+            Stmt::FunctionDef(f) => out.push(f),
+            Stmt::If(i) => {
+                module_functions(&i.body, out, depth + 1);
+                for c in &i.elif_else_clauses {
+                    module_functions(&c.body, out, depth + 1);
+                }
+            }
+            Stmt::Try(t) => {
+                module_functions(&t.body, out, depth + 1);
+                for h in &t.handlers {
+                    let ruff_python_ast::ExceptHandler::ExceptHandler(h) = h;
+                    module_functions(&h.body, out, depth + 1);
+                }
+                module_functions(&t.orelse, out, depth + 1);
+                module_functions(&t.finalbody, out, depth + 1);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The names a literal `__all__` lists (`__all__ = [...]`, `(...)`, `+= [...]`).
+fn dunder_all(body: &[Stmt]) -> Option<BTreeSet<String>> {
+    let mut out: Option<BTreeSet<String>> = None;
+    let strings = |e: &Expr| -> Vec<String> {
+        let elts = match e {
+            Expr::List(l) => &l.elts,
+            Expr::Tuple(t) => &t.elts,
+            _ => return Vec::new(),
+        };
+        elts.iter()
+            .filter_map(|x| {
+                x.as_string_literal_expr()
+                    .map(|s| s.value.to_str().to_string())
+            })
+            .collect()
+    };
+    for s in body {
+        match s {
+            Stmt::Assign(a)
+                if a.targets
+                    .iter()
+                    .any(|t| t.as_name_expr().is_some_and(|n| n.id.as_str() == "__all__")) =>
+            {
+                out = Some(strings(&a.value).into_iter().collect());
+            }
+            Stmt::AnnAssign(a)
+                if a.target
+                    .as_name_expr()
+                    .is_some_and(|n| n.id.as_str() == "__all__") =>
+            {
+                if let Some(v) = &a.value {
+                    out = Some(strings(v).into_iter().collect());
+                }
+            }
+            Stmt::AugAssign(a)
+                if a.target
+                    .as_name_expr()
+                    .is_some_and(|n| n.id.as_str() == "__all__") =>
+            {
+                out.get_or_insert_with(BTreeSet::new)
+                    .extend(strings(&a.value));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The docstring: the body's first statement when it is a string literal.
+fn docstring_of(body: &[Stmt]) -> Option<&str> {
+    let Stmt::Expr(e) = body.first()? else {
+        return None;
+    };
+    Some(e.value.as_string_literal_expr()?.value.to_str())
+}
+
+/// `@d(...)` → `d`.
+fn strip_call(e: &Expr) -> &Expr {
+    match e {
+        Expr::Call(c) => &c.func,
+        other => other,
+    }
+}
+
+/// A decorator named `capability` (from any module), read statically: `effects=[…]`, `undo=…`,
+/// `name=…`, `irreversible=…`. Values must be literals; anything else is reported and ignored.
+fn decorator_overrides(
+    f: &StmtFunctionDef,
+    imports: &imports::Imports,
+    diags: &mut Vec<Diagnostic>,
+    file: &str,
+    line: usize,
+) -> (Declared, Option<String>) {
+    let mut declared = Declared::default();
+    let mut name = None;
+    for d in &f.decorator_list {
+        let Expr::Call(call) = &d.expression else {
+            continue;
+        };
+        let is_capability = imports
+            .qualify(&call.func)
+            .is_some_and(|q| q == "capability" || q.ends_with(".capability"));
+        if !is_capability {
+            continue;
+        }
+        let fname = f.name.as_str();
+        let classes = types::Classes::default();
+        let reader = types::Schemas::new(&classes, imports);
+        for k in &call.arguments.keywords {
+            let Some(arg) = k.arg.as_ref().map(|a| a.as_str()) else {
+                continue;
+            };
+            let Some(v) = reader.literal(&k.value) else {
+                diags.push(Diagnostic::new(
+                    Severity::Warning,
+                    "bad-override",
+                    format!("`{fname}`: @capability({arg}=…) is not a literal; forge reads decorators without running them, so it is ignored"),
+                    location(file, Some(line)),
+                ));
+                continue;
+            };
+            match arg {
+                "effects" => declared.effects = Some(v),
+                "undo" => declared.undo = Some(v),
+                "name" => match v {
+                    Value::String(s) if !s.is_empty() => name = Some(s),
+                    _ => diags.push(Diagnostic::new(
+                        Severity::Warning,
+                        "bad-override",
+                        format!("`{fname}`: @capability(name=…) must be a non-empty string"),
+                        location(file, Some(line)),
+                    )),
+                },
+                "irreversible" => match v {
+                    Value::Bool(false) | Value::Null => {}
+                    Value::String(reason) => {
+                        declared.undo = Some(json!({"kind": "irreversible", "reason": reason}))
+                    }
+                    _ => {
+                        declared.undo = Some(json!({"kind": "irreversible", "reason": format!("`{fname}` is declared irreversible")}))
+                    }
+                },
+                "annotations" => declared.annotations = Some(v),
+                other => diags.push(Diagnostic::new(
+                    Severity::Warning,
+                    "bad-override",
+                    format!("`{fname}`: @capability({other}=…) is not a setting forge knows (effects, undo, name, irreversible, annotations)"),
+                    location(file, Some(line)),
+                )),
+            }
+        }
+    }
+    (declared, name)
+}

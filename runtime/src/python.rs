@@ -1,0 +1,336 @@
+//! Running functions of a Python module: one persistent worker per module, a real `python3`
+//! speaking JSON lines over pipes, the module imported once.
+//!
+//! - **Which Python:** `AIFIRST_PYTHON` (a path, e.g. a venv's `bin/python`), else `python3` on
+//!   `PATH`. Started isolated (`-I`: no user site, no `PYTHON*` variables), UTF-8 mode, unbuffered.
+//! - **The module** is embedded in the binary ([`PyModule`]) and written, with the worker script,
+//!   into a private directory (mode 0700) of the process, so the binary works wherever it is.
+//! - **Protocol** (see `python_worker.py`): a `ready` line after the import, then one request
+//!   line `{"id", "function", "args"}` and one response line `{"id", "ok", "result" | "error"}` per
+//!   call. The worker keeps the real stdout for the protocol and sends fd 1 to stderr, so the user
+//!   code's `print()` never corrupts it.
+//! - **One call at a time** per module: calls wait for the worker in turn.
+//! - **Timeouts** (`AIFIRST_PYTHON_TIMEOUT`, seconds, default 60): the worker's whole process
+//!   group is killed and the call fails; the next call starts a new worker. A worker that exits
+//!   is reported with its status and started again on the next call.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::{Ctx, ToolError};
+
+/// The worker script, written beside the module.
+const WORKER: &str = include_str!("python_worker.py");
+/// How long a worker may take to import its module.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default time one call may take.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest response line read.
+const MAX_LINE: usize = 64 * 1024 * 1024 + 4096;
+
+/// A Python module a crate carries: its dotted import name and its source files, relative to
+/// the directory it is imported from (`tools.py`, or `pkg/__init__.py` and `pkg/files.py`).
+#[derive(Debug)]
+pub struct PyModule {
+    pub name: &'static str,
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<std::io::Result<String>>,
+    next_id: u64,
+}
+
+impl Worker {
+    fn start(module: &PyModule) -> Result<Worker, ToolError> {
+        let dir = materialize(module)?;
+        let python = std::env::var_os("AIFIRST_PYTHON")
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "python3".into());
+        let mut cmd = Command::new(&python);
+        cmd.arg("-u")
+            .arg("-I")
+            .args(["-X", "utf8"])
+            .arg(dir.join("aifirst_python_worker.py"))
+            .arg(&dir)
+            .arg(module.name)
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            // Its own process group: a timeout kills what the function started, too.
+            cmd.process_group(0);
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            ToolError::handler(format!(
+                "cannot start the Python worker `{}` for module `{}`: {e} (set AIFIRST_PYTHON to a Python 3.8+ interpreter)",
+                Path::new(&python).display(),
+                module.name
+            ))
+        })?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            kill(&mut child);
+            return Err(ToolError::handler("the Python worker has no pipes"));
+        };
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("python-{}", module.name))
+            .spawn(move || {
+                let mut reader = BufReader::new(stdout);
+                loop {
+                    let mut line = Vec::new();
+                    let read = std::io::Read::take(&mut reader, MAX_LINE as u64)
+                        .read_until(b'\n', &mut line);
+                    let sent = match read {
+                        Ok(0) => break,
+                        Ok(_) if !line.ends_with(b"\n") && line.len() >= MAX_LINE => {
+                            let _ =
+                                tx.send(Err(std::io::Error::other("a response line is too long")));
+                            break;
+                        }
+                        Ok(_) => tx.send(Ok(String::from_utf8_lossy(&line).into_owned())),
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            break;
+                        }
+                    };
+                    if sent.is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| ToolError::handler(format!("cannot start a reader thread: {e}")))?;
+        let mut w = Worker {
+            child,
+            stdin,
+            lines,
+            next_id: 1,
+        };
+        let ready = match w.lines.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(line)) => serde_json::from_str::<Value>(&line).ok(),
+            _ => None,
+        };
+        match ready {
+            Some(v) if v["ready"] == true => Ok(w),
+            Some(v) => {
+                let why = describe_error(&v["error"]);
+                w.stop();
+                Err(ToolError::handler(format!(
+                    "the Python module `{}` could not be imported: {why}",
+                    module.name
+                )))
+            }
+            None => {
+                let status = w.stop();
+                Err(ToolError::handler(format!(
+                    "the Python worker for `{}` did not start ({status})",
+                    module.name
+                )))
+            }
+        }
+    }
+
+    /// Kills the worker's process group and reaps it; says how it ended.
+    fn stop(&mut self) -> String {
+        kill(&mut self.child);
+        match self.child.wait() {
+            Ok(s) => s.to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn kill(child: &mut Child) {
+    // The worker leads its own process group: whatever the function started goes too.
+    if let Some(pid) = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.kill();
+}
+
+/// The private directory of this process where module sources and the worker script are
+/// written, one subdirectory per module.
+fn materialize(module: &PyModule) -> Result<PathBuf, ToolError> {
+    static ROOT: OnceLock<Result<tempfile::TempDir, String>> = OnceLock::new();
+    let root = ROOT
+        .get_or_init(|| {
+            tempfile::Builder::new()
+                .prefix("aifirst-python-")
+                .tempdir()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| {
+            ToolError::handler(format!("cannot make a directory for Python modules: {e}"))
+        })?;
+    let dir = root.path().join(module.name);
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("aifirst_python_worker.py"), WORKER)?;
+        for (rel, text) in module.files {
+            let rel = Path::new(rel);
+            // Only plain relative paths: the crate wrote them, but a path is still checked.
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(std::io::Error::other(format!(
+                    "`{}` is not a plain relative path",
+                    rel.display()
+                )));
+            }
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, text)?;
+        }
+        Ok(())
+    };
+    write().map_err(|e| {
+        ToolError::handler(format!(
+            "cannot write the Python module `{}` for its worker: {e}",
+            module.name
+        ))
+    })?;
+    Ok(dir)
+}
+
+fn timeout() -> Duration {
+    std::env::var("AIFIRST_PYTHON_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// `ValueError: bad value` and the last frames, from a worker's error object.
+fn describe_error(e: &Value) -> String {
+    let kind = e["type"].as_str().unwrap_or("Error");
+    let message = e["message"].as_str().unwrap_or("");
+    let mut out = if message.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {message}")
+    };
+    if let Some(frames) = e["traceback"].as_array() {
+        for f in frames.iter().filter_map(Value::as_str) {
+            out.push_str("\n  at ");
+            out.push_str(f);
+        }
+    }
+    out
+}
+
+type Slot = Arc<Mutex<Option<Worker>>>;
+
+fn slot(module: &'static PyModule) -> Slot {
+    static SLOTS: OnceLock<Mutex<HashMap<&'static str, Slot>>> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = slots.lock().unwrap_or_else(|p| p.into_inner());
+    Arc::clone(map.entry(module.name).or_default())
+}
+
+/// Calls `function` of `module` with `args` (a JSON object of keyword arguments) and returns its
+/// result as JSON. Errors name the Python exception and its last frames.
+pub async fn call(
+    _ctx: &Ctx,
+    module: &'static PyModule,
+    function: &'static str,
+    args: Value,
+) -> Result<Value, ToolError> {
+    let slot = slot(module);
+    let limit = timeout();
+    tokio::task::spawn_blocking(move || call_blocking(&slot, module, function, args, limit))
+        .await
+        .map_err(|e| ToolError::handler(format!("the Python call was lost: {e}")))?
+}
+
+fn call_blocking(
+    slot: &Mutex<Option<Worker>>,
+    module: &'static PyModule,
+    function: &str,
+    args: Value,
+    limit: Duration,
+) -> Result<Value, ToolError> {
+    let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if guard.is_none() {
+        *guard = Some(Worker::start(module)?);
+    }
+    let Some(w) = guard.as_mut() else {
+        return Err(ToolError::handler("the Python worker is not running"));
+    };
+    let id = w.next_id;
+    w.next_id += 1;
+    let mut line = json!({"id": id, "function": function, "args": args}).to_string();
+    line.push('\n');
+    let sent = w
+        .stdin
+        .write_all(line.as_bytes())
+        .and_then(|()| w.stdin.flush());
+    let answer = match sent {
+        Ok(()) => w.lines.recv_timeout(limit),
+        Err(_) => Err(RecvTimeoutError::Disconnected),
+    };
+    let text = match answer {
+        Ok(Ok(text)) => text,
+        Err(RecvTimeoutError::Timeout) => {
+            if let Some(mut w) = guard.take() {
+                w.stop();
+            }
+            return Err(ToolError::handler(format!(
+                "`{}.{function}` did not finish within {:.0} s; its worker was stopped and the next call starts a new one (AIFIRST_PYTHON_TIMEOUT sets the limit)",
+                module.name,
+                limit.as_secs_f64()
+            )));
+        }
+        Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
+            let status = guard.take().map(|mut w| w.stop()).unwrap_or_default();
+            return Err(ToolError::handler(format!(
+                "the Python worker of `{}` exited during `{function}` ({status}); the next call starts a new one",
+                module.name
+            )));
+        }
+    };
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        ToolError::handler(format!(
+            "the Python worker answered something that is not JSON: {e}"
+        ))
+    })?;
+    if v["id"] != json!(id) {
+        if let Some(mut w) = guard.take() {
+            w.stop();
+        }
+        return Err(ToolError::handler(
+            "the Python worker answered out of turn; it was stopped",
+        ));
+    }
+    if v["ok"] == true {
+        Ok(v.get("result").cloned().unwrap_or(Value::Null))
+    } else {
+        Err(ToolError::handler(describe_error(&v["error"])))
+    }
+}
