@@ -1,0 +1,227 @@
+//! Python capabilities end to end: the crate `forge import` wrote from fixtures/python/notes.py
+//! (tests/generated/pynotes), run by its Python worker through the shared CLI, each change
+//! undone from a new process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pyrun");
+
+struct Bench {
+    state: tempfile::TempDir,
+    root: tempfile::TempDir,
+}
+
+impl Bench {
+    fn new() -> Self {
+        Bench {
+            state: tempfile::tempdir().unwrap(),
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> String {
+        self.root.path().join(rel).to_str().unwrap().to_string()
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .arg("--state-dir")
+            .arg(self.state.path())
+            .arg("--root")
+            .arg(self.root.path())
+            .arg("--json")
+            .current_dir(self.state.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn call(&self, name: &str, args: Value) -> Output {
+        self.run(&["call", name, "--args", &args.to_string()], &[])
+    }
+
+    fn ok(&self, name: &str, args: Value) -> Value {
+        let out = self.call(name, args);
+        assert!(
+            out.status.success(),
+            "{name}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    fn undo(&self, n: usize) {
+        let out = self.run(&["undo", &n.to_string()], &[]);
+        assert!(
+            out.status.success(),
+            "undo: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Every path under the root: content (None for a directory) and mode.
+    fn tree(&self) -> BTreeMap<String, (Option<Vec<u8>>, u32)> {
+        fn walk(base: &Path, at: &Path, out: &mut BTreeMap<String, (Option<Vec<u8>>, u32)>) {
+            for e in std::fs::read_dir(at).unwrap() {
+                let p = e.unwrap().path();
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                let mode = std::fs::symlink_metadata(&p).unwrap().permissions().mode();
+                if p.is_dir() {
+                    out.insert(rel, (None, mode));
+                    walk(base, &p, out);
+                } else {
+                    out.insert(rel, (Some(std::fs::read(&p).unwrap()), mode));
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(self.root.path(), self.root.path(), &mut out);
+        out
+    }
+}
+
+fn seed(b: &Bench) {
+    std::fs::create_dir_all(b.root.path().join("notes/deep")).unwrap();
+    std::fs::write(b.root.path().join("notes/a.md"), "alpha\n").unwrap();
+    std::fs::write(
+        b.root.path().join("notes/deep/b.bin"),
+        [0u8, 159, 146, 150, 255],
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        b.root.path().join("notes/a.md"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+}
+
+#[test]
+fn each_change_is_undone_from_a_new_process_byte_for_byte() {
+    let b = Bench::new();
+    seed(&b);
+    let before = b.tree();
+    // A write over an existing note, an append to it, a new note, a move, a delete and a purge
+    // of a folder: each call is its own process, and so is each undo.
+    assert_eq!(
+        b.ok(
+            "write_note",
+            json!({"path": b.path("notes/a.md"), "text": "changed"})
+        ),
+        json!(7)
+    );
+    b.ok(
+        "write_note",
+        json!({"path": b.path("notes/a.md"), "text": "+more", "mode": "a"}),
+    );
+    b.ok(
+        "write_note",
+        json!({"path": b.path("notes/new.md"), "text": "new"}),
+    );
+    b.ok(
+        "move_note",
+        json!({"source": b.path("notes/new.md"), "destination": b.path("moved.md")}),
+    );
+    b.ok("delete_note", json!({"path": b.path("moved.md")}));
+    b.ok("purge_folder", json!({"root": b.path("notes")}));
+    assert!(!b.root.path().join("notes").exists());
+    b.undo(6);
+    assert_eq!(b.tree(), before);
+}
+
+#[test]
+fn reads_return_values_converted_from_python() {
+    let b = Bench::new();
+    seed(&b);
+    assert_eq!(
+        b.ok("read_note", json!({"path": b.path("notes/a.md")})),
+        json!("alpha")
+    );
+    assert_eq!(
+        b.ok("list_notes", json!({"root": b.path("notes")})),
+        json!([b.path("notes/a.md")])
+    );
+    // A dataclass with an Enum field comes back as an object.
+    assert_eq!(
+        b.ok("describe_note", json!({"path": b.path("notes/a.md")})),
+        json!({"path": b.path("notes/a.md"), "size": 6, "mood": "calm"})
+    );
+}
+
+#[test]
+fn an_exception_is_a_tool_error_naming_it() {
+    let b = Bench::new();
+    let out = b.call("read_note", json!({"path": b.path("missing.md")}));
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("FileNotFoundError"), "{text}");
+    assert!(text.contains("notes.py"), "{text}");
+}
+
+#[test]
+fn a_call_past_its_time_is_stopped_and_reported() {
+    let b = Bench::new();
+    let out = b.run(
+        &[
+            "call",
+            "wait_for_note",
+            "--args",
+            &json!({"path": b.path("never.md"), "seconds": 30}).to_string(),
+        ],
+        &[("AIFIRST_PYTHON_TIMEOUT", "1")],
+    );
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("did not finish within 1 s"), "{text}");
+}
+
+#[test]
+fn an_irreversible_function_is_refused_without_leave() {
+    let b = Bench::new();
+    seed(&b);
+    // Nothing listens on port 9 of loopback: were the call run, it would fail differently.
+    let out = b.call(
+        "publish_note",
+        json!({"path": b.path("notes/a.md"), "url": "http://127.0.0.1:9/"}),
+    );
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("irreversible") || text.contains("confirm"),
+        "{text}"
+    );
+    assert!(!text.contains("URLError"), "{text}");
+}
+
+#[test]
+fn a_path_outside_the_roots_is_refused_before_python_runs() {
+    let b = Bench::new();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("keep.md");
+    std::fs::write(&victim, "keep").unwrap();
+    let out = b.call("delete_note", json!({"path": victim.to_str().unwrap()}));
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+}
