@@ -225,3 +225,93 @@ fn a_path_outside_the_roots_is_refused_before_python_runs() {
     assert!(!out.status.success());
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
 }
+
+/// A Python with the official MCP SDK (`target/venv`, made by `.ci/setup`).
+fn sdk_python() -> std::path::PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the MCP tests need the Python MCP SDK: run `bash .ci/setup` (it makes target/venv)"
+    );
+    venv
+}
+
+/// The official MCP SDK drives `pyrun serve` over stdio (airun's session script records what it
+/// saw): the Python functions are listed with their annotations, called, refused when
+/// irreversible, and undone through the `undo` tool; then a new process undoes the rest.
+#[test]
+fn the_official_mcp_sdk_calls_and_undoes_python_functions() {
+    let b = Bench::new();
+    seed(&b);
+    let before = b.tree();
+    let plan = json!({
+        "command": [BIN, "serve", "--root", b.root.path(), "--state-dir", b.state.path()],
+        "cwd": b.state.path(),
+        "mode": "auto",
+        "roots": null,
+        "calls": [
+            ["write_note", {"path": b.path("notes/a.md"), "text": "rewritten"}],
+            ["describe_note", {"path": b.path("notes/a.md")}],
+            ["read_note", {"path": b.path("missing.md")}],
+            ["publish_note", {"path": b.path("notes/a.md"), "url": "http://127.0.0.1:9/"}],
+            ["purge_folder", {"root": b.path("notes")}],
+            ["undo", {"steps": 1}],
+            ["write_note", {"path": b.path("notes/c.md"), "text": "c"}],
+        ],
+    });
+    let plan_file = b.state.path().join("plan.json");
+    std::fs::write(&plan_file, plan.to_string()).unwrap();
+    let out = Command::new(sdk_python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../airun/tests/fs_session.py"))
+        .arg(&plan_file)
+        .current_dir(b.state.path())
+        .env_remove("AIFIRST_ROOTS")
+        .env_remove("AIFIRST_STATE_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tools = &seen["tools"];
+    assert_eq!(
+        tools["read_note"]["annotations"]["readOnlyHint"], true,
+        "{tools}"
+    );
+    assert_eq!(
+        tools["purge_folder"]["annotations"]["destructiveHint"],
+        true
+    );
+    assert_eq!(
+        tools["write_note"]["inputSchema"]["properties"]["mode"]["enum"],
+        json!(["w", "a"])
+    );
+    let r = &seen["results"];
+    let text = |i: usize| {
+        r[i]["content"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_ne!(r[0]["isError"], true, "{}", r[0]);
+    assert_eq!(text(0), "9");
+    assert_ne!(r[1]["isError"], true, "{}", r[1]);
+    assert!(text(1).contains("\"mood\""), "{}", r[1]);
+    assert_eq!(r[2]["isError"], true, "{}", r[2]);
+    assert!(text(2).contains("FileNotFoundError"), "{}", r[2]);
+    assert_eq!(r[3]["isError"], true, "{}", r[3]);
+    assert!(!text(3).contains("URLError"), "{}", r[3]);
+    assert_ne!(r[4]["isError"], true, "{}", r[4]);
+    assert_ne!(r[5]["isError"], true, "{}", r[5]);
+    assert!(
+        b.root.path().join("notes/deep/b.bin").exists(),
+        "the purge was undone"
+    );
+    assert_ne!(r[6]["isError"], true, "{}", r[6]);
+    // A new process undoes the other two writes: the tree is as it was.
+    b.undo(2);
+    assert_eq!(b.tree(), before);
+}
