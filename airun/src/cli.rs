@@ -406,6 +406,13 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
     let net_limits = config
         .net_limits()
         .map_err(|e| Fail::Usage(format!("airun.toml: {e}")))?;
+    aifirst::python::configure(aifirst::python::Settings {
+        interpreter: config.python.interpreter.clone(),
+        timeout: config
+            .python
+            .timeout_secs
+            .map(std::time::Duration::from_secs_f64),
+    });
     // A root that does not exist is a configuration error for every command, not only for
     // the ones that open the engine.
     aifirst::fs::Fs::new(&roots)

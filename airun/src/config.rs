@@ -59,6 +59,20 @@ pub struct Config {
     pub mcp: Mcp,
     #[serde(default)]
     pub http: Http,
+    #[serde(default)]
+    pub python: Python,
+}
+
+/// Python capabilities (crates `forge import` made from Python modules).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Python {
+    /// The interpreter that runs the modules (relative to this file when it has a `/`; a
+    /// virtual environment's `bin/python` works). Default: `AIFIRST_PYTHON`, else `python3`.
+    pub interpreter: Option<PathBuf>,
+    /// Seconds one call may take (default 60, or `AIFIRST_PYTHON_TIMEOUT`); past it the worker
+    /// is stopped and the next call starts a new one.
+    pub timeout_secs: Option<f64>,
 }
 
 /// Requests to APIs.
@@ -191,6 +205,11 @@ impl Config {
                 *k = base.join(&*k);
             }
         }
+        if let Some(i) = &mut config.python.interpreter {
+            if i.is_relative() && i.components().count() > 1 {
+                *i = base.join(&*i);
+            }
+        }
         Ok((config, Some(path)))
     }
 
@@ -200,6 +219,13 @@ impl Config {
         let config: Config =
             toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
         config.net_limits()?;
+        if let Some(t) = config.python.timeout_secs {
+            if !(t.is_finite() && t > 0.0 && t <= 86_400.0) {
+                return Err(format!(
+                    "python.timeout_secs = {t}: give seconds between 0 and 86400"
+                ));
+            }
+        }
         Ok(config)
     }
 
@@ -409,6 +435,22 @@ patterns = { order_id = "ORD-[0-9]+" }
             .headers()
             .unwrap_err();
         assert!(bad.contains("not a valid header name"), "{bad}");
+    }
+
+    #[test]
+    fn python_settings_are_read_and_checked() {
+        let c = Config::parse("[python]\ninterpreter = \"venv/bin/python\"\ntimeout_secs = 2.5\n")
+            .unwrap();
+        assert_eq!(
+            c.python.interpreter.as_deref(),
+            Some(Path::new("venv/bin/python"))
+        );
+        assert_eq!(c.python.timeout_secs, Some(2.5));
+        for bad in ["0", "-1", "1e9", "nan"] {
+            let e = Config::parse(&format!("[python]\ntimeout_secs = {bad}\n")).unwrap_err();
+            assert!(e.contains("python.timeout_secs"), "{bad}: {e}");
+        }
+        assert!(Config::parse("[python]\nversion = 3\n").is_err());
     }
 
     #[test]

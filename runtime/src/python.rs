@@ -1,8 +1,9 @@
 //! Running functions of a Python module: one persistent worker per module, a real `python3`
 //! speaking JSON lines over pipes, the module imported once.
 //!
-//! - **Which Python:** `AIFIRST_PYTHON` (a path, e.g. a venv's `bin/python`), else `python3` on
-//!   `PATH`. Started isolated (`-I`: no user site, no `PYTHON*` variables), UTF-8 mode, unbuffered.
+//! - **Which Python:** [`configure`]'s interpreter (airun.toml `[python] interpreter`), else
+//!   `AIFIRST_PYTHON` (a path, e.g. a venv's `bin/python`), else `python3` on `PATH`. Started
+//!   isolated (`-I`: no user site, no `PYTHON*` variables), UTF-8 mode, unbuffered.
 //! - **The module** is embedded in the binary ([`PyModule`]) and written, with the worker script,
 //!   into a private directory (mode 0700) of the process, so the binary works wherever it is.
 //! - **Protocol** (see `python_worker.py`): a `ready` line after the import, then one request
@@ -10,7 +11,7 @@
 //!   call. The worker keeps the real stdout for the protocol and sends fd 1 to stderr, so the user
 //!   code's `print()` never corrupts it.
 //! - **One call at a time** per module: calls wait for the worker in turn.
-//! - **Timeouts** (`AIFIRST_PYTHON_TIMEOUT`, seconds, default 60): the worker's whole process
+//! - **Timeouts** ([`configure`], else `AIFIRST_PYTHON_TIMEOUT`, seconds, default 60): the worker's whole process
 //!   group is killed and the call fails; the next call starts a new worker. A worker that exits
 //!   is reported with its status and started again on the next call.
 
@@ -35,6 +36,25 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest response line read.
 const MAX_LINE: usize = 64 * 1024 * 1024 + 4096;
 
+/// How workers are started, set once by the program (airun reads it from airun.toml).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The interpreter; `None`: `AIFIRST_PYTHON`, else `python3`.
+    pub interpreter: Option<PathBuf>,
+    /// The time one call may take; `None`: `AIFIRST_PYTHON_TIMEOUT`, else 60 s.
+    pub timeout: Option<Duration>,
+}
+
+fn settings() -> &'static Mutex<Settings> {
+    static SETTINGS: OnceLock<Mutex<Settings>> = OnceLock::new();
+    SETTINGS.get_or_init(|| Mutex::new(Settings::default()))
+}
+
+/// Sets how workers start from now on (workers already running keep going).
+pub fn configure(s: Settings) {
+    *settings().lock().unwrap_or_else(|p| p.into_inner()) = s;
+}
+
 /// A Python module a crate carries: its dotted import name and its source files, relative to
 /// the directory it is imported from (`tools.py`, or `pkg/__init__.py` and `pkg/files.py`).
 #[derive(Debug)]
@@ -53,8 +73,14 @@ struct Worker {
 impl Worker {
     fn start(module: &PyModule) -> Result<Worker, ToolError> {
         let dir = materialize(module)?;
-        let python = std::env::var_os("AIFIRST_PYTHON")
-            .filter(|p| !p.is_empty())
+        let configured = settings()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .interpreter
+            .clone();
+        let python = configured
+            .map(std::ffi::OsString::from)
+            .or_else(|| std::env::var_os("AIFIRST_PYTHON").filter(|p| !p.is_empty()))
             .unwrap_or_else(|| "python3".into());
         let mut cmd = Command::new(&python);
         cmd.arg("-u")
@@ -75,7 +101,7 @@ impl Worker {
         }
         let mut child = cmd.spawn().map_err(|e| {
             ToolError::handler(format!(
-                "cannot start the Python worker `{}` for module `{}`: {e} (set AIFIRST_PYTHON to a Python 3.8+ interpreter)",
+                "cannot start the Python worker `{}` for module `{}`: {e} (name a Python 3.8+ interpreter in airun.toml `[python] interpreter` or AIFIRST_PYTHON)",
                 Path::new(&python).display(),
                 module.name
             ))
@@ -219,6 +245,9 @@ fn materialize(module: &PyModule) -> Result<PathBuf, ToolError> {
 }
 
 fn timeout() -> Duration {
+    if let Some(t) = settings().lock().unwrap_or_else(|p| p.into_inner()).timeout {
+        return t;
+    }
     std::env::var("AIFIRST_PYTHON_TIMEOUT")
         .ok()
         .and_then(|s| s.trim().parse::<f64>().ok())
@@ -302,7 +331,7 @@ fn call_blocking(
                 w.stop();
             }
             return Err(ToolError::handler(format!(
-                "`{}.{function}` did not finish within {:.0} s; its worker was stopped and the next call starts a new one (AIFIRST_PYTHON_TIMEOUT sets the limit)",
+                "`{}.{function}` did not finish within {:.0} s; its worker was stopped and the next call starts a new one (airun.toml `[python] timeout_secs` or AIFIRST_PYTHON_TIMEOUT sets the limit)",
                 module.name,
                 limit.as_secs_f64()
             )));

@@ -191,6 +191,25 @@ fn a_call_past_its_time_is_stopped_and_reported() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("did not finish within 1 s"), "{text}");
+    // The same limit from airun.toml, and the next call works (a new worker).
+    std::fs::write(
+        b.state.path().join("airun.toml"),
+        "[python]\ntimeout_secs = 1\n",
+    )
+    .unwrap();
+    let out = b.call(
+        "wait_for_note",
+        json!({"path": b.path("never.md"), "seconds": 30}),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("within 1 s"));
+    assert_eq!(
+        b.ok(
+            "wait_for_note",
+            json!({"path": b.path("never.md"), "seconds": 0})
+        ),
+        json!(false)
+    );
 }
 
 #[test]
