@@ -301,6 +301,10 @@ pub struct PyFact {
     /// The function's parameters that flow into the path (or other target) argument, in order,
     /// each once; empty when the target does not come from a parameter.
     pub params: Vec<String>,
+    /// The function's parameters that flow into the target path only through a derivation that
+    /// can lead outside the path they name (dirname, parent, with_suffix, string
+    /// concatenation, …); a snapshot of them does not cover what the call touches.
+    pub escapes: Vec<String>,
     /// A function of the same module the effect was reached through (`save` → `_write`), if any.
     pub via: Option<String>,
 }

@@ -14,6 +14,7 @@ mod linear;
 mod load;
 mod mcp;
 mod netdata;
+mod python;
 mod scale;
 mod soak;
 mod stdlib;
@@ -54,6 +55,7 @@ fn main() -> Result<()> {
             _ => anyhow::bail!("usage: xtask synthetic PATHS FILE"),
         },
         Some("bench-stdlib") => stdlib::bench_stdlib(&args[1..]),
+        Some("bench-python") => python::bench_python(&args[1..]),
         Some("bench-net-data") => netdata::bench_net_data(&args[1..]),
         Some("bench-import") => import::bench_import(&args[1..]),
         Some("corpus-crates") => corpus_crates::corpus_crates(&args[1..]),
@@ -79,11 +81,14 @@ fn main() -> Result<()> {
                  {:<39}(--engine-only: the fs calls through the engine in one process, to profile)\n  \
                  bench-net-data [--calls 30] [--skip-peer] fetch against the official fetch server (pip, installed\n  \
                  {:<39}once); sqlite_execute with changeset undo against the sqlite3 shell\n  \
+                 bench-python [--runs N] [--skip-peer]  forge's Python front end on CPython's stdlib (0 crashes,\n  \
+                 {:<39}all CPython parses imports), parse speed, MCP round trip vs the SDK [--calls N]\n  \
                  bench-import [--runs N] [--spec FILE] [--no-build] [--release]\n  \
                  {:<39}forge import of GitHub's description; rebuild of the crate it writes\n  \
                  bench-mcp [--github]                   tools/call and tools/list round trips over stdio\n  \
                  synthetic PATHS FILE                   write the synthetic description bench-linear measures\n  \
                  fetch-github                           download GitHub's description into target/bench-data",
+                "",
                 "",
                 "",
                 "",
@@ -483,7 +488,6 @@ impl SplitMix {
 
 fn undo_sample(args: &[String]) -> Result<()> {
     use aifirst_forge::driver::{lower, Options};
-    use aifirst_forge::ir::Binding;
 
     let mut spec = None;
     let (mut n, mut seed, mut high) = (30usize, 1u64, false);
@@ -516,10 +520,7 @@ fn undo_sample(args: &[String]) -> Result<()> {
         pool.swap(k, j);
     }
     let mut picked: Vec<usize> = pool[..take].to_vec();
-    let route = |i: usize| {
-        let Binding::Http(h) = &caps[i].binding;
-        format!("{} {}", h.method, h.path)
-    };
+    let route = |i: usize| caps[i].binding.route();
     picked.sort_by_key(|&i| route(i));
     let by_name = |name: &str| caps.iter().position(|c| c.name == name);
     for (k, &i) in picked.iter().enumerate() {

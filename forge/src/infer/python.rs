@@ -135,10 +135,11 @@ pub(super) fn infer(caps: &mut [Capability]) {
 }
 
 fn plan_for(changes: &[&PyFact], pair: Option<UndoPlan>) -> UndoPlan {
-    // The first change the snapshot cannot cover decides.
+    // The first change the snapshot cannot cover decides: not a file change, a path that does
+    // not come from the parameters, or one derived from them so that it may lie outside them.
     let blocker = changes
         .iter()
-        .find(|f| !is_file_change(f.effect) || f.params.is_empty());
+        .find(|f| !is_file_change(f.effect) || f.params.is_empty() || !f.escapes.is_empty());
     if let Some(b) = blocker {
         let database_only = changes
             .iter()
@@ -146,7 +147,18 @@ fn plan_for(changes: &[&PyFact], pair: Option<UndoPlan>) -> UndoPlan {
         if let (true, Some(p)) = (database_only, pair) {
             return p;
         }
-        let why = if is_file_change(b.effect) {
+        let why = if is_file_change(b.effect) && !b.escapes.is_empty() {
+            format!(
+                "{} at a path derived from {} in a way that can lead outside it (a parent folder, a sibling, another suffix: {}), so a snapshot of the arguments would not cover it",
+                verb(b.effect),
+                b.escapes
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                said(b)
+            )
+        } else if is_file_change(b.effect) {
             format!(
                 "{} whose path does not come from the function's parameters ({}), so forge cannot say which files to keep",
                 verb(b.effect),

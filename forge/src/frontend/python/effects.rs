@@ -30,14 +30,34 @@
 //! loops see later assignments; flows only grow). Nested `def`/`lambda`/`class` bodies are walked
 //! for calls with their own parameters shadowing. Walks stop 200 levels deep; facts are capped at
 //! 1,000 per function; propagation runs to a fixpoint of at most 50 rounds.
+//!
+//! Escapes: a snapshot of the paths the parameters name covers the target only when the target
+//! lies inside one of them. For the path effects (reads, writes, deletes, moves) `escapes` lists
+//! the parameters for which that is not known. Containment is kept by `p` itself, `Path(p)`,
+//! `str(p)`, `os.fspath(p)`, `p / s`, `os.path.join(p, s, …)`, `p.joinpath(s)`, `f"{p}/…"`,
+//! `p.as_posix()`, `x or y`, `x if c else y`, and by what `Path(p).glob/rglob/iterdir()`,
+//! `glob.glob(<pattern inside p>)`, `os.scandir(p)` (`entry.path`) and `os.walk(p)` (the
+//! directory) yield, and by containers of paths (`for q in paths`, `sorted(...)`, `zip(...)`).
+//! A bare name (`os.path.basename(p)`, `.name`, `.stem`, `os.listdir(p)`'s entries, also with
+//! text without `/` or `..` around it: `f"{Path(p).stem}.bak"`) lies inside whatever it is joined
+//! under, and nowhere known alone. Every other derivation escapes
+//! (`os.path.dirname/abspath/realpath/normpath/expanduser`, `.parent`, `.parents[i]`,
+//! `.with_suffix/with_name/with_stem/relative_to/resolve/absolute/expanduser()`, `+`, `%`,
+//! `.format`, `.replace`, slicing, an f-string going on after `{p}` with anything but `/`, any
+//! call not listed), and so does what is joined under a literal segment with `..` or an absolute
+//! one (it discards what it is joined under), a segment joined under no parameter's path
+//! (`os.path.join(BASE, name)`), and a target in which no parameter's path is the container (a bare
+//! name or a flag alone). Through a call of a module function, what the caller binds to an
+//! escaping callee parameter escapes, and so does an argument's own escaping derivation
+//! (`helper(os.path.dirname(p))`) or a bare name passed on.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 use ruff_python_ast::{
-    Arguments, Comprehension, ExceptHandler, Expr, ExprCall, FStringPart,
-    InterpolatedStringElement, InterpolatedStringElements, Keyword, Number, Operator, Parameters,
-    Pattern, Stmt, StmtFunctionDef,
+    Arguments, Comprehension, ConversionFlag, ExceptHandler, Expr, ExprCall, FStringPart,
+    FStringValue, InterpolatedElement, InterpolatedStringElement, InterpolatedStringElements,
+    Keyword, Number, Operator, Parameters, Pattern, Stmt, StmtFunctionDef,
 };
 use ruff_source_file::LineIndex;
 use ruff_text_size::{Ranged, TextSize};
@@ -61,8 +81,99 @@ const PROPAGATION_BUDGET: usize = 10_000_000;
 /// SQL texts longer than this are not scanned (SqlUnknown).
 const MAX_SQL: usize = 32 * 1024;
 
+/// Deepest nesting `derive` follows the path forms through; deeper, everything escapes.
+const DERIVE_DEPTH: usize = 64;
+
 /// Parameter indices (in the function's declaration order).
-type Flow = BTreeSet<u32>;
+type Params = BTreeSet<u32>;
+
+/// The parameters a value derives from, and how. Every set is a subset of `all`; a parameter
+/// reaching the value along several routes is in several sets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Flow {
+    /// Every parameter named (through the locals), as the target's `params`.
+    all: Params,
+    /// Those whose path the value lies inside (`p`, `Path(p) / "x"`, `f"{p}/x"`).
+    inside: Params,
+    /// Those reaching it through a derivation that can lead outside their path (`dirname`,
+    /// `.parent`, `+ ".bak"`, an unknown call).
+    esc: Params,
+    /// Those reaching it as a bare name (`os.path.basename(p)`, `.name`, `os.listdir(p)`'s
+    /// entries): inside whatever it is joined under, nowhere known alone.
+    bare: Params,
+}
+
+impl Flow {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// A parameter itself.
+    fn param(p: u32) -> Self {
+        let mut out = Self::default();
+        out.all.insert(p);
+        out.inside.insert(p);
+        out
+    }
+
+    fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    fn union(&mut self, other: &Flow) {
+        add(&mut self.all, &other.all);
+        add(&mut self.inside, &other.inside);
+        add(&mut self.esc, &other.esc);
+        add(&mut self.bare, &other.bare);
+    }
+
+    /// Through a derivation that can lead outside: everything escapes.
+    fn escape(&mut self) {
+        add(&mut self.esc, &self.all);
+        self.inside.clear();
+        self.bare.clear();
+    }
+
+    fn escaped(mut self) -> Self {
+        self.escape();
+        self
+    }
+
+    /// A bare name taken from the value (`os.path.basename`).
+    fn bared(mut self) -> Self {
+        add(&mut self.bare, &self.inside);
+        add(&mut self.bare, &self.esc);
+        self.inside.clear();
+        self.esc.clear();
+        self
+    }
+
+    /// The value joined with a segment (`self / seg`): under a parameter's path the segment's
+    /// parameters keep only their escapes (a bare name is inside it); under none, they escape.
+    fn join(&mut self, seg: &Flow) {
+        add(&mut self.all, &seg.all);
+        if self.inside.is_empty() {
+            add(&mut self.esc, &seg.all);
+        } else {
+            add(&mut self.esc, &seg.esc);
+        }
+    }
+
+    /// Named without the value deriving from them (a flag, a condition, a `key=`).
+    fn plain(&mut self, named: &Params) {
+        add(&mut self.all, named);
+    }
+
+    /// The parameters a snapshot does not cover the value through: all of them when no
+    /// parameter's path contains the value, else those that escape or are bare.
+    fn escapes(&self) -> Vec<u32> {
+        if self.inside.is_empty() {
+            self.all.iter().copied().collect()
+        } else {
+            self.esc.union(&self.bare).copied().collect()
+        }
+    }
+}
 
 /// The facts of every module-level function of `body`, by function name: its own calls with a
 /// known effect and those reached through the module's other functions (to a fixpoint).
@@ -103,19 +214,14 @@ pub(crate) fn analyse(
         let mut list: Vec<PyFact> = own
             .into_iter()
             .map(|x| {
-                let mut params: Vec<String> = Vec::with_capacity(x.params.len());
-                for p in &x.params {
-                    if let Some(name) = f.params.get(*p as usize) {
-                        if !params.iter().any(|q| q == name) {
-                            params.push((*name).to_string());
-                        }
-                    }
-                }
+                let params = names_of(f, &x.params);
+                let escapes = names_of(f, &x.escapes);
                 PyFact {
                     effect: x.effect,
                     call: x.call,
                     line: x.line,
                     params,
+                    escapes,
                     via: x
                         .via
                         .and_then(|v| module.funcs.get(v as usize))
@@ -125,6 +231,19 @@ pub(crate) fn analyse(
             .collect();
         list.dedup();
         out.insert(f.name.to_string(), list);
+    }
+    out
+}
+
+/// Parameter names for indices, in order, each once.
+fn names_of(f: &Func<'_>, ids: &[u32]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(ids.len());
+    for p in ids {
+        if let Some(name) = f.params.get(*p as usize) {
+            if !out.iter().any(|q| q == name) {
+                out.push((*name).to_string());
+            }
+        }
     }
     out
 }
@@ -346,46 +465,79 @@ struct Fact {
     effect: PyEffect,
     call: String,
     params: Vec<u32>,
+    /// Sorted; empty unless `effect` is a path effect.
+    escapes: Vec<u32>,
     via: Option<u32>,
+}
+
+/// Effects on paths: the ones whose `escapes` are worked out.
+fn is_path_effect(e: PyEffect) -> bool {
+    matches!(
+        e,
+        E::FileRead
+            | E::FileWrite
+            | E::FileDelete
+            | E::DirCreate
+            | E::DirDelete
+            | E::TreeDelete
+            | E::Move
+    )
 }
 
 /// A call of another module function: where the caller's parameters go.
 struct CallSite {
     callee: u32,
     line: usize,
-    /// Callee parameter → caller parameters, for the arguments bound explicitly; sorted.
-    bound: Vec<(u32, Vec<u32>)>,
+    /// Callee parameter → how the caller's parameters flow into it, for the arguments bound
+    /// explicitly; sorted.
+    bound: Vec<(u32, Flow)>,
     /// `*xs` at this positional index: later positional parameters get `star`.
     star_from: Option<usize>,
-    star: Vec<u32>,
+    star: Flow,
     /// `**kw` (or an indirect reference): every parameter not bound explicitly gets `rest`.
-    rest: Vec<u32>,
+    rest: Flow,
 }
 
-fn map_params(site: &CallSite, callee: &Func<'_>, params: &[u32]) -> Vec<u32> {
-    let mut out = Flow::new();
-    for &k in params {
+/// A callee fact's parameters and escapes as the caller's (both sorted): whatever is bound to
+/// an escaping callee parameter escapes; otherwise an argument's own escapes carry over, and all
+/// of its parameters when no parameter's path contains it (a bare name, a flag).
+fn map_params(site: &CallSite, callee: &Func<'_>, fact: &Fact) -> (Vec<u32>, Vec<u32>) {
+    let mut params = Params::new();
+    let mut escapes = Params::new();
+    for &k in &fact.params {
+        let escaped = fact.escapes.binary_search(&k).is_ok();
         match site.bound.binary_search_by_key(&k, |(p, _)| *p) {
             Ok(i) => {
                 if let Some((_, fl)) = site.bound.get(i) {
-                    out.extend(fl.iter());
+                    take(&mut params, &mut escapes, fl, escaped);
                 }
             }
             Err(_) => {
                 let ku = k as usize;
                 if let Some(from) = site.star_from {
                     if (ku < callee.n_positional && ku >= from) || Some(k) == callee.vararg {
-                        out.extend(site.star.iter());
+                        take(&mut params, &mut escapes, &site.star, escaped);
                     }
                 }
-                out.extend(site.rest.iter());
+                take(&mut params, &mut escapes, &site.rest, escaped);
             }
         }
-        if out.len() >= MAX_FLOW {
+        if params.len() >= MAX_FLOW {
             break;
         }
     }
-    out.into_iter().collect()
+    (params.into_iter().collect(), escapes.into_iter().collect())
+}
+
+/// The caller's side of one callee parameter (see `map_params`).
+fn take(params: &mut Params, escapes: &mut Params, fl: &Flow, escaped: bool) {
+    params.extend(fl.all.iter().copied());
+    if escaped || fl.inside.is_empty() {
+        escapes.extend(fl.all.iter().copied());
+    } else {
+        escapes.extend(fl.esc.iter().copied());
+        escapes.extend(fl.bare.iter().copied());
+    }
 }
 
 /// Copies callee facts to callers until nothing changes (at most `MAX_ROUNDS` rounds), only
@@ -419,11 +571,16 @@ fn propagate(m: &Module<'_>, facts: &mut [BTreeSet<Fact>], sites: &[Vec<CallSite
                     if set.len() >= MAX_FACTS {
                         break;
                     }
+                    let (params, mut escapes) = map_params(site, callee, fact);
+                    if !is_path_effect(fact.effect) {
+                        escapes.clear();
+                    }
                     let mapped = Fact {
                         line: site.line,
                         effect: fact.effect,
                         call: fact.call.clone(),
-                        params: map_params(site, callee, &fact.params),
+                        params,
+                        escapes,
                         via: fact.via.or(Some(site.callee)),
                     };
                     if set.insert(mapped.clone()) {
@@ -445,10 +602,10 @@ fn propagate(m: &Module<'_>, facts: &mut [BTreeSet<Fact>], sites: &[Vec<CallSite
 fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSite>) {
     let mut sc = Scope::new(m);
     for (i, name) in f.params.iter().enumerate() {
-        sc.flow
-            .entry((*name).to_string())
-            .or_default()
-            .insert(idx(i));
+        union(
+            sc.flow.entry((*name).to_string()).or_default(),
+            &Flow::param(idx(i)),
+        );
     }
     // The first walk only learns flows, kinds and flags; the second records.
     sc.stmts(&f.def.body, 0);
@@ -478,6 +635,8 @@ enum Kind {
     RequestWrite,
     /// `os.environ`.
     Environ,
+    /// An entry `os.scandir` yields (`entry.path` lies inside what was scanned).
+    DirEntry,
 }
 
 enum Resolved {
@@ -529,12 +688,52 @@ impl<'e> Args<'e> {
     }
 }
 
-fn union(into: &mut Flow, from: &Flow) {
+fn add(into: &mut Params, from: &Params) {
     for &p in from {
         if into.len() >= MAX_FLOW {
             break;
         }
         into.insert(p);
+    }
+}
+
+fn union(into: &mut Flow, from: &Flow) {
+    into.union(from);
+}
+
+/// Whether a literal joined under a path leads out of it: `..` anywhere, or, at its start, an
+/// absolute path (`/x`, `\x`, `C:`), which discards what it is joined under.
+fn leaves(text: &str, at_start: bool) -> bool {
+    if text.contains("..") {
+        return true;
+    }
+    if !at_start {
+        return false;
+    }
+    let b = text.as_bytes();
+    matches!(b.first().copied(), Some(b'/' | b'\\'))
+        || (b.get(1) == Some(&b':') && b.first().is_some_and(u8::is_ascii_alphabetic))
+}
+
+/// Text that keeps a name a name: no separator, no `..`.
+fn name_text(t: &str) -> bool {
+    !t.contains(['/', '\\']) && !t.contains("..")
+}
+
+/// A piece of an f-string: literal text (adjacent pieces merged) or an interpolation.
+enum Piece<'e> {
+    Text(String),
+    Value(&'e InterpolatedElement),
+}
+
+fn text_piece(pieces: &mut Vec<Piece<'_>>, t: &str) {
+    if t.is_empty() {
+        return;
+    }
+    if let Some(Piece::Text(s)) = pieces.last_mut() {
+        s.push_str(t);
+    } else {
+        pieces.push(Piece::Text(t.to_string()));
     }
 }
 
@@ -948,11 +1147,17 @@ impl<'m, 'a> Scope<'m, 'a> {
         if !self.record || self.facts.len() >= MAX_FACTS {
             return;
         }
+        let escapes = if is_path_effect(effect) {
+            params.escapes()
+        } else {
+            Vec::new()
+        };
         self.facts.insert(Fact {
             line,
             effect,
             call: call.into(),
-            params: params.into_iter().collect(),
+            params: params.all.into_iter().collect(),
+            escapes,
             via: None,
         });
     }
@@ -1092,15 +1297,32 @@ impl<'m, 'a> Scope<'m, 'a> {
         self.consts.insert(name.to_string(), next);
     }
 
-    /// The parameters an expression derives from: every name it mentions, through the locals.
+    /// The parameters an expression derives from (every name it mentions, through the
+    /// locals), and how (`derive`); a name `derive` did not account for escapes.
     fn flow_of(&self, e: &Expr) -> Flow {
-        let mut out = Flow::new();
+        let named = self.named(e);
+        let mut out = self.derive(e, 0);
+        for p in named {
+            if !out.all.contains(&p) {
+                if out.all.len() >= MAX_FLOW {
+                    break;
+                }
+                out.all.insert(p);
+                out.esc.insert(p);
+            }
+        }
+        out
+    }
+
+    /// Every parameter an expression names, through the locals.
+    fn named(&self, e: &Expr) -> Params {
+        let mut out = Params::new();
         let mut stack: Vec<(&Expr, usize)> = vec![(e, 0)];
         let mut kids: Vec<&Expr> = Vec::new();
         while let Some((cur, d)) = stack.pop() {
             if let Expr::Name(n) = cur {
                 if let Some(f) = self.flow.get(n.id.as_str()) {
-                    union(&mut out, f);
+                    add(&mut out, &f.all);
                 }
                 continue;
             }
@@ -1137,6 +1359,413 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
         }
         out
+    }
+
+    // -- path derivations --------------------------------------------------------------------
+
+    /// Everything `e` names, escaping.
+    fn escaped_flow(&self, e: &Expr) -> Flow {
+        let all = self.named(e);
+        Flow {
+            esc: all.clone(),
+            all,
+            inside: Params::new(),
+            bare: Params::new(),
+        }
+    }
+
+    /// How a value derives from the parameters, for the forms that keep a path inside the one
+    /// it comes from (see the module doc); anything else escapes.
+    fn derive(&self, e: &Expr, depth: usize) -> Flow {
+        if depth > DERIVE_DEPTH {
+            return self.escaped_flow(e);
+        }
+        let d = depth + 1;
+        match e {
+            Expr::Name(n) => self.flow.get(n.id.as_str()).cloned().unwrap_or_default(),
+            Expr::StringLiteral(_)
+            | Expr::BytesLiteral(_)
+            | Expr::NumberLiteral(_)
+            | Expr::BooleanLiteral(_)
+            | Expr::NoneLiteral(_)
+            | Expr::EllipsisLiteral(_) => Flow::new(),
+            Expr::Named(n) => {
+                let mut out = self.derive(&n.value, d);
+                out.plain(&self.named(&n.target));
+                out
+            }
+            Expr::Await(a) => self.derive(&a.value, d),
+            Expr::Starred(s) => self.derive(&s.value, d),
+            // The value is one of them.
+            Expr::BoolOp(b) => self.derive_all(&b.values, d),
+            Expr::If(x) => {
+                let mut out = self.derive(&x.body, d);
+                out.union(&self.derive(&x.orelse, d));
+                out.plain(&self.named(&x.test));
+                out
+            }
+            // Containers of paths: their items (`for q in [a, b]`).
+            Expr::List(x) => self.derive_all(&x.elts, d),
+            Expr::Tuple(x) => self.derive_all(&x.elts, d),
+            Expr::Set(x) => self.derive_all(&x.elts, d),
+            Expr::ListComp(x) => self.derive_comp(&x.elt, &x.generators, d),
+            Expr::SetComp(x) => self.derive_comp(&x.elt, &x.generators, d),
+            Expr::Generator(x) => self.derive_comp(&x.elt, &x.generators, d),
+            Expr::BinOp(b) if matches!(b.op, Operator::Div) => {
+                let mut acc = self.derive(&b.left, d);
+                self.add_segment(&mut acc, &b.right, d);
+                acc
+            }
+            // `p + ".bak"` escapes; `os.path.basename(p) + ".bak"` is still a bare name.
+            Expr::BinOp(b) if matches!(b.op, Operator::Add) => {
+                let l = self.derive(&b.left, d);
+                let r = self.derive(&b.right, d);
+                let name_like = self.name_part(&b.left, &l) && self.name_part(&b.right, &r);
+                let mut out = l;
+                out.union(&r);
+                if !name_like {
+                    out.escape();
+                }
+                out
+            }
+            Expr::FString(f) => self.derive_fstring(&f.value, d),
+            Expr::Attribute(a) => match a.attr.as_str() {
+                "name" | "stem" => self.derive(&a.value, d).bared(),
+                "path" if self.kind_of(&a.value, 0) == Some(Kind::DirEntry) => {
+                    self.derive(&a.value, d)
+                }
+                _ => self.escaped_flow(e),
+            },
+            Expr::Call(c) => self.derive_call(c, e, d),
+            _ => self.escaped_flow(e),
+        }
+    }
+
+    /// Whether an operand of a concatenation keeps a name a name: a literal without separators
+    /// or `..`, or a value in which no parameter's path is (a bare name, no parameter at all).
+    fn name_part(&self, e: &Expr, fl: &Flow) -> bool {
+        match self.literal(e) {
+            Some(t) => name_text(&t),
+            None => fl.inside.is_empty() && fl.esc.is_empty(),
+        }
+    }
+
+    fn derive_all(&self, items: &[Expr], d: usize) -> Flow {
+        let mut out = Flow::new();
+        for x in items {
+            out.union(&self.derive(x, d));
+        }
+        out
+    }
+
+    /// `[elt for target in iter if cond]`: the element; the rest only steers.
+    fn derive_comp(&self, elt: &Expr, gens: &[Comprehension], d: usize) -> Flow {
+        let mut out = self.derive(elt, d);
+        for g in gens {
+            out.plain(&self.named(&g.target));
+            out.plain(&self.named(&g.iter));
+            for i in &g.ifs {
+                out.plain(&self.named(i));
+            }
+        }
+        out
+    }
+
+    /// Joins `seg` under `acc`: a literal in it with `..` or an absolute one escapes `acc`.
+    fn add_segment(&self, acc: &mut Flow, seg: &Expr, d: usize) {
+        if self.discards(seg) {
+            acc.escape();
+        }
+        let s = self.derive(seg, d);
+        acc.join(&s);
+    }
+
+    /// `base / s1 / s2 …`; without a base the first segment is it (`os.path.join(p, …)`).
+    fn derive_join(&self, base: Option<&Expr>, segs: &[Expr], d: usize) -> Flow {
+        let (mut acc, rest) = match base {
+            Some(b) => (self.derive(b, d), segs),
+            None => match segs.split_first() {
+                Some((first, rest)) => (self.derive(first, d), rest),
+                None => return Flow::new(),
+            },
+        };
+        for s in rest {
+            self.add_segment(&mut acc, s, d);
+        }
+        acc
+    }
+
+    /// Whether a segment may lead out of what it is joined under: a literal anywhere in it
+    /// (also a name bound to one) with `..`, or one starting with an absolute path.
+    fn discards(&self, seg: &Expr) -> bool {
+        let mut stack: Vec<(&Expr, usize)> = vec![(seg, 0)];
+        let mut kids: Vec<&Expr> = Vec::new();
+        while let Some((cur, d)) = stack.pop() {
+            match cur {
+                Expr::StringLiteral(s) if leaves(s.value.to_str(), true) => return true,
+                Expr::StringLiteral(_) => {}
+                Expr::Name(_) if self.literal(cur).is_some_and(|t| leaves(&t, true)) => {
+                    return true
+                }
+                Expr::Name(_) => {}
+                Expr::FString(f) => {
+                    let mut first = true;
+                    for part in f.value.iter() {
+                        match part {
+                            FStringPart::Literal(s) => {
+                                if leaves(&s.value, first) {
+                                    return true;
+                                }
+                                first = false;
+                            }
+                            FStringPart::FString(x) => {
+                                for el in x.elements.iter() {
+                                    if let InterpolatedStringElement::Literal(l) = el {
+                                        if leaves(&l.value, first) {
+                                            return true;
+                                        }
+                                    }
+                                    first = false;
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if d >= MAX_DEPTH {
+                continue;
+            }
+            kids.clear();
+            children(cur, &mut kids);
+            for k in kids.drain(..) {
+                stack.push((k, d + 1));
+            }
+        }
+        false
+    }
+
+    /// `f"{p}/x"` keeps p's containment; an interpolation followed by anything but `/` (or the
+    /// end), converted, formatted, or after text not ending in `/` (other than at the start)
+    /// escapes; one after `/` is a segment of what comes before; text with `..` escapes all
+    /// before it.
+    fn derive_fstring(&self, value: &FStringValue, d: usize) -> Flow {
+        let mut pieces: Vec<Piece<'_>> = Vec::new();
+        for part in value.iter() {
+            match part {
+                FStringPart::Literal(s) => text_piece(&mut pieces, &s.value),
+                FStringPart::FString(f) => {
+                    for el in f.elements.iter() {
+                        match el {
+                            InterpolatedStringElement::Literal(l) => {
+                                text_piece(&mut pieces, &l.value);
+                            }
+                            InterpolatedStringElement::Interpolation(i) => {
+                                pieces.push(Piece::Value(i));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let flows: Vec<Flow> = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(_) => Flow::new(),
+                Piece::Value(v) => self.derive(&v.expression, d),
+            })
+            .collect();
+        // A name made of a bare name (`f"{Path(p).stem}.bak"`) stays a bare name.
+        let name_like = pieces.iter().zip(&flows).all(|(p, fl)| match p {
+            Piece::Text(t) => name_text(t),
+            Piece::Value(_) => fl.inside.is_empty() && fl.esc.is_empty(),
+        });
+        if name_like {
+            let mut out = Flow::new();
+            for fl in &flows {
+                out.union(fl);
+            }
+            return out;
+        }
+        let mut acc = Flow::new();
+        for (i, (piece, mut fl)) in pieces.iter().zip(flows).enumerate() {
+            let v = match piece {
+                Piece::Text(t) => {
+                    if t.contains("..") {
+                        acc.escape();
+                    }
+                    continue;
+                }
+                Piece::Value(v) => *v,
+            };
+            let followed = match pieces.get(i + 1) {
+                None => true,
+                Some(Piece::Text(t)) => t.starts_with(['/', '\\']),
+                Some(Piece::Value(_)) => false,
+            };
+            let as_is = v.debug_text.is_none()
+                && v.format_spec.is_none()
+                && matches!(v.conversion, ConversionFlag::None | ConversionFlag::Str);
+            if !followed || !as_is {
+                fl.escape();
+            }
+            match i.checked_sub(1).and_then(|j| pieces.get(j)) {
+                None => acc.union(&fl),
+                Some(Piece::Text(t)) if t.ends_with(['/', '\\']) => acc.join(&fl),
+                Some(_) => {
+                    fl.escape();
+                    acc.union(&fl);
+                }
+            }
+        }
+        acc
+    }
+
+    fn derive_call(&self, c: &ExprCall, e: &Expr, d: usize) -> Flow {
+        let args = Args::of(&c.arguments);
+        if let Expr::Name(n) = &*c.func {
+            if self.module_function(n.id.as_str()).is_some() {
+                return self.escaped_flow(e);
+            }
+        }
+        if let Resolved::Qualified(q) = self.resolve(&c.func) {
+            if let Some(out) = self.derive_qualified(&q, args, d) {
+                return out;
+            }
+        }
+        if let Expr::Attribute(a) = &*c.func {
+            if !self.module_ish(&a.value) {
+                if let Some(out) = self.derive_method(&a.value, a.attr.as_str(), args, d) {
+                    return out;
+                }
+            }
+        }
+        self.escaped_flow(e)
+    }
+
+    /// Calls by qualified name that keep a path inside (or take a bare name from it); `None`
+    /// for anything else.
+    fn derive_qualified(&self, q: &str, args: Args<'_>, d: usize) -> Option<Flow> {
+        let fixed = !args.has_dynamic();
+        match q {
+            "pathlib.Path"
+            | "pathlib.PurePath"
+            | "pathlib.PosixPath"
+            | "pathlib.WindowsPath"
+            | "pathlib.PurePosixPath"
+            | "pathlib.PureWindowsPath"
+            | "anyio.Path"
+            | "trio.Path"
+            | "os.path.join"
+            | "posixpath.join"
+            | "ntpath.join" => {
+                if !fixed || !args.kw.is_empty() {
+                    return None;
+                }
+                Some(self.derive_join(None, args.pos, d))
+            }
+            "str" | "builtins.str" | "os.fspath" | "os.fsencode" | "os.fsdecode" => {
+                match args.pos {
+                    [x] if fixed && args.kw.is_empty() => Some(self.derive(x, d)),
+                    _ => None,
+                }
+            }
+            "os.path.basename" | "posixpath.basename" | "ntpath.basename" => match args.pos {
+                [x] if fixed && args.kw.is_empty() => Some(self.derive(x, d).bared()),
+                _ => None,
+            },
+            "os.listdir" | "os.scandir" => {
+                if !fixed || args.pos.len() + args.kw.len() > 1 {
+                    return None;
+                }
+                let out = match args.get(0, &["path"]) {
+                    Some(x) => self.derive(x, d),
+                    None => Flow::new(),
+                };
+                Some(if q == "os.listdir" { out.bared() } else { out })
+            }
+            "glob.glob" | "glob.iglob" => {
+                if !fixed {
+                    return None;
+                }
+                let mut out = match args.get(0, &["pathname"]) {
+                    Some(x) => self.derive(x, d),
+                    None => Flow::new(),
+                };
+                if let Some(r) = args.keyword(&["root_dir"]) {
+                    // Relative to root_dir: bare names.
+                    out.union(&self.derive(r, d));
+                    out = out.bared();
+                }
+                self.plain_rest(&mut out, args, 1, &["pathname", "root_dir"]);
+                Some(out)
+            }
+            "sorted" | "list" | "tuple" | "set" | "frozenset" | "reversed" | "iter"
+            | "enumerate" | "zip" => {
+                let mut out = self.derive_all(args.pos, d);
+                self.plain_rest(&mut out, args, args.pos.len(), &[]);
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+
+    /// Path methods that keep the receiver's containment; `None` for anything else.
+    fn derive_method(&self, recv: &Expr, m: &str, args: Args<'_>, d: usize) -> Option<Flow> {
+        match m {
+            "joinpath" if !args.has_dynamic() && args.kw.is_empty() => {
+                Some(self.derive_join(Some(recv), args.pos, d))
+            }
+            "glob" | "rglob" if !args.has_dynamic() => {
+                let mut acc = self.derive(recv, d);
+                if let Some(p) = args.get(0, &["pattern"]) {
+                    self.add_segment(&mut acc, p, d);
+                }
+                self.plain_rest(&mut acc, args, 1, &["pattern"]);
+                Some(acc)
+            }
+            "iterdir" | "as_posix" | "__fspath__" if args.pos.is_empty() && args.kw.is_empty() => {
+                Some(self.derive(recv, d))
+            }
+            _ => None,
+        }
+    }
+
+    /// Arguments that only steer a call (flags, `key=`): positional ones from `from` on, and
+    /// keywords not in `skip`.
+    fn plain_rest(&self, out: &mut Flow, args: Args<'_>, from: usize, skip: &[&str]) {
+        for a in args.pos.iter().skip(from) {
+            out.plain(&self.named(a));
+        }
+        for k in args.kw {
+            if !k.arg.as_ref().is_some_and(|n| skip.contains(&n.as_str())) {
+                out.plain(&self.named(&k.value));
+            }
+        }
+    }
+
+    /// `os.walk(p)`/`os.fwalk(p)`/`Path(p).walk()`: the flow of the directory walked, and the
+    /// kind of the directories it yields.
+    fn walk_root(&self, e: &Expr) -> Option<(Flow, Option<Kind>)> {
+        let Expr::Call(c) = e else {
+            return None;
+        };
+        let args = Args::of(&c.arguments);
+        if let Resolved::Qualified(q) = self.resolve(&c.func) {
+            if q == "os.walk" || q == "os.fwalk" {
+                let top = match args.get(0, &["top"]) {
+                    Some(x) => self.flow_of(x),
+                    None => self.dynamic_flow(args).escaped(),
+                };
+                return Some((top, None));
+            }
+        }
+        if let Expr::Attribute(a) = &*c.func {
+            if a.attr.as_str() == "walk" && self.kind_of(&a.value, 0) == Some(Kind::Path) {
+                return Some((self.flow_of(&a.value), Some(Kind::Path)));
+            }
+        }
+        None
     }
 
     // -- kinds -------------------------------------------------------------------------------
@@ -1300,6 +1929,11 @@ impl<'m, 'a> Scope<'m, 'a> {
                     return Some(Kind::Path);
                 }
             }
+            if let Resolved::Qualified(q) = self.resolve(&c.func) {
+                if q == "os.scandir" {
+                    return Some(Kind::DirEntry);
+                }
+            }
         }
         None
     }
@@ -1390,6 +2024,65 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
             _ => {}
         }
+    }
+
+    /// `x op= v`: `x /= v` joins v under x, `xs += [...]` adds items, anything else
+    /// (`p += ".bak"`) derives a new value from both.
+    fn aug_flow(&self, target: &Expr, op: Operator, value: &Expr) -> Flow {
+        let mut cur = match target {
+            Expr::Name(n) => self.flow.get(n.id.as_str()).cloned().unwrap_or_default(),
+            _ => Flow::new(),
+        };
+        let v = self.flow_of(value);
+        match op {
+            Operator::Div => {
+                if self.discards(value) {
+                    cur.escape();
+                }
+                cur.join(&v);
+            }
+            Operator::Add
+                if matches!(
+                    value,
+                    Expr::List(_) | Expr::Tuple(_) | Expr::ListComp(_) | Expr::Generator(_)
+                ) =>
+            {
+                cur.union(&v);
+            }
+            _ => {
+                cur.union(&v);
+                cur.escape();
+            }
+        }
+        cur
+    }
+
+    /// `for target in iter`: the target gets what iter yields. `os.walk(p)` yields
+    /// `(dirpath, dirnames, filenames)`: the first inside p, the others bare names.
+    fn bind_iter(&mut self, target: &Expr, iter: &Expr, depth: usize) {
+        if let Some((mut base, kind)) = self.walk_root(iter) {
+            let extra = self.named(iter);
+            let mut names = base.clone().bared();
+            base.plain(&extra);
+            names.plain(&extra);
+            let ts = elts(target);
+            if !ts.is_empty() && !ts.iter().any(Expr::is_starred_expr) {
+                for (i, t) in ts.iter().enumerate() {
+                    if i == 0 {
+                        self.bind(t, &base, kind, None, depth + 1);
+                    } else {
+                        self.bind(t, &names, None, None, depth + 1);
+                    }
+                }
+            } else {
+                base.union(&names);
+                self.bind(target, &base, None, None, depth);
+            }
+            return;
+        }
+        let fl = self.flow_of(iter);
+        let k = self.iter_kind(iter);
+        self.bind(target, &fl, k, None, depth);
     }
 
     /// `d[k] = v`, `obj.attr = v`: the local container now derives from v too.
@@ -1540,7 +2233,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             Stmt::AugAssign(a) => {
                 self.expr(&a.value, d);
                 self.target_exprs(&a.target, d);
-                let fl = self.flow_of(&a.value);
+                let fl = self.aug_flow(&a.target, a.op, &a.value);
                 self.bind(&a.target, &fl, None, None, d);
             }
             Stmt::AnnAssign(a) => {
@@ -1559,10 +2252,8 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
             Stmt::For(f) => {
                 self.expr(&f.iter, d);
-                let fl = self.flow_of(&f.iter);
-                let k = self.iter_kind(&f.iter);
                 self.target_exprs(&f.target, d);
-                self.bind(&f.target, &fl, k, None, d);
+                self.bind_iter(&f.target, &f.iter, d);
                 self.stmts(&f.body, d);
                 self.stmts(&f.orelse, d);
             }
@@ -1798,9 +2489,7 @@ impl<'m, 'a> Scope<'m, 'a> {
     fn comprehensions(&mut self, gens: &[Comprehension], d: usize) {
         for g in gens {
             self.expr(&g.iter, d);
-            let fl = self.flow_of(&g.iter);
-            let k = self.iter_kind(&g.iter);
-            self.bind(&g.target, &fl, k, None, d);
+            self.bind_iter(&g.target, &g.iter, d);
             for i in &g.ifs {
                 self.expr(i, d);
             }
@@ -1890,13 +2579,10 @@ impl<'m, 'a> Scope<'m, 'a> {
         self.sites.push(CallSite {
             callee,
             line,
-            bound: bound
-                .into_iter()
-                .map(|(k, v)| (k, v.into_iter().collect()))
-                .collect(),
+            bound: bound.into_iter().collect(),
             star_from,
-            star: star.into_iter().collect(),
-            rest: rest.into_iter().collect(),
+            star,
+            rest,
         });
     }
 
@@ -1927,14 +2613,13 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
             union(&mut rest, &self.flow_of(e));
         }
-        let rest: Vec<u32> = rest.into_iter().collect();
         for callee in refs {
             self.sites.push(CallSite {
                 callee,
                 line,
                 bound: Vec::new(),
                 star_from: None,
-                star: Vec::new(),
+                star: Flow::new(),
                 rest: rest.clone(),
             });
         }
@@ -2242,7 +2927,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             Some(Kind::Path) => {
                 self.path_method(recv, Some(Kind::Path), m, args, line);
             }
-            None => {
+            None | Some(Kind::DirEntry) => {
                 if is_sql_method(m) {
                     if let Some(lib) = self.db.or(self.m.db) {
                         self.sql(format!("{lib}.Cursor.{m}"), args, Flow::new(), line);
@@ -2410,8 +3095,14 @@ mod tests {
             call: call.to_string(),
             line,
             params: params.iter().map(|p| p.to_string()).collect(),
+            escapes: vec![],
             via: via.map(str::to_string),
         }
+    }
+
+    fn escaping(mut f: PyFact, escapes: &[&str]) -> PyFact {
+        f.escapes = escapes.iter().map(|p| p.to_string()).collect();
+        f
     }
 
     #[test]
@@ -2468,12 +3159,15 @@ mod tests {
                     &["root", "name"],
                     None
                 ),
-                fact(
-                    E::FileDelete,
-                    "pathlib.Path.unlink",
-                    5,
-                    &["root", "name"],
-                    None
+                escaping(
+                    fact(
+                        E::FileDelete,
+                        "pathlib.Path.unlink",
+                        5,
+                        &["root", "name"],
+                        None
+                    ),
+                    &["root", "name"]
                 ),
                 fact(E::DirCreate, "pathlib.Path.mkdir", 6, &["root"], None),
                 fact(
@@ -2875,6 +3569,218 @@ mod tests {
                 10,
                 &["paths"],
                 Some("_drop")
+            )]
+        );
+    }
+
+    #[test]
+    fn derivations_that_can_lead_outside_escape() {
+        let out = run(&src(&[
+            "import os, shutil",
+            "from pathlib import Path",
+            "def esc(p):",
+            "    os.makedirs(os.path.dirname(p))",
+            "    shutil.rmtree(Path(p).parent)",
+            "    Path(p).with_suffix(\".bak\").unlink()",
+            "    os.remove(p + \".bak\")",
+            "    os.remove(f\"{p}.bak\")",
+            "    os.remove(f\"{p}_old/x\")",
+            "    os.remove(os.path.join(p, \"..\", \"x\"))",
+            "    os.remove(os.path.join(p, \"/etc/passwd\"))",
+            "    os.remove(Path(p) / \"../x\")",
+            "    os.remove(\"%s.bak\" % p)",
+            "    os.remove(\"{}.bak\".format(p))",
+            "    os.remove(os.path.abspath(p))",
+            "    os.remove(Path(p).resolve())",
+            "    os.remove(p[:-4])",
+            "    os.remove(p.replace(\".txt\", \".bak\"))",
+            "    os.remove(os.path.basename(p))",
+            "    os.remove(\"/tmp/\" + p)",
+            "    os.remove(os.path.join(\"/tmp\", p))",
+            "def aug(p):",
+            "    t = p",
+            "    t += \".bak\"",
+            "    os.remove(t)",
+            "    u = Path(p)",
+            "    u /= \"x\"",
+            "    os.remove(u)",
+        ]));
+        let mut expected = vec![
+            escaping(fact(E::DirCreate, "os.makedirs", 4, &["p"], None), &["p"]),
+            escaping(
+                fact(E::TreeDelete, "shutil.rmtree", 5, &["p"], None),
+                &["p"],
+            ),
+            escaping(
+                fact(E::FileDelete, "pathlib.Path.unlink", 6, &["p"], None),
+                &["p"],
+            ),
+        ];
+        for line in 7..=21 {
+            expected.push(escaping(
+                fact(E::FileDelete, "os.remove", line, &["p"], None),
+                &["p"],
+            ));
+        }
+        assert_eq!(out["esc"], expected);
+        assert_eq!(
+            out["aug"],
+            vec![
+                escaping(fact(E::FileDelete, "os.remove", 25, &["p"], None), &["p"]),
+                fact(E::FileDelete, "os.remove", 28, &["p"], None),
+            ]
+        );
+    }
+
+    #[test]
+    fn containment_preserving_forms_do_not_escape() {
+        let out = run(&src(&[
+            "import os, glob, shutil",
+            "from pathlib import Path",
+            "def inside(p, q):",
+            "    os.remove(Path(p) / \"x\")",
+            "    os.makedirs(os.path.join(p, \"a\", \"b\"))",
+            "    os.remove(f\"{p}/x\")",
+            "    for f in Path(p).glob(\"*.txt\"):",
+            "        f.unlink()",
+            "    for g in glob.glob(os.path.join(p, \"*.txt\")):",
+            "        os.remove(g)",
+            "    for n in os.listdir(p):",
+            "        os.remove(os.path.join(p, n))",
+            "    shutil.copy(p, os.path.join(q, os.path.basename(p)))",
+            "    os.remove(str(Path(p).joinpath(\"a\", \"b\")))",
+            "    os.remove(os.path.join(q, f\"{Path(p).stem}.json\"))",
+            "    os.remove(Path(q) / (os.path.basename(p) + \".bak\"))",
+        ]));
+        assert_eq!(
+            out["inside"],
+            vec![
+                fact(E::FileDelete, "os.remove", 4, &["p"], None),
+                fact(E::DirCreate, "os.makedirs", 5, &["p"], None),
+                fact(E::FileDelete, "os.remove", 6, &["p"], None),
+                fact(E::FileRead, "pathlib.Path.glob", 7, &["p"], None),
+                fact(E::FileDelete, "pathlib.Path.unlink", 8, &["p"], None),
+                fact(E::FileRead, "glob.glob", 9, &["p"], None),
+                fact(E::FileDelete, "os.remove", 10, &["p"], None),
+                fact(E::FileRead, "os.listdir", 11, &["p"], None),
+                fact(E::FileDelete, "os.remove", 12, &["p"], None),
+                fact(E::FileRead, "shutil.copy", 13, &["p"], None),
+                fact(E::FileWrite, "shutil.copy", 13, &["p", "q"], None),
+                fact(E::FileDelete, "os.remove", 14, &["p"], None),
+                fact(E::FileDelete, "os.remove", 15, &["p", "q"], None),
+                fact(E::FileDelete, "os.remove", 16, &["p", "q"], None),
+            ]
+        );
+    }
+
+    #[test]
+    fn walk_and_scandir_entries() {
+        let out = run(&src(&[
+            "import os",
+            "def walk(root):",
+            "    for d, dirs, files in os.walk(root):",
+            "        for f in files:",
+            "            os.remove(os.path.join(d, f))",
+            "            os.remove(f)",
+            "    for e in os.scandir(root):",
+            "        os.remove(e.path)",
+            "        os.remove(e.name)",
+        ]));
+        assert_eq!(
+            out["walk"],
+            vec![
+                fact(E::FileRead, "os.walk", 3, &["root"], None),
+                fact(E::FileDelete, "os.remove", 5, &["root"], None),
+                escaping(
+                    fact(E::FileDelete, "os.remove", 6, &["root"], None),
+                    &["root"],
+                ),
+                fact(E::FileRead, "os.scandir", 7, &["root"], None),
+                fact(E::FileDelete, "os.remove", 8, &["root"], None),
+                escaping(
+                    fact(E::FileDelete, "os.remove", 9, &["root"], None),
+                    &["root"],
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn archive_folder_beside_the_file_escapes() {
+        let out = run(&src(&[
+            "import os",
+            "def archive(path, folder=None):",
+            "    target = folder or os.path.join(os.path.dirname(path), \"archive\")",
+            "    os.makedirs(target, exist_ok=True)",
+            "    os.replace(path, os.path.join(target, os.path.basename(path)))",
+        ]));
+        assert_eq!(
+            out["archive"],
+            vec![
+                escaping(
+                    fact(E::DirCreate, "os.makedirs", 4, &["path", "folder"], None),
+                    &["path"],
+                ),
+                escaping(
+                    fact(E::Move, "os.replace", 5, &["path", "folder"], None),
+                    &["path"],
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn escapes_propagate_through_helpers() {
+        let out = run(&src(&[
+            "import os, shutil",
+            "def save(path):",
+            "    _save(os.path.dirname(path))",
+            "    _save(path)",
+            "def _save(p):",
+            "    os.makedirs(p)",
+            "def backup(x):",
+            "    _bak(x)",
+            "def _bak(q):",
+            "    shutil.copy(q, q + \".bak\")",
+            "def nameonly(r):",
+            "    _save(os.path.basename(r))",
+        ]));
+        assert_eq!(
+            out["_save"],
+            vec![fact(E::DirCreate, "os.makedirs", 6, &["p"], None)]
+        );
+        assert_eq!(
+            out["save"],
+            vec![
+                escaping(
+                    fact(E::DirCreate, "os.makedirs", 3, &["path"], Some("_save")),
+                    &["path"],
+                ),
+                fact(E::DirCreate, "os.makedirs", 4, &["path"], Some("_save")),
+            ]
+        );
+        assert_eq!(
+            out["_bak"],
+            vec![
+                fact(E::FileRead, "shutil.copy", 10, &["q"], None),
+                escaping(fact(E::FileWrite, "shutil.copy", 10, &["q"], None), &["q"]),
+            ]
+        );
+        assert_eq!(
+            out["backup"],
+            vec![
+                fact(E::FileRead, "shutil.copy", 8, &["x"], Some("_bak")),
+                escaping(
+                    fact(E::FileWrite, "shutil.copy", 8, &["x"], Some("_bak")),
+                    &["x"],
+                ),
+            ]
+        );
+        assert_eq!(
+            out["nameonly"],
+            vec![escaping(
+                fact(E::DirCreate, "os.makedirs", 12, &["r"], Some("_save")),
+                &["r"],
             )]
         );
     }

@@ -264,7 +264,7 @@ pub fn sources(path: &Path) -> Result<BTreeMap<String, String>, String> {
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "package".to_string());
         for m in package_modules(path, &package).map_err(|e| e.to_string())? {
-            let text = read_module(&m.path).map_err(|e| format!("{}: {e}", m.shown))?;
+            let text = utf8_source(&m.path, &m.shown)?;
             out.insert(format!("{package}/{}", m.shown), text);
         }
     } else {
@@ -272,10 +272,21 @@ pub fn sources(path: &Path) -> Result<BTreeMap<String, String>, String> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-        let text = read_module(path).map_err(|e| format!("{name}: {e}"))?;
+        let text = utf8_source(path, &name)?;
         out.insert(name, text);
     }
     Ok(out)
+}
+
+/// A module's text for a crate to carry: the crate embeds it as UTF-8, so a module written in
+/// another declared encoding is refused (its declaration would then be wrong).
+fn utf8_source(path: &Path, shown: &str) -> Result<String, String> {
+    match read_module_declared(path).map_err(|e| format!("{shown}: {e}"))? {
+        (text, None) => Ok(text),
+        (_, Some(enc)) => Err(format!(
+            "{shown}: declares the encoding `{enc}`; `forge import` copies modules as UTF-8, so save it as UTF-8 first (`forge inspect` reads it as it is)"
+        )),
+    }
 }
 
 fn location(file: &str, line: Option<usize>) -> Location {
@@ -286,8 +297,14 @@ fn location(file: &str, line: Option<usize>) -> Location {
     }
 }
 
-/// The text of a module: UTF-8, at most [`MAX_MODULE_BYTES`].
+/// The text of a module, at most [`MAX_MODULE_BYTES`]: UTF-8, or the encoding a PEP 263
+/// declaration names (`# -*- coding: latin-1 -*-` on the first or second line).
 fn read_module(path: &Path) -> Result<String, String> {
+    read_module_declared(path).map(|(text, _)| text)
+}
+
+/// [`read_module`], and the encoding declared when it is not UTF-8.
+fn read_module_declared(path: &Path) -> Result<(String, Option<String>), String> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
@@ -300,12 +317,75 @@ fn read_module(path: &Path) -> Result<String, String> {
             MAX_MODULE_BYTES >> 20
         ));
     }
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "not UTF-8 (byte {}); Python source is UTF-8 unless it declares otherwise, and forge reads UTF-8 only",
-            e.utf8_error().valid_up_to()
-        )
-    })
+    decode(bytes)
+}
+
+/// The encoding a PEP 263 comment on one of the first two lines declares, lower-cased.
+fn declared_encoding(bytes: &[u8]) -> Option<String> {
+    for line in bytes.split(|&b| b == b'\n').take(2) {
+        let line = String::from_utf8_lossy(line);
+        let t = line.trim_start_matches([' ', '\t', '\x0c']);
+        if !t.starts_with('#') {
+            // A first line of code ends the search; a blank one does not.
+            if t.trim().is_empty() {
+                continue;
+            }
+            return None;
+        }
+        let Some(rest) = t
+            .find("coding")
+            .and_then(|at| t.get(at + 6..))
+            .and_then(|r| r.strip_prefix([':', '=']))
+        else {
+            continue;
+        };
+        let name: String = rest
+            .trim_start_matches([' ', '\t'])
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        if !name.is_empty() {
+            return Some(name.to_ascii_lowercase().replace('_', "-"));
+        }
+    }
+    None
+}
+
+fn decode(bytes: Vec<u8>) -> Result<(String, Option<String>), String> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let declared = declared_encoding(body);
+    let utf8 = matches!(
+        declared.as_deref(),
+        None | Some("utf-8" | "utf8" | "utf-8-sig")
+    );
+    if utf8 {
+        return std::str::from_utf8(body)
+            .map(|t| (t.to_string(), None))
+            .map_err(|e| {
+                format!(
+                    "not UTF-8 (byte {}), and no other encoding is declared (PEP 263)",
+                    e.valid_up_to()
+                )
+            });
+    }
+    let name = declared.unwrap_or_default();
+    // Python's names for the encodings the WHATWG tables (encoding_rs) know by other labels.
+    let label = match name.as_str() {
+        "latin-1" | "iso-latin-1" | "l1" => "latin1",
+        "cp1252" => "windows-1252",
+        "ascii" | "us-ascii" => "us-ascii",
+        other => other,
+    };
+    let Some(enc) = encoding_rs::Encoding::for_label(label.as_bytes()) else {
+        return Err(format!(
+            "declares the encoding `{name}`, which forge cannot read; save it as UTF-8"
+        ));
+    };
+    let (text, _, bad) = enc.decode(body);
+    if bad {
+        return Err(format!("is not valid `{name}` text, as it declares"));
+    }
+    Ok((text.into_owned(), Some(name)))
 }
 
 /// The `.py` files of a package directory, sorted, with their dotted names (the directory's
@@ -732,4 +812,30 @@ fn decorator_overrides(
         }
     }
     (declared, name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_encodings_follow_pep_263() {
+        let latin = b"# -*- coding: latin-1 -*-\ns = '\xe9'\n".to_vec();
+        let (text, enc) = decode(latin).unwrap();
+        assert!(text.contains('é'), "{text}");
+        assert_eq!(enc.as_deref(), Some("latin-1"));
+        let koi = b"#!/usr/bin/env python\n# coding: koi8-r\ns = '\xc1'\n".to_vec();
+        let (text, enc) = decode(koi).unwrap();
+        assert!(text.contains('а'), "{text}");
+        assert_eq!(enc.as_deref(), Some("koi8-r"));
+        // A BOM, UTF-8 declared or not.
+        let (text, enc) = decode(b"\xEF\xBB\xBFx = 1\n".to_vec()).unwrap();
+        assert_eq!((text.as_str(), enc), ("x = 1\n", None));
+        // Undeclared non-UTF-8 is refused; a declaration on the third line does not count.
+        assert!(decode(b"s = '\xe9'\n".to_vec()).is_err());
+        assert!(decode(b"x = 1\ny = 2\n# coding: latin-1\ns = '\xe9'\n".to_vec()).is_err());
+        assert!(decode(b"# coding: no-such-codec\n".to_vec())
+            .unwrap_err()
+            .contains("no-such-codec"));
+    }
 }
