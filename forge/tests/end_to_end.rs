@@ -391,3 +391,25 @@ fn a_new_crate_builds_and_passes_its_tests() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("2 passed"), "{text}");
 }
+
+/// The Smart Importer demo the README tells users to run (examples/test_import_function.py):
+/// inspect, import, build, call, refuse, undo, with its own assertions.
+#[test]
+fn the_python_smart_importer_demo_runs_as_documented() {
+    let out = Command::new("python3")
+        .arg(root().join("examples/test_import_function.py"))
+        .current_dir(root())
+        .env("FORGE", env!("CARGO_BIN_EXE_forge"))
+        .env("CARGO_TARGET_DIR", root().join("target/generated"))
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("byte-identical"), "{text}");
+    assert!(text.trim_end().ends_with("ok"), "{text}");
+}
