@@ -71,7 +71,7 @@ pub fn corpus_crates(args: &[String]) -> Result<()> {
     std::fs::copy(workspace_root().join("Cargo.lock"), out.join("Cargo.lock"))?;
     eprintln!("cargo check of {} crates…", members.len());
     let t = Instant::now();
-    let output = Command::new(env!("CARGO"))
+    let output = crate::cargo()
         .args(["check", "--offline", "--message-format", "short"])
         .current_dir(&out)
         .env(

@@ -40,7 +40,7 @@ fn import(forge: &Path, spec: &Path, out: &Path, name: &str) -> Result<(Duration
 fn cargo_build(dir: &Path, target: &Path, release: bool) -> Result<Duration> {
     std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock"))?;
     let t = Instant::now();
-    let status = Command::new(env!("CARGO"))
+    let status = crate::cargo()
         .args(["build", "--quiet", "--offline"])
         .args(release.then_some("--release"))
         .current_dir(dir)
@@ -94,7 +94,7 @@ pub fn github_release_binary() -> Result<PathBuf> {
         github.join("Cargo.lock"),
     )?;
     eprintln!("building the generated GitHub crate (release)…");
-    let status = Command::new(env!("CARGO"))
+    let status = crate::cargo()
         .args(["build", "--release", "--quiet", "--offline"])
         .current_dir(&github)
         .env("CARGO_TARGET_DIR", work.join("target"))

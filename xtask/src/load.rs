@@ -264,7 +264,7 @@ pub fn load_http(args: &[String]) -> Result<()> {
     let bin = match bin {
         Some(b) => b,
         None => {
-            let st = Command::new(env!("CARGO"))
+            let st = crate::cargo()
                 .args(["build", "--release", "-q", "-p", "notebook"])
                 .status()?;
             if !st.success() {
@@ -410,7 +410,7 @@ mod tests {
     /// build of the notebook example.
     #[test]
     fn a_small_load_balances_the_books() {
-        let status = std::process::Command::new(env!("CARGO"))
+        let status = crate::cargo()
             .args(["build", "-q", "-p", "notebook"])
             .status();
         assert!(

@@ -191,9 +191,21 @@ fn run_measured(cmd: &mut Command) -> Result<(i32, Vec<u8>, u64)> {
     Ok((code, stdout, rss))
 }
 
+/// `cargo` of the toolchain this task was built with, whose `rustc` it also uses: a dependency's
+/// own `rust-toolchain.toml` (Ruff's crates carry one) must not pick another toolchain for it when
+/// rustup's `rustc` proxy runs in that crate's directory.
+fn cargo() -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    let rustc = std::path::Path::new(env!("CARGO")).with_file_name("rustc");
+    if rustc.is_file() && std::env::var_os("RUSTC").is_none() {
+        cmd.env("RUSTC", rustc);
+    }
+    cmd
+}
+
 fn build_forge() -> Result<PathBuf> {
     eprintln!("building forge (release)…");
-    let status = Command::new(env!("CARGO"))
+    let status = crate::cargo()
         .args([
             "build",
             "--release",

@@ -144,7 +144,7 @@ pub fn bench_mcp(args: &[String]) -> Result<()> {
     let bin = match bin {
         Some(b) => b,
         None => {
-            let status = Command::new(env!("CARGO"))
+            let status = crate::cargo()
                 .args(["build", "--release", "-q", "-p", "notebook"])
                 .status()?;
             if !status.success() {

@@ -416,7 +416,7 @@ fn round_trip(calls: usize) -> Result<()> {
         return Ok(());
     }
     eprintln!("building pyrun (release)…");
-    let status = Command::new(env!("CARGO"))
+    let status = crate::cargo()
         .args([
             "build",
             "--release",

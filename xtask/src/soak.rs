@@ -37,7 +37,7 @@ pub fn soak(args: &[String]) -> Result<()> {
             other => bail!("unknown argument {other} (soak [--rounds N] [--seed S])"),
         }
     }
-    let status = Command::new(env!("CARGO"))
+    let status = crate::cargo()
         .args(["build", "-q", "-p", "aifirst-tests", "--bin", "stepper"])
         .status()?;
     ensure!(status.success(), "building the stepper test binary failed");

@@ -61,7 +61,7 @@ pub(crate) fn airun_binary(given: Option<PathBuf>) -> Result<PathBuf> {
             .canonicalize()
             .with_context(|| format!("no binary at {}", b.display()));
     }
-    let status = Command::new(env!("CARGO"))
+    let status = crate::cargo()
         .args(["build", "--release", "-q", "-p", "airun"])
         .status()?;
     if !status.success() {
