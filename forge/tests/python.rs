@@ -352,3 +352,54 @@ def huge_default(x: list = {huge}) -> None:
     let deep_hint = cap(&ir, "deep_hint");
     assert!(deep_hint["input_schema"]["properties"]["x"].is_object());
 }
+
+/// The `@capability` decorator, read without running it: effects, undo (a file snapshot over a
+/// parameter, or irreversible with a reason), and the tool's name; a non-literal is reported.
+#[test]
+fn the_capability_decorator_overrides_inference() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("decorated.py");
+    std::fs::write(
+        &path,
+        r#"
+from mytools import capability
+import os
+
+LEVEL = "high"
+
+@capability(effects=["update", "filesystem"], undo={"kind": "file_snapshot", "paths": ["$args.path"]})
+def rotate(path: str) -> None:
+    """Rotate a log through a C extension forge cannot see into."""
+    _native_rotate(path)
+
+@capability(irreversible="sends the invoice to the customer", name="send_invoice")
+def send(invoice_id: int) -> None:
+    """Send an invoice."""
+
+@capability(undo=LEVEL)
+def odd(x: int) -> int:
+    """A decorator whose value is not a literal."""
+    return x
+"#,
+    )
+    .unwrap();
+    let ir = report(
+        &driver::lower(&path, &Options::default()).unwrap(),
+        &Filter::default(),
+    )
+    .to_json();
+    let rotate = cap(&ir, "rotate");
+    assert_eq!(undo_kind(rotate), "file_snapshot", "{rotate}");
+    assert_eq!(paths(rotate), ["$args.path"]);
+    assert_eq!(rotate["effects"], json!(["update", "filesystem"]));
+    let send = cap(&ir, "send_invoice");
+    assert_eq!(send["binding"]["function"], "send");
+    assert_eq!(undo_kind(send), "irreversible");
+    assert_eq!(send["undo"]["reason"], "sends the invoice to the customer");
+    let d = diagnostics(&ir);
+    assert!(
+        d.iter()
+            .any(|m| m.starts_with("bad-override") && m.contains("odd")),
+        "{d:?}"
+    );
+}
