@@ -5,9 +5,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 use serde_json::Value;
 
-use super::{
-    doc_lines, effect_ident, first_line, hint_attrs, server_url, undo_attr, undo_words, EmitOptions,
-};
+use super::{doc_lines, first_line, server_url, shared_attrs, undo_words, EmitOptions};
 use crate::ir::{BodyShape, Capability, HttpBinding, ParamLocation};
 
 /// One handler: the `#[capability]` attribute and a call into the HTTP binding.
@@ -25,11 +23,7 @@ pub(super) fn handler(
     } else {
         c.description.clone()
     };
-    let effects = c.effects.iter().map(|e| effect_ident(*e));
-    let (idempotent, hints) = hint_attrs(c);
-    let idempotent = idempotent.then(|| quote!(idempotent,));
-    let undo = undo_attr(c).map(|u| quote!(#u,));
-    let input = serde_json::to_string(&c.input_schema).unwrap_or_else(|_| "{}".to_string());
+    let shared = shared_attrs(c);
     let output = opts
         .output_schemas
         .then_some(c.output_schema.as_ref())
@@ -102,11 +96,7 @@ pub(super) fn handler(
         #[::aifirst::capability(
             name = #name,
             description = #description,
-            effects(#(#effects),*),
-            #idempotent
-            #(#hints,)*
-            #undo
-            input_schema = #input,
+            #shared
             #output
             tags = [#(#tags),*],
             route = #route,

@@ -606,6 +606,23 @@ fn effect_ident(e: Effect) -> Ident {
     Ident::new(e.as_str(), Span::call_site())
 }
 
+/// The part of a `#[capability]` attribute every binding writes alike: effects, idempotence,
+/// annotation hints, undo and the input schema, each followed by a comma.
+fn shared_attrs(c: &Capability) -> TokenStream {
+    let effects = c.effects.iter().map(|e| effect_ident(*e));
+    let (idempotent, hints) = hint_attrs(c);
+    let idempotent = idempotent.then(|| quote!(idempotent,));
+    let undo = undo_attr(c).map(|u| quote!(#u,));
+    let input = serde_json::to_string(&c.input_schema).unwrap_or_else(|_| "{}".to_string());
+    quote! {
+        effects(#(#effects),*),
+        #idempotent
+        #(#hints,)*
+        #undo
+        input_schema = #input,
+    }
+}
+
 /// The `undo = …` or `irreversible = …` part of the attribute.
 fn undo_attr(c: &Capability) -> Option<TokenStream> {
     let mutating = c.effects.iter().any(|e| e.is_mutating());

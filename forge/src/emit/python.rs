@@ -4,7 +4,7 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
-use super::{doc_lines, effect_ident, first_line, hint_attrs, undo_attr, undo_words};
+use super::{doc_lines, first_line, shared_attrs, undo_words};
 use crate::ir::{Capability, PythonBinding};
 
 /// The static of the module a binding's function lives in (`PY_0`, `PY_1`, … in the order of
@@ -29,11 +29,7 @@ pub(super) fn handler(
     } else {
         c.description.clone()
     };
-    let effects = c.effects.iter().map(|e| effect_ident(*e));
-    let (idempotent, hints) = hint_attrs(c);
-    let idempotent = idempotent.then(|| quote!(idempotent,));
-    let undo = undo_attr(c).map(|u| quote!(#u,));
-    let input = serde_json::to_string(&c.input_schema).unwrap_or_else(|_| "{}".to_string());
+    let shared = shared_attrs(c);
     let mut text = format!(
         "{}\n\n`{route}` — undo: {}.",
         first_line(&description),
@@ -51,11 +47,7 @@ pub(super) fn handler(
         #[::aifirst::capability(
             name = #name,
             description = #description,
-            effects(#(#effects),*),
-            #idempotent
-            #(#hints,)*
-            #undo
-            input_schema = #input,
+            #shared
             tags = [#(#tags),*],
             route = #route,
         )]
