@@ -79,32 +79,41 @@ fn list(v: &[String]) -> String {
 }
 
 /// The text of a new `forge.toml`.
-pub fn render(r: &ImportRecord) -> String {
-    let mut s = String::from(
-        "# How this crate was generated: `forge import --update -o <this directory>` does it again.\n\
-         # This file is yours. Change the filters here, or add overrides of effects, annotations and\n\
-         # undo plans under [operations.<operationId or name>] (docs/INFERENCE.md); forge never\n\
-         # overwrites it.\n\n[import]\n",
-    );
-    s.push_str(&format!("source = {}\n", toml_str(&r.source)));
-    s.push_str(&format!("name = {}\n", toml_str(&r.name)));
-    s.push_str(&format!("include_tags = {}\n", list(&r.include_tags)));
-    s.push_str(&format!("exclude_tags = {}\n", list(&r.exclude_tags)));
-    s.push_str(&format!("ops = {}\n", list(&r.ops)));
-    if let Some(c) = &r.config {
-        s.push_str(&format!("config = {}\n", toml_str(c)));
+pub fn render(r: &ImportRecord) -> Result<String, aifirst_templates::TemplateError> {
+    #[derive(Serialize)]
+    struct Ctx {
+        source: String,
+        name: String,
+        include_tags: String,
+        exclude_tags: String,
+        ops: String,
+        config: Option<String>,
+        max_name_len: u16,
+        max_tool_tokens: usize,
+        output_schemas: &'static str,
+        runtime_path: Option<String>,
+        runtime_version: Option<String>,
+        workspace_member: &'static str,
     }
-    s.push_str(&format!("max_name_len = {}\n", r.max_name_len));
-    s.push_str(&format!("max_tool_tokens = {}\n", r.max_tool_tokens));
-    s.push_str(&format!("output_schemas = {}\n", r.output_schemas));
-    if let Some(p) = &r.runtime_path {
-        s.push_str(&format!("runtime_path = {}\n", toml_str(p)));
-    }
-    if let Some(v) = &r.runtime_version {
-        s.push_str(&format!("runtime_version = {}\n", toml_str(v)));
-    }
-    s.push_str(&format!("workspace_member = {}\n", r.workspace_member));
-    s
+    // Booleans as TOML text: minijinja prints them as Python does (`False`).
+    let flag = |b: bool| if b { "true" } else { "false" };
+    aifirst_templates::render(
+        "forge.toml",
+        &Ctx {
+            source: toml_str(&r.source),
+            name: toml_str(&r.name),
+            include_tags: list(&r.include_tags),
+            exclude_tags: list(&r.exclude_tags),
+            ops: list(&r.ops),
+            config: r.config.as_deref().map(toml_str),
+            max_name_len: r.max_name_len,
+            max_tool_tokens: r.max_tool_tokens,
+            output_schemas: flag(r.output_schemas),
+            runtime_path: r.runtime_path.as_deref().map(toml_str),
+            runtime_version: r.runtime_version.as_deref().map(toml_str),
+            workspace_member: flag(r.workspace_member),
+        },
+    )
 }
 
 /// `to` relative to the directory `from` (both absolute and normalised), with `/` separators.
@@ -161,7 +170,7 @@ mod tests {
         let p = dir.path().join("forge.toml");
         std::fs::write(
             &p,
-            render(&r) + "\n[operations.createPet]\nidempotent = true\n",
+            render(&r).unwrap() + "\n[operations.createPet]\nidempotent = true\n",
         )
         .unwrap();
         assert_eq!(read(&p).unwrap(), r);
