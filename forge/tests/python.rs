@@ -403,3 +403,125 @@ def odd(x: int) -> int:
         "{d:?}"
     );
 }
+
+/// forge.toml `[operations.<function or tool name>]` overrides Python functions as it does
+/// OpenAPI operations, and wins over the decorator: through `forge inspect --config`, and in a
+/// generated crate's own forge.toml through `forge import --update`.
+#[test]
+fn forge_toml_operations_override_python_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("ops.py");
+    std::fs::write(
+        &module,
+        r#"
+import shutil
+from mytools import capability
+
+@capability(irreversible="ships it", name="ship_parcel")
+def ship(path: str) -> None:
+    """Ship a parcel."""
+
+def tidy(path: str) -> None:
+    """Remove a folder."""
+    shutil.rmtree(path)
+
+def count(path: str) -> int:
+    """Count lines."""
+    with open(path) as f:
+        return len(f.readlines())
+"#,
+    )
+    .unwrap();
+    let overrides = r#"
+[operations.ship]          # the function's name, though the tool is ship_parcel
+effects = ["update", "filesystem"]
+undo = { kind = "file_snapshot", paths = ["$args.path"] }
+
+[operations.tidy]          # the tool's name
+undo = { kind = "irreversible", reason = "the folder is shared" }
+
+[operations.count]
+annotations = { openWorldHint = true }
+"#;
+    let config = dir.path().join("overrides.toml");
+    std::fs::write(&config, overrides).unwrap();
+
+    // Before: inference and the decorator.
+    let before = ir_of_cli(&["inspect", module.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(undo_kind(cap(&before, "ship_parcel")), "irreversible");
+    assert_eq!(undo_kind(cap(&before, "tidy")), "file_snapshot");
+
+    // After: the project's word.
+    let after = ir_of_cli(&[
+        "inspect",
+        module.to_str().unwrap(),
+        "--format",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let ship = cap(&after, "ship_parcel");
+    assert_eq!(undo_kind(ship), "file_snapshot", "{ship}");
+    assert_eq!(paths(ship), ["$args.path"]);
+    assert_eq!(ship["effects"], json!(["update", "filesystem"]));
+    let tidy = cap(&after, "tidy");
+    assert_eq!(undo_kind(tidy), "irreversible", "{tidy}");
+    assert_eq!(tidy["undo"]["reason"], "the folder is shared");
+    assert_eq!(
+        cap(&after, "count")["annotations"]["openWorldHint"],
+        json!(true)
+    );
+
+    // In a crate: its forge.toml is the user's, and --update applies what was added to it.
+    let krate = dir.path().join("crate");
+    let out = Command::cargo_bin("forge")
+        .unwrap()
+        .args([
+            "import",
+            module.to_str().unwrap(),
+            "-o",
+            krate.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = |krate: &Path| -> Value {
+        serde_json::from_slice(&std::fs::read(krate.join("capabilities.json")).unwrap()).unwrap()
+    };
+    assert_eq!(undo_kind(cap(&manifest(&krate), "tidy")), "file_snapshot");
+    let toml_path = krate.join("forge.toml");
+    let mut text = std::fs::read_to_string(&toml_path).unwrap();
+    text.push_str(overrides);
+    std::fs::write(&toml_path, text).unwrap();
+    let out = Command::cargo_bin("forge")
+        .unwrap()
+        .args(["import", "--update", "-o", krate.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = manifest(&krate);
+    assert_eq!(undo_kind(cap(&m, "tidy")), "irreversible");
+    assert_eq!(undo_kind(cap(&m, "ship_parcel")), "file_snapshot");
+}
+
+fn ir_of_cli(args: &[&str]) -> Value {
+    let out = Command::cargo_bin("forge")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -363,3 +363,79 @@ fn call_blocking(
         Err(ToolError::handler(describe_error(&v["error"])))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    const SOURCE: &str = "import os, time\n\
+             def pid() -> int:\n    return os.getpid()\n\
+             def crash(code: int) -> None:\n    os._exit(code)\n\
+             def echo(n: int, pause: float = 0.0) -> int:\n    print('noise', n)\n    time.sleep(pause)\n    return n\n";
+
+    // One module per test: each test has its own slot, and a slot's lock is what keeps two
+    // workers of one module from writing its directory at once.
+    static CRASHING: PyModule = PyModule {
+        name: "worker_probe",
+        files: &[("worker_probe.py", SOURCE)],
+    };
+    static BUSY: PyModule = PyModule {
+        name: "worker_probe_busy",
+        files: &[("worker_probe_busy.py", SOURCE)],
+    };
+
+    fn run_in(
+        module: &'static PyModule,
+        slot: &Mutex<Option<Worker>>,
+        function: &str,
+        args: Value,
+    ) -> Result<Value, ToolError> {
+        call_blocking(slot, module, function, args, Duration::from_secs(30))
+    }
+
+    fn run(slot: &Mutex<Option<Worker>>, function: &str, args: Value) -> Result<Value, ToolError> {
+        run_in(&CRASHING, slot, function, args)
+    }
+
+    #[test]
+    fn a_crashed_worker_fails_its_call_and_the_next_call_gets_a_new_one() {
+        let slot = Mutex::new(None);
+        let first = run(&slot, "pid", json!({})).unwrap();
+        assert!(first.as_u64().is_some(), "{first}");
+        let err = run(&slot, "crash", json!({"code": 3}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("exited during `crash`") && err.contains("next call starts a new one"),
+            "{err}"
+        );
+        assert!(slot.lock().unwrap().is_none(), "the dead worker is dropped");
+        let second = run(&slot, "pid", json!({})).unwrap();
+        assert!(second.as_u64().is_some(), "{second}");
+        assert_ne!(first, second, "a new worker process answers");
+        // And it keeps working.
+        assert_eq!(run(&slot, "echo", json!({"n": 7})).unwrap(), json!(7));
+    }
+
+    #[test]
+    fn concurrent_calls_do_not_interleave() {
+        let slot = Arc::new(Mutex::new(None));
+        let handles: Vec<_> = (0..8)
+            .map(|n| {
+                let slot = Arc::clone(&slot);
+                std::thread::spawn(move || {
+                    run_in(&BUSY, &slot, "echo", json!({"n": n, "pause": 0.01}))
+                })
+            })
+            .collect();
+        for (n, h) in handles.into_iter().enumerate() {
+            assert_eq!(
+                h.join().unwrap().unwrap(),
+                json!(n),
+                "call {n} got its own answer"
+            );
+        }
+    }
+}
