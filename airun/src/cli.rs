@@ -181,7 +181,7 @@ last undone step\n  redo 3 --dry-run  show what re-applying 3 steps would write"
         /// once on stderr
         #[arg(long)]
         allow_remote: bool,
-        /// Do not offer the undo, history and checkpoint tools
+        /// Do not offer the undo, redo, history and checkpoint tools
         #[arg(long)]
         no_meta_tools: bool,
         /// How capabilities are offered: `all` (a tool each), `dynamic` (three tools —

@@ -109,7 +109,8 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct ImportArgs {
-    /// The OpenAPI description (JSON or YAML); not with --update.
+    /// The OpenAPI description (JSON or YAML), or a Python module (.py) or package directory; not
+    /// with --update.
     #[arg(required_unless_present = "update", conflicts_with = "update")]
     spec: Option<PathBuf>,
     /// The crate directory to write.

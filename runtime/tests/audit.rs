@@ -359,7 +359,7 @@ fn the_html_report_is_self_contained_and_renders_in_chromium() {
                 .is_ok_and(|o| o.status.success())
         })
         .expect(
-            "Chromium is needed for this test: `apt-get install chromium` (.ci/run installs it)",
+            "Chromium is needed for this test: `apt-get install chromium` (.ci/setup installs it)",
         );
     let profile = tempfile::tempdir().unwrap();
     let flags = [

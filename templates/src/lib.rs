@@ -1,8 +1,9 @@
 //! The non-Rust files forge writes, as minijinja templates embedded in this crate (so the
 //! `aifirst-forge` package publishes without files outside its directory).
 //!
-//! Rust code is never templated: forge builds it with `quote`, checks it with `syn` and prints it
-//! with `prettyplease`. What is here is text around data forge has already made safe — TOML
+//! Generated Rust is never templated: `forge import` builds handlers with `quote`, checks them
+//! with `syn` and prints them with `prettyplease`. The only `.rs` templates are `forge new`'s
+//! scaffold, fixed example code in which just the crate's name is filled in. What is here is text around data forge has already made safe — TOML
 //! strings quoted by forge, Markdown cells escaped by forge — so templates hold no logic beyond
 //! `if` and `for` and the environment is set for that:
 //!
