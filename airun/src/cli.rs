@@ -100,7 +100,6 @@ enum Command {
         name: String,
     },
     /// Call a capability
-    #[command(after_help = "Example: call create_note --args '{\"title\":\"x\"}'")]
     Call {
         /// The capability's name
         name: String,
@@ -254,6 +253,69 @@ impl From<CallError> for Fail {
     }
 }
 
+/// `call --help`'s example, made from a capability this binary has: the binary's own ones before
+/// the standard library's, a creating one first, its required arguments filled with placeholders
+/// of their types.
+fn call_example(bin: &str) -> String {
+    let Ok(registry) = aifirst::Registry::new() else {
+        return String::new();
+    };
+    let own = |d: &&aifirst::CapabilityDef| !d.location.module.starts_with("aifirst_stdlib");
+    let creates = |d: &&aifirst::CapabilityDef| d.effects.contains(&aifirst::Effect::Create);
+    let all: Vec<&aifirst::CapabilityDef> = registry.iter().collect();
+    let pick = all
+        .iter()
+        .find(|d| own(d) && creates(d))
+        .or_else(|| all.iter().find(|d| own(d)))
+        .or_else(|| all.iter().find(|d| d.name == "write_file"))
+        .or_else(|| all.first());
+    let Some(def) = pick else {
+        return format!("This {bin} has no capabilities linked in.");
+    };
+    let args = example_args(&(def.input_schema)());
+    format!(
+        "Example:\n  {bin} call {} --args '{}'\n\n`{bin} list` shows every capability; `{bin} describe NAME` its arguments.",
+        def.name,
+        args.replace('\'', "'\\''")
+    )
+}
+
+/// The required properties of an input schema with a placeholder of each one's type (its
+/// default, or first enum value, when it has one).
+fn example_args(schema: &schemars::Schema) -> String {
+    let v = schema.as_value();
+    let mut out = serde_json::Map::new();
+    let required = v["required"].as_array().cloned().unwrap_or_default();
+    for name in required.iter().filter_map(Value::as_str) {
+        let p = &v["properties"][name];
+        let sample = if let Some(d) = p.get("default") {
+            d.clone()
+        } else if let Some(e) = p["enum"].as_array().and_then(|e| e.first()) {
+            e.clone()
+        } else {
+            let ty = match &p["type"] {
+                Value::String(t) => t.clone(),
+                Value::Array(ts) => ts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find(|t| *t != "null")
+                    .unwrap_or("string")
+                    .to_string(),
+                _ => "string".to_string(),
+            };
+            match ty.as_str() {
+                "integer" | "number" => json!(1),
+                "boolean" => json!(true),
+                "array" => json!([]),
+                "object" => json!({}),
+                _ => json!("…"),
+            }
+        };
+        out.insert(name.to_string(), sample);
+    }
+    Value::Object(out).to_string()
+}
+
 /// Runs the CLI with the process's arguments.
 pub fn run(app: App) -> ExitCode {
     run_from(app, std::env::args_os())
@@ -270,7 +332,8 @@ where
         .bin_name(app.name)
         .version(app.version)
         .about(app.about)
-        .long_about(format!("{}\n\n{LONG_ABOUT}", app.about));
+        .long_about(format!("{}\n\n{LONG_ABOUT}", app.about))
+        .mut_subcommand("call", |c| c.after_help(call_example(app.name)));
     let cli = match command
         .try_get_matches_from(args)
         .and_then(|m| Cli::from_arg_matches(&m))

@@ -661,3 +661,20 @@ fn two_sessions_on_one_file_never_lose_each_others_writes() {
     }
     w.ok(&["audit", "verify"]);
 }
+
+/// `call --help` teaches with a capability this binary has (the standard library's write_file
+/// here; a generated crate shows its own), never another crate's.
+#[test]
+fn call_help_shows_an_example_of_its_own() {
+    let out = std::process::Command::new(BIN)
+        .args(["call", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("airun call write_file --args '{\"path\":\"…\",\"content\":\"…\"}'"),
+        "{text}"
+    );
+    assert!(!text.contains("create_note"), "{text}");
+}

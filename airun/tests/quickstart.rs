@@ -87,8 +87,7 @@ fn every_shell_block_of_the_quickstart_works() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stdout
         .lines()
-        .filter(|l| l.starts_with("::block "))
-        .last()
+        .rfind(|l| l.starts_with("::block "))
         .unwrap_or("before the first block");
     assert!(
         out.status.success(),

@@ -8,13 +8,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the assertion
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
+use petstore_server::Store;
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {
@@ -46,155 +44,9 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
 
 // ------------------------------------------------------------------ a stateful petstore
 
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Store {
-    pets: BTreeMap<String, Value>,
-    stars: BTreeSet<String>,
-    orders: usize,
-    next: u64,
-    /// Every X-Api-Key header value the server saw.
-    keys: BTreeSet<String>,
-}
-
-impl Store {
-    /// What undo must restore, by pet name: a deleted pet recreated through `POST /pets` gets
-    /// a new server-assigned id (the plan says so; its confidence is medium).
-    fn visible(&self) -> (BTreeMap<String, Value>, BTreeSet<String>, usize) {
-        let name = |id: &str| {
-            self.pets
-                .get(id)
-                .map(|p| p["name"].as_str().unwrap_or("").to_string())
-                .unwrap_or_default()
-        };
-        let pets = self
-            .pets
-            .values()
-            .map(|p| {
-                let mut p = p.clone();
-                let n = p["name"].as_str().unwrap_or("").to_string();
-                p.as_object_mut().unwrap().remove("id");
-                (n, p)
-            })
-            .collect();
-        let stars = self.stars.iter().map(|id| name(id)).collect();
-        (pets, stars, self.orders)
-    }
-
-    fn handle(&mut self, method: &str, path: &str, body: Value) -> (u16, Value) {
-        let Some(rest) = path.split('?').next().and_then(|p| p.strip_prefix("/v1/")) else {
-            return (404, json!({"message": "not under /v1"}));
-        };
-        let segs: Vec<&str> = rest.split('/').collect();
-        let pet = |id: &str, b: &Value| {
-            json!({"id": id, "name": b["name"], "tag": b.get("tag").cloned().unwrap_or(Value::Null),
-                   "status": b.get("status").cloned().unwrap_or(json!("available"))})
-        };
-        match (method, segs.as_slice()) {
-            ("GET", ["pets"]) => (200, Value::Array(self.pets.values().cloned().collect())),
-            ("POST", ["pets"]) => {
-                self.next += 1;
-                let id = format!("p{}", self.next);
-                let p = pet(&id, &body);
-                self.pets.insert(id, p.clone());
-                (201, p)
-            }
-            ("GET", ["pets", id]) => match self.pets.get(*id) {
-                Some(p) => (200, p.clone()),
-                None => (404, json!({"message": "no such pet"})),
-            },
-            ("PUT", ["pets", id]) => {
-                let created = !self.pets.contains_key(*id);
-                let p = pet(id, &body);
-                self.pets.insert(id.to_string(), p.clone());
-                (if created { 201 } else { 200 }, p)
-            }
-            ("PATCH", ["pets", id]) => match self.pets.get_mut(*id) {
-                Some(p) => {
-                    for k in ["name", "tag", "status"] {
-                        if let Some(v) = body.get(k) {
-                            p[k] = v.clone();
-                        }
-                    }
-                    (200, p.clone())
-                }
-                None => (404, json!({"message": "no such pet"})),
-            },
-            ("DELETE", ["pets", id]) => match self.pets.remove(*id) {
-                Some(_) => {
-                    self.stars.remove(*id);
-                    (204, Value::Null)
-                }
-                None => (404, json!({"message": "no such pet"})),
-            },
-            ("PUT", ["pets", id, "star"]) => {
-                self.stars.insert(id.to_string());
-                (204, Value::Null)
-            }
-            ("DELETE", ["pets", id, "star"]) => {
-                self.stars.remove(*id);
-                (204, Value::Null)
-            }
-            ("POST", ["store", "orders"]) => {
-                self.orders += 1;
-                (201, json!({"id": self.orders, "status": "placed"}))
-            }
-            _ => (404, json!({"message": "no route"})),
-        }
-    }
-}
-
+/// The petstore the README's walk-through runs (`cargo run -p petstore-server`), on a free port.
 fn serve() -> (String, Arc<Mutex<Store>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let store = Arc::new(Mutex::new(Store::default()));
-    let shared = Arc::clone(&store);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut parts = line.split_whitespace();
-            let method = parts.next().unwrap_or("").to_string();
-            let path = parts.next().unwrap_or("").to_string();
-            let mut length = 0usize;
-            let mut key = None;
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                    break;
-                }
-                let lower = h.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                if lower.starts_with("x-api-key:") {
-                    key = h.split_once(':').map(|(_, v)| v.trim().to_string());
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let (status, reply) = {
-                let mut s = shared.lock().unwrap();
-                s.keys.extend(key);
-                s.handle(&method, &path, body)
-            };
-            let text = if reply.is_null() {
-                String::new()
-            } else {
-                reply.to_string()
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-                text.len()
-            );
-        }
-    });
-    (url, store)
+    petstore_server::spawn("127.0.0.1:0").unwrap()
 }
 
 // ------------------------------------------------------------------ the tests
@@ -248,6 +100,16 @@ fn imported_petstore_builds_runs_and_undoes_from_new_processes() {
     cargo(&krate, &["build", "--quiet"]);
     let bin = root.join("target/generated/debug/petstore");
     assert!(bin.is_file());
+    // Its `call --help` example is one of its own capabilities.
+    let help = Command::new(&bin)
+        .args(["call", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("petstore call create_pet --args '{\"name\":\"…\"}'"),
+        "{help}"
+    );
 
     let (url, store) = serve();
     // A pet that was there before the agent came.
