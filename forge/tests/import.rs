@@ -292,7 +292,7 @@ fn filters_keep_what_undo_needs() {
 }
 
 #[test]
-fn python_modules_are_not_imported_yet_and_say_so() {
+fn a_missing_python_module_is_an_error_naming_it_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let out = forge()
         .args([
@@ -304,7 +304,9 @@ fn python_modules_are_not_imported_yet_and_say_so() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Python"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tools.py: No such file"), "{err}");
+    assert!(err.contains("Python"), "{err}");
     assert!(!tmp.path().join("x").exists());
 }
 
