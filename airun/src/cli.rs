@@ -272,7 +272,7 @@ fn call_example(bin: &str) -> String {
     let Some(def) = pick else {
         return format!("This {bin} has no capabilities linked in.");
     };
-    let args = example_args(&(def.input_schema)());
+    let args = example_args(&def.input_schema());
     format!(
         "Example:\n  {bin} call {} --args '{}'\n\n`{bin} list` shows every capability; `{bin} describe NAME` its arguments.",
         def.name,

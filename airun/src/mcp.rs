@@ -763,7 +763,7 @@ fn object(v: Value) -> Arc<JsonObject> {
 
 /// A capability's output schema as MCP takes it: only one with an object at its root.
 fn object_output(def: &CapabilityDef) -> Option<Arc<JsonObject>> {
-    let out = (def.output_schema)()?;
+    let out = def.output_schema()?;
     (out.as_value().get("type").and_then(Value::as_str) == Some("object"))
         .then(|| object(out.as_value().clone()))
 }
@@ -779,7 +779,7 @@ fn named_like(engine: &Engine, names: &[&str]) -> Option<&'static str> {
 
 /// The MCP tool of a capability.
 pub fn tool_of(def: &'static CapabilityDef) -> Tool {
-    let input = object((def.input_schema)().as_value().clone());
+    let input = object(def.input_schema().as_value().clone());
     let mut tool = Tool::new(def.name, def.description, input);
     if let Some(out) = object_output(def) {
         tool = tool.with_raw_output_schema(out);

@@ -37,8 +37,10 @@ fn undo_decl_summary(def: &CapabilityDef) -> String {
     match def.undo {
         UndoDecl::Undeclared => "not needed".to_string(),
         UndoDecl::Function { path, .. } => format!("function {path}"),
-        UndoDecl::Plan(build) => {
-            let p = build();
+        UndoDecl::Plan(_) => {
+            let Some(p) = def.undo.plan() else {
+                return String::new();
+            };
             if p.kind == aifirst::UndoKind::FileSnapshot {
                 let paths: Vec<String> = p.paths.iter().map(ToString::to_string).collect();
                 return format!("file_snapshot: {}", paths.join(", "));
@@ -58,13 +60,7 @@ fn undo_decl_summary(def: &CapabilityDef) -> String {
 
 /// How sure the plan is, and why, for a capability with a data plan.
 pub fn plan_confidence(def: &CapabilityDef) -> Option<(aifirst::Confidence, Vec<String>)> {
-    match def.undo {
-        UndoDecl::Plan(build) => {
-            let p = build();
-            Some((p.confidence, p.evidence))
-        }
-        _ => None,
-    }
+    def.undo.plan().map(|p| (p.confidence, p.evidence))
 }
 
 /// An undo's outcome as JSON, for `undo --json` and the MCP `undo` tool.
@@ -100,8 +96,8 @@ pub fn describe(def: &CapabilityDef) -> Value {
         "undo_evidence": plan_confidence(def).map(|(_, e)| e),
         "irreversible": matches!(def.undo, UndoDecl::Irreversible { .. }),
         "some_calls_irreversible": def.irreversible_when.is_some(),
-        "input_schema": (def.input_schema)().as_value(),
-        "output_schema": (def.output_schema)().map(|s| s.as_value().clone()),
+        "input_schema": def.input_schema().as_value(),
+        "output_schema": def.output_schema().map(|s| s.as_value().clone()),
         "defined_at": def.location.to_string(),
     })
 }

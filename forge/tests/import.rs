@@ -287,8 +287,8 @@ fn filters_keep_what_undo_needs() {
         "{stdout}"
     );
     let pets = std::fs::read_to_string(tmp.path().join("c/src/pets.rs")).unwrap();
-    assert!(pets.contains("pub async fn create_pet") && pets.contains("pub async fn delete_pet"));
-    assert!(!pets.contains("pub async fn list_pets"));
+    assert!(pets.contains("pub static create_pet:") && pets.contains("pub static delete_pet:"));
+    assert!(!pets.contains("pub static list_pets:"));
 }
 
 #[test]
@@ -367,14 +367,14 @@ paths:
         "{lib}"
     );
     let ops = std::fs::read_to_string(out.join("src/untagged.rs")).unwrap();
-    let upload = ops.split("pub async fn upload_file").nth(1).unwrap();
+    let upload = ops.split("pub static upload_file:").nth(1).unwrap();
     assert!(
         upload.contains(
             r#"server: ::core::option::Option::Some("https://upload.example.test/api/2.0")"#
         ),
         "{upload}"
     );
-    let get = ops.split("pub async fn get_file").nth(1).unwrap();
+    let get = ops.split("pub static get_file:").nth(1).unwrap();
     assert!(get.contains("server: ::core::option::Option::None"));
 }
 
@@ -469,7 +469,7 @@ fn a_huge_tag_is_split_into_several_modules() {
     let count = |f: &str| {
         std::fs::read_to_string(out.join("src").join(f))
             .unwrap()
-            .matches("pub async fn ")
+            .matches("pub static ")
             .count()
     };
     assert_eq!(count("things.rs"), 300);
@@ -480,6 +480,6 @@ fn a_huge_tag_is_split_into_several_modules() {
         assert!(lib.contains(&format!("pub mod {m};")), "{lib}");
     }
     let first = std::fs::read_to_string(out.join("src/things.rs")).unwrap();
-    assert!(first.contains("pub async fn get_thing0("));
-    assert!(!first.contains("pub async fn get_thing300("));
+    assert!(first.contains("pub static get_thing0:"));
+    assert!(!first.contains("pub static get_thing300:"));
 }

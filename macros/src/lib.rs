@@ -789,7 +789,6 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         None => quote!(::core::option::Option::None),
     };
     let (h0, h1, h2, h3) = (hint(0), hint(1), hint(2), hint(3));
-    let mut undo_items = TokenStream2::new();
     let undo = match (&attrs.undo, &attrs.irreversible) {
         (_, Some(reason)) => quote!(::aifirst::UndoDecl::Irreversible { reason: #reason }),
         (Some((Undo::Custom, _)), _) => quote!(::aifirst::UndoDecl::Custom),
@@ -799,8 +798,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 aifirst_capability::Confidence::High,
             );
             p.paths = paths.clone();
-            undo_items = plan_items(&p);
-            quote!(::aifirst::UndoDecl::Plan(__aifirst_undo_plan))
+            let json = plan_json(&p);
+            quote!(::aifirst::UndoDecl::Plan(#json))
         }
         (Some((Undo::Function(path), _)), _) => {
             let text = path.to_token_stream().to_string().replace(' ', "");
@@ -858,21 +857,17 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             });
             p.check = check.as_ref().map(cref);
             p.evidence = evidence.iter().map(LitStr::value).collect();
-            undo_items = plan_items(&p);
-            quote!(::aifirst::UndoDecl::Plan(__aifirst_undo_plan))
+            let json = plan_json(&p);
+            quote!(::aifirst::UndoDecl::Plan(#json))
         }
         (None, None) => quote!(::aifirst::UndoDecl::Undeclared),
     };
     let line = quote_spanned!(fn_ident.span()=> ::core::line!());
     let (params, parse_args, input_schema) = match (&attrs.input_schema, fields.first()) {
         (Some(lit), Some((_, ty, _))) => (
-            quote! {
-                fn __aifirst_input_schema() -> ::aifirst::__private::schemars::Schema {
-                    ::aifirst::__private::schema_from_json(#lit)
-                }
-            },
+            quote! {},
             quote! { let p: #ty = ::aifirst::__private::from_args(args)?; },
-            quote!(__aifirst_input_schema),
+            quote!(::aifirst::SchemaSource::Json(#lit)),
         ),
         _ => (
             quote! {
@@ -882,13 +877,15 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 struct __AifirstParams { #(#field_defs),* }
             },
             quote! { let p: __AifirstParams = ::aifirst::__private::from_args(args)?; },
-            quote!(::aifirst::__private::schema_of::<__AifirstParams>),
+            quote!(::aifirst::SchemaSource::Derived(
+                ::aifirst::__private::derived_schema::<__AifirstParams>
+            )),
         ),
     };
-    // forge's handlers (`input_schema = "…"`, `async fn(ctx: &Ctx, args: ::aifirst::Value) ->
-    // ::core::result::Result<::aifirst::Value, ::aifirst::ToolError>`) already take and give what
-    // the shim would convert: their future is boxed as it is, with no second state machine
-    // around it (one per operation, in crates of thousands).
+    // Handlers of the shape forge used to generate (`input_schema = "…"`, `async fn(ctx: &Ctx,
+    // args: ::aifirst::Value) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError>`)
+    // already take and give what the shim would convert: their future is boxed as it is, with
+    // no second state machine around it.
     let spelled = |t: &dyn ToTokens| t.to_token_stream().to_string().replace(' ', "");
     let passthrough = raw
         && uses_ctx
@@ -909,15 +906,21 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             })
         }
     };
-    let output_schema = match &attrs.output_schema {
-        Some(lit) => quote! {
-            ::core::option::Option::Some(::aifirst::__private::schema_from_json(#lit))
-        },
-        None => quote! {
-            #[allow(unused_imports)]
-            use ::aifirst::__private::{HasOutputSchema as _, NoOutputSchema as _};
-            (&&::aifirst::__private::OutputProbe::<#out_ty>(::core::marker::PhantomData)).output_schema()
-        },
+    let (output_items, output_schema) = match &attrs.output_schema {
+        Some(lit) => (
+            TokenStream2::new(),
+            quote!(::aifirst::SchemaSource::Json(#lit)),
+        ),
+        None => (
+            quote! {
+                fn __aifirst_output_schema() -> ::core::option::Option<::aifirst::__private::schemars::Schema> {
+                    #[allow(unused_imports)]
+                    use ::aifirst::__private::{HasOutputSchema as _, NoOutputSchema as _};
+                    (&&::aifirst::__private::OutputProbe::<#out_ty>(::core::marker::PhantomData)).output_schema()
+                }
+            },
+            quote!(::aifirst::SchemaSource::Derived(__aifirst_output_schema)),
+        ),
     };
     let expanded = quote! {
         #func
@@ -934,11 +937,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 #body
             }
 
-            fn __aifirst_output_schema() -> ::core::option::Option<::aifirst::__private::schemars::Schema> {
-                #output_schema
-            }
-
-            #undo_items
+            #output_items
 
             #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
             #[linkme(crate = ::aifirst::__private::linkme)]
@@ -949,9 +948,9 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 idempotent: #idempotent,
                 hints: ::aifirst::AnnotationHints { read_only: #h0, destructive: #h1, idempotent: #h2, open_world: #h3 },
                 undo: #undo,
-                input_schema: #input_schema,
-                output_schema: __aifirst_output_schema,
-                call: __aifirst_call,
+                input: #input_schema,
+                output: #output_schema,
+                call: ::aifirst::Handler::Fn(__aifirst_call),
                 location: ::aifirst::SourceLocation { file: ::core::file!(), line: #line, module: ::core::module_path!() },
                 tags: &[#(#tags),*],
                 route: #route,
@@ -962,17 +961,12 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     expanded
 }
 
-/// The plan's builder: the plan as JSON text, read back on first use (the engine builds a plan
-/// once per capability). One call per capability instead of code that builds each string, map
-/// and vector: on GitHub's 1,223 operations that code was a quarter of the generated crate's
-/// machine code.
-fn plan_items(p: &aifirst_capability::UndoPlan) -> TokenStream2 {
-    let json = serde_json::to_string(p).unwrap_or_default();
-    quote! {
-        fn __aifirst_undo_plan() -> ::aifirst::UndoPlan {
-            ::aifirst::__private::undo_plan(#json)
-        }
-    }
+/// The plan as JSON text, read back on first use (the engine reads a plan once per
+/// capability): one string per capability instead of code that builds each string, map and
+/// vector (on GitHub's 1,223 operations that code was a quarter of a generated crate's machine
+/// code).
+fn plan_json(p: &aifirst_capability::UndoPlan) -> String {
+    serde_json::to_string(p).unwrap_or_default()
 }
 
 fn capitalise(s: &str) -> String {

@@ -38,6 +38,11 @@ pub fn schema_of<T: schemars::JsonSchema>() -> schemars::Schema {
     schema
 }
 
+/// [`schema_of`] as a [`crate::SchemaSource::Derived`] takes it.
+pub fn derived_schema<T: schemars::JsonSchema>() -> Option<schemars::Schema> {
+    Some(schema_of::<T>())
+}
+
 /// A schema given as JSON text (`input_schema = "…"`; the macro checked it is a JSON object).
 pub fn schema_from_json(text: &str) -> schemars::Schema {
     serde_json::from_str::<serde_json::Map<String, Value>>(text)

@@ -633,7 +633,7 @@ fn plan_kind(undo: &UndoDecl) -> &'static str {
         UndoDecl::Undeclared => "none",
         UndoDecl::Function { .. } => "function",
         // `#[capability]` makes inverse, restore, recreate and file_snapshot plans.
-        UndoDecl::Plan(build) => build().kind.as_str(),
+        UndoDecl::Plan(_) => undo.plan().map_or("irreversible", |p| p.kind.as_str()),
         UndoDecl::Custom => "custom",
         UndoDecl::Irreversible { .. } => "irreversible",
     }

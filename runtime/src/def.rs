@@ -58,14 +58,70 @@ pub enum UndoDecl {
     Undeclared,
     /// A compensating function.
     Function { path: &'static str, call: UndoFn },
-    /// A data plan (`inverse(...)`, `restore(...)`, `recreate(...)`): journaled and replayable.
-    /// The same typed [`UndoPlan`] forge infers, built on demand (like the schemas: registered
-    /// items are `const`); the engine builds it once per capability.
-    Plan(fn() -> UndoPlan),
+    /// A data plan (`inverse(...)`, `restore(...)`, `recreate(...)`, `file_snapshot(...)`):
+    /// journaled and replayable. The JSON text of the same typed [`UndoPlan`] forge infers,
+    /// written and checked when the capability was compiled (registered items are `const`);
+    /// [`UndoDecl::plan`] reads it back, and the engine does so once per capability.
+    Plan(&'static str),
     /// The body records its own compensation with [`Ctx::on_undo`].
     Custom,
     /// Cannot be undone; policy must allow it.
     Irreversible { reason: &'static str },
+}
+
+impl UndoDecl {
+    /// The data plan, read back from its JSON text (`None` for the other kinds). A text that
+    /// does not read back — a bug, since it was checked when written — gives an irreversible
+    /// plan naming the error, never a panic.
+    pub fn plan(&self) -> Option<UndoPlan> {
+        match self {
+            UndoDecl::Plan(json) => Some(crate::__private::undo_plan(json)),
+            _ => None,
+        }
+    }
+}
+
+/// A JSON Schema as the capability carries it.
+#[derive(Debug, Clone, Copy)]
+pub enum SchemaSource {
+    /// JSON text written when the capability was compiled (forge's, or `input_schema = "…"`).
+    /// A text that is not a JSON object reads as the open schema `{}`.
+    Json(&'static str),
+    /// Derived from a Rust type on demand (`None`: the type has no schema).
+    Derived(fn() -> Option<Schema>),
+    /// No schema (a result type without one).
+    None,
+}
+
+impl SchemaSource {
+    /// The schema, if there is one.
+    pub fn get(&self) -> Option<Schema> {
+        match self {
+            SchemaSource::Json(text) => Some(crate::__private::schema_from_json(text)),
+            SchemaSource::Derived(f) => f(),
+            SchemaSource::None => None,
+        }
+    }
+}
+
+/// How a call runs.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// A Rust function (what `#[capability]` generates).
+    Fn(CallFn),
+    /// An HTTP operation, described as data and run by the runtime's HTTP binding (what forge
+    /// generates: one static per operation and no code, so that a crate of thousands of
+    /// operations compiles in seconds).
+    Http {
+        api: &'static crate::http::Api,
+        operation: &'static crate::http::Operation,
+    },
+    /// A function of a Python module the crate carries, run by the module's worker (what forge
+    /// generates from a Python module).
+    Python {
+        module: &'static crate::python::PyModule,
+        function: &'static str,
+    },
 }
 
 /// Everything the runtime knows about a capability, as a `const`.
@@ -76,11 +132,12 @@ pub struct CapabilityDef {
     pub idempotent: bool,
     pub hints: AnnotationHints,
     pub undo: UndoDecl,
-    /// JSON Schema 2020-12 of the arguments.
-    pub input_schema: fn() -> Schema,
-    /// JSON Schema of the result, when its type implements `JsonSchema`.
-    pub output_schema: fn() -> Option<Schema>,
-    pub call: CallFn,
+    /// JSON Schema 2020-12 of the arguments (read with [`CapabilityDef::input_schema`]).
+    pub input: SchemaSource,
+    /// JSON Schema of the result, when there is one (read with
+    /// [`CapabilityDef::output_schema`]).
+    pub output: SchemaSource,
+    pub call: Handler,
     pub location: SourceLocation,
     /// Words to find it by (an OpenAPI operation's tags), for a dynamic toolset's search.
     pub tags: &'static [&'static str],
@@ -103,9 +160,29 @@ impl CapabilityDef {
         a
     }
 
+    /// JSON Schema 2020-12 of the arguments (the open object schema when none was given).
+    pub fn input_schema(&self) -> Schema {
+        self.input
+            .get()
+            .unwrap_or_else(|| Schema::from(serde_json::Map::new()))
+    }
+
+    /// JSON Schema of the result, when there is one.
+    pub fn output_schema(&self) -> Option<Schema> {
+        self.output.get()
+    }
+
     /// Calls the capability with JSON arguments.
     pub async fn invoke(&self, ctx: &Ctx, args: Value) -> Result<Value, ToolError> {
-        (self.call)(ctx, args).await
+        match self.call {
+            Handler::Fn(call) => call(ctx, args).await,
+            Handler::Http { api, operation } => {
+                crate::http::call_in(ctx, api, operation, &args).await
+            }
+            Handler::Python { module, function } => {
+                crate::python::call(ctx, module, function, args).await
+            }
+        }
     }
 }
 

@@ -439,7 +439,7 @@ impl Engine {
         if let Some(c) = cache.get(def.name) {
             return Arc::clone(c);
         }
-        let schema = (def.input_schema)();
+        let schema = def.input_schema();
         let structured = schema
             .as_value()
             .get("properties")
@@ -465,13 +465,16 @@ impl Engine {
 
     /// The data plan of a capability that declares one (built once).
     fn plan(&self, def: &'static CapabilityDef) -> Option<Arc<UndoPlan>> {
-        let UndoDecl::Plan(build) = def.undo else {
+        if !matches!(def.undo, UndoDecl::Plan(_)) {
             return None;
-        };
+        }
         let mut cache = self.plans.lock().unwrap_or_else(|p| p.into_inner());
-        Some(Arc::clone(
-            cache.entry(def.name).or_insert_with(|| Arc::new(build())),
-        ))
+        if let Some(p) = cache.get(def.name) {
+            return Some(Arc::clone(p));
+        }
+        let plan = Arc::new(def.undo.plan()?);
+        cache.insert(def.name, Arc::clone(&plan));
+        Some(plan)
     }
 
     fn record_call(&self, ev: &CallEvent<'_>) -> Result<(), String> {

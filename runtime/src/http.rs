@@ -1297,11 +1297,10 @@ fn encode_segment(s: &str) -> String {
 /// Sends one request through the sandbox of `ctx` and returns the response body as JSON (text
 /// bodies become a string, empty bodies `null`). Statuses outside 2xx are [`ToolError::Http`]
 /// with an excerpt of the body. Records the response's `Location` header in `ctx` for undo
-/// plans that name `$location.id`. Generated handlers call this.
+/// plans that name `$location.id`. [`crate::Handler::Http`] (what forge generates) calls this.
 ///
-/// The future is boxed, and this function is not `async`: a generated crate's handlers (1,223 of
-/// them for GitHub) each await it, and an inline future type would be compiled into every one
-/// of them — most of a release build's time.
+/// The future is boxed, and this function is not `async`: it is also what a hand-written
+/// handler awaits, and an inline future type would be compiled into every one of them.
 #[inline(never)]
 pub fn call_in<'a>(
     ctx: &'a crate::Ctx,

@@ -46,7 +46,10 @@ pub use aifirst_capability::{
 };
 pub use aifirst_macros::capability;
 pub use ctx::{Compensation, Ctx, UndoCall};
-pub use def::{AnnotationHints, CapabilityDef, IrreversibleWhen, SourceLocation, UndoDecl, UndoFn};
+pub use def::{
+    AnnotationHints, CapabilityDef, Handler, IrreversibleWhen, SchemaSource, SourceLocation,
+    UndoDecl, UndoFn,
+};
 pub use engine::{
     default_state_dir, CallError, CallEvent, CallOptions, CallStatus, Engine, Planned, Recorder,
     Resolution, UndoEvent, UndoOptions, UndoPhase, UndoReport, UndoTarget, DEFAULT_SNAPSHOT_LIMIT,

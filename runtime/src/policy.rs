@@ -89,8 +89,7 @@ impl Policy {
             }
         }
         let mut verdict = Verdict::Allow;
-        if let (Some(floor), UndoDecl::Plan(build)) = (self.confirm_below, def.undo) {
-            let plan = build();
+        if let (Some(floor), Some(plan)) = (self.confirm_below, def.undo.plan()) {
             if plan.confidence < floor {
                 verdict = Verdict::Confirm(format!(
                     "the {} plan that would undo `{}` is only {} confidence (policy confirms below {})",

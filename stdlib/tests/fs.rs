@@ -116,7 +116,7 @@ fn every_tool_is_registered_with_the_official_names_and_arguments() {
         assert!(registry.get(name).is_some(), "{name} is missing");
     }
     let props = |tool: &str| {
-        let schema = (registry.get(tool).unwrap().input_schema)();
+        let schema = registry.get(tool).unwrap().input_schema();
         let v = serde_json::to_value(&schema).unwrap();
         v["properties"].as_object().cloned().unwrap_or_default()
     };
@@ -125,7 +125,7 @@ fn every_tool_is_registered_with_the_official_names_and_arguments() {
     assert!(props("search_files").contains_key("excludePatterns"));
     assert!(props("list_directory_with_sizes").contains_key("sortBy"));
     let edit_schema =
-        serde_json::to_string(&(registry.get("edit_file").unwrap().input_schema)()).unwrap();
+        serde_json::to_string(&registry.get("edit_file").unwrap().input_schema()).unwrap();
     assert!(
         edit_schema.contains("\"oldText\"") && edit_schema.contains("\"newText\""),
         "{edit_schema}"

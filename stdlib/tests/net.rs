@@ -320,7 +320,7 @@ const PAGE: &str = "<!doctype html><html><head><title>The title</title>\
 fn the_tools_are_registered_with_their_effects() {
     let registry = Registry::new().unwrap();
     let props = |tool: &str| {
-        let schema = (registry.get(tool).unwrap().input_schema)();
+        let schema = registry.get(tool).unwrap().input_schema();
         let v = serde_json::to_value(&schema).unwrap();
         v["properties"].as_object().cloned().unwrap_or_default()
     };

@@ -135,7 +135,7 @@ fn every_tool_is_registered_with_its_arguments_and_annotations() {
         assert!(registry.get(name).is_some(), "{name} is missing");
     }
     let props = |tool: &str| {
-        let schema = (registry.get(tool).unwrap().input_schema)();
+        let schema = registry.get(tool).unwrap().input_schema();
         let v = serde_json::to_value(&schema).unwrap();
         v["properties"].as_object().cloned().unwrap_or_default()
     };
@@ -166,8 +166,8 @@ fn every_tool_is_registered_with_its_arguments_and_annotations() {
     assert_eq!(a.idempotent_hint, Some(false));
     assert_eq!(a.open_world_hint, Some(true));
     match def.undo {
-        UndoDecl::Plan(plan) => {
-            let plan = plan();
+        UndoDecl::Plan(_) => {
+            let plan = def.undo.plan().unwrap();
             assert_eq!(plan.kind, UndoKind::FileSnapshot);
             assert_eq!(plan.paths.len(), 1);
         }

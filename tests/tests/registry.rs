@@ -38,7 +38,7 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
     let create = reg.get("caps_a_create_note").unwrap();
     assert_eq!(create.description, "Creates a note.");
     assert_eq!(create.effects, [Effect::Create]);
-    let input = (create.input_schema)();
+    let input = create.input_schema();
     let input = input.as_value();
     assert_eq!(
         input["$schema"],
@@ -51,13 +51,12 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
         "The note's title."
     );
     assert_eq!(input["required"], json!(["title"]));
-    let output = (create.output_schema)().expect("Note implements JsonSchema");
+    let output = create.output_schema().expect("Note implements JsonSchema");
     assert!(output.as_value()["properties"].get("id").is_some());
     // The plan is the same typed value forge infers (aifirst_capability::UndoPlan).
-    let UndoDecl::Plan(build) = create.undo else {
+    let (UndoDecl::Plan(_), Some(p)) = (create.undo, create.undo.plan()) else {
         panic!("{:?}", create.undo);
     };
-    let p = build();
     assert_eq!((p.guard, &p.when_absent, &p.check), (None, &None, &None));
     assert!(p.snapshot_args.is_empty() && p.evidence.is_empty());
     assert_eq!(
@@ -81,10 +80,10 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
         (Some(false), Some(false))
     );
 
-    let UndoDecl::Plan(build) = reg.get("caps_a_rename_note").unwrap().undo else {
+    let undo = reg.get("caps_a_rename_note").unwrap().undo;
+    let (UndoDecl::Plan(_), Some(p)) = (undo, undo.plan()) else {
         panic!("a plan");
     };
-    let p = build();
     assert_eq!(p.kind, UndoKind::Restore);
     assert_eq!(
         p.snapshot.map(|s| s.name).as_deref(),
@@ -105,8 +104,8 @@ fn registry_sees_both_crates_with_schemas_and_effects() {
     assert_eq!(delete.annotations().destructive_hint, Some(true));
 
     let shout = reg.get("caps_b_shout").unwrap();
-    assert!((shout.output_schema)().is_none(), "Shout has no JsonSchema");
-    let input = (shout.input_schema)();
+    assert!(shout.output_schema().is_none(), "Shout has no JsonSchema");
+    let input = shout.input_schema();
     assert_eq!(
         input.as_value()["required"],
         json!(["text"]),
@@ -140,8 +139,7 @@ fn every_declared_plan_reads_back() {
     let reg = Registry::new().unwrap();
     let mut plans = 0;
     for def in reg.iter() {
-        if let UndoDecl::Plan(build) = def.undo {
-            let p = build();
+        if let Some(p) = def.undo.plan() {
             assert!(p.reverses(), "{}: {p:?}", def.name);
             plans += 1;
         }
@@ -240,11 +238,11 @@ fn schemas_given_as_json_text_are_used_verbatim() {
     let reg = Registry::new().unwrap();
     let def = reg.get("raw_schema_echo").unwrap();
     assert_eq!(
-        (def.input_schema)().as_value(),
+        def.input_schema().as_value(),
         &json!({"type":"object","properties":{"q":{"type":"string","description":"What to echo."}},"required":["q"]})
     );
     assert_eq!(
-        (def.output_schema)().unwrap().as_value(),
+        def.output_schema().unwrap().as_value(),
         &json!({"type":"object","properties":{"q":{"type":"string"}}})
     );
     let v = block_on(def.invoke(&Ctx::new(), json!({"q": "hi", "extra": 1}))).unwrap();
@@ -266,10 +264,10 @@ async fn quoted_undo_args(args: aifirst::Value) -> Result<aifirst::Value, ToolEr
 #[test]
 fn quoted_undo_argument_names_are_arguments() {
     let reg = Registry::new().unwrap();
-    let UndoDecl::Plan(build) = reg.get("quoted_undo_args").unwrap().undo else {
+    let undo = reg.get("quoted_undo_args").unwrap().undo;
+    let (UndoDecl::Plan(_), Some(p)) = (undo, undo.plan()) else {
         panic!("a plan");
     };
-    let p = build();
     let names: Vec<&str> = p.args.keys().map(String::as_str).collect();
     assert_eq!(names, ["pet-id", "snapshot"]);
     assert!(p.snapshot.is_none());

@@ -1,14 +1,14 @@
-//! The handler body of an HTTP capability: a call into the runtime's HTTP binding with the
-//! operation's method, path template, parameters and body as data.
+//! The handler of an HTTP capability: the operation's method, path template, parameters and
+//! body as data, which the runtime's HTTP binding runs (`::aifirst::Handler::Http`).
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::quote;
 use serde_json::Value;
 
-use super::{doc_lines, first_line, server_url, shared_attrs, undo_words, EmitOptions};
+use super::{first_line, server_url, undo_words, Definition, EmitOptions};
 use crate::ir::{BodyShape, Capability, HttpBinding, ParamLocation};
 
-/// One handler: the `#[capability]` attribute and a call into the HTTP binding.
+/// One capability's definition, with the operation as its handler.
 pub(super) fn handler(
     c: &Capability,
     h: &HttpBinding,
@@ -16,24 +16,18 @@ pub(super) fn handler(
     base_url: &str,
     opts: &EmitOptions,
 ) -> TokenStream {
-    let fn_ident = Ident::new(fn_name, Span::call_site());
-    let name = c.name.as_str();
     let description = if c.description.trim().is_empty() {
         format!("{} {}", h.method, h.path)
     } else {
         c.description.clone()
     };
-    let shared = shared_attrs(c);
     let output = opts
         .output_schemas
         .then_some(c.output_schema.as_ref())
         .flatten()
         .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
         .filter(Value::is_object)
-        .map(|v| {
-            let text = v.to_string();
-            quote!(output_schema = #text,)
-        });
+        .map(|v| v.to_string());
     let mut text = format!(
         "{}\n\n`{} {}` — undo: {}.",
         first_line(&description),
@@ -44,8 +38,6 @@ pub(super) fn handler(
     if c.deprecated {
         text.push_str("\n\nDeprecated by the API.");
     }
-    let doc = doc_lines(&text);
-    let tags = c.tags.iter().map(String::as_str);
     let route = format!("{} {}", h.method, h.path);
     let method = h.method.as_str();
     // A path parameter that allows reserved characters becomes `{+name}` (reserved expansion):
@@ -91,28 +83,26 @@ pub(super) fn handler(
         Some(u) => quote!(::core::option::Option::Some(#u)),
         None => quote!(::core::option::Option::None),
     };
-    quote! {
-        #(#[doc = #doc])*
-        #[::aifirst::capability(
-            name = #name,
-            description = #description,
-            #shared
-            #output
-            tags = [#(#tags),*],
-            route = #route,
-        )]
-        pub async fn #fn_ident(
-            ctx: &::aifirst::Ctx,
-            args: ::aifirst::Value,
-        ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
-            static OPERATION: ::aifirst::http::Operation = ::aifirst::http::Operation {
+    let handler = quote! {
+        ::aifirst::Handler::Http {
+            api: &crate::API,
+            operation: &::aifirst::http::Operation {
                 method: #method,
                 path: #path,
                 params: &[#(#params),*],
                 body: #body,
                 server: #server,
-            };
-            ::aifirst::http::call_in(ctx, &crate::API, &OPERATION, &args).await
+            },
         }
+    };
+    Definition {
+        c,
+        ident: fn_name,
+        description: &description,
+        doc: &text,
+        output,
+        handler,
+        route: &route,
     }
+    .tokens()
 }

@@ -17,7 +17,7 @@ pub mod write;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use aifirst_capability::{Annotations, Effect, UndoKind, UndoPlan};
+use aifirst_capability::{Annotations, Call, CapabilityRef, Confidence, UndoKind, UndoPlan};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
@@ -347,8 +347,10 @@ pub fn emit(
             .iter()
             .zip(&names)
             .map(|(c, n)| handler(c, n, &base_url, &python_modules, opts));
+        // Each capability is a static named as its handler function was (snake_case).
         let tokens = quote! {
             #(#![doc = #doc])*
+            #![allow(non_upper_case_globals)]
             #(#fns)*
         };
         files.insert(path.clone(), rust(&path, tokens)?);
@@ -602,151 +604,167 @@ fn credentials(ir: &Ir, caps: &[&Capability]) -> Vec<Credential> {
     out
 }
 
-fn effect_ident(e: Effect) -> Ident {
-    Ident::new(e.as_str(), Span::call_site())
+/// A capability's definition: one `static` of the runtime's `CapabilityDef`, registered in the
+/// runtime's distributed slice, whose `call` is the binding's data (`handler`). No code per
+/// capability: GitHub's 1,223 operations were each an `async fn` plus the `#[capability]`
+/// expansion around it (five functions), most of a dev rebuild of the crate.
+struct Definition<'a> {
+    c: &'a Capability,
+    ident: &'a str,
+    description: &'a str,
+    /// The doc comment's text.
+    doc: &'a str,
+    /// The output schema's JSON text, when the crate carries output schemas.
+    output: Option<String>,
+    /// `::aifirst::Handler::…`.
+    handler: TokenStream,
+    route: &'a str,
 }
 
-/// The part of a `#[capability]` attribute every binding writes alike: effects, idempotence,
-/// annotation hints, undo and the input schema, each followed by a comma.
-fn shared_attrs(c: &Capability) -> TokenStream {
-    let effects = c.effects.iter().map(|e| effect_ident(*e));
-    let (idempotent, hints) = hint_attrs(c);
-    let idempotent = idempotent.then(|| quote!(idempotent,));
-    let undo = undo_attr(c).map(|u| quote!(#u,));
-    let input = serde_json::to_string(&c.input_schema).unwrap_or_else(|_| "{}".to_string());
-    quote! {
-        effects(#(#effects),*),
-        #idempotent
-        #(#hints,)*
-        #undo
-        input_schema = #input,
+impl Definition<'_> {
+    fn tokens(&self) -> TokenStream {
+        let c = self.c;
+        let ident = Ident::new(self.ident, Span::call_site());
+        let doc = doc_lines(self.doc);
+        let (name, description, route) = (c.name.as_str(), self.description, self.route);
+        let effects = c.effects.iter().map(|e| {
+            let variant = Ident::new(&capitalise(e.as_str()), Span::call_site());
+            quote!(::aifirst::Effect::#variant)
+        });
+        let (declared, [h0, h1, h2, h3]) = hints(c);
+        let idempotent =
+            declared || (!c.effects.is_empty() && !c.effects.iter().any(|e| e.is_mutating()));
+        let hint = |h: Option<bool>| match h {
+            Some(v) => quote!(::core::option::Option::Some(#v)),
+            None => quote!(::core::option::Option::None),
+        };
+        let (h0, h1, h2, h3) = (hint(h0), hint(h1), hint(h2), hint(h3));
+        let undo = undo_decl(c);
+        let input = serde_json::to_string(&c.input_schema).unwrap_or_else(|_| "{}".to_string());
+        let output = match &self.output {
+            Some(text) => quote!(::aifirst::SchemaSource::Json(#text)),
+            None => quote!(::aifirst::SchemaSource::None),
+        };
+        let tags = c.tags.iter().map(String::as_str);
+        let handler = &self.handler;
+        quote! {
+            #(#[doc = #doc])*
+            #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
+            #[linkme(crate = ::aifirst::__private::linkme)]
+            pub static #ident: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+                name: #name,
+                description: #description,
+                effects: &[#(#effects),*],
+                idempotent: #idempotent,
+                hints: ::aifirst::AnnotationHints {
+                    read_only: #h0,
+                    destructive: #h1,
+                    idempotent: #h2,
+                    open_world: #h3,
+                },
+                undo: #undo,
+                input: ::aifirst::SchemaSource::Json(#input),
+                output: #output,
+                call: #handler,
+                location: ::aifirst::SourceLocation {
+                    file: ::core::file!(),
+                    line: ::core::line!(),
+                    module: ::core::module_path!(),
+                },
+                tags: &[#(#tags),*],
+                route: ::core::option::Option::Some(#route),
+                irreversible_when: ::core::option::Option::None,
+            };
+        }
     }
 }
 
-/// The `undo = …` or `irreversible = …` part of the attribute.
-fn undo_attr(c: &Capability) -> Option<TokenStream> {
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// How the capability is undone, as the runtime's `UndoDecl`: a plan as the JSON text of the
+/// shared `UndoPlan` (what `#[capability]` writes for `undo = inverse(…)`), `Irreversible` with
+/// the reason for a mutating capability without one, `Undeclared` otherwise.
+fn undo_decl(c: &Capability) -> TokenStream {
     let mutating = c.effects.iter().any(|e| e.is_mutating());
     let destructive = c.effects.iter().any(|e| e.is_destructive());
-    let irreversible = |why: &str| Some(quote!(irreversible = #why));
-    let Some(plan) = &c.undo else {
-        return if destructive {
+    let irreversible = |why: &str| quote!(::aifirst::UndoDecl::Irreversible { reason: #why });
+    let none = || quote!(::aifirst::UndoDecl::Undeclared);
+    let uninferred = || {
+        if destructive {
             irreversible("no undo plan was inferred")
         } else {
-            None
-        };
-    };
-    let kind = match plan.kind {
-        UndoKind::None => {
-            return if destructive {
-                irreversible("no undo plan was inferred")
-            } else {
-                None
-            }
+            none()
         }
+    };
+    let Some(plan) = &c.undo else {
+        return uninferred();
+    };
+    let registered = match plan.kind {
+        UndoKind::None => return uninferred(),
         UndoKind::Irreversible => {
             let why = plan.reason.as_deref().unwrap_or("cannot be undone");
-            return if mutating { irreversible(why) } else { None };
+            return if mutating { irreversible(why) } else { none() };
         }
-        UndoKind::Inverse => "inverse",
-        UndoKind::Restore => "restore",
-        UndoKind::Recreate => "recreate",
         UndoKind::FileSnapshot if !plan.paths.is_empty() => {
-            let paths = plan.paths.iter().map(|p| p.to_string());
-            return Some(quote!(undo = file_snapshot(paths = [#(#paths),*])));
+            let mut p = UndoPlan::bare(UndoKind::FileSnapshot, Confidence::High);
+            p.paths = plan.paths.clone();
+            p
         }
         UndoKind::FileSnapshot | UndoKind::Custom => {
             return irreversible("this plan kind has no generated implementation");
         }
-    };
-    let Some(target) = &plan.target else {
-        return irreversible("the undo plan names no capability");
-    };
-    let kind = Ident::new(kind, Span::call_site());
-    let target = target.name.as_str();
-    let mut parts: Vec<TokenStream> = vec![quote!(#target)];
-    if let Some(s) = &plan.snapshot {
-        let s = s.name.as_str();
-        parts.push(quote!(snapshot = #s));
-    }
-    if let Some(g) = plan.guard {
-        let g = match g {
-            aifirst_capability::Guard::SnapshotAbsent => "snapshot_absent",
-            aifirst_capability::Guard::SnapshotPresent => "snapshot_present",
-        };
-        parts.push(quote!(guard = #g));
-    }
-    if let Some(w) = &plan.when_absent {
-        let name = w.capability.name.as_str();
-        if w.args.is_empty() {
-            parts.push(quote!(when_absent = #name));
-        } else {
-            let wargs = w.args.iter().map(|(k, v)| {
-                let v = v.to_string();
-                quote!(#k = #v)
+        UndoKind::Inverse | UndoKind::Restore | UndoKind::Recreate => {
+            let Some(target) = &plan.target else {
+                return irreversible("the undo plan names no capability");
+            };
+            // By name only, as the runtime resolves them.
+            let by_name = |r: &CapabilityRef| CapabilityRef {
+                name: r.name.clone(),
+                operation_id: None,
+            };
+            let mut p = UndoPlan::bare(plan.kind, plan.confidence);
+            p.target = Some(by_name(target));
+            p.args = plan.args.clone();
+            p.snapshot = plan.snapshot.as_ref().map(by_name);
+            p.snapshot_args = plan.snapshot_args.clone();
+            p.guard = plan.guard;
+            p.when_absent = plan.when_absent.as_ref().map(|w| Call {
+                capability: by_name(&w.capability),
+                args: w.args.clone(),
             });
-            parts.push(quote!(when_absent(#name, #(#wargs),*)));
+            p.check = plan.check.as_ref().map(by_name);
+            p.evidence = plan.evidence.clone();
+            p
         }
-    }
-    if let Some(c) = &plan.check {
-        let c = c.name.as_str();
-        parts.push(quote!(check = #c));
-    }
-    for (k, v) in &plan.args {
-        let v = v.to_string();
-        parts.push(quote!(#k = #v));
-    }
-    if !plan.snapshot_args.is_empty() {
-        let sargs = plan.snapshot_args.iter().map(|(k, v)| {
-            let v = v.to_string();
-            quote!(#k = #v)
-        });
-        parts.push(quote!(snapshot_args(#(#sargs),*)));
-    }
-    let confidence = plan.confidence.as_str();
-    parts.push(quote!(confidence = #confidence));
-    for e in &plan.evidence {
-        parts.push(quote!(evidence = #e));
-    }
-    Some(quote!(undo = #kind(#(#parts),*)))
+    };
+    let json = serde_json::to_string(&registered).unwrap_or_default();
+    quote!(::aifirst::UndoDecl::Plan(#json))
 }
 
-/// Annotation hints where the description's differ from what the effects imply.
-fn hint_attrs(c: &Capability) -> (bool, Vec<TokenStream>) {
+/// Whether the capability is declared idempotent, and the annotation hints (read-only,
+/// destructive, idempotent, open-world) where the description's differ from what the effects
+/// imply.
+fn hints(c: &Capability) -> (bool, [Option<bool>; 4]) {
     let idempotent =
         c.annotations.idempotent_hint == Some(true) && c.effects.iter().any(|e| e.is_mutating());
     let derived = Annotations::from_effects(&c.effects, idempotent);
-    let mut out = Vec::new();
-    let pairs = [
-        (
-            "read_only_hint",
-            c.annotations.read_only_hint,
-            derived.read_only_hint,
-        ),
-        (
-            "destructive_hint",
-            c.annotations.destructive_hint,
-            derived.destructive_hint,
-        ),
-        (
-            "idempotent_hint",
-            c.annotations.idempotent_hint,
-            derived.idempotent_hint,
-        ),
-        (
-            "open_world_hint",
-            c.annotations.open_world_hint,
-            derived.open_world_hint,
-        ),
-    ];
-    for (name, want, got) in pairs {
-        if let Some(v) = want {
-            if Some(v) != got {
-                let name = Ident::new(name, Span::call_site());
-                out.push(quote!(#name = #v));
-            }
-        }
-    }
-    (idempotent, out)
+    let differs = |want: Option<bool>, got: Option<bool>| want.filter(|v| Some(*v) != got);
+    let a = &c.annotations;
+    (
+        idempotent,
+        [
+            differs(a.read_only_hint, derived.read_only_hint),
+            differs(a.destructive_hint, derived.destructive_hint),
+            differs(a.idempotent_hint, derived.idempotent_hint),
+            differs(a.open_world_hint, derived.open_world_hint),
+        ],
+    )
 }
 
 fn undo_words(plan: Option<&UndoPlan>) -> String {
@@ -763,7 +781,7 @@ fn undo_words(plan: Option<&UndoPlan>) -> String {
     }
 }
 
-/// One handler: the `#[capability]` attribute and a call into the capability's binding.
+/// One capability's definition (a `static`), with its binding's data as its handler.
 fn handler(
     c: &Capability,
     fn_name: &str,

@@ -1,10 +1,11 @@
-//! The handler body of a Python capability: a call into the runtime's Python worker, which
-//! imports the module the crate carries (`python/`) once and calls the function by name.
+//! The handler of a Python capability: the module the crate carries (`python/`) and the
+//! function's name, which the runtime's Python worker imports once and calls
+//! (`::aifirst::Handler::Python`).
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
-use super::{doc_lines, first_line, shared_attrs, undo_words};
+use super::{first_line, undo_words, Definition};
 use crate::ir::{Capability, PythonBinding};
 
 /// The static of the module a binding's function lives in (`PY_0`, `PY_1`, … in the order of
@@ -14,22 +15,19 @@ pub(super) fn module_static(modules: &[String], module: &str) -> Ident {
     Ident::new(&format!("PY_{i}"), Span::call_site())
 }
 
-/// One handler: the `#[capability]` attribute and a call into the module's worker.
+/// One capability's definition, with the module's function as its handler.
 pub(super) fn handler(
     c: &Capability,
     p: &PythonBinding,
     fn_name: &str,
     modules: &[String],
 ) -> TokenStream {
-    let fn_ident = Ident::new(fn_name, Span::call_site());
-    let name = c.name.as_str();
     let route = format!("{}.{}()", p.module, p.function);
     let description = if c.description.trim().is_empty() {
         route.clone()
     } else {
         c.description.clone()
     };
-    let shared = shared_attrs(c);
     let mut text = format!(
         "{}\n\n`{route}` — undo: {}.",
         first_line(&description),
@@ -38,24 +36,19 @@ pub(super) fn handler(
     if c.deprecated {
         text.push_str("\n\nDeprecated.");
     }
-    let doc = doc_lines(&text);
-    let tags = c.tags.iter().map(String::as_str);
     let module = module_static(modules, &p.module);
     let function = p.function.as_str();
-    quote! {
-        #(#[doc = #doc])*
-        #[::aifirst::capability(
-            name = #name,
-            description = #description,
-            #shared
-            tags = [#(#tags),*],
-            route = #route,
-        )]
-        pub async fn #fn_ident(
-            ctx: &::aifirst::Ctx,
-            args: ::aifirst::Value,
-        ) -> ::core::result::Result<::aifirst::Value, ::aifirst::ToolError> {
-            ::aifirst::python::call(ctx, &crate::#module, #function, args).await
-        }
+    let handler = quote! {
+        ::aifirst::Handler::Python { module: &crate::#module, function: #function }
+    };
+    Definition {
+        c,
+        ident: fn_name,
+        description: &description,
+        doc: &text,
+        output: None,
+        handler,
+        route: &route,
     }
+    .tokens()
 }
