@@ -43,11 +43,23 @@ pub fn derived_schema<T: schemars::JsonSchema>() -> Option<schemars::Schema> {
     Some(schema_of::<T>())
 }
 
-/// A schema given as JSON text (`input_schema = "…"`; the macro checked it is a JSON object).
+/// A schema given as JSON text (`input_schema = "…"`, which the macro checked is a JSON object,
+/// or forge's). A text that is not one — a bug — fails closed: a schema no value meets, whose
+/// description says so, never an open one that would let any arguments through.
 pub fn schema_from_json(text: &str) -> schemars::Schema {
     serde_json::from_str::<serde_json::Map<String, Value>>(text)
         .map(schemars::Schema::from)
-        .unwrap_or_else(|_| schemars::Schema::from(serde_json::Map::new()))
+        .unwrap_or_else(|e| {
+            let mut refuse = serde_json::Map::new();
+            refuse.insert("not".into(), Value::Object(serde_json::Map::new()));
+            refuse.insert(
+                "description".into(),
+                Value::String(format!(
+                    "this capability's schema does not read back ({e}); report this as a bug"
+                )),
+            );
+            schemars::Schema::from(refuse)
+        })
 }
 
 /// Output schema only when the result type implements `JsonSchema` (autoref specialisation).

@@ -85,7 +85,7 @@ impl UndoDecl {
 #[derive(Debug, Clone, Copy)]
 pub enum SchemaSource {
     /// JSON text written when the capability was compiled (forge's, or `input_schema = "…"`).
-    /// A text that is not a JSON object reads as the open schema `{}`.
+    /// A text that is not a JSON object (a bug) reads as a schema no value meets.
     Json(&'static str),
     /// Derived from a Rust type on demand (`None`: the type has no schema).
     Derived(fn() -> Option<Schema>),
@@ -194,5 +194,37 @@ impl std::fmt::Debug for CapabilityDef {
             .field("undo", &self.undo)
             .field("location", &self.location)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_text_that_does_not_read_back_refuses_every_value() {
+        for bad in ["{not json", "[1]", "true", ""] {
+            let schema = SchemaSource::Json(bad).get().unwrap();
+            let v = jsonschema::validator_for(schema.as_value()).unwrap();
+            assert!(!v.is_valid(&serde_json::json!({})), "{bad}");
+            assert!(
+                !v.is_valid(&serde_json::json!({"path": "/etc/passwd"})),
+                "{bad}"
+            );
+        }
+        let good = SchemaSource::Json(r#"{"type":"object"}"#).get().unwrap();
+        let v = jsonschema::validator_for(good.as_value()).unwrap();
+        assert!(v.is_valid(&serde_json::json!({"a": 1})));
+    }
+
+    #[test]
+    fn a_plan_text_that_does_not_read_back_is_irreversible() {
+        let plan = UndoDecl::Plan("{\"kind\":\"inverse\"").plan().unwrap();
+        assert!(!plan.reverses());
+        assert!(plan
+            .reason
+            .unwrap_or_default()
+            .contains("does not read back"));
+        assert!(UndoDecl::Undeclared.plan().is_none());
     }
 }
