@@ -652,6 +652,12 @@ impl Definition<'_> {
             #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
             #[linkme(crate = ::aifirst::__private::linkme)]
             pub static #ident: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+                // First, so that the line `describe` names is within three of the static's.
+                location: ::aifirst::SourceLocation {
+                    file: ::core::file!(),
+                    line: ::core::line!(),
+                    module: ::core::module_path!(),
+                },
                 name: #name,
                 description: #description,
                 effects: &[#(#effects),*],
@@ -666,11 +672,6 @@ impl Definition<'_> {
                 input: ::aifirst::SchemaSource::Json(#input),
                 output: #output,
                 call: #handler,
-                location: ::aifirst::SourceLocation {
-                    file: ::core::file!(),
-                    line: ::core::line!(),
-                    module: ::core::module_path!(),
-                },
                 tags: &[#(#tags),*],
                 route: ::core::option::Option::Some(#route),
                 irreversible_when: ::core::option::Option::None,

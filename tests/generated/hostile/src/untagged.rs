@@ -7,6 +7,11 @@
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static fn_: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "fn",
     description: "Keyword */ name } \"#\n\n```rust\n}\nfn injected() {}\n/*",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -30,11 +35,6 @@ pub static fn_: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("GET /fn"),
     irreversible_when: ::core::option::Option::None,
@@ -45,6 +45,11 @@ pub static fn_: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static type_: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "type",
     description: "GET /type",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -68,11 +73,6 @@ pub static type_: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("GET /type"),
     irreversible_when: ::core::option::Option::None,
@@ -83,6 +83,11 @@ pub static type_: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static self_: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "self",
     description: "POST /type",
     effects: &[::aifirst::Effect::Create, ::aifirst::Effect::Network],
@@ -118,11 +123,6 @@ pub static self_: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("POST /type"),
     irreversible_when: ::core::option::Option::None,
@@ -133,6 +133,11 @@ pub static self_: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static etc_passwd: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "etc_passwd",
     description: "GET /traversal",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -156,11 +161,6 @@ pub static etc_passwd: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("GET /traversal"),
     irreversible_when: ::core::option::Option::None,
@@ -171,6 +171,11 @@ pub static etc_passwd: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static list: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "list",
     description: "GET /dupes/a",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -194,11 +199,6 @@ pub static list: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("GET /dupes/a"),
     irreversible_when: ::core::option::Option::None,
@@ -209,6 +209,11 @@ pub static list: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static list_2: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "list_2",
     description: "GET /dupes/b",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -232,11 +237,6 @@ pub static list_2: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("GET /dupes/b"),
     irreversible_when: ::core::option::Option::None,
@@ -247,6 +247,11 @@ pub static list_2: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static list_3: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "list_3",
     description: "GET /dupes/c",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -270,11 +275,6 @@ pub static list_3: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("GET /dupes/c"),
     irreversible_when: ::core::option::Option::None,
@@ -285,6 +285,11 @@ pub static list_3: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static get_empty_id: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "get_empty_id",
     description: "GET /empty-id",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -308,11 +313,6 @@ pub static get_empty_id: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("GET /empty-id"),
     irreversible_when: ::core::option::Option::None,
@@ -323,6 +323,11 @@ pub static get_empty_id: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static get_unicode: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "get_unicode",
     description: "GET /unicode",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -346,11 +351,6 @@ pub static get_unicode: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("GET /unicode"),
     irreversible_when: ::core::option::Option::None,
@@ -361,6 +361,11 @@ pub static get_unicode: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static this_to_accept_without_shortening_it_first_okay: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "this_to_accept_without_shortening_it_first_okay",
     description: "GET /long",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -384,11 +389,6 @@ pub static this_to_accept_without_shortening_it_first_okay: ::aifirst::Capabilit
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("GET /long"),
     irreversible_when: ::core::option::Option::None,
@@ -399,6 +399,11 @@ pub static this_to_accept_without_shortening_it_first_okay: ::aifirst::Capabilit
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static collide: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "collide",
     description: "PATCH /collide/{id}",
     effects: &[::aifirst::Effect::Update, ::aifirst::Effect::Network],
@@ -450,11 +455,6 @@ pub static collide: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("PATCH /collide/{id}"),
     irreversible_when: ::core::option::Option::None,
@@ -465,6 +465,11 @@ pub static collide: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static outside_ref: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "outside_ref",
     description: "GET /refs/outside",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -488,11 +493,6 @@ pub static outside_ref: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &[],
     route: ::core::option::Option::Some("GET /refs/outside"),
     irreversible_when: ::core::option::Option::None,
@@ -503,6 +503,11 @@ pub static outside_ref: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static undeclared: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "undeclared",
     description: "DELETE /undeclared/{thing}",
     effects: &[::aifirst::Effect::Delete, ::aifirst::Effect::Network],
@@ -535,11 +540,6 @@ pub static undeclared: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             body: ::aifirst::http::Body::None,
             server: ::core::option::Option::None,
         },
-    },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
     },
     tags: &[],
     route: ::core::option::Option::Some("DELETE /undeclared/{thing}"),

@@ -7,6 +7,11 @@
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static list_pets: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "list_pets",
     description: "List pets",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -43,11 +48,6 @@ pub static list_pets: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["pets"],
     route: ::core::option::Option::Some("GET /pets"),
     irreversible_when: ::core::option::Option::None,
@@ -58,6 +58,11 @@ pub static list_pets: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static create_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "create_pet",
     description: "Create a pet",
     effects: &[::aifirst::Effect::Create, ::aifirst::Effect::Network],
@@ -88,11 +93,6 @@ pub static create_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["pets"],
     route: ::core::option::Option::Some("POST /pets"),
     irreversible_when: ::core::option::Option::None,
@@ -103,6 +103,11 @@ pub static create_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static get_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "get_pet",
     description: "Get a pet",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -134,11 +139,6 @@ pub static get_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["pets"],
     route: ::core::option::Option::Some("GET /pets/{petId}"),
     irreversible_when: ::core::option::Option::None,
@@ -149,6 +149,11 @@ pub static get_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static replace_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "replace_pet",
     description: "Replace a pet",
     effects: &[::aifirst::Effect::Update, ::aifirst::Effect::Network],
@@ -185,11 +190,6 @@ pub static replace_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["pets"],
     route: ::core::option::Option::Some("PUT /pets/{petId}"),
     irreversible_when: ::core::option::Option::None,
@@ -200,6 +200,11 @@ pub static replace_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static update_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "update_pet",
     description: "Update some fields of a pet",
     effects: &[::aifirst::Effect::Update, ::aifirst::Effect::Network],
@@ -236,11 +241,6 @@ pub static update_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["pets"],
     route: ::core::option::Option::Some("PATCH /pets/{petId}"),
     irreversible_when: ::core::option::Option::None,
@@ -251,6 +251,11 @@ pub static update_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static delete_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "delete_pet",
     description: "Delete a pet",
     effects: &[::aifirst::Effect::Delete, ::aifirst::Effect::Network],
@@ -284,11 +289,6 @@ pub static delete_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["pets"],
     route: ::core::option::Option::Some("DELETE /pets/{petId}"),
     irreversible_when: ::core::option::Option::None,
@@ -299,6 +299,11 @@ pub static delete_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static star_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "star_pet",
     description: "Star a pet",
     effects: &[::aifirst::Effect::Create, ::aifirst::Effect::Network],
@@ -332,11 +337,6 @@ pub static star_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["pets"],
     route: ::core::option::Option::Some("PUT /pets/{petId}/star"),
     irreversible_when: ::core::option::Option::None,
@@ -347,6 +347,11 @@ pub static star_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static unstar_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "unstar_pet",
     description: "Remove the star from a pet",
     effects: &[::aifirst::Effect::Delete, ::aifirst::Effect::Network],
@@ -380,11 +385,6 @@ pub static unstar_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             server: ::core::option::Option::None,
         },
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["pets"],
     route: ::core::option::Option::Some("DELETE /pets/{petId}/star"),
     irreversible_when: ::core::option::Option::None,
@@ -395,6 +395,11 @@ pub static unstar_pet: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static search_pets: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "search_pets",
     description: "Search pets\n\nFinds pets matching a query; changes nothing.",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Network],
@@ -422,11 +427,6 @@ pub static search_pets: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             },
             server: ::core::option::Option::None,
         },
-    },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
     },
     tags: &["pets"],
     route: ::core::option::Option::Some("POST /pets/search"),

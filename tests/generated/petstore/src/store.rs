@@ -7,6 +7,11 @@
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static place_order: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "place_order",
     description: "Place an order for a pet",
     effects: &[::aifirst::Effect::Create, ::aifirst::Effect::Network],
@@ -40,11 +45,6 @@ pub static place_order: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
             },
             server: ::core::option::Option::None,
         },
-    },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
     },
     tags: &["store"],
     route: ::core::option::Option::Some("POST /store/orders"),

@@ -7,6 +7,11 @@
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static read_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "read_note",
     description: "Read a note.\n\nReturns: The note's text.",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Filesystem],
@@ -26,11 +31,6 @@ pub static read_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
         module: &crate::PY_0,
         function: "read_note",
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.read_note()"),
     irreversible_when: ::core::option::Option::None,
@@ -41,6 +41,11 @@ pub static read_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static write_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "write_note",
     description: "Write (or append to) a note.\n\nReturns: The number of characters written.",
     effects: &[::aifirst::Effect::Update, ::aifirst::Effect::Filesystem],
@@ -62,11 +67,6 @@ pub static write_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
         module: &crate::PY_0,
         function: "write_note",
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.write_note()"),
     irreversible_when: ::core::option::Option::None,
@@ -77,6 +77,11 @@ pub static write_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static delete_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "delete_note",
     description: "Delete a note.",
     effects: &[::aifirst::Effect::Delete, ::aifirst::Effect::Filesystem],
@@ -98,11 +103,6 @@ pub static delete_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
         module: &crate::PY_0,
         function: "delete_note",
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.delete_note()"),
     irreversible_when: ::core::option::Option::None,
@@ -113,6 +113,11 @@ pub static delete_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static move_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "move_note",
     description: "Move a note.",
     effects: &[::aifirst::Effect::Update, ::aifirst::Effect::Filesystem],
@@ -134,11 +139,6 @@ pub static move_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
         module: &crate::PY_0,
         function: "move_note",
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.move_note()"),
     irreversible_when: ::core::option::Option::None,
@@ -149,6 +149,11 @@ pub static move_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static list_notes: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "list_notes",
     description: "The notes under a folder.",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Filesystem],
@@ -168,11 +173,6 @@ pub static list_notes: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
         module: &crate::PY_0,
         function: "list_notes",
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.list_notes()"),
     irreversible_when: ::core::option::Option::None,
@@ -183,6 +183,11 @@ pub static list_notes: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static describe_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "describe_note",
     description: "Size and mood of a note.",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Filesystem],
@@ -202,11 +207,6 @@ pub static describe_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
         module: &crate::PY_0,
         function: "describe_note",
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.describe_note()"),
     irreversible_when: ::core::option::Option::None,
@@ -217,6 +217,11 @@ pub static describe_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static archive_notes: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "archive_notes",
     description: "Move every note of a folder into an archive folder.",
     effects: &[
@@ -243,11 +248,6 @@ pub static archive_notes: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
         module: &crate::PY_0,
         function: "archive_notes",
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.archive_notes()"),
     irreversible_when: ::core::option::Option::None,
@@ -258,6 +258,11 @@ pub static archive_notes: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static purge_folder: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "purge_folder",
     description: "Delete a folder of notes and everything in it.",
     effects: &[::aifirst::Effect::Delete, ::aifirst::Effect::Filesystem],
@@ -279,11 +284,6 @@ pub static purge_folder: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
         module: &crate::PY_0,
         function: "purge_folder",
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.purge_folder()"),
     irreversible_when: ::core::option::Option::None,
@@ -294,6 +294,11 @@ pub static purge_folder: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static wait_for_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "wait_for_note",
     description: "Wait until a note exists.\n\nReturns: Whether the note appeared in time.",
     effects: &[::aifirst::Effect::Read, ::aifirst::Effect::Filesystem],
@@ -313,11 +318,6 @@ pub static wait_for_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
         module: &crate::PY_0,
         function: "wait_for_note",
     },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
-    },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.wait_for_note()"),
     irreversible_when: ::core::option::Option::None,
@@ -328,6 +328,11 @@ pub static wait_for_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static publish_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
     name: "publish_note",
     description: "Send a note to a web service.\n\nReturns: The HTTP status.",
     effects: &[
@@ -353,11 +358,6 @@ pub static publish_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "publish_note",
-    },
-    location: ::aifirst::SourceLocation {
-        file: ::core::file!(),
-        line: ::core::line!(),
-        module: ::core::module_path!(),
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.publish_note()"),
