@@ -101,6 +101,28 @@ impl Effect {
             Effect::Create | Effect::Update | Effect::Delete | Effect::Execute
         )
     }
+
+    /// The variant's name as Rust code spells it (`Read`), for code that writes `Effect::Read`.
+    pub fn variant_name(self) -> &'static str {
+        match self {
+            Effect::Read => "Read",
+            Effect::Create => "Create",
+            Effect::Update => "Update",
+            Effect::Delete => "Delete",
+            Effect::Execute => "Execute",
+            Effect::Network => "Network",
+            Effect::Filesystem => "Filesystem",
+            Effect::Process => "Process",
+            Effect::Environment => "Environment",
+            Effect::Database => "Database",
+        }
+    }
+
+    /// Whether a capability with these effects is idempotent: declared so, or it has effects and
+    /// none of them changes state.
+    pub fn idempotent(effects: &[Effect], declared: bool) -> bool {
+        declared || (!effects.is_empty() && !effects.iter().any(|e| e.is_mutating()))
+    }
 }
 
 impl fmt::Display for Effect {
@@ -311,6 +333,17 @@ impl Annotations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn effect_variant_names_are_the_rust_names() {
+        for e in Effect::ALL {
+            assert_eq!(e.variant_name(), format!("{e:?}"));
+        }
+        assert!(Effect::idempotent(&[Effect::Read, Effect::Network], false));
+        assert!(!Effect::idempotent(&[Effect::Create], false));
+        assert!(Effect::idempotent(&[Effect::Update], true));
+        assert!(!Effect::idempotent(&[], false));
+    }
 
     #[test]
     fn undo_kind_and_confidence_names_are_the_serde_names() {

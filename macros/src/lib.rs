@@ -779,11 +779,10 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         quote! { ::aifirst::__private::to_output(#call) }
     };
     let effect_idents = effects.iter().map(|e| {
-        let variant = format_ident!("{}", capitalise(e.as_str()));
+        let variant = format_ident!("{}", e.variant_name());
         quote!(::aifirst::Effect::#variant)
     });
-    let idempotent = attrs.idempotent.is_some()
-        || (!effects.is_empty() && !effects.iter().any(|e| e.is_mutating()));
+    let idempotent = aifirst_capability::Effect::idempotent(&effects, attrs.idempotent.is_some());
     let hint = |i: usize| match attrs.hints[i] {
         Some((v, _)) => quote!(::core::option::Option::Some(#v)),
         None => quote!(::core::option::Option::None),
@@ -967,14 +966,6 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
 /// code).
 fn plan_json(p: &aifirst_capability::UndoPlan) -> String {
     serde_json::to_string(p).unwrap_or_default()
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]

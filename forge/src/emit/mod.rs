@@ -628,12 +628,11 @@ impl Definition<'_> {
         let doc = doc_lines(self.doc);
         let (name, description, route) = (c.name.as_str(), self.description, self.route);
         let effects = c.effects.iter().map(|e| {
-            let variant = Ident::new(&capitalise(e.as_str()), Span::call_site());
+            let variant = Ident::new(e.variant_name(), Span::call_site());
             quote!(::aifirst::Effect::#variant)
         });
         let (declared, [h0, h1, h2, h3]) = hints(c);
-        let idempotent =
-            declared || (!c.effects.is_empty() && !c.effects.iter().any(|e| e.is_mutating()));
+        let idempotent = aifirst_capability::Effect::idempotent(&c.effects, declared);
         let hint = |h: Option<bool>| match h {
             Some(v) => quote!(::core::option::Option::Some(#v)),
             None => quote!(::core::option::Option::None),
@@ -677,14 +676,6 @@ impl Definition<'_> {
                 irreversible_when: ::core::option::Option::None,
             };
         }
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
-        None => String::new(),
     }
 }
 
