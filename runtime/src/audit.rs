@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 use crate::engine::{CallEvent, CallStatus, Recorder, UndoEvent, UndoPhase};
 use crate::journal::{Journal, StepState, StepUndo};
 use crate::redact::Redactor;
-use crate::UndoDecl;
 
 /// Largest stored text of arguments or result; longer ones are cut with a marker.
 pub const MAX_FIELD_BYTES: usize = 16 * 1024;
@@ -111,38 +110,62 @@ impl AuditRecord {
     /// The hash of this record's content chained to the previous record's hash: SHA-256, or
     /// HMAC-SHA-256 under `key` for a keyed log.
     pub fn compute_hash(&self, prev_hash: &str, key: Option<&[u8]>) -> String {
-        let mut content = json!([
-            self.seq,
-            self.kind,
-            self.session,
-            self.capability,
-            self.started_at,
-            self.ended_at,
-            self.duration_us,
-            self.effects,
-            self.annotations,
-            self.args,
-            self.result,
-            self.status,
-            self.error,
-            self.step,
-            self.undo_plan,
-            self.undo_state,
-            self.client
-        ]);
-        // Records written before the digest existed hash as they always did.
-        if let (Some(d), Some(list)) = (&self.undo_digest, content.as_array_mut()) {
-            list.push(json!(d));
-        }
-        let mut msg = Vec::with_capacity(prev_hash.len() + 1 + 512);
+        // `[seq, kind, …, client(, undo_digest)]` as compact JSON, written straight into the
+        // message (the bytes `json!([...]).to_string()` makes, without copying every field).
+        let mut msg =
+            Vec::with_capacity(prev_hash.len() + 1 + 512 + self.args.len() + self.result.len());
         msg.extend_from_slice(prev_hash.as_bytes());
         msg.push(b'\n');
-        msg.extend_from_slice(content.to_string().as_bytes());
+        let fields: [&dyn erased::Field; 17] = [
+            &self.seq,
+            &self.kind,
+            &self.session,
+            &self.capability,
+            &self.started_at,
+            &self.ended_at,
+            &self.duration_us,
+            &self.effects,
+            &self.annotations,
+            &self.args,
+            &self.result,
+            &self.status,
+            &self.error,
+            &self.step,
+            &self.undo_plan,
+            &self.undo_state,
+            &self.client,
+        ];
+        msg.push(b'[');
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                msg.push(b',');
+            }
+            f.write_json(&mut msg);
+        }
+        // Records written before the digest existed hash as they always did.
+        if let Some(d) = &self.undo_digest {
+            msg.push(b',');
+            erased::Field::write_json(d, &mut msg);
+        }
+        msg.push(b']');
         let digest = match key {
             Some(k) => hmac_sha256(k, &msg),
             None => Sha256::digest(&msg).into(),
         };
         hex(&digest)
+    }
+}
+
+/// Writing one field of a record's hashed text.
+mod erased {
+    pub(super) trait Field {
+        fn write_json(&self, out: &mut Vec<u8>);
+    }
+    impl<T: serde::Serialize> Field for T {
+        fn write_json(&self, out: &mut Vec<u8>) {
+            // Writing into a Vec cannot fail, nor can serialising these plain types.
+            let _ = serde_json::to_writer(out, self);
+        }
     }
 }
 
@@ -302,15 +325,7 @@ impl AuditLog {
     }
 
     fn capped(&self, v: &Value) -> String {
-        let text = self.redactor.redact_for_record(v).to_string();
-        if text.len() <= MAX_FIELD_BYTES {
-            return text;
-        }
-        let mut cut = MAX_FIELD_BYTES;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        format!("{}…[truncated {} bytes]", &text[..cut], text.len() - cut)
+        cap_field(self.redactor.record_text(v))
     }
 
     /// Appends a record; committed when this returns, and the chain's new head kept in the
@@ -352,11 +367,9 @@ impl AuditLog {
         tx.commit().map_err(sql)?;
         drop(conn);
         if let Some(j) = &self.journal {
-            // The record is committed: a head that could not be mirrored is said, not fatal
-            // (verify then sees the journal's head lag behind, which it accepts).
-            if let Err(e) = j.set_audit_head(rec.seq, &rec.hash) {
-                eprintln!("aifirst: audit head not mirrored into the journal: {e}");
-            }
+            // The record is committed. Its head is kept by the journal's next write (a call's
+            // step completing) or by the engine's flush before it returns ([`Recorder::flush`]).
+            j.note_audit_head(rec.seq, &rec.hash);
         }
         Ok(())
     }
@@ -628,15 +641,16 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
-fn plan_kind(undo: &UndoDecl) -> &'static str {
-    match undo {
-        UndoDecl::Undeclared => "none",
-        UndoDecl::Function { .. } => "function",
-        // `#[capability]` makes inverse, restore, recreate and file_snapshot plans.
-        UndoDecl::Plan(_) => undo.plan().map_or("irreversible", |p| p.kind.as_str()),
-        UndoDecl::Custom => "custom",
-        UndoDecl::Irreversible { .. } => "irreversible",
+/// A record text cut to [`MAX_FIELD_BYTES`], with a marker.
+fn cap_field(text: String) -> String {
+    if text.len() <= MAX_FIELD_BYTES {
+        return text;
     }
+    let mut cut = MAX_FIELD_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…[truncated {} bytes]", &text[..cut], text.len() - cut)
 }
 
 /// Recomputes a chain of records.
@@ -826,6 +840,16 @@ fn timing(duration: std::time::Duration) -> (String, String, i64) {
 }
 
 impl Recorder for AuditLog {
+    fn flush(&self) {
+        if let Some(j) = &self.journal {
+            // A head that could not be mirrored is said, not fatal (verify then sees the
+            // journal's head lag behind, which it accepts).
+            if let Err(e) = j.flush_audit_head() {
+                eprintln!("aifirst: audit head not mirrored into the journal: {e}");
+            }
+        }
+    }
+
     fn undo_digest(&self, step: i64) -> Result<Option<String>, String> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         conn.prepare_cached(
@@ -862,7 +886,14 @@ impl Recorder for AuditLog {
             duration_us,
             effects: ev.def.map(|d| json!(d.effects)).unwrap_or(json!([])),
             annotations: ev.def.map(|d| json!(d.annotations())).unwrap_or(json!({})),
-            args: ev.args_record.get_or_init(|| self.capped(ev.args)).clone(),
+            args: ev
+                .args_record
+                .get_or_init(|| match ev.args_text {
+                    // The engine's text, made under the same rules.
+                    Some((r, text)) if *r == self.redactor => cap_field(text.to_string()),
+                    _ => self.capped(ev.args),
+                })
+                .clone(),
             result: ev
                 .result
                 .map(|v| self.capped(v))
@@ -870,7 +901,7 @@ impl Recorder for AuditLog {
             status: ev.status.as_str().into(),
             error: ev.error.as_deref().map(|e| self.redactor.redact_text(e)),
             step: ev.step,
-            undo_plan: ev.def.map(|d| plan_kind(&d.undo)).unwrap_or("none").into(),
+            undo_plan: ev.plan_kind.into(),
             undo_state: undo_state.into(),
             client: ev.client.map(|c| self.redactor.redact_text(c)),
             undo_digest: ev.undo_digest.clone(),
@@ -945,6 +976,71 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("[2000 bytes"));
+    }
+
+    /// The hashed text is written field by field; it must be the bytes the first version hashed
+    /// (`json!([...]).to_string()`), or every existing log would fail verification.
+    #[test]
+    fn the_hashed_text_is_unchanged() {
+        fn old_hash(r: &AuditRecord, prev: &str, key: Option<&[u8]>) -> String {
+            let mut content = json!([
+                r.seq,
+                r.kind,
+                r.session,
+                r.capability,
+                r.started_at,
+                r.ended_at,
+                r.duration_us,
+                r.effects,
+                r.annotations,
+                r.args,
+                r.result,
+                r.status,
+                r.error,
+                r.step,
+                r.undo_plan,
+                r.undo_state,
+                r.client
+            ]);
+            if let (Some(d), Some(list)) = (&r.undo_digest, content.as_array_mut()) {
+                list.push(json!(d));
+            }
+            let msg = format!("{prev}\n{content}");
+            let digest = match key {
+                Some(k) => hmac_sha256(k, msg.as_bytes()),
+                None => Sha256::digest(msg.as_bytes()).into(),
+            };
+            hex(&digest)
+        }
+        let mut r = AuditRecord {
+            seq: 7,
+            kind: "call".into(),
+            session: "s \"quoted\" ☃".into(),
+            capability: "write_file".into(),
+            started_at: "2026-12-03T10:00:00.000Z".into(),
+            ended_at: "2026-12-03T10:00:00.001Z".into(),
+            duration_us: -1,
+            effects: json!(["write", "create"]),
+            annotations: json!({"readOnlyHint": false, "z": [1, 2.5, null]}),
+            args: r#"{"path":"a\nb","content":"\u0000 tab\t é"}"#.into(),
+            result: "null".into(),
+            status: "ok".into(),
+            error: None,
+            step: Some(3),
+            undo_plan: "file_snapshot".into(),
+            undo_state: "available".into(),
+            client: Some("claude-code 1.0\u{7f}".into()),
+            undo_digest: Some("ab".repeat(32)),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        for key in [None, Some(b"k3y".as_slice())] {
+            assert_eq!(r.compute_hash("prev", key), old_hash(&r, "prev", key));
+            r.undo_digest = None;
+            r.error = Some("boom \u{1}".into());
+            r.step = None;
+            assert_eq!(r.compute_hash(GENESIS, key), old_hash(&r, GENESIS, key));
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::expr::{resolve, Scope};
 use crate::journal::{Alias, Expect, Journal, JournalError, Replay, Step, StepState, StepUndo};
 use crate::lock::{LockError, SessionLocks};
 use crate::policy::{Policy, Verdict};
-use crate::redact::Redactor;
+use crate::redact::{Redactor, MAX_JOURNALED_STRING, MAX_RECORDED_STRING};
 use crate::sandbox::Sandbox;
 use crate::snapshot::{self, FileAction, SnapError, Store};
 use crate::{Ctx, Expr, Guard, Registry, Root, ToolError, UndoCall, UndoKind, UndoPlan};
@@ -39,10 +39,20 @@ enum PreparedFiles {
         ahead: String,
         entries: Vec<String>,
         bytes: u64,
+        /// Small content of the state before, journaled with the step ([`snapshot::before`]).
+        staged: snapshot::Staged,
     },
 }
 
 impl PreparedFiles {
+    /// The small content to journal with the step (taken: written once).
+    fn take_staged(&mut self) -> snapshot::Staged {
+        match self {
+            PreparedFiles::Kept { staged, .. } => std::mem::take(staged),
+            PreparedFiles::Irreversible(_) => Vec::new(),
+        }
+    }
+
     /// The compensation journaled with the step before the call runs.
     fn undo_ahead(&self) -> StepUndo {
         match self {
@@ -247,6 +257,13 @@ pub struct CallEvent<'a> {
     /// outcome records of one call so that it is made once: the same arguments, the same
     /// recorder, the same text.
     pub args_record: &'a std::sync::OnceLock<String>,
+    /// The engine's record text of `args` ([`Redactor::record_text`]) and the redactor that
+    /// made it, when the engine made one (it journals it): a recorder with the same rules
+    /// may use it instead of redacting the arguments again.
+    pub args_text: Option<(&'a Redactor, &'a str)>,
+    /// The kind of the capability's declared undo (`inverse`, `file_snapshot`, `function`,
+    /// `none`, …), from the engine's parsed plan.
+    pub plan_kind: &'static str,
     pub status: CallStatus,
     pub result: Option<&'a Value>,
     pub error: Option<String>,
@@ -321,6 +338,21 @@ pub trait Recorder: Send + Sync {
     /// recorder keeps one: the engine refuses a journaled compensation that does not match.
     fn undo_digest(&self, _step: i64) -> Result<Option<String>, String> {
         Ok(None)
+    }
+    /// Makes what was recorded so far as durable as the recorder makes it: the engine calls
+    /// this before a call, an undo or a redo returns. The audit log keeps its chain's head in
+    /// the journal here, unless a step's write already did.
+    fn flush(&self) {}
+}
+
+/// See [`Engine::flushing`].
+struct FlushOnDrop<'a>(Option<&'a dyn Recorder>);
+
+impl Drop for FlushOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(r) = self.0 {
+            r.flush();
+        }
     }
 }
 
@@ -463,6 +495,18 @@ impl Engine {
         c
     }
 
+    /// The kind of `def`'s declared undo, as the audit log records it.
+    fn plan_kind(&self, def: &'static CapabilityDef) -> &'static str {
+        match &def.undo {
+            UndoDecl::Undeclared => "none",
+            UndoDecl::Function { .. } => "function",
+            // A plan text that does not read back makes the capability irreversible.
+            UndoDecl::Plan(_) => self.plan(def).map_or("irreversible", |p| p.kind.as_str()),
+            UndoDecl::Custom => "custom",
+            UndoDecl::Irreversible { .. } => "irreversible",
+        }
+    }
+
     /// The data plan of a capability that declares one (built once).
     fn plan(&self, def: &'static CapabilityDef) -> Option<Arc<UndoPlan>> {
         if !matches!(def.undo, UndoDecl::Plan(_)) {
@@ -475,6 +519,12 @@ impl Engine {
         let plan = Arc::new(def.undo.plan()?);
         cache.insert(def.name, Arc::clone(&plan));
         Some(plan)
+    }
+
+    /// Flushes the recorder when dropped: whatever path an operation returns by, what it
+    /// recorded is kept first ([`Recorder::flush`]).
+    fn flushing(&self) -> FlushOnDrop<'_> {
+        FlushOnDrop(self.recorder.as_deref())
     }
 
     fn record_call(&self, ev: &CallEvent<'_>) -> Result<(), String> {
@@ -499,15 +549,23 @@ impl Engine {
         args: Value,
         opts: CallOptions,
     ) -> Result<Value, CallError> {
+        let _flush = self.flushing();
         let started = Instant::now();
         let client = opts.client.as_deref();
         let args_record = std::sync::OnceLock::new();
+        let args_text = std::sync::OnceLock::<String>::new();
+        let plan_kind = self
+            .registry
+            .get(name)
+            .map_or("none", |d| self.plan_kind(d));
         let event = |status, step, error: Option<String>| CallEvent {
             session,
             capability: name,
             def: self.registry.get(name),
             args: &args,
             args_record: &args_record,
+            args_text: args_text.get().map(|t| (&self.redactor, t.as_str())),
+            plan_kind,
             status,
             result: None,
             error,
@@ -558,7 +616,7 @@ impl Engine {
         };
         // A file-snapshot call: its files locked and their state kept before the step is
         // journaled, so the step's first record already says how to undo it.
-        let prepared = match files {
+        let mut prepared = match files {
             Some(fp) => match self.prepare_files(fp, &sandbox).await {
                 Ok(p) => Some(p),
                 Err(e) => {
@@ -576,12 +634,24 @@ impl Engine {
                 },
                 (None, None) => StepUndo::Pending,
             };
-            Some(self.journal.intend_with(
-                session,
-                name,
-                &self.redactor.redact_for_record(&args_checked),
-                &ahead,
-            )?)
+            let blobs = prepared
+                .as_mut()
+                .map(PreparedFiles::take_staged)
+                .unwrap_or_default();
+            // Redacted once: the journal's display copy and (for the arguments as sent,
+            // unchanged by the lenient decoding) the audit log's record are cut from it.
+            let redacted = self.redactor.redact(&args_checked);
+            if args_checked == args {
+                let _ = args_text.set(Redactor::record_text_of(
+                    redacted.clone(),
+                    MAX_RECORDED_STRING,
+                ));
+            }
+            let text = Redactor::record_text_of(redacted, MAX_JOURNALED_STRING);
+            Some(
+                self.journal
+                    .intend_keeping(session, name, &text, &ahead, &blobs)?,
+            )
         } else {
             None
         };
@@ -622,7 +692,11 @@ impl Engine {
         let completed = match (&outcome, step) {
             (Ok((result, undo)), Some(id)) => self
                 .journal
-                .complete(id, &self.redactor.redact_for_record(result), undo)
+                .complete_text(
+                    id,
+                    &Redactor::record_text_of(self.redactor.redact(result), MAX_JOURNALED_STRING),
+                    undo,
+                )
                 .map_err(|e| CallError::Incomplete {
                     capability: name.to_string(),
                     step: id,
@@ -806,7 +880,7 @@ impl Engine {
         }
         let held = self.locks.files().await?;
         let not_run = |e: String| CallError::Snapshot(format!("{e}; nothing was run"));
-        let manifest =
+        let (manifest, staged) =
             snapshot::before(sandbox.fs(), &self.store, &fp.entries, self.snapshot_limit)
                 .map_err(|e| not_run(e.to_string()))?;
         let ahead = self.store.put_manifest(&manifest).map_err(not_run)?;
@@ -816,6 +890,7 @@ impl Engine {
             manifest,
             ahead,
             entries: fp.entries,
+            staged,
         })
     }
 
@@ -842,6 +917,7 @@ impl Engine {
                 ahead,
                 entries,
                 bytes,
+                ..
             } => (manifest, ahead, entries, bytes, _held),
         };
         let fs = sandbox.fs();
@@ -1061,6 +1137,7 @@ impl Engine {
         target: UndoTarget,
         opts: UndoOptions,
     ) -> Result<UndoReport, CallError> {
+        let _flush = self.flushing();
         let _guard = self.locks.lock(session).await?;
         let pending = self.journal.pending(session)?;
         let steps: Vec<Step> = match &target {
@@ -1284,6 +1361,7 @@ impl Engine {
         n: usize,
         opts: UndoOptions,
     ) -> Result<UndoReport, CallError> {
+        let _flush = self.flushing();
         let _guard = self.locks.lock(session).await?;
         let steps: Vec<Step> = self
             .journal
@@ -1413,6 +1491,7 @@ impl Engine {
         how: Resolution,
         client: Option<&str>,
     ) -> Result<(), CallError> {
+        let _flush = self.flushing();
         let _guard = self.locks.lock(session).await?;
         let step = self
             .journal

@@ -250,7 +250,23 @@ type RawStep = (
 pub struct Journal {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// The audit chain's newest head not yet kept ([`Journal::note_audit_head`]): written by the
+    /// next step write, or by [`Journal::flush_audit_head`]. Read and cleared under `conn`'s lock
+    /// only, so a flush that finds it empty knows it was committed.
+    pending_head: Mutex<Option<(i64, String)>>,
 }
+
+impl Drop for Journal {
+    /// A head noted and not yet kept is kept now (a process that ends normally leaves none).
+    fn drop(&mut self) {
+        if let Err(e) = self.flush_audit_head() {
+            eprintln!("aifirst: audit head not mirrored into the journal: {e}");
+        }
+    }
+}
+
+/// Small file-snapshot content to keep in the same transaction as the step that needs it.
+pub(crate) type Blobs = [(String, Vec<u8>)];
 
 /// The current journal schema version (`PRAGMA user_version`).
 pub const JOURNAL_VERSION: i64 = 5;
@@ -384,6 +400,18 @@ pub(crate) fn migrate(
     tx.commit().map_err(|e| (e, None))
 }
 
+/// Keeps the audit head in `audit_head` (never moving it back: another process may have kept a
+/// newer one).
+fn keep_head(c: &Connection, seq: i64, hash: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+         WHERE excluded.seq >= audit_head.seq",
+    )?
+    .execute(params![seq, hash])
+    .map(|_| ())
+}
+
 /// The journals this process has open, by state directory: the engine and the audit log share
 /// one connection, so their writes queue on a mutex instead of on SQLite's sleeping busy handler.
 static SHARED: std::sync::Mutex<Vec<(PathBuf, std::sync::Weak<Journal>)>> =
@@ -433,6 +461,7 @@ impl Journal {
         Ok(Journal {
             conn: Mutex::new(conn),
             path,
+            pending_head: Mutex::new(None),
         })
     }
 
@@ -450,6 +479,45 @@ impl Journal {
             path: self.path.clone(),
             source,
         })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction that also keeps the audit head noted since the last
+    /// write ([`Journal::note_audit_head`]): the head costs no commit of its own.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let head = self
+            .pending_head
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let done = (|| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            if let Some((seq, hash)) = &head {
+                keep_head(&tx, *seq, hash)?;
+            }
+            tx.commit()?;
+            Ok(out)
+        })();
+        if done.is_err() {
+            if let Some(h) = head {
+                self.note_head_locked(h);
+            }
+        }
+        done.map_err(|source| JournalError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn note_head_locked(&self, (seq, hash): (i64, String)) {
+        let mut pending = self.pending_head.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.as_ref().is_none_or(|(s, _)| *s <= seq) {
+            *pending = Some((seq, hash));
+        }
     }
 
     /// Keeps `data` under its SHA-256 `sha256` (hex) in the journal's blob table; nothing is
@@ -501,31 +569,52 @@ impl Journal {
         args: &Value,
         undo: &StepUndo,
     ) -> Result<i64, JournalError> {
+        self.intend_keeping(session, capability, &args.to_string(), undo, &[])
+    }
+
+    /// [`Journal::intend_with`] of arguments already rendered, with the small snapshot content
+    /// the compensation names kept in the same transaction (one commit for both).
+    pub(crate) fn intend_keeping(
+        &self,
+        session: &str,
+        capability: &str,
+        args: &str,
+        undo: &StepUndo,
+        blobs: &Blobs,
+    ) -> Result<i64, JournalError> {
         let undo = undo.journal_text();
-        self.with(|c| {
+        self.write(|c| {
+            for (sha256, data) in blobs {
+                c.prepare_cached("INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?1, ?2)")?
+                    .execute(params![sha256, data])?;
+            }
             c.prepare_cached(
                 "INSERT INTO steps (session, capability, args, result, undo, state, pid, faithful)
                  VALUES (?1, ?2, ?3, 'null', ?4, 'intended', ?5, 1)",
             )?
-            .execute(params![
-                session,
-                capability,
-                args.to_string(),
-                undo,
-                std::process::id()
-            ])?;
+            .execute(params![session, capability, args, undo, std::process::id()])?;
             Ok(c.last_insert_rowid())
         })
     }
 
     /// Completes an intended step: `done` with its result (redacted) and compensation.
     pub fn complete(&self, id: i64, result: &Value, undo: &StepUndo) -> Result<(), JournalError> {
+        self.complete_text(id, &result.to_string(), undo)
+    }
+
+    /// [`Journal::complete`] with the result already rendered.
+    pub(crate) fn complete_text(
+        &self,
+        id: i64,
+        result: &str,
+        undo: &StepUndo,
+    ) -> Result<(), JournalError> {
         let undo = undo.journal_text();
-        self.with(|c| {
+        self.write(|c| {
             c.prepare_cached(
                 "UPDATE steps SET state = 'done', result = ?2, undo = ?3 WHERE id = ?1 AND state = 'intended'",
             )?
-            .execute(params![id, result.to_string(), undo])
+            .execute(params![id, result, undo])
             .map(|_| ())
         })
     }
@@ -669,7 +758,7 @@ impl Journal {
             "UPDATE steps SET state = ?2, error = ?3, pid = ?4 WHERE id = ?1 AND state IN ({})",
             from.join(", ")
         );
-        self.with(|c| {
+        self.write(|c| {
             c.prepare_cached(&sql)?
                 .execute(params![id, to.as_str(), error, std::process::id()])
                 .map(|n| n == 1)
@@ -763,17 +852,32 @@ impl Journal {
     }
 
     /// Keeps the audit chain's head (its newest record's sequence number and hash), so a log that
-    /// was truncated, deleted or rewritten no longer matches it.
+    /// was truncated, deleted or rewritten no longer matches it. Committed when this returns.
     pub fn set_audit_head(&self, seq: i64, hash: &str) -> Result<(), JournalError> {
-        self.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
-                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
-                 WHERE excluded.seq >= audit_head.seq",
-            )?
-            .execute(params![seq, hash])
-            .map(|_| ())
-        })
+        self.note_audit_head(seq, hash);
+        self.flush_audit_head()
+    }
+
+    /// Notes the audit chain's new head, to be kept by the next write of a step (or
+    /// [`Journal::flush_audit_head`]): a call's records cost no journal commit of their own.
+    pub fn note_audit_head(&self, seq: i64, hash: &str) {
+        self.note_head_locked((seq, hash.to_string()));
+    }
+
+    /// Commits the head noted by [`Journal::note_audit_head`], if a write has not already; when
+    /// this returns, every head noted before it is kept.
+    pub fn flush_audit_head(&self) -> Result<(), JournalError> {
+        let pending = self
+            .pending_head
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        if !pending {
+            // A write that took it may still be committing: its transaction holds the connection.
+            drop(self.conn.lock().unwrap_or_else(|p| p.into_inner()));
+            return Ok(());
+        }
+        self.write(|_| Ok(()))
     }
 
     /// The audit chain's head as last kept, if any record was ever written.

@@ -62,7 +62,10 @@ pub use journal::{
 };
 pub use lock::LockError;
 pub use policy::{Policy, Rule, Verdict};
-pub use redact::{RedactionPolicy, Redactor, REDACTED};
+pub use redact::{
+    RedactionPolicy, Redactor, MAX_JOURNALED_STRING, MAX_RECORDED_STRING, MAX_RECORDED_VALUE,
+    REDACTED,
+};
 pub use registry::{DuplicateCapability, Registry};
 pub use sandbox::Sandbox;
 /// Arguments and results are JSON.

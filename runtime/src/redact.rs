@@ -27,6 +27,12 @@ pub const REDACTED: &str = "[REDACTED]";
 /// A string longer than this is kept as a prefix, its length and its hash in records.
 pub const MAX_RECORDED_STRING: usize = 4 * 1024;
 
+/// A string longer than this is kept as a prefix, its length and its hash in the journal's copy
+/// of a step's arguments and result: a display copy for `history` (the audit log keeps the
+/// record, under [`MAX_RECORDED_STRING`]); undo never reads it. Kept short so a step's row fits
+/// one page and completing it rewrites no overflow chain.
+pub const MAX_JOURNALED_STRING: usize = 1024;
+
 /// A value whose JSON is longer than this is kept as a prefix, its length and its hash.
 pub const MAX_RECORDED_VALUE: usize = 64 * 1024;
 
@@ -36,6 +42,57 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// `v` with each string over `max` bytes replaced by its first 256 bytes, its length and its
+/// SHA-256.
+fn cap_strings(v: Value, max: usize) -> Value {
+    match v {
+        Value::String(s) if s.len() > max => Value::String(format!(
+            "{}…[truncated: {} bytes, sha256 {}]",
+            prefix(&s, 256.min(max)),
+            s.len(),
+            sha256_hex(s.as_bytes())
+        )),
+        Value::Array(a) => Value::Array(a.into_iter().map(|v| cap_strings(v, max)).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k, cap_strings(v, max)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// What a record keeps of a value whose text is over [`MAX_RECORDED_VALUE`].
+fn truncated(text: &str) -> Value {
+    serde_json::json!({"$truncated": {
+        "bytes": text.len(),
+        "sha256": sha256_hex(text.as_bytes()),
+        "prefix": prefix(text, 1024),
+    }})
+}
+
+/// Whether `v`'s JSON text is at most `max` bytes, found without writing it (and without
+/// walking past `max`).
+fn text_len_at_most(v: &Value, max: usize) -> bool {
+    struct Count {
+        n: usize,
+        max: usize,
+    }
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.n += buf.len();
+            if self.n > self.max {
+                return Err(std::io::Error::other("long"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(&mut Count { n: 0, max }, v).is_ok()
 }
 
 fn prefix(text: &str, max: usize) -> &str {
@@ -242,12 +299,27 @@ pub struct RedactionPolicy {
     pub patterns: Vec<String>,
 }
 
-/// Removes secrets from values and text.
+/// Removes secrets from values and text. Two redactors are equal when they have the same rules
+/// (then what one made, the other would make).
 #[derive(Debug, Clone)]
 pub struct Redactor {
     /// Extra secret key words (snake case), on top of the shared list.
     keys: Vec<String>,
     patterns: Vec<(String, Regex, Check)>,
+}
+
+impl PartialEq for Redactor {
+    fn eq(&self, other: &Self) -> bool {
+        self.keys == other.keys
+            && self.patterns.len() == other.patterns.len()
+            && self
+                .patterns
+                .iter()
+                .zip(&other.patterns)
+                .all(|((n1, r1, c1), (n2, r2, c2))| {
+                    n1 == n2 && c1 == c2 && r1.as_str() == r2.as_str()
+                })
+    }
 }
 
 impl Default for Redactor {
@@ -436,36 +508,28 @@ impl Redactor {
     /// whose JSON is over [`MAX_RECORDED_VALUE`] becomes `{"$truncated": {bytes, sha256,
     /// prefix}}`. Never used on what an undo needs.
     pub fn redact_for_record(&self, v: &Value) -> Value {
-        fn cap_strings(v: Value) -> Value {
-            match v {
-                Value::String(s) if s.len() > MAX_RECORDED_STRING => Value::String(format!(
-                    "{}…[truncated: {} bytes, sha256 {}]",
-                    prefix(&s, 256),
-                    s.len(),
-                    sha256_hex(s.as_bytes())
-                )),
-                Value::Array(a) => Value::Array(a.into_iter().map(cap_strings).collect()),
-                Value::Object(m) => {
-                    Value::Object(m.into_iter().map(|(k, v)| (k, cap_strings(v))).collect())
-                }
-                other => other,
-            }
-        }
-        let original_len = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0);
-        let redacted = self.redact(v);
-        if original_len <= MAX_RECORDED_STRING {
-            return redacted;
-        }
-        let capped = cap_strings(redacted);
-        let text = capped.to_string();
-        if text.len() <= MAX_RECORDED_VALUE {
+        let capped = cap_strings(self.redact(v), MAX_RECORDED_STRING);
+        if text_len_at_most(&capped, MAX_RECORDED_VALUE) {
             return capped;
         }
-        serde_json::json!({"$truncated": {
-            "bytes": text.len(),
-            "sha256": sha256_hex(text.as_bytes()),
-            "prefix": prefix(&text, 1024),
-        }})
+        truncated(&capped.to_string())
+    }
+
+    /// [`Redactor::redact_for_record`] as JSON text (what the journal and the audit log store),
+    /// serialised once.
+    pub fn record_text(&self, v: &Value) -> String {
+        Redactor::record_text_of(self.redact(v), MAX_RECORDED_STRING)
+    }
+
+    /// The record text of a value already redacted ([`Redactor::redact`]), its strings over
+    /// `max_string` bytes kept as a prefix, their length and hash: one redaction can serve
+    /// records that keep more or less of it.
+    pub fn record_text_of(redacted: Value, max_string: usize) -> String {
+        let text = cap_strings(redacted, max_string).to_string();
+        if text.len() > MAX_RECORDED_VALUE {
+            return truncated(&text).to_string();
+        }
+        text
     }
 
     /// A value with secret keys' values, header pairs' values and secret-shaped strings
@@ -516,6 +580,47 @@ impl Redactor {
 
 #[cfg(test)]
 mod tests {
+    /// Equal rules, equal redactors: the engine's redaction is reused only by a log with the
+    /// same rules.
+    #[test]
+    fn redactors_are_equal_when_their_rules_are() {
+        assert_eq!(Redactor::default(), Redactor::default());
+        assert_ne!(Redactor::default(), Redactor::default().with_key("pin"));
+        assert_ne!(
+            Redactor::default(),
+            Redactor::default().with_secret("s3cr3t-value")
+        );
+        assert_eq!(
+            Redactor::default().with_pattern("x", "a+").unwrap(),
+            Redactor::default().with_pattern("x", "a+").unwrap()
+        );
+        assert_ne!(
+            Redactor::default().with_pattern("x", "a+").unwrap(),
+            Redactor::default().with_pattern("x", "b+").unwrap()
+        );
+    }
+
+    /// One redaction, two records: the journal's copy keeps less of a long string than the
+    /// audit log's, and both are what `redact_for_record` would keep under their limits.
+    #[test]
+    fn record_texts_cut_long_strings_at_their_limit() {
+        let r = Redactor::default();
+        let long = format!("token=abcdefghijklmnop {}", "z".repeat(2000));
+        let v = serde_json::json!({"a": long, "n": 1});
+        let red = r.redact(&v);
+        let audit: Value =
+            serde_json::from_str(&Redactor::record_text_of(red.clone(), MAX_RECORDED_STRING))
+                .unwrap();
+        assert_eq!(audit, r.redact_for_record(&v));
+        assert!(!audit["a"].as_str().unwrap().contains("abcdefghijklmnop"));
+        let journal: Value =
+            serde_json::from_str(&Redactor::record_text_of(red, MAX_JOURNALED_STRING)).unwrap();
+        let a = journal["a"].as_str().unwrap();
+        assert!(a.contains("[truncated: ") && a.len() < 512, "{a}");
+        assert!(!a.contains("abcdefghijklmnop"), "{a}");
+        assert_eq!(journal["n"], 1);
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -417,6 +417,9 @@ impl Budget {
 enum Keep<'a> {
     /// Stores it (a snapshot).
     Store(&'a Store),
+    /// Stores content larger than [`PACKED`]; smaller content is held in `Staged`, for the
+    /// caller to keep in the same transaction as the step that names it.
+    Stage(&'a Store, &'a std::cell::RefCell<Staged>),
     /// Hashes it only (a check against a snapshot).
     Hash,
     /// Counts its size only (the size check before a call).
@@ -598,7 +601,7 @@ fn capture_in(
     budget.take(meta.len())?;
     let (sha256, size) = match keep {
         Keep::Size => (String::new(), meta.len()),
-        Keep::Hash | Keep::Store(_) => {
+        Keep::Hash | Keep::Store(_) | Keep::Stage(..) => {
             let mut opts = OpenOptions::new();
             opts.read(true);
             // Never blocks on a FIFO swapped in after the check.
@@ -611,10 +614,23 @@ fn capture_in(
                 );
             }
             match keep {
-                Keep::Store(store) if meta.len() <= IN_MEMORY => store
+                Keep::Stage(_, staged) if meta.len() <= PACKED as u64 => {
+                    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+                    file.into_std()
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| io(shown, e))?;
+                    let hash = hex(&Sha256::digest(&bytes));
+                    let size = bytes.len() as u64;
+                    let mut staged = staged.borrow_mut();
+                    if !staged.iter().any(|(h, _)| *h == hash) {
+                        staged.push((hash.clone(), bytes));
+                    }
+                    (hash, size)
+                }
+                Keep::Store(store) | Keep::Stage(store, _) if meta.len() <= IN_MEMORY => store
                     .put_small(file.into_std(), meta.len())
                     .map_err(|e| format!("{shown}: cannot keep its content ({e})"))?,
-                Keep::Store(store) => store
+                Keep::Store(store) | Keep::Stage(store, _) => store
                     .put(file.into_std())
                     .map_err(|e| format!("{shown}: cannot keep its content ({e})"))?,
                 _ => hash_reader(&mut file.into_std()).map_err(|e| io(shown, e))?,
@@ -652,26 +668,34 @@ fn capture_dir(
     Ok(Node::Dir { mode, children })
 }
 
-/// The state of `paths` before a call, its content kept in `store`.
+/// Small content, by SHA-256, not yet written (see [`before`]).
+pub(crate) type Staged = Vec<(String, Vec<u8>)>;
+
+/// The state of `paths` before a call: content up to [`PACKED`] returned, for the caller to keep
+/// in the same journal transaction as the step (one commit for both), the rest kept in `store`.
 pub(crate) fn before(
     fs: &Fs,
     store: &Store,
     paths: &[String],
     limit: u64,
-) -> Result<Manifest, SnapError> {
+) -> Result<(Manifest, Staged), SnapError> {
     let mut budget = Budget { used: 0, limit };
     let mut entries = Vec::with_capacity(paths.len());
+    let staged = std::cell::RefCell::new(Vec::new());
     for p in paths {
         entries.push(Entry {
             path: p.clone(),
-            before: capture(fs, p, Keep::Store(store), &mut budget)?,
+            before: capture(fs, p, Keep::Stage(store, &staged), &mut budget)?,
             after: None,
         });
     }
-    Ok(Manifest {
-        version: MANIFEST_VERSION,
-        entries,
-    })
+    Ok((
+        Manifest {
+            version: MANIFEST_VERSION,
+            entries,
+        },
+        staged.into_inner(),
+    ))
 }
 
 /// Bytes a snapshot of `paths` would keep (sizes only; nothing is read), stopping past `limit`.

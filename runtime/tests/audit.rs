@@ -447,3 +447,137 @@ fn concurrent_writers_on_one_log_lose_nothing() {
     assert_eq!(v.records, 600, "an intent and an outcome per call");
     assert!(v.intact(), "{:?}", v.problems);
 }
+
+fn head_kept(engine: &Engine) -> Option<(i64, String)> {
+    engine.journal().audit_head().unwrap()
+}
+
+/// The journal keeps the chain's head without a commit of its own per record (it rides on the
+/// step's write, or is flushed), yet by the time any call or undo returns the head it keeps is
+/// the log's newest record, so deleting that record is found.
+#[test]
+fn the_journal_holds_the_newest_head_whenever_a_call_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, log) = audited(dir.path());
+    for i in 0..3 {
+        block_on(engine.call(
+            "h",
+            "remember",
+            json!({"note": format!("n{i}")}),
+            CallOptions::default(),
+        ))
+        .unwrap();
+        assert_eq!(head_kept(&engine), log.head().unwrap(), "after a step");
+        block_on(engine.call("h", "count", json!({"n": i}), CallOptions::default())).unwrap();
+        assert_eq!(head_kept(&engine), log.head().unwrap(), "after a read");
+        block_on(engine.call("h", "count", json!({"n": "x"}), CallOptions::default())).unwrap_err();
+        assert_eq!(
+            head_kept(&engine),
+            log.head().unwrap(),
+            "after an invalid call"
+        );
+        block_on(engine.call(
+            "h",
+            "fail_with",
+            json!({"message": "no"}),
+            CallOptions::default(),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            head_kept(&engine),
+            log.head().unwrap(),
+            "after a failed call"
+        );
+    }
+    let report = block_on(engine.undo("h", 1)).unwrap();
+    assert_eq!(report.undone.len(), 1, "{report:?}");
+    assert_eq!(head_kept(&engine), log.head().unwrap(), "after an undo");
+    assert!(log.verify().unwrap().intact());
+
+    let (last, _) = log.head().unwrap().unwrap();
+    raw(dir.path())
+        .execute("DELETE FROM records WHERE seq = ?1", [last])
+        .unwrap();
+    let v = log.verify().unwrap();
+    assert!(!v.intact(), "the newest record deleted goes unseen");
+    assert!(
+        v.problems
+            .iter()
+            .any(|p| p.contains(&format!("records {last}..={last} were deleted"))),
+        "{:?}",
+        v.problems
+    );
+}
+
+/// The engine redacts a step's arguments once and offers its text to the audit log; an audit log
+/// whose rules are stricter than the engine's does not take it, and redacts by its own rules.
+#[test]
+fn an_audit_log_with_stricter_rules_than_the_engine_still_applies_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let strict = Redactor::default()
+        .with_pattern("codename", r"Bluebird-[0-9]+")
+        .unwrap();
+    let log = Arc::new(AuditLog::open(dir.path(), strict).unwrap());
+    let engine = Engine::open(Registry::new().unwrap(), Policy::default(), dir.path())
+        .unwrap()
+        .with_recorder(log.clone());
+    block_on(engine.call(
+        "s",
+        "remember",
+        json!({"note": "launch Bluebird-42 at dawn", "password": "hunter2-correct-horse"}),
+        CallOptions::default(),
+    ))
+    .unwrap();
+    let records = log.records(Some("s"), None).unwrap();
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert!(!r.args.contains("Bluebird-42"), "{}", r.args);
+        assert!(r.args.contains("[REDACTED:codename]"), "{}", r.args);
+        assert!(!r.args.contains("hunter2"), "{}", r.args);
+        assert!(!r.result.contains("Bluebird-42"), "{}", r.result);
+    }
+    // The engine's own rules did not know the codename: its display copy keeps it.
+    assert_eq!(
+        engine.history("s").unwrap()[0].args["note"],
+        "launch Bluebird-42 at dawn"
+    );
+}
+
+/// Long strings: the journal's display copy of a step keeps a prefix, the length and the hash
+/// (its row stays small), the audit log keeps the record whole, and undo needs neither.
+#[test]
+fn the_journal_keeps_a_short_copy_of_long_arguments_and_the_audit_log_all_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, log) = audited(dir.path());
+    let note = "the quick brown fox jumps over the lazy dog. ".repeat(70);
+    assert!(note.len() > aifirst::MAX_JOURNALED_STRING);
+    assert!(note.len() <= aifirst::MAX_RECORDED_STRING);
+    let out = block_on(engine.call(
+        "s",
+        "remember",
+        json!({"note": note}),
+        CallOptions::default(),
+    ))
+    .unwrap();
+    let step = &engine.history("s").unwrap()[0];
+    let shown = step.args["note"].as_str().unwrap();
+    assert!(
+        shown.starts_with("the quick brown fox")
+            && shown.contains(&format!("[truncated: {} bytes, sha256 ", note.len()))
+            && shown.len() < 512,
+        "{shown}"
+    );
+    assert!(step.result["echo"]
+        .as_str()
+        .unwrap()
+        .contains("[truncated: "));
+    for r in log.records(Some("s"), None).unwrap() {
+        let args: Value = serde_json::from_str(&r.args).unwrap();
+        assert_eq!(args["note"], note.as_str(), "{} record", r.kind);
+    }
+    let id = out["id"].as_u64().unwrap();
+    assert!(NOTES.lock().unwrap().contains_key(&id));
+    let report = block_on(engine.undo("s", 1)).unwrap();
+    assert_eq!(report.undone.len(), 1, "{report:?}");
+    assert!(!NOTES.lock().unwrap().contains_key(&id), "undone");
+}

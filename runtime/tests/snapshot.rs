@@ -494,6 +494,32 @@ fn an_interrupted_undo_runs_again_and_blobs_are_checked() {
     assert_eq!(tree(&b.root), before);
 }
 
+/// The small content a call replaces is kept in the journal in the same commit as the step that
+/// names it: the step's manifest and its blob arrive together, and no file is made for it.
+#[test]
+fn small_content_is_journaled_with_its_step() {
+    let b = Bench::new();
+    b.call(
+        "snap_put",
+        json!({"path": b.p("src/a.txt"), "content": "beta\n"}),
+    )
+    .unwrap();
+    let db = rusqlite::Connection::open(b.dir.path().join("state/journal.sqlite3")).unwrap();
+    let (journaled, kept): (String, Vec<u8>) = db
+        .query_row(
+            "SELECT s.undo, b.data FROM steps s, blobs b WHERE b.sha256 = ?1",
+            [sha256_hex(b"alpha\n")],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(kept, b"alpha\n");
+    assert!(journaled.contains(&sha256_hex(b"alpha\n")), "{journaled}");
+    assert!(!b.dir.path().join("state/blobs").exists(), "no blob file");
+    let e = b.engine(Policy::default());
+    assert_eq!(undo(&e, 1, false).undone.len(), 1);
+    assert_eq!(std::fs::read(b.root.join("src/a.txt")).unwrap(), b"alpha\n");
+}
+
 #[test]
 fn large_content_is_kept_in_files_and_checked_there_too() {
     let b = Bench::new();

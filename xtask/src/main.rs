@@ -78,7 +78,8 @@ fn main() -> Result<()> {
                  {:<39}descriptions to 125k operations, a 200 MB and a 100k-deep file, GitHub\n  \
                  bench-stdlib [--calls 200] [--skip-peer] the fs tools over MCP against the official filesystem\n  \
                  {:<39}server (npm, installed once), snapshot cost: 100 MiB file, 10,000-file tree\n  \
-                 {:<39}(--engine-only: the fs calls through the engine in one process, to profile)\n  \
+                 {:<39}(--engine-only: the fs calls through the engine in one process, to profile;\n  \
+                 {:<39}--mcp-only: the round trips and the engine, not the snapshot costs)\n  \
                  bench-net-data [--calls 30] [--skip-peer] fetch against the official fetch server (pip, installed\n  \
                  {:<39}once); sqlite_execute with changeset undo against the sqlite3 shell\n  \
                  bench-python [--runs N] [--skip-peer]  forge's Python front end on CPython's stdlib (0 crashes,\n  \
@@ -88,6 +89,7 @@ fn main() -> Result<()> {
                  bench-mcp [--github]                   tools/call and tools/list round trips over stdio\n  \
                  synthetic PATHS FILE                   write the synthetic description bench-linear measures\n  \
                  fetch-github                           download GitHub's description into target/bench-data",
+                "",
                 "",
                 "",
                 "",

@@ -1,4 +1,4 @@
-//! `cargo xtask bench-stdlib [--calls N] [--airun PATH] [--skip-peer] [--engine-only]`: the `fs` standard
+//! `cargo xtask bench-stdlib [--calls N] [--airun PATH] [--skip-peer] [--engine-only] [--mcp-only]`: the `fs` standard
 //! library against the official MCP filesystem server, and what file snapshots cost.
 //!
 //! 1. MCP stdio round trips of `write_file` (4 KiB), `edit_file` and `read_text_file`: ours
@@ -180,6 +180,7 @@ pub fn bench_stdlib(args: &[String]) -> Result<()> {
     let mut bin = None;
     let mut skip_peer = false;
     let mut engine_only = false;
+    let mut mcp_only = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -187,6 +188,7 @@ pub fn bench_stdlib(args: &[String]) -> Result<()> {
             "--airun" => bin = Some(PathBuf::from(it.next().context("--airun PATH")?)),
             "--skip-peer" => skip_peer = true,
             "--engine-only" => engine_only = true,
+            "--mcp-only" => mcp_only = true,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -250,6 +252,9 @@ pub fn bench_stdlib(args: &[String]) -> Result<()> {
     }
 
     engine_in_process(calls)?;
+    if mcp_only {
+        return Ok(());
+    }
 
     // 2 and 3: through the engine in this process.
     use aifirst_stdlib as _;
