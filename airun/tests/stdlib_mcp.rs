@@ -173,6 +173,9 @@ fn net_sys_and_data_tools_over_mcp_with_undo() {
         ["run_command", {"program": "sh", "args": ["-c", "echo deploy with 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"],
                          "undo_paths": [p("y.txt")]}],
         ["sqlite_execute", {"database": p("shop.db"), "sql": "DROP TABLE items"}],
+        // A recursion without end ends a worker process, not the server.
+        ["query_json", {"filter": "def f: 1 + f; f", "value": 1}],
+        ["query_json", {"filter": "[paths] | length", "value": {"a": [1, {"b": 2}]}}],
     ]);
     let s = session(dir.path(), &root, calls);
     let tools = s["tools"].as_object().unwrap();
@@ -365,4 +368,12 @@ fn net_sys_and_data_tools_over_mcp_with_undo() {
         )
         .unwrap();
     assert_eq!(tables, 1);
+    assert_eq!(r[26]["isError"], true, "{}", r[26]);
+    assert!(text(&r[26]).contains("recursing without end"), "{}", r[26]);
+    assert_eq!(
+        r[27]["structuredContent"]["results"],
+        json!([4]),
+        "{}",
+        r[27]
+    );
 }

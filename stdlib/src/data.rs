@@ -51,16 +51,17 @@
 //! # Limits
 //!
 //! `query_json` returns at most 10,000 values and 16 MiB of JSON (a filter producing more is
-//! stopped there and refused), and runs on its own thread with a 64 MiB stack; `env` is
-//! withheld (the server's environment holds credentials) and there is no `input`. The call
-//! waits for the filter at most 30 s, then returns an error, and no executor thread is blocked
-//! meanwhile. jq itself has no step limit and a thread cannot be killed: a filter that computes
-//! for long without producing a value (`last(range(1e18))`) is abandoned at 30 s but keeps its
-//! thread (and a core) busy until it ends by itself, and one that builds a huge value in memory
-//! is not interrupted. At most 8 filters run at once, abandoned ones included; past that,
-//! query_json is refused until one ends. jaq bounds neither recursion nor its stack use: deep
-//! recursion in a user-defined jq function (`def f: 1 + f; f`) can overflow the 64 MiB stack,
-//! which aborts the whole process (a known limit).
+//! stopped there and refused), with a 64 MiB stack; `env` is withheld (the server's environment
+//! holds credentials) and there is no `input`. The call waits for the filter at most 30 s,
+//! then returns an error, and no executor thread is blocked meanwhile. jq itself has no step
+//! limit, and jaq bounds neither recursion nor its stack use, so a filter runs in a worker
+//! process ([`set_jq_worker`], which `airun::run` sets to its own program): a filter still
+//! running at 30 s is killed, and one that recurses without end (`def f: 1 + f; f`) overflows
+//! the worker's stack, not the server's; either way the call says what happened. Without a
+//! worker (a program that links this crate without `airun`), the filter runs on a thread of
+//! this process: past 30 s it is abandoned and runs on until it ends, and deep recursion can
+//! abort the process. At most 8 filters run at once, abandoned ones included; past that,
+//! query_json is refused until one ends.
 //!
 //! `read_csv` reads at most 10,000 columns (a longer row is refused, naming the row), and stops
 //! (`truncated`) once the rows it returns hold 16 MiB of JSON, each column of each row counted
@@ -106,8 +107,9 @@ const MAX_RESULT_BYTES: usize = 16 * MIB;
 const MAX_DEPTH: usize = 256;
 /// The stack of the thread a jq filter runs on (recursive filters go deep).
 const JQ_STACK: usize = 64 * MIB;
-/// query_json waits this long for a filter, then returns an error and abandons the filter's
-/// thread (it cannot be killed: it ends when the filter does).
+/// query_json waits this long for a filter, then returns an error: a worker process running it
+/// is killed; a filter run on a thread of this process (no worker set) is abandoned (a thread
+/// cannot be killed: it ends when the filter does).
 const JQ_TIME_LIMIT: Duration = Duration::from_secs(30);
 /// At most this many filters run at once, abandoned ones included (each may keep a core
 /// busy): past it query_json is refused until one ends.
@@ -262,7 +264,7 @@ pub struct TextDiffResult {
 /// `to_entries`, `group_by(.k)`, `limit(5; .[])`… `env` and `input` are not available. At most
 /// 10,000 values and 16 MiB of JSON are returned; a filter producing more is stopped and
 /// refused (narrow it with `limit(n; f)`, `first(f)` or `.[0:n]`). A filter still running
-/// after 30 s is abandoned with an error.
+/// after 30 s is stopped with an error.
 #[capability(effects(read, filesystem))]
 pub async fn query_json(
     ctx: &Ctx,
@@ -325,22 +327,184 @@ fn read_json_file(fs: &Fs, path: &str) -> Result<Value, ToolError> {
     })
 }
 
-/// Runs the filter on a thread of its own, with a stack deep recursive filters can use, and
-/// waits for it at most `limit` without blocking an async worker: a watcher thread waits for
-/// the filter's thread and reports to this future through a oneshot channel (no timer of an
-/// executor is needed, so this runs on any executor). Past `limit` the filter's thread is
-/// abandoned (detached: it cannot be killed, and ends when the filter does). A panic inside
-/// the jq engine becomes an error instead of ending the server.
+/// Runs the filter in a worker process ([`set_jq_worker`]) or, without one, on a thread of its
+/// own with a stack deep recursive filters can use, and waits for it at most `limit` without
+/// blocking an async worker: a watcher thread waits for the worker (or the filter's thread) and
+/// reports to this future through a oneshot channel (no timer of an executor is needed, so this
+/// runs on any executor). Past `limit` a worker is killed; a filter's thread is abandoned
+/// (detached: it cannot be killed, and ends when the filter does). A panic inside the jq
+/// engine becomes an error instead of ending the server.
 async fn run_jq(filter: String, input: Value, limit: Duration) -> Result<Vec<Value>, ToolError> {
     let slot = JqSlot::claim()?;
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let worker = JQ_WORKER.get().cloned();
     std::thread::Builder::new()
         .name("aifirst-query-json-watch".into())
         .spawn(move || {
-            let _ = tx.send(watch_jq(filter, input, limit, slot));
+            let _ = tx.send(match worker {
+                Some(program) => jq_in_worker(&program, filter, input, limit, slot),
+                None => watch_jq(filter, input, limit, slot),
+            });
         })
         .map_err(|e| failed(format!("could not start the filter: {e}")))?;
     rx.await.unwrap_or_else(|_| Err(jq_crashed()))
+}
+
+/// The environment variable that makes a program that calls [`jq_worker_main`] first thing (as
+/// `airun::run` does) evaluate one jq filter from stdin instead of doing its usual work.
+pub const JQ_WORKER_ENV: &str = "AIFIRST_JQ_WORKER";
+
+/// The program query_json runs filters in ([`set_jq_worker`]); unset, they run on a thread of
+/// this process.
+static JQ_WORKER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Runs query_json's filters in a process of `program` (normally this one,
+/// `std::env::current_exe()`), which must call [`jq_worker_main`] when [`JQ_WORKER_ENV`] is
+/// set. A filter that recurses without end then overflows the worker's stack, not the
+/// server's, and one past the time limit is killed instead of left running. `airun::run` sets
+/// it; a program that links `aifirst-stdlib` without `airun` runs filters on a thread.
+pub fn set_jq_worker(program: std::path::PathBuf) {
+    let _ = JQ_WORKER.set(program);
+}
+
+/// The worker's side of [`set_jq_worker`]: when [`JQ_WORKER_ENV`] is set, reads one request
+/// (`{"filter", "input"}`, JSON) from stdin, writes the answer (`{"ok": [values]}`,
+/// `{"invalid": message}` or `{"failed": message}`) to stdout and returns `Some(exit code)`,
+/// for the program to exit with; `None` (nothing read) when the variable is not set.
+pub fn jq_worker_main() -> Option<std::process::ExitCode> {
+    use std::io::{Read, Write};
+    std::env::var_os(JQ_WORKER_ENV)?;
+    let mut text = Vec::new();
+    let request: Option<(String, Value)> = std::io::stdin()
+        .take((MAX_JSON_FILE as usize + MAX_FILTER_BYTES + MIB) as u64)
+        .read_to_end(&mut text)
+        .ok()
+        .and_then(|_| serde_json::from_slice::<Value>(&text).ok())
+        .and_then(|mut v| {
+            let filter = v.get("filter")?.as_str()?.to_string();
+            Some((filter, v.get_mut("input")?.take()))
+        });
+    let answer = match request {
+        None => json!({"failed": "the jq worker was sent no request it could read"}),
+        // On a thread with the stack a filter gets in process: recursion past it ends this
+        // process, which the server reports.
+        Some((filter, input)) => match std::thread::Builder::new()
+            .stack_size(JQ_STACK)
+            .spawn(move || jq_eval(&filter, &input))
+            .map(|h| h.join())
+        {
+            Ok(Ok(Ok(values))) => json!({"ok": values}),
+            Ok(Ok(Err(ToolError::InvalidArguments { message }))) => json!({"invalid": message}),
+            Ok(Ok(Err(e))) => json!({"failed": e.to_string()}),
+            Ok(Err(_)) => json!({"failed": jq_crashed().to_string()}),
+            Err(e) => json!({"failed": format!("could not start the filter: {e}")}),
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    let written = serde_json::to_writer(&mut out, &answer).is_ok() && out.flush().is_ok();
+    Some(if written {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
+
+/// Runs the filter in a worker process of `program` and waits for its answer at most `limit`
+/// (on the watcher thread); past it, or when the answer is too large, the worker is killed.
+fn jq_in_worker(
+    program: &std::path::Path,
+    filter: String,
+    input: Value,
+    limit: Duration,
+    _slot: JqSlot,
+) -> Result<Vec<Value>, ToolError> {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+    let request = serde_json::to_vec(&json!({"filter": filter, "input": input}))
+        .map_err(|e| failed(format!("could not send the filter to its worker: {e}")))?;
+    let mut child = Command::new(program)
+        .env(JQ_WORKER_ENV, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            failed(format!(
+                "could not start the jq worker ({}): {e}",
+                program.display()
+            ))
+        })?;
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(failed("the jq worker has no pipes".into()));
+    };
+    // Written and read on threads of their own: a large input or answer fills a pipe.
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(&request);
+    });
+    let (tx, rx) = sync_channel(1);
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        // The answer is bounded by the filter's own limits; past twice that, something is wrong.
+        let read = stdout
+            .take(2 * MAX_RESULT_BYTES as u64 + MIB as u64)
+            .read_to_end(&mut out);
+        let _ = tx.send(read.map(|_| out));
+    });
+    let answer = match rx.recv_timeout(limit) {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(failed(format!(
+                "could not read the jq worker's answer: {e}"
+            )));
+        }
+        Err(RecvTimeoutError::Timeout) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(failed(format!(
+                "the filter ran longer than {} and was stopped; nothing was returned. jq has no \
+                 step limit: bound the work (`limit(n; f)`, `first(f)`, `.[0:n]`, smaller \
+                 `range`s) or filter less data",
+                show_duration(limit)
+            )));
+        }
+        Err(RecvTimeoutError::Disconnected) => Vec::new(),
+    };
+    let status = child.wait();
+    match serde_json::from_slice::<Value>(&answer) {
+        Ok(Value::Object(mut m)) => {
+            if let Some(Value::Array(values)) = m.remove("ok") {
+                return Ok(values);
+            }
+            if let Some(Value::String(message)) = m.remove("invalid") {
+                return Err(invalid(message));
+            }
+            if let Some(Value::String(message)) = m.remove("failed") {
+                return Err(failed(message));
+            }
+            Err(jq_crashed())
+        }
+        // No answer: the worker died, most often of a stack overflow (a recursion with no end).
+        _ => {
+            use std::os::unix::process::ExitStatusExt as _;
+            let how = match status {
+                Ok(s) => match s.signal() {
+                    Some(signal) => format!(" (signal {signal})"),
+                    None => format!(" ({s})"),
+                },
+                Err(_) => String::new(),
+            };
+            Err(failed(format!(
+                "the filter ended its worker process{how} without an answer, most likely by \
+                 recursing without end until its stack ran out; nothing was returned. Give \
+                 recursive definitions a base case, or bound them (`limit(n; f)`)"
+            )))
+        }
+    }
 }
 
 /// Starts the filter's thread and waits for its answer at most `limit` (on the watcher thread).
@@ -419,6 +583,72 @@ fn show_duration(d: Duration) -> String {
     } else {
         format!("{} ms", d.as_millis())
     }
+}
+
+/// The parent's side of a worker, with stand-in workers (scripts): an answer is taken, a worker
+/// that dies is reported, and one past the limit is killed and reaped before the call returns.
+#[cfg(test)]
+#[test]
+fn a_worker_is_read_reported_or_killed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let script = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    };
+    let slot = || JqSlot::claim().unwrap();
+    let limit = Duration::from_secs(20);
+    let ok = script("ok", r#"cat >/dev/null; printf '{"ok": [1, "two"]}'"#);
+    let got = jq_in_worker(&ok, ".".into(), json!(0), limit, slot());
+    assert_eq!(got.unwrap(), vec![json!(1), json!("two")]);
+    let bad = script(
+        "bad",
+        r#"cat >/dev/null; printf '{"invalid": "no such function"}'"#,
+    );
+    let got = jq_in_worker(&bad, ".".into(), json!(0), limit, slot());
+    assert!(
+        matches!(got, Err(ToolError::InvalidArguments { .. })),
+        "{got:?}"
+    );
+    let dies = script("dies", "kill -ABRT $$");
+    let got = jq_in_worker(&dies, ".".into(), json!(0), limit, slot());
+    let e = got.unwrap_err().to_string();
+    assert!(
+        e.contains("(signal 6)") && e.contains("recursing without end"),
+        "{e}"
+    );
+    let pid_file = dir.path().join("pid");
+    let hangs = script(
+        "hangs",
+        &format!("echo $$ > {}; exec sleep 1000", pid_file.display()),
+    );
+    let started = Instant::now();
+    let got = jq_in_worker(
+        &hangs,
+        ".".into(),
+        json!(0),
+        Duration::from_millis(300),
+        slot(),
+    );
+    let e = got.unwrap_err().to_string();
+    assert!(e.contains("ran longer than 300 ms and was stopped"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{}", pid.trim())).exists(),
+        "the worker {pid} was killed and reaped"
+    );
+    let missing = dir.path().join("no-such-program");
+    let e = jq_in_worker(&missing, ".".into(), json!(0), limit, slot())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("could not start the jq worker"), "{e}");
 }
 
 /// A filter that computes forever without producing a value is abandoned at the limit, and the
