@@ -318,17 +318,6 @@ fn example_args(schema: &schemars::Schema) -> String {
 
 /// Runs the CLI with the process's arguments.
 pub fn run(app: App) -> ExitCode {
-    #[cfg(feature = "stdlib")]
-    {
-        // This program is also query_json's worker: a jq filter that recurses without end
-        // then ends a worker, not the server, and one past its time limit is killed.
-        if let Some(code) = aifirst_stdlib::data::jq_worker_main() {
-            return code;
-        }
-        if let Ok(exe) = std::env::current_exe() {
-            aifirst_stdlib::data::set_jq_worker(exe);
-        }
-    }
     run_from(app, std::env::args_os())
 }
 

@@ -377,3 +377,59 @@ fn net_sys_and_data_tools_over_mcp_with_undo() {
         r[27]
     );
 }
+
+/// query_json's worker takes and gives values as deep as jq may go (256 levels), past the 128
+/// that JSON parsers allow by default, and a program started with only the worker's variable
+/// (inherited by mistake) is not taken over by it.
+#[test]
+fn query_json_workers_pass_deep_values_and_need_their_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &str, env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["call", "query_json", "--args", args])
+            .current_dir(dir.path())
+            .env("AIFIRST_STATE_DIR", dir.path().join("state"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // An answer 200 levels deep.
+    let (code, out, err) = run(
+        r#"{"filter": "reduce range(199) as $i (0; [.])", "value": 0}"#,
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.matches('[').count(), 199 + 1, "{out}");
+    // A file 127 levels deep (the most a JSON file is read to), wrapped in the request.
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("deep.json"),
+        format!("{}1{}", "[".repeat(127), "]".repeat(127)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("airun.toml"),
+        format!("allowed_roots = [{:?}]\n", root.display().to_string()),
+    )
+    .unwrap();
+    let (code, out, err) = run(
+        r#"{"filter": "[paths] | length", "path": "deep.json"}"#,
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("127"), "{out}");
+    // The variable alone (no marker argument): the program does its usual work.
+    let (code, out, err) = run(
+        r#"{"filter": ". + 1", "value": 1}"#,
+        &[("AIFIRST_JQ_WORKER", "1")],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains('2'), "{out}");
+}

@@ -340,8 +340,9 @@ pub trait Recorder: Send + Sync {
         Ok(None)
     }
     /// Makes what was recorded so far as durable as the recorder makes it: the engine calls
-    /// this before a call, an undo or a redo returns. The audit log keeps its chain's head in
-    /// the journal here, unless a step's write already did.
+    /// this after an intent (before the call or compensation runs) and before a call, an undo
+    /// or a redo returns. The audit log keeps its chain's head in the journal here, unless a
+    /// step's write already did.
     fn flush(&self) {}
 }
 
@@ -527,16 +528,33 @@ impl Engine {
         FlushOnDrop(self.recorder.as_deref())
     }
 
+    /// Records a call. An intent is flushed at once ([`Recorder::flush`]): it is kept before
+    /// the call runs, so a process killed while it runs leaves no record the journal does not
+    /// vouch for. An outcome's head rides on the step's next write, or the flush on return.
     fn record_call(&self, ev: &CallEvent<'_>) -> Result<(), String> {
         match &self.recorder {
-            Some(r) => r.call(ev),
+            Some(r) => {
+                r.call(ev)?;
+                if ev.status == CallStatus::Started {
+                    r.flush();
+                }
+                Ok(())
+            }
             None => Ok(()),
         }
     }
 
+    /// Records an undo's phase; an intent (before compensations run) is flushed at once, as a
+    /// call's is.
     fn record_undo(&self, ev: &UndoEvent<'_>) -> Result<(), String> {
         match &self.recorder {
-            Some(r) => r.undo(ev),
+            Some(r) => {
+                r.undo(ev)?;
+                if matches!(ev.phase, UndoPhase::Started | UndoPhase::RedoStarted) {
+                    r.flush();
+                }
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -626,6 +644,13 @@ impl Engine {
             },
             None => None,
         };
+        // A file-snapshot step is undone from its manifest: the journal keeps its arguments and
+        // result for people only, and shorter. Other steps may be rebuilt from theirs.
+        let journaled_strings = if prepared.is_some() {
+            MAX_JOURNALED_STRING
+        } else {
+            MAX_RECORDED_STRING
+        };
         let step = if mutating {
             let ahead = match (&prepared, &granted) {
                 (Some(p), _) => p.undo_ahead(),
@@ -647,7 +672,7 @@ impl Engine {
                     MAX_RECORDED_STRING,
                 ));
             }
-            let text = Redactor::record_text_of(redacted, MAX_JOURNALED_STRING);
+            let text = Redactor::record_text_of(redacted, journaled_strings);
             Some(
                 self.journal
                     .intend_keeping(session, name, &text, &ahead, &blobs)?,
@@ -694,7 +719,7 @@ impl Engine {
                 .journal
                 .complete_text(
                     id,
-                    &Redactor::record_text_of(self.redactor.redact(result), MAX_JOURNALED_STRING),
+                    &Redactor::record_text_of(self.redactor.redact(result), journaled_strings),
                     undo,
                 )
                 .map_err(|e| CallError::Incomplete {

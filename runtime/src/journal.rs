@@ -251,8 +251,8 @@ pub struct Journal {
     conn: Mutex<Connection>,
     path: PathBuf,
     /// The audit chain's newest head not yet kept ([`Journal::note_audit_head`]): written by the
-    /// next step write, or by [`Journal::flush_audit_head`]. Read and cleared under `conn`'s lock
-    /// only, so a flush that finds it empty knows it was committed.
+    /// next step write, or by [`Journal::flush_audit_head`]. Taken (and put back, should the
+    /// write fail) only under `conn`'s lock, so a flush that finds it empty knows it was kept.
     pending_head: Mutex<Option<(i64, String)>>,
 }
 
@@ -488,6 +488,17 @@ impl Journal {
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        self.write_locked(&mut conn, f)
+    }
+
+    /// [`Journal::write`] on the connection its caller has locked. The pending head is taken
+    /// and, when the transaction fails, put back under that lock: whoever holds the lock next
+    /// sees it either kept or still pending.
+    fn write_locked<T>(
+        &self,
+        conn: &mut Connection,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
         let head = self
             .pending_head
             .lock()
@@ -867,17 +878,18 @@ impl Journal {
     /// Commits the head noted by [`Journal::note_audit_head`], if a write has not already; when
     /// this returns, every head noted before it is kept.
     pub fn flush_audit_head(&self) -> Result<(), JournalError> {
+        // Looked at under the connection's lock, which every write holds from taking the head
+        // to committing it (or putting it back): empty here means kept.
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let pending = self
             .pending_head
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_some();
         if !pending {
-            // A write that took it may still be committing: its transaction holds the connection.
-            drop(self.conn.lock().unwrap_or_else(|p| p.into_inner()));
             return Ok(());
         }
-        self.write(|_| Ok(()))
+        self.write_locked(&mut conn, |_| Ok(()))
     }
 
     /// The audit chain's head as last kept, if any record was ever written.

@@ -28,9 +28,11 @@ pub const REDACTED: &str = "[REDACTED]";
 pub const MAX_RECORDED_STRING: usize = 4 * 1024;
 
 /// A string longer than this is kept as a prefix, its length and its hash in the journal's copy
-/// of a step's arguments and result: a display copy for `history` (the audit log keeps the
-/// record, under [`MAX_RECORDED_STRING`]); undo never reads it. Kept short so a step's row fits
-/// one page and completing it rewrites no overflow chain.
+/// of a file-snapshot step's arguments and result: that step is undone from its manifest, so
+/// the copy is for `history` only (the audit log keeps the record, under
+/// [`MAX_RECORDED_STRING`]). Kept short so the step's row fits one page and completing it
+/// rewrites no overflow chain. Other steps keep [`MAX_RECORDED_STRING`]: an interrupted one may
+/// be rebuilt from its arguments.
 pub const MAX_JOURNALED_STRING: usize = 1024;
 
 /// A value whose JSON is longer than this is kept as a prefix, its length and its hash.

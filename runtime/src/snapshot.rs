@@ -417,9 +417,9 @@ impl Budget {
 enum Keep<'a> {
     /// Stores it (a snapshot).
     Store(&'a Store),
-    /// Stores content larger than [`PACKED`]; smaller content is held in `Staged`, for the
-    /// caller to keep in the same transaction as the step that names it.
-    Stage(&'a Store, &'a std::cell::RefCell<Staged>),
+    /// Holds content up to [`PACKED`] (up to [`STAGED_AT_MOST`] in all) in [`Staging`], for the
+    /// caller to keep in the same transaction as the step that names it; stores the rest.
+    Stage(&'a Store, &'a std::cell::RefCell<Staging>),
     /// Hashes it only (a check against a snapshot).
     Hash,
     /// Counts its size only (the size check before a call).
@@ -614,18 +614,24 @@ fn capture_in(
                 );
             }
             match keep {
-                Keep::Stage(_, staged) if meta.len() <= PACKED as u64 => {
+                Keep::Stage(store, staged)
+                    if meta.len() <= PACKED as u64
+                        && staged.borrow().bytes + meta.len() <= STAGED_AT_MOST =>
+                {
+                    let mut f = file.into_std();
                     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-                    file.into_std()
+                    (&mut f)
+                        .take(PACKED as u64 + 1)
                         .read_to_end(&mut bytes)
                         .map_err(|e| io(shown, e))?;
-                    let hash = hex(&Sha256::digest(&bytes));
-                    let size = bytes.len() as u64;
-                    let mut staged = staged.borrow_mut();
-                    if !staged.iter().any(|(h, _)| *h == hash) {
-                        staged.push((hash.clone(), bytes));
+                    if bytes.len() > PACKED {
+                        // It grew since it was measured: kept whole, as large content is.
+                        store
+                            .put(std::io::Cursor::new(bytes).chain(f))
+                            .map_err(|e| format!("{shown}: cannot keep its content ({e})"))?
+                    } else {
+                        staged.borrow_mut().add(bytes)
                     }
-                    (hash, size)
                 }
                 Keep::Store(store) | Keep::Stage(store, _) if meta.len() <= IN_MEMORY => store
                     .put_small(file.into_std(), meta.len())
@@ -671,6 +677,31 @@ fn capture_dir(
 /// Small content, by SHA-256, not yet written (see [`before`]).
 pub(crate) type Staged = Vec<(String, Vec<u8>)>;
 
+/// At most this much content is held for the step's transaction; past it, content is written
+/// to the store at once (a tree of many small files does not sit in memory, nor make the
+/// step's transaction hold the journal long).
+const STAGED_AT_MOST: u64 = 1024 * 1024;
+
+/// The content [`before`] holds back, deduplicated by hash.
+#[derive(Default)]
+pub(crate) struct Staging {
+    blobs: Staged,
+    hashes: std::collections::HashSet<String>,
+    bytes: u64,
+}
+
+impl Staging {
+    fn add(&mut self, bytes: Vec<u8>) -> (String, u64) {
+        let hash = hex(&Sha256::digest(&bytes));
+        let size = bytes.len() as u64;
+        if self.hashes.insert(hash.clone()) {
+            self.bytes += size;
+            self.blobs.push((hash.clone(), bytes));
+        }
+        (hash, size)
+    }
+}
+
 /// The state of `paths` before a call: content up to [`PACKED`] returned, for the caller to keep
 /// in the same journal transaction as the step (one commit for both), the rest kept in `store`.
 pub(crate) fn before(
@@ -681,7 +712,7 @@ pub(crate) fn before(
 ) -> Result<(Manifest, Staged), SnapError> {
     let mut budget = Budget { used: 0, limit };
     let mut entries = Vec::with_capacity(paths.len());
-    let staged = std::cell::RefCell::new(Vec::new());
+    let staged = std::cell::RefCell::new(Staging::default());
     for p in paths {
         entries.push(Entry {
             path: p.clone(),
@@ -694,7 +725,7 @@ pub(crate) fn before(
             version: MANIFEST_VERSION,
             entries,
         },
-        staged.into_inner(),
+        staged.into_inner().blobs,
     ))
 }
 

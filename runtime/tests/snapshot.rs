@@ -494,6 +494,32 @@ fn an_interrupted_undo_runs_again_and_blobs_are_checked() {
     assert_eq!(tree(&b.root), before);
 }
 
+/// A file-snapshot step is undone from its manifest: the journal's copy of its arguments keeps a
+/// long string as prefix, length and hash, and the undo is byte-exact all the same.
+#[test]
+fn a_file_step_keeps_a_short_copy_of_long_arguments() {
+    let b = Bench::new();
+    let content = "0123456789abcdef".repeat(200);
+    b.call(
+        "snap_put",
+        json!({"path": b.p("src/a.txt"), "content": content}),
+    )
+    .unwrap();
+    let e = b.engine(Policy::default());
+    let shown = e.history("s").unwrap()[0].args["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        shown.starts_with("0123456789abcdef")
+            && shown.contains("[truncated: 3200 bytes, sha256 ")
+            && shown.len() < 512,
+        "{shown}"
+    );
+    assert_eq!(undo(&e, 1, false).undone.len(), 1);
+    assert_eq!(std::fs::read(b.root.join("src/a.txt")).unwrap(), b"alpha\n");
+}
+
 /// The small content a call replaces is kept in the journal in the same commit as the step that
 /// names it: the step's manifest and its blob arrive together, and no file is made for it.
 #[test]

@@ -55,10 +55,10 @@
 //! holds credentials) and there is no `input`. The call waits for the filter at most 30 s,
 //! then returns an error, and no executor thread is blocked meanwhile. jq itself has no step
 //! limit, and jaq bounds neither recursion nor its stack use, so a filter runs in a worker
-//! process ([`set_jq_worker`], which `airun::run` sets to its own program): a filter still
+//! process ([`jq_worker_setup`], which the `airun` binary calls first thing): a filter still
 //! running at 30 s is killed, and one that recurses without end (`def f: 1 + f; f`) overflows
 //! the worker's stack, not the server's; either way the call says what happened. Without a
-//! worker (a program that links this crate without `airun`), the filter runs on a thread of
+//! worker (a program that links this crate and does not call it), the filter runs on a thread of
 //! this process: past 30 s it is abandoned and runs on until it ends, and deep recursion can
 //! abort the process. At most 8 filters run at once, abandoned ones included; past that,
 //! query_json is refused until one ends.
@@ -350,21 +350,44 @@ async fn run_jq(filter: String, input: Value, limit: Duration) -> Result<Vec<Val
     rx.await.unwrap_or_else(|_| Err(jq_crashed()))
 }
 
-/// The environment variable that makes a program that calls [`jq_worker_main`] first thing (as
-/// `airun::run` does) evaluate one jq filter from stdin instead of doing its usual work.
+/// The environment variable (set to `1`) that, with [`JQ_WORKER_ARG`] as the first argument,
+/// makes a program that calls [`jq_worker_main`] first thing (as `airun::run` does) evaluate one
+/// jq filter from stdin instead of doing its usual work. Either alone does nothing.
 pub const JQ_WORKER_ENV: &str = "AIFIRST_JQ_WORKER";
 
+/// The first argument of a jq worker (see [`JQ_WORKER_ENV`]).
+pub const JQ_WORKER_ARG: &str = "--aifirst-jq-worker";
+
 /// The program query_json runs filters in ([`set_jq_worker`]); unset, they run on a thread of
-/// this process.
+/// this process. On Linux [`jq_worker_setup`] gives `/proc/self/exe`: the program this process
+/// runs, even when its file was replaced or removed since (an upgrade while a server runs).
 static JQ_WORKER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
 
-/// Runs query_json's filters in a process of `program` (normally this one,
-/// `std::env::current_exe()`), which must call [`jq_worker_main`] when [`JQ_WORKER_ENV`] is
-/// set. A filter that recurses without end then overflows the worker's stack, not the
-/// server's, and one past the time limit is killed instead of left running. `airun::run` sets
-/// it; a program that links `aifirst-stdlib` without `airun` runs filters on a thread.
+/// Runs query_json's filters in a process of `program` (normally this one), which must call
+/// [`jq_worker_main`] first thing (see [`jq_worker_setup`]). A filter that recurses without end
+/// then overflows the worker's stack, not the server's, and one past the time limit is killed
+/// instead of left running. Unset, filters run on a thread.
 pub fn set_jq_worker(program: std::path::PathBuf) {
     let _ = JQ_WORKER.set(program);
+}
+
+/// What a program that links this crate calls first thing in `main` (the `airun` binary does):
+/// as a jq worker ([`JQ_WORKER_ENV`]), answers one filter and returns the exit code to end
+/// with; otherwise makes this program query_json's worker ([`set_jq_worker`]) and returns
+/// `None`. Without it, filters run on a thread of the process.
+pub fn jq_worker_setup() -> Option<std::process::ExitCode> {
+    if let Some(code) = jq_worker_main() {
+        return Some(code);
+    }
+    // On Linux, the program this process runs even if its file was replaced since (an
+    // upgrade while a server runs).
+    let own = std::path::PathBuf::from("/proc/self/exe");
+    if own.exists() {
+        set_jq_worker(own);
+    } else if let Ok(exe) = std::env::current_exe() {
+        set_jq_worker(exe);
+    }
+    None
 }
 
 /// The worker's side of [`set_jq_worker`]: when [`JQ_WORKER_ENV`] is set, reads one request
@@ -373,32 +396,42 @@ pub fn set_jq_worker(program: std::path::PathBuf) {
 /// for the program to exit with; `None` (nothing read) when the variable is not set.
 pub fn jq_worker_main() -> Option<std::process::ExitCode> {
     use std::io::{Read, Write};
-    std::env::var_os(JQ_WORKER_ENV)?;
+    if std::env::var_os(JQ_WORKER_ENV).as_deref() != Some(std::ffi::OsStr::new("1"))
+        || std::env::args_os().nth(1).as_deref() != Some(std::ffi::OsStr::new(JQ_WORKER_ARG))
+    {
+        return None;
+    }
     let mut text = Vec::new();
-    let request: Option<(String, Value)> = std::io::stdin()
-        .take((MAX_JSON_FILE as usize + MAX_FILTER_BYTES + MIB) as u64)
-        .read_to_end(&mut text)
-        .ok()
-        .and_then(|_| serde_json::from_slice::<Value>(&text).ok())
-        .and_then(|mut v| {
-            let filter = v.get("filter")?.as_str()?.to_string();
-            Some((filter, v.get_mut("input")?.take()))
-        });
-    let answer = match request {
-        None => json!({"failed": "the jq worker was sent no request it could read"}),
-        // On a thread with the stack a filter gets in process: recursion past it ends this
-        // process, which the server reports.
-        Some((filter, input)) => match std::thread::Builder::new()
-            .stack_size(JQ_STACK)
-            .spawn(move || jq_eval(&filter, &input))
-            .map(|h| h.join())
-        {
-            Ok(Ok(Ok(values))) => json!({"ok": values}),
-            Ok(Ok(Err(ToolError::InvalidArguments { message }))) => json!({"invalid": message}),
-            Ok(Ok(Err(e))) => json!({"failed": e.to_string()}),
-            Ok(Err(_)) => json!({"failed": jq_crashed().to_string()}),
-            Err(e) => json!({"failed": format!("could not start the filter: {e}")}),
-        },
+    // The input was read (a file of at most MAX_JSON_FILE) or sent (an MCP argument) as JSON;
+    // written again it may be somewhat longer (`1e5` is `100000.0`).
+    let cap = 4 * MAX_JSON_FILE + (MAX_FILTER_BYTES + MIB) as u64;
+    let read = std::io::stdin().take(cap).read_to_end(&mut text);
+    // Parsed and run on a thread with the stack a filter gets in process: recursion past it
+    // ends this process, which the server reports.
+    let answer = match std::thread::Builder::new()
+        .stack_size(JQ_STACK)
+        .spawn(move || {
+            let request = read
+                .ok()
+                .and_then(|_| parse_unbounded(&text))
+                .and_then(|mut v| {
+                    let filter = v.get("filter")?.as_str()?.to_string();
+                    Some((filter, v.get_mut("input")?.take()))
+                });
+            match request {
+                None => json!({"failed": "the jq worker was sent no request it could read"}),
+                Some((filter, input)) => match jq_eval(&filter, &input) {
+                    Ok(values) => json!({"ok": values}),
+                    Err(ToolError::InvalidArguments { message }) => json!({"invalid": message}),
+                    Err(e) => json!({"failed": e.to_string()}),
+                },
+            }
+        })
+        .map(|h| h.join())
+    {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(_)) => json!({"failed": jq_crashed().to_string()}),
+        Err(e) => json!({"failed": format!("could not start the filter: {e}")}),
     };
     let mut out = std::io::stdout().lock();
     let written = serde_json::to_writer(&mut out, &answer).is_ok() && out.flush().is_ok();
@@ -409,8 +442,20 @@ pub fn jq_worker_main() -> Option<std::process::ExitCode> {
     })
 }
 
+/// JSON read without serde_json's nesting limit of 128: a worker's request and answer wrap
+/// values that may be up to [`MAX_DEPTH`] deep (bounded on the way into and out of jq).
+fn parse_unbounded(text: &[u8]) -> Option<Value> {
+    use serde::Deserialize as _;
+    let mut de = serde_json::Deserializer::from_slice(text);
+    de.disable_recursion_limit();
+    let v = Value::deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(v)
+}
+
 /// Runs the filter in a worker process of `program` and waits for its answer at most `limit`
-/// (on the watcher thread); past it, or when the answer is too large, the worker is killed.
+/// (on the watcher thread); past it the worker is killed. An answer longer than any filter can
+/// give is cut, and reported as unreadable.
 fn jq_in_worker(
     program: &std::path::Path,
     filter: String,
@@ -423,7 +468,11 @@ fn jq_in_worker(
     use std::sync::mpsc::{sync_channel, RecvTimeoutError};
     let request = serde_json::to_vec(&json!({"filter": filter, "input": input}))
         .map_err(|e| failed(format!("could not send the filter to its worker: {e}")))?;
+    // The worker needs no environment (jq's `env` is withheld anyway): the server's
+    // credentials are not handed to it.
     let mut child = Command::new(program)
+        .arg(JQ_WORKER_ARG)
+        .env_clear()
         .env(JQ_WORKER_ENV, "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -475,8 +524,8 @@ fn jq_in_worker(
         Err(RecvTimeoutError::Disconnected) => Vec::new(),
     };
     let status = child.wait();
-    match serde_json::from_slice::<Value>(&answer) {
-        Ok(Value::Object(mut m)) => {
+    match parse_unbounded(&answer) {
+        Some(Value::Object(mut m)) => {
             if let Some(Value::Array(values)) = m.remove("ok") {
                 return Ok(values);
             }
@@ -488,23 +537,35 @@ fn jq_in_worker(
             }
             Err(jq_crashed())
         }
-        // No answer: the worker died, most often of a stack overflow (a recursion with no end).
-        _ => {
-            use std::os::unix::process::ExitStatusExt as _;
-            let how = match status {
-                Ok(s) => match s.signal() {
-                    Some(signal) => format!(" (signal {signal})"),
-                    None => format!(" ({s})"),
-                },
-                Err(_) => String::new(),
-            };
-            Err(failed(format!(
-                "the filter ended its worker process{how} without an answer, most likely by \
-                 recursing without end until its stack ran out; nothing was returned. Give \
-                 recursive definitions a base case, or bound them (`limit(n; f)`)"
-            )))
-        }
+        _ => match status.as_ref().ok().and_then(signal_of) {
+            // No answer, and a signal: most often a stack overflow (a recursion with no end).
+            Some(signal) => Err(failed(format!(
+                "the filter ended its worker process (signal {signal}) without an answer, most \
+                 likely by recursing without end until its stack ran out; nothing was returned. \
+                 Give recursive definitions a base case, or bound them (`limit(n; f)`)"
+            ))),
+            None => Err(failed(format!(
+                "the jq worker's answer could not be read ({} bytes; {}); nothing was returned",
+                answer.len(),
+                match &status {
+                    Ok(s) => s.to_string(),
+                    Err(e) => e.to_string(),
+                }
+            ))),
+        },
     }
+}
+
+/// The signal that ended a process, if one did.
+#[cfg(unix)]
+fn signal_of(status: &std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt as _;
+    status.signal()
+}
+
+#[cfg(not(unix))]
+fn signal_of(_status: &std::process::ExitStatus) -> Option<i32> {
+    None
 }
 
 /// Starts the filter's thread and waits for its answer at most `limit` (on the watcher thread).
@@ -600,12 +661,13 @@ fn a_worker_is_read_reported_or_killed() {
     };
     let slot = || JqSlot::claim().unwrap();
     let limit = Duration::from_secs(20);
-    let ok = script("ok", r#"cat >/dev/null; printf '{"ok": [1, "two"]}'"#);
+    // Run as a worker is: with one argument and an empty environment (so no PATH).
+    let ok = script("ok", r#"/bin/cat >/dev/null; printf '{"ok": [1, "two"]}'"#);
     let got = jq_in_worker(&ok, ".".into(), json!(0), limit, slot());
     assert_eq!(got.unwrap(), vec![json!(1), json!("two")]);
     let bad = script(
         "bad",
-        r#"cat >/dev/null; printf '{"invalid": "no such function"}'"#,
+        r#"/bin/cat >/dev/null; printf '{"invalid": "no such function"}'"#,
     );
     let got = jq_in_worker(&bad, ".".into(), json!(0), limit, slot());
     assert!(
@@ -619,10 +681,25 @@ fn a_worker_is_read_reported_or_killed() {
         e.contains("(signal 6)") && e.contains("recursing without end"),
         "{e}"
     );
+    let garbled = script("garbled", r#"/bin/cat >/dev/null; printf '{"ok": [1,'"#);
+    let e = jq_in_worker(&garbled, ".".into(), json!(0), limit, slot())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("answer could not be read"), "{e}");
+    let env = script(
+        "env",
+        r#"/bin/cat >/dev/null; printf '{"ok": ["%s", "%s", "%s"]}' "$1" "$AIFIRST_JQ_WORKER" "$HOME""#,
+    );
+    let got = jq_in_worker(&env, ".".into(), json!(0), limit, slot()).unwrap();
+    assert_eq!(
+        got,
+        vec![json!(JQ_WORKER_ARG), json!("1"), json!("")],
+        "no environment but the marker"
+    );
     let pid_file = dir.path().join("pid");
     let hangs = script(
         "hangs",
-        &format!("echo $$ > {}; exec sleep 1000", pid_file.display()),
+        &format!("echo $$ > {}; exec /bin/sleep 1000", pid_file.display()),
     );
     let started = Instant::now();
     let got = jq_in_worker(
