@@ -17,7 +17,9 @@ use serde_json::{Map, Value};
 
 use crate::def::{CapabilityDef, UndoDecl};
 use crate::expr::{resolve, Scope};
-use crate::journal::{Alias, Expect, Journal, JournalError, Replay, Step, StepState, StepUndo};
+use crate::journal::{
+    Alias, Blobs, Expect, Journal, JournalError, Replay, Step, StepState, StepUndo,
+};
 use crate::lock::{LockError, SessionLocks};
 use crate::policy::{Policy, Verdict};
 use crate::redact::{Redactor, MAX_JOURNALED_STRING, MAX_RECORDED_STRING};
@@ -40,16 +42,16 @@ enum PreparedFiles {
         entries: Vec<String>,
         bytes: u64,
         /// Small content of the state before, journaled with the step ([`snapshot::before`]).
-        staged: snapshot::Staged,
+        staged: Blobs,
     },
 }
 
 impl PreparedFiles {
     /// The small content to journal with the step (taken: written once).
-    fn take_staged(&mut self) -> snapshot::Staged {
+    fn take_staged(&mut self) -> Blobs {
         match self {
             PreparedFiles::Kept { staged, .. } => std::mem::take(staged),
-            PreparedFiles::Irreversible(_) => Vec::new(),
+            PreparedFiles::Irreversible(_) => Blobs::new(),
         }
     }
 
@@ -779,7 +781,7 @@ impl Engine {
                 message: e.masked_with("the value").to_string(),
             });
         }
-        match self.policy.decide(def) {
+        match self.policy.decide(def, self.plan(def).as_deref()) {
             Verdict::Allow => {}
             Verdict::Deny(why) => return Err(CallError::Denied(why)),
             Verdict::Confirm(why) if !opts.confirmed => {
@@ -1874,7 +1876,7 @@ impl Engine {
                 .registry
                 .get(&c.capability)
                 .ok_or_else(|| format!("no capability `{}` in this binary", c.capability))?;
-            if let Verdict::Deny(why) = self.policy.decide(cdef) {
+            if let Verdict::Deny(why) = self.policy.decide(cdef, self.plan(cdef).as_deref()) {
                 return Err(format!(
                     "the compensation `{}` is refused: {why}",
                     c.capability

@@ -265,8 +265,9 @@ impl Drop for Journal {
     }
 }
 
-/// Small file-snapshot content to keep in the same transaction as the step that needs it.
-pub(crate) type Blobs = [(String, Vec<u8>)];
+/// Small file-snapshot content, by SHA-256 (hex), to keep in the same transaction as the step
+/// that needs it.
+pub(crate) type Blobs = std::collections::HashMap<String, Vec<u8>>;
 
 /// The current journal schema version (`PRAGMA user_version`).
 pub const JOURNAL_VERSION: i64 = 5;
@@ -515,7 +516,7 @@ impl Journal {
         })();
         if done.is_err() {
             if let Some(h) = head {
-                self.note_head_locked(h);
+                self.note_head(h);
             }
         }
         done.map_err(|source| JournalError::Sqlite {
@@ -524,7 +525,7 @@ impl Journal {
         })
     }
 
-    fn note_head_locked(&self, (seq, hash): (i64, String)) {
+    fn note_head(&self, (seq, hash): (i64, String)) {
         let mut pending = self.pending_head.lock().unwrap_or_else(|p| p.into_inner());
         if pending.as_ref().is_none_or(|(s, _)| *s <= seq) {
             *pending = Some((seq, hash));
@@ -580,7 +581,7 @@ impl Journal {
         args: &Value,
         undo: &StepUndo,
     ) -> Result<i64, JournalError> {
-        self.intend_keeping(session, capability, &args.to_string(), undo, &[])
+        self.intend_keeping(session, capability, &args.to_string(), undo, &Blobs::new())
     }
 
     /// [`Journal::intend_with`] of arguments already rendered, with the small snapshot content
@@ -862,17 +863,12 @@ impl Journal {
         })
     }
 
-    /// Keeps the audit chain's head (its newest record's sequence number and hash), so a log that
-    /// was truncated, deleted or rewritten no longer matches it. Committed when this returns.
-    pub fn set_audit_head(&self, seq: i64, hash: &str) -> Result<(), JournalError> {
-        self.note_audit_head(seq, hash);
-        self.flush_audit_head()
-    }
-
-    /// Notes the audit chain's new head, to be kept by the next write of a step (or
-    /// [`Journal::flush_audit_head`]): a call's records cost no journal commit of their own.
+    /// Notes the audit chain's new head (its newest record's sequence number and hash, so a log
+    /// that was truncated, deleted or rewritten no longer matches it), to be kept by the next
+    /// write of a step (or [`Journal::flush_audit_head`]): a call's records cost no journal
+    /// commit of their own.
     pub fn note_audit_head(&self, seq: i64, hash: &str) {
-        self.note_head_locked((seq, hash.to_string()));
+        self.note_head((seq, hash.to_string()));
     }
 
     /// Commits the head noted by [`Journal::note_audit_head`], if a write has not already; when

@@ -6,6 +6,7 @@ use aifirst_capability::{Confidence, Effect};
 use serde::Deserialize;
 
 use crate::def::{CapabilityDef, UndoDecl};
+use crate::UndoPlan;
 
 /// What a rule says about a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -67,7 +68,9 @@ impl Policy {
         }
     }
 
-    pub fn decide(&self, def: &CapabilityDef) -> Verdict {
+    /// The answer for a call of `def`, whose data plan (if it declares one) is `plan`, parsed
+    /// once by the caller (the engine keeps each capability's).
+    pub fn decide(&self, def: &CapabilityDef, plan: Option<&UndoPlan>) -> Verdict {
         match self.capabilities.get(def.name) {
             Some(Rule::Allow) => return Verdict::Allow,
             Some(Rule::Deny) => return Verdict::Deny(format!("policy denies `{}`", def.name)),
@@ -89,7 +92,7 @@ impl Policy {
             }
         }
         let mut verdict = Verdict::Allow;
-        if let (Some(floor), Some(plan)) = (self.confirm_below, def.undo.plan()) {
+        if let (Some(floor), Some(plan)) = (self.confirm_below, plan) {
             if plan.confidence < floor {
                 verdict = Verdict::Confirm(format!(
                     "the {} plan that would undo `{}` is only {} confidence (policy confirms below {})",

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fs::Fs;
-use crate::journal::Journal;
+use crate::journal::{Blobs, Journal};
 use crate::ToolError;
 
 /// Manifests up to this size are journaled inline (see [`Store::put_manifest`]).
@@ -674,19 +674,15 @@ fn capture_dir(
     Ok(Node::Dir { mode, children })
 }
 
-/// Small content, by SHA-256, not yet written (see [`before`]).
-pub(crate) type Staged = Vec<(String, Vec<u8>)>;
-
 /// At most this much content is held for the step's transaction; past it, content is written
 /// to the store at once (a tree of many small files does not sit in memory, nor make the
 /// step's transaction hold the journal long).
 const STAGED_AT_MOST: u64 = 1024 * 1024;
 
-/// The content [`before`] holds back, deduplicated by hash.
+/// The content [`before`] holds back, by hash (each kept once).
 #[derive(Default)]
 pub(crate) struct Staging {
-    blobs: Staged,
-    hashes: std::collections::HashSet<String>,
+    blobs: Blobs,
     bytes: u64,
 }
 
@@ -694,9 +690,9 @@ impl Staging {
     fn add(&mut self, bytes: Vec<u8>) -> (String, u64) {
         let hash = hex(&Sha256::digest(&bytes));
         let size = bytes.len() as u64;
-        if self.hashes.insert(hash.clone()) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.blobs.entry(hash.clone()) {
             self.bytes += size;
-            self.blobs.push((hash.clone(), bytes));
+            e.insert(bytes);
         }
         (hash, size)
     }
@@ -709,7 +705,7 @@ pub(crate) fn before(
     store: &Store,
     paths: &[String],
     limit: u64,
-) -> Result<(Manifest, Staged), SnapError> {
+) -> Result<(Manifest, Blobs), SnapError> {
     let mut budget = Budget { used: 0, limit };
     let mut entries = Vec::with_capacity(paths.len());
     let staged = std::cell::RefCell::new(Staging::default());
