@@ -351,8 +351,9 @@ async fn run_jq(filter: String, input: Value, limit: Duration) -> Result<Vec<Val
 }
 
 /// The environment variable (set to `1`) that, with [`JQ_WORKER_ARG`] as the first argument,
-/// makes a program that calls [`jq_worker_main`] first thing (as `airun::run` does) evaluate one
-/// jq filter from stdin instead of doing its usual work. Either alone does nothing.
+/// makes a program that calls [`jq_worker_main`] first thing (through [`jq_worker_setup`], as
+/// the `airun` binary's `main` does) evaluate one jq filter from stdin instead of doing its
+/// usual work. Either alone does nothing.
 pub const JQ_WORKER_ENV: &str = "AIFIRST_JQ_WORKER";
 
 /// The first argument of a jq worker (see [`JQ_WORKER_ENV`]).
