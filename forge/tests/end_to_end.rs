@@ -22,6 +22,13 @@ fn root() -> PathBuf {
         .unwrap()
 }
 
+/// A crate outside the workspace does not get the workspace's `[profile.dev]`: these keep its
+/// one-off builds as lean on disk as the workspace's (line tables only, no incremental cache).
+const LEAN_BUILD: [(&str, &str); 2] = [
+    ("CARGO_PROFILE_DEV_DEBUG", "line-tables-only"),
+    ("CARGO_INCREMENTAL", "0"),
+];
+
 /// Builds (or tests) a crate outside the workspace, with the workspace's lock file.
 fn cargo(dir: &Path, args: &[&str]) -> Output {
     std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
@@ -30,6 +37,7 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
         .arg("--offline")
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", root().join("target/generated"))
+        .envs(LEAN_BUILD)
         .env_remove("RUSTFLAGS")
         .output()
         .unwrap();
@@ -263,6 +271,7 @@ fn the_python_smart_importer_demo_runs_as_documented() {
         .current_dir(root())
         .env("FORGE", env!("CARGO_BIN_EXE_forge"))
         .env("CARGO_TARGET_DIR", root().join("target/generated"))
+        .envs(LEAN_BUILD)
         .env_remove("RUSTFLAGS")
         .output()
         .unwrap();

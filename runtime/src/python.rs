@@ -5,7 +5,8 @@
 //!   `AIFIRST_PYTHON` (a path, e.g. a venv's `bin/python`), else `python3` on `PATH`. Started
 //!   isolated (`-I`: no user site, no `PYTHON*` variables), UTF-8 mode, unbuffered.
 //! - **The module** is embedded in the binary ([`PyModule`]) and written, with the worker script,
-//!   into a private directory (mode 0700) of the process, so the binary works wherever it is.
+//!   into a private directory (mode 0700) of the process, so the binary works wherever it is. The
+//!   directory outlives the process; the next process to start a worker removes it.
 //! - **Protocol** (see `python_worker.py`): a `ready` line after the import, then one request
 //!   line `{"id", "function", "args"}` and one response line `{"id", "ok", "result" | "error"}` per
 //!   call. The worker keeps the real stdout for the protocol and sends fd 1 to stderr, so the user
@@ -197,14 +198,31 @@ fn kill(child: &mut Child) {
 
 /// The private directory of this process where module sources and the worker script are
 /// written, one subdirectory per module.
+///
+/// A static is never dropped, so the directory outlives the process. It holds a lock file
+/// ([`LOCK_FILE`], locked while the process lives); the first process to start a worker after
+/// one that ended removes that one's directory ([`sweep_abandoned`]).
 fn materialize(module: &PyModule) -> Result<PathBuf, ToolError> {
-    static ROOT: OnceLock<Result<tempfile::TempDir, String>> = OnceLock::new();
-    let root = ROOT
+    static ROOT: OnceLock<Result<(tempfile::TempDir, std::fs::File), String>> = OnceLock::new();
+    let (root, _lock) = ROOT
         .get_or_init(|| {
-            tempfile::Builder::new()
-                .prefix("aifirst-python-")
+            use std::os::unix::fs::PermissionsExt;
+            let root = tempfile::Builder::new()
+                .prefix(DIR_PREFIX)
+                // Without it, the umask decides (0755 as a rule): private as documented.
+                .permissions(std::fs::Permissions::from_mode(0o700))
                 .tempdir()
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            let lock = std::fs::File::create(root.path().join(LOCK_FILE))
+                .and_then(|f| {
+                    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+                    Ok(f)
+                })
+                .map_err(|e| e.to_string())?;
+            if let Some(parent) = root.path().parent() {
+                sweep_abandoned(parent, root.path());
+            }
+            Ok((root, lock))
         })
         .as_ref()
         .map_err(|e| {
@@ -242,6 +260,58 @@ fn materialize(module: &PyModule) -> Result<PathBuf, ToolError> {
         ))
     })?;
     Ok(dir)
+}
+
+/// The name of each process's module directory starts with this, in the temporary directory.
+const DIR_PREFIX: &str = "aifirst-python-";
+/// The file in a module directory that its process keeps locked while it lives.
+const LOCK_FILE: &str = ".aifirst-lock";
+/// A module directory without a lock file (made before the lock existed) this old is abandoned.
+const UNLOCKED_AGE: Duration = Duration::from_secs(3600);
+
+/// Removes the module directories in `parent` whose process has ended: this user's, a real
+/// directory (a symbolic link is never followed), whose lock file can be locked, so no process
+/// holds it. One without a lock file is removed once it is [`UNLOCKED_AGE`] old. Best effort:
+/// what cannot be read or removed is left.
+fn sweep_abandoned(parent: &Path, own: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let uid = rustix::process::getuid().as_raw();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) || path == own {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != uid {
+            continue;
+        }
+        match std::fs::File::open(path.join(LOCK_FILE)) {
+            Ok(lock) => {
+                // Held while the directory goes: a second sweeper waits for nothing, it fails.
+                if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                    .is_ok()
+                {
+                    let _ = std::fs::remove_dir_all(&path);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let old = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age > UNLOCKED_AGE);
+                if old {
+                    let _ = std::fs::remove_dir_all(&path);
+                }
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 fn timeout() -> Duration {
@@ -385,6 +455,86 @@ mod tests {
         name: "worker_probe_busy",
         files: &[("worker_probe_busy.py", SOURCE)],
     };
+
+    #[test]
+    fn module_directories_of_ended_processes_are_swept_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let make = |name: &str, lock: bool| {
+            let dir = tmp.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("tools.py"), "x = 1\n").unwrap();
+            if lock {
+                std::fs::write(dir.join(LOCK_FILE), "").unwrap();
+            }
+            dir
+        };
+        let own = make("aifirst-python-own", true);
+        let ended = make("aifirst-python-ended", true);
+        let live = make("aifirst-python-live", true);
+        let fresh = make("aifirst-python-fresh", false);
+        let old = make("aifirst-python-old", false);
+        let other = make("someone-else", true);
+        // Another process's lock: a second open file description, as a live process holds it.
+        let held = std::fs::File::open(live.join(LOCK_FILE)).unwrap();
+        rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        std::fs::File::open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        // A link to an ended directory elsewhere is not followed.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = elsewhere.path().join("aifirst-python-target");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join(LOCK_FILE), "").unwrap();
+        std::os::unix::fs::symlink(&target, tmp.path().join("aifirst-python-link")).unwrap();
+
+        sweep_abandoned(tmp.path(), &own);
+
+        assert!(!ended.exists(), "an ended process's directory is removed");
+        assert!(
+            !old.exists(),
+            "an unlocked directory an hour old is removed"
+        );
+        for kept in [&own, &live, &fresh, &other, &target] {
+            assert!(kept.exists(), "{} is kept", kept.display());
+        }
+        assert!(tmp
+            .path()
+            .join("aifirst-python-link")
+            .symlink_metadata()
+            .is_ok());
+        drop(held);
+        sweep_abandoned(tmp.path(), &own);
+        assert!(
+            !live.exists(),
+            "once its lock is released, the directory goes"
+        );
+        assert!(own.exists() && fresh.exists() && other.exists() && target.exists());
+    }
+
+    #[test]
+    fn this_process_holds_its_module_directory_lock() {
+        static LOCKED: PyModule = PyModule {
+            name: "worker_probe_lock",
+            files: &[("worker_probe_lock.py", "x = 1\n")],
+        };
+        let dir = materialize(&LOCKED).unwrap();
+        let root = dir.parent().unwrap();
+        assert!(root
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(DIR_PREFIX));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = root.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the module directory is private");
+        let lock = std::fs::File::open(root.join(LOCK_FILE)).unwrap();
+        assert!(
+            rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err(),
+            "a sweeper in another process would find the lock held"
+        );
+    }
 
     fn run_in(
         module: &'static PyModule,
