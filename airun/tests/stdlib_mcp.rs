@@ -175,6 +175,8 @@ fn net_sys_and_data_tools_over_mcp_with_undo() {
         ["sqlite_execute", {"database": p("shop.db"), "sql": "DROP TABLE items"}],
         // A recursion without end ends a worker process, not the server.
         ["query_json", {"filter": "def f: 1 + f; f", "value": 1}],
+        // So does one that asks for more memory than a filter may use (5 GB at once).
+        ["query_json", {"filter": "(\"x\" * 5000000000) | length", "value": 1}],
         ["query_json", {"filter": "[paths] | length", "value": {"a": [1, {"b": 2}]}}],
     ]);
     let s = session(dir.path(), &root, calls);
@@ -370,16 +372,22 @@ fn net_sys_and_data_tools_over_mcp_with_undo() {
     assert_eq!(tables, 1);
     assert_eq!(r[26]["isError"], true, "{}", r[26]);
     assert!(text(&r[26]).contains("recursing without end"), "{}", r[26]);
-    assert_eq!(
-        r[27]["structuredContent"]["results"],
-        json!([4]),
+    assert_eq!(r[27]["isError"], true, "{}", r[27]);
+    assert!(
+        text(&r[27]).contains("more than the 4 GiB of memory a filter may use"),
         "{}",
         r[27]
+    );
+    assert_eq!(
+        r[28]["structuredContent"]["results"],
+        json!([4]),
+        "{}",
+        r[28]
     );
 }
 
 /// query_json's worker takes and gives values as deep as jq may go (256 levels), past the 128
-/// that JSON parsers allow by default, and a program started with only the worker's variable
+/// that JSON parsers allow by default, files included, and a program started with only the worker's variable
 /// (inherited by mistake) is not taken over by it.
 #[test]
 fn query_json_workers_pass_deep_values_and_need_their_marker() {
@@ -406,12 +414,18 @@ fn query_json_workers_pass_deep_values_and_need_their_marker() {
     );
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out.matches('[').count(), 199 + 1, "{out}");
-    // A file 127 levels deep (the most a JSON file is read to), wrapped in the request.
+    // A file 200 levels deep, read by the worker, past serde_json's default of 128; one of
+    // 100,000 levels is refused before anything parses it.
     let root = dir.path().join("root");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(
         root.join("deep.json"),
-        format!("{}1{}", "[".repeat(127), "]".repeat(127)),
+        format!("{}1{}", "[".repeat(200), "]".repeat(200)),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("deeper.json"),
+        format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000)),
     )
     .unwrap();
     std::fs::write(
@@ -424,7 +438,10 @@ fn query_json_workers_pass_deep_values_and_need_their_marker() {
         &[],
     );
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("127"), "{out}");
+    assert!(out.contains("200"), "{out}");
+    let (code, _, err) = run(r#"{"filter": ".", "path": "deeper.json"}"#, &[]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("nested deeper than 256 levels"), "{err}");
     // The variable alone (no marker argument): the program does its usual work.
     let (code, out, err) = run(
         r#"{"filter": ". + 1", "value": 1}"#,

@@ -107,6 +107,9 @@ const MAX_RESULT_BYTES: usize = 16 * MIB;
 const MAX_DEPTH: usize = 256;
 /// The stack of the thread a jq filter runs on (recursive filters go deep).
 const JQ_STACK: usize = 64 * MIB;
+/// The memory (data: heap and private mappings, the stack above included) a jq worker may use,
+/// on Linux. The costliest 64 MiB file, 22 million `{}`, takes 2.5 GiB in a worker.
+const JQ_MEMORY: u64 = 4 * 1024 * MIB as u64;
 /// query_json waits this long for a filter, then returns an error: a worker process running it
 /// is killed; a filter run on a thread of this process (no worker set) is abandoned (a thread
 /// cannot be killed: it ends when the filter does).
@@ -299,7 +302,7 @@ pub async fn query_json(
                 "give the JSON to filter: `value` (inline JSON) or `path` (a JSON file)".into(),
             ))
         }
-        (Some(v), None) => v,
+        (Some(v), None) => JqInput::Value(v),
         (None, Some(p)) => read_json_file(ctx.fs(), &p)?,
     };
     let results = run_jq(filter, input, JQ_TIME_LIMIT).await?;
@@ -309,22 +312,50 @@ pub async fn query_json(
     })
 }
 
-fn read_json_file(fs: &Fs, path: &str) -> Result<Value, ToolError> {
+/// What a filter runs on: a value given inline, or a file's text, parsed where the filter runs
+/// (a worker process: the server never holds a large file as values, which take up to 60 times
+/// the text's size).
+enum JqInput {
+    Value(Value),
+    File { text: Vec<u8>, shown: PathBuf },
+}
+
+impl JqInput {
+    /// jaq's value; a file's text is parsed straight to it ([`parse_val`]).
+    fn into_val(self) -> Result<jaq_json::Val, ToolError> {
+        match self {
+            JqInput::Value(v) => to_val(&v, 0).ok_or_else(|| invalid(too_deep_message())),
+            JqInput::File { text, shown } => {
+                if nested_deeper(&text, MAX_DEPTH + 1) {
+                    return Err(invalid(too_deep_message()));
+                }
+                parse_val(&text).map_err(|e| match e {
+                    ParseVal::TooDeep => invalid(too_deep_message()),
+                    ParseVal::NotJson(e) => not_json(&shown, &e),
+                })
+            }
+        }
+    }
+}
+
+fn not_json(shown: &Path, e: &str) -> ToolError {
+    failed(format!(
+        "{} is not valid JSON: {e} (query_json reads one JSON value per file)",
+        shown.display()
+    ))
+}
+
+fn read_json_file(fs: &Fs, path: &str) -> Result<JqInput, ToolError> {
     check_path(path, "path")?;
     let shown = fs.locate(path)?.shown;
     let file = fs.open_regular(path)?;
-    let bytes = read_capped(
+    let text = read_capped(
         &shown,
         file,
         MAX_JSON_FILE,
         "query_json reads JSON files up to 64 MiB",
     )?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        failed(format!(
-            "{} is not valid JSON: {e} (query_json reads one JSON value per file)",
-            shown.display()
-        ))
-    })
+    Ok(JqInput::File { text, shown })
 }
 
 /// Runs the filter in a worker process ([`set_jq_worker`]) or, without one, on a thread of its
@@ -334,7 +365,7 @@ fn read_json_file(fs: &Fs, path: &str) -> Result<Value, ToolError> {
 /// runs on any executor). Past `limit` a worker is killed; a filter's thread is abandoned
 /// (detached: it cannot be killed, and ends when the filter does). A panic inside the jq
 /// engine becomes an error instead of ending the server.
-async fn run_jq(filter: String, input: Value, limit: Duration) -> Result<Vec<Value>, ToolError> {
+async fn run_jq(filter: String, input: JqInput, limit: Duration) -> Result<Vec<Value>, ToolError> {
     let slot = JqSlot::claim()?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let worker = JQ_WORKER.get().cloned();
@@ -412,20 +443,28 @@ pub fn jq_worker_main() -> Option<std::process::ExitCode> {
     let answer = match std::thread::Builder::new()
         .stack_size(JQ_STACK)
         .spawn(move || {
-            let request = read
-                .ok()
-                .and_then(|_| parse_unbounded(&text))
-                .and_then(|mut v| {
-                    let filter = v.get("filter")?.as_str()?.to_string();
-                    Some((filter, v.get_mut("input")?.take()))
-                });
-            match request {
-                None => json!({"failed": "the jq worker was sent no request it could read"}),
-                Some((filter, input)) => match jq_eval(&filter, &input) {
-                    Ok(values) => json!({"ok": values}),
-                    Err(ToolError::InvalidArguments { message }) => json!({"invalid": message}),
-                    Err(e) => json!({"failed": e.to_string()}),
-                },
+            // `{"filter": …}`, a newline (never inside compact JSON), then the input's text.
+            let mut parts = text.splitn(2, |b| *b == b'\n');
+            let filter = read.ok().and_then(|_| {
+                let header = parse_unbounded(parts.next()?)?;
+                Some(header.get("filter")?.as_str()?.to_string())
+            });
+            let (Some(filter), Some(input)) = (filter, parts.next()) else {
+                return json!({"failed": "the jq worker was sent no request it could read"});
+            };
+            // Checked before parsing: parsing recurses once per level.
+            if nested_deeper(input, MAX_DEPTH + 1) {
+                return json!({"invalid": too_deep_message()});
+            }
+            let input = match parse_val(input) {
+                Ok(v) => v,
+                Err(ParseVal::TooDeep) => return json!({"invalid": too_deep_message()}),
+                Err(ParseVal::NotJson(e)) => return json!({"not_json": e}),
+            };
+            match jq_eval_val(&filter, input) {
+                Ok(values) => json!({"ok": values}),
+                Err(ToolError::InvalidArguments { message }) => json!({"invalid": message}),
+                Err(e) => json!({"failed": e.to_string()}),
             }
         })
         .map(|h| h.join())
@@ -454,21 +493,162 @@ fn parse_unbounded(text: &[u8]) -> Option<Value> {
     Some(v)
 }
 
+/// Whether arrays and objects in the JSON `text` nest deeper than `max` (strings skipped): a
+/// check without recursion, so a file of 64 MiB of `[` cannot exhaust a parser's stack.
+fn nested_deeper(text: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+enum ParseVal {
+    TooDeep,
+    NotJson(String),
+}
+
+/// JSON text straight to jaq's value, as [`to_val`] would make it from the parsed JSON but
+/// without building that first: half the memory or less (a 64 MiB file of `[1]`s took over
+/// 8 GiB through serde_json's values, whose every array starts with room for four). The text
+/// must have passed [`nested_deeper`] (the parser recurses once per level).
+fn parse_val(text: &[u8]) -> Result<jaq_json::Val, ParseVal> {
+    use serde::de::DeserializeSeed as _;
+    let mut de = serde_json::Deserializer::from_slice(text);
+    de.disable_recursion_limit();
+    let mut too_deep = false;
+    let v = ValSeed {
+        depth: 0,
+        too_deep: &mut too_deep,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
+    match v {
+        Ok(v) => Ok(v),
+        Err(_) if too_deep => Err(ParseVal::TooDeep),
+        Err(e) => Err(ParseVal::NotJson(e.to_string())),
+    }
+}
+
+/// Builds one value at `depth` ([`to_val`]'s rules: numbers, strings, keys; past [`MAX_DEPTH`]
+/// it fails, setting `too_deep`).
+struct ValSeed<'a> {
+    depth: usize,
+    too_deep: &'a mut bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ValSeed<'_> {
+    type Value = jaq_json::Val;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        if self.depth > MAX_DEPTH {
+            *self.too_deep = true;
+            return Err(serde::de::Error::custom(too_deep_message()));
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ValSeed<'_> {
+    type Value = jaq_json::Val;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(jaq_json::Val::Null)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(jaq_json::Val::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Self::Value, E> {
+        Ok(match isize::try_from(i) {
+            Ok(i) => jaq_json::Val::from(i),
+            Err(_) => jaq_json::Val::Num(jaq_json::Num::from_integral(i)),
+        })
+    }
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<Self::Value, E> {
+        match i64::try_from(u) {
+            Ok(i) => self.visit_i64(i),
+            Err(_) => Ok(jaq_json::Val::Num(jaq_json::Num::from_integral(u))),
+        }
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<Self::Value, E> {
+        Ok(jaq_json::Val::from(f))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(jaq_json::Val::from(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(jaq_json::Val::from(s))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(ValSeed {
+            depth: self.depth + 1,
+            too_deep: &mut *self.too_deep,
+        })? {
+            items.push(v);
+        }
+        items.shrink_to_fit();
+        Ok(items.into_iter().collect())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut m = jaq_json::Map::default();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(ValSeed {
+                depth: self.depth + 1,
+                too_deep: &mut *self.too_deep,
+            })?;
+            m.insert(jaq_json::Val::from(k), v);
+        }
+        Ok(jaq_json::Val::obj(m))
+    }
+}
+
+fn too_deep_message() -> String {
+    format!("the input is nested deeper than {MAX_DEPTH} levels")
+}
+
 /// Runs the filter in a worker process of `program` and waits for its answer at most `limit`
 /// (on the watcher thread); past it the worker is killed. An answer longer than any filter can
 /// give is cut, and reported as unreadable.
 fn jq_in_worker(
     program: &std::path::Path,
     filter: String,
-    input: Value,
+    input: JqInput,
     limit: Duration,
     _slot: JqSlot,
 ) -> Result<Vec<Value>, ToolError> {
     use std::io::{Read, Write};
     use std::process::{Command, Stdio};
     use std::sync::mpsc::{sync_channel, RecvTimeoutError};
-    let request = serde_json::to_vec(&json!({"filter": filter, "input": input}))
-        .map_err(|e| failed(format!("could not send the filter to its worker: {e}")))?;
+    let sending =
+        |e: serde_json::Error| failed(format!("could not send the filter to its worker: {e}"));
+    let mut header = serde_json::to_vec(&json!({ "filter": filter })).map_err(sending)?;
+    header.push(b'\n');
+    let (body, shown) = match input {
+        JqInput::Value(v) => (serde_json::to_vec(&v).map_err(sending)?, None),
+        JqInput::File { text, shown } => (text, Some(shown)),
+    };
     // The worker needs no environment (jq's `env` is withheld anyway): the server's
     // credentials are not handed to it.
     let mut child = Command::new(program)
@@ -477,7 +657,7 @@ fn jq_in_worker(
         .env(JQ_WORKER_ENV, "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| {
             failed(format!(
@@ -485,14 +665,36 @@ fn jq_in_worker(
                 program.display()
             ))
         })?;
-    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
         let _ = child.kill();
         let _ = child.wait();
         return Err(failed("the jq worker has no pipes".into()));
     };
+    // Before the request is written, so before the filter runs: a filter that allocates
+    // without end (`[range(1e12)]`) fails in its worker instead of taking the host's memory.
+    if let Err(e) = cap_memory(&child, JQ_MEMORY) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(failed(format!(
+            "could not limit the jq worker's memory: {e}"
+        )));
+    }
+    // What the worker says as it dies (Rust's runtime names a failed allocation or an
+    // overflowed stack), kept to its first KiB; the rest is read and dropped.
+    let said = std::thread::spawn(move || {
+        let mut first = Vec::new();
+        let mut stderr = stderr;
+        let _ = (&mut stderr).take(1024).read_to_end(&mut first);
+        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+        String::from_utf8_lossy(&first).into_owned()
+    });
     // Written and read on threads of their own: a large input or answer fills a pipe.
     std::thread::spawn(move || {
-        let _ = stdin.write_all(&request);
+        let _ = stdin
+            .write_all(&header)
+            .and_then(|_| stdin.write_all(&body));
     });
     let (tx, rx) = sync_channel(1);
     std::thread::spawn(move || {
@@ -525,6 +727,7 @@ fn jq_in_worker(
         Err(RecvTimeoutError::Disconnected) => Vec::new(),
     };
     let status = child.wait();
+    let said = said.join().unwrap_or_default();
     match parse_unbounded(&answer) {
         Some(Value::Object(mut m)) => {
             if let Some(Value::Array(values)) = m.remove("ok") {
@@ -536,9 +739,21 @@ fn jq_in_worker(
             if let Some(Value::String(message)) = m.remove("failed") {
                 return Err(failed(message));
             }
+            if let Some(Value::String(message)) = m.remove("not_json") {
+                return Err(match &shown {
+                    Some(shown) => not_json(shown, &message),
+                    None => failed(format!("the input is not valid JSON: {message}")),
+                });
+            }
             Err(jq_crashed())
         }
         _ => match status.as_ref().ok().and_then(signal_of) {
+            Some(_) if said.contains("memory allocation of") => Err(failed(format!(
+                "the filter needed more than the {} of memory a filter may use and was stopped; \
+                 nothing was returned. Filter less data, or bound what the filter builds \
+                 (`limit(n; f)`, `.[0:n]`, smaller `range`s and repeats)",
+                show_bytes(JQ_MEMORY)
+            ))),
             // No answer, and a signal: most often a stack overflow (a recursion with no end).
             Some(signal) => Err(failed(format!(
                 "the filter ended its worker process (signal {signal}) without an answer, most \
@@ -557,6 +772,37 @@ fn jq_in_worker(
     }
 }
 
+/// Limits the data (heap and private mappings) of the process `child` to `bytes`.
+#[cfg(target_os = "linux")]
+fn cap_memory(child: &std::process::Child, bytes: u64) -> std::io::Result<()> {
+    use rustix::process::{prlimit, Pid, Resource, Rlimit};
+    let pid = i32::try_from(child.id())
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| std::io::Error::other("the worker has no process id"))?;
+    let limit = Rlimit {
+        current: Some(bytes),
+        maximum: Some(bytes),
+    };
+    prlimit(Some(pid), Resource::Data, limit)?;
+    Ok(())
+}
+
+/// Elsewhere the worker runs without a memory limit (documented).
+#[cfg(not(target_os = "linux"))]
+fn cap_memory(_child: &std::process::Child, _bytes: u64) -> std::io::Result<()> {
+    Ok(())
+}
+
+fn show_bytes(n: u64) -> String {
+    const GIB: u64 = 1024 * 1024 * 1024;
+    if n.is_multiple_of(GIB) {
+        format!("{} GiB", n / GIB)
+    } else {
+        format!("{} MiB", n / MIB as u64)
+    }
+}
+
 /// The signal that ended a process, if one did.
 #[cfg(unix)]
 fn signal_of(status: &std::process::ExitStatus) -> Option<i32> {
@@ -572,7 +818,7 @@ fn signal_of(_status: &std::process::ExitStatus) -> Option<i32> {
 /// Starts the filter's thread and waits for its answer at most `limit` (on the watcher thread).
 fn watch_jq(
     filter: String,
-    input: Value,
+    input: JqInput,
     limit: Duration,
     slot: JqSlot,
 ) -> Result<Vec<Value>, ToolError> {
@@ -585,7 +831,7 @@ fn watch_jq(
         .spawn(move || {
             // Held until the filter ends, abandoned or not.
             let _slot = slot;
-            let _ = tx.send(jq_eval(&filter, &input));
+            let _ = tx.send(input.into_val().and_then(|v| jq_eval_val(&filter, v)));
         })
         .map_err(|e| failed(format!("could not start the filter: {e}")))?;
     match rx.recv_timeout(limit) {
@@ -647,6 +893,62 @@ fn show_duration(d: Duration) -> String {
     }
 }
 
+/// A file's text parsed straight to jaq's value gives what parsing it to JSON and converting
+/// gave (numbers of every kind, escapes, repeated keys, order), refuses at the same depth, and
+/// the depth check without recursion is not fooled by brackets in strings.
+#[cfg(test)]
+#[test]
+fn json_text_becomes_the_value_conversion_gave() {
+    let via_json = |text: &str| -> Option<Value> {
+        let v: Value = parse_unbounded(text.as_bytes()).unwrap();
+        to_val(&v, 0).map(|v| from_val(&v, 0, &mut usize::MAX.clone()).ok().unwrap())
+    };
+    let direct = |text: &str| -> Result<Value, String> {
+        match parse_val(text.as_bytes()) {
+            Ok(v) => Ok(from_val(&v, 0, &mut usize::MAX.clone()).ok().unwrap()),
+            Err(ParseVal::TooDeep) => Err("deep".into()),
+            Err(ParseVal::NotJson(e)) => Err(e),
+        }
+    };
+    for text in [
+        "null",
+        "true",
+        "[0, -1, 1.5, -0.0, 1e300, 2.5e-8, 9223372036854775807, -9223372036854775808]",
+        "[18446744073709551615, 18446744073709551616, 123456789012345678901234567890]",
+        r#""a\"b\\c\n\u00e9\ud83d\ude00""#,
+        r#"{"b": 1, "a": [2, {"c": null}], "b": 3, "": {}}"#,
+        "[[], {}, [[]], [1], {\"x\": []}]",
+        " \n [1 , 2 ] \t",
+    ] {
+        assert_eq!(direct(text), Ok(via_json(text).unwrap()), "{text}");
+    }
+    for bad in ["", "[1,", "{\"a\" 1}", "[1] 2", "nul", "'a'", "[1,]"] {
+        assert!(
+            matches!(direct(bad), Err(e) if e != "deep"),
+            "{bad:?} is not JSON"
+        );
+    }
+    // MAX_DEPTH levels below the top are the most a value may have, as with `to_val`.
+    let nest = |n: usize, inner: &str| format!("{}{inner}{}", "[".repeat(n), "]".repeat(n));
+    for (n, inner) in [(256, "1"), (257, ""), (257, "1"), (258, ""), (300, "1")] {
+        let text = nest(n, inner);
+        let converted = via_json(&text);
+        let got = direct(&text);
+        assert_eq!(
+            converted.is_some(),
+            got.is_ok(),
+            "{n} levels around {inner:?}: {got:?}"
+        );
+        if converted.is_none() {
+            assert_eq!(got, Err("deep".into()));
+        }
+    }
+    let strings = br#"[["[[[[", "\"[[[", {"k]]]": "{{{{"}]]"#;
+    assert!(!nested_deeper(strings, 3) && nested_deeper(strings, 2));
+    assert!(nested_deeper(br#"[["]", [1]]]"#, 2));
+    assert!(nested_deeper(nest(1_000_000, "").as_bytes(), MAX_DEPTH + 1));
+}
+
 /// The parent's side of a worker, with stand-in workers (scripts): an answer is taken, a worker
 /// that dies is reported, and one past the limit is killed and reaped before the call returns.
 #[cfg(test)]
@@ -664,34 +966,68 @@ fn a_worker_is_read_reported_or_killed() {
     let limit = Duration::from_secs(20);
     // Run as a worker is: with one argument and an empty environment (so no PATH).
     let ok = script("ok", r#"/bin/cat >/dev/null; printf '{"ok": [1, "two"]}'"#);
-    let got = jq_in_worker(&ok, ".".into(), json!(0), limit, slot());
+    let got = jq_in_worker(&ok, ".".into(), JqInput::Value(json!(0)), limit, slot());
     assert_eq!(got.unwrap(), vec![json!(1), json!("two")]);
     let bad = script(
         "bad",
         r#"/bin/cat >/dev/null; printf '{"invalid": "no such function"}'"#,
     );
-    let got = jq_in_worker(&bad, ".".into(), json!(0), limit, slot());
+    let got = jq_in_worker(&bad, ".".into(), JqInput::Value(json!(0)), limit, slot());
     assert!(
         matches!(got, Err(ToolError::InvalidArguments { .. })),
         "{got:?}"
     );
     let dies = script("dies", "kill -ABRT $$");
-    let got = jq_in_worker(&dies, ".".into(), json!(0), limit, slot());
+    let got = jq_in_worker(&dies, ".".into(), JqInput::Value(json!(0)), limit, slot());
     let e = got.unwrap_err().to_string();
     assert!(
         e.contains("(signal 6)") && e.contains("recursing without end"),
         "{e}"
     );
-    let garbled = script("garbled", r#"/bin/cat >/dev/null; printf '{"ok": [1,'"#);
-    let e = jq_in_worker(&garbled, ".".into(), json!(0), limit, slot())
+    // Rust's runtime says this when an allocation fails (the memory limit), then aborts.
+    let oom = script(
+        "oom",
+        "echo 'memory allocation of 5000000000 bytes failed' >&2; kill -ABRT $$",
+    );
+    let e = jq_in_worker(&oom, ".".into(), JqInput::Value(json!(0)), limit, slot())
         .unwrap_err()
         .to_string();
+    assert!(
+        e.contains("more than the 4 GiB of memory a filter may use"),
+        "{e}"
+    );
+    // The limit is in place before the worker has its request.
+    let limits = script(
+        "limits",
+        r#"/bin/cat >/dev/null; l=$(/bin/grep 'Max data size' /proc/$$/limits); printf '{"ok": ["%s"]}' "$l""#,
+    );
+    let got = jq_in_worker(&limits, ".".into(), JqInput::Value(json!(0)), limit, slot()).unwrap();
+    let line = got[0]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    assert_eq!(
+        line[3..5],
+        ["4294967296", "4294967296"],
+        "soft and hard data limits: {line:?}"
+    );
+    let garbled = script("garbled", r#"/bin/cat >/dev/null; printf '{"ok": [1,'"#);
+    let e = jq_in_worker(
+        &garbled,
+        ".".into(),
+        JqInput::Value(json!(0)),
+        limit,
+        slot(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("answer could not be read"), "{e}");
     let env = script(
         "env",
         r#"/bin/cat >/dev/null; printf '{"ok": ["%s", "%s", "%s"]}' "$1" "$AIFIRST_JQ_WORKER" "$HOME""#,
     );
-    let got = jq_in_worker(&env, ".".into(), json!(0), limit, slot()).unwrap();
+    let got = jq_in_worker(&env, ".".into(), JqInput::Value(json!(0)), limit, slot()).unwrap();
     assert_eq!(
         got,
         vec![json!(JQ_WORKER_ARG), json!("1"), json!("")],
@@ -706,7 +1042,7 @@ fn a_worker_is_read_reported_or_killed() {
     let got = jq_in_worker(
         &hangs,
         ".".into(),
-        json!(0),
+        JqInput::Value(json!(0)),
         Duration::from_millis(300),
         slot(),
     );
@@ -723,9 +1059,15 @@ fn a_worker_is_read_reported_or_killed() {
         "the worker {pid} was killed and reaped"
     );
     let missing = dir.path().join("no-such-program");
-    let e = jq_in_worker(&missing, ".".into(), json!(0), limit, slot())
-        .unwrap_err()
-        .to_string();
+    let e = jq_in_worker(
+        &missing,
+        ".".into(),
+        JqInput::Value(json!(0)),
+        limit,
+        slot(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("could not start the jq worker"), "{e}");
 }
 
@@ -737,7 +1079,7 @@ async fn a_filter_running_past_the_limit_is_abandoned() {
     let started = Instant::now();
     let got = run_jq(
         "last(range(1e18))".into(),
-        Value::Null,
+        JqInput::Value(Value::Null),
         Duration::from_millis(200),
     )
     .await;
@@ -751,11 +1093,16 @@ async fn a_filter_running_past_the_limit_is_abandoned() {
         started.elapsed()
     );
     // A quick filter is unaffected by the limit.
-    let got = run_jq(". + 1".into(), json!(1), Duration::from_secs(30)).await;
+    let got = run_jq(
+        ". + 1".into(),
+        JqInput::Value(json!(1)),
+        Duration::from_secs(30),
+    )
+    .await;
     assert!(matches!(&got, Ok(v) if *v == vec![json!(2)]), "{got:?}");
 }
 
-fn jq_eval(code: &str, input: &Value) -> Result<Vec<Value>, ToolError> {
+fn jq_eval_val(code: &str, input: jaq_json::Val) -> Result<Vec<Value>, ToolError> {
     use jaq_core::data::JustLut;
     use jaq_core::load::{Arena, File as JqFile, Loader};
     use jaq_json::Val;
@@ -784,11 +1131,6 @@ fn jq_eval(code: &str, input: &Value) -> Result<Vec<Value>, ToolError> {
                 compile_errors(&errs)
             ))
         })?;
-    let input = to_val(input, 0).ok_or_else(|| {
-        invalid(format!(
-            "the input is nested deeper than {MAX_DEPTH} levels"
-        ))
-    })?;
     let ctx = jaq_core::Ctx::<JustLut<Val>>::new(&filter.lut, jaq_core::Vars::new([]));
     let mut out: Vec<Value> = Vec::new();
     let mut budget = MAX_RESULT_BYTES;
