@@ -213,9 +213,13 @@ fn materialize(module: &PyModule) -> Result<PathBuf, ToolError> {
                 .permissions(std::fs::Permissions::from_mode(0o700))
                 .tempdir()
                 .map_err(|e| e.to_string())?;
-            let lock = std::fs::File::create(root.path().join(LOCK_FILE))
+            // Locked under another name, then renamed: a sweeper never finds the lock file
+            // unlocked (without one, a directory this new is left alone).
+            let unnamed = root.path().join(".aifirst-lock-new");
+            let lock = std::fs::File::create(&unnamed)
                 .and_then(|f| {
                     rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+                    std::fs::rename(&unnamed, root.path().join(LOCK_FILE))?;
                     Ok(f)
                 })
                 .map_err(|e| e.to_string())?;

@@ -228,42 +228,51 @@ fn the_secret_corpus_is_absent_from_state_exports_and_reports() {
 }
 
 /// Whether `secret` occurs in `bytes`. A short code of digits (the corpus's one-time codes,
-/// `482913`) occurs by chance inside longer numbers and hashes: a millisecond timestamp or a
-/// hex digest on disk matched it about once in a hundred runs. It counts only as a whole word,
-/// with no letter or digit on either side, as any serialisation of it as a value has (`"482913"`,
-/// `\"482913\"`, `&quot;482913&quot;`, `:482913,`).
+/// `482913`) occurs by chance inside longer numbers and digests: a millisecond timestamp or a
+/// hex digest on disk matched it about once in a hundred runs. Such a code's match is taken
+/// for chance only when it lies inside a run of 10 or more digits or of 16 or more hex digits;
+/// anywhere else (`"482913"`, `\n482913`, `%22482913`, `ab482913cd`) it is a leak.
 fn contains_secret(bytes: &[u8], secret: &str) -> bool {
     let s = secret.as_bytes();
     let short_code = s.len() < 10 && s.iter().all(u8::is_ascii_digit);
+    let run = |i: usize, of: fn(&u8) -> bool| {
+        let before = bytes[..i].iter().rev().take_while(|b| of(b)).count();
+        let after = bytes[i + s.len()..].iter().take_while(|b| of(b)).count();
+        before + s.len() + after
+    };
     bytes.windows(s.len()).enumerate().any(|(i, w)| {
         w == s
             && (!short_code
-                || (i
-                    .checked_sub(1)
-                    .and_then(|j| bytes.get(j))
-                    .map_or(true, |b| !b.is_ascii_alphanumeric())
-                    && bytes
-                        .get(i + s.len())
-                        .map_or(true, |b| !b.is_ascii_alphanumeric())))
+                || (run(i, u8::is_ascii_digit) < 10 && run(i, u8::is_ascii_hexdigit) < 16))
     })
 }
 
 #[test]
-fn a_short_code_counts_as_a_whole_word_only() {
+fn a_short_code_inside_a_long_number_or_digest_is_chance() {
     for leak in [
         r#"{"otp":"482913"}"#,
         r#"{\"otp\":\"482913\"}"#,
         "&quot;482913&quot;",
         "482913",
         "n: 482913,",
+        "\\n482913",
+        "%22482913%22",
+        "ab482913cd",
     ] {
         assert!(contains_secret(leak.as_bytes(), "482913"), "{leak}");
     }
-    for chance in ["1764792482913", "ab482913cd", "4829130", "x482913"] {
+    for chance in [
+        "1764792482913",
+        "ts=4829130001,",
+        "e3b0c44298fc1c149afbf4c8482913aa",
+    ] {
         assert!(!contains_secret(chance.as_bytes(), "482913"), "{chance}");
     }
     // Anything longer or not all digits is found anywhere.
-    assert!(contains_secret(b"x4840398658725720x", "4840398658725720"));
+    assert!(contains_secret(
+        b"1234840398658725720999",
+        "4840398658725720"
+    ));
     assert!(contains_secret(b"aRb3$kX7mb", "Rb3$kX7m"));
 }
 

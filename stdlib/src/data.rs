@@ -325,15 +325,10 @@ impl JqInput {
     fn into_val(self) -> Result<jaq_json::Val, ToolError> {
         match self {
             JqInput::Value(v) => to_val(&v, 0).ok_or_else(|| invalid(too_deep_message())),
-            JqInput::File { text, shown } => {
-                if nested_deeper(&text, MAX_DEPTH + 1) {
-                    return Err(invalid(too_deep_message()));
-                }
-                parse_val(&text).map_err(|e| match e {
-                    ParseVal::TooDeep => invalid(too_deep_message()),
-                    ParseVal::NotJson(e) => not_json(&shown, &e),
-                })
-            }
+            JqInput::File { text, shown } => parse_val(&text).map_err(|e| match e {
+                ParseVal::TooDeep => invalid(too_deep_message()),
+                ParseVal::NotJson(e) => not_json(&shown, &e),
+            }),
         }
     }
 }
@@ -423,9 +418,10 @@ pub fn jq_worker_setup() -> Option<std::process::ExitCode> {
 }
 
 /// The worker's side of [`set_jq_worker`]: when [`JQ_WORKER_ENV`] is set, reads one request
-/// (`{"filter", "input"}`, JSON) from stdin, writes the answer (`{"ok": [values]}`,
-/// `{"invalid": message}` or `{"failed": message}`) to stdout and returns `Some(exit code)`,
-/// for the program to exit with; `None` (nothing read) when the variable is not set.
+/// from stdin (a line `{"filter": …}`, then the input's JSON text), writes the answer
+/// (`{"ok": [values]}`, `{"invalid": message}`, `{"not_json": parser's message}` or
+/// `{"failed": message}`) to stdout and returns `Some(exit code)`, for the program to exit
+/// with; `None` (nothing read) when the variable is not set.
 pub fn jq_worker_main() -> Option<std::process::ExitCode> {
     use std::io::{Read, Write};
     if std::env::var_os(JQ_WORKER_ENV).as_deref() != Some(std::ffi::OsStr::new("1"))
@@ -434,8 +430,8 @@ pub fn jq_worker_main() -> Option<std::process::ExitCode> {
         return None;
     }
     let mut text = Vec::new();
-    // The input was read (a file of at most MAX_JSON_FILE) or sent (an MCP argument) as JSON;
-    // written again it may be somewhat longer (`1e5` is `100000.0`).
+    // The input is a file's text (at most MAX_JSON_FILE) or an inline value (an MCP argument)
+    // written out again, which may be somewhat longer than it came (`1e5` is `100000.0`).
     let cap = 4 * MAX_JSON_FILE + (MAX_FILTER_BYTES + MIB) as u64;
     let read = std::io::stdin().take(cap).read_to_end(&mut text);
     // Parsed and run on a thread with the stack a filter gets in process: recursion past it
@@ -452,10 +448,6 @@ pub fn jq_worker_main() -> Option<std::process::ExitCode> {
             let (Some(filter), Some(input)) = (filter, parts.next()) else {
                 return json!({"failed": "the jq worker was sent no request it could read"});
             };
-            // Checked before parsing: parsing recurses once per level.
-            if nested_deeper(input, MAX_DEPTH + 1) {
-                return json!({"invalid": too_deep_message()});
-            }
             let input = match parse_val(input) {
                 Ok(v) => v,
                 Err(ParseVal::TooDeep) => return json!({"invalid": too_deep_message()}),
@@ -482,8 +474,8 @@ pub fn jq_worker_main() -> Option<std::process::ExitCode> {
     })
 }
 
-/// JSON read without serde_json's nesting limit of 128: a worker's request and answer wrap
-/// values that may be up to [`MAX_DEPTH`] deep (bounded on the way into and out of jq).
+/// JSON read without serde_json's nesting limit of 128: a worker's answer wraps values that
+/// may be up to [`MAX_DEPTH`] deep (bounded on the way out of jq).
 fn parse_unbounded(text: &[u8]) -> Option<Value> {
     use serde::Deserialize as _;
     let mut de = serde_json::Deserializer::from_slice(text);
@@ -493,36 +485,6 @@ fn parse_unbounded(text: &[u8]) -> Option<Value> {
     Some(v)
 }
 
-/// Whether arrays and objects in the JSON `text` nest deeper than `max` (strings skipped): a
-/// check without recursion, so a file of 64 MiB of `[` cannot exhaust a parser's stack.
-fn nested_deeper(text: &[u8], max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in text {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 enum ParseVal {
     TooDeep,
     NotJson(String),
@@ -530,8 +492,9 @@ enum ParseVal {
 
 /// JSON text straight to jaq's value, as [`to_val`] would make it from the parsed JSON but
 /// without building that first: half the memory or less (a 64 MiB file of `[1]`s took over
-/// 8 GiB through serde_json's values, whose every array starts with room for four). The text
-/// must have passed [`nested_deeper`] (the parser recurses once per level).
+/// 8 GiB through serde_json's values, whose every array starts with room for four). The parser
+/// recurses once per level, through [`ValSeed`], which stops past [`MAX_DEPTH`]: 64 MiB of `[`
+/// cannot exhaust the stack.
 fn parse_val(text: &[u8]) -> Result<jaq_json::Val, ParseVal> {
     use serde::de::DeserializeSeed as _;
     let mut de = serde_json::Deserializer::from_slice(text);
@@ -674,21 +637,27 @@ fn jq_in_worker(
     };
     // Before the request is written, so before the filter runs: a filter that allocates
     // without end (`[range(1e12)]`) fails in its worker instead of taking the host's memory.
-    if let Err(e) = cap_memory(&child, JQ_MEMORY) {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(failed(format!(
-            "could not limit the jq worker's memory: {e}"
-        )));
-    }
+    let memory = match cap_memory(&child, JQ_MEMORY) {
+        Ok(memory) => memory,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(failed(format!(
+                "could not limit the jq worker's memory: {e}"
+            )));
+        }
+    };
     // What the worker says as it dies (Rust's runtime names a failed allocation or an
-    // overflowed stack), kept to its first KiB; the rest is read and dropped.
+    // overflowed stack, last), kept to its last KiB; all of it is read.
     let said = std::thread::spawn(move || {
-        let mut first = Vec::new();
-        let mut stderr = stderr;
-        let _ = (&mut stderr).take(1024).read_to_end(&mut first);
-        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
-        String::from_utf8_lossy(&first).into_owned()
+        let (mut last, mut buf, mut stderr) = (Vec::new(), [0u8; 4096], stderr);
+        while let Ok(n @ 1..) = stderr.read(&mut buf) {
+            last.extend_from_slice(&buf[..n]);
+            if last.len() > 2048 {
+                last.drain(..last.len() - 1024);
+            }
+        }
+        String::from_utf8_lossy(&last).into_owned()
     });
     // Written and read on threads of their own: a large input or answer fills a pipe.
     std::thread::spawn(move || {
@@ -748,17 +717,27 @@ fn jq_in_worker(
             Err(jq_crashed())
         }
         _ => match status.as_ref().ok().and_then(signal_of) {
-            Some(_) if said.contains("memory allocation of") => Err(failed(format!(
-                "the filter needed more than the {} of memory a filter may use and was stopped; \
-                 nothing was returned. Filter less data, or bound what the filter builds \
-                 (`limit(n; f)`, `.[0:n]`, smaller `range`s and repeats)",
-                show_bytes(JQ_MEMORY)
+            // SIGKILL unasked: the system's OOM killer, most likely.
+            Some(signal) if said.contains("memory allocation of") || signal == 9 => {
+                Err(failed(format!(
+                    "the filter needed more than the {} and was stopped (signal {signal}); \
+                     nothing was returned. Filter less data, or bound what the filter builds \
+                     (`limit(n; f)`, `.[0:n]`, smaller `range`s and repeats)",
+                    match memory {
+                        Some(bytes) => format!("{} of memory a filter may use", show_bytes(bytes)),
+                        None => "memory available".into(),
+                    }
+                )))
+            }
+            Some(signal) if said.contains("has overflowed its stack") => Err(failed(format!(
+                "the filter ended its worker process (signal {signal}) by recursing without end \
+                 until its stack ran out; nothing was returned. Give recursive definitions a \
+                 base case, or bound them (`limit(n; f)`)"
             ))),
-            // No answer, and a signal: most often a stack overflow (a recursion with no end).
             Some(signal) => Err(failed(format!(
-                "the filter ended its worker process (signal {signal}) without an answer, most \
-                 likely by recursing without end until its stack ran out; nothing was returned. \
-                 Give recursive definitions a base case, or bound them (`limit(n; f)`)"
+                "the filter ended its worker process (signal {signal}) without an answer; \
+                 nothing was returned{}",
+                last_line(&said)
             ))),
             None => Err(failed(format!(
                 "the jq worker's answer could not be read ({} bytes; {}); nothing was returned",
@@ -772,26 +751,39 @@ fn jq_in_worker(
     }
 }
 
-/// Limits the data (heap and private mappings) of the process `child` to `bytes`.
+/// Limits the data (heap and private mappings) of the process `child` to `bytes`, or to the
+/// lower limit it inherited from this process (raising one is not allowed); says which, `None`
+/// where no limit holds.
 #[cfg(target_os = "linux")]
-fn cap_memory(child: &std::process::Child, bytes: u64) -> std::io::Result<()> {
-    use rustix::process::{prlimit, Pid, Resource, Rlimit};
+fn cap_memory(child: &std::process::Child, bytes: u64) -> std::io::Result<Option<u64>> {
+    use rustix::process::{getrlimit, prlimit, Pid, Resource, Rlimit};
     let pid = i32::try_from(child.id())
         .ok()
         .and_then(Pid::from_raw)
         .ok_or_else(|| std::io::Error::other("the worker has no process id"))?;
+    let own = getrlimit(Resource::Data);
+    let lower = |inherited: Option<u64>| Some(inherited.map_or(bytes, |i| i.min(bytes)));
     let limit = Rlimit {
-        current: Some(bytes),
-        maximum: Some(bytes),
+        current: lower(own.current),
+        maximum: lower(own.maximum),
     };
+    let current = limit.current;
     prlimit(Some(pid), Resource::Data, limit)?;
-    Ok(())
+    Ok(current)
 }
 
 /// Elsewhere the worker runs without a memory limit (documented).
 #[cfg(not(target_os = "linux"))]
-fn cap_memory(_child: &std::process::Child, _bytes: u64) -> std::io::Result<()> {
-    Ok(())
+fn cap_memory(_child: &std::process::Child, _bytes: u64) -> std::io::Result<Option<u64>> {
+    Ok(None)
+}
+
+/// `: ` and the last line the worker wrote to stderr, if it wrote one.
+fn last_line(said: &str) -> String {
+    match said.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+        Some(line) => format!(": {}", capped_display(&line, 300)),
+        None => String::new(),
+    }
 }
 
 fn show_bytes(n: u64) -> String {
@@ -943,10 +935,11 @@ fn json_text_becomes_the_value_conversion_gave() {
             assert_eq!(got, Err("deep".into()));
         }
     }
-    let strings = br#"[["[[[[", "\"[[[", {"k]]]": "{{{{"}]]"#;
-    assert!(!nested_deeper(strings, 3) && nested_deeper(strings, 2));
-    assert!(nested_deeper(br#"[["]", [1]]]"#, 2));
-    assert!(nested_deeper(nest(1_000_000, "").as_bytes(), MAX_DEPTH + 1));
+    assert_eq!(direct(&nest(1_000_000, "")), Err("deep".into()));
+    // serde_json's values read an object with this one key as the raw JSON it holds; jq's values
+    // keep the object as it is written.
+    let magic = r#"{"$serde_json::private::RawValue": "[1]"}"#;
+    assert_eq!(direct(magic).unwrap().to_string(), magic.replace(": ", ":"));
 }
 
 /// The parent's side of a worker, with stand-in workers (scripts): an answer is taken, a worker
@@ -964,34 +957,53 @@ fn a_worker_is_read_reported_or_killed() {
     };
     let slot = || JqSlot::claim().unwrap();
     let limit = Duration::from_secs(20);
+    // The filter `.` on `0`, in the worker `program`.
+    let run =
+        |program: &Path| jq_in_worker(program, ".".into(), JqInput::Value(json!(0)), limit, slot());
     // Run as a worker is: with one argument and an empty environment (so no PATH).
     let ok = script("ok", r#"/bin/cat >/dev/null; printf '{"ok": [1, "two"]}'"#);
-    let got = jq_in_worker(&ok, ".".into(), JqInput::Value(json!(0)), limit, slot());
+    let got = run(&ok);
     assert_eq!(got.unwrap(), vec![json!(1), json!("two")]);
     let bad = script(
         "bad",
         r#"/bin/cat >/dev/null; printf '{"invalid": "no such function"}'"#,
     );
-    let got = jq_in_worker(&bad, ".".into(), JqInput::Value(json!(0)), limit, slot());
+    let got = run(&bad);
     assert!(
         matches!(got, Err(ToolError::InvalidArguments { .. })),
         "{got:?}"
     );
-    let dies = script("dies", "kill -ABRT $$");
-    let got = jq_in_worker(&dies, ".".into(), JqInput::Value(json!(0)), limit, slot());
-    let e = got.unwrap_err().to_string();
+    // What Rust's runtime says when a stack overflows, then aborts.
+    let overflows = script(
+        "overflows",
+        "echo \"thread '<unnamed>' has overflowed its stack\" >&2; kill -ABRT $$",
+    );
+    let e = run(&overflows).unwrap_err().to_string();
     assert!(
         e.contains("(signal 6)") && e.contains("recursing without end"),
         "{e}"
     );
-    // Rust's runtime says this when an allocation fails (the memory limit), then aborts.
+    // Another death is not blamed on recursion; its last word is passed on.
+    let dies = script("dies", "echo 'something else' >&2; kill -ABRT $$");
+    let e = run(&dies).unwrap_err().to_string();
+    assert!(
+        e.contains("(signal 6) without an answer")
+            && e.contains("something else")
+            && !e.contains("recursing"),
+        "{e}"
+    );
+    // Killed from outside with no word: the OOM killer, most likely.
+    let killed = script("killed", "kill -KILL $$");
+    let e = run(&killed).unwrap_err().to_string();
+    assert!(e.contains("(signal 9)") && e.contains("memory"), "{e}");
+    // Rust's runtime says this last when an allocation fails (the memory limit), then aborts;
+    // what was written before it does not hide it.
     let oom = script(
         "oom",
-        "echo 'memory allocation of 5000000000 bytes failed' >&2; kill -ABRT $$",
+        "i=0; while [ $i -lt 100 ]; do echo 'a long panic message, line after line' >&2; \
+         i=$((i+1)); done; echo 'memory allocation of 5000000000 bytes failed' >&2; kill -ABRT $$",
     );
-    let e = jq_in_worker(&oom, ".".into(), JqInput::Value(json!(0)), limit, slot())
-        .unwrap_err()
-        .to_string();
+    let e = run(&oom).unwrap_err().to_string();
     assert!(
         e.contains("more than the 4 GiB of memory a filter may use"),
         "{e}"
@@ -999,9 +1011,9 @@ fn a_worker_is_read_reported_or_killed() {
     // The limit is in place before the worker has its request.
     let limits = script(
         "limits",
-        r#"/bin/cat >/dev/null; l=$(/bin/grep 'Max data size' /proc/$$/limits); printf '{"ok": ["%s"]}' "$l""#,
+        r#"read -r header; l=$(/bin/grep 'Max data size' /proc/$$/limits); /bin/cat >/dev/null; printf '{"ok": ["%s"]}' "$l""#,
     );
-    let got = jq_in_worker(&limits, ".".into(), JqInput::Value(json!(0)), limit, slot()).unwrap();
+    let got = run(&limits).unwrap();
     let line = got[0]
         .as_str()
         .unwrap()
@@ -1012,22 +1024,36 @@ fn a_worker_is_read_reported_or_killed() {
         ["4294967296", "4294967296"],
         "soft and hard data limits: {line:?}"
     );
+    // A lower limit this process has is kept (raising it is not allowed), and named.
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        let own = getrlimit(Resource::Data);
+        let lowered = Rlimit {
+            current: Some(3 << 30),
+            maximum: own.maximum,
+        };
+        setrlimit(Resource::Data, lowered).unwrap();
+        let got = run(&limits);
+        let e = run(&oom);
+        setrlimit(Resource::Data, own).unwrap();
+        let got = got.unwrap();
+        let line = got[0]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>();
+        assert_eq!(line[3..5], ["3221225472", "4294967296"], "{line:?}");
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("more than the 3 GiB of memory"), "{e}");
+    }
     let garbled = script("garbled", r#"/bin/cat >/dev/null; printf '{"ok": [1,'"#);
-    let e = jq_in_worker(
-        &garbled,
-        ".".into(),
-        JqInput::Value(json!(0)),
-        limit,
-        slot(),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = run(&garbled).unwrap_err().to_string();
     assert!(e.contains("answer could not be read"), "{e}");
     let env = script(
         "env",
         r#"/bin/cat >/dev/null; printf '{"ok": ["%s", "%s", "%s"]}' "$1" "$AIFIRST_JQ_WORKER" "$HOME""#,
     );
-    let got = jq_in_worker(&env, ".".into(), JqInput::Value(json!(0)), limit, slot()).unwrap();
+    let got = run(&env).unwrap();
     assert_eq!(
         got,
         vec![json!(JQ_WORKER_ARG), json!("1"), json!("")],
@@ -1059,15 +1085,7 @@ fn a_worker_is_read_reported_or_killed() {
         "the worker {pid} was killed and reaped"
     );
     let missing = dir.path().join("no-such-program");
-    let e = jq_in_worker(
-        &missing,
-        ".".into(),
-        JqInput::Value(json!(0)),
-        limit,
-        slot(),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = run(&missing).unwrap_err().to_string();
     assert!(e.contains("could not start the jq worker"), "{e}");
 }
 
