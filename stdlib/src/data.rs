@@ -628,23 +628,26 @@ fn jq_in_worker(
                 program.display()
             ))
         })?;
+    // The worker killed and reaped, and the call's error.
+    let stop = |child: &mut std::process::Child, message: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        failed(message)
+    };
     let (Some(mut stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(failed("the jq worker has no pipes".into()));
+        return Err(stop(&mut child, "the jq worker has no pipes".into()));
     };
     // Before the request is written, so before the filter runs: a filter that allocates
     // without end (`[range(1e12)]`) fails in its worker instead of taking the host's memory.
     let memory = match cap_memory(&child, JQ_MEMORY) {
         Ok(memory) => memory,
         Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(failed(format!(
-                "could not limit the jq worker's memory: {e}"
-            )));
+            return Err(stop(
+                &mut child,
+                format!("could not limit the jq worker's memory: {e}"),
+            ))
         }
     };
     // What the worker says as it dies (Rust's runtime names a failed allocation or an
@@ -677,21 +680,21 @@ fn jq_in_worker(
     let answer = match rx.recv_timeout(limit) {
         Ok(Ok(out)) => out,
         Ok(Err(e)) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(failed(format!(
-                "could not read the jq worker's answer: {e}"
-            )));
+            return Err(stop(
+                &mut child,
+                format!("could not read the jq worker's answer: {e}"),
+            ))
         }
         Err(RecvTimeoutError::Timeout) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(failed(format!(
-                "the filter ran longer than {} and was stopped; nothing was returned. jq has no \
-                 step limit: bound the work (`limit(n; f)`, `first(f)`, `.[0:n]`, smaller \
-                 `range`s) or filter less data",
-                show_duration(limit)
-            )));
+            return Err(stop(
+                &mut child,
+                format!(
+                    "the filter ran longer than {} and was stopped; nothing was returned. jq has \
+                     no step limit: bound the work (`limit(n; f)`, `first(f)`, `.[0:n]`, smaller \
+                     `range`s) or filter less data",
+                    show_duration(limit)
+                ),
+            ))
         }
         Err(RecvTimeoutError::Disconnected) => Vec::new(),
     };
