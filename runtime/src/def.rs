@@ -160,6 +160,22 @@ impl CapabilityDef {
         a
     }
 
+    /// `true` for a Rust capability that only looks at this machine: effects `read` with at most
+    /// `filesystem` and `environment`, and no undo declared. Nothing it does is seen outside the
+    /// process until its result is returned, so its audit record is its outcome alone, written
+    /// before the result is returned (no intent first). An HTTP operation reaches another
+    /// machine; a Python function's effects are inferred, and may miss one: both keep their
+    /// intent, as every call that changes something does.
+    pub fn reads_locally(&self) -> bool {
+        matches!(self.call, Handler::Fn(_))
+            && matches!(self.undo, UndoDecl::Undeclared)
+            && self.effects.contains(&Effect::Read)
+            && self
+                .effects
+                .iter()
+                .all(|e| matches!(e, Effect::Read | Effect::Filesystem | Effect::Environment))
+    }
+
     /// JSON Schema 2020-12 of the arguments (the open object schema when none was given).
     pub fn input_schema(&self) -> Schema {
         self.input

@@ -682,7 +682,14 @@ impl Engine {
         } else {
             None
         };
-        if let Err(why) = self.record_call(&event(CallStatus::Started, step, None)) {
+        // A call that only looks at this machine has its outcome alone, written before its
+        // result is returned ([`CapabilityDef::reads_locally`]); any other has its intent first.
+        let intent = if def.reads_locally() {
+            Ok(())
+        } else {
+            self.record_call(&event(CallStatus::Started, step, None))
+        };
+        if let Err(why) = intent {
             if let Some(id) = step {
                 self.journal.forget(id)?;
             }
@@ -745,8 +752,13 @@ impl Engine {
         completed?;
         if let Err(why) = recorded {
             return Err(CallError::Audit(format!(
-                "`{name}` ran{}, but its audit record could not be written ({why})",
-                step.map(|s| format!(" (step {s})")).unwrap_or_default()
+                "`{name}` ran{}, but its audit record could not be written ({why}){}",
+                step.map(|s| format!(" (step {s})")).unwrap_or_default(),
+                if step.is_none() {
+                    "; what it returned is withheld"
+                } else {
+                    ""
+                }
             )));
         }
         Ok(result)

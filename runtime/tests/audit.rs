@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use aifirst::audit::AuditLog;
 use aifirst::{capability, CallOptions, Engine, Policy, Redactor, Registry};
+use rusqlite::OptionalExtension;
 use serde_json::{json, Value};
 
 mod common;
@@ -623,6 +624,8 @@ fn a_step_undone_by_a_plan_keeps_its_long_arguments() {
 }
 
 static PEEK_DIR: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
+/// Held by each test that points [`PEEK_DIR`] at its directory.
+static PEEKING: Mutex<()> = Mutex::new(());
 
 /// While it runs: the head the journal keeps and the log's newest record.
 fn heads_now() -> (i64, i64) {
@@ -630,9 +633,11 @@ fn heads_now() -> (i64, i64) {
     let kept: i64 = rusqlite::Connection::open(dir.join("journal.sqlite3"))
         .unwrap()
         .query_row("SELECT seq FROM audit_head", [], |r| r.get(0))
-        .unwrap();
+        .optional()
+        .unwrap()
+        .unwrap_or(0);
     let newest: i64 = raw(&dir)
-        .query_row("SELECT max(seq) FROM records", [], |r| r.get(0))
+        .query_row("SELECT coalesce(max(seq), 0) FROM records", [], |r| r.get(0))
         .unwrap();
     (kept, newest)
 }
@@ -643,9 +648,15 @@ fn peek_heads_step() -> (i64, i64) {
     heads_now()
 }
 
-/// Looks at the heads while it runs (a read).
-#[capability(effects(read))]
+/// Looks at the heads while it runs (a read that reaches another machine).
+#[capability(effects(read, network))]
 fn peek_heads_read() -> (i64, i64) {
+    heads_now()
+}
+
+/// Looks at the heads while it runs (a read of this machine only).
+#[capability(effects(read, filesystem))]
+fn peek_heads_local() -> (i64, i64) {
     heads_now()
 }
 
@@ -653,6 +664,7 @@ fn peek_heads_read() -> (i64, i64) {
 /// while it runs leaves no record the journal does not know of.
 #[test]
 fn the_intent_record_is_kept_in_the_journal_before_the_call_runs() {
+    let _peeking = PEEKING.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     *PEEK_DIR.lock().unwrap() = Some(dir.path().to_path_buf());
     let (engine, _log) = audited(dir.path());
@@ -667,4 +679,45 @@ fn the_intent_record_is_kept_in_the_journal_before_the_call_runs() {
         .unwrap();
         assert_eq!(kept, newest, "{name}: the intent's head while it runs");
     }
+}
+
+/// A call that only reads this machine has one record, its outcome, and its head is kept before
+/// the call returns; a read that reaches another machine keeps its intent first.
+#[test]
+fn a_local_read_is_recorded_once_before_it_returns() {
+    let _peeking = PEEKING.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    *PEEK_DIR.lock().unwrap() = Some(dir.path().to_path_buf());
+    let (engine, log) = audited(dir.path());
+    let kept = |engine: &Engine| {
+        engine
+            .journal()
+            .audit_head()
+            .unwrap()
+            .map(|(seq, _)| seq)
+            .unwrap_or(0)
+    };
+    let (during, newest) = serde_json::from_value::<(i64, i64)>(
+        block_on(engine.call("p", "peek_heads_local", json!({}), CallOptions::default())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!((during, newest), (0, 0), "no record before a local read ran");
+    let records = log.records(Some("p"), None).unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!((records[0].kind.as_str(), records[0].status.as_str()), ("call", "ok"));
+    assert_eq!(kept(&engine), 1, "its head is kept when the call returns");
+    let (during, newest) = serde_json::from_value::<(i64, i64)>(
+        block_on(engine.call("p", "peek_heads_read", json!({}), CallOptions::default())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!((during, newest), (2, 2), "a network read's intent is kept before it runs");
+    let kinds: Vec<String> = log
+        .records(Some("p"), None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(kinds, ["call", "intent", "call"]);
+    assert_eq!(kept(&engine), 3);
+    assert!(log.verify().unwrap().intact());
 }

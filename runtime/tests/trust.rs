@@ -454,6 +454,18 @@ fn a_locked_journal_or_audit_log_runs_nothing() {
     drop(hold);
     assert!(!tree().contains_key("lk3"), "did not run");
 
+    // A read of this machine has no intent record: its outcome is its record, and what it read
+    // is not returned without it.
+    let hold = lock_db(&dir.path().join("audit.sqlite3"));
+    let err = call(&e, "locked", "get_value", json!({"key": "lk1"})).unwrap_err();
+    assert!(matches!(err, CallError::Audit(_)), "{err}");
+    assert!(err.to_string().contains("is withheld"), "{err}");
+    drop(hold);
+    assert_eq!(
+        call(&e, "locked", "get_value", json!({"key": "lk1"})).unwrap(),
+        json!("1")
+    );
+
     // The one step there is, is the one that ran; undo removes exactly it.
     let steps = e.history("locked").unwrap();
     assert_eq!(steps.len(), 1, "{steps:?}");
