@@ -637,7 +637,9 @@ fn heads_now() -> (i64, i64) {
         .unwrap()
         .unwrap_or(0);
     let newest: i64 = raw(&dir)
-        .query_row("SELECT coalesce(max(seq), 0) FROM records", [], |r| r.get(0))
+        .query_row("SELECT coalesce(max(seq), 0) FROM records", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     (kept, newest)
 }
@@ -701,16 +703,27 @@ fn a_local_read_is_recorded_once_before_it_returns() {
         block_on(engine.call("p", "peek_heads_local", json!({}), CallOptions::default())).unwrap(),
     )
     .unwrap();
-    assert_eq!((during, newest), (0, 0), "no record before a local read ran");
+    assert_eq!(
+        (during, newest),
+        (0, 0),
+        "no record before a local read ran"
+    );
     let records = log.records(Some("p"), None).unwrap();
     assert_eq!(records.len(), 1, "{records:?}");
-    assert_eq!((records[0].kind.as_str(), records[0].status.as_str()), ("call", "ok"));
+    assert_eq!(
+        (records[0].kind.as_str(), records[0].status.as_str()),
+        ("call", "ok")
+    );
     assert_eq!(kept(&engine), 1, "its head is kept when the call returns");
     let (during, newest) = serde_json::from_value::<(i64, i64)>(
         block_on(engine.call("p", "peek_heads_read", json!({}), CallOptions::default())).unwrap(),
     )
     .unwrap();
-    assert_eq!((during, newest), (2, 2), "a network read's intent is kept before it runs");
+    assert_eq!(
+        (during, newest),
+        (2, 2),
+        "a network read's intent is kept before it runs"
+    );
     let kinds: Vec<String> = log
         .records(Some("p"), None)
         .unwrap()

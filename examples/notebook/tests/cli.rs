@@ -408,8 +408,9 @@ fn audit_commands_verify_report_and_export() {
     b.ok(&["call", "fail"], 1);
     b.json(&["undo"]);
     let v = b.json(&["audit", "verify"]);
-    // An intent before each call and undo, and an outcome after.
-    assert_eq!(v["records"], 6);
+    // An intent before each call and undo, and an outcome after; `fail` only reads this
+    // process's state, and has its outcome alone.
+    assert_eq!(v["records"], 5);
     assert_eq!(v["intact"], true, "{v}");
 
     let lines = b.ok(&["audit", "export", "--jsonl"], 0);
@@ -417,13 +418,15 @@ fn audit_commands_verify_report_and_export() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(records.len(), 6);
+    assert_eq!(records.len(), 5);
     assert_eq!(records[0]["gen_ai.tool.name"], "create_note");
     assert_eq!(records[0]["aifirst.status"], "started");
     assert_eq!(records[1]["aifirst.status"], "ok");
     assert_eq!(records[0]["aifirst.client"], "notebook cli");
-    assert_eq!(records[5]["gen_ai.operation.name"], "undo_tool");
-    assert_eq!(records[5]["aifirst.status"], "undone");
+    assert_eq!(records[2]["gen_ai.tool.name"], "fail");
+    assert_eq!(records[2]["aifirst.status"], "error");
+    assert_eq!(records[4]["gen_ai.operation.name"], "undo_tool");
+    assert_eq!(records[4]["aifirst.status"], "undone");
     assert!(
         !lines.contains("sk_live_abcdefghijklmnopqrstuvwx"),
         "{lines}"
