@@ -563,6 +563,70 @@ fn the_state_directory_inside_a_root_is_out_of_reach() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("state directory"), "{tool} {args}: {err}");
     }
+    // Nor through a link inside the root: one to the root itself, one to the state directory,
+    // one up from a subdirectory. The links still work for everything else.
+    std::os::unix::fs::symlink(".", w.root().join("self")).unwrap();
+    std::os::unix::fs::symlink(".aifirst", w.root().join("st")).unwrap();
+    std::fs::create_dir(w.root().join("sub")).unwrap();
+    std::os::unix::fs::symlink("..", w.root().join("sub/up")).unwrap();
+    for (tool, args) in [
+        (
+            "read_text_file",
+            json!({"path": "self/.aifirst/journal.sqlite3"}),
+        ),
+        (
+            "hash_file",
+            json!({"path": "sub/up/.aifirst/audit.sqlite3"}),
+        ),
+        ("read_media_file", json!({"path": "st/journal.sqlite3"})),
+        (
+            "delete_file",
+            json!({"path": "self/.aifirst/audit.sqlite3"}),
+        ),
+        (
+            "delete_file",
+            json!({"path": "sub/up/.aifirst/journal.sqlite3"}),
+        ),
+        ("write_file", json!({"path": "st/evil", "content": "x"})),
+        (
+            "create_directory",
+            json!({"path": "self/.aifirst/new/deeper"}),
+        ),
+        ("delete_file", json!({"path": "st", "recursive": true})),
+        (
+            "copy_file",
+            json!({"source": "st", "destination": "copied", "recursive": true}),
+        ),
+        (
+            "move_file",
+            json!({"source": "self/.aifirst/journal.sqlite3", "destination": "j"}),
+        ),
+        ("list_directory", json!({"path": "sub/up/.aifirst"})),
+        (
+            "copy_file",
+            json!({"source": "self", "destination": "copied", "recursive": true}),
+        ),
+    ] {
+        let out = call(tool, args.clone());
+        assert!(!out.status.success(), "{tool} {args}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("state directory"), "{tool} {args}: {err}");
+    }
+    for kept in ["journal.sqlite3", "audit.sqlite3"] {
+        assert!(w.root().join(".aifirst").join(kept).is_file(), "{kept}");
+    }
+    for absent in [".aifirst/evil", ".aifirst/new", "copied", "j"] {
+        assert!(!w.root().join(absent).exists(), "{absent}");
+    }
+    let read = call("read_text_file", json!({"path": "sub/up/self/a.txt"}));
+    assert!(read.status.success(), "{read:?}");
+    let listed = call("list_directory", json!({"path": "sub/up"}));
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("a.txt") && !listed.contains(".aifirst"),
+        "{listed}"
+    );
+    assert_eq!(String::from_utf8_lossy(&read.stdout).trim(), "\"x\"");
     let listed = call("list_directory", json!({"path": "."}));
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(

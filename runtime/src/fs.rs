@@ -47,6 +47,9 @@ pub struct Located<'a> {
     pub shown: PathBuf,
     /// The root with every link resolved, joined with `rel` (links below the root not resolved).
     pub canonical: PathBuf,
+    /// Where the path leads, links below the root followed too, when the kernel was asked (a
+    /// state directory lies beneath this root); `canonical` otherwise.
+    pub real: PathBuf,
 }
 
 impl Fs {
@@ -141,7 +144,11 @@ impl Fs {
     /// Refuses a path that holds a protected directory (removing, moving or copying it would
     /// take the journal and audit log with it).
     pub fn refuse_holding_state(&self, at: &Located<'_>) -> Result<(), ToolError> {
-        match self.protected.iter().find(|p| p.starts_with(&at.canonical)) {
+        match self
+            .protected
+            .iter()
+            .find(|p| p.starts_with(&at.canonical) || p.starts_with(&at.real))
+        {
             Some(p) => Err(ToolError::NotAllowed {
                 message: format!(
                     "{} holds the runtime's state directory ({}: the undo journal and audit log); \
@@ -194,21 +201,50 @@ impl Fs {
             for base in [&root.given, &root.canonical] {
                 if let Ok(rel) = normal.strip_prefix(base) {
                     let canonical = root.canonical.join(rel);
+                    let inside = |p: &PathBuf| ToolError::NotAllowed {
+                        message: format!(
+                            "path `{}` is inside the runtime's state directory ({}: the undo \
+                             journal and audit log), which file tools never touch",
+                            path.display(),
+                            p.display()
+                        ),
+                    };
                     if let Some(p) = self.protected.iter().find(|p| canonical.starts_with(p)) {
-                        return Err(ToolError::NotAllowed {
-                            message: format!(
-                                "path `{}` is inside the runtime's state directory ({}: the undo \
-                                 journal and audit log), which file tools never touch",
-                                path.display(),
-                                p.display()
-                            ),
-                        });
+                        return Err(inside(p));
+                    }
+                    // A state directory beneath this root can also be reached through a link
+                    // inside the root (`self -> .`, then `self/.aifirst/…`): where the path
+                    // leads is asked of the kernel.
+                    let beneath: Vec<&PathBuf> = self
+                        .protected
+                        .iter()
+                        .filter(|p| p.starts_with(&root.canonical))
+                        .collect();
+                    let mut real = canonical.clone();
+                    if !beneath.is_empty() {
+                        let (here, leads) =
+                            real_locations(root, rel).map_err(|why| ToolError::NotAllowed {
+                                message: format!(
+                                    "path `{}` cannot be checked against the runtime's state \
+                                     directory, which lies inside the allowed root {} ({why}); \
+                                     keep the state directory outside the roots (--state-dir)",
+                                    path.display(),
+                                    root.given.display()
+                                ),
+                            })?;
+                        for r in [Some(&here), leads.as_ref()].into_iter().flatten() {
+                            if let Some(p) = beneath.iter().find(|p| r.starts_with(p)) {
+                                return Err(inside(p));
+                            }
+                        }
+                        real = leads.unwrap_or(here);
                     }
                     return Ok(Located {
                         dir: &root.dir,
                         rel: rel.to_path_buf(),
                         shown: root.given.join(rel),
                         canonical,
+                        real,
                     });
                 }
             }
@@ -434,6 +470,80 @@ fn parent_of(at: &Located<'_>) -> Result<(PathBuf, PathBuf), ToolError> {
     }
 }
 
+/// Where the kernel finds `rel` beneath `root`, links on the way followed: the nearest existing
+/// directory on its way joined with the rest of the path; and, when the path itself is a link,
+/// the place it leads to. Linux asks `/proc/self/fd` of a handle opened beneath the root;
+/// elsewhere the path is resolved by name (`realpath`).
+fn real_locations(root: &Root, rel: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{openat2, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags};
+        let real = |fd: &rustix::fd::OwnedFd| {
+            use std::os::fd::AsRawFd;
+            std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                .map_err(|e| format!("/proc/self/fd: {e}"))
+        };
+        let open = |p: &Path| {
+            let p = if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            };
+            openat2(
+                &root.dir,
+                p,
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::BENEATH,
+            )
+        };
+        // The nearest directory on the way that exists, and what is left of the path below it.
+        let mut dir = rel.parent().unwrap_or(Path::new(""));
+        let fd = loop {
+            match open(dir) {
+                Ok(fd) => break fd,
+                // Missing, or not reachable beneath the root (the operation then fails itself).
+                Err(_) if !dir.as_os_str().is_empty() => {
+                    dir = dir.parent().unwrap_or(Path::new(""));
+                }
+                Err(e) => return Err(format!("the root: {e}")),
+            }
+        };
+        let rest = rel.strip_prefix(dir).unwrap_or(rel);
+        let here = real(&fd)?.join(rest);
+        // The path itself, when it is a link (one that leads out of the root is refused when
+        // the operation opens it).
+        if let (Some(name), Some(parent)) = (rel.file_name(), rel.parent()) {
+            let is_link = parent == dir
+                && statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
+            if is_link {
+                if let Ok(target) = open(rel) {
+                    return Ok((here, Some(real(&target)?)));
+                }
+            }
+        }
+        Ok((here, None))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let full = root.canonical.join(rel);
+        let mut dir = full.as_path();
+        let here = loop {
+            match (dir.canonicalize(), dir.parent()) {
+                (Ok(c), _) => break c.join(full.strip_prefix(dir).unwrap_or(rel)),
+                (Err(_), Some(up)) if up.starts_with(&root.canonical) => dir = up,
+                (Err(e), _) => return Err(format!("the root: {e}")),
+            }
+        };
+        let leads = match std::fs::symlink_metadata(&full) {
+            Ok(m) if m.file_type().is_symlink() => full.canonicalize().ok(),
+            _ => None,
+        };
+        Ok((here, leads))
+    }
+}
+
 fn open_parent(at: &Located<'_>, parent: &Path) -> Result<Dir, ToolError> {
     if parent.as_os_str().is_empty() {
         return at.dir.try_clone().map_err(|e| io_error(at, e));
@@ -630,8 +740,10 @@ impl Fs {
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_error(&at, e))?;
-            let full = at.canonical.join(entry.file_name());
-            if self.protected.contains(&full) {
+            let name = entry.file_name();
+            if self.protected.contains(&at.canonical.join(&name))
+                || self.protected.contains(&at.real.join(&name))
+            {
                 continue;
             }
             let (kind, size, mode) = match entry.metadata() {
@@ -892,6 +1004,7 @@ fn below<'a>(at: &Located<'a>, rel: &Path) -> Located<'a> {
         rel: at.rel.join(rel),
         shown: at.shown.join(rel),
         canonical: at.canonical.join(rel),
+        real: at.real.join(rel),
     }
 }
 
