@@ -890,7 +890,9 @@ impl Engine {
         } else {
             match snapshot::measure(fs, &entries, self.snapshot_limit) {
                 Ok(_) => Ok(()),
-                Err(e @ SnapError::TooLarge { .. }) => Err(e.to_string()),
+                Err(e @ (SnapError::TooLarge { .. } | SnapError::TooDeep { .. })) => {
+                    Err(e.to_string())
+                }
                 Err(SnapError::Other(m)) => return Err(CallError::Snapshot(m)),
             }
         };
@@ -1268,6 +1270,20 @@ impl Engine {
                 StepUndo::Files { .. } => Some(self.locks.files().await?),
                 _ => None,
             };
+            // A manifest that cannot be read cannot be restored from, forced or not.
+            if let StepUndo::Files { manifest, .. } = &step.undo {
+                if let Err(why) = self.store.manifest(manifest) {
+                    refuse(
+                        format!(
+                            "{why}; nothing was run, and --force cannot restore from it either \
+                             (`undo --skip {id}` passes over this step to the ones before it)",
+                            id = step.id
+                        ),
+                        &mut report,
+                    );
+                    break;
+                }
+            }
             if !opts.force {
                 if let Err(why) = self.check_targets(&step.undo).await {
                     let why = if retry {

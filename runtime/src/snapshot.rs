@@ -33,6 +33,11 @@ const INLINE_MANIFEST: usize = 16 * 1024;
 /// already has costs no file creation.
 const IN_MEMORY: u64 = 4 * 1024 * 1024;
 
+/// Directories a snapshotted tree may nest (its top counts as one). A manifest is JSON, two
+/// levels of nesting per directory, and its reader stops at 128 levels: a deeper tree would be
+/// kept and then never read back, so its call is judged irreversible instead (policy decides).
+pub const MAX_TREE_DEPTH: usize = 48;
+
 /// The manifest format written by this version.
 const MANIFEST_VERSION: u32 = 1;
 
@@ -127,6 +132,9 @@ pub struct FileAction {
 pub enum SnapError {
     /// Larger than the limit: the call cannot be undone from a snapshot.
     TooLarge { bytes: u64, limit: u64 },
+    /// A tree deeper than [`MAX_TREE_DEPTH`] directories: the call cannot be undone from a
+    /// snapshot either.
+    TooDeep { path: String },
     /// Anything else, in words (a path outside the roots, a FIFO, an I/O error).
     Other(String),
 }
@@ -137,6 +145,11 @@ impl std::fmt::Display for SnapError {
             SnapError::TooLarge { bytes, limit } => write!(
                 f,
                 "the snapshot would keep more than {limit} bytes (at least {bytes}; `max_snapshot_bytes`)"
+            ),
+            SnapError::TooDeep { path } => write!(
+                f,
+                "{path} lies more than {MAX_TREE_DEPTH} directories deep in the tree the call touches; \
+                 a snapshot that deep is not kept (it could not be read back)"
             ),
             SnapError::Other(s) => f.write_str(s),
         }
@@ -544,10 +557,10 @@ fn capture(fs: &Fs, path: &str, keep: Keep<'_>, budget: &mut Budget) -> Result<N
         Err(e) => return Err(io(&pl.shown, e).into()),
     };
     match &pl.name {
-        Some(name) => capture_in(&parent, name, &pl.shown, keep, budget),
+        Some(name) => capture_in(&parent, name, &pl.shown, keep, budget, 0),
         None => {
             let meta = parent.dir_metadata().map_err(|e| io(&pl.shown, e))?;
-            capture_dir(&parent, mode(&meta), &pl.shown, keep, budget)
+            capture_dir(&parent, mode(&meta), &pl.shown, keep, budget, 1)
         }
     }
 }
@@ -561,12 +574,14 @@ fn ino(m: &cap_std::fs::Metadata) -> (u64, u64) {
     (m.dev(), m.ino())
 }
 
+/// `depth`: the directories above `name` inside the snapshotted tree.
 fn capture_in(
     parent: &Dir,
     name: &str,
     shown: &str,
     keep: Keep<'_>,
     budget: &mut Budget,
+    depth: usize,
 ) -> Result<Node, SnapError> {
     let meta = match parent.symlink_metadata(name) {
         Ok(m) => m,
@@ -590,7 +605,7 @@ fn capture_in(
                 format!("{shown} changed while it was being snapshotted; try again").into(),
             );
         }
-        return capture_dir(&dir, mode(&meta), shown, keep, budget);
+        return capture_dir(&dir, mode(&meta), shown, keep, budget, depth + 1);
     }
     if !ft.is_file() {
         return Err(format!(
@@ -650,13 +665,20 @@ fn capture_in(
     })
 }
 
+/// `depth`: this directory's level in the snapshotted tree (1 for its top).
 fn capture_dir(
     dir: &Dir,
     mode: u32,
     shown: &str,
     keep: Keep<'_>,
     budget: &mut Budget,
+    depth: usize,
 ) -> Result<Node, SnapError> {
+    if depth > MAX_TREE_DEPTH {
+        return Err(SnapError::TooDeep {
+            path: shown.to_string(),
+        });
+    }
     let mut children = BTreeMap::new();
     for entry in dir.entries().map_err(|e| io(shown, e))? {
         let entry = entry.map_err(|e| io(shown, e))?;
@@ -668,7 +690,7 @@ fn capture_dir(
             })?
             .to_string();
         let sub = format!("{shown}/{name}");
-        let node = capture_in(dir, &name, &sub, keep, budget)?;
+        let node = capture_in(dir, &name, &sub, keep, budget, depth)?;
         children.insert(name, node);
     }
     Ok(Node::Dir { mode, children })

@@ -339,6 +339,37 @@ fn a_snapshot_past_the_limit_needs_confirmation_and_is_irreversible() {
     assert!(matches!(err, CallError::Denied(_)), "{err}");
 }
 
+/// A tree as deep as a snapshot may be is deleted and restored exactly; one level deeper, the
+/// delete is irreversible and policy decides. (A deeper snapshot used to be kept, and then
+/// could not be read back: the tree was gone, and undo failed, forced or not.)
+#[test]
+fn a_tree_too_deep_to_keep_is_irreversible_not_lost() {
+    let b = Bench::new();
+    let depth = aifirst::snapshot::MAX_TREE_DEPTH;
+    let chain = |n: usize| vec!["d"; n].join("/");
+    std::fs::create_dir_all(b.root.join("ok").join(chain(depth - 1))).unwrap();
+    std::fs::write(
+        b.root.join("ok").join(chain(depth - 1)).join("leaf"),
+        "kept\n",
+    )
+    .unwrap();
+    let before = tree(&b.root);
+    b.call("snap_rmtree", json!({"path": b.p("ok")})).unwrap();
+    assert!(!b.root.join("ok").exists());
+    let report = undo(&b.engine(Policy::default()), 1, false);
+    assert_eq!(report.failed, None, "{report:?}");
+    assert_eq!(tree(&b.root), before, "{depth} levels restored exactly");
+
+    std::fs::create_dir_all(b.root.join("deep").join(chain(depth))).unwrap();
+    std::fs::write(b.root.join("deep").join(chain(depth)).join("leaf"), "x").unwrap();
+    let err = b
+        .call("snap_rmtree", json!({"path": b.p("deep")}))
+        .unwrap_err();
+    assert!(matches!(err, CallError::NeedsConfirmation(_)), "{err}");
+    assert!(err.to_string().contains("directories deep"), "{err}");
+    assert!(b.root.join("deep").exists(), "nothing ran");
+}
+
 #[test]
 fn a_call_naming_no_paths_is_irreversible_and_policy_decides() {
     let b = Bench::new();
