@@ -742,3 +742,36 @@ fn call_help_shows_an_example_of_its_own() {
     );
     assert!(!text.contains("create_note"), "{text}");
 }
+
+/// An `edit_file` preview (`dryRun`) changes nothing and leaves no step: `undo` reverts the
+/// real edit before it. It used to spend itself on the preview and report it undone.
+#[test]
+fn an_edit_preview_leaves_nothing_to_undo() {
+    let w = Work::new();
+    let edit = |new: &str, dry: bool| {
+        w.call(
+            "edit_file",
+            json!({"path": "README.md", "edits": [{"oldText": "line two", "newText": new}], "dryRun": dry}),
+        )
+    };
+    edit("line 2", false);
+    let preview = w.call(
+        "edit_file",
+        json!({"path": "README.md", "edits": [{"oldText": "line 2", "newText": "preview"}], "dryRun": true}),
+    );
+    assert!(preview.contains("+preview"), "{preview}");
+    assert_eq!(
+        std::fs::read_to_string(w.root().join("README.md")).unwrap(),
+        "# demo\n\nline 2\n"
+    );
+    let history = w.ok(&["history", "--json"]);
+    let steps: Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(steps.as_array().map(Vec::len), Some(1), "{history}");
+    w.ok(&["undo"]);
+    assert_eq!(
+        std::fs::read_to_string(w.root().join("README.md")).unwrap(),
+        "# demo\n\nline two\n",
+        "the real edit was undone"
+    );
+    assert!(w.ok(&["audit", "verify"]).contains("intact"));
+}

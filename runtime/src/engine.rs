@@ -704,13 +704,26 @@ impl Engine {
             }
             None => self.run(step, def, args_checked, &sandbox, granted).await,
         };
+        // A file-snapshot call that left every path as it found it (an `edit_file` preview, a
+        // `write_file` of the same content) changed nothing: its step is dropped rather than
+        // completed, so that `undo` reverts the last change, not a no-op.
+        let unchanged = match &outcome {
+            Ok((_, StepUndo::Files { manifest, .. })) => {
+                self.store.manifest(manifest).is_ok_and(|m| {
+                    m.entries
+                        .iter()
+                        .all(|e| e.after.as_ref() == Some(&e.before))
+                })
+            }
+            _ => false,
+        };
         // The audit outcome first, then the journal: a step the journal calls done (or error)
         // always has its outcome record; a process killed in between leaves `intended`.
         let recorded = self.record_call(&CallEvent {
             result: outcome.as_ref().ok().map(|(v, _)| v),
-            undo: outcome.as_ref().ok().map(|(_, u)| u),
+            undo: outcome.as_ref().ok().filter(|_| !unchanged).map(|(_, u)| u),
             undo_digest: match (&outcome, step) {
-                (Ok((_, u)), Some(_)) => Some(u.digest()),
+                (Ok((_, u)), Some(_)) if !unchanged => Some(u.digest()),
                 _ => None,
             },
             ..event(
@@ -724,6 +737,13 @@ impl Engine {
             )
         });
         let completed = match (&outcome, step) {
+            (Ok(_), Some(id)) if unchanged => {
+                self.journal.forget(id).map_err(|e| CallError::Incomplete {
+                    capability: name.to_string(),
+                    step: id,
+                    why: e.to_string(),
+                })
+            }
             (Ok((result, undo)), Some(id)) => self
                 .journal
                 .complete_text(

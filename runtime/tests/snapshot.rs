@@ -370,6 +370,39 @@ fn a_tree_too_deep_to_keep_is_irreversible_not_lost() {
     assert!(b.root.join("deep").exists(), "nothing ran");
 }
 
+/// A file-snapshot call that leaves every path as it found it (a preview, the same content
+/// written again) leaves no step: `undo` then reverts the change before it, not the no-op.
+#[test]
+fn a_call_that_changed_nothing_leaves_no_step() {
+    let b = Bench::new();
+    let e = b.engine(Policy::default());
+    let put = |content: &str| {
+        block_on(e.call(
+            "s",
+            "snap_put",
+            json!({"path": b.p("notes.md"), "content": content}),
+            CallOptions::default(),
+        ))
+        .unwrap()
+    };
+    put("# changed\n");
+    put("# changed\n");
+    let steps = e.history("s").unwrap();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    let report = undo(&e, 1, false);
+    assert_eq!(report.failed, None, "{report:?}");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "# notes\n",
+        "the undo reverted the change, not the no-op"
+    );
+    assert!(e
+        .history("s")
+        .unwrap()
+        .iter()
+        .all(|s| s.state == StepState::Undone));
+}
+
 #[test]
 fn a_call_naming_no_paths_is_irreversible_and_policy_decides() {
     let b = Bench::new();
