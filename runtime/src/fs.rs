@@ -586,6 +586,45 @@ pub(crate) fn temp_name(_name: &Path) -> PathBuf {
     PathBuf::from(format!(".aifirst-{}-{n}.tmp", std::process::id()))
 }
 
+/// Whether `name` is a temporary file [`temp_name`] gave a process that has ended (killed
+/// while it wrote a file or restored one): debris, which snapshots leave out and restores
+/// remove, so that an undo killed part-way runs again. Another live process's is not.
+pub(crate) fn is_leftover_temp(name: &str) -> bool {
+    let Some(middle) = name
+        .strip_prefix(".aifirst-")
+        .and_then(|r| r.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    let Some((pid, n)) = middle.split_once('-') else {
+        return false;
+    };
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return false;
+        };
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Err(e) if e == rustix::io::Errno::SRCH
+        )
+    }
+    #[cfg(not(unix))]
+    false
+}
+
 /// An I/O error naming the path as the caller gave it. A path that cap-std refused because it
 /// leads outside the root reads as such.
 fn io_error(at: &Located<'_>, e: std::io::Error) -> ToolError {

@@ -689,6 +689,10 @@ fn capture_dir(
                 format!("{shown}: holds a name that is not UTF-8; it is not snapshotted")
             })?
             .to_string();
+        if crate::fs::is_leftover_temp(&name) {
+            // A killed process's half-written file: not part of the tree (a restore removes it).
+            continue;
+        }
         let sub = format!("{shown}/{name}");
         let node = capture_in(dir, &name, &sub, keep, budget, depth)?;
         children.insert(name, node);

@@ -558,6 +558,37 @@ fn an_interrupted_undo_runs_again_and_blobs_are_checked() {
     assert_eq!(tree(&b.root), before);
 }
 
+/// An undo killed while it wrote a file back leaves that file's temporary sibling behind; running
+/// `undo` again finishes without --force (it used to refuse: the debris was a change since).
+#[test]
+fn an_undo_killed_mid_write_runs_again_without_force() {
+    let b = Bench::new();
+    let before = tree(&b.root);
+    b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
+    // What a killed undo leaves: the step claimed, part of the tree back, a half-written file.
+    let mut ended = std::process::Command::new("true").spawn().unwrap();
+    let dead = ended.id();
+    ended.wait().unwrap();
+    std::fs::create_dir_all(b.root.join("src/deep")).unwrap();
+    std::fs::write(b.root.join("src/a.txt"), "alpha\n").unwrap();
+    let debris = format!(".aifirst-{dead}-7.tmp");
+    std::fs::write(b.root.join("src/deep").join(&debris), [0u8, 159]).unwrap();
+    let db = rusqlite::Connection::open(b.dir.path().join("state/journal.sqlite3")).unwrap();
+    db.execute("UPDATE steps SET state = 'undoing'", [])
+        .unwrap();
+    let r = undo(&b.engine(Policy::default()), 1, false);
+    assert_eq!(r.failed, None, "{r:?}");
+    assert_eq!(r.undone.len(), 1, "{r:?}");
+    assert_eq!(tree(&b.root), before, "the debris is gone, the tree exact");
+    // A live process's temporary file (pid 1's, here) is not debris: it is a change, named.
+    b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
+    std::fs::create_dir_all(b.root.join("src")).unwrap();
+    std::fs::write(b.root.join("src/.aifirst-1-1.tmp"), "in flight").unwrap();
+    let r = undo(&b.engine(Policy::default()), 1, false);
+    let (_, why) = r.failed.expect("refused");
+    assert!(why.contains(".aifirst-1-1.tmp"), "{why}");
+}
+
 /// A file-snapshot step is undone from its manifest: the journal's copy of its arguments keeps a
 /// long string as prefix, length and hash, and the undo is byte-exact all the same.
 #[test]
