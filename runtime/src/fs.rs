@@ -309,7 +309,7 @@ impl Fs {
                         });
                     }
                 }
-                Some(m.permissions())
+                Some(m)
             }
             Err(_) => None,
         };
@@ -324,12 +324,18 @@ impl Fs {
         let mut file = dir
             .open_with(&tmp, &options)
             .map_err(|e| io_error(&at, e))?;
-        let written =
-            file.write_all(contents)
-                .and_then(|_| match perms.or_else(new_file_permissions) {
-                    Some(p) => file.set_permissions(p),
-                    None => Ok(()),
-                });
+        // The replaced file's owner too, where the process may give it (as root: a server in a
+        // container would otherwise hand every file it writes to root).
+        #[cfg(unix)]
+        if let Some(m) = &perms {
+            crate::snapshot::Owner::of(m).apply(&file);
+        }
+        let written = file.write_all(contents).and_then(|_| {
+            match perms.map(|m| m.permissions()).or_else(new_file_permissions) {
+                Some(p) => file.set_permissions(p),
+                None => Ok(()),
+            }
+        });
         drop(file);
         if let Err(e) = written.and_then(|_| dir.rename(&tmp, &dir, &name)) {
             let _ = dir.remove_file(&tmp);
@@ -1145,6 +1151,12 @@ fn copy_tree(
     report.dirs += 1;
     // The copy itself, should it turn up inside the source (reached through a link).
     let made = dst_top.dir_metadata().ok().as_ref().and_then(identity);
+    // Each directory gets its source's permissions once everything in it is copied (a
+    // read-only one stays writable until then).
+    let mut modes: Vec<(PathBuf, cap_std::fs::Permissions)> = Vec::new();
+    if let Ok(m) = src_top.dir_metadata() {
+        modes.push((PathBuf::new(), copied_permissions(&m)));
+    }
     let mut pending: Vec<PathBuf> = vec![PathBuf::new()];
     let mut seen: u64 = 0;
     while let Some(rel) = pending.pop() {
@@ -1188,6 +1200,7 @@ fn copy_tree(
                     to.create_dir(&entry_name)
                         .map_err(|e| io_error(&to_at, e))?;
                     report.dirs += 1;
+                    modes.push((entry_rel.clone(), copied_permissions(&meta)));
                     pending.push(entry_rel);
                 }
                 EntryKind::File => {
@@ -1218,6 +1231,14 @@ fn copy_tree(
                 )),
             }
         }
+    }
+    for (rel, perms) in modes.into_iter().rev() {
+        let set = if rel.as_os_str().is_empty() {
+            into.set_permissions(name, perms)
+        } else {
+            dst_top.set_permissions(&rel, perms)
+        };
+        set.map_err(|e| io_error(&below(dst, &rel), e))?;
     }
     Ok(())
 }

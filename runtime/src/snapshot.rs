@@ -47,19 +47,87 @@ const MANIFEST_VERSION: u32 = 1;
 pub enum Node {
     /// Nothing there.
     Absent,
-    /// A regular file: its content's SHA-256 (the blob's name), size and permission bits.
+    /// A regular file: its content's SHA-256 (the blob's name), size, permission bits and owner.
     File {
         sha256: String,
         size: u64,
         mode: u32,
+        #[serde(default, skip_serializing_if = "Owner::is_unknown")]
+        owner: Owner,
     },
-    /// A directory: its permission bits and what is in it, by name.
+    /// A directory: its permission bits, owner and what is in it, by name.
     Dir {
         mode: u32,
+        #[serde(default, skip_serializing_if = "Owner::is_unknown")]
+        owner: Owner,
         children: BTreeMap<String, Node>,
     },
     /// A symbolic link: its text.
     Link { target: String },
+}
+
+/// The owner and group of a file or directory (`[uid, gid]`), written back where the runtime
+/// may set them: as root (a server in a container, over a bind mount) every restored file gets
+/// its owner back; a user can only give a file to themselves, so there a file that belonged to
+/// another stays the runtime user's, as the call left it. For that reason it is not compared:
+/// two nodes differing only by owner are equal (no conflict check refuses an undo for an owner
+/// it could not set). Manifests written before it have none.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Owner(pub Option<(u32, u32)>);
+
+impl PartialEq for Owner {
+    fn eq(&self, _: &Owner) -> bool {
+        true
+    }
+}
+
+impl Eq for Owner {}
+
+impl Owner {
+    fn is_unknown(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub(crate) fn of(m: &cap_std::fs::Metadata) -> Owner {
+        use cap_std::fs::MetadataExt;
+        Owner(Some((m.uid(), m.gid())))
+    }
+
+    /// Gives `fd` this owner when it has another and the process may (errors are ignored: a
+    /// user cannot give a file away).
+    pub(crate) fn apply(self, fd: impl std::os::fd::AsFd) {
+        let Some((uid, gid)) = self.0 else { return };
+        let Ok(st) = rustix::fs::fstat(&fd) else {
+            return;
+        };
+        if (st.st_uid, st.st_gid) != (uid, gid) {
+            let _ = rustix::fs::fchown(
+                &fd,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+            );
+        }
+    }
+
+    /// The same for `parent/name`, never through a link (a directory handle may be `O_PATH`,
+    /// which takes no `fchown`).
+    fn apply_at(self, parent: &Dir, name: &str) {
+        use rustix::fs::{chownat, statat, AtFlags, Gid, Uid};
+        let Some((uid, gid)) = self.0 else { return };
+        let Ok(st) = statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            return;
+        };
+        if (st.st_uid, st.st_gid) != (uid, gid) {
+            let _ = chownat(
+                parent,
+                name,
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            );
+        }
+    }
 }
 
 impl Node {
@@ -560,7 +628,15 @@ fn capture(fs: &Fs, path: &str, keep: Keep<'_>, budget: &mut Budget) -> Result<N
         Some(name) => capture_in(&parent, name, &pl.shown, keep, budget, 0),
         None => {
             let meta = parent.dir_metadata().map_err(|e| io(&pl.shown, e))?;
-            capture_dir(&parent, mode(&meta), &pl.shown, keep, budget, 1)
+            capture_dir(
+                &parent,
+                mode(&meta),
+                Owner::of(&meta),
+                &pl.shown,
+                keep,
+                budget,
+                1,
+            )
         }
     }
 }
@@ -605,7 +681,15 @@ fn capture_in(
                 format!("{shown} changed while it was being snapshotted; try again").into(),
             );
         }
-        return capture_dir(&dir, mode(&meta), shown, keep, budget, depth + 1);
+        return capture_dir(
+            &dir,
+            mode(&meta),
+            Owner::of(&meta),
+            shown,
+            keep,
+            budget,
+            depth + 1,
+        );
     }
     if !ft.is_file() {
         return Err(format!(
@@ -662,6 +746,7 @@ fn capture_in(
         sha256,
         size,
         mode: mode(&meta),
+        owner: Owner::of(&meta),
     })
 }
 
@@ -669,6 +754,7 @@ fn capture_in(
 fn capture_dir(
     dir: &Dir,
     mode: u32,
+    owner: Owner,
     shown: &str,
     keep: Keep<'_>,
     budget: &mut Budget,
@@ -697,7 +783,11 @@ fn capture_dir(
         let node = capture_in(dir, &name, &sub, keep, budget, depth)?;
         children.insert(name, node);
     }
-    Ok(Node::Dir { mode, children })
+    Ok(Node::Dir {
+        mode,
+        owner,
+        children,
+    })
 }
 
 /// At most this much content is held for the step's transaction; past it, content is written
@@ -825,11 +915,11 @@ fn mixed(path: &str, now: &Node, left: &Node, target: &Node, out: &mut Vec<Strin
     }
     fn parts(n: &Node) -> (Option<u32>, Option<&BTreeMap<String, Node>>) {
         match n {
-            Node::Dir { mode, children } => (Some(*mode), Some(children)),
+            Node::Dir { mode, children, .. } => (Some(*mode), Some(children)),
             _ => (None, None),
         }
     }
-    let (Node::Dir { mode, children }, (lm, lc), (tm, tc)) = (now, parts(left), parts(target))
+    let (Node::Dir { mode, children, .. }, (lm, lc), (tm, tc)) = (now, parts(left), parts(target))
     else {
         return diff(path, left, now, out);
     };
@@ -866,10 +956,12 @@ fn diff(path: &str, want: &Node, now: &Node, out: &mut Vec<String>) {
             Node::Dir {
                 mode: m1,
                 children: a,
+                ..
             },
             Node::Dir {
                 mode: m2,
                 children: b,
+                ..
             },
         ) => {
             if m1 != m2 {
@@ -1015,15 +1107,24 @@ fn put_in(parent: &Dir, name: &str, n: &Node, store: &Store, shown: &str) -> Res
                 .map_err(|e| io(shown, e))?;
             Ok(())
         }
-        Node::File { sha256, mode, .. } => {
+        Node::File {
+            sha256,
+            mode,
+            owner,
+            ..
+        } => {
             if let Ok(m) = parent.symlink_metadata(name) {
                 if m.is_dir() {
                     parent.remove_dir_all(name).map_err(|e| io(shown, e))?;
                 }
             }
-            write_blob(parent, name, sha256, *mode, store, shown)
+            write_blob(parent, name, sha256, (*mode, *owner), store, shown)
         }
-        Node::Dir { mode, children } => {
+        Node::Dir {
+            mode,
+            owner,
+            children,
+        } => {
             let existing = parent.symlink_metadata(name);
             match existing {
                 Ok(m) if m.is_dir() => {}
@@ -1048,6 +1149,7 @@ fn put_in(parent: &Dir, name: &str, n: &Node, store: &Store, shown: &str) -> Res
             }
             fill_dir(&dir, children, store, shown)?;
             drop(dir);
+            owner.apply_at(parent, name);
             // (Beneath the root: a link swapped in by now could only change another directory
             // of the root's mode.)
             parent
@@ -1104,7 +1206,7 @@ fn write_blob(
     parent: &Dir,
     name: &str,
     hash: &str,
-    mode: u32,
+    (mode, owner): (u32, Owner),
     store: &Store,
     shown: &str,
 ) -> Result<(), String> {
@@ -1134,6 +1236,8 @@ fn write_blob(
                 "snapshot blob {hash} no longer holds what was kept (its content changed); nothing was written to this file"
             )));
         }
+        // The owner before the mode: a change of owner clears set-id bits.
+        owner.apply(&out);
         use std::os::unix::fs::PermissionsExt as _;
         out.set_permissions(std::fs::Permissions::from_mode(mode))
     })();

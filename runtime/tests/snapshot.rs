@@ -589,6 +589,58 @@ fn an_undo_killed_mid_write_runs_again_without_force() {
     assert!(why.contains(".aifirst-1-1.tmp"), "{why}");
 }
 
+/// Who owns each file and directory is kept and written back: as root (a server in a
+/// container) a write, and the undo of a deleted tree, used to leave every file root's. As
+/// another user only its own files can be restored, and the owner is still recorded.
+#[test]
+fn owners_are_kept_by_writes_and_restored_by_undo() {
+    use std::os::unix::fs::MetadataExt;
+    let b = Bench::new();
+    let root = rustix::process::geteuid().is_root();
+    let (uid, gid) = if root {
+        (65534, 65534)
+    } else {
+        let m = std::fs::metadata(&b.root).unwrap();
+        (m.uid(), m.gid())
+    };
+    let owner = |rel: &str| {
+        let m = std::fs::symlink_metadata(b.root.join(rel)).unwrap();
+        (m.uid(), m.gid())
+    };
+    for rel in ["notes.md", "src", "src/a.txt", "src/deep", "src/deep/b.bin"] {
+        std::os::unix::fs::lchown(b.root.join(rel), Some(uid), Some(gid)).unwrap();
+    }
+    b.call(
+        "snap_put",
+        json!({"path": b.p("notes.md"), "content": "new\n"}),
+    )
+    .unwrap();
+    assert_eq!(owner("notes.md"), (uid, gid), "a write keeps the owner");
+    b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
+    let manifest: String = rusqlite::Connection::open(b.dir.path().join("state/journal.sqlite3"))
+        .unwrap()
+        .query_row("SELECT undo FROM steps ORDER BY id DESC LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        manifest.contains(&format!("[{uid},{gid}]")),
+        "the owner is recorded: {manifest}"
+    );
+    let r = undo(&b.engine(Policy::default()), 2, false);
+    assert_eq!(r.failed, None, "{r:?}");
+    for rel in ["notes.md", "src", "src/a.txt", "src/deep", "src/deep/b.bin"] {
+        assert_eq!(owner(rel), (uid, gid), "{rel} has its owner back");
+    }
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "# notes\n"
+    );
+    if !root {
+        eprintln!("not root: owners other than this user's were not tried");
+    }
+}
+
 /// A file-snapshot step is undone from its manifest: the journal's copy of its arguments keeps a
 /// long string as prefix, length and hash, and the undo is byte-exact all the same.
 #[test]

@@ -633,6 +633,21 @@ async fn copy_file_copies_trees_without_following_links_out() {
     let b = bench();
     b.put("src/f.txt", "f");
     b.put("src/sub/g.txt", "g");
+    b.put("src/ro/h.txt", "h");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| {
+        std::fs::metadata(b.root.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    std::fs::set_permissions(b.root.join("src"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(
+        b.root.join("src/ro"),
+        std::fs::Permissions::from_mode(0o555),
+    )
+    .unwrap();
     std::os::unix::fs::symlink("f.txt", b.root.join("src/rel-link")).unwrap();
     std::os::unix::fs::symlink(b.outside.join("secret.txt"), b.root.join("src/abs-link")).unwrap();
     let e = b
@@ -650,6 +665,11 @@ async fn copy_file_copies_trees_without_following_links_out() {
     assert!(out.contains("abs-link"), "the skipped link is named: {out}");
     assert_eq!(b.read("dst/f.txt"), "f");
     assert_eq!(b.read("dst/sub/g.txt"), "g");
+    assert_eq!(b.read("dst/ro/h.txt"), "h");
+    // Directories keep their permissions (they used to become 0755), a read-only one too.
+    assert_eq!(mode("dst"), 0o700);
+    assert_eq!(mode("dst/ro"), 0o555);
+    assert_eq!(mode("dst/sub"), mode("src/sub"));
     assert_eq!(
         std::fs::read_link(b.root.join("dst/rel-link")).unwrap(),
         PathBuf::from("f.txt")
