@@ -914,15 +914,22 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Variables a call's `env` may not set, compared without regard to case (`*` ends a prefix):
-/// each makes common programs load or run other code — the dynamic loader's (`LD_*`,
+/// Variables a call's `env` may not set, compared without regard to case (`*` ends a prefix or
+/// begins a suffix): each makes common programs load or run other code — the dynamic loader's (`LD_*`,
 /// `DYLD_*`), the C library's (`GCONV_PATH`, `LOCPATH`, `MALLOC_*`, `HOSTALIASES`), shells'
 /// startup files and hooks (`BASH_ENV`, `ENV`, `PS4`, `PROMPT_COMMAND`, `IFS`, …), interpreters'
 /// module paths and options (Python, Node, Perl, Ruby, Lua, the JVM), git's and ssh's commands
 /// and configuration (`GIT_*`, `SSH_*`), the editors, pagers and browsers programs start, and
-/// `HOME`/`XDG_CONFIG_HOME` (where configuration, and the commands in it, is read from). `PATH`
-/// is refused too (the program gets the server's). A denylist cannot be complete: allowing a
-/// program still allows whatever it does.
+/// `HOME`/`XDG_CONFIG_HOME` (where configuration, and the commands in it, is read from). By
+/// their shape: every `…PATH`, `…_HOME`, `…_CONF`, `…_CONFIG`, `…_CONFIG_FILE`, `…_OPTIONS`,
+/// `…_OPTS`, `…PAGER` and `…EDITOR` names where a program finds code or configuration that can
+/// run code (`OPENSSL_CONF` loads a module, `KUBECONFIG` and `AWS_CONFIG_FILE` run credential
+/// helpers, `JAVA_HOME` picks the java that runs). By tool: `PYTHON*` (`PYTHONUSERBASE`'s `.pth`
+/// files run), `LESS*` (`LESSOPEN` runs a command), `MAN*`, `OPENSSL_*`, cargo's and rustc's,
+/// npm's, yarn's, Ruby's gems and bundler's, Go's `GOFLAGS` (`-toolexec`), make's, the compiler
+/// a build runs (`CC`, `CXX`), `SHELL`, vim's startup commands, `GLIBC_TUNABLES`, `TERMINFO`.
+/// `PATH` is refused too (the program gets the server's). A denylist cannot be complete:
+/// allowing a program still allows whatever it does.
 const REFUSED_ENV: &[&str] = &[
     "PATH",
     "LD_*",
@@ -967,18 +974,65 @@ const REFUSED_ENV: &[&str] = &[
     "BROWSER",
     "HOME",
     "XDG_CONFIG_HOME",
+    "*PATH",
+    "*_HOME",
+    "*_CONF",
+    "*_CONFIG",
+    "*_CONFIG_FILE",
+    "*_OPTIONS",
+    "*_OPTS",
+    "*PAGER",
+    "*EDITOR",
+    "PYTHON*",
+    "PERL*",
+    "RUBY*",
+    "LESS*",
+    "MAN*",
+    "OPENSSL_*",
+    "RUSTC*",
+    "RUSTDOC*",
+    "CARGO*",
+    "NPM_CONFIG_*",
+    "YARN_*",
+    "GEM_*",
+    "BUNDLE_*",
+    "GOFLAGS",
+    "GOENV",
+    "GOROOT",
+    "GOTOOLCHAIN",
+    "CC",
+    "CXX",
+    "CPP",
+    "MAKEFLAGS",
+    "MAKEFILES",
+    "SHELL",
+    "EXINIT",
+    "VIMINIT",
+    "MYVIMRC",
+    "KUBECONFIG",
+    "WGETRC",
+    "CURL_HOME",
+    "INPUTRC",
+    "NLSPATH",
+    "TCLLIBPATH",
+    "TCL_LIBRARY",
+    "GLIBC_TUNABLES",
+    "TERMINFO",
+    "TERMINFO_DIRS",
 ];
 
 /// The [`REFUSED_ENV`] entry `name` falls under, if any.
 fn refused_env(name: &str) -> Option<&'static str> {
     let upper = name.to_ascii_uppercase();
-    REFUSED_ENV
-        .iter()
-        .copied()
-        .find(|entry| match entry.strip_suffix('*') {
-            Some(prefix) => upper.starts_with(prefix),
-            None => upper == *entry,
-        })
+    REFUSED_ENV.iter().copied().find(|entry| {
+        if let Some(prefix) = entry.strip_suffix('*') {
+            upper.starts_with(prefix)
+        } else if let Some(suffix) = entry.strip_prefix('*') {
+            upper.ends_with(suffix)
+        } else {
+            upper == *entry
+        }
+    })
 }
 
 /// A name a call may set: `[A-Za-z_][A-Za-z0-9_]*`.
@@ -1810,6 +1864,28 @@ mod tests {
             "_JAVA_OPTIONS",
             "MALLOC_CHECK_",
             "GCONV_PATH",
+            // Found by a fault probe: each made an allowed program run other code.
+            "OPENSSL_CONF",
+            "OPENSSL_ENGINES",
+            "LESSOPEN",
+            "lessclose",
+            "MANPAGER",
+            "PYTHONUSERBASE",
+            "TCLLIBPATH",
+            "WGETRC",
+            "CURL_HOME",
+            "NLSPATH",
+            "GLIBC_TUNABLES",
+            "RUSTC_WRAPPER",
+            "CARGO_BUILD_RUSTC",
+            "KUBECONFIG",
+            "AWS_CONFIG_FILE",
+            "DOCKER_CONFIG",
+            "JAVA_HOME",
+            "GOFLAGS",
+            "NPM_CONFIG_SCRIPT_SHELL",
+            "SHELL",
+            "MAVEN_OPTS",
         ] {
             assert!(
                 matches!(env_of(name), Err(ToolError::NotAllowed { .. })),
