@@ -755,6 +755,14 @@ async fn html_to_markdown(html: String) -> Result<String, ToolError> {
 }
 
 fn convert_html(html: &str) -> Result<String, ToolError> {
+    if nests_too_deep(html) {
+        return Err(ToolError::Handler {
+            message: format!(
+                "the page nests elements more than {MAX_HTML_DEPTH} deep, too much to convert to \
+                 Markdown; fetch it with `raw: true` for the page as it is"
+            ),
+        });
+    }
     let converter = htmd::HtmlToMarkdown::builder()
         .skip_tags(vec!["script", "style", "noscript", "template", "head"])
         .build();
@@ -772,6 +780,90 @@ fn convert_html(html: &str) -> Result<String, ToolError> {
         return Ok("<error>Page failed to be simplified from HTML</error>".into());
     }
     Ok(markdown)
+}
+
+/// Whether the page's tags, counted in one pass of the tokenizer, nest past twice
+/// [`MAX_HTML_DEPTH`]: such a page is refused before the tree builder sees it, since each start
+/// tag it takes may look through every open element (100,000 nested `<div>`s took minutes).
+/// Counted: every start tag but void and self-closing ones and those whose end the parser
+/// implies (`p`, `li`, table cells, `a`, headings …), down again at their end tag. The count
+/// only bounds the tree's depth from above, hence the margin; the tree is still checked.
+fn nests_too_deep(html: &str) -> bool {
+    use html5ever::tendril::StrTendril;
+    use html5ever::tokenizer::states::RawKind;
+    use html5ever::tokenizer::{
+        BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer,
+    };
+    use std::cell::Cell;
+
+    const LIMIT: usize = 2 * MAX_HTML_DEPTH;
+    /// Ends are implied (or a new one closes the last) or there is no content.
+    const UNCOUNTED: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "param", "keygen", "frame", "basefont", "bgsound", "image", "p", "li",
+        "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot", "colgroup",
+        "caption", "rb", "rt", "rtc", "rp", "html", "head", "body", "a", "nobr", "button", "form",
+        "h1", "h2", "h3", "h4", "h5", "h6",
+    ];
+    struct Counter {
+        depth: Cell<usize>,
+        deep: Cell<bool>,
+    }
+    impl TokenSink for Counter {
+        type Handle = ();
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            let Token::TagToken(Tag {
+                kind,
+                name,
+                self_closing,
+                ..
+            }) = token
+            else {
+                return TokenSinkResult::Continue;
+            };
+            let name: &str = &name;
+            let counted = !UNCOUNTED.contains(&name);
+            match kind {
+                TagKind::StartTag => {
+                    if counted && !self_closing {
+                        self.depth.set(self.depth.get() + 1);
+                        if self.depth.get() > LIMIT {
+                            self.deep.set(true);
+                            // Pauses the tokenizer: nothing more to learn.
+                            return TokenSinkResult::Script(());
+                        }
+                    }
+                    // What the tree builder would switch the tokenizer to.
+                    match name {
+                        "script" => return TokenSinkResult::RawData(RawKind::ScriptData),
+                        "style" | "xmp" | "iframe" | "noembed" | "noframes" => {
+                            return TokenSinkResult::RawData(RawKind::Rawtext)
+                        }
+                        "title" | "textarea" => return TokenSinkResult::RawData(RawKind::Rcdata),
+                        "plaintext" => return TokenSinkResult::Plaintext,
+                        _ => {}
+                    }
+                }
+                TagKind::EndTag if counted => {
+                    self.depth.set(self.depth.get().saturating_sub(1));
+                }
+                TagKind::EndTag => {}
+            }
+            TokenSinkResult::Continue
+        }
+    }
+    let tokenizer = Tokenizer::new(
+        Counter {
+            depth: Cell::new(0),
+            deep: Cell::new(false),
+        },
+        Default::default(),
+    );
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    tokenizer.sink.deep.get()
 }
 
 /// Why the tree is not converted: nested deeper than [`MAX_HTML_DEPTH`], or more than
@@ -897,6 +989,37 @@ mod tests {
             checked_url("/relative"),
             Err(ToolError::InvalidArguments { .. })
         ));
+    }
+
+    /// 100,000 nested `<div>`s took 28 s to be refused (and a million, about an hour): the
+    /// tokenizer's count refuses them before the tree builder runs. Pages whose tags merely
+    /// look deep (ends the parser implies, tags inside scripts) are converted.
+    #[test]
+    fn deep_nesting_is_refused_before_the_tree_is_built() {
+        let deep = format!("<html><body>{}x</body></html>", "<div>".repeat(100_000));
+        assert!(nests_too_deep(&deep));
+        let e = convert_html(&deep).unwrap_err();
+        assert!(e.to_string().contains("more than 512 deep"), "{e}");
+        assert!(nests_too_deep(&"<span>".repeat(1025)));
+        assert!(!nests_too_deep(&"<span>".repeat(1024)));
+        let shallow = format!(
+            "<html><body>{}{}{}<script>{}</script><div>{}</div></body></html>",
+            "<p>para".repeat(5000),
+            "<ul>".to_string() + &"<li>item".repeat(5000) + "</ul>",
+            "<a href=x>link".repeat(3000),
+            "'<div>'.repeat(1);".repeat(3000),
+            "<div>x</div>".repeat(3000),
+        );
+        assert!(!nests_too_deep(&shallow));
+        assert!(convert_html(&shallow).unwrap().contains("item"));
+        // Closed as it goes, a page of many elements at a depth of 600 is still refused by the
+        // tree's own check (512).
+        let closed = format!("{}x{}", "<div>".repeat(600), "</div>".repeat(600));
+        assert!(!nests_too_deep(&closed));
+        assert!(convert_html(&closed)
+            .unwrap_err()
+            .to_string()
+            .contains("512 deep"));
     }
 
     #[test]
