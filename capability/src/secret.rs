@@ -43,6 +43,12 @@ pub const SECRET_KEY_WORDS: &[&str] = &[
     "pin_code",
     "otp",
     "mfa_code",
+    "jwt",
+    "id_token",
+    "subscription_key",
+    "authentication",
+    "x_session",
+    "session_secret",
 ];
 
 /// Keys that are secrets only as the whole name (as a suffix they name counts or other things:

@@ -230,7 +230,8 @@ const PATTERNS: &[(&str, &str, Check)] = &[
     ),
     (
         "url_secret_parameter",
-        r#"(?i)(?P<pre>[?&#;](?:token|access_token|id_token|refresh_token|auth_token|api_key|apikey|key|password|passwd|secret|client_secret|sig|signature)=)[^&\s#"']+"#,
+        // Also inside a percent-encoded URL (a redirect target in a parameter): `%3Fapi_key%3D…`.
+        r#"(?i)(?P<pre>(?:[?&#;]|%3F|%26|%23|%3B)(?:token|access_token|id_token|refresh_token|auth_token|api_key|apikey|key|password|passwd|secret|client_secret|client_assertion|assertion|sig|signature|auth|session|session_id|sessionid|jwt|code|otp|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)(?:=|%3D))[^&\s#"']+"#,
         Check::None,
     ),
     (
@@ -245,7 +246,7 @@ const PATTERNS: &[(&str, &str, Check)] = &[
     ),
     (
         "secret_header",
-        r"(?i)(?P<pre>\b(?:x-api-key|api-key|ocp-apim-subscription-key|private-token|x-[a-z-]*(?:access|auth|api)-token|(?:set-)?cookie)\s*:\s*)[^\r\n]+",
+        r"(?i)(?P<pre>\b(?:x-api-key|api-key|ocp-apim-subscription-key|private-token|authentication|x-session[a-z-]*|x-[a-z-]*(?:access|auth|api)-token|x-[a-z-]*(?:-key|-secret|-signature)|(?:set-)?cookie)\s*:\s*)[^\r\n]+",
         Check::None,
     ),
     (
@@ -534,6 +535,16 @@ impl Redactor {
         text
     }
 
+    /// `--token`, `-password`, `--client-secret`: a flag whose value, the next argument, is a
+    /// secret (`--token=…` in one argument is a pattern of text).
+    fn secret_flag(&self, arg: &str) -> bool {
+        let name = arg.trim_start_matches('-');
+        arg.starts_with('-')
+            && !name.is_empty()
+            && !arg.contains('=')
+            && self.secret_key(name).is_some()
+    }
+
     /// A value with secret keys' values, header pairs' values and secret-shaped strings
     /// replaced.
     pub fn redact(&self, v: &Value) -> Value {
@@ -549,7 +560,18 @@ impl Redactor {
                         ]);
                     }
                 }
-                Value::Array(items.iter().map(|i| self.redact(i)).collect())
+                // `["--token", "…"]`: a command line's flag naming a secret, then its value.
+                let mut out = Vec::with_capacity(items.len());
+                let mut hide_next = false;
+                for item in items {
+                    if std::mem::take(&mut hide_next) && item.is_string() {
+                        out.push(Value::String(REDACTED.into()));
+                        continue;
+                    }
+                    hide_next = item.as_str().is_some_and(|s| self.secret_flag(s));
+                    out.push(self.redact(item));
+                }
+                Value::Array(out)
             }
             Value::Object(map) => {
                 // `{"name": "X-Api-Key", "value": …}`: a header (or variable) as an object.
@@ -759,6 +781,65 @@ mod tests {
         assert!(
             seen >= 900 && redacted >= 300,
             "{seen} texts, {redacted} redacted"
+        );
+    }
+}
+
+#[cfg(test)]
+mod probe_gaps {
+    use super::*;
+    use serde_json::json;
+
+    /// What a fault probe found in clear in the audit log.
+    #[test]
+    fn query_parameters_headers_encoded_urls_and_flag_values() {
+        let r = Redactor::default();
+        let url = "http://127.0.0.1:8701/echo?auth=A1secret&session=S1secret&jwt=J1secret&code=C1secret&X-Amz-Signature=fe5f0123456789abcdef&page=2";
+        let out = r.redact_text(url);
+        for s in [
+            "A1secret",
+            "S1secret",
+            "J1secret",
+            "C1secret",
+            "fe5f0123456789abcdef",
+        ] {
+            assert!(!out.contains(s), "{s}: {out}");
+        }
+        assert!(out.contains("page=2"), "{out}");
+        let nested = "http://h/login?to=%2F%3Fapi_key%3DTOKNESTED1%26sig%3DSIGNESTED2";
+        let out = r.redact_text(nested);
+        assert!(
+            !out.contains("TOKNESTED1") && !out.contains("SIGNESTED2"),
+            "{out}"
+        );
+        let headers = r.redact(&json!({"headers": {
+            "Ocp-Apim-Subscription-Key": "0123456789abcdef",
+            "Authentication": "X-secret-auth",
+            "X-Session": "sess-secret",
+            "Accept": "text/html"
+        }}));
+        let text = headers.to_string();
+        for s in ["0123456789abcdef", "X-secret-auth", "sess-secret"] {
+            assert!(!text.contains(s), "{s}: {text}");
+        }
+        assert!(text.contains("text/html"), "{text}");
+        let raw = "Authentication: X-secret-auth\nX-Session-Id: sess-secret\nX-Goog-Api-Key: k123";
+        let out = r.redact_text(raw);
+        assert!(
+            !out.contains("X-secret-auth") && !out.contains("sess-secret"),
+            "{out}"
+        );
+        let args = r.redact(&json!({"program": "curl", "args": [
+            "--token", "TOKARG_555666", "--max-tokens", "100", "-H", "Accept: x", "--password", "hunter2x"
+        ]}));
+        let text = args.to_string();
+        assert!(
+            !text.contains("TOKARG_555666") && !text.contains("hunter2x"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"100\"") && text.contains("Accept: x"),
+            "{text}"
         );
     }
 }
