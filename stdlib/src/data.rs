@@ -1493,7 +1493,12 @@ pub fn read_csv(
         .delimiter(delim)
         .has_headers(false)
         .flexible(true)
-        .from_reader(file);
+        .from_reader(RecordBound {
+            file,
+            read: 0,
+            start: 0,
+            over: false,
+        });
     let mut record = csv::ByteRecord::new();
     let mut names = Names::default();
     let mut columns: Vec<String> = Vec::new();
@@ -1599,14 +1604,49 @@ pub fn read_csv(
     })
 }
 
+/// A file read for CSV, counting what one record takes: the reader holds a whole record in
+/// memory, so one record longer than everything `read_csv` may return (a quoted field never
+/// closed, in a file of a gigabyte) is stopped as it is read, not after.
+struct RecordBound {
+    file: File,
+    /// Bytes read, and where the record being read began.
+    read: u64,
+    start: u64,
+    over: bool,
+}
+
+impl std::io::Read for RecordBound {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // The reader's own buffer lies between what was read and what it parsed: a margin.
+        if self.read - self.start > (MAX_ROW_BYTES + 64 * 1024) as u64 {
+            self.over = true;
+            return Err(std::io::Error::other("a record longer than 16 MiB"));
+        }
+        let n = self.file.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 fn next_record(
-    reader: &mut csv::Reader<File>,
+    reader: &mut csv::Reader<RecordBound>,
     record: &mut csv::ByteRecord,
     shown: &Path,
 ) -> Result<bool, ToolError> {
-    reader
-        .read_byte_record(record)
-        .map_err(|e| failed(format!("{}: {e}", shown.display())))
+    let bound = reader.get_mut();
+    bound.start = bound.read;
+    reader.read_byte_record(record).map_err(|e| {
+        if reader.get_ref().over {
+            failed(format!(
+                "{}: a record is longer than {} MiB, all read_csv returns at once (a quote never \
+                 closed?); look at the file with read_text_file (head, tail)",
+                shown.display(),
+                MAX_ROW_BYTES / MIB
+            ))
+        } else {
+            failed(format!("{}: {e}", shown.display()))
+        }
+    })
 }
 
 /// Refuses a record of more than [`MAX_COLUMNS`] cells (`n`: its number, the header being 1).

@@ -1461,6 +1461,28 @@ async fn read_csv_refuses_a_row_of_more_than_max_columns() {
     assert_eq!(out["columns"].as_array().unwrap().len(), 10_000);
 }
 
+/// A quoted field never closed, in a file of 40 MiB: the reader held the whole record (the
+/// probe's 1 GB file took 2 GB). It stops once one record passes the 16 MiB all read_csv
+/// returns, and says so; rows before it are no excuse to read on.
+#[tokio::test]
+async fn read_csv_stops_a_record_longer_than_it_may_return() {
+    let b = bench();
+    let mut text = String::from("a\n1\n\"");
+    text.push_str(&"x".repeat(40 * 1024 * 1024));
+    b.put("open_quote.csv", text);
+    let e = b.err("read_csv", json!({"path": "open_quote.csv"})).await;
+    assert!(e.to_string().contains("longer than 16 MiB"), "{e}");
+    // A record under the limit is read and returned.
+    b.put("long.csv", format!("a\n{}\n", "y".repeat(15 * 1024 * 1024)));
+    let out = b.ok("read_csv", json!({"path": "long.csv"})).await;
+    assert_eq!(out["row_count_read"], 1);
+    assert_eq!(out["truncated"], false);
+    assert_eq!(
+        out["rows"][0]["a"].as_str().map(str::len),
+        Some(15 * 1024 * 1024)
+    );
+}
+
 #[tokio::test]
 async fn read_csv_counts_every_column_of_every_row_against_the_budget() {
     let b = bench();
