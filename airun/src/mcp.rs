@@ -1038,7 +1038,154 @@ fn stdio_streams() -> (Reader, Writer) {
         Some(w) => Box::new(w),
         None => Box::new(tokio::io::stdout()),
     };
-    (reader, writer)
+    (Box::new(Mended::new(reader)), writer)
+}
+
+/// A line of JSON with every lone UTF-16 surrogate escape (`\ud83d` not followed by its low
+/// half, `\ude00` alone) replaced by `\ufffd`; `None` when it has none. JavaScript's
+/// `JSON.stringify` writes such escapes for a string cut inside an emoji, and Python's `json`
+/// reads them; serde_json refuses the whole message, which rmcp then drops unanswered (as it
+/// drops any line that is not JSON), so the client would wait for ever.
+fn mend_surrogates(line: &[u8]) -> Option<Vec<u8>> {
+    // Most lines have no `\uD…` at all: one pass to tell.
+    if !line
+        .windows(3)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && matches!(w[2], b'd' | b'D'))
+    {
+        return None;
+    }
+    let hex4 = |at: usize| -> Option<u16> {
+        let digits = line.get(at..at + 4)?;
+        u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    };
+    let escape_at = |at: usize| -> Option<u16> {
+        (line.get(at) == Some(&b'\\') && line.get(at + 1) == Some(&b'u'))
+            .then(|| hex4(at + 2))
+            .flatten()
+    };
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < line.len() {
+        if line[i] != b'\\' {
+            if let Some(o) = out.as_mut() {
+                o.push(line[i]);
+            }
+            i += 1;
+            continue;
+        }
+        let take = match escape_at(i) {
+            Some(0xD800..=0xDBFF)
+                if escape_at(i + 6).is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) =>
+            {
+                12
+            }
+            Some(0xD800..=0xDFFF) => {
+                let o = out.get_or_insert_with(|| line[..i].to_vec());
+                o.extend_from_slice(b"\\ufffd");
+                i += 6;
+                continue;
+            }
+            Some(_) => 6,
+            // Another escape (`\\`, `\"`): two bytes.
+            None => 2,
+        };
+        let end = (i + take).min(line.len());
+        if let Some(o) = out.as_mut() {
+            o.extend_from_slice(&line[i..end]);
+        }
+        i = end;
+    }
+    out
+}
+
+/// Stdin, each line passed on as it came or with its lone surrogates mended
+/// ([`mend_surrogates`]). Lines are held only until their newline, as the protocol's reader
+/// holds them anyway.
+struct Mended {
+    inner: Reader,
+    /// Bytes of a line not yet ended, searched for its newline up to `searched`.
+    line: Vec<u8>,
+    searched: usize,
+    /// Bytes ready to be read.
+    ready: Vec<u8>,
+    offset: usize,
+    eof: bool,
+}
+
+impl Mended {
+    fn new(inner: Reader) -> Mended {
+        Mended {
+            inner,
+            line: Vec::new(),
+            searched: 0,
+            ready: Vec::new(),
+            offset: 0,
+            eof: false,
+        }
+    }
+
+    /// Moves every complete line (or, at the end, what is left) from `line` to `ready`.
+    fn settle(&mut self) {
+        while let Some(nl) = self.line[self.searched..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map(|p| p + self.searched)
+        {
+            self.searched = 0;
+            let rest = self.line.split_off(nl + 1);
+            let whole = std::mem::replace(&mut self.line, rest);
+            match mend_surrogates(&whole) {
+                Some(mended) => self.ready.extend_from_slice(&mended),
+                None => self.ready.extend_from_slice(&whole),
+            }
+        }
+        self.searched = self.line.len();
+        if self.eof && !self.line.is_empty() {
+            let whole = std::mem::take(&mut self.line);
+            self.ready
+                .extend_from_slice(&mend_surrogates(&whole).unwrap_or(whole));
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Mended {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        loop {
+            if this.offset < this.ready.len() {
+                let n = buf.remaining().min(this.ready.len() - this.offset);
+                buf.put_slice(&this.ready[this.offset..this.offset + n]);
+                this.offset += n;
+                if this.offset == this.ready.len() {
+                    this.ready.clear();
+                    this.offset = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            let mut read = tokio::io::ReadBuf::new(&mut chunk);
+            match std::pin::Pin::new(&mut this.inner).poll_read(cx, &mut read) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {
+                    if read.filled().is_empty() {
+                        this.eof = true;
+                    } else {
+                        this.line.extend_from_slice(read.filled());
+                    }
+                    this.settle();
+                }
+            }
+        }
+    }
 }
 
 /// Serves MCP over stdin/stdout until the client closes stdin.
@@ -1364,6 +1511,29 @@ pub async fn serve_http(server: McpServer, opts: HttpOptions) -> Result<(), Stri
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn lone_surrogates_are_mended_and_nothing_else_changes() {
+        let m = |t: &str| mend_surrogates(t.as_bytes()).map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(m(r#"{"a":"x"}"#), None);
+        assert_eq!(m(r#"{"a":"\ud83d\ude00"}"#), None, "a whole pair");
+        assert_eq!(m(r#"{"a":"\\ud800"}"#), None, "an escaped backslash");
+        assert_eq!(m(r#"{"a":"\ude00x"}"#).unwrap(), r#"{"a":"\ufffdx"}"#);
+        assert_eq!(m(r#"{"a":"\uD83D"}"#).unwrap(), r#"{"a":"\ufffd"}"#);
+        assert_eq!(
+            m(r#"{"a":"\ud83d\u0041\\\ud800"}"#).unwrap(),
+            r#"{"a":"\ufffd\u0041\\\ufffd"}"#
+        );
+        assert_eq!(
+            m(r#"{"a":"\ud83d\ud83d\ude00"}"#).unwrap(),
+            r#"{"a":"\ufffd\ud83d\ude00"}"#
+        );
+        // Cut short at the end of the line: left for the parser to refuse.
+        assert_eq!(m(r#"\ud8"#), None);
+        for mended in [m(r#"{"a":"\ude00x"}"#).unwrap()] {
+            assert!(serde_json::from_str::<Value>(&mended).is_ok());
+        }
+    }
 
     fn server(dir: &std::path::Path) -> McpServer {
         let engine = Engine::open(
