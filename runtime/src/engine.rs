@@ -704,11 +704,21 @@ impl Engine {
             }
             None => self.run(step, def, args_checked, &sandbox, granted).await,
         };
-        // A file-snapshot call that left every path as it found it (an `edit_file` preview, a
+        // A file tool's call that left every path as it found it (an `edit_file` preview, a
         // `write_file` of the same content) changed nothing: its step is dropped rather than
-        // completed, so that `undo` reverts the last change, not a no-op.
+        // completed, so that `undo` reverts the last change, not a no-op. A call that also runs
+        // a program or reaches the network (`run_command` with `undo_paths`) keeps its step:
+        // it did something, which history shows.
+        let file_tool_only = !def.effects.iter().any(|e| {
+            matches!(
+                e,
+                aifirst_capability::Effect::Execute
+                    | aifirst_capability::Effect::Process
+                    | aifirst_capability::Effect::Network
+            )
+        });
         let unchanged = match &outcome {
-            Ok((_, StepUndo::Files { manifest, .. })) => {
+            Ok((_, StepUndo::Files { manifest, .. })) if file_tool_only => {
                 self.store.manifest(manifest).is_ok_and(|m| {
                     m.entries
                         .iter()
