@@ -771,15 +771,33 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                     ]);
                 }
                 out!("{}", table(&rows));
-                let stuck: Vec<String> = steps
+                // A step still `intended` or `undoing` is either running now in the process
+                // that wrote it, or was left half-done by one that stopped.
+                let (running, stuck): (Vec<&aifirst::Step>, Vec<&aifirst::Step>) = steps
                     .iter()
                     .filter(|st| matches!(st.state, StepState::Intended | StepState::Undoing))
-                    .map(|st| st.id.to_string())
-                    .collect();
+                    .partition(|st| st.pid != 0 && aifirst::fs::process_running(st.pid));
+                let ids = |v: &[&aifirst::Step]| {
+                    v.iter()
+                        .map(|st| st.id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                if !running.is_empty() {
+                    eprintln!(
+                        "note: step(s) {} are being run now by another process (pid {}); wait for it",
+                        ids(&running),
+                        running
+                            .iter()
+                            .map(|st| st.pid.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
                 if !stuck.is_empty() {
                     eprintln!(
                         "note: step(s) {} were left half-done by a process that stopped; see `undo --help` (--resolve, --skip)",
-                        stuck.join(", ")
+                        ids(&stuck)
                     );
                 }
             }

@@ -554,7 +554,22 @@ fn open_parent(at: &Located<'_>, parent: &Path) -> Result<Dir, ToolError> {
     if parent.as_os_str().is_empty() {
         return at.dir.try_clone().map_err(|e| io_error(at, e));
     }
-    at.dir.open_dir(parent).map_err(|e| io_error(at, e))
+    at.dir.open_dir(parent).map_err(|e| {
+        let shown_parent = at.shown.parent().unwrap_or(&at.shown).display();
+        match e.kind() {
+            std::io::ErrorKind::NotFound => ToolError::Handler {
+                message: format!(
+                    "{}: the directory {shown_parent} does not exist (create it first with \
+                     create_directory)",
+                    at.shown.display()
+                ),
+            },
+            std::io::ErrorKind::NotADirectory => ToolError::Handler {
+                message: format!("{}: {shown_parent} is not a directory", at.shown.display()),
+            },
+            _ => io_error(at, e),
+        }
+    })
 }
 
 /// What a file [`Fs::write`] creates gets: `0644` (the permissions a new file usually has).
@@ -611,24 +626,30 @@ pub(crate) fn is_leftover_temp(name: &str) -> bool {
     let Ok(pid) = pid.parse::<u32>() else {
         return false;
     };
-    if pid == std::process::id() {
-        return false;
-    }
+    pid != std::process::id() && !process_running(pid)
+}
+
+/// Whether a process with this id exists (`kill(pid, 0)` is not ESRCH). An id the system has
+/// given to another process since counts as running. Outside Unix: always `true`.
+pub fn process_running(pid: u32) -> bool {
     #[cfg(unix)]
     {
         let Some(pid) = i32::try_from(pid)
             .ok()
             .and_then(rustix::process::Pid::from_raw)
         else {
-            return false;
+            return true;
         };
-        matches!(
+        !matches!(
             rustix::process::test_kill_process(pid),
             Err(e) if e == rustix::io::Errno::SRCH
         )
     }
     #[cfg(not(unix))]
-    false
+    {
+        let _ = pid;
+        true
+    }
 }
 
 /// An I/O error naming the path as the caller gave it. A path that cap-std refused because it
@@ -899,6 +920,14 @@ impl Fs {
         }
         rename_noreplace(&sdir, &sn, &ddir, &dn).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => already_exists(&dst),
+            // EINVAL: the destination lies inside the source.
+            std::io::ErrorKind::InvalidInput => ToolError::Handler {
+                message: format!(
+                    "{} is inside {}: a directory cannot be moved into itself",
+                    dst.shown.display(),
+                    src.shown.display()
+                ),
+            },
             _ => io_error(&src, e),
         })
     }

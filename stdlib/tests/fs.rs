@@ -359,7 +359,16 @@ async fn write_append_and_create_directory() {
     let e = b
         .err("write_file", json!({"path": "new/x.txt", "content": "x"}))
         .await;
-    assert!(e.to_string().contains("not found"), "{e}");
+    assert!(
+        e.to_string().contains("new does not exist (create it first with create_directory)"),
+        "{e}"
+    );
+    // A path ending in `/` names a directory: no file is made.
+    let e = b
+        .err("write_file", json!({"path": "trail/", "content": "x"}))
+        .await;
+    assert!(e.to_string().contains("names a directory"), "{e}");
+    assert!(!b.root.join("trail").exists());
     assert_eq!(
         b.text("create_directory", json!({"path": "new/deeper"}))
             .await,
@@ -600,6 +609,16 @@ async fn move_file_refuses_an_existing_destination() {
     );
     assert!(!b.root.join("a.txt").exists());
     assert_eq!(b.read("c.txt"), "A");
+    // Into itself: said in words (it was the kernel's "Invalid argument").
+    b.put("dir/f", "f");
+    let e = b
+        .err(
+            "move_file",
+            json!({"source": "dir", "destination": "dir/inside"}),
+        )
+        .await;
+    assert!(e.to_string().contains("cannot be moved into itself"), "{e}");
+    assert_eq!(b.read("dir/f"), "f");
 }
 
 #[tokio::test]
