@@ -114,6 +114,15 @@ fn env(api: &Api, key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// `a` or `an`, for an address kind (`an unspecified address`).
+fn article(kind: &str) -> &'static str {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 /// What a special address is, or `None` for an ordinary public one.
 pub fn special_address(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -217,9 +226,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 if let Some(a) = dropped.first() {
                     let kind = special_address(a.ip()).unwrap_or("special");
                     return Err(Box::new(Refused(format!(
-                        "host `{host}` resolves to {} (a {kind} address); name it in \
+                        "host `{host}` resolves to {} ({} {kind} address); name it in \
                          allowed_hosts to allow it",
-                        a.ip()
+                        a.ip(),
+                        article(kind)
                     )))
                         as Box<dyn std::error::Error + Send + Sync>);
                 }
@@ -660,7 +670,8 @@ impl Net {
                 if !leave {
                     return Err(ToolError::NotAllowed {
                         message: format!(
-                            "{ip} is a {kind} address; name it in allowed_hosts to allow it"
+                            "{ip} is {} {kind} address; name it in allowed_hosts to allow it",
+                            article(kind)
                         ),
                     });
                 }

@@ -360,7 +360,8 @@ async fn write_append_and_create_directory() {
         .err("write_file", json!({"path": "new/x.txt", "content": "x"}))
         .await;
     assert!(
-        e.to_string().contains("new does not exist (create it first with create_directory)"),
+        e.to_string()
+            .contains("new does not exist (create it first with create_directory)"),
         "{e}"
     );
     // A path ending in `/` names a directory: no file is made.
