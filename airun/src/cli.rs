@@ -394,8 +394,9 @@ struct Settings {
     commands: Vec<String>,
     /// `max_fetch_bytes`, `max_response_bytes`, `max_download_bytes`.
     net_limits: aifirst::NetLimits,
-    /// `[http.headers]`, expanded.
-    headers: Vec<(String, String)>,
+    /// `[http.headers]`, expanded; an error (a variable not set) stops only the commands that
+    /// may send a request (`sandbox`), not `audit`, `history` or `list`.
+    headers: Result<Vec<(String, String)>, String>,
     /// `[mcp]`: the HTTP server's limits.
     mcp: crate::config::Mcp,
     /// `max_snapshot_bytes`.
@@ -463,9 +464,7 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
     if let Some(list) = std::env::var_os("AIFIRST_ROOTS").filter(|v| !v.is_empty()) {
         roots.extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
     }
-    let headers = config
-        .headers()
-        .map_err(|e| Fail::Usage(format!("airun.toml {e}")))?;
+    let headers = config.headers().map_err(|e| format!("airun.toml {e}"));
     let net_limits = config
         .net_limits()
         .map_err(|e| Fail::Usage(format!("airun.toml: {e}")))?;
@@ -502,12 +501,19 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
     })
 }
 
-fn sandbox(s: &Settings) -> Result<aifirst::Sandbox, Fail> {
+/// `sends`: the command may send an HTTP request (a call, an undo's compensation, serving), so
+/// a configured header it cannot fill is an error; `history` and `checkpoint` send none.
+fn sandbox(s: &Settings, sends: bool) -> Result<aifirst::Sandbox, Fail> {
+    let headers = match &s.headers {
+        Ok(h) => h.clone(),
+        Err(e) if sends => return Err(Fail::Usage(e.clone())),
+        Err(_) => Vec::new(),
+    };
     aifirst::Sandbox::new()
         .with_roots(&s.roots)
         .map_err(|e| Fail::Usage(format!("{e} (from allowed_roots, --root or AIFIRST_ROOTS)")))
         .map(|sb| {
-            sb.with_net(aifirst::http::Net::new(s.hosts.clone(), s.headers.clone()))
+            sb.with_net(aifirst::http::Net::new(s.hosts.clone(), headers))
                 .with_net_limits(s.net_limits)
                 .with_commands(s.commands.clone())
                 .with_redactor(s.redactor.clone())
@@ -524,12 +530,21 @@ fn open_audit(s: &Settings) -> Result<AuditLog, Fail> {
 }
 
 fn open_engine(s: &Settings) -> Result<Engine, Fail> {
+    engine_for(s, true)
+}
+
+/// The engine for a command that sends no request ([`sandbox`]).
+fn open_engine_quiet(s: &Settings) -> Result<Engine, Fail> {
+    engine_for(s, false)
+}
+
+fn engine_for(s: &Settings, sends: bool) -> Result<Engine, Fail> {
     let audit = open_audit(s)?;
     let engine = Engine::open(registry()?, s.policy.clone(), &s.state_dir)
         .map_err(|e| Fail::Failed(e.to_string()))?;
     Ok(engine
         .with_redactor(s.redactor.clone())
-        .with_sandbox(sandbox(s)?)
+        .with_sandbox(sandbox(s, sends)?)
         .with_snapshot_limit(s.snapshot_limit)
         .with_recorder(Arc::new(audit)))
 }
@@ -744,7 +759,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             }
         }
         Command::History => {
-            let engine = open_engine(&s)?;
+            let engine = open_engine_quiet(&s)?;
             let steps = engine.history(&s.session)?;
             if g.json {
                 print_json(&serde_json::to_value(&steps).unwrap_or(Value::Null));
@@ -804,7 +819,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             Ok(())
         }
         Command::Checkpoint { name } => {
-            let engine = open_engine(&s)?;
+            let engine = open_engine_quiet(&s)?;
             let step = engine.checkpoint(&s.session, &name)?;
             if g.json {
                 print_json(&crate::output::checkpoint(&name, step));

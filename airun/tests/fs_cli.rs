@@ -775,3 +775,27 @@ fn an_edit_preview_leaves_nothing_to_undo() {
     );
     assert!(w.ok(&["audit", "verify"]).contains("intact"));
 }
+
+/// A header in airun.toml whose variable is not set stops the commands that may send a request
+/// (naming the variable), not `audit verify`, `history` or `checkpoint`, which used to exit 2.
+#[test]
+fn an_unset_header_variable_stops_only_what_may_send() {
+    let w = Work::new();
+    w.call("write_file", json!({"path": "a.txt", "content": "x"}));
+    std::fs::write(
+        w.dir.path().join("airun.toml"),
+        "[http.headers]\nAuthorization = \"Bearer ${AIFIRST_TEST_UNSET_TOKEN}\"\n",
+    )
+    .unwrap();
+    assert!(w.ok(&["audit", "verify"]).contains("intact"));
+    assert!(w.ok(&["history"]).contains("write_file"));
+    w.ok(&["checkpoint", "here"]);
+    let err = w.fails(&[
+        "call",
+        "write_file",
+        "--args",
+        r#"{"path":"b.txt","content":"y"}"#,
+    ]);
+    assert!(err.contains("AIFIRST_TEST_UNSET_TOKEN is not set"), "{err}");
+    assert!(!w.root().join("b.txt").exists());
+}
