@@ -733,9 +733,10 @@ fn jq_in_worker(
                 )))
             }
             Some(signal) if said.contains("has overflowed its stack") => Err(failed(format!(
-                "the filter ended its worker process (signal {signal}) by recursing without end \
-                 until its stack ran out; nothing was returned. Give recursive definitions a \
-                 base case, or bound them (`limit(n; f)`)"
+                "the filter ended its worker process (signal {signal}): its stack ran out, by \
+                 recursing without end or by building a value nested too deep (tens of thousands \
+                 of levels); nothing was returned. Give recursive definitions a base case, or \
+                 bound them (`limit(n; f)`)"
             ))),
             Some(signal) => Err(failed(format!(
                 "the filter ended its worker process (signal {signal}) without an answer; \
@@ -983,7 +984,7 @@ fn a_worker_is_read_reported_or_killed() {
     );
     let e = run(&overflows).unwrap_err().to_string();
     assert!(
-        e.contains("(signal 6)") && e.contains("recursing without end"),
+        e.contains("(signal 6)") && e.contains("stack ran out") && e.contains("nested too deep"),
         "{e}"
     );
     // Another death is not blamed on recursion; its last word is passed on.
