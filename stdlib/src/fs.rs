@@ -590,6 +590,8 @@ pub fn search_files(
     let mut found: Vec<String> = Vec::new();
     let mut seen = 0usize;
     let mut note = None;
+    let mut unreadable = 0usize;
+    let mut first_unreadable: Option<String> = None;
     'walk: while let Some((dir, rel, entries)) = pending.pop() {
         let mut subdirs = Vec::new();
         for e in entries {
@@ -622,8 +624,12 @@ pub fn search_files(
         }
         // Depth first, in name order.
         for (child, child_rel) in subdirs.into_iter().rev() {
-            if let Ok(entries) = fs.read_dir(&child) {
-                pending.push((child, child_rel, entries));
+            match fs.read_dir(&child) {
+                Ok(entries) => pending.push((child, child_rel, entries)),
+                Err(e) => {
+                    unreadable += 1;
+                    first_unreadable.get_or_insert(e.to_string());
+                }
             }
         }
     }
@@ -636,6 +642,14 @@ pub fn search_files(
     if let Some(n) = note {
         text.push('\n');
         text.push_str(&n);
+    }
+    // A directory that could not be listed (no permission, a path past the system's length
+    // limit) is said, so that "No matches found" is not taken for an answer about it.
+    if let Some(first) = first_unreadable {
+        text.push_str(&format!(
+            "\n({unreadable} director{} could not be searched; the first: {first})",
+            if unreadable == 1 { "y" } else { "ies" }
+        ));
     }
     Ok(text)
 }
