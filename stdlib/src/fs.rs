@@ -926,7 +926,26 @@ fn to_text(shown: &Path, bytes: Vec<u8>) -> Result<String, ToolError> {
     if bytes.contains(&0) {
         return Err(binary(shown));
     }
-    String::from_utf8(bytes).map_err(|_| binary(shown))
+    String::from_utf8(bytes).map_err(|e| {
+        // No NUL byte nor other control byte than text has: another encoding, not a binary
+        // file (whose bytes would hold some).
+        let controls = e
+            .as_bytes()
+            .iter()
+            .filter(|b| **b < 0x20 && !matches!(**b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b))
+            .count();
+        if controls == 0 {
+            failed(format!(
+                "{} is not UTF-8 text: byte {} is not UTF-8 (the file looks like text in another \
+                 encoding, such as Latin-1 or Windows-1252); read its bytes with read_media_file, \
+                 or convert it to UTF-8",
+                shown.display(),
+                e.utf8_error().valid_up_to()
+            ))
+        } else {
+            binary(shown)
+        }
+    })
 }
 
 /// The first `n` lines (without their line ends), read line by line.

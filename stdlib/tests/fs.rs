@@ -261,6 +261,16 @@ async fn edit_file_that_matches_twice_asks_for_more_context() {
 #[tokio::test]
 async fn read_text_file_whole_head_and_tail() {
     let b = bench();
+    // Latin-1 text is not called binary: the message says what it probably is.
+    b.put("latin1.txt", b"caf\xe9 cr\xe8me\n");
+    let e = b.err("read_text_file", json!({"path": "latin1.txt"})).await;
+    assert!(
+        e.to_string().contains("another encoding, such as Latin-1"),
+        "{e}"
+    );
+    b.put("bin.dat", [0x7fu8, b'E', b'L', b'F', 2, 1, 1, 0xff, 0xfe]);
+    let e = b.err("read_text_file", json!({"path": "bin.dat"})).await;
+    assert!(e.to_string().contains("binary file"), "{e}");
     b.put("l.txt", "l1\nl2\nl3\nl4\nl5\n");
     assert_eq!(
         b.text("read_text_file", json!({"path": "l.txt"})).await,
