@@ -886,7 +886,12 @@ pub(crate) fn conflicts(fs: &Fs, m: &Manifest, towards_before: bool) -> Vec<Stri
     let mut out = Vec::new();
     for e in &m.entries {
         let Some(after) = &e.after else {
-            out.push(format!("{}: the call did not finish recording it", e.path));
+            out.push(format!(
+                "{}: the state the call left was not recorded (a tree nested deeper than \
+                 {MAX_TREE_DEPTH} directories, or a process stopped first), so nothing shows what \
+                 writing back the state before would overwrite",
+                e.path
+            ));
             continue;
         };
         let (left, target) = if towards_before {
