@@ -458,7 +458,7 @@ fn a_failed_call_leaves_nothing_behind() {
         )
         .unwrap_err();
     assert!(
-        err.to_string().contains("not found") || err.to_string().contains("No such"),
+        err.to_string().contains("missing does not exist"),
         "{err}"
     );
     assert_eq!(tree(&b.root), before);
