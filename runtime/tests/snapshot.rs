@@ -457,10 +457,7 @@ fn a_failed_call_leaves_nothing_behind() {
             json!({"paths": [b.p("notes.md"), b.p("src/a.txt"), b.p("src/missing/x")]}),
         )
         .unwrap_err();
-    assert!(
-        err.to_string().contains("missing does not exist"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("missing does not exist"), "{err}");
     assert_eq!(tree(&b.root), before);
     let steps = b.engine(Policy::default()).history("s").unwrap();
     assert_eq!(steps[0].state, StepState::Error);

@@ -73,6 +73,9 @@ const MAX_HTML_DEPTH: usize = 512;
 /// HTML with more nodes (elements, text, comments) than this is not converted: the converter's
 /// work grows with the square of a node's number of children.
 const MAX_HTML_NODES: usize = 200_000;
+/// Parsing a page for `fetch` may take this long (the tree builder's work grows with the
+/// square of the nesting; see [`parse_within`]).
+const HTML_PARSE_BUDGET: Duration = Duration::from_secs(10);
 /// The HTML converter runs on a thread with this much stack.
 const CONVERT_STACK: usize = 64 * MIB;
 /// Methods `http_request` sends.
@@ -755,25 +758,34 @@ async fn html_to_markdown(html: String) -> Result<String, ToolError> {
 }
 
 fn convert_html(html: &str) -> Result<String, ToolError> {
+    convert_html_within(html, HTML_PARSE_BUDGET)
+}
+
+/// [`convert_html`] with at most `budget` for parsing.
+fn convert_html_within(html: &str, budget: Duration) -> Result<String, ToolError> {
+    let refuse = |why: String| {
+        ToolError::Handler {
+        message: format!(
+            "{why}, too much to convert to Markdown; fetch it with `raw: true` for the page as it is"
+        ),
+    }
+    };
     if nests_too_deep(html) {
-        return Err(ToolError::Handler {
-            message: format!(
-                "the page nests elements more than {MAX_HTML_DEPTH} deep, too much to convert to \
-                 Markdown; fetch it with `raw: true` for the page as it is"
-            ),
-        });
+        return Err(refuse(format!(
+            "the page nests elements more than {MAX_HTML_DEPTH} deep"
+        )));
     }
     let converter = htmd::HtmlToMarkdown::builder()
         .skip_tags(vec!["script", "style", "noscript", "template", "head"])
         .build();
-    let tree = converter.html_to_tree(html).map_err(ToolError::handler)?;
+    let tree = parse_within(html, budget).ok_or_else(|| {
+        refuse(format!(
+            "the page took more than {} s to parse (its elements nest very deep)",
+            budget.as_secs_f64()
+        ))
+    })?;
     if let Some(why) = too_big(&tree) {
-        return Err(ToolError::Handler {
-            message: format!(
-                "{why}, too much to convert to Markdown; fetch it with `raw: true` for the page \
-                 as it is"
-            ),
-        });
+        return Err(refuse(why));
     }
     let markdown = converter.tree_to_markdown(&tree);
     if markdown.trim().is_empty() {
@@ -782,19 +794,58 @@ fn convert_html(html: &str) -> Result<String, ToolError> {
     Ok(markdown)
 }
 
+/// The page as htmd's tree (html5ever with scripting on, as htmd parses), fed a KiB at a time;
+/// `None` once parsing has taken more than `budget`. The tree builder looks through the open
+/// elements at each start tag, so a page nested deep costs the square of its depth: the clock
+/// is read between pieces, and one piece (about 200 tags) costs at most a fraction of a second
+/// however deep the page.
+fn parse_within(html: &str, budget: Duration) -> Option<Rc<htmd::Node>> {
+    use html5ever::tendril::{StrTendril, TendrilSink};
+    use html5ever::tree_builder::TreeBuilderOpts;
+    const PIECE: usize = 1024;
+    let started = std::time::Instant::now();
+    let mut parser = html5ever::parse_document(
+        markup5ever_rcdom::RcDom::default(),
+        html5ever::ParseOpts {
+            tree_builder: TreeBuilderOpts {
+                scripting_enabled: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    let mut rest = html;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(PIECE);
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
+        }
+        let (piece, after) = rest.split_at(cut);
+        parser.process(StrTendril::from_slice(piece));
+        rest = after;
+        if started.elapsed() > budget {
+            return None;
+        }
+    }
+    Some(parser.finish().document)
+}
+
 /// Whether the page's tags, counted in one pass of the tokenizer, nest past twice
-/// [`MAX_HTML_DEPTH`]: such a page is refused before the tree builder sees it, since each start
-/// tag it takes may look through every open element (100,000 nested `<div>`s took minutes).
-/// Counted: every start tag but void and self-closing ones and those whose end the parser
-/// implies (`p`, `li`, table cells, `a`, headings …), down again at their end tag. The count
-/// only bounds the tree's depth from above, hence the margin; the tree is still checked.
+/// [`MAX_HTML_DEPTH`]: such a page is refused at once, before the tree builder sees it (100,000
+/// nested `<div>`s took 28 s to refuse after parsing). The count keeps a stack of the elements
+/// it takes for open: every start tag but void and self-closing ones and those whose end the
+/// parser implies (`p`, `li`, table cells, `a`, headings …); an end tag closes the nearest of its
+/// name and what is above it, and one that closes nothing is ignored, as the parser ignores it.
+/// Inside `svg` and `math` a `script` or `style` is not raw text. A fast first answer only:
+/// HTML's rules for misnested tags differ from this in places, and [`parse_within`]'s clock is
+/// what bounds the time.
 fn nests_too_deep(html: &str) -> bool {
     use html5ever::tendril::StrTendril;
     use html5ever::tokenizer::states::RawKind;
     use html5ever::tokenizer::{
         BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer,
     };
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
 
     const LIMIT: usize = 2 * MAX_HTML_DEPTH;
     /// Ends are implied (or a new one closes the last) or there is no content.
@@ -806,7 +857,9 @@ fn nests_too_deep(html: &str) -> bool {
         "h1", "h2", "h3", "h4", "h5", "h6",
     ];
     struct Counter {
-        depth: Cell<usize>,
+        open: RefCell<Vec<String>>,
+        /// `svg` and `math` elements open.
+        foreign: Cell<usize>,
         deep: Cell<bool>,
     }
     impl TokenSink for Counter {
@@ -822,39 +875,54 @@ fn nests_too_deep(html: &str) -> bool {
                 return TokenSinkResult::Continue;
             };
             let name: &str = &name;
-            let counted = !UNCOUNTED.contains(&name);
+            if UNCOUNTED.contains(&name) {
+                return TokenSinkResult::Continue;
+            }
+            let mut open = self.open.borrow_mut();
             match kind {
-                TagKind::StartTag => {
-                    if counted && !self_closing {
-                        self.depth.set(self.depth.get() + 1);
-                        if self.depth.get() > LIMIT {
-                            self.deep.set(true);
-                            // Pauses the tokenizer: nothing more to learn.
-                            return TokenSinkResult::Script(());
+                TagKind::StartTag if !self_closing => {
+                    open.push(name.to_string());
+                    if matches!(name, "svg" | "math") {
+                        self.foreign.set(self.foreign.get() + 1);
+                    }
+                    if open.len() > LIMIT {
+                        self.deep.set(true);
+                        // Pauses the tokenizer: nothing more to learn.
+                        return TokenSinkResult::Script(());
+                    }
+                    // What the tree builder would switch the tokenizer to (in HTML content).
+                    if self.foreign.get() == 0 {
+                        match name {
+                            "script" => return TokenSinkResult::RawData(RawKind::ScriptData),
+                            "style" | "xmp" | "iframe" | "noembed" | "noframes" => {
+                                return TokenSinkResult::RawData(RawKind::Rawtext)
+                            }
+                            "title" | "textarea" => {
+                                return TokenSinkResult::RawData(RawKind::Rcdata)
+                            }
+                            "plaintext" => return TokenSinkResult::Plaintext,
+                            _ => {}
                         }
                     }
-                    // What the tree builder would switch the tokenizer to.
-                    match name {
-                        "script" => return TokenSinkResult::RawData(RawKind::ScriptData),
-                        "style" | "xmp" | "iframe" | "noembed" | "noframes" => {
-                            return TokenSinkResult::RawData(RawKind::Rawtext)
-                        }
-                        "title" | "textarea" => return TokenSinkResult::RawData(RawKind::Rcdata),
-                        "plaintext" => return TokenSinkResult::Plaintext,
-                        _ => {}
+                }
+                TagKind::StartTag => {}
+                TagKind::EndTag => {
+                    if let Some(at) = open.iter().rposition(|n| n == name) {
+                        let closed = open
+                            .drain(at..)
+                            .filter(|n| matches!(n.as_str(), "svg" | "math"))
+                            .count();
+                        self.foreign.set(self.foreign.get().saturating_sub(closed));
                     }
                 }
-                TagKind::EndTag if counted => {
-                    self.depth.set(self.depth.get().saturating_sub(1));
-                }
-                TagKind::EndTag => {}
             }
             TokenSinkResult::Continue
         }
     }
     let tokenizer = Tokenizer::new(
         Counter {
-            depth: Cell::new(0),
+            open: RefCell::new(Vec::new()),
+            foreign: Cell::new(0),
             deep: Cell::new(false),
         },
         Default::default(),
@@ -1020,6 +1088,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("512 deep"));
+        // End tags that close nothing do not bring the count down (the parser ignores them).
+        assert!(nests_too_deep(&"<div></span>".repeat(2000)));
+        assert!(nests_too_deep(&"<span></div>".repeat(2000)));
+        // In SVG a `<script>` is no raw text: the divs after it are counted.
+        let svg = format!("<svg><script>{}", "<div>".repeat(2000));
+        assert!(nests_too_deep(&svg));
+        // What the count misses, the clock stops: misnested formatting tags the parser keeps
+        // open, given no time at all, are refused by the parse's budget.
+        let misnested = "<b><div></b>".repeat(20_000);
+        assert!(!nests_too_deep(&misnested));
+        let e = convert_html_within(&misnested, Duration::ZERO).unwrap_err();
+        assert!(e.to_string().contains("took more than 0 s to parse"), "{e}");
+        assert!(parse_within("<p>fine</p>", Duration::from_secs(5)).is_some());
     }
 
     #[test]
