@@ -799,3 +799,60 @@ fn an_unset_header_variable_stops_only_what_may_send() {
     assert!(err.contains("AIFIRST_TEST_UNSET_TOKEN is not set"), "{err}");
     assert!(!w.root().join("b.txt").exists());
 }
+
+/// Undo of a recursive copy removes read-only directories the copy kept (`0555`), as a user
+/// other than root: removing them failed part-way and the rerun refused. As root the commands
+/// run as `nobody` (setpriv), where permissions bind.
+#[test]
+fn a_copy_with_read_only_directories_is_undone_as_a_plain_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("r");
+    std::fs::create_dir_all(root.join("src/ro")).unwrap();
+    std::fs::write(root.join("src/ro/h"), "h").unwrap();
+    std::fs::set_permissions(root.join("src/ro"), std::fs::Permissions::from_mode(0o555)).unwrap();
+    // What this process made is its user's: root's when it runs as root.
+    let as_root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(dir.path()).unwrap()) == 0;
+    if as_root {
+        let chown = Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(chown.success());
+    }
+    let run = |args: &[&str]| {
+        let mut c = if as_root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+            c
+        } else {
+            Command::new(BIN)
+        };
+        c.arg("--state-dir")
+            .arg(dir.path().join("st"))
+            .arg("--root")
+            .arg(&root)
+            .args(args)
+            .env_remove("AIFIRST_ROOTS")
+            .env_remove("AIFIRST_STATE_DIR")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "call",
+        "copy_file",
+        "--args",
+        r#"{"source":"src","destination":"dst","recursive":true}"#,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let mode = std::fs::metadata(root.join("dst/ro"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o555);
+    let out = run(&["undo"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!root.join("dst").exists());
+    assert_eq!(std::fs::read_to_string(root.join("src/ro/h")).unwrap(), "h");
+}

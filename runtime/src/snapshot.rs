@@ -1095,10 +1095,45 @@ pub(crate) fn restore(
 
 fn remove_any(parent: &Dir, name: &str, shown: &str) -> Result<(), String> {
     match parent.symlink_metadata(name) {
-        Ok(m) if m.is_dir() => parent.remove_dir_all(name).map_err(|e| io(shown, e)),
+        Ok(m) if m.is_dir() => match parent.remove_dir_all(name) {
+            // A read-only directory inside (a copy keeps a `0555` one): made writable, since it
+            // goes anyway, and removed again.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                loosen(parent, name);
+                parent.remove_dir_all(name).map_err(|e| io(shown, e))
+            }
+            done => done.map_err(|e| io(shown, e)),
+        },
         Ok(_) => parent.remove_file(name).map_err(|e| io(shown, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io(shown, e)),
+    }
+}
+
+/// Gives the owner write and search permission on `parent/name` and every directory below it
+/// (never through a link), so that the tree can be removed. Errors are left to the removal.
+fn loosen(parent: &Dir, name: &str) {
+    let Ok(m) = parent.symlink_metadata(name) else {
+        return;
+    };
+    if !m.is_dir() {
+        return;
+    }
+    let _ = parent.set_permissions(name, cap_std::fs::Permissions::from_mode(mode(&m) | 0o700));
+    // Opened, then checked to be the directory looked at (not a link swapped in).
+    let Ok(dir) = parent.open_dir(name) else {
+        return;
+    };
+    if dir.dir_metadata().map(|o| ino(&o)).ok() != Some(ino(&m)) {
+        return;
+    }
+    let Ok(entries) = dir.entries() else { return };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if let Some(n) = entry.file_name().to_str() {
+                loosen(&dir, n);
+            }
+        }
     }
 }
 
