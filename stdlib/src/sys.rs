@@ -927,7 +927,10 @@ fn is_executable(path: &Path) -> bool {
 /// helpers, `JAVA_HOME` picks the java that runs). By tool: `PYTHON*` (`PYTHONUSERBASE`'s `.pth`
 /// files run), `LESS*` (`LESSOPEN` runs a command), `MAN*`, `OPENSSL_*`, cargo's and rustc's,
 /// npm's, yarn's, Ruby's gems and bundler's, Go's `GOFLAGS` (`-toolexec`), make's, the compiler
-/// a build runs (`CC`, `CXX`), `SHELL`, vim's startup commands, `GLIBC_TUNABLES`, `TERMINFO`.
+/// a build runs (`CC`, `CXX`), `SHELL`, vim's startup commands, `GLIBC_TUNABLES`, `TERMINFO`,
+/// compilers' flags (`…FLAGS`: `RUSTFLAGS=-C linker=…`), pytest's, Jupyter's, .NET's start-up
+/// hooks, PHP's and R's start-up files, pip's. A few a pattern takes are harmless and allowed
+/// ([`HARMLESS_ENV`]: `PYTHONUNBUFFERED`, `CARGO_TERM_COLOR` …).
 /// `PATH` is refused too (the program gets the server's). A denylist cannot be complete:
 /// allowing a program still allows whatever it does.
 const REFUSED_ENV: &[&str] = &[
@@ -987,7 +990,10 @@ const REFUSED_ENV: &[&str] = &[
     "PERL*",
     "RUBY*",
     "LESS*",
-    "MAN*",
+    "MANPAGER",
+    "MANOPT",
+    "MANROFFOPT",
+    "MANSECT",
     "OPENSSL_*",
     "RUSTC*",
     "RUSTDOC*",
@@ -1019,11 +1025,42 @@ const REFUSED_ENV: &[&str] = &[
     "GLIBC_TUNABLES",
     "TERMINFO",
     "TERMINFO_DIRS",
+    "*FLAGS",
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "IPYTHONDIR",
+    "JUPYTER_*",
+    "DOTNET_STARTUP_HOOKS",
+    "DOTNET_ADDITIONAL_DEPS",
+    "PHPRC",
+    "PHP_INI_SCAN_DIR",
+    "R_PROFILE*",
+    "R_ENVIRON*",
+    "PIP_*",
+];
+
+/// Variables a [`REFUSED_ENV`] pattern takes that change nothing a program runs: how Python
+/// buffers and encodes, how cargo colours and parallelises.
+const HARMLESS_ENV: &[&str] = &[
+    "PYTHONUNBUFFERED",
+    "PYTHONIOENCODING",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONHASHSEED",
+    "PYTHONUTF8",
+    "PYTHONFAULTHANDLER",
+    "CARGO_TERM_COLOR",
+    "CARGO_TERM_VERBOSE",
+    "CARGO_TERM_PROGRESS_WHEN",
+    "CARGO_INCREMENTAL",
+    "CARGO_BUILD_JOBS",
 ];
 
 /// The [`REFUSED_ENV`] entry `name` falls under, if any.
 fn refused_env(name: &str) -> Option<&'static str> {
     let upper = name.to_ascii_uppercase();
+    if HARMLESS_ENV.contains(&upper.as_str()) {
+        return None;
+    }
     REFUSED_ENV.iter().copied().find(|entry| {
         if let Some(prefix) = entry.strip_suffix('*') {
             upper.starts_with(prefix)
@@ -1886,6 +1923,18 @@ mod tests {
             "NPM_CONFIG_SCRIPT_SHELL",
             "SHELL",
             "MAVEN_OPTS",
+            // Found by review: compiler and test-runner flags, interpreters' start-up files.
+            "RUSTFLAGS",
+            "CFLAGS",
+            "LDFLAGS",
+            "CGO_LDFLAGS",
+            "PYTEST_ADDOPTS",
+            "PYTEST_PLUGINS",
+            "DOTNET_STARTUP_HOOKS",
+            "PHPRC",
+            "R_PROFILE_USER",
+            "PIP_INDEX_URL",
+            "JUPYTER_CONFIG_DIR",
         ] {
             assert!(
                 matches!(env_of(name), Err(ToolError::NotAllowed { .. })),
@@ -1902,7 +1951,18 @@ mod tests {
                 "{name} was accepted"
             );
         }
-        for name in ["GREETING", "NODE_ENV", "_x1", "RUST_LOG", "PATHS_TO_SCAN"] {
+        for name in [
+            "GREETING",
+            "NODE_ENV",
+            "_x1",
+            "RUST_LOG",
+            "PATHS_TO_SCAN",
+            "PYTHONUNBUFFERED",
+            "pythonioencoding",
+            "CARGO_TERM_COLOR",
+            "MANIFEST_DIR",
+            "MANAGER_URL",
+        ] {
             let env = env_of(name).unwrap();
             assert_eq!(env.get(name).map(|v| v.as_os_str()), Some(OsStr::new("x")));
         }
