@@ -51,6 +51,10 @@ pub const SECRET_KEY_WORDS: &[&str] = &[
     "session_secret",
 ];
 
+/// Secret words that name a secret as a key but say nothing inside a longer field name
+/// (`max_sessions`, `authentication_type`): left out of [`mentions_secret`].
+const KEY_ONLY_WORDS: &[&str] = &["x_session", "authentication"];
+
 /// Keys that are secrets only as the whole name (as a suffix they name counts or other things:
 /// `max_tokens`, `company`, `japan`).
 const EXACT_KEYS: &[&str] = &["tokens", "card", "pan"];
@@ -160,13 +164,22 @@ pub fn mentions_secret(field: &str) -> bool {
     let c = compact(&s);
     SECRET_KEY_WORDS
         .iter()
-        .filter(|w| w.len() > 3)
+        .filter(|w| w.len() > 3 && !KEY_ONLY_WORDS.contains(w))
         .any(|w| s.contains(*w) || c.contains(&compact(w)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_only_words_are_not_mentions() {
+        assert!(is_secret_key("X-Session") && is_secret_key("Authentication"));
+        for f in ["max_sessions", "authentication_type", "requires_authentication"] {
+            assert!(!mentions_secret(f), "{f}");
+        }
+        assert!(mentions_secret("password_hash"));
+    }
 
     #[test]
     fn secret_keys() {
