@@ -569,6 +569,8 @@ fn the_state_directory_inside_a_root_is_out_of_reach() {
     std::os::unix::fs::symlink(".aifirst", w.root().join("st")).unwrap();
     std::fs::create_dir(w.root().join("sub")).unwrap();
     std::os::unix::fs::symlink("..", w.root().join("sub/up")).unwrap();
+    // Dangling, into the state directory: where it would lead counts.
+    std::os::unix::fs::symlink(".aifirst/new", w.root().join("dang")).unwrap();
     for (tool, args) in [
         (
             "read_text_file",
@@ -605,6 +607,11 @@ fn the_state_directory_inside_a_root_is_out_of_reach() {
         (
             "copy_file",
             json!({"source": "self", "destination": "copied", "recursive": true}),
+        ),
+        ("append_file", json!({"path": "dang", "content": "x"})),
+        (
+            "copy_file",
+            json!({"source": "a.txt", "destination": "dang"}),
         ),
     ] {
         let out = call(tool, args.clone());

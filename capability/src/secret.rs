@@ -175,7 +175,11 @@ mod tests {
     #[test]
     fn key_only_words_are_not_mentions() {
         assert!(is_secret_key("X-Session") && is_secret_key("Authentication"));
-        for f in ["max_sessions", "authentication_type", "requires_authentication"] {
+        for f in [
+            "max_sessions",
+            "authentication_type",
+            "requires_authentication",
+        ] {
             assert!(!mentions_secret(f), "{f}");
         }
         assert!(mentions_secret("password_hash"));

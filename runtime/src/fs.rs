@@ -478,76 +478,108 @@ fn parent_of(at: &Located<'_>) -> Result<(PathBuf, PathBuf), ToolError> {
 
 /// Where the kernel finds `rel` beneath `root`, links on the way followed: the nearest existing
 /// directory on its way joined with the rest of the path; and, when the path itself is a link,
-/// the place it leads to. Linux asks `/proc/self/fd` of a handle opened beneath the root;
-/// elsewhere the path is resolved by name (`realpath`).
+/// the place it leads to (for a dangling one, where it would). Linux asks `/proc/self/fd` of a
+/// handle opened beneath the root; where that cannot be done (no `openat2`, no `/proc`), and
+/// outside Linux, the path is resolved by name (`realpath`).
 fn real_locations(root: &Root, rel: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
     #[cfg(target_os = "linux")]
     {
-        use rustix::fs::{openat2, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags};
-        let real = |fd: &rustix::fd::OwnedFd| {
-            use std::os::fd::AsRawFd;
-            std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-                .map_err(|e| format!("/proc/self/fd: {e}"))
-        };
-        let open = |p: &Path| {
-            let p = if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            };
-            openat2(
-                &root.dir,
-                p,
-                OFlags::PATH | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::BENEATH,
-            )
-        };
-        // The nearest directory on the way that exists, and what is left of the path below it.
-        let mut dir = rel.parent().unwrap_or(Path::new(""));
-        let fd = loop {
-            match open(dir) {
-                Ok(fd) => break fd,
-                // Missing, or not reachable beneath the root (the operation then fails itself).
-                Err(_) if !dir.as_os_str().is_empty() => {
-                    dir = dir.parent().unwrap_or(Path::new(""));
-                }
-                Err(e) => return Err(format!("the root: {e}")),
-            }
-        };
-        let rest = rel.strip_prefix(dir).unwrap_or(rel);
-        let here = real(&fd)?.join(rest);
-        // The path itself, when it is a link (one that leads out of the root is refused when
-        // the operation opens it).
-        if let (Some(name), Some(parent)) = (rel.file_name(), rel.parent()) {
-            let is_link = parent == dir
-                && statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
-                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
-            if is_link {
-                if let Ok(target) = open(rel) {
-                    return Ok((here, Some(real(&target)?)));
-                }
-            }
-        }
-        Ok((here, None))
+        by_handle(root, rel).or_else(|_| by_name(root, rel))
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let full = root.canonical.join(rel);
-        let mut dir = full.as_path();
-        let here = loop {
-            match (dir.canonicalize(), dir.parent()) {
-                (Ok(c), _) => break c.join(full.strip_prefix(dir).unwrap_or(rel)),
-                (Err(_), Some(up)) if up.starts_with(&root.canonical) => dir = up,
-                (Err(e), _) => return Err(format!("the root: {e}")),
-            }
-        };
-        let leads = match std::fs::symlink_metadata(&full) {
-            Ok(m) if m.file_type().is_symlink() => full.canonicalize().ok(),
-            _ => None,
-        };
-        Ok((here, leads))
+        by_name(root, rel)
     }
+}
+
+/// Where a dangling link named `name` in `real_parent` would lead: its text taken relative to
+/// that directory (an absolute one is refused anyway when opened beneath the root).
+fn dangling_target(real_parent: &Path, text: &Path) -> Option<PathBuf> {
+    if text.is_absolute() {
+        return None;
+    }
+    aifirst_capability::path::normalize(&real_parent.join(text))
+}
+
+#[cfg(target_os = "linux")]
+fn by_handle(root: &Root, rel: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
+    use rustix::fs::{openat2, readlinkat, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags};
+    let real = |fd: &rustix::fd::OwnedFd| {
+        use std::os::fd::AsRawFd;
+        std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .map_err(|e| format!("/proc/self/fd: {e}"))
+    };
+    let open = |p: &Path| {
+        let p = if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        };
+        openat2(
+            &root.dir,
+            p,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH,
+        )
+    };
+    // The nearest directory on the way that exists, and what is left of the path below it.
+    let mut dir = rel.parent().unwrap_or(Path::new(""));
+    let fd = loop {
+        match open(dir) {
+            Ok(fd) => break fd,
+            // Missing, or not reachable beneath the root (the operation then fails itself).
+            Err(_) if !dir.as_os_str().is_empty() => {
+                dir = dir.parent().unwrap_or(Path::new(""));
+            }
+            Err(e) => return Err(format!("the root: {e}")),
+        }
+    };
+    let rest = rel.strip_prefix(dir).unwrap_or(rel);
+    let real_dir = real(&fd)?;
+    let here = real_dir.join(rest);
+    // The path itself, when it is a link (one that leads out of the root is refused when the
+    // operation opens it).
+    if let (Some(name), Some(parent)) = (rel.file_name(), rel.parent()) {
+        let is_link = parent == dir
+            && statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
+        if is_link {
+            let leads = match open(rel) {
+                Ok(target) => Some(real(&target)?),
+                Err(_) => readlinkat(&fd, name, Vec::new()).ok().and_then(|text| {
+                    use std::os::unix::ffi::OsStrExt;
+                    dangling_target(
+                        &real_dir,
+                        Path::new(std::ffi::OsStr::from_bytes(text.as_bytes())),
+                    )
+                }),
+            };
+            return Ok((here, leads));
+        }
+    }
+    Ok((here, None))
+}
+
+fn by_name(root: &Root, rel: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
+    let full = root.canonical.join(rel);
+    let mut dir = full.as_path();
+    let here = loop {
+        match (dir.canonicalize(), dir.parent()) {
+            (Ok(c), _) => break c.join(full.strip_prefix(dir).unwrap_or(rel)),
+            (Err(_), Some(up)) if up.starts_with(&root.canonical) => dir = up,
+            (Err(e), _) => return Err(format!("the root: {e}")),
+        }
+    };
+    let leads = match std::fs::symlink_metadata(&full) {
+        Ok(m) if m.file_type().is_symlink() => full.canonicalize().ok().or_else(|| {
+            let text = std::fs::read_link(&full).ok()?;
+            let parent = full.parent()?.canonicalize().ok()?;
+            dangling_target(&parent, &text)
+        }),
+        _ => None,
+    };
+    Ok((here, leads))
 }
 
 fn open_parent(at: &Located<'_>, parent: &Path) -> Result<Dir, ToolError> {
