@@ -658,6 +658,15 @@ pub(crate) fn is_leftover_temp(name: &str) -> bool {
     let Ok(pid) = pid.parse::<u32>() else {
         return false;
     };
+    // Past the highest id the system gives: not a process's name, a person's.
+    #[cfg(target_os = "linux")]
+    if std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|m| m.trim().parse::<u32>().ok())
+        .is_some_and(|max| pid >= max)
+    {
+        return false;
+    }
     pid != std::process::id() && !process_running(pid)
 }
 

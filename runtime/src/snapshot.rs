@@ -750,6 +750,14 @@ fn capture_in(
     })
 }
 
+/// Whether `dir/name` is a regular file (not a link) of this process's user, as a temporary
+/// file this runtime wrote is.
+fn own_regular_file(dir: &Dir, name: &str) -> bool {
+    use cap_std::fs::MetadataExt;
+    dir.symlink_metadata(name)
+        .is_ok_and(|m| m.is_file() && m.uid() == rustix::process::geteuid().as_raw())
+}
+
 /// `depth`: this directory's level in the snapshotted tree (1 for its top).
 fn capture_dir(
     dir: &Dir,
@@ -775,7 +783,7 @@ fn capture_dir(
                 format!("{shown}: holds a name that is not UTF-8; it is not snapshotted")
             })?
             .to_string();
-        if crate::fs::is_leftover_temp(&name) {
+        if crate::fs::is_leftover_temp(&name) && own_regular_file(dir, &name) {
             // A killed process's half-written file: not part of the tree (a restore removes it).
             continue;
         }
