@@ -246,7 +246,7 @@ const PATTERNS: &[(&str, &str, Check)] = &[
     ),
     (
         "secret_header",
-        r"(?i)(?P<pre>\b(?:x-api-key|api-key|ocp-apim-subscription-key|private-token|authentication|x-session[a-z-]*|x-[a-z-]*(?:access|auth|api)-token|x-[a-z-]*(?:-key|-secret|-signature)|(?:set-)?cookie)\s*:\s*)[^\r\n]+",
+        r"(?i)(?P<pre>\b(?:x-api-key|api-key|ocp-apim-subscription-key|private-token|authentication|x-session[a-z-]*|x-[a-z-]*(?:access|auth|api)-token|x-[a-z-]*(?:-key|-secret|-signature)|(?:set-)?cookie)[ \t]*:[ \t]*)[^\r\n]+",
         Check::None,
     ),
     (
@@ -539,9 +539,14 @@ impl Redactor {
     /// secret (`--token=…` in one argument is a pattern of text).
     fn secret_flag(&self, arg: &str) -> bool {
         let name = arg.trim_start_matches('-');
+        // `--no-password`, `--ask-password`: a switch, whose next argument is no secret.
+        let switch = ["no-", "no_", "ask-", "ask_"]
+            .iter()
+            .any(|p| name.to_ascii_lowercase().starts_with(p));
         arg.starts_with('-')
             && !name.is_empty()
             && !arg.contains('=')
+            && !switch
             && self.secret_key(name).is_some()
     }
 
@@ -841,5 +846,18 @@ mod probe_gaps {
             text.contains("\"100\"") && text.contains("Accept: x"),
             "{text}"
         );
+        let args = r.redact(&json!([
+            "--no-password",
+            "file.txt",
+            "--ask-password",
+            "host"
+        ]));
+        assert_eq!(
+            args,
+            json!(["--no-password", "file.txt", "--ask-password", "host"])
+        );
+        // A header's value ends at the line's end: the next line is kept.
+        let yaml = r.redact_text("authentication:\n  type: none\n");
+        assert!(yaml.contains("type: none"), "{yaml}");
     }
 }
