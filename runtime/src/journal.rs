@@ -631,7 +631,8 @@ impl Journal {
         })
     }
 
-    /// Removes an intended step whose call never ran (nothing happened, nothing to keep).
+    /// Removes an intended step that has nothing to undo: its call never ran, or it left every
+    /// file as it found it (the engine's no-op file calls). Ids are AUTOINCREMENT: never reused.
     pub fn forget(&self, id: i64) -> Result<(), JournalError> {
         self.with(|c| {
             c.execute(
