@@ -706,6 +706,16 @@ fn io_error(at: &Located<'_>, e: std::io::Error) -> ToolError {
             ),
         };
     }
+    if e.raw_os_error() == Some(24) {
+        // EMFILE: a tree walked with a handle open per level, deeper than the process may hold.
+        return ToolError::Handler {
+            message: format!(
+                "{}: the tree is nested deeper than this process may hold directories open at \
+                 once (too many open files); work on a part of it further down",
+                at.shown.display()
+            ),
+        };
+    }
     let kind = match e.kind() {
         std::io::ErrorKind::NotFound => " (not found)",
         std::io::ErrorKind::PermissionDenied => " (permission denied)",
