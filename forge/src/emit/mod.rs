@@ -1230,9 +1230,14 @@ pub fn import_crate(
     let mut written =
         write::write_crate(&dir_abs, &planned.emitted.files, &planned.forge_toml, force)?;
     if let (true, Some(root)) = (seed_lock, own_checkout()) {
+        // Only where nothing is there, not even a link (a dangling one would be written through).
         let lock = dir_abs.join("Cargo.lock");
-        if !lock.exists() && std::fs::copy(root.join("Cargo.lock"), &lock).is_ok() {
-            written.written.push("Cargo.lock".to_string());
+        if std::fs::symlink_metadata(&lock).is_err() {
+            if let Ok(text) = std::fs::read(root.join("Cargo.lock")) {
+                if write::write_new(&lock, &text).is_ok() {
+                    written.written.push("Cargo.lock".to_string());
+                }
+            }
         }
     }
     Ok(ImportOutcome {

@@ -81,6 +81,29 @@ fn no_links(dir: &Path, rel: &Path) -> Result<(), WriteError> {
     Ok(())
 }
 
+/// Creates `path` with `content`, never through a link: a regular file already there (what an
+/// interrupted run left) is replaced; a link or anything else is refused.
+pub(crate) fn write_new(path: &Path, content: &[u8]) -> Result<(), WriteError> {
+    use std::io::Write as _;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(WriteError::Symlink(path.into())),
+        Ok(m) if m.is_file() => std::fs::remove_file(path).map_err(io(path))?,
+        Ok(_) => {
+            return Err(io(path)(std::io::Error::other(
+                "something other than a file is there",
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io(path))?;
+    f.write_all(content).map_err(io(path))
+}
+
 fn read_record(dir: &Path) -> BTreeMap<String, String> {
     let Ok(text) = std::fs::read_to_string(dir.join(RECORD)) else {
         return BTreeMap::new();
@@ -144,9 +167,11 @@ pub fn write_crate(
         if let Some(parent) = full.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        // Write beside, then rename: a crash never leaves half a file.
+        // Write beside, then rename: a crash never leaves half a file. The temporary file is
+        // made new (`O_EXCL`, which never follows a link): one a crash left is removed first,
+        // and a link placed under its name is refused, not written through.
         let tmp = full.with_extension("forge-tmp");
-        std::fs::write(&tmp, content).map_err(io(&tmp))?;
+        write_new(&tmp, content.as_bytes())?;
         std::fs::rename(&tmp, &full).map_err(io(&full))?;
         report.written.push(rel.to_string());
     }
@@ -185,6 +210,29 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    /// A link under a temporary file's name, or a dangling `Cargo.lock`, is not written
+    /// through: a crate directory someone else prepared cannot make forge write elsewhere.
+    #[cfg(unix)]
+    #[test]
+    fn links_under_temporary_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("crate");
+        std::fs::create_dir_all(d.join("src")).unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "ORIG").unwrap();
+        std::os::unix::fs::symlink(&victim, d.join("src/lib.forge-tmp")).unwrap();
+        let e = write_crate(&d, &files(&[("src/lib.rs", "a")]), "toml", false).unwrap_err();
+        assert!(matches!(e, WriteError::Symlink(_)), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "ORIG");
+        assert!(!d.join("src/lib.rs").exists());
+        // A temporary file a crash left is replaced.
+        std::fs::remove_file(d.join("src/lib.forge-tmp")).unwrap();
+        std::fs::write(d.join("src/lib.forge-tmp"), "half").unwrap();
+        write_crate(&d, &files(&[("src/lib.rs", "a")]), "toml", false).unwrap();
+        assert_eq!(std::fs::read_to_string(d.join("src/lib.rs")).unwrap(), "a");
+        assert!(!d.join("src/lib.forge-tmp").exists());
     }
 
     #[test]
