@@ -328,17 +328,20 @@ fn exact_line_of(source: &Source, pointer: &str) -> Option<usize> {
         Syntax::Json => {
             // Resume from the deepest indexed ancestor instead of the top of the file.
             let bytes = source.text.as_bytes();
-            let mut start = (0usize, 0usize);
+            // (offset, tokens consumed, line) of the deepest indexed ancestor.
+            let mut start = (0usize, 0usize, 1usize);
             let mut prefix = String::new();
             for (depth, token) in tokens.iter().enumerate().take(INDEX_DEPTH) {
                 prefix = crate::diag::push_token(&prefix, token);
                 match index.get(&prefix) {
-                    Some(&(offset, _)) => start = (offset, depth + 1),
+                    Some(&(offset, line)) => start = (offset, depth + 1, line),
                     None => break,
                 }
             }
             let offset = json_offset_from(bytes, start.0, &tokens[start.1..])?;
-            Some(line_at(bytes, offset))
+            // Lines counted from that ancestor, not from the top: a description with thousands
+            // of diagnostics would otherwise count its whole text for each one.
+            Some(start.2 + line_at(&bytes[start.0..], offset.saturating_sub(start.0)) - 1)
         }
         Syntax::Yaml => yaml_line(&source.text, &tokens),
     }
