@@ -38,14 +38,37 @@ pub struct Location {
     pub line: Option<usize>,
 }
 
+/// `text` as a terminal should show it: control characters other than line breaks and tabs,
+/// and bidirectional controls, written as `\u{…}` escapes. A description's names reach the
+/// messages: raw, an escape sequence in one could retitle or clear the terminal, or hide the
+/// warnings printed before it.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
+        f.write_str(&terminal_safe(&self.file))?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
         if !self.pointer.is_empty() {
-            write!(f, " #{}", self.pointer)?;
+            write!(f, " #{}", terminal_safe(&self.pointer))?;
         }
         Ok(())
     }
@@ -87,10 +110,16 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}[{}]: {}", self.severity, self.code, self.message)?;
+        writeln!(
+            f,
+            "{}[{}]: {}",
+            self.severity,
+            self.code,
+            terminal_safe(&self.message)
+        )?;
         write!(f, "  --> {}", self.location)?;
         if let Some(help) = &self.help {
-            write!(f, "\n  help: {help}")?;
+            write!(f, "\n  help: {}", terminal_safe(help))?;
         }
         Ok(())
     }
@@ -165,5 +194,33 @@ mod tests {
             d.to_string(),
             "error[bad-thing]: it is bad\n  --> api.yaml:12 #/paths/~1x\n  help: make it good"
         );
+    }
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_in_messages_are_shown_not_obeyed() {
+        let d = Diagnostic::new(
+            Severity::Warning,
+            "duplicate-operation-id",
+            "operationId `x\u{1b}]0;PWNED\u{7}\u{1b}[2J` is used twice",
+            Location {
+                file: "a\u{202e}.json".into(),
+                pointer: "/paths/\u{0}".into(),
+                line: Some(3),
+            },
+        );
+        let text = d.to_string();
+        assert!(
+            !text
+                .chars()
+                .any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{0}' || c == '\u{202e}'),
+            "{text:?}"
+        );
+        assert!(text.contains("x\\u{1b}]0;PWNED\\u{7}"), "{text}");
+        assert_eq!(terminal_safe("plain\nlines\tok"), "plain\nlines\tok");
     }
 }

@@ -305,8 +305,12 @@ pub fn emit(
             .collect();
         let statics = python_modules.iter().map(|m| {
             let id = python::module_static(&python_modules, m);
+            let shown: String = m
+                .chars()
+                .map(|c| if invisible(c) { ' ' } else { c })
+                .collect();
             let doc =
-                format!("The Python module `{m}`, run by its worker (see `aifirst::python`).");
+                format!("The Python module `{shown}`, run by its worker (see `aifirst::python`).");
             quote! {
                 #[doc = #doc]
                 #[rustfmt::skip]
@@ -789,18 +793,29 @@ fn handler(
 
 /// Doc attribute texts, one a line, so each prints as a `///` line: no control characters (a
 /// bare CR is not allowed in a doc comment), nothing that could end a comment early.
+/// A character generated source must not hold outside string literals: control characters,
+/// line and paragraph separators, and the bidirectional controls (they make text read in another
+/// order than it compiles; rustc refuses them in comments).
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
 fn doc_lines(text: &str) -> Vec<String> {
     text.split('\n')
         .map(|l| {
             let clean: String = l
                 .chars()
-                .map(|c| {
-                    if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
-                        ' '
-                    } else {
-                        c
-                    }
-                })
+                .map(|c| if invisible(c) { ' ' } else { c })
                 .collect();
             let clean = clean.trim_end().to_string();
             if clean.is_empty() {
@@ -885,7 +900,7 @@ fn cell(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.push(' '),
+            c if invisible(c) => out.push(' '),
             c => out.push(c),
         }
     }
@@ -1250,6 +1265,16 @@ pub fn import_crate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bidirectional controls (Trojan Source) never reach a generated comment.
+    #[test]
+    fn doc_lines_drop_bidi_controls() {
+        let lines = doc_lines("admin\u{202e}\u{2066}only\u{2069} ok\u{200f}");
+        assert_eq!(lines, [" admin  only  ok"]);
+        assert!(doc_lines("a\u{2028}b")
+            .iter()
+            .all(|l| !l.contains('\u{2028}')));
+    }
 
     #[test]
     fn identifiers_are_safe() {
