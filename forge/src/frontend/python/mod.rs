@@ -8,7 +8,7 @@
 //!
 //! Which functions: module-level `def`/`async def` whose name does not start with `_`, or the
 //! names `__all__` lists when it is a literal list or tuple; definitions inside module-level `if`
-//! and `try` count too, and the first definition of a name wins (the others are reported).
+//! and `try` count too; a name bound more than once is not imported (a warning says where).
 //! A function taking `*args` or `**kwargs` is skipped with a warning: a tool's arguments are
 //! named.
 //!
@@ -491,6 +491,18 @@ fn read_functions(
     let mut defs: Vec<&StmtFunctionDef> = Vec::new();
     module_functions(body, &mut defs, 0);
     let mut seen: HashMap<&str, usize> = HashMap::new();
+    // A name bound more than once (two `def`s, a `def` then `name = os.remove`, an import under
+    // its name) is whatever its last binding is when the worker looks it up: not what one body
+    // says. Such a name is not imported.
+    let mut lines_of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for f in &defs {
+        lines_of
+            .entry(f.name.as_str())
+            .or_default()
+            .push(line_of(*f));
+    }
+    let mut rebound: HashMap<String, usize> = HashMap::new();
+    module_bindings(body, &mut rebound, 0, &|r: &dyn Ranged| line_of(r));
     let imports = imports::Imports::collect(body);
     let classes = types::Classes::collect(body, &imports);
     let facts = effects::analyse(body, text, &index, &imports);
@@ -498,13 +510,7 @@ fn read_functions(
     for f in defs {
         let fname = f.name.as_str();
         let line = line_of(f);
-        if let Some(first) = seen.get(fname) {
-            diags.push(Diagnostic::new(
-                Severity::Info,
-                "redefined-function",
-                format!("`{fname}` is defined again at line {line}; the first definition (line {first}) is the one imported"),
-                location(file, Some(line)),
-            ));
+        if seen.contains_key(fname) {
             continue;
         }
         seen.insert(fname, line);
@@ -513,6 +519,29 @@ fn read_functions(
             None => !fname.starts_with('_'),
         };
         if !public {
+            continue;
+        }
+        let defined: &[usize] = lines_of.get(fname).map(Vec::as_slice).unwrap_or(&[]);
+        let also = rebound.get(fname).copied();
+        if defined.len() > 1 || also.is_some() {
+            let mut at: Vec<String> = defined.iter().map(|l| format!("line {l}")).collect();
+            if let Some(l) = also {
+                at.push(format!("line {l} (assigned or imported)"));
+            }
+            diags.push(
+                Diagnostic::new(
+                    Severity::Warning,
+                    "redefined-function",
+                    format!(
+                        "`{fname}` is bound more than once ({}): the worker calls whatever the last \
+                         binding is, which its effects and undo cannot be inferred from; it is not \
+                         imported",
+                        at.join(", ")
+                    ),
+                    location(file, Some(line)),
+                )
+                .with_help("give each function its own name"),
+            );
             continue;
         }
         let p = &f.parameters;
@@ -675,6 +704,69 @@ fn module_functions<'a>(body: &'a [Stmt], out: &mut Vec<&'a StmtFunctionDef>, de
                 module_functions(&t.finalbody, out, depth + 1);
             }
             _ => {}
+        }
+    }
+}
+
+/// Names bound at module level other than by `def` (assignments, imports, `for` and `with`
+/// targets, classes), in the blocks [`module_functions`] looks into, with a line of each.
+fn module_bindings(
+    body: &[Stmt],
+    out: &mut HashMap<String, usize>,
+    depth: usize,
+    line_of: &dyn Fn(&dyn Ranged) -> usize,
+) {
+    if depth > 64 {
+        return;
+    }
+    fn names(e: &Expr, into: &mut Vec<String>) {
+        match e {
+            Expr::Name(n) => into.push(n.id.as_str().to_string()),
+            Expr::Tuple(t) => t.elts.iter().for_each(|e| names(e, into)),
+            Expr::List(l) => l.elts.iter().for_each(|e| names(e, into)),
+            Expr::Starred(s) => names(&s.value, into),
+            _ => {}
+        }
+    }
+    for s in body {
+        let mut bound = Vec::new();
+        match s {
+            Stmt::Assign(a) => a.targets.iter().for_each(|t| names(t, &mut bound)),
+            Stmt::AnnAssign(a) if a.value.is_some() => names(&a.target, &mut bound),
+            Stmt::AugAssign(a) => names(&a.target, &mut bound),
+            Stmt::For(f) => names(&f.target, &mut bound),
+            Stmt::With(w) => w
+                .items
+                .iter()
+                .filter_map(|i| i.optional_vars.as_deref())
+                .for_each(|v| names(v, &mut bound)),
+            Stmt::ClassDef(c) => bound.push(c.name.as_str().to_string()),
+            Stmt::Import(i) => i.names.iter().for_each(|a| {
+                let n = a.asname.as_ref().unwrap_or(&a.name).as_str();
+                bound.push(n.split('.').next().unwrap_or(n).to_string());
+            }),
+            Stmt::ImportFrom(i) => i.names.iter().for_each(|a| {
+                bound.push(a.asname.as_ref().unwrap_or(&a.name).as_str().to_string())
+            }),
+            Stmt::If(i) => {
+                module_bindings(&i.body, out, depth + 1, line_of);
+                for c in &i.elif_else_clauses {
+                    module_bindings(&c.body, out, depth + 1, line_of);
+                }
+            }
+            Stmt::Try(t) => {
+                module_bindings(&t.body, out, depth + 1, line_of);
+                for h in &t.handlers {
+                    let ruff_python_ast::ExceptHandler::ExceptHandler(h) = h;
+                    module_bindings(&h.body, out, depth + 1, line_of);
+                }
+                module_bindings(&t.orelse, out, depth + 1, line_of);
+                module_bindings(&t.finalbody, out, depth + 1, line_of);
+            }
+            _ => {}
+        }
+        for n in bound {
+            out.entry(n).or_insert_with(|| line_of(s));
         }
     }
 }
