@@ -538,3 +538,30 @@ fn ir_of_cli(args: &[&str]) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// A delete 60 helper calls down (and 2,000) is found: facts used to be carried up at most 50
+/// calls, and the tool came out read-only with high confidence.
+#[test]
+fn a_long_chain_of_helpers_is_followed_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in [60usize, 2000] {
+        let mut text = String::from("import os\n\n");
+        for i in 0..n {
+            text.push_str(&format!("def _g{i}(p):\n    _g{}(p)\n\n", i + 1));
+        }
+        text.push_str(&format!(
+            "def _g{n}(p):\n    os.remove(p)\n\ndef tool(p: str) -> None:\n    _g0(p)\n"
+        ));
+        let file = dir.path().join(format!("chain{n}.py"));
+        std::fs::write(&file, text).unwrap();
+        let lowered = driver::lower(&file, &Options::default()).unwrap();
+        let ir = report(&lowered, &Filter::default()).to_json();
+        let tool = cap(&ir, "tool");
+        assert!(
+            tool["effects"].to_string().contains("delete"),
+            "{n}: {}",
+            tool["effects"]
+        );
+        assert_ne!(undo_kind(tool), "none", "{n}: {tool}");
+    }
+}
