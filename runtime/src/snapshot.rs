@@ -1103,24 +1103,29 @@ pub(crate) fn restore(
 
 fn remove_any(parent: &Dir, name: &str, shown: &str) -> Result<(), String> {
     match parent.symlink_metadata(name) {
-        Ok(m) if m.is_dir() => match parent.remove_dir_all(name) {
-            // A read-only directory inside (a copy keeps a `0555` one): made writable, since it
-            // goes anyway, and removed again.
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                loosen(parent, name);
-                parent.remove_dir_all(name).map_err(|e| io(shown, e))
-            }
-            done => done.map_err(|e| io(shown, e)),
-        },
+        Ok(m) if m.is_dir() => remove_tree(parent, name.as_ref()).map_err(|e| io(shown, e)),
         Ok(_) => parent.remove_file(name).map_err(|e| io(shown, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io(shown, e)),
     }
 }
 
+/// Removes the directory `parent/name` and everything in it. A read-only directory inside (a
+/// copy keeps a `0555` one) is made writable, since it goes anyway, and the removal retried:
+/// every removal of a tree in a restore comes here.
+fn remove_tree(parent: &Dir, name: &Path) -> std::io::Result<()> {
+    match parent.remove_dir_all(name) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            loosen(parent, name);
+            parent.remove_dir_all(name)
+        }
+        done => done,
+    }
+}
+
 /// Gives the owner write and search permission on `parent/name` and every directory below it
 /// (never through a link), so that the tree can be removed. Errors are left to the removal.
-fn loosen(parent: &Dir, name: &str) {
+fn loosen(parent: &Dir, name: &Path) {
     let Ok(m) = parent.symlink_metadata(name) else {
         return;
     };
@@ -1138,9 +1143,7 @@ fn loosen(parent: &Dir, name: &str) {
     let Ok(entries) = dir.entries() else { return };
     for entry in entries.flatten() {
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            if let Some(n) = entry.file_name().to_str() {
-                loosen(&dir, n);
-            }
+            loosen(&dir, Path::new(&entry.file_name()));
         }
     }
 }
@@ -1163,7 +1166,7 @@ fn put_in(parent: &Dir, name: &str, n: &Node, store: &Store, shown: &str) -> Res
         } => {
             if let Ok(m) = parent.symlink_metadata(name) {
                 if m.is_dir() {
-                    parent.remove_dir_all(name).map_err(|e| io(shown, e))?;
+                    remove_tree(parent, name.as_ref()).map_err(|e| io(shown, e))?;
                 }
             }
             write_blob(parent, name, sha256, (*mode, *owner), store, shown)
@@ -1226,7 +1229,7 @@ fn fill_dir(
         let n = name.to_string_lossy().into_owned();
         let sub = format!("{shown}/{n}");
         match dir.symlink_metadata(&name) {
-            Ok(m) if m.is_dir() => dir.remove_dir_all(&name).map_err(|e| io(&sub, e))?,
+            Ok(m) if m.is_dir() => remove_tree(dir, name.as_ref()).map_err(|e| io(&sub, e))?,
             Ok(_) => dir.remove_file(&name).map_err(|e| io(&sub, e))?,
             Err(_) => {}
         }
