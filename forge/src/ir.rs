@@ -342,4 +342,8 @@ pub enum PyEffect {
     SqlUnknown,
     /// Changes the process environment (`os.environ[...] = `, `os.putenv`).
     EnvWrite,
+    /// Runs code forge cannot read: `exec`/`eval`, a function picked by a name computed at run
+    /// time (`getattr(os, name)`), a module imported by a computed name, or a body too deep or
+    /// too large for forge to follow whole. It may do anything, so it fails closed.
+    Unseen,
 }

@@ -565,3 +565,291 @@ fn a_long_chain_of_helpers_is_followed_to_its_end() {
         assert_ne!(undo_kind(tool), "none", "{n}: {tool}");
     }
 }
+
+fn ir_of_text(name: &str, text: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    report(
+        &driver::lower(&file, &Options::default()).unwrap(),
+        &Filter::default(),
+    )
+    .to_json()
+}
+
+/// Calls reached other ways than by their name at the call — a star import, an alias, `getattr`
+/// with a literal, an import by a literal name — are the calls they stand for, planned as
+/// precisely; a function passed on as a value gets arguments forge does not see
+/// (irreversible); code picked at run time (`exec`, `getattr(os, op)`, an import by a computed
+/// name, `globals()[name]`) may do anything (irreversible, low confidence). Each of these came
+/// out `read` / `none (high)` before: served read-only, run without a snapshot or leave.
+#[test]
+fn hidden_calls_are_resolved_or_fail_closed() {
+    let ir = ir_of_text(
+        "hidden.py",
+        r#"
+import os
+import shutil
+import importlib
+import sys
+import threading
+import errno
+from os import *
+from shutil import *
+
+rm_alias = os.remove
+
+def star_remove(path: str) -> None:
+    remove(path)
+
+def star_rmtree(path: str) -> None:
+    rmtree(path)
+
+def module_alias(path: str) -> None:
+    rm_alias(path)
+
+def local_alias(path: str) -> None:
+    f = os.remove
+    f(path)
+
+def module_as_local(path: str) -> None:
+    o = os
+    o.remove(path)
+
+def getattr_literal(path: str) -> None:
+    getattr(os, "remove")(path)
+
+def getattr_alias(path: str) -> None:
+    f = getattr(shutil, "rmtree")
+    f(path)
+
+def dunder_import(path: str) -> None:
+    __import__("os").remove(path)
+
+def importlib_literal(path: str) -> None:
+    importlib.import_module("os").remove(path)
+
+def passed_to_map(paths: list) -> None:
+    list(map(os.remove, paths))
+
+def thread_target(path: str) -> None:
+    threading.Thread(target=shutil.rmtree, args=(path,)).start()
+
+def dict_dispatch(path: str) -> None:
+    ops = {"rm": os.remove}
+    ops["rm"](path)
+
+def getattr_computed(path: str, op: str) -> None:
+    getattr(os, op)(path)
+
+def exec_code(path: str) -> None:
+    exec("import os; os.remove(" + repr(path) + ")")
+
+def eval_alias(expr: str) -> None:
+    f = eval
+    f(expr)
+
+def import_computed(path: str, name: str) -> None:
+    importlib.import_module(name).remove(path)
+
+def globals_lookup(path: str, name: str) -> None:
+    globals()[name](path)
+
+def modules_getattr(path: str, name: str) -> None:
+    getattr(sys.modules[__name__], name)(path)
+
+def data_getattr(row: dict, field: str) -> str:
+    return getattr(row, field)
+
+def errno_lookup(code: str) -> int:
+    return getattr(errno, code)
+
+def lambda_parameter_shadows(path: str) -> None:
+    rm = os.remove
+    g = lambda rm: rm(path)
+    g(print)
+
+def reads(path: str) -> list:
+    return sorted(os.listdir(path), key=len)
+"#,
+    );
+    for name in [
+        "star_remove",
+        "star_rmtree",
+        "module_alias",
+        "local_alias",
+        "module_as_local",
+        "getattr_literal",
+        "getattr_alias",
+        "dunder_import",
+        "importlib_literal",
+    ] {
+        let c = cap(&ir, name);
+        assert_eq!(undo_kind(c), "file_snapshot", "{name}: {c}");
+        assert_eq!(paths(c), ["$args.path"], "{name}: {c}");
+        assert!(c["effects"].to_string().contains("delete"), "{name}: {c}");
+    }
+    for name in ["passed_to_map", "thread_target", "dict_dispatch"] {
+        let c = cap(&ir, name);
+        assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
+        assert!(c["effects"].to_string().contains("delete"), "{name}: {c}");
+        assert!(
+            c["undo"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("does not come from the function's parameters"),
+            "{name}: {c}"
+        );
+    }
+    for (name, shown) in [
+        ("getattr_computed", "`getattr(os, …)` at line 54"),
+        ("exec_code", "`exec` at line 57"),
+        ("eval_alias", "`eval` at line 60"),
+        ("import_computed", "`importlib.import_module(…)` at line 64"),
+        ("globals_lookup", "`globals()[…]` at line 67"),
+        ("modules_getattr", "`getattr(sys.modules[…], …)` at line 70"),
+    ] {
+        let c = cap(&ir, name);
+        assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
+        assert_eq!(c["undo"]["confidence"], "low", "{name}: {c}");
+        assert_eq!(c["effects"], json!(["execute"]), "{name}: {c}");
+        assert_eq!(
+            c["annotations"]["readOnlyHint"],
+            json!(false),
+            "{name}: {c}"
+        );
+        let reason = c["undo"]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("runs code forge cannot read") && reason.contains(shown),
+            "{name}: {reason}"
+        );
+    }
+    // Data, not calls: still reads.
+    for name in [
+        "data_getattr",
+        "errno_lookup",
+        "lambda_parameter_shadows",
+        "reads",
+    ] {
+        let c = cap(&ir, name);
+        assert_eq!(undo_kind(c), "none", "{name}: {c}");
+        assert!(!c["effects"].to_string().contains("execute"), "{name}: {c}");
+    }
+}
+
+/// What forge does not read whole fails closed: a body nested deeper than its walks go, more
+/// effects than it counts. Before, both came out read-only or planned from what was counted.
+#[test]
+fn code_too_deep_or_too_large_to_read_whole_fails_closed() {
+    let mut inner = String::from("os.remove(path)");
+    for _ in 0..250 {
+        inner = format!("[{inner}]");
+    }
+    let mut many = String::new();
+    for _ in 0..1005 {
+        many.push_str("    open(path)\n");
+    }
+    let ir = ir_of_text(
+        "big.py",
+        &format!(
+            "import os\n\ndef deep(path: str) -> None:\n    x = {inner}\n\ndef many(path: str) -> None:\n{many}    os.system(path)\n\ndef shallow(path: str) -> None:\n    os.remove(path)\n"
+        ),
+    );
+    let deep = cap(&ir, "deep");
+    assert_eq!(undo_kind(deep), "irreversible", "{deep}");
+    assert!(
+        deep["undo"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("nested deeper than 200 levels"),
+        "{deep}"
+    );
+    let many = cap(&ir, "many");
+    assert_eq!(undo_kind(many), "irreversible", "{many}");
+    assert!(
+        many["undo"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("more than 1000 calls with effects"),
+        "{many}"
+    );
+    assert_eq!(undo_kind(cap(&ir, "shallow")), "file_snapshot");
+}
+
+/// A module's own decorator may make a function stricter than its code, never looser: read-only
+/// over an `os.remove`, a snapshot over a `subprocess.run`, `readOnlyHint` over a delete are
+/// dropped with an `unsafe-override` warning naming the code; the project's forge.toml may.
+#[test]
+fn a_decorator_cannot_make_a_function_looser_than_its_code() {
+    let text = r#"
+import os, subprocess
+from mytools import capability
+
+@capability(effects=["read"])
+def clean(path: str) -> None:
+    os.remove(path)
+
+@capability(undo={"kind": "file_snapshot", "paths": ["$args.path"]})
+def deploy(path: str) -> None:
+    subprocess.run(["deploy", path])
+
+@capability(annotations={"readOnlyHint": True})
+def hint(path: str) -> None:
+    os.remove(path)
+
+@capability(effects=["update", "filesystem"], undo={"kind": "file_snapshot", "paths": ["$args.path"]})
+def rotate(path: str) -> None:
+    _native(path)
+
+@capability(irreversible="ships it")
+def ship(path: str) -> None:
+    os.remove(path)
+"#;
+    let ir = ir_of_text("deco.py", text);
+    let clean = cap(&ir, "clean");
+    assert_eq!(clean["effects"], json!(["delete", "filesystem"]), "{clean}");
+    assert_eq!(undo_kind(clean), "file_snapshot", "{clean}");
+    let deploy = cap(&ir, "deploy");
+    assert_eq!(undo_kind(deploy), "irreversible", "{deploy}");
+    assert_eq!(
+        cap(&ir, "hint")["annotations"]["readOnlyHint"],
+        json!(false)
+    );
+    // Stricter than the code: applied.
+    assert_eq!(undo_kind(cap(&ir, "rotate")), "file_snapshot");
+    assert_eq!(cap(&ir, "ship")["undo"]["reason"], "ships it");
+    let d = diagnostics(&ir);
+    for name in ["clean", "deploy", "hint"] {
+        assert!(
+            d.iter().any(|m| m.starts_with("unsafe-override")
+                && m.contains(&format!("`{name}`"))
+                && m.contains("at line")),
+            "{name}: {d:?}"
+        );
+    }
+    assert_eq!(
+        d.iter()
+            .filter(|m| m.starts_with("unsafe-override"))
+            .count(),
+        3,
+        "{d:?}"
+    );
+
+    // The project's forge.toml is the operator's word: it may.
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("deco.py");
+    std::fs::write(&module, text).unwrap();
+    let config = dir.path().join("forge.toml");
+    std::fs::write(&config, "[operations.clean]\neffects = [\"read\"]\n").unwrap();
+    let after = ir_of_cli(&[
+        "inspect",
+        module.to_str().unwrap(),
+        "--format",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let clean = cap(&after, "clean");
+    assert_eq!(clean["effects"], json!(["read"]), "{clean}");
+    assert_eq!(undo_kind(clean), "none", "{clean}");
+}

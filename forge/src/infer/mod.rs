@@ -36,7 +36,10 @@ pub fn infer(ir: &mut Ir, overrides: &Overrides) -> Vec<Diagnostic> {
     }
     let names = overrides::NameTable::new(&ir.capabilities);
     for i in 0..ir.capabilities.len() {
-        let ext = overrides::from_extensions(&ir.capabilities[i], &mut diags);
+        let mut ext = overrides::from_extensions(&ir.capabilities[i], &mut diags);
+        if let Some(o) = &mut ext {
+            overrides::vet_decorator(&ir.capabilities[i], o, &mut diags);
+        }
         let project = overrides.for_capability(&ir.capabilities[i]).cloned();
         for o in [ext, project].into_iter().flatten() {
             overrides::apply(&mut ir.capabilities[i], &o, &names, &mut diags);

@@ -150,6 +150,96 @@ pub(crate) fn from_extensions(cap: &Capability, _diags: &mut [Diagnostic]) -> Op
     })
 }
 
+/// A Python module's own `@capability` decorator may make a function's plan stricter, never
+/// looser than its code shows: the module is untrusted input, and a decorator that calls a
+/// function with `os.remove` in it read-only (or turns an irreversible call into one that runs
+/// without leave) would take it past the gate unrecorded. Only the project's `forge.toml` (the
+/// operator's word) may do that. What would loosen is dropped, with a warning naming the code.
+pub(crate) fn vet_decorator(cap: &Capability, o: &mut OpOverride, diags: &mut Vec<Diagnostic>) {
+    if cap.binding.python().is_none() {
+        return;
+    }
+    let mutating = cap.effects.iter().any(|e| e.is_mutating());
+    let plan = cap.undo.as_ref();
+    let shown = plan
+        .and_then(|p| p.evidence.first().cloned().or_else(|| p.reason.clone()))
+        .unwrap_or_default();
+    let mut refused: Vec<&str> = Vec::new();
+    if mutating {
+        if let Some(e) = &o.effects {
+            let names: Vec<&str> = match e {
+                Value::String(s) => s.split(',').map(str::trim).collect(),
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            let declared_mutating = names
+                .iter()
+                .filter_map(|n| Effect::parse(n))
+                .any(|e| e.is_mutating());
+            if !declared_mutating {
+                o.effects = None;
+                refused.push("effects");
+            }
+        }
+        if let Some(a) = &mut o.annotations {
+            let before = a.len();
+            a.retain(|k, v| {
+                !matches!(
+                    (k.as_str(), *v),
+                    ("readOnlyHint", true) | ("destructiveHint", false)
+                )
+            });
+            if a.len() != before {
+                refused.push("annotations");
+            }
+        }
+    }
+    let irreversible = plan.is_some_and(|p| p.kind == UndoKind::Irreversible);
+    if irreversible {
+        let loosens = o.undo.as_ref().is_some_and(|u| {
+            let kind = match u {
+                Value::String(s) => Some(s.as_str()),
+                Value::Object(m) => m.get("kind").and_then(Value::as_str),
+                _ => None,
+            };
+            kind != Some("irreversible")
+        });
+        if loosens {
+            o.undo = None;
+            refused.push("undo");
+        }
+    }
+    if refused.is_empty() {
+        return;
+    }
+    let location = o.origin.clone().unwrap_or(Location {
+        file: cap.source.file.clone(),
+        pointer: cap.source.pointer.clone(),
+        line: cap.source.line,
+    });
+    diags.push(
+        Diagnostic::new(
+            Severity::Warning,
+            "unsafe-override",
+            format!(
+                "`{}`: its @capability decorator sets {} looser than its code shows{}; a module cannot vouch for itself, so forge keeps what it found",
+                cap.name,
+                refused.join(" and "),
+                if shown.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({shown})")
+                }
+            ),
+            location,
+        )
+        .with_help(format!(
+            "if the decorator is right, say so in the project's forge.toml: [operations.{}]",
+            cap.name
+        )),
+    );
+}
+
 fn bad(diags: &mut Vec<Diagnostic>, o: &OpOverride, cap: &Capability, message: String) {
     let location = o.origin.clone().unwrap_or(Location {
         file: cap.source.file.clone(),

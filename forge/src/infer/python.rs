@@ -7,6 +7,7 @@
 //! | file writes, deletes, moves, directories, each on a path from parameters | `update`/`delete`/`create` + `filesystem` | `file_snapshot` over those parameters |
 //! | a file change on a path not from a parameter | as above | `irreversible`, naming the call |
 //! | processes, network writes, mail, environment changes | `execute` + `process`/`network`/`environment` | `irreversible`, naming the call |
+//! | code forge cannot read (`exec`, `getattr(os, op)`, a computed import, a body too deep or too large) | `execute` | `irreversible`, low confidence |
 //! | database writes, or SQL whose text is not a literal | `update` + `database` | `inverse` when `create_x`/`add_x` has a `delete_x`/`remove_x` in the module, else `irreversible` |
 //!
 //! Precision first: one change the plan cannot reverse makes the whole call irreversible, so
@@ -39,6 +40,7 @@ fn effects_of(e: PyEffect) -> &'static [Effect] {
         PyEffect::SqlRead => &[Effect::Read, Effect::Database],
         PyEffect::SqlWrite | PyEffect::SqlUnknown => &[Effect::Update, Effect::Database],
         PyEffect::EnvWrite => &[Effect::Update, Effect::Environment],
+        PyEffect::Unseen => &[Effect::Execute],
     }
 }
 
@@ -91,6 +93,7 @@ fn verb(e: PyEffect) -> &'static str {
         PyEffect::SqlWrite => "writes a database",
         PyEffect::SqlUnknown => "runs SQL whose text is not a literal",
         PyEffect::EnvWrite => "changes the environment",
+        PyEffect::Unseen => "runs code forge cannot read",
     }
 }
 
@@ -158,6 +161,12 @@ fn plan_for(changes: &[&PyFact], pair: Option<UndoPlan>) -> UndoPlan {
                     .join(", "),
                 said(b)
             )
+        } else if b.effect == PyEffect::Unseen {
+            format!(
+                "{} ({}): it may change anything, so forge cannot plan its undo (if you know what it does, say so in forge.toml `[operations.<function>]`)",
+                verb(b.effect),
+                said(b)
+            )
         } else if is_file_change(b.effect) {
             format!(
                 "{} whose path does not come from the function's parameters ({}), so forge cannot say which files to keep",
@@ -171,7 +180,13 @@ fn plan_for(changes: &[&PyFact], pair: Option<UndoPlan>) -> UndoPlan {
                 said(b)
             )
         };
-        let mut p = UndoPlan::irreversible(why, Confidence::High);
+        // Code forge could not read leaves the effects themselves in doubt.
+        let confidence = if changes.iter().any(|f| f.effect == PyEffect::Unseen) {
+            Confidence::Low
+        } else {
+            Confidence::High
+        };
+        let mut p = UndoPlan::irreversible(why, confidence);
         p.evidence = changes.iter().map(|f| said(f)).collect();
         return p;
     }

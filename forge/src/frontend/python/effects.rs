@@ -24,12 +24,16 @@
 //! | `os.environ[k] = v`, `del os.environ[k]`, `os.environ.update/pop/setdefault/clear`, `os.putenv/unsetenv` | EnvWrite             | the key / argument       |
 //! | `.to_csv/.to_json/.to_parquet/…`, `.savefig`, `.save(path)`, `numpy.save*`, `torch.save`, `joblib.dump` | FileWrite       | the path argument        |
 //! | a module function `helper(...)` (also passed as an argument, `submit(helper, p)`) | the callee's facts, `via` the callee (the deepest one kept), line of the call | callee params mapped through the arguments |
+//! | any call above reached through `from m import *`, an alias (`rm = os.remove`, `o = os`), `getattr(m, "literal")`, `__import__("m")`, `importlib.import_module("m")` | as the call it stands for | as the call |
+//! | a function of an import used as a value, not called (`map(os.remove, ps)`, `target=shutil.rmtree`) | as the call, with no arguments | none (irreversible) |
+//! | `exec`/`eval`/`runpy`, `getattr` by a computed name on a module of [`EFFECT_MODULES`] or a namespace, an import by a computed name, `globals()[name](…)`; nesting past [`MAX_DEPTH`]; more than [`MAX_FACTS`] facts or a propagation cut short | Unseen | none |
 //!
 //! Parameter flow: a local derives from the union of the parameters named (through other
 //! locals) by whatever was assigned to it, anywhere in the body (the body is walked twice, so
 //! loops see later assignments; flows only grow). Nested `def`/`lambda`/`class` bodies are walked
 //! for calls with their own parameters shadowing. Walks stop 200 levels deep; facts are capped at
-//! 1,000 per function; propagation runs to a fixpoint of at most 50 rounds.
+//! 1,000 per function; propagation runs to a fixpoint (a round per function, within a budget).
+//! Every one of those caps fails closed: what it cuts off is an Unseen fact.
 //!
 //! Escapes: a snapshot of the paths the parameters name covers the target only when the target
 //! lies inside one of them. For the path effects (reads, writes, deletes, moves) `escapes` lists
@@ -194,11 +198,13 @@ pub(crate) fn analyse(
         by_name,
         global_kinds: HashMap::new(),
         global_consts: HashMap::new(),
+        global_aliases: HashMap::new(),
         db: module_db(body, 0),
     };
-    let (global_kinds, global_consts) = globals(&module, body);
+    let (global_kinds, global_consts, global_aliases) = globals(&module, body);
     module.global_kinds = global_kinds;
     module.global_consts = global_consts;
+    module.global_aliases = global_aliases;
 
     let mut facts: Vec<BTreeSet<Fact>> = Vec::with_capacity(module.funcs.len());
     let mut sites: Vec<Vec<CallSite>> = Vec::with_capacity(module.funcs.len());
@@ -318,8 +324,105 @@ struct Module<'a> {
     global_kinds: HashMap<String, Kind>,
     /// Module-level names bound to one string literal (`SQL = "SELECT ..."`); `None`: several.
     global_consts: HashMap<String, Option<Rc<str>>>,
+    /// Module-level names bound to a function or module of an import (`rm = os.remove`).
+    global_aliases: Aliases,
     /// The DB-API module the module imports, if any (`sqlite3`).
     db: Option<&'static str>,
+}
+
+/// A value an alias may be bound to: a name, an attribute chain, or a call that imports
+/// (`importlib.import_module("os")`, `getattr(os, "remove")`); never a call's result in general.
+fn aliasable(e: &Expr) -> bool {
+    let mut cur = e;
+    while let Expr::Attribute(a) = cur {
+        cur = &a.value;
+    }
+    matches!(cur, Expr::Name(_) | Expr::Call(_))
+}
+
+/// An expression in short, for evidence: names and attributes as written, calls and subscripts
+/// with their arguments left out (`sys.modules[…].__dict__[…]`, `globals()[…]`).
+fn sketch(e: &Expr) -> String {
+    let mut suffix: Vec<String> = Vec::new();
+    let mut cur = e;
+    for _ in 0..16 {
+        match cur {
+            Expr::Attribute(a) => {
+                suffix.push(format!(".{}", a.attr.as_str()));
+                cur = &a.value;
+            }
+            Expr::Subscript(x) => {
+                suffix.push("[…]".to_string());
+                cur = &x.value;
+            }
+            Expr::Call(c) => {
+                let bare = c.arguments.args.is_empty() && c.arguments.keywords.is_empty();
+                suffix.push(if bare { "()" } else { "(…)" }.to_string());
+                cur = &c.func;
+            }
+            Expr::Name(n) => {
+                return n.id.to_string() + &suffix.iter().rev().cloned().collect::<String>();
+            }
+            _ => break,
+        }
+    }
+    "…".to_string() + &suffix.iter().rev().cloned().collect::<String>()
+}
+
+/// Modules (and packages) with functions forge knows to change something: a function of one
+/// picked by a name computed at run time may be any of them.
+const EFFECT_MODULES: [&str; 34] = [
+    "os",
+    "shutil",
+    "subprocess",
+    "pathlib",
+    "socket",
+    "requests",
+    "httpx",
+    "aiohttp",
+    "urllib",
+    "smtplib",
+    "ftplib",
+    "telnetlib",
+    "http",
+    "sqlite3",
+    "aiosqlite",
+    "psycopg2",
+    "psycopg",
+    "pymysql",
+    "MySQLdb",
+    "mysql",
+    "duckdb",
+    "builtins",
+    "io",
+    "codecs",
+    "gzip",
+    "bz2",
+    "lzma",
+    "tarfile",
+    "zipfile",
+    "asyncio",
+    "pty",
+    "runpy",
+    "importlib",
+    "ctypes",
+];
+
+fn effect_module(q: &str) -> bool {
+    let top = q.split('.').next().unwrap_or(q);
+    EFFECT_MODULES.contains(&top)
+}
+
+/// The fact that says a function has more effects than were counted.
+fn overflow_fact(line: usize) -> Fact {
+    Fact {
+        line,
+        effect: E::Unseen,
+        call: format!("more than {MAX_FACTS} calls with effects (forge stopped counting)"),
+        params: Vec::new(),
+        escapes: Vec::new(),
+        via: None,
+    }
 }
 
 fn idx(i: usize) -> u32 {
@@ -444,13 +547,22 @@ fn module_db(body: &[Stmt], depth: usize) -> Option<&'static str> {
 }
 
 /// Module-level names: their kinds, and their string constants.
-type Globals = (HashMap<String, Kind>, HashMap<String, Option<Rc<str>>>);
+type Globals = (
+    HashMap<String, Kind>,
+    HashMap<String, Option<Rc<str>>>,
+    Aliases,
+);
+
+/// Names bound to a function or module of an import (`rm = os.remove`, `o = os`,
+/// `m = importlib.import_module("shutil")`): every qualified name each was bound to. A name also
+/// bound to something else may stand for any of them, so each is assumed.
+type Aliases = HashMap<String, BTreeSet<String>>;
 
 /// Kinds and string constants of module-level names.
 fn globals(m: &Module<'_>, body: &[Stmt]) -> Globals {
     let mut sc = Scope::new(m);
     sc.scan_globals(body, 0);
-    (sc.kinds, sc.consts)
+    (sc.kinds, sc.consts, sc.aliases)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,10 +680,28 @@ fn propagate(m: &Module<'_>, facts: &mut [BTreeSet<Fact>], sites: &[Vec<CallSite
                 };
                 for fact in new {
                     if budget == 0 {
+                        // What was not carried up may be what matters: every function that
+                        // calls another of the module fails closed.
+                        for (f, s) in sites.iter().enumerate() {
+                            if let (Some(first), Some(set)) = (s.first(), facts.get_mut(f)) {
+                                set.insert(Fact {
+                                    line: first.line,
+                                    effect: E::Unseen,
+                                    call: "calls too many for forge to follow (it stopped)"
+                                        .to_string(),
+                                    params: Vec::new(),
+                                    escapes: Vec::new(),
+                                    via: None,
+                                });
+                            }
+                        }
                         return;
                     }
                     budget -= 1;
                     if set.len() >= MAX_FACTS {
+                        if !set.iter().any(|f| f.effect == E::Unseen) {
+                            set.insert(overflow_fact(site.line));
+                        }
                         break;
                     }
                     let (params, mut escapes) = map_params(site, callee, fact);
@@ -1100,6 +1230,7 @@ struct Shadowed {
     flow: Option<Flow>,
     kind: Option<Kind>,
     konst: Option<Option<Rc<str>>>,
+    alias: Option<BTreeSet<String>>,
 }
 
 struct Scope<'m, 'a> {
@@ -1111,6 +1242,10 @@ struct Scope<'m, 'a> {
     consts: HashMap<String, Option<Rc<str>>>,
     /// Imports inside the function.
     local_imports: HashMap<String, String>,
+    /// Locals bound to a function or module of an import (at module level: the globals).
+    aliases: Aliases,
+    /// More facts than [`MAX_FACTS`] were found: the marker saying so is kept.
+    overflowed: bool,
     /// A DB-API module imported or connected to in the function.
     db: Option<&'static str>,
     /// Some `urllib.request.Request(...)` in the function sends data or a writing method.
@@ -1128,6 +1263,8 @@ impl<'m, 'a> Scope<'m, 'a> {
             kinds: HashMap::new(),
             consts: HashMap::new(),
             local_imports: HashMap::new(),
+            aliases: HashMap::new(),
+            overflowed: false,
             db: None,
             write_request: false,
             record: false,
@@ -1147,7 +1284,15 @@ impl<'m, 'a> Scope<'m, 'a> {
     }
 
     fn fact(&mut self, effect: PyEffect, call: impl Into<String>, line: usize, params: Flow) {
-        if !self.record || self.facts.len() >= MAX_FACTS {
+        if !self.record {
+            return;
+        }
+        if self.facts.len() >= MAX_FACTS {
+            // What is not counted may be what matters: the function fails closed.
+            if !self.overflowed {
+                self.overflowed = true;
+                self.facts.insert(overflow_fact(line));
+            }
             return;
         }
         let escapes = if is_path_effect(effect) {
@@ -1206,6 +1351,11 @@ impl<'m, 'a> Scope<'m, 'a> {
     }
 
     fn global_assign(&mut self, name: &str, value: &Expr) {
+        if aliasable(value) {
+            for q in self.refs_of(value) {
+                self.aliases.entry(name.to_string()).or_default().insert(q);
+            }
+        }
         if let Some(k) = self.kind_of(value, 0) {
             self.kinds.insert(name.to_string(), k);
         }
@@ -1216,27 +1366,18 @@ impl<'m, 'a> Scope<'m, 'a> {
     // -- names -------------------------------------------------------------------------------
 
     fn resolve(&self, e: &Expr) -> Resolved {
-        let mut parts: Vec<&str> = Vec::new();
+        if let Some(q) = self.refs_of(e).into_iter().next() {
+            return Resolved::Qualified(q);
+        }
         let mut cur = e;
         loop {
             match cur {
-                Expr::Attribute(a) => {
-                    parts.push(a.attr.as_str());
-                    cur = &a.value;
-                }
+                Expr::Attribute(a) => cur = &a.value,
                 Expr::Name(n) => {
-                    let head = n.id.as_str();
-                    if let Some(q) = self.local_imports.get(head) {
-                        let mut out = q.clone();
-                        for p in parts.iter().rev() {
-                            out.push('.');
-                            out.push_str(p);
-                        }
-                        return Resolved::Qualified(out);
-                    }
-                    if self.is_local(head) {
+                    if self.is_local(n.id.as_str()) {
                         return Resolved::Local;
                     }
+                    // Not imported: stays as written (`open`, a module function).
                     return self
                         .m
                         .imports
@@ -1248,20 +1389,137 @@ impl<'m, 'a> Scope<'m, 'a> {
         }
     }
 
-    /// An imported module (or something imported from one) and attributes on it.
-    fn module_ish(&self, e: &Expr) -> bool {
+    /// Every qualified name a name or attribute chain may stand for when it is rooted in an
+    /// import or an alias of one: `os.remove`, `rm` after `rm = os.remove`, `o.remove` after
+    /// `o = os`, `__import__("os").remove`, `importlib.import_module("os").remove`,
+    /// `getattr(os, "remove")`. Empty for anything else (a local value, a builtin, a literal).
+    fn refs_of(&self, e: &Expr) -> Vec<String> {
+        self.refs_at(e, 0)
+    }
+
+    fn refs_at(&self, e: &Expr, depth: usize) -> Vec<String> {
+        if depth > KIND_DEPTH {
+            return Vec::new();
+        }
+        let mut parts: Vec<&str> = Vec::new();
         let mut cur = e;
-        loop {
+        let heads = loop {
             match cur {
-                Expr::Attribute(a) => cur = &a.value,
-                Expr::Name(n) => {
-                    let id = n.id.as_str();
-                    return self.local_imports.contains_key(id)
-                        || (!self.is_local(id) && self.m.imports.get(id).is_some());
+                Expr::Attribute(a) => {
+                    parts.push(a.attr.as_str());
+                    cur = &a.value;
                 }
-                _ => return false,
+                Expr::Name(n) => break self.heads(n.id.as_str()),
+                Expr::Call(c) => break self.imported_by_call(c, depth + 1),
+                _ => return Vec::new(),
+            }
+        };
+        heads
+            .into_iter()
+            .map(|mut q| {
+                for p in parts.iter().rev() {
+                    q.push('.');
+                    q.push_str(p);
+                }
+                q
+            })
+            .collect()
+    }
+
+    /// What a bare name stands for through the imports and aliases (see [`Scope::refs_of`]).
+    fn heads(&self, name: &str) -> Vec<String> {
+        if let Some(q) = self.local_imports.get(name) {
+            return vec![q.clone()];
+        }
+        if let Some(qs) = self.aliases.get(name) {
+            return qs.iter().cloned().collect();
+        }
+        if self.is_local(name) {
+            return Vec::new();
+        }
+        if let Some(qs) = self.m.global_aliases.get(name) {
+            return qs.iter().cloned().collect();
+        }
+        self.m
+            .imports
+            .get(name)
+            .map(|q| vec![q.to_string()])
+            .unwrap_or_default()
+    }
+
+    /// The module an import by a literal name returns (`__import__("os")`,
+    /// `importlib.import_module("os.path")`), or what `getattr(<import>, "name")` is.
+    fn imported_by_call(&self, c: &ExprCall, depth: usize) -> Vec<String> {
+        let args = Args::of(&c.arguments);
+        if self.builtin(&c.func, "__import__") {
+            // `__import__("os.path")` returns the top package, `os`.
+            return args
+                .get(0, &["name"])
+                .and_then(|a| self.literal(a))
+                .map(|n| vec![n.split('.').next().unwrap_or_default().to_string()])
+                .unwrap_or_default();
+        }
+        if self
+            .refs_at(&c.func, depth)
+            .iter()
+            .any(|q| q == "importlib.import_module")
+        {
+            return args
+                .get(0, &["name"])
+                .and_then(|a| self.literal(a))
+                .filter(|n| !n.starts_with('.'))
+                .map(|n| vec![n.to_string()])
+                .unwrap_or_default();
+        }
+        if self.builtin(&c.func, "getattr") {
+            if let (Some(obj), Some(name)) = (args.get(0, &[]), args.get(1, &[])) {
+                if let Some(attr) = self.literal(name) {
+                    return self
+                        .refs_at(obj, depth)
+                        .into_iter()
+                        .map(|q| format!("{q}.{attr}"))
+                        .collect();
+                }
             }
         }
+        Vec::new()
+    }
+
+    /// `e` is the builtin `name`: a bare name the module does not bind otherwise.
+    fn builtin(&self, e: &Expr, name: &str) -> bool {
+        matches!(e, Expr::Name(n) if n.id.as_str() == name) && self.unbound(name)
+    }
+
+    /// A bare name neither local, imported, aliased nor a function of the module.
+    fn unbound(&self, name: &str) -> bool {
+        !self.is_local(name)
+            && !self.local_imports.contains_key(name)
+            && !self.aliases.contains_key(name)
+            && !self.m.global_aliases.contains_key(name)
+            && self.m.imports.get(name).is_none()
+            && !self.m.by_name.contains_key(name)
+    }
+
+    /// A namespace looked names up in at run time: `globals()`, `locals()`, `vars(…)`,
+    /// `sys.modules` (and an entry of it), anything's `__dict__`.
+    fn namespace(&self, e: &Expr) -> bool {
+        let mut e = e;
+        while let Expr::Subscript(x) = e {
+            e = &x.value;
+        }
+        match e {
+            Expr::Call(c) => ["globals", "locals", "vars"]
+                .iter()
+                .any(|n| self.builtin(&c.func, n)),
+            Expr::Attribute(a) if a.attr.as_str() == "__dict__" => true,
+            _ => self.refs_of(e).iter().any(|q| q == "sys.modules"),
+        }
+    }
+
+    /// An imported module (or something imported from one) and attributes on it, also through
+    /// an alias.
+    fn module_ish(&self, e: &Expr) -> bool {
+        !self.refs_of(e).is_empty()
     }
 
     fn module_function(&self, name: &str) -> Option<u32> {
@@ -1988,6 +2246,7 @@ impl<'m, 'a> Scope<'m, 'a> {
         depth: usize,
     ) {
         if depth > MAX_DEPTH {
+            self.too_deep(target.start());
             return;
         }
         match target {
@@ -2120,11 +2379,13 @@ impl<'m, 'a> Scope<'m, 'a> {
                 let flow = self.flow.insert(name.to_string(), Flow::new());
                 let kind = self.kinds.remove(name);
                 let konst = self.consts.remove(name);
+                let alias = self.aliases.remove(name);
                 saved.push(Shadowed {
                     name: name.to_string(),
                     flow,
                     kind,
                     konst,
+                    alias,
                 });
             }
         }
@@ -2149,6 +2410,14 @@ impl<'m, 'a> Scope<'m, 'a> {
                     self.kinds.remove(&s.name);
                 }
             }
+            match s.alias {
+                Some(a) => {
+                    self.aliases.insert(s.name.clone(), a);
+                }
+                None => {
+                    self.aliases.remove(&s.name);
+                }
+            }
             match s.konst {
                 Some(c) => {
                     self.consts.insert(s.name, c);
@@ -2170,6 +2439,9 @@ impl<'m, 'a> Scope<'m, 'a> {
 
     fn stmts(&mut self, body: &[Stmt], depth: usize) {
         if depth > MAX_DEPTH {
+            if let Some(s) = body.first() {
+                self.too_deep(s.start());
+            }
             return;
         }
         for s in body {
@@ -2227,7 +2499,18 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
             }
             Stmt::Assign(a) => {
-                self.expr(&a.value, d);
+                match a.targets.as_slice() {
+                    // `rm = os.remove`: calls of `rm` are calls of `os.remove`.
+                    [Expr::Name(n)] if aliasable(&a.value) && self.module_ish(&a.value) => {
+                        for q in self.refs_of(&a.value) {
+                            self.aliases.entry(n.id.to_string()).or_default().insert(q);
+                        }
+                        if let Expr::Call(c) = &*a.value {
+                            self.expr_call(c, d, true);
+                        }
+                    }
+                    _ => self.expr(&a.value, d),
+                }
                 for t in &a.targets {
                     self.target_exprs(t, d);
                     self.assign(t, &a.value, d);
@@ -2374,6 +2657,7 @@ impl<'m, 'a> Scope<'m, 'a> {
 
     fn pattern(&mut self, p: &Pattern, fl: &Flow, depth: usize) {
         if depth > MAX_DEPTH {
+            self.too_deep(p.start());
             return;
         }
         let d = depth + 1;
@@ -2430,20 +2714,16 @@ impl<'m, 'a> Scope<'m, 'a> {
 
     fn expr(&mut self, e: &Expr, depth: usize) {
         if depth > MAX_DEPTH {
+            self.too_deep(e.start());
             return;
         }
         let d = depth + 1;
         match e {
-            Expr::Call(c) => {
-                self.call(c);
-                self.expr(&c.func, d);
-                for a in c.arguments.args.iter() {
-                    self.expr(a, d);
-                }
-                for k in c.arguments.keywords.iter() {
-                    self.expr(&k.value, d);
-                }
-            }
+            Expr::Call(c) => self.expr_call(c, d, false),
+            // A function of an import used as a value (`rm = os.remove` passed on,
+            // `map(os.remove, paths)`, `{"rm": shutil.rmtree}`): called later with arguments
+            // forge does not see.
+            Expr::Name(_) | Expr::Attribute(_) if self.reference(e) => {}
             Expr::Named(n) => {
                 self.expr(&n.value, d);
                 self.assign(&n.target, &n.value, d);
@@ -2489,6 +2769,83 @@ impl<'m, 'a> Scope<'m, 'a> {
         }
     }
 
+    /// A call and what is inside it; `called`: its result is called at once (`getattr(os,
+    /// "remove")(p)`, `__import__("os").remove(p)`), which the outer call resolves.
+    fn expr_call(&mut self, c: &ExprCall, d: usize, called: bool) {
+        if d > MAX_DEPTH {
+            self.too_deep(c.start());
+            return;
+        }
+        self.call(c, called);
+        // The callee: an attribute chain holds no call but at its root.
+        let mut root = &*c.func;
+        while let Expr::Attribute(a) = root {
+            root = &a.value;
+        }
+        match root {
+            Expr::Name(_) => {}
+            Expr::Call(inner) => self.expr_call(inner, d + 1, true),
+            other => self.expr(other, d),
+        }
+        for a in c.arguments.args.iter() {
+            self.expr(a, d);
+        }
+        for k in c.arguments.keywords.iter() {
+            self.expr(&k.value, d);
+        }
+    }
+
+    /// Marks a function whose body nests deeper than the walks go: what lies below is not
+    /// read, so it fails closed.
+    fn too_deep(&mut self, at: TextSize) {
+        let line = self.line(at);
+        self.fact(
+            E::Unseen,
+            format!("code nested deeper than {MAX_DEPTH} levels"),
+            line,
+            Flow::new(),
+        );
+    }
+
+    /// `e` (a name or attribute chain used as a value) is a function of an import forge knows:
+    /// its effect is recorded with no parameter for its target (it gets whatever it is called
+    /// with later). `exec`/`eval` so used run code forge cannot see.
+    fn reference(&mut self, e: &Expr) -> bool {
+        let line = self.line(e.start());
+        let none = Args { pos: &[], kw: &[] };
+        let mut refs = self.refs_of(e);
+        if refs.is_empty() {
+            let Expr::Name(n) = e else {
+                return false;
+            };
+            let name = n.id.as_str();
+            if !self.unbound(name) {
+                return false;
+            }
+            if matches!(name, "exec" | "eval") {
+                self.fact(E::Unseen, name, line, Flow::new());
+                return true;
+            }
+            refs = self
+                .m
+                .imports
+                .stars()
+                .map(|m| format!("{m}.{name}"))
+                .collect();
+            for q in &refs {
+                if self.module_call(q, none, line) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        let mut known = false;
+        for q in &refs {
+            known |= self.module_call(q, none, line);
+        }
+        known
+    }
+
     fn comprehensions(&mut self, gens: &[Comprehension], d: usize) {
         for g in gens {
             self.expr(&g.iter, d);
@@ -2501,18 +2858,38 @@ impl<'m, 'a> Scope<'m, 'a> {
 
     // -- calls -------------------------------------------------------------------------------
 
-    fn call(&mut self, c: &ExprCall) {
+    fn call(&mut self, c: &ExprCall, called: bool) {
         let line = self.line(c.start());
         let args = Args::of(&c.arguments);
         self.indirect(args, line);
+        if self.unseen_call(c, called, line) {
+            return;
+        }
         if let Expr::Name(n) = &*c.func {
             if let Some(callee) = self.module_function(n.id.as_str()) {
                 self.site(callee, args, line);
                 return;
             }
         }
-        if let Resolved::Qualified(q) = self.resolve(&c.func) {
-            if self.module_call(&q, args, line) {
+        let refs = self.refs_of(&c.func);
+        if refs.is_empty() {
+            if let Resolved::Qualified(q) = self.resolve(&c.func) {
+                if self.module_call(&q, args, line) {
+                    return;
+                }
+            }
+            if let Expr::Name(n) = &*c.func {
+                if self.star_call(n.id.as_str(), args, line) {
+                    return;
+                }
+            }
+        } else {
+            // An alias bound to several functions may call any of them.
+            let mut known = false;
+            for q in &refs {
+                known |= self.module_call(q, args, line);
+            }
+            if known {
                 return;
             }
         }
@@ -2528,6 +2905,109 @@ impl<'m, 'a> Scope<'m, 'a> {
                 self.method_call(&a.value, m, args, line);
             }
         }
+    }
+
+    /// Calls whose target forge cannot read: `exec`/`eval` (also of a literal), a module
+    /// imported by a computed name, `getattr` on a module or a namespace by a computed name,
+    /// a name looked up in `globals()`/`sys.modules`/`__dict__` and called. Each is an
+    /// [`E::Unseen`] fact. `getattr(<import>, "name")` not called at once is a reference to
+    /// that function ([`Scope::reference`]); called at once, the outer call resolves it.
+    fn unseen_call(&mut self, c: &ExprCall, called: bool, line: usize) -> bool {
+        let args = Args::of(&c.arguments);
+        let f = &*c.func;
+        let refs = self.refs_of(f);
+        let runs = ["exec", "eval"].into_iter().find(|n| self.builtin(f, n));
+        let runs = runs.map(str::to_string).or_else(|| {
+            refs.iter()
+                .find(|q| {
+                    matches!(
+                        q.as_str(),
+                        "builtins.exec"
+                            | "builtins.eval"
+                            | "runpy.run_path"
+                            | "runpy.run_module"
+                            | "code.interact"
+                            | "code.InteractiveInterpreter"
+                            | "code.InteractiveConsole"
+                    )
+                })
+                .cloned()
+        });
+        if let Some(name) = runs {
+            self.fact(E::Unseen, name, line, Flow::new());
+            return true;
+        }
+        let import = if self.builtin(f, "__import__") {
+            Some("__import__")
+        } else if refs.iter().any(|q| q == "importlib.import_module") {
+            Some("importlib.import_module")
+        } else {
+            None
+        };
+        if let Some(name) = import {
+            if args
+                .get(0, &["name"])
+                .and_then(|a| self.literal(a))
+                .is_none()
+            {
+                self.fact(E::Unseen, format!("{name}(…)"), line, Flow::new());
+            }
+            return true;
+        }
+        if self.builtin(f, "getattr") {
+            let (Some(obj), Some(attr)) = (args.get(0, &[]), args.get(1, &[])) else {
+                return false;
+            };
+            let roots = self.refs_of(obj);
+            let literal = self.literal(attr);
+            if let Some(a) = &literal {
+                // `getattr(os, "remove")`: that function, resolved by the outer call when
+                // called at once, else a reference to it.
+                if !called && !roots.is_empty() {
+                    let none = Args { pos: &[], kw: &[] };
+                    for q in &roots {
+                        self.module_call(&format!("{q}.{a}"), none, line);
+                    }
+                }
+                return !roots.is_empty();
+            }
+            // A name computed at run time, of a module with functions that change things
+            // (`getattr(os, op)`) or of a namespace (`getattr(sys.modules[m], name)`). Of
+            // anything else (`getattr(row, field)`, `getattr(errno, code)`) it reads data.
+            if roots.iter().any(|q| effect_module(q)) || self.namespace(obj) {
+                let what = roots.first().cloned().unwrap_or_else(|| sketch(obj));
+                self.fact(E::Unseen, format!("getattr({what}, …)"), line, Flow::new());
+                return true;
+            }
+            return false;
+        }
+        // `globals()[name](…)`, `sys.modules[m].__dict__[name](…)`, `sys.modules[m].run(…)`.
+        let looked_up = match f {
+            Expr::Attribute(a) => &*a.value,
+            other => other,
+        };
+        if let Expr::Subscript(x) = looked_up {
+            if self.namespace(&x.value) && self.literal(&x.slice).is_none() {
+                self.fact(E::Unseen, sketch(f), line, Flow::new());
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `name(…)` where the module imports `*` from modules forge knows (`from os import *`,
+    /// then `remove(p)`): the last of them that has it.
+    fn star_call(&mut self, name: &str, args: Args<'_>, line: usize) -> bool {
+        if !self.unbound(name) {
+            return false;
+        }
+        let candidates: Vec<String> = self
+            .m
+            .imports
+            .stars()
+            .map(|m| format!("{m}.{name}"))
+            .collect();
+        candidates.iter().any(|q| self.module_call(q, args, line))
     }
 
     /// A call of another function of the module.

@@ -11,6 +11,8 @@ use ruff_python_ast::{Expr, Stmt};
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Imports {
     names: HashMap<String, String>,
+    /// Modules imported with `from m import *`, in order (a later one shadows an earlier one).
+    stars: Vec<String>,
 }
 
 impl Imports {
@@ -52,6 +54,9 @@ impl Imports {
                     for a in &i.names {
                         let name = a.name.as_str();
                         if name == "*" {
+                            if !self.stars.contains(&module) {
+                                self.stars.push(module.clone());
+                            }
                             continue;
                         }
                         let local = a.asname.as_ref().map_or(name, |n| n.as_str());
@@ -81,6 +86,11 @@ impl Imports {
                 _ => {}
             }
         }
+    }
+
+    /// The modules `from m import *` imports, last first (the order Python looks a name up in).
+    pub(crate) fn stars(&self) -> impl Iterator<Item = &str> {
+        self.stars.iter().rev().map(String::as_str)
     }
 
     /// What a local name stands for, when it was imported.
