@@ -383,3 +383,66 @@ fn non_descriptions_are_refused_whole() {
     .unwrap_err();
     assert_eq!(err.code, "unreadable");
 }
+
+/// `$ref: "#"` names the whole description: as a schema it was inlined whole (the document,
+/// with its own `$ref: "#"` now meaning the tool's schema). It is an unresolved reference now,
+/// named, and the schema is open; as a path item or parameter, the operation is skipped saying
+/// why. (A reference to another file's root, `pet.yaml`, is that file: the multifile fixture.)
+#[test]
+fn a_reference_to_the_whole_description_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("root.yaml");
+    std::fs::write(
+        &spec,
+        r##"openapi: 3.0.0
+info: {title: t, version: "1"}
+paths:
+  /a:
+    post:
+      operationId: doA
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: "#"}
+      responses: {"200": {description: ok}}
+  /b:
+    $ref: "#"
+  /c:
+    get:
+      operationId: doC
+      parameters:
+        - $ref: "#"
+      responses: {"200": {description: ok}}
+"##,
+    )
+    .unwrap();
+    let ir = report(
+        &driver::lower(&spec, &Options::default()).unwrap(),
+        &Filter::default(),
+    )
+    .to_json();
+    let a = cap(&ir, "do_a");
+    assert_eq!(
+        a["input_schema"]["properties"]["body"],
+        serde_json::json!({})
+    );
+    assert!(!a["input_schema"].to_string().contains("openapi"), "{a}");
+    let diags: Vec<String> = ir["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{} {}", d["code"], d["message"]))
+        .collect();
+    for code in [
+        "unresolved-ref",
+        "unresolved-path-item",
+        "operation-skipped",
+    ] {
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.contains(code) && d.contains("whole description")),
+            "{code}: {diags:?}"
+        );
+    }
+}

@@ -483,3 +483,39 @@ fn a_huge_tag_is_split_into_several_modules() {
     assert!(first.contains("pub static get_thing0:"));
     assert!(!first.contains("pub static get_thing300:"));
 }
+
+/// A tag is a module and so a file name: a 300-character tag made `forge import` fail with
+/// "File name too long". Long tags keep a readable head and a hash of the whole tag, so two
+/// long tags that share their first 55 characters still get modules of their own.
+#[test]
+fn a_tag_too_long_for_a_file_name_gets_a_shorter_module() {
+    let long = "t".repeat(300);
+    let sibling = format!("{}x", "t".repeat(299));
+    let doc = serde_json::json!({"openapi": "3.0.3", "info": {"title": "Long", "version": "1"},
+    "servers": [{"url": "https://api.example.test"}], "paths": {
+        "/a": {"get": {"operationId": "getA", "tags": [long], "responses": {"200": {"description": "ok"}}}},
+        "/b": {"get": {"operationId": "getB", "tags": [sibling], "responses": {"200": {"description": "ok"}}}}
+    }});
+    let (_tmp, out) = import_text("api.json", &doc.to_string());
+    let mut modules: Vec<String> = std::fs::read_dir(out.join("src"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('t'))
+        .collect();
+    modules.sort();
+    assert_eq!(modules.len(), 2, "{modules:?}");
+    for m in &modules {
+        assert!(m.len() <= 64 + ".rs".len(), "{m}");
+        assert!(
+            m.starts_with("ttttttttttttttttttttttttttttttttttttttttttttttttttttttt_"),
+            "{m}"
+        );
+    }
+    let lib = std::fs::read_to_string(out.join("src/lib.rs")).unwrap();
+    for m in &modules {
+        assert!(
+            lib.contains(&format!("pub mod {};", m.trim_end_matches(".rs"))),
+            "{lib}"
+        );
+    }
+}

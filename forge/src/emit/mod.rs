@@ -462,6 +462,9 @@ fn split_large_modules(
     out
 }
 
+/// The longest module (file) name a tag becomes, before `_part2` or a `_2` suffix.
+const MAX_MODULE_NAME: usize = 64;
+
 fn group_by_module<'a>(caps: &[&'a Capability]) -> BTreeMap<String, Vec<&'a Capability>> {
     let mut module_of_tag: BTreeMap<String, String> = BTreeMap::new();
     let mut taken: BTreeSet<String> = BTreeSet::new();
@@ -476,6 +479,13 @@ fn group_by_module<'a>(caps: &[&'a Capability]) -> BTreeMap<String, Vec<&'a Capa
                 } else {
                     ident_text(&tag)
                 };
+                // The module is a file name too: a 300-character tag made `forge import` fail
+                // with ENAMETOOLONG. Long ones keep a readable head and a hash of the whole tag.
+                if base.len() > MAX_MODULE_NAME {
+                    let hash = crate::naming::fnv1a(tag.as_bytes());
+                    base.truncate(MAX_MODULE_NAME - 9);
+                    base = format!("{}_{:08x}", base.trim_end_matches('_'), hash as u32);
+                }
                 if !tag.is_empty() && RESERVED_MODULES.contains(&base.as_str()) {
                     base.push_str("_ops");
                 }

@@ -38,6 +38,8 @@ pub enum RefError {
     Fragment(String),
     #[error("`{0}` points at nothing")]
     Missing(String),
+    #[error("`{0}` points at the whole description rather than at a part of it (a schema, parameter, response or path item)")]
+    Root(String),
     #[error("`{0}` is part of a reference loop")]
     Loop(String),
 }
@@ -222,6 +224,11 @@ impl DocSet {
         let pointer = percent_decode(fragment);
         if !pointer.is_empty() && !pointer.starts_with('/') {
             return Err(RefError::Fragment(reference.to_string()));
+        }
+        if pointer.is_empty() && doc == 0 {
+            // Another file's root is its content (`pet.yaml`); the description's root is not
+            // something a reference can stand for (and inlined, it would refer to itself).
+            return Err(RefError::Root(reference.to_string()));
         }
         if self.docs[doc].source.value.pointer(&pointer).is_none() {
             return Err(RefError::Missing(reference.to_string()));
