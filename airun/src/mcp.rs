@@ -696,6 +696,61 @@ fn confirm_message(def: &CapabilityDef, args: &Value, why: &str) -> String {
         .to_string()
 }
 
+/// The methods a client may send this server (MCP's client requests).
+const MCP_METHODS: [&str; 19] = [
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "tasks/get",
+    "tasks/list",
+    "tasks/result",
+    "tasks/cancel",
+    "roots/list",
+    "sampling/createMessage",
+];
+
+/// The error for a request that reached [`ServerHandler::on_custom_request`].
+fn unreadable_request(method: &str, params: Option<&Value>) -> McpError {
+    let shown: String = method.chars().take(80).collect();
+    if !MCP_METHODS.contains(&method) {
+        return McpError::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            format!(
+                "no method `{}` (this server answers tools/list and tools/call)",
+                shown.escape_debug()
+            ),
+            None,
+        );
+    }
+    let why = match (method, params) {
+        (_, Some(p)) if !p.is_object() => "`params` must be an object".to_string(),
+        ("tools/call", Some(p)) => match (p.get("name"), p.get("arguments")) {
+            (Some(n), _) if !n.is_string() => "`name` must be a string".to_string(),
+            (None, _) => "`name` is missing".to_string(),
+            (_, Some(Value::String(_))) => {
+                "`arguments` must be a JSON object, not a string (send the object itself, not its text)"
+                    .to_string()
+            }
+            (_, Some(a)) if !a.is_object() && !a.is_null() => {
+                "`arguments` must be a JSON object".to_string()
+            }
+            _ => "they do not fit the MCP schema".to_string(),
+        },
+        _ => "they do not fit the MCP schema".to_string(),
+    };
+    McpError::invalid_params(format!("`{method}`: bad params: {why}"), None)
+}
+
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
         let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
@@ -730,6 +785,18 @@ impl ServerHandler for McpServer {
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         self.inner.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    /// A request rmcp could not read as the method it names comes here: an MCP method whose
+    /// params do not fit (`tools/call` with `arguments` as a string) is invalid params (-32602),
+    /// saying what to send; rmcp's default called it "method not found" with the method's name
+    /// as the whole message. Only a method MCP does not have is -32601.
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, McpError> {
+        Err(unreadable_request(&request.method, request.params.as_ref()))
     }
 
     async fn call_tool(

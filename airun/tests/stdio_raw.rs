@@ -15,65 +15,144 @@ const BIN: &str = env!("CARGO_BIN_EXE_airun");
 /// `JSON.stringify` writes for a string cut inside an emoji) is answered: it used to be
 /// dropped, and the client waited for ever. The lone half becomes U+FFFD; a whole pair and an
 /// escaped backslash before `ud800` are left alone.
-#[test]
-fn a_lone_surrogate_escape_is_answered_not_dropped() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["--state-dir"])
-        .arg(dir.path().join("state"))
-        .args(["serve", "--root"])
-        .arg(&root)
-        .env_remove("AIFIRST_ROOTS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(v) = serde_json::from_str(&line) {
-                if tx.send(v).is_err() {
-                    break;
+/// A served `airun` and a way to read its answer to a request id.
+struct Served {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    rx: mpsc::Receiver<Value>,
+    _dir: tempfile::TempDir,
+    root: std::path::PathBuf,
+}
+
+impl Served {
+    fn start() -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let mut child = Command::new(BIN)
+            .args(["--state-dir"])
+            .arg(dir.path().join("state"))
+            .args(["serve", "--root"])
+            .arg(&root)
+            .env_remove("AIFIRST_ROOTS")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel::<Value>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str(&line) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
                 }
             }
-        }
-    });
-    let answer = |id: i64| -> Value {
+        });
+        let mut s = Served {
+            child,
+            stdin,
+            rx,
+            _dir: dir,
+            root,
+        };
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}});
+        s.send(&init.to_string());
+        s.answer(1);
+        s.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        s
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+    }
+
+    fn answer(&self, id: i64) -> Value {
         loop {
-            let v = rx
+            let v = self
+                .rx
                 .recv_timeout(Duration::from_secs(30))
                 .unwrap_or_else(|_| panic!("no answer to request {id}"));
             if v["id"] == id {
                 return v;
             }
         }
-    };
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "1"}}});
-    writeln!(stdin, "{init}").unwrap();
-    answer(1);
-    writeln!(
-        stdin,
-        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
-    )
-    .unwrap();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A request whose string holds a lone UTF-16 surrogate escape (what JavaScript's
+/// `JSON.stringify` writes for a string cut inside an emoji) is answered: it used to be
+/// dropped, and the client waited for ever. The lone half becomes U+FFFD; a whole pair and an
+/// escaped backslash before `ud800` are left alone.
+#[test]
+fn a_lone_surrogate_escape_is_answered_not_dropped() {
+    let mut s = Served::start();
     // Written by hand: serde_json would not write a lone surrogate.
-    writeln!(
-        stdin,
-        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"write_file","arguments":{{"path":"note.txt","content":"cut \ude00 here, whole \ud83d\ude00, kept \\ud800"}}}}}}"#
-    )
-    .unwrap();
-    let v = answer(2);
+    s.send(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"note.txt","content":"cut \ude00 here, whole \ud83d\ude00, kept \\ud800"}}}"#,
+    );
+    let v = s.answer(2);
     assert_eq!(v["result"]["isError"], false, "{v}");
-    let written = std::fs::read_to_string(root.join("note.txt")).unwrap();
+    let written = std::fs::read_to_string(s.root.join("note.txt")).unwrap();
     assert_eq!(written, "cut \u{fffd} here, whole \u{1f600}, kept \\ud800");
-    drop(stdin);
-    let _ = child.wait();
+}
+
+/// `tools/call` whose params do not fit (arguments sent as JSON text, a number for a name) is
+/// "invalid params" saying what to send; it was "method not found" with `tools/call` as the
+/// whole message. A method MCP does not have is still "method not found", named. The server
+/// keeps serving.
+#[test]
+fn params_that_do_not_fit_are_invalid_params_saying_what_to_send() {
+    let mut s = Served::start();
+    std::fs::write(s.root.join("a.txt"), "hi").unwrap();
+    let cases = [
+        (
+            json!({"name": "read_text_file", "arguments": "{\"path\": \"a.txt\"}"}),
+            -32602,
+            "`arguments` must be a JSON object, not a string",
+        ),
+        (
+            json!({"name": "read_text_file", "arguments": [1]}),
+            -32602,
+            "`arguments` must be a JSON object",
+        ),
+        (json!({"name": 7}), -32602, "`name` must be a string"),
+    ];
+    for (i, (params, code, says)) in cases.iter().enumerate() {
+        let id = 10 + i64::try_from(i).unwrap();
+        s.send(
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
+                .to_string(),
+        );
+        let v = s.answer(id);
+        assert_eq!(v["error"]["code"], *code, "{params}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{params}: {message}");
+    }
+    s.send(r#"{"jsonrpc":"2.0","id":20,"method":"frobnicate","params":{}}"#);
+    let v = s.answer(20);
+    assert_eq!(v["error"]["code"], -32601, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`frobnicate`"),
+        "{v}"
+    );
+    s.send(r#"{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"read_text_file","arguments":{"path":"a.txt"}}}"#);
+    let v = s.answer(21);
+    assert_eq!(v["result"]["content"][0]["text"], "hi", "{v}");
 }
