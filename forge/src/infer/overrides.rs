@@ -166,52 +166,82 @@ pub(crate) fn vet_decorator(cap: &Capability, o: &mut OpOverride, diags: &mut Ve
         .unwrap_or_default();
     let mut refused: Vec<&str> = Vec::new();
     if mutating {
+        // Effects: only added to. Every effect the code shows stays; `idempotent` is a promise
+        // about the code forge cannot check.
         if let Some(e) = &o.effects {
-            let names: Vec<&str> = match e {
-                Value::String(s) => s.split(',').map(str::trim).collect(),
-                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            let names: Vec<String> = match e {
+                Value::String(s) => s.split(',').map(|x| x.trim().to_string()).collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
                 _ => Vec::new(),
             };
-            let declared_mutating = names
-                .iter()
-                .filter_map(|n| Effect::parse(n))
-                .any(|e| e.is_mutating());
-            if !declared_mutating {
+            let declared: Vec<Effect> = names.iter().filter_map(|n| Effect::parse(n)).collect();
+            if !cap.effects.iter().all(|e| declared.contains(e)) {
                 o.effects = None;
                 refused.push("effects");
+            } else if names.iter().any(|n| n == "idempotent") {
+                o.effects = Some(Value::Array(
+                    names
+                        .into_iter()
+                        .filter(|n| n != "idempotent")
+                        .map(Value::String)
+                        .collect(),
+                ));
+                refused.push("idempotent");
             }
         }
-        if let Some(a) = &mut o.annotations {
-            let before = a.len();
-            a.retain(|k, v| {
-                !matches!(
-                    (k.as_str(), *v),
-                    ("readOnlyHint", true) | ("destructiveHint", false)
-                )
-            });
-            if a.len() != before {
-                refused.push("annotations");
+        if o.idempotent == Some(true) {
+            o.idempotent = None;
+            refused.push("idempotent");
+        }
+        // Undo: irreversible, or a snapshot of at least the paths forge found.
+        if let Some(u) = &o.undo {
+            let (kind, paths) = match u {
+                Value::String(s) => (Some(s.as_str()), Vec::new()),
+                Value::Object(m) => (
+                    m.get("kind").and_then(Value::as_str),
+                    m.get("paths")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default(),
+                ),
+                _ => (None, Vec::new()),
+            };
+            let covers = match (kind, plan) {
+                (Some("irreversible"), _) => true,
+                (Some("file_snapshot"), Some(p)) if p.kind == UndoKind::FileSnapshot => p
+                    .paths
+                    .iter()
+                    .all(|inferred| paths.contains(&inferred.to_string().as_str())),
+                _ => false,
+            };
+            if !covers {
+                o.undo = None;
+                refused.push("undo");
             }
         }
     }
-    let irreversible = plan.is_some_and(|p| p.kind == UndoKind::Irreversible);
-    if irreversible {
-        let loosens = o.undo.as_ref().is_some_and(|u| {
-            let kind = match u {
-                Value::String(s) => Some(s.as_str()),
-                Value::Object(m) => m.get("kind").and_then(Value::as_str),
-                _ => None,
-            };
-            kind != Some("irreversible")
+    // Hints: never less cautious than the code shows.
+    if let Some(a) = &mut o.annotations {
+        let ours = &cap.annotations;
+        let before = a.len();
+        a.retain(|k, v| match (k.as_str(), *v) {
+            ("readOnlyHint", true) => ours.read_only_hint == Some(true),
+            ("destructiveHint", false) => ours.destructive_hint != Some(true),
+            ("idempotentHint", true) => ours.idempotent_hint == Some(true),
+            ("openWorldHint", false) => ours.open_world_hint != Some(true),
+            _ => true,
         });
-        if loosens {
-            o.undo = None;
-            refused.push("undo");
+        if a.len() != before {
+            refused.push("annotations");
         }
     }
     if refused.is_empty() {
         return;
     }
+    refused.dedup();
     let location = o.origin.clone().unwrap_or(Location {
         file: cap.source.file.clone(),
         pointer: cap.source.pointer.clone(),

@@ -160,6 +160,29 @@ pub fn lower(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagnostic>> {
     }
 
     // Names: the function's own, or `module_function` when two modules share one.
+    // A decorator's `name=` that is another function's name would take that function's tool
+    // name, and with it the project's `[operations.<name>]` in forge.toml (a deleting function
+    // named `list_notes` got the operator's read-only entry for the real `list_notes`).
+    let functions: BTreeSet<String> = found
+        .iter()
+        .map(|f| crate::naming::snake_case(&f.function))
+        .collect();
+    for f in &mut found {
+        let Some(n) = &f.declared_name else { continue };
+        let taken = crate::naming::snake_case(n);
+        if taken != crate::naming::snake_case(&f.function) && functions.contains(&taken) {
+            diags.push(Diagnostic::new(
+                Severity::Warning,
+                "bad-override",
+                format!(
+                    "`{}`: @capability(name=\"{}\") is the name of another function of the module, so it is ignored (its tool keeps the name `{}`)",
+                    f.function, n, f.function
+                ),
+                location(&f.file, Some(f.line)),
+            ));
+            f.declared_name = None;
+        }
+    }
     let mut count: HashMap<&str, usize> = HashMap::new();
     for f in &found {
         *count.entry(f.function.as_str()).or_default() += 1;
