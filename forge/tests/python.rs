@@ -1036,3 +1036,95 @@ def list_notes(path: str) -> list:
         diagnostics(&ir)
     );
 }
+
+/// Methods of the module's own classes are followed: through an instance made in the function
+/// or at module level, `self.helper(…)`, the class itself (static and class methods, an
+/// instance method given its instance), bases of the module, and the constructor's
+/// `__init__`. They were not, and `Store().wipe(p)` came out read-only. An object forge cannot
+/// type (a parameter) is still not followed.
+#[test]
+fn methods_of_the_modules_classes_are_followed() {
+    let ir = ir_of_text(
+        "store.py",
+        r#"
+import os
+import shutil
+
+class Base:
+    def purge(self, p):
+        shutil.rmtree(p)
+
+class Store(Base):
+    def __init__(self, root):
+        self.root = root
+
+    def wipe(self, p):
+        os.remove(p)
+
+    def clean_all(self, p):
+        self.purge(p)
+
+    @staticmethod
+    def zap(p):
+        os.remove(p)
+
+    @classmethod
+    def make(cls, p):
+        os.remove(p)
+
+class Made:
+    def __init__(self, root):
+        os.makedirs(root)
+
+STORE = Store("/srv")
+
+def direct(p: str) -> None:
+    Store("/srv").wipe(p)
+
+def via_local(p: str) -> None:
+    s = Store("/srv")
+    s.wipe(p)
+
+def via_base(p: str) -> None:
+    Store("/srv").clean_all(p)
+
+def static(p: str) -> None:
+    Store.zap(p)
+
+def class_method(p: str) -> None:
+    Store.make(p)
+
+def through_class(p: str) -> None:
+    Store.wipe(STORE, p)
+
+def via_global(p: str) -> None:
+    STORE.wipe(p)
+
+def constructor(p: str) -> None:
+    Made(p)
+
+def untyped(p: str, f) -> None:
+    f.wipe(p)
+"#,
+    );
+    for (name, effect) in [
+        ("direct", "delete"),
+        ("via_local", "delete"),
+        ("via_base", "delete"),
+        ("static", "delete"),
+        ("class_method", "delete"),
+        ("through_class", "delete"),
+        ("via_global", "delete"),
+        ("constructor", "create"),
+    ] {
+        let c = cap(&ir, name);
+        assert_eq!(undo_kind(c), "file_snapshot", "{name}: {c}");
+        assert_eq!(paths(c), ["$args.p"], "{name}: {c}");
+        assert!(c["effects"].to_string().contains(effect), "{name}: {c}");
+        assert!(
+            c["undo"]["evidence"].to_string().contains("through `"),
+            "{name}: {c}"
+        );
+    }
+    assert_eq!(undo_kind(cap(&ir, "untyped")), "none");
+}

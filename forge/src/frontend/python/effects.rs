@@ -24,6 +24,7 @@
 //! | `os.environ[k] = v`, `del os.environ[k]`, `os.environ.update/pop/setdefault/clear`, `os.putenv/unsetenv` | EnvWrite             | the key / argument       |
 //! | `.to_csv/.to_json/.to_parquet/…`, `.savefig`, `.save(path)`, `numpy.save*`, `torch.save`, `joblib.dump` | FileWrite       | the path argument        |
 //! | a module function `helper(...)` (also passed as an argument, `submit(helper, p)`) | the callee's facts, `via` the callee (the deepest one kept), line of the call | callee params mapped through the arguments |
+//! | a method of a module class: `C(...).m(...)`, `x.m(...)` with `x = C(...)` (local or global), `self.m(...)`, `C.m(...)`; `C(...)` itself runs `C.__init__` | as a module function (`via` `C.m`) | arguments from the method's second parameter on an instance |
 //! | any call above reached through `from m import *`, an alias (`rm = os.remove`, `o = os`), `getattr(m, "literal")`, `__import__("m")`, `importlib.import_module("m")` | as the call it stands for | as the call |
 //! | a function of an import used as a value, not called (`map(os.remove, ps)`, `target=shutil.rmtree`) | as the call, with no arguments | none (irreversible) |
 //! | `exec`/`eval`/`runpy`, `getattr` by a computed name on a module of [`EFFECT_MODULES`] or a namespace, an import by a computed name, `globals()[name](…)`; nesting past [`MAX_DEPTH`]; more than [`MAX_FACTS`] facts or a propagation cut short | Unseen | none |
@@ -196,8 +197,13 @@ pub(crate) fn analyse(
     let mut by_name = HashMap::new();
     let mut again = HashMap::new();
     let whole = collect_functions(body, 0, &mut funcs, &mut by_name, &mut again);
+    let mut classes = Vec::new();
+    let mut class_by_name = HashMap::new();
+    collect_classes(body, 0, &mut funcs, &mut classes, &mut class_by_name);
     let mut module = Module {
         imports,
+        classes,
+        class_by_name,
         index,
         funcs,
         by_name,
@@ -277,10 +283,13 @@ fn names_of(f: &Func<'_>, ids: &[u32]) -> Vec<String> {
 // Module-level structure
 // ---------------------------------------------------------------------------------------------
 
-/// One module-level function.
+/// One module-level function, or a method of a module-level class (named `Class.method`).
 struct Func<'a> {
-    name: &'a str,
+    name: String,
     def: &'a StmtFunctionDef,
+    /// The class a method is defined in, and whether its first parameter is the instance (or
+    /// the class): `self`/`cls` are not passed by position by a call through an instance.
+    class: Option<(u32, bool)>,
     /// All parameter names in order: positional-only, regular, `*args`, keyword-only, `**kw`.
     params: Vec<&'a str>,
     /// How many of `params` can be passed by position (positional-only + regular).
@@ -323,8 +332,9 @@ impl<'a> Func<'a> {
             params.push(k.name.as_str());
         }
         Func {
-            name: def.name.as_str(),
+            name: def.name.to_string(),
             def,
+            class: None,
             params,
             n_positional,
             vararg,
@@ -334,8 +344,16 @@ impl<'a> Func<'a> {
     }
 }
 
+/// A module-level class: its methods (by name, to function indices) and the names of its bases.
+struct Class<'a> {
+    methods: HashMap<&'a str, u32>,
+    bases: Vec<&'a str>,
+}
+
 struct Module<'a> {
     imports: &'a Imports,
+    classes: Vec<Class<'a>>,
+    class_by_name: HashMap<&'a str, u32>,
     index: &'a LineIndex,
     funcs: Vec<Func<'a>>,
     by_name: HashMap<&'a str, u32>,
@@ -488,6 +506,74 @@ fn overflow_fact(line: usize) -> Fact {
 
 fn idx(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// Module-level classes (where [`collect_functions`] looks for functions) and their methods,
+/// which become functions named `Class.method`. A method named twice in a class: the last wins,
+/// as in Python.
+fn collect_classes<'a>(
+    body: &'a [Stmt],
+    depth: usize,
+    out: &mut Vec<Func<'a>>,
+    classes: &mut Vec<Class<'a>>,
+    by_name: &mut HashMap<&'a str, u32>,
+) {
+    if depth > MODULE_DEPTH {
+        return;
+    }
+    for stmt in body {
+        let nested: Vec<&'a [Stmt]> = match stmt {
+            Stmt::ClassDef(c) => {
+                let ci = idx(classes.len());
+                let mut methods = HashMap::new();
+                for s in c.body.iter() {
+                    if let Stmt::FunctionDef(f) = s {
+                        let is_static = f.decorator_list.iter().any(|d| {
+                            matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "staticmethod")
+                        });
+                        let mut func = Func::new(f);
+                        func.name = format!("{}.{}", c.name.as_str(), f.name.as_str());
+                        func.class = Some((ci, !is_static));
+                        methods.insert(f.name.as_str(), idx(out.len()));
+                        out.push(func);
+                    }
+                }
+                let bases = c
+                    .arguments
+                    .as_ref()
+                    .map(|a| {
+                        a.args
+                            .iter()
+                            .filter_map(|b| match b {
+                                Expr::Name(n) => Some(n.id.as_str()),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                by_name.insert(c.name.as_str(), ci);
+                classes.push(Class { methods, bases });
+                Vec::new()
+            }
+            Stmt::With(w) => vec![&w.body[..]],
+            Stmt::For(x) => vec![&x.body[..], &x.orelse[..]],
+            Stmt::While(x) => vec![&x.body[..], &x.orelse[..]],
+            Stmt::If(x) => std::iter::once(&x.body[..])
+                .chain(x.elif_else_clauses.iter().map(|c| &c.body[..]))
+                .collect(),
+            Stmt::Try(t) => std::iter::once(&t.body[..])
+                .chain(t.handlers.iter().map(|h| {
+                    let ExceptHandler::ExceptHandler(h) = h;
+                    &h.body[..]
+                }))
+                .chain([&t.orelse[..], &t.finalbody[..]])
+                .collect(),
+            _ => Vec::new(),
+        };
+        for b in nested {
+            collect_classes(b, depth + 1, out, classes, by_name);
+        }
+    }
 }
 
 /// Module-level `def`s, also inside module-level `if`/`try`/`with`/`for`/`while`. `seen` gets
@@ -826,6 +912,10 @@ fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSi
             &Flow::param(idx(i)),
         );
     }
+    // A method's `self` (or `cls`) is an instance of its class: `self.helper(p)` is followed.
+    if let (Some((ci, true)), Some(first)) = (f.class, f.params.first()) {
+        sc.kinds.insert((*first).to_string(), Kind::Object(ci));
+    }
     // `def clean(p, rm=os.remove)`: unless a caller passes another, `rm` is `os.remove`.
     for pw in f.def.parameters.iter_non_variadic_params() {
         if let Some(v) = pw.default() {
@@ -897,6 +987,8 @@ enum Kind {
     Environ,
     /// An entry `os.scandir` yields (`entry.path` lies inside what was scanned).
     DirEntry,
+    /// An instance of a class of the module (`Store()`), or the class itself.
+    Object(u32),
 }
 
 enum Resolved {
@@ -1788,6 +1880,67 @@ impl<'m, 'a> Scope<'m, 'a> {
         !self.refs_of(e).is_empty()
     }
 
+    /// `e` names a class of the module (not shadowed by a local or an import).
+    fn module_class(&self, e: &Expr) -> Option<u32> {
+        let Expr::Name(n) = e else { return None };
+        let name = n.id.as_str();
+        if self.is_local(name) || self.local_imports.contains_key(name) {
+            return None;
+        }
+        self.m.class_by_name.get(name).copied()
+    }
+
+    /// The method `m` of class `ci`, looked up in its bases that are classes of the module too.
+    fn method_of(&self, ci: u32, m: &str) -> Option<u32> {
+        let mut cur = Some(ci);
+        let mut seen = 0;
+        while let Some(c) = cur {
+            seen += 1;
+            let class = self.m.classes.get(c as usize)?;
+            if let Some(&f) = class.methods.get(m) {
+                return Some(f);
+            }
+            if seen > 32 {
+                return None;
+            }
+            cur = class
+                .bases
+                .iter()
+                .find_map(|b| self.m.class_by_name.get(b).copied());
+        }
+        None
+    }
+
+    /// A call of method `m` on an instance (`skip_self`: the instance is not among `args`) or
+    /// on the class itself (it is, for an instance method: `Store.wipe(s, p)`).
+    fn method_site(
+        &mut self,
+        ci: u32,
+        m: &str,
+        args: Args<'_>,
+        line: usize,
+        on_instance: bool,
+    ) -> bool {
+        let Some(callee) = self.method_of(ci, m) else {
+            return false;
+        };
+        let takes_self = self
+            .m
+            .funcs
+            .get(callee as usize)
+            .and_then(|f| f.class)
+            .is_some_and(|(_, s)| s);
+        let is_classmethod = self.m.funcs.get(callee as usize).is_some_and(|f| {
+            f.def
+                .decorator_list
+                .iter()
+                .any(|d| matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "classmethod"))
+        });
+        let skip = usize::from(takes_self && (on_instance || is_classmethod));
+        self.site_from(callee, args, line, skip);
+        true
+    }
+
     fn module_function(&self, name: &str) -> Option<u32> {
         if self.is_local(name) || self.local_imports.contains_key(name) {
             return None;
@@ -2338,6 +2491,9 @@ impl<'m, 'a> Scope<'m, 'a> {
             },
             Expr::Call(c) => {
                 let args = Args::of(&c.arguments);
+                if let Some(ci) = self.module_class(&c.func) {
+                    return Some(Kind::Object(ci));
+                }
                 if let Resolved::Qualified(q) = self.resolve(&c.func) {
                     if q == "contextlib.closing" {
                         return args.pos.first().and_then(|x| self.kind_of(x, d));
@@ -3163,6 +3319,11 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
             }
         }
+        // `Store(p)` runs `Store.__init__(self, p)`.
+        if let Some(ci) = self.module_class(&c.func) {
+            self.method_site(ci, "__init__", args, line, true);
+            return;
+        }
         let refs = self.refs_of(&c.func);
         if refs.is_empty() {
             if let Resolved::Qualified(q) = self.resolve(&c.func) {
@@ -3314,6 +3475,12 @@ impl<'m, 'a> Scope<'m, 'a> {
 
     /// A call of another function of the module.
     fn site(&mut self, callee: u32, args: Args<'_>, line: usize) {
+        self.site_from(callee, args, line, 0);
+    }
+
+    /// [`Scope::site`] whose positional arguments bind from the callee's parameter `skip`
+    /// (1 for a method called on an instance: `self` is not among them).
+    fn site_from(&mut self, callee: u32, args: Args<'_>, line: usize, skip: usize) {
         if !self.record {
             return;
         }
@@ -3339,8 +3506,8 @@ impl<'m, 'a> Scope<'m, 'a> {
                 union(&mut star, &fl);
                 continue;
             }
-            let target = if i < f.n_positional {
-                Some(idx(i))
+            let target = if i + skip < f.n_positional {
+                Some(idx(i + skip))
             } else {
                 f.vararg
             };
@@ -3661,7 +3828,15 @@ impl<'m, 'a> Scope<'m, 'a> {
 
     /// `recv.m(...)` where `recv` is not a module.
     fn method_call(&mut self, recv: &Expr, m: &str, args: Args<'_>, line: usize) {
+        // `Store.wipe(s, p)`, `Store.make(p)`: through the class itself.
+        if let Some(ci) = self.module_class(recv) {
+            self.method_site(ci, m, args, line, false);
+            return;
+        }
         match self.kind_of(recv, 0) {
+            Some(Kind::Object(ci)) => {
+                self.method_site(ci, m, args, line, true);
+            }
             Some(Kind::Http(prefix)) => self.http_method(prefix, m, args, line),
             Some(Kind::Socket) => {
                 if matches!(
