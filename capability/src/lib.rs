@@ -274,6 +274,12 @@ pub struct UndoPlan {
     /// content, mode and existence (directories recursively) and restores them on undo.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<Expr>,
+    /// Arguments a `file_snapshot` call joins under one of its `paths` (`os.path.join(root,
+    /// name)`): the snapshot of `root` covers what the call touches only if `name` stays inside
+    /// it, so the runtime refuses the call unless each is a relative path without a `..`
+    /// component (an absolute one would replace `root` altogether).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relative: Vec<Expr>,
     /// Why the plan is `irreversible`, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -296,6 +302,7 @@ impl UndoPlan {
             when_absent: None,
             check: None,
             paths: Vec::new(),
+            relative: Vec::new(),
             reason: None,
             evidence: Vec::new(),
         }

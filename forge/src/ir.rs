@@ -305,6 +305,11 @@ pub struct PyFact {
     /// can lead outside the path they name (dirname, parent, with_suffix, string
     /// concatenation, …); a snapshot of them does not cover what the call touches.
     pub escapes: Vec<String>,
+    /// The function's parameters joined as segments under another parameter's path
+    /// (`os.path.join(root, name)`: `name`): the target lies inside that path only when each is
+    /// a relative path without `..`, which the runtime checks before the call
+    /// (`UndoPlan::relative`).
+    pub segments: Vec<String>,
     /// A function of the same module the effect was reached through (`save` → `_write`), if any.
     pub via: Option<String>,
 }

@@ -1128,3 +1128,60 @@ def untyped(p: str, f) -> None:
     }
     assert_eq!(undo_kind(cap(&ir, "untyped")), "none");
 }
+
+/// A parameter joined under another's path is `relative`, not a path of its own: a snapshot of
+/// `root` covers `os.path.join(root, name)` only while `name` stays inside it, which the runtime
+/// checks. A local that may hold a literal path besides a parameter's is irreversible: flows
+/// only grow, and the literal used to be forgotten (a snapshot of `p` for a delete of `/etc/x`).
+#[test]
+fn joined_segments_are_relative_and_literals_a_local_may_hold_are_not_forgotten() {
+    let ir = ir_of_text(
+        "joins.py",
+        r#"
+import os
+from pathlib import Path
+
+def write_note(root: str, name: str, text: str) -> None:
+    with open(os.path.join(root, name), "w") as f:
+        f.write(text)
+
+def drop_matching(root: str, pattern: str) -> None:
+    for q in Path(root).glob(pattern):
+        q.unlink()
+
+def _rm(base, leaf):
+    os.remove(os.path.join(base, leaf))
+
+def through_helper(root: str, name: str) -> None:
+    _rm(root, name)
+
+def reassigned(p: str) -> None:
+    q = p
+    q = "/etc/important"
+    os.remove(q)
+
+def either(p: str) -> None:
+    os.remove(p or "/etc/important")
+
+def appended(p: str) -> None:
+    paths = [p]
+    paths.append("/etc/important")
+    for q in paths:
+        os.remove(q)
+"#,
+    );
+    for (name, kept, rel) in [
+        ("write_note", "$args.root", "$args.name"),
+        ("drop_matching", "$args.root", "$args.pattern"),
+        ("through_helper", "$args.root", "$args.name"),
+    ] {
+        let c = cap(&ir, name);
+        assert_eq!(undo_kind(c), "file_snapshot", "{name}: {c}");
+        assert_eq!(paths(c), [kept], "{name}: {c}");
+        assert_eq!(c["undo"]["relative"], json!([rel]), "{name}: {c}");
+    }
+    for name in ["reassigned", "either", "appended"] {
+        let c = cap(&ir, name);
+        assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
+    }
+}

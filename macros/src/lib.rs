@@ -54,7 +54,8 @@ enum Undo {
         evidence: Vec<LitStr>,
     },
     /// `file_snapshot(paths = ["$args.path", …])`: the runtime snapshots these paths.
-    Files(Vec<Expr2>),
+    /// The paths kept, and the arguments joined under them that must stay relative.
+    Files(Vec<Expr2>, Vec<Expr2>),
     Custom,
 }
 
@@ -395,11 +396,14 @@ fn parse_undo(expr: &Expr, errors: &mut Errors) -> Option<Undo> {
     }
 }
 
-/// `file_snapshot(paths = ["$args.path", …])`: each path an expression over the arguments.
+/// `file_snapshot(paths = ["$args.path", …])`: each path an expression over the arguments;
+/// `relative = ["$args.name", …]`: arguments the handler joins under those paths, which the
+/// runtime refuses when absolute or with a `..` component.
 fn parse_file_snapshot(call: &syn::ExprCall, errors: &mut Errors) -> Option<Undo> {
-    let usage = "expected `file_snapshot(paths = [\"$args.path\", …])`";
+    let usage = "expected `file_snapshot(paths = [\"$args.path\", …])` (and optionally `relative = [\"$args.name\", …]`)";
     let errors_before = errors.0.len();
     let mut paths = Vec::new();
+    let mut relative = Vec::new();
     let mut seen = false;
     for a in &call.args {
         let Expr::Assign(assign) = a else {
@@ -407,20 +411,22 @@ fn parse_file_snapshot(call: &syn::ExprCall, errors: &mut Errors) -> Option<Undo
             continue;
         };
         let is_paths = matches!(&*assign.left, Expr::Path(p) if p.path.is_ident("paths"));
+        let is_relative = matches!(&*assign.left, Expr::Path(p) if p.path.is_ident("relative"));
         let Expr::Array(list) = &*assign.right else {
             errors.push(assign.right.span(), usage);
             continue;
         };
-        if !is_paths {
+        if !is_paths && !is_relative {
             errors.push(assign.left.span(), usage);
             continue;
         }
-        seen = true;
+        seen |= is_paths;
         for item in &list.elems {
             match item {
                 Expr::Lit(ExprLit {
                     lit: Lit::Str(s), ..
                 }) => match Expr2::parse(&s.value()) {
+                    Ok(e) if e.reads_args_only() && is_relative => relative.push(e),
                     Ok(e) if e.reads_args_only() => paths.push(e),
                     Ok(_) => errors.push(
                         s.span(),
@@ -442,7 +448,7 @@ fn parse_file_snapshot(call: &syn::ExprCall, errors: &mut Errors) -> Option<Undo
         }
         return None;
     }
-    Some(Undo::Files(paths))
+    Some(Undo::Files(paths, relative))
 }
 
 /// `name = "…"`, or `"any-name" = "…"` for an argument whose name is not a Rust identifier (the
@@ -791,12 +797,13 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let undo = match (&attrs.undo, &attrs.irreversible) {
         (_, Some(reason)) => quote!(::aifirst::UndoDecl::Irreversible { reason: #reason }),
         (Some((Undo::Custom, _)), _) => quote!(::aifirst::UndoDecl::Custom),
-        (Some((Undo::Files(paths), _)), _) => {
+        (Some((Undo::Files(paths, relative), _)), _) => {
             let mut p = aifirst_capability::UndoPlan::bare(
                 aifirst_capability::UndoKind::FileSnapshot,
                 aifirst_capability::Confidence::High,
             );
             p.paths = paths.clone();
+            p.relative = relative.clone();
             let json = plan_json(&p);
             quote!(::aifirst::UndoDecl::Plan(#json))
         }

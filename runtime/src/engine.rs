@@ -904,6 +904,38 @@ impl Engine {
                 Ok(_) => return Err(bad(e, "a path must be a string")),
             }
         }
+        // What the call joins under a snapshotted path must stay inside it.
+        for e in &plan.relative {
+            let mut named = Vec::new();
+            match resolve(e, &Scope::of_args(args)) {
+                Ok(Value::String(p)) => named.push(p),
+                Ok(Value::Array(items)) => {
+                    for item in items {
+                        match item {
+                            Value::String(p) => named.push(p),
+                            _ => return Err(bad(e, "each path must be a string")),
+                        }
+                    }
+                }
+                Ok(Value::Null) | Err(_) => {}
+                Ok(_) => return Err(bad(e, "a path must be a string")),
+            }
+            for p in named {
+                if let Some(why) = leaves_its_folder(&p) {
+                    return Err(bad(
+                        e,
+                        &format!(
+                            "{why}: the call joins it under {} and its undo keeps only that, so it must be a path relative to it without `..`; nothing was run",
+                            plan.paths
+                                .iter()
+                                .map(|p| format!("`{p}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
         let fs = sandbox.fs();
         let entries = snapshot::entry_paths(fs, &paths)?;
         let measured = if entries.is_empty() {
@@ -2277,6 +2309,28 @@ fn compensation(p: &UndoPlan, call: &Call<'_>, snapshot: &Snapshot, snap_args: &
 }
 
 /// An error that does not say whether the call took effect: no answer, or a server error.
+/// Why `p`, joined under a folder, would lead out of it: absolute (it replaces the
+/// folder: `os.path.join("/srv", "/etc/x")` is `/etc/x`), a drive or UNC prefix, a `..`
+/// component, or a NUL. `None` when it stays inside.
+fn leaves_its_folder(p: &str) -> Option<&'static str> {
+    if p.contains('\0') {
+        return Some("it holds a NUL byte");
+    }
+    if p.starts_with('/') || p.starts_with('\\') {
+        return Some("it is absolute");
+    }
+    let mut chars = p.chars();
+    if let (Some(d), Some(':')) = (chars.next(), chars.next()) {
+        if d.is_ascii_alphabetic() {
+            return Some("it names a drive");
+        }
+    }
+    if p.split(['/', '\\']).any(|c| c == "..") {
+        return Some("it has a `..` component");
+    }
+    None
+}
+
 fn ambiguous(e: &ToolError) -> bool {
     matches!(e, ToolError::Transport { .. })
         || matches!(e, ToolError::Http { status, .. } if *status >= 500)

@@ -748,3 +748,78 @@ fn a_large_after_state_is_hashed_not_kept_and_redo_says_so() {
         "# notes\n"
     );
 }
+
+/// Writes `name` under `root`, as `os.path.join(root, name)` does.
+#[capability(effects(create, update, filesystem), undo = file_snapshot(paths = ["$args.root"], relative = ["$args.name"]))]
+fn snap_join(ctx: &Ctx, root: String, name: String, content: String) -> Result<(), ToolError> {
+    ctx.fs().write(format!("{root}/{name}"), content.as_bytes())
+}
+
+/// A call whose plan keeps `root` and joins `name` under it: a `name` that is absolute or has a
+/// `..` component would touch what the snapshot of `root` does not hold, so the call is refused
+/// before it runs, naming the argument; a relative one runs and is undone exactly.
+#[test]
+fn an_argument_joined_under_a_kept_path_must_stay_inside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("notes")).unwrap();
+    std::fs::write(root.join("outside.txt"), "keep").unwrap();
+    let engine = Engine::open(
+        Registry::new().unwrap(),
+        Policy::default(),
+        &dir.path().join("state"),
+    )
+    .unwrap()
+    .with_sandbox(
+        Sandbox::new()
+            .with_roots(std::slice::from_ref(&root))
+            .unwrap(),
+    );
+    let notes = root.join("notes").display().to_string();
+    for name in [
+        "../outside.txt",
+        "a/../../outside.txt",
+        "/etc/passwd",
+        "C:x",
+    ] {
+        let err = block_on(engine.call(
+            "s",
+            "snap_join",
+            json!({"root": notes, "name": name, "content": "changed"}),
+            CallOptions::default(),
+        ))
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, CallError::InvalidArguments { .. }) && text.contains("$args.name"),
+            "{name}: {text}"
+        );
+        assert!(text.contains("nothing was run"), "{text}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(root.join("outside.txt")).unwrap(),
+        "keep"
+    );
+    assert!(engine.history("s").unwrap().is_empty());
+    let before = tree(&root);
+    block_on(engine.call(
+        "s",
+        "snap_join",
+        json!({"root": notes, "name": "sub/../new.txt", "content": "x"}),
+        CallOptions::default(),
+    ))
+    .unwrap_err();
+    block_on(engine.call(
+        "s",
+        "snap_join",
+        json!({"root": notes, "name": "new.txt", "content": "x"}),
+        CallOptions::default(),
+    ))
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.join("notes/new.txt")).unwrap(),
+        "x"
+    );
+    undo(&engine, 1, false);
+    assert_eq!(tree(&root), before);
+}

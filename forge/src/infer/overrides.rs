@@ -198,23 +198,36 @@ pub(crate) fn vet_decorator(cap: &Capability, o: &mut OpOverride, diags: &mut Ve
         }
         // Undo: irreversible, or a snapshot of at least the paths forge found.
         if let Some(u) = &o.undo {
-            let (kind, paths) = match u {
-                Value::String(s) => (Some(s.as_str()), Vec::new()),
+            let list = |m: &serde_json::Map<String, Value>, key: &str| -> Vec<String> {
+                m.get(key)
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let (kind, paths, relative) = match u {
+                Value::String(s) => (Some(s.as_str()), Vec::new(), Vec::new()),
                 Value::Object(m) => (
                     m.get("kind").and_then(Value::as_str),
-                    m.get("paths")
-                        .and_then(Value::as_array)
-                        .map(|a| a.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default(),
+                    list(m, "paths"),
+                    list(m, "relative"),
                 ),
-                _ => (None, Vec::new()),
+                _ => (None, Vec::new(), Vec::new()),
             };
             let covers = match (kind, plan) {
                 (Some("irreversible"), _) => true,
-                (Some("file_snapshot"), Some(p)) if p.kind == UndoKind::FileSnapshot => p
-                    .paths
-                    .iter()
-                    .all(|inferred| paths.contains(&inferred.to_string().as_str())),
+                (Some("file_snapshot"), Some(p)) if p.kind == UndoKind::FileSnapshot => {
+                    p.paths
+                        .iter()
+                        .all(|inferred| paths.contains(&inferred.to_string()))
+                        && p.relative
+                            .iter()
+                            .all(|inferred| relative.contains(&inferred.to_string()))
+                }
                 _ => false,
             };
             if !covers {
@@ -462,6 +475,21 @@ fn parse_undo(v: &Value, names: &NameTable) -> Result<UndoPlan, String> {
             .collect::<Result<_, String>>()?,
         Some(_) => {
             return Err("`paths` must be a list of expressions such as \"$args.path\"".into())
+        }
+    };
+    plan.relative = match m.get("relative") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|p| {
+                let text = p
+                    .as_str()
+                    .ok_or("each of `relative` must be an expression such as \"$args.name\"")?;
+                Expr::parse(text).map_err(|e| format!("relative: `{text}`: {e}"))
+            })
+            .collect::<Result<_, String>>()?,
+        Some(_) => {
+            return Err("`relative` must be a list of expressions such as \"$args.name\"".into())
         }
     };
     if let Some(c) = m.get("confidence").and_then(Value::as_str) {

@@ -190,14 +190,21 @@ fn plan_for(changes: &[&PyFact], pair: Option<UndoPlan>) -> UndoPlan {
         p.evidence = changes.iter().map(|f| said(f)).collect();
         return p;
     }
+    // The paths kept: every parameter a change's target lies inside. A parameter that is only
+    // ever joined under another (`os.path.join(root, name)`) is not a path of its own: it must
+    // stay inside the other, which the runtime checks (`relative`).
     let mut names: Vec<&str> = Vec::new();
+    let mut relative: Vec<&str> = Vec::new();
     for f in changes {
         for p in &f.params {
-            if !names.contains(&p.as_str()) {
-                names.push(p);
+            let seg = f.segments.contains(p);
+            let list = if seg { &mut relative } else { &mut names };
+            if !list.contains(&p.as_str()) {
+                list.push(p);
             }
         }
     }
+    relative.retain(|r| !names.contains(r));
     let via = changes.iter().any(|f| f.via.is_some());
     let mut plan = UndoPlan::bare(
         UndoKind::FileSnapshot,
@@ -211,15 +218,27 @@ fn plan_for(changes: &[&PyFact], pair: Option<UndoPlan>) -> UndoPlan {
         .iter()
         .filter_map(|n| Expr::parse(&format!("$args.{n}")).ok())
         .collect();
-    plan.evidence = changes.iter().map(|f| said(f)).collect();
-    plan.evidence.push(format!(
-        "the files named by {} are kept before the call and written back on undo",
-        names
-            .iter()
+    plan.relative = relative
+        .iter()
+        .filter_map(|n| Expr::parse(&format!("$args.{n}")).ok())
+        .collect();
+    let quoted = |list: &[&str]| {
+        list.iter()
             .map(|n| format!("`{n}`"))
             .collect::<Vec<_>>()
             .join(", ")
+    };
+    plan.evidence = changes.iter().map(|f| said(f)).collect();
+    plan.evidence.push(format!(
+        "the files named by {} are kept before the call and written back on undo",
+        quoted(&names)
     ));
+    if !relative.is_empty() {
+        plan.evidence.push(format!(
+            "{} joined under them: a call where one is absolute or has a `..` is refused, so what it touches stays inside what is kept",
+            quoted(&relative)
+        ));
+    }
     plan
 }
 

@@ -110,6 +110,14 @@ struct Flow {
     /// Those reaching it as a bare name (`os.path.basename(p)`, `.name`, `os.listdir(p)`'s
     /// entries): inside whatever it is joined under, nowhere known alone.
     bare: Params,
+    /// Those joined as segments under a parameter's path (`os.path.join(root, name)`: `name`):
+    /// the value lies inside that path only if each is a relative path without `..`, which the
+    /// runtime checks ([`aifirst_capability::UndoPlan::relative`]).
+    segs: Params,
+    /// The value may also be one no parameter names (`q = p` and elsewhere
+    /// `q = "/etc/x"`, `p or "/tmp/x"`, `[p, "/tmp/x"]`): flows only grow, so without this
+    /// the literal would be forgotten and a snapshot of `p` taken for a change to `/etc/x`.
+    foreign: bool,
 }
 
 impl Flow {
@@ -134,6 +142,18 @@ impl Flow {
         add(&mut self.inside, &other.inside);
         add(&mut self.esc, &other.esc);
         add(&mut self.bare, &other.bare);
+        add(&mut self.segs, &other.segs);
+        self.foreign |= other.foreign;
+    }
+
+    /// `self` with `foreign` set when `e`, the expression it was derived from, holds a value
+    /// no parameter names (a literal path, a call's result) rather than nothing that could be
+    /// a path (`None`, a number, an empty container).
+    fn or_foreign(mut self, e: &Expr) -> Self {
+        if self.all.is_empty() && foreignish(e) {
+            self.foreign = true;
+        }
+        self
     }
 
     /// Through a derivation that can lead outside: everything escapes.
@@ -141,6 +161,7 @@ impl Flow {
         add(&mut self.esc, &self.all);
         self.inside.clear();
         self.bare.clear();
+        self.segs.clear();
     }
 
     fn escaped(mut self) -> Self {
@@ -152,8 +173,10 @@ impl Flow {
     fn bared(mut self) -> Self {
         add(&mut self.bare, &self.inside);
         add(&mut self.bare, &self.esc);
+        add(&mut self.bare, &self.segs);
         self.inside.clear();
         self.esc.clear();
+        self.segs.clear();
         self
     }
 
@@ -165,6 +188,10 @@ impl Flow {
             add(&mut self.esc, &seg.all);
         } else {
             add(&mut self.esc, &seg.esc);
+            // A parameter itself as a segment may hold `..` or be absolute: inside only if
+            // the runtime finds it is not.
+            add(&mut self.segs, &seg.inside);
+            add(&mut self.segs, &seg.segs);
         }
     }
 
@@ -230,6 +257,7 @@ pub(crate) fn analyse(
                 call: format!("a module nested deeper than {MODULE_DEPTH} levels"),
                 params: Vec::new(),
                 escapes: Vec::new(),
+                segs: Vec::new(),
                 via: None,
             });
         }
@@ -245,12 +273,14 @@ pub(crate) fn analyse(
             .map(|x| {
                 let params = names_of(f, &x.params);
                 let escapes = names_of(f, &x.escapes);
+                let segments = names_of(f, &x.segs);
                 PyFact {
                     effect: x.effect,
                     call: x.call,
                     line: x.line,
                     params,
                     escapes,
+                    segments,
                     via: x
                         .via
                         .and_then(|v| module.funcs.get(v as usize))
@@ -367,6 +397,25 @@ struct Module<'a> {
     again: HashMap<&'a str, Vec<u32>>,
     /// The DB-API module the module imports, if any (`sqlite3`).
     db: Option<&'static str>,
+}
+
+/// An expression that may hold a path no parameter names, when no parameter flows into it:
+/// anything but `None`, booleans, numbers, empty containers, comparisons and `not`.
+fn foreignish(e: &Expr) -> bool {
+    match e {
+        Expr::NoneLiteral(_)
+        | Expr::BooleanLiteral(_)
+        | Expr::NumberLiteral(_)
+        | Expr::EllipsisLiteral(_)
+        | Expr::Compare(_)
+        | Expr::Lambda(_) => false,
+        Expr::UnaryOp(u) => !matches!(u.op, ruff_python_ast::UnaryOp::Not),
+        Expr::List(x) => !x.elts.is_empty(),
+        Expr::Tuple(x) => !x.elts.is_empty(),
+        Expr::Set(x) => !x.elts.is_empty(),
+        Expr::Dict(x) => !x.is_empty(),
+        _ => true,
+    }
 }
 
 /// A value an alias may be bound to: a name, an attribute chain, or a call that imports
@@ -500,6 +549,7 @@ fn overflow_fact(line: usize) -> Fact {
         call: format!("more than {MAX_FACTS} calls with effects (forge stopped counting)"),
         params: Vec::new(),
         escapes: Vec::new(),
+        segs: Vec::new(),
         via: None,
     }
 }
@@ -751,6 +801,8 @@ struct Fact {
     params: Vec<u32>,
     /// Sorted; empty unless `effect` is a path effect.
     escapes: Vec<u32>,
+    /// Sorted: parameters joined as segments under another's path (see `Flow::segs`).
+    segs: Vec<u32>,
     via: Option<u32>,
 }
 
@@ -785,42 +837,63 @@ struct CallSite {
 /// A callee fact's parameters and escapes as the caller's (both sorted): whatever is bound to
 /// an escaping callee parameter escapes; otherwise an argument's own escapes carry over, and all
 /// of its parameters when no parameter's path contains it (a bare name, a flag).
-fn map_params(site: &CallSite, callee: &Func<'_>, fact: &Fact) -> (Vec<u32>, Vec<u32>) {
-    let mut params = Params::new();
-    let mut escapes = Params::new();
+fn map_params(site: &CallSite, callee: &Func<'_>, fact: &Fact) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let mut out = Mapped::default();
     for &k in &fact.params {
         let escaped = fact.escapes.binary_search(&k).is_ok();
+        let seg = fact.segs.binary_search(&k).is_ok();
         match site.bound.binary_search_by_key(&k, |(p, _)| *p) {
             Ok(i) => {
                 if let Some((_, fl)) = site.bound.get(i) {
-                    take(&mut params, &mut escapes, fl, escaped);
+                    out.take(fl, escaped, seg);
                 }
             }
             Err(_) => {
                 let ku = k as usize;
                 if let Some(from) = site.star_from {
                     if (ku < callee.n_positional && ku >= from) || Some(k) == callee.vararg {
-                        take(&mut params, &mut escapes, &site.star, escaped);
+                        out.take(&site.star, escaped, seg);
                     }
                 }
-                take(&mut params, &mut escapes, &site.rest, escaped);
+                out.take(&site.rest, escaped, seg);
             }
         }
-        if params.len() >= MAX_FLOW {
+        if out.params.len() >= MAX_FLOW {
             break;
         }
     }
-    (params.into_iter().collect(), escapes.into_iter().collect())
+    let segs = out.segs.difference(&out.escapes).copied().collect();
+    (
+        out.params.into_iter().collect(),
+        out.escapes.into_iter().collect(),
+        segs,
+    )
 }
 
-/// The caller's side of one callee parameter (see `map_params`).
-fn take(params: &mut Params, escapes: &mut Params, fl: &Flow, escaped: bool) {
-    params.extend(fl.all.iter().copied());
-    if escaped || fl.inside.is_empty() {
-        escapes.extend(fl.all.iter().copied());
-    } else {
-        escapes.extend(fl.esc.iter().copied());
-        escapes.extend(fl.bare.iter().copied());
+/// A callee fact's parameters as the caller's (see `map_params`).
+#[derive(Default)]
+struct Mapped {
+    params: Params,
+    escapes: Params,
+    segs: Params,
+}
+
+impl Mapped {
+    /// The caller's side of one callee parameter: `escaped`, the callee's path escapes it;
+    /// `seg`, the callee joins it as a segment, so what the caller's parameters put in it must
+    /// be relative too.
+    fn take(&mut self, fl: &Flow, escaped: bool, seg: bool) {
+        self.params.extend(fl.all.iter().copied());
+        if escaped || fl.inside.is_empty() {
+            self.escapes.extend(fl.all.iter().copied());
+        } else {
+            self.escapes.extend(fl.esc.iter().copied());
+            self.escapes.extend(fl.bare.iter().copied());
+            self.segs.extend(fl.segs.iter().copied());
+            if seg {
+                self.segs.extend(fl.inside.iter().copied());
+            }
+        }
     }
 }
 
@@ -863,6 +936,7 @@ fn propagate(m: &Module<'_>, facts: &mut [BTreeSet<Fact>], sites: &[Vec<CallSite
                                         .to_string(),
                                     params: Vec::new(),
                                     escapes: Vec::new(),
+                                    segs: Vec::new(),
                                     via: None,
                                 });
                             }
@@ -876,9 +950,10 @@ fn propagate(m: &Module<'_>, facts: &mut [BTreeSet<Fact>], sites: &[Vec<CallSite
                         }
                         break;
                     }
-                    let (params, mut escapes) = map_params(site, callee, fact);
+                    let (params, mut escapes, mut segs) = map_params(site, callee, fact);
                     if !is_path_effect(fact.effect) {
                         escapes.clear();
+                        segs.clear();
                     }
                     let mapped = Fact {
                         line: site.line,
@@ -886,6 +961,7 @@ fn propagate(m: &Module<'_>, facts: &mut [BTreeSet<Fact>], sites: &[Vec<CallSite
                         call: fact.call.clone(),
                         params,
                         escapes,
+                        segs,
                         via: fact.via.or(Some(site.callee)),
                     };
                     if set.insert(mapped.clone()) {
@@ -1548,12 +1624,32 @@ impl<'m, 'a> Scope<'m, 'a> {
         } else {
             Vec::new()
         };
+        let call = call.into();
+        if is_path_effect(effect) && params.foreign && !params.all.is_empty() {
+            // The target may also be a path no parameter names: that fact alone makes the
+            // call irreversible.
+            self.facts.insert(Fact {
+                line,
+                effect,
+                call: call.clone(),
+                params: Vec::new(),
+                escapes: Vec::new(),
+                segs: Vec::new(),
+                via: None,
+            });
+        }
+        let segs = if is_path_effect(effect) {
+            params.segs.iter().copied().collect()
+        } else {
+            Vec::new()
+        };
         self.facts.insert(Fact {
             line,
             effect,
-            call: call.into(),
+            call,
             params: params.all.into_iter().collect(),
             escapes,
+            segs,
             via: None,
         });
     }
@@ -2051,6 +2147,8 @@ impl<'m, 'a> Scope<'m, 'a> {
             all,
             inside: Params::new(),
             bare: Params::new(),
+            segs: Params::new(),
+            foreign: false,
         }
     }
 
@@ -2079,8 +2177,8 @@ impl<'m, 'a> Scope<'m, 'a> {
             // The value is one of them.
             Expr::BoolOp(b) => self.derive_all(&b.values, d),
             Expr::If(x) => {
-                let mut out = self.derive(&x.body, d);
-                out.union(&self.derive(&x.orelse, d));
+                let mut out = self.derive(&x.body, d).or_foreign(&x.body);
+                out.union(&self.derive(&x.orelse, d).or_foreign(&x.orelse));
                 out.plain(&self.named(&x.test));
                 out
             }
@@ -2133,7 +2231,7 @@ impl<'m, 'a> Scope<'m, 'a> {
     fn derive_all(&self, items: &[Expr], d: usize) -> Flow {
         let mut out = Flow::new();
         for x in items {
-            out.union(&self.derive(x, d));
+            out.union(&self.derive(x, d).or_foreign(x));
         }
         out
     }
@@ -2640,20 +2738,24 @@ impl<'m, 'a> Scope<'m, 'a> {
     }
 
     fn assign(&mut self, target: &Expr, value: &Expr, depth: usize) {
-        let fl = self.flow_of(value);
+        let mut fl = self.flow_of(value);
         let (ts, vs) = (elts(target), elts(value));
         if !ts.is_empty()
             && ts.len() == vs.len()
             && !ts.iter().chain(vs.iter()).any(Expr::is_starred_expr)
         {
-            // `a, b = Path(x), y`: kinds pair up; flows are the union.
+            // `a, b = Path(x), y`: kinds pair up; flows are the union (and each keeps whether
+            // its own value may be a path no parameter names).
             for (t, v) in ts.iter().zip(vs.iter()) {
                 let k = self.kind_of(v, 0);
                 let c = self.literal(v);
-                self.bind(t, &fl, k, c, depth + 1);
+                let mut own = fl.clone();
+                own.foreign = self.flow_of(v).or_foreign(v).foreign;
+                self.bind(t, &own, k, c, depth + 1);
             }
             return;
         }
+        fl = fl.or_foreign(value);
         let k = self.kind_of(value, 0);
         let c = self.literal(value);
         self.bind(target, &fl, k, c, depth);
@@ -3304,6 +3406,30 @@ impl<'m, 'a> Scope<'m, 'a> {
         if self.unseen_call(c, called, line) {
             return;
         }
+        // `paths.append(x)`: the local container now holds x too.
+        if let Expr::Attribute(a) = &*c.func {
+            if let Expr::Name(n) = &*a.value {
+                if self.flow.contains_key(n.id.as_str())
+                    && matches!(
+                        a.attr.as_str(),
+                        "append"
+                            | "extend"
+                            | "insert"
+                            | "add"
+                            | "update"
+                            | "appendleft"
+                            | "extendleft"
+                            | "setdefault"
+                    )
+                {
+                    let mut fl = Flow::new();
+                    for v in args.pos.iter().chain(args.kw.iter().map(|k| &k.value)) {
+                        fl.union(&self.flow_of(v).or_foreign(v));
+                    }
+                    self.absorb(&a.value, &fl);
+                }
+            }
+        }
         if let Expr::Name(n) = &*c.func {
             let name = n.id.as_str();
             if let Some(callee) = self.module_function(name) {
@@ -3473,6 +3599,18 @@ impl<'m, 'a> Scope<'m, 'a> {
         candidates.iter().any(|q| self.module_call(q, args, line))
     }
 
+    /// What an argument of a call of a module function carries into it: a value that may also
+    /// be a path no parameter names escapes (the callee's snapshot of its parameter would not
+    /// cover it).
+    fn arg_to_helper(&self, e: &Expr) -> Flow {
+        let fl = self.flow_of(e);
+        if fl.foreign {
+            fl.escaped()
+        } else {
+            fl
+        }
+    }
+
     /// A call of another function of the module.
     fn site(&mut self, callee: u32, args: Args<'_>, line: usize) {
         self.site_from(callee, args, line, 0);
@@ -3498,10 +3636,10 @@ impl<'m, 'a> Scope<'m, 'a> {
                 if star_from.is_none() {
                     star_from = Some(i);
                 }
-                union(&mut star, &self.flow_of(&s.value));
+                union(&mut star, &self.arg_to_helper(&s.value));
                 continue;
             }
-            let fl = self.flow_of(a);
+            let fl = self.arg_to_helper(a);
             if star_from.is_some() {
                 union(&mut star, &fl);
                 continue;
@@ -3517,7 +3655,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             i += 1;
         }
         for k in args.kw {
-            let fl = self.flow_of(&k.value);
+            let fl = self.arg_to_helper(&k.value);
             match &k.arg {
                 Some(name) => {
                     let t = f.by_keyword.get(name.as_str()).copied().or(f.kwarg);
@@ -4071,12 +4209,19 @@ mod tests {
             line,
             params: params.iter().map(|p| p.to_string()).collect(),
             escapes: vec![],
+            segments: vec![],
             via: via.map(str::to_string),
         }
     }
 
     fn escaping(mut f: PyFact, escapes: &[&str]) -> PyFact {
         f.escapes = escapes.iter().map(|p| p.to_string()).collect();
+        f
+    }
+
+    /// `f` with `segments` joined under another parameter's path.
+    fn joined(mut f: PyFact, segments: &[&str]) -> PyFact {
+        f.segments = segments.iter().map(|p| p.to_string()).collect();
         f
     }
 
@@ -4127,12 +4272,15 @@ mod tests {
         assert_eq!(
             out["save"],
             vec![
-                fact(
-                    E::FileWrite,
-                    "pathlib.Path.write_text",
-                    4,
-                    &["root", "name"],
-                    None
+                joined(
+                    fact(
+                        E::FileWrite,
+                        "pathlib.Path.write_text",
+                        4,
+                        &["root", "name"],
+                        None
+                    ),
+                    &["name"]
                 ),
                 escaping(
                     fact(
@@ -4145,20 +4293,29 @@ mod tests {
                     &["root", "name"]
                 ),
                 fact(E::DirCreate, "pathlib.Path.mkdir", 6, &["root"], None),
-                fact(
-                    E::FileRead,
-                    "pathlib.Path.read_text",
-                    7,
-                    &["root", "name"],
-                    None
+                joined(
+                    fact(
+                        E::FileRead,
+                        "pathlib.Path.read_text",
+                        7,
+                        &["root", "name"],
+                        None
+                    ),
+                    &["name"]
                 ),
-                fact(E::Move, "pathlib.Path.rename", 8, &["root", "name"], None),
-                fact(
-                    E::FileWrite,
-                    "pathlib.Path.open",
-                    9,
-                    &["root", "name"],
-                    None
+                joined(
+                    fact(E::Move, "pathlib.Path.rename", 8, &["root", "name"], None),
+                    &["name"]
+                ),
+                joined(
+                    fact(
+                        E::FileWrite,
+                        "pathlib.Path.open",
+                        9,
+                        &["root", "name"],
+                        None
+                    ),
+                    &["name"]
                 ),
             ]
         );
@@ -4180,7 +4337,10 @@ mod tests {
         assert_eq!(
             out["clean"],
             vec![
-                fact(E::FileDelete, "os.remove", 6, &["root", "name"], None),
+                joined(
+                    fact(E::FileDelete, "os.remove", 6, &["root", "name"], None),
+                    &["name"]
+                ),
                 fact(E::TreeDelete, "shutil.rmtree", 7, &["root"], None),
                 fact(E::DirCreate, "os.makedirs", 8, &["root"], None),
                 fact(E::DirDelete, "os.rmdir", 9, &["keep"], None),
