@@ -671,6 +671,9 @@ def lambda_parameter_shadows(path: str) -> None:
 
 def reads(path: str) -> list:
     return sorted(os.listdir(path), key=len)
+
+def copies_tree(src: str, dst: str) -> None:
+    shutil.copytree(src, dst, copy_function=shutil.copy2)
 "#,
     );
     for name in [
@@ -724,6 +727,10 @@ def reads(path: str) -> list:
             "{name}: {reason}"
         );
     }
+    // The copy function a copytree is given copies inside what the call is recorded to touch.
+    let c = cap(&ir, "copies_tree");
+    assert_eq!(undo_kind(c), "file_snapshot", "{c}");
+    assert_eq!(paths(c), ["$args.dst"], "{c}");
     // Data, not calls: still reads.
     for name in [
         "data_getattr",

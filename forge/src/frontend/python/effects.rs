@@ -3324,6 +3324,15 @@ impl<'m, 'a> Scope<'m, 'a> {
             self.expr(a, d);
         }
         for k in c.arguments.keywords.iter() {
+            // `shutil.copytree(src, dst, copy_function=shutil.copy2)`: the function given copies
+            // within what the call itself is recorded to touch, not on arguments of its own.
+            if k.arg
+                .as_ref()
+                .is_some_and(|a| a.as_str() == "copy_function")
+                && matches!(&k.value, Expr::Name(_) | Expr::Attribute(_))
+            {
+                continue;
+            }
             self.expr(&k.value, d);
         }
     }
