@@ -288,6 +288,10 @@ pub struct PyParam {
 pub struct PythonHints {
     /// Each call with a known effect, in the function or in the module's functions it calls.
     pub facts: Vec<PyFact>,
+    /// Parameters whose default is neither `None` nor a literal the input schema carries
+    /// (`p: str = DEFAULT_DIR`): a call that leaves one out uses a value the runtime cannot
+    /// see, so a snapshot over it cannot be planned.
+    pub opaque_defaults: Vec<String>,
 }
 
 /// One call with a known effect: `shutil.rmtree(root)` at line 12.

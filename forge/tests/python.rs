@@ -1192,3 +1192,44 @@ def appended(p: str) -> None:
         assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
     }
 }
+
+/// A path parameter's default is what a call that leaves it out touches: a literal one is in
+/// the input schema, where the runtime reads it when it plans the snapshot; one forge cannot
+/// read (`DEFAULT_DIR`) makes the call irreversible instead of a snapshot that misses it.
+#[test]
+fn path_defaults_are_seen_or_fail_closed() {
+    let ir = ir_of_text(
+        "defaults.py",
+        r#"
+import os
+
+DEFAULT_DIR = os.path.expanduser("~/trash")
+
+def literal(x: str, b: str = "out.txt") -> None:
+    os.remove(b)
+
+def opaque(x: str, b: str = DEFAULT_DIR) -> None:
+    os.remove(b)
+
+def none_default(x: str, b: str = None) -> None:
+    if b:
+        os.remove(b)
+"#,
+    );
+    let literal = cap(&ir, "literal");
+    assert_eq!(undo_kind(literal), "file_snapshot", "{literal}");
+    assert_eq!(
+        literal["input_schema"]["properties"]["b"]["default"],
+        "out.txt"
+    );
+    let opaque = cap(&ir, "opaque");
+    assert_eq!(undo_kind(opaque), "irreversible", "{opaque}");
+    assert!(
+        opaque["undo"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`b` has a default forge cannot read"),
+        "{opaque}"
+    );
+    assert_eq!(undo_kind(cap(&ir, "none_default")), "file_snapshot");
+}

@@ -490,9 +490,21 @@ impl Engine {
                     .collect()
             })
             .unwrap_or_default();
+        let defaults = schema
+            .as_value()
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|props| {
+                props
+                    .iter()
+                    .filter_map(|(k, p)| Some((k.clone(), p.get("default")?.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
         let c = Arc::new(ArgChecks {
             validator: jsonschema::validator_for(schema.as_value()).map_err(|e| e.to_string()),
             structured,
+            defaults,
         });
         cache.insert(def.name, Arc::clone(&c));
         c
@@ -884,6 +896,22 @@ impl Engine {
         if plan.kind != UndoKind::FileSnapshot {
             return Ok(None);
         }
+        // An argument the call leaves out is its default to the handler (`def f(p, dst="out")`):
+        // the plan's paths are read with the defaults in, so the snapshot and the `relative`
+        // checks see the path the call will touch.
+        let checks = self.checks(def);
+        let filled;
+        let args = match args {
+            Value::Object(given) if checks.defaults.keys().any(|k| !given.contains_key(k)) => {
+                let mut all = given.clone();
+                for (k, v) in &checks.defaults {
+                    all.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                filled = Value::Object(all);
+                &filled
+            }
+            other => other,
+        };
         let bad = |e: &Expr, message: &str| CallError::InvalidArguments {
             field: e.to_string(),
             message: message.to_string(),
@@ -2560,6 +2588,9 @@ struct ArgChecks {
     validator: Result<jsonschema::Validator, String>,
     /// Properties whose schema wants an object or an array.
     structured: Vec<String>,
+    /// Top-level properties with a `default`: what the handler uses when a call leaves one out
+    /// (a Python function's literal default), so what its undo plan must see too.
+    defaults: Map<String, Value>,
 }
 
 /// LLM clients often send objects and arrays as JSON strings: decode those where the schema wants one.

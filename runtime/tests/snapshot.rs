@@ -823,3 +823,59 @@ fn an_argument_joined_under_a_kept_path_must_stay_inside_it() {
     undo(&engine, 1, false);
     assert_eq!(tree(&root), before);
 }
+
+/// Writes `dst`, `out.txt` when the call leaves it out — as a Python function with a literal
+/// default does (its schema carries the default).
+#[capability(
+    effects(create, update, filesystem),
+    undo = file_snapshot(paths = ["$args.dst"]),
+    input_schema = r#"{"type":"object","required":["content"],"properties":{"content":{"type":"string"},"dst":{"type":"string","default":"out.txt"}}}"#
+)]
+fn snap_default(ctx: &Ctx, args: serde_json::Value) -> Result<(), ToolError> {
+    let dst = args["dst"].as_str().unwrap_or("out.txt").to_string();
+    let content = args["content"].as_str().unwrap_or_default().to_string();
+    ctx.fs().write(dst, content.as_bytes())
+}
+
+/// A path argument the call leaves out is its default to the handler: the snapshot reads the
+/// plan's paths with the schema's defaults in, so the file the call writes is kept and undone.
+/// It used to name no path, and the call was judged irreversible.
+#[test]
+fn a_path_left_to_its_default_is_kept_and_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("out.txt"), "before").unwrap();
+    let engine = Engine::open(
+        Registry::new().unwrap(),
+        Policy::default(),
+        &dir.path().join("state"),
+    )
+    .unwrap()
+    .with_sandbox(
+        Sandbox::new()
+            .with_roots(std::slice::from_ref(&root))
+            .unwrap(),
+    );
+    let before = tree(&root);
+    block_on(engine.call(
+        "s",
+        "snap_default",
+        json!({"content": "after"}),
+        CallOptions::default(),
+    ))
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.join("out.txt")).unwrap(),
+        "after"
+    );
+    let steps = engine.history("s").unwrap();
+    assert_eq!(steps.len(), 1);
+    assert!(
+        !matches!(steps[0].undo, aifirst::StepUndo::Irreversible { .. }),
+        "{:?}",
+        steps[0].undo
+    );
+    undo(&engine, 1, false);
+    assert_eq!(tree(&root), before);
+}

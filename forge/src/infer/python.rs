@@ -130,6 +130,33 @@ pub(super) fn infer(caps: &mut [Capability]) {
         } else {
             plan_for(&changes, pair)
         };
+        // A path the plan keeps (or checks) whose default the runtime cannot see: a call that
+        // leaves it out changes a path no argument names.
+        let opaque: Vec<String> = cap
+            .binding
+            .python()
+            .map(|p| p.hints.opaque_defaults.clone())
+            .unwrap_or_default();
+        let plan = match opaque.iter().find(|o| {
+            plan.kind == UndoKind::FileSnapshot
+                && plan
+                    .paths
+                    .iter()
+                    .chain(&plan.relative)
+                    .any(|e| e.to_string() == format!("$args.{o}"))
+        }) {
+            Some(o) => {
+                let mut p = UndoPlan::irreversible(
+                    format!(
+                        "its path parameter `{o}` has a default forge cannot read (not a literal): a call that leaves it out would change a path the snapshot does not name"
+                    ),
+                    Confidence::High,
+                );
+                p.evidence = plan.evidence;
+                p
+            }
+            None => plan,
+        };
         let idempotent = changes.is_empty();
         cap.effects = effects.into_iter().collect();
         cap.annotations = Annotations::from_effects(&cap.effects, idempotent);

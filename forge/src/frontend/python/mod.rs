@@ -237,7 +237,10 @@ pub fn lower(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagnostic>> {
                 function: f.function,
                 is_async: f.is_async,
                 params: f.params,
-                hints: PythonHints { facts: f.facts },
+                hints: PythonHints {
+                    facts: f.facts,
+                    opaque_defaults: f.opaque_defaults,
+                },
             }),
             source: SourceRef {
                 file: f.file,
@@ -481,6 +484,8 @@ struct Found {
     output_schema: Option<Value>,
     params: Vec<PyParam>,
     facts: Vec<crate::ir::PyFact>,
+    /// Parameters whose default the schema cannot carry (see `PythonHints::opaque_defaults`).
+    opaque_defaults: Vec<String>,
     declared: Declared,
 }
 
@@ -586,6 +591,7 @@ fn read_functions(
         let mut schemas = types::Schemas::new(&classes, &imports);
         let mut properties = Map::new();
         let mut required = Vec::new();
+        let mut opaque_defaults = Vec::new();
         let mut params = Vec::new();
         let positional_only: BTreeSet<&str> =
             p.posonlyargs.iter().map(|a| a.name().as_str()).collect();
@@ -622,8 +628,11 @@ fn read_functions(
                     o.entry("description").or_insert_with(|| json!(text));
                 }
                 if let Some(d) = a.default() {
-                    if let Some(v) = schemas.literal(d) {
-                        o.insert("default".into(), v);
+                    match schemas.literal(d) {
+                        Some(v) => {
+                            o.insert("default".into(), v);
+                        }
+                        None => opaque_defaults.push(pname.to_string()),
                     }
                 }
             }
@@ -690,6 +699,7 @@ fn read_functions(
             output_schema,
             params,
             facts: facts.get(fname).cloned().unwrap_or_default(),
+            opaque_defaults,
             declared,
         });
     }
