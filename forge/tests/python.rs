@@ -1233,3 +1233,84 @@ def none_default(x: str, b: str = None) -> None:
     );
     assert_eq!(undo_kind(cap(&ir, "none_default")), "file_snapshot");
 }
+
+/// Standard-library calls a second probe found read as reads: archive extraction (members may
+/// name `../`), files made by logging, dbm/shelve, in-place fileinput, temporary files in a
+/// folder, a browser, an XML-RPC proxy, the worker's own state (`os.chdir`, `sys.path`), and
+/// code run from text or a library (`ctypes.CDLL`, `timeit`, `cProfile.run`). Parents removed
+/// by `os.removedirs` lie outside the path named.
+#[test]
+fn more_standard_library_effects() {
+    let ir = ir_of_text(
+        "stdlib.py",
+        r#"
+import os, sys, tarfile, zipfile, logging, shelve, fileinput, tempfile, webbrowser, ctypes, timeit
+import xmlrpc.client
+
+def untar(p: str, d: str) -> None:
+    tarfile.open(p).extractall(d)
+
+def unzip(p: str, d: str) -> None:
+    with zipfile.ZipFile(p) as z:
+        z.extractall(d)
+
+def log_to(p: str) -> None:
+    logging.basicConfig(filename=p)
+
+def shelf(p: str) -> None:
+    shelve.open(p)["k"] = 1
+
+def inplace(p: str) -> None:
+    for line in fileinput.input(p, inplace=True):
+        print(line.upper(), end="")
+
+def temp_in(p: str) -> None:
+    tempfile.mkstemp(dir=p)
+
+def browse(url: str) -> None:
+    webbrowser.open(url)
+
+def rpc(host: str) -> None:
+    xmlrpc.client.ServerProxy(host).shutdown()
+
+def move_to(p: str) -> None:
+    os.chdir(p)
+
+def extend_path(p: str) -> None:
+    sys.path.insert(0, p)
+
+def native(p: str) -> None:
+    ctypes.CDLL(p)
+
+def time_it(code: str) -> None:
+    timeit.timeit(code)
+
+def prune(p: str) -> None:
+    os.removedirs(p)
+
+def temp_default() -> str:
+    with tempfile.TemporaryDirectory() as d:
+        return d
+"#,
+    );
+    for (name, kind, effect) in [
+        ("untar", "irreversible", "update"),
+        ("unzip", "irreversible", "update"),
+        ("log_to", "file_snapshot", "update"),
+        ("shelf", "file_snapshot", "update"),
+        ("inplace", "file_snapshot", "update"),
+        ("temp_in", "file_snapshot", "update"),
+        ("browse", "irreversible", "execute"),
+        ("rpc", "irreversible", "execute"),
+        ("move_to", "irreversible", "environment"),
+        ("extend_path", "irreversible", "environment"),
+        ("native", "irreversible", "execute"),
+        ("time_it", "irreversible", "execute"),
+        ("prune", "irreversible", "delete"),
+    ] {
+        let c = cap(&ir, name);
+        assert_eq!(undo_kind(c), kind, "{name}: {c}");
+        assert!(c["effects"].to_string().contains(effect), "{name}: {c}");
+    }
+    assert_eq!(undo_kind(cap(&ir, "temp_default")), "none");
+}

@@ -514,11 +514,22 @@ fn canonical_name(q: &str) -> String {
         q = inner;
     }
     let parts: Vec<&str> = q.split('.').collect();
-    let from = (1..parts.len().saturating_sub(1))
-        .rev()
-        .find(|&i| parts.get(i).is_some_and(|p| REEXPORTED.contains(p)));
+    let from = (1..parts.len().saturating_sub(1)).rev().find(|&i| {
+        parts.get(i).is_some_and(|p| {
+            REEXPORTED.contains(p) || p.strip_prefix('_').is_some_and(|q| REEXPORTED.contains(&q))
+        })
+    });
     let parts: Vec<&str> = match from {
-        Some(i) => parts.get(i..).map(<[&str]>::to_vec).unwrap_or_default(),
+        // `tempfile._os` is `os`.
+        Some(i) => parts
+            .get(i..)
+            .map(|rest| {
+                rest.iter()
+                    .enumerate()
+                    .map(|(j, p)| if j == 0 { p.trim_start_matches('_') } else { p })
+                    .collect()
+            })
+            .unwrap_or_default(),
         None => parts,
     };
     let joined = parts.join(".");
@@ -1065,6 +1076,8 @@ enum Kind {
     DirEntry,
     /// An instance of a class of the module (`Store()`), or the class itself.
     Object(u32),
+    /// A tar or zip archive (`tarfile.open(p)`, `zipfile.ZipFile(p)`).
+    Archive,
 }
 
 enum Resolved {
@@ -2662,6 +2675,9 @@ impl<'m, 'a> Scope<'m, 'a> {
             "http.client.HTTPConnection" | "http.client.HTTPSConnection" => Kind::HttpConn,
             "ftplib.FTP" | "ftplib.FTP_TLS" => Kind::Ftp,
             "telnetlib.Telnet" => Kind::Telnet,
+            "tarfile.open" | "tarfile.TarFile" | "tarfile.TarFile.open" | "zipfile.ZipFile" => {
+                Kind::Archive
+            }
             "smtplib.SMTP" | "smtplib.SMTP_SSL" | "smtplib.LMTP" => Kind::Smtp,
             "urllib.request.Request" => {
                 return self.request_writes(args).then_some(Kind::RequestWrite);
@@ -3788,15 +3804,107 @@ impl<'m, 'a> Scope<'m, 'a> {
                 let target = self.arg_flow(args, 0, &["path"]);
                 self.simple(E::DirDelete, q, line, target);
             }
-            "shutil.rmtree" | "os.removedirs" => {
+            "shutil.rmtree" => {
                 let target = self.arg_flow(args, 0, &["path", "name"]);
                 self.simple(E::TreeDelete, q, line, target);
+            }
+            // Also the parents it empties: outside the path named.
+            "os.removedirs" => {
+                let target = self.arg_flow(args, 0, &["name", "path"]).escaped();
+                self.simple(E::TreeDelete, q, line, target);
+            }
+            // Makes the destination's parents and removes the source's emptied ones.
+            "os.renames" => {
+                let mut target = self.arg_flow(args, 0, &["old"]);
+                union(&mut target, &self.arg_flow(args, 1, &["new"]));
+                self.simple(E::Move, q, line, target.escaped());
+            }
+            // A file made inside `dir` (a snapshot of it covers that); elsewhere the system's
+            // temporary directory, which is left out (most such files are removed again).
+            "tempfile.mkstemp"
+            | "tempfile.mkdtemp"
+            | "tempfile.NamedTemporaryFile"
+            | "tempfile.TemporaryDirectory" => {
+                if let Some(d) = args.keyword(&["dir"]) {
+                    let dir = self.flow_of(d);
+                    self.simple(E::FileWrite, q, line, dir);
+                }
+            }
+            "logging.FileHandler"
+            | "logging.handlers.RotatingFileHandler"
+            | "logging.handlers.TimedRotatingFileHandler"
+            | "logging.handlers.WatchedFileHandler"
+            | "dbm.open"
+            | "shelve.open"
+            | "os.setxattr"
+            | "os.removexattr" => {
+                let target = self.arg_flow(args, 0, &["filename", "file", "path"]);
+                self.simple(E::FileWrite, q, line, target);
+            }
+            "logging.basicConfig" => {
+                if let Some(f) = args.keyword(&["filename"]) {
+                    let target = self.flow_of(f);
+                    self.simple(E::FileWrite, q, line, target);
+                }
+            }
+            "fileinput.input" | "fileinput.FileInput" => {
+                let inplace = args
+                    .keyword(&["inplace"])
+                    .is_some_and(|e| !matches!(e, Expr::BooleanLiteral(b) if !b.value));
+                if inplace {
+                    let target = self.arg_flow(args, 0, &["files"]);
+                    self.simple(E::FileWrite, q, line, target);
+                }
+            }
+            "webbrowser.open" | "webbrowser.open_new" | "webbrowser.open_new_tab" => {
+                let target = self.arg_flow(args, 0, &["url"]);
+                self.simple(E::Process, q, line, target);
+            }
+            "xmlrpc.client.ServerProxy" => {
+                let target = self.arg_flow(args, 0, &["uri"]);
+                self.simple(E::NetWrite, q, line, target);
+            }
+            // The worker's own state, for every call after this one.
+            "os.chdir"
+            | "os.fchdir"
+            | "os.umask"
+            | "os.setuid"
+            | "os.setgid"
+            | "os.seteuid"
+            | "os.setegid"
+            | "os.setgroups"
+            | "os.chroot"
+            | "os.nice"
+            | "resource.setrlimit"
+            | "sys.path.insert"
+            | "sys.path.append"
+            | "sys.path.extend"
+            | "sys.setrecursionlimit"
+            | "signal.signal" => {
+                let target = self.arg_flow(args, 0, &[]);
+                self.simple(E::EnvWrite, q, line, target);
+            }
+            // Code run from text or a library named at run time.
+            "ctypes.CDLL"
+            | "ctypes.PyDLL"
+            | "ctypes.WinDLL"
+            | "ctypes.OleDLL"
+            | "ctypes.cdll.LoadLibrary"
+            | "ctypes.pydll.LoadLibrary"
+            | "timeit.timeit"
+            | "timeit.repeat"
+            | "cProfile.run"
+            | "cProfile.runctx"
+            | "profile.run"
+            | "pdb.run"
+            | "pdb.runeval" => {
+                self.fact(E::Unseen, q, line, Flow::new());
             }
             "os.mkdir" | "os.makedirs" => {
                 let target = self.arg_flow(args, 0, &["path", "name"]);
                 self.simple(E::DirCreate, q, line, target);
             }
-            "os.rename" | "os.replace" | "os.renames" | "shutil.move" => {
+            "os.rename" | "os.replace" | "shutil.move" => {
                 let src = self.arg_flow(args, 0, &["src", "old"]);
                 let dst = self.arg_flow(args, 1, &["dst", "new"]);
                 self.move_fact(q, line, src, dst);
@@ -3984,6 +4092,22 @@ impl<'m, 'a> Scope<'m, 'a> {
             Some(Kind::Object(ci)) => {
                 self.method_site(ci, m, args, line, true);
             }
+            // Members are written where their names say: `../` and absolute names included
+            // (older Pythons, or `filter` not set), so the destination does not contain them.
+            Some(Kind::Archive) if matches!(m, "extract" | "extractall" | "_extract_member") => {
+                let dest = match m {
+                    "extract" => self.arg_flow(args, 1, &["path"]),
+                    _ => self.arg_flow(args, 0, &["path"]),
+                };
+                self.fact(
+                    E::FileWrite,
+                    format!("tarfile/zipfile.{m}"),
+                    line,
+                    dest.escaped(),
+                );
+            }
+            // Writing into the archive: recorded where it was opened (its mode).
+            Some(Kind::Archive) => {}
             Some(Kind::Http(prefix)) => self.http_method(prefix, m, args, line),
             Some(Kind::Socket) => {
                 if matches!(
