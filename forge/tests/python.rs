@@ -1046,9 +1046,11 @@ def list_notes(path: str) -> list:
 
 /// Methods of the module's own classes are followed: through an instance made in the function
 /// or at module level, `self.helper(…)`, the class itself (static and class methods, an
-/// instance method given its instance), bases of the module, and the constructor's
-/// `__init__`. They were not, and `Store().wipe(p)` came out read-only. An object forge cannot
-/// type (a parameter) is still not followed.
+/// instance method given its instance), every base of the module, `super()`, the constructor's
+/// `__init__`, `__call__`, `__enter__`/`__exit__`, class attributes bound to a function of an
+/// import. They were not, and `Store().wipe(p)` came out read-only. On an object forge cannot
+/// type (a parameter, a factory's result) a method the module's classes define may be any of
+/// theirs, unless it is a builtin type's method name (`get`, `write` …).
 #[test]
 fn methods_of_the_modules_classes_are_followed() {
     let ir = ir_of_text(
@@ -1112,6 +1114,54 @@ def constructor(p: str) -> None:
 
 def untyped(p: str, f) -> None:
     f.wipe(p)
+
+def untyped_builtin(p: str, d) -> str:
+    return d.get(p)
+
+def make():
+    return Store("/srv")
+
+def factory(p: str) -> None:
+    make().wipe(p)
+
+class Mixin:
+    def hello(self):
+        return 1
+
+class Both(Mixin, Base):
+    def run(self, p):
+        super().purge(p)
+
+def second_base(p: str) -> None:
+    Both().purge(p)
+
+def via_super(p: str) -> None:
+    Both().run(p)
+
+class Lock:
+    def __init__(self, p):
+        self.p = p
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        os.remove("/srv/lock")
+
+def context(p: str) -> None:
+    with Lock(p):
+        pass
+
+class Killer:
+    def __call__(self, p):
+        os.remove(p)
+
+def called(p: str) -> None:
+    Killer()(p)
+
+class Ops:
+    rm = os.remove
+
+def class_attribute(p: str) -> None:
+    Ops.rm(p)
 "#,
     );
     for (name, effect) in [
@@ -1123,6 +1173,11 @@ def untyped(p: str, f) -> None:
         ("through_class", "delete"),
         ("via_global", "delete"),
         ("constructor", "create"),
+        ("untyped", "delete"),
+        ("factory", "delete"),
+        ("second_base", "delete"),
+        ("via_super", "delete"),
+        ("called", "delete"),
     ] {
         let c = cap(&ir, name);
         assert_eq!(undo_kind(c), "file_snapshot", "{name}: {c}");
@@ -1133,7 +1188,12 @@ def untyped(p: str, f) -> None:
             "{name}: {c}"
         );
     }
-    assert_eq!(undo_kind(cap(&ir, "untyped")), "none");
+    // A builtin type's method name on an untyped object is taken for the builtin's.
+    assert_eq!(undo_kind(cap(&ir, "untyped_builtin")), "none");
+    let c = cap(&ir, "class_attribute");
+    assert_eq!(undo_kind(c), "file_snapshot", "{c}");
+    // `__exit__` deletes a fixed path: irreversible.
+    assert_eq!(undo_kind(cap(&ir, "context")), "irreversible");
 }
 
 /// A parameter joined under another's path is `relative`, not a path of its own: a snapshot of

@@ -377,6 +377,8 @@ impl<'a> Func<'a> {
 /// A module-level class: its methods (by name, to function indices) and the names of its bases.
 struct Class<'a> {
     methods: HashMap<&'a str, u32>,
+    /// Names bound in the class body to something else (`rm = os.remove`).
+    attrs: HashMap<&'a str, &'a Expr>,
     bases: Vec<&'a str>,
 }
 
@@ -552,6 +554,64 @@ const FN: &str = "\u{1}fn:";
 /// (`rm = lambda p: os.remove(p)` at module level).
 const ANY: &str = "\u{1}any:";
 
+/// Methods of `str`, `bytes`, `list`, `dict`, `set` and file objects: an object forge cannot
+/// type that is called with one of these is taken for one of those, not for an instance of a
+/// class of the module that happens to define it.
+const BUILTIN_METHODS: [&str; 52] = [
+    "append",
+    "capitalize",
+    "clear",
+    "close",
+    "copy",
+    "count",
+    "decode",
+    "discard",
+    "encode",
+    "endswith",
+    "extend",
+    "fileno",
+    "find",
+    "flush",
+    "format",
+    "get",
+    "index",
+    "insert",
+    "intersection",
+    "isdigit",
+    "items",
+    "join",
+    "keys",
+    "lower",
+    "lstrip",
+    "partition",
+    "pop",
+    "popitem",
+    "read",
+    "readline",
+    "readlines",
+    "remove",
+    "replace",
+    "reverse",
+    "rfind",
+    "rsplit",
+    "rstrip",
+    "seek",
+    "setdefault",
+    "sort",
+    "split",
+    "splitlines",
+    "startswith",
+    "strip",
+    "tell",
+    "truncate",
+    "union",
+    "update",
+    "upper",
+    "values",
+    "write",
+    "writelines",
+];
+
 /// The fact that says a function has more effects than were counted.
 fn overflow_fact(line: usize) -> Fact {
     Fact {
@@ -587,7 +647,13 @@ fn collect_classes<'a>(
             Stmt::ClassDef(c) => {
                 let ci = idx(classes.len());
                 let mut methods = HashMap::new();
+                let mut attrs = HashMap::new();
                 for s in c.body.iter() {
+                    if let Stmt::Assign(a) = s {
+                        if let [Expr::Name(n)] = a.targets.as_slice() {
+                            attrs.insert(n.id.as_str(), &*a.value);
+                        }
+                    }
                     if let Stmt::FunctionDef(f) = s {
                         let is_static = f.decorator_list.iter().any(|d| {
                             matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "staticmethod")
@@ -607,13 +673,22 @@ fn collect_classes<'a>(
                             .iter()
                             .filter_map(|b| match b {
                                 Expr::Name(n) => Some(n.id.as_str()),
+                                // `class D(Base[int])`
+                                Expr::Subscript(x) => match &*x.value {
+                                    Expr::Name(n) => Some(n.id.as_str()),
+                                    _ => None,
+                                },
                                 _ => None,
                             })
                             .collect()
                     })
                     .unwrap_or_default();
                 by_name.insert(c.name.as_str(), ci);
-                classes.push(Class { methods, bases });
+                classes.push(Class {
+                    methods,
+                    attrs,
+                    bases,
+                });
                 Vec::new()
             }
             Stmt::With(w) => vec![&w.body[..]],
@@ -2001,23 +2076,55 @@ impl<'m, 'a> Scope<'m, 'a> {
 
     /// The method `m` of class `ci`, looked up in its bases that are classes of the module too.
     fn method_of(&self, ci: u32, m: &str) -> Option<u32> {
-        let mut cur = Some(ci);
-        let mut seen = 0;
-        while let Some(c) = cur {
-            seen += 1;
+        self.in_hierarchy(ci, |c| c.methods.get(m).copied())
+    }
+
+    /// The first of class `ci` and its bases of the module (in the order Python looks, roughly:
+    /// each class, then its bases left to right; cycles and any depth are fine) for which
+    /// `find` finds something.
+    fn in_hierarchy<T>(&self, ci: u32, find: impl Fn(&'m Class<'a>) -> Option<T>) -> Option<T> {
+        let mut queue = std::collections::VecDeque::from([ci]);
+        let mut seen = BTreeSet::new();
+        while let Some(c) = queue.pop_front() {
+            if !seen.insert(c) {
+                continue;
+            }
             let class = self.m.classes.get(c as usize)?;
-            if let Some(&f) = class.methods.get(m) {
-                return Some(f);
+            if let Some(found) = find(class) {
+                return Some(found);
             }
-            if seen > 32 {
-                return None;
-            }
-            cur = class
-                .bases
-                .iter()
-                .find_map(|b| self.m.class_by_name.get(b).copied());
+            queue.extend(
+                class
+                    .bases
+                    .iter()
+                    .filter_map(|b| self.m.class_by_name.get(b).copied()),
+            );
         }
         None
+    }
+
+    /// `recv.m(…)` on an object forge cannot type (`make().kill(p)`, `self.h.kill(p)`,
+    /// `super().kill(p)`): when classes of the module define `m`, and `m` is not a method of
+    /// the builtin types (`write`, `get`, `close` …, which such objects mostly are), each of
+    /// them may be the one called.
+    fn untyped_method(&mut self, m: &str, args: Args<'_>, line: usize) -> bool {
+        if BUILTIN_METHODS.contains(&m) || (m.starts_with("__") && m.ends_with("__")) {
+            return false;
+        }
+        let owners: Vec<u32> = (0..self.m.classes.len())
+            .filter_map(|c| {
+                let c = idx(c);
+                self.m
+                    .classes
+                    .get(c as usize)
+                    .is_some_and(|k| k.methods.contains_key(m))
+                    .then_some(c)
+            })
+            .collect();
+        for &c in &owners {
+            self.method_site(c, m, args, line, true);
+        }
+        !owners.is_empty()
     }
 
     /// A call of method `m` on an instance (`skip_self`: the instance is not among `args`) or
@@ -2031,7 +2138,17 @@ impl<'m, 'a> Scope<'m, 'a> {
         on_instance: bool,
     ) -> bool {
         let Some(callee) = self.method_of(ci, m) else {
-            return false;
+            // `class C: rm = os.remove`, then `C.rm(p)` or `C().rm(p)`: a function of an
+            // import as a class attribute is not bound to the instance.
+            let refs: Vec<String> = self
+                .in_hierarchy(ci, |c| c.attrs.get(m).copied())
+                .map(|e| self.refs_of(e))
+                .unwrap_or_default();
+            let mut known = false;
+            for q in &refs {
+                known |= self.module_call(q, args, line);
+            }
+            return known;
         };
         let takes_self = self
             .m
@@ -3110,6 +3227,13 @@ impl<'m, 'a> Scope<'m, 'a> {
             Stmt::With(w) => {
                 for item in &w.items {
                     self.expr(&item.context_expr, d);
+                    // `with Lock(p):` runs `__enter__` and `__exit__`.
+                    if let Some(Kind::Object(ci)) = self.kind_of(&item.context_expr, 0) {
+                        let line = self.line(item.context_expr.start());
+                        let none = Args { pos: &[], kw: &[] };
+                        self.method_site(ci, "__enter__", none, line, true);
+                        self.method_site(ci, "__exit__", none, line, true);
+                    }
                     if let Some(v) = item.optional_vars.as_deref() {
                         let fl = self.flow_of(&item.context_expr);
                         let k = self.kind_of(&item.context_expr, 0);
@@ -3470,10 +3594,17 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
             }
         }
-        // `Store(p)` runs `Store.__init__(self, p)`.
+        // `Store(p)` runs `Store.__init__(self, p)` (and a dataclass's `__post_init__`).
         if let Some(ci) = self.module_class(&c.func) {
             self.method_site(ci, "__init__", args, line, true);
+            self.method_site(ci, "__post_init__", Args { pos: &[], kw: &[] }, line, true);
             return;
+        }
+        // `k(p)` on an instance runs `__call__`.
+        if let Some(Kind::Object(ci)) = self.kind_of(&c.func, 0) {
+            if self.method_site(ci, "__call__", args, line, true) {
+                return;
+            }
         }
         let refs = self.refs_of(&c.func);
         if refs.is_empty() {
@@ -4179,6 +4310,9 @@ impl<'m, 'a> Scope<'m, 'a> {
                 self.path_method(recv, Some(Kind::Path), m, args, line);
             }
             None | Some(Kind::DirEntry) => {
+                if self.untyped_method(m, args, line) {
+                    return;
+                }
                 if is_sql_method(m) {
                     if let Some(lib) = self.db.or(self.m.db) {
                         self.sql(format!("{lib}.Cursor.{m}"), args, Flow::new(), line);
