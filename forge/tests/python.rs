@@ -1374,3 +1374,75 @@ def temp_default() -> str:
     }
     assert_eq!(undo_kind(cap(&ir, "temp_default")), "none");
 }
+
+/// Instances reached through a factory (`-> Cache` or `return Cache(…)`), a field set in a
+/// method (`self.cache = Cache(…)`), a registry's `setdefault`, or a list of them are typed, so a
+/// method with a builtin type's name (`clear`, `remove`) is followed: these came out read-only
+/// while `Cache.clear` runs `shutil.rmtree` (a third probe).
+#[test]
+fn instances_from_factories_fields_and_lists_are_typed() {
+    let ir = ir_of_text(
+        "cache.py",
+        r#"
+import os
+import shutil
+from typing import Dict
+
+class Cache:
+    def __init__(self, root: str):
+        self.root = root
+    def clear(self) -> None:
+        shutil.rmtree(self.root)
+
+class Store:
+    def __init__(self, root: str):
+        self.root = root
+    def remove(self, name: str) -> None:
+        os.remove(os.path.join(self.root, name))
+
+class App:
+    def __init__(self, root: str):
+        self.cache = Cache(root)
+    def reset(self) -> None:
+        self.cache.clear()
+
+def get_cache(root: str) -> Cache:
+    return Cache(root)
+
+def open_store(root: str):
+    return Store(root)
+
+_CACHES: Dict[str, Cache] = {}
+
+def annotated_factory(root: str) -> None:
+    get_cache(root).clear()
+
+def returned_factory(root: str, name: str) -> None:
+    store = open_store(root)
+    store.remove(name)
+
+def field(root: str) -> None:
+    App(root).reset()
+
+def registry(root: str) -> None:
+    c = _CACHES.setdefault(root, Cache(root))
+    c.clear()
+
+def listed(roots: list) -> None:
+    caches = [Cache(r) for r in roots]
+    for c in caches:
+        c.clear()
+"#,
+    );
+    for name in [
+        "annotated_factory",
+        "returned_factory",
+        "field",
+        "registry",
+        "listed",
+    ] {
+        let c = cap(&ir, name);
+        assert!(c["effects"].to_string().contains("delete"), "{name}: {c}");
+        assert_ne!(undo_kind(c), "none", "{name}: {c}");
+    }
+}

@@ -227,10 +227,16 @@ pub(crate) fn analyse(
     let mut classes = Vec::new();
     let mut class_by_name = HashMap::new();
     collect_classes(body, 0, &mut funcs, &mut classes, &mut class_by_name);
+    let returns = funcs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| Some((idx(i), returned_class(f.def, &class_by_name)?)))
+        .collect();
     let mut module = Module {
         imports,
         classes,
         class_by_name,
+        returns,
         index,
         funcs,
         by_name,
@@ -379,6 +385,8 @@ struct Class<'a> {
     methods: HashMap<&'a str, u32>,
     /// Names bound in the class body to something else (`rm = os.remove`).
     attrs: HashMap<&'a str, &'a Expr>,
+    /// `self.x = C(…)` in a method: the class named for each attribute.
+    fields: HashMap<&'a str, &'a str>,
     bases: Vec<&'a str>,
 }
 
@@ -386,6 +394,8 @@ struct Module<'a> {
     imports: &'a Imports,
     classes: Vec<Class<'a>>,
     class_by_name: HashMap<&'a str, u32>,
+    /// Functions (by index) that return an instance of a class of the module.
+    returns: HashMap<u32, u32>,
     index: &'a LineIndex,
     funcs: Vec<Func<'a>>,
     by_name: HashMap<&'a str, u32>,
@@ -648,6 +658,7 @@ fn collect_classes<'a>(
                 let ci = idx(classes.len());
                 let mut methods = HashMap::new();
                 let mut attrs = HashMap::new();
+                let mut fields = HashMap::new();
                 for s in c.body.iter() {
                     if let Stmt::Assign(a) = s {
                         if let [Expr::Name(n)] = a.targets.as_slice() {
@@ -655,6 +666,7 @@ fn collect_classes<'a>(
                         }
                     }
                     if let Stmt::FunctionDef(f) = s {
+                        ctor_fields(&f.body, &mut fields);
                         let is_static = f.decorator_list.iter().any(|d| {
                             matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "staticmethod")
                         });
@@ -687,6 +699,7 @@ fn collect_classes<'a>(
                 classes.push(Class {
                     methods,
                     attrs,
+                    fields,
                     bases,
                 });
                 Vec::new()
@@ -710,6 +723,94 @@ fn collect_classes<'a>(
             collect_classes(b, depth + 1, out, classes, by_name);
         }
     }
+}
+
+/// `self.x = C(…)` (any receiver named `self`) in a method body, at any nesting: `x` → `C`.
+fn ctor_fields<'a>(body: &'a [Stmt], out: &mut HashMap<&'a str, &'a str>) {
+    let mut stack: Vec<&'a Stmt> = body.iter().collect();
+    let mut seen = 0usize;
+    while let Some(s) = stack.pop() {
+        seen += 1;
+        if seen > 100_000 {
+            return;
+        }
+        match s {
+            Stmt::Assign(a) => {
+                if let ([Expr::Attribute(t)], Expr::Call(ExprCall { func, .. })) =
+                    (a.targets.as_slice(), &*a.value)
+                {
+                    if let (Expr::Name(recv), Expr::Name(class)) = (&*t.value, &**func) {
+                        if recv.id.as_str() == "self" {
+                            out.insert(t.attr.as_str(), class.id.as_str());
+                        }
+                    }
+                }
+            }
+            Stmt::If(x) => {
+                stack.extend(x.body.iter());
+                for c in &x.elif_else_clauses {
+                    stack.extend(c.body.iter());
+                }
+            }
+            Stmt::With(x) => stack.extend(x.body.iter()),
+            Stmt::Try(t) => {
+                stack.extend(t.body.iter());
+                stack.extend(t.orelse.iter());
+                stack.extend(t.finalbody.iter());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The class of the module a function returns an instance of: its return annotation
+/// (`-> Cache`), else the class of a `return C(…)` in its body.
+fn returned_class<'a>(f: &'a StmtFunctionDef, classes: &HashMap<&'a str, u32>) -> Option<u32> {
+    if let Some(r) = f.returns.as_deref() {
+        let named = match r {
+            Expr::Name(n) => Some(n.id.as_str()),
+            Expr::StringLiteral(s) => Some(s.value.to_str()),
+            _ => None,
+        };
+        if let Some(c) = named.and_then(|n| classes.get(n)) {
+            return Some(*c);
+        }
+    }
+    let mut stack: Vec<&'a Stmt> = f.body.iter().collect();
+    let mut seen = 0usize;
+    while let Some(s) = stack.pop() {
+        seen += 1;
+        if seen > 100_000 {
+            return None;
+        }
+        match s {
+            Stmt::Return(r) => {
+                if let Some(Expr::Call(c)) = r.value.as_deref() {
+                    if let Expr::Name(n) = &*c.func {
+                        if let Some(ci) = classes.get(n.id.as_str()) {
+                            return Some(*ci);
+                        }
+                    }
+                }
+            }
+            Stmt::If(x) => {
+                stack.extend(x.body.iter());
+                for c in &x.elif_else_clauses {
+                    stack.extend(c.body.iter());
+                }
+            }
+            Stmt::With(x) => stack.extend(x.body.iter()),
+            Stmt::Try(t) => {
+                stack.extend(t.body.iter());
+                stack.extend(t.orelse.iter());
+                stack.extend(t.finalbody.iter());
+            }
+            Stmt::For(x) => stack.extend(x.body.iter()),
+            Stmt::While(x) => stack.extend(x.body.iter()),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Module-level `def`s, also inside module-level `if`/`try`/`with`/`for`/`while`. `seen` gets
@@ -1656,6 +1757,8 @@ struct Scope<'m, 'a> {
     local_imports: HashMap<String, String>,
     /// Locals bound to a function or module of an import (at module level: the globals).
     aliases: Aliases,
+    /// Locals holding instances of a class of the module (`caches = [Cache(r) for r in rs]`).
+    elem_kinds: HashMap<String, Kind>,
     /// More facts than [`MAX_FACTS`] were found: the marker saying so is kept.
     overflowed: bool,
     /// A DB-API module imported or connected to in the function.
@@ -1676,6 +1779,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             consts: HashMap::new(),
             local_imports: HashMap::new(),
             aliases: HashMap::new(),
+            elem_kinds: HashMap::new(),
             overflowed: false,
             db: None,
             write_request: false,
@@ -2703,6 +2807,14 @@ impl<'m, 'a> Scope<'m, 'a> {
                         return Some(Kind::Environ);
                     }
                 }
+                // `self.cache` where a method did `self.cache = Cache(…)`.
+                if let Some(Kind::Object(ci)) = self.kind_of(&a.value, d) {
+                    let attr = a.attr.as_str();
+                    return self
+                        .in_hierarchy(ci, |c| c.fields.get(attr).copied())
+                        .and_then(|name| self.m.class_by_name.get(name))
+                        .map(|c| Kind::Object(*c));
+                }
                 if a.attr.as_str() == "parent" && self.kind_of(&a.value, d) == Some(Kind::Path) {
                     return Some(Kind::Path);
                 }
@@ -2721,6 +2833,31 @@ impl<'m, 'a> Scope<'m, 'a> {
                 let args = Args::of(&c.arguments);
                 if let Some(ci) = self.module_class(&c.func) {
                     return Some(Kind::Object(ci));
+                }
+                // `make()` / `Store.open(…)`: a function or method returning an instance.
+                let made = match &*c.func {
+                    Expr::Name(n) => self.module_function(n.id.as_str()),
+                    Expr::Attribute(a) => match self.module_class(&a.value) {
+                        Some(ci) => self.method_of(ci, a.attr.as_str()),
+                        None => match self.kind_of(&a.value, d) {
+                            Some(Kind::Object(ci)) => self.method_of(ci, a.attr.as_str()),
+                            _ => None,
+                        },
+                    },
+                    _ => None,
+                };
+                if let Some(ci) = made.and_then(|f| self.m.returns.get(&f)) {
+                    return Some(Kind::Object(*ci));
+                }
+                // `CACHES.setdefault(k, Cache(r))`, `d.get(k, Cache(r))`: the default's kind.
+                if let Expr::Attribute(a) = &*c.func {
+                    if matches!(a.attr.as_str(), "setdefault" | "get" | "pop") {
+                        if let Some(Kind::Object(ci)) =
+                            args.get(1, &["default"]).and_then(|x| self.kind_of(x, d))
+                        {
+                            return Some(Kind::Object(ci));
+                        }
+                    }
                 }
                 if let Resolved::Qualified(q) = self.resolve(&c.func) {
                     if q == "contextlib.closing" {
@@ -2763,6 +2900,20 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
             Expr::Await(a) => self.kind_of(&a.value, d),
             Expr::Named(n) => self.kind_of(&n.value, d),
+            // `s or Store(p)`, `a if c else Store(p)`: an instance of the module's class is
+            // assumed when one of them is.
+            Expr::BoolOp(b) => b.values.iter().find_map(|v| match self.kind_of(v, d) {
+                Some(k @ Kind::Object(_)) => Some(k),
+                _ => None,
+            }),
+            Expr::If(x) => {
+                [&x.body, &x.orelse]
+                    .into_iter()
+                    .find_map(|v| match self.kind_of(v, d) {
+                        Some(k @ Kind::Object(_)) => Some(k),
+                        _ => None,
+                    })
+            }
             _ => None,
         }
     }
@@ -2849,7 +3000,26 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
             }
         }
-        None
+        if let Expr::Name(n) = e {
+            return self.elem_kinds.get(n.id.as_str()).copied();
+        }
+        // `for c in [Cache(a), Cache(b)]`, `for c in (Cache(r) for r in roots)`.
+        let items: Vec<&Expr> = match e {
+            Expr::List(x) => x.elts.iter().collect(),
+            Expr::Tuple(x) => x.elts.iter().collect(),
+            Expr::Set(x) => x.elts.iter().collect(),
+            Expr::ListComp(x) => vec![&*x.elt],
+            Expr::SetComp(x) => vec![&*x.elt],
+            Expr::Generator(x) => vec![&*x.elt],
+            _ => Vec::new(),
+        };
+        let kinds: Vec<Option<Kind>> = items.iter().map(|x| self.kind_of(x, 0)).collect();
+        match kinds.first() {
+            Some(Some(k @ Kind::Object(_))) if kinds.iter().all(|o| o.as_ref() == Some(k)) => {
+                Some(*k)
+            }
+            _ => None,
+        }
     }
 
     /// Whether an open mode may write: a literal with `w a x +`, or anything not a literal.
@@ -2891,6 +3061,9 @@ impl<'m, 'a> Scope<'m, 'a> {
         fl = fl.or_foreign(value);
         let k = self.kind_of(value, 0);
         let c = self.literal(value);
+        if let (Expr::Name(n), Some(elem @ Kind::Object(_))) = (target, self.iter_kind(value)) {
+            self.elem_kinds.insert(n.id.to_string(), elem);
+        }
         self.bind(target, &fl, k, c, depth);
     }
 
