@@ -1235,19 +1235,46 @@ def appended(p: str) -> None:
     paths.append("/etc/important")
     for q in paths:
         os.remove(q)
+
+def suffixed(root: str, name: str) -> None:
+    with open(os.path.join(root, name + ".md"), "w") as f:
+        f.write("x")
+
+def formatted(root: str, key: str) -> None:
+    (Path(root) / f"{key}.json").write_text("x")
+
+def extended(root: str, name: str) -> None:
+    if not name.endswith(".md"):
+        name += ".md"
+    os.remove(os.path.join(root, name))
+
+def each(root: str, keys: list) -> None:
+    for k in keys:
+        os.remove(os.path.join(root, f"{k}.csv"))
+
+def sibling(p: str) -> None:
+    t = p
+    t += ".bak"
+    os.remove(t)
 "#,
     );
     for (name, kept, rel) in [
         ("write_note", "$args.root", "$args.name"),
         ("drop_matching", "$args.root", "$args.pattern"),
         ("through_helper", "$args.root", "$args.name"),
+        // Name text added to the segment keeps it one segment that is not `..`.
+        ("suffixed", "$args.root", "$args.name"),
+        ("formatted", "$args.root", "$args.key"),
+        ("extended", "$args.root", "$args.name"),
+        ("each", "$args.root", "$args.keys"),
     ] {
         let c = cap(&ir, name);
         assert_eq!(undo_kind(c), "file_snapshot", "{name}: {c}");
         assert_eq!(paths(c), [kept], "{name}: {c}");
         assert_eq!(c["undo"]["relative"], json!([rel]), "{name}: {c}");
     }
-    for name in ["reassigned", "either", "appended"] {
+    // Alone, a parameter with text added is its sibling: not inside what it names.
+    for name in ["reassigned", "either", "appended", "sibling"] {
         let c = cap(&ir, name);
         assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
     }

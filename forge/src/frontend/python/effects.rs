@@ -114,6 +114,10 @@ struct Flow {
     /// the value lies inside that path only if each is a relative path without `..`, which the
     /// runtime checks ([`aifirst_capability::UndoPlan::relative`]).
     segs: Params,
+    /// Those reaching it as themselves with name text added (`name + ".md"`, `f"{key}.csv"`):
+    /// alone a sibling of their path (they escape), joined under a parameter's path a segment
+    /// like `name` itself (the text has no separator and no `..`).
+    suffixed: Params,
     /// The value may also be one no parameter names (`q = p` and elsewhere
     /// `q = "/etc/x"`, `p or "/tmp/x"`, `[p, "/tmp/x"]`): flows only grow, so without this
     /// the literal would be forgotten and a snapshot of `p` taken for a change to `/etc/x`.
@@ -143,6 +147,7 @@ impl Flow {
         add(&mut self.esc, &other.esc);
         add(&mut self.bare, &other.bare);
         add(&mut self.segs, &other.segs);
+        add(&mut self.suffixed, &other.suffixed);
         self.foreign |= other.foreign;
     }
 
@@ -162,6 +167,7 @@ impl Flow {
         self.inside.clear();
         self.bare.clear();
         self.segs.clear();
+        self.suffixed.clear();
     }
 
     fn escaped(mut self) -> Self {
@@ -174,9 +180,11 @@ impl Flow {
         add(&mut self.bare, &self.inside);
         add(&mut self.bare, &self.esc);
         add(&mut self.bare, &self.segs);
+        add(&mut self.bare, &self.suffixed);
         self.inside.clear();
         self.esc.clear();
         self.segs.clear();
+        self.suffixed.clear();
         self
     }
 
@@ -192,6 +200,7 @@ impl Flow {
             // the runtime finds it is not.
             add(&mut self.segs, &seg.inside);
             add(&mut self.segs, &seg.segs);
+            add(&mut self.segs, &seg.suffixed);
         }
     }
 
@@ -206,7 +215,11 @@ impl Flow {
         if self.inside.is_empty() {
             self.all.iter().copied().collect()
         } else {
-            self.esc.union(&self.bare).copied().collect()
+            let mut out = self.esc.clone();
+            add(&mut out, &self.bare);
+            // A parameter with text added is its sibling, not inside it.
+            add(&mut out, &self.suffixed);
+            out.into_iter().collect()
         }
     }
 }
@@ -1337,6 +1350,22 @@ fn name_text(t: &str) -> bool {
     !t.contains(['/', '\\']) && !t.contains("..")
 }
 
+/// Text that, added to a path segment, keeps it one segment that is not `..`: no separator, no
+/// `..`, not `.` alone.
+fn suffix_text(t: &str) -> bool {
+    name_text(t) && t != "." && !t.is_empty()
+}
+
+/// A parameter's path itself (through locals), or it with name text added, nothing else
+/// derived from it.
+fn raw_param(fl: &Flow) -> bool {
+    (!fl.inside.is_empty() || !fl.suffixed.is_empty())
+        && fl.esc.is_empty()
+        && fl.bare.is_empty()
+        && fl.segs.is_empty()
+        && !fl.foreign
+}
+
 /// A piece of an f-string: literal text (adjacent pieces merged) or an interpolation.
 enum Piece<'e> {
     Text(String),
@@ -2382,6 +2411,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             inside: Params::new(),
             bare: Params::new(),
             segs: Params::new(),
+            suffixed: Params::new(),
             foreign: false,
         }
     }
@@ -2433,6 +2463,20 @@ impl<'m, 'a> Scope<'m, 'a> {
                 let l = self.derive(&b.left, d);
                 let r = self.derive(&b.right, d);
                 let name_like = self.name_part(&b.left, &l) && self.name_part(&b.right, &r);
+                // `name + ".md"`: the parameter itself with name text added.
+                let suffix = |v: &Flow, text: &Expr| {
+                    raw_param(v) && self.literal(text).is_some_and(|t| suffix_text(&t))
+                };
+                if suffix(&l, &b.right) || suffix(&r, &b.left) {
+                    let mut out = Flow::new();
+                    add(&mut out.all, &l.all);
+                    add(&mut out.all, &r.all);
+                    for side in [&l, &r] {
+                        add(&mut out.suffixed, &side.inside);
+                        add(&mut out.suffixed, &side.suffixed);
+                    }
+                    return out;
+                }
                 let mut out = l;
                 out.union(&r);
                 if !name_like {
@@ -2596,6 +2640,25 @@ impl<'m, 'a> Scope<'m, 'a> {
             let mut out = Flow::new();
             for fl in &flows {
                 out.union(fl);
+            }
+            return out;
+        }
+        // `f"{key}.csv"`, `f"{a}_{b}.json"`: parameters themselves with name text between.
+        let suffixed = pieces.iter().zip(&flows).all(|(p, fl)| match p {
+            Piece::Text(t) => suffix_text(t),
+            Piece::Value(v) => {
+                raw_param(fl)
+                    && v.debug_text.is_none()
+                    && v.format_spec.is_none()
+                    && matches!(v.conversion, ConversionFlag::None | ConversionFlag::Str)
+            }
+        }) && pieces.iter().any(|p| matches!(p, Piece::Text(_)));
+        if suffixed {
+            let mut out = Flow::new();
+            for fl in &flows {
+                add(&mut out.all, &fl.all);
+                add(&mut out.suffixed, &fl.inside);
+                add(&mut out.suffixed, &fl.suffixed);
             }
             return out;
         }
@@ -3140,6 +3203,14 @@ impl<'m, 'a> Scope<'m, 'a> {
                 ) =>
             {
                 cur.union(&v);
+            }
+            // `name += ".md"`: the parameter with name text added (as `name + ".md"`); what
+            // the local held before stays possible too.
+            Operator::Add
+                if raw_param(&cur) && self.literal(value).is_some_and(|t| suffix_text(&t)) =>
+            {
+                let inside = cur.inside.clone();
+                add(&mut cur.suffixed, &inside);
             }
             _ => {
                 cur.union(&v);
