@@ -916,39 +916,28 @@ impl Engine {
             field: e.to_string(),
             message: message.to_string(),
         };
+        // The strings an expression names: one, each of an array's, or none when absent.
+        let named = |e: &Expr| -> Result<Vec<String>, CallError> {
+            match resolve(e, &Scope::of_args(args)) {
+                Ok(Value::String(p)) => Ok(vec![p]),
+                Ok(Value::Array(items)) => items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::String(p) => Ok(p),
+                        _ => Err(bad(e, "each path must be a string")),
+                    })
+                    .collect(),
+                Ok(Value::Null) | Err(_) => Ok(Vec::new()),
+                Ok(_) => Err(bad(e, "a path must be a string")),
+            }
+        };
         let mut paths = Vec::new();
         for e in &plan.paths {
-            match resolve(e, &Scope::of_args(args)) {
-                Ok(Value::String(p)) => paths.push(p),
-                Ok(Value::Array(items)) => {
-                    for item in items {
-                        match item {
-                            Value::String(p) => paths.push(p),
-                            _ => return Err(bad(e, "each path must be a string")),
-                        }
-                    }
-                }
-                Ok(Value::Null) | Err(_) => {}
-                Ok(_) => return Err(bad(e, "a path must be a string")),
-            }
+            paths.extend(named(e)?);
         }
         // What the call joins under a snapshotted path must stay inside it.
         for e in &plan.relative {
-            let mut named = Vec::new();
-            match resolve(e, &Scope::of_args(args)) {
-                Ok(Value::String(p)) => named.push(p),
-                Ok(Value::Array(items)) => {
-                    for item in items {
-                        match item {
-                            Value::String(p) => named.push(p),
-                            _ => return Err(bad(e, "each path must be a string")),
-                        }
-                    }
-                }
-                Ok(Value::Null) | Err(_) => {}
-                Ok(_) => return Err(bad(e, "a path must be a string")),
-            }
-            for p in named {
+            for p in named(e)? {
                 if let Some(why) = leaves_its_folder(&p) {
                     return Err(bad(
                         e,

@@ -398,6 +398,29 @@ pub(crate) fn apply(
     }
 }
 
+/// A list of expressions under `key` (`paths`, `relative`), each parsed; absent: empty.
+fn expr_list(
+    m: &serde_json::Map<String, Value>,
+    key: &str,
+    example: &str,
+) -> Result<Vec<Expr>, String> {
+    match m.get(key) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|p| {
+                let text = p.as_str().ok_or_else(|| {
+                    format!("each of `{key}` must be an expression such as \"{example}\"")
+                })?;
+                Expr::parse(text).map_err(|e| format!("{key}: `{text}`: {e}"))
+            })
+            .collect(),
+        Some(_) => Err(format!(
+            "`{key}` must be a list of expressions such as \"{example}\""
+        )),
+    }
+}
+
 /// A table of argument expressions, each parsed (a bad one is an error naming it).
 fn expr_map(v: Option<&Value>) -> Result<BTreeMap<String, Expr>, String> {
     match v {
@@ -462,36 +485,8 @@ fn parse_undo(v: &Value, names: &NameTable) -> Result<UndoPlan, String> {
     plan.args = expr_map(m.get("args"))?;
     plan.snapshot_args = expr_map(m.get("snapshot_args"))?;
     plan.reason = m.get("reason").and_then(Value::as_str).map(str::to_string);
-    plan.paths = match m.get("paths") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|p| {
-                let text = p
-                    .as_str()
-                    .ok_or("each of `paths` must be an expression such as \"$args.path\"")?;
-                Expr::parse(text).map_err(|e| format!("paths: `{text}`: {e}"))
-            })
-            .collect::<Result<_, String>>()?,
-        Some(_) => {
-            return Err("`paths` must be a list of expressions such as \"$args.path\"".into())
-        }
-    };
-    plan.relative = match m.get("relative") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|p| {
-                let text = p
-                    .as_str()
-                    .ok_or("each of `relative` must be an expression such as \"$args.name\"")?;
-                Expr::parse(text).map_err(|e| format!("relative: `{text}`: {e}"))
-            })
-            .collect::<Result<_, String>>()?,
-        Some(_) => {
-            return Err("`relative` must be a list of expressions such as \"$args.name\"".into())
-        }
-    };
+    plan.paths = expr_list(m, "paths", "$args.path")?;
+    plan.relative = expr_list(m, "relative", "$args.name")?;
     if let Some(c) = m.get("confidence").and_then(Value::as_str) {
         plan.confidence = match c {
             "high" => Confidence::High,

@@ -759,20 +759,39 @@ fn ctor_fields<'a>(body: &'a [Stmt], out: &mut HashMap<&'a str, &'a str>) {
                     }
                 }
             }
-            Stmt::If(x) => {
-                stack.extend(x.body.iter());
-                for c in &x.elif_else_clauses {
-                    stack.extend(c.body.iter());
-                }
-            }
-            Stmt::With(x) => stack.extend(x.body.iter()),
-            Stmt::Try(t) => {
-                stack.extend(t.body.iter());
-                stack.extend(t.orelse.iter());
-                stack.extend(t.finalbody.iter());
-            }
-            _ => {}
+            other => inner_statements(other, &mut stack),
         }
+    }
+}
+
+/// The statements directly inside a block statement (`if`, `with`, `try`, `for`, `while`).
+fn inner_statements<'a>(s: &'a Stmt, out: &mut Vec<&'a Stmt>) {
+    match s {
+        Stmt::If(x) => {
+            out.extend(x.body.iter());
+            for c in &x.elif_else_clauses {
+                out.extend(c.body.iter());
+            }
+        }
+        Stmt::With(x) => out.extend(x.body.iter()),
+        Stmt::Try(t) => {
+            out.extend(t.body.iter());
+            for h in &t.handlers {
+                let ExceptHandler::ExceptHandler(h) = h;
+                out.extend(h.body.iter());
+            }
+            out.extend(t.orelse.iter());
+            out.extend(t.finalbody.iter());
+        }
+        Stmt::For(x) => {
+            out.extend(x.body.iter());
+            out.extend(x.orelse.iter());
+        }
+        Stmt::While(x) => {
+            out.extend(x.body.iter());
+            out.extend(x.orelse.iter());
+        }
+        _ => {}
     }
 }
 
@@ -806,21 +825,7 @@ fn returned_class<'a>(f: &'a StmtFunctionDef, classes: &HashMap<&'a str, u32>) -
                     }
                 }
             }
-            Stmt::If(x) => {
-                stack.extend(x.body.iter());
-                for c in &x.elif_else_clauses {
-                    stack.extend(c.body.iter());
-                }
-            }
-            Stmt::With(x) => stack.extend(x.body.iter()),
-            Stmt::Try(t) => {
-                stack.extend(t.body.iter());
-                stack.extend(t.orelse.iter());
-                stack.extend(t.finalbody.iter());
-            }
-            Stmt::For(x) => stack.extend(x.body.iter()),
-            Stmt::While(x) => stack.extend(x.body.iter()),
-            _ => {}
+            other => inner_statements(other, &mut stack),
         }
     }
     None
