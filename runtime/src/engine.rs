@@ -475,32 +475,24 @@ impl Engine {
             return Arc::clone(c);
         }
         let schema = def.input_schema();
-        let structured = schema
+        let props = schema
             .as_value()
             .get("properties")
-            .and_then(Value::as_object)
-            .map(|props| {
-                props
-                    .iter()
-                    .filter(|(_, p)| {
-                        let t = p.get("type").map(Value::to_string).unwrap_or_default();
-                        t.contains("object") || t.contains("array")
-                    })
-                    .map(|(k, _)| k.clone())
-                    .collect()
+            .and_then(Value::as_object);
+        let structured = props
+            .into_iter()
+            .flatten()
+            .filter(|(_, p)| {
+                let t = p.get("type").map(Value::to_string).unwrap_or_default();
+                t.contains("object") || t.contains("array")
             })
-            .unwrap_or_default();
-        let defaults = schema
-            .as_value()
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|props| {
-                props
-                    .iter()
-                    .filter_map(|(k, p)| Some((k.clone(), p.get("default")?.clone())))
-                    .collect()
-            })
-            .unwrap_or_default();
+            .map(|(k, _)| k.clone())
+            .collect();
+        let defaults = props
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, p)| Some((k.clone(), p.get("default")?.clone())))
+            .collect();
         let c = Arc::new(ArgChecks {
             validator: jsonschema::validator_for(schema.as_value()).map_err(|e| e.to_string()),
             structured,

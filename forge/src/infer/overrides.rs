@@ -169,14 +169,7 @@ pub(crate) fn vet_decorator(cap: &Capability, o: &mut OpOverride, diags: &mut Ve
         // Effects: only added to. Every effect the code shows stays; `idempotent` is a promise
         // about the code forge cannot check.
         if let Some(e) = &o.effects {
-            let names: Vec<String> = match e {
-                Value::String(s) => s.split(',').map(|x| x.trim().to_string()).collect(),
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let names = effect_names(e).unwrap_or_default();
             let declared: Vec<Effect> = names.iter().filter_map(|n| Effect::parse(n)).collect();
             if !cap.effects.iter().all(|e| declared.contains(e)) {
                 o.effects = None;
@@ -312,26 +305,15 @@ pub(crate) fn apply(
         .idempotent
         .unwrap_or(cap.annotations.idempotent_hint.unwrap_or(false));
     if let Some(e) = &o.effects {
-        let list: Vec<String> = match e {
-            Value::String(s) => s
-                .split(',')
-                .map(|x| x.trim().to_string())
-                .filter(|x| !x.is_empty())
-                .collect(),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
-            _ => {
-                bad(
-                    diags,
-                    o,
-                    cap,
-                    format!("`{}`: effects must be a list of names", cap.name),
-                );
-                Vec::new()
-            }
-        };
+        let list = effect_names(e).unwrap_or_else(|| {
+            bad(
+                diags,
+                o,
+                cap,
+                format!("`{}`: effects must be a list of names", cap.name),
+            );
+            Vec::new()
+        });
         let mut effects = Vec::new();
         for name in &list {
             if name == "idempotent" {
@@ -395,6 +377,25 @@ pub(crate) fn apply(
                 format!("`{}`: undo override ignored: {e}", cap.name),
             ),
         }
+    }
+}
+
+/// The names an override's `effects` gives: a list, or a comma-separated string; `None` for
+/// anything else.
+fn effect_names(e: &Value) -> Option<Vec<String>> {
+    match e {
+        Value::String(s) => Some(
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect(),
+        ),
+        Value::Array(a) => Some(
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+        ),
+        _ => None,
     }
 }
 

@@ -482,9 +482,10 @@ fn sketch(e: &Expr) -> String {
     "…".to_string() + &suffix.iter().rev().cloned().collect::<String>()
 }
 
-/// Modules (and packages) with functions forge knows to change something: a function of one
-/// picked by a name computed at run time may be any of them.
-const EFFECT_MODULES: [&str; 34] = [
+/// Modules (and packages) with functions forge knows to change something, besides the DB-API
+/// drivers of [`DB_LIBS`]: a function of one picked by a name computed at run time may be any
+/// of them.
+const EFFECT_MODULES: [&str; 27] = [
     "os",
     "shutil",
     "subprocess",
@@ -498,14 +499,7 @@ const EFFECT_MODULES: [&str; 34] = [
     "ftplib",
     "telnetlib",
     "http",
-    "sqlite3",
-    "aiosqlite",
-    "psycopg2",
-    "psycopg",
-    "pymysql",
-    "MySQLdb",
     "mysql",
-    "duckdb",
     "builtins",
     "io",
     "codecs",
@@ -523,7 +517,7 @@ const EFFECT_MODULES: [&str; 34] = [
 
 fn effect_module(q: &str) -> bool {
     let top = q.split('.').next().unwrap_or(q);
-    EFFECT_MODULES.contains(&top)
+    EFFECT_MODULES.contains(&top) || db_lib_of(q).is_some()
 }
 
 /// Modules other modules import and so re-export (`shutil.os`, `glob.os`, `os.path.os`,
