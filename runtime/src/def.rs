@@ -176,6 +176,20 @@ impl CapabilityDef {
                 .all(|e| matches!(e, Effect::Read | Effect::Filesystem | Effect::Environment))
     }
 
+    /// `true` for a capability that opens the paths it is given itself rather than through the
+    /// sandbox's directory handles: a Python function, or one that runs a program (`execute` or
+    /// `process`, as `run_command` with `undo_paths`). Such a handler follows symbolic links and
+    /// writes files in place, so its file snapshot also keeps where the links it is given lead
+    /// (see [`crate::snapshot`]'s `reach`). A Rust handler goes through [`crate::Ctx::fs`], which
+    /// never writes through a link.
+    pub fn opens_paths_itself(&self) -> bool {
+        matches!(self.call, Handler::Python { .. })
+            || self
+                .effects
+                .iter()
+                .any(|e| matches!(e, Effect::Execute | Effect::Process))
+    }
+
     /// JSON Schema 2020-12 of the arguments (the open object schema when none was given).
     pub fn input_schema(&self) -> Schema {
         self.input

@@ -946,7 +946,15 @@ impl Engine {
             }
         }
         let fs = sandbox.fs();
-        let entries = snapshot::entry_paths(fs, &paths)?;
+        let mut entries = snapshot::entry_paths(fs, &paths)?;
+        // A handler that opens its paths itself can change what their links lead to: that is
+        // kept too, or the call is refused (a named link out of the roots) or irreversible.
+        let mut risks = Vec::new();
+        if def.opens_paths_itself() && !entries.is_empty() {
+            let reach = snapshot::reach(fs, entries)?;
+            entries = reach.entries;
+            risks = reach.risks;
+        }
         let measured = if entries.is_empty() {
             // Nothing named, nothing kept: the call cannot be undone (a `run_command` given no
             // `undo_paths`), so it is judged like any irreversible call.
@@ -966,6 +974,19 @@ impl Engine {
                 }
                 Err(SnapError::Other(m)) => return Err(CallError::Snapshot(m)),
             }
+        };
+        let measured = match (measured, risks.len()) {
+            (Ok(()), 0) => Ok(()),
+            (Ok(()), n) => Err(format!(
+                "{}{}",
+                risks[..n.min(3)].join("; "),
+                if n > 3 {
+                    format!(" (and {} more)", n - 3)
+                } else {
+                    String::new()
+                }
+            )),
+            (m, _) => m,
         };
         let irreversible = match measured {
             Ok(()) => None,

@@ -492,6 +492,21 @@ fn real_locations(root: &Root, rel: &Path) -> Result<(PathBuf, Option<PathBuf>),
     }
 }
 
+/// Where the directory `dir` is, every link resolved (the kernel's name for the handle), when
+/// the system says (Linux's `/proc/self/fd`).
+pub(crate) fn real_path_of(dir: &Dir) -> Option<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::{AsFd, AsRawFd};
+        std::fs::read_link(format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd())).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
 /// Where a dangling link named `name` in `real_parent` would lead: its text taken relative to
 /// that directory (an absolute one is refused anyway when opened beneath the root).
 fn dangling_target(real_parent: &Path, text: &Path) -> Option<PathBuf> {

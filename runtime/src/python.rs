@@ -360,14 +360,22 @@ fn slot(module: &'static PyModule) -> Slot {
 /// Calls `function` of `module` with `args` (a JSON object of keyword arguments) and returns its
 /// result as JSON. Errors name the Python exception and its last frames.
 pub async fn call(
-    _ctx: &Ctx,
+    ctx: &Ctx,
     module: &'static PyModule,
     function: &'static str,
     args: Value,
 ) -> Result<Value, ToolError> {
     let slot = slot(module);
     let limit = timeout();
-    tokio::task::spawn_blocking(move || call_blocking(&slot, module, function, args, limit))
+    // The function runs in the first allowed root, so a relative path means to it what it
+    // meant to the engine, which took it relative to that root when it checked and snapshotted
+    // it ([`crate::fs::Fs::locate`]).
+    let cwd = ctx
+        .fs()
+        .roots()
+        .first()
+        .map(|r| r.to_string_lossy().into_owned());
+    tokio::task::spawn_blocking(move || call_blocking(&slot, module, function, args, cwd, limit))
         .await
         .map_err(|e| ToolError::handler(format!("the Python call was lost: {e}")))?
 }
@@ -377,6 +385,7 @@ fn call_blocking(
     module: &'static PyModule,
     function: &str,
     args: Value,
+    cwd: Option<String>,
     limit: Duration,
 ) -> Result<Value, ToolError> {
     let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
@@ -388,7 +397,11 @@ fn call_blocking(
     };
     let id = w.next_id;
     w.next_id += 1;
-    let mut line = json!({"id": id, "function": function, "args": args}).to_string();
+    let mut line = match cwd {
+        Some(cwd) => json!({"id": id, "function": function, "args": args, "cwd": cwd}),
+        None => json!({"id": id, "function": function, "args": args}),
+    }
+    .to_string();
     line.push('\n');
     let sent = w
         .stdin
@@ -546,7 +559,7 @@ mod tests {
         function: &str,
         args: Value,
     ) -> Result<Value, ToolError> {
-        call_blocking(slot, module, function, args, Duration::from_secs(30))
+        call_blocking(slot, module, function, args, None, Duration::from_secs(30))
     }
 
     fn run(slot: &Mutex<Option<Worker>>, function: &str, args: Value) -> Result<Value, ToolError> {

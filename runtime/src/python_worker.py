@@ -8,7 +8,8 @@ Protocol, JSON lines, UTF-8, one line per message:
 - After importing the module, one line on stdout:
   ``{"ready": true, "pid": 1234, "python": "3.11.7"}``, or, if the import failed,
   ``{"ready": false, "error": {"type", "message", "traceback"}}`` and the worker exits 1.
-- Then, per request line on stdin ``{"id": 7, "function": "name", "args": {...}}``, exactly one
+- Then, per request line on stdin ``{"id": 7, "function": "name", "args": {...}, "cwd": "/root"}``
+  (``cwd``, optional: the directory to run the call in, the first allowed root), exactly one
   response line: ``{"id": 7, "ok": true, "result": ...}`` or
   ``{"id": 7, "ok": false, "error": {"type": "ValueError", "message": "...",
   "traceback": ["tools.py:12 in f: raise ValueError(x)", ...]}}``.
@@ -855,6 +856,15 @@ def _call(module, req):
     if not isinstance(args, dict):
         raise _ToolError("ProtocolError", "`args` must be a JSON object, got %s" % _value_type(args))
     fn = _lookup(module, name)
+    cwd = req.get("cwd")
+    if cwd is not None:
+        # The first allowed root: relative paths mean what they meant to the runtime's checks.
+        if not isinstance(cwd, str):
+            raise _ToolError("ProtocolError", "`cwd` must be a string, got %s" % _value_type(cwd))
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            raise _ToolError("OSError", "cannot enter the first allowed root %s: %s" % (cwd, _safe_str(e)))
     try:
         pos, kw = _bind(fn, args)
     except _ConvError as e:

@@ -586,14 +586,7 @@ pub(crate) fn entry_paths(fs: &Fs, paths: &[String]) -> Result<Vec<String>, Tool
                     chosen = rel.clone();
                     break;
                 }
-                Err(e) => {
-                    let message = io(&at.shown.to_string_lossy(), e);
-                    return Err(if message.contains("outside the allowed roots") {
-                        ToolError::NotAllowed { message }
-                    } else {
-                        ToolError::Handler { message }
-                    });
-                }
+                Err(e) => return Err(reach_error(&at.shown.to_string_lossy(), e)),
             }
         }
         let shown = at
@@ -614,6 +607,193 @@ pub(crate) fn entry_paths(fs: &Fs, paths: &[String]) -> Result<Vec<String>, Tool
         kept.push(p);
     }
     Ok(kept)
+}
+
+/// What a handler that opens the paths it is given itself (a Python function, a program:
+/// [`crate::CapabilityDef::opens_paths_itself`]) can change through a snapshot's entries besides
+/// them, found by [`reach`].
+#[derive(Debug, Default)]
+pub(crate) struct Reach {
+    /// The entries with the places their symbolic links lead to (inside the roots) added, made
+    /// as [`entry_paths`] makes them.
+    pub entries: Vec<String>,
+    /// Why undo could not put back what the call may change (a link in a kept tree that leads
+    /// out of the roots, a file with other names): the call is then irreversible.
+    pub risks: Vec<String>,
+}
+
+/// Links [`reach`] follows, and paths it looks at, before it stops (the call is then
+/// irreversible rather than its check endless).
+const MAX_REACH_LINKS: usize = 1_000;
+const MAX_REACH_PATHS: usize = 1_000_000;
+
+/// A handler that opens paths itself follows symbolic links the stdlib's tools never follow
+/// (`open(p, "w")` writes the file a link `p` names) and writes files in place (a hard-linked
+/// file changes under each of its names). Its snapshot must keep what it can reach that way:
+/// where each link among `entries` (a named path, or one inside a kept tree) leads is kept too,
+/// link after link; a named path that leads out of the roots is refused, as a path through a
+/// linked directory is; a link inside a kept tree that leads out of the roots, or a file with
+/// other names, makes the call irreversible (the handler may never follow or write it, so it
+/// is policy's to decide, not a refusal).
+pub(crate) fn reach(fs: &Fs, entries: Vec<String>) -> Result<Reach, ToolError> {
+    let mut kept = entries.clone();
+    let mut risks = Vec::new();
+    let mut queue: Vec<(String, bool)> = entries.into_iter().rev().map(|e| (e, true)).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut walk = ReachWalk {
+        links: Vec::new(),
+        risks: &mut risks,
+        paths: 0,
+    };
+    let mut followed = 0usize;
+    while let Some((path, named)) = queue.pop() {
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let pl = place(fs, &path).map_err(|message| ToolError::NotAllowed { message })?;
+        let parent = match open_dir_at(pl.root, &pl.parent) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(reach_error(&pl.shown, e)),
+        };
+        match &pl.name {
+            Some(name) => walk.node(&parent, name, &pl.shown, named, 0)?,
+            None => walk.dir(&parent, &pl.shown, 0)?,
+        }
+        for (link, target, named) in std::mem::take(&mut walk.links) {
+            followed += 1;
+            if followed > MAX_REACH_LINKS {
+                walk.risks.push(format!(
+                    "the kept paths hold more than {MAX_REACH_LINKS} symbolic links; where each leads was not followed"
+                ));
+                break;
+            }
+            let located = target
+                .as_deref()
+                .and_then(|t| fs.locate(t).ok())
+                .map(|at| at.shown.to_string_lossy().into_owned());
+            let shown_target = target.as_ref().map_or_else(
+                || "a path above `/`".to_string(),
+                |t| format!("`{}`", t.display()),
+            );
+            match located {
+                None if named => {
+                    return Err(ToolError::NotAllowed {
+                        message: format!(
+                            "path `{link}` is a symbolic link to {shown_target}, outside the allowed roots: the capability opens the paths it is given itself, so it would change what the link names, which its undo cannot restore; nothing was run"
+                        ),
+                    })
+                }
+                None => walk.risks.push(format!(
+                    "`{link}` is a symbolic link to {shown_target}, outside the allowed roots: what is written through it is not kept, so undo could not restore it"
+                )),
+                Some(t) => {
+                    // A place inside a kept tree is looked at with that tree; a named link's
+                    // chain is followed on, to refuse where it ends outside the roots.
+                    let covered = kept.iter().any(|k| Path::new(&t).starts_with(k));
+                    if !covered {
+                        kept.push(t.clone());
+                    }
+                    if !covered || named {
+                        queue.push((t, named));
+                    }
+                }
+            }
+        }
+        if walk.paths > MAX_REACH_PATHS {
+            walk.risks.push(format!(
+                "the kept trees hold more than {MAX_REACH_PATHS} paths; they were not all looked at"
+            ));
+            break;
+        }
+    }
+    drop(walk);
+    Ok(Reach {
+        entries: entry_paths(fs, &kept)?,
+        risks,
+    })
+}
+
+/// [`reach`]'s walk of one entry: the links found (with where they lead, and whether the path
+/// was named by the call) and the risks.
+struct ReachWalk<'a> {
+    links: Vec<(String, Option<PathBuf>, bool)>,
+    risks: &'a mut Vec<String>,
+    paths: usize,
+}
+
+impl ReachWalk<'_> {
+    fn node(
+        &mut self,
+        parent: &Dir,
+        name: &str,
+        shown: &str,
+        named: bool,
+        depth: usize,
+    ) -> Result<(), ToolError> {
+        use cap_std::fs::MetadataExt;
+        self.paths += 1;
+        let meta = match parent.symlink_metadata(name) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(reach_error(shown, e)),
+        };
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let text = parent
+                .read_link_contents(name)
+                .map_err(|e| reach_error(shown, e))?;
+            // A link's text is taken relative to the directory it is in, as the kernel takes it.
+            let base = crate::fs::real_path_of(parent)
+                .or_else(|| Path::new(shown).parent().map(Path::to_path_buf));
+            let target = if text.is_absolute() {
+                aifirst_capability::path::normalize(&text)
+            } else {
+                base.and_then(|b| aifirst_capability::path::normalize(&b.join(&text)))
+            };
+            self.links.push((shown.to_string(), target, named));
+        } else if ft.is_dir() {
+            if depth >= MAX_TREE_DEPTH || self.paths > MAX_REACH_PATHS {
+                return Ok(());
+            }
+            let dir = parent.open_dir(name).map_err(|e| reach_error(shown, e))?;
+            self.dir(&dir, shown, depth + 1)?;
+        } else if ft.is_file() && meta.nlink() > 1 {
+            self.risks.push(format!(
+                "`{shown}` has {} names (hard links): a change made through it also shows under the others, which undo does not restore",
+                meta.nlink()
+            ));
+        }
+        Ok(())
+    }
+
+    fn dir(&mut self, dir: &Dir, shown: &str, depth: usize) -> Result<(), ToolError> {
+        let entries = dir.entries().map_err(|e| reach_error(shown, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| reach_error(shown, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                // Not UTF-8: the snapshot refuses the call on it anyway.
+                continue;
+            };
+            let child = format!("{}/{name}", shown.trim_end_matches('/'));
+            self.node(dir, name, &child, false, depth)?;
+            if self.paths > MAX_REACH_PATHS {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An I/O error on `shown` as a tool error: not allowed when it left the roots.
+fn reach_error(shown: &str, e: std::io::Error) -> ToolError {
+    let message = io(shown, e);
+    if message.contains("outside the allowed roots") {
+        ToolError::NotAllowed { message }
+    } else {
+        ToolError::Handler { message }
+    }
 }
 
 /// Records the state of `path` (see [`Keep`]).

@@ -67,6 +67,14 @@ fn snap_maybe(ctx: &Ctx, write: String, undo_paths: Option<Vec<String>>) -> Resu
     ctx.fs().write(&write, b"changed")
 }
 
+/// What a program (or a Python function) does: opens the path itself, following its links and
+/// writing in place.
+#[capability(effects(execute, filesystem), undo = file_snapshot(paths = ["$args.undo_paths"]))]
+fn snap_program(write: String, undo_paths: Vec<String>) -> Result<(), ToolError> {
+    let _ = undo_paths;
+    std::fs::write(&write, b"changed").map_err(|e| ToolError::handler(e.to_string()))
+}
+
 /// Every path below `root`: kind, content, mode, link target.
 fn tree(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -878,4 +886,94 @@ fn a_path_left_to_its_default_is_kept_and_undone() {
     );
     undo(&engine, 1, false);
     assert_eq!(tree(&root), before);
+}
+
+#[test]
+fn a_handler_that_opens_paths_itself_has_what_their_links_lead_to_kept() {
+    let b = Bench::new();
+    let outside = b.dir.path().join("outside.txt");
+    std::fs::write(&outside, "keep").unwrap();
+    let program = |path: &str, opts: CallOptions| {
+        block_on(b.engine(Policy::default()).call(
+            "s",
+            "snap_program",
+            json!({"write": b.p(path), "undo_paths": [b.p(path)]}),
+            opts,
+        ))
+    };
+
+    // A link inside the roots: the file it names is kept too, and undo (from a new engine)
+    // puts it back; the link stays a link.
+    std::os::unix::fs::symlink("src/a.txt", b.root.join("to-a")).unwrap();
+    let before = tree(&b.root);
+    program("to-a", CallOptions::default()).unwrap();
+    assert_eq!(std::fs::read(b.root.join("src/a.txt")).unwrap(), b"changed");
+    let r = undo(&b.engine(Policy::default()), 1, false);
+    assert_eq!(r.undone.len(), 1, "{r:?}");
+    assert_eq!(tree(&b.root), before);
+
+    // A dangling link inside the roots: what the write creates through it is removed by undo.
+    std::os::unix::fs::symlink("src/new.txt", b.root.join("to-new")).unwrap();
+    let before = tree(&b.root);
+    program("to-new", CallOptions::default()).unwrap();
+    assert!(b.root.join("src/new.txt").exists());
+    undo(&b.engine(Policy::default()), 1, false);
+    assert_eq!(tree(&b.root), before);
+
+    // A link out of the roots, absolute or relative, or dangling: refused, nothing journaled.
+    std::os::unix::fs::symlink(&outside, b.root.join("out-abs")).unwrap();
+    std::os::unix::fs::symlink("../outside.txt", b.root.join("out-rel")).unwrap();
+    std::os::unix::fs::symlink("../missing.txt", b.root.join("out-new")).unwrap();
+    // A chain: a link in the roots to a link out of them.
+    std::os::unix::fs::symlink("out-rel", b.root.join("chain")).unwrap();
+    let steps = b.engine(Policy::default()).history("s").unwrap().len();
+    for name in ["out-abs", "out-rel", "out-new", "chain"] {
+        let err = program(name, CallOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, CallError::Tool(ToolError::NotAllowed { .. })),
+            "{name}: {err}"
+        );
+        assert!(
+            err.to_string().contains("outside the allowed roots"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+    assert!(!b.dir.path().join("missing.txt").exists());
+    assert_eq!(
+        b.engine(Policy::default()).history("s").unwrap().len(),
+        steps
+    );
+
+    // Inside a kept tree, a link out of the roots or a file with another name makes the call
+    // irreversible: the policy asks, and nothing runs unless confirmed.
+    std::os::unix::fs::symlink(&outside, b.root.join("src/deep/out")).unwrap();
+    let err = block_on(b.engine(Policy::default()).call(
+        "s",
+        "snap_program",
+        json!({"write": b.p("src/a.txt"), "undo_paths": [b.p("src")]}),
+        CallOptions::default(),
+    ))
+    .unwrap_err();
+    assert!(matches!(err, CallError::NeedsConfirmation(_)), "{err}");
+    assert!(err.to_string().contains("src/deep/out"), "{err}");
+    // A handler that goes through the sandbox never follows a link, so the same tree is no
+    // risk to it: removed and put back with no question asked.
+    let before = tree(&b.root);
+    block_on(b.engine(Policy::default()).call(
+        "s",
+        "snap_rmtree",
+        json!({"path": b.p("src")}),
+        CallOptions::default(),
+    ))
+    .unwrap();
+    assert!(!b.root.join("src").exists());
+    undo(&b.engine(Policy::default()), 1, false);
+    assert_eq!(tree(&b.root), before);
+    std::fs::remove_file(b.root.join("src/deep/out")).unwrap();
+    std::fs::hard_link(&outside, b.root.join("hard")).unwrap();
+    let err = program("hard", CallOptions::default()).unwrap_err();
+    assert!(matches!(err, CallError::NeedsConfirmation(_)), "{err}");
+    assert!(err.to_string().contains("hard links"), "{err}");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
 }

@@ -283,8 +283,9 @@ pub async fn run_command(
     stdin: Option<String>,
     /// Seconds before it is killed (default 60, at most 3600).
     timeout_secs: Option<u64>,
-    /// Files or directories (inside allowed directories) the program will change: they are
-    /// recorded before it runs, so undo can put them back. Only these are restored.
+    /// Files or directories (inside allowed directories: absolute, or relative to the first) the
+    /// program will change: they are recorded before it runs, with what their links lead to, so
+    /// undo can put them back. Only these are restored.
     undo_paths: Option<Vec<String>>,
 ) -> Result<CommandOutput, ToolError> {
     // The engine recorded `undo_paths` before the call; the handler only runs the program.

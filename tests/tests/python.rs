@@ -245,6 +245,55 @@ fn a_path_outside_the_roots_is_refused_before_python_runs() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
 }
 
+#[test]
+fn a_relative_path_means_the_same_to_python_as_to_the_runtime() {
+    // The runtime takes it relative to the first root, and the function runs there.
+    let b = Bench::new();
+    seed(&b);
+    let before = b.tree();
+    b.ok(
+        "write_note",
+        json!({"path": "notes/rel.md", "text": "made"}),
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.root.path().join("notes/rel.md")).unwrap(),
+        "made"
+    );
+    b.undo(1);
+    assert_eq!(b.tree(), before);
+}
+
+#[test]
+fn python_writes_through_links_only_where_undo_can_follow() {
+    let b = Bench::new();
+    seed(&b);
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("keep.md");
+    std::fs::write(&victim, "keep").unwrap();
+    // A link out of the roots: refused before Python runs (it would write the file it names).
+    std::os::unix::fs::symlink(&victim, b.root.path().join("out.md")).unwrap();
+    let out = b.call("write_note", json!({"path": b.path("out.md"), "text": "x"}));
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("outside the allowed roots"), "{said}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    std::fs::remove_file(b.root.path().join("out.md")).unwrap();
+
+    // A link inside them: the note it names is kept with it, and undo puts it back.
+    std::os::unix::fs::symlink("notes/a.md", b.root.path().join("alias.md")).unwrap();
+    let before = b.tree();
+    b.ok(
+        "write_note",
+        json!({"path": b.path("alias.md"), "text": "changed"}),
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.root.path().join("notes/a.md")).unwrap(),
+        "changed"
+    );
+    b.undo(1);
+    assert_eq!(b.tree(), before);
+}
+
 /// A Python with the official MCP SDK (`target/venv`, made by `.ci/setup`).
 fn sdk_python() -> std::path::PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python");
