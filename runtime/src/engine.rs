@@ -951,7 +951,11 @@ impl Engine {
         // kept too, or the call is refused (a named link out of the roots) or irreversible.
         let mut risks = Vec::new();
         if def.opens_paths_itself() && !entries.is_empty() {
-            let reach = snapshot::reach(fs, entries)?;
+            let deletes = def
+                .effects
+                .iter()
+                .any(|e| matches!(e, aifirst_capability::Effect::Delete));
+            let reach = snapshot::reach(fs, &paths, entries, deletes)?;
             entries = reach.entries;
             risks = reach.risks;
         }

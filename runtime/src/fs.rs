@@ -252,6 +252,16 @@ impl Fs {
         Err(outside())
     }
 
+    /// `path` as [`Fs::locate`] takes it before normalising: absolute, or joined to the first
+    /// root. `None` with no roots.
+    pub(crate) fn joined(&self, path: impl AsRef<Path>) -> Option<PathBuf> {
+        let path = path.as_ref();
+        if path.is_absolute() {
+            return Some(path.to_path_buf());
+        }
+        self.roots.first().map(|r| r.given.join(path))
+    }
+
     /// Reads a whole file.
     pub fn read(&self, path: impl AsRef<Path>) -> Result<Vec<u8>, ToolError> {
         read_at(&self.locate(&path)?)
@@ -492,6 +502,63 @@ fn real_locations(root: &Root, rel: &Path) -> Result<(PathBuf, Option<PathBuf>),
     }
 }
 
+/// Symbolic links [`resolve_physical`] follows before it calls the path a loop (the kernel's
+/// limit).
+pub(crate) const MAX_LINKS: usize = 40;
+
+/// Where the absolute `path` leads as the kernel resolves it: each symbolic link followed where
+/// it is met (its text taken relative to the directory it is in), and `..` applied to where the
+/// links led, not to the text ([`aifirst_capability::path::normalize`] applies it to the text,
+/// which is what the runtime's own file access means, beneath its root handles). A part that
+/// does not exist is taken as written, with what follows it. `None` past [`MAX_LINKS`] links.
+/// It only looks (`lstat`, `readlink`): it is how the runtime learns where a handler that opens
+/// paths itself — a Python function, a program — will act.
+pub(crate) fn resolve_physical(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut out = PathBuf::from("/");
+    let mut rest: std::collections::VecDeque<std::ffi::OsString> =
+        std::collections::VecDeque::new();
+    let push_parts = |rest: &mut std::collections::VecDeque<std::ffi::OsString>, p: &Path| {
+        for c in p.components().rev() {
+            match c {
+                Component::Normal(n) => rest.push_front(n.to_os_string()),
+                Component::ParentDir => rest.push_front("..".into()),
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            }
+        }
+    };
+    push_parts(&mut rest, path);
+    let mut hops = 0usize;
+    let mut missing = false;
+    while let Some(part) = rest.pop_front() {
+        if part == ".." {
+            out.pop();
+            continue;
+        }
+        out.push(&part);
+        if missing {
+            continue;
+        }
+        match std::fs::symlink_metadata(&out) {
+            Ok(m) if m.file_type().is_symlink() => {
+                hops += 1;
+                if hops > MAX_LINKS {
+                    return None;
+                }
+                let text = std::fs::read_link(&out).ok()?;
+                out.pop();
+                if text.is_absolute() {
+                    out = PathBuf::from("/");
+                }
+                push_parts(&mut rest, &text);
+            }
+            Ok(_) => {}
+            Err(_) => missing = true,
+        }
+    }
+    Some(out)
+}
+
 /// Where the directory `dir` is, every link resolved (the kernel's name for the handle), when
 /// the system says (Linux's `/proc/self/fd`).
 pub(crate) fn real_path_of(dir: &Dir) -> Option<PathBuf> {
@@ -708,17 +775,28 @@ pub fn process_running(pid: u32) -> bool {
     }
 }
 
+/// What to say of `shown`, a path refused because resolving it beneath its root left the root
+/// through a symbolic link: where it really leads, and how to name it instead.
+pub(crate) fn escape_message(shown: &Path) -> String {
+    let leads = resolve_physical(shown)
+        .map(|t| format!(" (it leads to `{}`)", t.display()))
+        .unwrap_or_default();
+    format!(
+        "path `{}` leads outside the allowed roots through a symbolic link{leads}: a link is \
+         followed only when it is relative and stays beneath its root on the way (an absolute \
+         link counts, even one that points inside): name the place it leads to, or make the link \
+         relative",
+        shown.display()
+    )
+}
+
 /// An I/O error naming the path as the caller gave it. A path that cap-std refused because it
 /// leads outside the root reads as such.
 fn io_error(at: &Located<'_>, e: std::io::Error) -> ToolError {
     let text = e.to_string();
     if text.contains("outside of the filesystem") || text.contains("escapes") {
         return ToolError::NotAllowed {
-            message: format!(
-                "path `{}` leads outside the allowed roots through a symbolic link (a link with an \
-                 absolute target counts, even one that points inside: make it relative)",
-                at.shown.display()
-            ),
+            message: escape_message(&at.shown),
         };
     }
     if e.raw_os_error() == Some(24) {
@@ -1336,4 +1414,41 @@ fn copy_tree(
         set.map_err(|e| io_error(&below(dst, &rel), e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failure is the assertion
+    use super::resolve_physical;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn resolve_physical_follows_links_where_it_meets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(base.join("a/b")).unwrap();
+        symlink("../..", base.join("a/b/up")).unwrap();
+        symlink(base.join("a"), base.join("abs")).unwrap();
+        symlink("missing/x", base.join("dangling")).unwrap();
+        symlink("l2", base.join("l1")).unwrap();
+        symlink("l1", base.join("l2")).unwrap();
+        // `..` applies to where `up` led (the base), not to its text.
+        assert_eq!(
+            resolve_physical(&base.join("a/b/up/../c")),
+            base.parent().map(|p| p.join("c"))
+        );
+        assert_eq!(
+            resolve_physical(&base.join("abs/b")),
+            Some(base.join("a/b"))
+        );
+        assert_eq!(
+            resolve_physical(&base.join("dangling")),
+            Some(base.join("missing/x"))
+        );
+        assert_eq!(resolve_physical(&base.join("l1")), None, "a loop");
+        assert_eq!(
+            resolve_physical(&base.join("a/./b/")),
+            Some(base.join("a/b"))
+        );
+    }
 }

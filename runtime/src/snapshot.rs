@@ -556,7 +556,7 @@ fn open_dir_at(root: &Dir, rel: &Path) -> std::io::Result<Dir> {
 fn io(shown: &str, e: std::io::Error) -> String {
     let text = e.to_string();
     if text.contains("outside of the filesystem") || text.contains("escapes") {
-        return format!("path `{shown}` leads outside the allowed roots through a symbolic link");
+        return crate::fs::escape_message(Path::new(shown));
     }
     format!("{shown}: {text}")
 }
@@ -628,17 +628,64 @@ const MAX_REACH_LINKS: usize = 1_000;
 const MAX_REACH_PATHS: usize = 1_000_000;
 
 /// A handler that opens paths itself follows symbolic links the stdlib's tools never follow
-/// (`open(p, "w")` writes the file a link `p` names) and writes files in place (a hard-linked
-/// file changes under each of its names). Its snapshot must keep what it can reach that way:
-/// where each link among `entries` (a named path, or one inside a kept tree) leads is kept too,
-/// link after link; a named path that leads out of the roots is refused, as a path through a
-/// linked directory is; a link inside a kept tree that leads out of the roots, or a file with
-/// other names, makes the call irreversible (the handler may never follow or write it, so it
-/// is policy's to decide, not a refusal).
-pub(crate) fn reach(fs: &Fs, entries: Vec<String>) -> Result<Reach, ToolError> {
+/// (`open(p, "w")` writes the file a link `p` names), applies `..` after the links it went
+/// through (the runtime's own checks apply it to the text first), and writes files in place (a
+/// hard-linked file changes under each of its names). Its snapshot must keep what it can reach
+/// that way. Each path it is given (`named`, as given) is resolved as the kernel resolves it
+/// ([`crate::fs::resolve_physical`]): leading out of the roots (or round a loop of links) it is
+/// refused; leading elsewhere inside them, that place is kept too. Where each link among the
+/// kept paths leads (a named one, or one inside a kept tree) is kept as well; a link inside a
+/// kept tree that leads out of the roots, or a file with other names, makes the call
+/// irreversible (the handler may never follow or write it, so it is policy's to decide, not a
+/// refusal), and so does a root itself among the paths of a capability that deletes
+/// (`deletes`): undo cannot write into a root that is gone.
+pub(crate) fn reach(
+    fs: &Fs,
+    named: &[String],
+    entries: Vec<String>,
+    deletes: bool,
+) -> Result<Reach, ToolError> {
     let mut kept = entries.clone();
     let mut risks = Vec::new();
-    let mut queue: Vec<(String, bool)> = entries.into_iter().rev().map(|e| (e, true)).collect();
+    let covered = |kept: &[String], t: &str| kept.iter().any(|k| Path::new(t).starts_with(k));
+    // The paths as the handler will resolve them.
+    let mut real_named = Vec::new();
+    for raw in named {
+        let Some(given) = fs.joined(raw) else {
+            continue;
+        };
+        let Some(real) = crate::fs::resolve_physical(&given) else {
+            return Err(ToolError::NotAllowed {
+                message: format!(
+                    "path `{raw}` leads through more than {} symbolic links (a loop): nothing was run",
+                    crate::fs::MAX_LINKS
+                ),
+            });
+        };
+        match fs.locate(&real) {
+            Ok(at) => {
+                let t = at.shown.to_string_lossy().into_owned();
+                if t != given.to_string_lossy() && !covered(&kept, &t) {
+                    kept.push(t.clone());
+                }
+                real_named.push(t);
+            }
+            Err(_) => {
+                return Err(ToolError::NotAllowed {
+                    message: format!(
+                        "path `{raw}` leads to `{}` through symbolic links, outside the allowed roots: the capability opens the paths it is given itself, so it would change what is there, which its undo cannot restore; nothing was run",
+                        real.display()
+                    ),
+                })
+            }
+        }
+    }
+    let mut queue: Vec<(String, bool)> = entries
+        .into_iter()
+        .chain(real_named)
+        .rev()
+        .map(|e| (e, true))
+        .collect();
     let mut seen = std::collections::HashSet::new();
     let mut walk = ReachWalk {
         links: Vec::new(),
@@ -668,33 +715,26 @@ pub(crate) fn reach(fs: &Fs, entries: Vec<String>) -> Result<Reach, ToolError> {
                 ));
                 break;
             }
-            let located = target
-                .as_deref()
-                .and_then(|t| fs.locate(t).ok())
-                .map(|at| at.shown.to_string_lossy().into_owned());
-            let shown_target = target.as_ref().map_or_else(
-                || "a path above `/`".to_string(),
-                |t| format!("`{}`", t.display()),
-            );
-            match located {
-                None if named => {
+            // A loop of links leads nowhere the handler could write.
+            let Some(target) = target else { continue };
+            match fs.locate(&target) {
+                Err(_) if named => {
                     return Err(ToolError::NotAllowed {
                         message: format!(
-                            "path `{link}` is a symbolic link to {shown_target}, outside the allowed roots: the capability opens the paths it is given itself, so it would change what the link names, which its undo cannot restore; nothing was run"
+                            "path `{link}` is a symbolic link to `{}`, outside the allowed roots: the capability opens the paths it is given itself, so it would change what the link names, which its undo cannot restore; nothing was run",
+                            target.display()
                         ),
                     })
                 }
-                None => walk.risks.push(format!(
-                    "`{link}` is a symbolic link to {shown_target}, outside the allowed roots: what is written through it is not kept, so undo could not restore it"
+                Err(_) => walk.risks.push(format!(
+                    "`{link}` is a symbolic link to `{}`, outside the allowed roots: what is written through it is not kept, so undo could not restore it",
+                    target.display()
                 )),
-                Some(t) => {
-                    // A place inside a kept tree is looked at with that tree; a named link's
-                    // chain is followed on, to refuse where it ends outside the roots.
-                    let covered = kept.iter().any(|k| Path::new(&t).starts_with(k));
-                    if !covered {
+                Ok(at) => {
+                    let t = at.shown.to_string_lossy().into_owned();
+                    // A place inside a kept tree is looked at with that tree.
+                    if !covered(&kept, &t) {
                         kept.push(t.clone());
-                    }
-                    if !covered || named {
                         queue.push((t, named));
                     }
                 }
@@ -708,10 +748,18 @@ pub(crate) fn reach(fs: &Fs, entries: Vec<String>) -> Result<Reach, ToolError> {
         }
     }
     drop(walk);
-    Ok(Reach {
-        entries: entry_paths(fs, &kept)?,
-        risks,
-    })
+    let entries = entry_paths(fs, &kept)?;
+    if deletes {
+        for e in &entries {
+            if fs.locate(e).is_ok_and(|at| at.rel.as_os_str().is_empty()) {
+                risks.push(format!(
+                    "`{}` is an allowed root itself: a call that removes it leaves nothing undo can write back into",
+                    if e == "/" { e.as_str() } else { e.trim_end_matches('/') }
+                ));
+            }
+        }
+    }
+    Ok(Reach { entries, risks })
 }
 
 /// [`reach`]'s walk of one entry: the links found (with where they lead, and whether the path
@@ -743,14 +791,12 @@ impl ReachWalk<'_> {
             let text = parent
                 .read_link_contents(name)
                 .map_err(|e| reach_error(shown, e))?;
-            // A link's text is taken relative to the directory it is in, as the kernel takes it.
+            // Where it leads, as the kernel resolves it: its text taken relative to the
+            // directory it is in, each link on the way followed and `..` applied after it.
             let base = crate::fs::real_path_of(parent)
-                .or_else(|| Path::new(shown).parent().map(Path::to_path_buf));
-            let target = if text.is_absolute() {
-                aifirst_capability::path::normalize(&text)
-            } else {
-                base.and_then(|b| aifirst_capability::path::normalize(&b.join(&text)))
-            };
+                .or_else(|| Path::new(shown).parent().map(Path::to_path_buf))
+                .unwrap_or_default();
+            let target = crate::fs::resolve_physical(&base.join(&text));
             self.links.push((shown.to_string(), target, named));
         } else if ft.is_dir() {
             if depth >= MAX_TREE_DEPTH || self.paths > MAX_REACH_PATHS {

@@ -945,6 +945,49 @@ fn a_handler_that_opens_paths_itself_has_what_their_links_lead_to_kept() {
         steps
     );
 
+    // `..` after a linked directory climbs from where the link led, as the kernel applies it,
+    // not from the text (which the runtime's own checks normalise): out of the roots, refused;
+    // inside them but elsewhere than the text says, that place is kept and put back.
+    std::fs::create_dir_all(b.root.join("x/y")).unwrap();
+    std::os::unix::fs::symlink("../..", b.root.join("x/y/up")).unwrap(); // the root
+    std::os::unix::fs::symlink("../src/deep", b.root.join("x/deep")).unwrap();
+    let escape = format!("{}/x/y/up/../outside.txt", b.root.display());
+    std::os::unix::fs::symlink("x/y/up/../outside.txt", b.root.join("text-up")).unwrap();
+    std::os::unix::fs::symlink("loop-b", b.root.join("loop-a")).unwrap();
+    std::os::unix::fs::symlink("loop-a", b.root.join("loop-b")).unwrap();
+    for path in [
+        escape.clone(),
+        "x/y/up/../outside.txt".into(),
+        b.p("text-up"),
+        b.p("loop-a"),
+    ] {
+        let err = block_on(b.engine(Policy::default()).call(
+            "s",
+            "snap_program",
+            json!({"write": path, "undo_paths": [path]}),
+            CallOptions::default(),
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(err, CallError::Tool(ToolError::NotAllowed { .. })),
+            "{path}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+    // `x/deep/../a.txt` is `src/a.txt` to the kernel, `x/a.txt` to the text.
+    let before = tree(&b.root);
+    let twisted = b.p("x/deep/../a.txt");
+    block_on(b.engine(Policy::default()).call(
+        "s",
+        "snap_program",
+        json!({"write": twisted, "undo_paths": [twisted]}),
+        CallOptions::default(),
+    ))
+    .unwrap();
+    assert_eq!(std::fs::read(b.root.join("src/a.txt")).unwrap(), b"changed");
+    undo(&b.engine(Policy::default()), 1, false);
+    assert_eq!(tree(&b.root), before);
+
     // Inside a kept tree, a link out of the roots or a file with another name makes the call
     // irreversible: the policy asks, and nothing runs unless confirmed.
     std::os::unix::fs::symlink(&outside, b.root.join("src/deep/out")).unwrap();

@@ -279,6 +279,16 @@ fn python_writes_through_links_only_where_undo_can_follow() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
     std::fs::remove_file(b.root.path().join("out.md")).unwrap();
 
+    // Removing a root itself: undo could not write back into it, so the call needs leave.
+    let out = b.call(
+        "purge_folder",
+        json!({"root": b.root.path().to_str().unwrap()}),
+    );
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("an allowed root itself"), "{said}");
+    assert!(b.root.path().join("notes/a.md").exists());
+
     // A link inside them: the note it names is kept with it, and undo puts it back.
     std::os::unix::fs::symlink("notes/a.md", b.root.path().join("alias.md")).unwrap();
     let before = b.tree();
