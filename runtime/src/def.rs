@@ -121,6 +121,10 @@ pub enum Handler {
     Python {
         module: &'static crate::python::PyModule,
         function: &'static str,
+        /// The arguments the function opens as paths (forge found them reaching a file it
+        /// reads or changes): before the worker runs it, each value must lead inside the
+        /// roots as the kernel will resolve it (`crate::python::check_paths`).
+        paths: &'static [&'static str],
     },
 }
 
@@ -209,7 +213,12 @@ impl CapabilityDef {
             Handler::Http { api, operation } => {
                 crate::http::call_in(ctx, api, operation, &args).await
             }
-            Handler::Python { module, function } => {
+            Handler::Python {
+                module,
+                function,
+                paths,
+            } => {
+                crate::python::check_paths(ctx, function, paths, &args)?;
                 crate::python::call(ctx, module, function, args).await
             }
         }

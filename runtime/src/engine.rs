@@ -618,6 +618,19 @@ impl Engine {
                 return Err(e);
             }
         };
+        // A Python function opens its paths itself: each must lead inside the roots, checked
+        // before anything is journaled (and again when it is invoked).
+        if let crate::Handler::Python {
+            function, paths, ..
+        } = def.call
+        {
+            let ctx = Ctx::with_sandbox(Arc::clone(&sandbox));
+            if let Err(e) = crate::python::check_paths(&ctx, function, paths, &args_checked) {
+                let e = CallError::Tool(e);
+                let _ = self.record_call(&event(e.status(), None, Some(e.to_string())));
+                return Err(e);
+            }
+        }
         let files = match self.file_plan(def, &args_checked, &opts, &sandbox) {
             // A call that is irreversible as a whole keeps no snapshot.
             Ok(Some(mut f)) if granted.is_some() => {

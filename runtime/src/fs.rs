@@ -775,30 +775,49 @@ pub fn process_running(pid: u32) -> bool {
     }
 }
 
+/// Whether cap-std refused `e`'s path because resolving it beneath its root left the root.
+pub(crate) fn is_escape(e: &std::io::Error) -> bool {
+    let text = e.to_string();
+    text.contains("outside of the filesystem") || text.contains("escapes")
+}
+
 /// What to say of `shown`, a path refused because resolving it beneath its root left the root
-/// through a symbolic link: where it really leads, and how to name it instead.
-pub(crate) fn escape_message(shown: &Path) -> String {
-    let leads = resolve_physical(shown)
-        .map(|t| format!(" (it leads to `{}`)", t.display()))
-        .unwrap_or_default();
-    format!(
-        "path `{}` leads outside the allowed roots through a symbolic link{leads}: a link is \
-         followed only when it is relative and stays beneath its root on the way (an absolute \
-         link counts, even one that points inside): name the place it leads to, or make the link \
-         relative",
-        shown.display()
-    )
+/// through a symbolic link ([`is_escape`]): where it really leads, and how to name it instead.
+/// `root`, the root's real path when known, tells a link that only leads back inside it.
+pub(crate) fn escape_message(shown: &Path, root: Option<&Path>) -> String {
+    let leads = resolve_physical(shown);
+    match (leads, root) {
+        (Some(t), Some(r)) if t.starts_with(r) => format!(
+            "path `{}` goes through a symbolic link that leads back inside its root (to `{}`), which \
+             the sandbox does not follow: a link is followed only when it is relative and stays \
+             beneath its root all the way (an absolute link does not); name `{}` itself, or make \
+             the link relative",
+            shown.display(),
+            t.display(),
+            t.display()
+        ),
+        (leads, _) => format!(
+            "path `{}` leads outside the allowed roots through a symbolic link{}: a link is \
+             followed only when it is relative and stays beneath its own root (one into another \
+             root is refused too): name the place it leads to instead",
+            shown.display(),
+            leads
+                .map(|t| format!(" (to `{}`)", t.display()))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 /// An I/O error naming the path as the caller gave it. A path that cap-std refused because it
 /// leads outside the root reads as such.
-fn io_error(at: &Located<'_>, e: std::io::Error) -> ToolError {
-    let text = e.to_string();
-    if text.contains("outside of the filesystem") || text.contains("escapes") {
+pub(crate) fn io_error(at: &Located<'_>, e: std::io::Error) -> ToolError {
+    if is_escape(&e) {
+        let root = at.canonical.ancestors().nth(at.rel.components().count());
         return ToolError::NotAllowed {
-            message: escape_message(&at.shown),
+            message: escape_message(&at.shown, root),
         };
     }
+    let text = e.to_string();
     if e.raw_os_error() == Some(24) {
         // EMFILE: a tree walked with a handle open per level, deeper than the process may hold.
         return ToolError::Handler {

@@ -357,6 +357,54 @@ fn slot(module: &'static PyModule) -> Slot {
     Arc::clone(map.entry(module.name).or_default())
 }
 
+/// Refuses a call whose path arguments lead outside the roots, before the worker runs it. A
+/// Python function opens the paths it is given itself — links followed, `..` applied after them —
+/// so each argument in `paths` (its value a string, or an array of strings) is located as every
+/// file tool locates a path (no roots means no file access; relative to the first root) and
+/// resolved the way the kernel will resolve it ([`crate::fs::resolve_physical`]), which must also
+/// lie inside a root. A path a call leaves out is the function's default: the module's, not the
+/// agent's.
+pub fn check_paths(
+    ctx: &Ctx,
+    function: &str,
+    paths: &[&str],
+    args: &Value,
+) -> Result<(), ToolError> {
+    let fs = ctx.fs();
+    for name in paths {
+        let values: Vec<&str> = match args.get(*name) {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => continue,
+        };
+        for v in values {
+            let at = fs.locate(v)?;
+            let refused = |why: String| {
+                ToolError::NotAllowed {
+                message: format!(
+                    "`{function}`'s argument `{name}`: path `{v}` {why}; the function opens it itself, so nothing was run"
+                ),
+            }
+            };
+            // As given (`..` not yet applied): what the kernel will be handed.
+            let given = fs.joined(v).unwrap_or(at.shown);
+            let real = crate::fs::resolve_physical(&given).ok_or_else(|| {
+                refused(format!(
+                    "leads through more than {} symbolic links (a loop, or a chain longer than the kernel follows)",
+                    crate::fs::MAX_LINKS
+                ))
+            })?;
+            if fs.locate(&real).is_err() {
+                return Err(refused(format!(
+                    "leads to `{}` through symbolic links, outside the allowed roots",
+                    real.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Calls `function` of `module` with `args` (a JSON object of keyword arguments) and returns its
 /// result as JSON. Errors name the Python exception and its last frames.
 pub async fn call(

@@ -554,11 +554,10 @@ fn open_dir_at(root: &Dir, rel: &Path) -> std::io::Result<Dir> {
 }
 
 fn io(shown: &str, e: std::io::Error) -> String {
-    let text = e.to_string();
-    if text.contains("outside of the filesystem") || text.contains("escapes") {
-        return crate::fs::escape_message(Path::new(shown));
+    if crate::fs::is_escape(&e) {
+        return crate::fs::escape_message(Path::new(shown), None);
     }
-    format!("{shown}: {text}")
+    format!("{shown}: {e}")
 }
 
 /// The entry paths of a call: each path made absolute the way the sandbox shows it, the missing
@@ -586,7 +585,7 @@ pub(crate) fn entry_paths(fs: &Fs, paths: &[String]) -> Result<Vec<String>, Tool
                     chosen = rel.clone();
                     break;
                 }
-                Err(e) => return Err(reach_error(&at.shown.to_string_lossy(), e)),
+                Err(e) => return Err(crate::fs::io_error(&at, e)),
             }
         }
         let shown = at
@@ -624,7 +623,7 @@ pub(crate) struct Reach {
 
 /// Links [`reach`] follows, and paths it looks at, before it stops (the call is then
 /// irreversible rather than its check endless).
-const MAX_REACH_LINKS: usize = 1_000;
+const MAX_REACH_LINKS: usize = 100_000;
 const MAX_REACH_PATHS: usize = 1_000_000;
 
 /// A handler that opens paths itself follows symbolic links the stdlib's tools never follow
@@ -657,7 +656,7 @@ pub(crate) fn reach(
         let Some(real) = crate::fs::resolve_physical(&given) else {
             return Err(ToolError::NotAllowed {
                 message: format!(
-                    "path `{raw}` leads through more than {} symbolic links (a loop): nothing was run",
+                    "path `{raw}` leads through more than {} symbolic links (a loop, or a chain longer than the kernel follows): nothing was run",
                     crate::fs::MAX_LINKS
                 ),
             });
@@ -680,11 +679,12 @@ pub(crate) fn reach(
             }
         }
     }
-    let mut queue: Vec<(String, bool)> = entries
-        .into_iter()
-        .chain(real_named)
+    // What the call itself names (not where links inside its trees lead).
+    let named_entries: Vec<String> = entries.into_iter().chain(real_named).collect();
+    let mut queue: Vec<(String, bool)> = named_entries
+        .iter()
         .rev()
-        .map(|e| (e, true))
+        .map(|e| (e.clone(), true))
         .collect();
     let mut seen = std::collections::HashSet::new();
     let mut walk = ReachWalk {
@@ -710,9 +710,11 @@ pub(crate) fn reach(
         for (link, target, named) in std::mem::take(&mut walk.links) {
             followed += 1;
             if followed > MAX_REACH_LINKS {
-                walk.risks.push(format!(
-                    "the kept paths hold more than {MAX_REACH_LINKS} symbolic links; where each leads was not followed"
-                ));
+                if followed == MAX_REACH_LINKS + 1 {
+                    walk.risks.push(format!(
+                        "the kept paths hold more than {MAX_REACH_LINKS} symbolic links; where each leads was not followed"
+                    ));
+                }
                 break;
             }
             // A loop of links leads nowhere the handler could write.
@@ -750,12 +752,15 @@ pub(crate) fn reach(
     drop(walk);
     let entries = entry_paths(fs, &kept)?;
     if deletes {
-        for e in &entries {
+        for e in &named_entries {
             if fs.locate(e).is_ok_and(|at| at.rel.as_os_str().is_empty()) {
-                risks.push(format!(
-                    "`{}` is an allowed root itself: a call that removes it leaves nothing undo can write back into",
+                let why = format!(
+                    "`{}` is an allowed root itself: a call that removes it would leave nothing undo can write back into",
                     if e == "/" { e.as_str() } else { e.trim_end_matches('/') }
-                ));
+                );
+                if !risks.contains(&why) {
+                    risks.push(why);
+                }
             }
         }
     }
@@ -834,8 +839,9 @@ impl ReachWalk<'_> {
 
 /// An I/O error on `shown` as a tool error: not allowed when it left the roots.
 fn reach_error(shown: &str, e: std::io::Error) -> ToolError {
+    let escape = crate::fs::is_escape(&e);
     let message = io(shown, e);
-    if message.contains("outside the allowed roots") {
+    if escape {
         ToolError::NotAllowed { message }
     } else {
         ToolError::Handler { message }
@@ -1319,7 +1325,22 @@ pub(crate) fn restore(
         match &pl.name {
             Some(name) => put_in(&parent, name, target, store, &pl.shown)?,
             None => match target {
-                Node::Dir { children, .. } => fill_dir(&parent, children, store, &pl.shown)?,
+                Node::Dir {
+                    mode,
+                    owner,
+                    children,
+                } => {
+                    fill_dir(&parent, children, store, &pl.shown)?;
+                    // The root itself (a `run_command` with `undo_paths: ["."]` may chmod it).
+                    owner.apply_at(&parent, ".");
+                    rustix::fs::chmodat(
+                        &parent,
+                        ".",
+                        rustix::fs::Mode::from_raw_mode(*mode),
+                        rustix::fs::AtFlags::empty(),
+                    )
+                    .map_err(|e| io(&pl.shown, e.into()))?;
+                }
                 _ => return Err(format!("{}: a root stays a directory", pl.shown)),
             },
         }

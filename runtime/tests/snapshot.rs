@@ -75,6 +75,13 @@ fn snap_program(write: String, undo_paths: Vec<String>) -> Result<(), ToolError>
     std::fs::write(&write, b"changed").map_err(|e| ToolError::handler(e.to_string()))
 }
 
+/// Sets a path's permission bits (a root's too).
+#[capability(effects(update, filesystem), undo = file_snapshot(paths = ["$args.path"]))]
+fn snap_mode(path: String, mode: u32) -> Result<(), ToolError> {
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| ToolError::handler(e.to_string()))
+}
+
 /// Every path below `root`: kind, content, mode, link target.
 fn tree(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -1019,4 +1026,17 @@ fn a_handler_that_opens_paths_itself_has_what_their_links_lead_to_kept() {
     assert!(matches!(err, CallError::NeedsConfirmation(_)), "{err}");
     assert!(err.to_string().contains("hard links"), "{err}");
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+}
+
+#[test]
+fn a_roots_own_mode_is_put_back() {
+    let b = Bench::new();
+    std::fs::set_permissions(&b.root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    b.call("snap_mode", json!({"path": b.p(""), "mode": 0o700}))
+        .unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&b.root), 0o700);
+    let r = undo(&b.engine(Policy::default()), 1, false);
+    assert_eq!(r.undone.len(), 1, "{r:?}");
+    assert_eq!(mode(&b.root), 0o755);
 }

@@ -246,6 +246,44 @@ fn a_path_outside_the_roots_is_refused_before_python_runs() {
 }
 
 #[test]
+fn a_read_outside_the_roots_is_refused_before_python_runs() {
+    // Reads are the function's own opens too: a path argument must lead inside the roots.
+    let b = Bench::new();
+    seed(&b);
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.md");
+    std::fs::write(&secret, "the secret").unwrap();
+    std::os::unix::fs::symlink(&secret, b.root.path().join("peek.md")).unwrap();
+    std::fs::create_dir_all(b.root.path().join("a/b")).unwrap();
+    std::os::unix::fs::symlink("../..", b.root.path().join("a/b/up")).unwrap();
+    let through_up = format!(
+        "{}/a/b/up/../{}/secret.md",
+        b.root.path().display(),
+        outside.path().file_name().unwrap().to_str().unwrap()
+    );
+    for path in [
+        secret.to_str().unwrap().to_string(),
+        b.path("peek.md"),
+        "../../../../../../../../etc/hostname".to_string(),
+        through_up,
+    ] {
+        let out = b.call("read_note", json!({"path": path}));
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{path}: {said}");
+        assert!(!said.contains("the secret"), "{path}: {said}");
+        assert!(said.contains("outside the allowed roots"), "{path}: {said}");
+    }
+    assert_eq!(
+        b.ok("read_note", json!({"path": "notes/a.md"})),
+        json!("alpha")
+    );
+}
+
+#[test]
 fn a_relative_path_means_the_same_to_python_as_to_the_runtime() {
     // The runtime takes it relative to the first root, and the function runs there.
     let b = Bench::new();

@@ -38,8 +38,13 @@ pub(super) fn handler(
     }
     let module = module_static(modules, &p.module);
     let function = p.function.as_str();
+    let paths = opened_paths(p);
     let handler = quote! {
-        ::aifirst::Handler::Python { module: &crate::#module, function: #function }
+        ::aifirst::Handler::Python {
+            module: &crate::#module,
+            function: #function,
+            paths: &[#(#paths),*],
+        }
     };
     Definition {
         c,
@@ -51,4 +56,29 @@ pub(super) fn handler(
         route: &route,
     }
     .tokens()
+}
+
+/// The parameters a function opens as paths — those reaching a file it reads or changes, in
+/// its own body or a helper's — in declaration order: the runtime refuses a call that gives one
+/// leading outside the roots (`::aifirst::python::check_paths`).
+fn opened_paths(p: &PythonBinding) -> Vec<&str> {
+    use crate::ir::PyEffect as E;
+    p.params
+        .iter()
+        .map(|param| param.name.as_str())
+        .filter(|name| {
+            p.hints.facts.iter().any(|f| {
+                matches!(
+                    f.effect,
+                    E::FileRead
+                        | E::FileWrite
+                        | E::FileDelete
+                        | E::DirCreate
+                        | E::DirDelete
+                        | E::TreeDelete
+                        | E::Move
+                ) && f.params.iter().any(|q| q == name)
+            })
+        })
+        .collect()
 }

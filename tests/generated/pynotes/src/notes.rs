@@ -30,6 +30,7 @@ pub static read_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "read_note",
+        paths: &["path"],
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.read_note()"),
@@ -66,6 +67,7 @@ pub static write_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "write_note",
+        paths: &["path"],
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.write_note()"),
@@ -102,6 +104,7 @@ pub static delete_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "delete_note",
+        paths: &["path"],
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.delete_note()"),
@@ -138,6 +141,7 @@ pub static move_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "move_note",
+        paths: &["source", "destination"],
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.move_note()"),
@@ -172,6 +176,7 @@ pub static list_notes: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "list_notes",
+        paths: &["root"],
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.list_notes()"),
@@ -206,6 +211,7 @@ pub static describe_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "describe_note",
+        paths: &["path"],
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.describe_note()"),
@@ -247,6 +253,7 @@ pub static archive_notes: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "archive_notes",
+        paths: &["root", "into"],
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.archive_notes()"),
@@ -283,6 +290,7 @@ pub static purge_folder: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "purge_folder",
+        paths: &["root"],
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.purge_folder()"),
@@ -317,6 +325,7 @@ pub static wait_for_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "wait_for_note",
+        paths: &["path"],
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.wait_for_note()"),
@@ -358,6 +367,7 @@ pub static publish_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "publish_note",
+        paths: &["path"],
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.publish_note()"),
