@@ -283,9 +283,9 @@ pub async fn run_command(
     stdin: Option<String>,
     /// Seconds before it is killed (default 60, at most 3600).
     timeout_secs: Option<u64>,
-    /// Files or directories (inside allowed directories: absolute, or relative to the first) the
-    /// program will change: they are recorded before it runs, with what their links lead to, so
-    /// undo can put them back. Only these are restored.
+    /// Files or directories (inside allowed directories: absolute, or relative to the first; with a
+    /// `cwd` elsewhere, absolute only) the program will change: they are recorded before it runs,
+    /// with what their links lead to, so undo can put them back. Only these are restored.
     undo_paths: Option<Vec<String>>,
 ) -> Result<CommandOutput, ToolError> {
     // The engine recorded `undo_paths` before the call; the handler only runs the program.
@@ -334,6 +334,40 @@ fn program_allowed(ctx: &Ctx, args: &aifirst::Value) -> Result<Option<String>, T
         let allowed = ctx.sandbox().commands();
         if allowed_target(program, allowed).is_none() {
             return Err(not_allowed_program(program, allowed));
+        }
+    }
+    // Relative undo paths are taken from the first root, where the engine snapshots them: with
+    // a `cwd` elsewhere they would name other files than the program changes, and undo would
+    // put back the wrong ones.
+    let cwd = args
+        .get("cwd")
+        .and_then(aifirst::Value::as_str)
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    if let Some(cwd) = cwd {
+        let relative: Vec<&str> = args
+            .get("undo_paths")
+            .and_then(aifirst::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(aifirst::Value::as_str)
+            .filter(|p| !Path::new(p).is_absolute())
+            .collect();
+        if !relative.is_empty() {
+            let first = working_dir(ctx.fs(), None)?;
+            if working_dir(ctx.fs(), Some(cwd))? != first {
+                return Err(ToolError::InvalidArguments {
+                    message: format!(
+                        "`undo_paths`: {} relative, and `cwd` is `{cwd}`: relative undo paths are taken from the first allowed directory ({}), not from `cwd`, so they would name other files than the program changes; give them as absolute paths",
+                        relative
+                            .iter()
+                            .map(|p| format!("`{p}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        first.display()
+                    ),
+                });
+            }
         }
     }
     Ok(None)

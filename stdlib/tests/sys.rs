@@ -979,3 +979,57 @@ async fn which_finds_programs_and_says_whether_they_may_run() {
     assert_eq!(v["path"], Value::Null);
     assert_eq!(v["allowed"], false);
 }
+
+#[tokio::test]
+async fn relative_undo_paths_with_another_cwd_are_refused_before_anything_runs() {
+    // Relative undo paths are the first root's; with `cwd` elsewhere they would name other files
+    // than the program changes, so undo would put back the wrong ones.
+    let b = bench();
+    let engine = aifirst::Engine::open(
+        Registry::new().unwrap(),
+        aifirst::Policy::default(),
+        &b.outside.join("state"),
+    )
+    .unwrap()
+    .with_sandbox(
+        Sandbox::new()
+            .with_roots(std::slice::from_ref(&b.root))
+            .unwrap()
+            .with_commands(vec!["touch".into()]),
+    );
+    let call = |args: Value| engine.call("s", "run_command", args, aifirst::CallOptions::default());
+    let e =
+        call(json!({"program": "touch", "args": ["f.md"], "cwd": "sub", "undo_paths": ["f.md"]}))
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            aifirst::CallError::Tool(ToolError::InvalidArguments { .. })
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("absolute"), "{e}");
+    assert!(!b.root.join("sub/f.md").exists(), "the refused program ran");
+    // Absolute undo paths, or a cwd that is the first root: run, and undo puts back what ran.
+    let made = b.root.join("sub/f.md");
+    call(json!({"program": "touch", "args": ["f.md"], "cwd": "sub",
+                "undo_paths": [made.display().to_string()]}))
+    .await
+    .unwrap();
+    assert!(made.exists());
+    let r = engine
+        .undo_with(
+            "s",
+            aifirst::UndoTarget::Steps(1),
+            aifirst::UndoOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.undone.len(), 1, "{r:?}");
+    assert!(!made.exists());
+    call(json!({"program": "touch", "args": ["g.md"], "cwd": ".", "undo_paths": ["g.md"]}))
+        .await
+        .unwrap();
+    assert!(b.root.join("g.md").exists());
+}
