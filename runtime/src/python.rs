@@ -362,8 +362,11 @@ fn slot(module: &'static PyModule) -> Slot {
 /// so each argument in `paths` (its value a string, or an array of strings) is located as every
 /// file tool locates a path (no roots means no file access; relative to the first root) and
 /// resolved the way the kernel will resolve it ([`crate::fs::resolve_physical`]), which must also
-/// lie inside a root. A path a call leaves out is the function's default: the module's, not the
-/// agent's.
+/// lie inside a root. Text a function may turn into another path before it opens it — a leading
+/// `~`, `$NAME`, white space at either end — is refused. A path a call leaves out is the
+/// function's default: the module's, not the agent's. What a function finds by listing a
+/// directory (entries that are links out, a glob's matches) is its own code's: only the paths
+/// it is given are checked.
 pub fn check_paths(
     ctx: &Ctx,
     function: &str,
@@ -372,13 +375,14 @@ pub fn check_paths(
 ) -> Result<(), ToolError> {
     let fs = ctx.fs();
     for name in paths {
-        let values: Vec<&str> = match args.get(*name) {
-            Some(Value::String(s)) => vec![s.as_str()],
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-            _ => continue,
+        let Some(value) = args.get(*name) else {
+            continue;
         };
+        // A string, or the strings inside an array or object (a dataclass or dict of paths):
+        // which of an object's fields the function opens is not known, so each is checked.
+        let mut values = Vec::new();
+        strings_in(value, 0, &mut values);
         for v in values {
-            let at = fs.locate(v)?;
             let refused = |why: String| {
                 ToolError::NotAllowed {
                 message: format!(
@@ -386,6 +390,23 @@ pub fn check_paths(
                 ),
             }
             };
+            // What a function may turn the text into before it opens it.
+            if v.starts_with('~') {
+                return Err(refused(
+                    "starts with `~`, which the function may expand to a home directory outside the roots: give the path without it".into(),
+                ));
+            }
+            if holds_variable(v) {
+                return Err(refused(
+                    "holds `$NAME`, which the function may expand to a place outside the roots: give the path itself".into(),
+                ));
+            }
+            if v.trim() != v {
+                return Err(refused(
+                    "starts or ends with white space, which the function may strip to name another path: give it without".into(),
+                ));
+            }
+            let at = fs.locate(v)?;
             // As given (`..` not yet applied): what the kernel will be handed.
             let given = fs.joined(v).unwrap_or(at.shown);
             let real = crate::fs::resolve_physical(&given).ok_or_else(|| {
@@ -403,6 +424,27 @@ pub fn check_paths(
         }
     }
     Ok(())
+}
+
+/// The strings in `v` (itself, an array's, an object's values), nested at most 8 deep and at
+/// most 1,000 of them.
+fn strings_in<'v>(v: &'v Value, depth: usize, out: &mut Vec<&'v str>) {
+    if depth > 8 || out.len() >= 1_000 {
+        return;
+    }
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|x| strings_in(x, depth + 1, out)),
+        Value::Object(m) => m.values().for_each(|x| strings_in(x, depth + 1, out)),
+        _ => {}
+    }
+}
+
+/// `$NAME` or `${NAME}` in `v`: what `os.path.expandvars` replaces.
+fn holds_variable(v: &str) -> bool {
+    v.as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'$' && (w[1].is_ascii_alphabetic() || w[1] == b'_' || w[1] == b'{'))
 }
 
 /// Calls `function` of `module` with `args` (a JSON object of keyword arguments) and returns its

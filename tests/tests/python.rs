@@ -277,6 +277,22 @@ fn a_read_outside_the_roots_is_refused_before_python_runs() {
         assert!(!said.contains("the secret"), "{path}: {said}");
         assert!(said.contains("outside the allowed roots"), "{path}: {said}");
     }
+    // Text a function may expand or strip into another path.
+    for path in ["~/.bashrc", "$HOME/.bashrc", " /etc/hostname"] {
+        let out = b.call("read_note", json!({"path": path}));
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{path}: {said}");
+        assert!(
+            said.contains("the function opens it itself"),
+            "{path}: {said}"
+        );
+    }
+    // A glob's pattern is a path of the read too.
+    let out = b.call(
+        "list_notes",
+        json!({"root": b.path("notes"), "pattern": "../../*"}),
+    );
+    assert!(!out.status.success());
     assert_eq!(
         b.ok("read_note", json!({"path": "notes/a.md"})),
         json!("alpha")

@@ -4684,7 +4684,13 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
             _ => return false,
         };
-        self.fact(effect, call, line, rflow);
+        // A glob's pattern is joined under the receiver: what it matches is read too (a
+        // pattern `../x/*` lists outside it), so it is a parameter of the read.
+        let target = match m {
+            "glob" | "rglob" => self.derive_method(recv, m, args, 0).unwrap_or(rflow),
+            _ => rflow,
+        };
+        self.fact(effect, call, line, target);
         true
     }
 }

@@ -176,7 +176,7 @@ pub static list_notes: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     call: ::aifirst::Handler::Python {
         module: &crate::PY_0,
         function: "list_notes",
-        paths: &["root"],
+        paths: &["root", "pattern"],
     },
     tags: &["notes"],
     route: ::core::option::Option::Some("notes.list_notes()"),
