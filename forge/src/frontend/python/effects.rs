@@ -14,7 +14,7 @@
 //! | `shutil.rmtree`, `os.removedirs`                                            | TreeDelete                        | the path                 |
 //! | `os.mkdir/makedirs`, `Path.mkdir`                                           | DirCreate                         | the path                 |
 //! | `os.rename/replace/renames`, `shutil.move`, `Path.rename/replace`           | Move                              | source and destination   |
-//! | `os.listdir/scandir/walk/stat`, `glob.glob/iglob`, `os.path.exists/getsize/isfile/isdir`, `Path.iterdir/glob/rglob/read_text/read_bytes/exists/stat/is_file/is_dir` | FileRead | the path |
+//! | `os.listdir/scandir/walk/stat`, `glob.glob/iglob`, `os.path.exists/getsize/isfile/isdir`, `Path.iterdir/glob/rglob/read_text/read_bytes/exists/stat/is_file/is_dir`, `linecache.getline`, `filecmp.cmp` (both), `fileinput.input` | FileRead | the path (a glob's pattern too) |
 //! | `subprocess.*`, `os.system/popen/kill`, `os.exec*/spawn*/posix_spawn*`, `asyncio.create_subprocess_*` | Process | the command (`exec` forms: every argument) |
 //! | `requests/httpx.get/head/options`, `urlopen` without data                   | NetRead                           | the URL                  |
 //! | `requests/httpx.post/put/patch/delete`, `…request(method)` unless GET/HEAD/OPTIONS, `urlopen` with data or a `Request(data=/method=)`, sockets, `http.client`, `ftplib`, `telnetlib` | NetWrite | the URL / address |
@@ -4225,9 +4225,19 @@ impl<'m, 'a> Scope<'m, 'a> {
                 let inplace = args
                     .keyword(&["inplace"])
                     .is_some_and(|e| !matches!(e, Expr::BooleanLiteral(b) if !b.value));
-                if inplace {
-                    let target = self.arg_flow(args, 0, &["files"]);
-                    self.simple(E::FileWrite, q, line, target);
+                let target = self.arg_flow(args, 0, &["files"]);
+                let effect = if inplace { E::FileWrite } else { E::FileRead };
+                self.simple(effect, q, line, target);
+            }
+            // Readers of a named file the table has no other way to see.
+            "linecache.getline" | "linecache.getlines" | "linecache.updatecache" => {
+                let target = self.arg_flow(args, 0, &["filename"]);
+                self.simple(E::FileRead, q, line, target);
+            }
+            "filecmp.cmp" | "filecmp.dircmp" | "filecmp.cmpfiles" | "os.path.samefile" => {
+                for (i, names) in [(0, ["f1", "a"]), (1, ["f2", "b"])] {
+                    let target = self.arg_flow(args, i, &names);
+                    self.simple(E::FileRead, q, line, target);
                 }
             }
             "webbrowser.open" | "webbrowser.open_new" | "webbrowser.open_new_tab" => {
@@ -5194,6 +5204,40 @@ mod tests {
             vec![fact(E::FileRead, "open", 3, &["path"], None)]
         );
         assert!(out["pure"].is_empty());
+    }
+
+    #[test]
+    fn named_file_readers_of_the_standard_library() {
+        let out = run(&src(&[
+            "import fileinput, filecmp, linecache",
+            "from pathlib import Path",
+            "def look(a, b, c, root, pattern):",
+            "    linecache.getline(a, 1)",
+            "    filecmp.cmp(a, b)",
+            "    for line in fileinput.input(c):",
+            "        pass",
+            "    return list(Path(root).glob(pattern))",
+        ]));
+        let reads: Vec<(String, Vec<String>)> = out["look"]
+            .iter()
+            .map(|f| (f.call.clone(), f.params.clone()))
+            .collect();
+        let has = |call: &str, params: &[&str]| {
+            reads
+                .iter()
+                .any(|(c, p)| c == call && p.iter().map(String::as_str).eq(params.iter().copied()))
+        };
+        assert!(
+            out["look"].iter().all(|f| f.effect == E::FileRead),
+            "{reads:?}"
+        );
+        assert!(has("linecache.getline", &["a"]), "{reads:?}");
+        assert!(
+            has("filecmp.cmp", &["a"]) && has("filecmp.cmp", &["b"]),
+            "{reads:?}"
+        );
+        assert!(has("fileinput.input", &["c"]), "{reads:?}");
+        assert!(has("pathlib.Path.glob", &["root", "pattern"]), "{reads:?}");
     }
 
     #[test]
