@@ -421,6 +421,18 @@ pub fn check_paths(
                     real.display()
                 )));
             }
+            // A FIFO would hold the call (and the worker) until its timeout; a device or socket
+            // is no file to give a function, as the file tools refuse it.
+            #[cfg(unix)]
+            if let Ok(m) = std::fs::metadata(&real) {
+                use std::os::unix::fs::FileTypeExt;
+                let t = m.file_type();
+                if t.is_fifo() || t.is_socket() || t.is_char_device() || t.is_block_device() {
+                    return Err(refused(
+                        "is a FIFO, socket or device, not a regular file or directory".into(),
+                    ));
+                }
+            }
         }
     }
     Ok(())

@@ -946,8 +946,28 @@ def _send(proto, line):
         os._exit(1)
 
 
+def _outlive_no_parent(parent):
+    """Ends this worker, and what its functions started (its process group), once the process
+    that started it is gone: a parent killed during a call (SIGKILL leaves no chance to stop us)
+    would otherwise leave a call blocked or running on with no one to answer."""
+    import threading
+    import time
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                try:
+                    os.killpg(0, 9)
+                finally:
+                    os._exit(1)
+
+    threading.Thread(target=watch, name="aifirst-parent-watch", daemon=True).start()
+
+
 def main(argv):
     global _MODULE_DIR
+    _outlive_no_parent(os.getppid())
     # Take the real stdout and stdin for the protocol before anything of the user's runs.
     proto = os.fdopen(os.dup(1), "w", encoding="utf-8", newline="\n")
     try:

@@ -287,6 +287,17 @@ fn a_read_outside_the_roots_is_refused_before_python_runs() {
             "{path}: {said}"
         );
     }
+    // A FIFO would hold the call until its timeout.
+    let fifo = b.root.path().join("notes/pipe.md");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = b.call("read_note", json!({"path": fifo.to_str().unwrap()}));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("FIFO"), "{said}");
+    std::fs::remove_file(&fifo).unwrap();
     // A glob's pattern is a path of the read too.
     let out = b.call(
         "list_notes",
@@ -356,6 +367,64 @@ fn python_writes_through_links_only_where_undo_can_follow() {
     );
     b.undo(1);
     assert_eq!(b.tree(), before);
+}
+
+/// The process's parent pid and state, from `/proc/PID/stat`.
+fn proc_stat(pid: u32) -> Option<(u32, char)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut parts = rest.split_whitespace();
+    let state = parts.next()?.chars().next()?;
+    let ppid = parts.next()?.parse().ok()?;
+    Some((ppid, state))
+}
+
+#[test]
+fn a_worker_ends_when_the_process_that_started_it_is_killed() {
+    let b = Bench::new();
+    seed(&b);
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "call",
+        "wait_for_note",
+        "--args",
+        &json!({"path": b.path("never.md"), "seconds": 120}).to_string(),
+    ])
+    .arg("--state-dir")
+    .arg(b.state.path())
+    .arg("--root")
+    .arg(b.root.path())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let mut parent = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let worker = loop {
+        let found = std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let is_worker = String::from_utf8_lossy(&cmdline).contains("aifirst_python_worker");
+            (is_worker && proc_stat(pid)?.0 == parent.id()).then_some(pid)
+        });
+        if let Some(pid) = found {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no worker started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // Killed mid-call (the call is sent as soon as the worker is ready), with no chance to stop
+    // its worker.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while proc_stat(worker).is_some_and(|(_, state)| state != 'Z') {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker {worker} outlived the process that started it"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// A Python with the official MCP SDK (`target/venv`, made by `.ci/setup`).
