@@ -252,6 +252,49 @@ impl Fs {
         Err(outside())
     }
 
+    /// The first symbolic link in the real directory `dir` (and below it, when `recursive`)
+    /// that leads outside the roots, in words; or that there were too many entries to look at.
+    /// Looks only (`readdir`, `lstat`, `readlink`), like [`resolve_physical`].
+    pub(crate) fn link_out_below(&self, dir: &Path, recursive: bool) -> Option<String> {
+        const MAX_ENTRIES: usize = 100_000;
+        let mut stack = vec![(dir.to_path_buf(), 0usize)];
+        let mut seen = 0usize;
+        while let Some((d, depth)) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                seen += 1;
+                if seen > MAX_ENTRIES {
+                    return Some(format!(
+                        "`{}`, which holds more than {MAX_ENTRIES} entries to check",
+                        dir.display()
+                    ));
+                }
+                let p = e.path();
+                let Ok(m) = std::fs::symlink_metadata(&p) else {
+                    continue;
+                };
+                if m.file_type().is_symlink() {
+                    let out = match resolve_physical(&p) {
+                        Some(t) if self.locate(&t).is_ok() => None,
+                        Some(t) => Some(t.display().to_string()),
+                        None => Some("a loop of links".into()),
+                    };
+                    if let Some(t) = out {
+                        return Some(format!(
+                            "`{}`, a symbolic link to `{t}`, outside the allowed roots",
+                            p.display()
+                        ));
+                    }
+                } else if recursive && m.is_dir() && depth < 48 {
+                    stack.push((p, depth + 1));
+                }
+            }
+        }
+        None
+    }
+
     /// `path` as [`Fs::locate`] takes it before normalising: absolute, or joined to the first
     /// root. `None` with no roots.
     pub(crate) fn joined(&self, path: impl AsRef<Path>) -> Option<PathBuf> {
@@ -529,14 +572,19 @@ pub(crate) fn resolve_physical(path: &Path) -> Option<PathBuf> {
     };
     push_parts(&mut rest, path);
     let mut hops = 0usize;
-    let mut missing = false;
+    // How deep the first part that is not there lies: below it nothing is looked at, until a
+    // `..` climbs back above it (a function that normalises the text first opens what is there).
+    let mut missing: Option<usize> = None;
     while let Some(part) = rest.pop_front() {
         if part == ".." {
             out.pop();
+            if missing.is_some_and(|d| out.components().count() < d) {
+                missing = None;
+            }
             continue;
         }
         out.push(&part);
-        if missing {
+        if missing.is_some() {
             continue;
         }
         match std::fs::symlink_metadata(&out) {
@@ -545,15 +593,20 @@ pub(crate) fn resolve_physical(path: &Path) -> Option<PathBuf> {
                 if hops > MAX_LINKS {
                     return None;
                 }
-                let text = std::fs::read_link(&out).ok()?;
-                out.pop();
-                if text.is_absolute() {
-                    out = PathBuf::from("/");
+                match std::fs::read_link(&out) {
+                    Ok(text) => {
+                        out.pop();
+                        if text.is_absolute() {
+                            out = PathBuf::from("/");
+                        }
+                        push_parts(&mut rest, &text);
+                    }
+                    // Unreadable: taken as written, like a part that is not there.
+                    Err(_) => missing = Some(out.components().count()),
                 }
-                push_parts(&mut rest, &text);
             }
             Ok(_) => {}
-            Err(_) => missing = true,
+            Err(_) => missing = Some(out.components().count()),
         }
     }
     Some(out)

@@ -374,22 +374,33 @@ pub fn check_paths(
     args: &Value,
 ) -> Result<(), ToolError> {
     let fs = ctx.fs();
+    // Each string: the argument's name, the text, and whether it is a path itself (a string, an
+    // array's item, an object's key) rather than an object's value, which may be content.
+    let mut found: Vec<(&str, &str, bool)> = Vec::new();
     for name in paths {
         let Some(value) = args.get(*name) else {
             continue;
         };
-        // A string, or the strings inside an array or object (a dataclass or dict of paths):
-        // which of an object's fields the function opens is not known, so each is checked.
-        let mut values = Vec::new();
-        strings_in(value, 0, &mut values);
-        for v in values {
-            let refused = |why: String| {
-                ToolError::NotAllowed {
+        let mut strings = Vec::new();
+        if !strings_in(value, 0, true, &mut strings) {
+            return Err(ToolError::NotAllowed {
                 message: format!(
-                    "`{function}`'s argument `{name}`: path `{v}` {why}; the function opens it itself, so nothing was run"
+                    "`{function}`'s argument `{name}` holds more than {MAX_CHECKED} strings or nests deeper than {MAX_NESTING} levels: its paths cannot all be checked against the roots, so nothing was run"
                 ),
-            }
-            };
+            });
+        }
+        found.extend(strings.into_iter().map(|(s, own)| (*name, s, own)));
+    }
+    for &(name, v, own) in &found {
+        let refused = |why: String| {
+            ToolError::NotAllowed {
+            message: format!(
+                "`{function}`'s argument `{name}`: path `{}` {why}; the function opens it itself, so nothing was run",
+                v.escape_debug()
+            ),
+        }
+        };
+        if own {
             // What a function may turn the text into before it opens it.
             if v.starts_with('~') {
                 return Err(refused(
@@ -401,62 +412,151 @@ pub fn check_paths(
                     "holds `$NAME`, which the function may expand to a place outside the roots: give the path itself".into(),
                 ));
             }
-            if v.trim() != v {
+            let loose = |c: char| c.is_whitespace() || c.is_control();
+            if v.starts_with(loose) || v.ends_with(loose) {
                 return Err(refused(
-                    "starts or ends with white space, which the function may strip to name another path: give it without".into(),
+                    "starts or ends with white space or a control character, which the function may strip to name another path: give it without".into(),
                 ));
             }
-            let at = fs.locate(v)?;
-            // As given (`..` not yet applied): what the kernel will be handed.
-            let given = fs.joined(v).unwrap_or(at.shown);
-            let real = crate::fs::resolve_physical(&given).ok_or_else(|| {
-                refused(format!(
-                    "leads through more than {} symbolic links (a loop, or a chain longer than the kernel follows)",
-                    crate::fs::MAX_LINKS
-                ))
-            })?;
-            if fs.locate(&real).is_err() {
-                return Err(refused(format!(
-                    "leads to `{}` through symbolic links, outside the allowed roots",
-                    real.display()
-                )));
+        }
+        check_location(fs, v, &refused)?;
+    }
+    // One argument joined under another (`Path(root).glob(pattern)`, `os.path.join(base,
+    // name)`): the joined path is what is opened, so it is checked too.
+    let own: Vec<&(&str, &str, bool)> = found.iter().filter(|f| f.2).take(32).collect();
+    for &&(_, base, _) in &own {
+        for &&(name, v, _) in &own {
+            if base == v || Path::new(v).is_absolute() {
+                continue;
             }
-            // A FIFO would hold the call (and the worker) until its timeout; a device or socket
-            // is no file to give a function, as the file tools refuse it.
-            #[cfg(unix)]
-            if let Ok(m) = std::fs::metadata(&real) {
-                use std::os::unix::fs::FileTypeExt;
-                let t = m.file_type();
-                if t.is_fifo() || t.is_socket() || t.is_char_device() || t.is_block_device() {
-                    return Err(refused(
-                        "is a FIFO, socket or device, not a regular file or directory".into(),
-                    ));
+            let joined = Path::new(base).join(v);
+            let refused = |why: String| {
+                ToolError::NotAllowed {
+                message: format!(
+                    "`{function}`'s argument `{name}`: path `{}` joined under `{}` {why}; the function opens it itself, so nothing was run",
+                    v.escape_debug(),
+                    base.escape_debug()
+                ),
+            }
+            };
+            match check_location(fs, &joined.to_string_lossy(), &refused) {
+                // The join itself may not be a place (a file's name under another file's).
+                Err(ToolError::NotAllowed { .. }) if fs.locate(&joined).is_err() => {
+                    return Err(refused("is outside the allowed roots".into()))
                 }
+                Err(e) => return Err(e),
+                Ok(()) => {}
             }
         }
     }
     Ok(())
 }
 
-/// The strings in `v` (itself, an array's, an object's values), nested at most 8 deep and at
-/// most 1,000 of them.
-fn strings_in<'v>(v: &'v Value, depth: usize, out: &mut Vec<&'v str>) {
-    if depth > 8 || out.len() >= 1_000 {
-        return;
+/// Strings [`check_paths`] looks at, at most; and how deep in an argument.
+const MAX_CHECKED: usize = 10_000;
+const MAX_NESTING: usize = 16;
+
+/// Where `v` leads: inside a root as written (`..` applied to the text, as a function that
+/// normalises it first opens it), and as the kernel resolves it (links followed, `..` after
+/// them) — both readings, neither a loop, a FIFO or a device. A pattern's matches are opened
+/// too: the directories a wildcard reads must hold no link out of the roots.
+fn check_location(
+    fs: &crate::fs::Fs,
+    v: &str,
+    refused: &dyn Fn(String) -> ToolError,
+) -> Result<(), ToolError> {
+    let at = fs.locate(v)?;
+    // As given (`..` not yet applied): what the kernel will be handed.
+    let given = fs.joined(v).unwrap_or(at.shown);
+    let readings = [
+        Some(given.clone()),
+        aifirst_capability::path::normalize(&given),
+    ];
+    for reading in readings.into_iter().flatten() {
+        let real = crate::fs::resolve_physical(&reading).ok_or_else(|| {
+            refused(format!(
+                "leads through more than {} symbolic links (a loop, or a chain longer than the kernel follows)",
+                crate::fs::MAX_LINKS
+            ))
+        })?;
+        if fs.locate(&real).is_err() {
+            return Err(refused(format!(
+                "leads to `{}` through symbolic links, outside the allowed roots (or into the runtime's state directory)",
+                real.display()
+            )));
+        }
+        // A FIFO would hold the call (and the worker) until its timeout; a device or socket
+        // is no file to give a function, as the file tools refuse it.
+        #[cfg(unix)]
+        if let Ok(m) = std::fs::metadata(&real) {
+            use std::os::unix::fs::FileTypeExt;
+            let t = m.file_type();
+            if t.is_fifo() || t.is_socket() || t.is_char_device() || t.is_block_device() {
+                return Err(refused(
+                    "is a FIFO, socket or device, not a regular file or directory".into(),
+                ));
+            }
+        }
+    }
+    // A glob: the directory its first wildcard reads (and, past it, what is below).
+    let parts: Vec<&str> = v.split('/').collect();
+    if let Some(i) = parts.iter().position(|p| p.contains(['*', '?', '['])) {
+        let recursive = i + 1 < parts.len() || parts.get(i).is_some_and(|p| p.contains("**"));
+        let base = parts.get(..i).unwrap_or(&[]).join("/");
+        let base = if base.is_empty() && !v.starts_with('/') {
+            ".".to_string()
+        } else if base.is_empty() {
+            "/".to_string()
+        } else {
+            base
+        };
+        if let Some(dir) = fs
+            .joined(&base)
+            .and_then(|b| crate::fs::resolve_physical(&b))
+        {
+            if let Some(why) = fs.link_out_below(&dir, recursive) {
+                return Err(refused(format!("matches through {why}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The strings in `v` (itself, an array's items, an object's keys and values), with whether
+/// each is a path itself (`own`: not an object's value). `false` past [`MAX_CHECKED`] strings or
+/// [`MAX_NESTING`] levels.
+fn strings_in<'v>(v: &'v Value, depth: usize, own: bool, out: &mut Vec<(&'v str, bool)>) -> bool {
+    if depth > MAX_NESTING || out.len() > MAX_CHECKED {
+        return false;
     }
     match v {
-        Value::String(s) => out.push(s),
-        Value::Array(items) => items.iter().for_each(|x| strings_in(x, depth + 1, out)),
-        Value::Object(m) => m.values().for_each(|x| strings_in(x, depth + 1, out)),
-        _ => {}
+        Value::String(s) => {
+            out.push((s, own));
+            true
+        }
+        Value::Array(items) => items.iter().all(|x| strings_in(x, depth + 1, own, out)),
+        Value::Object(m) => m.iter().all(|(k, x)| {
+            out.push((k, true));
+            strings_in(x, depth + 1, false, out)
+        }),
+        _ => true,
     }
 }
 
-/// `$NAME` or `${NAME}` in `v`: what `os.path.expandvars` replaces.
+/// `$NAME` or `${NAME}` in `v`: what `os.path.expandvars` replaces (a name starts with a letter,
+/// `_`, or any non-ASCII word character, as Python's `\w` allows).
 fn holds_variable(v: &str) -> bool {
-    v.as_bytes()
-        .windows(2)
-        .any(|w| w[0] == b'$' && (w[1].is_ascii_alphabetic() || w[1] == b'_' || w[1] == b'{'))
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' {
+            if let Some(&n) = chars.peek() {
+                if n.is_alphabetic() || n == '_' || n == '{' {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
 /// Calls `function` of `module` with `args` (a JSON object of keyword arguments) and returns its

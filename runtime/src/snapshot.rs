@@ -598,13 +598,19 @@ pub(crate) fn entry_paths(fs: &Fs, paths: &[String]) -> Result<Vec<String>, Tool
     }
     out.sort();
     out.dedup();
+    // Shorter paths first, so an outer entry is kept before what lies inside it; each path's
+    // ancestors are looked up rather than every entry kept so far.
+    out.sort_by_key(|p| Path::new(p).components().count());
     let mut kept: Vec<String> = Vec::new();
+    let mut set: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for p in out {
-        if kept.iter().any(|k| Path::new(&p).starts_with(k)) {
+        if Path::new(&p).ancestors().any(|a| set.contains(a)) {
             continue;
         }
+        set.insert(PathBuf::from(&p));
         kept.push(p);
     }
+    kept.sort();
     Ok(kept)
 }
 
@@ -645,8 +651,15 @@ pub(crate) fn reach(
     deletes: bool,
 ) -> Result<Reach, ToolError> {
     let mut kept = entries.clone();
+    let mut kept_set: std::collections::HashSet<String> = entries.iter().cloned().collect();
     let mut risks = Vec::new();
-    let covered = |kept: &[String], t: &str| kept.iter().any(|k| Path::new(t).starts_with(k));
+    // Whether `t` or a directory above it is kept: its ancestors looked up, not every entry.
+    let covered = |kept: &std::collections::HashSet<String>, t: &str| {
+        Path::new(t).ancestors().any(|a| {
+            a.to_str()
+                .is_some_and(|a| kept.contains(a) || kept.contains(&format!("{a}/")))
+        })
+    };
     // The paths as the handler will resolve them.
     let mut real_named = Vec::new();
     for raw in named {
@@ -663,8 +676,16 @@ pub(crate) fn reach(
         };
         match fs.locate(&real) {
             Ok(at) => {
-                let t = at.shown.to_string_lossy().into_owned();
-                if t != given.to_string_lossy() && !covered(&kept, &t) {
+                let Some(t) = at.shown.to_str().map(str::to_string) else {
+                    return Err(ToolError::NotAllowed {
+                        message: format!(
+                            "path `{raw}` leads to `{}`, whose name is not UTF-8: it cannot be snapshotted, so nothing was run",
+                            real.display()
+                        ),
+                    });
+                };
+                if t != given.to_string_lossy() && !covered(&kept_set, &t) {
+                    kept_set.insert(t.clone());
                     kept.push(t.clone());
                 }
                 real_named.push(t);
@@ -733,9 +754,16 @@ pub(crate) fn reach(
                     target.display()
                 )),
                 Ok(at) => {
-                    let t = at.shown.to_string_lossy().into_owned();
+                    let Some(t) = at.shown.to_str().map(str::to_string) else {
+                        walk.risks.push(format!(
+                            "`{link}` leads to `{}`, whose name is not UTF-8: it is not kept, so undo could not restore it",
+                            at.shown.display()
+                        ));
+                        continue;
+                    };
                     // A place inside a kept tree is looked at with that tree.
-                    if !covered(&kept, &t) {
+                    if !covered(&kept_set, &t) {
+                        kept_set.insert(t.clone());
                         kept.push(t.clone());
                         queue.push((t, named));
                     }
@@ -1330,16 +1358,25 @@ pub(crate) fn restore(
                     owner,
                     children,
                 } => {
+                    // The root itself (a `run_command` with `undo_paths: ["."]` may chmod it):
+                    // opened up first if the call left it unwritable, set back after, and left
+                    // alone when unchanged (a root its user does not own cannot be chmodded).
+                    use rustix::fs::{chmodat, statat, AtFlags, Mode};
+                    let now = statat(&parent, ".", AtFlags::empty())
+                        .map(|st| st.st_mode & 0o7777)
+                        .map_err(|e| io(&pl.shown, e.into()))?;
+                    let chmod = |m: u32| {
+                        chmodat(&parent, ".", Mode::from_raw_mode(m), AtFlags::empty())
+                            .map_err(|e| io(&pl.shown, e.into()))
+                    };
+                    if now & 0o700 != 0o700 && now != *mode {
+                        chmod(now | 0o700)?;
+                    }
                     fill_dir(&parent, children, store, &pl.shown)?;
-                    // The root itself (a `run_command` with `undo_paths: ["."]` may chmod it).
                     owner.apply_at(&parent, ".");
-                    rustix::fs::chmodat(
-                        &parent,
-                        ".",
-                        rustix::fs::Mode::from_raw_mode(*mode),
-                        rustix::fs::AtFlags::empty(),
-                    )
-                    .map_err(|e| io(&pl.shown, e.into()))?;
+                    if now != *mode {
+                        chmod(*mode)?;
+                    }
                 }
                 _ => return Err(format!("{}: a root stays a directory", pl.shown)),
             },

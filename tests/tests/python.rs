@@ -298,6 +298,26 @@ fn a_read_outside_the_roots_is_refused_before_python_runs() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("FIFO"), "{said}");
     std::fs::remove_file(&fifo).unwrap();
+    // Read the way a function that normalises the text first would (`x/../door/…` with
+    // `x -> notes/deep`): `door` leads out.
+    std::os::unix::fs::symlink("notes/deep", b.root.path().join("x")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), b.root.path().join("door")).unwrap();
+    let out = b.call("read_note", json!({"path": b.path("x/../door/secret.md")}));
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("the secret"));
+    // A control character Python's strip() removes.
+    let out = b.call("read_note", json!({"path": "\u{1f}/etc/hostname"}));
+    assert!(!out.status.success());
+    // A pattern joined under the folder it lists, and a wildcard that reads through a link.
+    for (root, pattern) in [(b.path("."), "door/*"), (b.path("."), "*/secret.md")] {
+        let out = b.call("list_notes", json!({"root": root, "pattern": pattern}));
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{pattern}: {said}");
+        assert!(
+            said.contains("outside the allowed roots"),
+            "{pattern}: {said}"
+        );
+    }
     // A glob's pattern is a path of the read too.
     let out = b.call(
         "list_notes",

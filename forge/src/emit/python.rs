@@ -59,7 +59,7 @@ pub(super) fn handler(
 }
 
 /// The parameters a function opens as paths — those reaching a file it reads or changes, in
-/// its own body or a helper's — in declaration order: the runtime refuses a call that gives one
+/// its own body or a helper's, and an SQLite database's file — in declaration order: the runtime refuses a call that gives one
 /// leading outside the roots (`::aifirst::python::check_paths`).
 fn opened_paths(p: &PythonBinding) -> Vec<&str> {
     use crate::ir::PyEffect as E;
@@ -68,17 +68,66 @@ fn opened_paths(p: &PythonBinding) -> Vec<&str> {
         .map(|param| param.name.as_str())
         .filter(|name| {
             p.hints.facts.iter().any(|f| {
-                matches!(
-                    f.effect,
+                let opens = match f.effect {
                     E::FileRead
-                        | E::FileWrite
-                        | E::FileDelete
-                        | E::DirCreate
-                        | E::DirDelete
-                        | E::TreeDelete
-                        | E::Move
-                ) && f.params.iter().any(|q| q == name)
+                    | E::FileWrite
+                    | E::FileDelete
+                    | E::DirCreate
+                    | E::DirDelete
+                    | E::TreeDelete
+                    | E::Move => true,
+                    // SQLite's statements carry the `connect(...)` path: a database file.
+                    E::SqlRead | E::SqlWrite | E::SqlUnknown => f.call.starts_with("sqlite3."),
+                    _ => false,
+                };
+                opens && f.params.iter().any(|q| q == name)
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::opened_paths;
+    use crate::ir::{PyEffect, PyFact, PyParam, PythonBinding, PythonHints};
+
+    fn fact(effect: PyEffect, call: &str, params: &[&str]) -> PyFact {
+        PyFact {
+            effect,
+            call: call.into(),
+            line: 1,
+            params: params.iter().map(|p| p.to_string()).collect(),
+            escapes: Vec::new(),
+            segments: Vec::new(),
+            via: None,
+        }
+    }
+
+    #[test]
+    fn the_paths_a_function_opens_are_its_file_and_sqlite_parameters() {
+        let binding = PythonBinding {
+            module: "m".into(),
+            file: "m.py".into(),
+            function: "f".into(),
+            is_async: false,
+            params: ["db", "src", "url", "dsn", "flag"]
+                .iter()
+                .map(|n| PyParam {
+                    name: n.to_string(),
+                    positional_only: false,
+                })
+                .collect(),
+            hints: PythonHints {
+                facts: vec![
+                    fact(PyEffect::SqlRead, "sqlite3.Cursor.execute", &["db"]),
+                    fact(PyEffect::FileRead, "open", &["src"]),
+                    fact(PyEffect::NetRead, "requests.get", &["url"]),
+                    fact(PyEffect::SqlWrite, "psycopg2.Cursor.execute", &["dsn"]),
+                ],
+                opaque_defaults: Vec::new(),
+            },
+        };
+        // In declaration order; a URL and another driver's connection string are not files.
+        assert_eq!(opened_paths(&binding), ["db", "src"]);
+    }
 }

@@ -4239,6 +4239,14 @@ impl<'m, 'a> Scope<'m, 'a> {
                     let target = self.arg_flow(args, i, &names);
                     self.simple(E::FileRead, q, line, target);
                 }
+                // `cmpfiles(a, b, common)`: each name is joined under both.
+                if q == "filecmp.cmpfiles" {
+                    let mut target = self.arg_flow(args, 0, &["a"]);
+                    if let Some(common) = args.get(2, &["common"]) {
+                        self.add_segment(&mut target, common, 0);
+                    }
+                    self.simple(E::FileRead, q, line, target);
+                }
             }
             "webbrowser.open" | "webbrowser.open_new" | "webbrowser.open_new_tab" => {
                 let target = self.arg_flow(args, 0, &["url"]);
