@@ -356,3 +356,20 @@ pub enum PyEffect {
     /// too large for forge to follow whole. It may do anything, so it fails closed.
     Unseen,
 }
+
+impl PyEffect {
+    /// An effect on a file or directory named by a path (reads, writes, deletes, moves): the
+    /// ones whose escapes the front end works out, and whose parameters the runtime confines.
+    pub fn on_path(self) -> bool {
+        matches!(
+            self,
+            PyEffect::FileRead
+                | PyEffect::FileWrite
+                | PyEffect::FileDelete
+                | PyEffect::DirCreate
+                | PyEffect::DirDelete
+                | PyEffect::TreeDelete
+                | PyEffect::Move
+        )
+    }
+}

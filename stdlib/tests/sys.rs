@@ -50,6 +50,22 @@ impl Bench {
         ))
     }
 
+    /// An engine on this bench's root, these allowed programs and a state directory outside.
+    fn engine(&self, commands: &[&str]) -> aifirst::Engine {
+        aifirst::Engine::open(
+            Registry::new().unwrap(),
+            aifirst::Policy::default(),
+            &self.outside.join("state"),
+        )
+        .unwrap()
+        .with_sandbox(
+            Sandbox::new()
+                .with_roots(std::slice::from_ref(&self.root))
+                .unwrap()
+                .with_commands(commands.iter().map(|c| c.to_string()).collect()),
+        )
+    }
+
     async fn call(&self, commands: &[&str], tool: &str, args: Value) -> Result<Value, ToolError> {
         call_in(&self.registry, &self.ctx(commands), tool, args).await
     }
@@ -210,18 +226,7 @@ async fn a_program_not_allowed_is_refused_before_anything_runs() {
     assert!(message(&e).contains("echo"), "{e}");
     // Through the engine, with no undo_paths (an irreversible call): refused as not allowed,
     // not first put to the user for confirmation.
-    let engine = aifirst::Engine::open(
-        Registry::new().unwrap(),
-        aifirst::Policy::default(),
-        &b.outside.join("state"),
-    )
-    .unwrap()
-    .with_sandbox(
-        Sandbox::new()
-            .with_roots(std::slice::from_ref(&b.root))
-            .unwrap()
-            .with_commands(vec!["echo".into()]),
-    );
+    let engine = b.engine(&["echo"]);
     let e = engine
         .call("s", "run_command", args, aifirst::CallOptions::default())
         .await
@@ -985,18 +990,7 @@ async fn relative_undo_paths_with_another_cwd_are_refused_before_anything_runs()
     // Relative undo paths are the first root's; with `cwd` elsewhere they would name other files
     // than the program changes, so undo would put back the wrong ones.
     let b = bench();
-    let engine = aifirst::Engine::open(
-        Registry::new().unwrap(),
-        aifirst::Policy::default(),
-        &b.outside.join("state"),
-    )
-    .unwrap()
-    .with_sandbox(
-        Sandbox::new()
-            .with_roots(std::slice::from_ref(&b.root))
-            .unwrap()
-            .with_commands(vec!["touch".into()]),
-    );
+    let engine = b.engine(&["touch"]);
     let call = |args: Value| engine.call("s", "run_command", args, aifirst::CallOptions::default());
     let e =
         call(json!({"program": "touch", "args": ["f.md"], "cwd": "sub", "undo_paths": ["f.md"]}))

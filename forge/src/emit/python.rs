@@ -69,16 +69,9 @@ fn opened_paths(p: &PythonBinding) -> Vec<&str> {
         .filter(|name| {
             p.hints.facts.iter().any(|f| {
                 let opens = match f.effect {
-                    E::FileRead
-                    | E::FileWrite
-                    | E::FileDelete
-                    | E::DirCreate
-                    | E::DirDelete
-                    | E::TreeDelete
-                    | E::Move => true,
                     // SQLite's statements carry the `connect(...)` path: a database file.
                     E::SqlRead | E::SqlWrite | E::SqlUnknown => f.call.starts_with("sqlite3."),
-                    _ => false,
+                    e => e.on_path(),
                 };
                 opens && f.params.iter().any(|q| q == name)
             })

@@ -1005,18 +1005,9 @@ struct Fact {
     via: Option<u32>,
 }
 
-/// Effects on paths: the ones whose `escapes` are worked out.
+/// Effects on paths: the ones whose `escapes` are worked out ([`PyEffect::on_path`]).
 fn is_path_effect(e: PyEffect) -> bool {
-    matches!(
-        e,
-        E::FileRead
-            | E::FileWrite
-            | E::FileDelete
-            | E::DirCreate
-            | E::DirDelete
-            | E::TreeDelete
-            | E::Move
-    )
+    e.on_path()
 }
 
 /// A call of another module function: where the caller's parameters go.
