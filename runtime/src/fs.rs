@@ -617,14 +617,21 @@ pub(crate) fn resolve_physical(path: &Path) -> Option<PathBuf> {
 pub(crate) fn real_path_of(dir: &Dir) -> Option<PathBuf> {
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::{AsFd, AsRawFd};
-        std::fs::read_link(format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd())).ok()
+        fd_path(dir).ok()
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = dir;
         None
     }
+}
+
+/// The kernel's name for an open file or directory (`/proc/self/fd/N`): its path with every
+/// link resolved.
+#[cfg(target_os = "linux")]
+fn fd_path(fd: &impl std::os::fd::AsFd) -> std::io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))
 }
 
 /// Where a dangling link named `name` in `real_parent` would lead: its text taken relative to
@@ -639,11 +646,7 @@ fn dangling_target(real_parent: &Path, text: &Path) -> Option<PathBuf> {
 #[cfg(target_os = "linux")]
 fn by_handle(root: &Root, rel: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
     use rustix::fs::{openat2, readlinkat, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags};
-    let real = |fd: &rustix::fd::OwnedFd| {
-        use std::os::fd::AsRawFd;
-        std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-            .map_err(|e| format!("/proc/self/fd: {e}"))
-    };
+    let real = |fd: &rustix::fd::OwnedFd| fd_path(fd).map_err(|e| format!("/proc/self/fd: {e}"));
     let open = |p: &Path| {
         let p = if p.as_os_str().is_empty() {
             Path::new(".")

@@ -650,15 +650,12 @@ pub(crate) fn reach(
     entries: Vec<String>,
     deletes: bool,
 ) -> Result<Reach, ToolError> {
-    let mut kept = entries.clone();
-    let mut kept_set: std::collections::HashSet<String> = entries.iter().cloned().collect();
+    // What is kept, by path (compared by components, as `entry_paths` compares them).
+    let mut kept: std::collections::HashSet<PathBuf> = entries.iter().map(PathBuf::from).collect();
     let mut risks = Vec::new();
     // Whether `t` or a directory above it is kept: its ancestors looked up, not every entry.
-    let covered = |kept: &std::collections::HashSet<String>, t: &str| {
-        Path::new(t).ancestors().any(|a| {
-            a.to_str()
-                .is_some_and(|a| kept.contains(a) || kept.contains(&format!("{a}/")))
-        })
+    let covered = |kept: &std::collections::HashSet<PathBuf>, t: &str| {
+        Path::new(t).ancestors().any(|a| kept.contains(a))
     };
     // The paths as the handler will resolve them.
     let mut real_named = Vec::new();
@@ -684,9 +681,8 @@ pub(crate) fn reach(
                         ),
                     });
                 };
-                if t != given.to_string_lossy() && !covered(&kept_set, &t) {
-                    kept_set.insert(t.clone());
-                    kept.push(t.clone());
+                if t != given.to_string_lossy() && !covered(&kept, &t) {
+                    kept.insert(PathBuf::from(&t));
                 }
                 real_named.push(t);
             }
@@ -762,9 +758,8 @@ pub(crate) fn reach(
                         continue;
                     };
                     // A place inside a kept tree is looked at with that tree.
-                    if !covered(&kept_set, &t) {
-                        kept_set.insert(t.clone());
-                        kept.push(t.clone());
+                    if !covered(&kept, &t) {
+                        kept.insert(PathBuf::from(&t));
                         queue.push((t, named));
                     }
                 }
@@ -778,6 +773,11 @@ pub(crate) fn reach(
         }
     }
     drop(walk);
+    // Every kept path came in as a string (an entry, or a shown path checked to be UTF-8).
+    let kept: Vec<String> = kept
+        .iter()
+        .filter_map(|p| p.to_str().map(str::to_string))
+        .collect();
     let entries = entry_paths(fs, &kept)?;
     if deletes {
         for e in &named_entries {

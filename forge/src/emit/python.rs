@@ -59,8 +59,9 @@ pub(super) fn handler(
 }
 
 /// The parameters a function opens as paths — those reaching a file it reads or changes, in
-/// its own body or a helper's, and an SQLite database's file — in declaration order: the runtime refuses a call that gives one
-/// leading outside the roots (`::aifirst::python::check_paths`).
+/// its own body or a helper's, and an SQLite database's file — in declaration order: the
+/// runtime refuses a call that gives one leading outside the roots
+/// (`::aifirst::python::check_paths`).
 fn opened_paths(p: &PythonBinding) -> Vec<&str> {
     use crate::ir::PyEffect as E;
     p.params

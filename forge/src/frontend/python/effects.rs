@@ -1005,11 +1005,6 @@ struct Fact {
     via: Option<u32>,
 }
 
-/// Effects on paths: the ones whose `escapes` are worked out ([`PyEffect::on_path`]).
-fn is_path_effect(e: PyEffect) -> bool {
-    e.on_path()
-}
-
 /// A call of another module function: where the caller's parameters go.
 struct CallSite {
     callee: u32,
@@ -1141,7 +1136,7 @@ fn propagate(m: &Module<'_>, facts: &mut [BTreeSet<Fact>], sites: &[Vec<CallSite
                         break;
                     }
                     let (params, mut escapes, mut segs) = map_params(site, callee, fact);
-                    if !is_path_effect(fact.effect) {
+                    if !fact.effect.on_path() {
                         escapes.clear();
                         segs.clear();
                     }
@@ -1830,13 +1825,13 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
             return;
         }
-        let escapes = if is_path_effect(effect) {
+        let escapes = if effect.on_path() {
             params.escapes()
         } else {
             Vec::new()
         };
         let call = call.into();
-        if is_path_effect(effect) && params.foreign && !params.all.is_empty() {
+        if effect.on_path() && params.foreign && !params.all.is_empty() {
             // The target may also be a path no parameter names: that fact alone makes the
             // call irreversible.
             self.facts.insert(Fact {
@@ -1849,7 +1844,7 @@ impl<'m, 'a> Scope<'m, 'a> {
                 via: None,
             });
         }
-        let segs = if is_path_effect(effect) {
+        let segs = if effect.on_path() {
             params.segs.iter().copied().collect()
         } else {
             Vec::new()
