@@ -475,9 +475,10 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
             .timeout_secs
             .map(std::time::Duration::from_secs_f64),
     });
-    // A root that does not exist is a configuration error for every command, not only for
-    // the ones that open the engine.
-    aifirst::fs::Fs::new(&roots)
+    // A root that is not a directory is a configuration error for every command. One that
+    // does not exist stops `call` and `serve` (see `sandbox`), not the commands that read or
+    // undo the journal: a call may have removed it, and its undo puts it back.
+    aifirst::fs::Fs::new_allowing_missing(&roots)
         .map_err(|e| Fail::Usage(format!("{e} (from allowed_roots, --root or AIFIRST_ROOTS)")))?;
     Ok(Settings {
         state_dir,
@@ -503,14 +504,21 @@ fn settle(g: &Global, app: &str) -> Result<Settings, Fail> {
 
 /// `sends`: the command may send an HTTP request (a call, an undo's compensation, serving), so
 /// a configured header it cannot fill is an error; `history` and `checkpoint` send none.
-fn sandbox(s: &Settings, sends: bool) -> Result<aifirst::Sandbox, Fail> {
+/// `journal_only`: the command only reads or undoes the journal (`undo`, `redo`, `history`,
+/// `checkpoint`), so a root that is not there is kept as one to put back (a call may have
+/// removed it); a call or a server stops at once on a root that is not there (mistyped).
+fn sandbox(s: &Settings, sends: bool, journal_only: bool) -> Result<aifirst::Sandbox, Fail> {
     let headers = match &s.headers {
         Ok(h) => h.clone(),
         Err(e) if sends => return Err(Fail::Usage(e.clone())),
         Err(_) => Vec::new(),
     };
-    aifirst::Sandbox::new()
-        .with_roots(&s.roots)
+    let sandbox = if journal_only {
+        aifirst::Sandbox::new().with_roots_allowing_missing(&s.roots)
+    } else {
+        aifirst::Sandbox::new().with_roots(&s.roots)
+    };
+    sandbox
         .map_err(|e| Fail::Usage(format!("{e} (from allowed_roots, --root or AIFIRST_ROOTS)")))
         .map(|sb| {
             sb.with_net(aifirst::http::Net::new(s.hosts.clone(), headers))
@@ -530,21 +538,26 @@ fn open_audit(s: &Settings) -> Result<AuditLog, Fail> {
 }
 
 fn open_engine(s: &Settings) -> Result<Engine, Fail> {
-    engine_for(s, true)
+    engine_for(s, true, false)
 }
 
-/// The engine for a command that sends no request ([`sandbox`]).
+/// The engine for `undo` and `redo`: a root that is not there may be one they put back.
+fn open_engine_undoing(s: &Settings) -> Result<Engine, Fail> {
+    engine_for(s, true, true)
+}
+
+/// The engine for a command that sends no request and runs no call ([`sandbox`]).
 fn open_engine_quiet(s: &Settings) -> Result<Engine, Fail> {
-    engine_for(s, false)
+    engine_for(s, false, true)
 }
 
-fn engine_for(s: &Settings, sends: bool) -> Result<Engine, Fail> {
+fn engine_for(s: &Settings, sends: bool, journal_only: bool) -> Result<Engine, Fail> {
     let audit = open_audit(s)?;
     let engine = Engine::open(registry()?, s.policy.clone(), &s.state_dir)
         .map_err(|e| Fail::Failed(e.to_string()))?;
     Ok(engine
         .with_redactor(s.redactor.clone())
-        .with_sandbox(sandbox(s, sends)?)
+        .with_sandbox(sandbox(s, sends, journal_only)?)
         .with_snapshot_limit(s.snapshot_limit)
         .with_recorder(Arc::new(audit)))
 }
@@ -625,7 +638,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             skip,
             resolve,
         } => {
-            let engine = open_engine(&s)?;
+            let engine = open_engine_undoing(&s)?;
             let client = Some(format!("{} cli", app.name));
             if let Some(id) = skip {
                 engine.skip(&s.session, id, client.as_deref()).await?;
@@ -721,7 +734,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             dry_run,
             force,
         } => {
-            let engine = open_engine(&s)?;
+            let engine = open_engine_undoing(&s)?;
             let opts = UndoOptions {
                 dry_run,
                 force,

@@ -863,3 +863,48 @@ fn a_copy_with_read_only_directories_is_undone_as_a_plain_user() {
     assert!(!root.join("dst").exists());
     assert_eq!(std::fs::read_to_string(root.join("src/ro/h")).unwrap(), "h");
 }
+
+/// `run_command` with `undo_paths` naming the root, which the program removes: the commands
+/// that read or undo the journal still start (a call or a server would stop, naming the root),
+/// undo from a new process puts the root back byte-exact with its mode, redo removes it again.
+#[test]
+fn a_root_a_program_removed_is_put_back_by_undo() {
+    let w = Work::new();
+    std::fs::write(
+        w.dir.path().join("airun.toml"),
+        "allowed_commands = [\"rm\"]\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(w.root(), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let before = tree(&w.root());
+    let root = w.p("");
+    w.ok(&[
+        "--allow",
+        "run_command",
+        "call",
+        "run_command",
+        "--args",
+        &json!({"program": "rm", "args": ["-rf", root], "undo_paths": [root]}).to_string(),
+    ]);
+    assert!(!w.root().exists());
+    let refused = w.fails(&[
+        "call",
+        "write_file",
+        "--args",
+        &json!({"path": "new.txt", "content": "x"}).to_string(),
+    ]);
+    assert!(refused.contains("No such file"), "{refused}");
+    assert!(w.ok(&["history"]).contains("run_command"));
+    let planned = w.ok(&["undo", "--dry-run"]);
+    assert!(planned.contains("restore"), "{planned}");
+    assert!(!w.root().exists(), "a dry run changes nothing");
+    w.ok(&["undo"]);
+    assert_eq!(tree(&w.root()), before);
+    let mode = std::fs::metadata(w.root()).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o750);
+    w.ok(&["redo"]);
+    assert!(!w.root().exists());
+    w.ok(&["undo"]);
+    assert_eq!(tree(&w.root()), before);
+    assert!(w.ok(&["audit", "verify"]).contains("intact"));
+}

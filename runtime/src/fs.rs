@@ -12,6 +12,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use cap_std::fs::{Dir, File, Metadata, OpenOptions};
 
@@ -24,7 +25,116 @@ struct Root {
     given: PathBuf,
     /// With every link resolved.
     canonical: PathBuf,
-    dir: Dir,
+    /// The handle, while `canonical` names the directory it was opened on (see [`Root::dir`]).
+    handle: std::sync::RwLock<Option<Held>>,
+}
+
+/// An open root and the (device, inode) of the directory it was opened on.
+#[derive(Debug, Clone)]
+struct Held {
+    dir: Arc<Dir>,
+    id: (u64, u64),
+}
+
+impl Root {
+    fn new(given: PathBuf, canonical: PathBuf, dir: Dir) -> std::io::Result<Root> {
+        let id = dir_id(&dir)?;
+        Ok(Root {
+            given,
+            canonical,
+            handle: std::sync::RwLock::new(Some(Held {
+                dir: Arc::new(dir),
+                id,
+            })),
+        })
+    }
+
+    /// A root that is not there (yet): it is opened once a directory is at `canonical`.
+    fn missing(given: PathBuf, canonical: PathBuf) -> Root {
+        Root {
+            given,
+            canonical,
+            handle: std::sync::RwLock::new(None),
+        }
+    }
+
+    /// The root's handle, when `canonical` names a directory now. A root is a path: when the
+    /// directory the handle was opened on is removed, moved away or replaced after it was
+    /// opened (by a program a call ran, by its user), the handle is let go — paths inside the
+    /// root never lead into a directory that is no longer there, or now elsewhere — and
+    /// whatever directory is at the path now is opened instead (without following any link on
+    /// the way: `canonical` holds none), such as one an undo put back.
+    fn dir(&self) -> Option<Arc<Dir>> {
+        let now = rustix::fs::stat(&self.canonical).ok().and_then(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode)
+                .is_dir()
+                .then_some((st.st_dev, st.st_ino))
+        });
+        let held = self
+            .handle
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match (held, now) {
+            (Some(h), Some((dev, ino))) if h.id == (dev, ino) => return Some(h.dir),
+            (None, None) => return None,
+            _ => {}
+        }
+        let mut slot = self.handle.write().unwrap_or_else(|p| p.into_inner());
+        *slot = now
+            .and_then(|_| open_root_strictly(&self.canonical).ok())
+            .and_then(|dir| {
+                let id = dir_id(&dir).ok()?;
+                Some(Held {
+                    dir: Arc::new(dir),
+                    id,
+                })
+            });
+        slot.as_ref().map(|h| Arc::clone(&h.dir))
+    }
+
+    /// Why a path inside this root cannot be reached now.
+    fn gone(&self, path: &Path) -> ToolError {
+        ToolError::Handler {
+            message: format!(
+                "`{}` cannot be reached: the allowed root {} is not a directory now (it was \
+                 removed, moved away or replaced since it was configured); an undo of the call \
+                 that removed it puts it back",
+                path.display(),
+                self.given.display()
+            ),
+        }
+    }
+}
+
+/// The (device, inode) of an open directory.
+fn dir_id(dir: &Dir) -> std::io::Result<(u64, u64)> {
+    let st = rustix::fs::fstat(dir)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// Opens `path` (absolute, with no link in it) as a directory, refusing a link anywhere on the
+/// way (`RESOLVE_NO_SYMLINKS` on Linux; the last component elsewhere).
+fn open_root_strictly(path: &Path) -> std::io::Result<Dir> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{openat2, Mode, OFlags, ResolveFlags, CWD};
+        let fd = openat2(
+            CWD,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::NO_SYMLINKS,
+        )?;
+        Ok(Dir::from_std_file(std::fs::File::from(fd)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+            return Err(std::io::Error::other("the root is a symbolic link now"));
+        }
+        Dir::open_ambient_dir(path, cap_std::ambient_authority())
+    }
 }
 
 /// The directories file capabilities may touch. Built once per engine; cheap to share.
@@ -40,7 +150,9 @@ pub struct Fs {
 #[derive(Debug)]
 pub struct Located<'a> {
     /// The root's handle.
-    pub dir: &'a Dir,
+    pub dir: Arc<Dir>,
+    /// Found in this `Fs`.
+    place: std::marker::PhantomData<&'a Fs>,
     /// The path below the root (empty for the root itself).
     pub rel: PathBuf,
     /// The path as the caller should see it in messages: the root as configured joined with `rel`.
@@ -55,25 +167,129 @@ pub struct Located<'a> {
 impl Fs {
     /// Opens each root (which must exist and be a directory).
     pub fn new(roots: &[PathBuf]) -> Result<Fs, std::io::Error> {
+        Fs::open_roots(roots, false)
+    }
+
+    /// Opens each root, keeping one that does not exist as a root not there yet (a path in it
+    /// is refused, naming it; it is opened once a directory is there, such as one an undo
+    /// puts back). For what reads or undoes the journal — `undo`, `redo`, `history` — which
+    /// must work after a call removed a root; a server or a call is better stopped early by a
+    /// root mistyped.
+    pub fn new_allowing_missing(roots: &[PathBuf]) -> Result<Fs, std::io::Error> {
+        Fs::open_roots(roots, true)
+    }
+
+    fn open_roots(roots: &[PathBuf], allow_missing: bool) -> Result<Fs, std::io::Error> {
         let mut out = Vec::with_capacity(roots.len());
+        let named = |r: &Path, e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("allowed root {}: {e}", r.display()))
+        };
         for r in roots {
             let given = aifirst_capability::path::absolute(r);
-            let canonical = given.canonicalize().map_err(|e| {
-                std::io::Error::new(e.kind(), format!("allowed root {}: {e}", r.display()))
-            })?;
-            let dir =
-                Dir::open_ambient_dir(&canonical, cap_std::ambient_authority()).map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("allowed root {}: {e}", r.display()))
-                })?;
-            out.push(Root {
-                given,
-                canonical,
-                dir,
-            });
+            let canonical = match given.canonicalize() {
+                Ok(c) => c,
+                Err(e) if allow_missing && e.kind() == std::io::ErrorKind::NotFound => {
+                    // Where it would be: its parent as the kernel names it, when that exists.
+                    let canonical = match (given.parent(), given.file_name()) {
+                        (Some(up), Some(name)) => up
+                            .canonicalize()
+                            .map(|c| c.join(name))
+                            .unwrap_or_else(|_| given.clone()),
+                        _ => given.clone(),
+                    };
+                    out.push(Root::missing(given, canonical));
+                    continue;
+                }
+                Err(e) => return Err(named(r, e)),
+            };
+            let dir = Dir::open_ambient_dir(&canonical, cap_std::ambient_authority())
+                .map_err(|e| named(r, e))?;
+            out.push(Root::new(given, canonical, dir).map_err(|e| named(r, e))?);
         }
         Ok(Fs {
             roots: out,
             protected: Vec::new(),
+        })
+    }
+
+    /// Creates the root `path` names when it is not there now (an undo putting back a root a
+    /// call removed): the directory alone, `0700` until the undo sets its mode, beneath its
+    /// parent, which must exist. `Ok(false)` when `path` is not a root, or the root is there.
+    pub(crate) fn recreate_root(&self, path: &Path) -> Result<bool, String> {
+        let normal = aifirst_capability::path::normalize(path);
+        let Some(root) = self.roots.iter().find(|r| {
+            normal
+                .as_ref()
+                .is_some_and(|n| *n == r.given || *n == r.canonical)
+        }) else {
+            return Ok(false);
+        };
+        if root.dir().is_some() {
+            return Ok(false);
+        }
+        let shown = root.given.display();
+        let (Some(up), Some(name)) = (root.canonical.parent(), root.canonical.file_name()) else {
+            return Ok(false);
+        };
+        let parent = open_root_strictly(up).map_err(|e| {
+            format!(
+                "the allowed root {shown} cannot be put back: its parent {}: {e}",
+                up.display()
+            )
+        })?;
+        rustix::fs::mkdirat(&parent, name, rustix::fs::Mode::from_raw_mode(0o700))
+            .map_err(|e| format!("the allowed root {shown} cannot be put back: {e}"))?;
+        match root.dir() {
+            Some(_) => Ok(true),
+            None => Err(format!(
+                "the allowed root {shown} was created but cannot be opened"
+            )),
+        }
+    }
+
+    /// For a redo of a call that removed the root `path` names: the handle of the root's
+    /// parent (opened without following any link) and the root's name there. `Ok(None)` when
+    /// `path` is not a root; refused when the root holds a protected directory.
+    pub(crate) fn root_in_parent(&self, path: &Path) -> Result<Option<(Dir, PathBuf)>, String> {
+        let normal = aifirst_capability::path::normalize(path);
+        let Some(root) = self.roots.iter().find(|r| {
+            normal
+                .as_ref()
+                .is_some_and(|n| *n == r.given || *n == r.canonical)
+        }) else {
+            return Ok(None);
+        };
+        let shown = root.given.display();
+        if let Some(p) = self
+            .protected
+            .iter()
+            .find(|p| p.starts_with(&root.canonical))
+        {
+            return Err(format!(
+                "the allowed root {shown} holds the runtime's state directory ({}); it is not removed",
+                p.display()
+            ));
+        }
+        let (Some(up), Some(name)) = (root.canonical.parent(), root.canonical.file_name()) else {
+            return Err(format!(
+                "the allowed root {shown} has no parent to remove it from"
+            ));
+        };
+        let parent = open_root_strictly(up)
+            .map_err(|e| format!("the allowed root {shown}: its parent {}: {e}", up.display()))?;
+        Ok(Some((parent, PathBuf::from(name))))
+    }
+
+    /// `true` when `path` lies in a root that is not a directory now (see [`Fs::locate`]).
+    pub(crate) fn in_missing_root(&self, path: &Path) -> bool {
+        let Some(normal) = self
+            .joined(path)
+            .and_then(|p| aifirst_capability::path::normalize(&p))
+        else {
+            return false;
+        };
+        self.roots.iter().any(|r| {
+            (normal.starts_with(&r.given) || normal.starts_with(&r.canonical)) && r.dir().is_none()
         })
     }
 
@@ -87,25 +303,24 @@ impl Fs {
             let o = aifirst_capability::path::absolute(o);
             let oc = o.canonicalize().unwrap_or_else(|_| o.clone());
             for r in &self.roots {
+                let Some(held) = r.dir() else { continue };
                 let root = if let Ok(rel) = oc.strip_prefix(&r.canonical) {
                     let dir = if rel.as_os_str().is_empty() {
-                        r.dir.try_clone()
+                        held.try_clone()
                     } else {
-                        r.dir.open_dir(rel)
+                        held.open_dir(rel)
                     };
                     let Ok(dir) = dir else { continue };
-                    Root {
-                        given: o.clone(),
-                        canonical: r.canonical.join(rel),
-                        dir,
-                    }
+                    let Ok(root) = Root::new(o.clone(), r.canonical.join(rel), dir) else {
+                        continue;
+                    };
+                    root
                 } else if r.canonical.starts_with(&oc) {
-                    let Ok(dir) = r.dir.try_clone() else { continue };
-                    Root {
-                        given: r.given.clone(),
-                        canonical: r.canonical.clone(),
-                        dir,
-                    }
+                    let Ok(dir) = held.try_clone() else { continue };
+                    let Ok(root) = Root::new(r.given.clone(), r.canonical.clone(), dir) else {
+                        continue;
+                    };
+                    root
                 } else {
                     continue;
                 };
@@ -200,6 +415,9 @@ impl Fs {
         for root in &self.roots {
             for base in [&root.given, &root.canonical] {
                 if let Ok(rel) = normal.strip_prefix(base) {
+                    let Some(dir) = root.dir() else {
+                        return Err(root.gone(path));
+                    };
                     let canonical = root.canonical.join(rel);
                     let inside = |p: &PathBuf| ToolError::NotAllowed {
                         message: format!(
@@ -222,8 +440,8 @@ impl Fs {
                         .collect();
                     let mut real = canonical.clone();
                     if !beneath.is_empty() {
-                        let (here, leads) =
-                            real_locations(root, rel).map_err(|why| ToolError::NotAllowed {
+                        let (here, leads) = real_locations(root, &dir, rel).map_err(|why| {
+                            ToolError::NotAllowed {
                                 message: format!(
                                     "path `{}` cannot be checked against the runtime's state \
                                      directory, which lies inside the allowed root {} ({why}); \
@@ -231,7 +449,8 @@ impl Fs {
                                     path.display(),
                                     root.given.display()
                                 ),
-                            })?;
+                            }
+                        })?;
                         for r in [Some(&here), leads.as_ref()].into_iter().flatten() {
                             if let Some(p) = beneath.iter().find(|p| r.starts_with(p)) {
                                 return Err(inside(p));
@@ -240,7 +459,8 @@ impl Fs {
                         real = leads.unwrap_or(here);
                     }
                     return Ok(Located {
-                        dir: &root.dir,
+                        dir,
+                        place: std::marker::PhantomData,
                         rel: rel.to_path_buf(),
                         shown: root.given.join(rel),
                         canonical,
@@ -534,13 +754,18 @@ fn parent_of(at: &Located<'_>) -> Result<(PathBuf, PathBuf), ToolError> {
 /// the place it leads to (for a dangling one, where it would). Linux asks `/proc/self/fd` of a
 /// handle opened beneath the root; where that cannot be done (no `openat2`, no `/proc`), and
 /// outside Linux, the path is resolved by name (`realpath`).
-fn real_locations(root: &Root, rel: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
+fn real_locations(
+    root: &Root,
+    dir: &Dir,
+    rel: &Path,
+) -> Result<(PathBuf, Option<PathBuf>), String> {
     #[cfg(target_os = "linux")]
     {
-        by_handle(root, rel).or_else(|_| by_name(root, rel))
+        by_handle(dir, rel).or_else(|_| by_name(root, rel))
     }
     #[cfg(not(target_os = "linux"))]
     {
+        let _ = dir;
         by_name(root, rel)
     }
 }
@@ -644,7 +869,7 @@ fn dangling_target(real_parent: &Path, text: &Path) -> Option<PathBuf> {
 }
 
 #[cfg(target_os = "linux")]
-fn by_handle(root: &Root, rel: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
+fn by_handle(root: &Dir, rel: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
     use rustix::fs::{openat2, readlinkat, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags};
     let real = |fd: &rustix::fd::OwnedFd| fd_path(fd).map_err(|e| format!("/proc/self/fd: {e}"));
     let open = |p: &Path| {
@@ -654,7 +879,7 @@ fn by_handle(root: &Root, rel: &Path) -> Result<(PathBuf, Option<PathBuf>), Stri
             p
         };
         openat2(
-            &root.dir,
+            root,
             p,
             OFlags::PATH | OFlags::CLOEXEC,
             Mode::empty(),
@@ -1187,7 +1412,7 @@ impl Fs {
                     ),
                 });
             }
-            if std::ptr::eq(src.dir, dst.dir) && dst.rel.starts_with(&src.rel) {
+            if Arc::ptr_eq(&src.dir, &dst.dir) && dst.rel.starts_with(&src.rel) {
                 return Err(ToolError::Handler {
                     message: format!(
                         "{} is inside {}: a directory cannot be copied into itself",
@@ -1293,7 +1518,8 @@ fn open_regular_at(at: &Located<'_>) -> Result<File, ToolError> {
 /// A path below `at` (for messages and errors about entries inside a copied tree).
 fn below<'a>(at: &Located<'a>, rel: &Path) -> Located<'a> {
     Located {
-        dir: at.dir,
+        dir: Arc::clone(&at.dir),
+        place: std::marker::PhantomData,
         rel: at.rel.join(rel),
         shown: at.shown.join(rel),
         canonical: at.canonical.join(rel),

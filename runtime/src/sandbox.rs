@@ -35,6 +35,16 @@ impl Sandbox {
         Ok(self)
     }
 
+    /// As [`Sandbox::with_roots`], keeping a root that does not exist as one an undo may put
+    /// back ([`Fs::new_allowing_missing`]).
+    pub fn with_roots_allowing_missing(
+        mut self,
+        roots: &[PathBuf],
+    ) -> Result<Sandbox, std::io::Error> {
+        self.fs = Fs::new_allowing_missing(roots)?;
+        Ok(self)
+    }
+
     /// The network rules: allowed hosts (empty: any public host) and headers sent to every
     /// API's own origin (never to a host a redirect leads to).
     pub fn with_net(mut self, net: Net) -> Sandbox {

@@ -509,7 +509,8 @@ enum Keep<'a> {
 
 /// Where an entry path is: its root's handle, the parent below it and the name.
 struct Place<'a> {
-    root: &'a Dir,
+    root: std::sync::Arc<Dir>,
+    found: std::marker::PhantomData<&'a Fs>,
     parent: PathBuf,
     name: Option<String>,
     shown: String,
@@ -539,6 +540,7 @@ fn place<'a>(fs: &'a Fs, path: &str) -> Result<Place<'a>, String> {
     };
     Ok(Place {
         root: at.dir,
+        found: std::marker::PhantomData,
         parent,
         name,
         shown,
@@ -715,7 +717,7 @@ pub(crate) fn reach(
             continue;
         }
         let pl = place(fs, &path).map_err(|message| ToolError::NotAllowed { message })?;
-        let parent = match open_dir_at(pl.root, &pl.parent) {
+        let parent = match open_dir_at(&pl.root, &pl.parent) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(reach_error(&pl.shown, e)),
@@ -878,8 +880,12 @@ fn reach_error(shown: &str, e: std::io::Error) -> ToolError {
 
 /// Records the state of `path` (see [`Keep`]).
 fn capture(fs: &Fs, path: &str, keep: Keep<'_>, budget: &mut Budget) -> Result<Node, SnapError> {
+    // A root that is not there now (a call removed it) holds nothing.
+    if fs.in_missing_root(Path::new(path)) {
+        return Ok(Node::Absent);
+    }
     let pl = place(fs, path)?;
-    let parent = match open_dir_at(pl.root, &pl.parent) {
+    let parent = match open_dir_at(&pl.root, &pl.parent) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Node::Absent),
         Err(e) => return Err(io(&pl.shown, e).into()),
@@ -1348,8 +1354,17 @@ pub(crate) fn restore(
         targets.push((e, target));
     }
     for (e, target) in targets.into_iter().rev() {
+        match target {
+            // A root a call removed is created again (empty, then filled below).
+            Node::Dir { .. } => {
+                fs.recreate_root(Path::new(&e.path))?;
+            }
+            // Nothing to remove in a root that is not there.
+            Node::Absent if fs.in_missing_root(Path::new(&e.path)) => continue,
+            _ => {}
+        }
         let pl = place(fs, &e.path)?;
-        let parent = open_dir_at(pl.root, &pl.parent).map_err(|err| io(&pl.shown, err))?;
+        let parent = open_dir_at(&pl.root, &pl.parent).map_err(|err| io(&pl.shown, err))?;
         match &pl.name {
             Some(name) => put_in(&parent, name, target, store, &pl.shown)?,
             None => match target {
@@ -1378,6 +1393,14 @@ pub(crate) fn restore(
                         chmod(*mode)?;
                     }
                 }
+                // A redo of a call that removed a root (`run_command` with `undo_paths`
+                // naming it): removed again, as the call left it.
+                Node::Absent => match fs.root_in_parent(Path::new(&e.path))? {
+                    Some((up, name)) => {
+                        remove_tree(&up, &name).map_err(|err| io(&pl.shown, err))?;
+                    }
+                    None => return Err(format!("{}: a root stays a directory", pl.shown)),
+                },
                 _ => return Err(format!("{}: a root stays a directory", pl.shown)),
             },
         }

@@ -75,6 +75,13 @@ fn snap_program(write: String, undo_paths: Vec<String>) -> Result<(), ToolError>
     std::fs::write(&write, b"changed").map_err(|e| ToolError::handler(e.to_string()))
 }
 
+/// What a program that removes a whole directory does (`rm -rf`), a root too.
+#[capability(effects(execute, filesystem), undo = file_snapshot(paths = ["$args.undo_paths"]))]
+fn snap_program_rm(remove: String, undo_paths: Vec<String>) -> Result<(), ToolError> {
+    let _ = undo_paths;
+    std::fs::remove_dir_all(&remove).map_err(|e| ToolError::handler(e.to_string()))
+}
+
 /// Sets a path's permission bits (a root's too).
 #[capability(effects(update, filesystem), undo = file_snapshot(paths = ["$args.path"]))]
 fn snap_mode(path: String, mode: u32) -> Result<(), ToolError> {
@@ -1039,4 +1046,98 @@ fn a_roots_own_mode_is_put_back() {
     let r = undo(&b.engine(Policy::default()), 1, false);
     assert_eq!(r.undone.len(), 1, "{r:?}");
     assert_eq!(mode(&b.root), 0o755);
+}
+
+/// A root is a path: a call that removed it is undone by creating it again (from a new engine,
+/// which must start without it, and in the engine that ran the call); paths in a root that is
+/// not there are refused by name; a directory put at the root's path later is the root, and a
+/// link put there is not followed.
+#[test]
+fn a_root_a_call_removed_is_put_back_and_a_root_is_its_path() {
+    let b = Bench::new();
+    std::fs::set_permissions(&b.root, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let before = tree(&b.root);
+    let running = b.engine(Policy::default());
+    let call = |e: &Engine, name: &str, args: serde_json::Value| {
+        block_on(e.call("s", name, args, CallOptions::default()))
+    };
+    let root = b.p("");
+    call(
+        &running,
+        "snap_program_rm",
+        json!({"remove": root, "undo_paths": [root]}),
+    )
+    .unwrap();
+    assert!(!b.root.exists());
+    // The engine that ran it (a server) refuses paths in the root, naming it.
+    let err = call(
+        &running,
+        "snap_put",
+        json!({"path": b.p("new.txt"), "content": "x"}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("is not a directory now"), "{err}");
+    // A new process: strict roots refuse to start; the journal's commands keep it to put back.
+    assert!(Sandbox::new()
+        .with_roots(std::slice::from_ref(&b.root))
+        .is_err());
+    let fresh = Engine::open(
+        Registry::new().unwrap(),
+        Policy::default(),
+        &b.dir.path().join("state"),
+    )
+    .unwrap()
+    .with_sandbox(
+        Sandbox::new()
+            .with_roots_allowing_missing(std::slice::from_ref(&b.root))
+            .unwrap(),
+    );
+    let r = undo(&fresh, 1, false);
+    assert_eq!(r.undone.len(), 1, "{r:?}");
+    assert!(r.failed.is_none(), "{r:?}");
+    assert_eq!(tree(&b.root), before);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&b.root), 0o750);
+    // The engine that ran the call writes into the root put back (its old handle let go).
+    call(
+        &running,
+        "snap_put",
+        json!({"path": b.p("new.txt"), "content": "x"}),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(b.root.join("new.txt")).unwrap(), b"x");
+    assert_eq!(undo(&running, 1, false).undone.len(), 1);
+    // Redo removes it again; undo puts it back again.
+    let redone = block_on(fresh.redo("s", 1, UndoOptions::default())).unwrap();
+    assert_eq!(redone.redone, vec![1], "{redone:?}");
+    assert!(!b.root.exists());
+    assert_eq!(undo(&fresh, 1, false).undone.len(), 1);
+    assert_eq!(tree(&b.root), before);
+
+    // Replaced by another directory: that one is the root now; the old one is not written.
+    std::fs::rename(&b.root, b.dir.path().join("old")).unwrap();
+    std::fs::create_dir(&b.root).unwrap();
+    call(
+        &running,
+        "snap_put",
+        json!({"path": b.p("here.txt"), "content": "y"}),
+    )
+    .unwrap();
+    assert!(b.root.join("here.txt").is_file());
+    assert!(!b.dir.path().join("old/here.txt").exists());
+    // Replaced by a link to a directory elsewhere: not followed.
+    std::fs::remove_dir_all(&b.root).unwrap();
+    let elsewhere = b.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &b.root).unwrap();
+    let err = call(
+        &running,
+        "snap_put",
+        json!({"path": b.p("x.txt"), "content": "z"}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("is not a directory now"), "{err}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
