@@ -34,6 +34,9 @@ pub struct Ctx {
     irreversible: Option<String>,
     /// The engine runs this call as a journaled compensation (an undo or a redo).
     compensating: bool,
+    /// The engine checked this call's path arguments against the roots before journaling it
+    /// ([`crate::python::check_paths`]), so invoking it need not again.
+    paths_checked: bool,
 }
 
 impl Default for Ctx {
@@ -58,7 +61,19 @@ impl Ctx {
             sandbox,
             irreversible: None,
             compensating: false,
+            paths_checked: false,
         }
+    }
+
+    /// The same context, for the call whose arguments the engine has checked.
+    pub(crate) fn with_paths_checked(mut self) -> Self {
+        self.paths_checked = true;
+        self
+    }
+
+    /// `true` when the engine checked the call's path arguments already.
+    pub(crate) fn paths_checked(&self) -> bool {
+        self.paths_checked
     }
 
     /// The same context, for a compensation the engine replays from the journal (a host that

@@ -218,7 +218,9 @@ impl CapabilityDef {
                 function,
                 paths,
             } => {
-                crate::python::check_paths(ctx, function, paths, &args)?;
+                if !ctx.paths_checked() {
+                    crate::python::check_paths(ctx, function, paths, &args)?;
+                }
                 crate::python::call(ctx, module, function, args).await
             }
         }

@@ -619,7 +619,8 @@ impl Engine {
             }
         };
         // A Python function opens its paths itself: each must lead inside the roots, checked
-        // before anything is journaled (and again when it is invoked).
+        // before anything is journaled (once: the handler's context says so; a caller without
+        // an engine has them checked when it invokes).
         if let crate::Handler::Python {
             function, paths, ..
         } = def.call
@@ -1055,7 +1056,9 @@ impl Engine {
         sandbox: &Arc<Sandbox>,
         granted: Option<String>,
     ) -> Result<(Value, StepUndo), CallError> {
-        let ctx = Ctx::with_sandbox(Arc::clone(sandbox)).granting_irreversible(granted);
+        let ctx = Ctx::with_sandbox(Arc::clone(sandbox))
+            .granting_irreversible(granted)
+            .with_paths_checked();
         let (mut manifest, ahead, entries, bytes, held) = match prepared {
             PreparedFiles::Irreversible(why) => {
                 let result = def.invoke(&ctx, args).await?;
@@ -1136,7 +1139,9 @@ impl Engine {
         if let Some(reason) = granted {
             // Irreversible as a whole: no snapshot, and whatever compensation the handler
             // recorded is not kept (it would undo part of the call).
-            let ctx = in_sandbox().granting_irreversible(Some(reason.clone()));
+            let ctx = in_sandbox()
+                .granting_irreversible(Some(reason.clone()))
+                .with_paths_checked();
             let result = def.invoke(&ctx, args).await?;
             return Ok((result, StepUndo::Irreversible { reason }));
         }
@@ -1168,7 +1173,7 @@ impl Engine {
             }
             _ => (Snapshot::None, Value::Null),
         };
-        let ctx = in_sandbox();
+        let ctx = in_sandbox().with_paths_checked();
         let result = def.invoke(&ctx, args.clone()).await?;
         let mutating = def.effects.iter().any(|e| e.is_mutating());
         let undo = match def.undo {

@@ -422,11 +422,41 @@ pub fn check_paths(
         check_location(fs, v, &refused)?;
     }
     // One argument joined under another (`Path(root).glob(pattern)`, `os.path.join(base,
-    // name)`): the joined path is what is opened, so it is checked too.
-    let own: Vec<&(&str, &str, bool)> = found.iter().filter(|f| f.2).take(32).collect();
-    for &&(_, base, _) in &own {
-        for &&(name, v, _) in &own {
-            if base == v || Path::new(v).is_absolute() {
+    // name)`): the joined path is what is opened, so it is checked too — every relative string
+    // under every string of another argument, and under the other strings of its own argument
+    // when that holds at most `MAX_SIBLINGS`. More than `MAX_JOINED` such pairs is refused,
+    // never checked in part (absolute paths join under nothing).
+    let own: Vec<(&str, &str)> = found.iter().filter(|f| f.2).map(|f| (f.0, f.1)).collect();
+    let mut per_argument: HashMap<&str, usize> = HashMap::new();
+    for (name, _) in &own {
+        *per_argument.entry(name).or_default() += 1;
+    }
+    let pairs = |v_name: &str, base_name: &str| {
+        v_name != base_name || per_argument.get(v_name).is_some_and(|&n| n <= MAX_SIBLINGS)
+    };
+    let relative: Vec<(&str, &str)> = own
+        .iter()
+        .copied()
+        .filter(|(_, v)| !Path::new(v).is_absolute())
+        .collect();
+    let count: usize = relative
+        .iter()
+        .map(|(vn, _)| {
+            let same = per_argument.get(vn).copied().unwrap_or(0);
+            own.len() - same + if same <= MAX_SIBLINGS { same } else { 0 }
+        })
+        .sum();
+    if count > MAX_JOINED {
+        return Err(ToolError::NotAllowed {
+            message: format!(
+                "`{function}`'s path arguments hold {} relative paths, which could be joined under each other in {count} ways, more than the {MAX_JOINED} checked against the roots, so nothing was run: give absolute paths",
+                relative.len()
+            ),
+        });
+    }
+    for &(name, v) in &relative {
+        for &(base_name, base) in &own {
+            if base == v || !pairs(name, base_name) {
                 continue;
             }
             let joined = Path::new(base).join(v);
@@ -451,6 +481,11 @@ pub fn check_paths(
     }
     Ok(())
 }
+
+/// Pairs of path strings [`check_paths`] checks joined, at most; and the strings of one
+/// argument (a list) joined under each other, at most.
+const MAX_JOINED: usize = 10_000;
+const MAX_SIBLINGS: usize = 32;
 
 /// Strings [`check_paths`] looks at, at most; and how deep in an argument.
 const MAX_CHECKED: usize = 10_000;
@@ -674,6 +709,64 @@ mod tests {
         name: "worker_probe_busy",
         files: &[("worker_probe_busy.py", SOURCE)],
     };
+
+    /// Every string of a long list is checked joined under another argument (only the first
+    /// 32 were); past the pairs it checks, the call is refused, and absolute paths pass.
+    #[test]
+    fn joined_arguments_are_checked_whole_or_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("folder")).unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("folder/door")).unwrap();
+        let ctx = Ctx::with_sandbox(Arc::new(
+            crate::Sandbox::new()
+                .with_roots(std::slice::from_ref(&root))
+                .unwrap(),
+        ));
+        let folder = root.join("folder").display().to_string();
+        let mut patterns: Vec<String> = (0..40).map(|i| format!("n{i}.md")).collect();
+        assert!(check_paths(
+            &ctx,
+            "f",
+            &["root", "patterns"],
+            &json!({"root": folder, "patterns": patterns})
+        )
+        .is_ok());
+        patterns.push("door/*.md".into());
+        let err = check_paths(
+            &ctx,
+            "f",
+            &["root", "patterns"],
+            &json!({"root": folder, "patterns": patterns}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`door/*.md` joined under"), "{err}");
+        // Two lists of 150 relative paths: too many pairs to check, refused naming the fix.
+        let names: Vec<String> = (0..150).map(|i| format!("a{i}.md")).collect();
+        let err = check_paths(
+            &ctx,
+            "f",
+            &["sources", "targets"],
+            &json!({"sources": names, "targets": names}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("give absolute paths"), "{err}");
+        let absolute: Vec<String> = names
+            .iter()
+            .map(|n| root.join(n).display().to_string())
+            .collect();
+        assert!(check_paths(
+            &ctx,
+            "f",
+            &["sources", "targets"],
+            &json!({"sources": absolute, "targets": absolute})
+        )
+        .is_ok());
+    }
 
     #[test]
     fn module_directories_of_ended_processes_are_swept_and_live_ones_kept() {
