@@ -25,6 +25,12 @@ const GITHUB_MEMBER: &str = "package/generated/api.github.com.json";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo xtask TASK --help` shows the tasks and their options (each task's own parser
+    // would call it an unknown argument).
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        usage();
+        return Ok(());
+    }
     match args.first().map(String::as_str) {
         Some("bench-inspect") => bench_inspect(&args[1..]),
         Some("corpus") => corpus(&args[1..]),
@@ -61,48 +67,53 @@ fn main() -> Result<()> {
         Some("corpus-crates") => corpus_crates::corpus_crates(&args[1..]),
         Some("fetch-github") => fetch_github().map(|p| println!("{}", p.display())),
         _ => {
-            eprintln!(
-                "usage: cargo xtask <task>\n\n\
-                 tasks:\n  \
-                 bench-inspect [--runs N] [--spec FILE]  median time and peak RSS of `forge inspect` on\n  \
-                 {:<39}GitHub's REST description, against plain serde_json parsing\n  \
-                 corpus [DIR]                           per-spec import report (default ../shared/corpus/openapi)\n  \
-                 undo-sample SPEC [--n 30] [--seed 1] [--high]\n  \
-                 {:<39}N random undo plans of mutating operations, one line each, to check by hand\n  \
-                 bench-engine [--calls N]               engine overhead per call (journal on) and calls/s on 2 threads\n  \
-                 soak [--rounds N] [--seed S]           kill -9 during calls and undos, settle, check, undo all\n  \
-                 load-http [--clients 200] [--calls 50] N concurrent MCP HTTP clients; latency, and every call\n  \
-                 {:<39}journaled and audited exactly once\n  \
-                 bench-linear [--paths 400,4000,50000]  forge inspect per-operation cost on synthetic descriptions\n  \
-                 bench-scale [--runs 3] [--skip-graph]  forge on Microsoft Graph beta (fetched once), synthetic\n  \
-                 {:<39}descriptions to 125k operations, a 200 MB and a 100k-deep file, GitHub\n  \
-                 bench-stdlib [--calls 200] [--skip-peer] the fs tools over MCP against the official filesystem\n  \
-                 {:<39}server (npm, installed once), snapshot cost: 100 MiB file, 10,000-file tree\n  \
-                 {:<39}(--engine-only: the fs calls through the engine in one process, to profile;\n  \
-                 {:<39}--mcp-only: the round trips and the engine, not the snapshot costs)\n  \
-                 bench-net-data [--calls 30] [--skip-peer] fetch against the official fetch server (pip, installed\n  \
-                 {:<39}once); sqlite_execute with changeset undo against the sqlite3 shell\n  \
-                 bench-python [--runs N] [--skip-peer]  forge's Python front end on CPython's stdlib (0 crashes,\n  \
-                 {:<39}all CPython parses imports), parse speed, MCP round trip vs the SDK [--calls N]\n  \
-                 bench-import [--runs N] [--spec FILE] [--no-build] [--release]\n  \
-                 {:<39}forge import of GitHub's description; rebuild of the crate it writes\n  \
-                 bench-mcp [--github]                   tools/call and tools/list round trips over stdio\n  \
-                 synthetic PATHS FILE                   write the synthetic description bench-linear measures\n  \
-                 fetch-github                           download GitHub's description into target/bench-data",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                ""
-            );
+            usage();
             Ok(())
         }
     }
+}
+
+/// The tasks and their options.
+fn usage() {
+    eprintln!(
+        "usage: cargo xtask <task>\n\n\
+         tasks:\n  \
+         bench-inspect [--runs N] [--spec FILE]  median time and peak RSS of `forge inspect` on\n  \
+         {:<39}GitHub's REST description, against plain serde_json parsing\n  \
+         corpus [DIR]                           per-spec import report (default ../shared/corpus/openapi)\n  \
+         undo-sample SPEC [--n 30] [--seed 1] [--high]\n  \
+         {:<39}N random undo plans of mutating operations, one line each, to check by hand\n  \
+         bench-engine [--calls N]               engine overhead per call (journal on) and calls/s on 2 threads\n  \
+         soak [--rounds N] [--seed S]           kill -9 during calls and undos, settle, check, undo all\n  \
+         load-http [--clients 200] [--calls 50] N concurrent MCP HTTP clients; latency, and every call\n  \
+         {:<39}journaled and audited exactly once\n  \
+         bench-linear [--paths 400,4000,50000]  forge inspect per-operation cost on synthetic descriptions\n  \
+         bench-scale [--runs 3] [--skip-graph]  forge on Microsoft Graph beta (fetched once), synthetic\n  \
+         {:<39}descriptions to 125k operations, a 200 MB and a 100k-deep file, GitHub\n  \
+         bench-stdlib [--calls 200] [--skip-peer] the fs tools over MCP against the official filesystem\n  \
+         {:<39}server (npm, installed once), snapshot cost: 100 MiB file, 10,000-file tree\n  \
+         {:<39}(--engine-only: the fs calls through the engine in one process, to profile;\n  \
+         {:<39}--mcp-only: the round trips and the engine, not the snapshot costs)\n  \
+         bench-net-data [--calls 30] [--skip-peer] fetch against the official fetch server (pip, installed\n  \
+         {:<39}once); sqlite_execute with changeset undo against the sqlite3 shell\n  \
+         bench-python [--runs N] [--skip-peer]  forge's Python front end on CPython's stdlib (0 crashes,\n  \
+         {:<39}all CPython parses imports), parse speed, MCP round trip vs the SDK [--calls N]\n  \
+         bench-import [--runs N] [--spec FILE] [--no-build] [--release]\n  \
+         {:<39}forge import of GitHub's description; rebuild of the crate it writes\n  \
+         bench-mcp [--github]                   tools/call and tools/list round trips over stdio\n  \
+         synthetic PATHS FILE                   write the synthetic description bench-linear measures\n  \
+         fetch-github                           download GitHub's description into target/bench-data",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        ""
+    );
 }
 
 fn workspace_root() -> PathBuf {
