@@ -316,9 +316,14 @@ fn files_outside_the_allowed_roots_are_refused() {
         assert!(!outside.join("notes.json").exists());
         assert!(!outside.join("notes.json.lock").exists());
     }
-    // A root that does not exist is a configuration error.
+    // A root that does not exist is a configuration error for a call (and a server); the
+    // commands that only read or undo the journal start without it (a call may have removed it).
     std::fs::write(b.path().join("airun.toml"), "allowed_roots = [\"nope\"]\n").unwrap();
-    b.ok(&["list"], 2);
+    let out = b.run(&["call", "noop"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("allowed root"));
+    b.ok(&["list"], 0);
+    b.ok(&["history"], 0);
 }
 
 #[test]
