@@ -1560,6 +1560,23 @@ impl Engine {
                     Vec::new()
                 }
             };
+            // What the call left must have been kept when it was undone, or there is nothing
+            // to write back (`--force` cannot help).
+            if blocked.is_none() {
+                if let StepUndo::Files { manifest, .. } = &step.undo {
+                    let unkept = self
+                        .store
+                        .manifest(manifest)
+                        .map(|m| snapshot::unkept_after(&self.store, &m))
+                        .unwrap_or_default();
+                    if !unkept.is_empty() {
+                        blocked = Some(format!(
+                            "what the call left in {} was not kept when it was undone (larger than the snapshot limit, or the undo was forced over changes made since the call), so it cannot be redone: call it again instead. Redo goes oldest first, so the undone steps after it stay undone; call them again too",
+                            unkept.join(", ")
+                        ));
+                    }
+                }
+            }
             if blocked.is_none() && !opts.force {
                 if let StepUndo::Files { manifest, .. } = &step.undo {
                     let changed = match self.store.manifest(manifest) {

@@ -1302,6 +1302,19 @@ pub(crate) fn actions(m: &Manifest, towards_before: bool) -> Vec<FileAction> {
         .collect()
 }
 
+/// The entries whose after state (what a redo writes back) was not kept when the step was
+/// undone: content larger than the snapshot limit, or an undo forced over changes made since
+/// the call (what the call left was no longer there to keep).
+pub(crate) fn unkept_after(store: &Store, m: &Manifest) -> Vec<String> {
+    m.entries
+        .iter()
+        .filter_map(|e| {
+            let after = e.after.as_ref()?;
+            store.verify(after).err().map(|_| e.path.clone())
+        })
+        .collect()
+}
+
 /// After a call that failed: writes back the entries it changed (those no longer as before).
 pub(crate) fn rollback(fs: &Fs, store: &Store, m: &Manifest) -> Result<(), String> {
     let mut changed = Vec::new();

@@ -764,7 +764,7 @@ fn a_large_after_state_is_hashed_not_kept_and_redo_says_so() {
     );
     let r = block_on(e.redo("s", 1, UndoOptions::default())).unwrap();
     let (_, why) = r.failed.expect("redo refused");
-    assert!(why.contains("missing"), "{why}");
+    assert!(why.contains("was not kept when it was undone"), "{why}");
     assert_eq!(
         std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
         "# notes\n"
@@ -1140,4 +1140,51 @@ fn a_root_a_call_removed_is_put_back_and_a_root_is_its_path() {
     .to_string();
     assert!(err.contains("is not a directory now"), "{err}");
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
+
+/// An undo forced over a change made since the call could not keep what the call left: a redo
+/// says so (its dry run too), `--force` or not, and writes nothing (it stopped on a missing
+/// blob, with a dry run that promised it would work).
+#[test]
+fn a_redo_after_a_forced_undo_says_why_it_cannot_run() {
+    let b = Bench::new();
+    b.call(
+        "snap_put",
+        json!({"path": b.p("notes.md"), "content": "agent"}),
+    )
+    .unwrap();
+    std::fs::write(b.root.join("notes.md"), "the user's edit").unwrap();
+    let e = b.engine(Policy::default());
+    assert_eq!(undo(&e, 1, true).undone.len(), 1);
+    let dry = block_on(e.redo(
+        "s",
+        1,
+        UndoOptions {
+            dry_run: true,
+            ..UndoOptions::default()
+        },
+    ))
+    .unwrap();
+    let blocked = dry.planned[0].blocked.clone().unwrap_or_default();
+    assert!(
+        blocked.contains("was not kept when it was undone"),
+        "{blocked}"
+    );
+    for force in [false, true] {
+        let r = block_on(e.redo(
+            "s",
+            1,
+            UndoOptions {
+                force,
+                ..UndoOptions::default()
+            },
+        ))
+        .unwrap();
+        let (_, why) = r.failed.expect("redo refused");
+        assert!(why.contains("notes.md was not kept"), "{why}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "# notes\n"
+    );
 }
