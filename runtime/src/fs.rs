@@ -868,6 +868,31 @@ fn dangling_target(real_parent: &Path, text: &Path) -> Option<PathBuf> {
     aifirst_capability::path::normalize(&real_parent.join(text))
 }
 
+/// `rel` (a path below the root `at` was found in) with the links among its directories
+/// followed as the kernel follows them beneath the root, and its last part as it is: the place
+/// an operation on it reaches now, shown under the root as configured. A snapshot keeps that
+/// place, so a link on the way repointed after the call cannot turn its undo onto another file.
+/// `None` when it cannot be told (outside Linux, no `/proc`) or nothing is to be resolved.
+pub(crate) fn physical(at: &Located<'_>, rel: &Path) -> Option<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        let depth = at.rel.components().count();
+        let root_canonical = at.canonical.ancestors().nth(depth)?;
+        let root_shown = at.shown.ancestors().nth(depth)?;
+        if rel.parent().is_none_or(|p| p.as_os_str().is_empty()) {
+            return None;
+        }
+        let (here, _) = by_handle(&at.dir, rel).ok()?;
+        let below = here.strip_prefix(root_canonical).ok()?;
+        Some(root_shown.join(below))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (at, rel);
+        None
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn by_handle(root: &Dir, rel: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
     use rustix::fs::{openat2, readlinkat, statat, AtFlags, FileType, Mode, OFlags, ResolveFlags};

@@ -590,12 +590,13 @@ pub(crate) fn entry_paths(fs: &Fs, paths: &[String]) -> Result<Vec<String>, Tool
                 Err(e) => return Err(crate::fs::io_error(&at, e)),
             }
         }
-        let shown = at
-            .shown
-            .ancestors()
-            .nth(at.rel.components().count() - chosen.components().count())
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| at.shown.clone());
+        let shown = crate::fs::physical(&at, &chosen).unwrap_or_else(|| {
+            at.shown
+                .ancestors()
+                .nth(at.rel.components().count() - chosen.components().count())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| at.shown.clone())
+        });
         out.push(shown.to_string_lossy().into_owned());
     }
     out.sort();

@@ -1188,3 +1188,39 @@ fn a_redo_after_a_forced_undo_says_why_it_cannot_run() {
         "# notes\n"
     );
 }
+
+/// A snapshot keeps the place a path reached through the links on its way when the call ran:
+/// a link repointed since (a deploy flipping `current`) does not turn the undo onto another
+/// file, which it wrote back while the file the call changed stayed changed.
+#[test]
+fn undo_writes_back_the_file_the_call_changed_not_where_a_link_leads_now() {
+    let b = Bench::new();
+    for v in ["v1", "v2"] {
+        std::fs::create_dir(b.root.join(v)).unwrap();
+    }
+    std::fs::write(b.root.join("v1/conf"), "orig").unwrap();
+    std::os::unix::fs::symlink("v1", b.root.join("current")).unwrap();
+    b.call(
+        "snap_put",
+        json!({"path": b.p("current/conf"), "content": "new"}),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(b.root.join("v1/conf")).unwrap(), b"new");
+    std::fs::write(b.root.join("v2/conf"), "new").unwrap();
+    std::fs::remove_file(b.root.join("current")).unwrap();
+    std::os::unix::fs::symlink("v2", b.root.join("current")).unwrap();
+    let e = b.engine(Policy::default());
+    let dry = block_on(e.undo_with(
+        "s",
+        UndoTarget::Steps(1),
+        UndoOptions {
+            dry_run: true,
+            ..UndoOptions::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(dry.planned[0].files[0].path, b.p("v1/conf"));
+    assert_eq!(undo(&e, 1, false).undone.len(), 1);
+    assert_eq!(std::fs::read(b.root.join("v1/conf")).unwrap(), b"orig");
+    assert_eq!(std::fs::read(b.root.join("v2/conf")).unwrap(), b"new");
+}
