@@ -519,3 +519,64 @@ fn a_tag_too_long_for_a_file_name_gets_a_shorter_module() {
         );
     }
 }
+
+/// Text from the description reaches doc comments (the title, a server's URL, a tag, a path);
+/// a code block there would be compiled and run by `cargo test` as a doctest. No generated doc
+/// line opens one, and the crate turns doctests off.
+#[test]
+fn description_text_opens_no_code_block_in_the_generated_docs() {
+    let spec = r#"openapi: 3.0.0
+info:
+  title: "T1\n```\nfn main() { std::fs::write(\"/tmp/pwn\", \"x\").unwrap(); }\n```\n"
+  version: "1\n\n    fn main() {}\n"
+servers:
+  - url: "https://example.com\n\n    fn main() { std::process::exit(3) }"
+paths:
+  "/x\n~~~\nfn main() {}\n~~~":
+    get:
+      operationId: getX
+      tags: ["t\n\n    fn main() {}"]
+      summary: "```rust"
+      responses:
+        "200":
+          description: ok
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("spec.yaml"), spec).unwrap();
+    let out = tmp.path().join("out");
+    // Findings (the odd path) exit 1; the crate is written all the same.
+    let code = forge()
+        .arg("import")
+        .arg(tmp.path().join("spec.yaml"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap()
+        .status
+        .code();
+    assert!(matches!(code, Some(0 | 1)), "{code:?}");
+    let files = tree(&out);
+    let cargo = String::from_utf8(files["Cargo.toml"].clone()).unwrap();
+    assert!(cargo.contains("doctest = false"), "{cargo}");
+    let mut docs = 0;
+    for (path, bytes) in files.iter().filter(|(p, _)| p.ends_with(".rs")) {
+        for line in String::from_utf8_lossy(bytes).lines() {
+            let Some(text) = line
+                .trim_start()
+                .strip_prefix("//!")
+                .or_else(|| line.trim_start().strip_prefix("///"))
+            else {
+                continue;
+            };
+            docs += 1;
+            let text = text.strip_prefix(' ').unwrap_or(text);
+            assert!(
+                !text.starts_with(char::is_whitespace)
+                    && !text.starts_with("```")
+                    && !text.starts_with("~~~"),
+                "{path}: `{line}` could open a code block"
+            );
+        }
+    }
+    assert!(docs > 0);
+}

@@ -820,6 +820,10 @@ fn invisible(c: char) -> bool {
         )
 }
 
+/// Doc comment lines of `text`, which holds the description's words (untrusted): invisible
+/// and control characters blanked, and no line can open a code block — rustdoc compiles and
+/// runs one as a test — so none starts with white space (an indented block) or a fence
+/// (```` ``` ````, `~~~`, escaped). The generated crate also turns doctests off (Cargo.toml).
 fn doc_lines(text: &str) -> Vec<String> {
     text.split('\n')
         .map(|l| {
@@ -827,9 +831,11 @@ fn doc_lines(text: &str) -> Vec<String> {
                 .chars()
                 .map(|c| if invisible(c) { ' ' } else { c })
                 .collect();
-            let clean = clean.trim_end().to_string();
+            let clean = clean.trim();
             if clean.is_empty() {
                 String::new()
+            } else if clean.starts_with("```") || clean.starts_with("~~~") {
+                format!(" \\{clean}")
             } else {
                 format!(" {clean}")
             }
@@ -1277,6 +1283,23 @@ mod tests {
     use super::*;
 
     /// Bidirectional controls (Trojan Source) never reach a generated comment.
+    #[test]
+    fn doc_lines_open_no_code_block() {
+        let lines = doc_lines("T\n```\nfn main() {}\n```\n\n    fn main() {}\n~~~rust");
+        assert_eq!(
+            lines,
+            [
+                " T",
+                " \\```",
+                " fn main() {}",
+                " \\```",
+                "",
+                " fn main() {}",
+                " \\~~~rust"
+            ]
+        );
+    }
+
     #[test]
     fn doc_lines_drop_bidi_controls() {
         let lines = doc_lines("admin\u{202e}\u{2066}only\u{2069} ok\u{200f}");
