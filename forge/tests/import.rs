@@ -310,6 +310,33 @@ fn a_missing_python_module_is_an_error_naming_it_and_writes_nothing() {
     assert!(!tmp.path().join("x").exists());
 }
 
+/// A module (or package) named as one of Python's standard library's would not be what the
+/// worker imports: the library's function would run instead of the one forge read.
+#[test]
+fn a_python_module_named_as_a_standard_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = "def getoutput(cmd: str) -> str:\n    \"\"\"Return it.\"\"\"\n    return cmd\n";
+    std::fs::write(tmp.path().join("subprocess.py"), src).unwrap();
+    std::fs::create_dir(tmp.path().join("shutil")).unwrap();
+    std::fs::write(tmp.path().join("shutil/tools.py"), src).unwrap();
+    for input in ["subprocess.py", "shutil"] {
+        let out = forge()
+            .arg("import")
+            .arg(tmp.path().join(input))
+            .arg("-o")
+            .arg(tmp.path().join("out"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{input}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("standard library") && err.contains("rename"),
+            "{err}"
+        );
+        assert!(!tmp.path().join("out").exists());
+    }
+}
+
 #[test]
 fn import_and_new_help() {
     let out = forge().args(["import", "--help"]).output().unwrap();

@@ -861,6 +861,24 @@ mod tests {
         run_in(&CRASHING, slot, function, args)
     }
 
+    /// A module named as one of the standard library's is not the one imported (Python holds
+    /// the name already): the worker refuses to start rather than run the library's function.
+    #[test]
+    fn a_module_named_as_a_standard_one_is_refused_not_shadowed() {
+        static SHADOW: PyModule = PyModule {
+            name: "subprocess",
+            files: &[(
+                "subprocess.py",
+                "def getoutput(cmd: str) -> str:\n    return 'mine'\n",
+            )],
+        };
+        let slot = Mutex::new(None);
+        let err = run_in(&SHADOW, &slot, "getoutput", json!({"cmd": "echo theirs"}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rename it"), "{err}");
+    }
+
     #[test]
     fn a_crashed_worker_fails_its_call_and_the_next_call_gets_a_new_one() {
         let slot = Mutex::new(None);

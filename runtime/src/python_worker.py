@@ -997,12 +997,28 @@ def main(argv):
     sys.path.insert(0, _MODULE_DIR)
     sys.argv = [argv[0]]
 
+    # A name Python already holds (a module this worker imported, a built-in one) is not the
+    # module in MODULE_DIR: importing it would run other code than forge read.
+    top = module_name.split(".")[0]
+    if top in sys.modules or top in sys.builtin_module_names:
+        _send(proto, _dumps({"ready": False, "error": {
+            "type": "ImportError",
+            "message": "module `%s` has the name of a module Python has already loaded (the standard library's): the one in %s would not be imported; rename it" % (top, _MODULE_DIR),
+            "traceback": []}}))
+        return 1
     try:
         module = importlib.import_module(module_name)
     except KeyboardInterrupt:
         raise
     except BaseException as e:
         _send(proto, _dumps({"ready": False, "error": _exception_error(e, during_call=False)}))
+        return 1
+    where = os.path.realpath(getattr(module, "__file__", None) or "")
+    if not where.startswith(os.path.realpath(_MODULE_DIR) + os.sep):
+        _send(proto, _dumps({"ready": False, "error": {
+            "type": "ImportError",
+            "message": "module `%s` was found at %s, not in %s: it is not the module forge read; rename it" % (module_name, where or "(built in)", _MODULE_DIR),
+            "traceback": []}}))
         return 1
     _send(proto, _dumps({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]}))
 

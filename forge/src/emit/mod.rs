@@ -1166,6 +1166,15 @@ pub fn plan_crate(
         max_tool_tokens: (record.max_tool_tokens > 0).then_some(record.max_tool_tokens),
     };
     let mut lowered = crate::driver::lower(spec, &opts).map_err(ImportError::Spec)?;
+    if let Some(d) = lowered
+        .diagnostics
+        .iter()
+        .find(|d| d.code == crate::frontend::python::STDLIB_NAME)
+    {
+        let mut d = d.clone();
+        d.severity = crate::diag::Severity::Error;
+        return Err(ImportError::Spec(Box::new(d)));
+    }
     let python_sources = if lowered
         .ir
         .capabilities

@@ -18,6 +18,11 @@
 mod docstring;
 mod effects;
 mod imports;
+mod stdlib_names;
+
+/// The diagnostic of a module named as one of the standard library's, which `forge import`
+/// refuses (the generated crate would run the library's functions, not the module's).
+pub const STDLIB_NAME: &str = "stdlib-name";
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -116,6 +121,21 @@ pub fn lower(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagnostic>> {
     };
     let single = !path.is_dir();
     let mut diags = Vec::new();
+    // The worker imports the module by this name: one the standard library has is taken. Shown
+    // here (inspect, check); `forge import` refuses it (`STDLIB_NAME`).
+    if stdlib_names::is_stdlib_module(&title) {
+        let mut d = *fatal(
+            STDLIB_NAME,
+            format!(
+                "{display}: `{title}` is the name of a module of Python's standard library: the \
+                 worker would import that module, not this one, so the functions forge reads here \
+                 would not be the ones that run"
+            ),
+            &format!("rename the file (or the package's directory), e.g. `my_{title}`"),
+        );
+        d.severity = Severity::Warning;
+        diags.push(d);
+    }
     let mut found: Vec<Found> = Vec::new();
     for m in &modules {
         let text = match read_module(&m.path) {
