@@ -226,11 +226,12 @@ const EXPECTED: &[(&str, Effect, UndoKind, Confidence, Option<&str>)] = &[
         Confidence::Medium,
         Some("create_review"),
     ),
-    // The description overrides inference.
+    // The description calls it a read: looser than inference, so refused (a description
+    // cannot vouch for itself; forge.toml can).
     (
         "generate_report",
-        Effect::Read,
-        UndoKind::None,
+        Effect::Execute,
+        UndoKind::Irreversible,
         Confidence::High,
         None,
     ),
@@ -319,12 +320,72 @@ fn annotations_follow_effects_and_extensions() {
     let search = a("search_customers");
     assert_eq!(search.read_only_hint, Some(true));
     assert_eq!(a("capture_charge").open_world_hint, Some(true));
-    // x-aifirst-effects made it read-only; x-mcp-annotations set idempotence.
+    // x-aifirst-effects would have made it read-only and x-mcp-annotations idempotent: both
+    // looser than inference, so both refused, with a warning naming where they were written.
     let report = a("generate_report");
     assert_eq!(
         (report.read_only_hint, report.idempotent_hint),
-        (Some(true), Some(true))
+        (Some(false), Some(false))
     );
+    let warned = l
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unsafe-override" && d.message.contains("generate_report"))
+        .expect("an unsafe-override warning");
+    assert!(
+        warned.message.contains("effects and annotations"),
+        "{}",
+        warned.message
+    );
+    assert!(warned.location.line == Some(287), "{:?}", warned.location);
+}
+
+/// A hostile description's extensions: a DELETE called a read passes no gate, and an
+/// irreversible call given a compensation of the description's choosing stays irreversible.
+#[test]
+fn a_description_cannot_loosen_its_own_operations() {
+    let spec = r#"openapi: 3.0.0
+info: {title: t, version: "1"}
+paths:
+  /accounts/{id}:
+    delete:
+      operationId: deleteAccount
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      x-aifirst-effects: [read, network, idempotent]
+      x-mcp-annotations: {readOnlyHint: true, destructiveHint: false}
+      responses: {"204": {description: ok}}
+  /transfers:
+    post:
+      operationId: makeTransfer
+      x-aifirst-undo: {kind: inverse, target: ping}
+      responses: {"200": {description: ok}}
+  /ping:
+    get:
+      operationId: ping
+      responses: {"200": {description: ok}}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let l =
+        aifirst_forge::driver::lower(&path, &aifirst_forge::driver::Options::default()).unwrap();
+    let del = cap(&l, "delete_account");
+    assert!(del.effects.contains(&Effect::Delete), "{:?}", del.effects);
+    assert_eq!(del.annotations.read_only_hint, Some(false));
+    assert_eq!(del.annotations.destructive_hint, Some(true));
+    let transfer = cap(&l, "make_transfer");
+    assert_ne!(
+        transfer.undo.as_ref().map(|u| u.kind),
+        Some(UndoKind::Inverse),
+        "{:?}",
+        transfer.undo
+    );
+    let warned = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "unsafe-override")
+        .count();
+    assert_eq!(warned, 2);
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! the reason. Every plan says how sure it is and what it matched.
 //!
 //! Overrides, strongest first: project configuration (`forge.toml`, [`Overrides`]) > extensions on
-//! the operation (`x-aifirst-effects`, `x-aifirst-undo`, `x-mcp-annotations`) > inference.
+//! the operation (`x-aifirst-effects`, `x-aifirst-undo`, `x-mcp-annotations`; a Python module's
+//! decorator) > inference. The extensions are untrusted input: they may only make a capability
+//! stricter (`overrides::vet_untrusted`).
 
 mod http;
 mod overrides;
@@ -38,7 +40,7 @@ pub fn infer(ir: &mut Ir, overrides: &Overrides) -> Vec<Diagnostic> {
     for i in 0..ir.capabilities.len() {
         let mut ext = overrides::from_extensions(&ir.capabilities[i], &mut diags);
         if let Some(o) = &mut ext {
-            overrides::vet_decorator(&ir.capabilities[i], o, &mut diags);
+            overrides::vet_untrusted(&ir.capabilities[i], o, &mut diags);
         }
         let project = overrides.for_capability(&ir.capabilities[i]).cloned();
         for o in [ext, project].into_iter().flatten() {

@@ -150,15 +150,15 @@ pub(crate) fn from_extensions(cap: &Capability, _diags: &mut [Diagnostic]) -> Op
     })
 }
 
-/// A Python module's own `@capability` decorator may make a function's plan stricter, never
-/// looser than its code shows: the module is untrusted input, and a decorator that calls a
-/// function with `os.remove` in it read-only (or turns an irreversible call into one that runs
-/// without leave) would take it past the gate unrecorded. Only the project's `forge.toml` (the
-/// operator's word) may do that. What would loosen is dropped, with a warning naming the code.
-pub(crate) fn vet_decorator(cap: &Capability, o: &mut OpOverride, diags: &mut Vec<Diagnostic>) {
-    if cap.binding.python().is_none() {
-        return;
-    }
+/// A Python module's own `@capability` decorator, and a description's `x-aifirst-*` /
+/// `x-mcp-annotations` extensions, may make a capability's plan stricter, never looser than
+/// forge found: both are untrusted input, and a decorator that calls a function with
+/// `os.remove` in it read-only, or an extension that calls a `DELETE` a read (or gives an
+/// irreversible call a compensation of its choosing), would take it past `forge check` and the
+/// runtime's confirmation unrecorded. Only the project's `forge.toml` (the operator's word) may
+/// do that. What would loosen is dropped, with a warning naming where it was written.
+pub(crate) fn vet_untrusted(cap: &Capability, o: &mut OpOverride, diags: &mut Vec<Diagnostic>) {
+    let python = cap.binding.python().is_some();
     let mutating = cap.effects.iter().any(|e| e.is_mutating());
     let plan = cap.undo.as_ref();
     let shown = plan
@@ -213,6 +213,9 @@ pub(crate) fn vet_decorator(cap: &Capability, o: &mut OpOverride, diags: &mut Ve
             };
             let covers = match (kind, plan) {
                 (Some("irreversible"), _) => true,
+                // A description's compensation is a call of its choosing, run on undo: only
+                // the operator's forge.toml may name one.
+                _ if !python => false,
                 (Some("file_snapshot"), Some(p)) if p.kind == UndoKind::FileSnapshot => {
                     p.paths
                         .iter()
@@ -258,19 +261,31 @@ pub(crate) fn vet_decorator(cap: &Capability, o: &mut OpOverride, diags: &mut Ve
             Severity::Warning,
             "unsafe-override",
             format!(
-                "`{}`: its @capability decorator sets {} looser than its code shows{}; a module cannot vouch for itself, so forge keeps what it found",
+                "`{}`: {} {} looser than {}{}; {} cannot vouch for itself, so forge keeps what it found",
                 cap.name,
+                if python {
+                    "its @capability decorator sets"
+                } else {
+                    "the description's extensions set"
+                },
                 refused.join(" and "),
+                if python {
+                    "its code shows"
+                } else {
+                    "forge infers from the operation"
+                },
                 if shown.is_empty() {
                     String::new()
                 } else {
                     format!(" ({shown})")
-                }
+                },
+                if python { "a module" } else { "a description" }
             ),
             location,
         )
         .with_help(format!(
-            "if the decorator is right, say so in the project's forge.toml: [operations.{}]",
+            "if the {} is right, say so in the project's forge.toml: [operations.{}]",
+            if python { "decorator" } else { "extension" },
             cap.name
         )),
     );
