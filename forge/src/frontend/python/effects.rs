@@ -237,6 +237,31 @@ pub(crate) fn analyse(
     let mut by_name = HashMap::new();
     let mut again = HashMap::new();
     let whole = collect_functions(body, 0, &mut funcs, &mut by_name, &mut again);
+    // What runs when the worker imports the module — module-level statements, class bodies,
+    // decorators, default values — analysed as a function of its own (facts under
+    // [`AT_IMPORT`]), with the calls it makes of the module's functions followed.
+    let mut cut = false;
+    let import_body = import_time(body, 0, &mut cut);
+    let at_import = StmtFunctionDef {
+        node_index: Default::default(),
+        range: Default::default(),
+        is_async: false,
+        decorator_list: Default::default(),
+        name: ruff_python_ast::Identifier::new(AT_IMPORT, Default::default()),
+        type_params: None,
+        parameters: Box::new(Parameters {
+            range: Default::default(),
+            node_index: Default::default(),
+            posonlyargs: Default::default(),
+            args: Default::default(),
+            vararg: None,
+            kwonlyargs: Default::default(),
+            kwarg: None,
+        }),
+        returns: None,
+        body: import_body.into_iter().collect(),
+    };
+    funcs.push(Func::new(&at_import));
     let mut classes = Vec::new();
     let mut class_by_name = HashMap::new();
     collect_classes(body, 0, &mut funcs, &mut classes, &mut class_by_name);
@@ -268,6 +293,28 @@ pub(crate) fn analyse(
     let mut sites: Vec<Vec<CallSite>> = Vec::with_capacity(module.funcs.len());
     for f in &module.funcs {
         let (mut own, calls) = analyse_function(&module, f);
+        if f.name == AT_IMPORT {
+            let mut unseen = |line: usize, call: String| {
+                own.insert(Fact {
+                    line,
+                    effect: E::Unseen,
+                    call,
+                    params: Vec::new(),
+                    escapes: Vec::new(),
+                    segs: Vec::new(),
+                    via: None,
+                });
+            };
+            if cut {
+                unseen(
+                    1,
+                    format!("module-level code nested deeper than {MODULE_DEPTH} levels"),
+                );
+            }
+            if let Some((at, how)) = rebinding(body, 0) {
+                unseen(index.line_index(at).get(), how);
+            }
+        }
         if !whole {
             let line = module.index.line_index(f.def.start()).get();
             own.insert(Fact {
@@ -313,6 +360,221 @@ pub(crate) fn analyse(
             .extend(list);
     }
     out
+}
+
+/// The key of [`analyse`]'s facts for what runs when the module is imported (not a name Python
+/// can give a function).
+pub(crate) const AT_IMPORT: &str = "<import>";
+
+/// The statements that run when a module is imported: its body with every function body left
+/// out (a `def` runs its default values), class bodies kept (they run), and compound
+/// statements' bodies likewise. `cut` is set when nesting passes [`MODULE_DEPTH`].
+fn import_time(body: &[Stmt], depth: usize, cut: &mut bool) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    if depth > MODULE_DEPTH {
+        *cut = true;
+        return out;
+    }
+    let expr = |e: &Expr| {
+        Stmt::Expr(ruff_python_ast::StmtExpr {
+            node_index: Default::default(),
+            range: e.range(),
+            value: Box::new(e.clone()),
+        })
+    };
+    for stmt in body {
+        match stmt {
+            // A `def` evaluates its default values (one that only names a function calls
+            // nothing). Its decorators run then too, but what a decorator of the module does
+            // is already each decorated function's (`analyse_function`).
+            Stmt::FunctionDef(f) => {
+                for pw in f.parameters.iter_non_variadic_params() {
+                    if let Some(v) = pw.default().filter(|v| !inert(v, 0)) {
+                        out.push(expr(v));
+                    }
+                }
+            }
+            Stmt::ClassDef(c) => {
+                let mut c = c.clone();
+                c.body = import_time(&c.body, depth + 1, cut).into_iter().collect();
+                out.push(Stmt::ClassDef(c));
+            }
+            Stmt::If(x) => {
+                let mut x = x.clone();
+                x.body = import_time(&x.body, depth + 1, cut).into_iter().collect();
+                for c in x.elif_else_clauses.iter_mut() {
+                    c.body = import_time(&c.body, depth + 1, cut).into_iter().collect();
+                }
+                out.push(Stmt::If(x));
+            }
+            Stmt::Try(x) => {
+                let mut x = x.clone();
+                x.body = import_time(&x.body, depth + 1, cut).into_iter().collect();
+                for h in x.handlers.iter_mut() {
+                    let ExceptHandler::ExceptHandler(h) = h;
+                    h.body = import_time(&h.body, depth + 1, cut).into_iter().collect();
+                }
+                x.orelse = import_time(&x.orelse, depth + 1, cut).into_iter().collect();
+                x.finalbody = import_time(&x.finalbody, depth + 1, cut)
+                    .into_iter()
+                    .collect();
+                out.push(Stmt::Try(x));
+            }
+            Stmt::With(x) => {
+                let mut x = x.clone();
+                x.body = import_time(&x.body, depth + 1, cut).into_iter().collect();
+                out.push(Stmt::With(x));
+            }
+            Stmt::For(x) => {
+                let mut x = x.clone();
+                x.body = import_time(&x.body, depth + 1, cut).into_iter().collect();
+                x.orelse = import_time(&x.orelse, depth + 1, cut).into_iter().collect();
+                out.push(Stmt::For(x));
+            }
+            Stmt::While(x) => {
+                let mut x = x.clone();
+                x.body = import_time(&x.body, depth + 1, cut).into_iter().collect();
+                x.orelse = import_time(&x.orelse, depth + 1, cut).into_iter().collect();
+                out.push(Stmt::While(x));
+            }
+            other => out.push(other.clone()),
+        }
+    }
+    out
+}
+
+/// Where the module rebinds names in a way no binding shows — `globals()[n] = …`,
+/// `vars()[n] = …`, `sys.modules[…]`, `setattr`/`delattr`, `f.__code__ = …` (and the other
+/// function attributes that change what a call runs), `__dict__[n] = …` — anywhere in it: the
+/// function the worker looks up may then be another than the one read.
+fn rebinding(body: &[Stmt], depth: usize) -> Option<(TextSize, String)> {
+    if depth > MODULE_DEPTH {
+        return Some((TextSize::default(), "nesting too deep to read".into()));
+    }
+    const SWAPS: [&str; 6] = [
+        "__code__",
+        "__defaults__",
+        "__kwdefaults__",
+        "__globals__",
+        "__call__",
+        "__dict__",
+    ];
+    fn called(e: &Expr, names: &[&str]) -> bool {
+        matches!(e, Expr::Call(c) if matches!(&*c.func, Expr::Name(n) if names.contains(&n.id.as_str())))
+    }
+    fn is_modules(e: &Expr) -> bool {
+        matches!(e, Expr::Attribute(a) if a.attr.as_str() == "modules"
+            && matches!(&*a.value, Expr::Name(n) if n.id.as_str() == "sys"))
+    }
+    let target = |t: &Expr| -> Option<String> {
+        match t {
+            Expr::Subscript(x) if called(&x.value, &["globals", "vars", "locals"]) => {
+                Some("assigns to globals()/vars() by name".into())
+            }
+            Expr::Subscript(x) if is_modules(&x.value) => Some("assigns to sys.modules".into()),
+            Expr::Subscript(x) if matches!(&*x.value, Expr::Attribute(a) if a.attr.as_str() == "__dict__") => {
+                Some("assigns through a __dict__".into())
+            }
+            Expr::Attribute(a) if SWAPS.contains(&a.attr.as_str()) => {
+                Some(format!("assigns a function's {}", a.attr.as_str()))
+            }
+            Expr::Attribute(a) if is_modules(&a.value) => Some("assigns to sys.modules".into()),
+            _ => None,
+        }
+    };
+    let mut found: Option<(TextSize, String)> = None;
+    let mut note = |at: TextSize, how: String| {
+        if found.is_none() {
+            found = Some((
+                at,
+                format!("the module rebinds its names at run time ({how})"),
+            ));
+        }
+    };
+    for stmt in body {
+        match stmt {
+            Stmt::Assign(a) => {
+                for t in &a.targets {
+                    if let Some(how) = target(t) {
+                        note(a.start(), how);
+                    }
+                }
+            }
+            Stmt::AugAssign(a) => {
+                if let Some(how) = target(&a.target) {
+                    note(a.start(), how);
+                }
+            }
+            Stmt::AnnAssign(a) => {
+                if let Some(how) = target(&a.target) {
+                    note(a.start(), how);
+                }
+            }
+            Stmt::Expr(e) if called(&e.value, &["setattr", "delattr"]) => {
+                note(e.start(), "calls setattr/delattr".into());
+            }
+            _ => {}
+        }
+        for b in inner_bodies(stmt) {
+            if let Some(hit) = rebinding(b, depth + 1) {
+                note(hit.0, hit.1);
+            }
+        }
+    }
+    found
+}
+
+/// The statement lists directly inside `s` (a function's or class's body, a branch, a loop).
+fn inner_bodies(s: &Stmt) -> Vec<&[Stmt]> {
+    match s {
+        Stmt::FunctionDef(f) => vec![&f.body[..]],
+        Stmt::ClassDef(c) => vec![&c.body[..]],
+        Stmt::If(x) => {
+            let mut v = vec![&x.body[..]];
+            v.extend(x.elif_else_clauses.iter().map(|c| &c.body[..]));
+            v
+        }
+        Stmt::Try(x) => {
+            let mut v = vec![&x.body[..], &x.orelse[..], &x.finalbody[..]];
+            for h in &x.handlers {
+                let ExceptHandler::ExceptHandler(h) = h;
+                v.push(&h.body[..]);
+            }
+            v
+        }
+        Stmt::With(x) => vec![&x.body[..]],
+        Stmt::For(x) => vec![&x.body[..], &x.orelse[..]],
+        Stmt::While(x) => vec![&x.body[..], &x.orelse[..]],
+        Stmt::Match(m) => m.cases.iter().map(|c| &c.body[..]).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `e` only names things — names, attributes, literals, lambdas, containers of them — and
+/// calls nothing when evaluated.
+fn inert(e: &Expr, depth: usize) -> bool {
+    if depth > KIND_DEPTH {
+        return false;
+    }
+    let all = |es: &[Expr]| es.iter().all(|x| inert(x, depth + 1));
+    match e {
+        Expr::Name(_)
+        | Expr::Lambda(_)
+        | Expr::StringLiteral(_)
+        | Expr::BytesLiteral(_)
+        | Expr::NumberLiteral(_)
+        | Expr::BooleanLiteral(_)
+        | Expr::NoneLiteral(_)
+        | Expr::EllipsisLiteral(_) => true,
+        Expr::Attribute(a) => inert(&a.value, depth + 1),
+        Expr::Tuple(t) => all(&t.elts),
+        Expr::List(l) => all(&l.elts),
+        Expr::Set(x) => all(&x.elts),
+        Expr::Dict(d) => d.items.iter().all(|i| {
+            i.key.as_ref().is_none_or(|k| inert(k, depth + 1)) && inert(&i.value, depth + 1)
+        }),
+        _ => false,
+    }
 }
 
 /// Parameter names for indices, in order, each once.
@@ -1167,6 +1429,7 @@ fn propagate(m: &Module<'_>, facts: &mut [BTreeSet<Fact>], sites: &[Vec<CallSite
 
 fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSite>) {
     let mut sc = Scope::new(m);
+    sc.import_time = f.name == AT_IMPORT;
     for (i, name) in f.params.iter().enumerate() {
         union(
             sc.flow.entry((*name).to_string()).or_default(),
@@ -1780,6 +2043,10 @@ struct Scope<'m, 'a> {
     /// Some `urllib.request.Request(...)` in the function sends data or a writing method.
     write_request: bool,
     record: bool,
+    /// The statements are the module's import-time code ([`AT_IMPORT`]): binding a function to
+    /// a name or a container (`rm, x = os.remove, None`, `{"rm": os.remove}`, a lambda) runs
+    /// nothing then; what the functions later do with it is theirs.
+    import_time: bool,
     facts: BTreeSet<Fact>,
     sites: Vec<CallSite>,
 }
@@ -1798,6 +2065,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             db: None,
             write_request: false,
             record: false,
+            import_time: false,
             facts: BTreeSet::new(),
             sites: Vec::new(),
         }
@@ -3404,6 +3672,7 @@ impl<'m, 'a> Scope<'m, 'a> {
                             self.expr_call(c, d, true);
                         }
                     }
+                    _ if self.import_time && inert(&a.value, 0) => {}
                     _ => self.expr(&a.value, d),
                 }
                 for t in &a.targets {
@@ -3421,7 +3690,9 @@ impl<'m, 'a> Scope<'m, 'a> {
                 self.target_exprs(&a.target, d);
                 match a.value.as_deref() {
                     Some(v) => {
-                        self.expr(v, d);
+                        if !(self.import_time && inert(v, 0)) {
+                            self.expr(v, d);
+                        }
                         self.assign(&a.target, v, d);
                     }
                     None => {

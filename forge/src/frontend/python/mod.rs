@@ -554,6 +554,52 @@ fn read_functions(
     let imports = imports::Imports::collect(body);
     let classes = types::Classes::collect(body, &imports);
     let facts = effects::analyse(body, text, &index, &imports);
+    // What the module changes when the worker imports it happens before any call: every
+    // function is taken to do it too. Reads (a configuration file, a GET) and the worker's own
+    // environment change nothing outside it.
+    let at_import: Vec<crate::ir::PyFact> = facts
+        .get(effects::AT_IMPORT)
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| {
+            !matches!(
+                f.effect,
+                crate::ir::PyEffect::FileRead
+                    | crate::ir::PyEffect::NetRead
+                    | crate::ir::PyEffect::SqlRead
+                    | crate::ir::PyEffect::EnvWrite
+            )
+        })
+        .map(|mut f| {
+            f.call = format!("{} (when the module is imported)", f.call);
+            f.params.clear();
+            f.escapes.clear();
+            f.segments.clear();
+            f
+        })
+        .collect();
+    if let Some(first) = at_import.first() {
+        diags.push(
+            Diagnostic::new(
+                Severity::Warning,
+                "import-effects",
+                format!(
+                    "{file}: the module changes something when it is imported — {} at line {}{} — \
+                     so every function it exports is taken to do it too",
+                    first.call.trim_end_matches(" (when the module is imported)"),
+                    first.line,
+                    if at_import.len() > 1 {
+                        format!(", and {} more", at_import.len() - 1)
+                    } else {
+                        String::new()
+                    }
+                ),
+                location(file, Some(first.line)),
+            )
+            .with_help("move that work into a function the tools call, or review it before serving the module"),
+        );
+    }
     let mut out = Vec::new();
     for f in defs {
         let fname = f.name.as_str();
@@ -718,7 +764,11 @@ fn read_functions(
             input_schema: Value::Object(input),
             output_schema,
             params,
-            facts: facts.get(fname).cloned().unwrap_or_default(),
+            facts: {
+                let mut own = facts.get(fname).cloned().unwrap_or_default();
+                own.extend(at_import.iter().cloned());
+                own
+            },
             opaque_defaults,
             declared,
         });
