@@ -586,7 +586,6 @@ impl Fs {
             }
             Err(_) => None,
         };
-        let tmp = temp_name(&name);
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -594,9 +593,7 @@ impl Fs {
             use cap_std::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = dir
-            .open_with(&tmp, &options)
-            .map_err(|e| io_error(&at, e))?;
+        let (mut file, tmp) = create_temp(&dir, &name, &options).map_err(|e| io_error(&at, e))?;
         // The replaced file's owner too, where the process may give it (as root: a server in a
         // container would otherwise hand every file it writes to root).
         #[cfg(unix)]
@@ -1021,10 +1018,34 @@ fn rename_noreplace(from_dir: &Dir, from: &Path, to_dir: &Dir, to: &Path) -> std
 /// A sibling temporary name of fixed length (a long file name plus a suffix could pass the
 /// 255-byte limit on names).
 pub(crate) fn temp_name(_name: &Path) -> PathBuf {
+    use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    PathBuf::from(format!(".aifirst-{}-{n}.tmp", std::process::id()))
+    // Not guessable (a name planted ahead, as a link or a file, made the create fail): the
+    // process's random hash keys, fed the counter.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    let r = h.finish() % 1_000_000_000_000;
+    PathBuf::from(format!(".aifirst-{}-{n}{r:012}.tmp", std::process::id()))
+}
+
+/// Creates a new temporary file in `dir` for a write replacing `name`: a fresh name
+/// ([`temp_name`]) again when one is taken.
+pub(crate) fn create_temp(
+    dir: &Dir,
+    name: &Path,
+    options: &OpenOptions,
+) -> std::io::Result<(File, PathBuf)> {
+    let mut tries = 0;
+    loop {
+        let tmp = temp_name(name);
+        match dir.open_with(&tmp, options) {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Whether `name` is a temporary file [`temp_name`] gave a process that has ended (killed

@@ -1019,6 +1019,20 @@ fn capture_in(
 
 /// Whether `dir/name` is a regular file (not a link) of this process's user, as a temporary
 /// file this runtime wrote is.
+/// Removes the temporary files ended processes left in `dir` ([`crate::fs::is_leftover_temp`]).
+fn remove_leftovers(dir: &Dir) {
+    let Ok(entries) = dir.entries() else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if crate::fs::is_leftover_temp(name) && own_regular_file(dir, name) {
+            let _ = dir.remove_file(name);
+        }
+    }
+}
+
 fn own_regular_file(dir: &Dir, name: &str) -> bool {
     use cap_std::fs::MetadataExt;
     dir.symlink_metadata(name)
@@ -1380,7 +1394,12 @@ pub(crate) fn restore(
         let pl = place(fs, &e.path)?;
         let parent = open_dir_at(&pl.root, &pl.parent).map_err(|err| io(&pl.shown, err))?;
         match &pl.name {
-            Some(name) => put_in(&parent, name, target, store, &pl.shown)?,
+            Some(name) => {
+                put_in(&parent, name, target, store, &pl.shown)?;
+                // What a write or a restore killed beside it left (a half-written temporary
+                // file of an ended process) goes too: the directory is as it was.
+                remove_leftovers(&parent);
+            }
             None => match target {
                 Node::Dir {
                     mode,
@@ -1585,11 +1604,11 @@ fn write_blob(
     let mut src = store
         .source(hash)
         .map_err(|e| format!("{e} (for {shown})"))?;
-    let tmp = crate::fs::temp_name(Path::new(name));
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     opts.mode(0o600);
-    let file = parent.open_with(&tmp, &opts).map_err(|e| io(shown, e))?;
+    let (file, tmp) =
+        crate::fs::create_temp(parent, Path::new(name), &opts).map_err(|e| io(shown, e))?;
     let mut out = file.into_std();
     // Copied and hashed in one pass; renamed into place only when the hash is the blob's name.
     let written = (|| -> std::io::Result<()> {

@@ -1224,3 +1224,31 @@ fn undo_writes_back_the_file_the_call_changed_not_where_a_link_leads_now() {
     assert_eq!(std::fs::read(b.root.join("v1/conf")).unwrap(), b"orig");
     assert_eq!(std::fs::read(b.root.join("v2/conf")).unwrap(), b"new");
 }
+
+/// A temporary file a killed write or restore left beside a file (its process ended) is
+/// removed by the undo that restores the file: the directory is as it was. Names planted where
+/// a write would put its temporary file do not make it fail (they cannot be guessed).
+#[test]
+fn an_undo_removes_what_a_killed_write_left_and_planted_names_do_not_stop_writes() {
+    let b = Bench::new();
+    let before = tree(&b.root);
+    let me = std::process::id();
+    for n in 0..64 {
+        std::os::unix::fs::symlink("/nowhere", b.root.join(format!(".aifirst-{me}-{n}.tmp")))
+            .unwrap();
+    }
+    b.call(
+        "snap_put",
+        json!({"path": b.p("notes.md"), "content": "changed"}),
+    )
+    .unwrap();
+    for n in 0..64 {
+        std::fs::remove_file(b.root.join(format!(".aifirst-{me}-{n}.tmp"))).unwrap();
+    }
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    std::fs::write(b.root.join(format!(".aifirst-{dead}-7.tmp")), "half").unwrap();
+    assert_eq!(undo(&b.engine(Policy::default()), 1, false).undone.len(), 1);
+    assert_eq!(tree(&b.root), before);
+}
