@@ -289,7 +289,9 @@ fn main() -> ExitCode {
                     }
                     Format::Table => {
                         print_diagnostics(rep.diagnostics, verbose);
-                        stdout.write_all(rep.to_table().as_bytes())
+                        stdout.write_all(
+                            aifirst_forge::diag::terminal_safe(&rep.to_table()).as_bytes(),
+                        )
                     }
                 };
                 let _ = stdout.flush();
@@ -328,7 +330,13 @@ fn main() -> ExitCode {
                 let violations = check(&lowered, &filter, &rules);
                 let mut stdout = std::io::stdout().lock();
                 for v in &violations {
-                    let _ = writeln!(stdout, "{v}\n");
+                    // Names from the description reach the header: no escape sequence of
+                    // theirs may clear the screen or hide what was printed before.
+                    let _ = writeln!(
+                        stdout,
+                        "{}\n",
+                        aifirst_forge::diag::terminal_safe(&v.to_string())
+                    );
                 }
                 let checked = lowered
                     .ir

@@ -152,3 +152,25 @@ fn help_teaches() {
     let out = forge().arg("--help").output().unwrap();
     insta::assert_snapshot!("forge_help", String::from_utf8(out.stdout).unwrap());
 }
+
+/// A path holding an escape sequence (`\e[2J` clears the screen) reaches `inspect`'s table
+/// and `check`'s violation header escaped: nothing printed can hide what came before it.
+#[test]
+fn names_from_the_description_print_no_escape_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("esc.yaml");
+    std::fs::write(
+        &spec,
+        "openapi: 3.0.0\ninfo: {title: t, version: \"1\"}\npaths:\n  \"/x\\e[2J\\u202e\":\n    delete:\n      responses: {\"204\": {description: ok}}\n",
+    )
+    .unwrap();
+    for args in [vec!["inspect"], vec!["check", "--deny", "delete"]] {
+        let out = forge().args(&args).arg(&spec).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("\\u{1b}[2J"), "{args:?}: {text}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{args:?}: {text}"
+        );
+    }
+}

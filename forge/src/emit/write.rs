@@ -123,6 +123,9 @@ pub fn write_crate(
     force: bool,
 ) -> Result<WriteReport, WriteError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // Forge's own files are checked with the rest, before anything is written.
+    no_links(dir, Path::new(RECORD))?;
+    no_links(dir, Path::new("forge.toml"))?;
     let record = read_record(dir);
     let mut report = WriteReport::default();
     let mut blocked = Vec::new();
@@ -180,10 +183,15 @@ pub fn write_crate(
         std::fs::remove_file(&full).map_err(io(&full))?;
         report.removed.push(rel);
     }
+    // Replaced by rename like the rest: a hard link placed there is not written through.
+    let replace = |full: &Path, content: &str| -> Result<(), WriteError> {
+        let tmp = full.with_extension("forge-tmp");
+        write_new(&tmp, content.as_bytes())?;
+        std::fs::rename(&tmp, full).map_err(io(full))
+    };
     let toml_path = dir.join("forge.toml");
-    no_links(dir, Path::new("forge.toml"))?;
-    if !toml_path.exists() {
-        std::fs::write(&toml_path, forge_toml).map_err(io(&toml_path))?;
+    if std::fs::symlink_metadata(&toml_path).is_err() {
+        replace(&toml_path, forge_toml)?;
         report.written.push("forge.toml".to_string());
     }
     let mut text = String::from(
@@ -197,7 +205,7 @@ pub fn write_crate(
     if let Some(parent) = rec.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    std::fs::write(&rec, text).map_err(io(&rec))?;
+    replace(&rec, &text)?;
     Ok(report)
 }
 
@@ -210,6 +218,30 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    /// Forge's own files: a hard link at the file list is replaced, not written through, and a
+    /// `.forge` that is a link stops the write before any file is written.
+    #[cfg(unix)]
+    #[test]
+    fn the_file_list_is_replaced_and_a_linked_forge_dir_stops_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("precious");
+        std::fs::write(&victim, "ORIG").unwrap();
+        let d = dir.path().join("crate");
+        std::fs::create_dir_all(d.join(".forge")).unwrap();
+        std::fs::hard_link(&victim, d.join(RECORD)).unwrap();
+        write_crate(&d, &files(&[("src/lib.rs", "a")]), "toml", false).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "ORIG");
+        let e2 = dir.path().join("crate2");
+        std::fs::create_dir_all(&e2).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, e2.join(".forge")).unwrap();
+        let e = write_crate(&e2, &files(&[("src/lib.rs", "a")]), "toml", false).unwrap_err();
+        assert!(matches!(e, WriteError::Symlink(_)), "{e}");
+        assert!(!e2.join("src").exists() && !e2.join("forge.toml").exists());
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     }
 
     /// A link under a temporary file's name, or a dangling `Cargo.lock`, is not written
