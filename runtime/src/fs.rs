@@ -212,16 +212,19 @@ impl Fs {
         })
     }
 
+    /// The root `path` names itself (as configured or as the kernel names it).
+    fn root_named(&self, path: &Path) -> Option<&Root> {
+        let normal = aifirst_capability::path::normalize(path)?;
+        self.roots
+            .iter()
+            .find(|r| normal == r.given || normal == r.canonical)
+    }
+
     /// Creates the root `path` names when it is not there now (an undo putting back a root a
     /// call removed): the directory alone, `0700` until the undo sets its mode, beneath its
     /// parent, which must exist. `Ok(false)` when `path` is not a root, or the root is there.
     pub(crate) fn recreate_root(&self, path: &Path) -> Result<bool, String> {
-        let normal = aifirst_capability::path::normalize(path);
-        let Some(root) = self.roots.iter().find(|r| {
-            normal
-                .as_ref()
-                .is_some_and(|n| *n == r.given || *n == r.canonical)
-        }) else {
+        let Some(root) = self.root_named(path) else {
             return Ok(false);
         };
         if root.dir().is_some() {
@@ -251,12 +254,7 @@ impl Fs {
     /// parent (opened without following any link) and the root's name there. `Ok(None)` when
     /// `path` is not a root; refused when the root holds a protected directory.
     pub(crate) fn root_in_parent(&self, path: &Path) -> Result<Option<(Dir, PathBuf)>, String> {
-        let normal = aifirst_capability::path::normalize(path);
-        let Some(root) = self.roots.iter().find(|r| {
-            normal
-                .as_ref()
-                .is_some_and(|n| *n == r.given || *n == r.canonical)
-        }) else {
+        let Some(root) = self.root_named(path) else {
             return Ok(None);
         };
         let shown = root.given.display();

@@ -253,6 +253,35 @@ fn yaml_to_json(text: &str, path: &Path) -> Result<Value, LoadError> {
             column,
         });
     }
+    // Aliases repeat what their anchor holds: a few kilobytes of `*a` lines can stand for
+    // gigabytes (within the parser's own limit on alias jumps). The nodes the text stands for
+    // are counted first, without building them, and past the budget it is refused.
+    let budget = (text.len() as u64).max(MIN_YAML_NODES);
+    let counted = if !may_have_anchors(text) {
+        Ok(())
+    } else {
+        serde::de::DeserializeSeed::deserialize(
+            CountNodes {
+                left: std::cell::Cell::new(budget),
+            },
+            serde_norway::Deserializer::from_str(text),
+        )
+    };
+    if let Err(e) = counted {
+        if e.to_string().contains(TOO_MANY_NODES) {
+            return Err(LoadError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "its aliases (`*name`) stand for more than {budget} values, far more than \
+                         the text holds; no API description repeats itself so much"
+                    ),
+                ),
+            });
+        }
+        // Any other error is the parser's, reported by the parse below.
+    }
     let mut yaml: serde_norway::Value =
         serde_norway::from_str(text).map_err(|source| LoadError::Yaml {
             path: path.to_path_buf(),
@@ -263,6 +292,114 @@ fn yaml_to_json(text: &str, path: &Path) -> Result<Value, LoadError> {
         source,
     })?;
     convert_yaml(yaml, path, &mut String::new())
+}
+
+/// Whether `text` may hold a YAML anchor (`&name` after white space or a flow indicator):
+/// without one it has no alias to expand, and the count of [`CountNodes`] is skipped.
+fn may_have_anchors(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.windows(3).any(|w| {
+        w[1] == b'&'
+            && matches!(
+                w[0],
+                b' ' | b'\t' | b'\n' | b'[' | b'{' | b',' | b'-' | b':'
+            )
+            && !w[2].is_ascii_whitespace()
+    })
+}
+
+/// Values a YAML text may stand for at least, whatever its length (see [`CountNodes`]).
+const MIN_YAML_NODES: u64 = 2_000_000;
+const TOO_MANY_NODES: &str = "aifirst: too many YAML values";
+
+/// Counts the values a YAML document stands for, aliases expanded, without building them; an
+/// error once more than `left` are met.
+struct CountNodes {
+    left: std::cell::Cell<u64>,
+}
+
+impl CountNodes {
+    fn take<E: serde::de::Error>(&self) -> Result<(), E> {
+        match self.left.get().checked_sub(1) {
+            Some(n) => {
+                self.left.set(n);
+                Ok(())
+            }
+            None => Err(E::custom(TOO_MANY_NODES)),
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &CountNodes {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for CountNodes {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(&self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for &CountNodes {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.take()
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.take()?;
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.take()?;
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        use serde::de::VariantAccess as _;
+        self.take()?;
+        let ((), variant) = data.variant_seed(self)?;
+        variant.newtype_variant_seed(self)
+    }
 }
 
 /// Converts YAML to JSON: non-string keys become their text (`200:` → `"200"`), tags are dropped.
@@ -832,6 +969,23 @@ mod tests {
             let e = load_file_within(p, 1 << 20).unwrap_err();
             assert!(e.to_string().contains("not a regular file"), "{e}");
         }
+    }
+
+    /// An alias bomb small enough for the parser's limit on alias jumps (one anchor of 5,000
+    /// values, repeated 1,000 times: 17 KB standing for 5 million values, a gigabyte built) is
+    /// refused before anything is built; ordinary anchors load.
+    #[test]
+    fn yaml_aliases_that_stand_for_too_much_are_refused() {
+        let mut text = String::from("openapi: 3.0.0\nx-big: &b [");
+        text.push_str(&vec!["a"; 5000].join(","));
+        text.push_str("]\nx-uses:\n");
+        for _ in 0..1000 {
+            text.push_str("  - *b\n");
+        }
+        let e = parse_text(text, Path::new("bomb.yaml")).unwrap_err();
+        assert!(e.to_string().contains("stand for more than"), "{e}");
+        let ok = parse_text("a: &x {k: 1}\nb: *x\nc: R&D\n".into(), Path::new("ok.yaml")).unwrap();
+        assert_eq!(ok.value["b"]["k"], 1);
     }
 
     #[test]
