@@ -1406,6 +1406,8 @@ impl Engine {
                             "{why}; its interrupted compensation may already have taken effect: if so, `undo --resolve {id} undone` (otherwise `undo --force` runs it again)",
                             id = step.id
                         )
+                    } else if why.contains(snapshot::CANNOT_BE_CHECKED) {
+                        format!("{why}; nothing was run")
                     } else {
                         format!("{why}; nothing was run (undo --force runs it anyway)")
                     };
@@ -2077,6 +2079,16 @@ impl Engine {
         if let StepUndo::Files { manifest, .. } = undo {
             let m = self.store.manifest(manifest)?;
             let changed = snapshot::conflicts(self.sandbox.fs(), &m, true);
+            // A path the roots in force do not reach is not a change `--force` could write over.
+            let (unreachable, changed): (Vec<String>, Vec<String>) = changed
+                .into_iter()
+                .partition(|c| c.contains(snapshot::CANNOT_BE_CHECKED));
+            if !unreachable.is_empty() {
+                return Err(format!(
+                    "{}; undo works within the roots the call ran with — give them (--root, allowed_roots, AIFIRST_ROOTS); `--force` cannot reach them either",
+                    unreachable.join("; ")
+                ));
+            }
             if !changed.is_empty() {
                 return Err(format!(
                     "files changed since this step, and undoing it would overwrite that: {}",

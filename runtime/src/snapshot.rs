@@ -1171,6 +1171,9 @@ pub(crate) fn keep_after(fs: &Fs, store: &Store, m: &Manifest, limit: u64) {
 
 /// Paths (with what differs) whose current state is neither `want` nor `also`: what a restore
 /// would overwrite without having kept it.
+/// What [`conflicts`] says of a path it could not look at (outside the roots in force, say).
+pub(crate) const CANNOT_BE_CHECKED: &str = "cannot be checked";
+
 pub(crate) fn conflicts(fs: &Fs, m: &Manifest, towards_before: bool) -> Vec<String> {
     let mut out = Vec::new();
     for e in &m.entries {
@@ -1194,7 +1197,7 @@ pub(crate) fn conflicts(fs: &Fs, m: &Manifest, towards_before: bool) -> Vec<Stri
         };
         match capture(fs, &e.path, Keep::Hash, &mut budget) {
             Ok(now) => mixed(&e.path, &now, left, target, &mut out),
-            Err(err) => out.push(format!("{}: cannot be checked ({err})", e.path)),
+            Err(err) => out.push(format!("{}: {CANNOT_BE_CHECKED} ({err})", e.path)),
         }
     }
     out
@@ -1362,7 +1365,10 @@ pub(crate) fn rollback(fs: &Fs, store: &Store, m: &Manifest) -> Result<(), Strin
 }
 
 /// Writes each entry's before (undo) or after (redo) state back, last entry first. Every blob is
-/// checked first, so a missing or altered blob stops the restore before anything is written.
+/// checked first for presence and size, so a missing or truncated blob stops the restore before
+/// anything is written; its content is checked against its hash as it is copied back, so a blob
+/// altered in place (same size) stops the restore at that file, which is not written — what was
+/// written back before it stays, and the step is left `failed` saying so.
 pub(crate) fn restore(
     fs: &Fs,
     store: &Store,
@@ -1624,7 +1630,7 @@ fn write_blob(
         }
         if hex(&hasher.finalize()) != hash {
             return Err(std::io::Error::other(format!(
-                "snapshot blob {hash} no longer holds what was kept (its content changed); nothing was written to this file"
+                "snapshot blob {hash} no longer holds what was kept (its content changed): this file was not written; what this undo wrote back before it stays"
             )));
         }
         // The owner before the mode: a change of owner clears set-id bits.

@@ -1252,3 +1252,32 @@ fn an_undo_removes_what_a_killed_write_left_and_planted_names_do_not_stop_writes
     assert_eq!(undo(&b.engine(Policy::default()), 1, false).undone.len(), 1);
     assert_eq!(tree(&b.root), before);
 }
+
+/// An undo run with other roots than the call's cannot look at the call's files: it says to
+/// give the roots, not that the files changed and `--force` would write over them.
+#[test]
+fn an_undo_without_the_calls_roots_says_so() {
+    let b = Bench::new();
+    b.call(
+        "snap_put",
+        json!({"path": b.p("notes.md"), "content": "changed"}),
+    )
+    .unwrap();
+    let elsewhere = b.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let e = Engine::open(
+        Registry::new().unwrap(),
+        Policy::default(),
+        &b.dir.path().join("state"),
+    )
+    .unwrap()
+    .with_sandbox(Sandbox::new().with_roots(&[elsewhere]).unwrap());
+    let r = undo(&e, 1, false);
+    let (_, why) = r.failed.expect("refused");
+    assert!(why.contains("roots the call ran with"), "{why}");
+    assert!(!why.contains("runs it anyway"), "{why}");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "changed"
+    );
+}
