@@ -1305,6 +1305,8 @@ impl Engine {
             }
         };
         let mut report = UndoReport::default();
+        // What the steps a dry run has planned so far leave (see `snapshot::Planned`).
+        let mut planned = snapshot::Planned::default();
         // Things earlier undos recreated under new identifiers (a delete undone by a create).
         let mut aliases = self.journal.aliases(session)?;
         for mut step in steps {
@@ -1345,8 +1347,17 @@ impl Engine {
                     Err(e) => (Vec::new(), Some(e)),
                 };
                 let mut blocked = vetted.err().or(unreadable);
+                // A file step is checked against the files as the newer steps of this run leave
+                // them (a path two steps wrote is not "changed since" the older one).
+                let manifest = match &step.undo {
+                    StepUndo::Files { manifest, .. } => self.store.manifest(manifest).ok(),
+                    _ => None,
+                };
                 if blocked.is_none() && !opts.force {
-                    blocked = self.check_targets(&step.undo).await.err();
+                    blocked = self.check_targets_after(&step.undo, &planned).await.err();
+                }
+                if let Some(m) = &manifest {
+                    planned.undo(m);
                 }
                 report.planned.push(Planned {
                     step: step.id,
@@ -2076,9 +2087,20 @@ impl Engine {
     /// Before a destructive compensation runs: the thing it targets must still be what the step
     /// created or left behind.
     async fn check_targets(&self, undo: &StepUndo) -> Result<(), String> {
+        self.check_targets_after(undo, &snapshot::Planned::default())
+            .await
+    }
+
+    /// [`Engine::check_targets`], the files taken to be as `planned` (a dry run's newer steps)
+    /// leaves them.
+    async fn check_targets_after(
+        &self,
+        undo: &StepUndo,
+        planned: &snapshot::Planned,
+    ) -> Result<(), String> {
         if let StepUndo::Files { manifest, .. } = undo {
             let m = self.store.manifest(manifest)?;
-            let changed = snapshot::conflicts(self.sandbox.fs(), &m, true);
+            let changed = snapshot::conflicts_after(self.sandbox.fs(), &m, true, planned);
             // A path the roots in force do not reach is not a change `--force` could write over.
             let (unreachable, changed): (Vec<String>, Vec<String>) = changed
                 .into_iter()

@@ -1175,6 +1175,85 @@ pub(crate) fn keep_after(fs: &Fs, store: &Store, m: &Manifest, limit: u64) {
 pub(crate) const CANNOT_BE_CHECKED: &str = "cannot be checked";
 
 pub(crate) fn conflicts(fs: &Fs, m: &Manifest, towards_before: bool) -> Vec<String> {
+    conflicts_after(fs, m, towards_before, &Planned::default())
+}
+
+/// The state a dry run of several steps expects each path to be in once the newer steps it
+/// lists are undone: their states before, by path (a newer step's tree covers what is inside).
+#[derive(Debug, Default)]
+pub(crate) struct Planned(BTreeMap<PathBuf, Node>);
+
+impl Planned {
+    /// What undoing `m` leaves, over what was planned before.
+    pub(crate) fn undo(&mut self, m: &Manifest) {
+        for e in &m.entries {
+            let p = PathBuf::from(&e.path);
+            self.0.retain(|k, _| !k.starts_with(&p));
+            self.0.insert(p, e.before.clone());
+        }
+    }
+
+    /// The state planned for `path`, when a newer step's undo decides it.
+    fn at(&self, path: &str) -> Option<Node> {
+        let path = Path::new(path);
+        let (top, node) = path
+            .ancestors()
+            .find_map(|a| self.0.get(a).map(|n| (a, n)))?;
+        let mut node = node.clone();
+        for part in path.strip_prefix(top).ok()?.components() {
+            node = match node {
+                Node::Dir { mut children, .. } => children
+                    .remove(part.as_os_str().to_str()?)
+                    .unwrap_or(Node::Absent),
+                _ => Node::Absent,
+            };
+        }
+        Some(node)
+    }
+
+    /// `now` (the state of `path` on disk) with what the planned steps write back inside it.
+    fn overlay(&self, path: &str, now: &mut Node) {
+        let top = Path::new(path);
+        for (k, planned) in self.0.range(top.to_path_buf()..) {
+            let Ok(rest) = k.strip_prefix(top) else {
+                break;
+            };
+            let parts: Vec<&str> = rest.iter().filter_map(|c| c.to_str()).collect();
+            let Some((last, dirs)) = parts.split_last() else {
+                continue;
+            };
+            let mut at = &mut *now;
+            let mut reached = true;
+            for d in dirs {
+                match at {
+                    Node::Dir { children, .. } => {
+                        at = children.entry((*d).to_string()).or_insert(Node::Absent);
+                    }
+                    _ => {
+                        reached = false;
+                        break;
+                    }
+                }
+            }
+            if let (true, Node::Dir { children, .. }) = (reached, at) {
+                if *planned == Node::Absent {
+                    children.remove(*last);
+                } else {
+                    children.insert((*last).to_string(), planned.clone());
+                }
+            }
+        }
+    }
+}
+
+/// [`conflicts`], taking a path a newer step of the same dry run writes back to be as that
+/// step leaves it.
+pub(crate) fn conflicts_after(
+    fs: &Fs,
+    m: &Manifest,
+    towards_before: bool,
+    planned: &Planned,
+) -> Vec<String> {
     let mut out = Vec::new();
     for e in &m.entries {
         let Some(after) = &e.after else {
@@ -1195,7 +1274,14 @@ pub(crate) fn conflicts(fs: &Fs, m: &Manifest, towards_before: bool) -> Vec<Stri
             used: 0,
             limit: u64::MAX,
         };
-        match capture(fs, &e.path, Keep::Hash, &mut budget) {
+        let now = match planned.at(&e.path) {
+            Some(n) => Ok(n),
+            None => capture(fs, &e.path, Keep::Hash, &mut budget).map(|mut n| {
+                planned.overlay(&e.path, &mut n);
+                n
+            }),
+        };
+        match now {
             Ok(now) => mixed(&e.path, &now, left, target, &mut out),
             Err(err) => out.push(format!("{}: {CANNOT_BE_CHECKED} ({err})", e.path)),
         }

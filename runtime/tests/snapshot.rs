@@ -1281,3 +1281,56 @@ fn an_undo_without_the_calls_roots_says_so() {
         "changed"
     );
 }
+
+/// A dry run of several steps checks each against the files as the newer steps leave them: two
+/// writes of one file, or a write then the removal of its directory, would all be undone, and
+/// the dry run says so (it said the older step "would stop": content changed since).
+#[test]
+fn a_dry_run_of_several_steps_checks_each_as_the_newer_ones_leave_the_files() {
+    let b = Bench::new();
+    let before = tree(&b.root);
+    for content in ["one", "two"] {
+        b.call(
+            "snap_put",
+            json!({"path": b.p("notes.md"), "content": content}),
+        )
+        .unwrap();
+    }
+    b.call(
+        "snap_put",
+        json!({"path": b.p("src/a.txt"), "content": "x"}),
+    )
+    .unwrap();
+    b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
+    let e = b.engine(Policy::default());
+    let dry = block_on(e.undo_with(
+        "s",
+        UndoTarget::Steps(4),
+        UndoOptions {
+            dry_run: true,
+            ..UndoOptions::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(dry.planned.len(), 4);
+    for p in &dry.planned {
+        assert!(p.blocked.is_none(), "step {}: {:?}", p.step, p.blocked);
+    }
+    // And a change made since is still found where the newer steps do not reach.
+    std::fs::write(b.root.join("notes.md"), "the user's").unwrap();
+    let dry = block_on(e.undo_with(
+        "s",
+        UndoTarget::Steps(4),
+        UndoOptions {
+            dry_run: true,
+            ..UndoOptions::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(dry.planned[2].step, 2);
+    let why = dry.planned[2].blocked.clone().unwrap_or_default();
+    assert!(why.contains("notes.md"), "{why}");
+    std::fs::write(b.root.join("notes.md"), "two").unwrap();
+    assert_eq!(undo(&e, 4, false).undone.len(), 4);
+    assert_eq!(tree(&b.root), before);
+}
