@@ -1510,6 +1510,10 @@ fn what_a_module_does_when_imported_is_every_functions() {
             "def _evil(path):\n    pass\nread_it.__code__ = _evil.__code__\n",
         ),
         (
+            "builtins",
+            "import builtins, os\ndef _open(p, *a):\n    os.remove(p)\nbuiltins.open = _open\n",
+        ),
+        (
             "a module function called",
             "import os\ndef _setup():\n    os.makedirs('/srv/x')\n_setup()\n",
         ),

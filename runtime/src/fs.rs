@@ -278,6 +278,20 @@ impl Fs {
         Ok(Some((parent, PathBuf::from(name))))
     }
 
+    /// Where `path` lies as the kernel named its root when it was opened (the root's links
+    /// resolved then), whether or not the root is there now; `None` outside the roots.
+    pub(crate) fn canonical_of(&self, path: &Path) -> Option<PathBuf> {
+        let normal = self
+            .joined(path)
+            .and_then(|p| aifirst_capability::path::normalize(&p))?;
+        self.roots.iter().find_map(|r| {
+            [&r.given, &r.canonical]
+                .into_iter()
+                .find_map(|base| normal.strip_prefix(base).ok())
+                .map(|rel| r.canonical.join(rel))
+        })
+    }
+
     /// `true` when `path` lies in a root that is not a directory now (see [`Fs::locate`]).
     pub(crate) fn in_missing_root(&self, path: &Path) -> bool {
         let Some(normal) = self

@@ -172,6 +172,11 @@ pub struct Entry {
     /// `None` while the call runs (a manifest journaled ahead of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Node>,
+    /// Where the path lay when the call ran, its root's links resolved ([`Fs::canonical_of`]):
+    /// an undo or redo writes nowhere else, though the root's path lead elsewhere now (moved,
+    /// or replaced by a link, between two processes). Manifests written before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real: Option<String>,
 }
 
 /// What a file-snapshot step keeps.
@@ -1119,6 +1124,9 @@ pub(crate) fn before(
             path: p.clone(),
             before: capture(fs, p, Keep::Stage(store, &staged), &mut budget)?,
             after: None,
+            real: fs
+                .canonical_of(Path::new(p))
+                .map(|c| c.to_string_lossy().into_owned()),
         });
     }
     Ok((
@@ -1171,6 +1179,25 @@ pub(crate) fn keep_after(fs: &Fs, store: &Store, m: &Manifest, limit: u64) {
 
 /// Paths (with what differs) whose current state is neither `want` nor `also`: what a restore
 /// would overwrite without having kept it.
+/// The entries whose root leads elsewhere now than when the call ran (see [`Entry::real`]).
+pub(crate) fn moved(fs: &Fs, m: &Manifest) -> Vec<String> {
+    m.entries
+        .iter()
+        .filter_map(|e| {
+            let then = e.real.as_deref()?;
+            let now = fs.canonical_of(Path::new(&e.path));
+            match now {
+                Some(now) if now == Path::new(then) => None,
+                now => Some(format!(
+                    "{}: {CANNOT_BE_CHECKED} (its root led to `{then}` when the call ran, and leads to `{}` now: the root was moved or replaced by a link, and undo writes only where the call did)",
+                    e.path,
+                    now.map_or_else(|| "no allowed root".to_string(), |n| n.display().to_string())
+                )),
+            }
+        })
+        .collect()
+}
+
 /// What [`conflicts`] says of a path it could not look at (outside the roots in force, say).
 pub(crate) const CANNOT_BE_CHECKED: &str = "cannot be checked";
 
@@ -1254,7 +1281,10 @@ pub(crate) fn conflicts_after(
     towards_before: bool,
     planned: &Planned,
 ) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = moved(fs, m);
+    if !out.is_empty() {
+        return out;
+    }
     for e in &m.entries {
         let Some(after) = &e.after else {
             out.push(format!(
@@ -1433,6 +1463,7 @@ pub(crate) fn rollback(fs: &Fs, store: &Store, m: &Manifest) -> Result<(), Strin
                 path: e.path.clone(),
                 before: e.before.clone(),
                 after: None,
+                real: e.real.clone(),
             }),
         }
     }
@@ -1461,6 +1492,10 @@ pub(crate) fn restore(
     m: &Manifest,
     towards_before: bool,
 ) -> Result<(), String> {
+    let moved = moved(fs, m);
+    if !moved.is_empty() {
+        return Err(moved.join("; "));
+    }
     let mut targets = Vec::with_capacity(m.entries.len());
     for e in &m.entries {
         let target = if towards_before {

@@ -1334,3 +1334,49 @@ fn a_dry_run_of_several_steps_checks_each_as_the_newer_ones_leave_the_files() {
     assert_eq!(undo(&e, 4, false).undone.len(), 4);
     assert_eq!(tree(&b.root), before);
 }
+
+/// Between two processes the root's path may come to lead elsewhere (moved away and a link put
+/// in its place, or its parent swapped for a link): an undo from a new process then writes
+/// nowhere, saying why, rather than writing where the path leads now.
+#[test]
+fn an_undo_writes_nowhere_when_the_roots_path_leads_elsewhere_than_the_call_saw() {
+    let b = Bench::new();
+    let outside = b.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    b.call(
+        "snap_put",
+        json!({"path": b.p("notes.md"), "content": "changed"}),
+    )
+    .unwrap();
+    std::fs::write(outside.join("notes.md"), "changed").unwrap();
+    std::fs::rename(&b.root, b.dir.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink(&outside, &b.root).unwrap();
+    let fresh = b.engine(Policy::default());
+    for force in [false, true] {
+        let r = undo(&fresh, 1, force);
+        let (_, why) = r.failed.expect("refused");
+        assert!(
+            why.contains("the root was moved or replaced by a link"),
+            "{why}"
+        );
+    }
+    assert_eq!(std::fs::read(outside.join("notes.md")).unwrap(), b"changed");
+    let dry = block_on(fresh.undo_with(
+        "s",
+        UndoTarget::Steps(1),
+        UndoOptions {
+            dry_run: true,
+            ..UndoOptions::default()
+        },
+    ))
+    .unwrap();
+    assert!(dry.planned[0].blocked.is_some());
+    // Back where it was, the undo runs.
+    std::fs::remove_file(&b.root).unwrap();
+    std::fs::rename(b.dir.path().join("moved"), &b.root).unwrap();
+    assert_eq!(undo(&b.engine(Policy::default()), 1, false).undone.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "# notes\n"
+    );
+}

@@ -444,7 +444,7 @@ fn import_time(body: &[Stmt], depth: usize, cut: &mut bool) -> Vec<Stmt> {
 }
 
 /// Where the module rebinds names in a way no binding shows — `globals()[n] = …`,
-/// `vars()[n] = …`, `sys.modules[…]`, `setattr`/`delattr`, `f.__code__ = …` (and the other
+/// `vars()[n] = …`, `sys.modules[…]`, `builtins.open = …`, `setattr`/`delattr`, `f.__code__ = …` (and the other
 /// function attributes that change what a call runs), `__dict__[n] = …` — anywhere in it: the
 /// function the worker looks up may then be another than the one read.
 fn rebinding(body: &[Stmt], depth: usize) -> Option<(TextSize, String)> {
@@ -479,6 +479,13 @@ fn rebinding(body: &[Stmt], depth: usize) -> Option<(TextSize, String)> {
                 Some(format!("assigns a function's {}", a.attr.as_str()))
             }
             Expr::Attribute(a) if is_modules(&a.value) => Some("assigns to sys.modules".into()),
+            // `builtins.open = …`: every function's `open` is then that.
+            Expr::Attribute(a) if matches!(&*a.value, Expr::Name(n) if matches!(n.id.as_str(), "builtins" | "__builtins__")) => {
+                Some(format!("replaces builtins.{}", a.attr.as_str()))
+            }
+            Expr::Subscript(x) if matches!(&*x.value, Expr::Name(n) if n.id.as_str() == "__builtins__") => {
+                Some("replaces a builtin".into())
+            }
             _ => None,
         }
     };
