@@ -879,21 +879,48 @@ fn dangling_target(real_parent: &Path, text: &Path) -> Option<PathBuf> {
 
 /// `rel` (a path below the root `at` was found in) with the links among its directories
 /// followed as the kernel follows them beneath the root, and its last part as it is: the place
-/// an operation on it reaches now, shown under the root as configured. A snapshot keeps that
-/// place, so a link on the way repointed after the call cannot turn its undo onto another file.
-/// `None` when it cannot be told (outside Linux, no `/proc`) or nothing is to be resolved.
+/// an operation on it reaches, as a path below the root. A snapshot keeps that place, so a link
+/// on the way repointed after the call cannot turn its undo onto another file. A link on the way
+/// that dangles (what it names is not made yet) is followed by its text, as the kernel will once
+/// it is there. `None` when it cannot be told (outside Linux, no `/proc`, a link that dangles out
+/// of the root) or nothing is to be resolved.
 pub(crate) fn physical(at: &Located<'_>, rel: &Path) -> Option<PathBuf> {
     #[cfg(target_os = "linux")]
     {
         let depth = at.rel.components().count();
         let root_canonical = at.canonical.ancestors().nth(depth)?;
-        let root_shown = at.shown.ancestors().nth(depth)?;
         if rel.parent().is_none_or(|p| p.as_os_str().is_empty()) {
             return None;
         }
         let (here, _) = by_handle(&at.dir, rel).ok()?;
-        let below = here.strip_prefix(root_canonical).ok()?;
-        Some(root_shown.join(below))
+        let mut below = here.strip_prefix(root_canonical).ok()?.to_path_buf();
+        for _ in 0..MAX_LINKS {
+            let parts: Vec<std::path::Component<'_>> = below.components().collect();
+            let mut prefix = PathBuf::new();
+            let mut next = None;
+            for (i, c) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
+                prefix.push(c);
+                match at.dir.symlink_metadata(&prefix) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        let text = at.dir.read_link_contents(&prefix).ok()?;
+                        if text.is_absolute() {
+                            return None;
+                        }
+                        let up = prefix.parent().unwrap_or(Path::new(""));
+                        let target = aifirst_capability::path::normalize(&up.join(text))?;
+                        next = Some(target.join(parts[i + 1..].iter().collect::<PathBuf>()));
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            match next {
+                Some(n) => below = n,
+                None => return Some(below),
+            }
+        }
+        None
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -582,9 +582,12 @@ pub(crate) fn entry_paths(fs: &Fs, paths: &[String]) -> Result<Vec<String>, Tool
         // A snapshot of the state directory would copy the store into itself, and its undo
         // would rewrite the journal.
         fs.refuse_holding_state(&at)?;
+        // Where the call will reach it (links on the way resolved), then raised to its first
+        // missing ancestor there, so that undo removes what the call creates on the way.
+        let physical = crate::fs::physical(&at, &at.rel).unwrap_or_else(|| at.rel.clone());
         let mut rel = PathBuf::new();
-        let mut chosen = at.rel.clone();
-        for c in at.rel.components() {
+        let mut chosen = physical.clone();
+        for c in physical.components() {
             rel.push(c);
             match at.dir.symlink_metadata(&rel) {
                 Ok(_) => {}
@@ -595,13 +598,11 @@ pub(crate) fn entry_paths(fs: &Fs, paths: &[String]) -> Result<Vec<String>, Tool
                 Err(e) => return Err(crate::fs::io_error(&at, e)),
             }
         }
-        let shown = crate::fs::physical(&at, &chosen).unwrap_or_else(|| {
-            at.shown
-                .ancestors()
-                .nth(at.rel.components().count() - chosen.components().count())
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| at.shown.clone())
-        });
+        let shown = at
+            .shown
+            .ancestors()
+            .nth(at.rel.components().count())
+            .map_or_else(|| at.shown.clone(), |root| root.join(&chosen));
         out.push(shown.to_string_lossy().into_owned());
     }
     out.sort();

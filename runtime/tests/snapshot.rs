@@ -82,6 +82,14 @@ fn snap_program_rm(remove: String, undo_paths: Vec<String>) -> Result<(), ToolEr
     std::fs::remove_dir_all(&remove).map_err(|e| ToolError::handler(e.to_string()))
 }
 
+/// What a program that makes a directory and writes a file does (`mkdir d && echo > f`).
+#[capability(effects(execute, filesystem), undo = file_snapshot(paths = ["$args.undo_paths"]))]
+fn snap_program_mk(make: String, write: String, undo_paths: Vec<String>) -> Result<(), ToolError> {
+    let _ = undo_paths;
+    std::fs::create_dir(&make).map_err(|e| ToolError::handler(e.to_string()))?;
+    std::fs::write(&write, b"made").map_err(|e| ToolError::handler(e.to_string()))
+}
+
 /// Sets a path's permission bits (a root's too).
 #[capability(effects(update, filesystem), undo = file_snapshot(paths = ["$args.path"]))]
 fn snap_mode(path: String, mode: u32) -> Result<(), ToolError> {
@@ -1379,4 +1387,35 @@ fn an_undo_writes_nowhere_when_the_roots_path_leads_elsewhere_than_the_call_saw(
         std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
         "# notes\n"
     );
+}
+
+/// A link on the way that dangles when the call runs (`dang -> nd`, `nd` made by the call) is
+/// kept where it will lead: repointed later, the undo removes what the call made, not a file
+/// of the user's where the link leads now.
+#[test]
+fn a_dangling_link_on_the_way_is_kept_where_it_leads() {
+    let b = Bench::new();
+    std::os::unix::fs::symlink("nd", b.root.join("dang")).unwrap();
+    std::fs::create_dir(b.root.join("other")).unwrap();
+    let before = tree(&b.root);
+    b.call(
+        "snap_program_mk",
+        json!({"make": b.p("nd"), "write": b.p("dang/f"), "undo_paths": [b.p("dang/f")]}),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(b.root.join("nd/f")).unwrap(), b"made");
+    std::fs::remove_file(b.root.join("dang")).unwrap();
+    std::os::unix::fs::symlink("other", b.root.join("dang")).unwrap();
+    std::fs::write(b.root.join("other/f"), "the user's").unwrap();
+    let r = undo(&b.engine(Policy::default()), 1, false);
+    assert_eq!(r.undone.len(), 1, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("other/f")).unwrap(),
+        "the user's"
+    );
+    assert!(!b.root.join("nd").exists());
+    std::fs::remove_file(b.root.join("other/f")).unwrap();
+    std::fs::remove_file(b.root.join("dang")).unwrap();
+    std::os::unix::fs::symlink("nd", b.root.join("dang")).unwrap();
+    assert_eq!(tree(&b.root), before);
 }
