@@ -183,6 +183,19 @@ impl Bench {
     }
 }
 
+/// A dry run of the newest `n` steps' undo.
+fn dry_run(e: &Engine, n: usize) -> aifirst::UndoReport {
+    block_on(e.undo_with(
+        "s",
+        UndoTarget::Steps(n),
+        UndoOptions {
+            dry_run: true,
+            ..UndoOptions::default()
+        },
+    ))
+    .unwrap()
+}
+
 fn undo(e: &Engine, n: usize, force: bool) -> aifirst::UndoReport {
     block_on(e.undo_with(
         "s",
@@ -258,15 +271,7 @@ fn a_dry_run_lists_files_and_changes_nothing() {
     b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
     let after = tree(&b.root);
     let e = b.engine(Policy::default());
-    let report = block_on(e.undo_with(
-        "s",
-        UndoTarget::Steps(1),
-        UndoOptions {
-            dry_run: true,
-            ..UndoOptions::default()
-        },
-    ))
-    .unwrap();
+    let report = dry_run(&e, 1);
     assert_eq!(tree(&b.root), after);
     let files = &report.planned[0].files;
     assert_eq!(files.len(), 1);
@@ -1218,15 +1223,7 @@ fn undo_writes_back_the_file_the_call_changed_not_where_a_link_leads_now() {
     std::fs::remove_file(b.root.join("current")).unwrap();
     std::os::unix::fs::symlink("v2", b.root.join("current")).unwrap();
     let e = b.engine(Policy::default());
-    let dry = block_on(e.undo_with(
-        "s",
-        UndoTarget::Steps(1),
-        UndoOptions {
-            dry_run: true,
-            ..UndoOptions::default()
-        },
-    ))
-    .unwrap();
+    let dry = dry_run(&e, 1);
     assert_eq!(dry.planned[0].files[0].path, b.p("v1/conf"));
     assert_eq!(undo(&e, 1, false).undone.len(), 1);
     assert_eq!(std::fs::read(b.root.join("v1/conf")).unwrap(), b"orig");
@@ -1311,30 +1308,14 @@ fn a_dry_run_of_several_steps_checks_each_as_the_newer_ones_leave_the_files() {
     .unwrap();
     b.call("snap_rmtree", json!({"path": b.p("src")})).unwrap();
     let e = b.engine(Policy::default());
-    let dry = block_on(e.undo_with(
-        "s",
-        UndoTarget::Steps(4),
-        UndoOptions {
-            dry_run: true,
-            ..UndoOptions::default()
-        },
-    ))
-    .unwrap();
+    let dry = dry_run(&e, 4);
     assert_eq!(dry.planned.len(), 4);
     for p in &dry.planned {
         assert!(p.blocked.is_none(), "step {}: {:?}", p.step, p.blocked);
     }
     // And a change made since is still found where the newer steps do not reach.
     std::fs::write(b.root.join("notes.md"), "the user's").unwrap();
-    let dry = block_on(e.undo_with(
-        "s",
-        UndoTarget::Steps(4),
-        UndoOptions {
-            dry_run: true,
-            ..UndoOptions::default()
-        },
-    ))
-    .unwrap();
+    let dry = dry_run(&e, 4);
     assert_eq!(dry.planned[2].step, 2);
     let why = dry.planned[2].blocked.clone().unwrap_or_default();
     assert!(why.contains("notes.md"), "{why}");
@@ -1369,15 +1350,7 @@ fn an_undo_writes_nowhere_when_the_roots_path_leads_elsewhere_than_the_call_saw(
         );
     }
     assert_eq!(std::fs::read(outside.join("notes.md")).unwrap(), b"changed");
-    let dry = block_on(fresh.undo_with(
-        "s",
-        UndoTarget::Steps(1),
-        UndoOptions {
-            dry_run: true,
-            ..UndoOptions::default()
-        },
-    ))
-    .unwrap();
+    let dry = dry_run(&fresh, 1);
     assert!(dry.planned[0].blocked.is_some());
     // Back where it was, the undo runs.
     std::fs::remove_file(&b.root).unwrap();
