@@ -337,6 +337,28 @@ fn a_python_module_named_as_a_standard_one_is_refused() {
     }
 }
 
+/// A module that is a FIFO would hold forge for ever (opening it waits for a writer).
+#[cfg(unix)]
+#[test]
+fn a_python_module_that_is_a_fifo_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("tools.py");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = forge()
+        .arg("inspect")
+        .arg(&fifo)
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
 #[test]
 fn import_and_new_help() {
     let out = forge().args(["import", "--help"]).output().unwrap();
