@@ -93,6 +93,18 @@ impl Root {
         slot.as_ref().map(|h| Arc::clone(&h.dir))
     }
 
+    /// The root's parent directory, opened without following any link, and the root's name
+    /// in it (to create or remove the root itself).
+    fn in_parent(&self) -> Result<(Dir, &std::ffi::OsStr), String> {
+        let shown = self.given.display();
+        let (Some(up), Some(name)) = (self.canonical.parent(), self.canonical.file_name()) else {
+            return Err(format!("the allowed root {shown} has no parent directory"));
+        };
+        let parent = open_root_strictly(up)
+            .map_err(|e| format!("the allowed root {shown}: its parent {}: {e}", up.display()))?;
+        Ok((parent, name))
+    }
+
     /// Why a path inside this root cannot be reached now.
     fn gone(&self, path: &Path) -> ToolError {
         ToolError::Handler {
@@ -231,15 +243,9 @@ impl Fs {
             return Ok(false);
         }
         let shown = root.given.display();
-        let (Some(up), Some(name)) = (root.canonical.parent(), root.canonical.file_name()) else {
-            return Ok(false);
-        };
-        let parent = open_root_strictly(up).map_err(|e| {
-            format!(
-                "the allowed root {shown} cannot be put back: its parent {}: {e}",
-                up.display()
-            )
-        })?;
+        let (parent, name) = root
+            .in_parent()
+            .map_err(|e| format!("{e}: it cannot be put back"))?;
         rustix::fs::mkdirat(&parent, name, rustix::fs::Mode::from_raw_mode(0o700))
             .map_err(|e| format!("the allowed root {shown} cannot be put back: {e}"))?;
         match root.dir() {
@@ -268,41 +274,41 @@ impl Fs {
                 p.display()
             ));
         }
-        let (Some(up), Some(name)) = (root.canonical.parent(), root.canonical.file_name()) else {
-            return Err(format!(
-                "the allowed root {shown} has no parent to remove it from"
-            ));
-        };
-        let parent = open_root_strictly(up)
-            .map_err(|e| format!("the allowed root {shown}: its parent {}: {e}", up.display()))?;
+        let (parent, name) = root.in_parent()?;
         Ok(Some((parent, PathBuf::from(name))))
+    }
+
+    /// The root a normalised absolute path lies in (the first, as configured or as the kernel
+    /// names it) and the path below it: how [`Fs::locate`] and the journal's lookups match.
+    fn root_of<'p>(&self, normal: &'p Path) -> Option<(&Root, &'p Path)> {
+        self.roots.iter().find_map(|r| {
+            [&r.given, &r.canonical]
+                .into_iter()
+                .find_map(|base| normal.strip_prefix(base).ok())
+                .map(|rel| (r, rel))
+        })
+    }
+
+    /// `path` (relative to the first root) normalised, and the root it lies in.
+    fn root_of_path(&self, path: &Path) -> Option<(&Root, PathBuf)> {
+        let normal = self
+            .joined(path)
+            .and_then(|p| aifirst_capability::path::normalize(&p))?;
+        let (root, rel) = self.root_of(&normal)?;
+        Some((root, rel.to_path_buf()))
     }
 
     /// Where `path` lies as the kernel named its root when it was opened (the root's links
     /// resolved then), whether or not the root is there now; `None` outside the roots.
     pub(crate) fn canonical_of(&self, path: &Path) -> Option<PathBuf> {
-        let normal = self
-            .joined(path)
-            .and_then(|p| aifirst_capability::path::normalize(&p))?;
-        self.roots.iter().find_map(|r| {
-            [&r.given, &r.canonical]
-                .into_iter()
-                .find_map(|base| normal.strip_prefix(base).ok())
-                .map(|rel| r.canonical.join(rel))
-        })
+        self.root_of_path(path)
+            .map(|(r, rel)| r.canonical.join(rel))
     }
 
     /// `true` when `path` lies in a root that is not a directory now (see [`Fs::locate`]).
     pub(crate) fn in_missing_root(&self, path: &Path) -> bool {
-        let Some(normal) = self
-            .joined(path)
-            .and_then(|p| aifirst_capability::path::normalize(&p))
-        else {
-            return false;
-        };
-        self.roots.iter().any(|r| {
-            (normal.starts_with(&r.given) || normal.starts_with(&r.canonical)) && r.dir().is_none()
-        })
+        self.root_of_path(path)
+            .is_some_and(|(r, _)| r.dir().is_none())
     }
 
     /// These roots narrowed to `offered` directories (MCP roots): an offered directory inside a
@@ -424,62 +430,57 @@ impl Fs {
             first.given.join(path)
         };
         let normal = aifirst_capability::path::normalize(&joined).ok_or_else(outside)?;
-        for root in &self.roots {
-            for base in [&root.given, &root.canonical] {
-                if let Ok(rel) = normal.strip_prefix(base) {
-                    let Some(dir) = root.dir() else {
-                        return Err(root.gone(path));
-                    };
-                    let canonical = root.canonical.join(rel);
-                    let inside = |p: &PathBuf| ToolError::NotAllowed {
-                        message: format!(
-                            "path `{}` is inside the runtime's state directory ({}: the undo \
+        if let Some((root, rel)) = self.root_of(&normal) {
+            let Some(dir) = root.dir() else {
+                return Err(root.gone(path));
+            };
+            let canonical = root.canonical.join(rel);
+            let inside = |p: &PathBuf| ToolError::NotAllowed {
+                message: format!(
+                    "path `{}` is inside the runtime's state directory ({}: the undo \
                              journal and audit log), which file tools never touch",
-                            path.display(),
-                            p.display()
-                        ),
-                    };
-                    if let Some(p) = self.protected.iter().find(|p| canonical.starts_with(p)) {
-                        return Err(inside(p));
-                    }
-                    // A state directory beneath this root can also be reached through a link
-                    // inside the root (`self -> .`, then `self/.aifirst/…`): where the path
-                    // leads is asked of the kernel.
-                    let beneath: Vec<&PathBuf> = self
-                        .protected
-                        .iter()
-                        .filter(|p| p.starts_with(&root.canonical))
-                        .collect();
-                    let mut real = canonical.clone();
-                    if !beneath.is_empty() {
-                        let (here, leads) = real_locations(root, &dir, rel).map_err(|why| {
-                            ToolError::NotAllowed {
-                                message: format!(
-                                    "path `{}` cannot be checked against the runtime's state \
+                    path.display(),
+                    p.display()
+                ),
+            };
+            if let Some(p) = self.protected.iter().find(|p| canonical.starts_with(p)) {
+                return Err(inside(p));
+            }
+            // A state directory beneath this root can also be reached through a link
+            // inside the root (`self -> .`, then `self/.aifirst/…`): where the path
+            // leads is asked of the kernel.
+            let beneath: Vec<&PathBuf> = self
+                .protected
+                .iter()
+                .filter(|p| p.starts_with(&root.canonical))
+                .collect();
+            let mut real = canonical.clone();
+            if !beneath.is_empty() {
+                let (here, leads) =
+                    real_locations(root, &dir, rel).map_err(|why| ToolError::NotAllowed {
+                        message: format!(
+                            "path `{}` cannot be checked against the runtime's state \
                                      directory, which lies inside the allowed root {} ({why}); \
                                      keep the state directory outside the roots (--state-dir)",
-                                    path.display(),
-                                    root.given.display()
-                                ),
-                            }
-                        })?;
-                        for r in [Some(&here), leads.as_ref()].into_iter().flatten() {
-                            if let Some(p) = beneath.iter().find(|p| r.starts_with(p)) {
-                                return Err(inside(p));
-                            }
-                        }
-                        real = leads.unwrap_or(here);
+                            path.display(),
+                            root.given.display()
+                        ),
+                    })?;
+                for r in [Some(&here), leads.as_ref()].into_iter().flatten() {
+                    if let Some(p) = beneath.iter().find(|p| r.starts_with(p)) {
+                        return Err(inside(p));
                     }
-                    return Ok(Located {
-                        dir,
-                        place: std::marker::PhantomData,
-                        rel: rel.to_path_buf(),
-                        shown: root.given.join(rel),
-                        canonical,
-                        real,
-                    });
                 }
+                real = leads.unwrap_or(here);
             }
+            return Ok(Located {
+                dir,
+                place: std::marker::PhantomData,
+                rel: rel.to_path_buf(),
+                shown: root.given.join(rel),
+                canonical,
+                real,
+            });
         }
         Err(outside())
     }

@@ -887,11 +887,13 @@ fn reach_error(shown: &str, e: std::io::Error) -> ToolError {
 
 /// Records the state of `path` (see [`Keep`]).
 fn capture(fs: &Fs, path: &str, keep: Keep<'_>, budget: &mut Budget) -> Result<Node, SnapError> {
-    // A root that is not there now (a call removed it) holds nothing.
-    if fs.in_missing_root(Path::new(path)) {
-        return Ok(Node::Absent);
-    }
-    let pl = place(fs, path)?;
+    let pl = match place(fs, path) {
+        Ok(pl) => pl,
+        // A root that is not there now (a call removed it) holds nothing: asked only when the
+        // path cannot be placed, not before every capture.
+        Err(_) if fs.in_missing_root(Path::new(path)) => return Ok(Node::Absent),
+        Err(e) => return Err(e.into()),
+    };
     let parent = match open_dir_at(&pl.root, &pl.parent) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Node::Absent),
