@@ -447,7 +447,10 @@ fn import_time(body: &[Stmt], depth: usize, cut: &mut bool) -> Vec<Stmt> {
 /// `vars()[n] = …`, `sys.modules[…]`, `builtins.open = …`, `setattr`/`delattr`, `f.__code__ = …` (and the other
 /// function attributes that change what a call runs), `__dict__[n] = …` — anywhere in it: the
 /// function the worker looks up may then be another than the one read.
-fn rebinding(body: &[Stmt], depth: usize) -> Option<(TextSize, String)> {
+fn rebinding<'s>(
+    body: impl IntoIterator<Item = &'s Stmt>,
+    depth: usize,
+) -> Option<(TextSize, String)> {
     if depth > MODULE_DEPTH {
         return Some((TextSize::default(), "nesting too deep to read".into()));
     }
@@ -522,39 +525,21 @@ fn rebinding(body: &[Stmt], depth: usize) -> Option<(TextSize, String)> {
             }
             _ => {}
         }
-        for b in inner_bodies(stmt) {
-            if let Some(hit) = rebinding(b, depth + 1) {
-                note(hit.0, hit.1);
-            }
+        // What is inside: a compound statement's bodies ([`inner_statements`]), and a
+        // function's, a class's and a `match`'s.
+        let mut inner = Vec::new();
+        inner_statements(stmt, &mut inner);
+        match stmt {
+            Stmt::FunctionDef(f) => inner.extend(f.body.iter()),
+            Stmt::ClassDef(c) => inner.extend(c.body.iter()),
+            Stmt::Match(m) => inner.extend(m.cases.iter().flat_map(|c| c.body.iter())),
+            _ => {}
+        }
+        if let Some(hit) = rebinding(inner, depth + 1) {
+            note(hit.0, hit.1);
         }
     }
     found
-}
-
-/// The statement lists directly inside `s` (a function's or class's body, a branch, a loop).
-fn inner_bodies(s: &Stmt) -> Vec<&[Stmt]> {
-    match s {
-        Stmt::FunctionDef(f) => vec![&f.body[..]],
-        Stmt::ClassDef(c) => vec![&c.body[..]],
-        Stmt::If(x) => {
-            let mut v = vec![&x.body[..]];
-            v.extend(x.elif_else_clauses.iter().map(|c| &c.body[..]));
-            v
-        }
-        Stmt::Try(x) => {
-            let mut v = vec![&x.body[..], &x.orelse[..], &x.finalbody[..]];
-            for h in &x.handlers {
-                let ExceptHandler::ExceptHandler(h) = h;
-                v.push(&h.body[..]);
-            }
-            v
-        }
-        Stmt::With(x) => vec![&x.body[..]],
-        Stmt::For(x) => vec![&x.body[..], &x.orelse[..]],
-        Stmt::While(x) => vec![&x.body[..], &x.orelse[..]],
-        Stmt::Match(m) => m.cases.iter().map(|c| &c.body[..]).collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// `e` only names things — names, attributes, literals, lambdas, containers of them — and
