@@ -91,46 +91,17 @@ pub fn load_file(path: &Path) -> Result<Source, LoadError> {
 
 /// [`load_file`] with an explicit size limit in bytes.
 pub fn load_file_within(path: &Path, limit: u64) -> Result<Source, LoadError> {
-    use std::io::Read as _;
-    let io = |source: std::io::Error| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    // Read only when it is a regular file, looked at before it is opened (opening a FIFO with
-    // no writer would hold forge for ever) and again once open; a device or pipe reports no
-    // size, and `/dev/zero` never ends, so what is read is capped as well.
-    let not_a_file = || {
-        io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file (a FIFO, device or socket): give forge a file",
-        ))
-    };
-    if !std::fs::metadata(path).map_err(io)?.is_file() {
-        return Err(not_a_file());
-    }
-    let file = std::fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(not_a_file());
-    }
-    if meta.len() > limit {
-        return Err(LoadError::TooLarge {
+    let bytes = crate::frontend::read_regular(path, limit).map_err(|e| match e {
+        crate::frontend::ReadError::Io(source) => LoadError::Io {
             path: path.to_path_buf(),
-            size: meta.len(),
-            limit,
-        });
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > limit {
-        return Err(LoadError::TooLarge {
+            source,
+        },
+        crate::frontend::ReadError::TooLarge(size) => LoadError::TooLarge {
             path: path.to_path_buf(),
-            size: bytes.len() as u64,
+            size,
             limit,
-        });
-    }
+        },
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| LoadError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),

@@ -351,28 +351,13 @@ fn read_module(path: &Path) -> Result<String, String> {
 
 /// [`read_module`], and the encoding declared when it is not UTF-8.
 fn read_module_declared(path: &Path) -> Result<(String, Option<String>), String> {
-    use std::io::Read;
-    // Looked at before it is opened: opening a FIFO with no writer would hold forge for ever.
-    if !std::fs::metadata(path)
-        .map_err(|e| e.to_string())?
-        .is_file()
-    {
-        return Err("not a regular file (a FIFO, device or socket): give forge a .py file".into());
-    }
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    if !file.metadata().map_err(|e| e.to_string())?.is_file() {
-        return Err("not a regular file (a FIFO, device or socket): give forge a .py file".into());
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_MODULE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_MODULE_BYTES {
-        return Err(format!(
+    let bytes = crate::frontend::read_regular(path, MAX_MODULE_BYTES).map_err(|e| match e {
+        crate::frontend::ReadError::Io(e) => e.to_string(),
+        crate::frontend::ReadError::TooLarge(_) => format!(
             "larger than {} MiB; forge reads modules up to that size",
             MAX_MODULE_BYTES >> 20
-        ));
-    }
+        ),
+    })?;
     decode(bytes)
 }
 
