@@ -1534,3 +1534,212 @@ fn what_a_module_does_when_imported_is_every_functions() {
     let ir = ir_of_text("tools.py", &format!("{benign}{tool}"));
     assert!(read_only(&ir, "read_it"), "{}", cap(&ir, "read_it"));
 }
+
+/// Methods Python calls itself once code names a class of the module — `__eq__`, `__iter__`,
+/// `__str__`, `__del__`, a descriptor's `__get__`, `__class_getitem__`, a metaclass's
+/// `__getattr__`, a base's `__init_subclass__` — count where the class is named, with targets
+/// not known; `cls(p)` in a class method, `super().__init__(p)` and `getattr(obj, "name")()`
+/// are followed with their arguments; a module that changes things held in a container or
+/// passed on, and loading a pickle, are code forge cannot read. Each of these made a deleting
+/// function a read (a fault probe's findings). What runs only under `if __name__ ==
+/// "__main__":` does not run at import.
+#[test]
+fn implicit_calls_held_modules_and_unpickling_are_seen() {
+    let ir = ir_of_text(
+        "implicit.py",
+        r#"
+import os
+import pickle
+import shutil
+import yaml
+from pathlib import Path
+
+class Eq:
+    def __init__(self, p):
+        self.p = p
+    def __eq__(self, other):
+        os.remove(self.p)
+        return True
+
+def compare(p: str) -> bool:
+    return Eq(p) == 1
+
+class Iter:
+    def __init__(self, p):
+        self.p = p
+    def __iter__(self):
+        os.remove(self.p)
+        return iter([])
+
+def iterate(p: str) -> None:
+    for _ in Iter(p):
+        pass
+
+class Finalised:
+    def __init__(self, p):
+        self.p = p
+    def __del__(self):
+        os.remove(self.p)
+
+def dropped(p: str) -> None:
+    Finalised(p)
+
+class Generic:
+    def __class_getitem__(cls, item):
+        shutil.rmtree(item)
+        return cls
+
+def subscripted(p: str) -> None:
+    Generic[p]
+
+class Meta(type):
+    def __getattr__(cls, name):
+        return os.remove
+
+class Dynamic(metaclass=Meta):
+    pass
+
+def through_meta(p: str) -> None:
+    Dynamic.anything(p)
+
+class Factory:
+    def __init__(self, p):
+        os.remove(p)
+    @classmethod
+    def make(cls, p):
+        return cls(p)
+
+def class_method_factory(p: str) -> None:
+    Factory.make(p)
+
+def class_as_value(p: str) -> None:
+    f = Factory
+    f(p)
+
+class Derived(Factory):
+    def __init__(self, p):
+        super().__init__(p)
+
+def super_init(p: str) -> None:
+    Derived(p)
+
+def bound_by_name(p: str) -> None:
+    getattr(Path(p), "unlink")()
+
+_mods = {"x": os}
+
+def held(p: str) -> None:
+    _mods["x"].remove(p)
+
+def passed_on(p: str) -> None:
+    for m in (shutil,):
+        m.rmtree(p)
+
+def unpickle(p: str):
+    with open(p, "rb") as f:
+        return pickle.load(f)
+
+def unsafe_yaml(p: str):
+    with open(p) as f:
+        return yaml.load(f, Loader=yaml.Loader)
+
+def safe_yaml(p: str):
+    with open(p) as f:
+        return yaml.load(f, Loader=yaml.SafeLoader)
+
+def looked_into(p: str) -> bool:
+    return hasattr(os, "sendfile") and isinstance(p, str)
+
+class Store:
+    def __init__(self, root):
+        os.makedirs(root)
+
+def is_store(x) -> bool:
+    return isinstance(x, Store)
+
+def main():
+    shutil.rmtree("/srv")
+
+if __name__ == "__main__":
+    main()
+"#,
+    );
+    for (name, effect, undo) in [
+        ("compare", "delete", "irreversible"),
+        ("iterate", "delete", "irreversible"),
+        ("dropped", "delete", "irreversible"),
+        ("subscripted", "delete", "irreversible"),
+        ("through_meta", "delete", "irreversible"),
+        ("class_as_value", "delete", "irreversible"),
+        ("held", "execute", "irreversible"),
+        ("passed_on", "execute", "irreversible"),
+        ("unpickle", "execute", "irreversible"),
+        ("unsafe_yaml", "execute", "irreversible"),
+    ] {
+        let c = cap(&ir, name);
+        assert!(c["effects"].to_string().contains(effect), "{name}: {c}");
+        assert_eq!(undo_kind(c), undo, "{name}: {c}");
+    }
+    // Followed with their arguments: the snapshot covers the path.
+    for name in ["class_method_factory", "super_init", "bound_by_name"] {
+        let c = cap(&ir, name);
+        assert!(c["effects"].to_string().contains("delete"), "{name}: {c}");
+        assert_eq!(undo_kind(c), "file_snapshot", "{name}: {c}");
+        assert_eq!(paths(c), ["$args.p"], "{name}: {c}");
+    }
+    // A descriptor's `__get__` may run wherever its owner is used: the class statement made
+    // it, so it counts for every function (`import-effects`), through `Descriptor.__get__`.
+    let owned = ir_of_text(
+        "owned.py",
+        "import os\nclass Descriptor:\n    def __get__(self, obj, typ=None):\n        os.remove(obj.p)\n\nclass Owner:\n    v = Descriptor()\n    def __init__(self, p):\n        self.p = p\n\ndef value(p: str):\n    return Owner(p).v\n",
+    );
+    assert!(
+        cap(&owned, "value")["effects"]
+            .to_string()
+            .contains("delete"),
+        "{}",
+        cap(&owned, "value")
+    );
+    assert!(
+        diagnostics(&owned)
+            .iter()
+            .any(|d| d.starts_with("import-effects") && d.contains("Descriptor.__get__")),
+        "{:?}",
+        diagnostics(&owned)
+    );
+    // Reads stay reads: a safe loader, a module looked into, a class named as a type, and the
+    // `__main__` block (it does not run when the worker imports the module) is nobody's.
+    for name in ["safe_yaml", "looked_into", "is_store"] {
+        let c = cap(&ir, name);
+        assert!(!c["effects"].to_string().contains("execute"), "{name}: {c}");
+        assert!(!c["effects"].to_string().contains("create"), "{name}: {c}");
+    }
+    assert!(
+        !diagnostics(&ir)
+            .iter()
+            .any(|d| d.contains("rmtree") && d.starts_with("import-effects")),
+        "{:?}",
+        diagnostics(&ir)
+    );
+}
+
+/// A module that binds `__name__` may run its `__main__` block when imported: then it counts.
+#[test]
+fn a_main_block_counts_when_the_module_may_rebind_its_name() {
+    let text = |bind: &str| {
+        format!(
+            "import shutil\n{bind}\ndef read(p: str) -> str:\n    return p\n\nif __name__ == \"__main__\":\n    shutil.rmtree(\"/srv\")\n"
+        )
+    };
+    let ir = ir_of_text(
+        "guarded.py",
+        &text("import logging\nlog = logging.getLogger(__name__)"),
+    );
+    assert_eq!(undo_kind(cap(&ir, "read")), "none");
+    let ir = ir_of_text("rebound.py", &text("__name__ = \"__main__\""));
+    assert!(
+        cap(&ir, "read")["effects"].to_string().contains("delete"),
+        "{}",
+        cap(&ir, "read")
+    );
+}

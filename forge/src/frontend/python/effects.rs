@@ -24,10 +24,12 @@
 //! | `os.environ[k] = v`, `del os.environ[k]`, `os.environ.update/pop/setdefault/clear`, `os.putenv/unsetenv` | EnvWrite             | the key / argument       |
 //! | `.to_csv/.to_json/.to_parquet/…`, `.savefig`, `.save(path)`, `numpy.save*`, `torch.save`, `joblib.dump` | FileWrite       | the path argument        |
 //! | a module function `helper(...)` (also passed as an argument, `submit(helper, p)`) | the callee's facts, `via` the callee (the deepest one kept), line of the call | callee params mapped through the arguments |
-//! | a method of a module class: `C(...).m(...)`, `x.m(...)` with `x = C(...)` (local or global), `self.m(...)`, `C.m(...)`; `C(...)` itself runs `C.__init__` | as a module function (`via` `C.m`) | arguments from the method's second parameter on an instance |
+//! | a method of a module class: `C(...).m(...)`, `x.m(...)` with `x = C(...)` (local or global), `self.m(...)`, `C.m(...)`, `super().m(...)`, `getattr(x, "m")(...)`; `C(...)` itself (and `cls(...)` in a class method, `type(self)(...)`) runs `__new__`, `__init__`, `__post_init__` | as a module function (`via` `C.m`) | arguments from the method's second parameter on an instance |
+//! | a module class named (`C(...)`, `C.m`, `C[x]`, `f = C`): its special methods and its metaclass's methods, which Python may call unseen (not those followed at that place: the constructor on `C(...)`, `__call__` on `C(...)(...)`, `__enter__`/`__exit__` on `with C(...):`; `C` as a value brings the constructor too) | as a module function, `via` the method | none |
+//! | a class statement: the bases' `__init_subclass__`, the metaclass's `__prepare__`/`__new__`/`__init__` | as a module function | none |
 //! | any call above reached through `from m import *`, an alias (`rm = os.remove`, `o = os`), `getattr(m, "literal")`, `__import__("m")`, `importlib.import_module("m")` | as the call it stands for | as the call |
 //! | a function of an import used as a value, not called (`map(os.remove, ps)`, `target=shutil.rmtree`) | as the call, with no arguments | none (irreversible) |
-//! | `exec`/`eval`/`runpy`, `getattr` by a computed name on a module of [`EFFECT_MODULES`] or a namespace, an import by a computed name, `globals()[name](…)`; nesting past [`MAX_DEPTH`]; more than [`MAX_FACTS`] facts or a propagation cut short | Unseen | none |
+//! | `exec`/`eval`/`runpy`, `getattr` by a computed name on a module of [`EFFECT_MODULES`] or a namespace, an import by a computed name, `globals()[name](…)`; a module of [`EFFECT_MODULES`] held in a container or passed on (`[os]`, `helper(os)`) or a global holding one named; loading a pickle ([`Scope::unpickles`]); nesting past [`MAX_DEPTH`]; more than [`MAX_FACTS`] facts or a propagation cut short | Unseen | none |
 //!
 //! Parameter flow: a local derives from the union of the parameters named (through other
 //! locals) by whatever was assigned to it, anywhere in the body (the body is walked twice, so
@@ -232,7 +234,6 @@ pub(crate) fn analyse(
     index: &LineIndex,
     imports: &Imports,
 ) -> HashMap<String, Vec<PyFact>> {
-    let _ = src;
     let mut funcs = Vec::new();
     let mut by_name = HashMap::new();
     let mut again = HashMap::new();
@@ -241,7 +242,7 @@ pub(crate) fn analyse(
     // decorators, default values — analysed as a function of its own (facts under
     // [`AT_IMPORT`]), with the calls it makes of the module's functions followed.
     let mut cut = false;
-    let import_body = import_time(body, 0, &mut cut);
+    let import_body = import_time(body, 0, &mut cut, main_guard_holds(src));
     let at_import = StmtFunctionDef {
         node_index: Default::default(),
         range: Default::default(),
@@ -281,13 +282,15 @@ pub(crate) fn analyse(
         global_kinds: HashMap::new(),
         global_consts: HashMap::new(),
         global_aliases: HashMap::new(),
+        holders: HashMap::new(),
         again,
         db: module_db(body, 0),
     };
-    let (global_kinds, global_consts, global_aliases) = globals(&module, body);
+    let (global_kinds, global_consts, global_aliases, holders) = globals(&module, body);
     module.global_kinds = global_kinds;
     module.global_consts = global_consts;
     module.global_aliases = global_aliases;
+    module.holders = holders;
 
     let mut facts: Vec<BTreeSet<Fact>> = Vec::with_capacity(module.funcs.len());
     let mut sites: Vec<Vec<CallSite>> = Vec::with_capacity(module.funcs.len());
@@ -369,7 +372,8 @@ pub(crate) const AT_IMPORT: &str = "<import>";
 /// The statements that run when a module is imported: its body with every function body left
 /// out (a `def` runs its default values), class bodies kept (they run), and compound
 /// statements' bodies likewise. `cut` is set when nesting passes [`MODULE_DEPTH`].
-fn import_time(body: &[Stmt], depth: usize, cut: &mut bool) -> Vec<Stmt> {
+/// `main`: `if __name__ == "__main__":` bodies are left out (see [`main_guard_holds`]).
+fn import_time(body: &[Stmt], depth: usize, cut: &mut bool, main: bool) -> Vec<Stmt> {
     let mut out = Vec::new();
     if depth > MODULE_DEPTH {
         *cut = true;
@@ -396,51 +400,122 @@ fn import_time(body: &[Stmt], depth: usize, cut: &mut bool) -> Vec<Stmt> {
             }
             Stmt::ClassDef(c) => {
                 let mut c = c.clone();
-                c.body = import_time(&c.body, depth + 1, cut).into_iter().collect();
+                c.body = import_time(&c.body, depth + 1, cut, main)
+                    .into_iter()
+                    .collect();
                 out.push(Stmt::ClassDef(c));
             }
             Stmt::If(x) => {
                 let mut x = x.clone();
-                x.body = import_time(&x.body, depth + 1, cut).into_iter().collect();
+                // `if __name__ == "__main__":` does not run when the worker imports the module.
+                x.body = if main && is_main_guard(&x.test) {
+                    Default::default()
+                } else {
+                    import_time(&x.body, depth + 1, cut, main)
+                        .into_iter()
+                        .collect()
+                };
                 for c in x.elif_else_clauses.iter_mut() {
-                    c.body = import_time(&c.body, depth + 1, cut).into_iter().collect();
+                    c.body = import_time(&c.body, depth + 1, cut, main)
+                        .into_iter()
+                        .collect();
                 }
                 out.push(Stmt::If(x));
             }
             Stmt::Try(x) => {
                 let mut x = x.clone();
-                x.body = import_time(&x.body, depth + 1, cut).into_iter().collect();
+                x.body = import_time(&x.body, depth + 1, cut, main)
+                    .into_iter()
+                    .collect();
                 for h in x.handlers.iter_mut() {
                     let ExceptHandler::ExceptHandler(h) = h;
-                    h.body = import_time(&h.body, depth + 1, cut).into_iter().collect();
+                    h.body = import_time(&h.body, depth + 1, cut, main)
+                        .into_iter()
+                        .collect();
                 }
-                x.orelse = import_time(&x.orelse, depth + 1, cut).into_iter().collect();
-                x.finalbody = import_time(&x.finalbody, depth + 1, cut)
+                x.orelse = import_time(&x.orelse, depth + 1, cut, main)
+                    .into_iter()
+                    .collect();
+                x.finalbody = import_time(&x.finalbody, depth + 1, cut, main)
                     .into_iter()
                     .collect();
                 out.push(Stmt::Try(x));
             }
             Stmt::With(x) => {
                 let mut x = x.clone();
-                x.body = import_time(&x.body, depth + 1, cut).into_iter().collect();
+                x.body = import_time(&x.body, depth + 1, cut, main)
+                    .into_iter()
+                    .collect();
                 out.push(Stmt::With(x));
             }
             Stmt::For(x) => {
                 let mut x = x.clone();
-                x.body = import_time(&x.body, depth + 1, cut).into_iter().collect();
-                x.orelse = import_time(&x.orelse, depth + 1, cut).into_iter().collect();
+                x.body = import_time(&x.body, depth + 1, cut, main)
+                    .into_iter()
+                    .collect();
+                x.orelse = import_time(&x.orelse, depth + 1, cut, main)
+                    .into_iter()
+                    .collect();
                 out.push(Stmt::For(x));
             }
             Stmt::While(x) => {
                 let mut x = x.clone();
-                x.body = import_time(&x.body, depth + 1, cut).into_iter().collect();
-                x.orelse = import_time(&x.orelse, depth + 1, cut).into_iter().collect();
+                x.body = import_time(&x.body, depth + 1, cut, main)
+                    .into_iter()
+                    .collect();
+                x.orelse = import_time(&x.orelse, depth + 1, cut, main)
+                    .into_iter()
+                    .collect();
                 out.push(Stmt::While(x));
             }
             other => out.push(other.clone()),
         }
     }
     out
+}
+
+/// Whether `__name__` keeps the module's name when the worker imports it: every `__name__` in
+/// the text (comments too) is compared with `==`/`!=`, is a call's last argument
+/// (`getLogger(__name__)`), an attribute (`f.__name__`) or quoted (a namespace written through
+/// by that key is [`rebinding`]'s). Anything else might bind it (`__name__ = "__main__"`, `for
+/// __name__ in …`, `(__name__ := …)`), and then a `__main__` block may run at import.
+fn main_guard_holds(src: &str) -> bool {
+    const NAME: &str = "__name__";
+    let mut from = 0;
+    while let Some(at) = src.get(from..).and_then(|t| t.find(NAME)) {
+        let start = from + at;
+        let end = start + NAME.len();
+        let before = src.get(..start).unwrap_or_default().trim_end();
+        let after = src.get(end..).unwrap_or_default().trim_start();
+        let compared = after.starts_with("==")
+            || after.starts_with("!=")
+            || before.ends_with("==")
+            || before.ends_with("!=");
+        let quoted = |c: char| c == '"' || c == '\'';
+        let other = before.ends_with('.')
+            || (before.ends_with(quoted) && after.starts_with(quoted))
+            || after.starts_with(')');
+        if !(compared || other) {
+            return false;
+        }
+        from = end;
+    }
+    true
+}
+
+/// `__name__ == "__main__"` (either way round).
+fn is_main_guard(test: &Expr) -> bool {
+    let Expr::Compare(c) = test else {
+        return false;
+    };
+    let (Some(ruff_python_ast::CmpOp::Eq), [right]) = (c.ops.first(), &*c.comparators) else {
+        return false;
+    };
+    let is = |a: &Expr, b: &Expr| {
+        matches!(a, Expr::Name(n) if n.id.as_str() == "__name__")
+            && matches!(b, Expr::StringLiteral(s) if s.value.to_str() == "__main__")
+    };
+    c.ops.len() == 1 && (is(&c.left, right) || is(right, &c.left))
 }
 
 /// Where the module rebinds names in a way no binding shows — `globals()[n] = …`,
@@ -655,6 +730,8 @@ struct Class<'a> {
     /// `self.x = C(…)` in a method: the class named for each attribute.
     fields: HashMap<&'a str, &'a str>,
     bases: Vec<&'a str>,
+    /// `class C(metaclass=M)`: `M`, named.
+    meta: Option<&'a str>,
 }
 
 struct Module<'a> {
@@ -672,6 +749,9 @@ struct Module<'a> {
     global_consts: HashMap<String, Option<Rc<str>>>,
     /// Module-level names bound to a function or module of an import (`rm = os.remove`).
     global_aliases: Aliases,
+    /// Module-level names bound to a container or value holding a module of an import that
+    /// changes things (`_mods = [os]`): what is called through them cannot be followed.
+    holders: HashMap<String, String>,
     /// Later definitions of a name `by_name` has the first of.
     again: HashMap<&'a str, Vec<u32>>,
     /// The DB-API module the module imports, if any (`sqlite3`).
@@ -768,6 +848,27 @@ const EFFECT_MODULES: [&str; 27] = [
     "importlib",
     "ctypes",
 ];
+
+/// `q` names a whole module that changes things (`os`, `os.path`, `shutil`), not a function.
+fn whole_module(q: &str) -> bool {
+    effect_module(q)
+        && (!q.contains('.')
+            || matches!(
+                q,
+                "os.path" | "urllib.request" | "http.client" | "asyncio.subprocess"
+            ))
+}
+
+/// A special method's name (`__eq__`): Python calls these itself.
+fn special(name: &str) -> bool {
+    name.len() > 4 && name.starts_with("__") && name.ends_with("__")
+}
+
+/// Constructor methods, followed where forge sees `C(…)` with its arguments.
+const CTOR: [&str; 3] = ["__init__", "__new__", "__post_init__"];
+
+/// A metaclass's methods that a class statement runs.
+const CREATION: [&str; 3] = ["__prepare__", "__new__", "__init__"];
 
 fn effect_module(q: &str) -> bool {
     let top = q.split('.').next().unwrap_or(q);
@@ -956,12 +1057,21 @@ fn collect_classes<'a>(
                             .collect()
                     })
                     .unwrap_or_default();
+                let meta = c.arguments.as_ref().and_then(|a| {
+                    a.keywords.iter().find_map(|k| match (&k.arg, &k.value) {
+                        (Some(arg), Expr::Name(n)) if arg.as_str() == "metaclass" => {
+                            Some(n.id.as_str())
+                        }
+                        _ => None,
+                    })
+                });
                 by_name.insert(c.name.as_str(), ci);
                 classes.push(Class {
                     methods,
                     attrs,
                     fields,
                     bases,
+                    meta,
                 });
                 Vec::new()
             }
@@ -1226,6 +1336,7 @@ type Globals = (
     HashMap<String, Kind>,
     HashMap<String, Option<Rc<str>>>,
     Aliases,
+    HashMap<String, String>,
 );
 
 /// Names bound to a function or module of an import (`rm = os.remove`, `o = os`,
@@ -1237,7 +1348,7 @@ type Aliases = HashMap<String, BTreeSet<String>>;
 fn globals(m: &Module<'_>, body: &[Stmt]) -> Globals {
     let mut sc = Scope::new(m);
     sc.scan_globals(body, 0);
-    (sc.kinds, sc.consts, sc.aliases)
+    (sc.kinds, sc.consts, sc.aliases, sc.holders)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1431,7 +1542,23 @@ fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSi
     // A method's `self` (or `cls`) is an instance of its class: `self.helper(p)` is followed.
     if let (Some((ci, true)), Some(first)) = (f.class, f.params.first()) {
         sc.kinds.insert((*first).to_string(), Kind::Object(ci));
+        // `cls(…)` in a class method (`__new__`, `__init_subclass__` and `__class_getitem__`
+        // are ones implicitly) makes an instance.
+        let method = f.def.name.as_str();
+        let classmethod = f
+            .def
+            .decorator_list
+            .iter()
+            .any(|d| matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "classmethod"))
+            || matches!(
+                method,
+                "__new__" | "__init_subclass__" | "__class_getitem__"
+            );
+        if classmethod {
+            sc.cls_param = Some((*first).to_string());
+        }
     }
+    sc.class = f.class.map(|(ci, _)| ci);
     // `def clean(p, rm=os.remove)`: unless a caller passes another, `rm` is `os.remove`.
     for pw in f.def.parameters.iter_non_variadic_params() {
         if let Some(v) = pw.default() {
@@ -2039,8 +2166,40 @@ struct Scope<'m, 'a> {
     /// a name or a container (`rm, x = os.remove, None`, `{"rm": os.remove}`, a lambda) runs
     /// nothing then; what the functions later do with it is theirs.
     import_time: bool,
+    /// The class whose method this is.
+    class: Option<u32>,
+    /// The first parameter of a class method (`cls`, or `__new__`'s): calling it makes an
+    /// instance of the class or of a subclass.
+    cls_param: Option<String>,
+    /// Classes already mentioned, and how (see [`Scope::mention`]).
+    mentioned: BTreeSet<(u32, Mention)>,
+    /// The constructor call whose result is called at once (`Killer()(p)`): it runs
+    /// `__call__` there, with those arguments.
+    called_at_once: Option<TextSize>,
+    /// The constructor call that is a `with` item bound to no name (`with Lock(p):`): its
+    /// `__enter__`/`__exit__` run there.
+    entered: Option<TextSize>,
+    /// While scanning the module's globals: names bound to a value holding a module.
+    holders: HashMap<String, String>,
     facts: BTreeSet<Fact>,
     sites: Vec<CallSite>,
+}
+
+/// How code names a class of the module, which decides the methods Python may then call
+/// without a call forge sees ([`Scope::implicit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Mention {
+    /// As a value (`f = C`, `submit(C, p)`): anything, its constructor too, may run later.
+    Value,
+    /// As a receiver or a type (`C.m(…)`, `C[x]`, `isinstance(x, C)`, `except C`): no instance
+    /// is made there.
+    Receiver,
+    /// Constructed (`C(…)`), the constructor followed with its arguments.
+    Built,
+    /// Constructed and called at once (`C()(p)`): `__call__` followed too.
+    BuiltCalled,
+    /// Constructed as a `with` item bound to no name: `__enter__`/`__exit__` followed too.
+    BuiltEntered,
 }
 
 impl<'m, 'a> Scope<'m, 'a> {
@@ -2058,6 +2217,12 @@ impl<'m, 'a> Scope<'m, 'a> {
             write_request: false,
             record: false,
             import_time: false,
+            class: None,
+            cls_param: None,
+            mentioned: BTreeSet::new(),
+            called_at_once: None,
+            entered: None,
+            holders: HashMap::new(),
             facts: BTreeSet::new(),
             sites: Vec::new(),
         }
@@ -2189,6 +2354,9 @@ impl<'m, 'a> Scope<'m, 'a> {
             // `rm = lambda p: os.remove(p)`, `rm = functools.partial(shutil.rmtree, x)`: a
             // call of `rm` does what they refer to, with arguments forge cannot map.
             bound = self.tainted(value);
+            if let Some(q) = self.held_module(value) {
+                self.holders.insert(name.to_string(), q);
+            }
         }
         for q in bound {
             self.aliases.entry(name.to_string()).or_default().insert(q);
@@ -2503,6 +2671,241 @@ impl<'m, 'a> Scope<'m, 'a> {
             self.method_site(c, m, args, line, true);
         }
         !owners.is_empty()
+    }
+
+    /// Class `ci` and its bases of the module, each once, in the order Python looks (roughly).
+    fn hierarchy(&self, ci: u32) -> Vec<u32> {
+        let mut queue = std::collections::VecDeque::from([ci]);
+        let mut out = Vec::new();
+        while let Some(c) = queue.pop_front() {
+            if out.contains(&c) {
+                continue;
+            }
+            let Some(class) = self.m.classes.get(c as usize) else {
+                continue;
+            };
+            out.push(c);
+            queue.extend(
+                class
+                    .bases
+                    .iter()
+                    .filter_map(|b| self.m.class_by_name.get(b).copied()),
+            );
+        }
+        out
+    }
+
+    /// The metaclass of class `ci` when it is a class of the module (its own or a base's).
+    fn meta_of(&self, ci: u32) -> Option<u32> {
+        self.in_hierarchy(ci, |c| c.meta)
+            .and_then(|m| self.m.class_by_name.get(m).copied())
+    }
+
+    /// Classes of the module deriving from `ci`, through any of their bases.
+    fn subclasses(&self, ci: u32) -> Vec<u32> {
+        (0..self.m.classes.len())
+            .map(idx)
+            .filter(|&c| c != ci && self.hierarchy(c).contains(&ci))
+            .collect()
+    }
+
+    /// The methods Python may call on class `ci` or its instances without a call forge sees
+    /// once code has named the class: every special method (`__eq__`, `__iter__`,
+    /// `__getitem__`, `__get__`, `__del__`, `__class_getitem__` …) of it and its bases but
+    /// those in `skip`, and every method of its metaclass but the ones a class statement runs
+    /// (`__getattr__` for `C.anything`, `__call__` for `C(…)`). `__init_subclass__` runs when
+    /// a subclass is defined ([`Scope::class_statement`]).
+    fn implicit(&self, ci: u32, skip: &[&str]) -> Vec<u32> {
+        let mut out = Vec::new();
+        for c in self.hierarchy(ci) {
+            let Some(class) = self.m.classes.get(c as usize) else {
+                continue;
+            };
+            for (name, &f) in &class.methods {
+                if special(name) && *name != "__init_subclass__" && !skip.contains(name) {
+                    out.push(f);
+                }
+            }
+        }
+        if let Some(meta) = self.meta_of(ci) {
+            for c in self.hierarchy(meta) {
+                let Some(class) = self.m.classes.get(c as usize) else {
+                    continue;
+                };
+                for (name, &f) in &class.methods {
+                    if !CREATION.contains(name) && *name != "__init_subclass__" {
+                        out.push(f);
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Code names class `ci` (`how`): the methods Python may then call implicitly count as
+    /// called here, with no argument forge can map (their targets are not known).
+    fn mention(&mut self, ci: u32, how: Mention, line: usize) {
+        if !self.record || !self.mentioned.insert((ci, how)) {
+            return;
+        }
+        let skip: &[&str] = match how {
+            Mention::Value => &[],
+            Mention::Receiver | Mention::Built => &CTOR,
+            Mention::BuiltCalled => &["__init__", "__new__", "__post_init__", "__call__"],
+            Mention::BuiltEntered => &[
+                "__init__",
+                "__new__",
+                "__post_init__",
+                "__enter__",
+                "__exit__",
+            ],
+        };
+        let none = Args { pos: &[], kw: &[] };
+        for f in self.implicit(ci, skip) {
+            self.site(f, none, line);
+        }
+    }
+
+    /// A class statement: the bases' `__init_subclass__` and the metaclass's `__prepare__`,
+    /// `__new__` and `__init__` run (at import, for a class of the module); other bases and
+    /// keywords are walked as expressions.
+    fn class_statement(&mut self, c: &ruff_python_ast::StmtClassDef, d: usize) {
+        let Some(args) = &c.arguments else {
+            return;
+        };
+        let line = self.line(c.start());
+        let none = Args { pos: &[], kw: &[] };
+        let mut metas = Vec::new();
+        for a in args.args.iter() {
+            let (named, subscripted) = match a {
+                Expr::Subscript(x) => (&*x.value, true),
+                other => (other, false),
+            };
+            let Some(b) = self.module_class(named) else {
+                self.expr(a, d);
+                continue;
+            };
+            if let Some(f) = self.method_of(b, "__init_subclass__") {
+                self.site(f, none, line);
+            }
+            metas.extend(self.meta_of(b));
+            if let (true, Expr::Subscript(x)) = (subscripted, a) {
+                self.mention(b, Mention::Receiver, line);
+                self.expr(&x.slice, d);
+            }
+        }
+        for k in args.keywords.iter() {
+            if k.arg.as_ref().is_some_and(|a| a.as_str() == "metaclass") {
+                if let Some(m) = self.module_class(&k.value) {
+                    metas.push(m);
+                    continue;
+                }
+            }
+            self.expr(&k.value, d);
+        }
+        for m in metas {
+            for name in CREATION {
+                if let Some(f) = self.method_of(m, name) {
+                    self.site(f, none, line);
+                }
+            }
+        }
+    }
+
+    /// `cls(…)` in a class method, `type(self)(…)`, `self.__class__(…)`: an instance of the
+    /// method's class, or of one of its subclasses.
+    fn constructs(&self, func: &Expr) -> Option<u32> {
+        let ci = self.class?;
+        let own = |e: &Expr| self.kind_of(e, 0) == Some(Kind::Object(ci));
+        match func {
+            Expr::Name(n) if self.cls_param.as_deref() == Some(n.id.as_str()) && own(func) => {
+                Some(ci)
+            }
+            Expr::Call(t) if self.builtin(&t.func, "type") => {
+                let args = Args::of(&t.arguments);
+                match (args.pos, args.kw) {
+                    ([x], []) if own(x) => Some(ci),
+                    _ => None,
+                }
+            }
+            Expr::Attribute(a) if a.attr.as_str() == "__class__" && own(&a.value) => Some(ci),
+            _ => None,
+        }
+    }
+
+    /// `super().m(…)` in a method: `m` of the class's bases of the module, special methods
+    /// (`super().__init__(p)`) included.
+    fn super_call(&mut self, func: &Expr, args: Args<'_>, line: usize) -> bool {
+        let (Some(ci), Expr::Attribute(a)) = (self.class, func) else {
+            return false;
+        };
+        let Expr::Call(sup) = &*a.value else {
+            return false;
+        };
+        if !self.builtin(&sup.func, "super") {
+            return false;
+        }
+        let bases: Vec<u32> = self
+            .m
+            .classes
+            .get(ci as usize)
+            .map(|c| {
+                c.bases
+                    .iter()
+                    .filter_map(|b| self.m.class_by_name.get(b).copied())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut known = false;
+        for b in bases {
+            known |= self.method_site(b, a.attr.as_str(), args, line, true);
+        }
+        known
+    }
+
+    /// A value holding a module that changes things (`[os]`, `{"x": shutil}`, `make(os)`), not
+    /// as a receiver (`os.sep`) or an alias (`o = os`): the module it holds.
+    fn held_module(&self, value: &Expr) -> Option<String> {
+        let mut stack = vec![(value, 0usize)];
+        let mut seen = 0usize;
+        while let Some((e, d)) = stack.pop() {
+            seen += 1;
+            if seen > 10_000 || d > MAX_DEPTH {
+                return None;
+            }
+            match e {
+                Expr::Name(_) => {
+                    if let Some(q) = self.refs_of(e).into_iter().find(|q| whole_module(q)) {
+                        return Some(q);
+                    }
+                }
+                // What can hold the module itself: a container, a choice between values.
+                Expr::List(_)
+                | Expr::Tuple(_)
+                | Expr::Set(_)
+                | Expr::Dict(_)
+                | Expr::If(_)
+                | Expr::BoolOp(_)
+                | Expr::Named(_)
+                | Expr::Starred(_) => {
+                    let mut kids = Vec::new();
+                    children(e, &mut kids);
+                    stack.extend(kids.into_iter().map(|k| (k, d + 1)));
+                }
+                // A call's result (`hasattr(os, "x")`, `wrap(os)`) is walked where it runs.
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// `C(…)`: `__new__` and `__init__` with the call's arguments, then `__post_init__`.
+    fn constructor(&mut self, ci: u32, args: Args<'_>, line: usize) {
+        self.method_site(ci, "__new__", args, line, true);
+        self.method_site(ci, "__init__", args, line, true);
+        self.method_site(ci, "__post_init__", Args { pos: &[], kw: &[] }, line, true);
     }
 
     /// A call of method `m` on an instance (`skip_self`: the instance is not among `args`) or
@@ -3616,15 +4019,11 @@ impl<'m, 'a> Scope<'m, 'a> {
                 for dec in c.decorator_list.iter() {
                     self.expr(&dec.expression, d);
                 }
-                if let Some(args) = &c.arguments {
-                    for a in args.args.iter() {
-                        self.expr(a, d);
-                    }
-                    for k in args.keywords.iter() {
-                        self.expr(&k.value, d);
-                    }
+                self.class_statement(c, d);
+                // At import the class is the module's own, not a local shadowing it.
+                if !self.import_time {
+                    self.bind_name(c.name.as_str(), &Flow::new());
                 }
-                self.bind_name(c.name.as_str(), &Flow::new());
                 self.stmts(&c.body, d);
             }
             Stmt::Return(r) => {
@@ -3634,7 +4033,10 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
             Stmt::Delete(x) => {
                 for t in &x.targets {
-                    self.expr(t, d);
+                    // `del bz2`: unbinding a name passes nothing on.
+                    if !matches!(t, Expr::Name(_)) {
+                        self.expr(t, d);
+                    }
                     if let Expr::Subscript(sub) = t {
                         if self.kind_of(&sub.value, 0) == Some(Kind::Environ) {
                             let params = self.flow_of(&sub.slice);
@@ -3718,6 +4120,9 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
             Stmt::With(w) => {
                 for item in &w.items {
+                    if item.optional_vars.is_none() {
+                        self.entered = Some(item.context_expr.start());
+                    }
                     self.expr(&item.context_expr, d);
                     // `with Lock(p):` runs `__enter__` and `__exit__`.
                     if let Some(Kind::Object(ci)) = self.kind_of(&item.context_expr, 0) {
@@ -3756,7 +4161,7 @@ impl<'m, 'a> Scope<'m, 'a> {
                 for h in &t.handlers {
                     let ExceptHandler::ExceptHandler(h) = h;
                     if let Some(ty) = h.type_.as_deref() {
-                        self.expr(ty, d);
+                        self.types(ty, d);
                     }
                     if let Some(n) = &h.name {
                         self.bind_name(n.as_str(), &Flow::new());
@@ -3889,6 +4294,17 @@ impl<'m, 'a> Scope<'m, 'a> {
             // `map(os.remove, paths)`, `{"rm": shutil.rmtree}`): called later with arguments
             // forge does not see.
             Expr::Name(_) | Expr::Attribute(_) if self.reference(e) => {}
+            Expr::Name(_) => self.name_value(e),
+            // `C.x`, `os.sep`: the name is a receiver, not a value passed on.
+            Expr::Attribute(a) if matches!(&*a.value, Expr::Name(_)) => {
+                if !self.reference(&a.value) {
+                    self.receiver(&a.value);
+                }
+            }
+            Expr::Subscript(x) if self.module_class(&x.value).is_some() => {
+                self.receiver(&x.value);
+                self.expr(&x.slice, d);
+            }
             Expr::Named(n) => {
                 self.expr(&n.value, d);
                 self.assign(&n.target, &n.value, d);
@@ -3948,12 +4364,47 @@ impl<'m, 'a> Scope<'m, 'a> {
             root = &a.value;
         }
         match root {
-            Expr::Name(_) => {}
-            Expr::Call(inner) => self.expr_call(inner, d + 1, true),
+            Expr::Name(_) => {
+                let line = self.line(c.start());
+                match self.module_class(root) {
+                    // `C(…)`: the constructor is followed with its arguments (`call`).
+                    Some(ci) if std::ptr::eq(root, &*c.func) => {
+                        let how = if self.called_at_once == Some(c.start()) {
+                            Mention::BuiltCalled
+                        } else if self.entered == Some(c.start()) {
+                            Mention::BuiltEntered
+                        } else {
+                            Mention::Built
+                        };
+                        self.mention(ci, how, line);
+                    }
+                    _ if !std::ptr::eq(root, &*c.func) => self.receiver(root),
+                    _ => {}
+                }
+            }
+            Expr::Call(inner) => {
+                if std::ptr::eq(&*c.func, root) {
+                    self.called_at_once = Some(inner.start());
+                }
+                self.expr_call(inner, d + 1, true);
+            }
             other => self.expr(other, d),
         }
-        for a in c.arguments.args.iter() {
-            self.expr(a, d);
+        let typed = self.builtin(&c.func, "isinstance") || self.builtin(&c.func, "issubclass");
+        // `getattr(os, "remove")`, `vars(os)`: the module is looked into, not passed on.
+        let looks_into = ["getattr", "hasattr", "vars", "dir"]
+            .iter()
+            .any(|n| self.builtin(&c.func, n));
+        for (i, a) in c.arguments.args.iter().enumerate() {
+            if typed && i == 1 {
+                self.types(a, d);
+            } else if looks_into && i == 0 && matches!(a, Expr::Name(_)) {
+                if !self.reference(a) {
+                    self.receiver(a);
+                }
+            } else {
+                self.expr(a, d);
+            }
         }
         for k in c.arguments.keywords.iter() {
             // `shutil.copytree(src, dst, copy_function=shutil.copy2)`: the function given copies
@@ -3979,6 +4430,69 @@ impl<'m, 'a> Scope<'m, 'a> {
             line,
             Flow::new(),
         );
+    }
+
+    /// A bare name used as a value (not called, not a receiver): a class of the module passed
+    /// on may be constructed or have its special methods called anywhere; a module that
+    /// changes things passed on (`[os]`, `helper(shutil)`) or a global holding one may have
+    /// anything called on it.
+    fn name_value(&mut self, e: &Expr) {
+        let Expr::Name(n) = e else {
+            return;
+        };
+        let line = self.line(e.start());
+        if let Some(ci) = self.module_class(e) {
+            self.mention(ci, Mention::Value, line);
+            return;
+        }
+        let name = n.id.as_str();
+        if let Some(q) = self.refs_of(e).into_iter().find(|q| whole_module(q)) {
+            self.fact(
+                E::Unseen,
+                format!("the module `{q}` passed on as a value"),
+                line,
+                Flow::new(),
+            );
+            return;
+        }
+        if !self.is_local(name) && !self.local_imports.contains_key(name) {
+            if let Some(q) = self.m.holders.get(name) {
+                let call = format!("`{name}`, which holds the module `{q}`");
+                self.fact(E::Unseen, call, line, Flow::new());
+            }
+        }
+    }
+
+    /// A name as a receiver or a type (`C.m`, `C[x]`, `isinstance(x, C)`, `holder.get(…)`).
+    fn receiver(&mut self, e: &Expr) {
+        let line = self.line(e.start());
+        if let Some(ci) = self.module_class(e) {
+            self.mention(ci, Mention::Receiver, line);
+            return;
+        }
+        if let Expr::Name(n) = e {
+            let name = n.id.as_str();
+            if !self.is_local(name) && !self.local_imports.contains_key(name) {
+                if let Some(q) = self.m.holders.get(name) {
+                    let call = format!("`{name}`, which holds the module `{q}`");
+                    self.fact(E::Unseen, call, line, Flow::new());
+                }
+            }
+        }
+    }
+
+    /// Types named by `isinstance`/`issubclass` or an `except` clause: receivers, no instance
+    /// made.
+    fn types(&mut self, e: &Expr, d: usize) {
+        match e {
+            Expr::Name(_) if self.module_class(e).is_some() => self.receiver(e),
+            Expr::Tuple(t) => {
+                for x in t.elts.iter() {
+                    self.types(x, d + 1);
+                }
+            }
+            other => self.expr(other, d),
+        }
     }
 
     /// `e` (a name or attribute chain used as a value) is a function of an import forge knows:
@@ -4086,11 +4600,33 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
             }
         }
-        // `Store(p)` runs `Store.__init__(self, p)` (and a dataclass's `__post_init__`).
+        // `Store(p)` runs `Store.__init__(self, p)` (and `__new__`, a dataclass's
+        // `__post_init__`).
         if let Some(ci) = self.module_class(&c.func) {
-            self.method_site(ci, "__init__", args, line, true);
-            self.method_site(ci, "__post_init__", Args { pos: &[], kw: &[] }, line, true);
+            self.constructor(ci, args, line);
             return;
+        }
+        // `cls(p)` in a class method: the class's or a subclass's constructor.
+        if let Some(ci) = self.constructs(&c.func) {
+            for k in std::iter::once(ci).chain(self.subclasses(ci)) {
+                self.constructor(k, args, line);
+            }
+            return;
+        }
+        if self.super_call(&c.func, args, line) {
+            return;
+        }
+        // `getattr(Path(p), "unlink")()`: the method named, on that object.
+        if let Expr::Call(g) = &*c.func {
+            if self.builtin(&g.func, "getattr") {
+                let ga = Args::of(&g.arguments);
+                if let (Some(obj), Some(attr)) = (ga.get(0, &[]), ga.get(1, &[])) {
+                    if let (true, Some(m)) = (self.refs_of(obj).is_empty(), self.literal(attr)) {
+                        self.method_call(obj, &m, args, line);
+                        return;
+                    }
+                }
+            }
         }
         // `k(p)` on an instance runs `__call__`.
         if let Some(Kind::Object(ci)) = self.kind_of(&c.func, 0) {
@@ -4174,6 +4710,13 @@ impl<'m, 'a> Scope<'m, 'a> {
             self.fact(E::Unseen, name, line, Flow::new());
             return true;
         }
+        // Unpickling runs whatever code the data names: a file an agent can write becomes code.
+        if let Some(q) = refs.iter().find(|q| self.unpickles(q, args)) {
+            let call = format!("{q} (loading a pickle runs code the data names)");
+            self.fact(E::Unseen, call, line, Flow::new());
+            // Still what it reads, from where.
+            return false;
+        }
         let import = if self.builtin(f, "__import__") {
             Some("__import__")
         } else if refs.iter().any(|q| q == "importlib.import_module") {
@@ -4230,6 +4773,51 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
         }
         false
+    }
+
+    /// `q(args)` loads data in a format that can name code to run: pickle and the libraries
+    /// built on it, `yaml.load` without a safe loader, `numpy.load(allow_pickle=True)`,
+    /// `torch.load(weights_only=False)`.
+    fn unpickles(&self, q: &str, args: Args<'_>) -> bool {
+        const PICKLE: [&str; 13] = [
+            "pickle.load",
+            "pickle.loads",
+            "pickle.Unpickler",
+            "_pickle.load",
+            "_pickle.loads",
+            "_pickle.Unpickler",
+            "dill.load",
+            "dill.loads",
+            "cloudpickle.load",
+            "cloudpickle.loads",
+            "joblib.load",
+            "pandas.read_pickle",
+            "jsonpickle.decode",
+        ];
+        let flag = |name: &str, want: bool| {
+            args.keyword(&[name]).is_some_and(|v| {
+                matches!(v, Expr::BooleanLiteral(b) if b.value == want)
+                    || !matches!(v, Expr::BooleanLiteral(_))
+            })
+        };
+        match q {
+            _ if PICKLE.contains(&q) => true,
+            "yaml.unsafe_load" | "yaml.unsafe_load_all" => true,
+            "yaml.load" | "yaml.load_all" => {
+                let safe = args.get(1, &["Loader"]).is_some_and(|l| {
+                    self.refs_of(l).iter().any(|r| {
+                        matches!(
+                            r.rsplit('.').next(),
+                            Some("SafeLoader" | "CSafeLoader" | "BaseLoader" | "CBaseLoader")
+                        )
+                    })
+                });
+                !safe
+            }
+            "numpy.load" => flag("allow_pickle", true),
+            "torch.load" => flag("weights_only", false),
+            _ => false,
+        }
     }
 
     /// `name(…)` where the module imports `*` from modules forge knows (`from os import *`,

@@ -580,9 +580,14 @@ fn read_functions(
                 Severity::Warning,
                 "import-effects",
                 format!(
-                    "{file}: the module changes something when it is imported — {} at line {}{} — \
+                    "{file}: the module changes something when it is imported — {}{} at line {}{} — \
                      so every function it exports is taken to do it too",
                     first.call.trim_end_matches(" (when the module is imported)"),
+                    first
+                        .via
+                        .as_deref()
+                        .map(|v| format!(" through `{v}`"))
+                        .unwrap_or_default(),
                     first.line,
                     if at_import.len() > 1 {
                         format!(", and {} more", at_import.len() - 1)
