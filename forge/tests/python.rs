@@ -1743,3 +1743,166 @@ fn a_main_block_counts_when_the_module_may_rebind_its_name() {
         cap(&ir, "read")
     );
 }
+
+/// The IR of a package directory written from `files` (path → text) under a directory `name`.
+fn ir_of_package(name: &str, files: &[(&str, &str)]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join(name);
+    for (rel, text) in files {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    report(
+        &driver::lower(&root, &Options::default()).unwrap(),
+        &Filter::default(),
+    )
+    .to_json()
+}
+
+/// A package's modules call each other: what a function of one does is followed into the
+/// others (relative, absolute and `*` imports, a module imported whole, a chain through a
+/// sub-package, a class's methods, two modules calling each other), and what importing one
+/// changes counts for the modules that import it. Each was read-only: calls into the package's
+/// other modules added nothing.
+#[test]
+fn calls_between_a_packages_modules_are_followed() {
+    let ir = ir_of_package(
+        "pk",
+        &[
+            ("__init__.py", ""),
+            (
+                "helpers.py",
+                "import os, shutil\ndef zap(p):\n    os.remove(p)\ndef _inner(p):\n    shutil.rmtree(p)\ndef deep(p):\n    _inner(p)\nclass Store:\n    def __init__(self, root):\n        self.root = root\n    def wipe(self, p):\n        os.remove(p)\ndef ping(p):\n    return pong(p)\nfrom .other import pong\n",
+            ),
+            (
+                "other.py",
+                "import os\ndef pong(p):\n    if p:\n        os.remove(p)\n    from .helpers import ping\n    return ping(p)\n",
+            ),
+            ("sub/__init__.py", ""),
+            ("sub/chain.py", "from .. import helpers\ndef far(p):\n    helpers.deep(p)\n"),
+            ("side.py", "import subprocess\nsubprocess.run([\"touch\", \"/tmp/x\"])\n"),
+            (
+                "tools.py",
+                r#"from .helpers import zap, Store
+from . import helpers
+from pk.helpers import deep
+from .helpers import *
+from .sub.chain import far
+
+def t_rel(path: str) -> None:
+    zap(path)
+
+def t_mod(path: str) -> None:
+    helpers.zap(path)
+
+def t_abs(path: str) -> None:
+    deep(path)
+
+def t_star(path: str) -> None:
+    _inner(path)
+
+def t_chain(path: str) -> None:
+    far(path)
+
+def t_class(path: str) -> None:
+    Store("/r").wipe(path)
+
+def t_cycle(path: str) -> None:
+    helpers.ping(path)
+
+def t_read(path: str) -> int:
+    return len(path)
+"#,
+            ),
+            ("uses_side.py", "from . import side\ndef r(path: str) -> str:\n    return path\n"),
+        ],
+    );
+    for name in [
+        "t_rel", "t_mod", "t_abs", "t_star", "t_chain", "t_class", "t_cycle",
+    ] {
+        let c = cap(&ir, name);
+        assert!(c["effects"].to_string().contains("delete"), "{name}: {c}");
+        assert_eq!(undo_kind(c), "file_snapshot", "{name}: {c}");
+        assert_eq!(paths(c), ["$args.path"], "{name}: {c}");
+        assert!(
+            c["undo"]["evidence"].to_string().contains("through `pk."),
+            "{name}: {c}"
+        );
+    }
+    assert_eq!(undo_kind(cap(&ir, "t_read")), "none");
+    // Importing `side` runs a program: so does importing `uses_side`.
+    let r = cap(&ir, "r");
+    assert!(r["effects"].to_string().contains("execute"), "{r}");
+    assert!(
+        diagnostics(&ir)
+            .iter()
+            .any(|d| d.starts_with("import-effects") && d.contains("importing `pk.side`")),
+        "{:?}",
+        diagnostics(&ir)
+    );
+}
+
+/// A chain of 80 modules, each calling the one before: read those named first, the delete at
+/// its end is found at its top, with a snapshot of the path.
+#[test]
+fn a_long_chain_of_a_packages_modules_is_followed_to_its_end() {
+    let mut files: Vec<(String, String)> = vec![
+        ("__init__.py".into(), String::new()),
+        (
+            "m0.py".into(),
+            "import os\ndef f(p):\n    os.remove(p)\n".into(),
+        ),
+    ];
+    for i in 1..80 {
+        files.push((
+            format!("m{i}.py"),
+            format!(
+                "from .m{} import f as g\ndef f(p: str) -> None:\n    g(p)\n",
+                i - 1
+            ),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let ir = ir_of_package("chain", &refs);
+    let top = cap(&ir, "chain_m79_f");
+    assert!(top["effects"].to_string().contains("delete"), "{top}");
+    assert_eq!(undo_kind(top), "file_snapshot", "{top}");
+}
+
+/// A module read alone that imports a module lying beside it: the crate carries the one file,
+/// so forge says the other will not be there (and follows no call into it).
+#[test]
+fn a_module_read_alone_names_the_modules_beside_it_it_cannot_carry() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("helpers.py"),
+        "import os\ndef zap(p):\n    os.remove(p)\n",
+    )
+    .unwrap();
+    let file = dir.path().join("tools.py");
+    std::fs::write(
+        &file,
+        "import helpers\nimport json\nfrom .x import y\ndef f(path: str) -> None:\n    helpers.zap(path)\n",
+    )
+    .unwrap();
+    let ir = report(
+        &driver::lower(&file, &Options::default()).unwrap(),
+        &Filter::default(),
+    )
+    .to_json();
+    let d = diagnostics(&ir);
+    assert!(
+        d.iter().any(|x| x.starts_with("uncarried-import") && x.contains("`helpers.py` lies beside it")),
+        "{d:?}"
+    );
+    assert!(
+        d.iter()
+            .any(|x| x.starts_with("uncarried-import") && x.contains("relatively")),
+        "{d:?}"
+    );
+    assert!(!d.iter().any(|x| x.contains("`json`")), "{d:?}");
+}

@@ -27,6 +27,7 @@
 //! | a method of a module class: `C(...).m(...)`, `x.m(...)` with `x = C(...)` (local or global), `self.m(...)`, `C.m(...)`, `super().m(...)`, `getattr(x, "m")(...)`; `C(...)` itself (and `cls(...)` in a class method, `type(self)(...)`) runs `__new__`, `__init__`, `__post_init__` | as a module function (`via` `C.m`) | arguments from the method's second parameter on an instance |
 //! | a module class named (`C(...)`, `C.m`, `C[x]`, `f = C`): its special methods and its metaclass's methods, which Python may call unseen (not those followed at that place: the constructor on `C(...)`, `__call__` on `C(...)(...)`, `__enter__`/`__exit__` on `with C(...):`; `C` as a value brings the constructor too) | as a module function, `via` the method | none |
 //! | a class statement: the bases' `__init_subclass__`, the metaclass's `__prepare__`/`__new__`/`__init__` | as a module function | none |
+//! | a function of another module of the package ([`Package`]: `from .helpers import zap`, `helpers.zap(p)`, `pkg.helpers.zap`, a `*` import); a class of one (its `__new__`/`__init__` with the arguments, its special methods); something else of one (a method of that name of any class of the package, as on an object forge cannot type) | as a module function, `via` it | as a module function |
 //! | any call above reached through `from m import *`, an alias (`rm = os.remove`, `o = os`), `getattr(m, "literal")`, `__import__("m")`, `importlib.import_module("m")` | as the call it stands for | as the call |
 //! | a function of an import used as a value, not called (`map(os.remove, ps)`, `target=shutil.rmtree`) | as the call, with no arguments | none (irreversible) |
 //! | `exec`/`eval`/`runpy`, `getattr` by a computed name on a module of [`EFFECT_MODULES`] or a namespace, an import by a computed name, `globals()[name](…)`; a module of [`EFFECT_MODULES`] held in a container or passed on (`[os]`, `helper(os)`) or a global holding one named; loading a pickle ([`Scope::unpickles`]); nesting past [`MAX_DEPTH`]; more than [`MAX_FACTS`] facts or a propagation cut short | Unseen | none |
@@ -228,12 +229,15 @@ impl Flow {
 
 /// The facts of every module-level function of `body`, by function name: its own calls with a
 /// known effect and those reached through the module's other functions (to a fixpoint).
-pub(crate) fn analyse(
-    body: &[Stmt],
+pub(crate) fn analyse<'a>(
+    body: &'a [Stmt],
     src: &str,
     index: &LineIndex,
     imports: &Imports,
+    package: &'a Package<'a>,
+    module_name: &str,
 ) -> HashMap<String, Vec<PyFact>> {
+    let here = package.here_of(module_name);
     let mut funcs = Vec::new();
     let mut by_name = HashMap::new();
     let mut again = HashMap::new();
@@ -263,6 +267,32 @@ pub(crate) fn analyse(
         body: import_body.into_iter().collect(),
     };
     funcs.push(Func::new(&at_import));
+    // The functions of the package's other modules this one may call, with what they do so far.
+    let mut external: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    let mut external_facts: HashMap<u32, Vec<PyFact>> = HashMap::new();
+    let mut methods: HashMap<String, Vec<(u32, usize)>> = HashMap::new();
+    for m in package.wanted(&here, module_name, src) {
+        for (name, def, facts) in package.funcs.get(m).into_iter().flatten() {
+            let i = idx(funcs.len());
+            let mut f = Func::new(def);
+            f.name = name.clone();
+            funcs.push(f);
+            external.entry(name.clone()).or_default().push(i);
+            external_facts.insert(i, facts.clone());
+            // A method: found by name on an object forge cannot type.
+            if let Some((owner, method)) = name.rsplit_once('.') {
+                if package.classes.contains(owner) {
+                    let is_static = def.decorator_list.iter().any(|d| {
+                        matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "staticmethod")
+                    });
+                    methods
+                        .entry(method.to_string())
+                        .or_default()
+                        .push((i, usize::from(!is_static)));
+                }
+            }
+        }
+    }
     let mut classes = Vec::new();
     let mut class_by_name = HashMap::new();
     collect_classes(body, 0, &mut funcs, &mut classes, &mut class_by_name);
@@ -285,6 +315,10 @@ pub(crate) fn analyse(
         holders: HashMap::new(),
         again,
         db: module_db(body, 0),
+        external,
+        methods,
+        package,
+        here,
     };
     let (global_kinds, global_consts, global_aliases, holders) = globals(&module, body);
     module.global_kinds = global_kinds;
@@ -294,9 +328,29 @@ pub(crate) fn analyse(
 
     let mut facts: Vec<BTreeSet<Fact>> = Vec::with_capacity(module.funcs.len());
     let mut sites: Vec<Vec<CallSite>> = Vec::with_capacity(module.funcs.len());
-    for f in &module.funcs {
+    for (i, f) in module.funcs.iter().enumerate() {
+        // A function of another module of the package: what it does, as analysed there.
+        if let Some(known) = external_facts.get(&idx(i)) {
+            let own = known.iter().map(|x| external_fact(f, x)).collect();
+            facts.push(own);
+            sites.push(Vec::new());
+            continue;
+        }
         let (mut own, calls) = analyse_function(&module, f);
         if f.name == AT_IMPORT {
+            // What importing the package's other modules changes happens when this one is.
+            for (m, list) in &package.imported {
+                if m != module_name && package.imports_module(&module.here, imports, m) {
+                    for x in list {
+                        let mut x = external_fact(f, x);
+                        if !x.call.contains(" (importing `") {
+                            x.call = format!("{} (importing `{m}`)", x.call);
+                        }
+                        x.line = 1;
+                        own.insert(x);
+                    }
+                }
+            }
             let mut unseen = |line: usize, call: String| {
                 own.insert(Fact {
                     line,
@@ -315,7 +369,10 @@ pub(crate) fn analyse(
                 );
             }
             if let Some((at, how)) = rebinding(body, 0) {
-                unseen(index.line_index(at).get(), how);
+                unseen(
+                    index.line_index(at).get(),
+                    format!("the module rebinds its names at run time ({how})"),
+                );
             }
         }
         if !whole {
@@ -336,7 +393,10 @@ pub(crate) fn analyse(
     propagate(&module, &mut facts, &sites);
 
     let mut out = HashMap::with_capacity(module.funcs.len());
-    for (f, own) in module.funcs.iter().zip(facts) {
+    for (i, (f, own)) in module.funcs.iter().zip(facts).enumerate() {
+        if external_facts.contains_key(&idx(i)) {
+            continue;
+        }
         let mut list: Vec<PyFact> = own
             .into_iter()
             .map(|x| {
@@ -570,10 +630,7 @@ fn rebinding<'s>(
     let mut found: Option<(TextSize, String)> = None;
     let mut note = |at: TextSize, how: String| {
         if found.is_none() {
-            found = Some((
-                at,
-                format!("the module rebinds its names at run time ({how})"),
-            ));
+            found = Some((at, how));
         }
     };
     for stmt in body {
@@ -756,6 +813,158 @@ struct Module<'a> {
     again: HashMap<&'a str, Vec<u32>>,
     /// The DB-API module the module imports, if any (`sqlite3`).
     db: Option<&'static str>,
+    /// Functions of the package's other modules, by absolute name (`pkg.helpers.zap`,
+    /// `pkg.helpers.Store.wipe`), as indices into `funcs`.
+    external: BTreeMap<String, Vec<u32>>,
+    /// Methods of the package's other modules' classes by name, with how many of their
+    /// parameters an instance call skips (`self`).
+    methods: HashMap<String, Vec<(u32, usize)>>,
+    package: &'a Package<'a>,
+    /// The module's package, which its relative names start from (see [`Package::here_of`]).
+    here: String,
+}
+
+/// What a module of a package sees of the others ([`analyse`]'s `package`): empty for a
+/// module read alone.
+#[derive(Default)]
+pub(crate) struct Package<'a> {
+    /// Every module of the package (`pkg`, `pkg.helpers`); empty for a module read alone.
+    pub(crate) modules: BTreeSet<String>,
+    /// Those that are packages (`__init__.py`: `pkg`, `pkg.sub`).
+    pub(crate) packages: BTreeSet<String>,
+    /// Module-level classes of the package's modules by absolute name (`pkg.helpers.Store`).
+    pub(crate) classes: BTreeSet<String>,
+    /// By module: its module-level functions and its classes' methods, by absolute name, with
+    /// their facts as analysed so far.
+    #[allow(clippy::type_complexity)]
+    pub(crate) funcs: BTreeMap<String, Vec<(String, &'a StmtFunctionDef, Vec<PyFact>)>>,
+    /// What importing each module changes (its import-time facts that change something).
+    pub(crate) imported: BTreeMap<String, Vec<PyFact>>,
+    /// Why calls across modules are followed only in part (the package's modules call each
+    /// other deeper than forge follows): each such call is then also Unseen.
+    pub(crate) incomplete: Option<String>,
+}
+
+impl Package<'_> {
+    /// The package module `own` is in, which its relative names start from: `pkg.sub` for
+    /// `pkg.sub.tools` and for `pkg.sub` itself (`pkg/sub/__init__.py`); empty when read alone.
+    pub(crate) fn here_of(&self, own: &str) -> String {
+        if self.modules.is_empty() {
+            return String::new();
+        }
+        if self.packages.contains(own) {
+            return own.to_string();
+        }
+        own.rsplit_once('.')
+            .map(|(p, _)| p.to_string())
+            .unwrap_or_default()
+    }
+
+    /// `q` as an absolute name: relative names (`.helpers.zap`, `..util.f`) resolved against
+    /// the importing module's package, `here`.
+    pub(crate) fn absolute(here: &str, q: &str) -> Option<String> {
+        let level = q.len() - q.trim_start_matches('.').len();
+        if level == 0 {
+            return Some(q.to_string());
+        }
+        if here.is_empty() {
+            return None;
+        }
+        let parts: Vec<&str> = here.split('.').collect();
+        let keep = parts.len().checked_sub(level - 1)?;
+        if keep == 0 {
+            return None;
+        }
+        let mut out = parts.get(..keep)?.join(".");
+        let rest = q.get(level..).unwrap_or_default();
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        Some(out)
+    }
+
+    /// The module of the package an absolute name lies in (the longest that is a prefix).
+    fn module_of(&self, abs: &str) -> Option<&str> {
+        longest_prefix(&self.modules, abs)
+    }
+
+    /// The class of the package an absolute name is or lies in (`pkg.helpers.Store.wipe`).
+    fn class_of(&self, abs: &str) -> Option<&str> {
+        longest_prefix(&self.classes, abs)
+    }
+
+    /// The other modules the module `own` may call into: those whose last name part is an
+    /// identifier of its text, and its own packages (`from . import zap`). Leaving out the
+    /// others only saves work.
+    pub(crate) fn wanted<'s>(&'s self, here: &str, own: &str, src: &str) -> Vec<&'s String> {
+        if self.modules.is_empty() {
+            return Vec::new();
+        }
+        let words = identifiers(src);
+        self.modules
+            .iter()
+            .filter(|m| m.as_str() != own)
+            .filter(|m| {
+                let last = m.rsplit('.').next().unwrap_or(m);
+                words.contains(last) || here == m.as_str() || here.starts_with(&format!("{m}."))
+            })
+            .collect()
+    }
+
+    /// Whether the module's own import statements (module level) import `m`: a name bound to
+    /// it or to something in it, or a package that holds it (importing `pkg.sub.tools`
+    /// imports `pkg` and `pkg.sub` first).
+    fn imports_module(&self, here: &str, imports: &Imports, m: &str) -> bool {
+        if here == m || here.starts_with(&format!("{m}.")) {
+            return true;
+        }
+        imports
+            .targets()
+            .filter_map(|q| Package::absolute(here, q))
+            .any(|q| q == m || q.starts_with(&format!("{m}.")))
+    }
+}
+
+/// The longest of `set` that is `abs` or a dotted prefix of it.
+fn longest_prefix<'s>(set: &'s BTreeSet<String>, abs: &str) -> Option<&'s str> {
+    let mut end = abs.len();
+    loop {
+        let head = abs.get(..end)?;
+        if let Some(found) = set.get(head) {
+            return Some(found.as_str());
+        }
+        end = head.rfind('.')?;
+    }
+}
+
+/// The identifiers a text holds (comments and strings too): what a module may name.
+pub(crate) fn identifiers(src: &str) -> std::collections::HashSet<&str> {
+    src.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// A fact of another module's function as one of `f`'s, its parameters by index.
+fn external_fact(f: &Func<'_>, x: &PyFact) -> Fact {
+    let ids = |names: &[String]| -> Vec<u32> {
+        let mut out: Vec<u32> = names
+            .iter()
+            .filter_map(|n| f.params.iter().position(|p| p == n).map(idx))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    };
+    Fact {
+        line: x.line,
+        effect: x.effect,
+        call: x.call.clone(),
+        params: ids(&x.params),
+        escapes: ids(&x.escapes),
+        segs: ids(&x.segments),
+        via: None,
+    }
 }
 
 /// An expression that may hold a path no parameter names, when no parameter flows into it:
@@ -2670,7 +2879,12 @@ impl<'m, 'a> Scope<'m, 'a> {
         for &c in &owners {
             self.method_site(c, m, args, line, true);
         }
-        !owners.is_empty()
+        // And the methods of that name of the package's other modules' classes.
+        let others = self.m.methods.get(m).cloned().unwrap_or_default();
+        for &(c, skip) in &others {
+            self.site_from(c, args, line, skip);
+        }
+        !owners.is_empty() || !others.is_empty()
     }
 
     /// Class `ci` and its bases of the module, each once, in the order Python looks (roughly).
@@ -2784,6 +2998,23 @@ impl<'m, 'a> Scope<'m, 'a> {
                 other => (other, false),
             };
             let Some(b) = self.module_class(named) else {
+                // A class of another module of the package: its `__init_subclass__`.
+                if let Some(class) = self.package_class(named) {
+                    let key = format!("{class}.__init_subclass__");
+                    for f in self.m.external.get(&key).cloned().unwrap_or_default() {
+                        self.site(f, none, line);
+                    }
+                    continue;
+                }
+                // A class of an import (`subprocess.Popen`) is subclassed, not called.
+                if matches!(named, Expr::Name(_) | Expr::Attribute(_))
+                    && !self.refs_of(named).is_empty()
+                {
+                    if let Expr::Subscript(x) = a {
+                        self.expr(&x.slice, d);
+                    }
+                    continue;
+                }
                 self.expr(a, d);
                 continue;
             };
@@ -4832,7 +5063,105 @@ impl<'m, 'a> Scope<'m, 'a> {
             .stars()
             .map(|m| format!("{m}.{name}"))
             .collect();
-        candidates.iter().any(|q| self.module_call(q, args, line))
+        // A name of the package's module imported with `*`: that function (a builtin is not
+        // one of its names).
+        if candidates
+            .iter()
+            .any(|q| self.package_call(q, args, line, false))
+        {
+            return true;
+        }
+        let outside: Vec<&String> = candidates.iter().filter(|q| !self.in_package(q)).collect();
+        outside.into_iter().any(|q| self.module_call(q, args, line))
+    }
+
+    /// `e` names a class of another module of the package: its absolute name.
+    fn package_class(&self, e: &Expr) -> Option<String> {
+        let pkg = self.m.package;
+        if pkg.modules.is_empty() {
+            return None;
+        }
+        self.refs_of(e)
+            .into_iter()
+            .filter_map(|q| Package::absolute(&self.m.here, &q))
+            .find(|a| pkg.classes.contains(a))
+    }
+
+    /// `q` names something in one of the package's modules.
+    fn in_package(&self, q: &str) -> bool {
+        let pkg = self.m.package;
+        !pkg.modules.is_empty()
+            && Package::absolute(&self.m.here, q).is_some_and(|a| pkg.module_of(&a).is_some())
+    }
+
+    /// `q` (`.helpers.zap`, `pkg.helpers.Store`) names something in another module of the
+    /// package: a function is followed with the call's arguments; a class brings all its
+    /// methods, with arguments forge does not map; anything else there (an object, a name
+    /// forge did not find) is code forge cannot read, unless `strict` is off (a `*` import:
+    /// the name may be a builtin's).
+    fn package_call(&mut self, q: &str, args: Args<'_>, line: usize, strict: bool) -> bool {
+        let pkg = self.m.package;
+        if pkg.modules.is_empty() {
+            return false;
+        }
+        let Some(abs) = Package::absolute(&self.m.here, q) else {
+            return false;
+        };
+        let Some(module) = pkg.module_of(&abs).map(str::to_string) else {
+            return false;
+        };
+        if let Some(why) = &pkg.incomplete {
+            self.fact(E::Unseen, format!("{abs} ({why})"), line, Flow::new());
+        }
+        if let Some(callees) = self.m.external.get(&abs).cloned() {
+            for c in callees {
+                self.site(c, args, line);
+            }
+            return true;
+        }
+        // A class (`pkg.helpers.Store(p)`, or passed on) is constructed: `__new__` and
+        // `__init__` with the arguments; its special methods may run unseen, as for a class of
+        // the module ([`Scope::implicit`]); other methods are found by name where called
+        // ([`Scope::untyped_method`]). Something else of it (`Store.attr`): its special methods.
+        let owner = pkg.class_of(&abs).map(str::to_string);
+        if let Some(class) = owner {
+            let none = Args { pos: &[], kw: &[] };
+            let methods: Vec<(String, Vec<u32>)> = self
+                .m
+                .external
+                .range(format!("{class}.")..)
+                .take_while(|(k, _)| k.starts_with(&format!("{class}.")))
+                .map(|(k, v)| {
+                    let name = k.get(class.len() + 1..).unwrap_or_default();
+                    (name.to_string(), v.clone())
+                })
+                .collect();
+            for (name, callees) in methods {
+                let constructed = abs == class;
+                for c in callees {
+                    match name.as_str() {
+                        "__new__" | "__init__" if constructed => self.site_from(c, args, line, 1),
+                        "__new__" | "__init__" | "__init_subclass__" => {}
+                        _ if special(&name) => self.site(c, none, line),
+                        _ => {}
+                    }
+                }
+            }
+            return true;
+        }
+        if abs == module || !strict {
+            return false;
+        }
+        // Anything else there (`pkg.helpers.CLIENT.send(p)`, `pkg.charset.ALIASES.get(k)`):
+        // an object forge cannot type, so a method of that name of any of the package's
+        // classes, unless the name is a builtin type's ([`Scope::untyped_method`]).
+        let m = abs.rsplit('.').next().unwrap_or_default().to_string();
+        if BUILTIN_METHODS.contains(&m.as_str()) || special(&m) {
+            return true;
+        }
+        let none = Args { pos: &[], kw: &[] };
+        self.untyped_method(&m, none, line);
+        true
     }
 
     /// What an argument of a call of a module function carries into it: a value that may also
@@ -4957,6 +5286,9 @@ impl<'m, 'a> Scope<'m, 'a> {
 
     /// Calls of module functions by qualified name; `true` when `q` was recognised.
     fn module_call(&mut self, q: &str, args: Args<'_>, line: usize) -> bool {
+        if self.package_call(q, args, line, true) {
+            return true;
+        }
         let canonical = canonical_name(q);
         let q = canonical.as_str();
         match q {
@@ -5558,7 +5890,14 @@ mod tests {
         let parsed = ruff_python_parser::parse_module(src).unwrap();
         let index = LineIndex::from_source_text(src);
         let imports = Imports::collect(parsed.suite());
-        analyse(parsed.suite(), src, &index, &imports)
+        analyse(
+            parsed.suite(),
+            src,
+            &index,
+            &imports,
+            &Package::default(),
+            "m",
+        )
     }
 
     fn src(lines: &[&str]) -> String {

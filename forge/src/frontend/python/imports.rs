@@ -93,6 +93,15 @@ impl Imports {
         self.stars.iter().rev().map(String::as_str)
     }
 
+    /// Everything the module-level imports name: what each name is bound to, and the modules
+    /// imported with `*`.
+    pub(crate) fn targets(&self) -> impl Iterator<Item = &str> {
+        self.names
+            .values()
+            .map(String::as_str)
+            .chain(self.stars.iter().map(String::as_str))
+    }
+
     /// What a local name stands for, when it was imported.
     pub(crate) fn get(&self, local: &str) -> Option<&str> {
         self.names.get(local).map(String::as_str)

@@ -29,7 +29,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use aifirst_capability::Annotations;
-use ruff_python_ast::{Expr, Stmt, StmtFunctionDef};
+use ruff_python_ast::{Expr, ModModule, Stmt, StmtFunctionDef};
+use ruff_python_parser::Parsed;
 use ruff_source_file::LineIndex;
 use ruff_text_size::Ranged;
 use serde_json::{json, Map, Value};
@@ -137,6 +138,7 @@ pub fn lower(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagnostic>> {
         diags.push(d);
     }
     let mut found: Vec<Found> = Vec::new();
+    let mut inputs: Vec<Input> = Vec::new();
     for m in &modules {
         let text = match read_module(&m.path) {
             Ok(t) => t,
@@ -154,21 +156,33 @@ pub fn lower(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagnostic>> {
                 continue;
             }
         };
-        let name = m.name.clone();
-        let shown = m.shown.clone();
-        let read = std::thread::Builder::new()
-            .name("forge-python".into())
-            .stack_size(STACK_BYTES)
-            .spawn(move || read_functions(&text, &name, &shown))
-            .map_err(|e| fatal("thread", e.to_string(), "forge could not start a thread"))?
-            .join();
-        let Ok(result) = read else {
-            return Err(fatal(
-                "internal",
-                format!("{}: reading the module failed", m.shown),
-                "please report this module as a bug",
-            ));
-        };
+        inputs.push(Input {
+            name: m.name.clone(),
+            shown: m.shown.clone(),
+            text,
+            package: !single,
+        });
+    }
+    // A module read alone is all the crate carries: a module beside it that it imports is not.
+    let beside = if single {
+        path.parent().map(Path::to_path_buf)
+    } else {
+        None
+    };
+    let read = std::thread::Builder::new()
+        .name("forge-python".into())
+        .stack_size(STACK_BYTES)
+        .spawn(move || read_modules(&inputs, beside.as_deref()))
+        .map_err(|e| fatal("thread", e.to_string(), "forge could not start a thread"))?
+        .join();
+    let Ok(results) = read else {
+        return Err(fatal(
+            "internal",
+            format!("{display}: reading the modules failed"),
+            "please report this module as a bug",
+        ));
+    };
+    for result in results {
         match result {
             Ok((mut fns, mut d)) => {
                 found.append(&mut fns);
@@ -504,29 +518,329 @@ struct Found {
     declared: Declared,
 }
 
-/// The functions of one module; `Err` is the syntax error that stopped it.
+/// One module's functions and diagnostics, or the syntax error that stopped it.
+type ModuleRead = Result<(Vec<Found>, Vec<Diagnostic>), Box<Diagnostic>>;
+
+/// A module to read: its dotted name, the path shown, its text, and whether it is one of a
+/// package's.
+struct Input {
+    name: String,
+    shown: String,
+    text: String,
+    package: bool,
+}
+
+/// How many times in all, per module, forge may read a package's modules again while
+/// following calls across them; past it the calls across modules are also Unseen.
+const PACKAGE_PASSES: usize = 8;
+
+/// The functions of each module; `Err` is the syntax error that stopped one. The modules of
+/// a package call each other (`from .helpers import zap`): what each function does is followed
+/// across them ([`effects::Package`]). Modules are read those they name first; one whose
+/// findings change makes those naming it be read again, until nothing changes (or the budget,
+/// [`PACKAGE_PASSES`] reads per module, runs out: then every call across modules also counts
+/// as code forge cannot read).
+fn read_modules(inputs: &[Input], beside: Option<&Path>) -> Vec<ModuleRead> {
+    let parsed: Vec<Result<Parsed<ModModule>, Box<Diagnostic>>> =
+        inputs.iter().map(|i| parse(&i.text, &i.shown)).collect();
+    let package = follow(inputs, &parsed, PACKAGE_PASSES);
+    inputs
+        .iter()
+        .zip(&parsed)
+        .map(|(input, p)| match p {
+            Ok(p) => {
+                let (found, mut diags) =
+                    read_functions(p, &input.text, &input.name, &input.shown, &package)?;
+                if let Some(dir) = beside {
+                    diags.extend(uncarried_neighbours(p, &input.shown, dir));
+                }
+                Ok((found, diags))
+            }
+            Err(e) => Err(e.clone()),
+        })
+        .collect()
+}
+
+/// What a package's modules see of each other once calls across them are followed, reading
+/// each module at most `passes` times (see [`read_modules`]); empty for a module read alone.
+fn follow<'a>(
+    inputs: &[Input],
+    parsed: &'a [Result<Parsed<ModModule>, Box<Diagnostic>>],
+    passes: usize,
+) -> effects::Package<'a> {
+    let mut package = effects::Package::default();
+    if inputs.iter().any(|i| i.package) {
+        package.modules = inputs.iter().map(|i| i.name.clone()).collect();
+        package.packages = inputs
+            .iter()
+            .filter(|i| i.shown == "__init__.py" || i.shown.ends_with("/__init__.py"))
+            .map(|i| i.name.clone())
+            .collect();
+        let index: HashMap<&str, usize> = inputs
+            .iter()
+            .enumerate()
+            .map(|(k, i)| (i.name.as_str(), k))
+            .collect();
+        // Who names whom (as `Package::wanted` decides): only those can change what one finds.
+        let deps: Vec<Vec<usize>> = inputs
+            .iter()
+            .map(|i| {
+                let here = package.here_of(&i.name);
+                package
+                    .wanted(&here, &i.name, &i.text)
+                    .into_iter()
+                    .filter_map(|m| index.get(m.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); inputs.len()];
+        for (i, d) in deps.iter().enumerate() {
+            for &j in d {
+                if let Some(list) = dependents.get_mut(j) {
+                    list.push(i);
+                }
+            }
+        }
+        let order = named_first(&deps);
+        for (input, p) in inputs.iter().zip(parsed) {
+            if let Ok(p) = p {
+                package_entries(&mut package, input, p, &HashMap::new());
+            }
+        }
+        let mut facts: Vec<HashMap<String, Vec<crate::ir::PyFact>>> =
+            vec![HashMap::new(); inputs.len()];
+        let mut dirty: Vec<bool> = vec![true; inputs.len()];
+        let mut budget = passes.saturating_mul(inputs.len());
+        let mut settled = false;
+        while !settled {
+            settled = true;
+            for &i in &order {
+                if dirty.get(i) != Some(&true) {
+                    continue;
+                }
+                if budget == 0 {
+                    settled = false;
+                    break;
+                }
+                budget -= 1;
+                if let Some(d) = dirty.get_mut(i) {
+                    *d = false;
+                }
+                let (Some(Ok(p)), Some(input)) = (parsed.get(i), inputs.get(i)) else {
+                    continue;
+                };
+                let now = module_facts(p, &input.text, &package, &input.name);
+                if facts.get(i) == Some(&now) {
+                    continue;
+                }
+                package_entries(&mut package, input, p, &now);
+                if let Some(slot) = facts.get_mut(i) {
+                    *slot = now;
+                }
+                for &k in dependents.get(i).into_iter().flatten() {
+                    if let Some(d) = dirty.get_mut(k) {
+                        *d = true;
+                        settled = false;
+                    }
+                }
+            }
+            if budget == 0 && dirty.contains(&true) {
+                package.incomplete = Some(format!(
+                    "the package's modules call each other deeper than forge follows ({passes} reads of each)"
+                ));
+                break;
+            }
+        }
+    }
+    package
+}
+
+/// A module read alone imports a module that lies beside it (`helpers.py`, `helpers/`), or
+/// imports relatively: a crate of the module carries that file only, so at run time Python
+/// looks for the other among the installed packages (or fails), and forge follows no call
+/// into it. Read the directory as a package instead.
+fn uncarried_neighbours(parsed: &Parsed<ModModule>, file: &str, dir: &Path) -> Vec<Diagnostic> {
+    let imports = imports::Imports::collect(parsed.suite());
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    let own = Path::new(file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for q in imports.targets() {
+        let top = q.split('.').next().unwrap_or(q);
+        let relative = q.starts_with('.');
+        if (!relative && (top == own || stdlib_names::is_stdlib_module(top)))
+            || !seen.insert(if relative { "." } else { top })
+        {
+            continue;
+        }
+        let message = if relative {
+            format!(
+                "{file}: imports `{q}` relatively, but a module read alone has no package: the import fails when the worker loads it"
+            )
+        } else {
+            let beside = [
+                format!("{top}.py"),
+                format!("{top}/__init__.py"),
+                top.to_string(),
+            ]
+            .into_iter()
+            .find(|c| dir.join(c).exists());
+            let Some(found) = beside else { continue };
+            format!(
+                "{file}: imports `{top}`, and `{found}` lies beside it, but a crate of {file} carries that file only: at run time Python looks for `{top}` among the installed packages (or fails to import it), and forge follows no call into it"
+            )
+        };
+        out.push(
+            Diagnostic::new(Severity::Warning, "uncarried-import", message, location(file, None))
+                .with_help(
+                    "make the directory a package (an `__init__.py`) and give forge the directory: the crate then carries every module and forge follows calls between them",
+                ),
+        );
+    }
+    out
+}
+
+/// The modules in an order that puts those a module names before it where they do not name
+/// each other (a depth-first walk, each module after what it names).
+fn named_first(deps: &[Vec<usize>]) -> Vec<usize> {
+    let mut order = Vec::with_capacity(deps.len());
+    let mut state = vec![0u8; deps.len()]; // 0 new, 1 on the walk, 2 done
+    for start in 0..deps.len() {
+        if state.get(start) != Some(&0) {
+            continue;
+        }
+        // (module, next dependency to look at)
+        let mut stack = vec![(start, 0usize)];
+        if let Some(s) = state.get_mut(start) {
+            *s = 1;
+        }
+        while let Some(&mut (m, ref mut next)) = stack.last_mut() {
+            match deps.get(m).and_then(|d| d.get(*next)) {
+                Some(&j) => {
+                    *next += 1;
+                    if state.get(j) == Some(&0) {
+                        if let Some(s) = state.get_mut(j) {
+                            *s = 1;
+                        }
+                        stack.push((j, 0));
+                    }
+                }
+                None => {
+                    if let Some(s) = state.get_mut(m) {
+                        *s = 2;
+                    }
+                    order.push(m);
+                    stack.pop();
+                }
+            }
+        }
+    }
+    order
+}
+
+/// Puts a module's functions and its classes' methods, with the facts found for them, and
+/// what importing it changes, into what the package's other modules see of it.
+fn package_entries<'a>(
+    package: &mut effects::Package<'a>,
+    input: &Input,
+    parsed: &'a Parsed<ModModule>,
+    known: &HashMap<String, Vec<crate::ir::PyFact>>,
+) {
+    let body = parsed.suite();
+    let mut defs: Vec<(String, &'a StmtFunctionDef)> = Vec::new();
+    let mut top = Vec::new();
+    module_functions(body, &mut top, 0);
+    defs.extend(top.into_iter().map(|f| (f.name.to_string(), f)));
+    for s in body {
+        if let Stmt::ClassDef(c) = s {
+            package
+                .classes
+                .insert(format!("{}.{}", input.name, c.name.as_str()));
+            for m in c.body.iter() {
+                if let Stmt::FunctionDef(f) = m {
+                    defs.push((format!("{}.{}", c.name.as_str(), f.name.as_str()), f));
+                }
+            }
+        }
+    }
+    let mut entries: Vec<(String, &'a StmtFunctionDef, Vec<crate::ir::PyFact>)> = Vec::new();
+    for (key, def) in defs {
+        let name = format!("{}.{key}", input.name);
+        if entries.iter().any(|(n, _, _)| *n == name) {
+            continue;
+        }
+        let list = known.get(&key).cloned().unwrap_or_default();
+        entries.push((name, def, list));
+    }
+    package.funcs.insert(input.name.clone(), entries);
+    let changes: Vec<crate::ir::PyFact> = known
+        .get(effects::AT_IMPORT)
+        .into_iter()
+        .flatten()
+        .filter(|f| !import_read(f.effect))
+        .cloned()
+        .collect();
+    if changes.is_empty() {
+        package.imported.remove(&input.name);
+    } else {
+        package.imported.insert(input.name.clone(), changes);
+    }
+}
+
+/// What each function of a parsed module does, seen with the package's other modules.
+fn module_facts(
+    parsed: &Parsed<ModModule>,
+    text: &str,
+    package: &effects::Package<'_>,
+    own: &str,
+) -> HashMap<String, Vec<crate::ir::PyFact>> {
+    let index = LineIndex::from_source_text(text);
+    let body = parsed.suite();
+    let imports = imports::Imports::collect(body);
+    effects::analyse(body, text, &index, &imports, package, own)
+}
+
+/// Effects that what a module does at import may have without counting for its functions:
+/// reads, and the worker's own environment.
+fn import_read(e: crate::ir::PyEffect) -> bool {
+    matches!(
+        e,
+        crate::ir::PyEffect::FileRead
+            | crate::ir::PyEffect::NetRead
+            | crate::ir::PyEffect::SqlRead
+            | crate::ir::PyEffect::EnvWrite
+    )
+}
+
+/// A module parsed, or the syntax error that stops it.
+fn parse(text: &str, file: &str) -> Result<Parsed<ModModule>, Box<Diagnostic>> {
+    ruff_python_parser::parse_module(text).map_err(|e| {
+        let index = LineIndex::from_source_text(text);
+        let offset = e.location.start().min(ruff_text_size::TextSize::of(text));
+        let lc = index.line_column(offset, text);
+        Box::new(
+            Diagnostic::new(
+                Severity::Error,
+                "python-syntax",
+                format!("{file}:{lc}: {}", e.error),
+                location(file, Some(lc.line.get())),
+            )
+            .with_help("forge reads modules that Python itself can parse"),
+        )
+    })
+}
+
+/// The functions of one parsed module.
 fn read_functions(
+    parsed: &Parsed<ModModule>,
     text: &str,
     module: &str,
     file: &str,
+    package: &effects::Package<'_>,
 ) -> Result<(Vec<Found>, Vec<Diagnostic>), Box<Diagnostic>> {
     let index = LineIndex::from_source_text(text);
-    let parsed = match ruff_python_parser::parse_module(text) {
-        Ok(p) => p,
-        Err(e) => {
-            let offset = e.location.start().min(ruff_text_size::TextSize::of(text));
-            let lc = index.line_column(offset, text);
-            return Err(Box::new(
-                Diagnostic::new(
-                    Severity::Error,
-                    "python-syntax",
-                    format!("{file}:{lc}: {}", e.error),
-                    location(file, Some(lc.line.get())),
-                )
-                .with_help("forge reads modules that Python itself can parse"),
-            ));
-        }
-    };
     let body = parsed.suite();
     let line_of = |r: &dyn Ranged| index.line_index(r.start()).get();
     let mut diags = Vec::new();
@@ -548,7 +862,7 @@ fn read_functions(
     module_bindings(body, &mut rebound, 0, &|r: &dyn Ranged| line_of(r));
     let imports = imports::Imports::collect(body);
     let classes = types::Classes::collect(body, &imports);
-    let facts = effects::analyse(body, text, &index, &imports);
+    let facts = effects::analyse(body, text, &index, &imports, package, module);
     // What the module changes when the worker imports it happens before any call: every
     // function is taken to do it too. Reads (a configuration file, a GET) and the worker's own
     // environment change nothing outside it.
@@ -557,15 +871,7 @@ fn read_functions(
         .cloned()
         .unwrap_or_default()
         .into_iter()
-        .filter(|f| {
-            !matches!(
-                f.effect,
-                crate::ir::PyEffect::FileRead
-                    | crate::ir::PyEffect::NetRead
-                    | crate::ir::PyEffect::SqlRead
-                    | crate::ir::PyEffect::EnvWrite
-            )
-        })
+        .filter(|f| !import_read(f.effect))
         .map(|mut f| {
             f.call = format!("{} (when the module is imported)", f.call);
             f.params.clear();
@@ -1012,6 +1318,42 @@ fn decorator_overrides(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Modules that call each other in a ring need reading again; past the budget what is
+    /// followed is said to be partial (every call across modules then also counts as code
+    /// forge cannot read), and within it it is not.
+    #[test]
+    fn following_a_package_stops_closed_past_its_budget() {
+        let module = |name: &str, shown: &str, text: &str| Input {
+            name: name.into(),
+            shown: shown.into(),
+            text: text.into(),
+            package: true,
+        };
+        let inputs = vec![
+            module("r", "__init__.py", ""),
+            module("r.a", "a.py", "from . import b\ndef f(p):\n    b.f(p)\n"),
+            module("r.b", "b.py", "from . import c\ndef f(p):\n    c.f(p)\n"),
+            module(
+                "r.c",
+                "c.py",
+                "import os\nfrom . import a\ndef f(p):\n    os.remove(p)\n    a.f(p)\n",
+            ),
+        ];
+        let parsed: Vec<_> = inputs.iter().map(|i| parse(&i.text, &i.shown)).collect();
+        assert!(follow(&inputs, &parsed, 1).incomplete.is_some());
+        let settled = follow(&inputs, &parsed, PACKAGE_PASSES);
+        assert!(settled.incomplete.is_none());
+        let facts = settled
+            .funcs
+            .get("r.a")
+            .and_then(|f| f.first())
+            .map(|f| &f.2);
+        assert!(
+            facts.is_some_and(|f| f.iter().any(|x| x.call == "os.remove")),
+            "{facts:?}"
+        );
+    }
 
     #[test]
     fn source_encodings_follow_pep_263() {
