@@ -227,6 +227,18 @@ enum AuditCommand {
     },
 }
 
+/// A dry run that found a step the real run would stop at exits 1 (the plan says why), so a
+/// script can tell before it runs.
+fn would_stop(report: &aifirst::UndoReport, what: &str) -> Result<(), Fail> {
+    match report.planned.iter().find(|p| p.blocked.is_some()) {
+        Some(p) => Err(Fail::Failed(format!(
+            "{what} would stop at step {} (the plan above says why); nothing was run",
+            p.step
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Why a command did not succeed, and with which exit code.
 enum Fail {
     /// The command line, configuration or arguments were wrong (exit 2).
@@ -726,7 +738,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                 Some((step, why)) => Err(Fail::Failed(format!(
                     "step {step} could not be undone: {why}"
                 ))),
-                None => Ok(()),
+                None => would_stop(&report, "undo"),
             }
         }
         Command::Redo {
@@ -768,7 +780,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                 Some((step, why)) => Err(Fail::Failed(format!(
                     "step {step} could not be redone: {why}"
                 ))),
-                None => Ok(()),
+                None => would_stop(&report, "redo"),
             }
         }
         Command::History => {

@@ -214,8 +214,16 @@ fn a_file_changed_since_is_named_and_kept_unless_forced() {
         json!({"path": w.p("README.md"), "content": "agent\n"}),
     );
     std::fs::write(w.root().join("README.md"), "the user's own edit\n").unwrap();
-    let dry = w.ok(&["undo", "--dry-run"]);
-    assert!(dry.contains("README.md: content changed since"), "{dry}");
+    // The dry run says where it would stop, and exits 1 so a script can tell.
+    let dry = w.run(&["undo", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(1));
+    let planned = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        planned.contains("README.md: content changed since"),
+        "{planned}"
+    );
+    let said = String::from_utf8_lossy(&dry.stderr);
+    assert!(said.contains("undo would stop at step 1"), "{said}");
     let err = w.fails(&["undo"]);
     assert!(err.contains("README.md: content changed since"), "{err}");
     assert!(err.contains("--force"), "{err}");

@@ -1238,6 +1238,10 @@ impl Planned {
                 _ => Node::Absent,
             };
         }
+        // An older step's undo writes back inside the tree a newer one restores (`mkdir d`,
+        // `write d/f`, `move d e`: undoing the move restores `d` with `f`, then undoing the
+        // write removes `f`): what lies below `path` is as the last of them leaves it.
+        self.overlay(&path.to_string_lossy(), &mut node);
         Some(node)
     }
 

@@ -1324,6 +1324,27 @@ fn a_dry_run_of_several_steps_checks_each_as_the_newer_ones_leave_the_files() {
     assert_eq!(tree(&b.root), before);
 }
 
+/// A dry run of `mkdir d`, `write d/f`, `rm -r d` (or `move d e`): undoing the last restores
+/// `d` with `f`, then undoing the write removes `f`, so the first step finds `d` empty, as it
+/// left it. The dry run took the newest step's tree whole and said the first step would stop.
+#[test]
+fn a_dry_run_sees_an_older_step_write_back_inside_a_tree_a_newer_one_restores() {
+    let b = Bench::new();
+    let before = tree(&b.root);
+    b.call("snap_mkdirs", json!({"path": b.p("d")})).unwrap();
+    b.call("snap_put", json!({"path": b.p("d/f"), "content": "hi"}))
+        .unwrap();
+    b.call("snap_rmtree", json!({"path": b.p("d")})).unwrap();
+    let e = b.engine(Policy::default());
+    let dry = dry_run(&e, 3);
+    assert_eq!(dry.planned.len(), 3);
+    for p in &dry.planned {
+        assert!(p.blocked.is_none(), "step {}: {:?}", p.step, p.blocked);
+    }
+    assert_eq!(undo(&e, 3, false).undone.len(), 3);
+    assert_eq!(tree(&b.root), before);
+}
+
 /// Between two processes the root's path may come to lead elsewhere (moved away and a link put
 /// in its place, or its parent swapped for a link): an undo from a new process then writes
 /// nowhere, saying why, rather than writing where the path leads now.
