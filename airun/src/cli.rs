@@ -159,8 +159,12 @@ last undone step\n  redo 3 --dry-run  show what re-applying 3 steps would write"
     History,
     /// Mark the current point of the session so `undo --to NAME` can return to it
     Checkpoint {
-        /// The checkpoint's name
+        /// The checkpoint's name (1 to 128 characters, no control characters)
         name: String,
+        /// Move a checkpoint of that name to the newest step (without it, an existing name is
+        /// refused)
+        #[arg(long = "move")]
+        move_it: bool,
     },
     /// Verify, report on and export the audit log
     #[command(subcommand)]
@@ -843,13 +847,20 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             }
             Ok(())
         }
-        Command::Checkpoint { name } => {
+        Command::Checkpoint { name, move_it } => {
             let engine = open_engine_quiet(&s)?;
-            let step = engine.checkpoint(&s.session, &name)?;
+            let (step, was) = engine.checkpoint_with(&s.session, &name, move_it)?;
             if g.json {
                 print_json(&crate::output::checkpoint(&name, step));
             } else {
-                outln!("checkpoint `{name}` after step {step}");
+                match was {
+                    Some(at) if at != step => {
+                        outln!(
+                            "checkpoint `{name}` moved from after step {at} to after step {step}"
+                        )
+                    }
+                    _ => outln!("checkpoint `{name}` after step {step}"),
+                }
             }
             Ok(())
         }

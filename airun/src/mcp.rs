@@ -983,10 +983,10 @@ fn meta_tools() -> Vec<Tool> {
     .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
     let checkpoint = Tool::new(
         "checkpoint",
-        "Mark the current point of this session so `undo` can later return to it.",
+        "Mark the current point of this session so `undo` can later return to it. A name already in use is refused (choose a new one): a checkpoint is never moved from here.",
         object(json!({
             "type": "object",
-            "properties": {"name": {"type": "string", "description": "The checkpoint's name."}},
+            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 128, "description": "The checkpoint's name: new in this session, no control characters."}},
             "required": ["name"]
         })),
     )

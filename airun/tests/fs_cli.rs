@@ -916,3 +916,71 @@ fn a_root_a_program_removed_is_put_back_by_undo() {
     assert_eq!(tree(&w.root()), before);
     assert!(w.ok(&["audit", "verify"]).contains("intact"));
 }
+
+/// A program that leaves a FIFO where its `undo_paths` point: the state it left cannot be
+/// kept, and the undo says that (it said "a tree nested deeper than 48 directories, or a
+/// process stopped first"); `--force` removes the FIFO. A path given in `undo_paths` that the
+/// program left as it was is not listed as something the undo would remove.
+#[test]
+fn a_fifo_a_program_left_is_named_as_why_undo_needs_force() {
+    let w = Work::new();
+    std::fs::write(
+        w.dir.path().join("airun.toml"),
+        "allowed_commands = [\"mkfifo\"]\n",
+    )
+    .unwrap();
+    let pipe = w.p("pipe");
+    let untouched = w.p("never-made");
+    w.ok(&[
+        "--allow",
+        "run_command",
+        "call",
+        "run_command",
+        "--args",
+        &json!({"program": "mkfifo", "args": [pipe], "undo_paths": [pipe, untouched]}).to_string(),
+    ]);
+    let dry = w.run(&["undo", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(1));
+    let planned = String::from_utf8_lossy(&dry.stdout);
+    assert!(planned.contains("a FIFO, socket or device"), "{planned}");
+    assert!(!planned.contains("nested deeper"), "{planned}");
+    assert!(!planned.contains("never-made"), "{planned}");
+    let refused = w.fails(&["undo"]);
+    assert!(refused.contains("a FIFO, socket or device"), "{refused}");
+    assert!(w.root().join("pipe").exists());
+    w.ok(&["undo", "--force"]);
+    assert!(!w.root().join("pipe").exists());
+}
+
+/// A checkpoint's name marks one step: taken again it is refused (an agent re-using a user's
+/// name moved it silently, and `undo --to` then undid less), `--move` moves it and says from
+/// where; an empty name or one with a line break is refused.
+#[test]
+fn a_checkpoint_is_moved_only_when_asked() {
+    let w = Work::new();
+    w.call(
+        "write_file",
+        json!({"path": w.p("a.txt"), "content": "one\n"}),
+    );
+    w.ok(&["checkpoint", "before"]);
+    w.call(
+        "write_file",
+        json!({"path": w.p("b.txt"), "content": "two\n"}),
+    );
+    let again = w.run(&["checkpoint", "before"]);
+    assert_eq!(again.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("already marks step 1"), "{said}");
+    assert!(said.contains("--move"), "{said}");
+    // Still where the user put it: undoing to it undoes the second write only.
+    w.ok(&["undo", "--to", "before", "--dry-run"]);
+    let moved = w.ok(&["checkpoint", "before", "--move"]);
+    assert!(
+        moved.contains("moved from after step 1 to after step 2"),
+        "{moved}"
+    );
+    for bad in ["", "two\nlines", "tab\there"] {
+        let out = w.run(&["checkpoint", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}

@@ -105,7 +105,7 @@ pub enum CallError {
     Denied(String),
     #[error("needs confirmation: {0}")]
     NeedsConfirmation(String),
-    #[error("could not take the snapshot undo needs: {0}")]
+    #[error("could not take the snapshot undo needs, so the call is refused: {0}")]
     Snapshot(String),
     #[error(transparent)]
     Tool(#[from] ToolError),
@@ -1082,10 +1082,11 @@ impl Engine {
         let outcome = match def.invoke(&ctx, args).await {
             Ok(result) => {
                 // Should the state it left not be recordable, the state before still is: undo
-                // then needs --force (nothing confirms what it would overwrite).
-                let kept = snapshot::after(fs, &mut manifest)
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| self.store.put_manifest(&manifest));
+                // then needs --force (nothing confirms what it would overwrite), and says why.
+                if let Err(e) = snapshot::after(fs, &mut manifest) {
+                    manifest.unrecorded = Some(e.to_string());
+                }
+                let kept = self.store.put_manifest(&manifest);
                 Ok((result, undo(kept.unwrap_or(ahead))))
             }
             Err(e) => match snapshot::rollback(fs, &self.store, &manifest) {
@@ -1249,7 +1250,43 @@ impl Engine {
     }
 
     pub fn checkpoint(&self, session: &str, name: &str) -> Result<i64, CallError> {
-        Ok(self.journal.checkpoint(session, name)?)
+        self.checkpoint_with(session, name, false)
+            .map(|(step, _)| step)
+    }
+
+    /// Marks the session's newest step `name`, for `undo --to`. A name already marking a step
+    /// is refused unless `replace` (moved then; the step it marked before is returned): an
+    /// agent re-using a user's checkpoint name would otherwise move it silently, and a later
+    /// `undo --to` would undo less than the user meant. Names are 1 to 128 characters with no
+    /// control characters (they are shown on one line).
+    pub fn checkpoint_with(
+        &self,
+        session: &str,
+        name: &str,
+        replace: bool,
+    ) -> Result<(i64, Option<i64>), CallError> {
+        let bad = |message: &str| CallError::InvalidArguments {
+            field: "name".into(),
+            message: message.into(),
+        };
+        if name.trim().is_empty() {
+            return Err(bad("a checkpoint needs a name"));
+        }
+        if name.chars().count() > 128 {
+            return Err(bad("a checkpoint's name is at most 128 characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(bad(
+                "a checkpoint's name holds no control characters (line breaks, tabs, escapes)",
+            ));
+        }
+        let (step, was) = self.journal.checkpoint_at(session, name, replace)?;
+        match was {
+            Some(at) if !replace => Err(bad(&format!(
+                "checkpoint `{name}` already marks step {at}: choose another name (or move it: `airun checkpoint --move {name}`)"
+            ))),
+            _ => Ok((step, was)),
+        }
     }
 
     /// Every step of a session, oldest first.

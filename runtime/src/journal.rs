@@ -837,18 +837,42 @@ impl Journal {
 
     /// Names the current position of a session.
     pub fn checkpoint(&self, session: &str, name: &str) -> Result<i64, JournalError> {
+        self.checkpoint_at(session, name, true)
+            .map(|(last, _)| last)
+    }
+
+    /// Marks the session's newest step with `name`; a checkpoint of that name already there is
+    /// moved only when `replace` (else left where it is). Returns the step marked and the one the
+    /// name marked before, if any.
+    pub fn checkpoint_at(
+        &self,
+        session: &str,
+        name: &str,
+        replace: bool,
+    ) -> Result<(i64, Option<i64>), JournalError> {
         self.with(|c| {
-            let last: i64 = c.query_row(
+            let tx = c.unchecked_transaction()?;
+            let last: i64 = tx.query_row(
                 "SELECT COALESCE(MAX(id), 0) FROM steps WHERE session = ?1",
                 params![session],
                 |r| r.get(0),
             )?;
-            c.execute(
-                "INSERT INTO checkpoints (session, name, step) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (session, name) DO UPDATE SET step = excluded.step",
-                params![session, name, last],
-            )?;
-            Ok(last)
+            let was: Option<i64> = tx
+                .query_row(
+                    "SELECT step FROM checkpoints WHERE session = ?1 AND name = ?2",
+                    params![session, name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if was.is_none() || replace {
+                tx.execute(
+                    "INSERT INTO checkpoints (session, name, step) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (session, name) DO UPDATE SET step = excluded.step",
+                    params![session, name, last],
+                )?;
+            }
+            tx.commit()?;
+            Ok((last, was))
         })
     }
 

@@ -184,6 +184,10 @@ pub struct Entry {
 pub struct Manifest {
     pub version: u32,
     pub entries: Vec<Entry>,
+    /// Why the state the call left could not all be recorded (the entries from the first one
+    /// that failed on have no `after`): a FIFO left where the call wrote, an I/O error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrecorded: Option<String>,
 }
 
 /// What one entry's undo (or redo) would do, for `undo --dry-run`.
@@ -968,7 +972,7 @@ fn capture_in(
     }
     if !ft.is_file() {
         return Err(format!(
-            "{shown} is not a regular file, directory or symbolic link (a FIFO, socket or device): it is not snapshotted, so the call is refused"
+            "{shown} is not a regular file, directory or symbolic link (a FIFO, socket or device), which a snapshot does not keep"
         )
         .into());
     }
@@ -1136,6 +1140,7 @@ pub(crate) fn before(
         Manifest {
             version: MANIFEST_VERSION,
             entries,
+            unrecorded: None,
         },
         staged.into_inner().blobs,
     ))
@@ -1294,9 +1299,11 @@ pub(crate) fn conflicts_after(
     }
     for e in &m.entries {
         let Some(after) = &e.after else {
+            let why = m.unrecorded.clone().unwrap_or_else(|| {
+                "the process stopped before it was, or it was written by an older version".into()
+            });
             out.push(format!(
-                "{}: the state the call left was not recorded (a tree nested deeper than \
-                 {MAX_TREE_DEPTH} directories, or a process stopped first), so nothing shows what \
+                "{}: the state the call left was not recorded ({why}), so nothing shows what \
                  writing back the state before would overwrite",
                 e.path
             ));
@@ -1428,6 +1435,11 @@ pub(crate) fn actions(m: &Manifest, towards_before: bool) -> Vec<FileAction> {
             } else {
                 e.after.as_ref()?
             };
+            // A path the call left as it found it (a program given `undo_paths` it did not
+            // touch): nothing to write back.
+            if e.after.is_some() && e.after.as_ref() == Some(&e.before) {
+                return None;
+            }
             Some(FileAction {
                 path: e.path.clone(),
                 action: if *target == Node::Absent {
@@ -1483,6 +1495,7 @@ pub(crate) fn rollback(fs: &Fs, store: &Store, m: &Manifest) -> Result<(), Strin
         &Manifest {
             version: MANIFEST_VERSION,
             entries: changed,
+            unrecorded: None,
         },
         true,
     )
@@ -1526,7 +1539,25 @@ pub(crate) fn restore(
             _ => {}
         }
         let pl = place(fs, &e.path)?;
-        let parent = open_dir_at(&pl.root, &pl.parent).map_err(|err| io(&pl.shown, err))?;
+        let parent = match open_dir_at(&pl.root, &pl.parent) {
+            Ok(d) => d,
+            // Removed with the folder it lay in (the user removed `d` after `write d/f`):
+            // already as the step wants it.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && *target == Node::Absent => {
+                continue
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let folder = Path::new(&pl.shown)
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                return Err(format!(
+                    "{}: the folder it lies in, {folder}, is gone, so it cannot be written back there; make the folder again and run the undo again",
+                    pl.shown
+                ));
+            }
+            Err(err) => return Err(io(&pl.shown, err)),
+        };
         match &pl.name {
             Some(name) => {
                 put_in(&parent, name, target, store, &pl.shown)?;

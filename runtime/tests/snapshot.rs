@@ -1345,6 +1345,35 @@ fn a_dry_run_sees_an_older_step_write_back_inside_a_tree_a_newer_one_restores() 
     assert_eq!(tree(&b.root), before);
 }
 
+/// The user removes the folder a step wrote into: a file the step created there is already
+/// as the undo wants it (it said "No such file or directory" and stopped, `--force` or not),
+/// and a file to write back there is named with its missing folder.
+#[test]
+fn a_folder_removed_since_is_already_undone_or_named() {
+    let b = Bench::new();
+    let before = tree(&b.root);
+    b.call("snap_mkdirs", json!({"path": b.p("d")})).unwrap();
+    b.call("snap_put", json!({"path": b.p("d/f"), "content": "hi"}))
+        .unwrap();
+    std::fs::remove_dir_all(b.root.join("d")).unwrap();
+    let e = b.engine(Policy::default());
+    let r = undo(&e, 2, false);
+    assert!(r.failed.is_none(), "{:?}", r.failed);
+    assert_eq!(r.undone.len(), 2);
+    assert_eq!(tree(&b.root), before);
+
+    std::fs::create_dir(b.root.join("e")).unwrap();
+    std::fs::write(b.root.join("e/g"), "old").unwrap();
+    b.call("snap_put", json!({"path": b.p("e/g"), "content": "new"}))
+        .unwrap();
+    std::fs::remove_dir_all(b.root.join("e")).unwrap();
+    let (_, why) = undo(&e, 1, false).failed.expect("a change since");
+    assert!(why.contains("e/g"), "{why}");
+    let (_, why) = undo(&e, 1, true).failed.expect("nowhere to write");
+    assert!(why.contains("the folder it lies in"), "{why}");
+    assert!(!b.root.join("e").exists());
+}
+
 /// Between two processes the root's path may come to lead elsewhere (moved away and a link put
 /// in its place, or its parent swapped for a link): an undo from a new process then writes
 /// nowhere, saying why, rather than writing where the path leads now.
