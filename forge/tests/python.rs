@@ -1384,7 +1384,9 @@ def temp_default() -> str:
         ("untar", "irreversible", "update"),
         ("unzip", "irreversible", "update"),
         ("log_to", "file_snapshot", "update"),
-        ("shelf", "file_snapshot", "update"),
+        // A shelf is files beside the path (`p.db`, `p.dat` …) holding pickles: irreversible,
+        // and reading one runs what the data names.
+        ("shelf", "irreversible", "execute"),
         ("inplace", "file_snapshot", "update"),
         ("temp_in", "file_snapshot", "update"),
         ("browse", "irreversible", "execute"),
@@ -1905,4 +1907,179 @@ fn a_module_read_alone_names_the_modules_beside_it_it_cannot_carry() {
         "{d:?}"
     );
     assert!(!d.iter().any(|x| x.contains("`json`")), "{d:?}");
+}
+
+/// A second probe of this stop's changes: names another module of the package imported
+/// (`from .helpers import os`, an `__init__.py` re-exporting `zap`), a class of another module
+/// derived from (its methods, `__init__`, `__eq__`, properties, `super().__init__`), a decorator
+/// of another module, a container of another module called through, a function given `p` and
+/// a fixed path through `*paths`, properties, `def` then a `*` import, a shelf and a dbm file
+/// (files beside the path). Each was read-only, or a snapshot that missed what changed.
+#[test]
+fn names_classes_and_decorators_across_a_package_and_fixed_paths_through_varargs() {
+    let ir = ir_of_package(
+        "pa",
+        &[
+            (
+                "__init__.py",
+                "from .helpers import zap as public_zap\nfrom .helpers import *\n",
+            ),
+            (
+                "helpers.py",
+                r#"import os
+from shutil import rmtree as nuke
+def zap(p):
+    os.remove(p)
+def safe(p):
+    os.remove(p)
+TABLE = {"rm": zap}
+class Base:
+    def __init__(self, p):
+        os.remove(p)
+    def kill(self):
+        os.remove("/etc/x")
+    def __eq__(self, o):
+        os.remove("/etc/y")
+        return True
+    @property
+    def danger(self):
+        os.remove("/etc/z")
+def logged(f):
+    def w(*a):
+        os.remove("/var/log/x")
+        return f(*a)
+    return w
+"#,
+            ),
+            (
+                "api.py",
+                r#"from .helpers import os, nuke, Base, logged
+from . import helpers
+import pa
+from pa import public_zap
+
+def imported_there(p: str) -> None:
+    os.remove(p)
+
+def imported_renamed(p: str) -> None:
+    nuke(p)
+
+def reexported(p: str) -> None:
+    public_zap(p)
+
+def reexported_by_star(p: str) -> None:
+    pa.safe(p)
+
+def through_a_container(p: str) -> None:
+    helpers.TABLE["rm"](p)
+
+class Sub(Base):
+    pass
+
+class Sub2(helpers.Base):
+    def __init__(self, p):
+        super().__init__(p)
+
+def inherited(p: str) -> None:
+    Sub(p).kill()
+
+def inherited_eq(p: str) -> bool:
+    return Sub(p) == 1
+
+def inherited_property(p: str):
+    return Sub(p).danger
+
+def super_init(p: str) -> None:
+    Sub2(p)
+
+@logged
+def decorated(p: str) -> str:
+    return p
+"#,
+            ),
+        ],
+    );
+    for (name, effect, undo) in [
+        ("imported_there", "delete", "file_snapshot"),
+        ("imported_renamed", "delete", "file_snapshot"),
+        ("reexported", "delete", "file_snapshot"),
+        ("reexported_by_star", "delete", "file_snapshot"),
+        ("through_a_container", "execute", "irreversible"),
+        ("inherited", "delete", "irreversible"),
+        ("inherited_eq", "delete", "irreversible"),
+        ("inherited_property", "delete", "irreversible"),
+        ("super_init", "delete", "irreversible"),
+        ("decorated", "delete", "irreversible"),
+    ] {
+        let c = cap(&ir, name);
+        assert!(c["effects"].to_string().contains(effect), "{name}: {c}");
+        assert_eq!(undo_kind(c), undo, "{name}: {c}");
+    }
+
+    let ir = ir_of_text(
+        "alone.py",
+        r#"import os
+import shelve
+import dbm
+from functools import cached_property
+
+def _zap(*ps):
+    for q in ps:
+        os.remove(q)
+
+def fixed_through_varargs(p: str) -> None:
+    _zap(p, "/etc/x")
+
+def fixed_through_a_star(p: str) -> None:
+    _zap(*["/etc/x"], p)
+
+class _C:
+    def __init__(self, p):
+        self.p = p
+    @property
+    def x(self):
+        os.remove(self.p)
+    @cached_property
+    def y(self):
+        os.remove(self.p)
+
+def property_read(p: str):
+    return _C(p).x
+
+def shelf(p: str):
+    with shelve.open(p) as s:
+        return s["k"]
+
+def dbm_file(p: str) -> None:
+    with dbm.open(p, "c") as d:
+        d["k"] = "v"
+
+"#,
+    );
+    let starred = ir_of_text(
+        "starred.py",
+        "def rmtree(p: str) -> str:\n    return p\n\nfrom shutil import *\n\ndef starred(p: str) -> None:\n    rmtree(p)\n",
+    );
+    for (name, effect) in [
+        ("fixed_through_varargs", "delete"),
+        ("fixed_through_a_star", "delete"),
+        ("property_read", "delete"),
+        ("shelf", "execute"),
+        ("dbm_file", "update"),
+    ] {
+        let c = cap(&ir, name);
+        assert!(c["effects"].to_string().contains(effect), "{name}: {c}");
+        assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
+    }
+    // `rmtree` itself may be shutil's once the `*` import runs: not imported; a call of it
+    // may be shutil's.
+    let c = cap(&starred, "starred");
+    assert!(c["effects"].to_string().contains("delete"), "{c}");
+    assert!(
+        diagnostics(&starred)
+            .iter()
+            .any(|d| d.starts_with("redefined-function") && d.contains("`rmtree`")),
+        "{:?}",
+        diagnostics(&starred)
+    );
 }

@@ -313,6 +313,7 @@ pub(crate) fn analyse<'a>(
         global_consts: HashMap::new(),
         global_aliases: HashMap::new(),
         holders: HashMap::new(),
+        starred_over: starred_over(body),
         again,
         db: module_db(body, 0),
         external,
@@ -563,6 +564,22 @@ fn main_guard_holds(src: &str) -> bool {
     true
 }
 
+/// Module-level functions a `*` import later in the module (at its top level) may bind again.
+fn starred_over(body: &[Stmt]) -> BTreeSet<&str> {
+    let mut defined = Vec::new();
+    let mut out = BTreeSet::new();
+    for stmt in body {
+        match stmt {
+            Stmt::FunctionDef(f) => defined.push(f.name.as_str()),
+            Stmt::ImportFrom(i) if i.names.iter().any(|a| a.name.as_str() == "*") => {
+                out.extend(defined.iter().copied());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// `__name__ == "__main__"` (either way round).
 fn is_main_guard(test: &Expr) -> bool {
     let Expr::Compare(c) = test else {
@@ -787,6 +804,9 @@ struct Class<'a> {
     /// `self.x = C(…)` in a method: the class named for each attribute.
     fields: HashMap<&'a str, &'a str>,
     bases: Vec<&'a str>,
+    /// Every base as written (`Base`, `helpers.Base`, `Base[int]`'s `Base`): a class of another
+    /// module of the package among them is found through these.
+    base_exprs: Vec<&'a Expr>,
     /// `class C(metaclass=M)`: `M`, named.
     meta: Option<&'a str>,
 }
@@ -811,6 +831,9 @@ struct Module<'a> {
     holders: HashMap<String, String>,
     /// Later definitions of a name `by_name` has the first of.
     again: HashMap<&'a str, Vec<u32>>,
+    /// Module-level functions a `*` import after them may bind again (`def rmtree` then `from
+    /// shutil import *`).
+    starred_over: BTreeSet<&'a str>,
     /// The DB-API module the module imports, if any (`sqlite3`).
     db: Option<&'static str>,
     /// Functions of the package's other modules, by absolute name (`pkg.helpers.zap`,
@@ -840,6 +863,9 @@ pub(crate) struct Package<'a> {
     pub(crate) funcs: BTreeMap<String, Vec<(String, &'a StmtFunctionDef, Vec<PyFact>)>>,
     /// What importing each module changes (its import-time facts that change something).
     pub(crate) imported: BTreeMap<String, Vec<PyFact>>,
+    /// Each module's imports: a name another module takes from it may be one it imported
+    /// (`from .helpers import os`, an `__init__.py` re-exporting `zap`).
+    pub(crate) imports: BTreeMap<String, Imports>,
     /// Why calls across modules are followed only in part (the package's modules call each
     /// other deeper than forge follows): each such call is then also Unseen.
     pub(crate) incomplete: Option<String>,
@@ -882,6 +908,32 @@ impl Package<'_> {
             out.push_str(rest);
         }
         Some(out)
+    }
+
+    /// The names module `m` of the package binds at module level (its functions, classes and
+    /// imports): what a `*` import of it may bind.
+    pub(crate) fn names_of(&self, m: &str) -> BTreeSet<String> {
+        let prefix = format!("{m}.");
+        let mut out: BTreeSet<String> = self
+            .funcs
+            .get(m)
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, _, _)| name.strip_prefix(&prefix))
+            .filter(|rest| !rest.contains('.'))
+            .map(str::to_string)
+            .collect();
+        out.extend(
+            self.classes
+                .iter()
+                .filter_map(|c| c.strip_prefix(&prefix))
+                .filter(|rest| !rest.contains('.'))
+                .map(str::to_string),
+        );
+        if let Some(imports) = self.imports.get(m) {
+            out.extend(imports.names().map(str::to_string));
+        }
+        out
     }
 
     /// The module of the package an absolute name lies in (the longest that is a prefix).
@@ -1066,6 +1118,19 @@ fn whole_module(q: &str) -> bool {
                 q,
                 "os.path" | "urllib.request" | "http.client" | "asyncio.subprocess"
             ))
+}
+
+/// A property's getter, setter or deleter (`@property`, `@x.setter`, `@cached_property`):
+/// Python calls it when the attribute is read, set or deleted.
+fn is_property(def: &StmtFunctionDef) -> bool {
+    def.decorator_list.iter().any(|d| match &d.expression {
+        Expr::Name(n) => matches!(n.id.as_str(), "property" | "cached_property"),
+        Expr::Attribute(a) => matches!(
+            a.attr.as_str(),
+            "setter" | "getter" | "deleter" | "cached_property"
+        ),
+        _ => false,
+    })
 }
 
 /// A special method's name (`__eq__`): Python calls these itself.
@@ -1266,6 +1331,19 @@ fn collect_classes<'a>(
                             .collect()
                     })
                     .unwrap_or_default();
+                let base_exprs: Vec<&Expr> = c
+                    .arguments
+                    .as_ref()
+                    .map(|a| {
+                        a.args
+                            .iter()
+                            .map(|b| match b {
+                                Expr::Subscript(x) => &*x.value,
+                                other => other,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let meta = c.arguments.as_ref().and_then(|a| {
                     a.keywords.iter().find_map(|k| match (&k.arg, &k.value) {
                         (Some(arg), Expr::Name(n)) if arg.as_str() == "metaclass" => {
@@ -1280,6 +1358,7 @@ fn collect_classes<'a>(
                     attrs,
                     fields,
                     bases,
+                    base_exprs,
                     meta,
                 });
                 Vec::new()
@@ -1800,17 +1879,28 @@ fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSi
             Expr::Call(c) => &*c.func,
             other => other,
         };
+        let mut callees: Vec<u32> = Vec::new();
         if let Expr::Name(n) = e {
-            if let Some(&callee) = m.by_name.get(n.id.as_str()) {
-                sc.sites.push(CallSite {
-                    callee,
-                    line: sc.line(dec.start()),
-                    bound: Vec::new(),
-                    star_from: None,
-                    star: Flow::new(),
-                    rest: Flow::new(),
-                });
+            callees.extend(m.by_name.get(n.id.as_str()).copied());
+        }
+        // A decorator of another module of the package (`@deco.logged`, `from .deco import
+        // logged`).
+        if callees.is_empty() && !m.package.modules.is_empty() {
+            for q in sc.refs_of(e) {
+                if let Some(abs) = Package::absolute(&m.here, &q) {
+                    callees.extend(m.external.get(&abs).into_iter().flatten().copied());
+                }
             }
+        }
+        for callee in callees {
+            sc.sites.push(CallSite {
+                callee,
+                line: sc.line(dec.start()),
+                bound: Vec::new(),
+                star_from: None,
+                star: Flow::new(),
+                rest: Flow::new(),
+            });
         }
     }
     (sc.facts, sc.sites)
@@ -2390,6 +2480,10 @@ struct Scope<'m, 'a> {
     entered: Option<TextSize>,
     /// While scanning the module's globals: names bound to a value holding a module.
     holders: HashMap<String, String>,
+    /// How deep [`Scope::package_call`] is following names re-exported between modules.
+    reexports: usize,
+    /// [`Scope::reference`] is looking a value up (`x = helpers.ROOT`), not a call.
+    referencing: bool,
     facts: BTreeSet<Fact>,
     sites: Vec<CallSite>,
 }
@@ -2432,6 +2526,8 @@ impl<'m, 'a> Scope<'m, 'a> {
             called_at_once: None,
             entered: None,
             holders: HashMap::new(),
+            reexports: 0,
+            referencing: false,
             facts: BTreeSet::new(),
             sites: Vec::new(),
         }
@@ -2909,6 +3005,34 @@ impl<'m, 'a> Scope<'m, 'a> {
         out
     }
 
+    /// Classes of the package's other modules that class `ci` or its bases derive from
+    /// (`class Sub(helpers.Base)`), by absolute name.
+    fn external_bases(&self, ci: u32) -> Vec<String> {
+        let pkg = self.m.package;
+        if pkg.modules.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for c in self.hierarchy(ci) {
+            let Some(class) = self.m.classes.get(c as usize) else {
+                continue;
+            };
+            for b in &class.base_exprs {
+                if matches!(b, Expr::Name(n) if self.m.class_by_name.contains_key(n.id.as_str())) {
+                    continue;
+                }
+                for q in self.refs_of(b) {
+                    if let Some(a) = Package::absolute(&self.m.here, &q) {
+                        if pkg.classes.contains(&a) && !out.contains(&a) {
+                            out.push(a);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The metaclass of class `ci` when it is a class of the module (its own or a base's).
     fn meta_of(&self, ci: u32) -> Option<u32> {
         self.in_hierarchy(ci, |c| c.meta)
@@ -2932,12 +3056,38 @@ impl<'m, 'a> Scope<'m, 'a> {
     fn implicit(&self, ci: u32, skip: &[&str]) -> Vec<u32> {
         let mut out = Vec::new();
         for c in self.hierarchy(ci) {
-            let Some(class) = self.m.classes.get(c as usize) else {
-                continue;
-            };
-            for (name, &f) in &class.methods {
-                if special(name) && *name != "__init_subclass__" && !skip.contains(name) {
-                    out.push(f);
+            // Every definition (a property's getter and setter share a name).
+            for (f, func) in self.m.funcs.iter().enumerate() {
+                if func.class.map(|(k, _)| k) != Some(c) {
+                    continue;
+                }
+                let name = func.def.name.as_str();
+                let implicit =
+                    (special(name) && name != "__init_subclass__" && !skip.contains(&name))
+                        || is_property(func.def);
+                if implicit {
+                    out.push(idx(f));
+                }
+            }
+        }
+        // Those of classes of other modules of the package it derives from.
+        for base in self.external_bases(ci) {
+            let prefix = format!("{base}.");
+            for (k, v) in self.m.external.range(prefix.clone()..) {
+                let Some(name) = k.strip_prefix(&prefix) else {
+                    break;
+                };
+                for &f in v {
+                    let property = self
+                        .m
+                        .funcs
+                        .get(f as usize)
+                        .is_some_and(|x| is_property(x.def));
+                    if (special(name) && name != "__init_subclass__" && !skip.contains(&name))
+                        || property
+                    {
+                        out.push(f);
+                    }
                 }
             }
         }
@@ -3093,6 +3243,14 @@ impl<'m, 'a> Scope<'m, 'a> {
         for b in bases {
             known |= self.method_site(b, a.attr.as_str(), args, line, true);
         }
+        // A base of another module of the package.
+        for base in self.external_bases(ci) {
+            let key = format!("{base}.{}", a.attr.as_str());
+            for c in self.m.external.get(&key).cloned().unwrap_or_default() {
+                self.site_from(c, args, line, 1);
+                known = true;
+            }
+        }
         known
     }
 
@@ -3159,6 +3317,24 @@ impl<'m, 'a> Scope<'m, 'a> {
             let mut known = false;
             for q in &refs {
                 known |= self.module_call(q, args, line);
+            }
+            // Inherited from a class of another module of the package.
+            for base in self.external_bases(ci) {
+                for c in self
+                    .m
+                    .external
+                    .get(&format!("{base}.{m}"))
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let is_static = self.m.funcs.get(c as usize).is_some_and(|f| {
+                        f.def.decorator_list.iter().any(|d| {
+                            matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "staticmethod")
+                        })
+                    });
+                    self.site_from(c, args, line, usize::from(on_instance && !is_static));
+                    known = true;
+                }
             }
             return known;
         };
@@ -4730,6 +4906,13 @@ impl<'m, 'a> Scope<'m, 'a> {
     /// its effect is recorded with no parameter for its target (it gets whatever it is called
     /// with later). `exec`/`eval` so used run code forge cannot see.
     fn reference(&mut self, e: &Expr) -> bool {
+        let before = std::mem::replace(&mut self.referencing, true);
+        let known = self.reference_of(e);
+        self.referencing = before;
+        known
+    }
+
+    fn reference_of(&mut self, e: &Expr) -> bool {
         let line = self.line(e.start());
         let none = Args { pos: &[], kw: &[] };
         let mut refs = self.refs_of(e);
@@ -4823,6 +5006,16 @@ impl<'m, 'a> Scope<'m, 'a> {
                 let m = self.m;
                 for &other in m.again.get(name).into_iter().flatten() {
                     self.site(other, args, line);
+                }
+                // `def rmtree` then `from shutil import *`: the import may bind it again.
+                if m.starred_over.contains(name) {
+                    let candidates: Vec<String> =
+                        m.imports.stars().map(|st| format!("{st}.{name}")).collect();
+                    for q in &candidates {
+                        if !self.package_call(q, args, line, false) {
+                            self.module_call(q, args, line);
+                        }
+                    }
                 }
                 // Also imported or assigned under that name (`def _h` then `from os import
                 // remove as _h`): the binding that runs is the last, so each may.
@@ -5002,6 +5195,12 @@ impl<'m, 'a> Scope<'m, 'a> {
                 self.fact(E::Unseen, sketch(f), line, Flow::new());
                 return true;
             }
+            // `helpers.TABLE["rm"](p)`: a container of another module of the package.
+            let held = self.refs_of(&x.value);
+            if held.iter().any(|q| self.in_package(q)) {
+                self.fact(E::Unseen, sketch(f), line, Flow::new());
+                return true;
+            }
         }
         false
     }
@@ -5010,9 +5209,11 @@ impl<'m, 'a> Scope<'m, 'a> {
     /// built on it, `yaml.load` without a safe loader, `numpy.load(allow_pickle=True)`,
     /// `torch.load(weights_only=False)`.
     fn unpickles(&self, q: &str, args: Args<'_>) -> bool {
-        const PICKLE: [&str; 13] = [
+        const PICKLE: [&str; 15] = [
             "pickle.load",
             "pickle.loads",
+            "shelve.open",
+            "shelve.DbfilenameShelf",
             "pickle.Unpickler",
             "_pickle.load",
             "_pickle.loads",
@@ -5139,18 +5340,75 @@ impl<'m, 'a> Scope<'m, 'a> {
             for (name, callees) in methods {
                 let constructed = abs == class;
                 for c in callees {
+                    let property = self
+                        .m
+                        .funcs
+                        .get(c as usize)
+                        .is_some_and(|f| is_property(f.def));
                     match name.as_str() {
                         "__new__" | "__init__" if constructed => self.site_from(c, args, line, 1),
                         "__new__" | "__init__" | "__init_subclass__" => {}
-                        _ if special(&name) => self.site(c, none, line),
+                        _ if special(&name) || property => self.site(c, none, line),
                         _ => {}
                     }
                 }
             }
             return true;
         }
-        if abs == module || !strict {
+        if abs == module {
             return false;
+        }
+        // A name the module imported (`pkg.helpers.os.remove`, `pkg.public_zap` from
+        // `__init__.py`'s `from .helpers import zap as public_zap`, or its `*` imports): what it
+        // stands for there.
+        if self.reexports < 8 {
+            if let Some(rest) = abs
+                .strip_prefix(module.as_str())
+                .and_then(|r| r.strip_prefix('.'))
+            {
+                let (head, tail) = rest
+                    .split_once('.')
+                    .map_or((rest, None), |(h, t)| (h, Some(t)));
+                let there = pkg.here_of(&module);
+                let mut candidates: Vec<String> = Vec::new();
+                if let Some(imports) = pkg.imports.get(&module) {
+                    match imports.get(head) {
+                        Some(q) => candidates.push(q.to_string()),
+                        None => candidates.extend(imports.stars().map(|st| format!("{st}.{head}"))),
+                    }
+                }
+                let mut known = false;
+                for q in candidates {
+                    let Some(q) = Package::absolute(&there, &q) else {
+                        continue;
+                    };
+                    let full = tail.map_or(q.clone(), |t| format!("{q}.{t}"));
+                    self.reexports += 1;
+                    known = self.module_call(&full, args, line);
+                    self.reexports -= 1;
+                    if known {
+                        break;
+                    }
+                }
+                if known {
+                    return true;
+                }
+            }
+        }
+        if !strict || self.referencing {
+            return false;
+        }
+        // A module-level name there that is not a function, class or import, called
+        // (`zap = _real`, `zap = lambda p: …`): code forge does not follow.
+        let rest = abs.get(module.len() + 1..).unwrap_or_default();
+        if !rest.contains('.') {
+            self.fact(
+                E::Unseen,
+                format!("{abs} (bound in `{module}` to something forge does not follow)"),
+                line,
+                Flow::new(),
+            );
+            return true;
         }
         // Anything else there (`pkg.helpers.CLIENT.send(p)`, `pkg.charset.ALIASES.get(k)`):
         // an object forge cannot type, so a method of that name of any of the package's
@@ -5159,8 +5417,7 @@ impl<'m, 'a> Scope<'m, 'a> {
         if BUILTIN_METHODS.contains(&m.as_str()) || special(&m) {
             return true;
         }
-        let none = Args { pos: &[], kw: &[] };
-        self.untyped_method(&m, none, line);
+        self.untyped_method(&m, args, line);
         true
     }
 
@@ -5168,7 +5425,7 @@ impl<'m, 'a> Scope<'m, 'a> {
     /// be a path no parameter names escapes (the callee's snapshot of its parameter would not
     /// cover it).
     fn arg_to_helper(&self, e: &Expr) -> Flow {
-        let fl = self.flow_of(e);
+        let fl = self.flow_of(e).or_foreign(e);
         if fl.foreign {
             fl.escaped()
         } else {
@@ -5229,6 +5486,13 @@ impl<'m, 'a> Scope<'m, 'a> {
                     }
                 }
                 None => union(&mut rest, &fl),
+            }
+        }
+        // A parameter that gets a path no caller's parameter names besides theirs (`*paths`
+        // given `p, "/etc/x"`): what the callee does with it is not covered by theirs.
+        for fl in bound.values_mut().chain([&mut star, &mut rest]) {
+            if fl.foreign {
+                fl.escape();
             }
         }
         self.sites.push(CallSite {
@@ -5374,15 +5638,24 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
             }
             "logging.FileHandler"
-            | "logging.handlers.RotatingFileHandler"
-            | "logging.handlers.TimedRotatingFileHandler"
             | "logging.handlers.WatchedFileHandler"
-            | "dbm.open"
-            | "shelve.open"
             | "os.setxattr"
             | "os.removexattr" => {
                 let target = self.arg_flow(args, 0, &["filename", "file", "path"]);
                 self.simple(E::FileWrite, q, line, target);
+            }
+            // They write files named from the path, beside it (`p.db`, `p.dat`/`p.dir`/`p.bak`,
+            // `p.1` on rollover), which a snapshot of the path does not hold.
+            "logging.handlers.RotatingFileHandler"
+            | "logging.handlers.TimedRotatingFileHandler"
+            | "dbm.open"
+            | "dbm.gnu.open"
+            | "dbm.ndbm.open"
+            | "dbm.dumb.open"
+            | "shelve.open"
+            | "shelve.DbfilenameShelf" => {
+                let target = self.arg_flow(args, 0, &["filename", "file", "path"]);
+                self.simple(E::FileWrite, q, line, target.escaped());
             }
             "logging.basicConfig" => {
                 if let Some(f) = args.keyword(&["filename"]) {

@@ -102,6 +102,11 @@ impl Imports {
             .chain(self.stars.iter().map(String::as_str))
     }
 
+    /// The local names the imports bind.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.keys().map(String::as_str)
+    }
+
     /// What a local name stands for, when it was imported.
     pub(crate) fn get(&self, local: &str) -> Option<&str> {
         self.names.get(local).map(String::as_str)

@@ -775,6 +775,9 @@ fn package_entries<'a>(
         entries.push((name, def, list));
     }
     package.funcs.insert(input.name.clone(), entries);
+    package
+        .imports
+        .insert(input.name.clone(), imports::Imports::collect(body));
     let changes: Vec<crate::ir::PyFact> = known
         .get(effects::AT_IMPORT)
         .into_iter()
@@ -860,6 +863,34 @@ fn read_functions(
     }
     let mut rebound: HashMap<String, usize> = HashMap::new();
     module_bindings(body, &mut rebound, 0, &|r: &dyn Ranged| line_of(r));
+    // `def rmtree(p)` then `from shutil import *`: the import may bind the name again (to what
+    // its module exports), and then the worker calls that.
+    // From another module of the package, only the names it binds can be.
+    let here = package.here_of(module);
+    let mut defined: Vec<&str> = Vec::new();
+    for stmt in body {
+        match stmt {
+            Stmt::FunctionDef(f) => defined.push(f.name.as_str()),
+            Stmt::ImportFrom(i) if i.names.iter().any(|a| a.name.as_str() == "*") => {
+                let from = format!(
+                    "{}{}",
+                    ".".repeat(i.level as usize),
+                    i.module.as_ref().map(|m| m.as_str()).unwrap_or_default()
+                );
+                let binds = effects::Package::absolute(&here, &from)
+                    .filter(|m| package.modules.contains(m))
+                    .map(|m| package.names_of(&m));
+                for name in &defined {
+                    if binds.as_ref().is_none_or(|b| b.contains(*name)) {
+                        rebound
+                            .entry((*name).to_string())
+                            .or_insert_with(|| line_of(stmt));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
     let imports = imports::Imports::collect(body);
     let classes = types::Classes::collect(body, &imports);
     let facts = effects::analyse(body, text, &index, &imports, package, module);
