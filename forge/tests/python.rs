@@ -2083,3 +2083,47 @@ def dbm_file(p: str) -> None:
         diagnostics(&starred)
     );
 }
+
+/// Another module of the package replacing a function of a third at import
+/// (`helpers.zap = os.remove`), a relative `importlib.import_module(".helpers", __package__)`,
+/// and `getattr(helpers, name)` by a computed name: each was read-only.
+#[test]
+fn a_package_module_replaced_looked_up_by_name_or_imported_at_run_time() {
+    let ir = ir_of_package(
+        "pe",
+        &[
+            ("__init__.py", ""),
+            (
+                "helpers.py",
+                "import os\ndef zap(p):\n    os.remove(p)\ndef noop(p):\n    return p\n",
+            ),
+            (
+                "evil.py",
+                "import os\nfrom . import helpers\nhelpers.noop = os.remove\n",
+            ),
+            (
+                "api.py",
+                r#"import importlib
+from . import helpers
+
+def dynamic(p: str) -> None:
+    importlib.import_module(".helpers", __package__).zap(p)
+
+def computed(p: str, n: str) -> None:
+    getattr(helpers, n)(p)
+"#,
+            ),
+            (
+                "uses.py",
+                "from . import evil, helpers\ndef replaced(p: str) -> None:\n    helpers.noop(p)\n",
+            ),
+        ],
+    );
+    let c = cap(&ir, "dynamic");
+    assert!(c["effects"].to_string().contains("delete"), "{c}");
+    for name in ["computed", "replaced"] {
+        let c = cap(&ir, name);
+        assert!(c["effects"].to_string().contains("execute"), "{name}: {c}");
+        assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
+    }
+}

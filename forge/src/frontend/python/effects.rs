@@ -369,7 +369,15 @@ pub(crate) fn analyse<'a>(
                     format!("module-level code nested deeper than {MODULE_DEPTH} levels"),
                 );
             }
-            if let Some((at, how)) = rebinding(body, 0) {
+            // Names bound to a module of the package or one that changes things.
+            let replaced = |name: &str| {
+                imports.get(name).is_some_and(|q| {
+                    whole_module(q)
+                        || Package::absolute(&module.here, q)
+                            .is_some_and(|a| package.modules.contains(&a))
+                })
+            };
+            if let Some((at, how)) = rebinding(body, 0, &replaced) {
                 unseen(
                     index.line_index(at).get(),
                     format!("the module rebinds its names at run time ({how})"),
@@ -602,6 +610,7 @@ fn is_main_guard(test: &Expr) -> bool {
 fn rebinding<'s>(
     body: impl IntoIterator<Item = &'s Stmt>,
     depth: usize,
+    replaced: &dyn Fn(&str) -> bool,
 ) -> Option<(TextSize, String)> {
     if depth > MODULE_DEPTH {
         return Some((TextSize::default(), "nesting too deep to read".into()));
@@ -629,6 +638,11 @@ fn rebinding<'s>(
             Expr::Subscript(x) if is_modules(&x.value) => Some("assigns to sys.modules".into()),
             Expr::Subscript(x) if matches!(&*x.value, Expr::Attribute(a) if a.attr.as_str() == "__dict__") => {
                 Some("assigns through a __dict__".into())
+            }
+            // `helpers.zap = os.remove`: another module's function (of the package, or one that
+            // changes things) replaced for everyone who calls it.
+            Expr::Attribute(a) if matches!(&*a.value, Expr::Name(n) if replaced(n.id.as_str())) => {
+                Some(format!("replaces `{}` of another module", sketch(t)))
             }
             Expr::Attribute(a) if SWAPS.contains(&a.attr.as_str()) => {
                 Some(format!("assigns a function's {}", a.attr.as_str()))
@@ -684,7 +698,7 @@ fn rebinding<'s>(
             Stmt::Match(m) => inner.extend(m.cases.iter().flat_map(|c| c.body.iter())),
             _ => {}
         }
-        if let Some(hit) = rebinding(inner, depth + 1) {
+        if let Some(hit) = rebinding(inner, depth + 1, replaced) {
             note(hit.0, hit.1);
         }
     }
@@ -2778,7 +2792,8 @@ impl<'m, 'a> Scope<'m, 'a> {
             return args
                 .get(0, &["name"])
                 .and_then(|a| self.literal(a))
-                .filter(|n| !n.starts_with('.'))
+                // Relative (`import_module(".helpers", __package__)`): a module of the package.
+                .filter(|n| !n.starts_with('.') || !self.m.package.modules.is_empty())
                 .map(|n| vec![n.to_string()])
                 .unwrap_or_default();
         }
@@ -5178,7 +5193,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             // A name computed at run time, of a module with functions that change things
             // (`getattr(os, op)`) or of a namespace (`getattr(sys.modules[m], name)`). Of
             // anything else (`getattr(row, field)`, `getattr(errno, code)`) it reads data.
-            if roots.iter().any(|q| effect_module(q)) || self.namespace(obj) {
+            if roots.iter().any(|q| effect_module(q) || self.in_package(q)) || self.namespace(obj) {
                 let what = roots.first().cloned().unwrap_or_else(|| sketch(obj));
                 self.fact(E::Unseen, format!("getattr({what}, …)"), line, Flow::new());
                 return true;
