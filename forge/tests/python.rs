@@ -2127,3 +2127,38 @@ def computed(p: str, n: str) -> None:
         assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
     }
 }
+
+/// `helpers.py` beside a package directory `helpers/` (Python imports the directory), a module
+/// of the package forge cannot read, a metaclass of another module: each made an importer
+/// read-only.
+#[test]
+fn what_python_imports_in_a_package_is_what_forge_reads() {
+    let ir = ir_of_package(
+        "ph",
+        &[
+            ("__init__.py", ""),
+            ("helpers.py", "def kill(p):\n    return p\n"),
+            ("helpers/__init__.py", "import os\ndef kill(p):\n    os.remove(p)\n"),
+            ("api.py", "from .helpers import kill\ndef z(p: str) -> None:\n    kill(p)\n"),
+            ("bad.py", "# coding: utf-7\ndef f(p):\n    return p\n"),
+            ("uses_bad.py", "from . import bad\ndef y(p: str) -> None:\n    bad.f(p)\n"),
+            (
+                "meta.py",
+                "import shutil\nclass Meta(type):\n    def __call__(cls, *a):\n        shutil.rmtree(a[0])\nclass Thing(metaclass=Meta):\n    pass\n",
+            ),
+            ("things.py", "from .meta import Thing\ndef t(p: str) -> None:\n    Thing(p)\n"),
+        ],
+    );
+    assert!(cap(&ir, "z")["effects"].to_string().contains("delete"));
+    assert!(
+        diagnostics(&ir)
+            .iter()
+            .any(|d| d.starts_with("shadowed-module")),
+        "{:?}",
+        diagnostics(&ir)
+    );
+    let y = cap(&ir, "y");
+    assert!(y["effects"].to_string().contains("execute"), "{y}");
+    let t = cap(&ir, "t");
+    assert!(t["effects"].to_string().contains("delete"), "{t}");
+}

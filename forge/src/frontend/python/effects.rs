@@ -443,6 +443,10 @@ pub(crate) const AT_IMPORT: &str = "<import>";
 /// statements' bodies likewise. `cut` is set when nesting passes [`MODULE_DEPTH`].
 /// `main`: `if __name__ == "__main__":` bodies are left out (see [`main_guard_holds`]).
 fn import_time(body: &[Stmt], depth: usize, cut: &mut bool, main: bool) -> Vec<Stmt> {
+    // A compound statement's body, one level down, as its field's type.
+    fn inner<T: FromIterator<Stmt>>(b: &[Stmt], depth: usize, cut: &mut bool, main: bool) -> T {
+        import_time(b, depth + 1, cut, main).into_iter().collect()
+    }
     let mut out = Vec::new();
     if depth > MODULE_DEPTH {
         *cut = true;
@@ -469,9 +473,7 @@ fn import_time(body: &[Stmt], depth: usize, cut: &mut bool, main: bool) -> Vec<S
             }
             Stmt::ClassDef(c) => {
                 let mut c = c.clone();
-                c.body = import_time(&c.body, depth + 1, cut, main)
-                    .into_iter()
-                    .collect();
+                c.body = inner(&c.body, depth, cut, main);
                 out.push(Stmt::ClassDef(c));
             }
             Stmt::If(x) => {
@@ -480,61 +482,39 @@ fn import_time(body: &[Stmt], depth: usize, cut: &mut bool, main: bool) -> Vec<S
                 x.body = if main && is_main_guard(&x.test) {
                     Default::default()
                 } else {
-                    import_time(&x.body, depth + 1, cut, main)
-                        .into_iter()
-                        .collect()
+                    inner(&x.body, depth, cut, main)
                 };
                 for c in x.elif_else_clauses.iter_mut() {
-                    c.body = import_time(&c.body, depth + 1, cut, main)
-                        .into_iter()
-                        .collect();
+                    c.body = inner(&c.body, depth, cut, main);
                 }
                 out.push(Stmt::If(x));
             }
             Stmt::Try(x) => {
                 let mut x = x.clone();
-                x.body = import_time(&x.body, depth + 1, cut, main)
-                    .into_iter()
-                    .collect();
+                x.body = inner(&x.body, depth, cut, main);
                 for h in x.handlers.iter_mut() {
                     let ExceptHandler::ExceptHandler(h) = h;
-                    h.body = import_time(&h.body, depth + 1, cut, main)
-                        .into_iter()
-                        .collect();
+                    h.body = inner(&h.body, depth, cut, main);
                 }
-                x.orelse = import_time(&x.orelse, depth + 1, cut, main)
-                    .into_iter()
-                    .collect();
-                x.finalbody = import_time(&x.finalbody, depth + 1, cut, main)
-                    .into_iter()
-                    .collect();
+                x.orelse = inner(&x.orelse, depth, cut, main);
+                x.finalbody = inner(&x.finalbody, depth, cut, main);
                 out.push(Stmt::Try(x));
             }
             Stmt::With(x) => {
                 let mut x = x.clone();
-                x.body = import_time(&x.body, depth + 1, cut, main)
-                    .into_iter()
-                    .collect();
+                x.body = inner(&x.body, depth, cut, main);
                 out.push(Stmt::With(x));
             }
             Stmt::For(x) => {
                 let mut x = x.clone();
-                x.body = import_time(&x.body, depth + 1, cut, main)
-                    .into_iter()
-                    .collect();
-                x.orelse = import_time(&x.orelse, depth + 1, cut, main)
-                    .into_iter()
-                    .collect();
+                x.body = inner(&x.body, depth, cut, main);
+                x.orelse = inner(&x.orelse, depth, cut, main);
                 out.push(Stmt::For(x));
             }
             Stmt::While(x) => {
                 let mut x = x.clone();
-                x.body = import_time(&x.body, depth + 1, cut, main)
-                    .into_iter()
-                    .collect();
-                x.orelse = import_time(&x.orelse, depth + 1, cut, main)
-                    .into_iter()
-                    .collect();
+                x.body = inner(&x.body, depth, cut, main);
+                x.orelse = inner(&x.orelse, depth, cut, main);
                 out.push(Stmt::While(x));
             }
             other => out.push(other.clone()),
@@ -871,6 +851,8 @@ pub(crate) struct Package<'a> {
     pub(crate) packages: BTreeSet<String>,
     /// Module-level classes of the package's modules by absolute name (`pkg.helpers.Store`).
     pub(crate) classes: BTreeSet<String>,
+    /// Their metaclasses (`class Thing(metaclass=Meta)`), by absolute name.
+    pub(crate) metas: BTreeMap<String, String>,
     /// By module: its module-level functions and its classes' methods, by absolute name, with
     /// their facts as analysed so far.
     #[allow(clippy::type_complexity)]
@@ -5352,6 +5334,25 @@ impl<'m, 'a> Scope<'m, 'a> {
                     (name.to_string(), v.clone())
                 })
                 .collect();
+            // Its metaclass's methods but those a class statement runs (`__call__` on
+            // `Thing(p)`, `__getattr__` on `Thing.anything`).
+            if let Some(meta) = pkg.metas.get(&class) {
+                let prefix = format!("{meta}.");
+                let of_meta: Vec<u32> = self
+                    .m
+                    .external
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .filter(|(k, _)| {
+                        let name = k.get(prefix.len()..).unwrap_or_default();
+                        !CREATION.contains(&name) && name != "__init_subclass__"
+                    })
+                    .flat_map(|(_, v)| v.iter().copied())
+                    .collect();
+                for c in of_meta {
+                    self.site(c, none, line);
+                }
+            }
             for (name, callees) in methods {
                 let constructed = abs == class;
                 for c in callees {

@@ -122,6 +122,32 @@ pub fn lower(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagnostic>> {
     };
     let single = !path.is_dir();
     let mut diags = Vec::new();
+    // `helpers.py` beside a package directory `helpers/`: Python imports the directory.
+    let mut modules = modules;
+    let packages: BTreeSet<String> = modules
+        .iter()
+        .filter(|m| m.shown == "__init__.py" || m.shown.ends_with("/__init__.py"))
+        .map(|m| m.name.clone())
+        .collect();
+    modules.retain(|m| {
+        let shadowed = packages.contains(&m.name)
+            && !(m.shown == "__init__.py" || m.shown.ends_with("/__init__.py"));
+        if shadowed {
+            diags.push(
+                Diagnostic::new(
+                    Severity::Warning,
+                    "shadowed-module",
+                    format!(
+                        "{}: Python imports the package directory of the same name, `{}`, not this file: it is left out",
+                        m.shown, m.name
+                    ),
+                    location(&m.shown, None),
+                )
+                .with_help("rename the file or the directory"),
+            );
+        }
+        !shadowed
+    });
     // The worker imports the module by this name: one the standard library has is taken. Shown
     // here (inspect, check); `forge import` refuses it (`STDLIB_NAME`).
     if stdlib_names::is_stdlib_module(&title) {
@@ -153,6 +179,14 @@ pub fn lower(path: &Path, opts: &Options) -> Result<Lowered, Box<Diagnostic>> {
                     msg,
                     location(&m.shown, None),
                 ));
+                // Still a module of the package: a call into it is code forge cannot read,
+                // not a call into nothing.
+                inputs.push(Input {
+                    name: m.name.clone(),
+                    shown: m.shown.clone(),
+                    text: String::new(),
+                    package: true,
+                });
                 continue;
             }
         };
@@ -753,11 +787,35 @@ fn package_entries<'a>(
     let mut top = Vec::new();
     module_functions(body, &mut top, 0);
     defs.extend(top.into_iter().map(|f| (f.name.to_string(), f)));
+    let imports = imports::Imports::collect(body);
+    let here = package.here_of(&input.name);
     for s in body {
         if let Stmt::ClassDef(c) = s {
-            package
-                .classes
-                .insert(format!("{}.{}", input.name, c.name.as_str()));
+            let class = format!("{}.{}", input.name, c.name.as_str());
+            // Its metaclass, by absolute name (one of this module's classes, or an import).
+            let meta = c.arguments.as_ref().and_then(|a| {
+                a.keywords
+                    .iter()
+                    .find(|k| k.arg.as_ref().is_some_and(|n| n.as_str() == "metaclass"))
+            });
+            if let Some(k) = meta {
+                let mut root = &k.value;
+                while let Expr::Attribute(a) = root {
+                    root = &a.value;
+                }
+                let imported =
+                    matches!(root, Expr::Name(n) if imports.get(n.id.as_str()).is_some());
+                let q = imports.qualify(&k.value).unwrap_or_default();
+                let abs = if imported {
+                    effects::Package::absolute(&here, &q)
+                } else {
+                    Some(format!("{}.{q}", input.name))
+                };
+                if let Some(abs) = abs {
+                    package.metas.insert(class.clone(), abs);
+                }
+            }
+            package.classes.insert(class);
             for m in c.body.iter() {
                 if let Stmt::FunctionDef(f) = m {
                     defs.push((format!("{}.{}", c.name.as_str(), f.name.as_str()), f));
@@ -775,9 +833,7 @@ fn package_entries<'a>(
         entries.push((name, def, list));
     }
     package.funcs.insert(input.name.clone(), entries);
-    package
-        .imports
-        .insert(input.name.clone(), imports::Imports::collect(body));
+    package.imports.insert(input.name.clone(), imports);
     let changes: Vec<crate::ir::PyFact> = known
         .get(effects::AT_IMPORT)
         .into_iter()
