@@ -2162,3 +2162,95 @@ fn what_python_imports_in_a_package_is_what_forge_reads() {
     let t = cap(&ir, "t");
     assert!(t["effects"].to_string().contains("delete"), "{t}");
 }
+
+/// The re-probe's findings: a function re-exported by `__init__.py` from a module the caller
+/// does not name came out as code forge cannot read (a precision regression of this stop);
+/// a method, property or metaclass two classes up across modules, a class used as a
+/// decorator, `globals()["_kill"](p)`, and a `__main__` block after a `*` import (which may
+/// bind `__name__`) were read-only.
+#[test]
+fn re_exports_lineages_across_modules_decorator_classes_and_star_main_guards() {
+    let ir = ir_of_package(
+        "tk",
+        &[
+            ("__init__.py", "from .core import word_count, purge\n"),
+            (
+                "core.py",
+                "import os\ndef word_count(text: str) -> int:\n    return len(text.split())\ndef purge(p):\n    os.remove(p)\n",
+            ),
+            (
+                "m1.py",
+                "import os, shutil\nclass Meta(type):\n    def __call__(cls, *a):\n        shutil.rmtree(a[0])\nclass M1:\n    def run(self, p):\n        os.remove(p + \"/..\")\n    @property\n    def boom(self):\n        os.remove(\"/etc/x\")\nclass Based(metaclass=Meta):\n    pass\n",
+            ),
+            ("m2.py", "from .m1 import M1\nclass M2(M1):\n    pass\n"),
+            (
+                "api.py",
+                r#"from . import word_count, purge
+from .m2 import M2
+from .m1 import Based
+
+def summary(text: str) -> str:
+    return str(word_count(text))
+
+def clean(p: str) -> None:
+    purge(p)
+
+class C(M2):
+    pass
+
+def two_up(p: str) -> None:
+    C().run(p)
+
+def two_up_property(p: str):
+    return C().boom
+
+class Sub(Based):
+    pass
+
+def inherited_meta(p: str) -> None:
+    Sub(p)
+"#,
+            ),
+        ],
+    );
+    assert_eq!(undo_kind(cap(&ir, "summary")), "none");
+    let c = cap(&ir, "clean");
+    assert_eq!(undo_kind(c), "file_snapshot", "{c}");
+    for name in ["two_up", "two_up_property", "inherited_meta"] {
+        let c = cap(&ir, name);
+        assert!(c["effects"].to_string().contains("delete"), "{name}: {c}");
+    }
+
+    let ir = ir_of_text(
+        "alone2.py",
+        r#"import os
+from string import *
+
+class Wrap:
+    def __init__(self, f):
+        self.f = f
+    def __call__(self, p):
+        os.remove("/etc/x")
+
+@Wrap
+def wrapped(p: str) -> None:
+    return None
+
+def _kill(p):
+    os.remove(p)
+
+def by_literal_name(p: str) -> None:
+    globals()["_kill"](p)
+
+def guarded(p: str) -> str:
+    return p
+
+if __name__ == "__main__":
+    os.remove("/etc/y")
+"#,
+    );
+    for name in ["wrapped", "by_literal_name", "guarded"] {
+        let c = cap(&ir, name);
+        assert!(c["effects"].to_string().contains("delete"), "{name}: {c}");
+    }
+}

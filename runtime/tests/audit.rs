@@ -15,6 +15,9 @@ mod common;
 use common::block_on;
 
 static NOTES: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
+/// Note ids, unique across the tests running at once (`len + 1` gave two tests one id after a
+/// removal, and one test's undo found the other's note under it).
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Stores a note, with credentials for a downstream system.
 #[capability(effects(create), undo = inverse("forget", id = "$result.id"))]
@@ -24,7 +27,7 @@ fn remember(
     headers: Option<BTreeMap<String, String>>,
 ) -> Value {
     let mut n = NOTES.lock().unwrap();
-    let id = n.len() as u64 + 1;
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     n.insert(id, note.clone());
     json!({ "id": id, "echo": note, "headers": headers, "password": password })
 }
@@ -33,7 +36,7 @@ fn remember(
 #[capability(effects(create), undo = inverse("forget", id = "$result.id"))]
 fn keep(data: Value) -> Value {
     let mut n = NOTES.lock().unwrap();
-    let id = n.len() as u64 + 1_000_000;
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1_000_000;
     n.insert(id, String::new());
     json!({ "id": id, "echo": data })
 }

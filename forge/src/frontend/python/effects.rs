@@ -530,6 +530,10 @@ fn import_time(body: &[Stmt], depth: usize, cut: &mut bool, main: bool) -> Vec<S
 /// __name__ in …`, `(__name__ := …)`), and then a `__main__` block may run at import.
 fn main_guard_holds(src: &str) -> bool {
     const NAME: &str = "__name__";
+    // `from x import *` may bind `__name__` (a module whose `__all__` names it).
+    if src.contains("import *") {
+        return false;
+    }
     let mut from = 0;
     while let Some(at) = src.get(from..).and_then(|t| t.find(NAME)) {
         let start = from + at;
@@ -853,6 +857,8 @@ pub(crate) struct Package<'a> {
     pub(crate) classes: BTreeSet<String>,
     /// Their metaclasses (`class Thing(metaclass=Meta)`), by absolute name.
     pub(crate) metas: BTreeMap<String, String>,
+    /// Their bases, by absolute name (classes of the package among them are followed).
+    pub(crate) bases: BTreeMap<String, Vec<String>>,
     /// By module: its module-level functions and its classes' methods, by absolute name, with
     /// their facts as analysed so far.
     #[allow(clippy::type_complexity)]
@@ -932,6 +938,29 @@ impl Package<'_> {
         out
     }
 
+    /// A class of the package and the classes of the package it derives from, each once.
+    pub(crate) fn lineage(&self, class: &str) -> Vec<String> {
+        let mut out = vec![class.to_string()];
+        let mut i = 0;
+        while let Some(c) = out.get(i).cloned() {
+            i += 1;
+            for b in self.bases.get(&c).into_iter().flatten() {
+                if self.classes.contains(b) && !out.contains(b) && out.len() < 256 {
+                    out.push(b.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The metaclass of a class of the package (its own or a base's), when the package's.
+    pub(crate) fn meta_of(&self, class: &str) -> Option<&String> {
+        self.lineage(class)
+            .iter()
+            .find_map(|c| self.metas.get(c))
+            .and_then(|m| self.classes.get(m))
+    }
+
     /// The module of the package an absolute name lies in (the longest that is a prefix).
     fn module_of(&self, abs: &str) -> Option<&str> {
         longest_prefix(&self.modules, abs)
@@ -950,14 +979,36 @@ impl Package<'_> {
             return Vec::new();
         }
         let words = identifiers(src);
-        self.modules
+        let mut out: BTreeSet<&'s String> = self
+            .modules
             .iter()
             .filter(|m| m.as_str() != own)
             .filter(|m| {
                 let last = m.rsplit('.').next().unwrap_or(m);
                 words.contains(last) || here == m.as_str() || here.starts_with(&format!("{m}."))
             })
-            .collect()
+            .collect();
+        // And what those import, on and on (`from . import word_count` re-exported by
+        // `__init__.py` from `.core`): a name may be followed there.
+        let mut todo: Vec<&'s String> = out.iter().copied().collect();
+        while let Some(m) = todo.pop() {
+            let Some(imports) = self.imports.get(m.as_str()) else {
+                continue;
+            };
+            let there = self.here_of(m);
+            for q in imports.targets() {
+                let Some(a) = Package::absolute(&there, q) else {
+                    continue;
+                };
+                let Some(j) = self.module_of(&a).and_then(|j| self.modules.get(j)) else {
+                    continue;
+                };
+                if j.as_str() != own && out.insert(j) {
+                    todo.push(j);
+                }
+            }
+        }
+        out.into_iter().collect()
     }
 
     /// Whether the module's own import statements (module level) import `m`: a name bound to
@@ -991,6 +1042,11 @@ pub(crate) fn identifiers(src: &str) -> std::collections::HashSet<&str> {
     src.split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
         .collect()
+}
+
+/// The metaclass of `class` of the package, when the package's (see [`Package::meta_of`]).
+fn pkg_meta(pkg: &Package<'_>, class: &str) -> Option<String> {
+    pkg.meta_of(class).cloned()
 }
 
 /// A fact of another module's function as one of `f`'s, its parameters by index.
@@ -1878,6 +1934,28 @@ fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSi
         let mut callees: Vec<u32> = Vec::new();
         if let Expr::Name(n) = e {
             callees.extend(m.by_name.get(n.id.as_str()).copied());
+        }
+        // A class as a decorator (`@Wrap`): it is constructed with the function, and its
+        // instance is what runs when the function is called (`__call__`).
+        if let Some(ci) = sc.module_class(e) {
+            for name in ["__new__", "__init__", "__call__"] {
+                callees.extend(sc.method_of(ci, name));
+            }
+        }
+        if !m.package.modules.is_empty() {
+            for q in sc.refs_of(e) {
+                let Some(abs) = Package::absolute(&m.here, &q) else {
+                    continue;
+                };
+                if m.package.classes.contains(&abs) {
+                    for c in m.package.lineage(&abs) {
+                        for name in ["__new__", "__init__", "__call__"] {
+                            let key = format!("{c}.{name}");
+                            callees.extend(m.external.get(&key).into_iter().flatten().copied());
+                        }
+                    }
+                }
+            }
         }
         // A decorator of another module of the package (`@deco.logged`, `from .deco import
         // logged`).
@@ -2855,7 +2933,13 @@ impl<'m, 'a> Scope<'m, 'a> {
                         .collect()
                 })
                 .unwrap_or_default(),
-            Expr::Call(c) if self.builtin(&c.func, "globals") => self.heads(&key),
+            Expr::Call(c) if self.builtin(&c.func, "globals") => {
+                if self.m.by_name.contains_key(&*key) {
+                    vec![format!("{FN}{key}")]
+                } else {
+                    self.heads(&key)
+                }
+            }
             Expr::Attribute(a) if a.attr.as_str() == "__dict__" => self
                 .refs_at(&a.value, depth)
                 .into_iter()
@@ -3020,8 +3104,12 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
                 for q in self.refs_of(b) {
                     if let Some(a) = Package::absolute(&self.m.here, &q) {
-                        if pkg.classes.contains(&a) && !out.contains(&a) {
-                            out.push(a);
+                        if pkg.classes.contains(&a) {
+                            for l in pkg.lineage(&a) {
+                                if !out.contains(&l) {
+                                    out.push(l);
+                                }
+                            }
                         }
                     }
                 }
@@ -3067,8 +3155,23 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
             }
         }
-        // Those of classes of other modules of the package it derives from.
-        for base in self.external_bases(ci) {
+        // Those of classes of other modules of the package it derives from, and their
+        // metaclass's methods (but those a class statement runs).
+        let external = self.external_bases(ci);
+        if self.meta_of(ci).is_none() {
+            if let Some(meta) = external.iter().find_map(|b| pkg_meta(self.m.package, b)) {
+                let prefix = format!("{meta}.");
+                for (k, v) in self.m.external.range(prefix.clone()..) {
+                    let Some(name) = k.strip_prefix(&prefix) else {
+                        break;
+                    };
+                    if !CREATION.contains(&name) && name != "__init_subclass__" {
+                        out.extend(v.iter().copied());
+                    }
+                }
+            }
+        }
+        for base in external {
             let prefix = format!("{base}.");
             for (k, v) in self.m.external.range(prefix.clone()..) {
                 let Some(name) = k.strip_prefix(&prefix) else {
@@ -5324,19 +5427,23 @@ impl<'m, 'a> Scope<'m, 'a> {
         let owner = pkg.class_of(&abs).map(str::to_string);
         if let Some(class) = owner {
             let none = Args { pos: &[], kw: &[] };
-            let methods: Vec<(String, Vec<u32>)> = self
-                .m
-                .external
-                .range(format!("{class}.")..)
-                .take_while(|(k, _)| k.starts_with(&format!("{class}.")))
-                .map(|(k, v)| {
-                    let name = k.get(class.len() + 1..).unwrap_or_default();
-                    (name.to_string(), v.clone())
-                })
-                .collect();
+            let mut methods: Vec<(String, Vec<u32>)> = Vec::new();
+            for c in pkg.lineage(&class) {
+                let prefix = format!("{c}.");
+                for (k, v) in self.m.external.range(prefix.clone()..) {
+                    let Some(name) = k.strip_prefix(&prefix) else {
+                        break;
+                    };
+                    // The nearest class's constructor, as Python finds it.
+                    if CTOR.contains(&name) && methods.iter().any(|(n, _)| n == name) {
+                        continue;
+                    }
+                    methods.push((name.to_string(), v.clone()));
+                }
+            }
             // Its metaclass's methods but those a class statement runs (`__call__` on
             // `Thing(p)`, `__getattr__` on `Thing.anything`).
-            if let Some(meta) = pkg.metas.get(&class) {
+            if let Some(meta) = pkg.meta_of(&class) {
                 let prefix = format!("{meta}.");
                 let of_meta: Vec<u32> = self
                     .m

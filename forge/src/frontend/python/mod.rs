@@ -615,6 +615,11 @@ fn follow<'a>(
             .enumerate()
             .map(|(k, i)| (i.name.as_str(), k))
             .collect();
+        for (input, p) in inputs.iter().zip(parsed) {
+            if let Ok(p) = p {
+                package_entries(&mut package, input, p, &HashMap::new());
+            }
+        }
         // Who names whom (as `Package::wanted` decides): only those can change what one finds.
         let deps: Vec<Vec<usize>> = inputs
             .iter()
@@ -636,11 +641,6 @@ fn follow<'a>(
             }
         }
         let order = named_first(&deps);
-        for (input, p) in inputs.iter().zip(parsed) {
-            if let Ok(p) = p {
-                package_entries(&mut package, input, p, &HashMap::new());
-            }
-        }
         let mut facts: Vec<HashMap<String, Vec<crate::ir::PyFact>>> =
             vec![HashMap::new(); inputs.len()];
         let mut dirty: Vec<bool> = vec![true; inputs.len()];
@@ -798,22 +798,39 @@ fn package_entries<'a>(
                     .iter()
                     .find(|k| k.arg.as_ref().is_some_and(|n| n.as_str() == "metaclass"))
             });
-            if let Some(k) = meta {
-                let mut root = &k.value;
+            // A class named in this module, by absolute name (one of its own, or an import).
+            let absolute_of = |e: &Expr| {
+                let mut root = e;
                 while let Expr::Attribute(a) = root {
                     root = &a.value;
                 }
                 let imported =
                     matches!(root, Expr::Name(n) if imports.get(n.id.as_str()).is_some());
-                let q = imports.qualify(&k.value).unwrap_or_default();
-                let abs = if imported {
+                let q = imports.qualify(e)?;
+                if imported {
                     effects::Package::absolute(&here, &q)
                 } else {
                     Some(format!("{}.{q}", input.name))
-                };
-                if let Some(abs) = abs {
-                    package.metas.insert(class.clone(), abs);
                 }
+            };
+            if let Some(abs) = meta.and_then(|k| absolute_of(&k.value)) {
+                package.metas.insert(class.clone(), abs);
+            }
+            let bases: Vec<String> = c
+                .arguments
+                .as_ref()
+                .map(|a| {
+                    a.args
+                        .iter()
+                        .filter_map(|b| match b {
+                            Expr::Subscript(x) => absolute_of(&x.value),
+                            other => absolute_of(other),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !bases.is_empty() {
+                package.bases.insert(class.clone(), bases);
             }
             package.classes.insert(class);
             for m in c.body.iter() {
