@@ -2254,3 +2254,27 @@ if __name__ == "__main__":
         assert!(c["effects"].to_string().contains("delete"), "{name}: {c}");
     }
 }
+
+/// `import helpers` in `pkg/api.py` beside `pkg/helpers.py` is a top-level import in Python 3:
+/// not the package's module, so forge says so (it followed nothing, silently).
+#[test]
+fn a_bare_import_of_a_packages_own_module_is_named() {
+    let ir = ir_of_package(
+        "pl",
+        &[
+            ("__init__.py", ""),
+            ("helpers.py", "import os\ndef zap(p):\n    os.remove(p)\n"),
+            (
+                "api.py",
+                "import helpers\nimport os\ndef z(p: str) -> None:\n    helpers.zap(p)\n",
+            ),
+        ],
+    );
+    let d = diagnostics(&ir);
+    assert!(
+        d.iter()
+            .any(|x| x.starts_with("absolute-sibling-import") && x.contains("`pl.helpers`")),
+        "{d:?}"
+    );
+    assert!(!d.iter().any(|x| x.contains("`pl.os`")), "{d:?}");
+}

@@ -588,6 +588,9 @@ fn read_modules(inputs: &[Input], beside: Option<&Path>) -> Vec<ModuleRead> {
                 if let Some(dir) = beside {
                     diags.extend(uncarried_neighbours(p, &input.shown, dir));
                 }
+                if input.package {
+                    diags.extend(absolute_siblings(p, input, &package));
+                }
                 Ok((found, diags))
             }
             Err(e) => Err(e.clone()),
@@ -731,6 +734,49 @@ fn uncarried_neighbours(parsed: &Parsed<ModModule>, file: &str, dir: &Path) -> V
                 .with_help(
                     "make the directory a package (an `__init__.py`) and give forge the directory: the crate then carries every module and forge follows calls between them",
                 ),
+        );
+    }
+    out
+}
+
+/// A module of a package importing a module of its own package by a bare name (`import
+/// helpers` in `pkg/api.py` beside `pkg/helpers.py`): Python 3 looks for a top-level `helpers`,
+/// not the package's, so the worker finds another module or none, and forge follows nothing.
+fn absolute_siblings(
+    parsed: &Parsed<ModModule>,
+    input: &Input,
+    package: &effects::Package<'_>,
+) -> Vec<Diagnostic> {
+    let imports = imports::Imports::collect(parsed.suite());
+    let here = package.here_of(&input.name);
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for q in imports.targets() {
+        if q.starts_with('.') || here.is_empty() {
+            continue;
+        }
+        let top = q.split('.').next().unwrap_or(q);
+        let sibling = format!("{here}.{top}");
+        // A standard module of that name (`import subprocess` in `asyncio/`) is meant.
+        if package.modules.contains(top)
+            || !package.modules.contains(&sibling)
+            || top == "__main__"
+            || stdlib_names::is_stdlib_module(top)
+            || !seen.insert(top)
+        {
+            continue;
+        }
+        out.push(
+            Diagnostic::new(
+                Severity::Warning,
+                "absolute-sibling-import",
+                format!(
+                    "{}: `import {top}` looks for a top-level module `{top}`, not the package's `{sibling}` beside it: the worker imports another module or none, and forge follows no call into it",
+                    input.shown
+                ),
+                location(&input.shown, None),
+            )
+            .with_help(format!("import it relatively: `from . import {top}`")),
         );
     }
     out
