@@ -282,9 +282,7 @@ pub(crate) fn analyse<'a>(
             // A method: found by name on an object forge cannot type.
             if let Some((owner, method)) = name.rsplit_once('.') {
                 if package.classes.contains(owner) {
-                    let is_static = def.decorator_list.iter().any(|d| {
-                        matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "staticmethod")
-                    });
+                    let is_static = decorated_by(def, "staticmethod");
                     methods
                         .entry(method.to_string())
                         .or_default()
@@ -1172,6 +1170,24 @@ fn whole_module(q: &str) -> bool {
             ))
 }
 
+/// Whether a definition is decorated with the builtin `name` (`staticmethod`, `classmethod`).
+fn decorated_by(def: &StmtFunctionDef, name: &str) -> bool {
+    def.decorator_list
+        .iter()
+        .any(|d| matches!(&d.expression, Expr::Name(n) if n.id.as_str() == name))
+}
+
+/// A class statement's bases as named (`Base`, `helpers.Base`; `Base[int]` as `Base`).
+pub(crate) fn class_bases(c: &ruff_python_ast::StmtClassDef) -> impl Iterator<Item = &Expr> {
+    c.arguments
+        .iter()
+        .flat_map(|a| a.args.iter())
+        .map(|b| match b {
+            Expr::Subscript(x) => &*x.value,
+            other => other,
+        })
+}
+
 /// A property's getter, setter or deleter (`@property`, `@x.setter`, `@cached_property`):
 /// Python calls it when the attribute is read, set or deleted.
 fn is_property(def: &StmtFunctionDef) -> bool {
@@ -1355,9 +1371,7 @@ fn collect_classes<'a>(
                     }
                     if let Stmt::FunctionDef(f) = s {
                         ctor_fields(&f.body, &mut fields);
-                        let is_static = f.decorator_list.iter().any(|d| {
-                            matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "staticmethod")
-                        });
+                        let is_static = decorated_by(f, "staticmethod");
                         let mut func = Func::new(f);
                         func.name = format!("{}.{}", c.name.as_str(), f.name.as_str());
                         func.class = Some((ci, !is_static));
@@ -1365,37 +1379,14 @@ fn collect_classes<'a>(
                         out.push(func);
                     }
                 }
-                let bases = c
-                    .arguments
-                    .as_ref()
-                    .map(|a| {
-                        a.args
-                            .iter()
-                            .filter_map(|b| match b {
-                                Expr::Name(n) => Some(n.id.as_str()),
-                                // `class D(Base[int])`
-                                Expr::Subscript(x) => match &*x.value {
-                                    Expr::Name(n) => Some(n.id.as_str()),
-                                    _ => None,
-                                },
-                                _ => None,
-                            })
-                            .collect()
+                let base_exprs: Vec<&Expr> = class_bases(c).collect();
+                let bases = base_exprs
+                    .iter()
+                    .filter_map(|b| match b {
+                        Expr::Name(n) => Some(n.id.as_str()),
+                        _ => None,
                     })
-                    .unwrap_or_default();
-                let base_exprs: Vec<&Expr> = c
-                    .arguments
-                    .as_ref()
-                    .map(|a| {
-                        a.args
-                            .iter()
-                            .map(|b| match b {
-                                Expr::Subscript(x) => &*x.value,
-                                other => other,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                    .collect();
                 let meta = c.arguments.as_ref().and_then(|a| {
                     a.keywords.iter().find_map(|k| match (&k.arg, &k.value) {
                         (Some(arg), Expr::Name(n)) if arg.as_str() == "metaclass" => {
@@ -1885,11 +1876,7 @@ fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSi
         // `cls(…)` in a class method (`__new__`, `__init_subclass__` and `__class_getitem__`
         // are ones implicitly) makes an instance.
         let method = f.def.name.as_str();
-        let classmethod = f
-            .def
-            .decorator_list
-            .iter()
-            .any(|d| matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "classmethod"))
+        let classmethod = decorated_by(f.def, "classmethod")
             || matches!(
                 method,
                 "__new__" | "__init_subclass__" | "__class_getitem__"
@@ -3427,11 +3414,11 @@ impl<'m, 'a> Scope<'m, 'a> {
                     .cloned()
                     .unwrap_or_default()
                 {
-                    let is_static = self.m.funcs.get(c as usize).is_some_and(|f| {
-                        f.def.decorator_list.iter().any(|d| {
-                            matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "staticmethod")
-                        })
-                    });
+                    let is_static = self
+                        .m
+                        .funcs
+                        .get(c as usize)
+                        .is_some_and(|f| decorated_by(f.def, "staticmethod"));
                     self.site_from(c, args, line, usize::from(on_instance && !is_static));
                     known = true;
                 }
@@ -3444,12 +3431,11 @@ impl<'m, 'a> Scope<'m, 'a> {
             .get(callee as usize)
             .and_then(|f| f.class)
             .is_some_and(|(_, s)| s);
-        let is_classmethod = self.m.funcs.get(callee as usize).is_some_and(|f| {
-            f.def
-                .decorator_list
-                .iter()
-                .any(|d| matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "classmethod"))
-        });
+        let is_classmethod = self
+            .m
+            .funcs
+            .get(callee as usize)
+            .is_some_and(|f| decorated_by(f.def, "classmethod"));
         let skip = usize::from(takes_self && (on_instance || is_classmethod));
         self.site_from(callee, args, line, skip);
         true

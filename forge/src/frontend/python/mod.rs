@@ -862,19 +862,7 @@ fn package_entries<'a>(
             if let Some(abs) = meta.and_then(|k| absolute_of(&k.value)) {
                 package.metas.insert(class.clone(), abs);
             }
-            let bases: Vec<String> = c
-                .arguments
-                .as_ref()
-                .map(|a| {
-                    a.args
-                        .iter()
-                        .filter_map(|b| match b {
-                            Expr::Subscript(x) => absolute_of(&x.value),
-                            other => absolute_of(other),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let bases: Vec<String> = effects::class_bases(c).filter_map(absolute_of).collect();
             if !bases.is_empty() {
                 package.bases.insert(class.clone(), bases);
             }
