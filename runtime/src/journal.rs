@@ -835,12 +835,6 @@ impl Journal {
             .collect())
     }
 
-    /// Names the current position of a session.
-    pub fn checkpoint(&self, session: &str, name: &str) -> Result<i64, JournalError> {
-        self.checkpoint_at(session, name, true)
-            .map(|(last, _)| last)
-    }
-
     /// Marks the session's newest step with `name`; a checkpoint of that name already there is
     /// moved only when `replace` (else left where it is). Returns the step marked and the one the
     /// name marked before, if any.

@@ -1437,7 +1437,7 @@ pub(crate) fn actions(m: &Manifest, towards_before: bool) -> Vec<FileAction> {
             };
             // A path the call left as it found it (a program given `undo_paths` it did not
             // touch): nothing to write back.
-            if e.after.is_some() && e.after.as_ref() == Some(&e.before) {
+            if e.after.as_ref() == Some(&e.before) {
                 return None;
             }
             Some(FileAction {

@@ -1042,11 +1042,6 @@ pub(crate) fn identifiers(src: &str) -> std::collections::HashSet<&str> {
         .collect()
 }
 
-/// The metaclass of `class` of the package, when the package's (see [`Package::meta_of`]).
-fn pkg_meta(pkg: &Package<'_>, class: &str) -> Option<String> {
-    pkg.meta_of(class).cloned()
-}
-
 /// A fact of another module's function as one of `f`'s, its parameters by index.
 fn external_fact(f: &Func<'_>, x: &PyFact) -> Fact {
     let ids = |names: &[String]| -> Vec<u32> {
@@ -3146,7 +3141,10 @@ impl<'m, 'a> Scope<'m, 'a> {
         // metaclass's methods (but those a class statement runs).
         let external = self.external_bases(ci);
         if self.meta_of(ci).is_none() {
-            if let Some(meta) = external.iter().find_map(|b| pkg_meta(self.m.package, b)) {
+            if let Some(meta) = external
+                .iter()
+                .find_map(|b| self.m.package.meta_of(b).cloned())
+            {
                 let prefix = format!("{meta}.");
                 for (k, v) in self.m.external.range(prefix.clone()..) {
                     let Some(name) = k.strip_prefix(&prefix) else {
