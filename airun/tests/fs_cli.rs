@@ -917,6 +917,42 @@ fn a_root_a_program_removed_is_put_back_by_undo() {
     assert!(w.ok(&["audit", "verify"]).contains("intact"));
 }
 
+/// `undo_paths` given as the pattern the program's arguments expand to (`build/*.o`): the
+/// snapshot was of no file of that name, so undo lost what the program removed. The directory
+/// the wildcard lists is kept.
+#[test]
+fn undo_paths_given_as_a_pattern_keep_the_directory_it_lists() {
+    let w = Work::new();
+    std::fs::write(
+        w.dir.path().join("airun.toml"),
+        "allowed_commands = [\"rm\"]\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(w.root().join("build")).unwrap();
+    std::fs::write(w.root().join("build/a.o"), [0u8, 7, 255]).unwrap();
+    std::fs::write(w.root().join("build/b.o"), "b").unwrap();
+    std::fs::write(w.root().join("build/keep.c"), "c").unwrap();
+    let before = tree(&w.root());
+    w.ok(&[
+        "--allow",
+        "run_command",
+        "call",
+        "run_command",
+        "--args",
+        &json!({"program": "rm", "args": [w.p("build/a.o"), w.p("build/b.o")],
+                "undo_paths": [w.p("build/*.o")]})
+        .to_string(),
+    ]);
+    assert!(!w.root().join("build/a.o").exists());
+    let planned = w.ok(&["undo", "--dry-run"]);
+    assert!(
+        planned.contains("restore") && planned.contains("build"),
+        "{planned}"
+    );
+    w.ok(&["undo"]);
+    assert_eq!(tree(&w.root()), before);
+}
+
 /// A program that leaves a FIFO where its `undo_paths` point: the state it left cannot be
 /// kept, and the undo says that (it said "a tree nested deeper than 48 directories, or a
 /// process stopped first"); `--force` removes the FIFO. A path given in `undo_paths` that the

@@ -941,6 +941,17 @@ impl Engine {
         for e in &plan.paths {
             paths.extend(named(e)?);
         }
+        // A handler that opens its paths itself may take one as a pattern (`glob.glob(p)`, a
+        // program's `rm d/*.tmp` with `undo_paths: ["d/*.tmp"]`): what it matches is no file
+        // of that name but what lies in the directory its first wildcard lists, so that
+        // directory is kept (a file whose name holds `*`, `?` or `[` is kept with its folder).
+        if def.opens_paths_itself() {
+            let listed: Vec<String> = paths
+                .iter()
+                .filter_map(|p| crate::fs::wildcard_base(p).map(|(base, _)| base))
+                .collect();
+            paths.extend(listed);
+        }
         // What the call joins under a snapshotted path must stay inside it.
         for e in &plan.relative {
             for p in named(e)? {

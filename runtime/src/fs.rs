@@ -784,6 +784,25 @@ fn real_locations(
 /// limit).
 pub(crate) const MAX_LINKS: usize = 40;
 
+/// The directory a wildcard pattern's first wildcard (`*`, `?`, `[`, as Python's `glob` and a
+/// shell read them) lists, and whether what lies below it is matched too (a wildcard before the
+/// last component, or `**`). `None` when `path` holds no wildcard. A relative pattern with its
+/// wildcard in the first component lists `.`; an absolute one, `/`.
+pub(crate) fn wildcard_base(path: &str) -> Option<(String, bool)> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let i = parts.iter().position(|p| p.contains(['*', '?', '[']))?;
+    let recursive = i + 1 < parts.len() || parts.get(i).is_some_and(|p| p.contains("**"));
+    let base = parts.get(..i).unwrap_or(&[]).join("/");
+    let base = if base.is_empty() && !path.starts_with('/') {
+        ".".to_string()
+    } else if base.is_empty() {
+        "/".to_string()
+    } else {
+        base
+    };
+    Some((base, recursive))
+}
+
 /// Where the absolute `path` leads as the kernel resolves it: each symbolic link followed where
 /// it is met (its text taken relative to the directory it is in), and `..` applied to where the
 /// links led, not to the text ([`aifirst_capability::path::normalize`] applies it to the text,

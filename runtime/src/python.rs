@@ -534,17 +534,7 @@ fn check_location(
         }
     }
     // A glob: the directory its first wildcard reads (and, past it, what is below).
-    let parts: Vec<&str> = v.split('/').collect();
-    if let Some(i) = parts.iter().position(|p| p.contains(['*', '?', '['])) {
-        let recursive = i + 1 < parts.len() || parts.get(i).is_some_and(|p| p.contains("**"));
-        let base = parts.get(..i).unwrap_or(&[]).join("/");
-        let base = if base.is_empty() && !v.starts_with('/') {
-            ".".to_string()
-        } else if base.is_empty() {
-            "/".to_string()
-        } else {
-            base
-        };
+    if let Some((base, recursive)) = crate::fs::wildcard_base(v) {
         if let Some(dir) = fs
             .joined(&base)
             .and_then(|b| crate::fs::resolve_physical(&b))

@@ -330,6 +330,38 @@ fn a_read_outside_the_roots_is_refused_before_python_runs() {
     );
 }
 
+/// A path the function expands as a glob names no file: its snapshot was of the text
+/// `notes/*.tmp` (absent), the function deleted what it matched, and undo said "done" with the
+/// files lost. The directory the first wildcard lists is kept, so undo puts them back.
+#[test]
+fn a_glob_a_function_expands_is_undone_with_what_it_matched() {
+    let b = Bench::new();
+    seed(&b);
+    std::fs::write(b.root.path().join("notes/x.tmp"), "scratch x").unwrap();
+    std::fs::write(b.root.path().join("notes/deep/y.tmp"), [0u8, 1, 2]).unwrap();
+    std::fs::set_permissions(
+        b.root.path().join("notes/x.tmp"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let before = b.tree();
+    for (pattern, gone) in [
+        (b.path("notes/*.tmp"), 1),
+        ("notes/*/[xy].tmp".to_string(), 1),
+    ] {
+        assert_eq!(
+            b.ok("sweep_notes", json!({ "pattern": pattern })),
+            json!(gone)
+        );
+    }
+    assert!(!b.root.path().join("notes/x.tmp").exists());
+    assert!(!b.root.path().join("notes/deep/y.tmp").exists());
+    let planned = b.run(&["undo", "2", "--dry-run"], &[]);
+    assert!(planned.status.success(), "{planned:?}");
+    b.undo(2);
+    assert_eq!(b.tree(), before);
+}
+
 #[test]
 fn a_relative_path_means_the_same_to_python_as_to_the_runtime() {
     // The runtime takes it relative to the first root, and the function runs there.

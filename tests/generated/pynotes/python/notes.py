@@ -1,5 +1,6 @@
 """Notes kept as Markdown files: the example module of `forge inspect` and the Python docs."""
 
+import glob
 import json
 import os
 import shutil
@@ -116,6 +117,22 @@ def purge_folder(root: str) -> None:
         root: The folder.
     """
     shutil.rmtree(root)
+
+
+def sweep_notes(pattern: str) -> int:
+    """Delete the notes a glob pattern matches.
+
+    Args:
+        pattern: Which notes (`notes/*.tmp`).
+
+    Returns:
+        How many were deleted.
+    """
+    gone = 0
+    for p in glob.glob(pattern):
+        os.remove(p)
+        gone += 1
+    return gone
 
 
 def wait_for_note(path: str, seconds: float = 5.0) -> bool:

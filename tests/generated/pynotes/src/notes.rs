@@ -296,6 +296,47 @@ pub static purge_folder: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
     route: ::core::option::Option::Some("notes.purge_folder()"),
     irreversible_when: ::core::option::Option::None,
 };
+/// Delete the notes a glob pattern matches.
+///
+/// `notes.sweep_notes()` — undo: file_snapshot.
+#[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
+#[linkme(crate = ::aifirst::__private::linkme)]
+pub static sweep_notes: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
+    location: ::aifirst::SourceLocation {
+        file: ::core::file!(),
+        line: ::core::line!(),
+        module: ::core::module_path!(),
+    },
+    name: "sweep_notes",
+    description: "Delete the notes a glob pattern matches.\n\nReturns: How many were deleted.",
+    effects: &[
+        ::aifirst::Effect::Read,
+        ::aifirst::Effect::Delete,
+        ::aifirst::Effect::Filesystem,
+    ],
+    idempotent: false,
+    hints: ::aifirst::AnnotationHints {
+        read_only: ::core::option::Option::None,
+        destructive: ::core::option::Option::None,
+        idempotent: ::core::option::Option::None,
+        open_world: ::core::option::Option::None,
+    },
+    undo: ::aifirst::UndoDecl::Plan(
+        "{\"kind\":\"file_snapshot\",\"confidence\":\"high\",\"paths\":[\"$args.pattern\"],\"evidence\":[]}",
+    ),
+    input: ::aifirst::SchemaSource::Json(
+        "{\"type\":\"object\",\"properties\":{\"pattern\":{\"type\":\"string\",\"description\":\"Which notes (`notes/*.tmp`).\"}},\"required\":[\"pattern\"],\"additionalProperties\":false}",
+    ),
+    output: ::aifirst::SchemaSource::None,
+    call: ::aifirst::Handler::Python {
+        module: &crate::PY_0,
+        function: "sweep_notes",
+        paths: &["pattern"],
+    },
+    tags: &["notes"],
+    route: ::core::option::Option::Some("notes.sweep_notes()"),
+    irreversible_when: ::core::option::Option::None,
+};
 /// Wait until a note exists.
 ///
 /// `notes.wait_for_note()` — undo: none.
@@ -333,7 +374,7 @@ pub static wait_for_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
 };
 /// Send a note to a web service.
 ///
-/// `notes.publish_note()` — undo: irreversible: sends over the network (`urllib.request.urlopen` at line 151 on `url`), which cannot be taken back.
+/// `notes.publish_note()` — undo: irreversible: sends over the network (`urllib.request.urlopen` at line 168 on `url`), which cannot be taken back.
 #[::aifirst::__private::linkme::distributed_slice(::aifirst::__private::CAPABILITIES)]
 #[linkme(crate = ::aifirst::__private::linkme)]
 pub static publish_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
@@ -358,7 +399,7 @@ pub static publish_note: ::aifirst::CapabilityDef = ::aifirst::CapabilityDef {
         open_world: ::core::option::Option::None,
     },
     undo: ::aifirst::UndoDecl::Irreversible {
-        reason: "sends over the network (`urllib.request.urlopen` at line 151 on `url`), which cannot be taken back",
+        reason: "sends over the network (`urllib.request.urlopen` at line 168 on `url`), which cannot be taken back",
     },
     input: ::aifirst::SchemaSource::Json(
         "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"The note's file.\"},\"url\":{\"type\":\"string\",\"description\":\"Where to send it.\"}},\"required\":[\"path\",\"url\"],\"additionalProperties\":false}",
