@@ -1726,6 +1726,140 @@ if __name__ == "__main__":
 }
 
 /// A module that binds `__name__` may run its `__main__` block when imported: then it counts.
+/// Functions reached through a module-level container, a `singledispatch` function or a class
+/// attribute set after the class: each was `read none (high)` while the function it runs
+/// deletes or runs a program. A container filled with a value forge cannot follow makes a
+/// call of its items code forge cannot read; one it can follow runs what was put in it.
+#[test]
+fn registries_dispatch_and_patched_classes_are_followed() {
+    let ir = ir_of_text(
+        "registry.py",
+        r#"
+import os
+import shutil
+import subprocess
+from functools import singledispatch
+
+HANDLERS = []
+COMMANDS = {}
+TABLE = {"rm": os.remove}
+_LATE = {}
+_CACHE = {}
+
+def register(f):
+    HANDLERS.append(f)
+    return f
+
+def command(name):
+    def deco(f):
+        COMMANDS[name] = f
+        return f
+    return deco
+
+@register
+def _zap(p):
+    os.remove(p)
+
+@command("purge")
+def _purge(p):
+    shutil.rmtree(p)
+
+def run_all(path: str) -> None:
+    for h in HANDLERS:
+        h(path)
+
+def run_each(path: str) -> list:
+    return [h(path) for h in HANDLERS]
+
+def dispatch(cmd: str, path: str) -> None:
+    COMMANDS[cmd](path)
+
+def by_get(path: str, op: str = "rm") -> None:
+    TABLE.get(op)(path)
+
+def learn(name: str, fn) -> None:
+    _LATE[name] = fn()
+
+def late(name: str, path: str) -> None:
+    f = _LATE.get(name)
+    f(path)
+
+def cached_size(path: str) -> int:
+    if path not in _CACHE:
+        _CACHE[path] = os.path.getsize(path)
+    return _CACHE[path]
+
+@singledispatch
+def handle(x):
+    return x
+
+@handle.register
+def _(x: str):
+    os.remove(x)
+
+def handled(path: str) -> None:
+    handle(path)
+
+class Hooks:
+    pass
+
+def _finalise(self):
+    subprocess.run(["cleanup"])
+
+Hooks.__del__ = _finalise
+
+def make_hooks() -> str:
+    Hooks()
+    return "made"
+"#,
+    );
+    for (name, effect, undo) in [
+        ("run_all", "delete", "irreversible"),
+        ("run_each", "delete", "irreversible"),
+        ("dispatch", "delete", "irreversible"),
+        ("by_get", "delete", "irreversible"),
+        ("late", "execute", "irreversible"),
+        ("make_hooks", "execute", "irreversible"),
+    ] {
+        let c = cap(&ir, name);
+        assert!(c["effects"].to_string().contains(effect), "{name}: {c}");
+        assert_eq!(undo_kind(c), undo, "{name}: {c}");
+    }
+    // Run with the caller's arguments: the snapshot covers the path.
+    for (name, path) in [("handled", "$args.path"), ("handle", "$args.x")] {
+        let c = cap(&ir, name);
+        assert!(c["effects"].to_string().contains("delete"), "{name}: {c}");
+        assert_eq!(undo_kind(c), "file_snapshot", "{name}: {c}");
+        assert_eq!(paths(c), [path], "{name}: {c}");
+    }
+    // Storing into a container, and a cache of data, call nothing.
+    for name in ["register", "command", "cached_size"] {
+        let c = cap(&ir, name);
+        assert_eq!(undo_kind(c), "none", "{name}: {c}");
+    }
+    // Setting the class attribute at import runs nothing then: other functions stay as they are.
+    assert_eq!(undo_kind(cap(&ir, "cached_size")), "none");
+
+    // In a package, another module may call the decorator: what it registers is not known.
+    let pkg = ir_of_package(
+        "plug",
+        &[
+            ("__init__.py", ""),
+            (
+                "core.py",
+                "HOOKS = []\n\ndef hook(f):\n    HOOKS.append(f)\n    return f\n\ndef fire(path: str) -> None:\n    for h in HOOKS:\n        h(path)\n",
+            ),
+            (
+                "extra.py",
+                "import os\nfrom .core import hook\n\n@hook\ndef _wipe(p):\n    os.remove(p)\n",
+            ),
+        ],
+    );
+    let c = cap(&pkg, "fire");
+    assert!(c["effects"].to_string().contains("execute"), "{c}");
+    assert_eq!(undo_kind(c), "irreversible", "{c}");
+}
+
 #[test]
 fn a_main_block_counts_when_the_module_may_rebind_its_name() {
     let text = |bind: &str| {

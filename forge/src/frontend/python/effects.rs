@@ -30,6 +30,8 @@
 //! | a function of another module of the package ([`Package`]: `from .helpers import zap`, `helpers.zap(p)`, `pkg.helpers.zap`, a `*` import); a class of one (its `__new__`/`__init__` with the arguments, its special methods); something else of one (a method of that name of any class of the package, as on an object forge cannot type) | as a module function, `via` it | as a module function |
 //! | any call above reached through `from m import *`, an alias (`rm = os.remove`, `o = os`), `getattr(m, "literal")`, `__import__("m")`, `importlib.import_module("m")` | as the call it stands for | as the call |
 //! | a function of an import used as a value, not called (`map(os.remove, ps)`, `target=shutil.rmtree`) | as the call, with no arguments | none (irreversible) |
+//! | a call of an item of a module-level container ([`filled`]: `COMMANDS[k](p)`, `TABLE.get(op)(p)`, `for h in HANDLERS: h(p)`) | each function put into it (Unseen when one put in cannot be followed) | as a module function |
+//! | a `functools.singledispatch` function (`@handle.register`); a function set on a module class after it (`C.__eq__ = f`) | the registered functions with the arguments; the function wherever the class is named | as a module function; none |
 //! | `exec`/`eval`/`runpy`, `getattr` by a computed name on a module of [`EFFECT_MODULES`] or a namespace, an import by a computed name, `globals()[name](…)`; a module of [`EFFECT_MODULES`] held in a container or passed on (`[os]`, `helper(os)`) or a global holding one named; loading a pickle ([`Scope::unpickles`]); nesting past [`MAX_DEPTH`]; more than [`MAX_FACTS`] facts or a propagation cut short | Unseen | none |
 //!
 //! Parameter flow: a local derives from the union of the parameters named (through other
@@ -294,6 +296,7 @@ pub(crate) fn analyse<'a>(
     let mut classes = Vec::new();
     let mut class_by_name = HashMap::new();
     collect_classes(body, 0, &mut funcs, &mut classes, &mut class_by_name);
+    patch_classes(body, 0, index, &by_name, &class_by_name, &mut classes);
     let returns = funcs
         .iter()
         .enumerate()
@@ -313,6 +316,8 @@ pub(crate) fn analyse<'a>(
         holders: HashMap::new(),
         starred_over: starred_over(body),
         again,
+        dispatch: HashMap::new(),
+        filled: HashMap::new(),
         db: module_db(body, 0),
         external,
         methods,
@@ -324,6 +329,12 @@ pub(crate) fn analyse<'a>(
     module.global_consts = global_consts;
     module.global_aliases = global_aliases;
     module.holders = holders;
+    let stored = filled(&module, body);
+    for (g, qs) in stored.refs {
+        module.global_aliases.entry(g).or_default().extend(qs);
+    }
+    module.filled = stored.containers;
+    module.dispatch = stored.dispatch;
 
     let mut facts: Vec<BTreeSet<Fact>> = Vec::with_capacity(module.funcs.len());
     let mut sites: Vec<Vec<CallSite>> = Vec::with_capacity(module.funcs.len());
@@ -805,6 +816,12 @@ struct Class<'a> {
     base_exprs: Vec<&'a Expr>,
     /// `class C(metaclass=M)`: `M`, named.
     meta: Option<&'a str>,
+    /// Functions of the module set on the class after its definition (`C.__eq__ = _eq`,
+    /// `setattr(C, "save", _save)`): Python may call any wherever the class is named.
+    patched: Vec<u32>,
+    /// The line where a lambda or a `partial` is set on it (`C.__del__ = lambda self: …`):
+    /// what it runs is not followed.
+    replaced: Option<usize>,
 }
 
 struct Module<'a> {
@@ -827,6 +844,12 @@ struct Module<'a> {
     holders: HashMap<String, String>,
     /// Later definitions of a name `by_name` has the first of.
     again: HashMap<&'a str, Vec<u32>>,
+    /// Functions registered on a `functools.singledispatch` function (`@handle.register`): a
+    /// call of it may run each.
+    dispatch: HashMap<&'a str, Vec<u32>>,
+    /// Module-level containers (see [`filled`]), with the line of a store into them of a value
+    /// forge cannot follow: a call of something taken out of one is then code forge cannot read.
+    filled: HashMap<String, Option<usize>>,
     /// Module-level functions a `*` import after them may bind again (`def rmtree` then `from
     /// shutil import *`).
     starred_over: BTreeSet<&'a str>,
@@ -1338,6 +1361,85 @@ fn idx(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
+/// What module-level code sets on a class of the module after its definition: `C.attr = f` or
+/// `setattr(C, "attr", f)` with `f` a function of the module is [`Class::patched`]; a lambda
+/// or a `partial` set there is [`Class::replaced`].
+fn patch_classes<'a>(
+    body: &'a [Stmt],
+    depth: usize,
+    index: &LineIndex,
+    by_name: &HashMap<&'a str, u32>,
+    class_by_name: &HashMap<&'a str, u32>,
+    classes: &mut [Class<'a>],
+) {
+    if depth > MODULE_DEPTH {
+        return;
+    }
+    let set = |class: &Expr, value: &Expr, at: TextSize, classes: &mut [Class<'a>]| {
+        let Expr::Name(c) = class else { return };
+        let Some(&ci) = class_by_name.get(c.id.as_str()) else {
+            return;
+        };
+        let Some(k) = classes.get_mut(ci as usize) else {
+            return;
+        };
+        match value {
+            Expr::Name(f) if by_name.contains_key(f.id.as_str()) => {
+                if let Some(&fi) = by_name.get(f.id.as_str()) {
+                    k.patched.push(fi);
+                }
+            }
+            // A lambda or a partial: code the class's methods now run.
+            Expr::Lambda(_) => {
+                k.replaced.get_or_insert(index.line_index(at).get());
+            }
+            Expr::Call(c)
+                if matches!(&*c.func, Expr::Name(n) if n.id.as_str() == "partial")
+                    || matches!(&*c.func, Expr::Attribute(a) if a.attr.as_str() == "partial") =>
+            {
+                k.replaced.get_or_insert(index.line_index(at).get());
+            }
+            _ => {}
+        }
+    };
+    for s in body {
+        match s {
+            Stmt::Assign(a) => {
+                for t in &a.targets {
+                    if let Expr::Attribute(x) = t {
+                        set(&x.value, &a.value, s.start(), classes);
+                    }
+                }
+            }
+            Stmt::Expr(e) => {
+                if let Expr::Call(c) = &*e.value {
+                    if matches!(&*c.func, Expr::Name(n) if n.id.as_str() == "setattr") {
+                        if let [class, _, value] = &c.arguments.args[..] {
+                            set(class, value, s.start(), classes);
+                        }
+                    }
+                }
+            }
+            Stmt::If(x) => {
+                patch_classes(&x.body, depth + 1, index, by_name, class_by_name, classes);
+                for c in &x.elif_else_clauses {
+                    patch_classes(&c.body, depth + 1, index, by_name, class_by_name, classes);
+                }
+            }
+            Stmt::Try(t) => {
+                for b in [&t.body, &t.orelse, &t.finalbody] {
+                    patch_classes(b, depth + 1, index, by_name, class_by_name, classes);
+                }
+                for h in &t.handlers {
+                    let ExceptHandler::ExceptHandler(h) = h;
+                    patch_classes(&h.body, depth + 1, index, by_name, class_by_name, classes);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Module-level classes (where [`collect_functions`] looks for functions) and their methods,
 /// which become functions named `Class.method`. A method named twice in a class: the last wins,
 /// as in Python.
@@ -1398,6 +1500,8 @@ fn collect_classes<'a>(
                     bases,
                     base_exprs,
                     meta,
+                    patched: Vec::new(),
+                    replaced: None,
                 });
                 Vec::new()
             }
@@ -1677,6 +1781,473 @@ fn globals(m: &Module<'_>, body: &[Stmt]) -> Globals {
     (sc.kinds, sc.consts, sc.aliases, sc.holders)
 }
 
+/// What the module's containers are filled with, and which functions a dispatcher may run.
+#[derive(Default)]
+struct Filled<'a> {
+    /// Module-level containers (`HANDLERS = []`, `COMMANDS = {}`, `TABLE = {"rm": os.remove}`)
+    /// with the line of a store of a value forge cannot follow into them, if any.
+    containers: HashMap<String, Option<usize>>,
+    /// What the stores put in them that forge can follow, as aliases ([`FN`], [`ANY`]).
+    refs: Aliases,
+    /// `@handle.register` (`functools.singledispatch`): a call of `handle` may run these.
+    dispatch: HashMap<&'a str, Vec<u32>>,
+}
+
+/// Method names that put values into a container: the positional argument that is the value
+/// (`None`: every one, a collection of values for `extend`/`update`).
+fn store_method(m: &str) -> Option<Option<usize>> {
+    match m {
+        "append" | "add" | "appendleft" => Some(Some(0)),
+        "insert" | "setdefault" => Some(Some(1)),
+        "extend" | "extendleft" | "update" | "__setitem__" => Some(None),
+        _ => None,
+    }
+}
+
+/// `e` is data that calls nothing when called out of a container: literals, f-strings,
+/// arithmetic on them, containers of them.
+fn plain_data(e: &Expr, depth: usize) -> bool {
+    if depth > KIND_DEPTH {
+        return false;
+    }
+    let all = |es: &[Expr]| es.iter().all(|x| plain_data(x, depth + 1));
+    match e {
+        Expr::StringLiteral(_)
+        | Expr::BytesLiteral(_)
+        | Expr::NumberLiteral(_)
+        | Expr::BooleanLiteral(_)
+        | Expr::NoneLiteral(_)
+        | Expr::EllipsisLiteral(_)
+        | Expr::FString(_) => true,
+        Expr::BinOp(b) => plain_data(&b.left, depth + 1) && plain_data(&b.right, depth + 1),
+        Expr::UnaryOp(u) => plain_data(&u.operand, depth + 1),
+        Expr::Tuple(t) => all(&t.elts),
+        Expr::List(l) => all(&l.elts),
+        Expr::Set(x) => all(&x.elts),
+        Expr::Dict(d) => d.items.iter().all(|i| plain_data(&i.value, depth + 1)),
+        _ => false,
+    }
+}
+
+/// A value that is a container a module may fill with functions: a list, dict or set (display,
+/// comprehension, or built by the builtin or `collections`).
+fn container_value(e: &Expr) -> bool {
+    match e {
+        Expr::List(_)
+        | Expr::Dict(_)
+        | Expr::Set(_)
+        | Expr::ListComp(_)
+        | Expr::DictComp(_)
+        | Expr::SetComp(_) => true,
+        Expr::Call(c) => {
+            let name = match &*c.func {
+                Expr::Name(n) => n.id.as_str(),
+                Expr::Attribute(a) => a.attr.as_str(),
+                _ => return false,
+            };
+            matches!(
+                name,
+                "list"
+                    | "dict"
+                    | "set"
+                    | "defaultdict"
+                    | "OrderedDict"
+                    | "deque"
+                    | "ChainMap"
+                    | "WeakValueDictionary"
+            )
+        }
+        _ => false,
+    }
+}
+
+/// Which module-level containers hold what may be called, read from every store into them in
+/// the whole module (module level and every function and method body): `G.append(f)`,
+/// `G[k] = f`, `G.update(...)`, `G += [f]`. A value forge can follow is a function of the
+/// module, a function of an import that changes something (`os.remove`, a lambda calling
+/// one), or a parameter of a decorator of the module (`def register(f): HANDLERS.append(f)`:
+/// every function decorated `@register` and what direct calls give it; of a decorator
+/// factory's inner function, every one decorated `@command(...)`) in a module read alone (in a
+/// package, its other modules may call the decorator too). Any other value (a local, a call's result, an attribute) is one
+/// forge cannot follow: a call of something taken out of that container is then code forge
+/// cannot read. Also the functions registered on a `functools.singledispatch` function.
+fn filled<'a>(m: &Module<'a>, body: &'a [Stmt]) -> Filled<'a> {
+    let mut out = Filled::default();
+    containers_of(body, 0, &mut out.containers);
+    let mut v = StoreWalk {
+        sc: Scope::new(m),
+        out,
+        frames: Vec::new(),
+        depth: 0,
+        cut: false,
+        pending: Vec::new(),
+        calls: HashMap::new(),
+    };
+    for s in body {
+        ruff_python_ast::visitor::Visitor::visit_stmt(&mut v, s);
+    }
+    let StoreWalk {
+        mut sc,
+        mut out,
+        cut,
+        pending,
+        calls,
+        ..
+    } = v;
+    // A parameter of a decorator stored: what the decorator is applied to, and what the
+    // decorator is called with directly.
+    for (g, outer, inner, param, line) in pending {
+        let mut known = true;
+        let mut add = |q: String| {
+            out.refs.entry(g.clone()).or_default().insert(q);
+        };
+        for f in &m.funcs {
+            for d in f.def.decorator_list.iter() {
+                let applied = match (&d.expression, inner) {
+                    (Expr::Name(n), false) => n.id.as_str() == outer,
+                    (Expr::Call(c), true) => {
+                        matches!(&*c.func, Expr::Name(n) if n.id.as_str() == outer)
+                    }
+                    _ => false,
+                };
+                if applied {
+                    // A method registered is called without its instance: not followed.
+                    if f.class.is_some() || !m.by_name.contains_key(f.name.as_str()) {
+                        known = false;
+                    } else {
+                        add(format!("{FN}{}", f.name));
+                    }
+                }
+            }
+        }
+        // A class decorated with it is kept as itself: what calling it runs is not followed.
+        if decorates_a_class(body, 0, outer, inner) {
+            known = false;
+        }
+        if !inner {
+            for args in calls.get(outer).into_iter().flatten() {
+                match args.get(param) {
+                    Some(Expr::Name(n)) if m.by_name.contains_key(n.id.as_str()) => {
+                        add(format!("{FN}{}", n.id.as_str()));
+                    }
+                    Some(e) => {
+                        let t = sc.tainted(e);
+                        if t.is_empty() && !plain_data(e, 0) {
+                            known = false;
+                        }
+                        for q in t {
+                            add(q);
+                        }
+                    }
+                    None => known = false,
+                }
+            }
+        }
+        if !known {
+            out.containers.entry(g).or_default().get_or_insert(line);
+        }
+    }
+    if cut {
+        // Past the depth read, any store may have been missed.
+        for v in out.containers.values_mut() {
+            v.get_or_insert(1);
+        }
+    }
+    out
+}
+
+/// Module-level names bound to a container ([`container_value`]), at the module's top level
+/// (and inside its `if`/`try` blocks).
+fn containers_of(body: &[Stmt], depth: usize, out: &mut HashMap<String, Option<usize>>) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    for s in body {
+        match s {
+            Stmt::Assign(a) if container_value(&a.value) => {
+                for t in &a.targets {
+                    if let Expr::Name(n) = t {
+                        out.insert(n.id.to_string(), None);
+                    }
+                }
+            }
+            Stmt::AnnAssign(a) if a.value.as_deref().is_some_and(container_value) => {
+                if let Expr::Name(n) = &*a.target {
+                    out.insert(n.id.to_string(), None);
+                }
+            }
+            Stmt::If(x) => {
+                containers_of(&x.body, depth + 1, out);
+                for c in &x.elif_else_clauses {
+                    containers_of(&c.body, depth + 1, out);
+                }
+            }
+            Stmt::Try(t) => {
+                containers_of(&t.body, depth + 1, out);
+                for h in &t.handlers {
+                    let ExceptHandler::ExceptHandler(h) = h;
+                    containers_of(&h.body, depth + 1, out);
+                }
+                containers_of(&t.orelse, depth + 1, out);
+                containers_of(&t.finalbody, depth + 1, out);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A class of the module decorated `@outer` (or `@outer(...)` when `inner`).
+fn decorates_a_class(body: &[Stmt], depth: usize, outer: &str, inner: bool) -> bool {
+    if depth > MAX_DEPTH {
+        return true;
+    }
+    body.iter().any(|s| match s {
+        Stmt::ClassDef(c) => {
+            c.decorator_list
+                .iter()
+                .any(|d| match (&d.expression, inner) {
+                    (Expr::Name(n), false) => n.id.as_str() == outer,
+                    (Expr::Call(x), true) => {
+                        matches!(&*x.func, Expr::Name(n) if n.id.as_str() == outer)
+                    }
+                    _ => false,
+                })
+                || decorates_a_class(&c.body, depth + 1, outer, inner)
+        }
+        Stmt::If(x) => {
+            decorates_a_class(&x.body, depth + 1, outer, inner)
+                || x.elif_else_clauses
+                    .iter()
+                    .any(|c| decorates_a_class(&c.body, depth + 1, outer, inner))
+        }
+        Stmt::Try(t) => {
+            decorates_a_class(&t.body, depth + 1, outer, inner)
+                || decorates_a_class(&t.orelse, depth + 1, outer, inner)
+                || decorates_a_class(&t.finalbody, depth + 1, outer, inner)
+        }
+        _ => false,
+    })
+}
+
+/// A class or function body [`StoreWalk`] is inside.
+enum Frame<'a> {
+    Class,
+    Func(&'a StmtFunctionDef),
+}
+
+/// The walk of [`filled`]: every statement and expression of the module, to a bounded depth.
+struct StoreWalk<'m, 'a> {
+    sc: Scope<'m, 'a>,
+    out: Filled<'a>,
+    frames: Vec<Frame<'a>>,
+    depth: usize,
+    cut: bool,
+    /// A decorator's parameter stored: the container, the decorator (a module function), whether
+    /// the parameter is its inner function's (a decorator factory), the parameter's position,
+    /// and the line.
+    pending: Vec<(String, &'a str, bool, usize, usize)>,
+    /// Direct calls of module functions (`register(f)`), with their positional arguments.
+    calls: HashMap<&'a str, Vec<Vec<&'a Expr>>>,
+}
+
+impl<'a> StoreWalk<'_, 'a> {
+    /// `name` is a module-level container here (no parameter of an enclosing function hides it).
+    fn container(&self, name: &str) -> bool {
+        self.out.containers.contains_key(name)
+            && !self.frames.iter().any(|f| match f {
+                Frame::Func(d) => param_names(&d.parameters).contains(&name),
+                Frame::Class => false,
+            })
+    }
+
+    /// `value` is put into the container `g` at `at`.
+    fn store(&mut self, g: &str, value: &'a Expr, at: TextSize) {
+        let line = self.sc.line(at);
+        if let Expr::Name(n) = value {
+            let id = n.id.as_str();
+            // A parameter of an enclosing function: what it is given.
+            for (level, f) in self.frames.iter().enumerate().rev() {
+                let Frame::Func(d) = f else { continue };
+                let names = param_names(&d.parameters);
+                let Some(i) = names.iter().position(|p| *p == id) else {
+                    continue;
+                };
+                // The decorator itself, or a decorator factory's inner function: each a module
+                // function (`def register(f)`, `def command(name): def deco(f)`).
+                let outer = match (level, self.frames.first()) {
+                    (0, _) => Some((d.name.as_str(), false)),
+                    (1, Some(Frame::Func(o))) => Some((o.name.as_str(), true)),
+                    _ => None,
+                };
+                // In a package, the package's other modules may call it too.
+                match outer {
+                    Some((o, inner))
+                        if self.sc.m.by_name.contains_key(o)
+                            && self.sc.m.package.modules.is_empty() =>
+                    {
+                        self.pending.push((g.to_string(), o, inner, i, line));
+                    }
+                    _ => self.unknown(g, line),
+                }
+                return;
+            }
+            if self.sc.m.by_name.contains_key(id) {
+                self.out
+                    .refs
+                    .entry(g.to_string())
+                    .or_default()
+                    .insert(format!("{FN}{id}"));
+                return;
+            }
+            if let Some(qs) = self.sc.m.global_aliases.get(id) {
+                let qs = qs.clone();
+                self.out.refs.entry(g.to_string()).or_default().extend(qs);
+                return;
+            }
+        }
+        let tainted = self.sc.tainted(value);
+        if tainted.is_empty() {
+            if !plain_data(value, 0) {
+                self.unknown(g, line);
+            }
+        } else {
+            self.out
+                .refs
+                .entry(g.to_string())
+                .or_default()
+                .extend(tainted);
+        }
+    }
+
+    /// Each value of a collection put into `g` (`extend([f, h])`, `update({"rm": f})`).
+    fn store_all(&mut self, g: &str, values: &'a Expr, at: TextSize) {
+        match values {
+            Expr::List(l) => l.elts.iter().for_each(|v| self.store(g, v, at)),
+            Expr::Tuple(t) => t.elts.iter().for_each(|v| self.store(g, v, at)),
+            Expr::Set(x) => x.elts.iter().for_each(|v| self.store(g, v, at)),
+            Expr::Dict(d) => d.items.iter().for_each(|i| self.store(g, &i.value, at)),
+            other => self.store(g, other, at),
+        }
+    }
+
+    fn unknown(&mut self, g: &str, line: usize) {
+        self.out
+            .containers
+            .entry(g.to_string())
+            .or_default()
+            .get_or_insert(line);
+    }
+}
+
+impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        if self.depth > MAX_DEPTH {
+            self.cut = true;
+            return;
+        }
+        self.depth += 1;
+        match stmt {
+            Stmt::FunctionDef(f) => {
+                // `@handle.register` / `@handle.register(int)`: singledispatch.
+                for d in f.decorator_list.iter() {
+                    let on = match &d.expression {
+                        Expr::Call(c) => &*c.func,
+                        e => e,
+                    };
+                    if let Expr::Attribute(a) = on {
+                        if let (Expr::Name(n), "register") = (&*a.value, a.attr.as_str()) {
+                            if let Some((&name, _)) = self.sc.m.by_name.get_key_value(n.id.as_str())
+                            {
+                                if let Some(i) =
+                                    self.sc.m.funcs.iter().position(|x| std::ptr::eq(x.def, f))
+                                {
+                                    self.out.dispatch.entry(name).or_default().push(idx(i));
+                                }
+                            }
+                        }
+                    }
+                }
+                self.frames.push(Frame::Func(f));
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+                self.frames.pop();
+            }
+            Stmt::ClassDef(_) => {
+                self.frames.push(Frame::Class);
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+                self.frames.pop();
+            }
+            Stmt::Assign(a) => {
+                for t in &a.targets {
+                    if let Expr::Subscript(x) = t {
+                        if let Expr::Name(n) = &*x.value {
+                            if self.container(n.id.as_str()) {
+                                self.store(n.id.as_str(), &a.value, stmt.start());
+                            }
+                        }
+                    }
+                }
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+            }
+            Stmt::AugAssign(a) => {
+                if let Expr::Name(n) = &*a.target {
+                    if self.container(n.id.as_str()) {
+                        self.store_all(n.id.as_str(), &a.value, stmt.start());
+                    }
+                }
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+            }
+            _ => ruff_python_ast::visitor::walk_stmt(self, stmt),
+        }
+        self.depth -= 1;
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        if self.depth > MAX_DEPTH {
+            self.cut = true;
+            return;
+        }
+        self.depth += 1;
+        if let Expr::Call(c) = expr {
+            match &*c.func {
+                Expr::Attribute(a) => {
+                    if let (Expr::Name(n), Some(which)) = (&*a.value, store_method(a.attr.as_str()))
+                    {
+                        let g = n.id.as_str();
+                        if self.container(g) {
+                            match which {
+                                Some(i) => {
+                                    if let Some(v) = c.arguments.args.get(i) {
+                                        self.store(g, v, expr.start());
+                                    }
+                                }
+                                None => {
+                                    for v in c.arguments.args.iter() {
+                                        self.store_all(g, v, expr.start());
+                                    }
+                                }
+                            }
+                            for k in c.arguments.keywords.iter() {
+                                self.store(g, &k.value, expr.start());
+                            }
+                        }
+                    }
+                }
+                Expr::Name(n) => {
+                    if let Some((&name, _)) = self.sc.m.by_name.get_key_value(n.id.as_str()) {
+                        self.calls
+                            .entry(name)
+                            .or_default()
+                            .push(c.arguments.args.iter().collect());
+                    }
+                }
+                _ => {}
+            }
+        }
+        ruff_python_ast::visitor::walk_expr(self, expr);
+        self.depth -= 1;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Facts and call sites
 // ---------------------------------------------------------------------------------------------
@@ -1953,6 +2524,24 @@ fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSi
                 callee,
                 line: sc.line(dec.start()),
                 bound: Vec::new(),
+                star_from: None,
+                star: Flow::new(),
+                rest: Flow::new(),
+            });
+        }
+    }
+    // A `functools.singledispatch` function runs the one registered for its first argument's
+    // type (`@handle.register`), given the same arguments.
+    if f.class.is_none() {
+        for &callee in m.dispatch.get(f.def.name.as_str()).into_iter().flatten() {
+            let n = m.funcs.get(callee as usize).map_or(0, |c| c.n_positional);
+            let bound = (0..f.n_positional.min(n))
+                .map(|i| (idx(i), Flow::param(idx(i))))
+                .collect();
+            sc.sites.push(CallSite {
+                callee,
+                line: sc.line(f.def.start()),
+                bound,
                 star_from: None,
                 star: Flow::new(),
                 rest: Flow::new(),
@@ -2540,6 +3129,9 @@ struct Scope<'m, 'a> {
     reexports: usize,
     /// [`Scope::reference`] is looking a value up (`x = helpers.ROOT`), not a call.
     referencing: bool,
+    /// Locals holding something taken out of a module-level container (`for h in HANDLERS`,
+    /// `f = COMMANDS.get(name)`), by the container's name.
+    drawn: HashMap<String, String>,
     facts: BTreeSet<Fact>,
     sites: Vec<CallSite>,
 }
@@ -2584,6 +3176,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             holders: HashMap::new(),
             reexports: 0,
             referencing: false,
+            drawn: HashMap::new(),
             facts: BTreeSet::new(),
             sites: Vec::new(),
         }
@@ -3123,6 +3716,11 @@ impl<'m, 'a> Scope<'m, 'a> {
     fn implicit(&self, ci: u32, skip: &[&str]) -> Vec<u32> {
         let mut out = Vec::new();
         for c in self.hierarchy(ci) {
+            // Set on the class after its definition: whatever its name, it may be called
+            // (a replaced `__init__` too, which the constructor forge follows does not see).
+            if let Some(k) = self.m.classes.get(c as usize) {
+                out.extend(k.patched.iter().copied());
+            }
             // Every definition (a property's getter and setter share a name).
             for (f, func) in self.m.funcs.iter().enumerate() {
                 if func.class.map(|(k, _)| k) != Some(c) {
@@ -3214,6 +3812,20 @@ impl<'m, 'a> Scope<'m, 'a> {
         let none = Args { pos: &[], kw: &[] };
         for f in self.implicit(ci, skip) {
             self.site(f, none, line);
+        }
+        let replaced: Vec<(String, usize)> = self
+            .hierarchy(ci)
+            .into_iter()
+            .filter_map(|c| {
+                let k = self.m.classes.get(c as usize)?;
+                let name = self.m.class_by_name.iter().find(|(_, &v)| v == c)?.0;
+                Some((name.to_string(), k.replaced?))
+            })
+            .collect();
+        for (name, at) in replaced {
+            let call =
+                format!("`{name}`, which line {at} sets something on that forge cannot follow");
+            self.fact(E::Unseen, call, line, Flow::new());
         }
     }
 
@@ -4266,6 +4878,9 @@ impl<'m, 'a> Scope<'m, 'a> {
         if let (Expr::Name(n), Some(elem @ Kind::Object(_))) = (target, self.iter_kind(value)) {
             self.elem_kinds.insert(n.id.to_string(), elem);
         }
+        if let (Expr::Name(n), Some(g)) = (target, self.draws(value, 0)) {
+            self.drawn.insert(n.id.to_string(), g);
+        }
         self.bind(target, &fl, k, c, depth);
     }
 
@@ -4362,6 +4977,25 @@ impl<'m, 'a> Scope<'m, 'a> {
     /// `for target in iter`: the target gets what iter yields. `os.walk(p)` yields
     /// `(dirpath, dirnames, filenames)`: the first inside p, the others bare names.
     fn bind_iter(&mut self, target: &Expr, iter: &Expr, depth: usize) {
+        // `for h in HANDLERS`, `for name, f in COMMANDS.items()`: each name may hold an item.
+        if let Some(g) = self.draws(iter, 0) {
+            let mut names = vec![target];
+            let mut seen = 0usize;
+            while let Some(t) = names.pop() {
+                seen += 1;
+                if seen > MAX_FACTS {
+                    break;
+                }
+                match t {
+                    Expr::Name(n) => {
+                        self.drawn.insert(n.id.to_string(), g.clone());
+                    }
+                    Expr::Tuple(_) | Expr::List(_) => names.extend(elts(t).iter()),
+                    Expr::Starred(x) => names.push(&x.value),
+                    _ => {}
+                }
+            }
+        }
         if let Some((mut base, kind)) = self.walk_root(iter) {
             let extra = self.named(iter);
             let mut names = base.clone().bared();
@@ -4405,8 +5039,22 @@ impl<'m, 'a> Scope<'m, 'a> {
         }
     }
 
-    /// Sub-expressions of an assignment target (`d[f(x)] = ...`).
+    /// Sub-expressions of an assignment target (`d[f(x)] = ...`). Setting an attribute of a
+    /// class of the module (`C.__eq__ = _eq`) calls none of its methods.
     fn target_exprs(&mut self, t: &Expr, depth: usize) {
+        if let Expr::Attribute(a) = t {
+            if self.module_class(&a.value).is_some() {
+                return;
+            }
+        }
+        // `COMMANDS[name] = f`: a store into a module-level container calls nothing in it.
+        if let Expr::Subscript(x) = t {
+            if matches!(&*x.value, Expr::Name(n) if self.draws(&x.value, 0).as_deref() == Some(n.id.as_str()))
+            {
+                self.expr(&x.slice, depth);
+                return;
+            }
+        }
         if !matches!(t, Expr::Name(_)) {
             self.expr(t, depth);
         }
@@ -5083,12 +5731,20 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
             }
         }
+        // `HANDLERS[k](p)`, `COMMANDS.get(name)(p)`, `h(p)` with `for h in HANDLERS`.
+        if let Some(g) = self.draws(&c.func, 0) {
+            self.drawn_call(&g, args, line);
+            return;
+        }
         if let Expr::Name(n) = &*c.func {
             let name = n.id.as_str();
             if let Some(callee) = self.module_function(name) {
                 self.site(callee, args, line);
                 let m = self.m;
                 for &other in m.again.get(name).into_iter().flatten() {
+                    self.site(other, args, line);
+                }
+                for &other in m.dispatch.get(name).into_iter().flatten() {
                     self.site(other, args, line);
                 }
                 // `def rmtree` then `from shutil import *`: the import may bind it again.
@@ -5185,6 +5841,88 @@ impl<'m, 'a> Scope<'m, 'a> {
             } else {
                 self.method_call(&a.value, m, args, line);
             }
+        }
+    }
+
+    /// The module-level container (see [`filled`]) `e` is taken out of: the container itself
+    /// (not hidden by a local), an item of it (`G[k]`, `G.get(k)`, `G.pop()`), what iterating
+    /// it gives (`G.values()`, `sorted(G)`), or a local holding one of those.
+    fn draws(&self, e: &Expr, depth: usize) -> Option<String> {
+        if depth > KIND_DEPTH {
+            return None;
+        }
+        match e {
+            Expr::Name(n) => {
+                let id = n.id.as_str();
+                if let Some(g) = self.drawn.get(id) {
+                    return Some(g.clone());
+                }
+                (!self.is_local(id)
+                    && !self.local_imports.contains_key(id)
+                    && self.m.filled.contains_key(id))
+                .then(|| id.to_string())
+            }
+            Expr::Subscript(x) => self.draws(&x.value, depth + 1),
+            Expr::Call(c) => match &*c.func {
+                Expr::Attribute(a)
+                    if matches!(
+                        a.attr.as_str(),
+                        "get"
+                            | "pop"
+                            | "popitem"
+                            | "popleft"
+                            | "setdefault"
+                            | "values"
+                            | "items"
+                            | "copy"
+                            | "__getitem__"
+                    ) =>
+                {
+                    self.draws(&a.value, depth + 1)
+                }
+                f if [
+                    "list", "tuple", "sorted", "reversed", "iter", "next", "dict", "set",
+                ]
+                .iter()
+                .any(|b| self.builtin(f, b)) =>
+                {
+                    c.arguments
+                        .args
+                        .first()
+                        .and_then(|x| self.draws(x, depth + 1))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// A call of something taken out of the container `g`: each function forge saw put into
+    /// it may run; a value it could not follow into it makes this code forge cannot read.
+    fn drawn_call(&mut self, g: &str, args: Args<'_>, line: usize) {
+        let none = Args { pos: &[], kw: &[] };
+        let refs: Vec<String> = self
+            .m
+            .global_aliases
+            .get(g)
+            .map(|qs| qs.iter().cloned().collect())
+            .unwrap_or_default();
+        for q in &refs {
+            if let Some(name) = q.strip_prefix(FN) {
+                if let Some(&callee) = self.m.by_name.get(name) {
+                    self.site(callee, args, line);
+                }
+            } else if let Some(q) = q.strip_prefix(ANY) {
+                self.module_call(q, none, line);
+            } else {
+                self.module_call(q, args, line);
+            }
+        }
+        if let Some(Some(at)) = self.m.filled.get(g) {
+            let call = format!(
+                "a function taken out of `{g}`, which line {at} fills with a value forge cannot follow"
+            );
+            self.fact(E::Unseen, call, line, Flow::new());
         }
     }
 
