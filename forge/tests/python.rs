@@ -1858,6 +1858,142 @@ def make_hooks() -> str:
     let c = cap(&pkg, "fire");
     assert!(c["effects"].to_string().contains("execute"), "{c}");
     assert_eq!(undo_kind(c), "irreversible", "{c}");
+
+    // A snapshot must never name one argument when the function run may change another: each of
+    // these came out `file_snapshot` of `a` (a fault probe) while `_other` deletes `b`.
+    let wrong = ir_of_text(
+        "wrong.py",
+        r#"
+import os
+from functools import partial, singledispatch
+
+def _keep(a, b):
+    os.remove(a)
+
+def _other(a, b):
+    os.remove(b)
+
+def _fallback(path):
+    os.remove(path)
+
+G = {"keep": _keep}
+H = {"keep": _keep}
+N = {"keep": _keep}
+R = {"keep": _keep}
+ACTIONS = {}
+
+def install():
+    dict.__setitem__(G, "other", _other)
+
+def rebind():
+    global H
+    H = {"other": _other}
+
+def nested():
+    N.setdefault("x", {})["other"] = _other
+
+def alias():
+    h = R
+    h["other"] = _other
+
+def by_setitem(k: str, a: str, b: str) -> None:
+    G.get(k)(a, b)
+
+def by_rebound(k: str, a: str, b: str) -> None:
+    H.get(k)(a, b)
+
+def by_nested(k: str, a: str, b: str) -> None:
+    N.get(k)(a, b)
+
+def by_alias(k: str, a: str, b: str) -> None:
+    R[k](a, b)
+
+def with_default(cmd: str, path: str) -> None:
+    ACTIONS.get(cmd, _fallback)(path)
+
+def partly(a: str, b: str) -> None:
+    partial(_other, a)(b)
+
+@singledispatch
+def handle(x, a, b):
+    os.remove(a)
+
+def register_later():
+    handle.register(int, _other)
+
+def dispatched(x: int, a: str, b: str) -> None:
+    handle(x, a, b)
+
+class C:
+    def go(self, a, b):
+        os.remove(a)
+
+def _go(self, a, b):
+    os.remove(b)
+
+def patch():
+    C.go = _go
+
+def patched(a: str, b: str) -> None:
+    C().go(a, b)
+
+class S:
+    def __init__(self, alt):
+        if alt:
+            self.go = self._alt
+    def go(self, a, b):
+        os.remove(a)
+    def _alt(self, a, b):
+        os.remove(b)
+
+def shadowed(a: str, b: str, alt: bool) -> None:
+    S(alt).go(a, b)
+
+class D(C):
+    def go(self, a, b):
+        os.remove(b)
+
+def make(flag: bool) -> C:
+    return D() if flag else C()
+
+def returned(a: str, b: str, flag: bool) -> None:
+    make(flag).go(a, b)
+
+class Killer:
+    def __init__(self, a, b):
+        os.remove(b)
+
+KINDS = {"k": Killer}
+
+def by_class(k: str, a: str, b: str) -> None:
+    KINDS[k](a, b)
+"#,
+    );
+    for name in [
+        "by_setitem",
+        "by_rebound",
+        "by_nested",
+        "by_alias",
+        "with_default",
+        "partly",
+        "dispatched",
+        "patched",
+        "shadowed",
+        "returned",
+        "by_class",
+    ] {
+        let c = cap(&wrong, name);
+        let effects = c["effects"].to_string();
+        assert!(
+            effects.contains("delete") || effects.contains("execute"),
+            "{name}: {c}"
+        );
+        let kind = undo_kind(c);
+        assert!(
+            kind == "irreversible" || (kind == "file_snapshot" && paths(c).contains(&"$args.b")),
+            "{name}: {c}"
+        );
+    }
 }
 
 #[test]

@@ -317,6 +317,7 @@ pub(crate) fn analyse<'a>(
         starred_over: starred_over(body),
         again,
         dispatch: HashMap::new(),
+        dispatch_open: HashMap::new(),
         filled: HashMap::new(),
         db: module_db(body, 0),
         external,
@@ -335,6 +336,25 @@ pub(crate) fn analyse<'a>(
     }
     module.filled = stored.containers;
     module.dispatch = stored.dispatch;
+    module.dispatch_open = stored.dispatch_open;
+    for (name, line) in stored.replaced {
+        if let Some(k) = module
+            .class_by_name
+            .get(name)
+            .and_then(|&ci| module.classes.get_mut(ci as usize))
+        {
+            k.replaced.get_or_insert(line);
+        }
+    }
+    for (name, set) in stored.shadowed {
+        if let Some(k) = module
+            .class_by_name
+            .get(name)
+            .and_then(|&ci| module.classes.get_mut(ci as usize))
+        {
+            k.shadowed.extend(set);
+        }
+    }
 
     let mut facts: Vec<BTreeSet<Fact>> = Vec::with_capacity(module.funcs.len());
     let mut sites: Vec<Vec<CallSite>> = Vec::with_capacity(module.funcs.len());
@@ -822,6 +842,9 @@ struct Class<'a> {
     /// The line where a lambda or a `partial` is set on it (`C.__del__ = lambda self: …`):
     /// what it runs is not followed.
     replaced: Option<usize>,
+    /// Names its methods bind on the instance (`self.go = self._alt`): a call of that method
+    /// on an instance may run something else.
+    shadowed: BTreeSet<&'a str>,
 }
 
 struct Module<'a> {
@@ -847,6 +870,8 @@ struct Module<'a> {
     /// Functions registered on a `functools.singledispatch` function (`@handle.register`): a
     /// call of it may run each.
     dispatch: HashMap<&'a str, Vec<u32>>,
+    /// Those whose implementations are also registered where forge does not follow.
+    dispatch_open: HashMap<&'a str, usize>,
     /// Module-level containers (see [`filled`]), with the line of a store into them of a value
     /// forge cannot follow: a call of something taken out of one is then code forge cannot read.
     filled: HashMap<String, Option<usize>>,
@@ -1502,6 +1527,7 @@ fn collect_classes<'a>(
                     meta,
                     patched: Vec::new(),
                     replaced: None,
+                    shadowed: BTreeSet::new(),
                 });
                 Vec::new()
             }
@@ -1791,6 +1817,14 @@ struct Filled<'a> {
     refs: Aliases,
     /// `@handle.register` (`functools.singledispatch`): a call of `handle` may run these.
     dispatch: HashMap<&'a str, Vec<u32>>,
+    /// `singledispatch` functions with implementations registered where forge does not
+    /// follow (inside a function, through an alias, by another module), with the line.
+    dispatch_open: HashMap<&'a str, usize>,
+    /// Classes of the module something sets attributes on outside their body and module
+    /// level (a function, a class decorator of the module), with the line.
+    replaced: HashMap<&'a str, usize>,
+    /// Methods' names a class's methods bind on the instance (`self.go = self._alt`).
+    shadowed: HashMap<&'a str, BTreeSet<&'a str>>,
 }
 
 /// Method names that put values into a container: the positional argument that is the value
@@ -1873,7 +1907,7 @@ fn container_value(e: &Expr) -> bool {
 /// cannot read. Also the functions registered on a `functools.singledispatch` function.
 fn filled<'a>(m: &Module<'a>, body: &'a [Stmt]) -> Filled<'a> {
     let mut out = Filled::default();
-    containers_of(body, 0, &mut out.containers);
+    containers_of(body, 0, m.index, &m.class_by_name, &mut out.containers);
     let mut v = StoreWalk {
         sc: Scope::new(m),
         out,
@@ -1882,6 +1916,9 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt]) -> Filled<'a> {
         cut: false,
         pending: Vec::new(),
         calls: HashMap::new(),
+        ok: std::collections::HashSet::new(),
+        registered: std::collections::HashSet::new(),
+        called: std::collections::HashSet::new(),
     };
     for s in body {
         ruff_python_ast::visitor::Visitor::visit_stmt(&mut v, s);
@@ -1947,49 +1984,93 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt]) -> Filled<'a> {
             out.containers.entry(g).or_default().get_or_insert(line);
         }
     }
-    if cut {
-        // Past the depth read, any store may have been missed.
+    // Past the depth read any store may have been missed; in a package, the other modules may
+    // fill a module's containers.
+    if cut || !m.package.modules.is_empty() {
         for v in out.containers.values_mut() {
             v.get_or_insert(1);
+        }
+        for (&name, &fi) in &m.by_name {
+            let dispatcher = m.funcs.get(fi as usize).is_some_and(|f| {
+                f.def.decorator_list.iter().any(|d| match &d.expression {
+                    Expr::Name(x) => x.id.as_str() == "singledispatch",
+                    Expr::Attribute(x) => x.attr.as_str() == "singledispatch",
+                    _ => false,
+                })
+            });
+            if dispatcher {
+                out.dispatch_open.entry(name).or_insert(1);
+            }
         }
     }
     out
 }
 
 /// Module-level names bound to a container ([`container_value`]), at the module's top level
-/// (and inside its `if`/`try` blocks).
-fn containers_of(body: &[Stmt], depth: usize, out: &mut HashMap<String, Option<usize>>) {
+/// (and inside its `if`/`try` blocks), with the line of an initial value forge does not follow
+/// item by item (a comprehension, `{**G}`, `dict(G)`, a container in it).
+fn containers_of(
+    body: &[Stmt],
+    depth: usize,
+    index: &LineIndex,
+    classes: &HashMap<&str, u32>,
+    out: &mut HashMap<String, Option<usize>>,
+) {
     if depth > MAX_DEPTH {
         return;
     }
+    // An item forge follows: a name or attribute (a function; not a class of the module, which
+    // a call would construct), a lambda, plain data.
+    let item = |e: &Expr| {
+        plain_data(e, 0)
+            || matches!(e, Expr::Lambda(_) | Expr::Attribute(_))
+            || matches!(e, Expr::Name(n) if !classes.contains_key(n.id.as_str()))
+    };
+    let followed = |v: &Expr| {
+        match v {
+        Expr::List(l) => l.elts.iter().all(|e| !e.is_starred_expr() && item(e)),
+        Expr::Set(x) => x.elts.iter().all(|e| !e.is_starred_expr() && item(e)),
+        Expr::Dict(d) => d.items.iter().all(|i| i.key.is_some() && item(&i.value)),
+        Expr::Call(c) => c.arguments.args.iter().all(|a| matches!(a, Expr::Name(n) if matches!(n.id.as_str(), "list" | "dict" | "set" | "int" | "str")))
+            && c.arguments.keywords.is_empty(),
+        _ => false,
+    }
+    };
     for s in body {
+        let line = || Some(index.line_index(s.start()).get());
         match s {
             Stmt::Assign(a) if container_value(&a.value) => {
+                let at = if followed(&a.value) { None } else { line() };
                 for t in &a.targets {
                     if let Expr::Name(n) = t {
-                        out.insert(n.id.to_string(), None);
+                        out.insert(n.id.to_string(), at);
                     }
                 }
             }
             Stmt::AnnAssign(a) if a.value.as_deref().is_some_and(container_value) => {
+                let at = if a.value.as_deref().is_some_and(followed) {
+                    None
+                } else {
+                    line()
+                };
                 if let Expr::Name(n) = &*a.target {
-                    out.insert(n.id.to_string(), None);
+                    out.insert(n.id.to_string(), at);
                 }
             }
             Stmt::If(x) => {
-                containers_of(&x.body, depth + 1, out);
+                containers_of(&x.body, depth + 1, index, classes, out);
                 for c in &x.elif_else_clauses {
-                    containers_of(&c.body, depth + 1, out);
+                    containers_of(&c.body, depth + 1, index, classes, out);
                 }
             }
             Stmt::Try(t) => {
-                containers_of(&t.body, depth + 1, out);
+                containers_of(&t.body, depth + 1, index, classes, out);
                 for h in &t.handlers {
                     let ExceptHandler::ExceptHandler(h) = h;
-                    containers_of(&h.body, depth + 1, out);
+                    containers_of(&h.body, depth + 1, index, classes, out);
                 }
-                containers_of(&t.orelse, depth + 1, out);
-                containers_of(&t.finalbody, depth + 1, out);
+                containers_of(&t.orelse, depth + 1, index, classes, out);
+                containers_of(&t.finalbody, depth + 1, index, classes, out);
             }
             _ => {}
         }
@@ -2031,7 +2112,7 @@ fn decorates_a_class(body: &[Stmt], depth: usize, outer: &str, inner: bool) -> b
 
 /// A class or function body [`StoreWalk`] is inside.
 enum Frame<'a> {
-    Class,
+    Class(&'a str),
     Func(&'a StmtFunctionDef),
 }
 
@@ -2048,6 +2129,14 @@ struct StoreWalk<'m, 'a> {
     pending: Vec<(String, &'a str, bool, usize, usize)>,
     /// Direct calls of module functions (`register(f)`), with their positional arguments.
     calls: HashMap<&'a str, Vec<Vec<&'a Expr>>>,
+    /// Where a container is named in a way that cannot fill it (read, iterated, stored into
+    /// as seen), by the name's offset: named anywhere else (passed on, aliased) it may be
+    /// filled with anything.
+    ok: std::collections::HashSet<TextSize>,
+    /// `handle.register` as a module-level function's decorator (followed), by offset.
+    registered: std::collections::HashSet<TextSize>,
+    /// Names of module functions where they are called or their `.register` read, by offset.
+    called: std::collections::HashSet<TextSize>,
 }
 
 impl<'a> StoreWalk<'_, 'a> {
@@ -2056,7 +2145,7 @@ impl<'a> StoreWalk<'_, 'a> {
         self.out.containers.contains_key(name)
             && !self.frames.iter().any(|f| match f {
                 Frame::Func(d) => param_names(&d.parameters).contains(&name),
-                Frame::Class => false,
+                Frame::Class(_) => false,
             })
     }
 
@@ -2130,6 +2219,74 @@ impl<'a> StoreWalk<'_, 'a> {
         }
     }
 
+    /// `obj.attr = …` inside a function: on a class of the module, what its methods are may
+    /// change (`C.go = _go`); on a method's own instance, the method of that name is hidden
+    /// (`self.go = self._alt`).
+    fn set_attribute(&mut self, x: &'a ruff_python_ast::ExprAttribute, value: &Expr, at: TextSize) {
+        let Expr::Name(n) = &*x.value else { return };
+        let Some(Frame::Func(f)) = self.frames.last() else {
+            return;
+        };
+        let id = n.id.as_str();
+        if let Some((&class, _)) = self.sc.m.class_by_name.get_key_value(id) {
+            if !param_names(&f.parameters).contains(&id) && !plain_data(value, 0) {
+                let line = self.sc.line(at);
+                self.out.replaced.entry(class).or_insert(line);
+                return;
+            }
+        }
+        let n_frames = self.frames.len();
+        if let (Some(Frame::Class(class)), Some(first)) = (
+            n_frames.checked_sub(2).and_then(|i| self.frames.get(i)),
+            param_names(&f.parameters).first(),
+        ) {
+            // Code of the module put there: a function of it, a lambda, a method of the
+            // instance, a partial (another object's method is as unknown as the object).
+            let code = match value {
+                Expr::Name(v) => self.sc.m.by_name.contains_key(v.id.as_str()),
+                Expr::Lambda(_) => true,
+                Expr::Attribute(v) => matches!(&*v.value, Expr::Name(o) if o.id.as_str() == *first),
+                Expr::Call(c) => {
+                    matches!(&*c.func, Expr::Name(f) if f.id.as_str() == "partial")
+                        || matches!(&*c.func, Expr::Attribute(f) if f.attr.as_str() == "partial")
+                }
+                _ => false,
+            };
+            if *first == id && code {
+                self.out
+                    .shadowed
+                    .entry(class)
+                    .or_default()
+                    .insert(x.attr.as_str());
+            }
+        }
+    }
+
+    /// The module-level container `e` is an item of (`G[k]`, `G.get(k)`, `G.setdefault(k, [])`).
+    fn rooted_in(&self, e: &Expr) -> Option<String> {
+        let mut cur = e;
+        for _ in 0..KIND_DEPTH {
+            cur = match cur {
+                Expr::Subscript(x) => &x.value,
+                Expr::Attribute(a) => &a.value,
+                Expr::Call(c) => &c.func,
+                Expr::Name(n) => {
+                    let id = n.id.as_str();
+                    return self.container(id).then(|| id.to_string());
+                }
+                _ => return None,
+            };
+        }
+        None
+    }
+
+    /// `e`, if it names a container, does so where nothing can fill it.
+    fn harmless(&mut self, e: &Expr) {
+        if let Expr::Name(n) = e {
+            self.ok.insert(n.start());
+        }
+    }
+
     fn unknown(&mut self, g: &str, line: usize) {
         self.out
             .containers
@@ -2140,6 +2297,11 @@ impl<'a> StoreWalk<'_, 'a> {
 }
 
 impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
+    fn visit_comprehension(&mut self, c: &'a Comprehension) {
+        self.harmless(&c.iter);
+        ruff_python_ast::visitor::walk_comprehension(self, c);
+    }
+
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         if self.depth > MAX_DEPTH {
             self.cut = true;
@@ -2155,13 +2317,16 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                         e => e,
                     };
                     if let Expr::Attribute(a) = on {
-                        if let (Expr::Name(n), "register") = (&*a.value, a.attr.as_str()) {
+                        if let (Expr::Name(n), "register", true) =
+                            (&*a.value, a.attr.as_str(), self.frames.is_empty())
+                        {
                             if let Some((&name, _)) = self.sc.m.by_name.get_key_value(n.id.as_str())
                             {
                                 if let Some(i) =
                                     self.sc.m.funcs.iter().position(|x| std::ptr::eq(x.def, f))
                                 {
                                     self.out.dispatch.entry(name).or_default().push(idx(i));
+                                    self.registered.insert(a.start());
                                 }
                             }
                         }
@@ -2171,8 +2336,20 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
                 self.frames.pop();
             }
-            Stmt::ClassDef(_) => {
-                self.frames.push(Frame::Class);
+            Stmt::ClassDef(c) => {
+                // A decorator of the module (or one it makes) may set anything on the class.
+                for d in c.decorator_list.iter() {
+                    let on = match &d.expression {
+                        Expr::Call(x) => &*x.func,
+                        e => e,
+                    };
+                    if matches!(on, Expr::Name(n) if self.sc.m.by_name.contains_key(n.id.as_str()))
+                    {
+                        let line = self.sc.line(d.start());
+                        self.out.replaced.entry(c.name.as_str()).or_insert(line);
+                    }
+                }
+                self.frames.push(Frame::Class(c.name.as_str()));
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
                 self.frames.pop();
             }
@@ -2183,7 +2360,14 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                             if self.container(n.id.as_str()) {
                                 self.store(n.id.as_str(), &a.value, stmt.start());
                             }
+                        } else if let Some(g) = self.rooted_in(&x.value) {
+                            // `G["a"][k] = f`, `G.setdefault(k, {})[n] = f`: into an item.
+                            let line = self.sc.line(stmt.start());
+                            self.unknown(&g, line);
                         }
+                    }
+                    if let Expr::Attribute(x) = t {
+                        self.set_attribute(x, &a.value, stmt.start());
                     }
                 }
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
@@ -2194,6 +2378,19 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                         self.store_all(n.id.as_str(), &a.value, stmt.start());
                     }
                 }
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+            }
+            // `global G` in a function: it may bind another container to the name.
+            Stmt::Global(g) => {
+                let line = self.sc.line(stmt.start());
+                for n in &g.names {
+                    if self.out.containers.contains_key(n.as_str()) {
+                        self.unknown(n.as_str(), line);
+                    }
+                }
+            }
+            Stmt::For(f) => {
+                self.harmless(&f.iter);
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
             }
             _ => ruff_python_ast::visitor::walk_stmt(self, stmt),
@@ -2207,9 +2404,140 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
             return;
         }
         self.depth += 1;
+        match expr {
+            Expr::Subscript(x) => self.harmless(&x.value),
+            Expr::Compare(x) => {
+                self.harmless(&x.left);
+                x.comparators.iter().for_each(|e| self.harmless(e));
+            }
+            Expr::Call(c) => match &*c.func {
+                Expr::Attribute(a)
+                    if store_method(a.attr.as_str()).is_some()
+                        || matches!(
+                            a.attr.as_str(),
+                            "get"
+                                | "pop"
+                                | "popitem"
+                                | "popleft"
+                                | "items"
+                                | "values"
+                                | "keys"
+                                | "copy"
+                                | "count"
+                                | "index"
+                                | "__getitem__"
+                                | "__contains__"
+                        ) =>
+                {
+                    self.harmless(&a.value);
+                }
+                Expr::Name(f)
+                    if matches!(
+                        f.id.as_str(),
+                        "len"
+                            | "sorted"
+                            | "list"
+                            | "tuple"
+                            | "set"
+                            | "frozenset"
+                            | "dict"
+                            | "iter"
+                            | "next"
+                            | "enumerate"
+                            | "reversed"
+                            | "bool"
+                            | "any"
+                            | "all"
+                            | "print"
+                            | "repr"
+                            | "str"
+                            | "isinstance"
+                            | "id"
+                    ) =>
+                {
+                    c.arguments.args.iter().for_each(|e| self.harmless(e));
+                }
+                _ => {}
+            },
+            Expr::Name(n) if n.ctx == ruff_python_ast::ExprContext::Load => {
+                let id = n.id.as_str();
+                if self.container(id) && !self.ok.contains(&n.start()) {
+                    let line = self.sc.line(n.start());
+                    self.unknown(id, line);
+                }
+            }
+            // `handle.register` anywhere but as a module-level function's decorator: an
+            // implementation forge does not follow.
+            Expr::Attribute(a) if a.attr.as_str() == "register" => {
+                if let Expr::Name(n) = &*a.value {
+                    if let Some((&name, _)) = self.sc.m.by_name.get_key_value(n.id.as_str()) {
+                        if !self.registered.contains(&a.start()) {
+                            let line = self.sc.line(a.start());
+                            self.out.dispatch_open.entry(name).or_insert(line);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        // A singledispatch function named other than called (`h = handle`, passed on): its
+        // registrations may be made through that name.
+        if let Expr::Name(n) = expr {
+            if let Some((&name, &fi)) = self.sc.m.by_name.get_key_value(n.id.as_str()) {
+                let dispatcher = self.sc.m.funcs.get(fi as usize).is_some_and(|f| {
+                    f.def.decorator_list.iter().any(|d| match &d.expression {
+                        Expr::Name(x) => x.id.as_str() == "singledispatch",
+                        Expr::Attribute(x) => x.attr.as_str() == "singledispatch",
+                        _ => false,
+                    })
+                });
+                if dispatcher && !self.called.contains(&n.start()) {
+                    let line = self.sc.line(n.start());
+                    self.out.dispatch_open.entry(name).or_insert(line);
+                }
+            }
+        }
+        // `handle.register(int, _impl)` at module level: followed as the decorator is.
+        if let (Expr::Call(c), true) = (expr, self.frames.is_empty()) {
+            if let (Expr::Attribute(a), Some(Expr::Name(imp))) = (&*c.func, c.arguments.args.last())
+            {
+                if let (Expr::Name(n), "register") = (&*a.value, a.attr.as_str()) {
+                    let m = self.sc.m;
+                    if let (Some((&name, _)), Some(&fi)) = (
+                        m.by_name.get_key_value(n.id.as_str()),
+                        m.by_name.get(imp.id.as_str()),
+                    ) {
+                        self.out.dispatch.entry(name).or_default().push(fi);
+                        self.registered.insert(a.start());
+                    }
+                }
+            }
+        }
+        // Where a name is called, or `handle.register` read: not passed on.
+        if let Expr::Call(c) = expr {
+            if let Expr::Name(f) = &*c.func {
+                self.called.insert(f.start());
+            }
+        }
+        if let Expr::Attribute(a) = expr {
+            if a.attr.as_str() == "register" {
+                if let Expr::Name(v) = &*a.value {
+                    self.called.insert(v.start());
+                }
+            }
+        }
         if let Expr::Call(c) = expr {
             match &*c.func {
                 Expr::Attribute(a) => {
+                    // `G[k].append(f)`: into an item of a container.
+                    if store_method(a.attr.as_str()).is_some()
+                        && !matches!(&*a.value, Expr::Name(_))
+                    {
+                        if let Some(g) = self.rooted_in(&a.value) {
+                            let line = self.sc.line(expr.start());
+                            self.unknown(&g, line);
+                        }
+                    }
                     if let (Expr::Name(n), Some(which)) = (&*a.value, store_method(a.attr.as_str()))
                     {
                         let g = n.id.as_str();
@@ -2532,6 +2860,14 @@ fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSi
     }
     // A `functools.singledispatch` function runs the one registered for its first argument's
     // type (`@handle.register`), given the same arguments.
+    if let (None, Some(at)) = (f.class, m.dispatch_open.get(f.def.name.as_str())) {
+        let call = format!(
+            "`{}`, a singledispatch function with implementations registered where forge does not follow (line {at})",
+            f.def.name.as_str()
+        );
+        let line = sc.line(f.def.start());
+        sc.fact(E::Unseen, call, line, Flow::new());
+    }
     if f.class.is_none() {
         for &callee in m.dispatch.get(f.def.name.as_str()).into_iter().flatten() {
             let n = m.funcs.get(callee as usize).map_or(0, |c| c.n_positional);
@@ -4004,6 +4340,20 @@ impl<'m, 'a> Scope<'m, 'a> {
         line: usize,
         on_instance: bool,
     ) -> bool {
+        // Methods set or hidden outside the class body: the one called may be another.
+        let unsure: Option<String> = self.hierarchy(ci).into_iter().find_map(|c| {
+            let k = self.m.classes.get(c as usize)?;
+            if let Some(at) = k.replaced {
+                return Some(format!(
+                    "a method of a class something sets methods on (line {at})"
+                ));
+            }
+            (on_instance && k.shadowed.contains(m))
+                .then(|| format!("`.{m}`, which the instance's own attribute may hide"))
+        });
+        if let Some(call) = unsure {
+            self.fact(E::Unseen, call, line, Flow::new());
+        }
         let Some(callee) = self.method_of(ci, m) else {
             // `class C: rm = os.remove`, then `C.rm(p)` or `C().rm(p)`: a function of an
             // import as a class attribute is not bound to the instance.
@@ -4978,7 +5328,7 @@ impl<'m, 'a> Scope<'m, 'a> {
     /// `(dirpath, dirnames, filenames)`: the first inside p, the others bare names.
     fn bind_iter(&mut self, target: &Expr, iter: &Expr, depth: usize) {
         // `for h in HANDLERS`, `for name, f in COMMANDS.items()`: each name may hold an item.
-        if let Some(g) = self.draws(iter, 0) {
+        if let Some(g) = self.draws(iter, 1) {
             let mut names = vec![target];
             let mut seen = 0usize;
             while let Some(t) = names.pop() {
@@ -5535,6 +5885,10 @@ impl<'m, 'a> Scope<'m, 'a> {
             .iter()
             .any(|n| self.builtin(&c.func, n));
         for (i, a) in c.arguments.args.iter().enumerate() {
+            // A function of the module passed on: [`Scope::indirect`] followed it.
+            if matches!(a, Expr::Name(n) if self.module_function(n.id.as_str()).is_some()) {
+                continue;
+            }
             if typed && i == 1 {
                 self.types(a, d);
             } else if looks_into && i == 0 && matches!(a, Expr::Name(_)) {
@@ -5553,6 +5907,9 @@ impl<'m, 'a> Scope<'m, 'a> {
                 .is_some_and(|a| a.as_str() == "copy_function")
                 && matches!(&k.value, Expr::Name(_) | Expr::Attribute(_))
             {
+                continue;
+            }
+            if matches!(&k.value, Expr::Name(n) if self.module_function(n.id.as_str()).is_some()) {
                 continue;
             }
             self.expr(&k.value, d);
@@ -5653,6 +6010,14 @@ impl<'m, 'a> Scope<'m, 'a> {
                 return false;
             };
             let name = n.id.as_str();
+            // A function of the module used as a value (`{"x": _wipe}[k](p)`, `(_a if k else
+            // _b)(p)`, `return _wipe`): it may be called anywhere later, with any arguments.
+            // (Passed to a call, [`Scope::indirect`] follows it; bound to a name, it is an
+            // alias.)
+            if let Some(callee) = self.module_function(name) {
+                self.site(callee, none, line);
+                return true;
+            }
             if !self.unbound(name) {
                 return false;
             }
@@ -5703,7 +6068,7 @@ impl<'m, 'a> Scope<'m, 'a> {
     fn call(&mut self, c: &ExprCall, called: bool) {
         let line = self.line(c.start());
         let args = Args::of(&c.arguments);
-        self.indirect(args, line);
+        self.indirect(&c.func, args, line);
         if self.unseen_call(c, called, line) {
             return;
         }
@@ -5857,12 +6222,32 @@ impl<'m, 'a> Scope<'m, 'a> {
                 if let Some(g) = self.drawn.get(id) {
                     return Some(g.clone());
                 }
-                (!self.is_local(id)
+                if !self.is_local(id)
                     && !self.local_imports.contains_key(id)
-                    && self.m.filled.contains_key(id))
-                .then(|| id.to_string())
+                    && self.m.filled.contains_key(id)
+                {
+                    return Some(id.to_string());
+                }
+                // An item of something another module of the package holds (`from .registry
+                // import HOOKS`, then `HOOKS[k]`).
+                self.held_by_package(e, depth)
             }
+            Expr::Attribute(_) => self.held_by_package(e, depth),
             Expr::Subscript(x) => self.draws(&x.value, depth + 1),
+            // `G.get(k) or _noop`, `G[k] if k else h`.
+            Expr::BoolOp(b) => b.values.iter().find_map(|v| self.draws(v, depth + 1)),
+            Expr::If(x) => self
+                .draws(&x.body, depth + 1)
+                .or_else(|| self.draws(&x.orelse, depth + 1)),
+            // `[v for v in G.values()][0]`, `next(v for v in G.values())`.
+            Expr::ListComp(x) => x
+                .generators
+                .first()
+                .and_then(|g| self.draws(&g.iter, depth + 1)),
+            Expr::Generator(x) => x
+                .generators
+                .first()
+                .and_then(|g| self.draws(&g.iter, depth + 1)),
             Expr::Call(c) => match &*c.func {
                 Expr::Attribute(a)
                     if matches!(
@@ -5897,10 +6282,35 @@ impl<'m, 'a> Scope<'m, 'a> {
         }
     }
 
+    /// `e` names a value of another module of the package that is neither a module, a function
+    /// nor a class there, reached through an item (`depth` > 0): a container forge does not
+    /// follow, named as written.
+    fn held_by_package(&self, e: &Expr, depth: usize) -> Option<String> {
+        if depth == 0 {
+            return None;
+        }
+        let pkg = self.m.package;
+        self.refs_of(e).into_iter().find(|q| {
+            self.in_package(q)
+                && Package::absolute(&self.m.here, q).is_some_and(|a| {
+                    !pkg.modules.contains(&a)
+                        && !pkg.classes.contains(&a)
+                        && !self.m.external.contains_key(&a)
+                })
+        })
+    }
+
     /// A call of something taken out of the container `g`: each function forge saw put into
     /// it may run; a value it could not follow into it makes this code forge cannot read.
     fn drawn_call(&mut self, g: &str, args: Args<'_>, line: usize) {
         let none = Args { pos: &[], kw: &[] };
+        // What else may be in it gets other arguments: only a container holding just what
+        // forge saw put in passes them on mapped.
+        let args = if self.m.filled.get(g) == Some(&None) {
+            args
+        } else {
+            none
+        };
         let refs: Vec<String> = self
             .m
             .global_aliases
@@ -5918,11 +6328,18 @@ impl<'m, 'a> Scope<'m, 'a> {
                 self.module_call(q, args, line);
             }
         }
-        if let Some(Some(at)) = self.m.filled.get(g) {
-            let call = format!(
-                "a function taken out of `{g}`, which line {at} fills with a value forge cannot follow"
-            );
-            self.fact(E::Unseen, call, line, Flow::new());
+        match self.m.filled.get(g) {
+            Some(Some(at)) => {
+                let call = format!(
+                    "a function taken out of `{g}`, which line {at} fills with a value forge cannot follow"
+                );
+                self.fact(E::Unseen, call, line, Flow::new());
+            }
+            Some(None) => {}
+            None => {
+                let call = format!("a function taken out of `{g}` of another module");
+                self.fact(E::Unseen, call, line, Flow::new());
+            }
         }
     }
 
@@ -6351,11 +6768,63 @@ impl<'m, 'a> Scope<'m, 'a> {
     }
 
     /// Module functions passed as arguments (`pool.submit(_write, p)`, `Thread(target=_w)`):
-    /// each of their parameters may get any of the other arguments.
-    fn indirect(&mut self, args: Args<'_>, line: usize) {
+    /// each of their parameters may get any of the other arguments. Only an API known to call
+    /// the function with exactly those (`submit`, `map`, `Thread`, `run_in_executor`, a `key=`)
+    /// keeps them inside their paths; any other call may keep the function and call it later
+    /// with other values (`COMMANDS.get(cmd, _fallback)(path)`, `partial(_rm, a)(b)`), so what
+    /// its parameters get there escapes. A store into a module-level container forge follows
+    /// (`HANDLERS.append(_zap)`) or a `singledispatch` registration calls nothing.
+    fn indirect(&mut self, func: &Expr, args: Args<'_>, line: usize) {
         if !self.record {
             return;
         }
+        if let Expr::Attribute(a) = func {
+            if store_method(a.attr.as_str()).is_some()
+                && matches!(&*a.value, Expr::Name(n) if self.draws(&a.value, 0).as_deref() == Some(n.id.as_str()))
+            {
+                return;
+            }
+        }
+        // `handle.register(int, _impl)`: an implementation of a singledispatch function, run
+        // when it is called ([`filled`] tells whether that is followed).
+        if let Expr::Attribute(a) = func {
+            if a.attr.as_str() == "register"
+                && matches!(&*a.value, Expr::Name(n) if self.module_function(n.id.as_str()).is_some())
+            {
+                return;
+            }
+        }
+        let api = match func {
+            Expr::Name(n) => n.id.as_str(),
+            Expr::Attribute(a) => a.attr.as_str(),
+            _ => "",
+        };
+        let exact = matches!(
+            api,
+            "submit"
+                | "map"
+                | "imap"
+                | "imap_unordered"
+                | "starmap"
+                | "apply"
+                | "apply_async"
+                | "map_async"
+                | "starmap_async"
+                | "run_in_executor"
+                | "to_thread"
+                | "Thread"
+                | "Process"
+                | "Timer"
+                | "call_soon"
+                | "call_soon_threadsafe"
+                | "call_later"
+                | "call_at"
+                | "filter"
+                | "sorted"
+                | "sort"
+                | "min"
+                | "max"
+        );
         let values = || args.pos.iter().chain(args.kw.iter().map(|k| &k.value));
         let mut refs: Vec<u32> = Vec::new();
         for e in values() {
@@ -6376,6 +6845,9 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
             }
             union(&mut rest, &self.flow_of(e));
+        }
+        if !exact {
+            rest.escape();
         }
         for callee in refs {
             self.sites.push(CallSite {
@@ -6770,6 +7242,18 @@ impl<'m, 'a> Scope<'m, 'a> {
         match self.kind_of(recv, 0) {
             Some(Kind::Object(ci)) => {
                 self.method_site(ci, m, args, line, true);
+                // An object said to be of a class (a return annotation) may be of a subclass
+                // that overrides the method.
+                for k in self.subclasses(ci) {
+                    if self
+                        .m
+                        .classes
+                        .get(k as usize)
+                        .is_some_and(|c| c.methods.contains_key(m))
+                    {
+                        self.method_site(k, m, args, line, true);
+                    }
+                }
             }
             // Members are written where their names say: `../` and absolute names included
             // (older Pythons, or `filter` not set), so the destination does not contain them.
