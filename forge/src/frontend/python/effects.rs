@@ -2228,8 +2228,20 @@ impl<'a> StoreWalk<'_, 'a> {
             return;
         };
         let id = n.id.as_str();
-        if let Some((&class, _)) = self.sc.m.class_by_name.get_key_value(id) {
-            if !param_names(&f.parameters).contains(&id) && !plain_data(value, 0) {
+        if let Some((&class, &ci)) = self.sc.m.class_by_name.get_key_value(id) {
+            // What may then run instead of a method: a method's (or a special method's) name
+            // rebound, or code of the module set under any name.
+            let attr = x.attr.as_str();
+            let method = special(attr) || self.sc.method_of(ci, attr).is_some();
+            let code = match value {
+                Expr::Name(v) => self.sc.m.by_name.contains_key(v.id.as_str()),
+                Expr::Lambda(_) => true,
+                _ => false,
+            };
+            if !param_names(&f.parameters).contains(&id)
+                && (method || code)
+                && !plain_data(value, 0)
+            {
                 let line = self.sc.line(at);
                 self.out.replaced.entry(class).or_insert(line);
                 return;
