@@ -1853,11 +1853,18 @@ def make_hooks() -> str:
                 "extra.py",
                 "import os\nfrom .core import hook\n\n@hook\ndef _wipe(p):\n    os.remove(p)\n",
             ),
+            (
+                "api.py",
+                "from . import core\nfrom .core import HOOKS\n\ndef run_hooks(path: str) -> None:\n    for h in HOOKS:\n        h(path)\n\ndef first_hook(path: str) -> None:\n    core.HOOKS[0](path)\n",
+            ),
         ],
     );
-    let c = cap(&pkg, "fire");
-    assert!(c["effects"].to_string().contains("execute"), "{c}");
-    assert_eq!(undo_kind(c), "irreversible", "{c}");
+    // Also where another module of the package takes an item out of it.
+    for name in ["fire", "run_hooks", "first_hook"] {
+        let c = cap(&pkg, name);
+        assert!(c["effects"].to_string().contains("execute"), "{name}: {c}");
+        assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
+    }
 
     // A snapshot must never name one argument when the function run may change another: each of
     // these came out `file_snapshot` of `a` (a fault probe) while `_other` deletes `b`.
@@ -1994,6 +2001,115 @@ def by_class(k: str, a: str, b: str) -> None:
             "{name}: {c}"
         );
     }
+
+    // The re-probe's: each a snapshot of `a` or `none` while `b` (or a constant) is deleted.
+    let sealed = |text: &str, names: &[&str]| {
+        let ir = ir_of_text("wrong2.py", text);
+        for name in names {
+            let c = cap(&ir, name);
+            let kind = undo_kind(c);
+            assert!(
+                kind == "irreversible"
+                    || (kind == "file_snapshot" && paths(c).contains(&"$args.b")),
+                "{name}: {c}"
+            );
+        }
+    };
+    sealed(
+        r#"
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+CFG = "/var/app/state"
+
+def _other(a, b):
+    os.remove(b)
+
+def _keep(a, b):
+    os.remove(a)
+
+def swap(f):
+    def w(a, b):
+        return f(b, a)
+    return w
+
+G0 = {"keep": _keep, "other": _other}
+H2 = G0.copy()
+N2 = {"inner": G0}
+REG = {}
+
+def reg(f):
+    REG[f.__name__] = swap(f)
+    return f
+
+@reg
+def _k2(a, b):
+    os.remove(a)
+
+class Store:
+    def remove(self, a, b):
+        os.remove(a)
+    def _wipe(self, a, b):
+        os.remove(b)
+    delete = _wipe
+
+class C:
+    def go(self, a, b):
+        os.remove(a)
+
+K = C
+
+def _go(self, a, b):
+    os.remove(b)
+
+def patch():
+    K.go = _go
+
+class S:
+    def __init__(self):
+        self.go = getattr(self, "_alt")
+    def go(self, a, b):
+        os.remove(a)
+    def _alt(self, a, b):
+        os.remove(b)
+
+def submitted(a: str, b: str) -> None:
+    with ThreadPoolExecutor() as ex:
+        ex.submit(_other, a, CFG)
+
+def copied(k: str, a: str, b: str) -> None:
+    H2.get(k)(a, b)
+
+def nested(k: str, a: str, b: str) -> None:
+    N2["inner"][k](a, b)
+
+def wrapped(k: str, a: str, b: str) -> None:
+    REG.get(k)(a, b)
+
+def class_alias(a: str, b: str) -> None:
+    Store().delete(a, b)
+
+def patched_alias(a: str, b: str) -> None:
+    C().go(a, b)
+
+def hidden(a: str, b: str) -> None:
+    S().go(a, b)
+"#,
+        &[
+            "submitted",
+            "copied",
+            "nested",
+            "wrapped",
+            "class_alias",
+            "patched_alias",
+            "hidden",
+        ],
+    );
+    // A module that reaches its own names at run time may fill any container.
+    sealed(
+        "import os\n\ndef _keep(a, b):\n    os.remove(a)\n\ndef _other(a, b):\n    os.remove(b)\n\nG = {\"keep\": _keep}\n\ndef install():\n    globals()[\"G\"][\"other\"] = _other\n\ndef dynamic(k: str, a: str, b: str) -> None:\n    G.get(k)(a, b)\n",
+        &["dynamic"],
+    );
 }
 
 #[test]

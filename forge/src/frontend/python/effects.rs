@@ -330,7 +330,7 @@ pub(crate) fn analyse<'a>(
     module.global_consts = global_consts;
     module.global_aliases = global_aliases;
     module.holders = holders;
-    let stored = filled(&module, body);
+    let stored = filled(&module, body, src, module_name);
     for (g, qs) in stored.refs {
         module.global_aliases.entry(g).or_default().extend(qs);
     }
@@ -1905,9 +1905,24 @@ fn container_value(e: &Expr) -> bool {
 /// package, its other modules may call the decorator too). Any other value (a local, a call's result, an attribute) is one
 /// forge cannot follow: a call of something taken out of that container is then code forge
 /// cannot read. Also the functions registered on a `functools.singledispatch` function.
-fn filled<'a>(m: &Module<'a>, body: &'a [Stmt]) -> Filled<'a> {
+fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<'a> {
     let mut out = Filled::default();
+    // Also a module importing itself (`import notes` in notes.py).
+    let dynamic = reaches_own_names(src)
+        || (!own.is_empty()
+            && m.imports
+                .targets()
+                .any(|q| q == own || q.starts_with(&format!("{own}."))));
     containers_of(body, 0, m.index, &m.class_by_name, &mut out.containers);
+    // A name bound to a value made from a container (`H = G.copy()`, `ALL = BASE | EXTRA`,
+    // `G = {"x": H}`): a container holding what forge did not follow item by item.
+    for _ in 0..8 {
+        let before = out.containers.len();
+        derived_containers(body, 0, m.index, &mut out.containers);
+        if out.containers.len() == before {
+            break;
+        }
+    }
     let mut v = StoreWalk {
         sc: Scope::new(m),
         out,
@@ -1919,6 +1934,8 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt]) -> Filled<'a> {
         ok: std::collections::HashSet::new(),
         registered: std::collections::HashSet::new(),
         called: std::collections::HashSet::new(),
+        alias_sets: Vec::new(),
+        class_aliases: HashMap::new(),
     };
     for s in body {
         ruff_python_ast::visitor::Visitor::visit_stmt(&mut v, s);
@@ -1929,8 +1946,16 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt]) -> Filled<'a> {
         cut,
         pending,
         calls,
+        alias_sets,
+        class_aliases,
         ..
     } = v;
+    // `K = C`, then `K.go = _go` in a function: `C` is changed.
+    for (name, line) in alias_sets {
+        if let Some(&class) = class_aliases.get(name) {
+            out.replaced.entry(class).or_insert(line);
+        }
+    }
     // A parameter of a decorator stored: what the decorator is applied to, and what the
     // decorator is called with directly.
     for (g, outer, inner, param, line) in pending {
@@ -1984,26 +2009,60 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt]) -> Filled<'a> {
             out.containers.entry(g).or_default().get_or_insert(line);
         }
     }
+    // A container also bound to an import (`from mylib import G` after it), or bound together
+    // with another name (`G = H = {}`), is filled through that too.
+    for (name, v) in out.containers.iter_mut() {
+        if m.imports.get(name).is_some() || m.imports.stars().next().is_some() {
+            v.get_or_insert(1);
+        }
+    }
     // Past the depth read any store may have been missed; in a package, the other modules may
-    // fill a module's containers.
-    if cut || !m.package.modules.is_empty() {
+    // fill a module's containers; a module that reaches its own names at run time
+    // (`globals()["G"]`, `sys.modules[__name__].G`, `exec`) may fill any.
+    if cut || !m.package.modules.is_empty() || dynamic {
         for v in out.containers.values_mut() {
             v.get_or_insert(1);
         }
         for (&name, &fi) in &m.by_name {
-            let dispatcher = m.funcs.get(fi as usize).is_some_and(|f| {
-                f.def.decorator_list.iter().any(|d| match &d.expression {
-                    Expr::Name(x) => x.id.as_str() == "singledispatch",
-                    Expr::Attribute(x) => x.attr.as_str() == "singledispatch",
-                    _ => false,
-                })
-            });
+            let dispatcher = m.funcs.get(fi as usize).is_some_and(|f| dispatches(f.def));
             if dispatcher {
                 out.dispatch_open.entry(name).or_insert(1);
             }
         }
     }
     out
+}
+
+/// The text may reach the module's own names at run time, where no binding shows:
+/// `globals()`, `vars()`, `locals()`, `sys.modules`, `__globals__`, a frame's globals, `exec`,
+/// `eval`, an import by a computed name. A text check (comments and strings count too): it
+/// only ever makes forge follow less.
+fn reaches_own_names(src: &str) -> bool {
+    [
+        "globals(",
+        "vars(",
+        "locals(",
+        "sys.modules",
+        "__globals__",
+        "_getframe",
+        "currentframe",
+        "f_globals",
+        "exec(",
+        "eval(",
+        "__import__",
+        "import_module",
+    ]
+    .iter()
+    .any(|t| src.contains(t))
+}
+
+/// `def` is a `functools.singledispatch` function (`@singledispatch`, `@functools.singledispatch`).
+fn dispatches(def: &StmtFunctionDef) -> bool {
+    def.decorator_list.iter().any(|d| match &d.expression {
+        Expr::Name(x) => x.id.as_str() == "singledispatch",
+        Expr::Attribute(x) => x.attr.as_str() == "singledispatch",
+        _ => false,
+    })
 }
 
 /// Module-level names bound to a container ([`container_value`]), at the module's top level
@@ -2040,7 +2099,11 @@ fn containers_of(
         let line = || Some(index.line_index(s.start()).get());
         match s {
             Stmt::Assign(a) if container_value(&a.value) => {
-                let at = if followed(&a.value) { None } else { line() };
+                let at = if followed(&a.value) && a.targets.len() == 1 {
+                    None
+                } else {
+                    line()
+                };
                 for t in &a.targets {
                     if let Expr::Name(n) = t {
                         out.insert(n.id.to_string(), at);
@@ -2073,6 +2136,74 @@ fn containers_of(
                 containers_of(&t.finalbody, depth + 1, index, classes, out);
             }
             _ => {}
+        }
+    }
+}
+
+/// Module-level names bound to a value that names a container of `out` (see [`filled`]):
+/// containers forge does not follow item by item.
+fn derived_containers(
+    body: &[Stmt],
+    depth: usize,
+    index: &LineIndex,
+    out: &mut HashMap<String, Option<usize>>,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let names = |e: &Expr, out: &HashMap<String, Option<usize>>| {
+        let mut stack = vec![(e, 0usize)];
+        let mut seen = 0usize;
+        while let Some((x, d)) = stack.pop() {
+            seen += 1;
+            if seen > 10_000 || d > MAX_DEPTH {
+                return true;
+            }
+            if let Expr::Name(n) = x {
+                if out.contains_key(n.id.as_str()) {
+                    return true;
+                }
+            }
+            let mut kids = Vec::new();
+            children(x, &mut kids);
+            stack.extend(kids.into_iter().map(|k| (k, d + 1)));
+        }
+        false
+    };
+    for s in body {
+        let (targets, value): (Vec<&Expr>, &Expr) = match s {
+            Stmt::Assign(a) => (a.targets.iter().collect(), &a.value),
+            Stmt::AnnAssign(a) => match a.value.as_deref() {
+                Some(v) => (vec![&*a.target], v),
+                None => continue,
+            },
+            Stmt::If(x) => {
+                derived_containers(&x.body, depth + 1, index, out);
+                for c in &x.elif_else_clauses {
+                    derived_containers(&c.body, depth + 1, index, out);
+                }
+                continue;
+            }
+            Stmt::Try(t) => {
+                for b in [&t.body, &t.orelse, &t.finalbody] {
+                    derived_containers(b, depth + 1, index, out);
+                }
+                for h in &t.handlers {
+                    let ExceptHandler::ExceptHandler(h) = h;
+                    derived_containers(&h.body, depth + 1, index, out);
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if !names(value, out) {
+            continue;
+        }
+        let line = index.line_index(s.start()).get();
+        for t in targets {
+            if let Expr::Name(n) = t {
+                out.entry(n.id.to_string()).or_default().get_or_insert(line);
+            }
         }
     }
 }
@@ -2137,6 +2268,10 @@ struct StoreWalk<'m, 'a> {
     registered: std::collections::HashSet<TextSize>,
     /// Names of module functions where they are called or their `.register` read, by offset.
     called: std::collections::HashSet<TextSize>,
+    /// Attributes set in a function on a name that is not a class of the module, with the line.
+    alias_sets: Vec<(&'a str, usize)>,
+    /// Names bound to a class of the module (`K = C`), anywhere.
+    class_aliases: HashMap<&'a str, &'a str>,
 }
 
 impl<'a> StoreWalk<'_, 'a> {
@@ -2195,6 +2330,10 @@ impl<'a> StoreWalk<'_, 'a> {
             }
         }
         let tainted = self.sc.tainted(value);
+        // A call's result (`swap(f)`, a wrapper) is a function forge did not see made.
+        if matches!(value, Expr::Call(_)) {
+            self.unknown(g, line);
+        }
         if tainted.is_empty() {
             if !plain_data(value, 0) {
                 self.unknown(g, line);
@@ -2228,16 +2367,20 @@ impl<'a> StoreWalk<'_, 'a> {
             return;
         };
         let id = n.id.as_str();
+        // On another name (an alias of a class, `K = C`): decided once the aliases are known.
+        if !self.sc.m.class_by_name.contains_key(id)
+            && !plain_data(value, 0)
+            && !param_names(&f.parameters).contains(&id)
+        {
+            let line = self.sc.line(at);
+            self.alias_sets.push((id, line));
+        }
         if let Some((&class, &ci)) = self.sc.m.class_by_name.get_key_value(id) {
             // What may then run instead of a method: a method's (or a special method's) name
             // rebound, or code of the module set under any name.
             let attr = x.attr.as_str();
             let method = special(attr) || self.sc.method_of(ci, attr).is_some();
-            let code = match value {
-                Expr::Name(v) => self.sc.m.by_name.contains_key(v.id.as_str()),
-                Expr::Lambda(_) => true,
-                _ => false,
-            };
+            let code = self.module_code(value, None);
             if !param_names(&f.parameters).contains(&id)
                 && (method || code)
                 && !plain_data(value, 0)
@@ -2254,16 +2397,9 @@ impl<'a> StoreWalk<'_, 'a> {
         ) {
             // Code of the module put there: a function of it, a lambda, a method of the
             // instance, a partial (another object's method is as unknown as the object).
-            let code = match value {
-                Expr::Name(v) => self.sc.m.by_name.contains_key(v.id.as_str()),
-                Expr::Lambda(_) => true,
-                Expr::Attribute(v) => matches!(&*v.value, Expr::Name(o) if o.id.as_str() == *first),
-                Expr::Call(c) => {
-                    matches!(&*c.func, Expr::Name(f) if f.id.as_str() == "partial")
-                        || matches!(&*c.func, Expr::Attribute(f) if f.attr.as_str() == "partial")
-                }
-                _ => false,
-            };
+            // Also anything that names the instance or a function of the module
+            // (`getattr(self, "_alt")`, `self._alt if fast else self.go`).
+            let code = self.module_code(value, Some(first)) || self.names_code(value, first);
             if *first == id && code {
                 self.out
                     .shadowed
@@ -2272,6 +2408,43 @@ impl<'a> StoreWalk<'_, 'a> {
                     .insert(x.attr.as_str());
             }
         }
+    }
+
+    /// `value` is code of the module set as an attribute: a function of it, a lambda, a
+    /// `partial`, or a method of the instance `own` (`self._alt`).
+    fn module_code(&self, value: &Expr, own: Option<&str>) -> bool {
+        match value {
+            Expr::Name(v) => self.sc.m.by_name.contains_key(v.id.as_str()),
+            Expr::Lambda(_) => true,
+            Expr::Attribute(v) => {
+                matches!((&*v.value, own), (Expr::Name(o), Some(own)) if o.id.as_str() == own)
+            }
+            Expr::Call(c) => {
+                matches!(&*c.func, Expr::Name(f) if f.id.as_str() == "partial")
+                    || matches!(&*c.func, Expr::Attribute(f) if f.attr.as_str() == "partial")
+            }
+            _ => false,
+        }
+    }
+
+    /// `value` names `own` (the instance) or a function of the module anywhere in it.
+    fn names_code(&self, value: &Expr, own: &str) -> bool {
+        let mut stack = vec![(value, 0usize)];
+        while let Some((x, d)) = stack.pop() {
+            if d > MAX_DEPTH {
+                return true;
+            }
+            if let Expr::Name(n) = x {
+                let id = n.id.as_str();
+                if id == own || self.sc.m.by_name.contains_key(id) {
+                    return true;
+                }
+            }
+            let mut kids = Vec::new();
+            children(x, &mut kids);
+            stack.extend(kids.into_iter().map(|k| (k, d + 1)));
+        }
+        false
     }
 
     /// The module-level container `e` is an item of (`G[k]`, `G.get(k)`, `G.setdefault(k, [])`).
@@ -2380,6 +2553,13 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                     }
                     if let Expr::Attribute(x) = t {
                         self.set_attribute(x, &a.value, stmt.start());
+                    }
+                    if let (Expr::Name(alias), Expr::Name(v)) = (t, &*a.value) {
+                        if let Some((&class, _)) =
+                            self.sc.m.class_by_name.get_key_value(v.id.as_str())
+                        {
+                            self.class_aliases.insert(alias.id.as_str(), class);
+                        }
                     }
                 }
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
@@ -2496,13 +2676,12 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
         // registrations may be made through that name.
         if let Expr::Name(n) = expr {
             if let Some((&name, &fi)) = self.sc.m.by_name.get_key_value(n.id.as_str()) {
-                let dispatcher = self.sc.m.funcs.get(fi as usize).is_some_and(|f| {
-                    f.def.decorator_list.iter().any(|d| match &d.expression {
-                        Expr::Name(x) => x.id.as_str() == "singledispatch",
-                        Expr::Attribute(x) => x.attr.as_str() == "singledispatch",
-                        _ => false,
-                    })
-                });
+                let dispatcher = self
+                    .sc
+                    .m
+                    .funcs
+                    .get(fi as usize)
+                    .is_some_and(|f| dispatches(f.def));
                 if dispatcher && !self.called.contains(&n.start()) {
                     let line = self.sc.line(n.start());
                     self.out.dispatch_open.entry(name).or_insert(line);
@@ -2679,6 +2858,10 @@ impl Mapped {
             self.segs.extend(fl.segs.iter().copied());
             if seg {
                 self.segs.extend(fl.inside.iter().copied());
+                self.segs.extend(fl.suffixed.iter().copied());
+            } else {
+                // A parameter with text added (`b + ".bak"`) beside one inside: its sibling.
+                self.escapes.extend(fl.suffixed.iter().copied());
             }
         }
     }
@@ -4353,12 +4536,21 @@ impl<'m, 'a> Scope<'m, 'a> {
         on_instance: bool,
     ) -> bool {
         // Methods set or hidden outside the class body: the one called may be another.
-        let unsure: Option<String> = self.hierarchy(ci).into_iter().find_map(|c| {
+        let mut around = self.hierarchy(ci);
+        around.extend(self.subclasses(ci));
+        let unsure: Option<String> = around.into_iter().find_map(|c| {
             let k = self.m.classes.get(c as usize)?;
             if let Some(at) = k.replaced {
                 return Some(format!(
                     "a method of a class something sets methods on (line {at})"
                 ));
+            }
+            // `delete = remove`, `rm = _rm`, `go = _go` in a class body (of it, a base or a
+            // subclass): which function runs is not followed.
+            if k.attrs.get(m).is_some_and(|v| {
+                !plain_data(v, 0) && self.refs_of(v).is_empty() && self.module_class(v).is_none()
+            }) {
+                return Some(format!("`.{m}`, bound in a class body to another function"));
             }
             (on_instance && k.shadowed.contains(m))
                 .then(|| format!("`.{m}`, which the instance's own attribute may hide"))
@@ -4376,6 +4568,14 @@ impl<'m, 'a> Scope<'m, 'a> {
             let mut known = false;
             for q in &refs {
                 known |= self.module_call(q, args, line);
+            }
+            // `_address_class = IPv4Address`, then `self._address_class(x)`: constructed.
+            let class = self
+                .in_hierarchy(ci, |c| c.attrs.get(m).copied())
+                .and_then(|e| self.module_class(e));
+            if let Some(k) = class {
+                self.constructor(k, args, line);
+                known = true;
             }
             // Inherited from a class of another module of the package.
             for base in self.external_bases(ci) {
@@ -6856,9 +7056,11 @@ impl<'m, 'a> Scope<'m, 'a> {
                     continue;
                 }
             }
-            union(&mut rest, &self.flow_of(e));
+            union(&mut rest, &self.arg_to_helper(e));
         }
-        if !exact {
+        // Each parameter may get any of the values: one no caller's parameter names (a
+        // constant, `b + ".bak"`) leaves the others' snapshot short.
+        if !exact || rest.foreign || !rest.suffixed.is_empty() {
             rest.escape();
         }
         for callee in refs {
