@@ -2105,6 +2105,16 @@ def hidden(a: str, b: str) -> None:
             "hidden",
         ],
     );
+    // A decorator of the module that hands the function other arguments: the snapshot of the
+    // caller's would miss what it changes (it was `$args.name` for a file under `TMP`); one
+    // passing its own arguments on (`f(*a, **kw)`) keeps the plan.
+    let decorated = ir_of_text(
+        "decorated.py",
+        "import os, functools\nTMP = \"/var/tmp/app\"\n\ndef in_tmp(f):\n    @functools.wraps(f)\n    def w(name):\n        return f(os.path.join(TMP, name))\n    return w\n\ndef logged(f):\n    @functools.wraps(f)\n    def w(*args, **kwargs):\n        print(f.__name__)\n        return f(*args, **kwargs)\n    return w\n\n@in_tmp\ndef remove_tmp(name: str) -> None:\n    os.remove(name)\n\n@logged\ndef remove(path: str) -> None:\n    os.remove(path)\n",
+    );
+    assert_eq!(undo_kind(cap(&decorated, "remove_tmp")), "irreversible");
+    assert_eq!(undo_kind(cap(&decorated, "remove")), "file_snapshot");
+    assert_eq!(paths(cap(&decorated, "remove")), ["$args.path"]);
     // A module that reaches its own names at run time may fill any container.
     sealed(
         "import os\n\ndef _keep(a, b):\n    os.remove(a)\n\ndef _other(a, b):\n    os.remove(b)\n\nG = {\"keep\": _keep}\n\ndef install():\n    globals()[\"G\"][\"other\"] = _other\n\ndef dynamic(k: str, a: str, b: str) -> None:\n    G.get(k)(a, b)\n",

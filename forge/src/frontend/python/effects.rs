@@ -2056,6 +2056,137 @@ fn reaches_own_names(src: &str) -> bool {
     .any(|t| src.contains(t))
 }
 
+/// A decorator (`factory`: a decorator factory, whose inner function takes the function) that
+/// calls the function it decorates only with the arguments its wrapper was given (`f(*a,
+/// **kw)`), or not at all (it registers or returns it). Anything else it does with it — other
+/// arguments, `partial(f, x)`, handing it on — may give it other values.
+fn passes_through(d: &StmtFunctionDef, factory: bool) -> bool {
+    let decorator = if factory {
+        // The inner function taking the decorated one: the first nested def returned.
+        let inner = d.body.iter().find_map(|s| match s {
+            Stmt::FunctionDef(x) => Some(x),
+            _ => None,
+        });
+        match inner {
+            Some(x) => x,
+            None => return false,
+        }
+    } else {
+        d
+    };
+    let Some(param) = param_names(&decorator.parameters).first().copied() else {
+        return true;
+    };
+    let mut walk = Through {
+        param,
+        ok: true,
+        depth: 0,
+        allowed: std::collections::HashSet::new(),
+    };
+    for s in &decorator.body {
+        ruff_python_ast::visitor::Visitor::visit_stmt(&mut walk, s);
+    }
+    walk.ok
+}
+
+/// The walk of [`passes_through`].
+struct Through<'p> {
+    param: &'p str,
+    ok: bool,
+    depth: usize,
+    /// Where the parameter is named harmlessly (called with `*a, **kw`, given to `wraps`,
+    /// returned, stored), by offset.
+    allowed: std::collections::HashSet<TextSize>,
+}
+
+impl<'a> ruff_python_ast::visitor::Visitor<'a> for Through<'_> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        if self.depth > MAX_DEPTH {
+            self.ok = false;
+            return;
+        }
+        self.depth += 1;
+        match stmt {
+            Stmt::Return(r) => {
+                if let Some(Expr::Name(n)) = r.value.as_deref() {
+                    self.allowed.insert(n.start());
+                }
+            }
+            Stmt::Assign(a) => {
+                if let Expr::Name(n) = &*a.value {
+                    if a.targets
+                        .iter()
+                        .all(|t| matches!(t, Expr::Subscript(_) | Expr::Attribute(_)))
+                    {
+                        self.allowed.insert(n.start());
+                    }
+                }
+            }
+            _ => {}
+        }
+        ruff_python_ast::visitor::walk_stmt(self, stmt);
+        self.depth -= 1;
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        if self.depth > MAX_DEPTH {
+            self.ok = false;
+            return;
+        }
+        self.depth += 1;
+        if let Expr::Call(c) = expr {
+            match &*c.func {
+                Expr::Name(n) if n.id.as_str() == self.param => {
+                    self.allowed.insert(n.start());
+                    let spread = c.arguments.args.iter().all(
+                        |a| matches!(a, Expr::Starred(x) if matches!(&*x.value, Expr::Name(_))),
+                    ) && c
+                        .arguments
+                        .keywords
+                        .iter()
+                        .all(|k| k.arg.is_none() && matches!(&k.value, Expr::Name(_)));
+                    if !spread {
+                        self.ok = false;
+                    }
+                }
+                f => {
+                    let name = match f {
+                        Expr::Name(n) => n.id.as_str(),
+                        Expr::Attribute(a) => a.attr.as_str(),
+                        _ => "",
+                    };
+                    // `functools.wraps(f)`, `update_wrapper(w, f)`; `HANDLERS.append(f)`.
+                    if matches!(name, "wraps" | "update_wrapper") || store_method(name).is_some() {
+                        for a in c.arguments.args.iter() {
+                            if let Expr::Name(n) = a {
+                                self.allowed.insert(n.start());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // `f.__name__`, `f.__doc__`: read about it, not called.
+        if let Expr::Attribute(a) = expr {
+            if let Expr::Name(n) = &*a.value {
+                if !matches!(a.attr.as_str(), "__call__" | "__get__" | "__func__") {
+                    self.allowed.insert(n.start());
+                }
+            }
+        }
+        if let Expr::Name(n) = expr {
+            if n.id.as_str() == self.param
+                && n.ctx == ruff_python_ast::ExprContext::Load
+                && !self.allowed.contains(&n.start())
+            {
+                self.ok = false;
+            }
+        }
+        ruff_python_ast::visitor::walk_expr(self, expr);
+        self.depth -= 1;
+    }
+}
+
 /// `def` is a `functools.singledispatch` function (`@singledispatch`, `@functools.singledispatch`).
 fn dispatches(def: &StmtFunctionDef) -> bool {
     def.decorator_list.iter().any(|d| match &d.expression {
@@ -3000,6 +3131,36 @@ fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSi
     sc.stmts(&f.def.body, 0);
     sc.record = true;
     sc.stmts(&f.def.body, 0);
+    // A decorator of the module that calls the function with other arguments than its own
+    // (`f(os.path.join(TMP, name))`, `f(b, a)`): what the function does to its parameters is
+    // not what it does to the caller's, so its paths escape.
+    let rewritten = f.def.decorator_list.iter().any(|dec| {
+        let (e, factory) = match &dec.expression {
+            Expr::Call(c) => (&*c.func, true),
+            other => (other, false),
+        };
+        let Expr::Name(n) = e else { return false };
+        let Some(d) = m
+            .by_name
+            .get(n.id.as_str())
+            .and_then(|&i| m.funcs.get(i as usize))
+        else {
+            return false;
+        };
+        !passes_through(d.def, factory)
+    });
+    if rewritten {
+        let facts = std::mem::take(&mut sc.facts);
+        sc.facts = facts
+            .into_iter()
+            .map(|mut x| {
+                if x.effect.on_path() {
+                    x.escapes = x.params.clone();
+                }
+                x
+            })
+            .collect();
+    }
     // A decorator of the module (`@_audit`, `@_retry(3)`) runs around the function: what it
     // does (or its wrapper does) happens when the function is called.
     for dec in f.def.decorator_list.iter() {
