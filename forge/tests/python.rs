@@ -1814,9 +1814,6 @@ def make_hooks() -> str:
 "#,
     );
     for (name, effect, undo) in [
-        ("run_all", "delete", "irreversible"),
-        ("run_each", "delete", "irreversible"),
-        ("dispatch", "delete", "irreversible"),
         ("by_get", "delete", "irreversible"),
         ("late", "execute", "irreversible"),
         ("make_hooks", "execute", "irreversible"),
@@ -1825,8 +1822,15 @@ def make_hooks() -> str:
         assert!(c["effects"].to_string().contains(effect), "{name}: {c}");
         assert_eq!(undo_kind(c), undo, "{name}: {c}");
     }
-    // Run with the caller's arguments: the snapshot covers the path.
-    for (name, path) in [("handled", "$args.path"), ("handle", "$args.x")] {
+    // Run with the caller's arguments: the snapshot covers the path (a container holding only
+    // what forge saw put in, named nowhere it could be filled unseen).
+    for (name, path) in [
+        ("handled", "$args.path"),
+        ("handle", "$args.x"),
+        ("run_all", "$args.path"),
+        ("run_each", "$args.path"),
+        ("dispatch", "$args.path"),
+    ] {
         let c = cap(&ir, name);
         assert!(c["effects"].to_string().contains("delete"), "{name}: {c}");
         assert_eq!(undo_kind(c), "file_snapshot", "{name}: {c}");
@@ -2115,6 +2119,11 @@ def hidden(a: str, b: str) -> None:
     assert_eq!(undo_kind(cap(&decorated, "remove_tmp")), "irreversible");
     assert_eq!(undo_kind(cap(&decorated, "remove")), "file_snapshot");
     assert_eq!(paths(cap(&decorated, "remove")), ["$args.path"]);
+    // Containers forge did not recognise as such (each was `none`).
+    sealed(
+        "import os\n\ndef _other(a, b):\n    os.remove(b)\n\nLATE = None\nT1, T2 = {}, []\nF = dict.fromkeys([\"x\"])\nR = {}\n\ndef init():\n    global LATE\n    LATE = {\"o\": _other}\n\ndef install():\n    T1[\"o\"] = make()\n    F[\"x\"] = make()\n    R[\"o\"] = make()\n\ndef make():\n    return _other\n\ndef _lookup(k):\n    return R[k]\n\ndef late(k: str, a: str, b: str) -> None:\n    LATE.get(k)(a, b)\n\ndef paired(k: str, a: str, b: str) -> None:\n    T1[k](a, b)\n\ndef from_keys(k: str, a: str, b: str) -> None:\n    F[k](a, b)\n\ndef looked_up(k: str, a: str, b: str) -> None:\n    _lookup(k)(a, b)\n",
+        &["late", "paired", "from_keys", "looked_up"],
+    );
     // A module that reaches its own names at run time may fill any container.
     sealed(
         "import os\n\ndef _keep(a, b):\n    os.remove(a)\n\ndef _other(a, b):\n    os.remove(b)\n\nG = {\"keep\": _keep}\n\ndef install():\n    globals()[\"G\"][\"other\"] = _other\n\ndef dynamic(k: str, a: str, b: str) -> None:\n    G.get(k)(a, b)\n",

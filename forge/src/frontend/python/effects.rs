@@ -319,6 +319,10 @@ pub(crate) fn analyse<'a>(
         dispatch: HashMap::new(),
         dispatch_open: HashMap::new(),
         filled: HashMap::new(),
+        contents: HashMap::new(),
+        harmless: std::collections::HashSet::new(),
+        valued: std::collections::HashSet::new(),
+        item_getters: HashMap::new(),
         db: module_db(body, 0),
         external,
         methods,
@@ -331,9 +335,26 @@ pub(crate) fn analyse<'a>(
     module.global_aliases = global_aliases;
     module.holders = holders;
     let stored = filled(&module, body, src, module_name);
-    for (g, qs) in stored.refs {
-        module.global_aliases.entry(g).or_default().extend(qs);
+    // A container's items (its initial value's and what stores put in) count where it is
+    // named other than harmlessly, and where an item is called ([`Scope::drawn_call`]).
+    let mut contents = stored.refs;
+    for g in stored.containers.keys() {
+        if let Some(qs) = module.global_aliases.remove(g) {
+            contents.entry(g.clone()).or_default().extend(qs);
+        }
     }
+    module.contents = contents;
+    module.harmless = stored.harmless;
+    module.valued = stored.valued;
+    let getters: HashMap<&str, String> = module
+        .by_name
+        .iter()
+        .filter_map(|(&name, &fi)| {
+            let f = module.funcs.get(fi as usize)?;
+            Some((name, returned_item(f.def, &stored.containers)?))
+        })
+        .collect();
+    module.item_getters = getters;
     module.filled = stored.containers;
     module.dispatch = stored.dispatch;
     module.dispatch_open = stored.dispatch_open;
@@ -875,6 +896,16 @@ struct Module<'a> {
     /// Module-level containers (see [`filled`]), with the line of a store into them of a value
     /// forge cannot follow: a call of something taken out of one is then code forge cannot read.
     filled: HashMap<String, Option<usize>>,
+    /// What each container holds that forge follows ([`FN`], [`ANY`] and qualified names).
+    contents: Aliases,
+    /// Where a container is named in a way that passes none of its items on (read, iterated,
+    /// stored into), by offset: named anywhere else, what it holds counts as used there.
+    harmless: std::collections::HashSet<TextSize>,
+    /// Containers a value forge cannot follow may be in: named where their items may be used,
+    /// that is code forge cannot read (a container only passed on holds what forge saw).
+    valued: std::collections::HashSet<String>,
+    /// Functions of the module that return an item of a container (`return G[k]`), by name.
+    item_getters: HashMap<&'a str, String>,
     /// Module-level functions a `*` import after them may bind again (`def rmtree` then `from
     /// shutil import *`).
     starred_over: BTreeSet<&'a str>,
@@ -1825,6 +1856,10 @@ struct Filled<'a> {
     replaced: HashMap<&'a str, usize>,
     /// Methods' names a class's methods bind on the instance (`self.go = self._alt`).
     shadowed: HashMap<&'a str, BTreeSet<&'a str>>,
+    /// See [`Module::harmless`].
+    harmless: std::collections::HashSet<TextSize>,
+    /// Containers a value forge cannot follow may be in (see [`Module::valued`]).
+    valued: std::collections::HashSet<String>,
 }
 
 /// Method names that put values into a container: the positional argument that is the value
@@ -1889,6 +1924,7 @@ fn container_value(e: &Expr) -> bool {
                     | "deque"
                     | "ChainMap"
                     | "WeakValueDictionary"
+                    | "fromkeys"
             )
         }
         _ => false,
@@ -1936,7 +1972,17 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
         called: std::collections::HashSet::new(),
         alias_sets: Vec::new(),
         class_aliases: HashMap::new(),
+        valued: std::collections::HashSet::new(),
     };
+    // Initial values forge does not follow item by item.
+    let initially: Vec<String> = v
+        .out
+        .containers
+        .iter()
+        .filter(|(_, at)| at.is_some())
+        .map(|(g, _)| g.clone())
+        .collect();
+    v.valued.extend(initially);
     for s in body {
         ruff_python_ast::visitor::Visitor::visit_stmt(&mut v, s);
     }
@@ -1948,8 +1994,11 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
         calls,
         alias_sets,
         class_aliases,
+        ok,
+        mut valued,
         ..
     } = v;
+    out.harmless = ok;
     // `K = C`, then `K.go = _go` in a function: `C` is changed.
     for (name, line) in alias_sets {
         if let Some(&class) = class_aliases.get(name) {
@@ -2006,13 +2055,17 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
             }
         }
         if !known {
+            valued.insert(g.clone());
             out.containers.entry(g).or_default().get_or_insert(line);
         }
     }
     // A container also bound to an import (`from mylib import G` after it), or bound together
     // with another name (`G = H = {}`), is filled through that too.
     for (name, v) in out.containers.iter_mut() {
-        if m.imports.get(name).is_some() || m.imports.stars().next().is_some() {
+        if m.imports.get(name).is_some() {
+            v.get_or_insert(1);
+            valued.insert(name.clone());
+        } else if m.imports.stars().next().is_some() {
             v.get_or_insert(1);
         }
     }
@@ -2020,8 +2073,13 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
     // fill a module's containers; a module that reaches its own names at run time
     // (`globals()["G"]`, `sys.modules[__name__].G`, `exec`) may fill any.
     if cut || !m.package.modules.is_empty() || dynamic {
-        for v in out.containers.values_mut() {
+        for (g, v) in out.containers.iter_mut() {
             v.get_or_insert(1);
+            // Stores forge did not read (cut short, another module's). What `globals()`
+            // reaches makes items unfollowed where called, not where the container is named.
+            if cut || !m.package.modules.is_empty() {
+                valued.insert(g.clone());
+            }
         }
         for (&name, &fi) in &m.by_name {
             let dispatcher = m.funcs.get(fi as usize).is_some_and(|f| dispatches(f.def));
@@ -2030,6 +2088,7 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
             }
         }
     }
+    out.valued = valued;
     out
 }
 
@@ -2229,6 +2288,19 @@ fn containers_of(
     for s in body {
         let line = || Some(index.line_index(s.start()).get());
         match s {
+            // `G, H = {}, []`: each a container forge does not follow item by item.
+            Stmt::Assign(a)
+                if a.targets.len() == 1
+                    && elts(&a.value).iter().any(container_value)
+                    && a.targets.first().is_some_and(|t| !elts(t).is_empty()) =>
+            {
+                let ts = a.targets.first().map(elts).unwrap_or_default();
+                for (t, v) in ts.iter().zip(elts(&a.value)) {
+                    if let (Expr::Name(n), true) = (t, container_value(v)) {
+                        out.insert(n.id.to_string(), line());
+                    }
+                }
+            }
             Stmt::Assign(a) if container_value(&a.value) => {
                 let at = if followed(&a.value) && a.targets.len() == 1 {
                     None
@@ -2401,8 +2473,71 @@ struct StoreWalk<'m, 'a> {
     called: std::collections::HashSet<TextSize>,
     /// Attributes set in a function on a name that is not a class of the module, with the line.
     alias_sets: Vec<(&'a str, usize)>,
+    /// Containers a value forge cannot follow may be in (not only passed on).
+    valued: std::collections::HashSet<String>,
     /// Names bound to a class of the module (`K = C`), anywhere.
     class_aliases: HashMap<&'a str, &'a str>,
+}
+
+/// The container a function of the module returns an item of (`return G[k]`, `G.get(k)`).
+fn returned_item(
+    f: &StmtFunctionDef,
+    containers: &HashMap<String, Option<usize>>,
+) -> Option<String> {
+    fn root(e: &Expr, depth: usize) -> Option<&str> {
+        if depth > KIND_DEPTH {
+            return None;
+        }
+        let inner = match e {
+            Expr::Subscript(x) => &*x.value,
+            Expr::Call(c) => match &*c.func {
+                Expr::Attribute(a) if matches!(a.attr.as_str(), "get" | "pop" | "setdefault") => {
+                    &*a.value
+                }
+                _ => return None,
+            },
+            _ => return None,
+        };
+        match inner {
+            Expr::Name(n) => Some(n.id.as_str()),
+            other => root(other, depth + 1),
+        }
+    }
+    let mut stack: Vec<&Stmt> = f.body.iter().collect();
+    let mut seen = 0usize;
+    while let Some(s) = stack.pop() {
+        seen += 1;
+        if seen > 100_000 {
+            return None;
+        }
+        match s {
+            Stmt::Return(r) => {
+                if let Some(g) = r.value.as_deref().and_then(|v| root(v, 0)) {
+                    if containers.contains_key(g) {
+                        return Some(g.to_string());
+                    }
+                }
+            }
+            Stmt::If(x) => {
+                stack.extend(x.body.iter());
+                stack.extend(x.elif_else_clauses.iter().flat_map(|c| c.body.iter()));
+            }
+            Stmt::Try(t) => {
+                stack.extend(t.body.iter());
+                stack.extend(t.orelse.iter());
+                stack.extend(t.finalbody.iter());
+                for h in &t.handlers {
+                    let ExceptHandler::ExceptHandler(h) = h;
+                    stack.extend(h.body.iter());
+                }
+            }
+            Stmt::With(w) => stack.extend(w.body.iter()),
+            Stmt::For(x) => stack.extend(x.body.iter()),
+            Stmt::While(x) => stack.extend(x.body.iter()),
+            _ => {}
+        }
+    }
+    None
 }
 
 impl<'a> StoreWalk<'_, 'a> {
@@ -2603,7 +2738,14 @@ impl<'a> StoreWalk<'_, 'a> {
         }
     }
 
+    /// A value forge cannot follow may be in `g`.
     fn unknown(&mut self, g: &str, line: usize) {
+        self.valued.insert(g.to_string());
+        self.open(g, line);
+    }
+
+    /// `g` may be filled where forge does not see (named where it is passed on).
+    fn open(&mut self, g: &str, line: usize) {
         self.out
             .containers
             .entry(g.to_string())
@@ -2706,14 +2848,47 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
             // `global G` in a function: it may bind another container to the name.
             Stmt::Global(g) => {
                 let line = self.sc.line(stmt.start());
-                for n in &g.names {
-                    if self.out.containers.contains_key(n.as_str()) {
-                        self.unknown(n.as_str(), line);
-                    }
+                // One bound to `None` at module level and to a dict here is a container too.
+                let binds = |name: &str| {
+                    let Some(Frame::Func(f)) = self.frames.last() else {
+                        return false;
+                    };
+                    f.body.iter().any(|s| match s {
+                        Stmt::Assign(a) => {
+                            container_value(&a.value)
+                                && a.targets
+                                    .iter()
+                                    .any(|t| matches!(t, Expr::Name(n) if n.id.as_str() == name))
+                        }
+                        _ => false,
+                    })
+                };
+                let bound: Vec<&str> = g
+                    .names
+                    .iter()
+                    .map(|n| n.as_str())
+                    .filter(|n| self.out.containers.contains_key(*n) || binds(n))
+                    .collect();
+                for n in bound {
+                    self.unknown(n, line);
                 }
             }
             Stmt::For(f) => {
                 self.harmless(&f.iter);
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+            }
+            // `if G:`, `while G:`: tested for being empty.
+            Stmt::If(x) => {
+                self.harmless(&x.test);
+                for c in &x.elif_else_clauses {
+                    if let Some(t) = &c.test {
+                        self.harmless(t);
+                    }
+                }
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+            }
+            Stmt::While(x) => {
+                self.harmless(&x.test);
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
             }
             _ => ruff_python_ast::visitor::walk_stmt(self, stmt),
@@ -2729,6 +2904,7 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
         self.depth += 1;
         match expr {
             Expr::Subscript(x) => self.harmless(&x.value),
+            Expr::UnaryOp(u) if u.op == ruff_python_ast::UnaryOp::Not => self.harmless(&u.operand),
             Expr::Compare(x) => {
                 self.harmless(&x.left);
                 x.comparators.iter().for_each(|e| self.harmless(e));
@@ -2786,7 +2962,7 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                 let id = n.id.as_str();
                 if self.container(id) && !self.ok.contains(&n.start()) {
                     let line = self.sc.line(n.start());
-                    self.unknown(id, line);
+                    self.open(id, line);
                 }
             }
             // `handle.register` anywhere but as a module-level function's decorator: an
@@ -6377,6 +6553,21 @@ impl<'m, 'a> Scope<'m, 'a> {
     fn reference_of(&mut self, e: &Expr) -> bool {
         let line = self.line(e.start());
         let none = Args { pos: &[], kw: &[] };
+        // A container of functions named where its items may be passed on (`helper(G)`,
+        // `return G`): each may be called there, with arguments forge does not see.
+        if let Expr::Name(n) = e {
+            let id = n.id.as_str();
+            if !self.is_local(id)
+                && !self.local_imports.contains_key(id)
+                && self.m.filled.contains_key(id)
+                && !self.m.holders.contains_key(id)
+            {
+                if !self.m.harmless.contains(&n.start()) {
+                    self.mentioned_container(id, line);
+                }
+                return true;
+            }
+        }
         let mut refs = self.refs_of(e);
         if refs.is_empty() {
             let Expr::Name(n) = e else {
@@ -6638,6 +6829,13 @@ impl<'m, 'a> Scope<'m, 'a> {
                 {
                     self.draws(&a.value, depth + 1)
                 }
+                // `_lookup(k)`, returning `G[k]`.
+                Expr::Name(n)
+                    if self.module_function(n.id.as_str()).is_some()
+                        && self.m.item_getters.contains_key(n.id.as_str()) =>
+                {
+                    self.m.item_getters.get(n.id.as_str()).cloned()
+                }
                 f if [
                     "list", "tuple", "sorted", "reversed", "iter", "next", "dict", "set",
                 ]
@@ -6673,6 +6871,33 @@ impl<'m, 'a> Scope<'m, 'a> {
         })
     }
 
+    /// The container `g` named where its items may be used (`helper(G)`, `return G`): what
+    /// forge saw put in counts, with no arguments; a value it could not follow is code forge
+    /// cannot read.
+    fn mentioned_container(&mut self, g: &str, line: usize) {
+        let none = Args { pos: &[], kw: &[] };
+        let refs: Vec<String> = self
+            .m
+            .contents
+            .get(g)
+            .into_iter()
+            .flat_map(|qs| qs.iter().cloned())
+            .collect();
+        for q in &refs {
+            if let Some(name) = q.strip_prefix(FN) {
+                if let Some(&callee) = self.m.by_name.get(name) {
+                    self.site(callee, none, line);
+                }
+            } else {
+                self.module_call(q.strip_prefix(ANY).unwrap_or(q), none, line);
+            }
+        }
+        if self.m.valued.contains(g) {
+            let call = format!("`{g}`, holding values forge cannot follow, passed on");
+            self.fact(E::Unseen, call, line, Flow::new());
+        }
+    }
+
     /// A call of something taken out of the container `g`: each function forge saw put into
     /// it may run; a value it could not follow into it makes this code forge cannot read.
     fn drawn_call(&mut self, g: &str, args: Args<'_>, line: usize) {
@@ -6686,10 +6911,12 @@ impl<'m, 'a> Scope<'m, 'a> {
         };
         let refs: Vec<String> = self
             .m
-            .global_aliases
+            .contents
             .get(g)
-            .map(|qs| qs.iter().cloned().collect())
-            .unwrap_or_default();
+            .into_iter()
+            .chain(self.m.global_aliases.get(g))
+            .flat_map(|qs| qs.iter().cloned())
+            .collect();
         for q in &refs {
             if let Some(name) = q.strip_prefix(FN) {
                 if let Some(&callee) = self.m.by_name.get(name) {
