@@ -2124,6 +2124,12 @@ def hidden(a: str, b: str) -> None:
         "import os\n\ndef _other(a, b):\n    os.remove(b)\n\nLATE = None\nT1, T2 = {}, []\nF = dict.fromkeys([\"x\"])\nR = {}\n\ndef init():\n    global LATE\n    LATE = {\"o\": _other}\n\ndef install():\n    T1[\"o\"] = make()\n    F[\"x\"] = make()\n    R[\"o\"] = make()\n\ndef make():\n    return _other\n\ndef _lookup(k):\n    return R[k]\n\ndef late(k: str, a: str, b: str) -> None:\n    LATE.get(k)(a, b)\n\ndef paired(k: str, a: str, b: str) -> None:\n    T1[k](a, b)\n\ndef from_keys(k: str, a: str, b: str) -> None:\n    F[k](a, b)\n\ndef looked_up(k: str, a: str, b: str) -> None:\n    _lookup(k)(a, b)\n",
         &["late", "paired", "from_keys", "looked_up"],
     );
+    // The third probe's: a name bound twice or rebound, an item handed to a call, `.__call__`,
+    // unpacked from a tuple.
+    sealed(
+        "import os, sys\nfrom functools import partial\n\nCOMMANDS = {}\nPAIRS = {}\n\ndef _w(a, b):\n    os.remove(a)\n\nCOMMANDS[\"x\"] = _w\n\ndef _w(a, b):\n    os.remove(b)\n\nCOMMANDS[\"y\"] = _w\n\ndef _ra(a, b):\n    os.remove(a)\n\ndef _rb(a, b):\n    os.remove(b)\n\n_ra = _rb\nRB = {\"x\": _ra}\n\ndef swap(f):\n    def w(a, b):\n        return f(b, a)\n    return w\n\nPAIRS[\"rm\"] = (_rb, \"help\")\n\ndef twice(k: str, a: str, b: str) -> None:\n    COMMANDS[k](a, b)\n\ndef rebound(k: str, a: str, b: str) -> None:\n    RB[k](a, b)\n\ndef wrapped(k: str, a: str, b: str) -> None:\n    swap(COMMANDS[k])(a, b)\n\ndef called(k: str, a: str, b: str) -> None:\n    COMMANDS[k].__call__(a, b)\n\ndef unpacked(k: str, a: str, b: str) -> None:\n    fn, help_text = PAIRS[k]\n    fn(a, b)\n\ndef dunder(a: str, b: str) -> None:\n    _rb.__call__(a, b)\n",
+        &["twice", "rebound", "wrapped", "called", "unpacked", "dunder"],
+    );
     // A module that reaches its own names at run time may fill any container.
     sealed(
         "import os\n\ndef _keep(a, b):\n    os.remove(a)\n\ndef _other(a, b):\n    os.remove(b)\n\nG = {\"keep\": _keep}\n\ndef install():\n    globals()[\"G\"][\"other\"] = _other\n\ndef dynamic(k: str, a: str, b: str) -> None:\n    G.get(k)(a, b)\n",

@@ -323,6 +323,7 @@ pub(crate) fn analyse<'a>(
         harmless: std::collections::HashSet::new(),
         valued: std::collections::HashSet::new(),
         item_getters: HashMap::new(),
+        rebound: BTreeSet::new(),
         db: module_db(body, 0),
         external,
         methods,
@@ -346,6 +347,7 @@ pub(crate) fn analyse<'a>(
     module.contents = contents;
     module.harmless = stored.harmless;
     module.valued = stored.valued;
+    module.rebound = stored.rebound;
     let getters: HashMap<&str, String> = module
         .by_name
         .iter()
@@ -906,6 +908,9 @@ struct Module<'a> {
     valued: std::collections::HashSet<String>,
     /// Functions of the module that return an item of a container (`return G[k]`), by name.
     item_getters: HashMap<&'a str, String>,
+    /// Names of module functions also bound other than by a `def` (an assignment, a loop, an
+    /// import, `global` in a function).
+    rebound: BTreeSet<String>,
     /// Module-level functions a `*` import after them may bind again (`def rmtree` then `from
     /// shutil import *`).
     starred_over: BTreeSet<&'a str>,
@@ -1860,6 +1865,8 @@ struct Filled<'a> {
     harmless: std::collections::HashSet<TextSize>,
     /// Containers a value forge cannot follow may be in (see [`Module::valued`]).
     valued: std::collections::HashSet<String>,
+    /// See [`Module::rebound`].
+    rebound: BTreeSet<String>,
 }
 
 /// Method names that put values into a container: the positional argument that is the value
@@ -2086,6 +2093,12 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
             if dispatcher {
                 out.dispatch_open.entry(name).or_insert(1);
             }
+        }
+    }
+    // Imported under a module function's name as well.
+    for &name in m.by_name.keys() {
+        if m.imports.get(name).is_some() || m.global_aliases.contains_key(name) {
+            out.rebound.insert(name.to_string());
         }
     }
     out.valued = valued;
@@ -2863,6 +2876,11 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                         _ => false,
                     })
                 };
+                for n in &g.names {
+                    if self.sc.m.by_name.contains_key(n.as_str()) {
+                        self.out.rebound.insert(n.to_string());
+                    }
+                }
                 let bound: Vec<&str> = g
                     .names
                     .iter()
@@ -2964,6 +2982,13 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                     let line = self.sc.line(n.start());
                     self.open(id, line);
                 }
+            }
+            // A module function's name bound other than by `def` at module level (`_ra = _rb`,
+            // `for _ra in …`, `del _ra`).
+            Expr::Name(n)
+                if self.frames.is_empty() && self.sc.m.by_name.contains_key(n.id.as_str()) =>
+            {
+                self.out.rebound.insert(n.id.to_string());
             }
             // `handle.register` anywhere but as a module-level function's decorator: an
             // implementation forge does not follow.
@@ -4329,7 +4354,9 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
             match e {
                 Expr::Name(n) if self.m.by_name.contains_key(n.id.as_str()) => {
-                    out.push(format!("{FN}{}", n.id.as_str()));
+                    // Inside a value (a lambda, a partial, a tuple): called with arguments
+                    // forge cannot map.
+                    out.push(format!("{ANY}{FN}{}", n.id.as_str()));
                 }
                 Expr::Name(_) | Expr::Attribute(_) => {
                     for q in self.refs_of(e) {
@@ -5763,6 +5790,9 @@ impl<'m, 'a> Scope<'m, 'a> {
             // `a, b = Path(x), y`: kinds pair up; flows are the union (and each keeps whether
             // its own value may be a path no parameter names).
             for (t, v) in ts.iter().zip(vs.iter()) {
+                if let Some(g) = self.draws(v, 0) {
+                    self.mark_drawn(t, &g);
+                }
                 let k = self.kind_of(v, 0);
                 let c = self.literal(v);
                 let mut own = fl.clone();
@@ -5777,8 +5807,18 @@ impl<'m, 'a> Scope<'m, 'a> {
         if let (Expr::Name(n), Some(elem @ Kind::Object(_))) = (target, self.iter_kind(value)) {
             self.elem_kinds.insert(n.id.to_string(), elem);
         }
-        if let (Expr::Name(n), Some(g)) = (target, self.draws(value, 0)) {
-            self.drawn.insert(n.id.to_string(), g);
+        if let Some(g) = self.draws(value, 0) {
+            match target {
+                // `fn, help_text = COMMANDS[k]`: each name may hold an item (or part of one).
+                Expr::Name(_) | Expr::Tuple(_) | Expr::List(_) | Expr::Starred(_) => {
+                    self.mark_drawn(target, &g)
+                }
+                // `self.h = G[k]`: kept where forge does not follow it.
+                _ => {
+                    let line = self.line(value.start());
+                    self.mentioned_container(&g, line);
+                }
+            }
         }
         self.bind(target, &fl, k, c, depth);
     }
@@ -5878,22 +5918,7 @@ impl<'m, 'a> Scope<'m, 'a> {
     fn bind_iter(&mut self, target: &Expr, iter: &Expr, depth: usize) {
         // `for h in HANDLERS`, `for name, f in COMMANDS.items()`: each name may hold an item.
         if let Some(g) = self.draws(iter, 1) {
-            let mut names = vec![target];
-            let mut seen = 0usize;
-            while let Some(t) = names.pop() {
-                seen += 1;
-                if seen > MAX_FACTS {
-                    break;
-                }
-                match t {
-                    Expr::Name(n) => {
-                        self.drawn.insert(n.id.to_string(), g.clone());
-                    }
-                    Expr::Tuple(_) | Expr::List(_) => names.extend(elts(t).iter()),
-                    Expr::Starred(x) => names.push(&x.value),
-                    _ => {}
-                }
-            }
+            self.mark_drawn(target, &g);
         }
         if let Some((mut base, kind)) = self.walk_root(iter) {
             let extra = self.named(iter);
@@ -6067,6 +6092,11 @@ impl<'m, 'a> Scope<'m, 'a> {
             Stmt::Return(r) => {
                 if let Some(v) = r.value.as_deref() {
                     self.expr(v, d);
+                    // `return list(G)`, `return (G[k], 1)`: the caller gets items.
+                    if let Some(g) = self.draws(v, 0) {
+                        let line = self.line(v.start());
+                        self.mentioned_container(&g, line);
+                    }
                 }
             }
             Stmt::Delete(x) => {
@@ -6604,15 +6634,7 @@ impl<'m, 'a> Scope<'m, 'a> {
         }
         let mut known = false;
         for q in &refs {
-            if let Some(name) = q.strip_prefix(FN) {
-                if let Some(&callee) = self.m.by_name.get(name) {
-                    self.site(callee, none, line);
-                    known = true;
-                }
-            } else {
-                let q = q.strip_prefix(ANY).unwrap_or(q);
-                known |= self.module_call(q, none, line);
-            }
+            known |= self.use_ref(q, none, line);
         }
         known
     }
@@ -6660,10 +6682,63 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
             }
         }
+        // `_w.__call__(a, b)`: `_w(a, b)`.
+        if let Expr::Attribute(a) = &*c.func {
+            if let (Expr::Name(n), "__call__") = (&*a.value, a.attr.as_str()) {
+                if let Some(callee) = self.module_function(n.id.as_str()) {
+                    self.site(callee, args, line);
+                    return;
+                }
+            }
+        }
         // `HANDLERS[k](p)`, `COMMANDS.get(name)(p)`, `h(p)` with `for h in HANDLERS`.
         if let Some(g) = self.draws(&c.func, 0) {
             self.drawn_call(&g, args, line);
             return;
+        }
+        // `G[k].__get__(None)(…)`, `G[k].__wrapped__(…)`: something of an item, called.
+        if let Expr::Attribute(a) = &*c.func {
+            if let Some(g) = self.draws(&a.value, 0) {
+                // Not a method of the container itself (`HANDLERS.append(f)`, `G.get(k)`).
+                if !matches!(&*a.value, Expr::Name(n) if n.id.as_str() == g) {
+                    self.mentioned_container(&g, line);
+                }
+            }
+        }
+        // An item handed to a call (`swap(G[k])(a, b)`, `partial(G[k], x)`, `map(f,
+        // G.values())`): it may be called there or later with other arguments.
+        let keeps_items = [
+            "len",
+            "print",
+            "repr",
+            "str",
+            "isinstance",
+            "id",
+            "bool",
+            "hash",
+            "type",
+            "callable",
+            "list",
+            "tuple",
+            "sorted",
+            "reversed",
+            "iter",
+            "next",
+            "dict",
+            "set",
+        ]
+        .iter()
+        .any(|b| self.builtin(&c.func, b));
+        if !keeps_items {
+            for v in args.pos.iter().chain(args.kw.iter().map(|k| &k.value)) {
+                let v = match v {
+                    Expr::Starred(x) => &*x.value,
+                    other => other,
+                };
+                if let Some(g) = self.draws(v, 0) {
+                    self.mentioned_container(&g, line);
+                }
+            }
         }
         if let Expr::Name(n) = &*c.func {
             let name = n.id.as_str();
@@ -6742,18 +6817,8 @@ impl<'m, 'a> Scope<'m, 'a> {
         } else {
             // An alias bound to several functions may call any of them.
             let mut known = false;
-            let none = Args { pos: &[], kw: &[] };
             for q in &refs {
-                if let Some(name) = q.strip_prefix(FN) {
-                    if let Some(&callee) = self.m.by_name.get(name) {
-                        self.site(callee, args, line);
-                        known = true;
-                    }
-                } else if let Some(q) = q.strip_prefix(ANY) {
-                    known |= self.module_call(q, none, line);
-                } else {
-                    known |= self.module_call(q, args, line);
-                }
+                known |= self.use_ref(q, args, line);
             }
             if known {
                 return;
@@ -6796,22 +6861,21 @@ impl<'m, 'a> Scope<'m, 'a> {
                 // import HOOKS`, then `HOOKS[k]`).
                 self.held_by_package(e, depth)
             }
+            // `G[k].__call__`: the item itself.
+            Expr::Attribute(a) if a.attr.as_str() == "__call__" => self.draws(&a.value, depth + 1),
             Expr::Attribute(_) => self.held_by_package(e, depth),
             Expr::Subscript(x) => self.draws(&x.value, depth + 1),
+            // `(G[k], "help")`, `[G[k]]`: a display holding an item.
+            Expr::Tuple(_) | Expr::List(_) => elts(e).iter().find_map(|x| self.draws(x, depth + 1)),
             // `G.get(k) or _noop`, `G[k] if k else h`.
             Expr::BoolOp(b) => b.values.iter().find_map(|v| self.draws(v, depth + 1)),
             Expr::If(x) => self
                 .draws(&x.body, depth + 1)
                 .or_else(|| self.draws(&x.orelse, depth + 1)),
             // `[v for v in G.values()][0]`, `next(v for v in G.values())`.
-            Expr::ListComp(x) => x
-                .generators
-                .first()
-                .and_then(|g| self.draws(&g.iter, depth + 1)),
-            Expr::Generator(x) => x
-                .generators
-                .first()
-                .and_then(|g| self.draws(&g.iter, depth + 1)),
+            // Only where the items themselves are what it makes (not `[h(p) for h in G]`).
+            Expr::ListComp(x) => self.draws_items(&x.elt, &x.generators, depth),
+            Expr::Generator(x) => self.draws_items(&x.elt, &x.generators, depth),
             Expr::Call(c) => match &*c.func {
                 Expr::Attribute(a)
                     if matches!(
@@ -6871,6 +6935,56 @@ impl<'m, 'a> Scope<'m, 'a> {
         })
     }
 
+    /// A call through `q`, an alias's target ([`FN`]: a function of the module, every
+    /// definition of the name; [`ANY`]: with arguments forge cannot map; else a qualified
+    /// name), with `args`. `true` when it was recognised.
+    fn use_ref(&mut self, q: &str, args: Args<'_>, line: usize) -> bool {
+        let none = Args { pos: &[], kw: &[] };
+        let (q, args) = match q.strip_prefix(ANY) {
+            Some(rest) => (rest, none),
+            None => (q, args),
+        };
+        if let Some(name) = q.strip_prefix(FN) {
+            let m = self.m;
+            let Some(&first) = m.by_name.get(name) else {
+                return false;
+            };
+            // Bound again other than by a `def` (`_ra = swap(_ra)`, an import): what runs
+            // gets arguments forge cannot map.
+            let args = if m.rebound.contains(name) { none } else { args };
+            self.site(first, args, line);
+            for &other in m.again.get(name).into_iter().flatten() {
+                self.site(other, args, line);
+            }
+            if let Some(q) = m.imports.get(name) {
+                let q = q.to_string();
+                self.module_call(&q, none, line);
+            }
+            return true;
+        }
+        self.module_call(q, args, line)
+    }
+
+    /// Every name `target` binds may hold an item of the container `g`.
+    fn mark_drawn(&mut self, target: &Expr, g: &str) {
+        let mut names = vec![target];
+        let mut seen = 0usize;
+        while let Some(t) = names.pop() {
+            seen += 1;
+            if seen > MAX_FACTS {
+                break;
+            }
+            match t {
+                Expr::Name(n) => {
+                    self.drawn.insert(n.id.to_string(), g.to_string());
+                }
+                Expr::Tuple(_) | Expr::List(_) => names.extend(elts(t).iter()),
+                Expr::Starred(x) => names.push(&x.value),
+                _ => {}
+            }
+        }
+    }
+
     /// The container `g` named where its items may be used (`helper(G)`, `return G`): what
     /// forge saw put in counts, with no arguments; a value it could not follow is code forge
     /// cannot read.
@@ -6884,17 +6998,35 @@ impl<'m, 'a> Scope<'m, 'a> {
             .flat_map(|qs| qs.iter().cloned())
             .collect();
         for q in &refs {
-            if let Some(name) = q.strip_prefix(FN) {
-                if let Some(&callee) = self.m.by_name.get(name) {
-                    self.site(callee, none, line);
-                }
-            } else {
-                self.module_call(q.strip_prefix(ANY).unwrap_or(q), none, line);
-            }
+            self.use_ref(q, none, line);
         }
-        if self.m.valued.contains(g) {
+        // A container of data (a cache of results) holds no function forge saw put in: what it
+        // could not follow is taken to be data there, and is followed where an item is called.
+        if self.m.valued.contains(g) && !refs.is_empty() {
             let call = format!("`{g}`, holding values forge cannot follow, passed on");
             self.fact(E::Unseen, call, line, Flow::new());
+        }
+    }
+
+    /// A comprehension making items of a container: its element is a name its first
+    /// generator binds from one.
+    fn draws_items(&self, elt: &Expr, gens: &[Comprehension], depth: usize) -> Option<String> {
+        let g = gens.first()?;
+        let Expr::Name(e) = elt else { return None };
+        let mut names = vec![&g.target];
+        let mut bound = false;
+        while let Some(t) = names.pop() {
+            match t {
+                Expr::Name(n) => bound |= n.id == e.id,
+                Expr::Tuple(_) | Expr::List(_) => names.extend(elts(t).iter()),
+                Expr::Starred(x) => names.push(&x.value),
+                _ => {}
+            }
+        }
+        if bound {
+            self.draws(&g.iter, depth + 1)
+        } else {
+            None
         }
     }
 
@@ -6918,15 +7050,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             .flat_map(|qs| qs.iter().cloned())
             .collect();
         for q in &refs {
-            if let Some(name) = q.strip_prefix(FN) {
-                if let Some(&callee) = self.m.by_name.get(name) {
-                    self.site(callee, args, line);
-                }
-            } else if let Some(q) = q.strip_prefix(ANY) {
-                self.module_call(q, none, line);
-            } else {
-                self.module_call(q, args, line);
-            }
+            self.use_ref(q, args, line);
         }
         match self.m.filled.get(g) {
             Some(Some(at)) => {
