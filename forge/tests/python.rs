@@ -2130,6 +2130,91 @@ def hidden(a: str, b: str) -> None:
         "import os, sys\nfrom functools import partial\n\nCOMMANDS = {}\nPAIRS = {}\n\ndef _w(a, b):\n    os.remove(a)\n\nCOMMANDS[\"x\"] = _w\n\ndef _w(a, b):\n    os.remove(b)\n\nCOMMANDS[\"y\"] = _w\n\ndef _ra(a, b):\n    os.remove(a)\n\ndef _rb(a, b):\n    os.remove(b)\n\n_ra = _rb\nRB = {\"x\": _ra}\n\ndef swap(f):\n    def w(a, b):\n        return f(b, a)\n    return w\n\nPAIRS[\"rm\"] = (_rb, \"help\")\n\ndef twice(k: str, a: str, b: str) -> None:\n    COMMANDS[k](a, b)\n\ndef rebound(k: str, a: str, b: str) -> None:\n    RB[k](a, b)\n\ndef wrapped(k: str, a: str, b: str) -> None:\n    swap(COMMANDS[k])(a, b)\n\ndef called(k: str, a: str, b: str) -> None:\n    COMMANDS[k].__call__(a, b)\n\ndef unpacked(k: str, a: str, b: str) -> None:\n    fn, help_text = PAIRS[k]\n    fn(a, b)\n\ndef dunder(a: str, b: str) -> None:\n    _rb.__call__(a, b)\n",
         &["twice", "rebound", "wrapped", "called", "unpacked", "dunder"],
     );
+    // The fourth probe's: stores forge did not see, an item rebound or reached through a
+    // walrus, a spread, a `key=`, a dict comprehension.
+    sealed(
+        r#"import os
+
+COMMANDS = {}
+HANDLERS = []
+T = {}
+A = {}
+F = {}
+
+def command(name):
+    def deco(f):
+        COMMANDS[name] = f
+        return f
+    return deco
+
+@command("rma")
+def _rma(a, b=None):
+    os.remove(a)
+
+def _evil(a, b=None):
+    os.remove(b)
+
+class _C:
+    def m(self, a, b=None):
+        os.remove(b)
+
+T["x"], X = _evil, 1
+A["x"]: object = _evil
+command("z")(_C().m)
+
+def _add(f):
+    F["x"] = f
+    return f
+
+F["add"] = _add
+
+@F["add"]
+def _e2(a, b):
+    os.remove(b)
+
+def tupled(k: str, a: str, b: str) -> None:
+    T[k](a, b)
+
+def annotated(k: str, a: str, b: str) -> None:
+    A[k](a, b)
+
+def bound(k: str, a: str, b: str) -> None:
+    COMMANDS[k](a, b)
+
+def stored_decorator(k: str, a: str, b: str) -> None:
+    F[k](a, b)
+
+def rebound_local(k: str, a: str, b: str) -> None:
+    h = COMMANDS[k]
+    h = _evil
+    h(a, b)
+
+def walrus(k: str, a: str, b: str) -> None:
+    (h := COMMANDS[k])(b, a)
+
+def spread(a: str, b: str) -> None:
+    for f in [*COMMANDS.values()]:
+        f(b)
+
+def keyed(a: str, b: str) -> None:
+    sorted(COMMANDS.values(), key=lambda f: f(b) or 0)
+
+def comprehended(a: str, b: str) -> None:
+    d = {k: v for k, v in COMMANDS.items()}
+    d["rma"](b)
+"#,
+        &[
+            "tupled",
+            "annotated",
+            "bound",
+            "stored_decorator",
+            "rebound_local",
+            "walrus",
+            "spread",
+            "keyed",
+            "comprehended",
+        ],
+    );
     // A module that reaches its own names at run time may fill any container.
     sealed(
         "import os\n\ndef _keep(a, b):\n    os.remove(a)\n\ndef _other(a, b):\n    os.remove(b)\n\nG = {\"keep\": _keep}\n\ndef install():\n    globals()[\"G\"][\"other\"] = _other\n\ndef dynamic(k: str, a: str, b: str) -> None:\n    G.get(k)(a, b)\n",

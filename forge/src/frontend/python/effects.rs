@@ -1980,6 +1980,8 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
         alias_sets: Vec::new(),
         class_aliases: HashMap::new(),
         valued: std::collections::HashSet::new(),
+        factory_calls: HashMap::new(),
+        loose: std::collections::HashSet::new(),
     };
     // Initial values forge does not follow item by item.
     let initially: Vec<String> = v
@@ -2003,6 +2005,8 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
         class_aliases,
         ok,
         mut valued,
+        factory_calls,
+        loose,
         ..
     } = v;
     out.harmless = ok;
@@ -2039,8 +2043,20 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
             }
         }
         // A class decorated with it is kept as itself: what calling it runs is not followed.
-        if decorates_a_class(body, 0, outer, inner) {
+        // A decorator itself stored or passed on may be applied anywhere.
+        if decorates_a_class(body, 0, outer, inner) || loose.contains(outer) {
             known = false;
+        }
+        // `command("z")(f)`: the factory's result given a value directly.
+        if inner {
+            for args in factory_calls.get(outer).into_iter().flatten() {
+                match args.first() {
+                    Some(Expr::Name(n)) if m.by_name.contains_key(n.id.as_str()) => {
+                        add(format!("{FN}{}", n.id.as_str()));
+                    }
+                    _ => known = false,
+                }
+            }
         }
         if !inner {
             for args in calls.get(outer).into_iter().flatten() {
@@ -2488,6 +2504,11 @@ struct StoreWalk<'m, 'a> {
     alias_sets: Vec<(&'a str, usize)>,
     /// Containers a value forge cannot follow may be in (not only passed on).
     valued: std::collections::HashSet<String>,
+    /// Calls of what a module function returns (`command("z")(f)`), with their arguments.
+    factory_calls: HashMap<&'a str, Vec<Vec<&'a Expr>>>,
+    /// Module functions named other than where called or as a decorator (stored, passed on):
+    /// what they are given is not only what forge sees.
+    loose: std::collections::HashSet<&'a str>,
     /// Names bound to a class of the module (`K = C`), anywhere.
     class_aliases: HashMap<&'a str, &'a str>,
 }
@@ -2803,6 +2824,11 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                         }
                     }
                 }
+                for d in f.decorator_list.iter() {
+                    if let Expr::Name(n) = &d.expression {
+                        self.called.insert(n.start());
+                    }
+                }
                 self.frames.push(Frame::Func(f));
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
                 self.frames.pop();
@@ -2820,12 +2846,54 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                         self.out.replaced.entry(c.name.as_str()).or_insert(line);
                     }
                 }
+                for d in c.decorator_list.iter() {
+                    if let Expr::Name(n) = &d.expression {
+                        self.called.insert(n.start());
+                    }
+                }
                 self.frames.push(Frame::Class(c.name.as_str()));
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
                 self.frames.pop();
             }
             Stmt::Assign(a) => {
                 for t in &a.targets {
+                    // `COMMANDS["z"], X = _evil, 1`: each item stored with its value.
+                    if let Expr::Tuple(_) | Expr::List(_) = t {
+                        let (ts, vs) = (elts(t), elts(&a.value));
+                        let paired = ts.len() == vs.len()
+                            && !ts.iter().chain(vs.iter()).any(Expr::is_starred_expr);
+                        for (i, e) in ts.iter().enumerate() {
+                            // Nested (`(X, (G["z"], Y)) = …`, `*G[k]`): not paired.
+                            if !matches!(e, Expr::Subscript(_)) {
+                                let mut inner = vec![e];
+                                while let Some(x) = inner.pop() {
+                                    match x {
+                                        Expr::Tuple(_) | Expr::List(_) => inner.extend(elts(x)),
+                                        Expr::Starred(s) => inner.push(&s.value),
+                                        Expr::Subscript(sub) => {
+                                            if let Some(g) = self.rooted_in(&sub.value) {
+                                                let line = self.sc.line(stmt.start());
+                                                self.unknown(&g, line);
+                                            }
+                                        }
+                                        _ => {}
+                                    }
+                                }
+                                continue;
+                            }
+                            let Expr::Subscript(x) = e else { continue };
+                            let Some(g) = self.rooted_in(&x.value) else {
+                                continue;
+                            };
+                            match (paired, vs.get(i), &*x.value) {
+                                (true, Some(v), Expr::Name(_)) => self.store(&g, v, stmt.start()),
+                                _ => {
+                                    let line = self.sc.line(stmt.start());
+                                    self.unknown(&g, line);
+                                }
+                            }
+                        }
+                    }
                     if let Expr::Subscript(x) = t {
                         if let Expr::Name(n) = &*x.value {
                             if self.container(n.id.as_str()) {
@@ -2854,6 +2922,20 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                 if let Expr::Name(n) = &*a.target {
                     if self.container(n.id.as_str()) {
                         self.store_all(n.id.as_str(), &a.value, stmt.start());
+                    }
+                }
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+            }
+            // `COMMANDS["z"]: object = _evil`.
+            Stmt::AnnAssign(a) => {
+                if let (Expr::Subscript(x), Some(v)) = (&*a.target, a.value.as_deref()) {
+                    if let Some(g) = self.rooted_in(&x.value) {
+                        if matches!(&*x.value, Expr::Name(_)) {
+                            self.store(&g, v, stmt.start());
+                        } else {
+                            let line = self.sc.line(stmt.start());
+                            self.unknown(&g, line);
+                        }
                     }
                 }
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
@@ -3040,6 +3122,24 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
         if let Expr::Call(c) = expr {
             if let Expr::Name(f) = &*c.func {
                 self.called.insert(f.start());
+            }
+            if let Expr::Call(inner) = &*c.func {
+                if let Expr::Name(f) = &*inner.func {
+                    if let Some((&name, _)) = self.sc.m.by_name.get_key_value(f.id.as_str()) {
+                        self.factory_calls
+                            .entry(name)
+                            .or_default()
+                            .push(c.arguments.args.iter().collect());
+                    }
+                }
+            }
+        }
+        // A module function named as a value (stored, passed on, aliased).
+        if let Expr::Name(n) = expr {
+            if n.ctx == ruff_python_ast::ExprContext::Load && !self.called.contains(&n.start()) {
+                if let Some((&name, _)) = self.sc.m.by_name.get_key_value(n.id.as_str()) {
+                    self.loose.insert(name);
+                }
             }
         }
         if let Expr::Attribute(a) = expr {
@@ -4025,6 +4125,8 @@ struct Scope<'m, 'a> {
     /// Locals holding something taken out of a module-level container (`for h in HANDLERS`,
     /// `f = COMMANDS.get(name)`), by the container's name.
     drawn: HashMap<String, String>,
+    /// Those also bound to something else (`h = G[k]` then `h = _evil`): a call may run either.
+    mixed: std::collections::HashSet<String>,
     facts: BTreeSet<Fact>,
     sites: Vec<CallSite>,
 }
@@ -4070,6 +4172,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             reexports: 0,
             referencing: false,
             drawn: HashMap::new(),
+            mixed: std::collections::HashSet::new(),
             facts: BTreeSet::new(),
             sites: Vec::new(),
         }
@@ -5807,6 +5910,20 @@ impl<'m, 'a> Scope<'m, 'a> {
         if let (Expr::Name(n), Some(elem @ Kind::Object(_))) = (target, self.iter_kind(value)) {
             self.elem_kinds.insert(n.id.to_string(), elem);
         }
+        if self.draws(value, 0).is_none() {
+            // Bound to something else too: a call of it is not only of an item.
+            let mut names = vec![target];
+            while let Some(t) = names.pop() {
+                match t {
+                    Expr::Name(n) => {
+                        self.mixed.insert(n.id.to_string());
+                    }
+                    Expr::Tuple(_) | Expr::List(_) => names.extend(elts(t).iter()),
+                    Expr::Starred(x) => names.push(&x.value),
+                    _ => {}
+                }
+            }
+        }
         if let Some(g) = self.draws(value, 0) {
             match target {
                 // `fn, help_text = COMMANDS[k]`: each name may hold an item (or part of one).
@@ -6693,8 +6810,15 @@ impl<'m, 'a> Scope<'m, 'a> {
         }
         // `HANDLERS[k](p)`, `COMMANDS.get(name)(p)`, `h(p)` with `for h in HANDLERS`.
         if let Some(g) = self.draws(&c.func, 0) {
-            self.drawn_call(&g, args, line);
-            return;
+            let mixed = matches!(&*c.func, Expr::Name(n) if self.mixed.contains(n.id.as_str()));
+            if !mixed {
+                self.drawn_call(&g, args, line);
+                return;
+            }
+            // Also bound to something else: the item with arguments forge does not map, and
+            // what else it may be, as any call.
+            let none = Args { pos: &[], kw: &[] };
+            self.drawn_call(&g, none, line);
         }
         // `G[k].__get__(None)(…)`, `G[k].__wrapped__(…)`: something of an item, called.
         if let Expr::Attribute(a) = &*c.func {
@@ -6728,7 +6852,9 @@ impl<'m, 'a> Scope<'m, 'a> {
             "set",
         ]
         .iter()
-        .any(|b| self.builtin(&c.func, b));
+        .any(|b| self.builtin(&c.func, b))
+            // (`sorted(G.values(), key=lambda f: f(p))` calls each item.)
+            && args.kw.is_empty();
         if !keeps_items {
             for v in args.pos.iter().chain(args.kw.iter().map(|k| &k.value)) {
                 let v = match v {
@@ -6865,8 +6991,15 @@ impl<'m, 'a> Scope<'m, 'a> {
             Expr::Attribute(a) if a.attr.as_str() == "__call__" => self.draws(&a.value, depth + 1),
             Expr::Attribute(_) => self.held_by_package(e, depth),
             Expr::Subscript(x) => self.draws(&x.value, depth + 1),
-            // `(G[k], "help")`, `[G[k]]`: a display holding an item.
+            // `(G[k], "help")`, `[G[k]]`, `[*G.values()]`: a display holding an item.
             Expr::Tuple(_) | Expr::List(_) => elts(e).iter().find_map(|x| self.draws(x, depth + 1)),
+            Expr::Set(x) => x.elts.iter().find_map(|x| self.draws(x, depth + 1)),
+            Expr::Starred(x) => self.draws(&x.value, depth + 1),
+            // `(h := G[k])(a, b)`.
+            Expr::Named(x) => self.draws(&x.value, depth + 1),
+            // `{k: v for k, v in G.items()}`, `{f for f in G}`.
+            Expr::DictComp(x) => self.draws_items(&x.value, &x.generators, depth),
+            Expr::SetComp(x) => self.draws_items(&x.elt, &x.generators, depth),
             // `G.get(k) or _noop`, `G[k] if k else h`.
             Expr::BoolOp(b) => b.values.iter().find_map(|v| self.draws(v, depth + 1)),
             Expr::If(x) => self
