@@ -296,7 +296,7 @@ pub(crate) fn analyse<'a>(
     let mut classes = Vec::new();
     let mut class_by_name = HashMap::new();
     collect_classes(body, 0, &mut funcs, &mut classes, &mut class_by_name);
-    patch_classes(body, 0, index, &by_name, &class_by_name, &mut classes);
+    patch_classes(body, index, &by_name, &class_by_name, &mut classes);
     let returns = funcs
         .iter()
         .enumerate()
@@ -1422,20 +1422,53 @@ fn idx(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
+/// The statements that run at module level: `body`'s, and those of its `if`/`try` blocks (to
+/// [`MODULE_DEPTH`]), in order.
+fn module_statements(body: &[Stmt]) -> Vec<&Stmt> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(std::slice::Iter<'_, Stmt>, usize)> = vec![(body.iter(), 0)];
+    while let Some((it, depth)) = stack.last_mut() {
+        let depth = *depth;
+        let Some(s) = it.next() else {
+            stack.pop();
+            continue;
+        };
+        out.push(s);
+        if depth >= MODULE_DEPTH {
+            continue;
+        }
+        match s {
+            Stmt::If(x) => {
+                for c in x.elif_else_clauses.iter().rev() {
+                    stack.push((c.body.iter(), depth + 1));
+                }
+                stack.push((x.body.iter(), depth + 1));
+            }
+            Stmt::Try(t) => {
+                stack.push((t.finalbody.iter(), depth + 1));
+                stack.push((t.orelse.iter(), depth + 1));
+                for h in t.handlers.iter().rev() {
+                    let ExceptHandler::ExceptHandler(h) = h;
+                    stack.push((h.body.iter(), depth + 1));
+                }
+                stack.push((t.body.iter(), depth + 1));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// What module-level code sets on a class of the module after its definition: `C.attr = f` or
 /// `setattr(C, "attr", f)` with `f` a function of the module is [`Class::patched`]; a lambda
 /// or a `partial` set there is [`Class::replaced`].
 fn patch_classes<'a>(
     body: &'a [Stmt],
-    depth: usize,
     index: &LineIndex,
     by_name: &HashMap<&'a str, u32>,
     class_by_name: &HashMap<&'a str, u32>,
     classes: &mut [Class<'a>],
 ) {
-    if depth > MODULE_DEPTH {
-        return;
-    }
     let set = |class: &Expr, value: &Expr, at: TextSize, classes: &mut [Class<'a>]| {
         let Expr::Name(c) = class else { return };
         let Some(&ci) = class_by_name.get(c.id.as_str()) else {
@@ -1463,7 +1496,7 @@ fn patch_classes<'a>(
             _ => {}
         }
     };
-    for s in body {
+    for s in module_statements(body) {
         match s {
             Stmt::Assign(a) => {
                 for t in &a.targets {
@@ -1479,21 +1512,6 @@ fn patch_classes<'a>(
                             set(class, value, s.start(), classes);
                         }
                     }
-                }
-            }
-            Stmt::If(x) => {
-                patch_classes(&x.body, depth + 1, index, by_name, class_by_name, classes);
-                for c in &x.elif_else_clauses {
-                    patch_classes(&c.body, depth + 1, index, by_name, class_by_name, classes);
-                }
-            }
-            Stmt::Try(t) => {
-                for b in [&t.body, &t.orelse, &t.finalbody] {
-                    patch_classes(b, depth + 1, index, by_name, class_by_name, classes);
-                }
-                for h in &t.handlers {
-                    let ExceptHandler::ExceptHandler(h) = h;
-                    patch_classes(&h.body, depth + 1, index, by_name, class_by_name, classes);
                 }
             }
             _ => {}
@@ -1956,12 +1974,12 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
             && m.imports
                 .targets()
                 .any(|q| q == own || q.starts_with(&format!("{own}."))));
-    containers_of(body, 0, m.index, &m.class_by_name, &mut out.containers);
+    containers_of(body, m.index, &m.class_by_name, &mut out.containers);
     // A name bound to a value made from a container (`H = G.copy()`, `ALL = BASE | EXTRA`,
     // `G = {"x": H}`): a container holding what forge did not follow item by item.
     for _ in 0..8 {
         let before = out.containers.len();
-        derived_containers(body, 0, m.index, &mut out.containers);
+        derived_containers(body, m.index, &mut out.containers);
         if out.containers.len() == before {
             break;
         }
@@ -2289,14 +2307,10 @@ fn dispatches(def: &StmtFunctionDef) -> bool {
 /// item by item (a comprehension, `{**G}`, `dict(G)`, a container in it).
 fn containers_of(
     body: &[Stmt],
-    depth: usize,
     index: &LineIndex,
     classes: &HashMap<&str, u32>,
     out: &mut HashMap<String, Option<usize>>,
 ) {
-    if depth > MAX_DEPTH {
-        return;
-    }
     // An item forge follows: a name or attribute (a function; not a class of the module, which
     // a call would construct), a lambda, plain data.
     let item = |e: &Expr| {
@@ -2306,15 +2320,18 @@ fn containers_of(
     };
     let followed = |v: &Expr| {
         match v {
-        Expr::List(l) => l.elts.iter().all(|e| !e.is_starred_expr() && item(e)),
-        Expr::Set(x) => x.elts.iter().all(|e| !e.is_starred_expr() && item(e)),
-        Expr::Dict(d) => d.items.iter().all(|i| i.key.is_some() && item(&i.value)),
-        Expr::Call(c) => c.arguments.args.iter().all(|a| matches!(a, Expr::Name(n) if matches!(n.id.as_str(), "list" | "dict" | "set" | "int" | "str")))
-            && c.arguments.keywords.is_empty(),
-        _ => false,
-    }
+            Expr::List(l) => l.elts.iter().all(|e| !e.is_starred_expr() && item(e)),
+            Expr::Set(x) => x.elts.iter().all(|e| !e.is_starred_expr() && item(e)),
+            Expr::Dict(d) => d.items.iter().all(|i| i.key.is_some() && item(&i.value)),
+            // `dict()`, `defaultdict(list)`: empty.
+            Expr::Call(c) => {
+                let empty = |a: &Expr| matches!(a, Expr::Name(n) if matches!(n.id.as_str(), "list" | "dict" | "set" | "int" | "str"));
+                c.arguments.args.iter().all(empty) && c.arguments.keywords.is_empty()
+            }
+            _ => false,
+        }
     };
-    for s in body {
+    for s in module_statements(body) {
         let line = || Some(index.line_index(s.start()).get());
         match s {
             // `G, H = {}, []`: each a container forge does not follow item by item.
@@ -2352,21 +2369,6 @@ fn containers_of(
                     out.insert(n.id.to_string(), at);
                 }
             }
-            Stmt::If(x) => {
-                containers_of(&x.body, depth + 1, index, classes, out);
-                for c in &x.elif_else_clauses {
-                    containers_of(&c.body, depth + 1, index, classes, out);
-                }
-            }
-            Stmt::Try(t) => {
-                containers_of(&t.body, depth + 1, index, classes, out);
-                for h in &t.handlers {
-                    let ExceptHandler::ExceptHandler(h) = h;
-                    containers_of(&h.body, depth + 1, index, classes, out);
-                }
-                containers_of(&t.orelse, depth + 1, index, classes, out);
-                containers_of(&t.finalbody, depth + 1, index, classes, out);
-            }
             _ => {}
         }
     }
@@ -2374,15 +2376,7 @@ fn containers_of(
 
 /// Module-level names bound to a value that names a container of `out` (see [`filled`]):
 /// containers forge does not follow item by item.
-fn derived_containers(
-    body: &[Stmt],
-    depth: usize,
-    index: &LineIndex,
-    out: &mut HashMap<String, Option<usize>>,
-) {
-    if depth > MAX_DEPTH {
-        return;
-    }
+fn derived_containers(body: &[Stmt], index: &LineIndex, out: &mut HashMap<String, Option<usize>>) {
     let names = |e: &Expr, out: &HashMap<String, Option<usize>>| {
         let mut stack = vec![(e, 0usize)];
         let mut seen = 0usize;
@@ -2402,30 +2396,13 @@ fn derived_containers(
         }
         false
     };
-    for s in body {
+    for s in module_statements(body) {
         let (targets, value): (Vec<&Expr>, &Expr) = match s {
             Stmt::Assign(a) => (a.targets.iter().collect(), &a.value),
             Stmt::AnnAssign(a) => match a.value.as_deref() {
                 Some(v) => (vec![&*a.target], v),
                 None => continue,
             },
-            Stmt::If(x) => {
-                derived_containers(&x.body, depth + 1, index, out);
-                for c in &x.elif_else_clauses {
-                    derived_containers(&c.body, depth + 1, index, out);
-                }
-                continue;
-            }
-            Stmt::Try(t) => {
-                for b in [&t.body, &t.orelse, &t.finalbody] {
-                    derived_containers(b, depth + 1, index, out);
-                }
-                for h in &t.handlers {
-                    let ExceptHandler::ExceptHandler(h) = h;
-                    derived_containers(&h.body, depth + 1, index, out);
-                }
-                continue;
-            }
             _ => continue,
         };
         if !names(value, out) {
