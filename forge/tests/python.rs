@@ -2215,6 +2215,54 @@ def comprehended(a: str, b: str) -> None:
             "comprehended",
         ],
     );
+    // The fifth probe's: a factory's result kept and used as a decorator, a helper registering
+    // a call's result.
+    sealed(
+        r#"import os
+
+COMMANDS = {}
+HANDLERS = []
+
+def command(name):
+    def deco(f):
+        COMMANDS[name] = f
+        return f
+    return deco
+
+def register(f):
+    HANDLERS.append(f)
+    return f
+
+def _id(f):
+    return f
+
+def myreg(f):
+    return register(_id(f))
+
+@command("rma")
+@register
+def _rma(a, b=None):
+    os.remove(a)
+
+_cz = command("z")
+
+@_cz
+def _rmb(a, b=None):
+    os.remove(b)
+
+@myreg
+def _rmc(a, b=None):
+    os.remove(b)
+
+def kept_factory(k: str, a: str, b: str) -> None:
+    COMMANDS[k](a, b)
+
+def through_helper(a: str, b: str) -> None:
+    for h in HANDLERS:
+        h(a, b)
+"#,
+        &["kept_factory", "through_helper"],
+    );
     // A module that reaches its own names at run time may fill any container.
     sealed(
         "import os\n\ndef _keep(a, b):\n    os.remove(a)\n\ndef _other(a, b):\n    os.remove(b)\n\nG = {\"keep\": _keep}\n\ndef install():\n    globals()[\"G\"][\"other\"] = _other\n\ndef dynamic(k: str, a: str, b: str) -> None:\n    G.get(k)(a, b)\n",

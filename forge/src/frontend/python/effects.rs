@@ -2000,6 +2000,8 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
         valued: std::collections::HashSet::new(),
         factory_calls: HashMap::new(),
         loose: std::collections::HashSet::new(),
+        used_at_once: std::collections::HashSet::new(),
+        kept_results: std::collections::HashSet::new(),
     };
     // Initial values forge does not follow item by item.
     let initially: Vec<String> = v
@@ -2025,6 +2027,7 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
         mut valued,
         factory_calls,
         loose,
+        kept_results,
         ..
     } = v;
     out.harmless = ok;
@@ -2061,8 +2064,12 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
             }
         }
         // A class decorated with it is kept as itself: what calling it runs is not followed.
-        // A decorator itself stored or passed on may be applied anywhere.
-        if decorates_a_class(body, 0, outer, inner) || loose.contains(outer) {
+        // A decorator itself stored or passed on may be applied anywhere, and so may a factory's
+        // result kept (`_cz = command("z")`, then `@_cz`).
+        if decorates_a_class(body, 0, outer, inner)
+            || loose.contains(outer)
+            || (inner && kept_results.contains(outer))
+        {
             known = false;
         }
         // `command("z")(f)`: the factory's result given a value directly.
@@ -2084,7 +2091,8 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
                     }
                     Some(e) => {
                         let t = sc.tainted(e);
-                        if t.is_empty() && !plain_data(e, 0) {
+                        // A call's result (`register(_id(f))`) is a function forge did not see made.
+                        if (t.is_empty() && !plain_data(e, 0)) || matches!(e, Expr::Call(_)) {
                             known = false;
                         }
                         for q in t {
@@ -2486,6 +2494,10 @@ struct StoreWalk<'m, 'a> {
     /// Module functions named other than where called or as a decorator (stored, passed on):
     /// what they are given is not only what forge sees.
     loose: std::collections::HashSet<&'a str>,
+    /// Calls that are a decorator or called at once (`@command("z")`, `command("z")(f)`), by
+    /// offset; a module function's call elsewhere keeps its result (`kept_results`).
+    used_at_once: std::collections::HashSet<TextSize>,
+    kept_results: std::collections::HashSet<&'a str>,
     /// Names bound to a class of the module (`K = C`), anywhere.
     class_aliases: HashMap<&'a str, &'a str>,
 }
@@ -2802,8 +2814,14 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                     }
                 }
                 for d in f.decorator_list.iter() {
-                    if let Expr::Name(n) = &d.expression {
-                        self.called.insert(n.start());
+                    match &d.expression {
+                        Expr::Name(n) => {
+                            self.called.insert(n.start());
+                        }
+                        Expr::Call(c) => {
+                            self.used_at_once.insert(c.start());
+                        }
+                        _ => {}
                     }
                 }
                 self.frames.push(Frame::Func(f));
@@ -2824,8 +2842,14 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                     }
                 }
                 for d in c.decorator_list.iter() {
-                    if let Expr::Name(n) = &d.expression {
-                        self.called.insert(n.start());
+                    match &d.expression {
+                        Expr::Name(n) => {
+                            self.called.insert(n.start());
+                        }
+                        Expr::Call(x) => {
+                            self.used_at_once.insert(x.start());
+                        }
+                        _ => {}
                     }
                 }
                 self.frames.push(Frame::Class(c.name.as_str()));
@@ -3101,12 +3125,23 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                 self.called.insert(f.start());
             }
             if let Expr::Call(inner) = &*c.func {
+                self.used_at_once.insert(inner.start());
                 if let Expr::Name(f) = &*inner.func {
                     if let Some((&name, _)) = self.sc.m.by_name.get_key_value(f.id.as_str()) {
                         self.factory_calls
                             .entry(name)
                             .or_default()
                             .push(c.arguments.args.iter().collect());
+                    }
+                }
+            }
+        }
+        // A module function's result kept rather than used at once.
+        if let Expr::Call(c) = expr {
+            if let Expr::Name(f) = &*c.func {
+                if !self.used_at_once.contains(&c.start()) {
+                    if let Some((&name, _)) = self.sc.m.by_name.get_key_value(f.id.as_str()) {
+                        self.kept_results.insert(name);
                     }
                 }
             }
