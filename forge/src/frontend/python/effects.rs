@@ -1898,6 +1898,13 @@ fn store_method(m: &str) -> Option<Option<usize>> {
     }
 }
 
+/// A value put into a container (or given to a decorator) is one forge follows: plain data, or
+/// what refers to functions forge knows (`tainted`, from [`Scope::tainted`]) — not a call's
+/// result (`swap(f)`, `_id(f)`: a function forge did not see made).
+fn followed_value(e: &Expr, tainted: &[String]) -> bool {
+    !matches!(e, Expr::Call(_)) && (!tainted.is_empty() || plain_data(e, 0))
+}
+
 /// `e` is data that calls nothing when called out of a container: literals, f-strings,
 /// arithmetic on them, containers of them.
 fn plain_data(e: &Expr, depth: usize) -> bool {
@@ -1977,9 +1984,10 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
     containers_of(body, m.index, &m.class_by_name, &mut out.containers);
     // A name bound to a value made from a container (`H = G.copy()`, `ALL = BASE | EXTRA`,
     // `G = {"x": H}`): a container holding what forge did not follow item by item.
+    let statements = module_statements(body);
     for _ in 0..8 {
         let before = out.containers.len();
-        derived_containers(body, m.index, &mut out.containers);
+        derived_containers(&statements, m.index, &mut out.containers);
         if out.containers.len() == before {
             break;
         }
@@ -2091,8 +2099,7 @@ fn filled<'a>(m: &Module<'a>, body: &'a [Stmt], src: &str, own: &str) -> Filled<
                     }
                     Some(e) => {
                         let t = sc.tainted(e);
-                        // A call's result (`register(_id(f))`) is a function forge did not see made.
-                        if (t.is_empty() && !plain_data(e, 0)) || matches!(e, Expr::Call(_)) {
+                        if !followed_value(e, &t) {
                             known = false;
                         }
                         for q in t {
@@ -2384,7 +2391,11 @@ fn containers_of(
 
 /// Module-level names bound to a value that names a container of `out` (see [`filled`]):
 /// containers forge does not follow item by item.
-fn derived_containers(body: &[Stmt], index: &LineIndex, out: &mut HashMap<String, Option<usize>>) {
+fn derived_containers(
+    statements: &[&Stmt],
+    index: &LineIndex,
+    out: &mut HashMap<String, Option<usize>>,
+) {
     let names = |e: &Expr, out: &HashMap<String, Option<usize>>| {
         let mut stack = vec![(e, 0usize)];
         let mut seen = 0usize;
@@ -2404,7 +2415,7 @@ fn derived_containers(body: &[Stmt], index: &LineIndex, out: &mut HashMap<String
         }
         false
     };
-    for s in module_statements(body) {
+    for &s in statements {
         let (targets, value): (Vec<&Expr>, &Expr) = match s {
             Stmt::Assign(a) => (a.targets.iter().collect(), &a.value),
             Stmt::AnnAssign(a) => match a.value.as_deref() {
@@ -2619,15 +2630,10 @@ impl<'a> StoreWalk<'_, 'a> {
             }
         }
         let tainted = self.sc.tainted(value);
-        // A call's result (`swap(f)`, a wrapper) is a function forge did not see made.
-        if matches!(value, Expr::Call(_)) {
+        if !followed_value(value, &tainted) {
             self.unknown(g, line);
         }
-        if tainted.is_empty() {
-            if !plain_data(value, 0) {
-                self.unknown(g, line);
-            }
-        } else {
+        if !tainted.is_empty() {
             self.out
                 .refs
                 .entry(g.to_string())
@@ -7135,13 +7141,7 @@ impl<'m, 'a> Scope<'m, 'a> {
     /// cannot read.
     fn mentioned_container(&mut self, g: &str, line: usize) {
         let none = Args { pos: &[], kw: &[] };
-        let refs: Vec<String> = self
-            .m
-            .contents
-            .get(g)
-            .into_iter()
-            .flat_map(|qs| qs.iter().cloned())
-            .collect();
+        let refs = self.contents_of(g);
         for q in &refs {
             self.use_ref(q, none, line);
         }
@@ -7175,6 +7175,16 @@ impl<'m, 'a> Scope<'m, 'a> {
         }
     }
 
+    /// What forge saw put into the container `g` (its initial value's and the stores'; a
+    /// container's module-level aliases were moved here).
+    fn contents_of(&self, g: &str) -> Vec<String> {
+        self.m
+            .contents
+            .get(g)
+            .map(|qs| qs.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// A call of something taken out of the container `g`: each function forge saw put into
     /// it may run; a value it could not follow into it makes this code forge cannot read.
     fn drawn_call(&mut self, g: &str, args: Args<'_>, line: usize) {
@@ -7186,15 +7196,7 @@ impl<'m, 'a> Scope<'m, 'a> {
         } else {
             none
         };
-        let refs: Vec<String> = self
-            .m
-            .contents
-            .get(g)
-            .into_iter()
-            .chain(self.m.global_aliases.get(g))
-            .flat_map(|qs| qs.iter().cloned())
-            .collect();
-        for q in &refs {
+        for q in &self.contents_of(g) {
             self.use_ref(q, args, line);
         }
         match self.m.filled.get(g) {
