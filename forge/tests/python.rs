@@ -2822,3 +2822,159 @@ fn a_bare_import_of_a_packages_own_module_is_named() {
     );
     assert!(!d.iter().any(|x| x.contains("`pl.os`")), "{d:?}");
 }
+
+/// Methods and functions reached through attributes and computed names, each of which came out
+/// `read` / `none (high)` on the forge before while the function deletes a tree: a method
+/// defined in a block of its class's body (`if os.name == "nt": def zap`), a
+/// `singledispatchmethod`'s implementations, a method taken as a value (`f = C().zap`,
+/// `operator.methodcaller`, `getattr(self, name)`), and code of the module kept in an
+/// attribute (a class's or an instance's registry, `BOX.fn = _wipe`, a dataclass field's
+/// default, a class body's table of its own functions). Each module is read alone: what one
+/// registers at import must not hide what another case does.
+#[test]
+fn methods_and_code_kept_in_attributes_are_followed() {
+    const HEAD: &str = "import os, shutil, functools, operator, dataclasses\n\ndef _wipe(p):\n    shutil.rmtree(p)\n\n";
+    // (case, body, expected undo of `target`): every one deletes what it is given.
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "method_in_a_block",
+            "class C:\n    if os.name == 'nt':\n        def zap(self, p):\n            os.remove(p)\n    else:\n        def zap(self, p):\n            shutil.rmtree(p)\ndef target(p: str) -> None:\n    C().zap(p)\n",
+            "file_snapshot",
+        ),
+        (
+            "singledispatchmethod",
+            "class D:\n    @functools.singledispatchmethod\n    def run(self, p):\n        return None\n    @run.register\n    def _(self, p: str):\n        shutil.rmtree(p)\ndef target(p: str) -> None:\n    D().run(p)\n",
+            "file_snapshot",
+        ),
+        (
+            "bound_method_in_a_local",
+            "class C:\n    def zap(self, p):\n        shutil.rmtree(p)\ndef target(p: str) -> None:\n    f = C().zap\n    f(p)\n",
+            "irreversible",
+        ),
+        (
+            "methodcaller",
+            "class C:\n    def zap(self, p):\n        shutil.rmtree(p)\ndef target(p: str) -> None:\n    operator.methodcaller('zap', p)(C())\n",
+            "irreversible",
+        ),
+        (
+            "getattr_computed",
+            "class C:\n    def zap(self, p):\n        shutil.rmtree(p)\n    def run(self, name, p):\n        getattr(self, name)(p)\ndef target(p: str) -> None:\n    C().run('zap', p)\n",
+            "irreversible",
+        ),
+        (
+            "class_registry_filled_at_module_level",
+            "class Reg:\n    handlers = {}\nReg.handlers['x'] = _wipe\ndef target(p: str) -> None:\n    Reg.handlers['x'](p)\n",
+            "irreversible",
+        ),
+        (
+            "class_body_table",
+            "class Reg:\n    handlers = {'x': _wipe}\n    def run(self, k, p):\n        self.handlers[k](p)\ndef target(p: str) -> None:\n    Reg().run('x', p)\n",
+            "irreversible",
+        ),
+        (
+            "classmethod_registering_decorator",
+            "class Reg:\n    handlers = []\n    @classmethod\n    def register(cls, f):\n        cls.handlers.append(f)\n        return f\n    @classmethod\n    def fire(cls, p):\n        for h in cls.handlers:\n            h(p)\n@Reg.register\ndef _zap(p):\n    shutil.rmtree(p)\ndef target(p: str) -> None:\n    Reg.fire(p)\n",
+            "irreversible",
+        ),
+        (
+            "instance_registry_decorator",
+            "class R:\n    def __init__(self):\n        self._h = []\n    def register(self, f):\n        self._h.append(f)\n        return f\n    def fire(self, p):\n        for h in self._h:\n            h(p)\nREG = R()\n@REG.register\ndef _z(p):\n    shutil.rmtree(p)\ndef target(p: str) -> None:\n    REG.fire(p)\n",
+            "irreversible",
+        ),
+        (
+            "module_object_attribute",
+            "class Box:\n    pass\nBOX = Box()\nBOX.fn = _wipe\ndef target(p: str) -> None:\n    BOX.fn(p)\n",
+            "irreversible",
+        ),
+        (
+            "instance_method_hidden_at_module_level",
+            "class C:\n    def go(self, p):\n        return os.path.exists(p)\nINST = C()\nINST.go = _wipe\ndef target(p: str) -> None:\n    INST.go(p)\n",
+            "irreversible",
+        ),
+        (
+            "builtin_name_on_a_known_object",
+            "class Box:\n    pass\nB = Box()\nB.remove = _wipe\ndef target(p: str) -> None:\n    B.remove(p)\n",
+            "irreversible",
+        ),
+        (
+            "class_body_table_of_its_methods",
+            "class C:\n    def _rm(self, p):\n        shutil.rmtree(p)\n    table = {'rm': _rm}\n    def run(self, k, p):\n        self.table[k](self, p)\ndef target(p: str) -> None:\n    C().run('rm', p)\n",
+            "irreversible",
+        ),
+        (
+            "pickle_style_dispatch",
+            "class C:\n    dispatch = {}\n    def save_str(self, p):\n        shutil.rmtree(p)\n    dispatch[str] = save_str\n    def save(self, obj):\n        f = self.dispatch.get(type(obj))\n        f(self, obj)\ndef target(p: str) -> None:\n    C().save(p)\n",
+            "irreversible",
+        ),
+        (
+            "dataclass_field_default",
+            "@dataclasses.dataclass\nclass Cfg:\n    fn: object = _wipe\ndef target(p: str) -> None:\n    Cfg().fn(p)\n",
+            "irreversible",
+        ),
+        (
+            "registered_by_a_classmethod_elsewhere",
+            "class R:\n    hooks = []\n    @classmethod\n    def add(cls, f):\n        cls.hooks.append(f)\n    @classmethod\n    def fire(cls, p):\n        for h in cls.hooks:\n            h(p)\ndef setup():\n    R.add(_wipe)\ndef target(p: str) -> None:\n    R.fire(p)\n",
+            "irreversible",
+        ),
+        (
+            "decorator_factory_method",
+            "class App:\n    def __init__(self):\n        self.routes = {}\n    def route(self, name):\n        def deco(f):\n            self.routes[name] = f\n            return f\n        return deco\n    def dispatch(self, name, p):\n        return self.routes[name](p)\napp = App()\n@app.route('rm')\ndef _rm(p):\n    shutil.rmtree(p)\ndef target(p: str) -> None:\n    app.dispatch('rm', p)\n",
+            "irreversible",
+        ),
+    ];
+    for (case, body, undo) in cases {
+        let ir = ir_of_text(&format!("{case}.py"), &format!("{HEAD}{body}"));
+        let c = cap(&ir, "target");
+        assert!(c["effects"].to_string().contains("delete"), "{case}: {c}");
+        assert_eq!(undo_kind(c), *undo, "{case}: {c}");
+        if *undo == "file_snapshot" {
+            assert_eq!(paths(c), ["$args.p"], "{case}: {c}");
+        }
+        assert!(
+            !diagnostics(&ir)
+                .iter()
+                .any(|d| d.starts_with("import-effects")),
+            "{case}: nothing happens at import: {:?}",
+            diagnostics(&ir)
+        );
+    }
+
+    // Precision: a computed name with a known start takes only methods that start so; a
+    // method kept in an attribute is what runs there (here it reads), not code forge cannot
+    // read.
+    let ir = ir_of_text(
+        "precise.py",
+        r#"
+import os, shutil
+
+class Shell:
+    def do_show(self, p):
+        return os.listdir(p)
+    def purge(self, p):
+        shutil.rmtree(p)
+    def run(self, cmd, p):
+        return getattr(self, "do_" + cmd)(p)
+
+class Logger:
+    def _log(self, p):
+        return os.path.exists(p)
+
+class Hook:
+    pass
+
+HOOK = Hook()
+HOOK.cb = Logger()._log
+
+def show(cmd: str, p: str) -> list:
+    return Shell().run(cmd, p)
+
+def fire(p: str) -> bool:
+    return HOOK.cb(p)
+"#,
+    );
+    for name in ["show", "fire"] {
+        let c = cap(&ir, name);
+        assert_eq!(undo_kind(c), "none", "{name}: {c}");
+        assert!(!c["effects"].to_string().contains("delete"), "{name}: {c}");
+    }
+}

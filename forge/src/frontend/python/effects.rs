@@ -323,6 +323,7 @@ pub(crate) fn analyse<'a>(
         harmless: std::collections::HashSet::new(),
         valued: std::collections::HashSet::new(),
         item_getters: HashMap::new(),
+        attr_code: AttrCode::default(),
         rebound: BTreeSet::new(),
         db: module_db(body, 0),
         external,
@@ -336,6 +337,7 @@ pub(crate) fn analyse<'a>(
     module.global_aliases = global_aliases;
     module.holders = holders;
     let stored = filled(&module, body, src, module_name);
+    module.attr_code = attribute_code(&module, body);
     // A container's items (its initial value's and what stores put in) count where it is
     // named other than harmlessly, and where an item is called ([`Scope::drawn_call`]).
     let mut contents = stored.refs;
@@ -868,6 +870,9 @@ struct Class<'a> {
     /// Names its methods bind on the instance (`self.go = self._alt`): a call of that method
     /// on an instance may run something else.
     shadowed: BTreeSet<&'a str>,
+    /// Methods defined more than once where one is in a block of the body (`if …: def zap`):
+    /// every definition, any of which the class may hold.
+    alternates: HashMap<&'a str, Vec<u32>>,
 }
 
 struct Module<'a> {
@@ -908,6 +913,8 @@ struct Module<'a> {
     valued: std::collections::HashSet<String>,
     /// Functions of the module that return an item of a container (`return G[k]`), by name.
     item_getters: HashMap<&'a str, String>,
+    /// Code of the module kept in attributes, by the attribute's name (see [`AttrCode`]).
+    attr_code: AttrCode,
     /// Names of module functions also bound other than by a `def` (an assignment, a loop, an
     /// import, `global` in a function).
     rebound: BTreeSet<String>,
@@ -1346,6 +1353,12 @@ const FN: &str = "\u{1}fn:";
 /// An alias that stands for a function of an import called with arguments forge cannot map
 /// (`rm = lambda p: os.remove(p)` at module level).
 const ANY: &str = "\u{1}any:";
+/// A container named by an attribute the module keeps code in (see [`AttrCode`]), as
+/// [`Scope::draws`] names it.
+const ATTR: &str = "\u{1}attr:";
+/// An alias that stands for a method of a class of the module, by its index among the
+/// functions (kept in an attribute: `self.go = other.zap`).
+const METHOD: &str = "\u{1}method:";
 
 /// Methods of `str`, `bytes`, `list`, `dict`, `set` and file objects: an object forge cannot
 /// type that is called with one of these is taken for one of those, not for an instance of a
@@ -1539,7 +1552,20 @@ fn collect_classes<'a>(
                 let mut methods = HashMap::new();
                 let mut attrs = HashMap::new();
                 let mut fields = HashMap::new();
-                for s in c.body.iter() {
+                // Every definition of a method, and those made in a block of the body (`if
+                // os.name == "nt": def zap(…)` … `else: def zap(…)`): which one the class holds
+                // is decided when it is made, so each may run.
+                let first_method = out.len();
+                let mut defs: HashMap<&str, Vec<u32>> = HashMap::new();
+                let mut in_block: BTreeSet<&str> = BTreeSet::new();
+                let mut stack: Vec<(&Stmt, bool)> =
+                    c.body.iter().rev().map(|s| (s, false)).collect();
+                let mut seen = 0usize;
+                while let Some((s, nested)) = stack.pop() {
+                    seen += 1;
+                    if seen > 100_000 {
+                        break;
+                    }
                     if let Stmt::Assign(a) = s {
                         if let [Expr::Name(n)] = a.targets.as_slice() {
                             attrs.insert(n.id.as_str(), &*a.value);
@@ -1552,8 +1578,47 @@ fn collect_classes<'a>(
                         func.name = format!("{}.{}", c.name.as_str(), f.name.as_str());
                         func.class = Some((ci, !is_static));
                         methods.insert(f.name.as_str(), idx(out.len()));
+                        defs.entry(f.name.as_str())
+                            .or_default()
+                            .push(idx(out.len()));
+                        if nested {
+                            in_block.insert(f.name.as_str());
+                        }
                         out.push(func);
                     }
+                    let mut inner = Vec::new();
+                    inner_statements(s, &mut inner);
+                    stack.extend(inner.into_iter().rev().map(|x| (x, true)));
+                }
+                // `@functools.singledispatchmethod def run(…)` and `@run.register def _(…)`:
+                // calling `run` may run each implementation.
+                let mut registered: Vec<(&str, u32)> = Vec::new();
+                for (i, f) in out.iter().enumerate().skip(first_method) {
+                    for d in f.def.decorator_list.iter() {
+                        let on = match &d.expression {
+                            Expr::Call(x) => &*x.func,
+                            e => e,
+                        };
+                        if let Expr::Attribute(a) = on {
+                            if let (Expr::Name(n), "register") = (&*a.value, a.attr.as_str()) {
+                                if n.id.as_str() != f.def.name.as_str()
+                                    && defs.contains_key(n.id.as_str())
+                                {
+                                    registered.push((n.id.as_str(), idx(i)));
+                                }
+                            }
+                        }
+                    }
+                }
+                let mut alternates: HashMap<&str, Vec<u32>> = defs
+                    .into_iter()
+                    .filter(|(name, d)| {
+                        (d.len() > 1 && in_block.contains(name))
+                            || registered.iter().any(|(r, _)| r == name)
+                    })
+                    .collect();
+                for (name, i) in registered {
+                    alternates.entry(name).or_default().push(i);
                 }
                 let base_exprs: Vec<&Expr> = class_bases(c).collect();
                 let bases = base_exprs
@@ -1582,6 +1647,7 @@ fn collect_classes<'a>(
                     patched: Vec::new(),
                     replaced: None,
                     shadowed: BTreeSet::new(),
+                    alternates,
                 });
                 Vec::new()
             }
@@ -1630,6 +1696,441 @@ fn ctor_fields<'a>(body: &'a [Stmt], out: &mut HashMap<&'a str, &'a str>) {
             other => inner_statements(other, &mut stack),
         }
     }
+}
+
+/// Code of the module kept in attributes, by attribute name, read from every store in the
+/// module (module level, class bodies, every function and method): `BOX.fn = _wipe`,
+/// `Reg.handlers["x"] = _wipe`, `self._h.append(f)` in a method `@REG.register` applies,
+/// `handlers = {"x": _wipe}` in a class body, `setattr(obj, "fn", _wipe)`. What is kept is
+/// known by the attribute's name only (which object holds it is not followed), so a call of
+/// an attribute of that name, or of something taken out of it (`X.handlers[k](p)`, `for h in
+/// self._h: h(p)`), may run any of it, with arguments forge does not map. Code forge cannot
+/// name (a method taken as a value, a lambda calling one, what a method of the module is
+/// registered with) makes such a call code forge cannot read.
+#[derive(Default)]
+struct AttrCode {
+    /// What each attribute may hold that forge follows ([`ANY`] references).
+    refs: HashMap<String, BTreeSet<String>>,
+    /// Attributes holding code forge cannot follow, with the line of a store.
+    open: HashMap<String, usize>,
+}
+
+/// The walk of [`attribute_code`].
+struct AttrWalk<'m, 'a> {
+    sc: Scope<'m, 'a>,
+    frames: Vec<Frame<'a>>,
+    depth: usize,
+    out: AttrCode,
+    /// A parameter stored into an attribute: the function whose parameter it is (or the one
+    /// around it, for a decorator factory's inner function), whether that is a method,
+    /// whether it is the inner function's, the parameter's position and name, the attribute.
+    feeders: Vec<(&'a str, bool, bool, usize, &'a str, &'a str)>,
+    /// Calls by the called name (`register(f)`, `REG.add("x", f)`), with their arguments.
+    calls: Vec<(&'a str, bool, &'a ruff_python_ast::Arguments)>,
+    /// Where a store was cut short (nesting too deep): every attribute is then unknown.
+    cut: Option<usize>,
+}
+
+impl<'a> AttrWalk<'_, 'a> {
+    /// The attribute a store target keeps its value in: `X.a`, `X.a[k]`, `X.a[k][j]`; in a
+    /// class body, a name of the body (`handlers[int] = _save`, `handlers = {…}`).
+    fn target_attr(&self, t: &'a Expr) -> Option<&'a str> {
+        let mut cur = t;
+        for _ in 0..KIND_DEPTH {
+            match cur {
+                Expr::Attribute(a) => {
+                    return (!self.sc.module_ish(&a.value)).then_some(a.attr.as_str());
+                }
+                Expr::Subscript(x) => cur = &x.value,
+                Expr::Name(n) if matches!(self.frames.last(), Some(Frame::Class(_))) => {
+                    return Some(n.id.as_str());
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// `value` is kept in the attribute `attr`.
+    fn store(&mut self, attr: &'a str, value: &'a Expr) {
+        if let Expr::Name(n) = value {
+            let id = n.id.as_str();
+            for (level, f) in self.frames.iter().enumerate().rev() {
+                let Frame::Func(d) = f else { continue };
+                let names = param_names(&d.parameters);
+                let Some(i) = names.iter().position(|p| *p == id) else {
+                    continue;
+                };
+                // The function itself, or the one around a decorator factory's inner function.
+                let (outer, inner) = match level.checked_sub(1).and_then(|l| self.frames.get(l)) {
+                    Some(Frame::Func(o)) => (o, true),
+                    _ => (d, false),
+                };
+                let is_method = self.frames.iter().any(|f| matches!(f, Frame::Class(_)));
+                let pos = if inner { 0 } else { i };
+                self.feeders
+                    .push((outer.name.as_str(), is_method, inner, pos, id, attr));
+                return;
+            }
+        }
+        // A local of the function bound to something else (`h = _wipe`, then `self.h = h`):
+        // what it was bound to.
+        if let (Expr::Name(n), Some(Frame::Func(f))) = (value, self.frames.last()) {
+            let id = n.id.as_str();
+            if !self.sc.m.by_name.contains_key(id) {
+                for v in assigned_in(&f.body, id) {
+                    if !matches!(v, Expr::Name(x) if x.id.as_str() == id) {
+                        let mut refs = self.sc.tainted(v);
+                        refs.extend(self.method_refs(v));
+                        if !refs.is_empty() {
+                            let held = self.out.refs.entry(attr.to_string()).or_default();
+                            for q in refs {
+                                held.insert(if q.starts_with(ANY) {
+                                    q
+                                } else {
+                                    format!("{ANY}{q}")
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut refs = self.sc.tainted(value);
+        refs.extend(self.method_refs(value));
+        if !refs.is_empty() {
+            let held = self.out.refs.entry(attr.to_string()).or_default();
+            for q in refs {
+                held.insert(if q.starts_with(ANY) {
+                    q
+                } else {
+                    format!("{ANY}{q}")
+                });
+            }
+        }
+    }
+
+    /// The methods of the module's classes `value` names as values (`self._alt`, `lock.zap`,
+    /// a lambda calling one; in a class body, its functions by name: `table = {"rm": _rm}`):
+    /// every method of that name, as [`METHOD`] references (which object's is not followed).
+    fn method_refs(&self, value: &Expr) -> Vec<String> {
+        let m = self.sc.m;
+        let class = match self.frames.last() {
+            Some(Frame::Class(c)) => m
+                .class_by_name
+                .get(c)
+                .and_then(|&ci| m.classes.get(ci as usize)),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![(value, 0usize)];
+        while let Some((x, d)) = stack.pop() {
+            if d > MAX_DEPTH || out.len() > MAX_FACTS {
+                break;
+            }
+            match (x, class) {
+                (Expr::Name(n), Some(k)) => {
+                    if let Some(&f) = k.methods.get(n.id.as_str()) {
+                        out.push(format!("{ANY}{METHOD}{f}"));
+                    }
+                }
+                (Expr::Attribute(a), _) if !self.sc.module_ish(&a.value) => {
+                    let name = a.attr.as_str();
+                    if !(name.starts_with("__") && name.ends_with("__")) {
+                        for k in &m.classes {
+                            if let Some(&f) = k.methods.get(name) {
+                                out.push(format!("{ANY}{METHOD}{f}"));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            let mut kids = Vec::new();
+            children(x, &mut kids);
+            stack.extend(kids.into_iter().map(|k| (k, d + 1)));
+        }
+        out
+    }
+
+    /// Each value of a collection kept in `attr` (`extend([f, h])`, `update({"rm": f})`).
+    fn store_all(&mut self, attr: &'a str, values: &'a Expr) {
+        match values {
+            Expr::List(l) => l.elts.iter().for_each(|v| self.store(attr, v)),
+            Expr::Tuple(t) => t.elts.iter().for_each(|v| self.store(attr, v)),
+            Expr::Set(x) => x.elts.iter().for_each(|v| self.store(attr, v)),
+            Expr::Dict(d) => d.items.iter().for_each(|i| self.store(attr, &i.value)),
+            other => self.store(attr, other),
+        }
+    }
+
+    fn assigned(&mut self, target: &'a Expr, value: &'a Expr) {
+        match target {
+            Expr::Tuple(_) | Expr::List(_) => {
+                let (ts, vs) = (elts(target), elts(value));
+                let paired =
+                    ts.len() == vs.len() && !ts.iter().chain(vs.iter()).any(Expr::is_starred_expr);
+                for (i, t) in ts.iter().enumerate() {
+                    match (paired, vs.get(i)) {
+                        (true, Some(v)) => self.assigned(t, v),
+                        _ => self.assigned(t, value),
+                    }
+                }
+            }
+            Expr::Starred(s) => self.assigned(&s.value, value),
+            t => {
+                if let Some(attr) = self.target_attr(t) {
+                    // A class body's plain names hold data or functions Python binds
+                    // (`rm = os.remove` is read as a class attribute already): only
+                    // containers and items are kept here.
+                    let class_name = matches!(t, Expr::Name(_));
+                    if !class_name || container_value(value) {
+                        self.store_all_or_one(attr, value, matches!(t, Expr::Subscript(_)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A display assigned keeps each of its items; anything else is kept itself.
+    fn store_all_or_one(&mut self, attr: &'a str, value: &'a Expr, item: bool) {
+        if !item && container_value(value) {
+            self.store_all(attr, value);
+        } else {
+            self.store(attr, value);
+        }
+    }
+}
+
+impl<'a> ruff_python_ast::visitor::Visitor<'a> for AttrWalk<'_, 'a> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        if self.depth > MAX_DEPTH {
+            self.cut.get_or_insert(self.sc.line(stmt.start()));
+            return;
+        }
+        self.depth += 1;
+        match stmt {
+            Stmt::FunctionDef(f) => {
+                self.frames.push(Frame::Func(f));
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+                self.frames.pop();
+            }
+            Stmt::ClassDef(c) => {
+                self.frames.push(Frame::Class(c.name.as_str()));
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+                self.frames.pop();
+            }
+            Stmt::Assign(a) => {
+                for t in &a.targets {
+                    self.assigned(t, &a.value);
+                }
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+            }
+            Stmt::AnnAssign(a) => {
+                if let Some(v) = a.value.as_deref() {
+                    match (&*a.target, self.frames.last()) {
+                        // `fn: Callable = _wipe` in a class body (a dataclass field's default).
+                        (Expr::Name(n), Some(Frame::Class(_))) => {
+                            self.store(n.id.as_str(), v);
+                        }
+                        _ => self.assigned(&a.target, v),
+                    }
+                }
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+            }
+            Stmt::AugAssign(a) => {
+                if let Some(attr) = self.target_attr(&a.target) {
+                    self.store_all(attr, &a.value);
+                }
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+            }
+            _ => ruff_python_ast::visitor::walk_stmt(self, stmt),
+        }
+        self.depth -= 1;
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        if self.depth > MAX_DEPTH {
+            self.cut.get_or_insert(self.sc.line(expr.start()));
+            return;
+        }
+        self.depth += 1;
+        if let Expr::Call(c) = expr {
+            match &*c.func {
+                Expr::Name(n) => {
+                    self.calls.push((n.id.as_str(), false, &c.arguments));
+                    // `setattr(obj, "fn", _wipe)`.
+                    if n.id.as_str() == "setattr" {
+                        if let [obj, name, value] = &c.arguments.args[..] {
+                            if !self.sc.module_ish(obj) {
+                                if let Expr::StringLiteral(s) = name {
+                                    self.store(s.value.to_str(), value);
+                                }
+                            }
+                        }
+                    }
+                }
+                Expr::Attribute(a) => {
+                    self.calls.push((a.attr.as_str(), true, &c.arguments));
+                    // `self._h.append(f)`, `Reg.handlers[k].add(f)`, `handlers.update(…)` in a
+                    // class body.
+                    if let Some(which) = store_method(a.attr.as_str()) {
+                        if let Some(attr) = self.target_attr(&a.value) {
+                            let args = &c.arguments.args;
+                            match which {
+                                Some(i) => {
+                                    if let Some(v) = args.get(i) {
+                                        self.store(attr, v);
+                                    }
+                                }
+                                None => {
+                                    for v in args.iter() {
+                                        self.store_all(attr, v);
+                                    }
+                                    for k in c.arguments.keywords.iter() {
+                                        self.store(attr, &k.value);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        ruff_python_ast::visitor::walk_expr(self, expr);
+        self.depth -= 1;
+    }
+}
+
+/// See [`AttrCode`].
+fn attribute_code<'a>(m: &Module<'a>, body: &'a [Stmt]) -> AttrCode {
+    let mut w = AttrWalk {
+        sc: Scope::new(m),
+        frames: Vec::new(),
+        depth: 0,
+        out: AttrCode::default(),
+        feeders: Vec::new(),
+        calls: Vec::new(),
+        cut: None,
+    };
+    for s in body {
+        ruff_python_ast::visitor::Visitor::visit_stmt(&mut w, s);
+    }
+    let AttrWalk {
+        mut sc,
+        mut out,
+        feeders,
+        calls,
+        cut,
+        ..
+    } = w;
+    // A parameter kept: what the function is applied to as a decorator (`@register`,
+    // `@REG.register`, `@REG.command("z")`), and what calls give it (`REG.add("x", _wipe)`).
+    for (outer, is_method, inner, pos, param, attr) in feeders {
+        let mut held: Vec<String> = Vec::new();
+        let mut unknown = None;
+        for f in &m.funcs {
+            for d in f.def.decorator_list.iter() {
+                let (on, factory) = match &d.expression {
+                    Expr::Call(x) => (&*x.func, true),
+                    e => (e, false),
+                };
+                let named = match on {
+                    Expr::Name(n) => !is_method && n.id.as_str() == outer,
+                    Expr::Attribute(a) => is_method && a.attr.as_str() == outer,
+                    _ => false,
+                };
+                if named && factory == inner {
+                    if f.class.is_none() && m.by_name.contains_key(f.def.name.as_str()) {
+                        held.push(format!("{ANY}{FN}{}", f.def.name.as_str()));
+                    } else {
+                        unknown.get_or_insert(sc.line(d.start()));
+                    }
+                }
+            }
+        }
+        if !inner {
+            for (name, on_attr, args) in &calls {
+                if *name != outer || *on_attr != is_method {
+                    continue;
+                }
+                // A method called on an instance or a class: its first parameter is bound.
+                let at = if is_method {
+                    pos.checked_sub(1)
+                } else {
+                    Some(pos)
+                };
+                let given = at
+                    .and_then(|i| args.args.get(i))
+                    .filter(|_| !args.args.iter().take(pos).any(Expr::is_starred_expr))
+                    .or_else(|| {
+                        args.keywords
+                            .iter()
+                            .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == param))
+                            .map(|k| &k.value)
+                    });
+                if let Some(v) = given {
+                    for q in sc.tainted(v) {
+                        held.push(if q.starts_with(ANY) {
+                            q
+                        } else {
+                            format!("{ANY}{q}")
+                        });
+                    }
+                }
+            }
+        }
+        if !held.is_empty() {
+            out.refs.entry(attr.to_string()).or_default().extend(held);
+        }
+        if let Some(line) = unknown {
+            out.open.entry(attr.to_string()).or_insert(line);
+        }
+    }
+    if let Some(line) = cut {
+        for attr in out.refs.keys().cloned().collect::<Vec<_>>() {
+            out.open.entry(attr).or_insert(line);
+        }
+    }
+    out
+}
+
+/// The values a function's body (not its nested functions) assigns to `name`.
+fn assigned_in<'a>(body: &'a [Stmt], name: &str) -> Vec<&'a Expr> {
+    let mut out = Vec::new();
+    let mut stack: Vec<&'a Stmt> = body.iter().collect();
+    let mut seen = 0usize;
+    while let Some(s) = stack.pop() {
+        seen += 1;
+        if seen > 100_000 {
+            break;
+        }
+        match s {
+            Stmt::Assign(a) => {
+                for t in &a.targets {
+                    let mut names = vec![t];
+                    while let Some(x) = names.pop() {
+                        match x {
+                            Expr::Name(n) if n.id.as_str() == name => out.push(&*a.value),
+                            Expr::Tuple(_) | Expr::List(_) => names.extend(elts(x).iter()),
+                            Expr::Starred(st) => names.push(&st.value),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            Stmt::AnnAssign(a) => {
+                if let (Expr::Name(n), Some(v)) = (&*a.target, a.value.as_deref()) {
+                    if n.id.as_str() == name {
+                        out.push(v);
+                    }
+                }
+            }
+            other => inner_statements(other, &mut stack),
+        }
+    }
+    out
 }
 
 /// The statements directly inside a block statement (`if`, `with`, `try`, `for`, `while`).
@@ -6105,6 +6606,11 @@ impl<'m, 'a> Scope<'m, 'a> {
             if self.module_class(&a.value).is_some() {
                 return;
             }
+            // Set, not taken: the object is what is evaluated.
+            if !matches!(&*a.value, Expr::Name(_)) {
+                self.expr(&a.value, depth);
+            }
+            return;
         }
         // `COMMANDS[name] = f`: a store into a module-level container calls nothing in it.
         if let Expr::Subscript(x) = t {
@@ -6498,11 +7004,21 @@ impl<'m, 'a> Scope<'m, 'a> {
             // forge does not see.
             Expr::Name(_) | Expr::Attribute(_) if self.reference(e) => {}
             Expr::Name(_) => self.name_value(e),
-            // `C.x`, `os.sep`: the name is a receiver, not a value passed on.
+            // `C.x`, `os.sep`: the name is a receiver, not a value passed on. A method of the
+            // module's classes taken as a value (`f = self.zap`, `callback=c.zap`) may be
+            // called later, with any arguments.
             Expr::Attribute(a) if matches!(&*a.value, Expr::Name(_)) => {
                 if !self.reference(&a.value) {
                     self.receiver(&a.value);
+                    let line = self.line(e.start());
+                    self.method_value(&a.value, a.attr.as_str(), line);
                 }
+            }
+            // `C().zap`, `self.store.zap` as a value.
+            Expr::Attribute(a) => {
+                let line = self.line(e.start());
+                self.method_value(&a.value, a.attr.as_str(), line);
+                self.expr(&a.value, d);
             }
             Expr::Subscript(x) if self.module_class(&x.value).is_some() => {
                 self.receiver(&x.value);
@@ -6827,7 +7343,14 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
         }
         // `HANDLERS[k](p)`, `COMMANDS.get(name)(p)`, `h(p)` with `for h in HANDLERS`.
-        if let Some(g) = self.draws(&c.func, 0) {
+        let drawn = self.draws(&c.func, 0);
+        // Code kept in an attribute: any of it may be what runs, and so may what else the
+        // call resolves to (a method of that name).
+        if let Some(g) = drawn.as_deref().filter(|g| g.starts_with(ATTR)) {
+            let none = Args { pos: &[], kw: &[] };
+            let g = g.to_string();
+            self.drawn_call(&g, none, line);
+        } else if let Some(g) = drawn {
             let mixed = matches!(&*c.func, Expr::Name(n) if self.mixed.contains(n.id.as_str()));
             if !mixed {
                 self.drawn_call(&g, args, line);
@@ -6840,7 +7363,7 @@ impl<'m, 'a> Scope<'m, 'a> {
         }
         // `G[k].__get__(None)(…)`, `G[k].__wrapped__(…)`: something of an item, called.
         if let Expr::Attribute(a) = &*c.func {
-            if let Some(g) = self.draws(&a.value, 0) {
+            if let Some(g) = self.draws(&a.value, 0).filter(|g| !g.starts_with(ATTR)) {
                 // Not a method of the container itself (`HANDLERS.append(f)`, `G.get(k)`).
                 if !matches!(&*a.value, Expr::Name(n) if n.id.as_str() == g) {
                     self.mentioned_container(&g, line);
@@ -6928,6 +7451,41 @@ impl<'m, 'a> Scope<'m, 'a> {
         if self.super_call(&c.func, args, line) {
             return;
         }
+        // `getattr(c, "zap")` taken (not called at once): that method, as a value;
+        // `getattr(self, "do_" + cmd)`: any it may name. `operator.methodcaller("zap", p)`
+        // and `attrgetter("zap")` call or give the methods of that name of any object.
+        if self.builtin(&c.func, "getattr") {
+            if let (Some(obj), Some(attr)) = (args.get(0, &[]), args.get(1, &[])) {
+                match self.literal(attr) {
+                    Some(m) if !called => self.method_value(obj, &m, line),
+                    Some(_) => {}
+                    None => self.computed_method(Some(obj), attr, line),
+                }
+            }
+        }
+        let taker = self
+            .refs_of(&c.func)
+            .into_iter()
+            .find(|q| matches!(q.as_str(), "operator.methodcaller" | "operator.attrgetter"));
+        if let Some(q) = taker {
+            // `methodcaller(name, *args)` names one method; `attrgetter(*names)` each.
+            let names = if q.ends_with("methodcaller") {
+                args.pos.get(..1).unwrap_or_default()
+            } else {
+                args.pos
+            };
+            let none = Args { pos: &[], kw: &[] };
+            for a in names {
+                match self.literal(a) {
+                    // `attrgetter("store.zap")`: the last name is what is taken.
+                    Some(m) => {
+                        let last = m.rsplit('.').next().unwrap_or_default().to_string();
+                        self.untyped_method(&last, none, line);
+                    }
+                    None => self.computed_method(None, a, line),
+                }
+            }
+        }
         // `getattr(Path(p), "unlink")()`: the method named, on that object.
         if let Expr::Call(g) = &*c.func {
             if self.builtin(&g.func, "getattr") {
@@ -7007,6 +7565,20 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
             // `G[k].__call__`: the item itself.
             Expr::Attribute(a) if a.attr.as_str() == "__call__" => self.draws(&a.value, depth + 1),
+            // `X.handlers[k]`, `self.fn`: an attribute the module keeps code in ([`AttrCode`]);
+            // called directly under a builtin type's method name on an object forge cannot
+            // type (`x.remove(…)`), it is taken for that builtin's, as such calls are.
+            Expr::Attribute(a)
+                if (self.m.attr_code.refs.contains_key(a.attr.as_str())
+                    || self.m.attr_code.open.contains_key(a.attr.as_str()))
+                    && !self.module_ish(&a.value)
+                    && !(depth == 0
+                        && BUILTIN_METHODS.contains(&a.attr.as_str())
+                        && self.module_class(&a.value).is_none()
+                        && !matches!(self.kind_of(&a.value, 0), Some(Kind::Object(_)))) =>
+            {
+                Some(format!("{ATTR}{}", a.attr.as_str()))
+            }
             Expr::Attribute(_) => self.held_by_package(e, depth),
             Expr::Subscript(x) => self.draws(&x.value, depth + 1),
             // `(G[k], "help")`, `[G[k]]`, `[*G.values()]`: a display holding an item.
@@ -7095,6 +7667,13 @@ impl<'m, 'a> Scope<'m, 'a> {
             Some(rest) => (rest, none),
             None => (q, args),
         };
+        if let Some(i) = q.strip_prefix(METHOD) {
+            let Ok(f) = i.parse::<u32>() else {
+                return false;
+            };
+            self.site(f, none, line);
+            return true;
+        }
         if let Some(name) = q.strip_prefix(FN) {
             let m = self.m;
             let Some(&first) = m.by_name.get(name) else {
@@ -7178,6 +7757,15 @@ impl<'m, 'a> Scope<'m, 'a> {
     /// What forge saw put into the container `g` (its initial value's and the stores'; a
     /// container's module-level aliases were moved here).
     fn contents_of(&self, g: &str) -> Vec<String> {
+        if let Some(attr) = g.strip_prefix(ATTR) {
+            return self
+                .m
+                .attr_code
+                .refs
+                .get(attr)
+                .map(|qs| qs.iter().cloned().collect())
+                .unwrap_or_default();
+        }
         self.m
             .contents
             .get(g)
@@ -7189,6 +7777,20 @@ impl<'m, 'a> Scope<'m, 'a> {
     /// it may run; a value it could not follow into it makes this code forge cannot read.
     fn drawn_call(&mut self, g: &str, args: Args<'_>, line: usize) {
         let none = Args { pos: &[], kw: &[] };
+        // Kept in an attribute: which object holds what is not followed, so none of it gets
+        // the call's arguments mapped.
+        if let Some(attr) = g.strip_prefix(ATTR) {
+            for q in &self.contents_of(g) {
+                self.use_ref(q, none, line);
+            }
+            if let Some(at) = self.m.attr_code.open.get(attr) {
+                let call = format!(
+                    "code kept in an attribute `.{attr}`, which line {at} sets to code forge cannot follow"
+                );
+                self.fact(E::Unseen, call, line, Flow::new());
+            }
+            return;
+        }
         // What else may be in it gets other arguments: only a container holding just what
         // forge saw put in passes them on mapped.
         let args = if self.m.filled.get(g) == Some(&None) {
@@ -7577,6 +8179,30 @@ impl<'m, 'a> Scope<'m, 'a> {
         if !self.record {
             return;
         }
+        self.site_one(callee, args, line, skip);
+        // A method defined in a block of its class's body: each definition may be the one.
+        let m = self.m;
+        let others = m
+            .funcs
+            .get(callee as usize)
+            .and_then(|f| {
+                let (ci, _) = f.class?;
+                m.classes
+                    .get(ci as usize)?
+                    .alternates
+                    .get(f.def.name.as_str())
+            })
+            .cloned()
+            .unwrap_or_default();
+        for other in others {
+            if other != callee {
+                self.site_one(other, args, line, skip);
+            }
+        }
+    }
+
+    /// One call site of [`Scope::site_from`].
+    fn site_one(&mut self, callee: u32, args: Args<'_>, line: usize, skip: usize) {
         let m = self.m;
         let Some(f) = m.funcs.get(callee as usize) else {
             return;
@@ -8106,6 +8732,106 @@ impl<'m, 'a> Scope<'m, 'a> {
     }
 
     /// `recv.m(...)` where `recv` is not a module.
+    /// `recv.m` taken as a value, not called (`f = self.zap`, `Button(command=c.zap)`,
+    /// `getattr(c, "zap")`): a method of the module's classes of that name may be called
+    /// later, anywhere, with any arguments — counted here, with none forge can map (as a
+    /// function of the module used as a value is). A property's getter runs here, which is
+    /// what this counts too.
+    fn method_value(&mut self, recv: &Expr, m: &str, line: usize) {
+        if m.starts_with("__") && m.ends_with("__") {
+            return;
+        }
+        if self.module_ish(recv) {
+            return;
+        }
+        let none = Args { pos: &[], kw: &[] };
+        if let Some(ci) = self.module_class(recv) {
+            if self.method_of(ci, m).is_some() {
+                self.method_site(ci, m, none, line, false);
+            }
+            return;
+        }
+        match self.kind_of(recv, 0) {
+            Some(Kind::Object(ci)) => {
+                if self.method_of(ci, m).is_some() {
+                    self.method_site(ci, m, none, line, true);
+                }
+                for k in self.subclasses(ci) {
+                    if self
+                        .m
+                        .classes
+                        .get(k as usize)
+                        .is_some_and(|c| c.methods.contains_key(m))
+                    {
+                        self.method_site(k, m, none, line, true);
+                    }
+                }
+            }
+            None => {
+                self.untyped_method(m, none, line);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// `getattr(recv, name)` with a name computed at run time (`getattr(self, "do_" + cmd)`):
+    /// any method of the classes `recv` may be an instance of whose name starts with what the
+    /// name is known to start with may be taken, and called with any arguments.
+    fn computed_method(&mut self, recv: Option<&Expr>, name: &Expr, line: usize) {
+        if recv.is_some_and(|r| self.module_ish(r)) {
+            return;
+        }
+        let prefix: String = match name {
+            Expr::BinOp(b) if matches!(b.op, Operator::Add) => match &*b.left {
+                Expr::StringLiteral(t) => t.value.to_str().to_string(),
+                _ => String::new(),
+            },
+            Expr::FString(f) => f
+                .value
+                .elements()
+                .next()
+                .and_then(|el| el.as_literal())
+                .map(|l| l.value.to_string())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        let (classes, on_instance): (Vec<u32>, bool) = match recv.and_then(|r| self.module_class(r))
+        {
+            Some(ci) => (self.hierarchy(ci), false),
+            None => match recv.and_then(|r| self.kind_of(r, 0)) {
+                Some(Kind::Object(ci)) => {
+                    let mut all = self.hierarchy(ci);
+                    all.extend(self.subclasses(ci));
+                    (all, true)
+                }
+                None => ((0..self.m.classes.len()).map(idx).collect(), true),
+                Some(_) => return,
+            },
+        };
+        let none = Args { pos: &[], kw: &[] };
+        let mut n = 0usize;
+        for c in classes {
+            let mut names: Vec<&str> = self
+                .m
+                .classes
+                .get(c as usize)
+                .map(|k| k.methods.keys().copied().collect())
+                .unwrap_or_default();
+            names.sort_unstable();
+            for name in names {
+                if name.starts_with(prefix.as_str())
+                    && !(name.starts_with("__") && name.ends_with("__"))
+                {
+                    n += 1;
+                    if n > MAX_FACTS {
+                        return;
+                    }
+                    self.method_site(c, name, none, line, on_instance);
+                }
+            }
+        }
+    }
+
     fn method_call(&mut self, recv: &Expr, m: &str, args: Args<'_>, line: usize) {
         // `Store.wipe(s, p)`, `Store.make(p)`: through the class itself.
         if let Some(ci) = self.module_class(recv) {
