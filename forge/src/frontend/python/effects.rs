@@ -271,7 +271,7 @@ pub(crate) fn analyse<'a>(
     funcs.push(Func::new(&at_import));
     // The functions of the package's other modules this one may call, with what they do so far.
     let mut external: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    let mut external_facts: HashMap<u32, Vec<PyFact>> = HashMap::new();
+    let mut external_facts: HashMap<u32, &[PyFact]> = HashMap::new();
     let mut methods: HashMap<String, Vec<(u32, usize)>> = HashMap::new();
     for m in package.wanted(&here, module_name, src) {
         for (name, def, facts) in package.funcs.get(m).into_iter().flatten() {
@@ -280,7 +280,7 @@ pub(crate) fn analyse<'a>(
             f.name = name.clone();
             funcs.push(f);
             external.entry(name.clone()).or_default().push(i);
-            external_facts.insert(i, facts.clone());
+            external_facts.insert(i, facts);
             // A method: found by name on an object forge cannot type.
             if let Some((owner, method)) = name.rsplit_once('.') {
                 if package.classes.contains(owner) {
@@ -384,10 +384,10 @@ pub(crate) fn analyse<'a>(
     let mut facts: Vec<BTreeSet<Fact>> = Vec::with_capacity(module.funcs.len());
     let mut sites: Vec<Vec<CallSite>> = Vec::with_capacity(module.funcs.len());
     for (i, f) in module.funcs.iter().enumerate() {
-        // A function of another module of the package: what it does, as analysed there.
-        if let Some(known) = external_facts.get(&idx(i)) {
-            let own = known.iter().map(|x| external_fact(f, x)).collect();
-            facts.push(own);
+        // A function of another module of the package: what it does, as analysed there (read
+        // below, for those this module's functions call).
+        if external_facts.contains_key(&idx(i)) {
+            facts.push(BTreeSet::new());
             sites.push(Vec::new());
             continue;
         }
@@ -452,6 +452,18 @@ pub(crate) fn analyse<'a>(
         }
         facts.push(own);
         sites.push(calls);
+    }
+    // The other modules' functions called here carry what they do; the rest are not reached
+    // (they call nothing of this module), so building their facts would be wasted.
+    let called: BTreeSet<u32> = sites.iter().flatten().map(|s| s.callee).collect();
+    for i in called {
+        if let (Some(known), Some(f), Some(slot)) = (
+            external_facts.get(&i),
+            module.funcs.get(i as usize),
+            facts.get_mut(i as usize),
+        ) {
+            *slot = known.iter().map(|x| external_fact(f, x)).collect();
+        }
     }
     propagate(&module, &mut facts, &sites);
 
