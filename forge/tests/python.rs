@@ -2978,3 +2978,66 @@ def fire(p: str) -> bool:
         assert!(!c["effects"].to_string().contains("delete"), "{name}: {c}");
     }
 }
+
+/// A second fault probe of the forms above found these still `read` / `none (high)` while the
+/// function deletes a tree (each also on the forge before): a class defined in a class, a
+/// `singledispatchmethod` implementation registered outside the class, `super()` in a mixin
+/// reaching a sibling base, a name rebound under `global`, code kept in an attribute reached
+/// through `getattr`/`vars`/`methodcaller` or stored through an alias, `setdefault`, a walrus,
+/// `getattr(X, "__dict__")`, `object.__setattr__` or `__dict__.update`, registries that wrap
+/// what they keep (a tuple, a `functools.wraps` wrapper) or are a `dict` subclass, a class-body
+/// tuple table, `inspect.getmembers`, a `Protocol` return annotation, and a package whose
+/// other module stores into an object or a class of this one.
+#[test]
+fn attribute_code_reached_other_ways_and_across_a_package_is_followed() {
+    const HEAD: &str = "import os, shutil, functools, operator, inspect\nfrom typing import Protocol\n\ndef _wipe(p):\n    shutil.rmtree(p)\n\nclass Box:\n    handlers = {}\n\nBOX = Box()\n\n";
+    let cases: &[(&str, &str)] = &[
+        ("nested_class", "class Outer:\n    class Inner:\n        def m(self, p):\n            shutil.rmtree(p)\ndef target(p: str) -> None:\n    Outer.Inner().m(p)\n"),
+        ("register_outside", "class C:\n    @functools.singledispatchmethod\n    def m(self, p):\n        pass\n@C.m.register\ndef _(self, p: str):\n    shutil.rmtree(p)\ndef target(p: str) -> None:\n    C().m(p)\n"),
+        ("mixin_super", "class Base:\n    def m(self, p):\n        pass\nclass Mixin(Base):\n    def m(self, p):\n        super().m(p)\nclass B(Base):\n    def m(self, p):\n        shutil.rmtree(p)\nclass C(Mixin, B):\n    pass\ndef target(p: str) -> None:\n    C().m(p)\n"),
+        ("global_rebound", "def _nop(p):\n    pass\nHANDLER = _nop\ndef install():\n    global HANDLER\n    HANDLER = _wipe\ndef target(p: str) -> None:\n    HANDLER(p)\n"),
+        ("getattr_of_a_kept_attribute", "def setup():\n    BOX.fn = _wipe\ndef target(p: str) -> None:\n    getattr(BOX, 'fn')(p)\n"),
+        ("vars_of_a_kept_attribute", "def setup():\n    BOX.fn = _wipe\ndef target(p: str) -> None:\n    vars(BOX)['fn'](p)\n"),
+        ("methodcaller_of_a_kept_attribute", "def setup():\n    BOX.fn = _wipe\ndef target(p: str) -> None:\n    operator.methodcaller('fn', p)(BOX)\n"),
+        ("stored_through_an_alias", "def setup():\n    h = Box.handlers\n    h['x'] = _wipe\ndef target(p: str) -> None:\n    Box.handlers['x'](p)\n"),
+        ("stored_through_setdefault", "def setup():\n    Box.handlers.setdefault('x', []).append(_wipe)\ndef target(p: str) -> None:\n    for h in Box.handlers['x']:\n        h(p)\n"),
+        ("stored_through_a_walrus", "def setup():\n    (g := _wipe)\n    BOX.fn = g\ndef target(p: str) -> None:\n    BOX.fn(p)\n"),
+        ("stored_through_getattr_dict", "def setup():\n    getattr(BOX, '__dict__')['fn'] = _wipe\ndef target(p: str) -> None:\n    BOX.fn(p)\n"),
+        ("object_setattr", "def setup():\n    object.__setattr__(BOX, 'fn', _wipe)\ndef target(p: str) -> None:\n    BOX.fn(p)\n"),
+        ("dict_update", "def setup():\n    BOX.__dict__.update(fn=_wipe)\ndef target(p: str) -> None:\n    BOX.fn(p)\n"),
+        ("registry_keeps_tuples", "class Reg:\n    def __init__(self):\n        self._h = []\n    def register(self, f):\n        self._h.append((f.__name__, f))\n        return f\n    def run(self, p):\n        for name, f in self._h:\n            f(p)\nREG = Reg()\n@REG.register\ndef _zap(p):\n    shutil.rmtree(p)\ndef target(p: str) -> None:\n    REG.run(p)\n"),
+        ("registry_keeps_a_wrapper", "class Reg:\n    def __init__(self):\n        self._h = []\n    def register(self, f):\n        @functools.wraps(f)\n        def wrapper(*a):\n            return f(*a)\n        self._h.append(wrapper)\n        return f\n    def run(self, p):\n        for h in self._h:\n            h(p)\nREG = Reg()\n@REG.register\ndef _zap(p):\n    shutil.rmtree(p)\ndef target(p: str) -> None:\n    REG.run(p)\n"),
+        ("dict_subclass_registry", "class Reg(dict):\n    def register(self, f):\n        self[f.__name__] = f\n        return f\nREG = Reg()\n@REG.register\ndef _zap(p):\n    shutil.rmtree(p)\ndef target(k: str, p: str) -> None:\n    REG[k](p)\n"),
+        ("class_body_tuple_table", "class C:\n    def _rm(self, p):\n        shutil.rmtree(p)\n    steps = (('x', _rm),)\n    def run(self, p):\n        for name, s in self.steps:\n            s(self, p)\ndef target(p: str) -> None:\n    C().run(p)\n"),
+        ("inspect_getmembers", "class C:\n    def cmd_wipe(self, p):\n        shutil.rmtree(p)\n    def run(self, k, p):\n        for n, m in inspect.getmembers(self, inspect.ismethod):\n            if n == k:\n                m(p)\ndef target(k: str, p: str) -> None:\n    C().run(k, p)\n"),
+        ("protocol_annotation", "class P(Protocol):\n    def m(self, p: str) -> None: ...\nclass C:\n    def m(self, p):\n        shutil.rmtree(p)\ndef make() -> P:\n    return C()\ndef target(p: str) -> None:\n    make().m(p)\n"),
+    ];
+    for (case, body) in cases {
+        let ir = ir_of_text(&format!("{case}.py"), &format!("{HEAD}{body}"));
+        let c = cap(&ir, "target");
+        assert!(
+            c["effects"].to_string().contains("delete")
+                || c["effects"].to_string().contains("execute"),
+            "{case}: {c}"
+        );
+        assert_ne!(undo_kind(c), "none", "{case}: {c}");
+    }
+
+    // A package: another module stores into an object or a class this one calls through.
+    let pkg = ir_of_package(
+        "plug",
+        &[
+            ("__init__.py", ""),
+            ("box.py", "class Box:\n    def fn(self, p):\n        pass\n\nBOX = Box()\n"),
+            ("patch.py", "import shutil\nfrom . import box\n\ndef _wipe(p):\n    shutil.rmtree(p)\n\nbox.BOX.fn = _wipe\n"),
+            ("reg.py", "class Registry:\n    def __init__(self):\n        self._h = {}\n    def register(self, f):\n        self._h[f.__name__] = f\n        return f\n    def run(self, k, p):\n        self._h[k](p)\n\nREG = Registry()\n"),
+            ("plugins.py", "import shutil\nfrom .reg import REG\n\n@REG.register\ndef wipe(p):\n    shutil.rmtree(p)\n"),
+            ("api.py", "from .box import BOX\nfrom .reg import REG\n\ndef target(p: str) -> None:\n    BOX.fn(p)\n\ndef by_name(k: str, p: str) -> None:\n    REG.run(k, p)\n"),
+        ],
+    );
+    for name in ["target", "by_name"] {
+        let c = cap(&pkg, name);
+        assert!(c["effects"].to_string().contains("execute"), "{name}: {c}");
+        assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
+    }
+}

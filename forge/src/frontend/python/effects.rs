@@ -295,12 +295,25 @@ pub(crate) fn analyse<'a>(
     }
     let mut classes = Vec::new();
     let mut class_by_name = HashMap::new();
-    collect_classes(body, 0, &mut funcs, &mut classes, &mut class_by_name);
+    collect_classes(body, 0, &mut funcs, &mut classes, &mut class_by_name, true);
+    outside_registrations(&funcs, &mut classes, &class_by_name);
     patch_classes(body, index, &by_name, &class_by_name, &mut classes);
+    // A `Protocol` in a return annotation describes, it does not make: what is returned may
+    // be any class with those methods, so the object is one forge cannot type.
+    let protocol = |ci: u32| {
+        classes.get(ci as usize).is_some_and(|c| {
+            c.base_exprs.iter().any(|b| match b {
+                Expr::Name(n) => n.id.as_str() == "Protocol",
+                Expr::Attribute(a) => a.attr.as_str() == "Protocol",
+                _ => false,
+            })
+        })
+    };
     let returns = funcs
         .iter()
         .enumerate()
         .filter_map(|(i, f)| Some((idx(i), returned_class(f.def, &class_by_name)?)))
+        .filter(|&(_, ci)| !protocol(ci))
         .collect();
     let mut module = Module {
         imports,
@@ -338,6 +351,19 @@ pub(crate) fn analyse<'a>(
     module.holders = holders;
     let stored = filled(&module, body, src, module_name);
     module.attr_code = attribute_code(&module, body);
+    // What the package's other modules keep in attributes.
+    for (attr, by) in &package.attr_stores {
+        if let Some((m, line)) = by.iter().find(|(m, _)| m != module_name) {
+            module
+                .attr_code
+                .open
+                .entry(attr.clone())
+                .or_insert_with(|| format!("`{m}` line {line}"));
+        }
+    }
+    for (name, refs) in std::mem::take(&mut module.attr_code.globals) {
+        module.global_aliases.entry(name).or_default().extend(refs);
+    }
     // A container's items (its initial value's and what stores put in) count where it is
     // named other than harmlessly, and where an item is called ([`Scope::drawn_call`]).
     let mut contents = stored.refs;
@@ -972,6 +998,11 @@ pub(crate) struct Package<'a> {
     /// Why calls across modules are followed only in part (the package's modules call each
     /// other deeper than forge follows): each such call is then also Unseen.
     pub(crate) incomplete: Option<String>,
+    /// Attributes each module keeps code of its own in (`box.BOX.fn = _wipe`, `Model.save =
+    /// _wipe`, `Base.table["x"] = _wipe`, see [`stored_code_attrs`]), by name, with the module
+    /// and line: in the other modules a call of such an attribute runs code forge does not
+    /// follow there.
+    pub(crate) attr_stores: BTreeMap<String, Vec<(String, usize)>>,
 }
 
 impl Package<'_> {
@@ -1365,6 +1396,20 @@ const FN: &str = "\u{1}fn:";
 /// An alias that stands for a function of an import called with arguments forge cannot map
 /// (`rm = lambda p: os.remove(p)` at module level).
 const ANY: &str = "\u{1}any:";
+/// Builtin containers a class may derive from and be filled through (`self[k] = f`).
+const BUILTIN_CONTAINERS: &[&str] = &[
+    "dict",
+    "list",
+    "set",
+    "OrderedDict",
+    "defaultdict",
+    "UserDict",
+    "UserList",
+    "deque",
+    "ChainMap",
+    "Counter",
+];
+
 /// A container named by an attribute the module keeps code in (see [`AttrCode`]), as
 /// [`Scope::draws`] names it.
 const ATTR: &str = "\u{1}attr:";
@@ -1553,6 +1598,7 @@ fn collect_classes<'a>(
     out: &mut Vec<Func<'a>>,
     classes: &mut Vec<Class<'a>>,
     by_name: &mut HashMap<&'a str, u32>,
+    named: bool,
 ) {
     if depth > MODULE_DEPTH {
         return;
@@ -1573,10 +1619,16 @@ fn collect_classes<'a>(
                 let mut stack: Vec<(&Stmt, bool)> =
                     c.body.iter().rev().map(|s| (s, false)).collect();
                 let mut seen = 0usize;
+                // Classes defined in its body (`class Outer: class Inner: …`): classes of the
+                // module too, reached by their methods' names (`Outer.Inner().m(p)`).
+                let mut inner_classes: Vec<&'a Stmt> = Vec::new();
                 while let Some((s, nested)) = stack.pop() {
                     seen += 1;
                     if seen > 100_000 {
                         break;
+                    }
+                    if let Stmt::ClassDef(_) = s {
+                        inner_classes.push(s);
                     }
                     if let Stmt::Assign(a) = s {
                         if let [Expr::Name(n)] = a.targets.as_slice() {
@@ -1648,7 +1700,9 @@ fn collect_classes<'a>(
                         _ => None,
                     })
                 });
-                by_name.insert(c.name.as_str(), ci);
+                if named {
+                    by_name.insert(c.name.as_str(), ci);
+                }
                 classes.push(Class {
                     methods,
                     attrs,
@@ -1661,6 +1715,16 @@ fn collect_classes<'a>(
                     shadowed: BTreeSet::new(),
                     alternates,
                 });
+                for k in inner_classes {
+                    collect_classes(
+                        std::slice::from_ref(k),
+                        depth + 1,
+                        out,
+                        classes,
+                        by_name,
+                        false,
+                    );
+                }
                 Vec::new()
             }
             Stmt::With(w) => vec![&w.body[..]],
@@ -1679,7 +1743,57 @@ fn collect_classes<'a>(
             _ => Vec::new(),
         };
         for b in nested {
-            collect_classes(b, depth + 1, out, classes, by_name);
+            collect_classes(b, depth + 1, out, classes, by_name, named);
+        }
+    }
+}
+
+/// `@C.run.register` outside `C`'s body (at module level, or in a subclass's body) on a
+/// `singledispatchmethod`: the implementation runs when `run` is called, as one registered in
+/// the body does ([`Class::alternates`]).
+fn outside_registrations<'a>(
+    funcs: &[Func<'a>],
+    classes: &mut [Class<'a>],
+    class_by_name: &HashMap<&'a str, u32>,
+) {
+    for (i, f) in funcs.iter().enumerate() {
+        for d in f.def.decorator_list.iter() {
+            let on = match &d.expression {
+                Expr::Call(x) => &*x.func,
+                e => e,
+            };
+            let Expr::Attribute(reg) = on else { continue };
+            let Expr::Attribute(meth) = &*reg.value else {
+                continue;
+            };
+            let Expr::Name(class) = &*meth.value else {
+                continue;
+            };
+            if reg.attr.as_str() != "register" {
+                continue;
+            }
+            let Some(&start) = class_by_name.get(class.id.as_str()) else {
+                continue;
+            };
+            // The class defining the method: the named one or a base of it.
+            let mut queue = std::collections::VecDeque::from([start]);
+            let mut seen = BTreeSet::new();
+            while let Some(c) = queue.pop_front() {
+                if !seen.insert(c) {
+                    continue;
+                }
+                let Some(k) = classes.get_mut(c as usize) else {
+                    continue;
+                };
+                let name = meth.attr.as_str();
+                if let Some(&primary) = k.methods.get(name) {
+                    let list = k.alternates.entry(name).or_insert_with(|| vec![primary]);
+                    list.push(idx(i));
+                    break;
+                }
+                let bases: Vec<&str> = k.bases.clone();
+                queue.extend(bases.iter().filter_map(|b| class_by_name.get(b).copied()));
+            }
         }
     }
 }
@@ -1723,8 +1837,10 @@ fn ctor_fields<'a>(body: &'a [Stmt], out: &mut HashMap<&'a str, &'a str>) {
 struct AttrCode {
     /// What each attribute may hold that forge follows ([`ANY`] references).
     refs: HashMap<String, BTreeSet<String>>,
-    /// Attributes holding code forge cannot follow, with the line of a store.
-    open: HashMap<String, usize>,
+    /// Attributes holding code forge cannot follow, with where (`line 12`).
+    open: HashMap<String, String>,
+    /// Module-level names functions bind under `global`, with what forge follows of the values.
+    globals: HashMap<String, BTreeSet<String>>,
 }
 
 /// The walk of [`attribute_code`].
@@ -1737,10 +1853,18 @@ struct AttrWalk<'m, 'a> {
     /// around it, for a decorator factory's inner function), whether that is a method,
     /// whether it is the inner function's, the parameter's position and name, the attribute.
     feeders: Vec<(&'a str, bool, bool, usize, &'a str, &'a str)>,
+    /// The class of each feeder that is a method (`__init__` of `Entry` is fed by `Entry(f)`).
+    feeder_class: Vec<Option<&'a str>>,
     /// Calls by the called name (`register(f)`, `REG.add("x", f)`), with their arguments.
     calls: Vec<(&'a str, bool, &'a ruff_python_ast::Arguments)>,
     /// Where a store was cut short (nesting too deep): every attribute is then unknown.
     cut: Option<usize>,
+    /// Per function being walked: locals bound to an attribute (`h = Box.handlers`), and the
+    /// names it declares `global`.
+    locals: Vec<(HashMap<&'a str, &'a str>, BTreeSet<&'a str>)>,
+    /// Module-level names a function binds under `global` (`global HANDLER; HANDLER = _wipe`),
+    /// with the value.
+    globals: Vec<(&'a str, &'a Expr)>,
 }
 
 impl<'a> AttrWalk<'_, 'a> {
@@ -1750,12 +1874,48 @@ impl<'a> AttrWalk<'_, 'a> {
         let mut cur = t;
         for _ in 0..KIND_DEPTH {
             match cur {
+                // `X.__dict__["fn"]`, `vars(X)["fn"]`: the attribute the key names.
+                Expr::Subscript(x) if self_dict(&x.value) => {
+                    return match &*x.slice {
+                        Expr::StringLiteral(k) => Some(k.value.to_str()),
+                        _ => None,
+                    };
+                }
                 Expr::Attribute(a) => {
-                    return (!self.sc.module_ish(&a.value)).then_some(a.attr.as_str());
+                    return (!self.sc.foreign(&a.value)).then_some(a.attr.as_str());
                 }
                 Expr::Subscript(x) => cur = &x.value,
+                // `X.h.setdefault(k, [])`, `X.h.get(k)`: an item of `X.h`; `getattr(X, "h")`.
+                Expr::Call(c) => match (&*c.func, &c.arguments.args[..]) {
+                    (Expr::Name(g), [obj, Expr::StringLiteral(k), ..])
+                        if g.id.as_str() == "getattr" && !self.sc.foreign(obj) =>
+                    {
+                        return Some(k.value.to_str());
+                    }
+                    (Expr::Attribute(a), _)
+                        if matches!(
+                            a.attr.as_str(),
+                            "setdefault" | "get" | "pop" | "__getitem__"
+                        ) =>
+                    {
+                        cur = &a.value;
+                    }
+                    _ => return None,
+                },
                 Expr::Name(n) if matches!(self.frames.last(), Some(Frame::Class(_))) => {
                     return Some(n.id.as_str());
+                }
+                // A local bound to one (`h = Box.handlers; h["x"] = f`); the instance itself in
+                // a method of a class made from a builtin container (`class Registry(dict)`:
+                // `self[k] = f`), whose items are kept under the class's name.
+                Expr::Name(n) => {
+                    if let Some(class) = self.container_self(n.id.as_str()) {
+                        return Some(class);
+                    }
+                    return self
+                        .locals
+                        .last()
+                        .and_then(|(l, _)| l.get(n.id.as_str()).copied());
                 }
                 _ => return None,
             }
@@ -1763,10 +1923,87 @@ impl<'a> AttrWalk<'_, 'a> {
         None
     }
 
+    /// `name` is the instance in a method of a class derived from a builtin container (`dict`,
+    /// `list`, …): the class's name.
+    fn container_self(&self, name: &str) -> Option<&'a str> {
+        let n = self.frames.len();
+        let (Some(Frame::Class(class)), Some(Frame::Func(f))) = (
+            n.checked_sub(2).and_then(|i| self.frames.get(i)),
+            self.frames.last(),
+        ) else {
+            return None;
+        };
+        let first = param_names(&f.parameters).first().copied()?;
+        if first != name {
+            return None;
+        }
+        let ci = self.sc.m.class_by_name.get(class)?;
+        let k = self.sc.m.classes.get(*ci as usize)?;
+        k.base_exprs
+            .iter()
+            .any(|b| {
+                let n = match b {
+                    Expr::Name(n) => n.id.as_str(),
+                    Expr::Attribute(a) => a.attr.as_str(),
+                    _ => return false,
+                };
+                BUILTIN_CONTAINERS.contains(&n)
+            })
+            .then_some(*class)
+    }
+
+    /// `X.__dict__.update(fn=f)`, `vars(X).update({"fn": f})`: each attribute named.
+    fn dict_update(&mut self, args: &'a ruff_python_ast::Arguments) {
+        for k in args.keywords.iter() {
+            if let Some(name) = &k.arg {
+                self.store(name.as_str(), &k.value);
+            }
+        }
+        for a in args.args.iter() {
+            if let Expr::Dict(d) = a {
+                for item in d.items.iter() {
+                    if let Some(Expr::StringLiteral(k)) = &item.key {
+                        self.store(k.value.to_str(), &item.value);
+                    }
+                }
+            }
+        }
+    }
+
     /// `value` is kept in the attribute `attr`.
     fn store(&mut self, attr: &'a str, value: &'a Expr) {
+        // `(name, f)`, `[f]`, `{"k": f}` kept as one item: each part.
+        match value {
+            Expr::Tuple(_) | Expr::List(_) | Expr::Set(_) => {
+                for v in elts(value) {
+                    self.store(attr, v);
+                }
+                return;
+            }
+            Expr::Dict(d) => {
+                for i in d.items.iter() {
+                    self.store(attr, &i.value);
+                }
+                return;
+            }
+            Expr::Starred(x) => return self.store(attr, &x.value),
+            Expr::Named(x) => return self.store(attr, &x.value),
+            _ => {}
+        }
         if let Expr::Name(n) = value {
             let id = n.id.as_str();
+            // A function defined in the function storing it (a decorator's `wrapper`): code
+            // forge does not follow there.
+            if let Some(Frame::Func(f)) = self.frames.last() {
+                if nested_def(&f.body, id) {
+                    let line = self.sc.line(value.start());
+                    self.out
+                        .open
+                        .entry(attr.to_string())
+                        .or_insert_with(|| format!("line {line}"));
+                    return;
+                }
+            }
             for (level, f) in self.frames.iter().enumerate().rev() {
                 let Frame::Func(d) = f else { continue };
                 let names = param_names(&d.parameters);
@@ -1780,8 +2017,27 @@ impl<'a> AttrWalk<'_, 'a> {
                 };
                 let is_method = self.frames.iter().any(|f| matches!(f, Frame::Class(_)));
                 let pos = if inner { 0 } else { i };
+                let class = self.frames.iter().rev().find_map(|f| match f {
+                    Frame::Class(c) => Some(*c),
+                    Frame::Func(_) => None,
+                });
                 self.feeders
                     .push((outer.name.as_str(), is_method, inner, pos, id, attr));
+                self.feeder_class.push(class);
+                // Also what calls of the function itself give it (`def inner(f): BOX.fn = f`,
+                // then `inner(_wipe)`).
+                if inner {
+                    self.feeders
+                        .push((d.name.as_str(), false, false, i, id, attr));
+                    self.feeder_class.push(None);
+                }
+                // In a package, the other modules may apply or call it too.
+                if !self.sc.m.package.modules.is_empty() {
+                    let line = self.sc.line(value.start());
+                    self.out.open.entry(attr.to_string()).or_insert_with(|| {
+                        format!("line {line}, with what other modules of the package give it")
+                    });
+                }
                 return;
             }
         }
@@ -1846,7 +2102,7 @@ impl<'a> AttrWalk<'_, 'a> {
                         out.push(format!("{ANY}{METHOD}{f}"));
                     }
                 }
-                (Expr::Attribute(a), _) if !self.sc.module_ish(&a.value) => {
+                (Expr::Attribute(a), _) if !self.sc.foreign(&a.value) => {
                     let name = a.attr.as_str();
                     if !(name.starts_with("__") && name.ends_with("__")) {
                         for k in &m.classes {
@@ -1890,13 +2146,14 @@ impl<'a> AttrWalk<'_, 'a> {
                 }
             }
             Expr::Starred(s) => self.assigned(&s.value, value),
+            Expr::Name(_) if !matches!(self.frames.last(), Some(Frame::Class(_))) => {}
             t => {
                 if let Some(attr) = self.target_attr(t) {
                     // A class body's plain names hold data or functions Python binds
                     // (`rm = os.remove` is read as a class attribute already): only
                     // containers and items are kept here.
                     let class_name = matches!(t, Expr::Name(_));
-                    if !class_name || container_value(value) {
+                    if !class_name || container_value(value) || matches!(value, Expr::Tuple(_)) {
                         self.store_all_or_one(attr, value, matches!(t, Expr::Subscript(_)));
                     }
                 }
@@ -1924,7 +2181,9 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for AttrWalk<'_, 'a> {
         match stmt {
             Stmt::FunctionDef(f) => {
                 self.frames.push(Frame::Func(f));
+                self.locals.push(Default::default());
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
+                self.locals.pop();
                 self.frames.pop();
             }
             Stmt::ClassDef(c) => {
@@ -1932,9 +2191,40 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for AttrWalk<'_, 'a> {
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
                 self.frames.pop();
             }
+            Stmt::Global(g) => {
+                if let Some((_, declared)) = self.locals.last_mut() {
+                    declared.extend(g.names.iter().map(|n| n.as_str()));
+                }
+            }
             Stmt::Assign(a) => {
                 for t in &a.targets {
                     self.assigned(t, &a.value);
+                    if let Expr::Name(n) = t {
+                        let id = n.id.as_str();
+                        let in_function = matches!(self.frames.last(), Some(Frame::Func(_)));
+                        // `global HANDLER; HANDLER = _wipe`: the module-level name.
+                        if self.locals.last().is_some_and(|(_, g)| g.contains(id)) {
+                            self.globals.push((id, &a.value));
+                        } else if in_function {
+                            // `h = Box.handlers`: a local standing for the attribute.
+                            let attr = match &*a.value {
+                                Expr::Attribute(_) | Expr::Subscript(_) | Expr::Call(_) => {
+                                    self.target_attr(&a.value)
+                                }
+                                _ => None,
+                            };
+                            if let Some((l, _)) = self.locals.last_mut() {
+                                match attr {
+                                    Some(at) => {
+                                        l.insert(id, at);
+                                    }
+                                    None => {
+                                        l.remove(id);
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
             }
@@ -1974,7 +2264,7 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for AttrWalk<'_, 'a> {
                     // `setattr(obj, "fn", _wipe)`.
                     if n.id.as_str() == "setattr" {
                         if let [obj, name, value] = &c.arguments.args[..] {
-                            if !self.sc.module_ish(obj) {
+                            if !self.sc.foreign(obj) {
                                 if let Expr::StringLiteral(s) = name {
                                     self.store(s.value.to_str(), value);
                                 }
@@ -1984,6 +2274,18 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for AttrWalk<'_, 'a> {
                 }
                 Expr::Attribute(a) => {
                     self.calls.push((a.attr.as_str(), true, &c.arguments));
+                    // `object.__setattr__(obj, "fn", f)`.
+                    if a.attr.as_str() == "__setattr__" {
+                        if let [obj, Expr::StringLiteral(k), value] = &c.arguments.args[..] {
+                            if !self.sc.foreign(obj) {
+                                self.store(k.value.to_str(), value);
+                            }
+                        }
+                    }
+                    // `X.__dict__.update(fn=f)`, `vars(X).update({"fn": f})`.
+                    if a.attr.as_str() == "update" && self_dict(&a.value) {
+                        self.dict_update(&c.arguments);
+                    }
                     // `self._h.append(f)`, `Reg.handlers[k].add(f)`, `handlers.update(…)` in a
                     // class body.
                     if let Some(which) = store_method(a.attr.as_str()) {
@@ -2023,8 +2325,11 @@ fn attribute_code<'a>(m: &Module<'a>, body: &'a [Stmt]) -> AttrCode {
         depth: 0,
         out: AttrCode::default(),
         feeders: Vec::new(),
+        feeder_class: Vec::new(),
         calls: Vec::new(),
         cut: None,
+        locals: Vec::new(),
+        globals: Vec::new(),
     };
     for s in body {
         ruff_python_ast::visitor::Visitor::visit_stmt(&mut w, s);
@@ -2033,13 +2338,40 @@ fn attribute_code<'a>(m: &Module<'a>, body: &'a [Stmt]) -> AttrCode {
         mut sc,
         mut out,
         feeders,
+        feeder_class,
         calls,
         cut,
+        globals,
         ..
     } = w;
+    // Names the module binds by assignment at its top level (`reg = REG.register`): a
+    // decorator so named may be a method that keeps its parameter.
+    let mut assigned_names: BTreeSet<&str> = BTreeSet::new();
+    for st in module_statements(body) {
+        let targets: Vec<&Expr> = match st {
+            Stmt::Assign(a) => a.targets.iter().collect(),
+            Stmt::AnnAssign(a) => vec![&*a.target],
+            _ => Vec::new(),
+        };
+        for t in targets {
+            let mut names = vec![t];
+            while let Some(x) = names.pop() {
+                match x {
+                    Expr::Name(n) => {
+                        assigned_names.insert(n.id.as_str());
+                    }
+                    Expr::Tuple(_) | Expr::List(_) => names.extend(elts(x).iter()),
+                    Expr::Starred(st) => names.push(&st.value),
+                    _ => {}
+                }
+            }
+        }
+    }
     // A parameter kept: what the function is applied to as a decorator (`@register`,
     // `@REG.register`, `@REG.command("z")`), and what calls give it (`REG.add("x", _wipe)`).
-    for (outer, is_method, inner, pos, param, attr) in feeders {
+    for ((outer, is_method, inner, pos, param, attr), class) in
+        feeders.into_iter().zip(feeder_class)
+    {
         let mut held: Vec<String> = Vec::new();
         let mut unknown = None;
         for f in &m.funcs {
@@ -2053,18 +2385,29 @@ fn attribute_code<'a>(m: &Module<'a>, body: &'a [Stmt]) -> AttrCode {
                     Expr::Attribute(a) => is_method && a.attr.as_str() == outer,
                     _ => false,
                 };
+                // A method that keeps its parameter may also be applied through a name forge
+                // does not follow (`reg = REG.register`, then `@reg`; `@REG` running
+                // `__call__`).
+                let maybe = is_method
+                    && !named
+                    && matches!(on, Expr::Name(n) if assigned_names.contains(n.id.as_str()));
+                if maybe {
+                    unknown.get_or_insert_with(|| format!("line {}", sc.line(d.start())));
+                }
                 if named && factory == inner {
                     if f.class.is_none() && m.by_name.contains_key(f.def.name.as_str()) {
                         held.push(format!("{ANY}{FN}{}", f.def.name.as_str()));
                     } else {
-                        unknown.get_or_insert(sc.line(d.start()));
+                        unknown.get_or_insert_with(|| format!("line {}", sc.line(d.start())));
                     }
                 }
             }
         }
         if !inner {
             for (name, on_attr, args) in &calls {
-                if *name != outer || *on_attr != is_method {
+                // `Entry(f)` runs `Entry.__init__(self, f)`.
+                let constructed = outer == "__init__" && class == Some(*name) && !*on_attr;
+                if !constructed && (*name != outer || *on_attr != is_method) {
                     continue;
                 }
                 // A method called on an instance or a class: its first parameter is bound.
@@ -2083,6 +2426,9 @@ fn attribute_code<'a>(m: &Module<'a>, body: &'a [Stmt]) -> AttrCode {
                             .map(|k| &k.value)
                     });
                 if let Some(v) = given {
+                    // (A value forge does not follow here — a parameter of the caller — is what
+                    // that caller is given: a function of the module given there is counted
+                    // where it is given.)
                     for q in sc.tainted(v) {
                         held.push(if q.starts_with(ANY) {
                             q
@@ -2096,16 +2442,244 @@ fn attribute_code<'a>(m: &Module<'a>, body: &'a [Stmt]) -> AttrCode {
         if !held.is_empty() {
             out.refs.entry(attr.to_string()).or_default().extend(held);
         }
-        if let Some(line) = unknown {
-            out.open.entry(attr.to_string()).or_insert(line);
+        if let Some(at) = unknown {
+            out.open.entry(attr.to_string()).or_insert(at);
         }
     }
     if let Some(line) = cut {
         for attr in out.refs.keys().cloned().collect::<Vec<_>>() {
-            out.open.entry(attr).or_insert(line);
+            out.open
+                .entry(attr)
+                .or_insert_with(|| format!("code nested too deep to read, line {line}"));
+        }
+    }
+    // `global HANDLER; HANDLER = _wipe` in a function: what the name may be bound to.
+    for (name, value) in globals {
+        // A call's result is not the function called (`_cache = _load()`), but a partial is.
+        let partial = |c: &ExprCall| match &*c.func {
+            Expr::Name(n) => n.id.as_str() == "partial",
+            Expr::Attribute(a) => a.attr.as_str() == "partial",
+            _ => false,
+        };
+        if matches!(value, Expr::Call(c) if !partial(c)) {
+            continue;
+        }
+        let refs: Vec<String> = sc
+            .tainted(value)
+            .into_iter()
+            .map(|q| {
+                if q.starts_with(ANY) {
+                    q
+                } else {
+                    format!("{ANY}{q}")
+                }
+            })
+            .collect();
+        if !refs.is_empty() {
+            out.globals
+                .entry(name.to_string())
+                .or_default()
+                .extend(refs);
         }
     }
     out
+}
+
+/// What a name computed at run time is known to start with: `"do_" + cmd`, `f"do_{cmd}"`
+/// (empty when nothing is known).
+fn name_prefix(name: &Expr) -> String {
+    match name {
+        Expr::BinOp(b) if matches!(b.op, Operator::Add) => match &*b.left {
+            Expr::StringLiteral(t) => t.value.to_str().to_string(),
+            _ => String::new(),
+        },
+        Expr::FString(f) => f
+            .value
+            .elements()
+            .next()
+            .and_then(|el| el.as_literal())
+            .map(|l| l.value.to_string())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// The attributes a module keeps code of its own in, read from its text alone (for the other
+/// modules of its package): a store into an attribute (`X.a = v`, `X.a[k] = v`,
+/// `X.a.append(v)`, `setattr(X, "a", v)`) of a function the module defines at its top level, a
+/// lambda or a `partial`, anywhere in it, and class-body containers of those. With the line.
+pub(crate) fn stored_code_attrs(body: &[Stmt], text: &str) -> Vec<(String, usize)> {
+    let mut defs: BTreeSet<&str> = BTreeSet::new();
+    for st in body {
+        if let Stmt::FunctionDef(f) = st {
+            defs.insert(f.name.as_str());
+        }
+    }
+    let code = |v: &Expr| -> bool {
+        let mut stack = vec![(v, 0usize)];
+        while let Some((x, d)) = stack.pop() {
+            if d > MAX_DEPTH {
+                return true;
+            }
+            match x {
+                Expr::Name(n) if defs.contains(n.id.as_str()) => return true,
+                Expr::Lambda(_) => return true,
+                Expr::Call(c)
+                    if matches!(&*c.func, Expr::Name(n) if n.id.as_str() == "partial")
+                        || matches!(&*c.func, Expr::Attribute(a) if a.attr.as_str() == "partial") =>
+                {
+                    return true
+                }
+                Expr::Tuple(_)
+                | Expr::List(_)
+                | Expr::Set(_)
+                | Expr::Dict(_)
+                | Expr::Starred(_) => {
+                    let mut kids = Vec::new();
+                    children(x, &mut kids);
+                    stack.extend(kids.into_iter().map(|k| (k, d + 1)));
+                }
+                _ => {}
+            }
+        }
+        false
+    };
+    fn root(t: &Expr) -> Option<&str> {
+        let mut cur = t;
+        for _ in 0..KIND_DEPTH {
+            match cur {
+                Expr::Attribute(a) => return Some(a.attr.as_str()),
+                Expr::Subscript(x) => cur = &x.value,
+                Expr::Call(c) => match &*c.func {
+                    Expr::Attribute(a) => cur = &a.value,
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        None
+    }
+    let line = |at: TextSize| {
+        text.get(..at.to_usize())
+            .map_or(1, |t| t.bytes().filter(|b| *b == b'\n').count() + 1)
+    };
+    let mut out = Vec::new();
+    let mut stack: Vec<(&Stmt, bool)> = body.iter().map(|x| (x, false)).collect();
+    let mut seen = 0usize;
+    while let Some((st, in_class)) = stack.pop() {
+        seen += 1;
+        if seen > 1_000_000 {
+            break;
+        }
+        let mut exprs: Vec<&Expr> = Vec::new();
+        match st {
+            Stmt::Assign(a) => {
+                for t in &a.targets {
+                    let attr = match t {
+                        Expr::Name(n) if in_class => Some(n.id.as_str()),
+                        _ => root(t),
+                    };
+                    if let (Some(attr), true) = (attr, code(&a.value)) {
+                        out.push((attr.to_string(), line(st.start())));
+                    }
+                }
+                exprs.push(&a.value);
+            }
+            Stmt::AnnAssign(a) => {
+                if let Some(v) = a.value.as_deref() {
+                    let attr = match &*a.target {
+                        Expr::Name(n) if in_class => Some(n.id.as_str()),
+                        t => root(t),
+                    };
+                    if let (Some(attr), true) = (attr, code(v)) {
+                        out.push((attr.to_string(), line(st.start())));
+                    }
+                    exprs.push(v);
+                }
+            }
+            Stmt::AugAssign(a) => {
+                if let (Some(attr), true) = (root(&a.target), code(&a.value)) {
+                    out.push((attr.to_string(), line(st.start())));
+                }
+            }
+            Stmt::Expr(e) => exprs.push(&e.value),
+            Stmt::FunctionDef(f) => stack.extend(f.body.iter().map(|x| (x, false))),
+            Stmt::ClassDef(c) => stack.extend(c.body.iter().map(|x| (x, true))),
+            other => {
+                let mut inner = Vec::new();
+                inner_statements(other, &mut inner);
+                stack.extend(inner.into_iter().map(|x| (x, in_class)));
+            }
+        }
+        // Calls storing: `X.a.append(f)`, `setattr(X, "a", f)`.
+        let mut es: Vec<(&Expr, usize)> = exprs.into_iter().map(|e| (e, 0)).collect();
+        while let Some((e, d)) = es.pop() {
+            if d > MAX_DEPTH {
+                break;
+            }
+            if let Expr::Call(c) = e {
+                let holds = c
+                    .arguments
+                    .args
+                    .iter()
+                    .chain(c.arguments.keywords.iter().map(|k| &k.value))
+                    .any(&code);
+                if holds {
+                    match &*c.func {
+                        Expr::Attribute(a) if store_method(a.attr.as_str()).is_some() => {
+                            if let Some(attr) = root(&a.value) {
+                                out.push((attr.to_string(), line(e.start())));
+                            }
+                        }
+                        Expr::Name(n) if n.id.as_str() == "setattr" => {
+                            if let Some(Expr::StringLiteral(k)) = c.arguments.args.get(1) {
+                                out.push((k.value.to_str().to_string(), line(e.start())));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let mut kids = Vec::new();
+            children(e, &mut kids);
+            es.extend(kids.into_iter().map(|k| (k, d + 1)));
+        }
+    }
+    out
+}
+
+/// `X.__dict__` or `vars(X)`: the namespace of an object's attributes.
+fn self_dict(e: &Expr) -> bool {
+    match e {
+        Expr::Attribute(a) => a.attr.as_str() == "__dict__",
+        Expr::Call(c) => match &*c.func {
+            Expr::Name(n) if n.id.as_str() == "vars" => c.arguments.args.len() == 1,
+            // `getattr(X, "__dict__")`.
+            Expr::Name(n) if n.id.as_str() == "getattr" => matches!(
+                c.arguments.args.get(1),
+                Some(Expr::StringLiteral(k)) if k.value.to_str() == "__dict__"
+            ),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// `name` is a function defined in `body` (at any depth of its blocks, not in nested functions).
+fn nested_def(body: &[Stmt], name: &str) -> bool {
+    let mut stack: Vec<&Stmt> = body.iter().collect();
+    let mut seen = 0usize;
+    while let Some(s) = stack.pop() {
+        seen += 1;
+        if seen > 100_000 {
+            return true;
+        }
+        match s {
+            Stmt::FunctionDef(f) if f.name.as_str() == name => return true,
+            other => inner_statements(other, &mut stack),
+        }
+    }
+    false
 }
 
 /// The values a function's body (not its nested functions) assigns to `name`.
@@ -2137,6 +2711,23 @@ fn assigned_in<'a>(body: &'a [Stmt], name: &str) -> Vec<&'a Expr> {
                     if n.id.as_str() == name {
                         out.push(v);
                     }
+                }
+            }
+            // `(g := _wipe)` in an expression statement.
+            Stmt::Expr(e) => {
+                let mut es = vec![(&*e.value, 0usize)];
+                while let Some((x, d)) = es.pop() {
+                    if d > MAX_DEPTH {
+                        break;
+                    }
+                    if let Expr::Named(w) = x {
+                        if matches!(&*w.target, Expr::Name(n) if n.id.as_str() == name) {
+                            out.push(&w.value);
+                        }
+                    }
+                    let mut kids = Vec::new();
+                    children(x, &mut kids);
+                    es.extend(kids.into_iter().map(|k| (k, d + 1)));
                 }
             }
             other => inner_statements(other, &mut stack),
@@ -4644,6 +5235,9 @@ struct Scope<'m, 'a> {
     /// The constructor call whose result is called at once (`Killer()(p)`): it runs
     /// `__call__` there, with those arguments.
     called_at_once: Option<TextSize>,
+    /// A call whose result is only looked into (`getattr(C, name).__doc__`), by offset: what it
+    /// gives is not kept or called.
+    looked_into: Option<TextSize>,
     /// The constructor call that is a `with` item bound to no name (`with Lock(p):`): its
     /// `__enter__`/`__exit__` run there.
     entered: Option<TextSize>,
@@ -4698,6 +5292,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             cls_param: None,
             mentioned: BTreeSet::new(),
             called_at_once: None,
+            looked_into: None,
             entered: None,
             holders: HashMap::new(),
             reexports: 0,
@@ -5100,6 +5695,13 @@ impl<'m, 'a> Scope<'m, 'a> {
         !self.refs_of(e).is_empty()
     }
 
+    /// `e` is something of an import from outside the package (`os`, `requests.session`), not
+    /// an object another module of the package holds (`from .box import BOX`).
+    fn foreign(&self, e: &Expr) -> bool {
+        let refs = self.refs_of(e);
+        !refs.is_empty() && !refs.iter().any(|q| self.in_package(q))
+    }
+
     /// `e` names a class of the module (not shadowed by a local or an import).
     fn module_class(&self, e: &Expr) -> Option<u32> {
         let Expr::Name(n) = e else { return None };
@@ -5468,6 +6070,28 @@ impl<'m, 'a> Scope<'m, 'a> {
         let mut known = false;
         for b in bases {
             known |= self.method_site(b, a.attr.as_str(), args, line, true);
+        }
+        // In an instance of a subclass, what follows this class in the order Python looks may
+        // be another of that subclass's bases (`class C(Mixin, B)`: `super()` in `Mixin`
+        // reaches `B`): each class there that defines the method.
+        let subs = self.subclasses(ci);
+        let mut after: BTreeSet<u32> = BTreeSet::new();
+        for &sub in &subs {
+            for k in self.hierarchy(sub) {
+                if k != ci && !subs.contains(&k) && !self.hierarchy(ci).contains(&k) {
+                    after.insert(k);
+                }
+            }
+        }
+        for k in after {
+            if self
+                .m
+                .classes
+                .get(k as usize)
+                .is_some_and(|c| c.methods.contains_key(a.attr.as_str()))
+            {
+                known |= self.method_site(k, a.attr.as_str(), args, line, true);
+            }
         }
         // A base of another module of the package.
         for base in self.external_bases(ci) {
@@ -7030,6 +7654,9 @@ impl<'m, 'a> Scope<'m, 'a> {
             Expr::Attribute(a) => {
                 let line = self.line(e.start());
                 self.method_value(&a.value, a.attr.as_str(), line);
+                if let Expr::Call(c) = &*a.value {
+                    self.looked_into = Some(c.start());
+                }
                 self.expr(&a.value, d);
             }
             Expr::Subscript(x) if self.module_class(&x.value).is_some() => {
@@ -7468,11 +8095,31 @@ impl<'m, 'a> Scope<'m, 'a> {
         // and `attrgetter("zap")` call or give the methods of that name of any object.
         if self.builtin(&c.func, "getattr") {
             if let (Some(obj), Some(attr)) = (args.get(0, &[]), args.get(1, &[])) {
-                match self.literal(attr) {
-                    Some(m) if !called => self.method_value(obj, &m, line),
-                    Some(_) => {}
-                    None => self.computed_method(Some(obj), attr, line),
+                let literal = self.literal(attr);
+                // `getattr(BOX, "fn")`: code kept in `.fn`.
+                if let Some(m) = literal.as_deref() {
+                    if self.attr_kept(m) && !self.foreign(obj) {
+                        let none = Args { pos: &[], kw: &[] };
+                        self.drawn_call(&format!("{ATTR}{m}"), none, line);
+                    }
                 }
+                let looked_into = self.looked_into == Some(c.start());
+                match literal {
+                    Some(m) if !called && !looked_into => self.method_value(obj, &m, line),
+                    Some(_) => {}
+                    None if looked_into => {}
+                    None => self.computed_method(Some(obj), &name_prefix(attr), line),
+                }
+            }
+        }
+        // `inspect.getmembers(obj)`: every method and attribute of it may be taken.
+        if self
+            .refs_of(&c.func)
+            .iter()
+            .any(|q| q == "inspect.getmembers" || q == "inspect.getmembers_static")
+        {
+            if let Some(obj) = args.get(0, &[]) {
+                self.computed_method(Some(obj), "", line);
             }
         }
         let taker = self
@@ -7493,8 +8140,11 @@ impl<'m, 'a> Scope<'m, 'a> {
                     Some(m) => {
                         let last = m.rsplit('.').next().unwrap_or_default().to_string();
                         self.untyped_method(&last, none, line);
+                        if self.attr_kept(&last) {
+                            self.drawn_call(&format!("{ATTR}{last}"), none, line);
+                        }
                     }
-                    None => self.computed_method(None, a, line),
+                    None => self.computed_method(None, &name_prefix(a), line),
                 }
             }
         }
@@ -7565,6 +8215,13 @@ impl<'m, 'a> Scope<'m, 'a> {
                 if let Some(g) = self.drawn.get(id) {
                     return Some(g.clone());
                 }
+                // An instance of a class made from a builtin container that keeps code in its
+                // items (`REG[k](p)`, `for h in HOOKS: h(p)`).
+                if let Some(Kind::Object(ci)) = self.kind_of(e, 0) {
+                    if let Some(g) = self.container_items(ci) {
+                        return Some(g);
+                    }
+                }
                 if !self.is_local(id)
                     && !self.local_imports.contains_key(id)
                     && self.m.filled.contains_key(id)
@@ -7583,7 +8240,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             Expr::Attribute(a)
                 if (self.m.attr_code.refs.contains_key(a.attr.as_str())
                     || self.m.attr_code.open.contains_key(a.attr.as_str()))
-                    && !self.module_ish(&a.value)
+                    && !self.foreign(&a.value)
                     && !(depth == 0
                         && BUILTIN_METHODS.contains(&a.attr.as_str())
                         && self.module_class(&a.value).is_none()
@@ -7592,6 +8249,13 @@ impl<'m, 'a> Scope<'m, 'a> {
                 Some(format!("{ATTR}{}", a.attr.as_str()))
             }
             Expr::Attribute(_) => self.held_by_package(e, depth),
+            // `vars(BOX)["fn"]`, `BOX.__dict__["fn"]`: the attribute named.
+            Expr::Subscript(x) if self_dict(&x.value) => match &*x.slice {
+                Expr::StringLiteral(k) if self.attr_kept(k.value.to_str()) => {
+                    Some(format!("{ATTR}{}", k.value.to_str()))
+                }
+                _ => None,
+            },
             Expr::Subscript(x) => self.draws(&x.value, depth + 1),
             // `(G[k], "help")`, `[G[k]]`, `[*G.values()]`: a display holding an item.
             Expr::Tuple(_) | Expr::List(_) => elts(e).iter().find_map(|x| self.draws(x, depth + 1)),
@@ -7797,7 +8461,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             }
             if let Some(at) = self.m.attr_code.open.get(attr) {
                 let call = format!(
-                    "code kept in an attribute `.{attr}`, which line {at} sets to code forge cannot follow"
+                    "code kept in an attribute `.{attr}` ({at}), which forge cannot follow"
                 );
                 self.fact(E::Unseen, call, line, Flow::new());
             }
@@ -8744,6 +9408,20 @@ impl<'m, 'a> Scope<'m, 'a> {
     }
 
     /// `recv.m(...)` where `recv` is not a module.
+    /// Class `ci` (or a base of it) is a builtin container the module keeps code in the items of
+    /// ([`AttrWalk::container_self`]): that container, as [`Scope::draws`] names it.
+    fn container_items(&self, ci: u32) -> Option<String> {
+        self.hierarchy(ci).into_iter().find_map(|c| {
+            let name = self.m.class_by_name.iter().find(|(_, &i)| i == c)?.0;
+            self.attr_kept(name).then(|| format!("{ATTR}{name}"))
+        })
+    }
+
+    /// The module keeps code in attributes named `m` ([`AttrCode`]).
+    fn attr_kept(&self, m: &str) -> bool {
+        self.m.attr_code.refs.contains_key(m) || self.m.attr_code.open.contains_key(m)
+    }
+
     /// `recv.m` taken as a value, not called (`f = self.zap`, `Button(command=c.zap)`,
     /// `getattr(c, "zap")`): a method of the module's classes of that name may be called
     /// later, anywhere, with any arguments — counted here, with none forge can map (as a
@@ -8789,24 +9467,26 @@ impl<'m, 'a> Scope<'m, 'a> {
     /// `getattr(recv, name)` with a name computed at run time (`getattr(self, "do_" + cmd)`):
     /// any method of the classes `recv` may be an instance of whose name starts with what the
     /// name is known to start with may be taken, and called with any arguments.
-    fn computed_method(&mut self, recv: Option<&Expr>, name: &Expr, line: usize) {
+    fn computed_method(&mut self, recv: Option<&Expr>, prefix: &str, line: usize) {
         if recv.is_some_and(|r| self.module_ish(r)) {
             return;
         }
-        let prefix: String = match name {
-            Expr::BinOp(b) if matches!(b.op, Operator::Add) => match &*b.left {
-                Expr::StringLiteral(t) => t.value.to_str().to_string(),
-                _ => String::new(),
-            },
-            Expr::FString(f) => f
-                .value
-                .elements()
-                .next()
-                .and_then(|el| el.as_literal())
-                .map(|l| l.value.to_string())
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
+        // Code kept in attributes of those names may be what is taken too.
+        let attrs: Vec<String> = self
+            .m
+            .attr_code
+            .refs
+            .keys()
+            .chain(self.m.attr_code.open.keys())
+            .filter(|a| a.starts_with(prefix))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let none = Args { pos: &[], kw: &[] };
+        for a in attrs {
+            self.drawn_call(&format!("{ATTR}{a}"), none, line);
+        }
         let (classes, on_instance): (Vec<u32>, bool) = match recv.and_then(|r| self.module_class(r))
         {
             Some(ci) => (self.hierarchy(ci), false),
@@ -8831,9 +9511,7 @@ impl<'m, 'a> Scope<'m, 'a> {
                 .unwrap_or_default();
             names.sort_unstable();
             for name in names {
-                if name.starts_with(prefix.as_str())
-                    && !(name.starts_with("__") && name.ends_with("__"))
-                {
+                if name.starts_with(prefix) && !(name.starts_with("__") && name.ends_with("__")) {
                     n += 1;
                     if n > MAX_FACTS {
                         return;

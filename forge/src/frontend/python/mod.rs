@@ -621,6 +621,12 @@ fn follow<'a>(
         for (input, p) in inputs.iter().zip(parsed) {
             if let Ok(p) = p {
                 package_entries(&mut package, input, p, &HashMap::new());
+                for (attr, line) in effects::stored_code_attrs(p.suite(), &input.text) {
+                    let by = package.attr_stores.entry(attr).or_default();
+                    if !by.iter().any(|(m, _)| *m == input.name) {
+                        by.push((input.name.clone(), line));
+                    }
+                }
             }
         }
         // Who names whom (as `Package::wanted` decides): only those can change what one finds.
