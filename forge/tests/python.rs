@@ -3041,3 +3041,112 @@ fn attribute_code_reached_other_ways_and_across_a_package_is_followed() {
         assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
     }
 }
+
+/// A third probe, aimed at what the forms above map arguments through: each of these gave a
+/// `file_snapshot` of the wrong argument (a method of a mixin imported from another module
+/// ahead of a local base, a `super()` in such a mixin, a `staticmethod` implementation of a
+/// `singledispatchmethod`, two names swapped under `global`) or `none` (a class derived from a
+/// class defined in a class, a `singledispatchmethod` in a package, a name rebound by an
+/// import under `global`, `globals().update`).
+#[test]
+fn mixins_dispatch_and_global_rebinding_map_the_right_argument() {
+    let ir = ir_of_text(
+        "swaps.py",
+        r#"
+import os
+import sys
+from functools import singledispatchmethod
+
+class C:
+    @singledispatchmethod
+    def m(self, a, b):
+        raise NotImplementedError
+    if sys.platform:
+        @m.register(str)
+        @staticmethod
+        def _(a, b):
+            os.remove(b)
+
+def static_impl(p: str, q: str) -> None:
+    C().m(p, q)
+
+def _ra(a, b):
+    os.remove(a)
+
+def _rb(a, b):
+    os.remove(b)
+
+H = _ra
+G = _rb
+
+def swap():
+    global H, G
+    H, G = G, H
+
+def swapped(p: str, q: str) -> None:
+    H(p, q)
+
+class A:
+    class Inner:
+        def m(self, a, b):
+            os.remove(a)
+
+class B:
+    class Inner:
+        def m(self, a, b):
+            os.remove(b)
+
+class D(B.Inner):
+    pass
+
+def nested_base(p: str, q: str) -> None:
+    D().m(p, q)
+"#,
+    );
+    // Each deletes `q` (also, for `swapped`, `p`): a snapshot must name it.
+    for name in ["static_impl", "swapped", "nested_base"] {
+        let c = cap(&ir, name);
+        let kind = undo_kind(c);
+        assert!(
+            kind == "irreversible" || paths(c).contains(&"$args.q"),
+            "{name}: {c}"
+        );
+    }
+    let c = cap(&ir, "nested_base");
+    assert_eq!(paths(c), ["$args.q"], "{c}");
+
+    let rebound = ir_of_text(
+        "rebound.py",
+        "import shutil\n\ndef _wipe(p):\n    shutil.rmtree(p)\n\nclass _Safe:\n    @staticmethod\n    def rmtree(p):\n        pass\n\nsh = _Safe\n\ndef setup():\n    global sh\n    import shutil as sh\n\ndef by_import(p: str) -> None:\n    sh.rmtree(p)\n",
+    );
+    let c = cap(&rebound, "by_import");
+    assert!(c["effects"].to_string().contains("delete"), "{c}");
+    let updated = ir_of_text(
+        "updated.py",
+        "import shutil\n\ndef _wipe(p):\n    shutil.rmtree(p)\n\ndef _nop(p):\n    pass\n\nH = _nop\n\ndef setup():\n    globals().update(H=_wipe)\n\ndef target(p: str) -> None:\n    H(p)\n",
+    );
+    assert_ne!(undo_kind(cap(&updated, "target")), "none");
+
+    // A package: the mixin's method comes first; a mixin's `super()` reaches a base another
+    // module defines; a `singledispatchmethod` another module registers implementations on.
+    let pkg = ir_of_package(
+        "mro",
+        &[
+            ("__init__.py", ""),
+            ("mixin.py", "import os\n\nclass Mixin:\n    def m(self, a, b):\n        os.remove(b)\n\nclass Bak:\n    def m(self, p):\n        super().m(p + \".bak\")\n"),
+            ("base.py", "import shutil\n\nclass Base:\n    def m(self, p):\n        shutil.rmtree(p)\n"),
+            ("core.py", "from functools import singledispatchmethod\n\nclass S:\n    @singledispatchmethod\n    def m(self, a, b):\n        raise NotImplementedError\n"),
+            ("ext.py", "import os\nfrom .core import S\n\n@S.m.register\ndef _(self, x: str, y):\n    os.remove(y)\n"),
+            ("api.py", "import os\nfrom .mixin import Mixin, Bak\nfrom .base import Base\nfrom .core import S\n\nclass B:\n    def m(self, a, b):\n        os.remove(a)\n\nclass C(Mixin, B):\n    pass\n\nclass E(Bak, Base):\n    pass\n\ndef first(p: str, q: str) -> None:\n    C().m(p, q)\n\ndef derived(p: str) -> None:\n    E().m(p)\n\ndef dispatched(p: str, q: str) -> None:\n    S().m(p, q)\n"),
+        ],
+    );
+    let c = cap(&pkg, "first");
+    assert!(
+        undo_kind(c) == "irreversible" || paths(c).contains(&"$args.q"),
+        "{c}"
+    );
+    for name in ["derived", "dispatched"] {
+        let c = cap(&pkg, name);
+        assert_eq!(undo_kind(c), "irreversible", "{name}: {c}");
+    }
+}

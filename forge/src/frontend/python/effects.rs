@@ -295,18 +295,43 @@ pub(crate) fn analyse<'a>(
     }
     let mut classes = Vec::new();
     let mut class_by_name = HashMap::new();
-    collect_classes(body, 0, &mut funcs, &mut classes, &mut class_by_name, true);
+    collect_classes(
+        body,
+        0,
+        &mut funcs,
+        &mut classes,
+        &mut class_by_name,
+        true,
+        "",
+    );
     outside_registrations(&funcs, &mut classes, &class_by_name);
+    // `class D(B.Inner)`: the class defined in `B`, by its path.
+    let paths: HashMap<String, u32> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.path.clone(), idx(i)))
+        .collect();
+    for k in classes.iter_mut() {
+        let ids: Vec<u32> = k
+            .base_exprs
+            .iter()
+            .filter(|b| matches!(b, Expr::Attribute(_)))
+            .filter_map(|b| paths.get(&sketch_dotted(b)?).copied())
+            .collect();
+        k.base_ids = ids;
+    }
     patch_classes(body, index, &by_name, &class_by_name, &mut classes);
     // A `Protocol` in a return annotation describes, it does not make: what is returned may
     // be any class with those methods, so the object is one forge cannot type.
+    // An abstract base likewise (`Base.register(Impl)` makes a class its virtual subclass).
     let protocol = |ci: u32| {
         classes.get(ci as usize).is_some_and(|c| {
-            c.base_exprs.iter().any(|b| match b {
-                Expr::Name(n) => n.id.as_str() == "Protocol",
-                Expr::Attribute(a) => a.attr.as_str() == "Protocol",
-                _ => false,
-            })
+            c.meta == Some("ABCMeta")
+                || c.base_exprs.iter().any(|b| match b {
+                    Expr::Name(n) => matches!(n.id.as_str(), "Protocol" | "ABC"),
+                    Expr::Attribute(a) => matches!(a.attr.as_str(), "Protocol" | "ABC"),
+                    _ => false,
+                })
         })
     };
     let returns = funcs
@@ -337,6 +362,7 @@ pub(crate) fn analyse<'a>(
         valued: std::collections::HashSet::new(),
         item_getters: HashMap::new(),
         attr_code: AttrCode::default(),
+        register_aliased: register_aliased(body),
         rebound: BTreeSet::new(),
         db: module_db(body, 0),
         external,
@@ -452,12 +478,13 @@ pub(crate) fn analyse<'a>(
             // Names bound to a module of the package or one that changes things.
             let replaced = |name: &str| {
                 imports.get(name).is_some_and(|q| {
-                    whole_module(q)
+                    q == module_name
+                        || whole_module(q)
                         || Package::absolute(&module.here, q)
                             .is_some_and(|a| package.modules.contains(&a))
                 })
             };
-            if let Some((at, how)) = rebinding(body, 0, &replaced) {
+            if let Some((at, how)) = rebinding(body, 0, &replaced, module_name) {
                 unseen(
                     index.line_index(at).get(),
                     format!("the module rebinds its names at run time ({how})"),
@@ -493,9 +520,10 @@ pub(crate) fn analyse<'a>(
     }
     propagate(&module, &mut facts, &sites);
 
-    let mut out = HashMap::with_capacity(module.funcs.len());
+    let mut lists: Vec<Option<Vec<PyFact>>> = Vec::with_capacity(module.funcs.len());
     for (i, (f, own)) in module.funcs.iter().zip(facts).enumerate() {
         if external_facts.contains_key(&idx(i)) {
+            lists.push(None);
             continue;
         }
         let mut list: Vec<PyFact> = own
@@ -519,9 +547,41 @@ pub(crate) fn analyse<'a>(
             })
             .collect();
         list.dedup();
-        out.entry(f.name.to_string())
-            .or_insert_with(Vec::new)
-            .extend(list);
+        lists.push(Some(list));
+    }
+    // Under each name, what every definition of it does (a method defined in two blocks of its
+    // class's body, a `singledispatchmethod`'s registered implementations): another module
+    // calling it binds its arguments to the first definition's parameters, so what another one
+    // does to its own parameters is kept only when they are named alike; else it is a path no
+    // parameter names (irreversible).
+    let mut keys: Vec<String> = module.funcs.iter().map(|f| f.name.to_string()).collect();
+    for k in &module.classes {
+        for defs in k.alternates.values() {
+            let Some(key) = defs.first().and_then(|&d| module.funcs.get(d as usize)) else {
+                continue;
+            };
+            for &d in defs {
+                if let Some(slot) = keys.get_mut(d as usize) {
+                    *slot = key.name.to_string();
+                }
+            }
+        }
+    }
+    let mut out: HashMap<String, Vec<PyFact>> = HashMap::with_capacity(module.funcs.len());
+    let mut first: HashMap<String, &[&str]> = HashMap::new();
+    for ((f, key), list) in module.funcs.iter().zip(keys).zip(lists) {
+        let Some(list) = list else { continue };
+        let params = first.entry(key.clone()).or_insert(f.params.as_slice());
+        let alike = *params == f.params.as_slice();
+        let list = list.into_iter().map(|mut x| {
+            if !alike {
+                x.params.clear();
+                x.escapes.clear();
+                x.segments.clear();
+            }
+            x
+        });
+        out.entry(key).or_default().extend(list);
     }
     out
 }
@@ -687,7 +747,10 @@ fn rebinding<'s>(
     body: impl IntoIterator<Item = &'s Stmt>,
     depth: usize,
     replaced: &dyn Fn(&str) -> bool,
+    own: &str,
 ) -> Option<(TextSize, String)> {
+    let body: Vec<&'s Stmt> = body.into_iter().collect();
+    let all = body.clone();
     if depth > MODULE_DEPTH {
         return Some((TextSize::default(), "nesting too deep to read".into()));
     }
@@ -724,6 +787,10 @@ fn rebinding<'s>(
                 Some(format!("assigns a function's {}", a.attr.as_str()))
             }
             Expr::Attribute(a) if is_modules(&a.value) => Some("assigns to sys.modules".into()),
+            // `sys.modules[__name__].H = …`.
+            Expr::Attribute(a) if matches!(&*a.value, Expr::Subscript(x) if is_modules(&x.value)) => {
+                Some("assigns to a module in sys.modules".into())
+            }
             // `builtins.open = …`: every function's `open` is then that.
             Expr::Attribute(a) if matches!(&*a.value, Expr::Name(n) if matches!(n.id.as_str(), "builtins" | "__builtins__")) => {
                 Some(format!("replaces builtins.{}", a.attr.as_str()))
@@ -762,7 +829,75 @@ fn rebinding<'s>(
             Stmt::Expr(e) if called(&e.value, &["setattr", "delattr"]) => {
                 note(e.start(), "calls setattr/delattr".into());
             }
+            // `import me` in a function of `me`, then `me.H = …`: its names set through it.
+            Stmt::Import(x) if !own.is_empty() => {
+                for a in x.names.iter().filter(|a| a.name.as_str() == own) {
+                    let alias = a.asname.as_ref().map_or(a.name.as_str(), |n| n.as_str());
+                    if writes_through(&all, alias) {
+                        note(x.start(), "imports itself and sets its names".into());
+                    }
+                }
+            }
             _ => {}
+        }
+        // `globals().update(H=…)`, `globals().__setitem__("H", …)`, `g = globals()` then
+        // `g["H"] = …`: the namespace changed through a method or a name.
+        let mut exprs: Vec<(&Expr, usize)> = Vec::new();
+        match stmt {
+            Stmt::Expr(e) => exprs.push((&e.value, 0)),
+            Stmt::Assign(a) => {
+                if called(&a.value, &["globals", "vars", "locals"])
+                    && matches!(&*a.value, Expr::Call(c) if c.arguments.args.is_empty())
+                    || is_modules(&a.value)
+                {
+                    // Only read through (`'x' in _globals`): nothing is rebound.
+                    let written = a
+                        .targets
+                        .iter()
+                        .any(|t| matches!(t, Expr::Name(n) if writes_through(&all, n.id.as_str())));
+                    if written {
+                        note(
+                            a.start(),
+                            "keeps globals()/sys.modules under a name it writes through".into(),
+                        );
+                    }
+                }
+                exprs.push((&a.value, 0));
+            }
+            _ => {}
+        }
+        while let Some((e, d)) = exprs.pop() {
+            if d > KIND_DEPTH {
+                break;
+            }
+            if let Expr::Call(c) = e {
+                if let Expr::Attribute(a) = &*c.func {
+                    // (`vars(obj)` and `obj.__dict__` are an object's: kept attribute code.)
+                    let namespace = (called(&a.value, &["globals", "vars", "locals"])
+                        && matches!(&*a.value, Expr::Call(g) if g.arguments.args.is_empty()))
+                        || is_modules(&a.value);
+                    if namespace
+                        && matches!(
+                            a.attr.as_str(),
+                            "update"
+                                | "__setitem__"
+                                | "setdefault"
+                                | "pop"
+                                | "popitem"
+                                | "__delitem__"
+                                | "clear"
+                        )
+                    {
+                        note(
+                            e.start(),
+                            format!("changes globals() through .{}", a.attr.as_str()),
+                        );
+                    }
+                }
+            }
+            let mut kids = Vec::new();
+            children(e, &mut kids);
+            exprs.extend(kids.into_iter().map(|k| (k, d + 1)));
         }
         // What is inside: a compound statement's bodies ([`inner_statements`]), and a
         // function's, a class's and a `match`'s.
@@ -774,11 +909,95 @@ fn rebinding<'s>(
             Stmt::Match(m) => inner.extend(m.cases.iter().flat_map(|c| c.body.iter())),
             _ => {}
         }
-        if let Some(hit) = rebinding(inner, depth + 1, replaced) {
+        if let Some(hit) = rebinding(inner, depth + 1, replaced, own) {
             note(hit.0, hit.1);
         }
     }
     found
+}
+
+/// Anywhere in `stmts` (at any depth), something is set through the name `alias`: `alias.x =
+/// …`, `alias[k] = …`, `del alias[k]`, `alias.update(…)`/`__setitem__`/`setdefault`/`pop`,
+/// `setattr(alias, …)`.
+fn writes_through(stmts: &[&Stmt], alias: &str) -> bool {
+    let named = |e: &Expr| matches!(e, Expr::Name(n) if n.id.as_str() == alias);
+    let target = |t: &Expr| match t {
+        Expr::Attribute(a) => named(&a.value),
+        Expr::Subscript(x) => named(&x.value),
+        _ => false,
+    };
+    let mut stack: Vec<&Stmt> = stmts.to_vec();
+    let mut seen = 0usize;
+    while let Some(st) = stack.pop() {
+        seen += 1;
+        if seen > 1_000_000 {
+            return true;
+        }
+        let mut exprs: Vec<&Expr> = Vec::new();
+        match st {
+            Stmt::Assign(a) => {
+                if a.targets.iter().any(target) {
+                    return true;
+                }
+                exprs.push(&a.value);
+            }
+            Stmt::AugAssign(a) => {
+                if target(&a.target) {
+                    return true;
+                }
+            }
+            Stmt::AnnAssign(a) => {
+                if target(&a.target) {
+                    return true;
+                }
+            }
+            Stmt::Delete(d) => {
+                if d.targets.iter().any(target) {
+                    return true;
+                }
+            }
+            Stmt::Expr(e) => exprs.push(&e.value),
+            Stmt::FunctionDef(f) => stack.extend(f.body.iter()),
+            Stmt::ClassDef(c) => stack.extend(c.body.iter()),
+            other => inner_statements(other, &mut stack),
+        }
+        let mut es: Vec<(&Expr, usize)> = exprs.into_iter().map(|e| (e, 0)).collect();
+        while let Some((e, d)) = es.pop() {
+            if d > MAX_DEPTH {
+                return true;
+            }
+            if let Expr::Call(c) = e {
+                match &*c.func {
+                    Expr::Attribute(a)
+                        if named(&a.value)
+                            && matches!(
+                                a.attr.as_str(),
+                                "update"
+                                    | "__setitem__"
+                                    | "setdefault"
+                                    | "pop"
+                                    | "__delitem__"
+                                    | "clear"
+                                    | "popitem"
+                            ) =>
+                    {
+                        return true;
+                    }
+                    Expr::Name(n)
+                        if matches!(n.id.as_str(), "setattr" | "delattr")
+                            && c.arguments.args.first().is_some_and(named) =>
+                    {
+                        return true;
+                    }
+                    _ => {}
+                }
+            }
+            let mut kids = Vec::new();
+            children(e, &mut kids);
+            es.extend(kids.into_iter().map(|k| (k, d + 1)));
+        }
+    }
+    false
 }
 
 /// `e` only names things — names, attributes, literals, lambdas, containers of them — and
@@ -911,6 +1130,10 @@ struct Class<'a> {
     /// Methods defined more than once where one is in a block of the body (`if …: def zap`):
     /// every definition, any of which the class may hold.
     alternates: HashMap<&'a str, Vec<u32>>,
+    /// Its name from the module's top (`Outer.Inner` for a class defined in a class).
+    path: String,
+    /// Bases that are classes defined in classes (`class D(B.Inner)`), by index.
+    base_ids: Vec<u32>,
 }
 
 struct Module<'a> {
@@ -953,6 +1176,9 @@ struct Module<'a> {
     item_getters: HashMap<&'a str, String>,
     /// Code of the module kept in attributes, by the attribute's name (see [`AttrCode`]).
     attr_code: AttrCode,
+    /// Some `register` of the module is bound to a name (`reg = C.m.register`): registrations
+    /// through it are not followed.
+    register_aliased: bool,
     /// Names of module functions also bound other than by a `def` (an assignment, a loop, an
     /// import, `global` in a function).
     rebound: BTreeSet<String>,
@@ -1410,6 +1636,12 @@ const BUILTIN_CONTAINERS: &[&str] = &[
     "Counter",
 ];
 
+/// A reference standing for a binding forge does not follow (a name bound under `global` by a
+/// `for`, an import, a `def`): a call through it is code forge cannot read, as the text says.
+const UNSEEN: &str = "\u{1}unseen:";
+/// The end of an [`UNSEEN`] reference (an attribute taken of the name adds text after it).
+const UNSEEN_END: &str = "\u{2}";
+
 /// A container named by an attribute the module keeps code in (see [`AttrCode`]), as
 /// [`Scope::draws`] names it.
 const ATTR: &str = "\u{1}attr:";
@@ -1599,6 +1831,7 @@ fn collect_classes<'a>(
     classes: &mut Vec<Class<'a>>,
     by_name: &mut HashMap<&'a str, u32>,
     named: bool,
+    outer: &str,
 ) {
     if depth > MODULE_DEPTH {
         return;
@@ -1639,7 +1872,7 @@ fn collect_classes<'a>(
                         ctor_fields(&f.body, &mut fields);
                         let is_static = decorated_by(f, "staticmethod");
                         let mut func = Func::new(f);
-                        func.name = format!("{}.{}", c.name.as_str(), f.name.as_str());
+                        func.name = format!("{outer}{}.{}", c.name.as_str(), f.name.as_str());
                         func.class = Some((ci, !is_static));
                         methods.insert(f.name.as_str(), idx(out.len()));
                         defs.entry(f.name.as_str())
@@ -1714,7 +1947,10 @@ fn collect_classes<'a>(
                     replaced: None,
                     shadowed: BTreeSet::new(),
                     alternates,
+                    path: format!("{outer}{}", c.name.as_str()),
+                    base_ids: Vec::new(),
                 });
+                let prefix = format!("{outer}{}.", c.name.as_str());
                 for k in inner_classes {
                     collect_classes(
                         std::slice::from_ref(k),
@@ -1723,6 +1959,7 @@ fn collect_classes<'a>(
                         classes,
                         by_name,
                         false,
+                        &prefix,
                     );
                 }
                 Vec::new()
@@ -1743,7 +1980,7 @@ fn collect_classes<'a>(
             _ => Vec::new(),
         };
         for b in nested {
-            collect_classes(b, depth + 1, out, classes, by_name, named);
+            collect_classes(b, depth + 1, out, classes, by_name, named, outer);
         }
     }
 }
@@ -1865,6 +2102,10 @@ struct AttrWalk<'m, 'a> {
     /// Module-level names a function binds under `global` (`global HANDLER; HANDLER = _wipe`),
     /// with the value.
     globals: Vec<(&'a str, &'a Expr)>,
+    /// Those bound otherwise (`for`, `with`, a relative import, `def`), with the line.
+    unseen_globals: Vec<(&'a str, usize)>,
+    /// Those bound by an import (`global sh; import shutil as sh`), with what it names.
+    global_imports: Vec<(&'a str, String)>,
 }
 
 impl<'a> AttrWalk<'_, 'a> {
@@ -1902,20 +2143,23 @@ impl<'a> AttrWalk<'_, 'a> {
                     }
                     _ => return None,
                 },
-                Expr::Name(n) if matches!(self.frames.last(), Some(Frame::Class(_))) => {
-                    return Some(n.id.as_str());
-                }
                 // A local bound to one (`h = Box.handlers; h["x"] = f`); the instance itself in
                 // a method of a class made from a builtin container (`class Registry(dict)`:
-                // `self[k] = f`), whose items are kept under the class's name.
+                // `self[k] = f`), whose items are kept under the class's name; in a class body,
+                // a name of the body.
                 Expr::Name(n) => {
                     if let Some(class) = self.container_self(n.id.as_str()) {
                         return Some(class);
                     }
-                    return self
+                    let alias = self
                         .locals
                         .last()
                         .and_then(|(l, _)| l.get(n.id.as_str()).copied());
+                    if alias.is_some() {
+                        return alias;
+                    }
+                    return matches!(self.frames.last(), Some(Frame::Class(_)))
+                        .then_some(n.id.as_str());
                 }
                 _ => return None,
             }
@@ -1950,6 +2194,38 @@ impl<'a> AttrWalk<'_, 'a> {
                 BUILTIN_CONTAINERS.contains(&n)
             })
             .then_some(*class)
+    }
+
+    /// `global H, G` then `H, G = G, H` (or any target holding such names): each paired with
+    /// its value, or with the whole value.
+    fn global_targets(&mut self, t: &'a Expr, value: &'a Expr) {
+        let declared = |w: &Self, n: &str| w.locals.last().is_some_and(|(_, g)| g.contains(n));
+        match t {
+            Expr::Name(n) if declared(self, n.id.as_str()) => {
+                self.globals.push((n.id.as_str(), value));
+            }
+            Expr::Tuple(_) | Expr::List(_) => {
+                let (ts, vs) = (elts(t), elts(value));
+                let paired =
+                    ts.len() == vs.len() && !ts.iter().chain(vs.iter()).any(Expr::is_starred_expr);
+                for (i, x) in ts.iter().enumerate() {
+                    match (paired, vs.get(i)) {
+                        (true, Some(v)) => self.global_targets(x, v),
+                        _ => self.global_targets(x, value),
+                    }
+                }
+            }
+            Expr::Starred(x) => self.global_targets(&x.value, value),
+            _ => {}
+        }
+    }
+
+    /// `stmt` binds (directly, not in a nested function) a name the function declares global.
+    fn binds_global(&self, stmt: &Stmt) -> bool {
+        let Some((_, g)) = self.locals.last() else {
+            return false;
+        };
+        !g.is_empty() && bound_names(stmt).iter().any(|n| g.contains(n))
     }
 
     /// `X.__dict__.update(fn=f)`, `vars(X).update({"fn": f})`: each attribute named.
@@ -2048,7 +2324,7 @@ impl<'a> AttrWalk<'_, 'a> {
             if !self.sc.m.by_name.contains_key(id) {
                 for v in assigned_in(&f.body, id) {
                     if !matches!(v, Expr::Name(x) if x.id.as_str() == id) {
-                        let mut refs = self.sc.tainted(v);
+                        let mut refs = value_refs(&mut self.sc, v);
                         refs.extend(self.method_refs(v));
                         if !refs.is_empty() {
                             let held = self.out.refs.entry(attr.to_string()).or_default();
@@ -2064,7 +2340,7 @@ impl<'a> AttrWalk<'_, 'a> {
                 }
             }
         }
-        let mut refs = self.sc.tainted(value);
+        let mut refs = value_refs(&mut self.sc, value);
         refs.extend(self.method_refs(value));
         if !refs.is_empty() {
             let held = self.out.refs.entry(attr.to_string()).or_default();
@@ -2180,6 +2456,16 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for AttrWalk<'_, 'a> {
         self.depth += 1;
         match stmt {
             Stmt::FunctionDef(f) => {
+                // `global H` then `def H(…)`: a binding forge does not follow as a value.
+                if self
+                    .locals
+                    .last()
+                    .is_some_and(|(_, g)| g.contains(f.name.as_str()))
+                    && matches!(self.frames.last(), Some(Frame::Func(_)))
+                {
+                    let line = self.sc.line(stmt.start());
+                    self.unseen_globals.push((f.name.as_str(), line));
+                }
                 self.frames.push(Frame::Func(f));
                 self.locals.push(Default::default());
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
@@ -2187,6 +2473,15 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for AttrWalk<'_, 'a> {
                 self.frames.pop();
             }
             Stmt::ClassDef(c) => {
+                if self
+                    .locals
+                    .last()
+                    .is_some_and(|(_, g)| g.contains(c.name.as_str()))
+                    && matches!(self.frames.last(), Some(Frame::Func(_)))
+                {
+                    let line = self.sc.line(stmt.start());
+                    self.unseen_globals.push((c.name.as_str(), line));
+                }
                 self.frames.push(Frame::Class(c.name.as_str()));
                 ruff_python_ast::visitor::walk_stmt(self, stmt);
                 self.frames.pop();
@@ -2196,16 +2491,81 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for AttrWalk<'_, 'a> {
                     declared.extend(g.names.iter().map(|n| n.as_str()));
                 }
             }
+            // Bound under `global` other than by `=`: what the name then is, forge does not
+            // follow (`for H in …`, `with … as H`, `import x as H`, `def H`, `H += …`).
+            Stmt::For(_)
+            | Stmt::With(_)
+            | Stmt::Import(_)
+            | Stmt::ImportFrom(_)
+            | Stmt::AugAssign(_)
+            | Stmt::AnnAssign(_)
+            | Stmt::Match(_)
+            | Stmt::Try(_)
+                if self.binds_global(stmt) =>
+            {
+                let line = self.sc.line(stmt.start());
+                // `import shutil as sh`, `from os import remove as H`: what the import names.
+                let imported: Vec<(&'a str, String)> = match stmt {
+                    Stmt::Import(x) => x
+                        .names
+                        .iter()
+                        .map(|a| match &a.asname {
+                            Some(n) => (n.as_str(), a.name.to_string()),
+                            None => {
+                                let first = a.name.as_str().split('.').next().unwrap_or_default();
+                                (first, first.to_string())
+                            }
+                        })
+                        .collect(),
+                    Stmt::ImportFrom(x) if x.level == 0 => x
+                        .names
+                        .iter()
+                        .filter_map(|a| {
+                            let m = x.module.as_ref()?;
+                            let bound = a.asname.as_ref().map_or(a.name.as_str(), |n| n.as_str());
+                            Some((bound, format!("{}.{}", m.as_str(), a.name.as_str())))
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for name in bound_names(stmt) {
+                    if self.locals.last().is_some_and(|(_, g)| g.contains(name)) {
+                        match imported.iter().find(|(b, _)| *b == name) {
+                            Some((_, q)) => self.global_imports.push((name, q.clone())),
+                            None => self.unseen_globals.push((name, line)),
+                        }
+                    }
+                }
+                // Still read for attribute stores.
+                match stmt {
+                    Stmt::AugAssign(a) => {
+                        if let Some(attr) = self.target_attr(&a.target) {
+                            self.store_all(attr, &a.value);
+                        }
+                    }
+                    Stmt::AnnAssign(a) => {
+                        if let Some(v) = a.value.as_deref() {
+                            self.assigned(&a.target, v);
+                        }
+                    }
+                    _ => {}
+                }
+                ruff_python_ast::visitor::walk_stmt(self, stmt);
+            }
             Stmt::Assign(a) => {
                 for t in &a.targets {
                     self.assigned(t, &a.value);
+                    // `global H, G; H, G = G, H`: each name with its value (the whole value
+                    // when they do not pair).
+                    if !matches!(t, Expr::Name(_)) {
+                        self.global_targets(t, &a.value);
+                    }
                     if let Expr::Name(n) = t {
                         let id = n.id.as_str();
-                        let in_function = matches!(self.frames.last(), Some(Frame::Func(_)));
                         // `global HANDLER; HANDLER = _wipe`: the module-level name.
                         if self.locals.last().is_some_and(|(_, g)| g.contains(id)) {
                             self.globals.push((id, &a.value));
-                        } else if in_function {
+                        } else {
                             // `h = Box.handlers`: a local standing for the attribute.
                             let attr = match &*a.value {
                                 Expr::Attribute(_) | Expr::Subscript(_) | Expr::Call(_) => {
@@ -2257,6 +2617,19 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for AttrWalk<'_, 'a> {
             return;
         }
         self.depth += 1;
+        // `global H` then `(H := _wipe)`.
+        if let Expr::Named(w) = expr {
+            if let Expr::Name(n) = &*w.target {
+                if self
+                    .locals
+                    .last()
+                    .is_some_and(|(_, g)| g.contains(n.id.as_str()))
+                    && matches!(self.frames.last(), Some(Frame::Func(_)))
+                {
+                    self.globals.push((n.id.as_str(), &w.value));
+                }
+            }
+        }
         if let Expr::Call(c) = expr {
             match &*c.func {
                 Expr::Name(n) => {
@@ -2328,8 +2701,10 @@ fn attribute_code<'a>(m: &Module<'a>, body: &'a [Stmt]) -> AttrCode {
         feeder_class: Vec::new(),
         calls: Vec::new(),
         cut: None,
-        locals: Vec::new(),
+        locals: vec![Default::default()],
         globals: Vec::new(),
+        unseen_globals: Vec::new(),
+        global_imports: Vec::new(),
     };
     for s in body {
         ruff_python_ast::visitor::Visitor::visit_stmt(&mut w, s);
@@ -2342,6 +2717,8 @@ fn attribute_code<'a>(m: &Module<'a>, body: &'a [Stmt]) -> AttrCode {
         calls,
         cut,
         globals,
+        unseen_globals,
+        global_imports,
         ..
     } = w;
     // Names the module binds by assignment at its top level (`reg = REG.register`): a
@@ -2453,6 +2830,17 @@ fn attribute_code<'a>(m: &Module<'a>, body: &'a [Stmt]) -> AttrCode {
                 .or_insert_with(|| format!("code nested too deep to read, line {line}"));
         }
     }
+    for (name, q) in global_imports {
+        out.globals.entry(name.to_string()).or_default().insert(q);
+    }
+    for (name, line) in unseen_globals {
+        out.globals
+            .entry(name.to_string())
+            .or_default()
+            .insert(format!(
+                "{UNSEEN}bound under `global` at line {line}{UNSEEN_END}"
+            ));
+    }
     // `global HANDLER; HANDLER = _wipe` in a function: what the name may be bound to.
     for (name, value) in globals {
         // A call's result is not the function called (`_cache = _load()`), but a partial is.
@@ -2464,8 +2852,15 @@ fn attribute_code<'a>(m: &Module<'a>, body: &'a [Stmt]) -> AttrCode {
         if matches!(value, Expr::Call(c) if !partial(c)) {
             continue;
         }
-        let refs: Vec<String> = sc
-            .tainted(value)
+        if value_refs(&mut sc, value).is_empty() && !plain_data(value, 0) {
+            let line = sc.line(value.start());
+            out.globals
+                .entry(name.to_string())
+                .or_default()
+                .insert(format!("{UNSEEN}bound under `global` at line {line} to a value forge does not follow{UNSEEN_END}"));
+            continue;
+        }
+        let refs: Vec<String> = value_refs(&mut sc, value)
             .into_iter()
             .map(|q| {
                 if q.starts_with(ANY) {
@@ -2648,6 +3043,56 @@ pub(crate) fn stored_code_attrs(body: &[Stmt], text: &str) -> Vec<(String, usize
     out
 }
 
+/// What a value kept somewhere may be called as: [`Scope::tainted`]'s references, and for a
+/// module-level name bound to functions (`H = _rb`, a name rebound under `global`), those.
+fn value_refs(sc: &mut Scope<'_, '_>, value: &Expr) -> Vec<String> {
+    let mut out = sc.tainted(value);
+    if let Expr::Name(n) = value {
+        if let Some(qs) = sc.m.global_aliases.get(n.id.as_str()) {
+            out.extend(qs.iter().map(|q| {
+                if q.starts_with(ANY) {
+                    q.clone()
+                } else {
+                    format!("{ANY}{q}")
+                }
+            }));
+        }
+    }
+    out
+}
+
+/// A `.register` bound to a name anywhere at module level or in a class body (`reg =
+/// C.m.register`, `reg = m.register`).
+fn register_aliased(body: &[Stmt]) -> bool {
+    let mut stack: Vec<&Stmt> = module_statements(body);
+    let mut seen = 0usize;
+    while let Some(st) = stack.pop() {
+        seen += 1;
+        if seen > 1_000_000 {
+            return true;
+        }
+        match st {
+            Stmt::Assign(a) => {
+                if matches!(&*a.value, Expr::Attribute(x) if x.attr.as_str() == "register") {
+                    return true;
+                }
+            }
+            Stmt::ClassDef(c) => stack.extend(c.body.iter()),
+            other => inner_statements(other, &mut stack),
+        }
+    }
+    false
+}
+
+/// `a.b.c` as written, for names and attributes only.
+fn sketch_dotted(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Name(n) => Some(n.id.to_string()),
+        Expr::Attribute(a) => Some(format!("{}.{}", sketch_dotted(&a.value)?, a.attr.as_str())),
+        _ => None,
+    }
+}
+
 /// `X.__dict__` or `vars(X)`: the namespace of an object's attributes.
 fn self_dict(e: &Expr) -> bool {
     match e {
@@ -2680,6 +3125,90 @@ fn nested_def(body: &[Stmt], name: &str) -> bool {
         }
     }
     false
+}
+
+/// The names a statement itself binds (not those of the blocks it holds, which are walked as
+/// statements): `for`/`with` targets, imports, augmented and annotated targets, `match`
+/// captures, `except … as`.
+fn bound_names(stmt: &Stmt) -> Vec<&str> {
+    let mut targets: Vec<&Expr> = Vec::new();
+    let mut out: Vec<&str> = Vec::new();
+    match stmt {
+        Stmt::For(x) => targets.push(&x.target),
+        Stmt::With(x) => targets.extend(x.items.iter().filter_map(|i| i.optional_vars.as_deref())),
+        Stmt::AugAssign(x) => targets.push(&x.target),
+        Stmt::AnnAssign(x) => targets.push(&x.target),
+        Stmt::Import(x) => {
+            for a in &x.names {
+                let bound = a.asname.as_ref().map_or_else(
+                    || a.name.as_str().split('.').next().unwrap_or_default(),
+                    |n| n.as_str(),
+                );
+                out.push(bound);
+            }
+        }
+        Stmt::ImportFrom(x) => {
+            for a in &x.names {
+                out.push(a.asname.as_ref().map_or(a.name.as_str(), |n| n.as_str()));
+            }
+        }
+        Stmt::Try(t) => {
+            for h in &t.handlers {
+                let ExceptHandler::ExceptHandler(h) = h;
+                if let Some(n) = &h.name {
+                    out.push(n.as_str());
+                }
+            }
+        }
+        Stmt::Match(m) => {
+            // Any name a pattern captures: taken from the text of its patterns' `as`/captures.
+            for c in &m.cases {
+                let mut stack = vec![&c.pattern];
+                while let Some(p) = stack.pop() {
+                    match p {
+                        ruff_python_ast::Pattern::MatchAs(a) => {
+                            if let Some(n) = &a.name {
+                                out.push(n.as_str());
+                            }
+                            if let Some(q) = a.pattern.as_deref() {
+                                stack.push(q);
+                            }
+                        }
+                        ruff_python_ast::Pattern::MatchOr(o) => stack.extend(o.patterns.iter()),
+                        ruff_python_ast::Pattern::MatchSequence(sq) => {
+                            stack.extend(sq.patterns.iter())
+                        }
+                        ruff_python_ast::Pattern::MatchStar(st) => {
+                            if let Some(n) = &st.name {
+                                out.push(n.as_str());
+                            }
+                        }
+                        ruff_python_ast::Pattern::MatchMapping(mm) => {
+                            stack.extend(mm.patterns.iter());
+                            if let Some(n) = &mm.rest {
+                                out.push(n.as_str());
+                            }
+                        }
+                        ruff_python_ast::Pattern::MatchClass(mc) => {
+                            stack.extend(mc.arguments.patterns.iter());
+                            stack.extend(mc.arguments.keywords.iter().map(|k| &k.pattern));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    while let Some(t) = targets.pop() {
+        match t {
+            Expr::Name(n) => out.push(n.id.as_str()),
+            Expr::Tuple(_) | Expr::List(_) => targets.extend(elts(t).iter()),
+            Expr::Starred(x) => targets.push(&x.value),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The values a function's body (not its nested functions) assigns to `name`.
@@ -2734,6 +3263,11 @@ fn assigned_in<'a>(body: &'a [Stmt], name: &str) -> Vec<&'a Expr> {
         }
     }
     out
+}
+
+/// [`inner_statements`], for the package's reading of class bodies.
+pub(crate) fn block_statements<'a>(s: &'a Stmt, out: &mut Vec<&'a Stmt>) {
+    inner_statements(s, out);
 }
 
 /// The statements directly inside a block statement (`if`, `with`, `try`, `for`, `while`).
@@ -4554,6 +5088,25 @@ fn analyse_function(m: &Module<'_>, f: &Func<'_>) -> (BTreeSet<Fact>, Vec<CallSi
     sc.stmts(&f.def.body, 0);
     sc.record = true;
     sc.stmts(&f.def.body, 0);
+    // A `singledispatchmethod` whose implementations may be registered where forge does not
+    // follow: by another module of the package, or through a name (`reg = C.m.register`).
+    let sdm = f.def.decorator_list.iter().any(|d| match &d.expression {
+        Expr::Name(n) => n.id.as_str() == "singledispatchmethod",
+        Expr::Attribute(a) => a.attr.as_str() == "singledispatchmethod",
+        _ => false,
+    });
+    if sdm && (!m.package.modules.is_empty() || m.register_aliased) {
+        let line = m.index.line_index(f.def.start()).get();
+        sc.fact(
+            E::Unseen,
+            format!(
+                "`{}`, a singledispatchmethod whose implementations may be registered where forge does not follow",
+                f.def.name.as_str()
+            ),
+            line,
+            Flow::new(),
+        );
+    }
     // A decorator of the module that calls the function with other arguments than its own
     // (`f(os.path.join(TMP, name))`, `f(b, a)`): what the function does to its parameters is
     // not what it does to the caller's, so its paths escape.
@@ -5735,7 +6288,8 @@ impl<'m, 'a> Scope<'m, 'a> {
                 class
                     .bases
                     .iter()
-                    .filter_map(|b| self.m.class_by_name.get(b).copied()),
+                    .filter_map(|b| self.m.class_by_name.get(b).copied())
+                    .chain(class.base_ids.iter().copied()),
             );
         }
         None
@@ -5786,7 +6340,8 @@ impl<'m, 'a> Scope<'m, 'a> {
                 class
                     .bases
                     .iter()
-                    .filter_map(|b| self.m.class_by_name.get(b).copied()),
+                    .filter_map(|b| self.m.class_by_name.get(b).copied())
+                    .chain(class.base_ids.iter().copied()),
             );
         }
         out
@@ -6064,6 +6619,7 @@ impl<'m, 'a> Scope<'m, 'a> {
                 c.bases
                     .iter()
                     .filter_map(|b| self.m.class_by_name.get(b).copied())
+                    .chain(c.base_ids.iter().copied())
                     .collect()
             })
             .unwrap_or_default();
@@ -6100,6 +6656,15 @@ impl<'m, 'a> Scope<'m, 'a> {
                 self.site_from(c, args, line, 1);
                 known = true;
             }
+        }
+        // Nothing found, in a package: the class may be mixed into a class of another module,
+        // whose next base's method runs (with these arguments, which may be anything).
+        let m = a.attr.as_str();
+        let dunder = m.starts_with("__") && m.ends_with("__");
+        if !(known || self.m.package.modules.is_empty() || dunder) {
+            let call = format!("`super().{m}` in a class other modules of the package may mix in");
+            self.fact(E::Unseen, call, line, Flow::new());
+            known = true;
         }
         known
     }
@@ -6232,6 +6797,24 @@ impl<'m, 'a> Scope<'m, 'a> {
             .is_some_and(|f| decorated_by(f.def, "classmethod"));
         let skip = usize::from(takes_self && (on_instance || is_classmethod));
         self.site_from(callee, args, line, skip);
+        // A base from another module of the package may come first in the order Python looks
+        // (`class C(Mixin, B)`, `Mixin` imported): its method of that name may be the one.
+        for base in self.external_bases(ci) {
+            for c in self
+                .m
+                .external
+                .get(&format!("{base}.{m}"))
+                .cloned()
+                .unwrap_or_default()
+            {
+                let is_static = self
+                    .m
+                    .funcs
+                    .get(c as usize)
+                    .is_some_and(|f| decorated_by(f.def, "staticmethod"));
+                self.site_from(c, args, line, usize::from(on_instance && !is_static));
+            }
+        }
         true
     }
 
@@ -7659,6 +8242,23 @@ impl<'m, 'a> Scope<'m, 'a> {
                 }
                 self.expr(&a.value, d);
             }
+            // `vars(C)["go"]`, `C.__dict__["go"]` taken: that method, as a value.
+            Expr::Subscript(x)
+                if self_dict(&x.value) && matches!(&*x.slice, Expr::StringLiteral(_)) =>
+            {
+                if let Expr::StringLiteral(k) = &*x.slice {
+                    let owner = match &*x.value {
+                        Expr::Attribute(a) => Some(&*a.value),
+                        Expr::Call(v) => v.arguments.args.first(),
+                        _ => None,
+                    };
+                    if let Some(owner) = owner {
+                        let line = self.line(e.start());
+                        self.method_value(owner, k.value.to_str(), line);
+                    }
+                }
+                self.expr(&x.value, d);
+            }
             Expr::Subscript(x) if self.module_class(&x.value).is_some() => {
                 self.receiver(&x.value);
                 self.expr(&x.slice, d);
@@ -7923,7 +8523,8 @@ impl<'m, 'a> Scope<'m, 'a> {
             return false;
         }
         let mut known = false;
-        for q in &refs {
+        // (A binding forge does not follow counts where the name is called, not named.)
+        for q in refs.iter().filter(|q| !q.starts_with(UNSEEN)) {
             known |= self.use_ref(q, none, line);
         }
         known
@@ -8078,7 +8679,12 @@ impl<'m, 'a> Scope<'m, 'a> {
         // `__post_init__`).
         if let Some(ci) = self.module_class(&c.func) {
             self.constructor(ci, args, line);
-            return;
+            // Also rebound under `global` in a function (`global H; class H: …`): what else it
+            // may be, below.
+            let rebound = matches!(&*c.func, Expr::Name(n) if self.m.global_aliases.contains_key(n.id.as_str()));
+            if !rebound {
+                return;
+            }
         }
         // `cls(p)` in a class method: the class's or a subclass's constructor.
         if let Some(ci) = self.constructs(&c.func) {
@@ -8145,6 +8751,24 @@ impl<'m, 'a> Scope<'m, 'a> {
                         }
                     }
                     None => self.computed_method(None, &name_prefix(a), line),
+                }
+            }
+        }
+        // `C.__dict__["go"](obj, p)`, `vars(C)["go"](obj, p)`: the function kept under that name,
+        // called as it is stored (unbound).
+        if let Expr::Subscript(x) = &*c.func {
+            if let (true, Expr::StringLiteral(k)) = (self_dict(&x.value), &*x.slice) {
+                let owner = match &*x.value {
+                    Expr::Attribute(a) => Some(&*a.value),
+                    Expr::Call(v) => v.arguments.args.first(),
+                    _ => None,
+                };
+                if let Some(owner) = owner {
+                    if let Some(ci) = self.module_class(owner) {
+                        self.method_site(ci, k.value.to_str(), args, line, false);
+                    } else {
+                        self.method_call(owner, k.value.to_str(), args, line);
+                    }
                 }
             }
         }
@@ -8343,6 +8967,15 @@ impl<'m, 'a> Scope<'m, 'a> {
             Some(rest) => (rest, none),
             None => (q, args),
         };
+        if let Some(why) = q.strip_prefix(UNSEEN) {
+            // The name itself called; an attribute of it (`_db.read(…)`) is not what was bound.
+            let Some(why) = why.strip_suffix(UNSEEN_END) else {
+                return false;
+            };
+            let call = format!("a name {why}");
+            self.fact(E::Unseen, call, line, Flow::new());
+            return true;
+        }
         if let Some(i) = q.strip_prefix(METHOD) {
             let Ok(f) = i.parse::<u32>() else {
                 return false;
@@ -8870,10 +9503,38 @@ impl<'m, 'a> Scope<'m, 'a> {
             })
             .cloned()
             .unwrap_or_default();
+        // Each binds its first parameter as Python binds it: a `staticmethod` implementation
+        // of an instance method gets no instance (`@m.register` `@staticmethod def _(a, b)`),
+        // an instance method alternative of a static one gets it.
+        let binds = |f: u32| {
+            m.funcs.get(f as usize).map(|x| {
+                let takes_self = x.class.is_some_and(|(_, s)| s);
+                let classmethod = decorated_by(x.def, "classmethod");
+                (takes_self, classmethod)
+            })
+        };
+        let called = binds(callee);
         for other in others {
-            if other != callee {
-                self.site_one(other, args, line, skip);
+            if other == callee {
+                continue;
             }
+            let skip_other = match (called, binds(other)) {
+                // The call bound an instance (or class) to the one called: bound to this one if it
+                // takes one.
+                (Some((true, _)), Some((takes, classmethod))) => {
+                    if skip > 0 {
+                        usize::from(takes)
+                    } else {
+                        // An unbound call (`C.m(obj, p)`): a class method still binds its class.
+                        usize::from(classmethod)
+                    }
+                }
+                // A static one called (taken as called on an instance): one that takes an
+                // instance or a class gets it.
+                (Some((false, _)), Some((takes, _))) => usize::from(takes),
+                _ => skip,
+            };
+            self.site_one(other, args, line, skip_other);
         }
     }
 

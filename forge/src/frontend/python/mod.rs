@@ -873,9 +873,34 @@ fn package_entries<'a>(
                 package.bases.insert(class.clone(), bases);
             }
             package.classes.insert(class);
-            for m in c.body.iter() {
-                if let Stmt::FunctionDef(f) = m {
-                    defs.push((format!("{}.{}", c.name.as_str(), f.name.as_str()), f));
+            // Its methods, also those defined in a block of its body (`if …: def m`), and the
+            // classes defined in it with theirs (`Outer.Inner.m`), as `effects` names them.
+            let mut stack: Vec<(&'a Stmt, String)> = c
+                .body
+                .iter()
+                .rev()
+                .map(|x| (x, format!("{}.", c.name.as_str())))
+                .collect();
+            let mut seen = 0usize;
+            while let Some((m, prefix)) = stack.pop() {
+                seen += 1;
+                if seen > 100_000 {
+                    break;
+                }
+                match m {
+                    Stmt::FunctionDef(f) => {
+                        defs.push((format!("{prefix}{}", f.name.as_str()), f));
+                    }
+                    Stmt::ClassDef(inner) => {
+                        let name = format!("{prefix}{}", inner.name.as_str());
+                        package.classes.insert(format!("{}.{name}", input.name));
+                        stack.extend(inner.body.iter().rev().map(|x| (x, format!("{name}."))));
+                    }
+                    other => {
+                        let mut inner = Vec::new();
+                        effects::block_statements(other, &mut inner);
+                        stack.extend(inner.into_iter().rev().map(|x| (x, prefix.clone())));
+                    }
                 }
             }
         }
