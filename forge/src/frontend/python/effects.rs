@@ -6765,23 +6765,7 @@ impl<'m, 'a> Scope<'m, 'a> {
                 known = true;
             }
             // Inherited from a class of another module of the package.
-            for base in self.external_bases(ci) {
-                for c in self
-                    .m
-                    .external
-                    .get(&format!("{base}.{m}"))
-                    .cloned()
-                    .unwrap_or_default()
-                {
-                    let is_static = self
-                        .m
-                        .funcs
-                        .get(c as usize)
-                        .is_some_and(|f| decorated_by(f.def, "staticmethod"));
-                    self.site_from(c, args, line, usize::from(on_instance && !is_static));
-                    known = true;
-                }
-            }
+            known |= self.external_method(ci, m, args, line, on_instance);
             return known;
         };
         let takes_self = self
@@ -6799,6 +6783,21 @@ impl<'m, 'a> Scope<'m, 'a> {
         self.site_from(callee, args, line, skip);
         // A base from another module of the package may come first in the order Python looks
         // (`class C(Mixin, B)`, `Mixin` imported): its method of that name may be the one.
+        self.external_method(ci, m, args, line, on_instance);
+        true
+    }
+
+    /// The methods named `m` of the bases of class `ci` that are classes of another module of
+    /// the package, called; `true` when there is one.
+    fn external_method(
+        &mut self,
+        ci: u32,
+        m: &str,
+        args: Args<'_>,
+        line: usize,
+        on_instance: bool,
+    ) -> bool {
+        let mut known = false;
         for base in self.external_bases(ci) {
             for c in self
                 .m
@@ -6813,9 +6812,10 @@ impl<'m, 'a> Scope<'m, 'a> {
                     .get(c as usize)
                     .is_some_and(|f| decorated_by(f.def, "staticmethod"));
                 self.site_from(c, args, line, usize::from(on_instance && !is_static));
+                known = true;
             }
         }
-        true
+        known
     }
 
     fn module_function(&self, name: &str) -> Option<u32> {
