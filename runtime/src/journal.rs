@@ -270,9 +270,9 @@ impl Drop for Journal {
 pub(crate) type Blobs = std::collections::HashMap<String, Vec<u8>>;
 
 /// The current journal schema version (`PRAGMA user_version`).
-pub const JOURNAL_VERSION: i64 = 5;
+pub const JOURNAL_VERSION: i64 = 6;
 
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     "
 CREATE TABLE IF NOT EXISTS steps (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -323,6 +323,14 @@ ALTER TABLE steps ADD COLUMN faithful INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE blobs (
     sha256 TEXT PRIMARY KEY,
     data   BLOB NOT NULL
+);
+",
+    "
+-- The oldest step `redo` may re-apply in a session: a call completed while steps were undone
+-- leaves those behind for good, even once the call itself is undone.
+CREATE TABLE redo_floor (
+    session TEXT    PRIMARY KEY,
+    step    INTEGER NOT NULL
 );
 ",
 ];
@@ -626,7 +634,17 @@ impl Journal {
             c.prepare_cached(
                 "UPDATE steps SET state = 'done', result = ?2, undo = ?3 WHERE id = ?1 AND state = 'intended'",
             )?
-            .execute(params![id, result, undo])
+            .execute(params![id, result, undo])?;
+            // A new call closes the way back to what was undone before it: from now on `redo`
+            // starts at this step, whatever happens to it later.
+            c.prepare_cached(
+                "INSERT INTO redo_floor (session, step)
+                 SELECT n.session, n.id FROM steps n WHERE n.id = ?1 AND n.state = 'done' AND EXISTS (
+                     SELECT 1 FROM steps u WHERE u.session = n.session AND u.state = 'undone' AND u.id < n.id
+                     AND u.id >= COALESCE((SELECT step FROM redo_floor WHERE session = n.session), 0))
+                 ON CONFLICT (session) DO UPDATE SET step = excluded.step",
+            )?
+            .execute(params![id])
             .map(|_| ())
         })
     }
@@ -667,10 +685,12 @@ impl Journal {
     }
 
     /// The undone steps of a session above its newest step still on the stack, oldest first:
-    /// what `redo` can re-apply (a call made after an undo empties it).
+    /// what `redo` can re-apply (a call made after an undo empties it, for good: the steps
+    /// undone before a call stay out of reach once that call is undone too, `redo_floor`).
     pub fn redoable(&self, session: &str) -> Result<Vec<Step>, JournalError> {
         self.query(
-            "WHERE session = ?1 AND state = 'undone' AND id > COALESCE((SELECT MAX(id) FROM steps WHERE session = ?1 AND state IN ('intended', 'done', 'undoing', 'failed')), 0) ORDER BY id",
+            "WHERE session = ?1 AND state = 'undone' AND id > COALESCE((SELECT MAX(id) FROM steps WHERE session = ?1 AND state IN ('intended', 'done', 'undoing', 'failed')), 0)
+             AND id >= COALESCE((SELECT step FROM redo_floor WHERE session = ?1), 0) ORDER BY id",
             params![session],
         )
     }

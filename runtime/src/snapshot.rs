@@ -177,6 +177,12 @@ pub struct Entry {
     /// or replaced by a link, between two processes). Manifests written before it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real: Option<String>,
+    /// The folder holding the path, below its root, as the kernel resolved it when the call ran
+    /// (links inside the root followed; [`lead_of`]): an undo or redo writes nothing when a folder
+    /// on the way leads elsewhere now (replaced by a link, moved and another put in its place by
+    /// a link). `None` where it could not be told (no `/proc`), and in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
 }
 
 /// What a file-snapshot step keeps.
@@ -1134,6 +1140,7 @@ pub(crate) fn before(
             real: fs
                 .canonical_of(Path::new(p))
                 .map(|c| c.to_string_lossy().into_owned()),
+            within: within(fs, p),
         });
     }
     Ok((
@@ -1187,21 +1194,62 @@ pub(crate) fn keep_after(fs: &Fs, store: &Store, m: &Manifest, limit: u64) {
 
 /// Paths (with what differs) whose current state is neither `want` nor `also`: what a restore
 /// would overwrite without having kept it.
-/// The entries whose root leads elsewhere now than when the call ran (see [`Entry::real`]).
+/// Where the folder holding `path` leads below its root, as the kernel resolved it (Linux's
+/// `/proc/self/fd`: links inside the root followed); `None` where that cannot be told, or the
+/// folder is not there.
+fn within(fs: &Fs, path: &str) -> Option<String> {
+    let pl = place(fs, path).ok()?;
+    let dir = open_dir_at(&pl.root, &pl.parent).ok()?;
+    lead_of(&pl.root, &dir)
+}
+
+/// `dir`'s path below `root`, both as the kernel names their open handles now.
+fn lead_of(root: &Dir, dir: &Dir) -> Option<String> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let named =
+        |d: &Dir| std::fs::read_link(format!("/proc/self/fd/{}", d.as_fd().as_raw_fd())).ok();
+    let (r, d) = (named(root)?, named(dir)?);
+    d.strip_prefix(&r)
+        .ok()
+        .map(|rel| rel.to_string_lossy().into_owned())
+}
+
+/// The entries whose root leads elsewhere now than when the call ran (see [`Entry::real`]), or
+/// whose folder inside the root does (see [`Entry::within`]).
 pub(crate) fn moved(fs: &Fs, m: &Manifest) -> Vec<String> {
     m.entries
         .iter()
         .filter_map(|e| {
-            let then = e.real.as_deref()?;
-            let now = fs.canonical_of(Path::new(&e.path));
-            match now {
-                Some(now) if now == Path::new(then) => None,
-                now => Some(format!(
-                    "{}: {CANNOT_BE_CHECKED} (its root led to `{then}` when the call ran, and leads to `{}` now: the root was moved or replaced by a link, and undo writes only where the call did)",
-                    e.path,
-                    now.map_or_else(|| "no allowed root".to_string(), |n| n.display().to_string())
-                )),
+            if let Some(then) = e.real.as_deref() {
+                let now = fs.canonical_of(Path::new(&e.path));
+                match now {
+                    Some(now) if now == Path::new(then) => {}
+                    now => return Some(format!(
+                        "{}: {CANNOT_BE_CHECKED} (its root led to `{then}` when the call ran, and leads to `{}` now: the root was moved or replaced by a link, and undo writes only where the call did)",
+                        e.path,
+                        now.map_or_else(|| "no allowed root".to_string(), |n| n.display().to_string())
+                    )),
+                }
             }
+            let then = e.within.as_deref()?;
+            // A folder not there now is no other place: what is missing is said by the checks
+            // of each path.
+            let now = within(fs, &e.path)?;
+            (now != then).then(|| {
+                let shown = |rel: &str| {
+                    if rel.is_empty() {
+                        "the root itself".to_string()
+                    } else {
+                        format!("`{rel}`")
+                    }
+                };
+                format!(
+                    "{}: {CANNOT_BE_CHECKED} (the folder holding it was {} below its root when the call ran, and leads to {} now: a folder on the way was replaced by a link or moved, and undo writes only where the call did)",
+                    e.path,
+                    shown(then),
+                    shown(&now)
+                )
+            })
         })
         .collect()
 }
@@ -1483,6 +1531,7 @@ pub(crate) fn rollback(fs: &Fs, store: &Store, m: &Manifest) -> Result<(), Strin
                 before: e.before.clone(),
                 after: None,
                 real: e.real.clone(),
+                within: e.within.clone(),
             }),
         }
     }

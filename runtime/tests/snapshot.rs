@@ -312,6 +312,33 @@ fn redo_reapplies_and_undo_again_restores() {
     .unwrap();
     let r = block_on(e.redo("s", 5, UndoOptions::default())).unwrap();
     assert!(r.redone.is_empty() && r.failed.is_none(), "{r:?}");
+    // ...for good: once that call is undone too, redo brings it back, not the two before it
+    // (a probe found `redo` re-applying the abandoned steps, and the new one then refused).
+    let kept = tree(&b.root);
+    assert_eq!(undo(&e, 1, false).undone.len(), 1);
+    assert_eq!(tree(&b.root), before);
+    let dry = block_on(e.redo(
+        "s",
+        5,
+        UndoOptions {
+            dry_run: true,
+            ..UndoOptions::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(dry.planned.len(), 1, "{dry:?}");
+    let r = block_on(
+        b.engine(Policy::default())
+            .redo("s", 5, UndoOptions::default()),
+    )
+    .unwrap();
+    assert_eq!(r.redone.len(), 1, "{r:?}");
+    assert!(r.failed.is_none(), "{r:?}");
+    assert_eq!(tree(&b.root), kept);
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("notes.md")).unwrap(),
+        "two"
+    );
 }
 
 #[test]
@@ -1112,6 +1139,12 @@ fn a_root_a_call_removed_is_put_back_and_a_root_is_its_path() {
     assert_eq!(tree(&b.root), before);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode(&b.root), 0o750);
+    // Redo removes it again; undo puts it back again.
+    let redone = block_on(fresh.redo("s", 1, UndoOptions::default())).unwrap();
+    assert_eq!(redone.redone, vec![1], "{redone:?}");
+    assert!(!b.root.exists());
+    assert_eq!(undo(&fresh, 1, false).undone.len(), 1);
+    assert_eq!(tree(&b.root), before);
     // The engine that ran the call writes into the root put back (its old handle let go).
     call(
         &running,
@@ -1121,10 +1154,10 @@ fn a_root_a_call_removed_is_put_back_and_a_root_is_its_path() {
     .unwrap();
     assert_eq!(std::fs::read(b.root.join("new.txt")).unwrap(), b"x");
     assert_eq!(undo(&running, 1, false).undone.len(), 1);
-    // Redo removes it again; undo puts it back again.
-    let redone = block_on(fresh.redo("s", 1, UndoOptions::default())).unwrap();
-    assert_eq!(redone.redone, vec![1], "{redone:?}");
-    assert!(!b.root.exists());
+    // That call closed the way back to the removal: redo re-applies the call, not the removal.
+    let redone = block_on(fresh.redo("s", 5, UndoOptions::default())).unwrap();
+    assert_eq!(redone.redone, vec![2], "{redone:?}");
+    assert_eq!(std::fs::read(b.root.join("new.txt")).unwrap(), b"x");
     assert_eq!(undo(&fresh, 1, false).undone.len(), 1);
     assert_eq!(tree(&b.root), before);
 
@@ -1441,4 +1474,49 @@ fn a_dangling_link_on_the_way_is_kept_where_it_leads() {
     std::fs::remove_file(b.root.join("dang")).unwrap();
     std::os::unix::fs::symlink("nd", b.root.join("dang")).unwrap();
     assert_eq!(tree(&b.root), before);
+}
+
+/// A folder on the way to a touched path, replaced by a link to another folder of the root after
+/// the call: undo (and `--force`) writes nothing, naming the path, rather than removing or writing
+/// the other folder's file (a probe found undo deleting `B/new.txt`, a file the call never made).
+#[test]
+fn undo_writes_nothing_through_a_folder_swapped_for_a_link_since() {
+    let b = Bench::new();
+    std::fs::create_dir(b.root.join("B")).unwrap();
+    // Created by the call; then `src` becomes a link to `B`, which has a file of that name.
+    b.call(
+        "snap_put",
+        json!({"path": b.p("src/new.txt"), "content": "C"}),
+    )
+    .unwrap();
+    // Deleted by the call; swapped the same way afterwards.
+    b.call("snap_rmtree", json!({"path": b.p("src/deep")}))
+        .unwrap();
+    std::fs::rename(b.root.join("src"), b.root.join("src.old")).unwrap();
+    std::os::unix::fs::symlink("B", b.root.join("src")).unwrap();
+    std::fs::write(b.root.join("B/new.txt"), "C").unwrap();
+    let swapped = tree(&b.root);
+    let e = b.engine(Policy::default());
+    for force in [false, true] {
+        let r = undo(&e, 1, force);
+        assert!(r.undone.is_empty(), "{r:?}");
+        let (_, why) = r.failed.expect("refused");
+        assert!(
+            why.contains("src/deep") && why.contains("`B`") && why.contains("link"),
+            "{why}"
+        );
+        assert_eq!(tree(&b.root), swapped, "nothing written (force: {force})");
+    }
+    let dry = dry_run(&e, 1);
+    assert!(dry.planned[0].blocked.is_some(), "{dry:?}");
+    // Put back as it was, the undo runs.
+    std::fs::remove_file(b.root.join("src")).unwrap();
+    std::fs::rename(b.root.join("src.old"), b.root.join("src")).unwrap();
+    assert_eq!(undo(&e, 2, false).undone.len(), 2);
+    assert!(!b.root.join("src/new.txt").exists());
+    assert!(b.root.join("src/deep/b.bin").exists() && b.root.join("src/deep/link").exists());
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("B/new.txt")).unwrap(),
+        "C"
+    );
 }
