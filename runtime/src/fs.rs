@@ -1413,6 +1413,13 @@ impl Fs {
         }
         match metadata_at(&at) {
             Ok(m) if !m.is_file() => return Err(not_regular(&at, &m)),
+            // Refused as `write` refuses it: a process that may write anything (root) would
+            // otherwise append to a file its owner made read-only.
+            Ok(m) if m.permissions().readonly() => {
+                return Err(ToolError::NotAllowed {
+                    message: format!("{} is read-only", at.shown.display()),
+                })
+            }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_error(&at, e)),
@@ -1461,11 +1468,28 @@ impl Fs {
         let (dp, dn) = parent_of(&dst)?;
         let sdir = open_parent(&src, &sp)?;
         let ddir = open_parent(&dst, &dp)?;
-        sdir.symlink_metadata(&sn).map_err(|e| io_error(&src, e))?;
+        let moved = sdir.symlink_metadata(&sn).map_err(|e| io_error(&src, e))?;
         match ddir.symlink_metadata(&dn) {
             Ok(_) => return Err(already_exists(&dst)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_error(&dst, e)),
+        }
+        // A link's relative target is read from where the link is: one that stays inside the
+        // root here may climb out of it from the new place, where another program would follow it.
+        if moved.file_type().is_symlink() {
+            if let Ok(target) = sdir.read_link_contents(&sn) {
+                if !stays_inside(&dst.rel, &target) {
+                    return Err(ToolError::NotAllowed {
+                        message: format!(
+                            "{} is a symbolic link to `{}`, which from {} would lead outside the \
+                             allowed root: not moved (move what it names, or recreate the link)",
+                            src.shown.display(),
+                            target.display(),
+                            dst.shown.display()
+                        ),
+                    });
+                }
+            }
         }
         rename_noreplace(&sdir, &sn, &ddir, &dn).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => already_exists(&dst),
@@ -1685,10 +1709,47 @@ fn copy_contents(
     }
 }
 
-/// Recreates the link `name` of `from` in `into` when its target is relative.
+/// `true` when the relative link `target`, read from the link at `link` (a path below its
+/// root), stays inside that root by its text: no more leading `..` than the link's folder is
+/// deep, and none after a name (where a link in between could lead anywhere). An absolute
+/// target never does.
+pub(crate) fn stays_inside(link: &Path, target: &Path) -> bool {
+    use std::path::Component;
+    let mut depth = link.components().count().saturating_sub(1);
+    let mut named = false;
+    for c in target.components() {
+        match c {
+            Component::ParentDir if named || depth == 0 => return false,
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => named = true,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+/// Recreates the link `name` of `from` in `into` when its target is relative and, from its new
+/// place (`to`), stays inside the root.
 #[cfg(unix)]
-fn copy_link(from: &Dir, into: &Dir, name: &Path, shown: &Located<'_>, report: &mut CopyReport) {
+fn copy_link(
+    from: &Dir,
+    into: &Dir,
+    name: &Path,
+    shown: &Located<'_>,
+    to: &Located<'_>,
+    report: &mut CopyReport,
+) {
     match from.read_link_contents(name) {
+        Ok(target) if target.is_relative() && !stays_inside(&to.rel, &target) => {
+            report.skip(format!(
+                "{}: a symbolic link to `{}`, which from {} would lead outside the allowed root; \
+                 not copied",
+                shown.shown.display(),
+                target.display(),
+                to.shown.display()
+            ))
+        }
         Ok(target) if target.is_relative() => match into.symlink(&target, name) {
             Ok(()) => report.links += 1,
             Err(e) => report.skip(format!("{}: {e}", shown.shown.display())),
@@ -1703,7 +1764,14 @@ fn copy_link(from: &Dir, into: &Dir, name: &Path, shown: &Located<'_>, report: &
 }
 
 #[cfg(not(unix))]
-fn copy_link(_from: &Dir, _into: &Dir, _name: &Path, shown: &Located<'_>, report: &mut CopyReport) {
+fn copy_link(
+    _from: &Dir,
+    _into: &Dir,
+    _name: &Path,
+    shown: &Located<'_>,
+    _to: &Located<'_>,
+    report: &mut CopyReport,
+) {
     report.skip(format!(
         "{}: a symbolic link; links are not copied on this platform",
         shown.shown.display()
@@ -1802,7 +1870,7 @@ fn copy_tree(
                     }
                     copy_contents(&mut input, &to, &entry_name, &to_at, report)?;
                 }
-                EntryKind::Symlink => copy_link(&from, &to, &entry_name, &from_at, report),
+                EntryKind::Symlink => copy_link(&from, &to, &entry_name, &from_at, &to_at, report),
                 EntryKind::Other => report.skip(format!(
                     "{}: not a regular file, directory or link (a FIFO, socket or device); not \
                      copied",

@@ -407,6 +407,29 @@ async fn write_append_and_create_directory() {
         .err("create_directory", json!({"path": "new/x.txt"}))
         .await;
     assert!(e.to_string().contains("not a directory"), "{e}");
+    // A read-only file is refused by every tool that writes it, append_file too (a process
+    // that may write anything, root, appended to it while write_file and edit_file refused).
+    b.put("ro.txt", "kept\n");
+    std::fs::set_permissions(
+        b.root.join("ro.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o444),
+    )
+    .unwrap();
+    for (tool, args) in [
+        ("write_file", json!({"path": "ro.txt", "content": "x"})),
+        ("append_file", json!({"path": "ro.txt", "content": "x"})),
+        (
+            "edit_file",
+            json!({"path": "ro.txt", "edits": [{"oldText": "kept", "newText": "x"}]}),
+        ),
+    ] {
+        let e = b.err(tool, args).await;
+        assert!(
+            not_allowed(&e) && e.to_string().contains("is read-only"),
+            "{tool}: {e}"
+        );
+    }
+    assert_eq!(b.read("ro.txt"), "kept\n");
 }
 
 // ---- listing
@@ -720,6 +743,51 @@ async fn copy_file_copies_trees_without_following_links_out() {
         .await;
     assert!(into_itself.to_string().contains("itself"), "{into_itself}");
     assert!(!b.root.join("src/inner").exists());
+
+    // A relative link that stays inside the root where it is, but would climb out of it from
+    // where a copy or a move puts it (a probe found `c/link -> ../../x` leading outside): left
+    // out of a copy, named, and a move of it refused. One that still stays inside is kept.
+    b.put("a/b/keep.txt", "k");
+    std::os::unix::fs::symlink("../../x", b.root.join("a/b/link")).unwrap();
+    std::os::unix::fs::symlink("../b/keep.txt", b.root.join("a/b/near")).unwrap();
+    let out = b
+        .text(
+            "copy_file",
+            json!({"source": "a/b", "destination": "c", "recursive": true}),
+        )
+        .await;
+    assert!(
+        out.contains("link") && out.contains("outside the allowed root"),
+        "{out}"
+    );
+    assert!(std::fs::symlink_metadata(b.root.join("c/link")).is_err());
+    assert_eq!(
+        std::fs::read_link(b.root.join("c/near")).unwrap(),
+        PathBuf::from("../b/keep.txt")
+    );
+    let e = b
+        .err(
+            "move_file",
+            json!({"source": "a/b/link", "destination": "m"}),
+        )
+        .await;
+    assert!(
+        not_allowed(&e) && e.to_string().contains("outside the allowed root"),
+        "{e}"
+    );
+    assert!(std::fs::symlink_metadata(b.root.join("a/b/link")).is_ok());
+    assert!(std::fs::symlink_metadata(b.root.join("m")).is_err());
+    // Moved to a place as deep, it still leads where it did.
+    b.put("z/y/.keep", "");
+    b.text(
+        "move_file",
+        json!({"source": "a/b/link", "destination": "z/y/link"}),
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_link(b.root.join("z/y/link")).unwrap(),
+        PathBuf::from("../../x")
+    );
 }
 
 // ---- the sandbox
