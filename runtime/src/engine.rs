@@ -727,14 +727,7 @@ impl Engine {
         // completed, so that `undo` reverts the last change, not a no-op. A call that also runs
         // a program or reaches the network (`run_command` with `undo_paths`) keeps its step:
         // it did something, which history shows.
-        let file_tool_only = !def.effects.iter().any(|e| {
-            matches!(
-                e,
-                aifirst_capability::Effect::Execute
-                    | aifirst_capability::Effect::Process
-                    | aifirst_capability::Effect::Network
-            )
-        });
+        let file_tool_only = !runs_more_than_files(def);
         let unchanged = match &outcome {
             Ok((_, StepUndo::Files { manifest, .. })) if file_tool_only => {
                 self.store.manifest(manifest).is_ok_and(|m| {
@@ -1092,10 +1085,35 @@ impl Engine {
         };
         let outcome = match def.invoke(&ctx, args).await {
             Ok(result) => {
-                // Should the state it left not be recordable, the state before still is: undo
-                // then needs --force (nothing confirms what it would overwrite), and says why.
-                if let Err(e) = snapshot::after(fs, &mut manifest) {
-                    manifest.unrecorded = Some(e.to_string());
+                match snapshot::after(fs, &mut manifest) {
+                    Ok(()) => {}
+                    // A file tool whose result cannot be recorded (a tree deeper than snapshots
+                    // go, a name that is not UTF-8) would be journaled as undoable while its undo
+                    // could not check what it overwrites: it is written back instead, and fails
+                    // saying why, as a call that cannot be undone should never run unasked.
+                    Err(e) if !runs_more_than_files(def) => {
+                        let why = e.to_string();
+                        let back = snapshot::rollback(fs, &self.store, &manifest);
+                        drop(held);
+                        return Err(match back {
+                            Ok(()) => CallError::Tool(ToolError::Handler {
+                                message: format!(
+                                    "`{}` was written back, so nothing changed: what it made could not be recorded for undo ({why})",
+                                    def.name
+                                ),
+                            }),
+                            Err(back) => CallError::Tool(ToolError::Handler {
+                                message: format!(
+                                    "what `{}` made could not be recorded for undo ({why}), and it could not all be written back ({back})",
+                                    def.name
+                                ),
+                            }),
+                        });
+                    }
+                    // A call that also runs a program or reaches the network did more than its
+                    // files: kept, and its undo needs --force (nothing confirms what it would
+                    // overwrite), saying why.
+                    Err(e) => manifest.unrecorded = Some(e.to_string()),
                 }
                 let kept = self.store.put_manifest(&manifest);
                 Ok((result, undo(kept.unwrap_or(ahead))))
@@ -2463,6 +2481,18 @@ fn compensation(p: &UndoPlan, call: &Call<'_>, snapshot: &Snapshot, snap_args: &
 /// Why `p`, joined under a folder, would lead out of it: absolute (it replaces the
 /// folder: `os.path.join("/srv", "/etc/x")` is `/etc/x`), a drive or UNC prefix, a `..`
 /// component, or a NUL. `None` when it stays inside.
+/// A capability that runs a program or reaches the network: it does more than its files.
+fn runs_more_than_files(def: &CapabilityDef) -> bool {
+    def.effects.iter().any(|e| {
+        matches!(
+            e,
+            aifirst_capability::Effect::Execute
+                | aifirst_capability::Effect::Process
+                | aifirst_capability::Effect::Network
+        )
+    })
+}
+
 fn leaves_its_folder(p: &str) -> Option<&'static str> {
     if p.contains('\0') {
         return Some("it holds a NUL byte");

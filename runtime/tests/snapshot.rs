@@ -1520,3 +1520,34 @@ fn undo_writes_nothing_through_a_folder_swapped_for_a_link_since() {
         "C"
     );
 }
+
+/// A file tool whose result is deeper than a snapshot goes: written back and refused, rather
+/// than journaled as undoable with an undo that then needs `--force` (a probe's
+/// `create_directory` of 49 levels).
+#[test]
+fn a_call_whose_result_cannot_be_recorded_is_written_back_and_fails() {
+    let b = Bench::new();
+    let before = tree(&b.root);
+    let deep = std::iter::repeat_n("d", aifirst::snapshot::MAX_TREE_DEPTH + 2)
+        .collect::<Vec<_>>()
+        .join("/");
+    let err = b
+        .call("snap_mkdirs", json!({"path": b.p(&format!("top/{deep}"))}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("written back, so nothing changed") && err.contains("deep"),
+        "{err}"
+    );
+    assert_eq!(tree(&b.root), before);
+    let e = b.engine(Policy::default());
+    let steps = e.history("s").unwrap();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0].state, StepState::Error);
+    // Nothing to undo, and a shallower one is undone as usual.
+    assert!(undo(&e, 1, false).undone.is_empty());
+    b.call("snap_mkdirs", json!({"path": b.p("top/d/d")}))
+        .unwrap();
+    assert_eq!(undo(&e, 1, false).undone.len(), 1);
+    assert_eq!(tree(&b.root), before);
+}
