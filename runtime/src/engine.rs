@@ -1710,21 +1710,40 @@ impl Engine {
                 ));
                 break;
             }
-            if let Err(why) = self.restore_files(manifest, false) {
-                let why = format!("redo stopped: {why}");
-                let _ = record(UndoPhase::Failed, Some(&why));
-                report.failed = Some((step.id, why));
-                break;
-            }
-            // Audited, then back on the stack.
-            let recorded = record(UndoPhase::Redone, None);
+            // Back on the stack before a file is written (write-ahead, as an undo is `undoing`
+            // first): a redo killed part-way leaves a `done` step whose files are not all as
+            // the call left them, which `undo` then names (and `undo --force` puts back as
+            // before), never files no step accounts for.
             if !self
                 .journal
                 .transition(step.id, &[StepState::Undone], StepState::Done, None)?
             {
-                report.failed = Some((step.id, "it changed while the redo ran".to_string()));
+                let why = "it changed while the redo ran".to_string();
+                let _ = record(UndoPhase::Failed, Some(&why));
+                report.failed = Some((step.id, why));
                 break;
             }
+            if let Err(why) = self.restore_files(manifest, false) {
+                // What was written is taken back, so the step is undone again as it was.
+                let why = match self.restore_files(manifest, true) {
+                    Ok(()) => {
+                        self.journal.transition(
+                            step.id,
+                            &[StepState::Done],
+                            StepState::Undone,
+                            None,
+                        )?;
+                        format!("redo stopped: {why}; what it had written was taken back")
+                    }
+                    Err(back) => format!(
+                        "redo stopped: {why}; what it had written could not all be taken back ({back}): the step is `done`, and `undo --force` puts back the state before it"
+                    ),
+                };
+                let _ = record(UndoPhase::Failed, Some(&why));
+                report.failed = Some((step.id, why));
+                break;
+            }
+            let recorded = record(UndoPhase::Redone, None);
             report.redone.push(step.id);
             if let Err(why) = recorded {
                 report.failed = Some((

@@ -51,6 +51,18 @@ fn snap_move(ctx: &Ctx, source: String, destination: String) -> Result<(), ToolE
     ctx.fs().remove_file(&source)
 }
 
+/// Writes two files.
+#[capability(effects(create, update, filesystem), undo = file_snapshot(paths = ["$args.first", "$args.second"]))]
+fn snap_put_two(
+    ctx: &Ctx,
+    first: String,
+    second: String,
+    content: String,
+) -> Result<(), ToolError> {
+    ctx.fs().write(&first, content.as_bytes())?;
+    ctx.fs().write(&second, content.to_uppercase().as_bytes())
+}
+
 /// Writes each file, then fails.
 #[capability(effects(update, filesystem), undo = file_snapshot(paths = ["$args.paths"]))]
 fn snap_half(ctx: &Ctx, paths: Vec<String>) -> Result<(), ToolError> {
@@ -1550,4 +1562,36 @@ fn a_call_whose_result_cannot_be_recorded_is_written_back_and_fails() {
         .unwrap();
     assert_eq!(undo(&e, 1, false).undone.len(), 1);
     assert_eq!(tree(&b.root), before);
+}
+
+/// A redo that stops part-way (here a kept blob altered in place, found as it is copied) takes
+/// back what it wrote: the step is `undone` again and the files are as the undo left them. A
+/// redo killed part-way leaves the step `done` (it is claimed before a file is written), which
+/// `undo` then names, rather than files no step accounts for.
+#[test]
+fn a_redo_that_stops_part_way_takes_back_what_it_wrote() {
+    let b = Bench::new();
+    b.call(
+        "snap_put_two",
+        json!({"first": b.p("one.txt"), "second": b.p("two.txt"), "content": "redo me\n"}),
+    )
+    .unwrap();
+    let e = b.engine(Policy::default());
+    assert_eq!(undo(&e, 1, false).undone.len(), 1);
+    let undone = tree(&b.root);
+    // The second file's kept content (packed in the journal), altered to the same size.
+    let db = rusqlite::Connection::open(b.dir.path().join("state/journal.sqlite3")).unwrap();
+    let altered = db
+        .execute(
+            "UPDATE blobs SET data = ?1 WHERE data = ?2",
+            rusqlite::params![b"REDO ME?".as_slice(), b"REDO ME\n".as_slice()],
+        )
+        .unwrap();
+    assert_eq!(altered, 1, "the second file's content is one packed blob");
+    let r = block_on(e.redo("s", 1, UndoOptions::default())).unwrap();
+    let (_, why) = r.failed.clone().expect("stopped");
+    assert!(why.contains("taken back"), "{why}");
+    assert!(r.redone.is_empty(), "{r:?}");
+    assert_eq!(tree(&b.root), undone, "nothing left half-redone");
+    assert_eq!(e.history("s").unwrap()[0].state, StepState::Undone);
 }
