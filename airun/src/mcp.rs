@@ -796,6 +796,21 @@ impl ServerHandler for McpServer {
         request: rmcp::model::CustomRequest,
         _context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CustomResult, McpError> {
+        if request.method == UNREADABLE_METHOD {
+            let why = request
+                .params
+                .as_ref()
+                .and_then(|p| p.get("why"))
+                .and_then(Value::as_str)
+                .unwrap_or("the message cannot be read")
+                .to_string();
+            let code = if why.ends_with("(-32600)") {
+                rmcp::model::ErrorCode::INVALID_REQUEST
+            } else {
+                rmcp::model::ErrorCode::PARSE_ERROR
+            };
+            return Err(McpError::new(code, why, None));
+        }
         Err(unreadable_request(&request.method, request.params.as_ref()))
     }
 
@@ -1165,14 +1180,133 @@ fn mend_surrogates(line: &[u8]) -> Option<Vec<u8>> {
     out
 }
 
+/// The largest message read from stdin (rmcp's own bound, which drops longer lines unanswered).
+const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The method a message this server cannot read is passed on as, so that rmcp hands it to
+/// [`ServerHandler::on_custom_request`], which answers its id with the error in its params.
+const UNREADABLE_METHOD: &str = "aifirst/unreadable";
+
+/// The `id` of a JSON-RPC request read from its text alone (which need not be valid JSON):
+/// the value of the first `"id"` key of the top-level object, a number or a string.
+fn request_id(text: &[u8]) -> Option<String> {
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < text.len() {
+        match text[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+                let key = text.get(start..=i)?;
+                if depth == 1 && key == b"\"id\"" {
+                    let rest = &text[i + 1..];
+                    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+                    let rest = rest.strip_prefix(b":")?;
+                    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
+                    let end = if rest.first() == Some(&b'"') {
+                        let mut j = 1;
+                        while j < rest.len() && rest[j] != b'"' {
+                            j += if rest[j] == b'\\' { 2 } else { 1 };
+                        }
+                        j + 1
+                    } else {
+                        rest.iter()
+                            .position(|b| !(b.is_ascii_digit() || b"-+.eE".contains(b)))
+                            .unwrap_or(rest.len())
+                    };
+                    let id = std::str::from_utf8(rest.get(..end)?).ok()?;
+                    // Only what parses as a JSON string or integer is an id.
+                    return match serde_json::from_str::<Value>(id).ok()? {
+                        Value::String(_) => Some(id.to_string()),
+                        Value::Number(n) if n.is_i64() || n.is_u64() => Some(id.to_string()),
+                        _ => None,
+                    };
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// What takes the place of a line this server cannot read: a request of
+/// [`UNREADABLE_METHOD`] with its id, answered with `why`; or, with no id to answer (a
+/// notification, or text with none), nothing, said on stderr.
+fn unreadable_line(text: &[u8], why: &str) -> Vec<u8> {
+    match request_id(text) {
+        Some(id) => {
+            let mut out = format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"{UNREADABLE_METHOD}\",\"params\":{}}}",
+                serde_json::json!({ "why": why })
+            )
+            .into_bytes();
+            out.push(b'\n');
+            out
+        }
+        None => {
+            eprintln!("airun: a message with no id to answer was dropped: {why}");
+            Vec::new()
+        }
+    }
+}
+
+/// How deep arrays and objects nest in `text` (strings skipped), up to `past`.
+fn nesting(text: &[u8], past: usize) -> usize {
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while i < text.len() && deepest <= past {
+        match text[i] {
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest
+}
+
+/// The deepest nesting serde_json (and so rmcp) reads: its recursion limit.
+const MAX_NESTING: usize = 127;
+
+/// Why a complete line cannot be read as JSON, if it cannot (rmcp drops such lines unanswered).
+fn unreadable_json(line: &[u8]) -> Option<String> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    if nesting(line, MAX_NESTING) > MAX_NESTING {
+        return Some(format!(
+            "the message is nested deeper than {MAX_NESTING} levels, more than this server reads (-32700)"
+        ));
+    }
+    let e = serde_json::from_slice::<serde::de::IgnoredAny>(line).err()?;
+    Some(format!("the message is not JSON ({e}) (-32700)"))
+}
+
 /// Stdin, each line passed on as it came or with its lone surrogates mended
 /// ([`mend_surrogates`]). Lines are held only until their newline, as the protocol's reader
-/// holds them anyway.
+/// holds them anyway, and never past [`MAX_MESSAGE_BYTES`]. A line that is not JSON, nested
+/// too deep or too long is passed on as an [`UNREADABLE_METHOD`] request with its id, so its
+/// client gets an error rather than waiting for ever.
 struct Mended {
     inner: Reader,
     /// Bytes of a line not yet ended, searched for its newline up to `searched`.
     line: Vec<u8>,
     searched: usize,
+    /// The start of a line longer than [`MAX_MESSAGE_BYTES`], whose rest is being skipped.
+    skipping: Option<Vec<u8>>,
     /// Bytes ready to be read.
     ready: Vec<u8>,
     offset: usize,
@@ -1185,6 +1319,7 @@ impl Mended {
             inner,
             line: Vec::new(),
             searched: 0,
+            skipping: None,
             ready: Vec::new(),
             offset: 0,
             eof: false,
@@ -1201,16 +1336,47 @@ impl Mended {
             self.searched = 0;
             let rest = self.line.split_off(nl + 1);
             let whole = std::mem::replace(&mut self.line, rest);
-            match mend_surrogates(&whole) {
-                Some(mended) => self.ready.extend_from_slice(&mended),
-                None => self.ready.extend_from_slice(&whole),
+            if let Some(head) = self.skipping.take() {
+                let why = format!(
+                    "the message is larger than {} MiB, more than this server reads (-32600)",
+                    MAX_MESSAGE_BYTES >> 20
+                );
+                self.ready.extend_from_slice(&unreadable_line(&head, &why));
+                continue;
             }
+            self.pass(whole);
         }
         self.searched = self.line.len();
-        if self.eof && !self.line.is_empty() {
+        if self.line.len() >= MAX_MESSAGE_BYTES {
+            // Not held: its start (for its id) is kept, the rest skipped to its newline.
+            if self.skipping.is_none() {
+                self.line.truncate(64 * 1024);
+                self.skipping = Some(std::mem::take(&mut self.line));
+            }
+            self.line.clear();
+            self.searched = 0;
+        }
+        if self.eof && !self.line.is_empty() && self.skipping.is_none() {
             let whole = std::mem::take(&mut self.line);
-            self.ready
-                .extend_from_slice(&mend_surrogates(&whole).unwrap_or(whole));
+            self.pass(whole);
+        }
+    }
+
+    /// Passes a complete line on: mended, or in place of one that cannot be read.
+    fn pass(&mut self, whole: Vec<u8>) {
+        if whole.len() >= MAX_MESSAGE_BYTES {
+            let why = format!(
+                "the message is larger than {} MiB, more than this server reads (-32600)",
+                MAX_MESSAGE_BYTES >> 20
+            );
+            let head = &whole[..64 * 1024];
+            self.ready.extend_from_slice(&unreadable_line(head, &why));
+            return;
+        }
+        let line = mend_surrogates(&whole).unwrap_or(whole);
+        match unreadable_json(&line) {
+            Some(why) => self.ready.extend_from_slice(&unreadable_line(&line, &why)),
+            None => self.ready.extend_from_slice(&line),
         }
     }
 }
@@ -1602,6 +1768,30 @@ mod tests {
             serde_json::from_str::<Value>(&mended).unwrap()["a"],
             "\u{fffd}x"
         );
+    }
+
+    #[test]
+    fn unreadable_messages_keep_their_id_and_nesting_matches_serde() {
+        assert_eq!(
+            request_id(br#"{"jsonrpc":"2.0","id":7,"method":"#),
+            Some("7".into())
+        );
+        assert_eq!(
+            request_id(br#"{"params":{"id":1},"id" : "a\"b","x":["#),
+            Some(r#""a\"b""#.into())
+        );
+        assert_eq!(request_id(br#"{"method":"x","params":{"id":3}}"#), None);
+        assert_eq!(request_id(br#"{"id":1.5}"#), None);
+        assert_eq!(request_id(br#"{"id":null}"#), None);
+        for n in [MAX_NESTING - 1, MAX_NESTING, MAX_NESTING + 1] {
+            let text = format!("{}1{}", "[".repeat(n), "]".repeat(n));
+            assert_eq!(
+                nesting(text.as_bytes(), MAX_NESTING) > MAX_NESTING,
+                serde_json::from_str::<Value>(&text).is_err(),
+                "{n} levels"
+            );
+        }
+        assert_eq!(nesting(br#"{"a":"[[[[","b":[1]}"#, 10), 2);
     }
 
     fn server(dir: &std::path::Path) -> McpServer {

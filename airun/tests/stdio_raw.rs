@@ -74,12 +74,20 @@ impl Served {
     }
 
     fn answer(&self, id: i64) -> Value {
+        self.answer_to(&json!(id))
+    }
+
+    fn answer_str(&self, id: &str) -> Value {
+        self.answer_to(&json!(id))
+    }
+
+    fn answer_to(&self, id: &Value) -> Value {
         loop {
             let v = self
                 .rx
                 .recv_timeout(Duration::from_secs(30))
                 .unwrap_or_else(|_| panic!("no answer to request {id}"));
-            if v["id"] == id {
+            if v["id"] == *id {
                 return v;
             }
         }
@@ -154,5 +162,50 @@ fn params_that_do_not_fit_are_invalid_params_saying_what_to_send() {
     );
     s.send(r#"{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"read_text_file","arguments":{"path":"a.txt"}}}"#);
     let v = s.answer(21);
+    assert_eq!(v["result"]["content"][0]["text"], "hi", "{v}");
+}
+
+/// A message the server cannot read — not JSON, nested deeper than it reads, larger than
+/// 16 MiB — is answered with an error under its id (rmcp dropped each unanswered, and the
+/// client waited for ever); nothing is held past the limit, and the server keeps serving.
+#[test]
+fn unreadable_too_deep_and_too_large_messages_are_answered() {
+    let mut s = Served::start();
+    s.send(r#"{"jsonrpc":"2.0","id":30,"method":"tools/call","params":{"name":"read_text_file","#);
+    let v = s.answer(30);
+    assert_eq!(v["error"]["code"], -32700, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("not JSON"),
+        "{v}"
+    );
+    let deep = format!("{}1{}", "[".repeat(130), "]".repeat(130));
+    s.send(&format!(
+        r#"{{"jsonrpc":"2.0","id":"deep","method":"tools/call","params":{{"name":"query_json","arguments":{{"filter":".","value":{deep}}}}}}}"#
+    ));
+    let v = s.answer_str("deep");
+    assert_eq!(v["error"]["code"], -32700, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("127 levels"),
+        "{v}"
+    );
+    let big = "x".repeat(16 * 1024 * 1024 + 10);
+    s.send(&format!(
+        r#"{{"jsonrpc":"2.0","id":31,"method":"tools/call","params":{{"name":"write_file","arguments":{{"path":"big.txt","content":"{big}"}}}}}}"#
+    ));
+    let v = s.answer(31);
+    assert_eq!(v["error"]["code"], -32600, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("16 MiB"),
+        "{v}"
+    );
+    assert!(!s.root.join("big.txt").exists());
+    // A notification that cannot be read has no id to answer: dropped; the server goes on.
+    s.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":"#);
+    std::fs::write(s.root.join("a.txt"), "hi").unwrap();
+    s.send(r#"{"jsonrpc":"2.0","id":32,"method":"tools/call","params":{"name":"read_text_file","arguments":{"path":"a.txt"}}}"#);
+    let v = s.answer(32);
     assert_eq!(v["result"]["content"][0]["text"], "hi", "{v}");
 }
