@@ -249,6 +249,35 @@ enum Fail {
     Usage(String),
     /// The operation failed or was refused (exit 1).
     Failed(String),
+    /// Failed (exit 1), and said so in the one JSON document `--json` already printed: the
+    /// message goes to stderr only.
+    Printed(String),
+}
+
+/// `--json`: the report with the failure (if any) in it, one document; the failure then only
+/// goes to stderr.
+fn print_report(
+    json: bool,
+    report: &aifirst::UndoReport,
+    outcome: Result<(), Fail>,
+) -> Result<(), Fail> {
+    if !json {
+        return outcome;
+    }
+    let mut v = crate::output::undo_report(report);
+    match outcome {
+        Ok(()) => {
+            print_json(&v);
+            Ok(())
+        }
+        Err(Fail::Failed(m) | Fail::Printed(m)) => {
+            v["error"] = json!(m);
+            v["exit_code"] = json!(exit::FAILED);
+            print_json(&v);
+            Err(Fail::Printed(m))
+        }
+        Err(other) => Err(other),
+    }
 }
 
 impl From<CallError> for Fail {
@@ -377,6 +406,10 @@ where
             let (code, message) = match fail {
                 Fail::Usage(m) => (exit::USAGE, m),
                 Fail::Failed(m) => (exit::FAILED, m),
+                Fail::Printed(m) => {
+                    eprintln!("error: {m}");
+                    return ExitCode::from(exit::FAILED);
+                }
             };
             if json {
                 outln!("{}", json!({"error": message, "exit_code": code}));
@@ -705,7 +738,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             };
             let report = engine.undo_with(&s.session, target, opts).await?;
             if g.json {
-                print_json(&crate::output::undo_report(&report));
+                // One document, with the outcome: `print_report` below.
             } else if dry_run {
                 if report.planned.is_empty() {
                     outln!("nothing to undo in session `{}`", s.session);
@@ -738,12 +771,13 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                     outln!("undone step {id}");
                 }
             }
-            match report.failed {
+            let outcome = match &report.failed {
                 Some((step, why)) => Err(Fail::Failed(format!(
                     "step {step} could not be undone: {why}"
                 ))),
                 None => would_stop(&report, "undo"),
-            }
+            };
+            print_report(g.json, &report, outcome)
         }
         Command::Redo {
             steps,
@@ -758,7 +792,7 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
             };
             let report = engine.redo(&s.session, steps.unwrap_or(1), opts).await?;
             if g.json {
-                print_json(&crate::output::undo_report(&report));
+                // One document, with the outcome: `print_report` below.
             } else if dry_run {
                 if report.planned.is_empty() {
                     outln!("nothing to redo in session `{}`", s.session);
@@ -780,12 +814,13 @@ async fn execute(app: App, cli: Cli) -> Result<(), Fail> {
                     outln!("redone step {id}");
                 }
             }
-            match report.failed {
+            let outcome = match &report.failed {
                 Some((step, why)) => Err(Fail::Failed(format!(
                     "step {step} could not be redone: {why}"
                 ))),
                 None => would_stop(&report, "redo"),
-            }
+            };
+            print_report(g.json, &report, outcome)
         }
         Command::History => {
             let engine = open_engine_quiet(&s)?;

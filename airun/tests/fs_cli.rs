@@ -227,6 +227,23 @@ fn a_file_changed_since_is_named_and_kept_unless_forced() {
     let err = w.fails(&["undo"]);
     assert!(err.contains("README.md: content changed since"), "{err}");
     assert!(err.contains("--force"), "{err}");
+    // `--json`: one document on stdout, the report with the failure in it (it printed two).
+    for args in [
+        &["--json", "undo"][..],
+        &["--json", "undo", "--dry-run"][..],
+    ] {
+        let out = w.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"));
+        assert_eq!(v["exit_code"], 1, "{v}");
+        assert!(v["error"].as_str().unwrap().contains("step 1"), "{v}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("error: "),
+            "{args:?}"
+        );
+    }
     assert_eq!(
         std::fs::read_to_string(w.root().join("README.md")).unwrap(),
         "the user's own edit\n"

@@ -666,6 +666,10 @@ async fn delete_file_needs_recursive_for_a_directory() {
         .await;
     assert!(!b.root.join("d").exists());
     b.put("g.txt", "g");
+    // A file named as a directory (`g.txt/`) is not deleted.
+    let e = b.err("delete_file", json!({"path": "g.txt/"})).await;
+    assert!(e.to_string().contains("ends with `/`"), "{e}");
+    assert!(b.root.join("g.txt").exists());
     assert_eq!(
         b.text("delete_file", json!({"path": "g.txt"})).await,
         "Successfully deleted g.txt"
