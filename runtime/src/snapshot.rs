@@ -177,10 +177,11 @@ pub struct Entry {
     /// or replaced by a link, between two processes). Manifests written before it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real: Option<String>,
-    /// The folder holding the path, below its root, as the kernel resolved it when the call ran
-    /// (links inside the root followed; [`lead_of`]): an undo or redo writes nothing when a folder
-    /// on the way leads elsewhere now (replaced by a link, moved and another put in its place by
-    /// a link). `None` where it could not be told (no `/proc`), and in older manifests.
+    /// Where the folder holding the path led when the call ran, as the kernel resolved it (links
+    /// inside the root followed; [`within`]): an undo or redo writes nothing when a folder on the
+    /// way leads elsewhere now (replaced by a link, moved and another put in its place by a
+    /// link). An absolute path, so the same whichever root (a narrower or wider one) the undo
+    /// runs with. `None` where it could not be told (no `/proc`), and in older manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<String>,
 }
@@ -1194,24 +1195,16 @@ pub(crate) fn keep_after(fs: &Fs, store: &Store, m: &Manifest, limit: u64) {
 
 /// Paths (with what differs) whose current state is neither `want` nor `also`: what a restore
 /// would overwrite without having kept it.
-/// Where the folder holding `path` leads below its root, as the kernel resolved it (Linux's
-/// `/proc/self/fd`: links inside the root followed); `None` where that cannot be told, or the
-/// folder is not there.
+/// Where the folder holding `path` leads, as the kernel names it once opened beneath its root
+/// (Linux's `/proc/self/fd`: links inside the root followed); `None` where that cannot be told,
+/// or the folder is not there.
 fn within(fs: &Fs, path: &str) -> Option<String> {
+    use std::os::fd::{AsFd, AsRawFd};
     let pl = place(fs, path).ok()?;
     let dir = open_dir_at(&pl.root, &pl.parent).ok()?;
-    lead_of(&pl.root, &dir)
-}
-
-/// `dir`'s path below `root`, both as the kernel names their open handles now.
-fn lead_of(root: &Dir, dir: &Dir) -> Option<String> {
-    use std::os::fd::{AsFd, AsRawFd};
-    let named =
-        |d: &Dir| std::fs::read_link(format!("/proc/self/fd/{}", d.as_fd().as_raw_fd())).ok();
-    let (r, d) = (named(root)?, named(dir)?);
-    d.strip_prefix(&r)
+    std::fs::read_link(format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd()))
         .ok()
-        .map(|rel| rel.to_string_lossy().into_owned())
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 /// The entries whose root leads elsewhere now than when the call ran (see [`Entry::real`]), or
@@ -1236,18 +1229,9 @@ pub(crate) fn moved(fs: &Fs, m: &Manifest) -> Vec<String> {
             // of each path.
             let now = within(fs, &e.path)?;
             (now != then).then(|| {
-                let shown = |rel: &str| {
-                    if rel.is_empty() {
-                        "the root itself".to_string()
-                    } else {
-                        format!("`{rel}`")
-                    }
-                };
                 format!(
-                    "{}: {CANNOT_BE_CHECKED} (the folder holding it was {} below its root when the call ran, and leads to {} now: a folder on the way was replaced by a link or moved, and undo writes only where the call did)",
+                    "{}: {CANNOT_BE_CHECKED} (the folder holding it was `{then}` when the call ran, and leads to `{now}` now: a folder on the way was replaced by a link or moved, and undo writes only where the call did)",
                     e.path,
-                    shown(then),
-                    shown(&now)
                 )
             })
         })

@@ -1514,7 +1514,7 @@ fn undo_writes_nothing_through_a_folder_swapped_for_a_link_since() {
         assert!(r.undone.is_empty(), "{r:?}");
         let (_, why) = r.failed.expect("refused");
         assert!(
-            why.contains("src/deep") && why.contains("`B`") && why.contains("link"),
+            why.contains("src/deep") && why.contains("/root/B`") && why.contains("link"),
             "{why}"
         );
         assert_eq!(tree(&b.root), swapped, "nothing written (force: {force})");
@@ -1531,6 +1531,22 @@ fn undo_writes_nothing_through_a_folder_swapped_for_a_link_since() {
         std::fs::read_to_string(b.root.join("B/new.txt")).unwrap(),
         "C"
     );
+    // Undone with a narrower root (an MCP client's), a call the wider one ran: same place.
+    b.call(
+        "snap_put",
+        json!({"path": b.p("src/deep/x.txt"), "content": "x"}),
+    )
+    .unwrap();
+    let narrow = Engine::open(
+        Registry::new().unwrap(),
+        Policy::default(),
+        &b.dir.path().join("state"),
+    )
+    .unwrap()
+    .with_sandbox(Sandbox::new().with_roots(&[b.root.join("src")]).unwrap());
+    let r = undo(&narrow, 1, false);
+    assert_eq!(r.undone.len(), 1, "{r:?}");
+    assert!(!b.root.join("src/deep/x.txt").exists());
 }
 
 /// A file tool whose result is deeper than a snapshot goes: written back and refused, rather
