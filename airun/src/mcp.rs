@@ -1255,6 +1255,14 @@ fn unreadable_line(text: &[u8], why: &str) -> Vec<u8> {
     }
 }
 
+/// Why a line past [`MAX_MESSAGE_BYTES`] is not read.
+fn too_large() -> String {
+    format!(
+        "the message is larger than {} MiB, more than this server reads (-32600)",
+        MAX_MESSAGE_BYTES >> 20
+    )
+}
+
 /// How deep arrays and objects nest in `text` (strings skipped), up to `past`.
 fn nesting(text: &[u8], past: usize) -> usize {
     let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
@@ -1337,11 +1345,8 @@ impl Mended {
             let rest = self.line.split_off(nl + 1);
             let whole = std::mem::replace(&mut self.line, rest);
             if let Some(head) = self.skipping.take() {
-                let why = format!(
-                    "the message is larger than {} MiB, more than this server reads (-32600)",
-                    MAX_MESSAGE_BYTES >> 20
-                );
-                self.ready.extend_from_slice(&unreadable_line(&head, &why));
+                self.ready
+                    .extend_from_slice(&unreadable_line(&head, &too_large()));
                 continue;
             }
             self.pass(whole);
@@ -1365,12 +1370,9 @@ impl Mended {
     /// Passes a complete line on: mended, or in place of one that cannot be read.
     fn pass(&mut self, whole: Vec<u8>) {
         if whole.len() >= MAX_MESSAGE_BYTES {
-            let why = format!(
-                "the message is larger than {} MiB, more than this server reads (-32600)",
-                MAX_MESSAGE_BYTES >> 20
-            );
             let head = &whole[..64 * 1024];
-            self.ready.extend_from_slice(&unreadable_line(head, &why));
+            self.ready
+                .extend_from_slice(&unreadable_line(head, &too_large()));
             return;
         }
         let line = mend_surrogates(&whole).unwrap_or(whole);

@@ -326,12 +326,16 @@ CREATE TABLE blobs (
 );
 ",
     "
--- The oldest step `redo` may re-apply in a session: a call completed while steps were undone
--- leaves those behind for good, even once the call itself is undone.
-CREATE TABLE redo_floor (
-    session TEXT    PRIMARY KEY,
+-- What `redo` may re-apply in a session: each step as it is undone, newest undo last; emptied
+-- by a completed call (the undone steps are left behind for good), a step leaving it when redone.
+CREATE TABLE redo_stack (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    session TEXT    NOT NULL,
     step    INTEGER NOT NULL
 );
+CREATE INDEX redo_stack_by_step ON redo_stack (step);
+-- What an older journal could redo, oldest step redone first (as it did).
+INSERT INTO redo_stack (session, step) SELECT session, id FROM steps WHERE state = 'undone' ORDER BY id DESC;
 ",
 ];
 
@@ -635,14 +639,9 @@ impl Journal {
                 "UPDATE steps SET state = 'done', result = ?2, undo = ?3 WHERE id = ?1 AND state = 'intended'",
             )?
             .execute(params![id, result, undo])?;
-            // A new call closes the way back to what was undone before it: from now on `redo`
-            // starts at this step, whatever happens to it later.
+            // A new call closes the way back to what was undone before it, for good.
             c.prepare_cached(
-                "INSERT INTO redo_floor (session, step)
-                 SELECT n.session, n.id FROM steps n WHERE n.id = ?1 AND n.state = 'done' AND EXISTS (
-                     SELECT 1 FROM steps u WHERE u.session = n.session AND u.state = 'undone' AND u.id < n.id
-                     AND u.id >= COALESCE((SELECT step FROM redo_floor WHERE session = n.session), 0))
-                 ON CONFLICT (session) DO UPDATE SET step = excluded.step",
+                "DELETE FROM redo_stack WHERE session = (SELECT session FROM steps WHERE id = ?1)",
             )?
             .execute(params![id])
             .map(|_| ())
@@ -684,13 +683,15 @@ impl Journal {
         )
     }
 
-    /// The undone steps of a session above its newest step still on the stack, oldest first:
-    /// what `redo` can re-apply (a call made after an undo empties it, for good: the steps
-    /// undone before a call stay out of reach once that call is undone too, `redo_floor`).
+    /// The undone steps of a session above its newest step still on the stack, the last one
+    /// undone first: what `redo` can re-apply (`redo_stack`; a call completed after an undo
+    /// empties it for good, so the steps undone before a call stay out of reach once that call
+    /// is undone too).
     pub fn redoable(&self, session: &str) -> Result<Vec<Step>, JournalError> {
         self.query(
             "WHERE session = ?1 AND state = 'undone' AND id > COALESCE((SELECT MAX(id) FROM steps WHERE session = ?1 AND state IN ('intended', 'done', 'undoing', 'failed')), 0)
-             AND id >= COALESCE((SELECT step FROM redo_floor WHERE session = ?1), 0) ORDER BY id",
+             AND id IN (SELECT step FROM redo_stack WHERE session = ?1)
+             ORDER BY (SELECT MAX(seq) FROM redo_stack r WHERE r.step = steps.id) DESC",
             params![session],
         )
     }
@@ -792,9 +793,22 @@ impl Journal {
             from.join(", ")
         );
         self.write(|c| {
-            c.prepare_cached(&sql)?
-                .execute(params![id, to.as_str(), error, std::process::id()])
-                .map(|n| n == 1)
+            let moved = c
+                .prepare_cached(&sql)?
+                .execute(params![id, to.as_str(), error, std::process::id()])?
+                == 1;
+            if moved {
+                // Undone: on top of what redo re-applies; any other state: off it.
+                c.prepare_cached("DELETE FROM redo_stack WHERE step = ?1")?
+                    .execute(params![id])?;
+                if to == StepState::Undone {
+                    c.prepare_cached(
+                        "INSERT INTO redo_stack (session, step) SELECT session, id FROM steps WHERE id = ?1",
+                    )?
+                    .execute(params![id])?;
+                }
+            }
+            Ok(moved)
         })
     }
 

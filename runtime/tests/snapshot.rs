@@ -353,6 +353,39 @@ fn redo_reapplies_and_undo_again_restores() {
     );
 }
 
+/// Redo goes back the way the undos came: f=A (1), g (2), undo 2; f=B (3); undo 3 and 1. Step 2
+/// was left behind by call 3, step 1 was undone after it: redo re-applies 1 then 3 (a probe found
+/// redo stuck at 3, whose file it expected at A, with 1 never redone).
+#[test]
+fn redo_follows_the_undos_since_the_last_call() {
+    let b = Bench::new();
+    let put = |p: &str, c: &str| {
+        b.call("snap_put", json!({"path": b.p(p), "content": c}))
+            .unwrap()
+    };
+    let read = |p: &str| std::fs::read_to_string(b.root.join(p)).ok();
+    let e = b.engine(Policy::default());
+    let before = tree(&b.root);
+    put("f.txt", "A");
+    put("g.txt", "G");
+    assert_eq!(undo(&e, 1, false).undone, vec![2]);
+    put("f.txt", "B");
+    assert_eq!(undo(&e, 2, false).undone, vec![3, 1]);
+    assert_eq!(tree(&b.root), before);
+    let r = block_on(e.redo("s", 1, UndoOptions::default())).unwrap();
+    assert_eq!(r.redone, vec![1], "{r:?}");
+    assert_eq!(read("f.txt").as_deref(), Some("A"));
+    let r = block_on(e.redo("s", 5, UndoOptions::default())).unwrap();
+    assert_eq!(r.redone, vec![3], "{r:?}");
+    assert!(r.failed.is_none(), "{r:?}");
+    assert_eq!(read("f.txt").as_deref(), Some("B"));
+    assert_eq!(read("g.txt"), None, "step 2 stays left behind");
+    // Undo and redo again, several at once: the same order.
+    assert_eq!(undo(&e, 2, false).undone, vec![3, 1]);
+    let r = block_on(e.redo("s", 5, UndoOptions::default())).unwrap();
+    assert_eq!(r.redone, vec![1, 3], "{r:?}");
+}
+
 #[test]
 fn redo_refuses_a_path_changed_since_the_undo() {
     let b = Bench::new();
