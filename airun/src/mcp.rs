@@ -1294,6 +1294,12 @@ fn unreadable_json(line: &[u8]) -> Option<String> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
+    if let Err(e) = std::str::from_utf8(line) {
+        return Some(format!(
+            "the message is not UTF-8 (a byte that cannot start or continue a character at byte {}) (-32700)",
+            e.valid_up_to()
+        ));
+    }
     if nesting(line, MAX_NESTING) > MAX_NESTING {
         return Some(format!(
             "the message is nested deeper than {MAX_NESTING} levels, more than this server reads (-32700)"
@@ -1362,7 +1368,9 @@ impl Mended {
             self.searched = 0;
         }
         if self.eof && !self.line.is_empty() && self.skipping.is_none() {
-            let whole = std::mem::take(&mut self.line);
+            // The last message, its newline missing: ended, as rmcp reads only whole lines.
+            let mut whole = std::mem::take(&mut self.line);
+            whole.push(b'\n');
             self.pass(whole);
         }
     }

@@ -202,10 +202,43 @@ fn unreadable_too_deep_and_too_large_messages_are_answered() {
         "{v}"
     );
     assert!(!s.root.join("big.txt").exists());
+    // Not UTF-8 (serde_json's skipping parse lets that by, and rmcp then dropped it).
+    s.stdin
+        .write_all(
+            b"{\"jsonrpc\":\"2.0\",\"id\":34,\"method\":\"ping\",\"params\":{\"x\":\"\xff\"}}\n",
+        )
+        .unwrap();
+    let v = s.answer(34);
+    assert_eq!(v["error"]["code"], -32700, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("UTF-8"),
+        "{v}"
+    );
     // A notification that cannot be read has no id to answer: dropped; the server goes on.
     s.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":"#);
     std::fs::write(s.root.join("a.txt"), "hi").unwrap();
     s.send(r#"{"jsonrpc":"2.0","id":32,"method":"tools/call","params":{"name":"read_text_file","arguments":{"path":"a.txt"}}}"#);
     let v = s.answer(32);
     assert_eq!(v["result"]["content"][0]["text"], "hi", "{v}");
+}
+
+/// The last request, its newline missing when stdin closes, is answered (rmcp reads whole lines).
+#[test]
+fn a_last_request_without_its_newline_is_answered() {
+    let mut s = Served::start();
+    s.stdin
+        .write_all(br#"{"jsonrpc":"2.0","id":40,"method":"ping"}"#)
+        .unwrap();
+    s.stdin.flush().unwrap();
+    drop(std::mem::replace(
+        &mut s.stdin,
+        std::process::Command::new("true")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+            .stdin
+            .take()
+            .unwrap(),
+    ));
+    assert!(s.answer(40)["result"].is_object());
 }

@@ -1476,6 +1476,25 @@ impl Fs {
         }
         // A link's relative target is read from where the link is: one that stays inside the
         // root here may climb out of it from the new place, where another program would follow it.
+        // So may the links inside a directory moved higher up, or into another root.
+        let shallower = !Arc::ptr_eq(&src.dir, &dst.dir)
+            || dst.rel.components().count() < src.rel.components().count();
+        if moved.is_dir() && shallower {
+            let out = links_leaving(&src, &dst.rel)?;
+            if let Some(first) = out.first() {
+                return Err(ToolError::NotAllowed {
+                    message: format!(
+                        "{} holds {} symbolic link(s) whose relative target would lead outside the \
+                         allowed root from {} ({first}{}): not moved (copy_file leaves such links \
+                         out, or move it no higher up)",
+                        src.shown.display(),
+                        out.len(),
+                        dst.shown.display(),
+                        if out.len() > 1 { ", …" } else { "" }
+                    ),
+                });
+            }
+        }
         if moved.file_type().is_symlink() {
             if let Ok(target) = sdir.read_link_contents(&sn) {
                 if !stays_inside(&dst.rel, &target) {
@@ -1727,6 +1746,56 @@ pub(crate) fn stays_inside(link: &Path, target: &Path) -> bool {
         }
     }
     true
+}
+
+/// The links inside the directory `src` whose target would not stay inside the root were the
+/// directory at `to` (a path below its root), each as `link -> target`. No link is followed;
+/// more than [`MAX_COPY_ENTRIES`] entries is an error (too many to check).
+fn links_leaving(src: &Located<'_>, to: &Path) -> Result<Vec<String>, ToolError> {
+    let top = if src.rel.as_os_str().is_empty() {
+        src.dir.try_clone()
+    } else {
+        src.dir.open_dir(&src.rel)
+    }
+    .map_err(|e| io_error(src, e))?;
+    let mut out = Vec::new();
+    let mut pending: Vec<PathBuf> = vec![PathBuf::new()];
+    let mut seen: u64 = 0;
+    while let Some(rel) = pending.pop() {
+        let dir = if rel.as_os_str().is_empty() {
+            top.try_clone()
+        } else {
+            top.open_dir(&rel)
+        }
+        .map_err(|e| io_error(&below(src, &rel), e))?;
+        for entry in dir.entries().map_err(|e| io_error(&below(src, &rel), e))? {
+            let entry = entry.map_err(|e| io_error(&below(src, &rel), e))?;
+            seen += 1;
+            if seen > MAX_COPY_ENTRIES {
+                return Err(ToolError::Handler {
+                    message: format!(
+                        "{} holds more than {MAX_COPY_ENTRIES} entries, too many to check its links \
+                         before moving it",
+                        src.shown.display()
+                    ),
+                });
+            }
+            let name = PathBuf::from(entry.file_name());
+            let entry_rel = rel.join(&name);
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry_rel),
+                Ok(t) if t.is_symlink() => {
+                    if let Ok(target) = dir.read_link_contents(&name) {
+                        if !stays_inside(&to.join(&entry_rel), &target) {
+                            out.push(format!("{} -> {}", entry_rel.display(), target.display()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Recreates the link `name` of `from` in `into` when its target is relative and, from its new

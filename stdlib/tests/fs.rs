@@ -781,6 +781,21 @@ async fn copy_file_copies_trees_without_following_links_out() {
     );
     assert!(std::fs::symlink_metadata(b.root.join("a/b/link")).is_ok());
     assert!(std::fs::symlink_metadata(b.root.join("m")).is_err());
+    // A folder holding such links, moved higher up, is refused too; moved as deep, it is not.
+    std::fs::create_dir_all(b.root.join("q/r/s")).unwrap();
+    std::os::unix::fs::symlink("../../../x", b.root.join("q/r/s/lk")).unwrap();
+    let e = b
+        .err("move_file", json!({"source": "q/r", "destination": "r2"}))
+        .await;
+    assert!(
+        not_allowed(&e) && e.to_string().contains("s/lk -> ../../../x"),
+        "{e}"
+    );
+    assert!(b.root.join("q/r/s/lk").symlink_metadata().is_ok());
+    b.put("p/.keep", "");
+    b.text("move_file", json!({"source": "q/r", "destination": "p/r"}))
+        .await;
+    assert!(b.root.join("p/r/s/lk").symlink_metadata().is_ok());
     // Moved to a place as deep, it still leads where it did.
     b.put("z/y/.keep", "");
     b.text(
