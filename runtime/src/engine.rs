@@ -1618,6 +1618,8 @@ impl Engine {
             .take(n)
             .collect();
         let mut report = UndoReport::default();
+        // What the steps a dry run lists before leave (a real redo writes them as it goes).
+        let mut planned = snapshot::Planned::default();
         for step in steps {
             let started = Instant::now();
             let _files = if opts.dry_run {
@@ -1658,8 +1660,14 @@ impl Engine {
             }
             if blocked.is_none() && !opts.force {
                 if let StepUndo::Files { manifest, .. } = &step.undo {
+                    // A dry run checks each step against what the steps it redoes before leave.
                     let changed = match self.store.manifest(manifest) {
-                        Ok(m) => snapshot::conflicts(self.sandbox.fs(), &m, false),
+                        Ok(m) => {
+                            let c =
+                                snapshot::conflicts_after(self.sandbox.fs(), &m, false, &planned);
+                            planned.redo(&m);
+                            c
+                        }
                         Err(e) => vec![e],
                     };
                     if !changed.is_empty() {

@@ -1238,12 +1238,8 @@ pub(crate) fn moved(fs: &Fs, m: &Manifest) -> Vec<String> {
         .collect()
 }
 
-/// What [`conflicts`] says of a path it could not look at (outside the roots in force, say).
+/// What [`conflicts_after`] says of a path it could not look at (outside the roots in force, say).
 pub(crate) const CANNOT_BE_CHECKED: &str = "cannot be checked";
-
-pub(crate) fn conflicts(fs: &Fs, m: &Manifest, towards_before: bool) -> Vec<String> {
-    conflicts_after(fs, m, towards_before, &Planned::default())
-}
 
 /// The state a dry run of several steps expects each path to be in once the newer steps it
 /// lists are undone: their states before, by path (a newer step's tree covers what is inside).
@@ -1257,6 +1253,18 @@ impl Planned {
             let p = PathBuf::from(&e.path);
             self.0.retain(|k, _| !k.starts_with(&p));
             self.0.insert(p, e.before.clone());
+        }
+    }
+
+    /// What redoing `m` leaves (the state the call left), over what was planned before. An entry
+    /// whose after state was not recorded leaves its path undecided (read as it is now).
+    pub(crate) fn redo(&mut self, m: &Manifest) {
+        for e in &m.entries {
+            let p = PathBuf::from(&e.path);
+            self.0.retain(|k, _| !k.starts_with(&p));
+            if let Some(after) = &e.after {
+                self.0.insert(p, after.clone());
+            }
         }
     }
 
@@ -1317,8 +1325,10 @@ impl Planned {
     }
 }
 
-/// [`conflicts`], taking a path a newer step of the same dry run writes back to be as that
-/// step leaves it.
+/// Paths (with what differs) whose current state is neither the state the step left nor the
+/// one a restore writes (`towards_before`: undo; else redo), naming each: what a restore would
+/// overwrite without having kept it. A path a step listed earlier in the same dry run writes
+/// back is taken to be as that step leaves it (`planned`).
 pub(crate) fn conflicts_after(
     fs: &Fs,
     m: &Manifest,

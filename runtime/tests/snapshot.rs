@@ -1644,3 +1644,35 @@ fn a_redo_that_stops_part_way_takes_back_what_it_wrote() {
     assert_eq!(tree(&b.root), undone, "nothing left half-redone");
     assert_eq!(e.history("s").unwrap()[0].state, StepState::Undone);
 }
+
+/// `redo N --dry-run` checks each step against what the steps it redoes before leave, as
+/// `undo --dry-run` does (a probe found it saying "would stop" where `redo 2` ran).
+#[test]
+fn a_redo_dry_run_of_several_steps_plans_them_in_order() {
+    let b = Bench::new();
+    for content in ["G1", "G2"] {
+        b.call(
+            "snap_put",
+            json!({"path": b.p("g.txt"), "content": content}),
+        )
+        .unwrap();
+    }
+    let e = b.engine(Policy::default());
+    assert_eq!(undo(&e, 2, false).undone.len(), 2);
+    let undone = tree(&b.root);
+    let dry = block_on(e.redo(
+        "s",
+        2,
+        UndoOptions {
+            dry_run: true,
+            ..UndoOptions::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(dry.planned.len(), 2, "{dry:?}");
+    assert!(dry.planned.iter().all(|p| p.blocked.is_none()), "{dry:?}");
+    assert_eq!(tree(&b.root), undone, "a dry run writes nothing");
+    let r = block_on(e.redo("s", 2, UndoOptions::default())).unwrap();
+    assert_eq!(r.redone.len(), 2, "{r:?}");
+    assert_eq!(std::fs::read_to_string(b.root.join("g.txt")).unwrap(), "G2");
+}
