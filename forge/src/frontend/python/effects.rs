@@ -2205,14 +2205,8 @@ impl<'a> AttrWalk<'_, 'a> {
                 self.globals.push((n.id.as_str(), value));
             }
             Expr::Tuple(_) | Expr::List(_) => {
-                let (ts, vs) = (elts(t), elts(value));
-                let paired =
-                    ts.len() == vs.len() && !ts.iter().chain(vs.iter()).any(Expr::is_starred_expr);
-                for (i, x) in ts.iter().enumerate() {
-                    match (paired, vs.get(i)) {
-                        (true, Some(v)) => self.global_targets(x, v),
-                        _ => self.global_targets(x, value),
-                    }
+                for (x, v) in unpacked(t, value) {
+                    self.global_targets(x, v.unwrap_or(value));
                 }
             }
             Expr::Starred(x) => self.global_targets(&x.value, value),
@@ -2411,14 +2405,8 @@ impl<'a> AttrWalk<'_, 'a> {
     fn assigned(&mut self, target: &'a Expr, value: &'a Expr) {
         match target {
             Expr::Tuple(_) | Expr::List(_) => {
-                let (ts, vs) = (elts(target), elts(value));
-                let paired =
-                    ts.len() == vs.len() && !ts.iter().chain(vs.iter()).any(Expr::is_starred_expr);
-                for (i, t) in ts.iter().enumerate() {
-                    match (paired, vs.get(i)) {
-                        (true, Some(v)) => self.assigned(t, v),
-                        _ => self.assigned(t, value),
-                    }
+                for (t, v) in unpacked(target, value) {
+                    self.assigned(t, v.unwrap_or(value));
                 }
             }
             Expr::Starred(s) => self.assigned(&s.value, value),
@@ -4504,10 +4492,7 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                 for t in &a.targets {
                     // `COMMANDS["z"], X = _evil, 1`: each item stored with its value.
                     if let Expr::Tuple(_) | Expr::List(_) = t {
-                        let (ts, vs) = (elts(t), elts(&a.value));
-                        let paired = ts.len() == vs.len()
-                            && !ts.iter().chain(vs.iter()).any(Expr::is_starred_expr);
-                        for (i, e) in ts.iter().enumerate() {
+                        for (e, v) in unpacked(t, &a.value) {
                             // Nested (`(X, (G["z"], Y)) = …`, `*G[k]`): not paired.
                             if !matches!(e, Expr::Subscript(_)) {
                                 let mut inner = vec![e];
@@ -4530,8 +4515,8 @@ impl<'a> ruff_python_ast::visitor::Visitor<'a> for StoreWalk<'_, 'a> {
                             let Some(g) = self.rooted_in(&x.value) else {
                                 continue;
                             };
-                            match (paired, vs.get(i), &*x.value) {
-                                (true, Some(v), Expr::Name(_)) => self.store(&g, v, stmt.start()),
+                            match (v, &*x.value) {
+                                (Some(v), Expr::Name(_)) => self.store(&g, v, stmt.start()),
                                 _ => {
                                     let line = self.sc.line(stmt.start());
                                     self.unknown(&g, line);
@@ -5587,6 +5572,20 @@ fn interpolations<'e>(elements: &'e InterpolatedStringElements, out: &mut Vec<&'
             }
         }
     }
+}
+
+/// Each item of a tuple or list target with the item of `value` it is bound to, when the two
+/// pair up item by item (same length, nothing starred); else `None`, the item taking some part
+/// of the whole value.
+fn unpacked<'a>(
+    target: &'a Expr,
+    value: &'a Expr,
+) -> impl Iterator<Item = (&'a Expr, Option<&'a Expr>)> {
+    let (ts, vs) = (elts(target), elts(value));
+    let paired = ts.len() == vs.len() && !ts.iter().chain(vs.iter()).any(Expr::is_starred_expr);
+    ts.iter()
+        .enumerate()
+        .map(move |(i, t)| (t, vs.get(i).filter(|_| paired)))
 }
 
 fn elts(e: &Expr) -> &[Expr] {
