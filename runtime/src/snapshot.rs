@@ -898,19 +898,31 @@ fn reach_error(shown: &str, e: std::io::Error) -> ToolError {
 
 /// Records the state of `path` (see [`Keep`]).
 fn capture(fs: &Fs, path: &str, keep: Keep<'_>, budget: &mut Budget) -> Result<Node, SnapError> {
+    capture_within(fs, path, keep, budget).map(|(node, _)| node)
+}
+
+/// [`capture`], and where the folder holding `path` leads ([`Entry::within`]), read from the
+/// handle the capture opens anyway.
+fn capture_within(
+    fs: &Fs,
+    path: &str,
+    keep: Keep<'_>,
+    budget: &mut Budget,
+) -> Result<(Node, Option<String>), SnapError> {
     let pl = match place(fs, path) {
         Ok(pl) => pl,
         // A root that is not there now (a call removed it) holds nothing: asked only when the
         // path cannot be placed, not before every capture.
-        Err(_) if fs.in_missing_root(Path::new(path)) => return Ok(Node::Absent),
+        Err(_) if fs.in_missing_root(Path::new(path)) => return Ok((Node::Absent, None)),
         Err(e) => return Err(e.into()),
     };
     let parent = match open_dir_at(&pl.root, &pl.parent) {
         Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Node::Absent),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Node::Absent, None)),
         Err(e) => return Err(io(&pl.shown, e).into()),
     };
-    match &pl.name {
+    let lead = lead_of(&parent);
+    let node = match &pl.name {
         Some(name) => capture_in(&parent, name, &pl.shown, keep, budget, 0),
         None => {
             let meta = parent.dir_metadata().map_err(|e| io(&pl.shown, e))?;
@@ -924,7 +936,8 @@ fn capture(fs: &Fs, path: &str, keep: Keep<'_>, budget: &mut Budget) -> Result<N
                 1,
             )
         }
-    }
+    }?;
+    Ok((node, lead))
 }
 
 fn mode(m: &cap_std::fs::Metadata) -> u32 {
@@ -1134,14 +1147,15 @@ pub(crate) fn before(
     let mut entries = Vec::with_capacity(paths.len());
     let staged = std::cell::RefCell::new(Staging::default());
     for p in paths {
+        let (before, within) = capture_within(fs, p, Keep::Stage(store, &staged), &mut budget)?;
         entries.push(Entry {
             path: p.clone(),
-            before: capture(fs, p, Keep::Stage(store, &staged), &mut budget)?,
+            before,
             after: None,
             real: fs
                 .canonical_of(Path::new(p))
                 .map(|c| c.to_string_lossy().into_owned()),
-            within: within(fs, p),
+            within,
         });
     }
     Ok((
@@ -1199,9 +1213,13 @@ pub(crate) fn keep_after(fs: &Fs, store: &Store, m: &Manifest, limit: u64) {
 /// (Linux's `/proc/self/fd`: links inside the root followed); `None` where that cannot be told,
 /// or the folder is not there.
 fn within(fs: &Fs, path: &str) -> Option<String> {
-    use std::os::fd::{AsFd, AsRawFd};
     let pl = place(fs, path).ok()?;
-    let dir = open_dir_at(&pl.root, &pl.parent).ok()?;
+    lead_of(&open_dir_at(&pl.root, &pl.parent).ok()?)
+}
+
+/// Where the open directory `dir` leads, as the kernel names it.
+fn lead_of(dir: &Dir) -> Option<String> {
+    use std::os::fd::{AsFd, AsRawFd};
     std::fs::read_link(format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd()))
         .ok()
         .map(|p| p.to_string_lossy().into_owned())
