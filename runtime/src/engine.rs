@@ -1131,14 +1131,19 @@ impl Engine {
 
     /// Writes a file-snapshot step's before (undo) or after (redo) state back. The caller holds
     /// the files lock ([`SessionLocks::files`]) from its conflict check on.
-    fn restore_files(&self, manifest: &str, towards_before: bool) -> Result<(), String> {
+    fn restore_files(
+        &self,
+        manifest: &str,
+        towards_before: bool,
+        force: bool,
+    ) -> Result<(), String> {
         let m = self.store.manifest(manifest)?;
         let fs = self.sandbox.fs();
         if towards_before {
             // What the call wrote is kept now, for redo (see `snapshot::after`).
             snapshot::keep_after(fs, &self.store, &m, self.snapshot_limit);
         }
-        snapshot::restore(fs, &self.store, &m, towards_before)
+        snapshot::restore(fs, &self.store, &m, towards_before, force)
     }
 
     /// What a file-snapshot step's undo (or redo) would write, or why it cannot be told.
@@ -1533,7 +1538,7 @@ impl Engine {
                 ));
                 break;
             }
-            let outcome = self.undo_one(&step).await;
+            let outcome = self.undo_one(&step, opts.force).await;
             // A compensation that may have run in part is not `failed` (which a plain retry
             // would run again from the start): it stays `undoing`, for a person to settle.
             let outcome = outcome.map_err(|(why, partial)| {
@@ -1731,9 +1736,9 @@ impl Engine {
                 report.failed = Some((step.id, why));
                 break;
             }
-            if let Err(why) = self.restore_files(manifest, false) {
+            if let Err(why) = self.restore_files(manifest, false, opts.force) {
                 // What was written is taken back, so the step is undone again as it was.
-                let why = match self.restore_files(manifest, true) {
+                let why = match self.restore_files(manifest, true, opts.force) {
                     Ok(()) => {
                         self.journal.transition(
                             step.id,
@@ -2277,7 +2282,7 @@ impl Engine {
     /// Runs a step's compensation; returns the data compensations it ran, with their results.
     /// Runs a step's compensation. An error says why, and whether some of it may have taken
     /// effect (a later call failed, or a call failed in a way that does not say: no answer, 5xx).
-    async fn undo_one(&self, step: &Step) -> Result<Vec<Done>, (String, bool)> {
+    async fn undo_one(&self, step: &Step, force: bool) -> Result<Vec<Done>, (String, bool)> {
         match &step.undo {
             StepUndo::Irreversible { reason } => Err((
                 format!("`{}` cannot be undone: {reason}", step.capability),
@@ -2287,7 +2292,7 @@ impl Engine {
             StepUndo::Calls { calls } => self.replay(calls).await,
             // Idempotent: a restore that stopped part-way may simply run again.
             StepUndo::Files { manifest, .. } => self
-                .restore_files(manifest, true)
+                .restore_files(manifest, true, force)
                 .map(|()| Vec::new())
                 .map_err(|e| (e, false)),
             StepUndo::Function {

@@ -1061,7 +1061,12 @@ fn new_file_permissions() -> Option<cap_std::fs::Permissions> {
 
 /// `rename` that never replaces an existing destination: `renameat2(RENAME_NOREPLACE)` on Linux;
 /// where the file system lacks it, the (already made) existence check then a plain rename.
-fn rename_noreplace(from_dir: &Dir, from: &Path, to_dir: &Dir, to: &Path) -> std::io::Result<()> {
+pub(crate) fn rename_noreplace(
+    from_dir: &Dir,
+    from: &Path,
+    to_dir: &Dir,
+    to: &Path,
+) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use rustix::fs::{renameat_with, RenameFlags};

@@ -1049,8 +1049,6 @@ fn capture_in(
     })
 }
 
-/// Whether `dir/name` is a regular file (not a link) of this process's user, as a temporary
-/// file this runtime wrote is.
 /// Removes the temporary files ended processes left in `dir` ([`crate::fs::is_leftover_temp`]).
 fn remove_leftovers(dir: &Dir) {
     let Ok(entries) = dir.entries() else {
@@ -1065,10 +1063,14 @@ fn remove_leftovers(dir: &Dir) {
     }
 }
 
+/// Whether `dir/name` is a regular file or a link of this process's user, as a temporary file
+/// this runtime wrote is.
 fn own_regular_file(dir: &Dir, name: &str) -> bool {
     use cap_std::fs::MetadataExt;
-    dir.symlink_metadata(name)
-        .is_ok_and(|m| m.is_file() && m.uid() == rustix::process::geteuid().as_raw())
+    // A link too: a restore makes one under a temporary name before it swaps it in.
+    dir.symlink_metadata(name).is_ok_and(|m| {
+        (m.is_file() || m.is_symlink()) && m.uid() == rustix::process::geteuid().as_raw()
+    })
 }
 
 /// `depth`: this directory's level in the snapshotted tree (1 for its top).
@@ -1414,7 +1416,15 @@ fn mixed(path: &str, now: &Node, left: &Node, target: &Node, out: &mut Vec<Strin
         return diff(path, left, now, out);
     }
     if Some(*mode) != lm && Some(*mode) != tm {
-        out.push(format!("{path}: mode changed since (now {mode:o})"));
+        out.push(match lm {
+            Some(_) => format!("{path}: mode changed since (now {mode:o})"),
+            // A folder where the step left none: made since, not changed.
+            None => format!(
+                "{path}: is now {} (mode {mode:o}), the step left {}",
+                now.describe(),
+                left.describe()
+            ),
+        });
     }
     let child = |c: Option<&BTreeMap<String, Node>>, name: &str| {
         c.and_then(|c| c.get(name)).cloned().unwrap_or(Node::Absent)
@@ -1559,6 +1569,8 @@ pub(crate) fn rollback(fs: &Fs, store: &Store, m: &Manifest) -> Result<(), Strin
             unrecorded: None,
         },
         true,
+        // What the failed call changed is its own: written back whatever it is.
+        true,
     )
 }
 
@@ -1567,11 +1579,16 @@ pub(crate) fn rollback(fs: &Fs, store: &Store, m: &Manifest) -> Result<(), Strin
 /// anything is written; its content is checked against its hash as it is copied back, so a blob
 /// altered in place (same size) stops the restore at that file, which is not written — what was
 /// written back before it stays, and the step is left `failed` saying so.
+///
+/// Unless `force`, each path is written only over what the step left there (or what the restore
+/// writes): a file another program changes or creates while the restore runs (after its
+/// conflict check) is left as that program made it, and the restore stops there.
 pub(crate) fn restore(
     fs: &Fs,
     store: &Store,
     m: &Manifest,
     towards_before: bool,
+    force: bool,
 ) -> Result<(), String> {
     let moved = moved(fs, m);
     if !moved.is_empty() {
@@ -1590,6 +1607,15 @@ pub(crate) fn restore(
         targets.push((e, target));
     }
     for (e, target) in targets.into_iter().rev() {
+        let left = if towards_before {
+            e.after.as_ref()
+        } else {
+            Some(&e.before)
+        };
+        let was = match left {
+            Some(left) if !force => Was::Left(left),
+            _ => Was::Any,
+        };
         match target {
             // A root a call removed is created again (empty, then filled below).
             Node::Dir { .. } => {
@@ -1621,7 +1647,7 @@ pub(crate) fn restore(
         };
         match &pl.name {
             Some(name) => {
-                put_in(&parent, name, target, store, &pl.shown)?;
+                put_in(&parent, name, target, was, store, &pl.shown)?;
                 // What a write or a restore killed beside it left (a half-written temporary
                 // file of an ended process) goes too: the directory is as it was.
                 remove_leftovers(&parent);
@@ -1646,7 +1672,7 @@ pub(crate) fn restore(
                     if now & 0o700 != 0o700 && now != *mode {
                         chmod(now | 0o700)?;
                     }
-                    fill_dir(&parent, children, store, &pl.shown)?;
+                    fill_dir(&parent, children, was, store, &pl.shown)?;
                     owner.apply_at(&parent, ".");
                     if now != *mode {
                         chmod(*mode)?;
@@ -1714,15 +1740,262 @@ fn loosen(parent: &Dir, name: &Path) {
     }
 }
 
-fn put_in(parent: &Dir, name: &str, n: &Node, store: &Store, shown: &str) -> Result<(), String> {
+/// What a restore may find at a path it writes, checked as it writes each one: the conflict
+/// check before the restore runs under the files lock, which other programs do not take, so a
+/// file another program writes (or creates) while the restore runs would otherwise be
+/// overwritten unkept.
+#[derive(Clone, Copy)]
+enum Was<'a> {
+    /// Anything (`--force`, or a failed call's own changes written back).
+    Any,
+    /// The state the step left here; the state the restore writes is accepted too (a restore
+    /// that stopped part-way).
+    Left(&'a Node),
+}
+
+/// What a path a snapshot does not name holds: nothing.
+static ABSENT: Node = Node::Absent;
+
+impl<'a> Was<'a> {
+    /// The same for the entry `name` inside this directory.
+    fn child(self, name: &str) -> Was<'a> {
+        match self {
+            Was::Any => Was::Any,
+            Was::Left(Node::Dir { children, .. }) => {
+                Was::Left(children.get(name).unwrap_or(&ABSENT))
+            }
+            Was::Left(_) => Was::Left(&ABSENT),
+        }
+    }
+
+    /// Whether `now`, found where `target` is being written, may be replaced.
+    fn fits(self, now: &Node, target: &Node) -> bool {
+        match self {
+            Was::Any => true,
+            Was::Left(left) => {
+                let mut out = Vec::new();
+                mixed("", now, left, target, &mut out);
+                out.is_empty()
+            }
+        }
+    }
+
+    /// Whether a directory may stand here (a directory the step left, or one the restore
+    /// writes and may have begun to fill).
+    fn dir_fits(self, target: &Node) -> bool {
+        match self {
+            Was::Any => true,
+            Was::Left(left) => {
+                matches!(left, Node::Dir { .. }) || matches!(target, Node::Dir { .. })
+            }
+        }
+    }
+}
+
+/// The error of a path another program changed while a restore ran.
+fn changed_meanwhile(shown: &str, what: &str) -> String {
+    format!(
+        "{shown} {what} while it was being restored (another program wrote there): it was left as that program made it, and the restore stopped there; run it again to see what differs"
+    )
+}
+
+/// `renameat2(RENAME_EXCHANGE)`: `Ok(false)` where the file system cannot.
+fn exchange(dir: &Dir, a: &Path, b: &Path) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags};
+        match renameat_with(dir, a, dir, b, RenameFlags::EXCHANGE) {
+            Ok(()) => Ok(true),
+            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (dir, a, b);
+        Ok(false)
+    }
+}
+
+/// What `dir/name` holds now, its files hashed (nothing kept).
+fn look(dir: &Dir, name: &Path, shown: &str) -> Result<Node, String> {
+    let mut budget = Budget {
+        used: 0,
+        limit: u64::MAX,
+    };
+    let name = name
+        .to_str()
+        .ok_or_else(|| format!("{shown}: a temporary name that is not UTF-8"))?;
+    capture_in(dir, name, shown, Keep::Hash, &mut budget, 0).map_err(|e| e.to_string())
+}
+
+/// Makes `parent/name` absent, taking only what `was` accepts: a file or link is moved aside
+/// (renamed to a temporary name), looked at there and removed, or put back when another
+/// program changed it; a directory is emptied that way, entry by entry, and removed only when
+/// nothing was added to it meanwhile.
+fn take_out(parent: &Dir, name: &str, was: Was<'_>, shown: &str) -> Result<(), String> {
+    let meta = match parent.symlink_metadata(name) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(shown, e)),
+    };
+    if let Was::Any = was {
+        return remove_any(parent, name, shown);
+    }
+    if meta.is_dir() {
+        if !was.dir_fits(&ABSENT) {
+            return Err(changed_meanwhile(shown, "was made a folder"));
+        }
+        // Removed anyway: its owner may write in it (a copy keeps a `0555` one).
+        if mode(&meta) & 0o700 != 0o700 {
+            let _ = parent.set_permissions(
+                name,
+                cap_std::fs::Permissions::from_mode(mode(&meta) | 0o700),
+            );
+        }
+        let dir = parent.open_dir(name).map_err(|e| io(shown, e))?;
+        let opened = dir.dir_metadata().map_err(|e| io(shown, e))?;
+        if ino(&opened) != ino(&meta) {
+            return Err(changed_meanwhile(shown, "was replaced"));
+        }
+        let mut names = Vec::new();
+        for entry in dir.entries().map_err(|e| io(shown, e))? {
+            let entry = entry.map_err(|e| io(shown, e))?;
+            names.push(entry.file_name());
+        }
+        for child in names {
+            let sub = format!("{shown}/{}", child.to_string_lossy());
+            let Some(c) = child.to_str() else {
+                return Err(changed_meanwhile(&sub, "appeared"));
+            };
+            if crate::fs::is_leftover_temp(c) && own_regular_file(&dir, c) {
+                let _ = dir.remove_file(c);
+                continue;
+            }
+            take_out(&dir, c, was.child(c), &sub)?;
+        }
+        drop(dir);
+        return match parent.remove_dir(name) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                Err(changed_meanwhile(shown, "had something added to it"))
+            }
+            Err(e) => Err(io(shown, e)),
+        };
+    }
+    let aside = crate::fs::temp_name(Path::new(name));
+    match crate::fs::rename_noreplace(parent, Path::new(name), parent, &aside) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(shown, e)),
+    }
+    let now = look(parent, &aside, shown);
+    if now.as_ref().is_ok_and(|now| was.fits(now, &ABSENT)) {
+        return parent.remove_file(&aside).map_err(|e| io(shown, e));
+    }
+    put_back(parent, &aside, name, shown)?;
+    Err(match now {
+        Ok(_) => changed_meanwhile(shown, "changed"),
+        Err(why) => why,
+    })
+}
+
+/// Renames what [`take_out`] moved aside back to `name`; when `name` was made again meanwhile,
+/// to a name beside it that says what it is (never lost as a temporary file).
+fn put_back(parent: &Dir, aside: &Path, name: &str, shown: &str) -> Result<(), String> {
+    match crate::fs::rename_noreplace(parent, aside, parent, Path::new(name)) {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            let kept = format!("{name}.kept-by-aifirst-{}", std::process::id());
+            crate::fs::rename_noreplace(parent, aside, parent, Path::new(&kept)).map_err(|e| {
+                format!(
+                    "{shown} changed while it was being restored, and what another program wrote there could not be put back ({}); it is in {}",
+                    e,
+                    aside.display()
+                )
+            })?;
+            Err(format!(
+                "{shown} changed twice while it was being restored (another program wrote there): what was there first is kept beside it as {kept}, and the restore stopped there"
+            ))
+        }
+    }
+}
+
+/// Puts the file or link made at `tmp` in place as `name`: over what is there only when `was`
+/// accepts it, looked at once swapped out (`RENAME_EXCHANGE`), so nothing another program
+/// writes meanwhile is overwritten unkept. `tmp` is gone when this returns.
+fn swap_in(
+    parent: &Dir,
+    tmp: &Path,
+    name: &str,
+    target: &Node,
+    was: Was<'_>,
+    shown: &str,
+) -> Result<(), String> {
+    let done = (|| {
+        if let Was::Any = was {
+            if parent.symlink_metadata(name).is_ok_and(|m| m.is_dir()) {
+                remove_tree(parent, name.as_ref()).map_err(|e| io(shown, e))?;
+            }
+            return parent.rename(tmp, parent, name).map_err(|e| io(shown, e));
+        }
+        // A few rounds: another program may change the path between looking and renaming.
+        for _ in 0..4 {
+            let meta = match parent.symlink_metadata(name) {
+                Ok(m) => Some(m),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(io(shown, e)),
+            };
+            match meta {
+                None => match crate::fs::rename_noreplace(parent, tmp, parent, Path::new(name)) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(io(shown, e)),
+                },
+                Some(m) if m.is_dir() => take_out(parent, name, was, shown)?,
+                Some(_) => match exchange(parent, tmp, Path::new(name)) {
+                    Ok(true) => {
+                        // What was there is at `tmp` now.
+                        let now = look(parent, tmp, shown);
+                        if now.as_ref().is_ok_and(|now| was.fits(now, target)) {
+                            return remove_any(parent, &tmp.to_string_lossy(), shown);
+                        }
+                        exchange(parent, tmp, Path::new(name)).map_err(|e| io(shown, e))?;
+                        return Err(match now {
+                            Ok(_) => changed_meanwhile(shown, "changed"),
+                            Err(why) => why,
+                        });
+                    }
+                    Ok(false) => take_out(parent, name, was, shown)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io(shown, e)),
+                },
+            }
+        }
+        Err(changed_meanwhile(shown, "kept changing"))
+    })();
+    if done.is_err() {
+        let _ = remove_any(parent, &tmp.to_string_lossy(), shown);
+    }
+    done
+}
+
+fn put_in(
+    parent: &Dir,
+    name: &str,
+    n: &Node,
+    was: Was<'_>,
+    store: &Store,
+    shown: &str,
+) -> Result<(), String> {
     match n {
-        Node::Absent => remove_any(parent, name, shown),
+        Node::Absent => take_out(parent, name, was, shown),
         Node::Link { target } => {
-            remove_any(parent, name, shown)?;
+            let tmp = crate::fs::temp_name(Path::new(name));
             parent
-                .symlink_contents(target, name)
+                .symlink_contents(target, &tmp)
                 .map_err(|e| io(shown, e))?;
-            Ok(())
+            swap_in(parent, &tmp, name, n, was, shown)
         }
         Node::File {
             sha256,
@@ -1730,12 +2003,8 @@ fn put_in(parent: &Dir, name: &str, n: &Node, store: &Store, shown: &str) -> Res
             owner,
             ..
         } => {
-            if let Ok(m) = parent.symlink_metadata(name) {
-                if m.is_dir() {
-                    remove_tree(parent, name.as_ref()).map_err(|e| io(shown, e))?;
-                }
-            }
-            write_blob(parent, name, sha256, (*mode, *owner), store, shown)
+            let tmp = write_blob(parent, name, sha256, (*mode, *owner), store, shown)?;
+            swap_in(parent, &tmp, name, n, was, shown)
         }
         Node::Dir {
             mode,
@@ -1744,13 +2013,23 @@ fn put_in(parent: &Dir, name: &str, n: &Node, store: &Store, shown: &str) -> Res
         } => {
             let existing = parent.symlink_metadata(name);
             match existing {
-                Ok(m) if m.is_dir() => {}
+                Ok(m) if m.is_dir() => {
+                    if !was.dir_fits(n) {
+                        return Err(changed_meanwhile(shown, "was made a folder"));
+                    }
+                }
                 Ok(_) => {
-                    parent.remove_file(name).map_err(|e| io(shown, e))?;
+                    take_out(parent, name, was, shown)?;
                     parent.create_dir(name).map_err(|e| io(shown, e))?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    parent.create_dir(name).map_err(|e| io(shown, e))?;
+                    match parent.create_dir(name) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                            return Err(changed_meanwhile(shown, "appeared"))
+                        }
+                        Err(e) => return Err(io(shown, e)),
+                    }
                 }
                 Err(e) => return Err(io(shown, e)),
             }
@@ -1764,7 +2043,7 @@ fn put_in(parent: &Dir, name: &str, n: &Node, store: &Store, shown: &str) -> Res
                     "{shown} changed while it was being restored; try again"
                 ));
             }
-            fill_dir(&dir, children, store, shown)?;
+            fill_dir(&dir, children, was, store, shown)?;
             drop(dir);
             owner.apply_at(parent, name);
             // (Beneath the root: a link swapped in by now could only change another directory
@@ -1776,10 +2055,11 @@ fn put_in(parent: &Dir, name: &str, n: &Node, store: &Store, shown: &str) -> Res
     }
 }
 
-/// Makes `dir` hold exactly `children`.
+/// Makes `dir` hold exactly `children` (`was`: what the directory held as the step left it).
 fn fill_dir(
     dir: &Dir,
     children: &BTreeMap<String, Node>,
+    was: Was<'_>,
     store: &Store,
     shown: &str,
 ) -> Result<(), String> {
@@ -1794,10 +2074,18 @@ fn fill_dir(
     for name in extra {
         let n = name.to_string_lossy().into_owned();
         let sub = format!("{shown}/{n}");
-        match dir.symlink_metadata(&name) {
-            Ok(m) if m.is_dir() => remove_tree(dir, name.as_ref()).map_err(|e| io(&sub, e))?,
-            Ok(_) => dir.remove_file(&name).map_err(|e| io(&sub, e))?,
-            Err(_) => {}
+        match name.to_str() {
+            Some(n) if crate::fs::is_leftover_temp(n) && own_regular_file(dir, n) => {
+                let _ = dir.remove_file(n);
+            }
+            Some(n) => take_out(dir, n, was.child(n), &sub)?,
+            // Not a name a snapshot keeps, so not one the step left.
+            None if matches!(was, Was::Any) => match dir.symlink_metadata(&name) {
+                Ok(m) if m.is_dir() => remove_tree(dir, name.as_ref()).map_err(|e| io(&sub, e))?,
+                Ok(_) => dir.remove_file(&name).map_err(|e| io(&sub, e))?,
+                Err(_) => {}
+            },
+            None => return Err(changed_meanwhile(&sub, "appeared")),
         }
     }
     for (name, node) in children {
@@ -1812,13 +2100,13 @@ fn fill_dir(
                 "{sub}: the snapshot names an entry `{name}` that is not a file name; refused"
             ));
         }
-        put_in(dir, name, node, store, &sub)?;
+        put_in(dir, name, node, was.child(name), store, &sub)?;
     }
     Ok(())
 }
 
-/// Writes a blob to `parent/name` atomically (a sibling temporary file renamed over it), with
-/// `mode`.
+/// Writes a blob, with `mode`, to a temporary file beside `parent/name`, whose name it returns
+/// (for [`swap_in`] to put in place).
 fn write_blob(
     parent: &Dir,
     name: &str,
@@ -1826,7 +2114,7 @@ fn write_blob(
     (mode, owner): (u32, Owner),
     store: &Store,
     shown: &str,
-) -> Result<(), String> {
+) -> Result<PathBuf, String> {
     let mut src = store
         .source(hash)
         .map_err(|e| format!("{e} (for {shown})"))?;
@@ -1859,9 +2147,243 @@ fn write_blob(
         out.set_permissions(std::fs::Permissions::from_mode(mode))
     })();
     drop(out);
-    if let Err(e) = written.and_then(|_| parent.rename(&tmp, parent, name)) {
+    if let Err(e) = written {
         let _ = parent.remove_file(&tmp);
         return Err(io(shown, e));
     }
-    Ok(())
+    Ok(tmp)
+}
+
+#[cfg(test)]
+mod tests {
+    //! A restore checks each path as it writes it. Another program writing between the conflict
+    //! check and the restore cannot be timed through the engine, so these call `restore` on
+    //! the state such a program leaves, as the check would not have seen it.
+    use super::*;
+    use crate::Sandbox;
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        sandbox: Sandbox,
+        store: Store,
+        journal: Arc<Journal>,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let state = dir.path().join("state");
+        let journal = Arc::new(Journal::open(&state).unwrap());
+        let store = Store::new(&state, Arc::clone(&journal));
+        let sandbox = Sandbox::new()
+            .with_roots(std::slice::from_ref(&root))
+            .unwrap();
+        Setup {
+            _dir: dir,
+            root,
+            sandbox,
+            store,
+            journal,
+        }
+    }
+
+    impl Setup {
+        /// The manifest of `change` run on `paths` (below the root), as the engine keeps it.
+        fn step(&self, paths: &[&str], change: impl FnOnce(&Path)) -> Manifest {
+            let paths: Vec<String> = paths
+                .iter()
+                .map(|p| self.root.join(p).display().to_string())
+                .collect();
+            let fs = self.sandbox.fs();
+            let (mut m, blobs) = before(fs, &self.store, &paths, u64::MAX).unwrap();
+            for (hash, data) in blobs {
+                self.journal.put_blob(&hash, &data).unwrap();
+            }
+            change(&self.root);
+            after(fs, &mut m).unwrap();
+            keep_after(fs, &self.store, &m, u64::MAX);
+            m
+        }
+
+        fn undo(&self, m: &Manifest, force: bool) -> Result<(), String> {
+            restore(self.sandbox.fs(), &self.store, m, true, force)
+        }
+
+        fn read(&self, p: &str) -> Option<String> {
+            std::fs::read_to_string(self.root.join(p)).ok()
+        }
+
+        /// Every name below the root, temporary files included.
+        fn names(&self) -> Vec<String> {
+            fn walk(d: &Path, base: &Path, out: &mut Vec<String>) {
+                for e in std::fs::read_dir(d).unwrap() {
+                    let p = e.unwrap().path();
+                    out.push(p.strip_prefix(base).unwrap().display().to_string());
+                    if p.is_dir() && !p.is_symlink() {
+                        walk(&p, base, out);
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            walk(&self.root, &self.root, &mut out);
+            out.sort();
+            out
+        }
+    }
+
+    #[test]
+    fn a_file_another_program_rewrote_during_the_restore_is_kept() {
+        let s = setup();
+        std::fs::write(s.root.join("a.txt"), "before").unwrap();
+        let m = s.step(&["a.txt"], |r| {
+            std::fs::write(r.join("a.txt"), "call").unwrap()
+        });
+        std::fs::write(s.root.join("a.txt"), "theirs").unwrap();
+        let err = s.undo(&m, false).unwrap_err();
+        assert!(
+            err.contains("a.txt changed while it was being restored"),
+            "{err}"
+        );
+        assert_eq!(s.read("a.txt").as_deref(), Some("theirs"));
+        assert_eq!(s.names(), ["a.txt"], "nothing left beside it");
+        // Forced, the state before is written over theirs.
+        s.undo(&m, true).unwrap();
+        assert_eq!(s.read("a.txt").as_deref(), Some("before"));
+    }
+
+    #[test]
+    fn a_file_another_program_made_where_the_restore_removes_or_creates_is_kept() {
+        let s = setup();
+        // The call made `new.txt`; another program replaced it with its own.
+        let m = s.step(&["new.txt"], |r| {
+            std::fs::write(r.join("new.txt"), "call").unwrap()
+        });
+        std::fs::remove_file(s.root.join("new.txt")).unwrap();
+        std::fs::write(s.root.join("new.txt"), "theirs").unwrap();
+        let err = s.undo(&m, false).unwrap_err();
+        assert!(err.contains("new.txt changed while"), "{err}");
+        assert_eq!(s.read("new.txt").as_deref(), Some("theirs"));
+        assert_eq!(s.names(), ["new.txt"]);
+
+        // The call deleted `old.txt`; another program made one there before the undo wrote it.
+        std::fs::write(s.root.join("old.txt"), "kept").unwrap();
+        let m = s.step(&["old.txt"], |r| {
+            std::fs::remove_file(r.join("old.txt")).unwrap()
+        });
+        std::fs::write(s.root.join("old.txt"), "theirs").unwrap();
+        let err = s.undo(&m, false).unwrap_err();
+        assert!(err.contains("old.txt changed while"), "{err}");
+        assert_eq!(s.read("old.txt").as_deref(), Some("theirs"));
+
+        // As a link, then as a folder: neither is replaced.
+        std::fs::remove_file(s.root.join("old.txt")).unwrap();
+        std::os::unix::fs::symlink("elsewhere", s.root.join("old.txt")).unwrap();
+        assert!(s.undo(&m, false).is_err());
+        assert_eq!(
+            std::fs::read_link(s.root.join("old.txt")).unwrap(),
+            Path::new("elsewhere")
+        );
+        std::fs::remove_file(s.root.join("old.txt")).unwrap();
+        std::fs::create_dir(s.root.join("old.txt")).unwrap();
+        std::fs::write(s.root.join("old.txt/theirs"), "x").unwrap();
+        assert!(s.undo(&m, false).is_err());
+        assert_eq!(s.read("old.txt/theirs").as_deref(), Some("x"));
+        let mut names = s.names();
+        names.retain(|n| !n.starts_with("new.txt"));
+        assert_eq!(names, ["old.txt", "old.txt/theirs"]);
+    }
+
+    #[test]
+    fn a_folder_the_restore_removes_keeps_what_another_program_put_in_it() {
+        let s = setup();
+        let m = s.step(&["d"], |r| {
+            std::fs::create_dir_all(r.join("d/e")).unwrap();
+            std::fs::write(r.join("d/e/call.txt"), "call").unwrap();
+            std::fs::write(r.join("d/call.txt"), "call").unwrap();
+        });
+        std::fs::write(s.root.join("d/e/theirs.txt"), "theirs").unwrap();
+        let err = s.undo(&m, false).unwrap_err();
+        assert!(err.contains("d/e/theirs.txt"), "{err}");
+        assert_eq!(s.read("d/e/theirs.txt").as_deref(), Some("theirs"));
+        // An empty folder another program made is not taken either.
+        std::fs::remove_file(s.root.join("d/e/theirs.txt")).unwrap();
+        std::fs::create_dir(s.root.join("d/mine")).unwrap();
+        assert!(s.undo(&m, false).unwrap_err().contains("d/mine"));
+        assert!(s.root.join("d/mine").is_dir());
+        // Once it is gone, the restore that stopped part-way runs again and finishes.
+        std::fs::remove_dir(s.root.join("d/mine")).unwrap();
+        s.undo(&m, false).unwrap();
+        assert!(s.names().is_empty(), "{:?}", s.names());
+    }
+
+    #[test]
+    fn a_folder_made_where_the_step_left_nothing_is_named_as_made_not_as_a_mode_change() {
+        let s = setup();
+        std::fs::create_dir(s.root.join("t")).unwrap();
+        let m = s.step(&["t"], |r| std::fs::remove_dir(r.join("t")).unwrap());
+        std::fs::create_dir(s.root.join("t")).unwrap();
+        std::fs::set_permissions(
+            s.root.join("t"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        std::fs::write(s.root.join("t/x"), "x").unwrap();
+        let found = conflicts_after(s.sandbox.fs(), &m, true, &Planned::default());
+        assert!(
+            found.iter().any(|c| c.ends_with(
+                "/t: is now a directory of 1 file(s), 1 bytes (mode 700), the step left absent"
+            )),
+            "{found:?}"
+        );
+        assert!(
+            !found.iter().any(|c| c.contains("mode changed")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_folder_the_restore_fills_keeps_what_another_program_added() {
+        let s = setup();
+        std::fs::create_dir(s.root.join("t")).unwrap();
+        std::fs::write(s.root.join("t/a.txt"), "a").unwrap();
+        // The call removed the tree; another program made the folder again with its file.
+        let m = s.step(&["t"], |r| std::fs::remove_dir_all(r.join("t")).unwrap());
+        std::fs::create_dir(s.root.join("t")).unwrap();
+        std::fs::write(s.root.join("t/theirs.txt"), "theirs").unwrap();
+        let err = s.undo(&m, false).unwrap_err();
+        assert!(err.contains("/t"), "{err}");
+        assert_eq!(s.read("t/theirs.txt").as_deref(), Some("theirs"));
+        std::fs::remove_dir_all(s.root.join("t")).unwrap();
+        // With nothing in the way it is written back whole, and again over a restore that
+        // stopped part-way (the same call twice).
+        s.undo(&m, false).unwrap();
+        s.undo(&m, false).unwrap();
+        assert_eq!(s.read("t/a.txt").as_deref(), Some("a"));
+        assert_eq!(s.names(), ["t", "t/a.txt"]);
+    }
+
+    #[test]
+    fn a_redo_keeps_a_file_another_program_made_meanwhile() {
+        let s = setup();
+        let m = s.step(&["n.txt", "l"], |r| {
+            std::fs::write(r.join("n.txt"), "call").unwrap();
+            std::os::unix::fs::symlink("n.txt", r.join("l")).unwrap();
+        });
+        s.undo(&m, false).unwrap();
+        assert!(s.names().is_empty());
+        std::fs::write(s.root.join("n.txt"), "theirs").unwrap();
+        let err = restore(s.sandbox.fs(), &s.store, &m, false, false).unwrap_err();
+        assert!(err.contains("n.txt changed while"), "{err}");
+        assert_eq!(s.read("n.txt").as_deref(), Some("theirs"));
+        std::fs::remove_file(s.root.join("n.txt")).unwrap();
+        restore(s.sandbox.fs(), &s.store, &m, false, false).unwrap();
+        assert_eq!(s.read("n.txt").as_deref(), Some("call"));
+        assert_eq!(
+            std::fs::read_link(s.root.join("l")).unwrap(),
+            Path::new("n.txt")
+        );
+        assert_eq!(s.names(), ["l", "n.txt"]);
+    }
 }
