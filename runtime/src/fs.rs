@@ -174,6 +174,9 @@ pub struct Located<'a> {
     /// Where the path leads, links below the root followed too, when the kernel was asked (a
     /// state directory lies beneath this root); `canonical` otherwise.
     pub real: PathBuf,
+    /// Written with a final `/` (or `/.`): it names a directory, as the kernel reads it. The
+    /// normal form drops the slash, so each operation checks that what is there is one.
+    pub names_dir: bool,
 }
 
 impl Fs {
@@ -480,6 +483,7 @@ impl Fs {
                 shown: root.given.join(rel),
                 canonical,
                 real,
+                names_dir: names_dir(path),
             });
         }
         Err(outside())
@@ -560,6 +564,7 @@ impl Fs {
     /// read-only target is refused, as a shell's `>` would refuse it.
     pub fn write(&self, path: impl AsRef<Path>, contents: &[u8]) -> Result<(), ToolError> {
         let at = self.locate(&path)?;
+        refuse_file_named_as_dir(&at)?;
         let (parent, name) = parent_of(&at)?;
         let dir = open_parent(&at, &parent)?;
         let perms = match dir.symlink_metadata(&name) {
@@ -678,6 +683,7 @@ impl Fs {
     /// Removes a file (a link is removed, never what it names).
     pub fn remove_file(&self, path: impl AsRef<Path>) -> Result<(), ToolError> {
         let at = self.locate(&path)?;
+        refuse_file_named_as_dir(&at)?;
         let (parent, name) = parent_of(&at)?;
         open_parent(&at, &parent)?
             .remove_file(&name)
@@ -732,10 +738,58 @@ fn read_at(at: &Located<'_>) -> Result<Vec<u8>, ToolError> {
 }
 
 fn metadata_at(at: &Located<'_>) -> std::io::Result<Metadata> {
-    if at.rel.as_os_str().is_empty() {
-        at.dir.dir_metadata()
-    } else {
-        at.dir.metadata(&at.rel)
+    dir_named(
+        at,
+        if at.rel.as_os_str().is_empty() {
+            at.dir.dir_metadata()
+        } else {
+            at.dir.metadata(&at.rel)
+        },
+    )
+}
+
+/// Whether the text of a path ends with `/` or `/.`: it names a directory.
+fn names_dir(path: &Path) -> bool {
+    let text = path.as_os_str().as_encoded_bytes();
+    text.ends_with(b"/") || text.ends_with(b"/.")
+}
+
+/// The error of a path that names a directory ([`Located::names_dir`]) where there is none.
+#[derive(Debug)]
+struct NamesDir;
+
+impl std::fmt::Display for NamesDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a directory")
+    }
+}
+
+impl std::error::Error for NamesDir {}
+
+/// `m`, unless the path names a directory ([`Located::names_dir`]) and `m` is not one:
+/// `ENOTDIR`, as the kernel answers `stat("file/")`.
+fn dir_named(at: &Located<'_>, m: std::io::Result<Metadata>) -> std::io::Result<Metadata> {
+    match m {
+        Ok(m) if at.names_dir && !m.is_dir() => Err(names_dir_error()),
+        other => other,
+    }
+}
+
+fn names_dir_error() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotADirectory, NamesDir)
+}
+
+/// Refuses a path that names a directory ([`Located::names_dir`]) when what is there (not
+/// followed) is not one, or nothing is: for the operations on a file that work on its name in
+/// its folder (write, remove, rename, copy to).
+fn refuse_file_named_as_dir(at: &Located<'_>) -> Result<(), ToolError> {
+    if !at.names_dir {
+        return Ok(());
+    }
+    match symlink_metadata_at(at) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(at, e)),
+        _ => Err(io_error(at, names_dir_error())),
     }
 }
 
@@ -744,6 +798,17 @@ fn open_beneath(at: &Located<'_>, options: &OpenOptions) -> Result<File, ToolErr
         return Err(ToolError::Handler {
             message: format!("{} is a directory", at.shown.display()),
         });
+    }
+    if at.names_dir {
+        // A file is not opened under a name that says directory; a directory is opened as
+        // asked (and then refused as one by the caller).
+        match metadata_at(at) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(io_error(at, names_dir_error()))
+            }
+            Err(e) => return Err(io_error(at, e)),
+            Ok(_) => {}
+        }
     }
     at.dir
         .open_with(&at.rel, options)
@@ -1208,6 +1273,14 @@ pub(crate) fn io_error(at: &Located<'_>, e: std::io::Error) -> ToolError {
             message: escape_message(&at.shown, root),
         };
     }
+    if e.get_ref().is_some_and(|r| r.is::<NamesDir>()) {
+        let shown = at.shown.display();
+        return ToolError::Handler {
+            message: format!(
+                "{shown}/ names a directory (the path ends with `/`), but {shown} is not one: name it without the `/`"
+            ),
+        };
+    }
     let text = e.to_string();
     if e.raw_os_error() == Some(24) {
         // EMFILE: a tree walked with a handle open per level, deeper than the process may hold.
@@ -1404,6 +1477,7 @@ impl Fs {
     /// reader), and the open does not block.
     pub fn append_regular(&self, path: impl AsRef<Path>, contents: &[u8]) -> Result<(), ToolError> {
         let at = self.locate(&path)?;
+        refuse_file_named_as_dir(&at)?;
         // A final link is refused, as by `write`: what it names is not what a snapshot of
         // `path` keeps.
         if let Ok(m) = symlink_metadata_at(&at) {
@@ -1474,6 +1548,14 @@ impl Fs {
         let sdir = open_parent(&src, &sp)?;
         let ddir = open_parent(&dst, &dp)?;
         let moved = sdir.symlink_metadata(&sn).map_err(|e| io_error(&src, e))?;
+        // `file/` names a directory, on either side (`ENOTDIR`, as `mv` is answered).
+        if !moved.is_dir() {
+            for at in [&src, &dst] {
+                if at.names_dir {
+                    return Err(io_error(at, names_dir_error()));
+                }
+            }
+        }
         match ddir.symlink_metadata(&dn) {
             Ok(_) => return Err(already_exists(&dst)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -1551,6 +1633,9 @@ impl Fs {
             Err(e) => return Err(io_error(&dst, e)),
         }
         let meta = metadata_at(&src).map_err(|e| io_error(&src, e))?;
+        if dst.names_dir && !meta.is_dir() {
+            return Err(io_error(&dst, names_dir_error()));
+        }
         let mut report = CopyReport::default();
         if meta.is_file() {
             let mut input = open_regular_at(&src)?;
@@ -1611,9 +1696,13 @@ fn identity(_m: &Metadata) -> Option<(u64, u64)> {
 
 fn symlink_metadata_at(at: &Located<'_>) -> std::io::Result<Metadata> {
     if at.rel.as_os_str().is_empty() {
-        at.dir.dir_metadata()
-    } else {
-        at.dir.symlink_metadata(&at.rel)
+        return at.dir.dir_metadata();
+    }
+    let m = at.dir.symlink_metadata(&at.rel);
+    match m {
+        // `link/` is what the link names, as the kernel reads it.
+        Ok(m) if at.names_dir && m.file_type().is_symlink() => metadata_at(at),
+        other => dir_named(at, other),
     }
 }
 
@@ -1677,6 +1766,7 @@ fn below<'a>(at: &Located<'a>, rel: &Path) -> Located<'a> {
         shown: at.shown.join(rel),
         canonical: at.canonical.join(rel),
         real: at.real.join(rel),
+        names_dir: false,
     }
 }
 

@@ -668,7 +668,7 @@ async fn delete_file_needs_recursive_for_a_directory() {
     b.put("g.txt", "g");
     // A file named as a directory (`g.txt/`) is not deleted.
     let e = b.err("delete_file", json!({"path": "g.txt/"})).await;
-    assert!(e.to_string().contains("ends with `/`"), "{e}");
+    assert!(e.to_string().contains("the path ends with `/`"), "{e}");
     assert!(b.root.join("g.txt").exists());
     assert_eq!(
         b.text("delete_file", json!({"path": "g.txt"})).await,
@@ -682,6 +682,72 @@ async fn delete_file_needs_recursive_for_a_directory() {
         .await
         .is_err());
     assert!(b.root.join("keep.txt").exists());
+}
+
+#[tokio::test]
+async fn a_file_named_with_a_final_slash_is_refused_by_every_tool() {
+    let b = bench();
+    b.put("f.txt", "f");
+    b.put("d/in.txt", "in");
+    // `f.txt/` names a directory, as the kernel reads it (`ENOTDIR`): no tool takes it for
+    // the file, and nothing changes.
+    let calls = [
+        ("read_text_file", json!({"path": "f.txt/"})),
+        ("read_media_file", json!({"path": "f.txt/"})),
+        ("get_file_info", json!({"path": "f.txt/"})),
+        ("get_file_info", json!({"path": "f.txt/."})),
+        (
+            "edit_file",
+            json!({"path": "f.txt/", "edits": [{"oldText": "f", "newText": "g"}]}),
+        ),
+        ("append_file", json!({"path": "f.txt/", "content": "more"})),
+        (
+            "move_file",
+            json!({"source": "f.txt/", "destination": "g.txt"}),
+        ),
+        (
+            "move_file",
+            json!({"source": "f.txt", "destination": "g.txt/"}),
+        ),
+        (
+            "copy_file",
+            json!({"source": "f.txt/", "destination": "g.txt"}),
+        ),
+        (
+            "copy_file",
+            json!({"source": "f.txt", "destination": "g.txt/"}),
+        ),
+        ("delete_file", json!({"path": "f.txt/"})),
+        ("write_file", json!({"path": "f.txt/", "content": "x"})),
+    ];
+    for (tool, args) in calls {
+        let e = b.err(tool, args.clone()).await.to_string();
+        assert!(
+            e.contains("names a directory") && e.contains("/`"),
+            "{tool} {args}: {e}"
+        );
+        assert_eq!(b.read("f.txt"), "f", "{tool} {args}");
+        assert!(!b.root.join("g.txt").exists(), "{tool} {args}");
+    }
+    let multiple = b
+        .text(
+            "read_multiple_files",
+            json!({"paths": ["f.txt/", "d/in.txt"]}),
+        )
+        .await;
+    assert!(multiple.contains("names a directory"), "{multiple}");
+    assert!(multiple.contains("in"), "{multiple}");
+    // A directory may be named either way.
+    b.text("get_file_info", json!({"path": "d/"})).await;
+    b.text(
+        "copy_file",
+        json!({"source": "d/", "destination": "e/", "recursive": true}),
+    )
+    .await;
+    assert_eq!(b.read("e/in.txt"), "in");
+    b.text("move_file", json!({"source": "e/", "destination": "m/"}))
+        .await;
+    assert_eq!(b.read("m/in.txt"), "in");
 }
 
 #[cfg(unix)]
