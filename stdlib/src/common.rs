@@ -16,21 +16,6 @@ pub(crate) fn failed(message: String) -> ToolError {
     ToolError::Handler { message }
 }
 
-/// [`check_path`] for a path a tool creates a file at: one ending in `/` names a directory
-/// (the path's normal form drops the slash, and a file would be made where a directory was
-/// meant).
-#[allow(dead_code)] // not every module combination uses it
-pub(crate) fn check_file_path(path: &str, arg: &str) -> Result<(), ToolError> {
-    check_path(path, arg)?;
-    if path.ends_with('/') || path.ends_with("/.") {
-        return Err(invalid(format!(
-            "`{arg}` is \"{}\", which names a directory (it ends with `/`): name the file",
-            path.escape_debug()
-        )));
-    }
-    Ok(())
-}
-
 /// Refuses paths no file system call should see: empty, with a NUL byte, or overlong.
 #[allow(dead_code)] // not every module combination uses it
 pub(crate) fn check_path(path: &str, arg: &str) -> Result<(), ToolError> {

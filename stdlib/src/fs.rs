@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::common::{check_file_path, check_path, failed, invalid};
+use crate::common::{check_path, failed, invalid};
 use aifirst::fs::{DirEntryInfo, EntryKind, File, Fs};
 use aifirst::{capability, Ctx, ToolError};
 use base64::Engine as _;
@@ -237,7 +237,7 @@ pub fn write_file(
     /// The complete new content.
     content: String,
 ) -> Result<String, ToolError> {
-    check_file_path(&path, "path")?;
+    check_path(&path, "path")?;
     let fs = ctx.fs();
     refuse_special(fs, &path)?;
     fs.write(&path, content.as_bytes())?;
@@ -315,7 +315,7 @@ pub fn append_file(
     /// The text to add at the end.
     content: String,
 ) -> Result<String, ToolError> {
-    check_file_path(&path, "path")?;
+    check_path(&path, "path")?;
     ctx.fs().append_regular(&path, content.as_bytes())?;
     Ok(format!("Successfully appended to {path}"))
 }
