@@ -1418,6 +1418,9 @@ impl Engine {
                     Err(e) => (Vec::new(), Some(e)),
                 };
                 let mut blocked = vetted.err().or(unreadable);
+                if blocked.is_none() && opts.force {
+                    blocked = self.check_unforceable(&step.undo).err();
+                }
                 // A file step is checked against the files as the newer steps of this run leave
                 // them (a path two steps wrote is not "changed since" the older one).
                 let manifest = match &step.undo {
@@ -1480,22 +1483,27 @@ impl Engine {
                     break;
                 }
             }
-            if !opts.force {
-                if let Err(why) = self.check_targets(&step.undo).await {
-                    let why = if retry {
-                        // The interrupted compensation may have done its work already.
-                        format!(
-                            "{why}; its interrupted compensation may already have taken effect: if so, `undo --resolve {id} undone` (otherwise `undo --force` runs it again)",
-                            id = step.id
-                        )
-                    } else if why.contains(snapshot::CANNOT_BE_CHECKED) {
-                        format!("{why}; nothing was run")
-                    } else {
-                        format!("{why}; nothing was run (undo --force runs it anyway)")
-                    };
-                    refuse(why, &mut report);
+            if opts.force {
+                // What `--force` cannot write over is refused before the step is claimed, so
+                // it stays as it was (not `failed`).
+                if let Err(why) = self.check_unforceable(&step.undo) {
+                    refuse(format!("{why}; nothing was run"), &mut report);
                     break;
                 }
+            } else if let Err(why) = self.check_targets(&step.undo).await {
+                let why = if retry {
+                    // The interrupted compensation may have done its work already.
+                    format!(
+                        "{why}; its interrupted compensation may already have taken effect: if so, `undo --resolve {id} undone` (otherwise `undo --force` runs it again)",
+                        id = step.id
+                    )
+                } else if why.contains(snapshot::CANNOT_BE_CHECKED) {
+                    format!("{why}; nothing was run")
+                } else {
+                    format!("{why}; nothing was run (undo --force runs it anyway)")
+                };
+                refuse(why, &mut report);
+                break;
             }
             // Claim: from here on no other undo can run this step's compensation.
             let from: &[StepState] = if retry {
@@ -1662,6 +1670,12 @@ impl Engine {
                         ));
                     }
                 }
+            }
+            if blocked.is_none() && opts.force {
+                blocked = self
+                    .check_unforceable(&step.undo)
+                    .err()
+                    .map(|why| format!("{why}; nothing was run"));
             }
             if blocked.is_none() && !opts.force {
                 if let StepUndo::Files { manifest, .. } = &step.undo {
@@ -2182,6 +2196,20 @@ impl Engine {
         }
     }
 
+    /// What `--force` cannot write over, for a file-snapshot step ([`snapshot::unforceable`]).
+    fn check_unforceable(&self, undo: &StepUndo) -> Result<(), String> {
+        let StepUndo::Files { manifest, .. } = undo else {
+            return Ok(());
+        };
+        let m = self.store.manifest(manifest)?;
+        let found = snapshot::unforceable(self.sandbox.fs(), &m);
+        if found.is_empty() {
+            Ok(())
+        } else {
+            Err(unforceable_why(&found))
+        }
+    }
+
     /// Before a destructive compensation runs: the thing it targets must still be what the step
     /// created or left behind.
     async fn check_targets(&self, undo: &StepUndo) -> Result<(), String> {
@@ -2204,10 +2232,7 @@ impl Engine {
                 .into_iter()
                 .partition(|c| c.contains(snapshot::CANNOT_BE_CHECKED));
             if !unreachable.is_empty() {
-                return Err(format!(
-                    "{}; undo works within the roots the call ran with — give them (--root, allowed_roots, AIFIRST_ROOTS); `--force` cannot reach them either",
-                    unreachable.join("; ")
-                ));
+                return Err(unforceable_why(&unreachable));
             }
             if !changed.is_empty() {
                 return Err(format!(
@@ -2514,6 +2539,27 @@ fn compensation(p: &UndoPlan, call: &Call<'_>, snapshot: &Snapshot, snap_args: &
 /// folder: `os.path.join("/srv", "/etc/x")` is `/etc/x`), a drive or UNC prefix, a `..`
 /// component, or a NUL. `None` when it stays inside.
 /// A capability that runs a program or reaches the network: it does more than its files.
+/// Why an undo or redo cannot write over `found` ([`snapshot::unforceable`]), with what to do.
+fn unforceable_why(found: &[String]) -> String {
+    let (moved, unreached): (Vec<&String>, Vec<&String>) = found
+        .iter()
+        .partition(|c| c.contains(snapshot::WRITES_ONLY_WHERE));
+    let mut advice = Vec::new();
+    if !moved.is_empty() {
+        advice.push("put back what was moved, or remove the link, and run it again");
+    }
+    if !unreached.is_empty() {
+        advice.push(
+            "undo works within the roots the call ran with — give them (--root, allowed_roots, AIFIRST_ROOTS)",
+        );
+    }
+    format!(
+        "{}; {}; `--force` cannot write there either",
+        found.join("; "),
+        advice.join("; ")
+    )
+}
+
 fn runs_more_than_files(def: &CapabilityDef) -> bool {
     def.effects.iter().any(|e| {
         matches!(

@@ -1237,10 +1237,14 @@ pub(crate) fn moved(fs: &Fs, m: &Manifest) -> Vec<String> {
                 let now = fs.canonical_of(Path::new(&e.path));
                 match now {
                     Some(now) if now == Path::new(then) => {}
-                    now => return Some(format!(
-                        "{}: {CANNOT_BE_CHECKED} (its root led to `{then}` when the call ran, and leads to `{}` now: the root was moved or replaced by a link, and undo writes only where the call did)",
+                    Some(now) => return Some(format!(
+                        "{}: {CANNOT_BE_CHECKED} (its root led to `{then}` when the call ran, and leads to `{}` now: the root was moved or replaced by a link, and {WRITES_ONLY_WHERE})",
                         e.path,
-                        now.map_or_else(|| "no allowed root".to_string(), |n| n.display().to_string())
+                        now.display()
+                    )),
+                    None => return Some(format!(
+                        "{}: {CANNOT_BE_CHECKED} (no allowed root reaches it now; it was `{then}` when the call ran)",
+                        e.path
                     )),
                 }
             }
@@ -1250,7 +1254,7 @@ pub(crate) fn moved(fs: &Fs, m: &Manifest) -> Vec<String> {
             let now = within(fs, &e.path)?;
             (now != then).then(|| {
                 format!(
-                    "{}: {CANNOT_BE_CHECKED} (the folder holding it was `{then}` when the call ran, and leads to `{now}` now: a folder on the way was replaced by a link or moved, and undo writes only where the call did)",
+                    "{}: {CANNOT_BE_CHECKED} (the folder holding it was `{then}` when the call ran, and leads to `{now}` now: a folder on the way was replaced by a link or moved, and {WRITES_ONLY_WHERE})",
                     e.path,
                 )
             })
@@ -1260,6 +1264,24 @@ pub(crate) fn moved(fs: &Fs, m: &Manifest) -> Vec<String> {
 
 /// What [`conflicts_after`] says of a path it could not look at (outside the roots in force, say).
 pub(crate) const CANNOT_BE_CHECKED: &str = "cannot be checked";
+
+/// What [`moved`] says of a path that leads elsewhere now.
+pub(crate) const WRITES_ONLY_WHERE: &str = "undo writes only where the call did";
+
+/// What no `--force` can write over: paths that lead elsewhere now ([`moved`]) or that the
+/// roots in force do not reach. Looked at without reading any file, so a forced undo or redo is
+/// refused before it claims its step.
+pub(crate) fn unforceable(fs: &Fs, m: &Manifest) -> Vec<String> {
+    let mut out = moved(fs, m);
+    for e in &m.entries {
+        if let Err(err) = place(fs, &e.path) {
+            if !fs.in_missing_root(Path::new(&e.path)) {
+                out.push(format!("{}: {CANNOT_BE_CHECKED} ({err})", e.path));
+            }
+        }
+    }
+    out
+}
 
 /// The state a dry run of several steps expects each path to be in once the newer steps it
 /// lists are undone: their states before, by path (a newer step's tree covers what is inside).

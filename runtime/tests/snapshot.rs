@@ -1550,8 +1550,30 @@ fn undo_writes_nothing_through_a_folder_swapped_for_a_link_since() {
             why.contains("src/deep") && why.contains("/root/B`") && why.contains("link"),
             "{why}"
         );
+        // Advice that fits: nothing about roots, which are not the cause.
+        assert!(
+            why.contains("put back what was moved, or remove the link") && !why.contains("--root"),
+            "{why}"
+        );
         assert_eq!(tree(&b.root), swapped, "nothing written (force: {force})");
+        // Refused before it was claimed, forced or not: the step is as it was, not `failed`.
+        assert_eq!(
+            e.history("s").unwrap()[0].state,
+            StepState::Done,
+            "force: {force}"
+        );
     }
+    let forced_dry = block_on(e.undo_with(
+        "s",
+        UndoTarget::Steps(1),
+        UndoOptions {
+            force: true,
+            dry_run: true,
+            ..UndoOptions::default()
+        },
+    ))
+    .unwrap();
+    assert!(forced_dry.planned[0].blocked.is_some(), "{forced_dry:?}");
     let dry = dry_run(&e, 1);
     assert!(dry.planned[0].blocked.is_some(), "{dry:?}");
     // Put back as it was, the undo runs.
