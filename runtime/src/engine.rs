@@ -1665,7 +1665,7 @@ impl Engine {
                         .unwrap_or_default();
                     if !unkept.is_empty() {
                         blocked = Some(format!(
-                            "what the call left in {} was not kept when it was undone (larger than the snapshot limit, or the undo was forced over changes made since the call), so it cannot be redone: call it again instead. Redo goes oldest first, so the undone steps after it stay undone; call them again too",
+                            "what the call left in {} was not kept when it was undone (larger than the snapshot limit, or changed or gone by then), so it cannot be redone: call it again instead. Redo goes oldest first, so the undone steps after it stay undone; call them again too",
                             unkept.join(", ")
                         ));
                     }
@@ -1763,7 +1763,7 @@ impl Engine {
                         format!("redo stopped: {why}; what it had written was taken back")
                     }
                     Err(back) => format!(
-                        "redo stopped: {why}; what it had written could not all be taken back ({back}): the step is `done`, and `undo --force` puts back the state before it"
+                        "redo stopped: {why}; what it had written could not all be taken back ({back}): the step is `done`, and `undo` puts back the state before it (it names what changed since; `--force` would write over that)"
                     ),
                 };
                 let _ = record(UndoPhase::Failed, Some(&why));
@@ -2541,9 +2541,11 @@ fn compensation(p: &UndoPlan, call: &Call<'_>, snapshot: &Snapshot, snap_args: &
 /// A capability that runs a program or reaches the network: it does more than its files.
 /// Why an undo or redo cannot write over `found` ([`snapshot::unforceable`]), with what to do.
 fn unforceable_why(found: &[String]) -> String {
-    let (moved, unreached): (Vec<&String>, Vec<&String>) = found
-        .iter()
-        .partition(|c| c.contains(snapshot::WRITES_ONLY_WHERE));
+    // A folder on the way that leads elsewhere (or astray, through a link) now was moved or
+    // replaced by a link since the call; a path no root reaches wants the call's roots.
+    let (moved, unreached): (Vec<&String>, Vec<&String>) = found.iter().partition(|c| {
+        c.contains(snapshot::WRITES_ONLY_WHERE) || c.contains(crate::fs::THROUGH_A_LINK)
+    });
     let mut advice = Vec::new();
     if !moved.is_empty() {
         advice.push("put back what was moved, or remove the link, and run it again");

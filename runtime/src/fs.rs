@@ -754,9 +754,15 @@ fn names_dir(path: &Path) -> bool {
     text.ends_with(b"/") || text.ends_with(b"/.")
 }
 
-/// The error of a path that names a directory ([`Located::names_dir`]) where there is none.
-#[derive(Debug)]
-struct NamesDir;
+/// The error of a path that names a directory ([`Located::names_dir`]) where there is none:
+/// what is there instead.
+#[derive(Debug, Clone, Copy)]
+enum NamesDir {
+    File,
+    /// A link, where the operation works on the link itself (remove, move).
+    Link,
+    Nothing,
+}
 
 impl std::fmt::Display for NamesDir {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -770,26 +776,30 @@ impl std::error::Error for NamesDir {}
 /// `ENOTDIR`, as the kernel answers `stat("file/")`.
 fn dir_named(at: &Located<'_>, m: std::io::Result<Metadata>) -> std::io::Result<Metadata> {
     match m {
-        Ok(m) if at.names_dir && !m.is_dir() => Err(names_dir_error()),
+        Ok(m) if at.names_dir && !m.is_dir() => Err(names_dir_error(NamesDir::File)),
         other => other,
     }
 }
 
-fn names_dir_error() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::NotADirectory, NamesDir)
+fn names_dir_error(found: NamesDir) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotADirectory, found)
 }
 
-/// Refuses a path that names a directory ([`Located::names_dir`]) when what is there (not
-/// followed) is not one, or nothing is: for the operations on a file that work on its name in
-/// its folder (write, remove, rename, copy to).
+/// Refuses a path that names a directory ([`Located::names_dir`]) when what its name holds (a
+/// link not followed: these operations work on the name in its folder — write, remove, move,
+/// copy to) is not one.
 fn refuse_file_named_as_dir(at: &Located<'_>) -> Result<(), ToolError> {
-    if !at.names_dir {
+    if !at.names_dir || at.rel.as_os_str().is_empty() {
         return Ok(());
     }
-    match symlink_metadata_at(at) {
+    match at.dir.symlink_metadata(&at.rel) {
         Ok(m) if m.is_dir() => Ok(()),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(at, e)),
-        _ => Err(io_error(at, names_dir_error())),
+        Ok(m) if m.file_type().is_symlink() => Err(io_error(at, names_dir_error(NamesDir::Link))),
+        Ok(_) => Err(io_error(at, names_dir_error(NamesDir::File))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(io_error(at, names_dir_error(NamesDir::Nothing)))
+        }
+        Err(e) => Err(io_error(at, e)),
     }
 }
 
@@ -804,7 +814,7 @@ fn open_beneath(at: &Located<'_>, options: &OpenOptions) -> Result<File, ToolErr
         // asked (and then refused as one by the caller).
         match metadata_at(at) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(io_error(at, names_dir_error()))
+                return Err(io_error(at, names_dir_error(NamesDir::Nothing)))
             }
             Err(e) => return Err(io_error(at, e)),
             Ok(_) => {}
@@ -1240,11 +1250,15 @@ pub(crate) fn is_escape(e: &std::io::Error) -> bool {
 /// What to say of `shown`, a path refused because resolving it beneath its root left the root
 /// through a symbolic link ([`is_escape`]): where it really leads, and how to name it instead.
 /// `root`, the root's real path when known, tells a link that only leads back inside it.
+/// What [`escape_message`] says of a path a link leads astray (an undo reads it as a folder
+/// replaced since by a link).
+pub(crate) const THROUGH_A_LINK: &str = "through a symbolic link";
+
 pub(crate) fn escape_message(shown: &Path, root: Option<&Path>) -> String {
     let leads = resolve_physical(shown);
     match (leads, root) {
         (Some(t), Some(r)) if t.starts_with(r) => format!(
-            "path `{}` goes through a symbolic link that leads back inside its root (to `{}`), which \
+            "path `{}` goes {THROUGH_A_LINK} that leads back inside its root (to `{}`), which \
              the sandbox does not follow: a link is followed only when it is relative and stays \
              beneath its root all the way (an absolute link does not); name `{}` itself, or make \
              the link relative",
@@ -1253,7 +1267,7 @@ pub(crate) fn escape_message(shown: &Path, root: Option<&Path>) -> String {
             t.display()
         ),
         (leads, _) => format!(
-            "path `{}` leads outside the allowed roots through a symbolic link{}: a link is \
+            "path `{}` leads outside the allowed roots {THROUGH_A_LINK}{}: a link is \
              followed only when it is relative and stays beneath its own root (one into another \
              root is refused too): name the place it leads to instead",
             shown.display(),
@@ -1273,11 +1287,26 @@ pub(crate) fn io_error(at: &Located<'_>, e: std::io::Error) -> ToolError {
             message: escape_message(&at.shown, root),
         };
     }
-    if e.get_ref().is_some_and(|r| r.is::<NamesDir>()) {
+    if let Some(found) = e.get_ref().and_then(|r| r.downcast_ref::<NamesDir>()) {
         let shown = at.shown.display();
+        let what = match found {
+            NamesDir::File => format!("{shown} is a file, not a directory: name it without the `/`"),
+            NamesDir::Link => format!(
+                "{shown} is a symbolic link, and this works on the link itself, never on what it names: name it without the `/`"
+            ),
+            NamesDir::Nothing => format!(
+                "there is no directory {shown}: name a file without the `/` (create_directory makes a directory)"
+            ),
+        };
+        return ToolError::Handler {
+            message: format!("{shown}/ names a directory (the path ends with `/`), but {what}"),
+        };
+    }
+    if e.kind() == std::io::ErrorKind::NotADirectory {
         return ToolError::Handler {
             message: format!(
-                "{shown}/ names a directory (the path ends with `/`), but {shown} is not one: name it without the `/`"
+                "{}: not a directory (it, or a folder on the way to it, is a file)",
+                at.shown.display()
             ),
         };
     }
@@ -1518,6 +1547,7 @@ impl Fs {
     /// Removes an empty directory (a root is refused).
     pub fn remove_dir(&self, path: impl AsRef<Path>) -> Result<(), ToolError> {
         let at = self.locate(&path)?;
+        refuse_file_named_as_dir(&at)?;
         let (parent, name) = parent_of(&at)?;
         open_parent(&at, &parent)?
             .remove_dir(&name)
@@ -1528,6 +1558,7 @@ impl Fs {
     /// link given as `path` is removed itself. A root is refused.
     pub fn remove_dir_all(&self, path: impl AsRef<Path>) -> Result<(), ToolError> {
         let at = self.locate(&path)?;
+        refuse_file_named_as_dir(&at)?;
         self.refuse_holding_state(&at)?;
         let (parent, name) = parent_of(&at)?;
         open_parent(&at, &parent)?
@@ -1548,13 +1579,18 @@ impl Fs {
         let sdir = open_parent(&src, &sp)?;
         let ddir = open_parent(&dst, &dp)?;
         let moved = sdir.symlink_metadata(&sn).map_err(|e| io_error(&src, e))?;
-        // `file/` names a directory, on either side (`ENOTDIR`, as `mv` is answered).
-        if !moved.is_dir() {
-            for at in [&src, &dst] {
-                if at.names_dir {
-                    return Err(io_error(at, names_dir_error()));
-                }
-            }
+        // `file/` names a directory, on either side (`ENOTDIR`, as `mv` is answered); `link/`
+        // too, since the link itself would move.
+        refuse_file_named_as_dir(&src)?;
+        if dst.names_dir && !moved.is_dir() {
+            return Err(io_error(
+                &dst,
+                names_dir_error(if moved.file_type().is_symlink() {
+                    NamesDir::Link
+                } else {
+                    NamesDir::File
+                }),
+            ));
         }
         match ddir.symlink_metadata(&dn) {
             Ok(_) => return Err(already_exists(&dst)),
@@ -1634,7 +1670,7 @@ impl Fs {
         }
         let meta = metadata_at(&src).map_err(|e| io_error(&src, e))?;
         if dst.names_dir && !meta.is_dir() {
-            return Err(io_error(&dst, names_dir_error()));
+            return Err(io_error(&dst, names_dir_error(NamesDir::Nothing)));
         }
         let mut report = CopyReport::default();
         if meta.is_file() {

@@ -1274,10 +1274,19 @@ pub(crate) const WRITES_ONLY_WHERE: &str = "undo writes only where the call did"
 pub(crate) fn unforceable(fs: &Fs, m: &Manifest) -> Vec<String> {
     let mut out = moved(fs, m);
     for e in &m.entries {
-        if let Err(err) = place(fs, &e.path) {
-            if !fs.in_missing_root(Path::new(&e.path)) {
-                out.push(format!("{}: {CANNOT_BE_CHECKED} ({err})", e.path));
-            }
+        match place(fs, &e.path) {
+            Err(_) if fs.in_missing_root(Path::new(&e.path)) => {}
+            Err(err) => out.push(format!("{}: {CANNOT_BE_CHECKED} ({err})", e.path)),
+            // A folder on the way that leads out of the root now (a link swapped in, absolute
+            // or not) is not opened: the restore would stop there after its step was claimed.
+            Ok(pl) => match open_dir_at(&pl.root, &pl.parent) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => out.push(format!(
+                    "{}: {CANNOT_BE_CHECKED} ({})",
+                    e.path,
+                    io(&pl.shown, err)
+                )),
+                _ => {}
+            },
         }
     }
     out
@@ -1437,7 +1446,10 @@ fn mixed(path: &str, now: &Node, left: &Node, target: &Node, out: &mut Vec<Strin
     if lc.is_none() && tc.is_none() {
         return diff(path, left, now, out);
     }
-    if Some(*mode) != lm && Some(*mode) != tm {
+    // A folder a restore made, or is filling, has its owner's rwx until it is filled (see
+    // `put_in`): a restore that stopped part-way leaves that.
+    let fits = |m: Option<u32>| m.is_some_and(|m| *mode == m || *mode == m | 0o700);
+    if !fits(lm) && !fits(tm) {
         out.push(match lm {
             Some(_) => format!("{path}: mode changed since (now {mode:o})"),
             // A folder where the step left none: made since, not changed.
@@ -1866,7 +1878,7 @@ fn take_out(parent: &Dir, name: &str, was: Was<'_>, shown: &str) -> Result<(), S
     }
     if meta.is_dir() {
         if !was.dir_fits(&ABSENT) {
-            return Err(changed_meanwhile(shown, "was made a folder"));
+            return Err(changed_meanwhile(shown, "is now a folder"));
         }
         // Removed anyway: its owner may write in it (a copy keeps a `0555` one).
         if mode(&meta) & 0o700 != 0o700 {
@@ -1925,22 +1937,37 @@ fn take_out(parent: &Dir, name: &str, was: Was<'_>, shown: &str) -> Result<(), S
 /// Renames what [`take_out`] moved aside back to `name`; when `name` was made again meanwhile,
 /// to a name beside it that says what it is (never lost as a temporary file).
 fn put_back(parent: &Dir, aside: &Path, name: &str, shown: &str) -> Result<(), String> {
-    match crate::fs::rename_noreplace(parent, aside, parent, Path::new(name)) {
-        Ok(()) => Ok(()),
-        Err(_) => {
-            let kept = format!("{name}.kept-by-aifirst-{}", std::process::id());
-            crate::fs::rename_noreplace(parent, aside, parent, Path::new(&kept)).map_err(|e| {
-                format!(
-                    "{shown} changed while it was being restored, and what another program wrote there could not be put back ({}); it is in {}",
-                    e,
-                    aside.display()
-                )
-            })?;
-            Err(format!(
-                "{shown} changed twice while it was being restored (another program wrote there): what was there first is kept beside it as {kept}, and the restore stopped there"
-            ))
+    if crate::fs::rename_noreplace(parent, aside, parent, Path::new(name)).is_ok() {
+        return Ok(());
+    }
+    // Under a name no restore takes for debris (a temporary name is, once this process ends),
+    // and no other program can have taken ahead (its number is the temporary name's, drawn at
+    // random).
+    let mut last = None;
+    for _ in 0..4 {
+        let fresh = crate::fs::temp_name(Path::new(name));
+        let n = fresh
+            .to_string_lossy()
+            .trim_end_matches(".tmp")
+            .rsplit('-')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let kept = format!("{name}.kept-by-aifirst-{n}");
+        match crate::fs::rename_noreplace(parent, aside, parent, Path::new(&kept)) {
+            Ok(()) => {
+                return Err(format!(
+                    "{shown} changed twice while it was being restored (another program wrote there): what was there first is kept beside it as {kept}, and the restore stopped there"
+                ))
+            }
+            Err(e) => last = Some(e),
         }
     }
+    Err(format!(
+        "{shown} changed while it was being restored, and what another program wrote there could not be put back ({}); it is in {}, which a later restore of this folder would take for debris: move it",
+        last.map(|e| e.to_string()).unwrap_or_default(),
+        aside.display()
+    ))
 }
 
 /// Puts the file or link made at `tmp` in place as `name`: over what is there only when `was`
@@ -2037,20 +2064,19 @@ fn put_in(
             match existing {
                 Ok(m) if m.is_dir() => {
                     if !was.dir_fits(n) {
-                        return Err(changed_meanwhile(shown, "was made a folder"));
+                        return Err(changed_meanwhile(shown, "is now a folder"));
                     }
                 }
                 Ok(_) => {
                     take_out(parent, name, was, shown)?;
-                    parent.create_dir(name).map_err(|e| io(shown, e))?;
+                    make_dir(parent, name, *mode, shown)?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    match parent.create_dir(name) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    match make_dir(parent, name, *mode, shown) {
+                        Err(_) if parent.symlink_metadata(name).is_ok() => {
                             return Err(changed_meanwhile(shown, "appeared"))
                         }
-                        Err(e) => return Err(io(shown, e)),
+                        done => done?,
                     }
                 }
                 Err(e) => return Err(io(shown, e)),
@@ -2075,6 +2101,16 @@ fn put_in(
                 .map_err(|e| io(shown, e))
         }
     }
+}
+
+/// Makes the folder `parent/name` for a restore to fill: its mode `mode` with the owner's rwx
+/// (set at once, whatever the umask, so a restore that stops while filling it leaves a mode the
+/// conflict check knows; the exact mode is set once it is filled).
+fn make_dir(parent: &Dir, name: &str, mode: u32, shown: &str) -> Result<(), String> {
+    parent.create_dir(name).map_err(|e| io(shown, e))?;
+    parent
+        .set_permissions(name, cap_std::fs::Permissions::from_mode(mode | 0o700))
+        .map_err(|e| io(shown, e))
 }
 
 /// Makes `dir` hold exactly `children` (`was`: what the directory held as the step left it).
@@ -2363,6 +2399,61 @@ mod tests {
             !found.iter().any(|c| c.contains("mode changed")),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_restore_stopped_inside_a_folder_it_made_runs_again() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let s = setup();
+        std::fs::create_dir(s.root.join("t")).unwrap();
+        std::fs::write(s.root.join("t/a.txt"), "a").unwrap();
+        std::fs::write(s.root.join("t/b.txt"), "b").unwrap();
+        std::fs::set_permissions(s.root.join("t"), std::fs::Permissions::from_mode(0o555)).unwrap();
+        let m = s.step(&["t"], |r| {
+            std::fs::set_permissions(r.join("t"), std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::remove_dir_all(r.join("t")).unwrap();
+        });
+        // As a restore leaves the folder when it stops after its first file: made with its
+        // mode and the owner's rwx, the mode itself set only once it is filled.
+        std::fs::create_dir(s.root.join("t")).unwrap();
+        std::fs::set_permissions(s.root.join("t"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(s.root.join("t/a.txt"), "a").unwrap();
+        let found = conflicts_after(s.sandbox.fs(), &m, true, &Planned::default());
+        assert!(found.is_empty(), "{found:?}");
+        s.undo(&m, false).unwrap();
+        let mode = std::fs::metadata(s.root.join("t"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o555);
+        assert_eq!(s.read("t/b.txt").as_deref(), Some("b"));
+        std::fs::set_permissions(s.root.join("t"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn what_cannot_be_put_back_is_kept_under_a_name_no_restore_takes_for_debris() {
+        let s = setup();
+        let dir =
+            cap_std::fs::Dir::open_ambient_dir(&s.root, cap_std::ambient_authority()).unwrap();
+        let aside = crate::fs::temp_name(Path::new("x"));
+        dir.write(&aside, "theirs").unwrap();
+        // Made again meanwhile: the first place is taken.
+        dir.write("x", "made again").unwrap();
+        let err = put_back(&dir, &aside, "x", "x").unwrap_err();
+        assert!(
+            err.contains("kept beside it as x.kept-by-aifirst-"),
+            "{err}"
+        );
+        let kept: Vec<String> = s
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with("x.kept-by-aifirst-"))
+            .collect();
+        assert_eq!(kept.len(), 1, "{:?}", s.names());
+        assert!(!crate::fs::is_leftover_temp(&kept[0]));
+        assert_eq!(s.read(&kept[0]).as_deref(), Some("theirs"));
+        assert_eq!(s.read("x").as_deref(), Some("made again"));
+        assert!(!s.names().iter().any(|n| n.starts_with(".aifirst-")));
     }
 
     #[test]

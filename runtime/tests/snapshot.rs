@@ -1604,6 +1604,63 @@ fn undo_writes_nothing_through_a_folder_swapped_for_a_link_since() {
     assert!(!b.root.join("src/deep/x.txt").exists());
 }
 
+/// The same through an absolute link to a folder of the root (which the sandbox never follows):
+/// undo, forced or not, and a forced redo refuse before they claim the step, with advice that
+/// fits (a probe found the step left `failed`, and a forced redo marked `done` with nothing
+/// written).
+#[test]
+fn a_folder_swapped_for_an_absolute_link_is_refused_before_the_step_is_claimed() {
+    let b = Bench::new();
+    std::fs::create_dir(b.root.join("B")).unwrap();
+    b.call(
+        "snap_put",
+        json!({"path": b.p("src/new.txt"), "content": "N"}),
+    )
+    .unwrap();
+    let swap = || {
+        std::fs::rename(b.root.join("src"), b.root.join("src.old")).unwrap();
+        std::os::unix::fs::symlink(b.root.join("B"), b.root.join("src")).unwrap();
+    };
+    let unswap = || {
+        std::fs::remove_file(b.root.join("src")).unwrap();
+        std::fs::rename(b.root.join("src.old"), b.root.join("src")).unwrap();
+    };
+    swap();
+    let e = b.engine(Policy::default());
+    let swapped = tree(&b.root);
+    for force in [false, true] {
+        let (_, why) = undo(&e, 1, force).failed.expect("refused");
+        assert!(
+            why.contains("put back what was moved, or remove the link") && !why.contains("--root"),
+            "{why}"
+        );
+        assert_eq!(tree(&b.root), swapped);
+        assert_eq!(
+            e.history("s").unwrap()[0].state,
+            StepState::Done,
+            "force: {force}"
+        );
+    }
+    unswap();
+    assert_eq!(undo(&e, 1, false).undone.len(), 1);
+    swap();
+    let forced = UndoOptions {
+        force: true,
+        ..UndoOptions::default()
+    };
+    let r = block_on(e.redo("s", 1, forced)).unwrap();
+    assert!(r.redone.is_empty() && r.failed.is_some(), "{r:?}");
+    assert_eq!(e.history("s").unwrap()[0].state, StepState::Undone);
+    assert!(!b.root.join("B/new.txt").exists() && !b.root.join("src.old/new.txt").exists());
+    unswap();
+    let r = block_on(e.redo("s", 1, UndoOptions::default())).unwrap();
+    assert_eq!(r.redone.len(), 1, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("src/new.txt")).unwrap(),
+        "N"
+    );
+}
+
 /// A file tool whose result is deeper than a snapshot goes: written back and refused, rather
 /// than journaled as undoable with an undo that then needs `--force` (a probe's
 /// `create_directory` of 49 levels).

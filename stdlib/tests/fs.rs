@@ -748,6 +748,41 @@ async fn a_file_named_with_a_final_slash_is_refused_by_every_tool() {
     b.text("move_file", json!({"source": "e/", "destination": "m/"}))
         .await;
     assert_eq!(b.read("m/in.txt"), "in");
+    // A file where a folder is asked for is named so, not as an OS error.
+    let e = b
+        .err("list_directory", json!({"path": "f.txt/"}))
+        .await
+        .to_string();
+    assert!(
+        e.contains("not a directory") && !e.contains("os error"),
+        "{e}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_link_to_a_folder_named_with_a_final_slash_is_read_through_never_moved_or_deleted() {
+    let b = bench();
+    b.put("d/in.txt", "in");
+    std::os::unix::fs::symlink("d", b.root.join("ld")).unwrap();
+    // Read through, as the kernel reads `ld/`.
+    let listed = b.text("list_directory", json!({"path": "ld/"})).await;
+    assert!(listed.contains("in.txt"), "{listed}");
+    let info = b.text("get_file_info", json!({"path": "ld/"})).await;
+    assert!(info.contains("isDirectory: true"), "{info}");
+    // Never moved or deleted through: the link itself would go, not the folder it names.
+    for (tool, args) in [
+        ("move_file", json!({"source": "ld/", "destination": "m"})),
+        ("delete_file", json!({"path": "ld/", "recursive": true})),
+    ] {
+        let e = b.err(tool, args).await.to_string();
+        assert!(e.contains("ld is a symbolic link"), "{tool}: {e}");
+    }
+    assert!(b.root.join("ld").is_symlink());
+    assert_eq!(b.read("d/in.txt"), "in");
+    // Named without the slash, the link itself is what goes.
+    b.text("delete_file", json!({"path": "ld"})).await;
+    assert!(!b.root.join("ld").exists() && b.root.join("d/in.txt").exists());
 }
 
 #[cfg(unix)]
