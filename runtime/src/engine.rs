@@ -1491,7 +1491,13 @@ impl Engine {
                     break;
                 }
             } else if let Err(why) = self.check_targets(&step.undo).await {
-                let why = if retry {
+                let why = if retry && matches!(step.undo, StepUndo::Files { .. }) {
+                    // A file restore runs again from where it stopped: what stands in its way
+                    // is named, and nothing says the step is undone until it is.
+                    format!(
+                        "{why}; an undo of it stopped part-way: once what is named is as the call or the undo left it, `undo` finishes it (`undo --force` writes over it)"
+                    )
+                } else if retry {
                     // The interrupted compensation may have done its work already.
                     format!(
                         "{why}; its interrupted compensation may already have taken effect: if so, `undo --resolve {id} undone` (otherwise `undo --force` runs it again)",
@@ -2543,9 +2549,9 @@ fn compensation(p: &UndoPlan, call: &Call<'_>, snapshot: &Snapshot, snap_args: &
 fn unforceable_why(found: &[String]) -> String {
     // A folder on the way that leads elsewhere (or astray, through a link) now was moved or
     // replaced by a link since the call; a path no root reaches wants the call's roots.
-    let (moved, unreached): (Vec<&String>, Vec<&String>) = found.iter().partition(|c| {
-        c.contains(snapshot::WRITES_ONLY_WHERE) || c.contains(crate::fs::THROUGH_A_LINK)
-    });
+    let (moved, unreached): (Vec<&String>, Vec<&String>) = found
+        .iter()
+        .partition(|c| c.contains(snapshot::WRITES_ONLY_WHERE) || c.contains("symbolic link"));
     let mut advice = Vec::new();
     if !moved.is_empty() {
         advice.push("put back what was moved, or remove the link, and run it again");

@@ -680,6 +680,13 @@ impl Fs {
         at.dir.create_dir_all(&at.rel).map_err(|e| io_error(&at, e))
     }
 
+    /// Refuses a path written with a final `/` whose name holds no directory (a file, a link:
+    /// what removing or moving it would work on), as [`Fs::remove_file`] and the others do; for a
+    /// tool that looks at the path before it decides what to do.
+    pub fn refuse_named_as_dir(&self, path: impl AsRef<Path>) -> Result<(), ToolError> {
+        refuse_file_named_as_dir(&self.locate(&path)?)
+    }
+
     /// Removes a file (a link is removed, never what it names).
     pub fn remove_file(&self, path: impl AsRef<Path>) -> Result<(), ToolError> {
         let at = self.locate(&path)?;
@@ -778,6 +785,17 @@ fn dir_named(at: &Located<'_>, m: std::io::Result<Metadata>) -> std::io::Result<
     match m {
         Ok(m) if at.names_dir && !m.is_dir() => Err(names_dir_error(NamesDir::File)),
         other => other,
+    }
+}
+
+/// A destination written with a final `/` for what is not a directory.
+fn destination_named_as_dir(src: &Located<'_>, dst: &Located<'_>) -> ToolError {
+    ToolError::Handler {
+        message: format!(
+            "{}/ names a directory (the path ends with `/`), but {} is not one: name the destination without the `/`",
+            dst.shown.display(),
+            src.shown.display()
+        ),
     }
 }
 
@@ -1250,15 +1268,11 @@ pub(crate) fn is_escape(e: &std::io::Error) -> bool {
 /// What to say of `shown`, a path refused because resolving it beneath its root left the root
 /// through a symbolic link ([`is_escape`]): where it really leads, and how to name it instead.
 /// `root`, the root's real path when known, tells a link that only leads back inside it.
-/// What [`escape_message`] says of a path a link leads astray (an undo reads it as a folder
-/// replaced since by a link).
-pub(crate) const THROUGH_A_LINK: &str = "through a symbolic link";
-
 pub(crate) fn escape_message(shown: &Path, root: Option<&Path>) -> String {
     let leads = resolve_physical(shown);
     match (leads, root) {
         (Some(t), Some(r)) if t.starts_with(r) => format!(
-            "path `{}` goes {THROUGH_A_LINK} that leads back inside its root (to `{}`), which \
+            "path `{}` goes through a symbolic link that leads back inside its root (to `{}`), which \
              the sandbox does not follow: a link is followed only when it is relative and stays \
              beneath its root all the way (an absolute link does not); name `{}` itself, or make \
              the link relative",
@@ -1267,7 +1281,7 @@ pub(crate) fn escape_message(shown: &Path, root: Option<&Path>) -> String {
             t.display()
         ),
         (leads, _) => format!(
-            "path `{}` leads outside the allowed roots {THROUGH_A_LINK}{}: a link is \
+            "path `{}` leads outside the allowed roots through a symbolic link{}: a link is \
              followed only when it is relative and stays beneath its own root (one into another \
              root is refused too): name the place it leads to instead",
             shown.display(),
@@ -1583,14 +1597,7 @@ impl Fs {
         // too, since the link itself would move.
         refuse_file_named_as_dir(&src)?;
         if dst.names_dir && !moved.is_dir() {
-            return Err(io_error(
-                &dst,
-                names_dir_error(if moved.file_type().is_symlink() {
-                    NamesDir::Link
-                } else {
-                    NamesDir::File
-                }),
-            ));
+            return Err(destination_named_as_dir(&src, &dst));
         }
         match ddir.symlink_metadata(&dn) {
             Ok(_) => return Err(already_exists(&dst)),
@@ -1670,7 +1677,7 @@ impl Fs {
         }
         let meta = metadata_at(&src).map_err(|e| io_error(&src, e))?;
         if dst.names_dir && !meta.is_dir() {
-            return Err(io_error(&dst, names_dir_error(NamesDir::Nothing)));
+            return Err(destination_named_as_dir(&src, &dst));
         }
         let mut report = CopyReport::default();
         if meta.is_file() {

@@ -573,7 +573,9 @@ fn open_dir_at(root: &Dir, rel: &Path) -> std::io::Result<Dir> {
 
 fn io(shown: &str, e: std::io::Error) -> String {
     if crate::fs::is_escape(&e) {
-        return crate::fs::escape_message(Path::new(shown), None);
+        return format!(
+            "{shown}: a folder on the way to it is a symbolic link that is absolute or leads out of its root, which the sandbox does not follow"
+        );
     }
     format!("{shown}: {e}")
 }
@@ -1448,7 +1450,12 @@ fn mixed(path: &str, now: &Node, left: &Node, target: &Node, out: &mut Vec<Strin
     }
     // A folder a restore made, or is filling, has its owner's rwx until it is filled (see
     // `put_in`): a restore that stopped part-way leaves that.
-    let fits = |m: Option<u32>| m.is_some_and(|m| *mode == m || *mode == m | 0o700);
+    let fits = |m: Option<u32>| {
+        m.is_some_and(|m| {
+            let made = m | 0o700;
+            *mode == m || *mode == made || *mode == made & !umask()
+        })
+    };
     if !fits(lm) && !fits(tm) {
         out.push(match lm {
             Some(_) => format!("{path}: mode changed since (now {mode:o})"),
@@ -2107,10 +2114,31 @@ fn put_in(
 /// (set at once, whatever the umask, so a restore that stops while filling it leaves a mode the
 /// conflict check knows; the exact mode is set once it is filled).
 fn make_dir(parent: &Dir, name: &str, mode: u32, shown: &str) -> Result<(), String> {
-    parent.create_dir(name).map_err(|e| io(shown, e))?;
+    use cap_std::fs::DirBuilderExt as _;
+    // Made with it (the umask may take bits, which the check allows for), then given it whole.
+    let mut builder = cap_std::fs::DirBuilder::new();
+    builder.mode(mode | 0o700);
+    parent
+        .create_dir_with(name, &builder)
+        .map_err(|e| io(shown, e))?;
     parent
         .set_permissions(name, cap_std::fs::Permissions::from_mode(mode | 0o700))
         .map_err(|e| io(shown, e))
+}
+
+/// The process's umask (Linux's `/proc/self/status`; `022` where it cannot be read).
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
+    })
 }
 
 /// Makes `dir` hold exactly `children` (`was`: what the directory held as the step left it).
@@ -2418,6 +2446,19 @@ mod tests {
         std::fs::create_dir(s.root.join("t")).unwrap();
         std::fs::set_permissions(s.root.join("t"), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::write(s.root.join("t/a.txt"), "a").unwrap();
+        // And one killed between making a folder and giving it its mode: made with it, less
+        // what the umask takes (`777` under `022` is made `755`).
+        std::fs::create_dir(s.root.join("u")).unwrap();
+        std::fs::set_permissions(s.root.join("u"), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let mu = s.step(&["u"], |r| std::fs::remove_dir(r.join("u")).unwrap());
+        std::fs::create_dir(s.root.join("u")).unwrap();
+        std::fs::set_permissions(
+            s.root.join("u"),
+            std::fs::Permissions::from_mode(0o777 & !umask()),
+        )
+        .unwrap();
+        let found = conflicts_after(s.sandbox.fs(), &mu, true, &Planned::default());
+        assert!(found.is_empty(), "{found:?}");
         let found = conflicts_after(s.sandbox.fs(), &m, true, &Planned::default());
         assert!(found.is_empty(), "{found:?}");
         s.undo(&m, false).unwrap();

@@ -691,6 +691,21 @@ fn an_undo_killed_mid_write_runs_again_without_force() {
     let r = undo(&b.engine(Policy::default()), 1, false);
     let (_, why) = r.failed.expect("refused");
     assert!(why.contains(".aifirst-1-1.tmp"), "{why}");
+    // The same after an undo of it stopped part-way: not told to mark it undone (`--resolve`),
+    // which would leave a half-restored tree as done with.
+    db.execute(
+        "UPDATE steps SET state = 'undoing' WHERE state IN ('done', 'failed')",
+        [],
+    )
+    .unwrap();
+    let r = undo(&b.engine(Policy::default()), 1, false);
+    let (_, why) = r.failed.expect("refused");
+    assert!(
+        why.contains(".aifirst-1-1.tmp")
+            && why.contains("stopped part-way")
+            && !why.contains("--resolve"),
+        "{why}"
+    );
 }
 
 /// Who owns each file and directory is kept and written back: as root (a server in a

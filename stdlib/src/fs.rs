@@ -441,6 +441,8 @@ pub fn delete_file(
 ) -> Result<String, ToolError> {
     check_path(&path, "path")?;
     let fs = ctx.fs();
+    // `t.txt/` or `link/` names a directory, as `rm` reads it: what its name holds must be one.
+    fs.refuse_named_as_dir(&path)?;
     let info = fs.info(&path, false)?;
     if info.kind == EntryKind::Dir {
         if !recursive {
@@ -454,7 +456,6 @@ pub fn delete_file(
             "Successfully deleted directory {path} and everything in it"
         ));
     }
-    // (`t.txt/` names a directory, as `rm t.txt/` reads it: the file is refused by `info`.)
     fs.remove_file(&path)?;
     Ok(format!("Successfully deleted {path}"))
 }

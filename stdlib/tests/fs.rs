@@ -774,10 +774,24 @@ async fn a_link_to_a_folder_named_with_a_final_slash_is_read_through_never_moved
     for (tool, args) in [
         ("move_file", json!({"source": "ld/", "destination": "m"})),
         ("delete_file", json!({"path": "ld/", "recursive": true})),
+        ("delete_file", json!({"path": "ld/"})),
     ] {
         let e = b.err(tool, args).await.to_string();
         assert!(e.contains("ld is a symbolic link"), "{tool}: {e}");
     }
+    // A file moved to `ld/`: the message is about the file, which is not a folder.
+    b.put("f.txt", "f");
+    let e = b
+        .err(
+            "move_file",
+            json!({"source": "f.txt", "destination": "ld/"}),
+        )
+        .await
+        .to_string();
+    assert!(
+        e.contains("f.txt is not one") && e.contains("destination"),
+        "{e}"
+    );
     assert!(b.root.join("ld").is_symlink());
     assert_eq!(b.read("d/in.txt"), "in");
     // Named without the slash, the link itself is what goes.
