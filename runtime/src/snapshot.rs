@@ -1995,6 +1995,15 @@ fn swap_in(
             }
             return parent.rename(tmp, parent, name).map_err(|e| io(shown, e));
         }
+        // Where the step left nothing (a file an undo writes back into a folder it made, say),
+        // the rename alone says whether the name is still free.
+        if matches!(was, Was::Left(Node::Absent)) {
+            match crate::fs::rename_noreplace(parent, tmp, parent, Path::new(name)) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(shown, e)),
+            }
+        }
         // A few rounds: another program may change the path between looking and renaming.
         for _ in 0..4 {
             let meta = match parent.symlink_metadata(name) {
