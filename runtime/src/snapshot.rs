@@ -2064,11 +2064,11 @@ fn put_in(
         }
         Node::File {
             sha256,
+            size,
             mode,
             owner,
-            ..
         } => {
-            let tmp = write_blob(parent, name, sha256, (*mode, *owner), store, shown)?;
+            let tmp = write_blob(parent, name, (sha256, *size), (*mode, *owner), store, shown)?;
             swap_in(parent, &tmp, name, n, was, shown)
         }
         Node::Dir {
@@ -2205,7 +2205,7 @@ fn fill_dir(
 fn write_blob(
     parent: &Dir,
     name: &str,
-    hash: &str,
+    (hash, size): (&str, u64),
     (mode, owner): (u32, Owner),
     store: &Store,
     shown: &str,
@@ -2222,7 +2222,14 @@ fn write_blob(
     // Copied and hashed in one pass; renamed into place only when the hash is the blob's name.
     let written = (|| -> std::io::Result<()> {
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
+        // As large as the content, up to 256 KiB: a tree of small files is not a zeroed
+        // 256 KiB buffer each.
+        let mut buf = vec![
+            0u8;
+            usize::try_from(size)
+                .unwrap_or(usize::MAX)
+                .clamp(4096, 256 * 1024)
+        ];
         loop {
             let n = src.read(&mut buf)?;
             if n == 0 {
