@@ -1115,7 +1115,7 @@ impl Engine {
                     // overwrite), saying why.
                     Err(e) => manifest.unrecorded = Some(e.to_string()),
                 }
-                let kept = self.store.put_manifest(&manifest);
+                let kept = self.store.keep_manifest(manifest);
                 Ok((result, undo(kept.unwrap_or(ahead))))
             }
             Err(e) => match snapshot::rollback(fs, &self.store, &manifest) {
@@ -1154,7 +1154,7 @@ impl Engine {
     ) -> Result<Vec<FileAction>, String> {
         match undo {
             StepUndo::Files { manifest, .. } => Ok(snapshot::actions(
-                &self.store.manifest(manifest)?,
+                &*self.store.manifest(manifest)?,
                 towards_before,
             )),
             _ => Ok(Vec::new()),
@@ -1927,7 +1927,7 @@ impl Engine {
             reason: format!("interrupted before it finished; {why}"),
         };
         let mut m = match self.store.manifest(manifest) {
-            Ok(m) => m,
+            Ok(m) => Arc::unwrap_or_clone(m),
             Err(e) => return irreversible(e),
         };
         let _held = match self.locks.files().await {

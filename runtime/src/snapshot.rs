@@ -251,12 +251,19 @@ impl From<String> for SnapError {
 /// most of a small write's time).
 const PACKED: usize = 64 * 1024;
 
+/// A manifest and the blob name it was kept under.
+type NamedManifest = (String, Arc<Manifest>);
+
 /// The content-addressed blob store of a state directory: small content in the journal's `blobs`
 /// table, the rest in files `blobs/ab/cdef…`. Either way named by its SHA-256 and kept once.
 #[derive(Clone)]
 pub(crate) struct Store {
     dir: PathBuf,
     pack: Arc<Journal>,
+    /// The last manifest kept or read as a blob, by its name: a call, its undo and the undo's
+    /// checks read the same one (a 10,000-file tree's is megabytes of JSON, hashed when read).
+    /// A blob is named by its content, so the copy is the blob's.
+    last: Arc<std::sync::Mutex<Option<NamedManifest>>>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -290,6 +297,7 @@ impl Store {
         Store {
             dir: state_dir.join("blobs"),
             pack: journal,
+            last: Arc::new(std::sync::Mutex::new(None)),
         }
     }
 
@@ -432,13 +440,39 @@ impl Store {
             .map_err(|e| format!("cannot write the snapshot manifest: {e}"))
     }
 
+    /// [`Store::put_manifest`], keeping the manifest for the next [`Store::manifest`] of it.
+    pub(crate) fn keep_manifest(&self, m: Manifest) -> Result<String, String> {
+        let named = self.put_manifest(&m)?;
+        if !named.starts_with('{') {
+            *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((named.clone(), Arc::new(m)));
+        }
+        Ok(named)
+    }
+
     /// The manifest a step names ([`Store::put_manifest`]).
-    pub(crate) fn manifest(&self, named: &str) -> Result<Manifest, String> {
+    pub(crate) fn manifest(&self, named: &str) -> Result<Arc<Manifest>, String> {
         if named.starts_with('{') {
             return serde_json::from_str(named)
+                .map(Arc::new)
                 .map_err(|e| format!("the journaled snapshot manifest is unreadable ({e})"));
         }
-        let hash = named;
+        if let Some((_, m)) = self
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(h, _)| h == named)
+        {
+            return Ok(Arc::clone(m));
+        }
+        let m = Arc::new(self.manifest_blob(named)?);
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((named.to_string(), Arc::clone(&m)));
+        Ok(m)
+    }
+
+    fn manifest_blob(&self, hash: &str) -> Result<Manifest, String> {
         let text = self.load(hash)?;
         let m: Manifest = serde_json::from_slice(&text)
             .map_err(|e| format!("snapshot manifest {hash} is unreadable ({e})"))?;
