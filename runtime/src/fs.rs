@@ -1153,7 +1153,8 @@ fn new_file_permissions() -> Option<cap_std::fs::Permissions> {
 }
 
 /// `rename` that never replaces an existing destination: `renameat2(RENAME_NOREPLACE)` on Linux;
-/// where the file system lacks it, the (already made) existence check then a plain rename.
+/// where the file system lacks it (NFS, other systems), a look at the destination then a plain
+/// rename (`AlreadyExists` when it is there).
 pub(crate) fn rename_noreplace(
     from_dir: &Dir,
     from: &Path,
@@ -1168,6 +1169,11 @@ pub(crate) fn rename_noreplace(
             Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {}
             Err(e) => return Err(e.into()),
         }
+    }
+    match to_dir.symlink_metadata(to) {
+        Ok(_) => return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
     from_dir.rename(from, to_dir, to)
 }

@@ -1757,7 +1757,10 @@ pub(crate) fn restore(
                 // naming it): removed again, as the call left it.
                 Node::Absent => match fs.root_in_parent(Path::new(&e.path))? {
                     Some((up, name)) => {
-                        remove_tree(&up, &name).map_err(|err| io(&pl.shown, err))?;
+                        let name = name
+                            .to_str()
+                            .ok_or_else(|| format!("{}: the root's name is not UTF-8", pl.shown))?;
+                        take_out(&up, name, was, &ABSENT, &pl.shown)?;
                     }
                     None => return Err(format!("{}: a root stays a directory", pl.shown)),
                 },
@@ -1908,7 +1911,13 @@ fn look(dir: &Dir, name: &Path, shown: &str) -> Result<Node, String> {
 /// (renamed to a temporary name), looked at there and removed, or put back when another
 /// program changed it; a directory is emptied that way, entry by entry, and removed only when
 /// nothing was added to it meanwhile.
-fn take_out(parent: &Dir, name: &str, was: Was<'_>, shown: &str) -> Result<(), String> {
+fn take_out(
+    parent: &Dir,
+    name: &str,
+    was: Was<'_>,
+    target: &Node,
+    shown: &str,
+) -> Result<(), String> {
     let meta = match parent.symlink_metadata(name) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -1947,7 +1956,7 @@ fn take_out(parent: &Dir, name: &str, was: Was<'_>, shown: &str) -> Result<(), S
                 let _ = dir.remove_file(c);
                 continue;
             }
-            take_out(&dir, c, was.child(c), &sub)?;
+            take_out(&dir, c, was.child(c), &ABSENT, &sub)?;
         }
         drop(dir);
         return match parent.remove_dir(name) {
@@ -1965,8 +1974,15 @@ fn take_out(parent: &Dir, name: &str, was: Was<'_>, shown: &str) -> Result<(), S
         Err(e) => return Err(io(shown, e)),
     }
     let now = look(parent, &aside, shown);
-    if now.as_ref().is_ok_and(|now| was.fits(now, &ABSENT)) {
-        return parent.remove_file(&aside).map_err(|e| io(shown, e));
+    if now.as_ref().is_ok_and(|now| was.fits(now, target)) {
+        // (A folder swapped in after the look above is put back, not left aside.)
+        return match parent.remove_file(&aside) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                put_back(parent, &aside, name, shown)?;
+                Err(io(shown, e))
+            }
+        };
     }
     put_back(parent, &aside, name, shown)?;
     Err(match now {
@@ -2051,7 +2067,7 @@ fn swap_in(
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                     Err(e) => return Err(io(shown, e)),
                 },
-                Some(m) if m.is_dir() => take_out(parent, name, was, shown)?,
+                Some(m) if m.is_dir() => take_out(parent, name, was, target, shown)?,
                 Some(_) => match exchange(parent, tmp, Path::new(name)) {
                     Ok(true) => {
                         // What was there is at `tmp` now.
@@ -2059,13 +2075,25 @@ fn swap_in(
                         if now.as_ref().is_ok_and(|now| was.fits(now, target)) {
                             return remove_any(parent, &tmp.to_string_lossy(), shown);
                         }
-                        exchange(parent, tmp, Path::new(name)).map_err(|e| io(shown, e))?;
-                        return Err(match now {
+                        let why = match now {
                             Ok(_) => changed_meanwhile(shown, "changed"),
                             Err(why) => why,
+                        };
+                        // Swapped back; `tmp` then holds what this restore made, unless the other
+                        // program wrote `name` again meanwhile: then it holds theirs, kept.
+                        let back = exchange(parent, tmp, Path::new(name));
+                        if matches!(back, Ok(true))
+                            && look(parent, tmp, shown).is_ok_and(|mine| mine == *target)
+                        {
+                            let _ = remove_any(parent, &tmp.to_string_lossy(), shown);
+                            return Err(why);
+                        }
+                        return Err(match put_back(parent, tmp, name, shown) {
+                            Ok(()) => why,
+                            Err(kept) => kept,
                         });
                     }
-                    Ok(false) => take_out(parent, name, was, shown)?,
+                    Ok(false) => take_out(parent, name, was, target, shown)?,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(io(shown, e)),
                 },
@@ -2073,7 +2101,9 @@ fn swap_in(
         }
         Err(changed_meanwhile(shown, "kept changing"))
     })();
-    if done.is_err() {
+    // `tmp` holds what this restore made, unless the swap above kept another program's content
+    // there (then it was put back or kept, and is not here any more).
+    if done.is_err() && look(parent, tmp, shown).is_ok_and(|mine| mine == *target) {
         let _ = remove_any(parent, &tmp.to_string_lossy(), shown);
     }
     done
@@ -2088,7 +2118,7 @@ fn put_in(
     shown: &str,
 ) -> Result<(), String> {
     match n {
-        Node::Absent => take_out(parent, name, was, shown),
+        Node::Absent => take_out(parent, name, was, &ABSENT, shown),
         Node::Link { target } => {
             let tmp = crate::fs::temp_name(Path::new(name));
             parent
@@ -2118,7 +2148,7 @@ fn put_in(
                     }
                 }
                 Ok(_) => {
-                    take_out(parent, name, was, shown)?;
+                    take_out(parent, name, was, n, shown)?;
                     make_dir(parent, name, *mode, shown)?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -2207,7 +2237,7 @@ fn fill_dir(
             Some(n) if crate::fs::is_leftover_temp(n) && own_regular_file(dir, n) => {
                 let _ = dir.remove_file(n);
             }
-            Some(n) => take_out(dir, n, was.child(n), &sub)?,
+            Some(n) => take_out(dir, n, was.child(n), &ABSENT, &sub)?,
             // Not a name a snapshot keeps, so not one the step left.
             None if matches!(was, Was::Any) => match dir.symlink_metadata(&name) {
                 Ok(m) if m.is_dir() => remove_tree(dir, name.as_ref()).map_err(|e| io(&sub, e))?,
