@@ -1858,14 +1858,11 @@ impl<'a> Was<'a> {
         }
     }
 
-    /// Whether a directory may stand here (a directory the step left, or one the restore
-    /// writes and may have begun to fill).
-    fn dir_fits(self, target: &Node) -> bool {
+    /// Whether a directory may be taken out here: the step left one (or anything goes).
+    fn left_a_dir(self) -> bool {
         match self {
             Was::Any => true,
-            Was::Left(left) => {
-                matches!(left, Node::Dir { .. }) || matches!(target, Node::Dir { .. })
-            }
+            Was::Left(left) => matches!(left, Node::Dir { .. }),
         }
     }
 }
@@ -1927,7 +1924,7 @@ fn take_out(
         return remove_any(parent, name, shown);
     }
     if meta.is_dir() {
-        if !was.dir_fits(&ABSENT) {
+        if !was.left_a_dir() {
             return Err(changed_meanwhile(shown, "is now a folder"));
         }
         // Removed anyway: its owner may write in it (a copy keeps a `0555` one).
@@ -2142,11 +2139,9 @@ fn put_in(
         } => {
             let existing = parent.symlink_metadata(name);
             match existing {
-                Ok(m) if m.is_dir() => {
-                    if !was.dir_fits(n) {
-                        return Err(changed_meanwhile(shown, "is now a folder"));
-                    }
-                }
+                // A folder where one is written back: filled below, entry by entry as `was`
+                // accepts.
+                Ok(m) if m.is_dir() => {}
                 Ok(_) => {
                     take_out(parent, name, was, n, shown)?;
                     make_dir(parent, name, *mode, shown)?;
